@@ -1,0 +1,1 @@
+"""Digit Lab's engine: datasets, preprocessing, training and evaluation. No Streamlit here."""

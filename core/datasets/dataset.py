@@ -1,0 +1,73 @@
+"""The Dataset value shared by every loader, and the Part A summary of the seed report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DigitLabError
+
+ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
+#: Display names: the Arabic-Indic digit with its Western value, e.g. "٣ (3)".
+ARABIC_CLASS_NAMES: tuple[str, ...] = tuple(f"{d} ({i})" for i, d in enumerate(ARABIC_INDIC_DIGITS))
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A train/test split of 28x28 grayscale digits.
+
+    Images are uint8 arrays of shape (N, 28, 28), upright (row-major); labels are int64 arrays in
+    0..9. The constructor checks all of that, so a Dataset that exists is a valid one.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...] = field(default=ARABIC_CLASS_NAMES)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x = getattr(self, f"x_{split}")
+            y = getattr(self, f"y_{split}")
+            if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+                raise DigitLabError(f"{split} images must be uint8 of shape (N, 28, 28), got "
+                                    f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}", self.name)
+            if not isinstance(y, np.ndarray) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+                raise DigitLabError(f"{split} labels must be a 1-D integer array", self.name)
+            if len(x) != len(y):
+                raise DigitLabError(f"{split}: {len(x)} images but {len(y)} labels", self.name)
+            if len(x) == 0:
+                raise DigitLabError(f"{split} split is empty", self.name)
+            if y.min() < 0 or y.max() >= NUM_CLASSES:
+                bad = int(y[(y < 0) | (y >= NUM_CLASSES)][0])
+                raise DigitLabError(f"{split} label {bad} is outside 0..9", self.name)
+        if len(self.class_names) != NUM_CLASSES:
+            raise DigitLabError("class_names must name 10 classes", self.name)
+        # Labels are stored as int64 whatever the loader gave, so comparisons never overflow.
+        object.__setattr__(self, "y_train", self.y_train.astype(np.int64, copy=False))
+        object.__setattr__(self, "y_test", self.y_test.astype(np.int64, copy=False))
+
+
+def summary_lines(ds: Dataset) -> list[str]:
+    """The seed's Part A lines, with images flattened to 784 pixels as the seed printed them."""
+    return [
+        f"Size of data loaded for train images is: {(len(ds.x_train), 784)}",
+        f"Size of data loaded for train labels is: {(len(ds.y_train),)}",
+        f"Size of data loaded for test images is: {(len(ds.x_test), 784)}",
+        f"Size of data loaded for test labels is: {(len(ds.y_test),)}",
+    ]
+
+
+def class_counts(ds: Dataset) -> pd.DataFrame:
+    """Per-class image counts: one row per class with columns label, name, train, test."""
+    return pd.DataFrame({
+        "label": np.arange(NUM_CLASSES),
+        "name": list(ds.class_names),
+        "train": np.bincount(ds.y_train, minlength=NUM_CLASSES),
+        "test": np.bincount(ds.y_test, minlength=NUM_CLASSES),
+    })

@@ -1,0 +1,42 @@
+"""Settings read from the environment, so one container image serves many set-ups."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and how much the instance may do."""
+
+    run_root: Path
+    data_dir: Path
+    cache_dir: Path
+    max_jobs: int
+    max_upload_mb: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Read ``DIGITLAB_*`` variables, falling back to defaults for a local checkout."""
+        cache_default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digitlab"
+        return cls(
+            run_root=Path(os.environ.get("DIGITLAB_RUN_ROOT", "runs")),
+            data_dir=Path(os.environ.get("DIGITLAB_DATA_DIR", "data")),
+            cache_dir=Path(os.environ.get("DIGITLAB_CACHE_DIR", cache_default)),
+            max_jobs=max(1, _int_env("DIGITLAB_MAX_JOBS", 1)),
+            max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
+        )
+
+
+def settings() -> Settings:
+    """Current settings (re-read each call: cheap, and tests can change the environment)."""
+    return Settings.from_env()
