@@ -23,6 +23,7 @@ class Settings:
     cache_dir: Path
     max_jobs: int
     max_upload_mb: int
+    default_size: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -34,6 +35,8 @@ class Settings:
             cache_dir=Path(os.environ.get("DIGITLAB_CACHE_DIR", cache_default)),
             max_jobs=max(1, _int_env("DIGITLAB_MAX_JOBS", 1)),
             max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
+            # The dashboard opens on this size of the synthetic default (tests use "tiny").
+            default_size=os.environ.get("DIGITLAB_DEFAULT_SIZE", "full"),
         )
 
 
