@@ -1,0 +1,14 @@
+"""Digit Lab: the Streamlit entry point. Shared setup lives here; each page is a file in pages/."""
+import streamlit as st
+
+st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
+
+PAGES = [
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:", default=True),
+    st.Page("pages/preprocess.py", title="Preprocess", icon=":material/tune:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/errors.py", title="Errors", icon=":material/error:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
+]
+
+st.navigation(PAGES).run()
