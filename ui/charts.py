@@ -1,0 +1,68 @@
+"""Altair charts used by the pages. Each takes a tidy DataFrame and returns a chart."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+
+def class_balance(counts: pd.DataFrame) -> alt.Chart:
+    """Grouped bars of images per class for train and test (``counts`` from core class_counts)."""
+    long = counts.melt(id_vars=["label", "name"], value_vars=["train", "test"],
+                       var_name="split", value_name="images")
+    return alt.Chart(long).mark_bar().encode(
+        x=alt.X("name:N", sort=list(counts["name"]), title="class"),
+        xOffset="split:N",
+        y=alt.Y("images:Q", title="images"),
+        color=alt.Color("split:N", sort=["train", "test"]),
+        tooltip=["name", "split", "images"],
+    ).properties(height=260)
+
+
+def history(hist: pd.DataFrame, metric: str, run_col: str | None = None) -> alt.Chart:
+    """Per-epoch lines of ``metric`` and ``val_<metric>``; one colour per run when ``run_col`` is set."""
+    cols = [c for c in (metric, f"val_{metric}") if c in hist.columns]
+    ids = ["epoch"] + ([run_col] if run_col else [])
+    long = hist.melt(id_vars=ids, value_vars=cols, var_name="series", value_name="value").dropna()
+    enc = dict(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        strokeDash=alt.StrokeDash("series:N", title=None),
+        tooltip=ids + ["series", alt.Tooltip("value:Q", format=".4f")],
+    )
+    if run_col:
+        enc["color"] = alt.Color(f"{run_col}:N", title="run")
+    else:
+        enc["color"] = alt.Color("series:N", title=None)
+    return alt.Chart(long).mark_line(point=True).encode(**enc).properties(height=260, title=metric)
+
+
+def pixel_histogram(values: pd.DataFrame) -> alt.Chart:
+    """Histogram of pixel values, one layer per ``stage`` column value (before / after)."""
+    return alt.Chart(values).mark_bar(opacity=0.6).encode(
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=40), title="pixel value"),
+        y=alt.Y("count():Q", title="pixels", scale=alt.Scale(type="symlog")),
+        color=alt.Color("stage:N"),
+    ).properties(height=200)
+
+
+def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.Chart:
+    """Confusion matrix as a heatmap; rows are true classes, columns predicted.
+
+    ``confusion`` is tidy: columns true, predicted, count. With ``selectable`` a click selects
+    a cell (parameter ``cell``) so the page can filter its gallery.
+    """
+    base = alt.Chart(confusion).encode(
+        x=alt.X("predicted:O", title="predicted"),
+        y=alt.Y("true:O", title="true"),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog")),
+        tooltip=["true", "predicted", "count"],
+    )
+    if selectable:
+        rect = rect.add_params(alt.selection_point(name="cell", fields=["true", "predicted"]))
+    text = base.mark_text(fontSize=11).encode(
+        text="count:Q",
+        color=alt.condition("datum.count > 50", alt.value("white"), alt.value("black")),
+    )
+    return (rect + text).properties(height=380, width=420)

@@ -1,0 +1,36 @@
+"""Session keys shared by the pages, declared once, and the cached loaders behind them."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.datasets import Dataset, load_spec
+from core.settings import settings
+
+#: The dataset every page works on, as a spec string that a worker process can reload.
+DATASET_SPEC = "dataset_spec"
+#: The pipeline being edited: a list of {"step": <step dict>, "enabled": bool}.
+PIPELINE_STEPS = "pipeline_steps"
+#: The run the Train page follows.
+ACTIVE_RUN = "active_run"
+
+
+def init_session() -> None:
+    """Session defaults; called by every page so any page can be the first one opened."""
+    st.session_state.setdefault(DATASET_SPEC, f"default:{settings().default_size}")
+    st.session_state.setdefault(PIPELINE_STEPS, [])
+    st.session_state.setdefault(ACTIVE_RUN, None)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
+def load_dataset(spec: str) -> Dataset:
+    """One shared, read-only copy per spec; specs of uploads are content hashes, so private."""
+    ds = load_spec(spec)
+    for arr in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
+        arr.setflags(write=False)
+    return ds
+
+
+def current_dataset() -> Dataset:
+    """The session's dataset (falls back to the default if its spec no longer loads)."""
+    init_session()
+    return load_dataset(st.session_state[DATASET_SPEC])
