@@ -1,0 +1,94 @@
+"""Reading a user's zip safely, entirely in memory (nothing is ever extracted to disk).
+
+A zip from a user can lie: member names that climb out of a folder, millions of members, or a few
+kilobytes that inflate to gigabytes. ``read_zip`` refuses all of these before and while reading.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from pathlib import Path
+
+from core.errors import DigitLabError
+
+MAX_MEMBERS = 200_000
+MAX_TOTAL_BYTES = 1 << 30  # 1 GiB uncompressed
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def is_zip(data: bytes) -> bool:
+    """True when ``data`` starts like a zip file (a local header or an empty archive's end record)."""
+    return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def safe_member_name(name: str) -> str | None:
+    """The member's path with ``/`` separators, or None when it is absolute or climbs with ``..``."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or _DRIVE.match(posix):
+        return None
+    if any(part == ".." for part in posix.split("/")):
+        return None
+    return posix
+
+
+def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBERS,
+             max_total_bytes: int = MAX_TOTAL_BYTES) -> dict[str, bytes]:
+    """Every file member of a zip as ``{path inside the zip: bytes}`` (folders are skipped).
+
+    ``source`` is the zip's bytes or its path; ``display`` names it in errors. Refuses a corrupt or
+    non-zip file, an empty archive, unsafe member names, duplicate names, more than ``max_members``
+    members, and more than ``max_total_bytes`` uncompressed, checked both on the sizes the archive
+    declares and on the bytes actually inflated.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as err:
+        raise DigitLabError(f"not a zip file, or a corrupt one ({err})", display) from None
+    except OSError as err:
+        raise DigitLabError(f"cannot read the file ({err.strerror or err})", display) from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > max_members:
+            raise DigitLabError(f"archive has {len(infos):,} members, more than the limit of {max_members:,}",
+                                display)
+        files = [info for info in infos if not info.is_dir()]
+        if not files:
+            raise DigitLabError("archive is empty", display)
+        declared = sum(info.file_size for info in files)
+        if declared > max_total_bytes:
+            raise DigitLabError(f"archive would inflate to {declared:,} bytes, more than the limit of "
+                                f"{max_total_bytes:,}", display)
+        members: dict[str, bytes] = {}
+        total = 0
+        for info in files:
+            name = safe_member_name(info.filename)
+            if name is None:
+                raise DigitLabError(f"unsafe member name {info.filename!r} (absolute or with '..')", display)
+            if name in members:
+                raise DigitLabError(f"member {name!r} appears twice", display)
+            members[name], total = _read_member(zf, info, f"{display}/{name}", total, max_total_bytes)
+        return members
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, total: int,
+                 max_total_bytes: int) -> tuple[bytes, int]:
+    """One member's bytes, counting actual inflated bytes against the archive-wide limit."""
+    chunks = []
+    try:
+        with zf.open(info) as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > max_total_bytes:
+                    raise DigitLabError(f"archive inflates to more than the limit of {max_total_bytes:,} bytes",
+                                        display)
+                chunks.append(chunk)
+    except RuntimeError as err:  # zipfile raises RuntimeError for encrypted members
+        raise DigitLabError(f"cannot read member ({err})", display) from None
+    except NotImplementedError as err:
+        raise DigitLabError(f"unsupported compression ({err})", display) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as err:
+        raise DigitLabError(f"corrupt member ({err})", display) from None
+    return b"".join(chunks), total
