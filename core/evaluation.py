@@ -1,0 +1,131 @@
+"""Error analysis (the seed's Part V, done right): pure functions of (true labels, probabilities).
+
+Always pass the TEST labels with the test-set probabilities; the seed titled its error gallery
+with train labels (``label_train[idx]``), which is what this module's callers must not repeat.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DigitLabError
+
+NUM_CLASSES = 10
+
+
+def check_inputs(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as int64 (N,) and probabilities as float (N, C); DigitLabError if they do not fit."""
+    y = np.asarray(y_true)
+    p = np.asarray(probabilities)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise DigitLabError(f"probabilities must be (N, classes), got shape {p.shape}")
+    if y.ndim != 1 or len(y) != len(p):
+        raise DigitLabError(f"{len(p)} predictions but labels of shape {y.shape}: "
+                            "pass the labels of the same (test) images")
+    if len(y) and not np.issubdtype(y.dtype, np.integer):
+        raise DigitLabError("labels must be integers")
+    if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
+        raise DigitLabError(f"labels must be in 0..{p.shape[1] - 1}")
+    return y.astype(np.int64, copy=False), p
+
+
+def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
+    """Most probable class per row (the seed's ``np.argmax(predictions, axis=1)``)."""
+    return np.asarray(probabilities).argmax(axis=1).astype(np.int64)
+
+
+def accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Fraction of rows whose most probable class is the true one."""
+    y, p = check_inputs(y_true, probabilities)
+    return float((p.argmax(axis=1) == y).mean()) if len(y) else float("nan")
+
+
+def log_loss(y_true: np.ndarray, probabilities: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean sparse categorical cross-entropy, clipped as Keras clips it."""
+    y, p = check_inputs(y_true, probabilities)
+    picked = np.clip(p[np.arange(len(y)), y].astype(np.float64), eps, 1.0 - eps)
+    return float(-np.log(picked).mean()) if len(y) else float("nan")
+
+
+def confusion_matrix(y_true: np.ndarray, probabilities: np.ndarray,
+                     class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts with true classes as rows and predicted classes as columns."""
+    y, p = check_inputs(y_true, probabilities)
+    k = p.shape[1]
+    counts = np.bincount(y * k + p.argmax(axis=1), minlength=k * k).reshape(k, k)
+    names = _names(class_names, k)
+    return pd.DataFrame(counts, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+
+
+def per_class_report(y_true: np.ndarray, probabilities: np.ndarray,
+                     class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class (0.0 where a ratio has no denominator)."""
+    cm = confusion_matrix(y_true, probabilities, class_names).to_numpy().astype(np.float64)
+    tp = np.diag(cm)
+    predicted = cm.sum(axis=0)
+    support = cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return pd.DataFrame({
+        "label": np.arange(len(tp)),
+        "precision": precision, "recall": recall, "f1": f1,
+        "support": support.astype(np.int64),
+    }, index=pd.Index(_names(class_names, len(tp)), name="class"))
+
+
+def misclassified(y_true: np.ndarray, probabilities: np.ndarray, top_k: int = 3,
+                  ascending: bool = False) -> pd.DataFrame:
+    """Wrongly predicted rows, most confident mistakes first (``ascending=True``: least first).
+
+    Columns: index (position in the test set), true, predicted, confidence (probability of the
+    predicted class), p_true (probability given to the true class), then top1..top{k} classes
+    and p1..p{k} their probabilities.
+    """
+    y, p = check_inputs(y_true, probabilities)
+    top_k = max(1, min(int(top_k), p.shape[1]))
+    pred = p.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y)
+    pw = p[wrong]
+    order = np.argsort(-pw, axis=1, kind="stable")[:, :top_k]
+    data: dict[str, np.ndarray] = {
+        "index": wrong.astype(np.int64),
+        "true": y[wrong],
+        "predicted": pred[wrong],
+        "confidence": pw[np.arange(len(wrong)), pred[wrong]].astype(np.float64),
+        "p_true": pw[np.arange(len(wrong)), y[wrong]].astype(np.float64),
+    }
+    for j in range(top_k):
+        data[f"top{j + 1}"] = order[:, j].astype(np.int64)
+        data[f"p{j + 1}"] = np.take_along_axis(pw, order[:, j:j + 1], axis=1)[:, 0].astype(np.float64)
+    frame = pd.DataFrame(data)
+    return frame.sort_values(["confidence", "index"], ascending=[ascending, True], kind="stable",
+                             ignore_index=True)
+
+
+def errors_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray) -> pd.DataFrame:
+    """Per epoch (from 1): errors, accuracy, and how many test images became right (fixed) or
+    wrong (broken) since the previous epoch. Input: (epochs, N, classes) probabilities."""
+    stack = np.asarray(probabilities_by_epoch)
+    if stack.ndim != 3:
+        raise DigitLabError(f"per-epoch probabilities must be (epochs, N, classes), got shape {stack.shape}")
+    rows, previous = [], None
+    for e, probs in enumerate(stack, start=1):
+        y, p = check_inputs(y_true, probs)
+        right = p.argmax(axis=1) == y
+        rows.append({"epoch": e, "errors": int((~right).sum()), "accuracy": float(right.mean()),
+                     "fixed": 0 if previous is None else int((right & ~previous).sum()),
+                     "broken": 0 if previous is None else int((~right & previous).sum())})
+        previous = right
+    return pd.DataFrame(rows, columns=["epoch", "errors", "accuracy", "fixed", "broken"])
+
+
+def _names(class_names: Sequence[str] | None, k: int) -> list[str]:
+    if class_names is None:
+        return [str(i) for i in range(k)]
+    if len(class_names) != k:
+        raise DigitLabError(f"{len(class_names)} class names for {k} classes")
+    return list(class_names)

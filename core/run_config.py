@@ -1,0 +1,102 @@
+"""RunConfig: everything that defines one training run, as a JSON-ready value.
+
+A worker process rebuilds the whole run from it: the dataset spec reloads the data, the pipeline
+JSON rebuilds the preprocessing, and the hyperparameters and seed rebuild the model.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import DigitLabError
+from core.models import Hyperparams, get_preset, hyperparams_for
+
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: dataset spec, preprocessing, model preset and hyperparameters, validation, seed.
+
+    ``validation`` is ``"test"`` (the seed's way: the test set is the validation data, so figures
+    compare with its FIT RESULT tables) or a fraction of the training set held out, stratified by
+    class and drawn with ``seed``.
+    """
+
+    dataset: str
+    pipeline: str
+    pipeline_label: str
+    preset: str
+    hyperparams: Hyperparams
+    validation: str | float = "test"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.dataset or not isinstance(self.dataset, str):
+            raise DigitLabError("a run needs a dataset spec such as 'default:small'")
+        object.__setattr__(self, "preset", get_preset(self.preset).name)
+        object.__setattr__(self, "validation", parse_validation(self.validation))
+        object.__setattr__(self, "seed", parse_seed(self.seed))
+
+    @classmethod
+    def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
+              overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
+              seed: int = 0) -> "RunConfig":
+        """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
+        from core.preprocess import get_pipeline
+
+        pipe = get_pipeline(pipeline)
+        return cls(dataset=dataset, pipeline=pipe.to_json(), pipeline_label=pipe.label,
+                   preset=preset, hyperparams=hyperparams_for(preset, overrides),
+                   validation=validation, seed=seed)
+
+    @property
+    def title(self) -> str:
+        """Short human name: ``default:small · Normal ==> Thresholding · H``."""
+        return f"{self.dataset} · {self.pipeline_label} · {self.preset}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; :meth:`from_dict` reads it back."""
+        return {"dataset": self.dataset, "pipeline": self.pipeline, "pipeline_label": self.pipeline_label,
+                "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
+                "validation": self.validation, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+        """Parse and check a dict written by :meth:`to_dict`."""
+        if not isinstance(d, Mapping):
+            raise DigitLabError("a run config must be a JSON object")
+        missing = [k for k in ("dataset", "pipeline", "preset", "hyperparams") if k not in d]
+        if missing:
+            raise DigitLabError(f"run config lacks {', '.join(missing)}")
+        if not isinstance(d["hyperparams"], Mapping):
+            raise DigitLabError("run config: hyperparams must be an object")
+        return cls(dataset=str(d["dataset"]), pipeline=str(d["pipeline"]),
+                   pipeline_label=str(d.get("pipeline_label", "")), preset=str(d["preset"]),
+                   hyperparams=Hyperparams.from_dict(d["hyperparams"]),
+                   validation=d.get("validation", "test"), seed=d.get("seed", 0))
+
+
+def parse_validation(value: Any) -> str | float:
+    """``"test"`` or a held-out fraction in (0, 0.5], from a value or a string like ``"0.1"``."""
+    if isinstance(value, str) and value.strip().lower() == "test":
+        return "test"
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        raise DigitLabError(f"validation must be 'test' or a fraction such as 0.1, got {value!r}") from None
+    if not 0.0 < fraction <= 0.5:
+        raise DigitLabError(f"validation fraction must be in (0, 0.5], got {fraction}")
+    return fraction
+
+
+def parse_seed(value: Any) -> int:
+    """A random seed in 0..2**31-1."""
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise DigitLabError(f"seed must be an integer, got {value!r}") from None
+    if isinstance(value, float) and not value.is_integer() or not 0 <= seed <= MAX_SEED:
+        raise DigitLabError(f"seed must be an integer in 0..{MAX_SEED}, got {value!r}")
+    return seed
