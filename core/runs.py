@@ -1,0 +1,546 @@
+"""The run store: one folder per run under a root, indexed in SQLite (which is also the job queue).
+
+Layout under ``root``::
+
+    index.sqlite3                 runs, their status/progress/metrics, and per-epoch history
+    <id>/config.json              the RunConfig (the folder describes itself)
+    <id>/worker.log               the worker's output
+    <id>/model.keras              the trained model
+    <id>/test_probabilities.npy   float32 (N_test, 10) class probabilities of the final model
+    <id>/test_probabilities_by_epoch.npy   float16 (epochs, N_test, 10), when validation is the test set
+    <id>/result.json              final metrics and history, written last
+
+Files are written to a temporary name and renamed into place, and a run becomes "finished" only
+after all of them exist, so a worker that dies leaves a run marked failed, never half-written.
+SQLite runs in WAL mode with short transactions, so the dashboard reads while a worker writes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DigitLabError
+from core.run_config import RunConfig
+from core.settings import settings
+
+QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
+ACTIVE = (QUEUED, RUNNING)
+STATUSES = (QUEUED, RUNNING, FINISHED, STOPPED, FAILED)
+
+RUN_ID = re.compile(r"^[0-9a-f]{8}$")
+INDEX_NAME = "index.sqlite3"
+MODEL_NAME = "model.keras"
+PREDICTIONS_NAME = "test_probabilities.npy"
+EPOCH_PREDICTIONS_NAME = "test_probabilities_by_epoch.npy"
+#: A run claimed by a dispatcher that recorded no worker pid within this time has lost its worker.
+STARTUP_GRACE_S = 60.0
+METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    status TEXT NOT NULL,
+    error TEXT,
+    config TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    pipeline_label TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    metrics TEXT,
+    progress TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the index plus what the folder check found.
+
+    ``problem`` is set when the run is broken (folder or artifact missing, unreadable config);
+    such a run still lists with its status. ``queue_position`` counts from 1 for queued runs.
+    """
+
+    id: str
+    status: str
+    created: float
+    started: float | None
+    finished: float | None
+    error: str | None
+    config: RunConfig | None
+    dataset: str
+    pipeline_label: str
+    preset: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+    stop_requested: bool = False
+    folder: Path = Path()
+    problem: str | None = None
+    queue_position: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.status in ACTIVE
+
+    @property
+    def broken(self) -> bool:
+        return self.problem is not None
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time from start to finish (to now while running)."""
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+def validate_run_id(run_id: Any) -> str:
+    """``run_id`` if it is a well-formed id (8 hex digits), so it can never name a path elsewhere."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise DigitLabError(f"not a run id: {str(run_id)[:40]!r} (expected 8 hex digits)")
+    return run_id
+
+
+def format_metric(value: float) -> str:
+    """A number as Keras' progress bar prints it: 4 decimals, or scientific below 1e-3."""
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+
+
+def fit_result_line(metrics: dict[str, Any]) -> str:
+    """The seed's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``."""
+    return " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
+                      for name in METRIC_NAMES if metrics.get(name) is not None)
+
+
+class RunStore:
+    """Runs under ``root`` (default: ``settings().run_root``). Safe to use from many threads and
+    processes: every call opens its own short SQLite connection."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root if root is not None else settings().run_root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DigitLabError(f"cannot create the run folder: {err.strerror}", self.root) from None
+        self.index_path = self.root / INDEX_NAME
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Run:
+        """The run ``run_id``; a running run whose worker is gone is marked failed first."""
+        validate_run_id(run_id)
+        row = self._row(run_id)
+        if row is None:
+            raise DigitLabError(f"no run {run_id}", self.root)
+        if row["status"] == RUNNING and self._reap_row(row):
+            row = self._row(run_id)
+        position = None
+        if row["status"] == QUEUED:
+            with self._connect() as db:
+                position = 1 + db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND created < ?",
+                                          (QUEUED, row["created"])).fetchone()[0]
+        return self._run(row, position)
+
+    def list(self) -> list[Run]:
+        """Every run, newest first. Broken runs are included with ``problem`` set."""
+        self.reap_dead()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created DESC, id").fetchall()
+        queued = sorted((r for r in rows if r["status"] == QUEUED), key=lambda r: (r["created"], r["id"]))
+        positions = {r["id"]: i + 1 for i, r in enumerate(queued)}
+        return [self._run(r, positions.get(r["id"])) for r in rows]
+
+    def queued(self) -> list[Run]:
+        """Queued runs in the order they will start."""
+        return sorted((r for r in self.list() if r.status == QUEUED), key=lambda r: r.queue_position or 0)
+
+    def table(self) -> pd.DataFrame:
+        """One row per run, like the seed's FIT RESULT blocks, newest first."""
+        rows = []
+        for run in self.list():
+            m = run.metrics
+            rows.append({
+                "id": run.id, "status": run.status,
+                "created": pd.Timestamp(run.created, unit="s"),
+                "dataset": run.dataset, "pipeline": run.pipeline_label, "preset": run.preset,
+                "epochs": m.get("epochs", run.progress.get("epoch") if run.status == RUNNING else None),
+                **{name: m.get(name) for name in METRIC_NAMES},
+                "test_accuracy": m.get("test_accuracy"),
+                "seconds": m.get("seconds", run.seconds),
+                "queue": run.queue_position,
+                "problem": run.problem or run.error,
+            })
+        columns = ["id", "status", "created", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
+                   "test_accuracy", "seconds", "queue", "problem"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def history(self, run_id: str) -> pd.DataFrame:
+        """Per-epoch metrics: epoch (from 1), loss, accuracy, val_loss, val_accuracy, seconds."""
+        validate_run_id(run_id)
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, loss, accuracy, val_loss, val_accuracy, seconds FROM epochs "
+                              "WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
+        return pd.DataFrame([dict(r) for r in rows],
+                            columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
+
+    def progress(self, run_id: str) -> dict[str, Any]:
+        """Latest progress: phase, epoch, epochs, batch, batches, updated (a Unix time)."""
+        return self.get(run_id).progress
+
+    def predictions(self, run_id: str) -> np.ndarray:
+        """Test-set class probabilities of the run's final model, float32 (N_test, 10)."""
+        return self._load_npy(run_id, PREDICTIONS_NAME)
+
+    def epoch_predictions(self, run_id: str) -> np.ndarray | None:
+        """Test-set probabilities after each epoch, float16 (epochs, N_test, 10), or None when the
+        run validated on a held-out part of the training set (they were not computed)."""
+        if not (self.folder(run_id) / EPOCH_PREDICTIONS_NAME).exists():
+            return None
+        return self._load_npy(run_id, EPOCH_PREDICTIONS_NAME)
+
+    def model_path(self, run_id: str) -> Path:
+        """Path of the run's ``model.keras`` (DigitLabError if the run has none)."""
+        path = self.folder(run_id) / MODEL_NAME
+        if not path.is_file():
+            raise DigitLabError("the run has no saved model", path)
+        return path
+
+    def log_tail(self, run_id: str) -> str:
+        """The last line of the run's worker.log (shortened), or "" (explains most crashes)."""
+        return _log_tail(self.folder(run_id) / "worker.log")
+
+    def folder(self, run_id: str) -> Path:
+        """The run's folder (the id is validated, so this stays under the root)."""
+        return self.root / validate_run_id(run_id)
+
+    # ---- creating, stopping, deleting ------------------------------------------------------
+
+    def create(self, config: RunConfig, status: str = QUEUED) -> Run:
+        """Register a new run with a fresh id and write its folder and config.json.
+
+        ``status=RUNNING`` is for training in this very process (a notebook, a benchmark): the
+        run is recorded as this process's, so it is failed if the process dies.
+        """
+        if status not in (QUEUED, RUNNING):
+            raise DigitLabError(f"a new run is queued or running, not {status!r}")
+        cfg_json = json.dumps(config.to_dict(), sort_keys=True)
+        for _ in range(20):
+            run_id = secrets.token_hex(4)
+            folder = self.root / run_id
+            if folder.exists():
+                continue
+            try:
+                with self._tx() as db:
+                    now = time.time()
+                    db.execute(
+                        "INSERT INTO runs (id, created, started, status, config, dataset, pipeline_label, "
+                        "preset, progress, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, now, now if status == RUNNING else None, status, cfg_json, config.dataset,
+                         config.pipeline_label, config.preset, json.dumps({"phase": status}),
+                         *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None))))
+            except sqlite3.IntegrityError:
+                continue
+            folder.mkdir(parents=True)
+            atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2))
+            return self.get(run_id)
+        raise DigitLabError("could not allocate a run id", self.root)
+
+    def request_stop(self, run_id: str) -> Run:
+        """Stop a run: a queued run is cancelled at once (status stopped); a running one gets a
+        flag its worker polls and stops within a second. Finished runs are left alone."""
+        validate_run_id(run_id)
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status = ?, finished = ?, progress = ? WHERE id = ? AND status = ?",
+                       (STOPPED, time.time(), json.dumps({"phase": STOPPED}), run_id, QUEUED))
+            db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ? AND status = ?", (run_id, RUNNING))
+        return self.get(run_id)
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's rows and folder. A running run must be stopped first."""
+        validate_run_id(run_id)
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None and row["status"] == RUNNING:
+                raise DigitLabError(f"run {run_id} is running; stop it before deleting it")
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        folder = self.root / run_id
+        if row is None and not folder.exists():
+            raise DigitLabError(f"no run {run_id}", self.root)
+        if folder.exists():
+            # Rename first so no half-deleted folder is ever left under the run's name.
+            trash = self.root / f".deleted-{run_id}-{secrets.token_hex(3)}"
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # ---- the queue (used by core.jobs) -------------------------------------------------------
+
+    def claim_next(self, max_jobs: int) -> Run | None:
+        """Atomically move the oldest queued run to running if fewer than ``max_jobs`` run.
+
+        The count and the update share one IMMEDIATE transaction, so dispatchers in several
+        processes together never exceed ``max_jobs``.
+        """
+        self.reap_dead()
+        with self._tx() as db:
+            running = db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (RUNNING,)).fetchone()[0]
+            if running >= max_jobs:
+                return None
+            row = db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created, id LIMIT 1",
+                             (QUEUED,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE runs SET status = ?, started = ?, progress = ? WHERE id = ?",
+                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), row["id"]))
+        return self.get(row["id"])
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        """Record the process training a running run, with its start time, for liveness checks."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ?",
+                       (pid, process_start(pid), validate_run_id(run_id)))
+
+    def reap_dead(self) -> list[str]:
+        """Mark failed every running run whose worker process is gone; return their ids."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE status = ?", (RUNNING,)).fetchall()
+        return [r["id"] for r in rows if self._reap_row(r)]
+
+    # ---- the worker's side -----------------------------------------------------------------
+
+    def update_progress(self, run_id: str, progress: dict[str, Any]) -> bool:
+        """Store the latest progress; return whether a stop was requested (one round trip)."""
+        progress = {**progress, "updated": time.time()}
+        with self._tx() as db:
+            db.execute("UPDATE runs SET progress = ? WHERE id = ?", (json.dumps(progress), run_id))
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    def add_epoch(self, run_id: str, event: dict[str, Any]) -> bool:
+        """Append one epoch's metrics; return whether a stop was requested."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, "
+                       "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, int(event["epoch"]), *(_float(event.get(k)) for k in METRIC_NAMES),
+                        _float(event.get("seconds"))))
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    def save_model(self, run_id: str, model: Any) -> Path:
+        """Save a Keras model atomically as the run's model.keras."""
+        path = self.folder(run_id) / MODEL_NAME
+        tmp = path.with_name(f".tmp-{os.getpid()}-{MODEL_NAME}")
+        model.save(tmp)
+        os.replace(tmp, path)
+        return path
+
+    def save_array(self, run_id: str, name: str, array: np.ndarray) -> Path:
+        """Save an array atomically as ``<name>`` (.npy) in the run's folder."""
+        if name not in (PREDICTIONS_NAME, EPOCH_PREDICTIONS_NAME):
+            raise DigitLabError(f"unknown run array {name!r}")
+        path = self.folder(run_id) / name
+        atomic_save_npy(path, array)
+        return path
+
+    def finish(self, run_id: str, status: str, metrics: dict[str, Any]) -> None:
+        """Close a running run as finished or stopped with its final metrics (artifacts first!)."""
+        if status not in (FINISHED, STOPPED):
+            raise DigitLabError(f"a run finishes as finished or stopped, not {status!r}")
+        history = self.history(run_id).to_dict(orient="records")
+        atomic_write_text(self.folder(run_id) / "result.json",
+                          json.dumps({"status": status, "metrics": metrics, "history": history}, indent=2))
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status = ?, finished = ?, metrics = ?, progress = ? "
+                       "WHERE id = ? AND status = ?",
+                       (status, time.time(), json.dumps(metrics), json.dumps({"phase": status}),
+                        run_id, RUNNING))
+
+    def fail(self, run_id: str, error: str) -> None:
+        """Mark an active run failed with ``error``."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
+                       "WHERE id = ? AND status IN (?, ?)",
+                       (FAILED, time.time(), error, json.dumps({"phase": FAILED}), run_id, *ACTIVE))
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as err:
+            raise DigitLabError(f"cannot open the run index: {err}", self.index_path) from None
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA synchronous=NORMAL")
+            yield db
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as err:
+            raise DigitLabError(f"run index error: {err}", self.index_path) from None
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front (no upgrade deadlocks)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _row(self, run_id: str) -> sqlite3.Row | None:
+        with self._connect() as db:
+            return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+    def _reap_row(self, row: sqlite3.Row) -> bool:
+        """Fail a running row whose worker is gone; True if it did."""
+        pid, run_id = row["pid"], row["id"]
+        if pid is None:
+            started = row["started"] or row["created"]
+            if time.time() - started < STARTUP_GRACE_S:
+                return False
+            reason = "the worker process never started"
+        elif process_alive(pid, row["pid_start"]):
+            return False
+        else:
+            reason = f"the worker process ({pid}) ended without finishing"
+            tail = self.log_tail(run_id)
+            if tail:
+                reason += f": {tail}"
+        with self._tx() as db:
+            cur = db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
+                             "WHERE id = ? AND status = ? AND pid IS ?",
+                             (FAILED, time.time(), reason, json.dumps({"phase": FAILED}), run_id, RUNNING, pid))
+        return cur.rowcount > 0
+
+    def _run(self, row: sqlite3.Row, position: int | None) -> Run:
+        problem = None
+        try:
+            config = RunConfig.from_dict(json.loads(row["config"]))
+        except (ValueError, DigitLabError) as err:
+            config, problem = None, f"unreadable config: {err}"
+        folder = self.root / row["id"]
+        if not folder.is_dir():
+            problem = "the run folder is missing"
+        elif row["status"] == FINISHED:
+            missing = [n for n in (MODEL_NAME, PREDICTIONS_NAME) if not (folder / n).is_file()]
+            if missing:
+                problem = f"{', '.join(missing)} missing from the run folder"
+        return Run(
+            id=row["id"], status=row["status"], created=row["created"], started=row["started"],
+            finished=row["finished"], error=row["error"], config=config, dataset=row["dataset"],
+            pipeline_label=row["pipeline_label"], preset=row["preset"],
+            metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
+            stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
+            queue_position=position)
+
+    def _load_npy(self, run_id: str, name: str) -> np.ndarray:
+        path = self.folder(run_id) / name
+        try:
+            return np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DigitLabError("the run has no saved predictions", path) from None
+        except (OSError, ValueError) as err:
+            raise DigitLabError(f"unreadable predictions: {err}", path) from None
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None if it is
+    gone or a zombie. Together with the pid it names one process, even once pids are reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether the process recorded as (``pid``, ``start``) still runs.
+
+    Where /proc exists the start time must match, so a pid reused after a restart never counts
+    and an exited, unreaped child (a zombie) counts as gone. Elsewhere: whether the pid exists.
+    """
+    if Path("/proc/self/stat").exists():
+        return start is not None and process_start(pid) == start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def _log_tail(path: Path, limit: int = 300) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
