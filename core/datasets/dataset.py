@@ -71,3 +71,22 @@ def class_counts(ds: Dataset) -> pd.DataFrame:
         "train": np.bincount(ds.y_train, minlength=NUM_CLASSES),
         "test": np.bincount(ds.y_test, minlength=NUM_CLASSES),
     })
+
+
+def first_subset(ds: Dataset, n_train: int, n_test: int) -> Dataset:
+    """The first ``n_train`` training and ``n_test`` test images, in their original order.
+
+    When a count is a multiple of 10 and every class has enough images, the first ``n / 10`` of each
+    class are taken instead, so a small subset keeps the classes balanced. A split with no more
+    than the requested count is kept whole.
+    """
+    def pick(y: np.ndarray, n: int) -> np.ndarray:
+        if n >= len(y):
+            return np.arange(len(y))
+        per_class = [np.flatnonzero(y == c)[: n // NUM_CLASSES] for c in range(NUM_CLASSES)]
+        if n % NUM_CLASSES == 0 and all(len(idx) == n // NUM_CLASSES for idx in per_class):
+            return np.sort(np.concatenate(per_class))
+        return np.arange(n)
+
+    train, test = pick(ds.y_train, n_train), pick(ds.y_test, n_test)
+    return Dataset(ds.name, ds.x_train[train], ds.y_train[train], ds.x_test[test], ds.y_test[test], ds.class_names)

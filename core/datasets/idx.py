@@ -1,0 +1,98 @@
+"""MNIST's IDX layout: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-...``.
+
+Each file is a big-endian header (magic ``0x0000 08 0D``: unsigned bytes, ``D`` dimensions, then
+``D`` sizes) followed by the raw bytes. Files may be gzipped (detected from the content, not the
+name). MNIST, Fashion-MNIST, Kannada-MNIST and MADBase all ship this way.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from core.datasets.dataset import ARABIC_CLASS_NAMES, NUM_CLASSES, Dataset
+from core.datasets.sources import Role, gunzip_if_needed, load_four_files
+from core.errors import DigitLabError
+
+UNSIGNED_BYTE = 0x08
+EXPECTED_FILES: dict[Role, str] = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+# "train-images-idx3-ubyte", "train-images.idx3-ubyte", "emnist-digits-t10k-labels-idx1-ubyte.gz"...
+_NAME = re.compile(r"(?:.*[-_.])?(train|t10k|test)[-_.](images|labels)[-_.]idx([13])[-_.]ubyte(?:\.gz)?")
+
+
+def role_of(filename: str) -> Role | None:
+    """Which of the four IDX files ``filename`` is, or None."""
+    match = _NAME.fullmatch(filename.lower())
+    if match is None or (match[2] == "images") != (match[3] == "3"):
+        return None
+    return "train" if match[1] == "train" else "test", match[2]
+
+
+def claims(keys: Iterable[str]) -> bool:
+    """True when any file looks like one of the IDX files."""
+    return any(role_of(key.rsplit("/", 1)[-1]) for key in keys)
+
+
+def parse_idx(data: bytes, file: str, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes with ``ndim`` dimensions (gzipped or not) as a uint8 array."""
+    data = gunzip_if_needed(data, file)
+    expected_magic = (UNSIGNED_BYTE << 8) | ndim
+    if len(data) < 4:
+        raise DigitLabError(f"truncated: {len(data)} bytes, too short for an IDX header", file)
+    magic = int.from_bytes(data[:4], "big")
+    if magic != expected_magic:
+        kind = "images" if ndim == 3 else "labels"
+        if data[:2] == b"\0\0" and data[3] == ndim:
+            raise DigitLabError(f"IDX data type 0x{data[2]:02X} is not supported, only unsigned bytes (0x08)", file)
+        raise DigitLabError(f"bad magic number 0x{magic:08X}, expected 0x{expected_magic:08X} for IDX {kind}", file)
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DigitLabError(f"truncated: {len(data)} bytes, shorter than the {header}-byte header", file)
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    if ndim == 3 and dims[1:] != (28, 28):
+        raise DigitLabError(f"images are {dims[1]}x{dims[2]}, expected 28x28", file)
+    count = int(np.prod(dims, dtype=np.int64))
+    if len(data) - header < count:
+        raise DigitLabError(f"truncated: the header announces {dims[0]:,} items ({header + count:,} bytes) but "
+                            f"the file has {len(data):,} bytes", file)
+    if len(data) - header > count:
+        raise DigitLabError(f"{len(data) - header - count:,} bytes more than the header announces", file)
+    return np.frombuffer(data, np.uint8, count=count, offset=header).reshape(dims).copy()
+
+
+def images_from_idx(data: bytes, file: str) -> np.ndarray:
+    """IDX images as uint8 (N, 28, 28), already upright."""
+    return parse_idx(data, file, 3)
+
+
+def labels_from_idx(data: bytes, file: str) -> np.ndarray:
+    """IDX labels as int64, checked to lie in 0..9."""
+    labels = parse_idx(data, file, 1).astype(np.int64)
+    bad = np.flatnonzero(labels >= NUM_CLASSES)
+    if bad.size:
+        raise DigitLabError(f"label {labels[bad[0]]} at item {bad[0]:,} is outside 0..9", file)
+    return labels
+
+
+def load(files: Mapping[str, bytes], source: str, name: str,
+         class_names: tuple[str, ...] = ARABIC_CLASS_NAMES) -> Dataset:
+    """The dataset from the four IDX files among ``files`` (anywhere in the tree)."""
+    return load_four_files(files, source, name, role_of, EXPECTED_FILES, images_from_idx, labels_from_idx,
+                           class_names)
+
+
+def images_to_idx(images: np.ndarray) -> bytes:
+    """uint8 images (N, 28, 28) as IDX bytes (for tests and for exporting)."""
+    return struct.pack(">I3I", (UNSIGNED_BYTE << 8) | 3, *images.shape) + images.astype(np.uint8).tobytes()
+
+
+def labels_to_idx(labels: np.ndarray) -> bytes:
+    """Labels as IDX bytes."""
+    return struct.pack(">II", (UNSIGNED_BYTE << 8) | 1, len(labels)) + labels.astype(np.uint8).tobytes()
