@@ -89,14 +89,14 @@ class WriterStyle:
 def draw_writer(rng: np.random.Generator) -> WriterStyle:
     """A random writer."""
     variants = tuple(int(rng.random() < 0.35) if len(GLYPHS[d]) > 1 else 0 for d in range(10))
-    habits = tuple(rng.normal(0.0, 0.045, GLYPHS[d][variants[d]].controls.shape) for d in range(10))
+    habits = tuple(rng.normal(0.0, 0.07, GLYPHS[d][variants[d]].controls.shape) for d in range(10))
     return WriterStyle(
         pen=float(np.clip(0.13 * rng.lognormal(0.0, 0.25), 0.07, 0.26)),
-        slant=float(rng.normal(0.0, 0.08)),
-        tilt=float(rng.normal(0.0, 0.04)),
+        slant=float(rng.normal(0.0, 0.1)),
+        tilt=float(rng.normal(0.0, 0.07)),
         aspect=float(rng.lognormal(0.03, 0.22)),
-        jitter=float(rng.uniform(0.015, 0.04)),
-        wobble=float(rng.uniform(0.0, 0.035)),
+        jitter=float(rng.uniform(0.02, 0.055)),
+        wobble=float(rng.uniform(0.0, 0.05)),
         halo_rate=float(rng.beta(HALO_BETA[0], HALO_BETA[1])),
         halo_gap=float(rng.uniform(0.8, 1.2)),
         halo_width=float(rng.uniform(0.8, 1.2)),
