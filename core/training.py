@@ -1,0 +1,281 @@
+"""Training one RunConfig with Keras: data preparation, the callbacks, and the outcome.
+
+:func:`train` is usable on its own (a notebook, a benchmark); the worker process
+(``core.worker``) runs it with a reporter that writes progress and epochs to the run store.
+Importing this module imports Keras and TensorFlow (several seconds).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from core.errors import DigitLabError
+from core.evaluation import log_loss
+from core.models import build_model
+from core.run_config import RunConfig
+
+#: Batch size for validation/test predictions: inference only, so bigger is simply faster on CPU.
+PREDICT_BATCH = 1024
+#: Seconds between two in-epoch progress writes (and stop-flag reads).
+REPORT_INTERVAL_S = 0.25
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """Preprocessed float32 (N, 28, 28) images and int64 labels for one run.
+
+    ``val_is_test`` means validation is the test set (the seed's way), so the per-epoch validation
+    predictions are also the per-epoch test predictions.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    val_is_test: bool
+    class_names: tuple[str, ...] = ()
+
+
+class Reporter(Protocol):
+    """Where training reports to. ``progress`` is called a few times a second at most."""
+
+    def progress(self, state: dict[str, Any]) -> None: ...
+
+    def epoch_end(self, event: dict[str, Any]) -> None: ...
+
+    def stop_requested(self) -> bool: ...
+
+
+class NullReporter:
+    """Reports nowhere and never stops (for notebooks and tests)."""
+
+    def progress(self, state: dict[str, Any]) -> None:
+        pass
+
+    def epoch_end(self, event: dict[str, Any]) -> None:
+        pass
+
+    def stop_requested(self) -> bool:
+        return False
+
+
+@dataclass(eq=False)
+class TrainOutcome:
+    """What a training produced. ``status`` is "finished" or "stopped" (a user's stop request);
+    after a stop before training began, ``model`` and the predictions are None."""
+
+    status: str
+    model: Any
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    test_probabilities: np.ndarray | None = None
+    test_probabilities_by_epoch: np.ndarray | None = None
+    early_stopped_epoch: int | None = None
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation), sorted: ``fraction`` of each class held out, drawn with ``seed``.
+
+    Every class with at least two images keeps one on each side.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n_val = min(max(int(round(len(idx) * fraction)), 1), len(idx) - 1) if len(idx) >= 2 else 0
+        held.append(rng.permutation(idx)[:n_val])
+    val = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
+    if len(val) == 0:
+        raise DigitLabError(f"a validation fraction of {fraction} of {len(y)} training images leaves no "
+                            "validation images")
+    train = np.setdiff1d(np.arange(len(y)), val)
+    return train, val
+
+
+def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> TrainingData:
+    """Load the dataset, split off validation, and preprocess each part.
+
+    Training images go through ``transform_train`` (which may use their labels); validation and
+    test images go through ``transform``, which never sees a label: the seed eroded test images
+    according to their test labels, and this is where that mistake is not repeated.
+    """
+    from core.datasets import load_spec
+    from core.preprocess import get_pipeline
+
+    _phase(on_phase, "loading data")
+    ds = load_spec(config.dataset)
+    pipe = get_pipeline(config.pipeline)
+    _phase(on_phase, "preprocessing")
+    if config.validation == "test":
+        x_train, y_train = pipe.transform_train(ds.x_train, ds.y_train), ds.y_train
+        x_test = pipe.transform(ds.x_test)
+        x_val, y_val = x_test, ds.y_test
+    else:
+        tr, va = stratified_split(ds.y_train, float(config.validation), config.seed)
+        x_train, y_train = pipe.transform_train(ds.x_train[tr], ds.y_train[tr]), ds.y_train[tr]
+        x_val, y_val = pipe.transform(ds.x_train[va]), ds.y_train[va]
+        x_test = pipe.transform(ds.x_test)
+    return TrainingData(
+        x_train=_images(x_train), y_train=y_train, x_val=_images(x_val), y_val=y_val,
+        x_test=_images(x_test), y_test=ds.y_test, val_is_test=config.validation == "test",
+        class_names=tuple(ds.class_names))
+
+
+class AccuracyThresholdStop(keras.callbacks.Callback):
+    """The seed's Part H callback: stop once val_accuracy exceeds ``threshold`` (strictly).
+
+    Unlike the seed's, an epoch without val_accuracy (a run stopped mid-epoch) is ignored
+    rather than crashing on ``None > float``.
+    """
+
+    def __init__(self, threshold: float, monitor: str = "val_accuracy") -> None:
+        super().__init__()
+        self.threshold = float(threshold)
+        self.monitor = monitor
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.threshold:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True
+
+
+class EpochMonitor(keras.callbacks.Callback):
+    """Validates, times and reports each epoch, reports in-epoch progress, and obeys stop requests.
+
+    Validation is one ``predict`` over the validation images (cheaper than Keras' own
+    ``evaluate`` at the training batch size, and it yields the probabilities, which are the
+    per-epoch test predictions when validation is the test set). Its val_loss and val_accuracy
+    are written into the epoch's logs, so later callbacks (the threshold stop) see them.
+    Progress uses ``on_train_batch_begin``: a batch-end hook would make Keras convert every
+    batch's metrics to Python numbers synchronously.
+    """
+
+    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, reporter: Reporter,
+                 keep_probabilities: bool, report_interval: float = REPORT_INTERVAL_S) -> None:
+        super().__init__()
+        self.x_val, self.y_val = x_val, y_val
+        self.reporter = reporter
+        self.keep_probabilities = keep_probabilities
+        self.report_interval = report_interval
+        self.history: list[dict[str, Any]] = []
+        self.probabilities_by_epoch: list[np.ndarray] = []
+        self.last_probabilities: np.ndarray | None = None
+        self.user_stopped = False
+        #: False right after an epoch was recorded: the model's weights are that epoch's.
+        self.trained_since_record = False
+        self._epoch = 0
+        self._epoch_start = 0.0
+        self._next_report = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._epoch_start = time.perf_counter()
+        self.trained_since_record = True
+        self._report(0)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() >= self._next_report:
+            self._report(batch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.user_stopped:
+            return  # a partial epoch: neither validated nor recorded
+        logs = logs if logs is not None else {}
+        probs = self.model.predict(self.x_val, batch_size=PREDICT_BATCH, verbose=0)
+        val_accuracy = float((probs.argmax(axis=1) == self.y_val).mean())
+        logs["val_loss"] = log_loss(self.y_val, probs)
+        logs["val_accuracy"] = val_accuracy
+        event = {"epoch": epoch + 1, "loss": _num(logs.get("loss")), "accuracy": _num(logs.get("accuracy")),
+                 "val_loss": logs["val_loss"], "val_accuracy": val_accuracy,
+                 "seconds": time.perf_counter() - self._epoch_start}
+        self.history.append(event)
+        self.last_probabilities = probs
+        if self.keep_probabilities:
+            self.probabilities_by_epoch.append(probs.astype(np.float16))
+        self.trained_since_record = False
+        self.reporter.epoch_end(event)
+        if self.reporter.stop_requested():
+            self.user_stopped = True
+            self.model.stop_training = True
+
+    def _report(self, batch: int) -> None:
+        self.reporter.progress({"phase": "training", "epoch": self._epoch + 1, "epochs": self.params["epochs"],
+                                "batch": batch, "batches": self.params["steps"]})
+        self._next_report = time.perf_counter() + self.report_interval
+        if self.reporter.stop_requested():
+            self.user_stopped = True
+            self.model.stop_training = True
+
+
+def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingData | None = None) -> TrainOutcome:
+    """Train ``config`` and return the model, history, metrics and test-set probabilities.
+
+    ``data`` skips loading and preprocessing (benchmarks, tests). Same config and seed on the
+    same machine give the same metrics: the seed fixes the weights, the shuffling and dropout.
+    """
+    reporter = reporter or NullReporter()
+    hp = config.hyperparams
+    if data is None:
+        data = prepare_data(config, on_phase=reporter)
+    if reporter.stop_requested():
+        return TrainOutcome(status="stopped", model=None, history=[], metrics={})
+    reporter.progress({"phase": "building model"})
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(hp)
+    monitor = EpochMonitor(data.x_val, data.y_val, reporter, keep_probabilities=data.val_is_test)
+    callbacks: list[keras.callbacks.Callback] = [monitor]
+    threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
+    if threshold is not None:
+        callbacks.append(threshold)
+    model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
+              callbacks=callbacks, verbose=0, shuffle=True)
+
+    if data.val_is_test and monitor.last_probabilities is not None and not monitor.trained_since_record:
+        test_probs = monitor.last_probabilities
+    else:
+        reporter.progress({"phase": "testing"})
+        test_probs = model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0)
+    test_probs = np.asarray(test_probs, dtype=np.float32)
+    history = monitor.history
+    metrics: dict[str, Any] = dict(history[-1]) if history else {}
+    metrics.pop("epoch", None)
+    metrics.update({
+        "epochs": len(history),
+        "seconds": float(sum(e["seconds"] for e in history)),
+        "test_loss": log_loss(data.y_test, test_probs),
+        "test_accuracy": float((test_probs.argmax(axis=1) == data.y_test).mean()),
+        "early_stopped_epoch": threshold.stopped_epoch if threshold else None,
+        "train_images": int(len(data.y_train)), "val_images": int(len(data.y_val)),
+        "test_images": int(len(data.y_test)),
+    })
+    by_epoch = np.stack(monitor.probabilities_by_epoch) if monitor.probabilities_by_epoch else None
+    return TrainOutcome(
+        status="stopped" if monitor.user_stopped else "finished", model=model, history=history,
+        metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
+        early_stopped_epoch=metrics["early_stopped_epoch"])
+
+
+def _images(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise DigitLabError(f"the pipeline must give (N, 28, 28) images, got shape {x.shape}")
+    return x
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _phase(reporter: Reporter | None, phase: str) -> None:
+    if reporter is not None:
+        reporter.progress({"phase": phase})
