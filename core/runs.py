@@ -184,7 +184,11 @@ class RunStore:
         return sorted((r for r in self.list() if r.status == QUEUED), key=lambda r: r.queue_position or 0)
 
     def table(self) -> pd.DataFrame:
-        """One row per run, like the seed's FIT RESULT blocks, newest first."""
+        """One row per run, like the seed's FIT RESULT blocks, newest first.
+
+        ``queue`` is the position of a queued run, ``error`` why a run failed, ``problem`` what
+        is wrong with a broken run's folder.
+        """
         rows = []
         for run in self.list():
             m = run.metrics
@@ -196,11 +200,10 @@ class RunStore:
                 **{name: m.get(name) for name in METRIC_NAMES},
                 "test_accuracy": m.get("test_accuracy"),
                 "seconds": m.get("seconds", run.seconds),
-                "queue": run.queue_position,
-                "problem": run.problem or run.error,
+                "queue": run.queue_position, "error": run.error, "problem": run.problem,
             })
         columns = ["id", "status", "created", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
-                   "test_accuracy", "seconds", "queue", "problem"]
+                   "test_accuracy", "seconds", "queue", "error", "problem"]
         return pd.DataFrame(rows, columns=columns)
 
     def history(self, run_id: str) -> pd.DataFrame:

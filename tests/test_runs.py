@@ -167,6 +167,7 @@ def test_broken_runs_list_with_a_problem_instead_of_raising(tmp_path):
     assert listed[no_model].problem == "model.keras missing from the run folder"
     assert listed[bad_config].problem.startswith("unreadable config") and listed[bad_config].config is None
     assert store.table().set_index("id").loc[gone, "problem"] == "the run folder is missing"
+    assert store.table().set_index("id").loc[gone, "error"] is None
     with pytest.raises(DigitLabError, match="no saved model"):
         store.model_path(no_model)
     with pytest.raises(DigitLabError, match="no saved predictions"):

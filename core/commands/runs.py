@@ -1,0 +1,86 @@
+"""``python -m core runs``: list runs with their metrics; show, stop or delete one."""
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from core.commands.train import epoch_line
+from core.models import architecture_text
+from core.runs import RunStore, fit_result_line
+from core.settings import settings
+
+LIST_COLUMNS = ["id", "status", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",
+                "val_accuracy", "test_accuracy", "seconds"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``runs`` command."""
+    p = subparsers.add_parser("runs", help="list training runs; show, stop or delete one",
+                              description="List the runs in the run store (DIGITLAB_RUN_ROOT), newest first.")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--show", metavar="ID", help="print one run's config, epochs and FIT RESULT")
+    action.add_argument("--stop", metavar="ID", help="cancel a queued run or stop a running one")
+    action.add_argument("--delete", metavar="ID", help="delete a run that is not running")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = RunStore(settings().run_root)
+    if args.show:
+        print(show_text(store, args.show))
+    elif args.stop:
+        r = store.request_stop(args.stop)
+        print(f"run {r.id}: {'stop requested' if r.stop_requested and r.active else r.status}")
+    elif args.delete:
+        store.delete(args.delete)
+        print(f"deleted run {args.delete}")
+    else:
+        print(list_text(store))
+    return 0
+
+
+def list_text(store: RunStore) -> str:
+    """The runs as an aligned table (or a note that there are none)."""
+    table = store.table()
+    if table.empty:
+        return f"no runs in {store.root}"
+    shown = table[LIST_COLUMNS].copy()
+    shown["pipeline"] = shown["pipeline"].map(lambda s: s if len(s) <= 40 else s[:39] + "…")
+    shown["epochs"] = shown["epochs"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    shown["seconds"] = shown["seconds"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    for col in ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy"):
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    shown["status"] = [_status(row) for row in table.to_dict("records")]
+    return shown.to_string(index=False)
+
+
+def _status(row: dict) -> str:
+    if pd.notna(row["queue"]):
+        return f"queued #{int(row['queue'])}"
+    if row["problem"]:
+        return f"{row['status']} (broken)"
+    return row["status"]
+
+
+def show_text(store: RunStore, run_id: str) -> str:
+    """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
+    r = store.get(run_id)
+    lines = [f"run {r.id}: {r.status}", f"dataset: {r.dataset}", f"pipeline: {r.pipeline_label}",
+             f"preset: {r.preset}"]
+    if r.config is not None:
+        lines.append(f"model: {architecture_text(r.config.hyperparams)}")
+        lines.append(f"validation: {r.config.validation}  seed: {r.config.seed}")
+        epochs = r.config.hyperparams.epochs
+    else:
+        epochs = "?"
+    lines += [epoch_line(row, epochs) for row in store.history(run_id).to_dict("records")]
+    if r.metrics.get("epochs"):
+        lines += ["## FIT RESULT ##", f"#### {fit_result_line(r.metrics)}"]
+    if "test_accuracy" in r.metrics:
+        lines.append(f"test accuracy: {r.metrics['test_accuracy']:.4f}")
+    if r.error:
+        lines.append(f"error: {r.error}")
+    if r.problem:
+        lines.append(f"problem: {r.problem}")
+    return "\n".join(lines)
