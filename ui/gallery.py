@@ -25,4 +25,4 @@ def show_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str]
     for start in range(0, len(images), columns):
         cols = st.columns(columns)
         for col, img, cap in zip(cols, images[start:start + columns], captions[start:start + columns]):
-            col.image(to_display(img, scale), caption=cap)
+            col.image(to_display(img, scale), caption=cap, output_format="PNG")

@@ -1,0 +1,79 @@
+"""Data page: choose a dataset, see its size, class balance and a gallery of labelled samples."""
+import numpy as np
+import streamlit as st
+
+from core.datasets import class_counts, load_files, ready_datasets, save_upload, summary_lines
+from core.datasets.synthetic import SIZES
+from core.errors import DigitLabError
+from ui import charts, state
+from ui.gallery import show_grid
+
+state.init_session()
+st.title("Data")
+
+UPLOAD_TYPES = ["zip", "npz", "csv", "gz", "ubyte", "idx1-ubyte", "idx3-ubyte", "png"]
+
+with st.container(border=True):
+    source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
+                      label_visibility="collapsed")
+    if source == "Ready dataset":
+        names = ready_datasets()
+        current_name, _, current_size = st.session_state[state.DATASET_SPEC].partition(":")
+        c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+        name = c1.selectbox("Dataset", names, index=names.index(current_name) if current_name in names else 0,
+                            help="'default' is the embedded synthetic stand-in for AHDD (Arabic-Indic digits).")
+        sizes = list(SIZES)
+        size = c2.selectbox("Size", sizes, index=sizes.index(current_size) if current_size in sizes else 0,
+                            help=", ".join(f"{k}: {a:,}/{b:,}" for k, (a, b) in SIZES.items()))
+        if c3.button("Use this dataset", type="primary"):
+            st.session_state[state.DATASET_SPEC] = f"{name}:{size}"
+    else:
+        files = st.file_uploader(
+            "AHDD CSV files (or a zip of them), MNIST IDX files (.gz or not), an .npz with x_train, "
+            "y_train, x_test, y_test, or a zip of PNGs in train/<label>/ and test/<label>/",
+            accept_multiple_files=True, type=UPLOAD_TYPES)
+        if files and st.button("Load upload", type="primary"):
+            try:
+                uploaded = load_files({f.name: f.getvalue() for f in files},
+                                      name=files[0].name if len(files) == 1 else "upload")
+                st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
+                st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
+                           f"{len(uploaded.x_test):,} test images.")
+            except DigitLabError as err:
+                st.error(f"Could not load the upload, the current dataset is kept. {err}")
+
+try:
+    ds = state.current_dataset()
+except DigitLabError as err:
+    st.error(f"{err}. Falling back to the default dataset.")
+    st.session_state[state.DATASET_SPEC] = "default:tiny"
+    ds = state.current_dataset()
+
+st.subheader(ds.name)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Train images", f"{len(ds.x_train):,}")
+m2.metric("Test images", f"{len(ds.x_test):,}")
+m3.metric("Image size", "28 × 28 = 784 px")
+m4.metric("Classes", len(ds.class_names))
+
+left, right = st.columns([1, 1])
+with left:
+    st.caption("Part A summary (images flattened, as the seed report printed them)")
+    st.code("\n".join(summary_lines(ds)), language=None)
+    counts = class_counts(ds)
+    st.dataframe(counts, hide_index=True, width="stretch")
+with right:
+    st.caption("Class balance")
+    st.altair_chart(charts.class_balance(counts), width="stretch")
+
+st.subheader("Samples")
+g1, g2, g3 = st.columns([1, 1, 3], vertical_alignment="bottom")
+count = g1.number_input("How many", min_value=1, max_value=100, value=20, step=5)
+split = g2.radio("Split", ["train", "test"], horizontal=True)
+st.session_state.setdefault("gallery_seed", 0)
+if g3.button("Reshuffle"):
+    st.session_state["gallery_seed"] += 1
+x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
+rng = np.random.default_rng(st.session_state["gallery_seed"])
+idx = rng.choice(len(x), size=min(int(count), len(x)), replace=False)
+show_grid(x[idx], [f"{ds.class_names[y[i]]}" for i in idx])

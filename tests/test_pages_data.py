@@ -1,0 +1,59 @@
+"""The Data page: summary, class balance, gallery, uploads (good and bad)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.pages_support import no_exceptions, open_page, page_env
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    page_env(monkeypatch, tmp_path)
+
+
+def _npz_bytes(n_train=40, n_test=20, seed=1) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+             y_train=np.arange(n_train) % 10,
+             x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+             y_test=np.arange(n_test) % 10)
+    return buf.getvalue()
+
+
+def test_default_dataset_summary_and_gallery():
+    at = open_page("data")
+    no_exceptions(at)
+    assert [m.value for m in at.metric][:2] == ["600", "100"]
+    assert at.code[0].value.splitlines()[0] == "Size of data loaded for train images is: (600, 784)"
+    counts = at.dataframe[0].value
+    assert counts["train"].sum() == 600 and counts["test"].sum() == 100
+    assert "٠ (0)" in list(counts["name"])
+    assert len(at.get("image")) == 20  # the default gallery size
+
+    at.number_input[0].set_value(7).run()
+    assert len(at.get("image")) == 7
+    before = [i.proto.imgs[0].caption for i in at.get("image")]
+    next(b for b in at.button if b.label == "Reshuffle").click().run()
+    after = [i.proto.imgs[0].caption for i in at.get("image")]
+    # 7 random labels out of 10 classes: the same sequence twice has odds of about 1e-7.
+    assert len(after) == 7 and before != after
+    no_exceptions(at)
+
+
+def test_upload_npz_then_bad_upload_keeps_dataset():
+    at = open_page("data")
+    at.radio[0].set_value("Upload files").run()
+    at.get("file_uploader")[0].set_value(("mine.npz", _npz_bytes(), "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Load upload").click().run()
+    no_exceptions(at)
+    assert [m.value for m in at.metric][:2] == ["40", "20"]
+
+    at.get("file_uploader")[0].set_value(("broken.npz", b"not an npz at all", "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Load upload").click().run()
+    no_exceptions(at)
+    assert at.error and "broken.npz" in at.error[0].value
+    assert [m.value for m in at.metric][:2] == ["40", "20"]  # the loaded upload is kept
