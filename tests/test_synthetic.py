@@ -153,6 +153,11 @@ def test_bad_counts_are_digitlab_errors(args):
         generate(*args)
 
 
+def test_bad_worker_count_is_a_digitlab_error():
+    with pytest.raises(DigitLabError, match="workers must be a positive whole number"):
+        generate(10, 10, workers=0)
+
+
 def test_negative_seed_is_a_digitlab_error():
     with pytest.raises(DigitLabError, match="seed"):
         generate(10, 10, seed=-1)

@@ -13,7 +13,9 @@ draw with OpenCV at 4x resolution in a box that the ink exactly fills, average 4
 20x20, threshold to binary, and paste into 28x28 so the centre of mass lands at AHDD's.
 
 Everything is a pure function of (seed, split, writer index), so output is bit-for-bit
-reproducible and does not depend on how many worker processes render the chunks.
+reproducible and does not depend on how many worker processes render the chunks. The per-image
+work is vectorised over the ten copies of a digit a writer makes; only the OpenCV drawing calls
+run per image, so one process draws the full 70,000 images in a few seconds.
 """
 from __future__ import annotations
 
@@ -148,6 +150,20 @@ class Ink:
 _CORE, _HALO = 17, 1  # canvas values: a 4x4 block's sum splits back into both counts (16 < 17)
 
 
+def _block_sums(canvas: np.ndarray) -> np.ndarray:
+    """Sums of the 4x4 blocks of a uint8 (n, 4*BOX, 4*BOX) canvas whose pixels are at most _CORE.
+
+    Four neighbouring bytes of a row read as one uint32 word; multiplying by 0x01010101 adds them
+    into the top byte (they total at most 4 * 17 < 256, so nothing carries out). That is several
+    times faster than numpy's reduction over the small strided block axes.
+    """
+    assert SUPERSAMPLE == 4 and canvas.flags.c_contiguous
+    n = len(canvas)
+    rows = (canvas.view(np.uint32) * np.uint32(0x01010101)) >> np.uint32(24)  # (n, 4*BOX, BOX)
+    rows = rows.reshape(n, BOX, SUPERSAMPLE, BOX)
+    return rows[:, :, 0] + rows[:, :, 1] + rows[:, :, 2] + rows[:, :, 3]
+
+
 def _rasterise(glyph: Glyph, pts: np.ndarray, ink: Ink) -> np.ndarray:
     """Draw each digit so its ink fills a BOX x BOX box: returns binary uint8 (n, BOX, BOX), 0/1.
 
@@ -181,7 +197,7 @@ def _rasterise(glyph: Glyph, pts: np.ndarray, ink: Ink) -> np.ndarray:
             if ink.filled[i]:
                 cv2.fillPoly(img, strokes, value, cv2.LINE_8, 3)
             cv2.polylines(img, strokes, glyph.closed, value, int(width), cv2.LINE_8, 3)
-    sums = canvas.reshape(n, BOX, SUPERSAMPLE, BOX, SUPERSAMPLE).sum(axis=(2, 4), dtype=np.uint16)
+    sums = _block_sums(canvas)
     area = np.float32(SUPERSAMPLE**2)
     solid = (sums // _CORE).astype(np.float32) / area + ink.grain >= INK_THRESHOLD
     halo = ((sums % _CORE).astype(np.float32) / area >= HALO_THRESHOLD) & ink.dots
@@ -266,26 +282,27 @@ def _check_count(value: int, what: str) -> int:
     return int(value)
 
 
-def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED, workers: int | None = None) -> Dataset:
+def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED, workers: int = 1) -> Dataset:
     """Draw a synthetic AHDD: ``n_train`` images by train writers, ``n_test`` by other writers.
 
-    Deterministic: the same arguments give the same arrays bit for bit, whatever ``workers`` is
-    (processes drawing chunks of writers; default up to 2, and 1 for small sizes). A smaller
-    ``n_train`` gives a prefix of a larger one.
+    Deterministic: the same arguments give the same arrays bit for bit, whatever ``workers`` is,
+    and a smaller ``n_train`` gives a prefix of a larger one. One process draws the full 70,000
+    images in a few seconds; ``workers > 1`` spreads chunks of writers over that many spawned
+    processes, which re-import the caller's main module, so a script doing that needs the usual
+    ``if __name__ == "__main__":`` guard (the default never starts a process, so it is safe
+    anywhere: notebooks, Streamlit, scripts).
     """
     n_train = _check_count(n_train, "n_train")
     n_test = _check_count(n_test, "n_test")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DigitLabError(f"seed must be a non-negative whole number, got {seed!r}", NAME)
-    total_chunks = sum(math.ceil(n / (IMAGES_PER_WRITER * WRITERS_PER_CHUNK)) for n in (n_train, n_test))
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1) if n_train + n_test >= 10000 else 1
-    workers = max(1, min(int(workers), total_chunks))
-    if workers == 1:
+    workers = _check_count(workers, "workers")
+    chunks = sum(math.ceil(n / (IMAGES_PER_WRITER * WRITERS_PER_CHUNK)) for n in (n_train, n_test))
+    if min(workers, chunks) == 1:
         train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
     else:
         # spawn, not fork: the caller may hold TensorFlow threads, which fork does not copy safely
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(min(workers, chunks), mp_context=multiprocessing.get_context("spawn")) as pool:
             train, test = _write_split(seed, "train", n_train, pool), _write_split(seed, "test", n_test, pool)
     return Dataset(NAME, train[0], train[1], test[0], test[1])
 
