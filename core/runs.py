@@ -314,6 +314,9 @@ class RunStore:
         processes together never exceed ``max_jobs``.
         """
         self.reap_dead()
+        with self._connect() as db:  # most rounds find nothing queued: skip the write lock then
+            if db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is None:
+                return None
         with self._tx() as db:
             running = db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (RUNNING,)).fetchone()[0]
             if running >= max_jobs:

@@ -226,9 +226,9 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     hp = config.hyperparams
     if data is None:
         data = prepare_data(config, on_phase=reporter)
+    reporter.progress({"phase": "building model"})
     if reporter.stop_requested():
         return TrainOutcome(status="stopped", model=None, history=[], metrics={})
-    reporter.progress({"phase": "building model"})
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp)

@@ -5,6 +5,8 @@ in milliseconds; one end-to-end test trains with the real ``python -m core.worke
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +18,8 @@ from core.jobs import JobQueue
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+from core.worker import StoreReporter
+from core.worker import main as worker_main
 
 CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "D", hyperparams_for("D", {"epochs": 1}))
 
@@ -138,3 +142,67 @@ def test_background_dispatcher_starts_waiting_runs(tmp_path, sleepers):
         jobs.close()
     assert not jobs._thread.is_alive()
 
+
+
+def test_real_worker_trains_reports_and_obeys_stop(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))  # the worker inherits it
+    store = RunStore(tmp_path / "runs")
+    jobs = JobQueue(store, max_jobs=1)
+    long_run = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8})
+    short_run = RunConfig.build("default:tiny", "raw", "D", {"epochs": 1})
+    a, b = jobs.submit(long_run), jobs.submit(short_run)
+    assert store.get(b).status == QUEUED
+    assert wait_for(lambda: len(store.history(a)) >= 2, timeout=90), store.get(a)
+    progress = store.progress(a)
+    assert progress["phase"] == "training" and progress["batches"] == 75 and progress["epochs"] == 300
+    jobs.stop(a)
+    run_a = jobs.wait(a, timeout=60)
+    assert run_a.status == STOPPED, run_a.error
+    assert 2 <= run_a.metrics["epochs"] < 300 and store.model_path(a).is_file()
+    assert store.predictions(a).shape == (100, 10)
+    run_b = jobs.wait(b, timeout=90)  # the queued run starts once the slot frees
+    assert run_b.status == FINISHED, run_b.error
+    assert run_b.problem is None and len(store.history(b)) == 1
+    assert store.epoch_predictions(b).shape == (1, 100, 10)
+
+
+def test_store_reporter_reads_the_stop_flag_and_the_signal_event(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(CONFIG, status=RUNNING)
+    event = threading.Event()
+    reporter = StoreReporter(store, run.id, event)
+    reporter.progress({"phase": "training", "epoch": 1, "batch": 2, "batches": 9})
+    assert not reporter.stop_requested() and store.progress(run.id)["batch"] == 2
+    store.request_stop(run.id)
+    assert not reporter.stop_requested()  # the flag is read with the next write, not by polling
+    reporter.epoch_end({"epoch": 1, "loss": 0.5})
+    assert reporter.stop_requested()
+    other = StoreReporter(store, store.create(CONFIG, status=RUNNING).id, event)
+    event.set()
+    assert other.stop_requested()
+
+
+def test_worker_main_stops_on_sigterm_and_keeps_the_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
+    store = RunStore(tmp_path / "runs")
+    config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [8], "epochs": 300, "batch_size": 16})
+    run = store.create(config)
+    store.claim_next(1)
+
+    def terminate_after_first_epoch():
+        if wait_for(lambda: len(store.history(run.id)) >= 1, timeout=60):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    killer = threading.Thread(target=terminate_after_first_epoch)
+    killer.start()
+    try:
+        code = worker_main([run.id, "--root", str(tmp_path / "runs")])
+    finally:
+        killer.join()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    finished = store.get(run.id)
+    assert code == 0 and finished.status == STOPPED, finished.error
+    assert 1 <= finished.metrics["epochs"] < 300 and store.model_path(run.id).is_file()
+    assert finished.pid == os.getpid()
