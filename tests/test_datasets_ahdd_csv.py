@@ -83,7 +83,8 @@ def test_wrong_column_count_names_the_line(tmp_path):
     assert err.problem == "line 7 has 785 values, expected 784"
     lines = _image_lines()
     lines[2] = lines[2][:-2]
-    assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == "line 3 has 783 values, expected 784"
+    err = _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode())
+    assert err.problem == "line 3 has 783 values, expected 784"
 
 
 def test_non_numeric_value_names_line_and_column(tmp_path):
@@ -102,12 +103,12 @@ def test_a_header_line_gets_a_hint(tmp_path):
     assert "line 1, column 1 (a header line?" in _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem
 
 
-@pytest.mark.parametrize(("value", "shown"), [("256", "256"), ("-1", "-1"), ("99999999999999999999", "99999999999999999999")])
-def test_pixel_outside_0_255(tmp_path, value, shown):
+@pytest.mark.parametrize("value", ["256", "-1", "99999999999999999999"])
+def test_pixel_outside_0_255(tmp_path, value):
     lines = _image_lines()
     lines[8] = "0," * 40 + value + ",0" * 743
     err = _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode())
-    assert err.problem == f"pixel value {shown} at line 9, column 41 is outside 0..255"
+    assert err.problem == f"pixel value {value} at line 9, column 41 is outside 0..255"
 
 
 def test_empty_value_and_empty_line(tmp_path):

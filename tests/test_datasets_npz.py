@@ -111,8 +111,9 @@ def test_pickled_objects_are_refused():
     arrays = sample_arrays(10, 10)
     objects = np.empty(10, dtype=object)
     objects[:] = [int(v) for v in arrays["y_train"]]
-    with pytest.raises(DigitLabError, match=r"^d\.npz: array y_train holds Python objects \(pickles\), which are refused$"):
+    with pytest.raises(DigitLabError) as info:
         _load(**dict(arrays, y_train=objects))
+    assert str(info.value) == "d.npz: array y_train holds Python objects (pickles), which are refused"
 
 
 def test_a_header_claiming_a_huge_array_is_refused_before_allocation():
@@ -127,8 +128,9 @@ def test_a_header_claiming_a_huge_array_is_refused_before_allocation():
                 data = data.replace(b"(10, 28, 28)", b"(10000000000, 28, 28)".rjust(12))
                 data = data.replace(b"'shape': (10, 28, 28)", b"'shape': (10000000000, 28, 28)")
             zf.writestr(f"{key}.npy", data)
-    with pytest.raises(DigitLabError, match=r"^d\.npz: array x_train declares shape \(10000000000, 28, 28\) but its data is truncated$"):
+    with pytest.raises(DigitLabError) as info:
         load_npz(buffer.getvalue(), "d.npz", "d")
+    assert str(info.value) == "d.npz: array x_train declares shape (10000000000, 28, 28) but its data is truncated"
 
 
 @pytest.mark.parametrize("data", [b"garbage", _npz(a=np.zeros(3))[:50]])

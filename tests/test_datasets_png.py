@@ -60,8 +60,9 @@ def test_other_sizes_are_refused_naming_the_file(tmp_path):
 def test_a_decompression_bomb_is_refused_from_its_header():
     files = png_files(sample_arrays(10, 10))
     files["train/0/bomb.png"] = _png(100_000, 100_000, b"\0" * 64)
-    with pytest.raises(DigitLabError, match=r"^up\.zip/train/0/bomb\.png: image is 100000x100000 pixels, expected 28x28$"):
+    with pytest.raises(DigitLabError) as info:
         load_files({"up.zip": zip_bytes(files)}, "up")
+    assert str(info.value) == "up.zip/train/0/bomb.png: image is 100000x100000 pixels, expected 28x28"
 
 
 def test_not_a_png_and_corrupt_png():

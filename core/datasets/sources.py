@@ -133,8 +133,10 @@ def load_four_files(files: Mapping[str, bytes], source: str, name: str, role_of:
     the files, reads them, and checks that each split has as many labels as images.
     """
     keys = assign_roles(dataset_keys(files), role_of, source or name, expected)
-    arrays = {role: (read_images if role[1] == "images" else read_labels)(files[keys[role]], display(source, keys[role]))
-              for role in ROLES}
+    arrays = {}
+    for role in ROLES:
+        read = read_images if role[1] == "images" else read_labels
+        arrays[role] = read(files[keys[role]], display(source, keys[role]))
     for split in ("train", "test"):
         images, labels = arrays[(split, "images")], arrays[(split, "labels")]
         if len(images) != len(labels):
