@@ -33,7 +33,8 @@ def test_zip_of_csv_files_inside_a_top_folder(tmp_path):
     arrays = sample_arrays()
     path = tmp_path / "ahdd.zip"
     path.write_bytes(zip_bytes({f"AHDD/{name}": data for name, data in csv_files(arrays).items()}
-                               | {"__MACOSX/AHDD/._csvTrainImages 60k.csv": b"\0\5junk"}))
+                               | {"__MACOSX/AHDD/._csvTrainImages 60k.csv": b"\0\5junk",
+                                  "AHDD/.old/csvTrainImages 60k.csv": b"hidden copy, ignored"}))
     ds = load_path(str(path))
     assert_same_arrays(ds, arrays)
     assert ds.name == "ahdd"

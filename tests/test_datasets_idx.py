@@ -9,6 +9,7 @@ import pytest
 
 from core.datasets import FASHION_MNIST_CLASS_NAMES, load_path, load_ready, ready_datasets, registry
 from core.datasets.idx import role_of
+from core.datasets.sources import gunzip_if_needed
 from core.errors import DigitLabError
 from datasets_samples import IDX_NAMES, assert_same_arrays, idx_files, sample_arrays, write_files
 
@@ -88,6 +89,13 @@ def test_labels_out_of_range(tmp_path):
 def test_corrupt_gzip(tmp_path):
     data = gzip.compress(idx_files(sample_arrays(20, 10))[TRAIN_IMAGES])
     assert _load_with(tmp_path, TRAIN_IMAGES, data[:len(data) // 2]).startswith("corrupt gzip data")
+
+
+def test_gzip_bomb_is_refused():
+    with pytest.raises(DigitLabError, match=r"^f\.gz: gzip data inflates to more than the limit of 1,000 bytes$"):
+        gunzip_if_needed(gzip.compress(bytes(100_000)), "f.gz", limit=1000)
+    assert gunzip_if_needed(gzip.compress(b"abc"), "f.gz", limit=3) == b"abc"
+    assert gunzip_if_needed(b"abc", "f") == b"abc"
 
 
 def test_fashion_mnist_is_ready_when_its_files_are_installed(tmp_path, monkeypatch):

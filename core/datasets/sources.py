@@ -19,6 +19,8 @@ from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES
 from core.datasets.dataset import Dataset
 from core.errors import DigitLabError
 
+#: Per gzipped file: four IDX files then stay within the archive limit (256 MiB is 340,000 images).
+MAX_GUNZIP_BYTES = MAX_TOTAL_BYTES // 4
 #: Files that operating systems sprinkle into folders and zips; never part of a dataset.
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -29,10 +31,9 @@ def display(source: str, key: str) -> str:
 
 
 def is_junk(key: str) -> bool:
-    """True for macOS resource forks, Finder/Explorer files and hidden files."""
+    """True for macOS resource forks, Finder/Explorer files, and hidden files or folders."""
     parts = PurePosixPath(key).parts
-    return (any(part == "__MACOSX" for part in parts) or parts[-1] in _JUNK_NAMES
-            or parts[-1].startswith("."))
+    return parts[-1] in _JUNK_NAMES or any(part == "__MACOSX" or part.startswith(".") for part in parts)
 
 
 def dataset_keys(files: Mapping[str, bytes]) -> list[str]:
@@ -52,7 +53,7 @@ class FolderFiles(Mapping[str, bytes]):
         self._within = within.resolve() if within is not None else None
         self._paths: dict[str, Path] = {}
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # skip .git and the like
             for filename in sorted(filenames):
                 path = Path(dirpath, filename)
                 self._paths[path.relative_to(root).as_posix()] = path
@@ -83,7 +84,7 @@ def read_file(path: Path, limit: int = MAX_TOTAL_BYTES) -> bytes:
         raise DigitLabError(f"cannot read the file ({err.strerror or err})", path) from None
 
 
-def gunzip_if_needed(data: bytes, file: str, limit: int = MAX_TOTAL_BYTES) -> bytes:
+def gunzip_if_needed(data: bytes, file: str, limit: int = MAX_GUNZIP_BYTES) -> bytes:
     """``data`` itself, or its gzip-decompressed content (refusing more than ``limit`` bytes)."""
     if data[:2] != b"\x1f\x8b":
         return data
