@@ -1,9 +1,13 @@
 """Session keys shared by the pages, declared once, and the cached loaders behind them."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.datasets import Dataset, load_spec
+from core.jobs import JobQueue
+from core.runs import RunStore
 from core.settings import settings
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
@@ -34,3 +38,21 @@ def current_dataset() -> Dataset:
     """The session's dataset (falls back to the default if its spec no longer loads)."""
     init_session()
     return load_dataset(st.session_state[DATASET_SPEC])
+
+
+def job_queue() -> JobQueue:
+    """The server's one job queue, dispatching in a daemon thread; shared by every session.
+
+    Keyed by the run root so tests that point DIGITLAB_RUN_ROOT elsewhere get their own queue.
+    """
+    return _queue_for(str(settings().run_root.resolve()))
+
+
+@st.cache_resource
+def _queue_for(root: str) -> JobQueue:
+    return JobQueue(RunStore(Path(root)), settings().max_jobs).start()
+
+
+def run_store() -> RunStore:
+    """The run store behind the job queue."""
+    return job_queue().store
