@@ -116,6 +116,9 @@ def test_empty_value_and_empty_line(tmp_path):
     lines[3] = "0,," + ",".join(["0"] * 782)
     assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == "empty value at line 4, column 2"
     lines = _image_lines()
+    lines[7] = "0, \t," + ",".join(["0"] * 782)
+    assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == "empty value at line 8, column 2"
+    lines = _image_lines()
     lines[5] = ""
     assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == "line 6 is empty"
 

@@ -32,6 +32,7 @@ EXPECTED_FILES: dict[Role, str] = {
 _NAME = re.compile(r"csv(train|test)(images?|labels?)(?:60k|10k)?\.csv")
 _ALLOWED = b"0123456789, \t\r\n"
 _LONG_NUMBER = re.compile(rb"[0-9]{19,}")
+_BLANK_FIELD = re.compile(rb"(?m)(?:^|,)[ \t]+(?=,|\r?$)")
 _BLOCK_LINES = 4096
 _NEGATIVE = re.compile(rb"\s*-\s*[0-9]+\s*")
 
@@ -119,12 +120,14 @@ def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | Non
         block = b"\n".join(lines[first:first + _BLOCK_LINES])
         try:
             values = np.loadtxt(io.BytesIO(block), delimiter=",", dtype=np.int64, comments=None, ndmin=2)
-        except (ValueError, OverflowError):  # a number too long even for int64
-            match = _LONG_NUMBER.search(block)
-            if match is None:
-                return None
-            _, number, column = _field_at(block, match.start())
-            return _out_of_range(what, match[0], first + number, column, columns, max_value)
+        except (ValueError, OverflowError):  # a number too long even for int64, or a field of blanks
+            if match := _LONG_NUMBER.search(block):
+                _, number, column = _field_at(block, match.start())
+                return _out_of_range(what, match[0], first + number, column, columns, max_value)
+            if match := _BLANK_FIELD.search(block):
+                _, number, column = _field_at(block, match.end())
+                return f"empty value at line {first + number}{_column(column, columns)}"
+            return None
         rows, cols = np.nonzero(values > max_value)
         if rows.size:
             return _out_of_range(what, str(values[rows[0], cols[0]]).encode(), first + int(rows[0]) + 1,
