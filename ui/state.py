@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.datasets import Dataset, load_spec
 from core.jobs import JobQueue
+from core.preprocess import Pipeline
 from core.runs import RunStore
 from core.settings import settings
 
@@ -23,6 +24,12 @@ def init_session() -> None:
     st.session_state.setdefault(DATASET_SPEC, f"default:{settings().default_size}")
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
+
+
+def current_pipeline() -> Pipeline:
+    """The pipeline being edited on the Preprocess page: its enabled steps, in order."""
+    init_session()
+    return Pipeline.from_list([e["step"] for e in st.session_state[PIPELINE_STEPS] if e["enabled"]])
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
