@@ -6,7 +6,9 @@ Importing this module imports Keras and TensorFlow (several seconds).
 """
 from __future__ import annotations
 
+import os
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -263,6 +265,14 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         status="stopped" if monitor.user_stopped else "finished", model=model, history=history,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
         early_stopped_epoch=metrics["early_stopped_epoch"])
+
+
+def load_model(path: str | os.PathLike[str]) -> keras.Model:
+    """A model saved by a run (``RunStore.model_path``), ready to ``predict`` float32 (N, 28, 28)."""
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise DigitLabError(f"unreadable model: {err}", path) from None
 
 
 def _images(x: np.ndarray) -> np.ndarray:

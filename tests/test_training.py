@@ -184,3 +184,15 @@ def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, 
     assert data.val_is_test == (validation == "test") and len(data.y_test) == 100
     if validation != "test":
         assert np.bincount(data.y_val, minlength=10).min() >= 1
+
+
+def test_saved_models_load_back_and_bad_files_are_digitlab_errors(tiny, tmp_path):
+    from core.training import load_model
+
+    out = train(config("G", epochs=1), data=tiny)
+    out.model.save(tmp_path / "model.keras")
+    again = load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(again.predict(tiny.x_test, verbose=0), out.test_probabilities, atol=1e-6)
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    with pytest.raises(DigitLabError, match="bad.keras: unreadable model"):
+        load_model(tmp_path / "bad.keras")
