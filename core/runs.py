@@ -110,6 +110,7 @@ class Run:
 
     @property
     def broken(self) -> bool:
+        """Whether the folder check found a problem."""
         return self.problem is not None
 
     @property
@@ -186,20 +187,23 @@ class RunStore:
     def table(self) -> pd.DataFrame:
         """One row per run, like the seed's FIT RESULT blocks, newest first.
 
-        ``queue`` is the position of a queued run, ``error`` why a run failed, ``problem`` what
-        is wrong with a broken run's folder.
+        A running run shows its latest completed epoch. ``queue`` is the position of a queued
+        run, ``error`` why a run failed, ``problem`` what is wrong with a broken run's folder.
         """
         rows = []
         for run in self.list():
             m = run.metrics
+            if run.status == RUNNING:  # live: the latest completed epoch so far
+                hist = self.history(run.id)
+                m = {**hist.iloc[-1].to_dict(), "epochs": len(hist)} if len(hist) else {}
             rows.append({
                 "id": run.id, "status": run.status,
                 "created": pd.Timestamp(run.created, unit="s"),
                 "dataset": run.dataset, "pipeline": run.pipeline_label, "preset": run.preset,
-                "epochs": m.get("epochs", run.progress.get("epoch") if run.status == RUNNING else None),
+                "epochs": m.get("epochs"),
                 **{name: m.get(name) for name in METRIC_NAMES},
                 "test_accuracy": m.get("test_accuracy"),
-                "seconds": m.get("seconds", run.seconds),
+                "seconds": m.get("seconds") if run.status != RUNNING else run.seconds,
                 "queue": run.queue_position, "error": run.error, "problem": run.problem,
             })
         columns = ["id", "status", "created", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,

@@ -88,6 +88,8 @@ def test_progress_epochs_and_stop_flag(tmp_path):
     hist = store.history(run.id)
     assert hist.to_dict("records") == [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6,
                                         "val_accuracy": 0.7, "seconds": 1.5}]
+    live = store.table().iloc[0]  # a running run shows its latest epoch
+    assert (live["status"], live["epochs"], live["val_accuracy"]) == (RUNNING, 1, 0.7)
     assert store.request_stop(run.id).stop_requested
     assert store.update_progress(run.id, {"phase": "training"}) is True
     assert store.add_epoch(run.id, {"epoch": 2, "loss": 0.4}) is True
