@@ -30,15 +30,18 @@ Launcher = Callable[[str, Path], subprocess.Popen]
 
 
 def launch_worker(run_id: str, root: Path) -> subprocess.Popen:
-    """Start ``python -m core.worker <run_id> --root <root>`` with output to the run's worker.log."""
+    """Start ``python -m core.worker <run_id> --root <root>`` with output to the run's worker.log.
+
+    The worker keeps this process's working directory and environment (relative DIGITLAB_*
+    paths mean the same to both) and finds ``core`` through PYTHONPATH.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with open(root / run_id / "worker.log", "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "core.worker", run_id, "--root", str(Path(root).resolve())],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env,
-            start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 class JobQueue:
