@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 
@@ -36,13 +37,23 @@ def history(hist: pd.DataFrame, metric: str, run_col: str | None = None) -> alt.
     return alt.Chart(long).mark_line(point=True).encode(**enc).properties(height=260, title=metric)
 
 
-def pixel_histogram(values: pd.DataFrame) -> alt.Chart:
-    """Histogram of pixel values, one layer per ``stage`` column value (before / after)."""
-    return alt.Chart(values).mark_bar(opacity=0.6).encode(
-        x=alt.X("value:Q", bin=alt.Bin(maxbins=40), title="pixel value"),
-        y=alt.Y("count():Q", title="pixels", scale=alt.Scale(type="symlog")),
-        color=alt.Color("stage:N"),
-    ).properties(height=200)
+def pixel_histogram(stages: dict[str, np.ndarray], bins: int = 32) -> alt.Chart:
+    """Pixel-value histograms side by side, one per stage (e.g. before / after), each binned over
+    its own range since a pipeline may move pixels from 0..255 to 0..1."""
+    rows = []
+    for stage, values in stages.items():
+        values = np.asarray(values, dtype=np.float64).ravel()
+        lo, hi = float(values.min()), float(values.max())
+        counts, edges = np.histogram(values, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+        rows.append(pd.DataFrame({"stage": stage, "start": edges[:-1], "end": edges[1:], "pixels": counts}))
+    data = pd.concat(rows, ignore_index=True)
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("start:Q", title="pixel value"), x2="end:Q",
+        y=alt.Y("pixels:Q", title="pixels"),
+        tooltip=["stage", alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "pixels"],
+    ).properties(height=150, width=210).facet(
+        column=alt.Column("stage:N", sort=list(stages), title=None),
+    ).resolve_scale(x="independent", y="independent")
 
 
 def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.Chart:

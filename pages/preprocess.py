@@ -1,0 +1,165 @@
+"""Preprocess page: build an ordered pipeline of steps and see what it does, live."""
+import numpy as np
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.preprocess import NAMED_PIPELINES, SEED_REPORT_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
+from ui import charts, state
+from ui.gallery import show_grid
+
+state.init_session()
+st.session_state.setdefault("next_step_id", 0)
+st.session_state.setdefault("preview_seed", 0)
+STEPS = state.PIPELINE_STEPS
+PREVIEW_COUNT = 12
+
+
+def _entry(step: dict, enabled: bool = True) -> dict:
+    st.session_state["next_step_id"] += 1
+    return {"id": st.session_state["next_step_id"], "step": step, "enabled": enabled}
+
+
+def _load_named(name: str) -> None:
+    st.session_state[STEPS] = [_entry(d) for d in NAMED_PIPELINES[name].to_list()]
+
+
+def _add(kind: str) -> None:
+    st.session_state[STEPS].append(_entry(STEP_TYPES[kind]().to_dict()))
+
+
+def _move(i: int, delta: int) -> None:
+    entries = st.session_state[STEPS]
+    j = i + delta
+    if 0 <= j < len(entries):
+        entries[i], entries[j] = entries[j], entries[i]
+
+
+def _remove(i: int) -> None:
+    del st.session_state[STEPS][i]
+
+
+def _load_json() -> None:
+    try:
+        pipeline = Pipeline.from_json(st.session_state["pipeline_json_in"], source="pasted JSON")
+    except DigitLabError as err:
+        st.session_state["json_error"] = str(err)
+        return
+    st.session_state.pop("json_error", None)
+    st.session_state[STEPS] = [_entry(d) for d in pipeline.to_list()]
+
+
+def _param_widget(spec, value, key: str, container):
+    """One form widget for a step parameter, chosen by the parameter's kind."""
+    if spec.kind == "choice":
+        return container.selectbox(spec.name, spec.choices, index=spec.choices.index(value), key=key,
+                                   help=spec.help)
+    if spec.kind == "bool":
+        return container.checkbox(spec.name, value=value, key=key, help=spec.help)
+    if spec.kind == "int":
+        return container.number_input(spec.name, min_value=int(spec.minimum), max_value=int(spec.maximum),
+                                      value=int(value), step=2 if spec.odd else 1, key=key, help=spec.help)
+    if spec.kind == "float":
+        return container.number_input(spec.name, min_value=float(spec.minimum), max_value=float(spec.maximum),
+                                      value=float(value), step=0.05, format="%.3f", key=key, help=spec.help)
+    text = container.text_area(spec.name, value="\n".join(value), key=key, height=130,
+                               help=spec.help + " (one row per line, 0s and 1s)")
+    return [row.strip() for row in text.splitlines() if row.strip()]
+
+
+def _step_editor(i: int, entry: dict) -> None:
+    """A bordered box: enable toggle, move/remove buttons, and the step's parameters."""
+    cls = STEP_TYPES[entry["step"]["step"]]
+    sid = entry["id"]
+    with st.container(border=True):
+        head = st.columns([6, 1, 1, 1], vertical_alignment="center")
+        entry["enabled"] = head[0].toggle(f"**{i + 1}. {cls.TITLE}**", value=entry["enabled"], key=f"on{sid}")
+        head[1].button("↑", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
+        head[2].button("↓", key=f"dn{sid}", on_click=_move, args=(i, 1),
+                       disabled=i == len(st.session_state[STEPS]) - 1, help="Move down")
+        head[3].button("✕", key=f"rm{sid}", on_click=_remove, args=(i,), help="Remove")
+        if cls.TRAINING_ONLY:
+            st.caption(":orange[Training images only: it needs the labels, so test images never get it.]")
+        specs = cls.params()
+        values = {"step": cls.KIND}
+        cols = st.columns(3)
+        shape = entry["step"].get("shape")
+        for n, spec in enumerate(spec for spec in specs if spec.kind != "kernel"):
+            values[spec.name] = _param_widget(spec, entry["step"][spec.name], f"s{sid}_{spec.name}", cols[n % 3])
+            if spec.name == "shape":
+                shape = values["shape"]
+        for spec in specs:
+            if spec.kind == "kernel":
+                if shape == "custom":
+                    values[spec.name] = _param_widget(spec, entry["step"][spec.name] or ["111", "111", "111"],
+                                                      f"s{sid}_{spec.name}", st)
+                else:
+                    values[spec.name] = []
+        try:
+            entry["step"] = step_from_dict(values).to_dict()
+        except DigitLabError as err:
+            st.error(f"{err} (the step keeps its last valid parameters)")
+
+
+st.title("Preprocess")
+ds = state.current_dataset()
+
+editor, view = st.columns([5, 6], gap="large")
+with editor:
+    names = list(NAMED_PIPELINES)
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox("Start from one of the seed report's pipelines", names,
+                          format_func=lambda n: SEED_REPORT_TITLES[n])
+    c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
+
+    entries = st.session_state[STEPS]
+    if not entries:
+        st.info("No steps: the model sees the raw pixels (0..255). Add a step or load a pipeline.")
+    for i, entry in enumerate(list(entries)):
+        _step_editor(i, entry)
+
+    a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
+    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE)
+    a2.button("Add", on_click=_add, args=(kind,), key="add_step")
+
+    pipeline = state.current_pipeline()
+    with st.expander("Pipeline as JSON (copy, download, or paste one)"):
+        st.code(pipeline.to_json(indent=2), language="json")
+        st.download_button("Download JSON", pipeline.to_json(indent=2), file_name="pipeline.json",
+                           mime="application/json")
+        st.text_area("Paste a pipeline", key="pipeline_json_in", height=100)
+        st.button("Use pasted JSON", on_click=_load_json)
+        if "json_error" in st.session_state:
+            st.error(st.session_state["json_error"])
+
+with view:
+    st.markdown(f"**Pipeline:** {pipeline.label}")
+    if pipeline.has_training_only:
+        st.warning("This pipeline has a step that uses the class labels. It runs on training images "
+                   "only; test images are preprocessed without it, so test accuracy stays honest "
+                   "(the seed report also eroded test images by their test labels, which flattered "
+                   "its figures).")
+    p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
+    as_test = p1.toggle("Preview as test images (no labels)", value=False,
+                        help="Test and inference images never get training-only steps.")
+    if p2.button("New sample images"):
+        st.session_state["preview_seed"] += 1
+    rng = np.random.default_rng(st.session_state["preview_seed"])
+    idx = rng.choice(len(ds.x_train), size=min(PREVIEW_COUNT, len(ds.x_train)), replace=False)
+    images, labels = ds.x_train[idx], ds.y_train[idx]
+    frames = preview(pipeline, images, None if as_test else labels)
+    captions = [ds.class_names[y] for y in labels]
+
+    st.caption("Before")
+    show_grid(images, captions, columns=PREVIEW_COUNT // 2, scale=3)
+    st.caption("After")
+    show_grid(frames[-1][1], captions, columns=PREVIEW_COUNT // 2, scale=3)
+
+    if len(frames) > 1:
+        st.caption("Step by step, for one image")
+        which = st.select_slider("Image", options=list(range(len(idx))), value=0,
+                                 format_func=lambda k: f"#{k + 1} {captions[k]}")
+        strip = [frame[which] for _, frame in frames]
+        show_grid(strip, [label for label, _ in frames], columns=min(len(frames), 8), scale=3)
+
+    st.caption("Pixel values of these images")
+    st.altair_chart(charts.pixel_histogram({"before": images, "after": frames[-1][1]}))
