@@ -42,6 +42,9 @@ VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
           ((0.84, 0.02), (0.55, 0.0), (0.25, 0.1), (0.28, 0.45), (0.5, 0.78), (0.78, 1.0))),),
         ((((0.85, 0.28), (0.8, 0.0)),
           ((0.8, 0.0), (0.5, 0.02), (0.3, 0.12), (0.32, 0.5), (0.38, 1.0))),),
+        # written wide: the stem turns into a long stroke to the right, like a C
+        ((((0.85, 0.22), (0.8, 0.0)),
+          ((0.8, 0.0), (0.35, 0.02), (0.1, 0.3), (0.2, 0.7), (0.55, 0.88), (0.95, 0.9))),),
     ),
     # ٣ two teeth on the arm (cusps at their tips, round between), the stem rising to the left
     (
@@ -56,6 +59,9 @@ VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
           ((0.58, 0.42), (0.3, 0.5), (0.18, 0.72), (0.35, 0.92), (0.62, 0.95), (0.92, 0.93))),),
         ((((0.8, 0.08), (0.5, 0.0), (0.28, 0.15), (0.42, 0.42), (0.62, 0.45)),
           ((0.62, 0.45), (0.35, 0.55), (0.25, 0.8), (0.45, 1.0), (0.8, 0.95))),),
+        # written flat: a small bow and a long wavy tail to the right
+        ((((0.5, 0.08), (0.25, 0.0), (0.12, 0.18), (0.3, 0.35)),
+          ((0.3, 0.35), (0.12, 0.45), (0.2, 0.65), (0.55, 0.6), (0.85, 0.7), (1.2, 0.68))),),
     ),
     # ٥ a loop: an oval, or a heart with a cusp at the bottom
     (
@@ -91,7 +97,7 @@ CLOSED: frozenset[tuple[int, int]] = frozenset({(0, 0), (5, 0)})
 
 #: How large each digit is written relative to a tall stroke such as ١, for the same pen. Digits
 #: written small (the dot ٠, the loop ٥) come out with thick strokes once scaled to the 20 px box.
-NATURAL_SIZE: tuple[float, ...] = (0.3, 1.2, 0.95, 1.12, 1.2, 0.75, 1.08, 0.85, 0.85, 1.0)
+NATURAL_SIZE: tuple[float, ...] = (0.3, 1.2, 1.05, 1.12, 1.2, 0.75, 1.08, 0.85, 0.85, 1.0)
 
 #: How freely each digit's shape varies (scales the writer's habits and per-image jitter): a dot
 #: has no fixed outline, while a ١ that bends much stops looking like one.

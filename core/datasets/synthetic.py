@@ -4,13 +4,15 @@ AHDD (El-Sawy, Loey and El-Bakry) has 700 writers who each wrote every digit ten
 are binary (0 or 255), white on black, each digit scaled to fit a 20 px box and centred by centre of
 mass in 28x28, so a written ٠ (a small dot) becomes a large blob and some writers' strokes come out
 as hollow outlines. This module draws look-alikes: each *writer* gets style parameters (pen width,
-slant, tilt, aspect, shape habits, hollow-stroke habit) and writes 100 images, labels cycling 0..9
-as AHDD's ids do; train and test writers are different people (different seed streams).
+slant, tilt, aspect, shape habits, how often their strokes get the hollow-outline "halo") and
+writes 100 images, labels cycling 0..9 as AHDD's ids do; train and test writers are different
+people (different seed streams).
 
 Drawing a digit: jitter the control points of a stroke skeleton from `core.datasets.glyphs`,
 sample the splines, bend them with a smooth random displacement, apply the writer's affine style,
-draw with OpenCV at 4x resolution in a box that the ink exactly fills, average 4x4 blocks down to
-20x20, threshold to binary, and paste into 28x28 so the centre of mass lands at AHDD's.
+draw with OpenCV at 4x resolution in a box that the ink exactly fills (with a dotted halo for
+some), count 4x4 blocks down to 20x20, threshold to binary, and paste into 28x28 so the centre of
+mass lands where AHDD's does.
 
 Everything is a pure function of (seed, split, writer index), so output is bit-for-bit
 reproducible and does not depend on how many worker processes render the chunks. The per-image
@@ -38,7 +40,7 @@ from core.errors import DigitLabError
 from core.settings import settings
 
 #: Bump whenever the drawing changes, so cached copies made by older code are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Named sizes: (train images, test images). "full" is AHDD's 60,000 + 10,000.
 SIZES: dict[str, tuple[int, int]] = {"full": (60000, 10000), "small": (6000, 1000), "tiny": (600, 100)}
 DEFAULT_SEED = 0
@@ -54,9 +56,10 @@ INK_THRESHOLD = 0.3      # a final pixel is ink when this fraction of its 4x4 su
 GRAIN = 0.2              # +- noise on that fraction: ragged edges, never a speck on blank paper
 
 _SPLITS = {"train": 1, "test": 2}
-#: Which digit a slip of the pen turns a digit into: the pairs that real AHDD confuses.
+#: Which digit a slip of the pen turns a digit into: look-alike pairs (٢/٣, ٧/٨, ٠/٥, ١/٩ ...).
 _SLIP_PARTNER = (5, 9, 3, 2, 3, 0, 2, 8, 7, 1)
 _SLIP_RATE = 0.004
+COMMON_VARIANT = 0.6     # share of writers who write a digit its most common way
 HALO_BETA = (1.5, 0.7)   # writers' halo rates: Beta-distributed, mean about 0.68
 #: How often a halo shows on each digit relative to the writer's rate: AHDD's small-written digits
 #: (٥, ٠, ٧) were enlarged most and show it most; the tall ١ and ٦ hardly ever.
@@ -78,7 +81,7 @@ class WriterStyle:
     aspect: float              # horizontal stretch
     jitter: float              # per-image noise of control points (unit-box units)
     wobble: float              # amplitude of the smooth per-image displacement
-    halo_rate: float           # share of their thick-stroked images that come out with a halo
+    halo_rate: float           # how often their images get a halo (times HALO_AFFINITY of the digit)
     halo_gap: float            # final pixels between the stroke and its halo
     halo_width: float          # final pixels of the halo line
     variants: tuple[int, ...]  # which variant of each digit they write
@@ -90,7 +93,9 @@ class WriterStyle:
 
 def draw_writer(rng: np.random.Generator) -> WriterStyle:
     """A random writer."""
-    variants = tuple(int(rng.random() < 0.35) if len(GLYPHS[d]) > 1 else 0 for d in range(10))
+    # the first variant of a digit is the common way to write it; the others share the rest
+    variants = tuple(0 if rng.random() < COMMON_VARIANT or len(GLYPHS[d]) == 1
+                     else int(rng.integers(1, len(GLYPHS[d]))) for d in range(10))
     habits = tuple(rng.normal(0.0, 0.07, GLYPHS[d][variants[d]].controls.shape) for d in range(10))
     return WriterStyle(
         pen=float(np.clip(0.13 * rng.lognormal(0.0, 0.25), 0.07, 0.26)),
@@ -105,7 +110,7 @@ def draw_writer(rng: np.random.Generator) -> WriterStyle:
         variants=variants,
         habits=habits,
         zero_aspect=float(rng.uniform(0.12, 0.55)),
-        zero_angle=float(rng.normal(-0.5, 0.5)),
+        zero_angle=float(rng.normal(-0.4, 0.7)),
         zero_ring=bool(rng.random() < 0.15),
     )
 
@@ -124,7 +129,7 @@ def _digit_points(glyph: Glyph, style: WriterStyle, rng: np.random.Generator, n:
     pts = pts + np.einsum("npk,nkd->npd", waves, amp) - 0.5
     x, y = pts[..., 0], pts[..., 1]
     if glyph.digit == 0:
-        y = y * np.clip(style.zero_aspect * rng.lognormal(0.0, 0.15, (n, 1)), 0.25, 1.0)
+        y = y * np.clip(style.zero_aspect * rng.lognormal(0.0, 0.15, (n, 1)), 0.12, 1.0)
         angle = style.zero_angle + rng.normal(0.0, 0.35, (n, 1))
         x, y = x * np.cos(angle) - y * np.sin(angle), x * np.sin(angle) + y * np.cos(angle)
     x = x * style.aspect * rng.lognormal(0.0, 0.08, (n, 1))
@@ -328,6 +333,7 @@ def _save(ds: Dataset, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is an ordinary shared file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
