@@ -142,6 +142,23 @@ def test_damaged_cache_file_is_drawn_again(tmp_path):
         assert np.array_equal(npz["x_train"], ds.x_train)
 
 
+def test_cached_file_with_other_counts_is_drawn_again(tmp_path):
+    path = cache_path("tiny", tmp_path)
+    path.parent.mkdir(parents=True)
+    small = generate(20, 10)
+    np.savez(path, x_train=small.x_train, y_train=small.y_train, x_test=small.x_test, y_test=small.y_test)
+    ds = default_dataset("tiny", cache_dir=tmp_path)
+    assert (len(ds.x_train), len(ds.x_test)) == SIZES["tiny"]
+
+
+def test_unwritable_cache_only_warns(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(UserWarning, match="could not cache"):
+        ds = default_dataset("tiny", cache_dir=blocker)
+    assert len(ds.x_train) == SIZES["tiny"][0]
+
+
 def test_unknown_size_is_a_digitlab_error(tmp_path):
     with pytest.raises(DigitLabError, match="unknown size 'huge'.*full, small, tiny"):
         default_dataset("huge", cache_dir=tmp_path)

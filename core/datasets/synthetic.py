@@ -160,9 +160,9 @@ def _block_sums(canvas: np.ndarray) -> np.ndarray:
 
     Four neighbouring bytes of a row read as one uint32 word; multiplying by 0x01010101 adds them
     into the top byte (they total at most 4 * 17 < 256, so nothing carries out). That is several
-    times faster than numpy's reduction over the small strided block axes.
+    times faster than numpy's reduction over the small strided block axes; it relies on
+    SUPERSAMPLE being 4 (one word per block row) and on a C-contiguous canvas.
     """
-    assert SUPERSAMPLE == 4 and canvas.flags.c_contiguous
     n = len(canvas)
     rows = (canvas.view(np.uint32) * np.uint32(0x01010101)) >> np.uint32(24)  # (n, 4*BOX, BOX)
     rows = rows.reshape(n, BOX, SUPERSAMPLE, BOX)
@@ -197,7 +197,9 @@ def _rasterise(glyph: Glyph, pts: np.ndarray, ink: Ink) -> np.ndarray:
     for i in range(n):
         strokes = [coords[i, a:b] for a, b in zip(starts, glyph.stroke_ends)]
         img = canvas[i]
-        layers = ((_HALO, outer[i]), (0, inner[i]), (_CORE, core[i])) if outer[i] > core[i] else ((_CORE, core[i]),)
+        # halo band, then the gap cleared inside it, then the stroke itself
+        layers = ((_HALO, outer[i]), (0, inner[i]), (_CORE, core[i])) if outer[i] > core[i] \
+            else ((_CORE, core[i]),)
         for value, width in layers:
             if ink.filled[i]:
                 cv2.fillPoly(img, strokes, value, cv2.LINE_8, 3)
@@ -232,10 +234,11 @@ def write_digits(style: WriterStyle, digit: int, n: int, rng: np.random.Generato
     pens = style.pen * rng.lognormal(0.0, 0.08, n)
     filled = np.zeros(n, bool)
     if digit == 0:
-        # a filled dot; or a ring whose pen is a fraction of the dot's short side
+        # a filled dot (the pen only rounds its outline); or a ring whose pen is a fraction of the
+        # dot's short side
         short = (pts.max(axis=1) - pts.min(axis=1)).min(axis=1)
         filled[:] = not style.zero_ring
-        pens = np.where(filled, pens, short * rng.uniform(0.3, 0.45, n))
+        pens = np.where(filled, pens / 2, short * rng.uniform(0.3, 0.45, n))
     has_halo = rng.random(n) < style.halo_rate * HALO_AFFINITY[digit]
     checker = (np.add.outer(np.arange(BOX), np.arange(BOX)) % 2).astype(bool)
     parity = rng.random(n) < 0.5
@@ -343,14 +346,17 @@ def _save(ds: Dataset, path: Path) -> None:
 def default_dataset(size: str = "full", cache_dir: Path | None = None) -> Dataset:
     """The default dataset at a named size: generated once, then loaded from an .npz cache.
 
-    The cache lives in ``(cache_dir or settings().cache_dir) / "synthetic"``. An unreadable cached
-    file is regenerated; a cache folder that cannot be written only costs a warning.
+    The cache lives in ``(cache_dir or settings().cache_dir) / "synthetic"``. A cached file that is
+    unreadable or holds other counts is drawn again; a cache folder that cannot be written only
+    costs a warning.
     """
     path = cache_path(size, cache_dir)
     name = f"{NAME} ({size})"
     if path.is_file():
         try:
-            return _load(path, name)
+            cached = _load(path, name)
+            if (len(cached.x_train), len(cached.x_test)) == SIZES[size]:
+                return cached
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, DigitLabError):
             pass  # damaged or foreign file: draw it again below and replace it
     ds = generate(*SIZES[size], seed=DEFAULT_SEED)
