@@ -97,7 +97,7 @@ CLOSED: frozenset[tuple[int, int]] = frozenset({(0, 0), (5, 0)})
 
 #: How large each digit is written relative to a tall stroke such as ١, for the same pen. Digits
 #: written small (the dot ٠, the loop ٥) come out with thick strokes once scaled to the 20 px box.
-NATURAL_SIZE: tuple[float, ...] = (0.3, 1.2, 1.05, 1.12, 1.2, 0.75, 1.08, 0.85, 0.85, 1.0)
+NATURAL_SIZE: tuple[float, ...] = (0.3, 1.2, 1.05, 1.12, 1.2, 1.0, 1.08, 0.85, 0.85, 1.0)
 
 #: How freely each digit's shape varies (scales the writer's habits and per-image jitter): a dot
 #: has no fixed outline, while a ١ that bends much stops looking like one.

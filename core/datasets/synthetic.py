@@ -109,7 +109,7 @@ def draw_writer(rng: np.random.Generator) -> WriterStyle:
         halo_width=float(rng.uniform(0.8, 1.2)),
         variants=variants,
         habits=habits,
-        zero_aspect=float(rng.uniform(0.12, 0.55)),
+        zero_aspect=float(rng.uniform(0.15, 0.6)),
         zero_angle=float(rng.normal(-0.4, 0.7)),
         zero_ring=bool(rng.random() < 0.15),
     )
@@ -238,7 +238,7 @@ def write_digits(style: WriterStyle, digit: int, n: int, rng: np.random.Generato
         # dot's short side
         short = (pts.max(axis=1) - pts.min(axis=1)).min(axis=1)
         filled[:] = not style.zero_ring
-        pens = np.where(filled, pens / 2, short * rng.uniform(0.3, 0.45, n))
+        pens = np.where(filled, pens / 1.5, short * rng.uniform(0.3, 0.45, n))
     has_halo = rng.random(n) < style.halo_rate * HALO_AFFINITY[digit]
     checker = (np.add.outer(np.arange(BOX), np.arange(BOX)) % 2).astype(bool)
     parity = rng.random(n) < 0.5
