@@ -77,3 +77,36 @@ def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.C
         color=alt.condition("datum.count > 50", alt.value("white"), alt.value("black")),
     )
     return (rect + text).properties(height=380, width=420)
+
+
+def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selectable: bool = True) -> alt.Chart:
+    """:func:`confusion_heatmap` with both axes in class order (``order``, the class names) rather
+    than alphabetical, and cell text that stays readable whatever the counts' scale."""
+    base = alt.Chart(confusion).encode(
+        x=alt.X("predicted:O", title="predicted", sort=order),
+        y=alt.Y("true:O", title="true", sort=order),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog"), legend=None),
+        tooltip=["true", "predicted", "count"],
+    )
+    if selectable:
+        rect = rect.add_params(alt.selection_point(name="cell", fields=["true", "predicted"]))
+    dark = int(confusion["count"].max()) / 2 if len(confusion) else 0
+    text = base.mark_text(fontSize=11).encode(
+        text="count:Q",
+        color=alt.condition(f"datum.count > {dark}", alt.value("white"), alt.value("black")),
+    )
+    return (rect + text).properties(height=380, width=420)
+
+
+def class_probabilities(probs: pd.DataFrame) -> alt.Chart:
+    """Bars of one image's class probabilities (columns class, probability, role), the true and
+    predicted classes coloured."""
+    return alt.Chart(probs).mark_bar().encode(
+        x=alt.X("class:N", sort=list(probs["class"]), title=None),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("role:N", scale=alt.Scale(domain=["true", "predicted", "other"],
+                                                    range=["#2ca02c", "#d62728", "#9ecae1"]), title=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=200)

@@ -1,0 +1,149 @@
+"""Train page: choose a model preset, its hyperparameters, the pipeline and validation; launch a
+run in the background and follow it live (curves, progress, stop, the seed's FIT RESULT line)."""
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.models import PRESETS, architecture_text, hyperparams_for
+from core.preprocess import NAMED_PIPELINES
+from core.run_config import RunConfig
+from core.settings import settings
+from ui import charts, run_views, run_widgets, state
+
+state.init_session()
+st.title("Train")
+jobs = state.job_queue()
+store = jobs.store
+
+FROM_EDITOR, FROM_SEED = "From the Preprocess page", "One of the seed's pipelines"
+ON_TEST, HELD_OUT = "Test set (the seed's way)", "Held-out part of the training set"
+
+with st.container(border=True):
+    st.subheader("Model")
+    names = list(PRESETS)
+    preset = st.selectbox("Preset", names, index=names.index("H"), key="train_preset",
+                          format_func=lambda n: PRESETS[n].title)
+    st.caption(PRESETS[preset].description)
+    overrides = run_widgets.hyperparameter_form(preset)
+    try:
+        hyperparams = hyperparams_for(preset, overrides)
+        st.markdown(f"`{architecture_text(hyperparams)}`")
+    except DigitLabError as err:
+        hyperparams = None
+        st.error(f"Check the hyperparameters: {err}")
+
+data_col, valid_col = st.columns(2)
+with data_col.container(border=True):
+    st.subheader("Data")
+    spec = st.session_state[state.DATASET_SPEC]
+    try:
+        ds = state.current_dataset()
+        st.markdown(f"Dataset **{ds.name}** (`{spec}`): {len(ds.x_train):,} training and "
+                    f"{len(ds.x_test):,} test images.")
+    except DigitLabError as err:
+        ds = None
+        st.error(f"The session's dataset does not load: {err}")
+    run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon="🗂️")
+    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source")
+    pipeline_arg = None
+    if source == FROM_EDITOR:
+        try:
+            pipeline = state.current_pipeline()
+            pipeline_arg = pipeline.to_json()
+            st.markdown(f"Pipeline: **{pipeline.label}**")
+        except DigitLabError as err:
+            pipeline = None
+            st.error(f"The pipeline being edited is not valid: {err}")
+        run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon="🎛️")
+    else:
+        pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
+                                    format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
+        pipeline = NAMED_PIPELINES[pipeline_arg]
+    if pipeline is not None and pipeline.has_training_only:
+        st.caption("Training-only steps change the training images only; the test and validation "
+                   "images go through the other steps, without looking at their labels.")
+
+with valid_col.container(border=True):
+    st.subheader("Validation")
+    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation",
+                   help="The seed validated on the test set, so its val_ figures are test figures. A "
+                        "held-out part of the training set keeps the test set unseen until the end.")
+    validation = "test"
+    if how == HELD_OUT:
+        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, value=0.1, step=0.05,
+                               key="train_fraction", help="drawn per class, with the seed below")
+    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+                           help="fixes the initial weights, the shuffling, dropout and the held-out split")
+
+ready = hyperparams is not None and ds is not None and pipeline_arg is not None
+if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
+    try:
+        config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed))
+        st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
+    except DigitLabError as err:
+        st.error(f"Could not start the run: {err}")
+
+st.divider()
+st.subheader("Live run")
+
+
+def _follow(run_id: str) -> None:
+    st.session_state[state.ACTIVE_RUN] = run_id
+
+
+followed = None
+if st.session_state[state.ACTIVE_RUN]:
+    try:
+        followed = store.get(st.session_state[state.ACTIVE_RUN])
+    except DigitLabError:
+        st.session_state[state.ACTIVE_RUN] = None  # deleted on the Runs page meanwhile
+
+others = [r for r in store.list() if r.active and (followed is None or r.id != followed.id)]
+if others:
+    f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
+    labels = {r.id: run_views.run_label(r) for r in others}
+    chosen = f1.selectbox("Follow another active run", list(labels), format_func=labels.get,
+                          key="train_follow_choice")
+    f2.button("Follow", on_click=_follow, args=(chosen,), key="train_follow")
+
+if followed is None:
+    st.info("No run followed: launch one above" + (" or follow an active run." if others else "."))
+else:
+    @st.fragment(run_every=1 if followed.active else None)
+    def live_run(run_id: str, polling: bool) -> None:
+        """Redraws the followed run from the store; reruns the page once the run has ended."""
+        try:
+            view = run_views.poll_run(store, run_id)
+        except DigitLabError as err:
+            st.warning(f"The run is gone: {err}")
+            return
+        run = view.run
+        head, stop = st.columns([5, 1], vertical_alignment="bottom")
+        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else run.dataset}  \n"
+                      + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
+        if run.active:
+            stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
+                        on_click=jobs.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+        st.progress(view.progress.fraction, text=view.progress.text)
+        if len(view.history):
+            c1, c2 = st.columns(2)
+            c1.altair_chart(charts.history(view.history, "loss"), width="stretch")
+            c2.altair_chart(charts.history(view.history, "accuracy"), width="stretch")
+        elif run.active:
+            st.caption("The loss and accuracy curves appear after the first epoch.")
+        if view.summary:
+            st.code("## FIT RESULT ##\n" + view.summary, language=None)
+            if run.metrics.get("test_accuracy") is not None:
+                st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
+                           f"{run.metrics.get('test_images', '?')} test images.")
+        if run.status == "failed":
+            st.error(run_views.ended_text(run))
+        if run.status == "finished":
+            run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon="🔍")
+        queued = jobs.queue()
+        if queued:
+            st.caption(f"Waiting runs ({settings().max_jobs} train at a time):")
+            st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
+        if polling and view.done:
+            st.rerun()
+
+    live_run(followed.id, followed.active)

@@ -1,0 +1,64 @@
+"""Streamlit widgets shared by the Train, Errors and Runs pages."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from core.models import ParamSpec, describe_preset
+
+#: Steps of the float inputs, so + and - move by a sensible amount.
+FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
+
+
+def hyperparameter_form(preset: str, columns: int = 3) -> dict[str, Any]:
+    """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
+    the editable ones, as overrides for ``hyperparams_for``.
+
+    Widget keys include the preset, so switching preset shows that preset's defaults. Fields a
+    preset fixes (its architecture) are shown disabled. Text fields (layer sizes, the early stop
+    threshold) are returned as typed: ``hyperparams_for`` parses and checks them.
+    """
+    overrides: dict[str, Any] = {}
+    cols = st.columns(columns)
+    for i, spec in enumerate(describe_preset(preset)):
+        value = _param_widget(spec, cols[i % columns], key=f"hp_{preset}_{spec.name}")
+        if spec.editable:
+            overrides[spec.name] = value
+    return overrides
+
+
+def _param_widget(spec: ParamSpec, container: Any, key: str) -> Any:
+    """One widget chosen by the spec's kind."""
+    disabled = not spec.editable
+    help_text = spec.help + ("" if spec.editable else " (fixed by this preset; choose Custom to change it)")
+    if spec.kind == "choice":
+        return container.selectbox(spec.label, spec.choices, index=spec.choices.index(spec.value), key=key,
+                                   help=help_text, disabled=disabled)
+    if spec.kind == "int":
+        return container.number_input(spec.label, min_value=int(spec.minimum), max_value=int(spec.maximum),
+                                      value=int(spec.value), step=1, key=key, help=help_text, disabled=disabled)
+    if spec.kind == "float":
+        return container.number_input(spec.label, min_value=float(spec.minimum), max_value=float(spec.maximum),
+                                      value=float(spec.value), step=FLOAT_STEPS.get(spec.name, 0.01),
+                                      format="%g", key=key, help=help_text, disabled=disabled)
+    if spec.kind == "layers":
+        return container.text_input(spec.label, value=", ".join(map(str, spec.value)), key=key,
+                                    help=help_text, disabled=disabled, placeholder="none")
+    if spec.kind == "threshold":
+        return container.text_input(spec.label, value="" if spec.value is None else f"{spec.value:g}", key=key,
+                                    help=help_text, disabled=disabled, placeholder="off")
+    raise ValueError(f"no widget for parameter kind {spec.kind!r}")
+
+
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """``st.page_link`` to a page of app.py's navigation.
+
+    A page script run on its own (``AppTest`` of one page) has no navigation to link into; it
+    names the page instead of failing.
+    """
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.caption(f"{label}: open it from the sidebar.")
