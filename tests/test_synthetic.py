@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.datasets import synthetic
+from core.datasets.glyphs import GLYPHS
 from core.datasets.synthetic import SIZES, cache_path, default_dataset, generate
 from core.errors import DigitLabError
 
@@ -40,6 +41,21 @@ def box_sides(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return 28 - mask.argmax(axis=1) - mask[:, ::-1].argmax(axis=1)
 
     return extent(rows), extent(cols)
+
+
+def test_glyph_curves_follow_their_control_points():
+    for glyph in (g for variants in GLYPHS for g in variants):
+        # moving every control point moves the curve by the same amount (weights sum to 1)
+        assert np.allclose(glyph.basis.sum(axis=1), 1.0)
+        curve = glyph.curve(glyph.controls)
+        assert np.allclose(curve[0], glyph.controls[0]) or glyph.closed
+    # ٧'s sharp variant is two straight pieces meeting at the bottom tip
+    v = GLYPHS[7][0]
+    curve = v.curve(v.controls)
+    tip = curve[:, 1].argmax()
+    assert np.allclose(curve[tip], (0.5, 1.0))
+    d, chord = curve[: tip + 1] - curve[0], curve[tip] - curve[0]
+    assert np.allclose(d[:, 0] * chord[1] - d[:, 1] * chord[0], 0.0)  # collinear with the chord
 
 
 def test_same_seed_gives_the_same_arrays_and_another_seed_differs():

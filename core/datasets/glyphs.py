@@ -30,7 +30,7 @@ def _ellipse(n: int, rx: float, ry: float) -> Piece:
 #: Variants per digit (index = digit value). Closed loops are marked in CLOSED below.
 VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
     # ٠ a dot: a small closed blob, filled (the generator decides fill, ring or outline)
-    ((( _ellipse(8, 0.5, 0.5),),),),
+    (((_ellipse(8, 0.5, 0.5),),),),
     # ١ a vertical stroke; rarely with a small entry flick
     (
         ((((0.5, 0.0), (0.47, 0.5), (0.5, 1.0)),),),
@@ -95,8 +95,9 @@ VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
 #: (digit, variant) pairs whose single stroke is a closed loop.
 CLOSED: frozenset[tuple[int, int]] = frozenset({(0, 0), (5, 0)})
 
-#: How large each digit is written relative to a tall stroke such as ١, for the same pen. Digits
-#: written small (the dot ٠, the loop ٥) come out with thick strokes once scaled to the 20 px box.
+#: How large each digit is written relative to a tall stroke such as ١, for the same pen. A digit
+#: written small (the dot ٠ above all) comes out with thick strokes once scaled to the 20 px box;
+#: one written large, thin. Tuned so each digit's ink coverage matches the real AHDD sample's.
 NATURAL_SIZE: tuple[float, ...] = (0.3, 1.2, 1.05, 1.12, 1.2, 1.0, 1.08, 0.85, 0.85, 1.0)
 
 #: How freely each digit's shape varies (scales the writer's habits and per-image jitter): a dot
