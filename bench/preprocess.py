@@ -9,7 +9,10 @@ best of --repeat runs each. The last line printed is
 
 where identical means the seed's output, transposed back upright, equals the project's exactly.
 
-    .venv/bin/python bench/preprocess.py [--n 70000] [--repeat 3]
+    .venv/bin/python bench/preprocess.py [--n 70000] [--repeat 3] [--per-step]
+
+--per-step first prints, for every step type alone with its defaults, the project's time per
+image on the whole data against a per-image loop of the plain OpenCV call (on --loop-n images).
 """
 from __future__ import annotations
 
@@ -24,8 +27,48 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from core.preprocess import get_pipeline  # noqa: E402
+from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview  # noqa: E402
 from seed_loop import from_seed_layout, seed_loop, to_seed_layout  # noqa: E402
+
+
+def plain_call(step):
+    """The per-image OpenCV call a step stands for (its reference in tests)."""
+    kind = step.KIND
+    if kind == "normalize":
+        return lambda img, label: cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+    if kind == "scale":
+        return lambda img, label: img / np.float32(255)
+    if kind == "threshold":
+        return lambda img, label: cv2.threshold(img, step.thresh, step.maxval, cv2.THRESH_BINARY)[1]
+    if kind == "gaussian-blur":
+        return lambda img, label: cv2.GaussianBlur(img, (step.ksize, step.ksize), step.sigma)
+    if kind in ("centre", "deskew"):
+        return None
+    kernel = step.kernel_array()
+    op = {"erosion": cv2.MORPH_ERODE, "dilation": cv2.MORPH_DILATE, "opening": cv2.MORPH_OPEN,
+          "closing": cv2.MORPH_CLOSE, "class-erosion": cv2.MORPH_ERODE}[kind]
+    if kind == "class-erosion":
+        return lambda img, label: cv2.erode(img, kernel, iterations=step.iterations) if label == step.digit else img
+    return lambda img, label: cv2.morphologyEx(img, op, kernel, iterations=step.iterations)
+
+
+def per_step_table(x: np.ndarray, y: np.ndarray, loop_n: int, repeat: int) -> None:
+    """Microseconds per image: each step alone, project engine vs a per-image loop."""
+    xf = x[:loop_n].astype(np.float32)
+    print(f"{'step':<16}{'project us/img':>16}{'loop us/img':>13}{'speedup':>9}")
+    for kind, cls in STEP_TYPES.items():
+        step = cls()
+        pipeline = Pipeline((step,))
+        project_s, _ = best_time(lambda: pipeline.transform_train(x, y), repeat)
+        call = plain_call(step)
+        loop = "-"
+        ratio = ""
+        if call is not None:
+            loop_s, _ = best_time(lambda: [call(img, label) for img, label in zip(xf, y)], repeat)
+            loop_us = loop_s / len(xf) * 1e6
+            loop = f"{loop_us:.2f}"
+            ratio = f"{loop_us / (project_s / len(x) * 1e6):.1f}x"
+        print(f"{kind:<16}{project_s / len(x) * 1e6:>16.3f}{loop:>13}{ratio:>9}")
 
 
 def random_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -66,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=70000, help="number of images (default 70000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, best kept (default 3)")
+    parser.add_argument("--per-step", action="store_true", help="also time every step type alone")
+    parser.add_argument("--loop-n", type=int, default=10000, help="images for per-step loops (default 10000)")
     args = parser.parse_args(argv)
 
     x, y, source = load_data(args.n)
     flat = to_seed_layout(x)
     pipeline = get_pipeline("normal-threshold-dilate-erosion")
     print(f"{len(x)} images from {source}; pipeline: {pipeline.label}")
+    if args.per_step:
+        per_step_table(x, y, args.loop_n, args.repeat)
+    preview_s, _ = best_time(lambda: preview(pipeline, x[:32], y[:32]), 20)
+    print(f"preview of 32 images: {preview_s * 1000:.2f} ms")
 
     def run_seed() -> np.ndarray:
         images = flat.copy()

@@ -40,6 +40,25 @@ def fma_rows(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarr
     return out.astype(np.float32)
 
 
+def fma_rows_inplace(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> None:
+    """``rows[...] = fma_rows(rows, scale, shift)``, fast for images whose shift is 0.
+
+    With shift 0 (images whose minimum is 0, the usual case for digits on a black background)
+    the fused multiply-add is a single rounded float32 product, so numpy multiplies in float32
+    (the results are equal; only a -0.0 pixel would come out as -0.0 instead of +0.0).
+    Constant images (scale 0) take the general path.
+    """
+    plain = (shift == 0) & (scale > 0)
+    if plain.all():
+        rows *= scale[:, None]
+        return
+    rest = np.flatnonzero(~plain)
+    rows[rest] = fma_rows(rows[rest], scale[rest], shift[rest])
+    if plain.any():
+        idx = np.flatnonzero(plain)
+        rows[idx] *= scale[idx, None]
+
+
 def fma_values(values: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Elementwise float32 ``values * scale + shift`` rounded once (all arrays the same shape)."""
     return (values.astype(np.float64) * scale.astype(np.float64) + shift.astype(np.float64)).astype(np.float32)

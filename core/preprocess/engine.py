@@ -2,18 +2,19 @@
 
 The dataset is cut into chunks of CHUNK images; each chunk becomes one Batch (a few MB) that all
 steps update in place before it is decoded into the float32 output. Memory stays at the output
-array plus a few chunk buffers. Chunks run on WORKERS threads: OpenCV and most numpy loops
-release the GIL.
+array plus a few chunk buffers, which each thread reuses from chunk to chunk. Chunks run on
+WORKERS threads: OpenCV and most numpy loops release the GIL.
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, Sequence
 
 import numpy as np
 
 from core.errors import DigitLabError
-from core.preprocess.batch import SIDE, Batch
+from core.preprocess.batch import SIDE, Batch, Workspace
 
 CHUNK = 2048
 WORKERS = 2
@@ -59,10 +60,12 @@ def run_steps(steps: Sequence[RunnableStep], x: np.ndarray, y: np.ndarray | None
         out[...] = x
         return out
     pad = max(step.pad for step in steps)
+    workspaces: dict[int, Workspace] = {}  # one per thread, dropped when the call ends
 
     def work(start: int) -> None:
         stop = min(start + chunk, len(x))
-        batch = Batch.from_images(x[start:stop], pad)
+        workspace = workspaces.setdefault(threading.get_ident(), Workspace())
+        batch = Batch.from_images(x[start:stop], pad, workspace)
         labels = None if y is None else y[start:stop]
         for step in steps:
             step.run(batch, labels)

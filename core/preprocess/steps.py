@@ -16,7 +16,7 @@ import numpy as np
 
 from core.errors import DigitLabError
 from core.preprocess.batch import SIDE, Batch
-from core.preprocess.cv_exact import fma_rows, minmax_coefficients, normalize_rows_u8
+from core.preprocess.cv_exact import fma_rows_inplace, minmax_coefficients, normalize_rows_u8
 from core.preprocess.kernels import (MAX_KERNEL_SIZE, SEED_KERNEL_UPRIGHT, SHAPES,
                                      structuring_element)
 from core.preprocess.params import ParamSpec, param
@@ -120,7 +120,7 @@ class Normalize(Step):
             return
         batch.materialize()
         rows = batch.image_rows()
-        rows[...] = fma_rows(rows, *minmax_coefficients(rows.min(axis=1), rows.max(axis=1)))
+        fma_rows_inplace(rows, *minmax_coefficients(rows.min(axis=1), rows.max(axis=1)))
 
 
 @dataclass(frozen=True)
@@ -192,8 +192,11 @@ class Threshold(Step):
             # candidate values, per image, then set 0/1 codes in one pass.
             above = np.float32(self.maxval if self.type == "binary" else 0.0)
             below = np.float32(0.0 if self.type == "binary" else self.maxval)
+            scale, shift = batch.affine
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bound = (float(np.float32(self.thresh)) - shift.astype(np.float64)) / scale
             batch.binarize(lambda v: cv2.threshold(v, self.thresh, 1.0, cv2.THRESH_BINARY)[1].ravel() > 0,
-                           above, below)
+                           above, below, guess=np.searchsorted(batch.lut, bound, side="right"))
         else:
             batch.materialize()
             batch.filter(lambda src, dst: cv2.threshold(src, self.thresh, self.maxval, kind, dst=dst)[1])
