@@ -1,0 +1,128 @@
+"""Errors page: where a finished run goes wrong on the test set: confusion matrix, a gallery of
+misclassified test images (filtered by a clicked cell or by class), one image in detail, and
+precision, recall and F1 per class. Always the TEST labels (the seed captioned its error gallery
+with training labels)."""
+import streamlit as st
+
+from core import evaluation
+from core.errors import DigitLabError
+from core.preprocess import get_pipeline
+from core.runs import FINISHED
+from ui import charts, run_views, run_widgets, state
+from ui.gallery import show_grid, to_display
+
+state.init_session()
+st.title("Errors")
+store = state.run_store()
+ALL = "All"
+TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
+
+runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+if not runs:
+    st.info("No finished run yet: train one first.")
+    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.stop()
+
+labels = {r.id: run_views.run_label(r) for r in runs}
+run_id = st.selectbox("Finished run (newest first)", list(labels), format_func=labels.get, key="errors_run")
+run = next(r for r in runs if r.id == run_id)
+
+try:
+    ds = state.load_dataset(run.config.dataset)
+    probabilities = store.predictions(run.id)
+    confusion = evaluation.confusion_matrix(ds.y_test, probabilities, ds.class_names)
+    all_errors = evaluation.misclassified(ds.y_test, probabilities, top_k=3)
+    pipeline = get_pipeline(run.config.pipeline)
+except DigitLabError as err:
+    st.error(f"Cannot analyse run {run.id}: {err}")
+    st.stop()
+names = list(ds.class_names)
+
+report = evaluation.per_class_report(ds.y_test, probabilities, names)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Test accuracy", f"{evaluation.accuracy(ds.y_test, probabilities):.4f}")
+m2.metric("Misclassified", f"{len(all_errors):,}")
+m3.metric("Test images", f"{len(ds.y_test):,}")
+m4.metric("Pipeline", run.pipeline_label if len(run.pipeline_label) < 28 else run.pipeline_label[:27] + "…",
+          help=run.pipeline_label)
+st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), preset {run.preset}. Every figure here compares the "
+           "model's predictions for the test images with the test labels.")
+
+
+def _cell_picked() -> None:
+    """A click on the heatmap sets both class filters (an emptied selection clears them)."""
+    cell = run_views.selected_cell(st.session_state[CHART_KEY]["selection"])
+    true, predicted = cell if cell is not None else (ALL, ALL)
+    options = [ALL, *names]
+    st.session_state[TRUE_KEY] = true if true in options else ALL
+    st.session_state[PRED_KEY] = predicted if predicted in options else ALL
+
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Confusion matrix")
+    st.altair_chart(charts.confusion_heatmap_ordered(run_views.confusion_long(confusion), names),
+                    on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
+    st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
+with right:
+    st.subheader("Per class")
+    st.dataframe(report.drop(columns="label"), width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
+
+st.subheader("Misclassified test images")
+for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes differently
+    if st.session_state.get(key) not in (ALL, *names):
+        st.session_state[key] = ALL
+f1, f2, f3, f4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+true_name = f1.selectbox("True class", [ALL, *names], key=TRUE_KEY)
+pred_name = f2.selectbox("Predicted class", [ALL, *names], key=PRED_KEY)
+least_first = f3.toggle("Least confident first", key="errors_least_first",
+                        help="Off: the most confident mistakes come first.")
+limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit")
+
+errors = run_views.filter_errors(
+    evaluation.misclassified(ds.y_test, probabilities, top_k=3, ascending=least_first),
+    true=None if true_name == ALL else names.index(true_name),
+    predicted=None if pred_name == ALL else names.index(pred_name))
+rows = errors.head(int(limit)).to_dict("records")
+where = "" if true_name == pred_name == ALL else \
+    f" with true class {true_name if true_name != ALL else 'any'} and prediction {pred_name if pred_name != ALL else 'any'}"
+st.caption(f"{len(errors):,} misclassified test images{where}" +
+           (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
+if rows:
+    show_grid(ds.x_test[[r["index"] for r in rows]], [run_views.error_caption(r, names) for r in rows])
+    st.download_button(f"Download these {len(errors):,} errors (CSV)",
+                       run_views.name_errors(errors, names).to_csv(index=False).encode(),
+                       file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:")
+
+    st.subheader("One image in detail")
+    picked = st.selectbox("Image", [r["index"] for r in rows], key="errors_image",
+                          format_func=lambda i: f"test image #{i}: " + run_views.error_caption(
+                              next(r for r in rows if r["index"] == i), names))
+    row = next(r for r in rows if r["index"] == picked)
+    try:
+        processed = pipeline.transform(ds.x_test[picked:picked + 1])[0]
+    except DigitLabError as err:
+        processed = None
+        st.error(f"The run's pipeline cannot process this image: {err}")
+    d1, d2, d3 = st.columns([1, 1, 2])
+    d1.image(to_display(ds.x_test[picked], 6), caption="raw test image", output_format="PNG")
+    if processed is not None:
+        d2.image(to_display(processed, 6), caption="as the model saw it", output_format="PNG")
+    with d3:
+        st.dataframe(run_views.top_probabilities(probabilities[picked], names), hide_index=True, width="stretch",
+                     column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                                   format="%.3f")})
+        st.altair_chart(charts.class_probabilities(
+            run_views.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
+    if pipeline.has_training_only:
+        st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "
+                   "which a test image must not use.")
+
+by_epoch = store.epoch_predictions(run.id)
+if by_epoch is not None and len(by_epoch) > 1:
+    with st.expander("Test errors after each epoch"):
+        st.dataframe(evaluation.errors_by_epoch(ds.y_test, by_epoch), hide_index=True, width="stretch")
+        st.caption("fixed: images right after this epoch that were wrong after the previous one; "
+                   "broken: the reverse.")
