@@ -1,0 +1,392 @@
+"""The Docker image, checked without a Docker engine.
+
+The Dockerfile is parsed; the files its COPY lines would put in the image (minus .dockerignore)
+are copied into a temporary /app, and the image's CMD is run there with the image's ENV (its
+/data paths moved to a temporary folder) and this project's Python: the server must answer its
+health check, enforce the upload limit given by DIGITLAB_MAX_UPLOAD_MB, keep its runs and caches
+in the /data stand-in, and render every page from the copied files alone.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from tests.st_wire import WireSession, fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+IMAGE_PORT, IMAGE_ADDRESS = "8501", "0.0.0.0"
+UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case: FROM, RUN, COPY...
+    args: str     # the rest, continuation lines joined
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions in order; comments dropped, ``\\`` continuations joined with a space."""
+    instructions, pending = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):  # comments inside a continued instruction
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1].rstrip() + " "
+            continue
+        full = pending + stripped
+        pending = ""
+        keyword, _, args = full.partition(" ")
+        instructions.append(Instruction(keyword.upper(), args.strip()))
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def dockerfile() -> list[Instruction]:
+    return parse_dockerfile((ROOT / "Dockerfile").read_text())
+
+
+def only(instructions: list[Instruction], keyword: str) -> Instruction:
+    found = [i for i in instructions if i.keyword == keyword]
+    assert len(found) == 1, f"expected one {keyword}, found {len(found)}"
+    return found[0]
+
+
+def image_env(instructions: list[Instruction]) -> dict[str, str]:
+    """Every ``ENV key=value`` of the Dockerfile."""
+    env = {}
+    for ins in instructions:
+        if ins.keyword == "ENV":
+            for word in shlex.split(ins.args):
+                key, sep, value = word.partition("=")
+                assert sep, f"use ENV key=value, not {word!r}"
+                env[key] = value
+    return env
+
+
+def copies(instructions: list[Instruction]) -> list[tuple[str, str]]:
+    """(source, destination) of every COPY (no --from stages here)."""
+    pairs = []
+    for ins in instructions:
+        if ins.keyword == "COPY":
+            words = [w for w in shlex.split(ins.args) if not w.startswith("--")]
+            *sources, dest = words
+            pairs.extend((src, dest) for src in sources)
+    return pairs
+
+
+# ---- .dockerignore, with Docker's matching rules ------------------------------------------------
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's pattern syntax: ``*`` and ``?`` stay within a path segment, ``**`` spans any."""
+    pattern = str(PurePosixPath(pattern.strip().lstrip("/")))
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def dockerignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
+    """(negated, regex) per line of .dockerignore."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            rules.append((line.startswith("!"), _pattern_regex(line.removeprefix("!"))))
+    return rules
+
+
+def ignored(relative: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether Docker leaves ``relative`` (a path in the build context) out: the last rule matching
+    the path or one of its parent folders decides."""
+    parts = PurePosixPath(relative).parts
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    result = False
+    for negated, regex in rules:
+        if any(regex.fullmatch(p) for p in prefixes):
+            result = not negated
+    return result
+
+
+def build_app_tree(target: Path) -> list[str]:
+    """Copy into ``target`` (the image's WORKDIR) what the COPY lines would; return the files."""
+    instructions = dockerfile()
+    assert only(instructions, "WORKDIR").args == "/app"
+    rules = dockerignore_rules()
+    copied = []
+    for src, dest in copies(instructions):
+        dest_dir = target / dest.removeprefix("/app").lstrip("/")
+        source = ROOT / src
+        if source.is_file():
+            files = [(source, dest_dir / source.name if dest.endswith("/") else dest_dir)]
+        else:
+            files = [(p, dest_dir / p.relative_to(source)) for p in sorted(source.rglob("*")) if p.is_file()]
+        for path, out in files:
+            relative = path.relative_to(ROOT).as_posix()
+            if ignored(relative, rules):
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, out)
+            copied.append(out.relative_to(target).as_posix())
+    return copied
+
+
+# ---- the static checks ----------------------------------------------------------------------------
+
+def test_image_base_user_port_volume_and_settings():
+    instructions = dockerfile()
+    keywords = [i.keyword for i in instructions]
+    assert only(instructions, "FROM").args == "python:3.11-slim"
+    assert only(instructions, "EXPOSE").args == IMAGE_PORT
+    assert "/data" in json.loads(only(instructions, "VOLUME").args)
+
+    user = only(instructions, "USER").args
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "run as a numeric non-root user"
+    # Installing needs root; everything after USER (the server, the health check) runs as the user.
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
+    assert keywords.index("USER") < keywords.index("CMD")
+    assert any(f"chown -R {uid}" in i.args and "/data" in i.args for i in instructions if i.keyword == "RUN")
+
+    assert any(i.keyword == "RUN" and re.search(r"pip install .*-r requirements\.txt", i.args) for i in instructions)
+    requirements = (ROOT / "requirements.txt").read_text().split()
+    assert any(r.startswith("opencv-python-headless==") for r in requirements)
+    assert not any(r.startswith(("opencv-python==", "opencv-contrib-python==")) for r in requirements)
+
+    env = image_env(instructions)
+    for key in ("DIGITLAB_RUN_ROOT", "DIGITLAB_DATA_DIR", "DIGITLAB_CACHE_DIR"):
+        assert PurePosixPath(env[key]).is_relative_to("/data"), f"{key} must live in the /data volume"
+    assert int(env["DIGITLAB_MAX_JOBS"]) >= 1 and int(env["DIGITLAB_MAX_UPLOAD_MB"]) >= 1
+
+    cmd = only(instructions, "CMD").args
+    assert cmd.startswith("exec streamlit run app.py"), "exec: Streamlit must get docker stop's SIGTERM"
+    assert "--server.headless true" in cmd and f"--server.port {IMAGE_PORT}" in cmd
+    assert f"--server.address {IMAGE_ADDRESS}" in cmd
+    assert re.search(r"--server\.maxUploadSize \"\$\{DIGITLAB_MAX_UPLOAD_MB", cmd)
+    assert json.loads(only(instructions, "ENTRYPOINT").args) == ["tini", "--"]
+    assert any("install" in i.args and "tini" in i.args for i in instructions if i.keyword == "RUN")
+
+    health = only(instructions, "HEALTHCHECK").args
+    assert f"127.0.0.1:{IMAGE_PORT}/_stcore/health" in health
+
+
+def test_every_copy_source_exists_and_survives_dockerignore():
+    rules = dockerignore_rules()
+    for src, _ in copies(dockerfile()):
+        assert (ROOT / src).exists(), f"COPY {src}: no such file in the build context"
+        assert not ignored(src, rules), f"COPY {src}: .dockerignore leaves it out"
+
+
+def test_dockerignore_keeps_repository_clutter_and_secrets_out():
+    rules = dockerignore_rules()
+    for path in (".git/config", ".venv/bin/python", "runs/index.sqlite3", "runs/0a1b2c3d/model.keras",
+                 "tests/test_docker.py", "core/__pycache__/runs.cpython-311.pyc", "pages/__pycache__/x.pyc",
+                 ".streamlit/secrets.toml", "bench/load.py", "artifacts/screenshots/a.png", "data/x.npz",
+                 ".pytest_cache/v", "README.md"):
+        assert ignored(path, rules), path
+    for path in ("app.py", "core/runs.py", "core/datasets/npz.py", "pages/data.py", "ui/state.py",
+                 ".streamlit/config.toml", "requirements.txt"):
+        assert not ignored(path, rules), path
+
+
+def test_the_copied_files_alone_import_everything_the_app_uses(tmp_path):
+    """Every module of core and ui, and every import of app.py and the pages, loads from a tree
+    holding only what the image copies (the checkout is not on sys.path there)."""
+    build_app_tree(tmp_path)
+    probe = r"""
+import ast, importlib, json, pathlib, pkgutil, sys
+root = pathlib.Path.cwd().resolve()
+names = set()
+for pkg in ("core", "ui"):
+    names.add(pkg)
+    names.update(m.name for m in pkgutil.walk_packages([pkg], pkg + ".") if not m.name.endswith("__main__"))
+for script in ["app.py", *sorted(str(p) for p in pathlib.Path("pages").glob("*.py"))]:
+    for node in ast.walk(ast.parse(pathlib.Path(script).read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module)
+local = {}
+for name in sorted(names):
+    module = importlib.import_module(name)
+    if name.split(".")[0] in ("core", "ui"):
+        local[name] = str(pathlib.Path(module.__file__).resolve().relative_to(root))
+print(json.dumps(local))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    local = json.loads(out.stdout.strip().splitlines()[-1])
+    # Paths relative to the tree: nothing came from the checkout.
+    assert "core.jobs" in local and "core.worker" in local and "ui.state" in local
+    assert all(not p.startswith("..") for p in local.values())
+
+
+def test_streamlit_config_is_hardened_and_read_by_streamlit():
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["headless"] is True
+    assert cfg["server"]["enableXsrfProtection"] is True
+    assert isinstance(cfg["server"]["maxUploadSize"], int) and 1 <= cfg["server"]["maxUploadSize"] <= 1000
+    assert cfg["server"]["fileWatcherType"] == "none"
+    assert cfg["browser"]["gatherUsageStats"] is False
+    # Streamlit itself, started where the image starts it, reads the same values.
+    probe = ("import json; from streamlit import config; config.get_config_options(force_reparse=True); "
+             "print(json.dumps({k: config.get_option(k) for k in ('server.headless', 'server.maxUploadSize', "
+             "'server.enableXsrfProtection', 'browser.gatherUsageStats', 'server.fileWatcherType')}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "server.headless": True, "server.maxUploadSize": cfg["server"]["maxUploadSize"],
+        "server.enableXsrfProtection": True, "browser.gatherUsageStats": False, "server.fileWatcherType": "none"}
+
+
+# ---- the image's CMD, run ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _container_env(instructions: list[Instruction], data: Path, home: Path) -> dict[str, str]:
+    """The container's environment: the image's ENV with /data moved to ``data``, and this venv first."""
+    env = {key: value.replace("/data", str(data), 1) if value.startswith("/data") else value
+           for key, value in image_env(instructions).items()}
+    env.update(PATH=f"{VENV_BIN}{os.pathsep}/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
+               DIGITLAB_MAX_UPLOAD_MB=str(UPLOAD_MB),
+               DIGITLAB_DEFAULT_SIZE="tiny")  # a test-only speed-up: the tiny default dataset
+    return env
+
+
+def _local(command: str, port: int) -> str:
+    """The image's command on ``port`` and loopback (the test must not listen on every interface)."""
+    assert f"--server.port {IMAGE_PORT}" in command or f":{IMAGE_PORT}/" in command
+    command = command.replace(f"--server.port {IMAGE_PORT}", f"--server.port {port}")
+    command = command.replace(f"--server.address {IMAGE_ADDRESS}", "--server.address 127.0.0.1")
+    return command.replace(f"127.0.0.1:{IMAGE_PORT}/", f"127.0.0.1:{port}/")
+
+
+@dataclass
+class Container:
+    url: str
+    port: int
+    data: Path
+    env: dict[str, str]
+    app: Path
+    log: Path
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def container(tmp_path_factory):
+    """The image's CMD running from a copy of what the image holds, like ``docker run``."""
+    instructions = dockerfile()
+    base = tmp_path_factory.mktemp("image")
+    app, data, home = base / "app", base / "data", base / "home"
+    build_app_tree(app)
+    for folder in ("runs", "datasets", "cache"):  # as the image's RUN mkdir does
+        (data / folder).mkdir(parents=True)
+    home.mkdir()
+    env = _container_env(instructions, data, home)
+    port = _free_port()
+    log = open(base / "server.log", "wb")
+    proc = subprocess.Popen(["/bin/sh", "-c", _local(only(instructions, "CMD").args, port)], cwd=app, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (base / "server.log").read_text()[-3000:]
+            try:
+                if fetch(url, "/_stcore/health", timeout=2) == (200, b"ok"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "no health answer within 90 s"
+            time.sleep(0.3)
+        yield Container(url, port, data, env, app, base / "server.log")
+    finally:
+        proc.terminate()  # exec: the shell became Streamlit, so this is docker stop's SIGTERM
+        try:
+            assert proc.wait(timeout=20) == 0, "Streamlit did not stop cleanly on SIGTERM"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+
+
+def _healthcheck(instructions: list[Instruction], port: int, env: dict[str, str]) -> int:
+    health = only(instructions, "HEALTHCHECK").args
+    command = health[health.index("CMD ") + 4:]
+    return subprocess.run(["/bin/sh", "-c", _local(command, port)], env=env, capture_output=True,
+                          timeout=30).returncode
+
+
+def test_the_image_healthcheck_passes_on_the_live_server_and_fails_without_one(container):
+    instructions = dockerfile()
+    assert _healthcheck(instructions, container.port, container.env) == 0
+    assert _healthcheck(instructions, _free_port(), container.env) != 0
+
+
+def test_the_upload_limit_from_the_environment_reaches_streamlit(container):
+    with WireSession(container.url) as session:
+        session.run()
+        assert session.session_id
+        assert session.upload_put((UPLOAD_MB - 1) * 2**20) == 204
+        # Refused from the announced length, before the body is read.
+        assert session.upload_put((UPLOAD_MB + 1) * 2**20, send_body=False) == 413
+        # XSRF protection is on: an upload without the token is refused.
+        assert session.upload_put(10, with_xsrf=False) == 403
+
+
+def test_every_page_renders_from_the_copied_files_and_state_lands_in_data(container):
+    with WireSession(container.url, timeout=180) as session:
+        first = session.run()
+        assert not first.exceptions, container.log_tail()
+        assert first.metric("Train images") == "600"
+        pages = [p for p in session.pages if p]
+        assert {"preprocess", "train", "errors", "runs"} <= set(pages), pages
+        for page in pages:
+            render = session.run(page)
+            assert not render.exceptions, (page, container.log_tail())
+    # The dashboard keeps its run index and generated datasets in the volume, nowhere else.
+    assert (container.data / "runs" / "index.sqlite3").is_file()
+    assert any((container.data / "cache").rglob("*.npz"))
+    assert not (container.app / "runs").exists()
+
+
+def test_the_health_endpoint_hands_out_the_xsrf_cookie(container):
+    assert fetch(container.url, "/_stcore/health") == (200, b"ok")
+    with urllib.request.urlopen(container.url + "/_stcore/health", timeout=5) as resp:
+        assert "_streamlit_xsrf=" in (resp.headers.get("set-cookie") or "")
