@@ -7,7 +7,7 @@ import sys
 
 from core.errors import DigitLabError
 
-COMMANDS = ("data", "train", "runs")
+COMMANDS = ("data", "train", "runs", "grid")
 
 
 def main(argv: list[str] | None = None) -> int:

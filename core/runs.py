@@ -10,6 +10,8 @@ Layout under ``root``::
     <id>/test_probabilities_by_epoch.npy   float16 (epochs, N_test, 10), when validation is the test set
     <id>/result.json              final metrics and history, written last
 
+A run may carry a grid id (core.grid): the runs of one experiment grid are found again by it.
+
 Files are written to a temporary name and renamed into place, and a run becomes "finished" only
 after all of them exist, so a worker that dies leaves a run marked failed, never half-written.
 SQLite runs in WAL mode with short transactions, so the dashboard reads while a worker writes.
@@ -65,7 +67,8 @@ CREATE TABLE IF NOT EXISTS runs (
     progress TEXT,
     pid INTEGER,
     pid_start TEXT,
-    stop_requested INTEGER NOT NULL DEFAULT 0
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    grid TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -75,6 +78,8 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 );
 """
+#: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
+_ADDED_COLUMNS = (("grid", "TEXT"),)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Run:
     folder: Path = Path()
     problem: str | None = None
     queue_position: int | None = None
+    grid: str | None = None
 
     @property
     def active(self) -> bool:
@@ -153,6 +159,7 @@ class RunStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+        self._add_missing_columns()
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -179,6 +186,23 @@ class RunStore:
         queued = sorted((r for r in rows if r["status"] == QUEUED), key=lambda r: (r["created"], r["id"]))
         positions = {r["id"]: i + 1 for i, r in enumerate(queued)}
         return [self._run(r, positions.get(r["id"])) for r in rows]
+
+    def grid_runs(self, grid: str) -> list[Run]:
+        """The runs tagged with ``grid``, in the order they were created (the queue's order)."""
+        self.reap_dead()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE grid = ? ORDER BY created, id", (grid,)).fetchall()
+            queued = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created, id",
+                                                  (QUEUED,)).fetchall()]
+        positions = {run_id: i + 1 for i, run_id in enumerate(queued)}
+        return [self._run(r, positions.get(r["id"])) for r in rows]
+
+    def grids(self) -> list[tuple[str, float, int]]:
+        """Every grid id with its first run's creation time and its number of runs, newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT grid, MIN(created) AS created, COUNT(*) AS n FROM runs "
+                              "WHERE grid IS NOT NULL GROUP BY grid ORDER BY created DESC").fetchall()
+        return [(r["grid"], r["created"], r["n"]) for r in rows]
 
     def queued(self) -> list[Run]:
         """Queued runs in the order they will start."""
@@ -251,11 +275,12 @@ class RunStore:
 
     # ---- creating, stopping, deleting ------------------------------------------------------
 
-    def create(self, config: RunConfig, status: str = QUEUED) -> Run:
+    def create(self, config: RunConfig, status: str = QUEUED, grid: str | None = None) -> Run:
         """Register a new run with a fresh id and write its folder and config.json.
 
         ``status=RUNNING`` is for training in this very process (a notebook, a benchmark): the
-        run is recorded as this process's, so it is failed if the process dies.
+        run is recorded as this process's, so it is failed if the process dies. ``grid`` tags the
+        run as part of an experiment grid.
         """
         if status not in (QUEUED, RUNNING):
             raise DigitLabError(f"a new run is queued or running, not {status!r}")
@@ -270,10 +295,11 @@ class RunStore:
                     now = time.time()
                     db.execute(
                         "INSERT INTO runs (id, created, started, status, config, dataset, pipeline_label, "
-                        "preset, progress, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "preset, progress, pid, pid_start, grid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, now, now if status == RUNNING else None, status, cfg_json, config.dataset,
                          config.pipeline_label, config.preset, json.dumps({"phase": status}),
-                         *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None))))
+                         *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None)),
+                         grid))
             except sqlite3.IntegrityError:
                 continue
             folder.mkdir(parents=True)
@@ -332,6 +358,27 @@ class RunStore:
             db.execute("UPDATE runs SET status = ?, started = ?, progress = ? WHERE id = ?",
                        (RUNNING, time.time(), json.dumps({"phase": "starting"}), row["id"]))
         return self.get(row["id"])
+
+    def hand_over(self, run_id: str, grid: str) -> Run | None:
+        """Give the slot of the running run ``run_id``, which this process is about to close, to
+        the next run in the queue if that run belongs to ``grid``; return it, now running here.
+
+        The queue's order is kept (only the head of the queue is taken) and the number of runs in
+        progress never drops below the number of worker processes, so ``max_jobs`` holds as with
+        ``claim_next``: the slot passes from one run to the next inside this process.
+        """
+        validate_run_id(run_id)
+        with self._tx() as db:
+            own = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            head = db.execute("SELECT id, grid FROM runs WHERE status = ? ORDER BY created, id LIMIT 1",
+                              (QUEUED,)).fetchone()
+            if own is None or own["status"] != RUNNING or head is None or head["grid"] != grid:
+                return None
+            pid = os.getpid()
+            db.execute("UPDATE runs SET status = ?, started = ?, progress = ?, pid = ?, pid_start = ? WHERE id = ?",
+                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), pid, process_start(pid),
+                        head["id"]))
+        return self.get(head["id"])
 
     def set_pid(self, run_id: str, pid: int) -> None:
         """Record the process training a running run, with its start time, for liveness checks."""
@@ -432,6 +479,18 @@ class RunStore:
                 raise
             db.execute("COMMIT")
 
+    def _add_missing_columns(self) -> None:
+        """Bring an index written by an older version up to date (existing rows get NULL)."""
+        with self._connect() as db:
+            have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+        if all(name in have for name, _ in _ADDED_COLUMNS):
+            return
+        with self._tx() as db:  # re-read under the write lock: another process may have added them
+            have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
+
     def _row(self, run_id: str) -> sqlite3.Row | None:
         with self._connect() as db:
             return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -476,7 +535,7 @@ class RunStore:
             pipeline_label=row["pipeline_label"], preset=row["preset"],
             metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
-            queue_position=position)
+            queue_position=position, grid=row["grid"])
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name

@@ -1,0 +1,143 @@
+"""``python -m core grid``: run pipelines x presets x seeds through the job queue and print the table.
+
+The runs go through the same queue and store as the dashboard's (max_jobs holds, and they show
+on the Runs and Grid pages). One line is printed per run as it ends, then the table (mean ± std
+over seeds, with the seed report's val_accuracy beside it) and the seed's FIT RESULT blocks per
+preset. The last line is ``grid: <n> runs finished``. Ctrl-C stops the grid's runs (a second
+Ctrl-C leaves them to the queue and returns). ``--show ID`` prints a grid's table again.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TextIO
+
+from core.datasets import SIZE_NAMES
+from core.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
+                       parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
+from core.grid_worker import launch_chaining_worker
+from core.jobs import JobQueue, launch_worker
+from core.runs import FINISHED, Run, RunStore, fit_result_line
+from core.settings import settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``grid`` command."""
+    p = subparsers.add_parser(
+        "grid", help="train every pipeline on every preset (and seed) and print the results table",
+        description="Queue pipelines x presets x seeds as runs, follow them, and print the table of "
+                    "mean ± std over seeds. The last line is 'grid: <n> runs finished'.")
+    p.add_argument("--dataset", default="default",
+                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path> (default: default)")
+    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    p.add_argument("--pipelines", default="seed",
+                   help="'seed' (the seed report's six) or a comma list of pipeline names (default: seed)")
+    p.add_argument("--presets", default="G,D,H", help="comma list of presets (default: G,D,H)")
+    p.add_argument("--seeds", default="0", help="comma list of seeds; each configuration runs once per seed "
+                                                "(default: 0)")
+    p.add_argument("--epochs", type=int, help="override every preset's number of epochs")
+    p.add_argument("--validation", default="test",
+                   help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
+    p.add_argument("--worker-per-run", action="store_true",
+                   help="start a fresh worker process for every run (default: a worker goes on with the "
+                        "grid's next queued run, saving TensorFlow's start-up)")
+    p.add_argument("--show", metavar="GRID", help="print the table of an existing grid instead")
+    p.set_defaults(handler=run)
+
+
+def spec_from_args(args: argparse.Namespace) -> GridSpec:
+    """The GridSpec the arguments describe (DigitLabError if they do not make one)."""
+    dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
+                    presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
+                    validation=args.validation)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = RunStore(settings().run_root)
+    if args.show:
+        result = read_grid(store, args.show)
+        print(report_text(result))
+        print(f"grid: {result.counts[FINISHED]} runs finished")
+        return 0
+    spec = spec_from_args(args)
+    spec.configs()  # check everything before anything is queued or printed
+    max_jobs = settings().max_jobs
+    jobs = JobQueue(store, max_jobs, launcher=launch_worker if args.worker_per_run else launch_chaining_worker)
+    started = time.monotonic()
+    grid_id = submit_grid(jobs, spec)
+    print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
+          f"{len(spec.seeds)} seeds) on {spec.dataset}, max_jobs {max_jobs}", flush=True)
+    result = follow(jobs, grid_id, sys.stdout, sys.stderr)
+    print(report_text(result))
+    print(f"wall time: {time.monotonic() - started:.1f} s")
+    print(f"grid: {result.counts[FINISHED]} runs finished")
+    return 0 if result.counts[FINISHED] == result.total else 1
+
+
+def follow(jobs: JobQueue, grid_id: str, out: TextIO, err: TextIO, poll: float = 0.25) -> GridResult:
+    """Dispatch in the foreground until every run of the grid has ended, printing a line for each.
+
+    Ctrl-C stops the grid; a second Ctrl-C returns at once, leaving what remains to the queue.
+    """
+    printer = _EndPrinter(out)
+    try:
+        _follow(jobs, grid_id, printer, poll)
+    except KeyboardInterrupt:
+        print(f"stopping grid {grid_id} (Ctrl-C again to leave it to the queue)", file=err, flush=True)
+        stop_grid(jobs.store, grid_id)
+        try:
+            _follow(jobs, grid_id, printer, poll)
+        except KeyboardInterrupt:
+            print(f"left grid {grid_id} in the queue", file=err, flush=True)
+    return read_grid(jobs.store, grid_id)
+
+
+def _follow(jobs: JobQueue, grid_id: str, printer: "_EndPrinter", poll: float) -> None:
+    while True:
+        jobs.dispatch()
+        runs = grid_runs(jobs.store, grid_id)
+        printer.update(runs)
+        if not any(r.active for r in runs):
+            return
+        time.sleep(poll)
+
+
+class _EndPrinter:
+    """Prints ``[k/n] <status> <preset> · <pipeline> · seed <s> · <t>s - <metrics>`` once per ended run."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seen: set[str] = set()
+
+    def update(self, runs: list[Run]) -> None:
+        for run in runs:
+            if run.active or run.id in self.seen:
+                continue
+            self.seen.add(run.id)
+            print(f"[{len(self.seen):>{len(str(len(runs)))}}/{len(runs)}] {end_line(run)}", file=self.out,
+                  flush=True)
+
+
+def end_line(run: Run) -> str:
+    """What one ended run gives: status, preset, pipeline, seed, time, and its FIT RESULT line."""
+    seed = run.config.seed if run.config else "?"
+    text = f"{run.status} {run.preset} · {run.pipeline_label} · seed {seed}"
+    if run.metrics.get("seconds") is not None:
+        text += f" · {run.metrics['seconds']:.1f}s"
+    if run.metrics.get("epochs"):
+        text += f" - {fit_result_line(run.metrics)}"
+    if run.error:
+        text += f": {run.error}"
+    return text
+
+
+def report_text(result: GridResult) -> str:
+    """The table and the seed's FIT RESULT blocks, one per preset."""
+    parts = [f"grid {result.grid_id} on {', '.join(result.datasets)}, seeds {', '.join(map(str, result.seeds))}",
+             table_text(result.summary)]
+    if result.summary["training_only"].any():
+        parts.append(TRAINING_ONLY_NOTE)
+    parts += [f"# {preset}\n{fit_result_text(result.summary, preset)}" for preset in result.presets]
+    return "\n\n".join(parts)
