@@ -18,7 +18,7 @@ from core.preprocess.steps import THRESHOLD_TYPES
 
 
 def make_images(n: int = 96, seed: int = 0) -> np.ndarray:
-    """uint8 images mixing strokes, noise, ink touching every border, blank and constant images."""
+    """uint8 images mixing strokes, noise, ink touching every border, grey, blank and constant images."""
     rng = np.random.default_rng(seed)
     x = np.zeros((n, 28, 28), np.uint8)
     for i, img in enumerate(x):
@@ -32,8 +32,10 @@ def make_images(n: int = 96, seed: int = 0) -> np.ndarray:
             img[...] = rng.integers(0, 256, (28, 28)) * (rng.random((28, 28)) < 0.4)
         elif kind == 2:
             img[...] = (rng.random((28, 28)) < 0.5) * 255
+        elif i % 8 == 3:
+            img[...] = 0 if i % 16 == 3 else rng.integers(0, 256)  # blank or constant
         else:
-            img[...] = 0 if i % 8 == 3 else rng.integers(0, 256)
+            img[...] = rng.integers(30, 200, (28, 28))  # no black pixel: min-max shift is not 0
     img = x[1]
     img[0, :] = 255
     img[:, 27] = 200

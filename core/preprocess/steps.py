@@ -398,11 +398,13 @@ class CentreOfMass(Step):
 
 def centre_shifts(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Whole-pixel (dy, dx) moving each image's centre of mass to the centre (see CentreOfMass)."""
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    grid_y, grid_x = np.mgrid[0:SIDE, 0:SIDE]
-    m00 = flat.sum(axis=1)
-    m10 = flat @ grid_x.ravel().astype(np.float64)
-    m01 = flat @ grid_y.ravel().astype(np.float64)
+    # float64 sums are exact for 8-bit-valued images, so they equal OpenCV's there
+    col_sums = images.sum(axis=1, dtype=np.float64)  # (n, 28): ink per column
+    row_sums = images.sum(axis=2, dtype=np.float64)  # (n, 28): ink per row
+    coords = np.arange(SIDE, dtype=np.float64)
+    m00 = row_sums.sum(axis=1)
+    m10 = (col_sums * coords).sum(axis=1)
+    m01 = (row_sums * coords).sum(axis=1)
     has_mass = m00 > 0
     safe = np.where(has_mass, m00, 1.0)
     centre = (SIDE - 1) / 2
