@@ -9,6 +9,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/errors.py", title="Errors", icon=":material/error:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
+    st.Page("pages/grid.py", title="Grid", icon=":material/grid_on:"),
 ]
 
 st.navigation(PAGES).run()

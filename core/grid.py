@@ -360,9 +360,11 @@ def _training_only(pipeline_json: str) -> bool:
 
 
 def _cell_status(statuses: pd.Series) -> str:
+    if len(statuses) == 1:
+        return str(statuses.iloc[0])
     counts = statuses.value_counts()
     if counts.get(FINISHED, 0) == len(statuses):
-        return f"{len(statuses)} finished" if len(statuses) > 1 else FINISHED
+        return f"{len(statuses)} finished"
     order = (FINISHED, RUNNING, QUEUED, STOPPED, FAILED)
     return ", ".join(f"{int(counts[s])} {s}" for s in order if counts.get(s, 0))
 

@@ -85,8 +85,8 @@ def test_running_runs_show_their_latest_epoch(store):
     result = read_grid(store, "live")
     row = result.runs.iloc[0]
     assert row["val_accuracy"] == 0.7 and row["epochs"] == 1 and row["progress"] == "epoch 2/3"
-    assert result.summary.loc[0, "n"] == 0 and result.summary.loc[0, "status"] == "1 running"
-    assert fit_result_text(result.summary, "D") == "## FIT RESULT ##\n## raw dataset\n#### (1 running)"
+    assert result.summary.loc[0, "n"] == 0 and result.summary.loc[0, "status"] == "running"
+    assert fit_result_text(result.summary, "D") == "## FIT RESULT ##\n## raw dataset\n#### (running)"
 
 
 def test_fit_result_text_is_the_seeds_block_with_means(store, grid):

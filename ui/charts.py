@@ -110,3 +110,28 @@ def class_probabilities(probs: pd.DataFrame) -> alt.Chart:
                                                     range=["#2ca02c", "#d62728", "#9ecae1"]), title=None),
         tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
     ).properties(height=200)
+
+
+def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: str = "label") -> alt.Chart:
+    """An experiment grid as a heatmap: pipelines (``title``) down, presets across, in the frame's
+    order; colour is ``value``, text is ``label`` (e.g. "0.9792 ± 0.0012"). Cells with no value
+    yet (``n`` = 0) are grey and show their label (e.g. "1 queued")."""
+    titles = list(dict.fromkeys(cells["title"]))
+    presets = list(dict.fromkeys(cells["preset"]))
+    values = pd.to_numeric(cells[value], errors="coerce")
+    mid = float(values.min() + values.max()) / 2 if values.notna().any() else 0.0
+    base = alt.Chart(cells).encode(
+        x=alt.X("preset:N", sort=presets, title="preset", axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("title:N", sort=titles, title=None, axis=alt.Axis(labelLimit=320)),
+    )
+    tooltip = ["title", "preset", alt.Tooltip(f"{label}:N", title="val_accuracy"), "n", "status"]
+    empty = base.mark_rect(color="#eeeeee").encode(tooltip=tooltip)
+    filled = base.transform_filter("datum.n > 0").mark_rect().encode(
+        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues")),
+        tooltip=tooltip,
+    )
+    text = base.mark_text(fontSize=12).encode(
+        text=f"{label}:N",
+        color=alt.condition(f"datum.n > 0 && datum.{value} > {mid}", alt.value("white"), alt.value("black")),
+    )
+    return (empty + filled + text).properties(height=max(120, 44 * len(titles)))

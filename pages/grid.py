@@ -1,0 +1,154 @@
+"""Grid page: run every chosen pipeline on every chosen preset (and seed) in one go, watch the
+table fill in, and read it as a heatmap and as the seed report's FIT RESULT blocks."""
+import pandas as pd
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.grid import (SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text, mean_pm_std,
+                       pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown, with_seed_figures)
+from core.models import PRESETS
+from core.preprocess import NAMED_PIPELINES, SEED_PIPELINES
+from core.settings import settings
+from ui import charts, state
+
+state.init_session()
+GRID_ID = "grid_id"
+st.session_state.setdefault(GRID_ID, None)
+jobs = state.job_queue()
+store = jobs.store
+
+st.title("Grid")
+st.caption("Every pipeline on every preset, once per seed: the seed report's results table in one go. "
+           "With two seeds or more each cell shows mean ± std, which tells a real difference from noise.")
+
+# ---- choosing and launching ---------------------------------------------------------------------
+try:
+    editor = state.current_pipeline()
+except DigitLabError:
+    editor = None
+pipeline_options = list(NAMED_PIPELINES)
+editor_json = editor.to_json() if editor is not None and editor.steps else None
+if editor_json is not None and editor_json not in {p.to_json() for p in NAMED_PIPELINES.values()}:
+    pipeline_options.append(editor_json)
+
+
+def _pipeline_option(value: str) -> str:
+    if value in NAMED_PIPELINES:
+        return pipeline_title(value)
+    return f"From the Preprocess page: {editor.label}"
+
+
+spec = st.session_state[state.DATASET_SPEC]
+with st.container(border=True):
+    c1, c2 = st.columns([3, 2])
+    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines",
+                               format_func=_pipeline_option)
+    presets = c2.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets",
+                             format_func=lambda p: PRESETS[p].title)
+    c3, c4, c5 = st.columns(3)
+    n_seeds = c3.number_input("Seeds per configuration", min_value=1, max_value=10, value=1, step=1,
+                              key="grid_seeds", help="each configuration runs with seeds 0, 1, …; two or more "
+                                                     "give a standard deviation per cell")
+    epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
+                             placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
+    c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
+    seeds = tuple(range(int(n_seeds)))
+    n_runs = len(pipelines) * len(presets) * len(seeds)
+    b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
+    launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
+    seed_default = f"default:{settings().default_size}"
+    seed_table = b2.button("Run the seed's table", icon=":material/history_edu:",
+                           help=f"The seed's six pipelines on G, D and H, dataset {seed_default}, each "
+                                f"preset's own epochs, with the seeds per configuration chosen here.")
+    b3.caption(f"Runs go through the job queue: {settings().max_jobs} train at a time.")
+
+to_launch = None
+if launch:
+    to_launch = GridSpec(dataset=spec, pipelines=tuple(pipelines), presets=tuple(presets), seeds=seeds,
+                         epochs=None if epochs is None else int(epochs))
+elif seed_table:
+    to_launch = GridSpec.seed_table(seed_default, seeds=seeds)
+if to_launch is not None:
+    try:
+        st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
+    except DigitLabError as err:
+        st.error(f"Could not launch the grid: {err}")
+
+# ---- which grid -------------------------------------------------------------------------------------
+grids = store.grids()
+if not grids:
+    st.info("No grid yet: launch one above.")
+    st.stop()
+ids = [g for g, _, _ in grids]
+current = st.session_state[GRID_ID] if st.session_state[GRID_ID] in ids else ids[0]
+described = {g: f"{g} · {pd.Timestamp(created, unit='s'):%Y-%m-%d %H:%M} · {n} runs" for g, created, n in grids}
+# No widget key: the choice lives in GRID_ID, which (unlike widget state) survives a page change.
+grid_id = st.selectbox("Grid", ids, index=ids.index(current), format_func=described.get,
+                       help="Grids are kept in the run store; pick an earlier one to read its table again.")
+st.session_state[GRID_ID] = grid_id
+
+
+def _cells(result: GridResult) -> pd.DataFrame:
+    """The summary with a text label per cell: mean ± std, or what its runs are doing."""
+    s = result.summary
+    labels = [mean_pm_std(m, sd, n) or status for m, sd, n, status in
+              zip(s["val_accuracy_mean"], s["val_accuracy_std"], s["n"], s["status"])]
+    return s.assign(label=labels)
+
+
+def _shown_summary(result: GridResult) -> pd.DataFrame:
+    s = with_seed_figures(result.summary)
+    return pd.DataFrame({
+        "pipeline": s["title"], "preset": s["preset"], "n": s["n"], "status": s["status"],
+        **{m: [mean_pm_std(a, b, n) for a, b, n in zip(s[f"{m}_mean"], s[f"{m}_std"], s["n"])]
+           for m in ("loss", "accuracy", "val_loss", "val_accuracy")},
+        "seed's val_accuracy": s["seed_val_accuracy"], "difference": s["delta"],
+    })
+
+
+polling = read_grid(store, grid_id).active
+
+
+@st.fragment(run_every=1.0 if polling else None)
+def live_grid(grid_id: str, polling: bool) -> None:
+    """Redraws the grid from the store; reruns the page once its last run has ended."""
+    try:
+        result = read_grid(store, grid_id)
+    except DigitLabError as err:
+        st.warning(f"The grid is gone: {err}")
+        return
+    counts = result.counts
+    head, stop = st.columns([5, 1], vertical_alignment="bottom")
+    head.markdown(f"**Grid {grid_id}** on `{', '.join(result.datasets)}` · seeds "
+                  f"{', '.join(map(str, result.seeds))} · {counts['finished']} of {result.total} finished"
+                  + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
+    if result.active:
+        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=stop_grid, args=(store, grid_id))
+        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended")
+    if result.summary["training_only"].any():
+        st.info(TRAINING_ONLY_NOTE)
+    st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
+    st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
+                 column_config={"seed's val_accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                "difference": st.column_config.NumberColumn(format="%+.4f")})
+    st.caption("The seed's figures are single runs on the real AHDD, with test images eroded using their "
+               "labels; compare the default dataset (a synthetic stand-in) with them for direction, not digits.")
+    blocks = st.columns(len(result.presets))
+    for col, preset in zip(blocks, result.presets):
+        col.markdown(f"**{PRESETS[preset].title}**")
+        col.code(fit_result_text(result.summary, preset), language=None)
+    with st.expander(f"All {result.total} runs"):
+        st.dataframe(result.runs.drop(columns=["training_only"]), hide_index=True, width="stretch")
+    if result.active:
+        st.caption("The CSV and Markdown exports appear once every run has ended.")
+    else:
+        d1, d2, _ = st.columns([1, 1, 3])
+        d1.download_button("Download CSV", to_csv(result.summary), file_name=f"grid-{grid_id}.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/download:")
+        d2.download_button("Download Markdown", to_markdown(result), file_name=f"grid-{grid_id}.md",
+                           mime="text/markdown", on_click="ignore", icon=":material/download:")
+        if polling:
+            st.rerun()
+
+
+live_grid(grid_id, polling)

@@ -1,0 +1,110 @@
+"""The Grid page: a tiny grid launched and followed to its end (real workers), the seed's table
+in one click (stopped at once), and re-reading an earlier grid."""
+from __future__ import annotations
+
+import io
+import time
+
+import pandas as pd
+import pytest
+
+from core.grid import fit_result_text, read_grid
+from core.preprocess import SEED_PIPELINES
+from core.runs import RunStore
+from tests.pages_support import no_exceptions, page_env
+from tests.run_fixtures import capture_downloads, chart_data, open_app_page
+from ui import state
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    page_env(monkeypatch, tmp_path)
+    yield
+    state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def _button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def poll_until_ended(at, timeout: float = 120.0):
+    """Rerun the page (as the fragment's timer would) until its grid has no active run."""
+    deadline = time.monotonic() + timeout
+    while any(b.label == "Stop grid" for b in at.button):
+        assert time.monotonic() < deadline, "the grid did not end in time"
+        time.sleep(0.5)
+        at.run()
+        no_exceptions(at)
+    return at
+
+
+def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
+    downloads = capture_downloads(monkeypatch)
+    at = open_app_page("grid")
+    no_exceptions(at)
+    assert at.multiselect(key="grid_pipelines").value == list(SEED_PIPELINES)
+    assert at.multiselect(key="grid_presets").value == ["G", "D", "H"]
+    assert "No grid yet" in at.info[0].value
+    at.multiselect(key="grid_pipelines").set_value(["raw", "normal-threshold-erosion-closing"])
+    at.multiselect(key="grid_presets").set_value(["D"])
+    at.number_input(key="grid_epochs").set_value(1).run()
+    _button(at, "Launch 2 runs").click().run()
+    no_exceptions(at)
+
+    grid_id = at.session_state["grid_id"]
+    runs = store.grid_runs(grid_id)
+    assert [(r.config.dataset, r.preset, r.config.hyperparams.epochs, r.config.seed) for r in runs] == \
+        [("default:tiny", "D", 1, 0)] * 2
+    assert any(b.label == "Stop grid" for b in at.button) and len(at.get("progress")) == 1
+
+    poll_until_ended(at)
+    result = read_grid(store, grid_id)
+    assert result.counts["finished"] == 2
+    assert at.code[0].value == fit_result_text(result.summary, "D")
+    assert at.code[0].value.splitlines()[:2] == ["## FIT RESULT ##", "## raw dataset"]
+    assert at.code[0].value.splitlines()[2].startswith("#### loss: ")
+    assert "## Nomal ==> Thresholding ==> Erosion ==> Closing" in at.code[0].value
+    assert any("test images are not touched by that step" in i.value for i in at.info)
+
+    cells = chart_data(at, 0)
+    assert list(cells["title"]) == ["raw dataset", "Nomal ==> Thresholding ==> Erosion ==> Closing"]
+    assert list(cells["label"]) == [f"{v:.4f}" for v in result.summary["val_accuracy_mean"]]
+    shown = at.dataframe[0].value
+    assert list(shown["val_accuracy"]) == list(cells["label"])
+    assert list(shown["seed's val_accuracy"]) == [0.9698, 0.9847]
+
+    csv = pd.read_csv(io.BytesIO(downloads[f"grid-{grid_id}.csv"]))
+    assert list(csv["pipeline"]) == ["raw", "normal-threshold-erosion-closing"]
+    assert list(csv["val_accuracy_mean"]) == pytest.approx(list(result.summary["val_accuracy_mean"]))
+    markdown = downloads[f"grid-{grid_id}.md"].decode()
+    assert markdown.startswith(f"# Grid {grid_id}") and at.code[0].value in markdown
+
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/grid.py").run()  # the session's grid is read again from the store
+    no_exceptions(at)
+    assert at.selectbox[0].value == grid_id and at.code[0].value == fit_result_text(result.summary, "D")
+
+
+def test_seed_table_in_one_click_then_stopped(store):
+    at = open_app_page("grid")
+    _button(at, "Run the seed's table").click().run()
+    no_exceptions(at)
+    grid_id = at.session_state["grid_id"]
+    runs = store.grid_runs(grid_id)
+    assert len(runs) == 18
+    assert list(read_grid(store, grid_id).runs["pipeline"][:6]) == list(SEED_PIPELINES)
+    assert [r.preset for r in runs[::6]] == ["G", "D", "H"]
+    assert [r.config.hyperparams.epochs for r in runs[::6]] == [10, 8, 10]  # the presets' own
+    assert {r.dataset for r in runs} == {"default:tiny"}  # the default dataset at the default size
+
+    _button(at, "Stop grid").click().run()
+    poll_until_ended(at)
+    assert read_grid(store, grid_id).counts["stopped"] == 18
+    assert at.selectbox[0].value == grid_id
+    assert set(chart_data(at, 0)["label"]) == {"stopped"}
+    assert at.code[0].value.splitlines()[:3] == ["## FIT RESULT ##", "## raw dataset", "#### (stopped)"]
