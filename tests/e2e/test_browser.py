@@ -1,0 +1,78 @@
+"""End to end in Debian's headless chromium: every page, a pipeline edit, a short training run,
+its live chart and its error gallery. Screenshots land in artifacts/screenshots/."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.e2e
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _idle(page) -> None:
+    page.wait_for_selector(IDLE)
+
+
+def _nav(page, title: str) -> None:
+    page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
+    page.wait_for_selector(f"h1:has-text('{title}')")
+
+
+def _at_least(page, selector: str, n: int) -> None:
+    """Wait until the page shows at least n elements matching selector (rendering streams in)."""
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length >= n", arg=[selector, n])
+
+
+def _no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_whole_workflow(page, server):
+    page.goto(server)
+    page.wait_for_selector("text=Size of data loaded for train images is: (600, 784)")
+    _idle(page)
+    _at_least(page, "[data-testid='stImage']", 20)
+    _at_least(page, "[data-testid='stVegaLiteChart']", 1)
+    _no_exception(page)
+    screenshot(page, "data")
+
+    _nav(page, "Preprocess")
+    _idle(page)
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.wait_for_selector("text=Pipeline: Normal")
+    _idle(page)
+    # Turn the step off and on again: the label follows.
+    page.locator("[data-testid='stCheckbox']", has_text="Min-max").first.click()
+    page.wait_for_selector("text=Pipeline: raw dataset")
+    page.locator("[data-testid='stCheckbox']", has_text="Min-max").first.click()
+    page.wait_for_selector("text=Pipeline: Normal")
+    _idle(page)
+    _no_exception(page)
+    screenshot(page, "preprocess")
+
+    _nav(page, "Train")
+    _idle(page)
+    page.get_by_role("button", name=re.compile("Train")).last.click()
+    # The live fragment shows curves while the run goes, then the seed-style summary line.
+    page.wait_for_selector("text=/val_accuracy: \\d\\.\\d{4}/", timeout=180_000)
+    page.wait_for_selector("[data-testid='stVegaLiteChart']")
+    _no_exception(page)
+    screenshot(page, "train")
+
+    _nav(page, "Errors")
+    page.wait_for_selector("text=Misclassified test images")
+    _idle(page)
+    _at_least(page, "[data-testid='stImage']", 1)
+    _at_least(page, "[data-testid='stVegaLiteChart']", 1)
+    _no_exception(page)
+    screenshot(page, "errors")
+
+    _nav(page, "Runs")
+    _idle(page)
+    page.wait_for_selector("text=/#### loss: \\d/")
+    _no_exception(page)
+    screenshot(page, "runs")
