@@ -129,7 +129,7 @@ class Run:
 
 def validate_run_id(run_id: Any) -> str:
     """``run_id`` if it is a well-formed id (8 hex digits), so it can never name a path elsewhere."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise DigitLabError(f"not a run id: {str(run_id)[:40]!r} (expected 8 hex digits)")
     return run_id
 

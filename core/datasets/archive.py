@@ -17,6 +17,8 @@ MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 1 << 30  # 1 GiB uncompressed
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Every central-directory entry starts with this signature.
+_CENTRAL_ENTRY = b"PK\x01\x02"
 
 
 def is_zip(data: bytes) -> bool:
@@ -34,6 +36,34 @@ def safe_member_name(name: str) -> str | None:
     return posix
 
 
+def count_central_entries(source: bytes | Path) -> int:
+    """An upper bound on the members ``zipfile`` would parse: central-directory signatures in the raw
+    bytes (one per entry, plus any that occur by chance in the data).
+
+    ``zipfile.ZipFile`` builds an object per entry before anyone can count them: a 53 MB upload of
+    empty entries costs it 9 s and 400 MB. Counting first (a C-speed scan) refuses such a file cheaply.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        return source.count(_CENTRAL_ENTRY)
+    count, tail = 0, b""
+    with open(source, "rb") as fh:
+        while chunk := fh.read(16 * _CHUNK):
+            window = tail + chunk
+            count += window.count(_CENTRAL_ENTRY)
+            tail = window[-(len(_CENTRAL_ENTRY) - 1):]  # a signature split across chunks is seen once
+    return count
+
+
+def check_member_count(source: bytes | Path, display: str, max_members: int = MAX_MEMBERS) -> None:
+    """Refuse, before parsing, an archive listing more than ``max_members`` members."""
+    try:
+        count = count_central_entries(source)
+    except OSError as err:
+        raise DigitLabError(f"cannot read the file ({err.strerror or err})", display) from None
+    if count > max_members:
+        raise DigitLabError(f"archive has {count:,} members, more than the limit of {max_members:,}", display)
+
+
 def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBERS,
              max_total_bytes: int = MAX_TOTAL_BYTES) -> dict[str, bytes]:
     """Every file member of a zip as ``{path inside the zip: bytes}`` (folders are skipped).
@@ -43,6 +73,7 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
     members, and more than ``max_total_bytes`` uncompressed, checked both on the sizes the archive
     declares and on the bytes actually inflated.
     """
+    check_member_count(source, display, max_members)
     try:
         zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as err:

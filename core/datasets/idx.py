@@ -6,17 +6,23 @@ name). MNIST, Fashion-MNIST, Kannada-MNIST and MADBase all ship this way.
 """
 from __future__ import annotations
 
+import gzip
+import io
+import math
 import re
 import struct
+import zlib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from core.datasets.dataset import ARABIC_CLASS_NAMES, NUM_CLASSES, Dataset
-from core.datasets.sources import Role, gunzip_if_needed, load_four_files
+from core.datasets.sources import MAX_GUNZIP_BYTES, Role, load_four_files
 from core.errors import DigitLabError
 
 UNSIGNED_BYTE = 0x08
+#: How far past its announced size a gzipped file is inflated, to report a surplus.
+_EXTRA = 1 << 20
 EXPECTED_FILES: dict[Role, str] = {
     ("train", "images"): "train-images-idx3-ubyte",
     ("train", "labels"): "train-labels-idx1-ubyte",
@@ -42,7 +48,7 @@ def claims(keys: Iterable[str]) -> bool:
 
 def parse_idx(data: bytes, file: str, ndim: int) -> np.ndarray:
     """An IDX file of unsigned bytes with ``ndim`` dimensions (gzipped or not) as a uint8 array."""
-    data = gunzip_if_needed(data, file)
+    data = gunzip_announced(data, file, ndim)
     expected_magic = (UNSIGNED_BYTE << 8) | ndim
     if len(data) < 4:
         raise DigitLabError(f"truncated: {len(data)} bytes, too short for an IDX header", file)
@@ -65,6 +71,31 @@ def parse_idx(data: bytes, file: str, ndim: int) -> np.ndarray:
     if len(data) - header > count:
         raise DigitLabError(f"{len(data) - header - count:,} bytes more than the header announces", file)
     return np.frombuffer(data, np.uint8, count=count, offset=header).reshape(dims).copy()
+
+
+def gunzip_announced(data: bytes, file: str, ndim: int) -> bytes:
+    """``data``, gunzipped when it is gzip, never much further than its IDX header announces.
+
+    A one-megabyte gzip can inflate to gigabytes: reading the header first refuses a file that
+    announces more than ``MAX_GUNZIP_BYTES`` before inflating it, and a file holding more than it
+    announces is cut one ``_EXTRA`` past that (``parse_idx`` then reports the surplus).
+    """
+    if data[:2] != b"\x1f\x8b":
+        return data
+    header_size = 4 + 4 * ndim
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            head = stream.read(header_size)
+            if len(head) < header_size or head[:3] != b"\0\0\x08" or head[3] != ndim:
+                return head  # parse_idx names what is wrong with the header
+            dims = struct.unpack(f">{ndim}I", head[4:])
+            announced = header_size + math.prod(dims)
+            if announced > MAX_GUNZIP_BYTES:
+                raise DigitLabError(f"the header announces {' x '.join(f'{d:,}' for d in dims)} bytes of data, "
+                                    f"more than the limit of {MAX_GUNZIP_BYTES:,}", file)
+            return head + stream.read(announced - header_size + _EXTRA)
+    except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as err:
+        raise DigitLabError(f"corrupt gzip data ({err})", file) from None
 
 
 def images_from_idx(data: bytes, file: str) -> np.ndarray:

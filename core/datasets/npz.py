@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES
+from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES, check_member_count
 from core.datasets.dataset import ARABIC_CLASS_NAMES, NUM_CLASSES, Dataset
 from core.errors import DigitLabError
 
@@ -105,6 +105,7 @@ def dataset_to_npz(ds: Dataset) -> bytes:
 
 def _check_members(data: bytes, file: str) -> None:
     """Refuse an archive whose members, once inflated or allocated, would exceed the limits."""
+    check_member_count(data, file)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
