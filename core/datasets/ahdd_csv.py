@@ -99,6 +99,10 @@ def load(files: Mapping[str, bytes], source: str, name: str) -> Dataset:
 
 def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | None:
     """The first problem in a CSV that failed to parse, as "line N: ..." text, or None if none found."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in body[:4096]:  # before any per-line message
+        kind = ("UTF-16 text" if body[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else "NUL bytes (UTF-16 text without a byte-order mark, or binary data)")
+        return f"file holds {kind}, not a CSV of plain digits and commas (save it as UTF-8 or ASCII)"
     lines = body.split(b"\n")
     for number, line in enumerate(lines, 1):
         if not line.strip():
