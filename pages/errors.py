@@ -20,7 +20,7 @@ TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confu
 runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
 if not runs:
     st.info("No finished run yet: train one first.")
-    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 
 labels = {r.id: run_views.run_label(r) for r in runs}
@@ -43,10 +43,9 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Test accuracy", f"{evaluation.accuracy(ds.y_test, probabilities):.4f}")
 m2.metric("Misclassified", f"{len(all_errors):,}")
 m3.metric("Test images", f"{len(ds.y_test):,}")
-m4.metric("Pipeline", run.pipeline_label if len(run.pipeline_label) < 28 else run.pipeline_label[:27] + "…",
-          help=run.pipeline_label)
-st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), preset {run.preset}. Every figure here compares the "
-           "model's predictions for the test images with the test labels.")
+m4.metric("Preset", run.preset)
+st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
+           "compares the model's predictions for the test images with the test labels.")
 
 
 def _cell_picked() -> None:

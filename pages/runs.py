@@ -38,7 +38,7 @@ elif kind == "error":
 runs = store.list()
 if not runs:
     st.info("No runs yet: train one first.")
-    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
@@ -68,9 +68,9 @@ if with_epochs:
                             key="runs_overlay")
     history = run_views.overlay_history(store, [by_id[i] for i in chosen])
     if len(history):
-        c1, c2 = st.columns(2)
-        c1.altair_chart(charts.history(history, "loss", run_col="run"), width="stretch")
-        c2.altair_chart(charts.history(history, "accuracy", run_col="run"), width="stretch")
+        # One above the other: the legend of run names needs the width.
+        st.altair_chart(charts.history(history, "loss", run_col="run"), width="stretch")
+        st.altair_chart(charts.history(history, "accuracy", run_col="run"), width="stretch")
         st.caption("Solid lines: training; dashed: validation. One colour per run.")
     else:
         st.caption("Choose runs above to compare their curves.")

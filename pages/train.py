@@ -42,7 +42,7 @@ with data_col.container(border=True):
     except DigitLabError as err:
         ds = None
         st.error(f"The session's dataset does not load: {err}")
-    run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon="🗂️")
+    run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
     source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source")
     pipeline_arg = None
     if source == FROM_EDITOR:
@@ -53,7 +53,7 @@ with data_col.container(border=True):
         except DigitLabError as err:
             pipeline = None
             st.error(f"The pipeline being edited is not valid: {err}")
-        run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon="🎛️")
+        run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
         pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
@@ -86,8 +86,18 @@ st.divider()
 st.subheader("Live run")
 
 
-def _follow(run_id: str) -> None:
-    st.session_state[state.ACTIVE_RUN] = run_id
+def follow_offer(exclude: str | None) -> bool:
+    """A choice of the other queued or running runs and a Follow button; False if there are none."""
+    others = {r.id: run_views.run_label(r) for r in store.list() if r.active and r.id != exclude}
+    if not others:
+        return False
+    f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = f1.selectbox("Follow another active run", list(others), format_func=others.get,
+                          key="train_follow_choice")
+    if f2.button("Follow", key="train_follow"):
+        st.session_state[state.ACTIVE_RUN] = chosen
+        st.rerun()
+    return True
 
 
 followed = None
@@ -97,16 +107,9 @@ if st.session_state[state.ACTIVE_RUN]:
     except DigitLabError:
         st.session_state[state.ACTIVE_RUN] = None  # deleted on the Runs page meanwhile
 
-others = [r for r in store.list() if r.active and (followed is None or r.id != followed.id)]
-if others:
-    f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
-    labels = {r.id: run_views.run_label(r) for r in others}
-    chosen = f1.selectbox("Follow another active run", list(labels), format_func=labels.get,
-                          key="train_follow_choice")
-    f2.button("Follow", on_click=_follow, args=(chosen,), key="train_follow")
-
 if followed is None:
-    st.info("No run followed: launch one above" + (" or follow an active run." if others else "."))
+    offered = follow_offer(None)
+    st.info("No run followed: launch one above" + (" or follow an active run." if offered else "."))
 else:
     @st.fragment(run_every=1 if followed.active else None)
     def live_run(run_id: str, polling: bool) -> None:
@@ -117,6 +120,7 @@ else:
             st.warning(f"The run is gone: {err}")
             return
         run = view.run
+        follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
         head.markdown(f"**Run {run.id}** · {run.config.title if run.config else run.dataset}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
@@ -138,7 +142,7 @@ else:
         if run.status == "failed":
             st.error(run_views.ended_text(run))
         if run.status == "finished":
-            run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon="🔍")
+            run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
         queued = jobs.queue()
         if queued:
             st.caption(f"Waiting runs ({settings().max_jobs} train at a time):")

@@ -143,12 +143,18 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     assert view.progress.fraction == pytest.approx(1.5 / 4)
     assert list(view.history["epoch"]) == [1] and view.summary is None
 
-    store.finish(run.id, "finished", {"loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6,
-                                      "epochs": 1, "seconds": 4.0})
+    # Once there are later epochs, the first (which also built the graph) no longer sets the pace.
+    store.add_epoch(run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
+                             "seconds": 2.0})
+    store.update_progress(run.id, {"phase": "training", "epoch": 3, "epochs": 4, "batch": 5, "batches": 10})
+    assert run_views.poll_run(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
+
+    store.finish(run.id, "finished", {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
+                                      "epochs": 2, "seconds": 6.0})
     view = run_views.poll_run(store, run.id)
     assert view.done and view.progress.fraction == 1.0
-    assert view.progress.text == "Finished: 1 epoch in 4 s of training"
-    assert view.summary == "## raw dataset\n#### loss: 0.9000 - accuracy: 0.7000 - val_loss: 1.0000 - val_accuracy: 0.6000"
+    assert view.progress.text == "Finished: 2 epochs in 6 s of training"
+    assert view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"
 
 
 def test_duration_text():

@@ -83,7 +83,7 @@ def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selecta
     """:func:`confusion_heatmap` with both axes in class order (``order``, the class names) rather
     than alphabetical, and cell text that stays readable whatever the counts' scale."""
     base = alt.Chart(confusion).encode(
-        x=alt.X("predicted:O", title="predicted", sort=order),
+        x=alt.X("predicted:O", title="predicted", sort=order, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("true:O", title="true", sort=order),
     )
     rect = base.mark_rect().encode(
@@ -91,7 +91,9 @@ def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selecta
         tooltip=["true", "predicted", "count"],
     )
     if selectable:
-        rect = rect.add_params(alt.selection_point(name="cell", fields=["true", "predicted"]))
+        cell = alt.selection_point(name="cell", fields=["true", "predicted"])
+        # The picked cell stays bright, the others fade, so the filter below has a visible source.
+        rect = rect.add_params(cell).encode(opacity=alt.condition(cell, alt.value(1.0), alt.value(0.35)))
     dark = int(confusion["count"].max()) / 2 if len(confusion) else 0
     text = base.mark_text(fontSize=11).encode(
         text="count:Q",
@@ -104,7 +106,7 @@ def class_probabilities(probs: pd.DataFrame) -> alt.Chart:
     """Bars of one image's class probabilities (columns class, probability, role), the true and
     predicted classes coloured."""
     return alt.Chart(probs).mark_bar().encode(
-        x=alt.X("class:N", sort=list(probs["class"]), title=None),
+        x=alt.X("class:N", sort=list(probs["class"]), title=None, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
         color=alt.Color("role:N", scale=alt.Scale(domain=["true", "predicted", "other"],
                                                     range=["#2ca02c", "#d62728", "#9ecae1"]), title=None),

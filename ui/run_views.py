@@ -67,8 +67,9 @@ def poll_run(store: RunStore, run_id: str) -> LiveView:
 def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
     """Overall progress of ``run`` and a line with epoch, batch and an estimate of the time left.
 
-    The estimate is the mean epoch time so far times the epochs still to run, so it appears
-    once the first epoch is done; an early stop can end the run sooner.
+    The estimate is the pace of the last few epochs (the first one only while it is the only
+    one: it also builds the graph) times the epochs still to run, so it appears once the first
+    epoch is done; an early stop can end the run sooner.
     """
     p = run.progress
     if run.status == QUEUED:
@@ -86,7 +87,9 @@ def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
     text = f"Epoch {epoch}/{epochs} · batch {batch}/{batches} · "
     seconds = history["seconds"].dropna() if "seconds" in history else pd.Series(dtype=float)
     if len(seconds):
-        left = float(seconds.mean()) * (epochs - (epoch - 1) - in_epoch)
+        # The first epoch also builds the graph; later ones tell the pace better.
+        pace = float((seconds.iloc[1:] if len(seconds) > 1 else seconds).tail(5).mean())
+        left = pace * (epochs - (epoch - 1) - in_epoch)
         text += f"about {duration_text(left)} left"
     else:
         text += "time left known after the first epoch"
