@@ -2,6 +2,8 @@
 training-only note, deletion with confirmation, and broken runs."""
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -99,10 +101,17 @@ def test_broken_and_failed_runs_show_as_such(tmp_path):
     (store.root / broken / "model.keras").unlink()
     failed = store.create(RAW_CONFIG, status="running").id
     store.fail(failed, "ValueError: the worker fell over")
+    garbled = fake_finished_run(store, RAW_CONFIG, np.full((100, 10), 0.1, np.float32), RAW_HISTORY)
+    with sqlite3.connect(store.index_path) as db:
+        db.execute("UPDATE runs SET config = '{\"dataset\": ' WHERE id = ?", (garbled,))
     at = open_app_page("runs")
     no_exceptions(at)
     status = at.dataframe[0].value.set_index("id")["status"]
     assert status[broken] == "finished (broken)" and status[failed] == "failed"
+    assert status[garbled] == "finished (broken)"
+    at.selectbox(key="runs_selected").set_value(garbled).run()
+    no_exceptions(at)
+    assert at.warning[0].value.startswith("This run is broken: unreadable config:")
 
     at.selectbox(key="runs_selected").set_value(broken).run()
     no_exceptions(at)

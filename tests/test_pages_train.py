@@ -89,7 +89,10 @@ def test_parameter_errors_are_shown_not_raised():
     assert "Edit it on the Preprocess page: open it from the sidebar." in [c.value for c in at.caption]
 
 
-def test_architecture_of_a_seed_preset_is_fixed_and_pipeline_and_validation_are_chosen():
+def test_seed_pipeline_held_out_validation_and_seed_reach_the_run_config(store):
+    # The one slot is held by this process, so the launched run waits in the queue (no worker).
+    busy = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 1})),
+                        status="running")
     at = open_page("train")
     assert at.text_input(key="hp_H_hidden").disabled and at.text_input(key="hp_H_hidden").value == "512, 64"
     assert not at.number_input(key="hp_H_epochs").disabled
@@ -97,8 +100,21 @@ def test_architecture_of_a_seed_preset_is_fixed_and_pipeline_and_validation_are_
     at.selectbox(key="train_named_pipeline").set_value("erosion").run()
     assert any("Training-only steps change the training images only" in c.value for c in at.caption)
     at.radio(key="train_validation").set_value("Held-out part of the training set").run()
-    assert at.slider(key="train_fraction").value == pytest.approx(0.1)
+    at.slider(key="train_fraction").set_value(0.2).run()
+    at.number_input(key="train_seed").set_value(7).run()
+    at.number_input(key="hp_H_learning_rate").set_value(0.01).run()
+    at.text_input(key="hp_H_early_stop").set_value("").run()
+    _button(at, "Train").click().run()
     no_exceptions(at)
+
+    run = store.get(at.session_state[state.ACTIVE_RUN])
+    assert run.status == "queued" and run.pipeline_label == "Erosion of 0s (training images only)"
+    assert (run.config.validation, run.config.seed, run.config.preset) == (0.2, 7, "H")
+    assert run.config.hyperparams.learning_rate == 0.01 and run.config.hyperparams.early_stop is None
+    assert run.config.hyperparams.hidden == (512, 64)
+    _button(at, "Stop").click().run()
+    assert store.get(run.id).status == "stopped"
+    store.fail(busy.id, "test over")
 
 
 def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
