@@ -118,6 +118,8 @@ else:
             view = run_views.poll_run(store, run_id)
         except DigitLabError as err:
             st.warning(f"The run is gone: {err}")
+            if polling:
+                st.rerun()  # the page run then stops following it
             return
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
