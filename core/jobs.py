@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core.errors import DigitLabError
 from core.run_config import RunConfig
 from core.runs import RUNNING, Run, RunStore
 from core.settings import settings
@@ -80,7 +81,7 @@ class JobQueue:
         with self._lock:
             self._reap_children()
             started = []
-            while (run := self.store.claim_next(self.max_jobs)) is not None:
+            while (run := self.store.claim_next(self.max_jobs - self._exiting())) is not None:
                 try:
                     proc = self.launcher(run.id, self.store.root)
                 except OSError as err:
@@ -128,6 +129,20 @@ class JobQueue:
                 self.dispatch()
             except Exception:  # a locked or vanished store must not kill the dispatcher
                 log.exception("dispatch failed")
+
+    def _exiting(self) -> int:
+        """Our workers whose run is closed (or deleted) but whose process has not exited yet.
+
+        Such a worker still holds its memory and CPU while TensorFlow tears down (seconds), so
+        its slot stays taken until the process is gone: max_jobs bounds processes, not just runs.
+        """
+        count = 0
+        for run_id in self._children:
+            try:
+                count += self.store.get(run_id).status != RUNNING
+            except DigitLabError:
+                count += 1
+        return count
 
     def _reap_children(self) -> None:
         """Collect our ended workers; fail any run whose worker exited without closing it."""

@@ -98,6 +98,8 @@ class WireSession:
         self.page = ""
         self._widgets: dict[str, WidgetState] = {}
         self._cache: dict[str, ForwardMsg] = {}
+        #: Fragments the page asked to rerun on a timer (``run_every``): id -> seconds.
+        self.fragments: dict[str, float] = {}
 
     def close(self) -> None:
         self._ws.close()
@@ -114,11 +116,22 @@ class WireSession:
         """Rerun the script (on ``page``, a url path such as "train", when given) and collect it."""
         if page is not None:
             self.page = page
+        return self._rerun("")
+
+    def run_fragment(self, fragment_id: str) -> Render:
+        """What the browser does every ``run_every`` seconds: rerun one fragment (the Render holds
+        the fragment's elements, or the whole page's when the fragment called ``st.rerun``)."""
+        return self._rerun(fragment_id)
+
+    def _rerun(self, fragment_id: str) -> Render:
         msg = BackMsg()
         state = msg.rerun_script
         state.page_name = self.page
         if self.page in self.pages:
             state.page_script_hash = self.pages[self.page]
+        if fragment_id:
+            state.fragment_id = fragment_id
+            state.is_auto_rerun = True
         state.widget_states.widgets.extend(self._widgets.values())
         self._ws.send(msg.SerializeToString())
         # A trigger (a button click) holds for one run only, as in the browser.
@@ -164,6 +177,13 @@ class WireSession:
             if kind == "new_session":
                 self.session_id = fwd.new_session.initialize.session_id
                 elements.clear()
+                if not fwd.metadata.run.fragment_ids:
+                    self.fragments.clear()  # a full run registers its timers again
+            elif kind == "auto_rerun":
+                self.fragments[fwd.auto_rerun.fragment_id] = fwd.auto_rerun.interval
+            elif kind == "stop_auto_rerun":
+                for fragment_id in fwd.stop_auto_rerun.fragment_ids:
+                    self.fragments.pop(fragment_id, None)
             elif kind == "navigation":
                 self.pages.update({p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages})
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":

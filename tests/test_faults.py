@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,3 +243,39 @@ def test_the_runs_and_errors_pages_survive_damaged_runs(damaged, monkeypatch, tm
     no_exceptions(at)
     # The only run the Errors page offers has unreadable predictions: an error, not a traceback.
     assert any("unreadable predictions" in e.value for e in at.error), [e.value for e in at.error]
+
+
+# ---- a worker that has closed its run but not yet exited --------------------------------------------
+
+LINGERING_WORKER = """
+import sys, time
+from core.runs import FINISHED, RunStore
+store = RunStore(sys.argv[2])
+store.finish(sys.argv[1], FINISHED, {"epochs": 0})
+time.sleep(float(sys.argv[3]))  # what TensorFlow's teardown costs a real worker
+"""
+
+
+def test_a_worker_still_exiting_keeps_its_slot(tmp_path):
+    """max_jobs bounds worker processes: the next run starts when the last one's process is gone,
+    not as soon as its run is closed."""
+    procs = {}
+
+    def launcher(run_id, root):
+        procs[run_id] = subprocess.Popen([sys.executable, "-c", LINGERING_WORKER, run_id, str(root), "4"],
+                                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return procs[run_id]
+
+    store = RunStore(tmp_path / "runs")
+    jobs = JobQueue(store, max_jobs=1, launcher=launcher)
+    first, second = jobs.submit(SHORT), jobs.submit(SHORT)
+    try:
+        _until(lambda: store.get(first).status == FINISHED, 30, "the first worker did not close its run")
+        assert procs[first].poll() is None  # closed, still exiting
+        assert jobs.dispatch() == [] and store.get(second).status == QUEUED
+        procs[first].wait(timeout=30)
+        assert jobs.dispatch() == [second]
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
