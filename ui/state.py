@@ -19,8 +19,24 @@ PIPELINE_STEPS = "pipeline_steps"
 ACTIVE_RUN = "active_run"
 
 
+def _leave_legacy_page_mode() -> None:
+    """Hand a deep-linked page over to app.py's navigation.
+
+    Streamlit 1.67 sees the folder ``pages/`` and, until some session has run ``st.navigation``,
+    runs a URL such as ``/errors`` straight from that folder without app.py (old multipage
+    mode: auto sidebar, no page config). Clearing the flag and rerunning sends the session
+    through app.py, which opens the same page by its URL path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def init_session() -> None:
-    """Session defaults; called by every page so any page can be the first one opened."""
+    """Session defaults; called first by every page so any page can be the first one opened."""
+    _leave_legacy_page_mode()
     st.session_state.setdefault(DATASET_SPEC, f"default:{settings().default_size}")
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)

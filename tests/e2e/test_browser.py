@@ -31,6 +31,16 @@ def _no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
+    """Runs first on a fresh server: /runs must get app.py's titled sidebar, not the file list."""
+    page.goto(f"{server}/runs")
+    page.wait_for_selector("h1:has-text('Runs')")
+    links = page.locator("[data-testid='stSidebarNavLink']")
+    _at_least(page, "[data-testid='stSidebarNavLink']", 5)
+    assert [t.strip() for t in links.all_inner_texts()][:5] == ["Data", "Preprocess", "Train", "Errors", "Runs"]
+    _no_exception(page)
+
+
 def test_whole_workflow(page, server):
     page.goto(server)
     page.wait_for_selector("text=Size of data loaded for train images is: (600, 784)")
