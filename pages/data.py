@@ -11,8 +11,6 @@ from ui.gallery import show_grid
 state.init_session()
 st.title("Data")
 
-UPLOAD_TYPES = ["zip", "npz", "csv", "gz", "ubyte", "idx1-ubyte", "idx3-ubyte", "png"]
-
 with st.container(border=True):
     source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
                       label_visibility="collapsed")
@@ -31,7 +29,9 @@ with st.container(border=True):
         files = st.file_uploader(
             "AHDD CSV files (or a zip of them), MNIST IDX files (.gz or not), an .npz with x_train, "
             "y_train, x_test, y_test, or a zip of PNGs in train/<label>/ and test/<label>/",
-            accept_multiple_files=True, type=UPLOAD_TYPES)
+            # No type filter: MNIST's own names (train-images-idx3-ubyte) have no extension to match;
+            # the loaders recognise every format by content and name, and refuse the rest clearly.
+            accept_multiple_files=True)
         if files and st.button("Load upload", type="primary"):
             try:
                 uploaded = load_files({f.name: f.getvalue() for f in files},
