@@ -278,11 +278,17 @@ class Batch:
     # ----- sub-batches and output ----------------------------------------------------------------
     def select(self, idx: np.ndarray) -> "Batch":
         """A new batch with copies of the images ``idx`` as stored (codes or values): for morphology only."""
-        return Batch.from_images(self.tall_images()[idx], self.pad, self.workspace, self.slot + "/sub")
+        self.to_tall()
+        slot = self.slot + "/sub"
+        rows = self.workspace.take((slot, 0), (len(idx), self.cell * SIDE), self.data.dtype.type)
+        np.take(self.data.reshape(self.n, -1), idx, axis=0, out=rows)  # images with their separators
+        return Batch(rows.reshape(-1, SIDE), len(idx), self.pad, "tall", self.lut, None, self.workspace, slot)
 
     def put(self, idx: np.ndarray, sub: "Batch") -> None:
         """Write the images of ``sub`` (made by ``select(idx)``) back in place of images ``idx``."""
-        self.tall_images()[idx] = sub.tall_images()
+        sub.to_tall()
+        self.to_tall()
+        self.data.reshape(self.n, -1)[idx] = sub.data.reshape(sub.n, -1)
 
     def write_into(self, out: np.ndarray) -> None:
         """Decode the images as float32 into ``out`` (shape (n, 28, 28), C-contiguous)."""
