@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import DigitLabError
+from core.limits import limits
 from core.run_config import RunConfig
-from core.runs import RUNNING, Run, RunStore
+from core.runs import QUEUED, RUNNING, Run, RunStore
 from core.settings import settings
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,25 @@ class JobQueue:
         self.interval = interval
         self._children: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._submit_lock = threading.Lock()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
     def submit(self, config: RunConfig) -> str:
-        """Queue a run and start it at once if a slot is free; return its id."""
-        run = self.store.create(config)
+        """Queue a run and start it at once if a slot is free; return its id.
+
+        The instance's limits (core.limits) are checked first: too many epochs, too big a model or
+        a full queue raise DigitLabError and queue nothing.
+        """
+        allowed = limits()
+        allowed.check_config(config)
+        with self._submit_lock:  # one check-then-create at a time, so the queue limit holds here
+            if allowed.max_queue is not None:
+                runs = self.store.list()
+                waiting = sum(r.status == QUEUED for r in runs)
+                free = self.max_jobs - sum(r.status == RUNNING for r in runs)
+                allowed.check_queue(waiting, free)
+            run = self.store.create(config)
         self.dispatch()
         return run.id
 
@@ -81,7 +94,9 @@ class JobQueue:
         with self._lock:
             self._reap_children()
             started = []
-            while (run := self.store.claim_next(self.max_jobs - self._exiting())) is not None:
+            # Our live workers go with the claim: one still exiting after closing its run keeps its
+            # slot (it holds its memory and CPU until TensorFlow has torn down, seconds).
+            while (run := self.store.claim_next(self.max_jobs, workers=self._children)) is not None:
                 try:
                     proc = self.launcher(run.id, self.store.root)
                 except OSError as err:
@@ -129,20 +144,6 @@ class JobQueue:
                 self.dispatch()
             except Exception:  # a locked or vanished store must not kill the dispatcher
                 log.exception("dispatch failed")
-
-    def _exiting(self) -> int:
-        """Our workers whose run is closed (or deleted) but whose process has not exited yet.
-
-        Such a worker still holds its memory and CPU while TensorFlow tears down (seconds), so
-        its slot stays taken until the process is gone: max_jobs bounds processes, not just runs.
-        """
-        count = 0
-        for run_id in self._children:
-            try:
-                count += self.store.get(run_id).status != RUNNING
-            except DigitLabError:
-                count += 1
-        return count
 
     def _reap_children(self) -> None:
         """Collect our ended workers; fail any run whose worker exited without closing it."""

@@ -1,0 +1,244 @@
+"""A teacher's limits for a hosted instance: epochs, model size, upload formats, queue length.
+
+Read from a TOML file named by ``DIGITLAB_LIMITS_FILE`` and from environment variables, which
+win over the file key by key::
+
+    DIGITLAB_MAX_EPOCHS=20           max_epochs = 20
+    DIGITLAB_MAX_PARAMS=500000       max_params = 500000        (largest model, in parameters)
+    DIGITLAB_UPLOAD_FORMATS=npz,png  upload_formats = ["npz", "png"]  (csv, idx, npz, png; "none")
+    DIGITLAB_MAX_QUEUE=10            max_queue = 10             (runs waiting for a free slot)
+
+Unset means unlimited. A value that does not parse is an error naming the variable or the file,
+never a silently dropped limit: an instance whose limits are misconfigured refuses to train.
+The checks live here so the job queue, the CLI and the pages enforce the same rules.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tomllib
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import DigitLabError
+from core.models import Hyperparams
+from core.run_config import RunConfig
+
+if TYPE_CHECKING:
+    from core.datasets import Dataset
+
+#: Upload formats by the name the variable uses, with what they are.
+UPLOAD_FORMATS: dict[str, str] = {
+    "csv": "AHDD CSV files",
+    "idx": "MNIST IDX files",
+    "npz": "an .npz archive",
+    "png": "a train/test tree of PNGs",
+}
+ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
+       "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE"}
+FILE_ENV = "DIGITLAB_LIMITS_FILE"
+_INPUT_SIDE = 28
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a hosted instance allows; None means no limit."""
+
+    max_epochs: int | None = None
+    max_params: int | None = None
+    upload_formats: frozenset[str] | None = None
+    max_queue: int | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "limits") -> "Limits":
+        """Parse ``{"max_epochs": 20, "upload_formats": "npz,png", ...}`` (TOML or strings)."""
+        unknown = set(values) - set(ENV)
+        if unknown:
+            raise DigitLabError(f"unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(ENV)}", source)
+        return cls(max_epochs=_positive(values.get("max_epochs"), "max_epochs", source),
+                   max_params=_positive(values.get("max_params"), "max_params", source),
+                   upload_formats=_formats(values.get("upload_formats"), source),
+                   max_queue=_positive(values.get("max_queue"), "max_queue", source, allow_zero=True))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+        """The file named by DIGITLAB_LIMITS_FILE (if set), then each DIGITLAB_* variable over it."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if environ.get(FILE_ENV, "").strip():
+            values.update(read_limits_file(Path(environ[FILE_ENV].strip())).as_dict())
+        for key, name in ENV.items():
+            raw = environ.get(name, "").strip()
+            if raw:
+                values[key] = Limits.from_mapping({key: raw}, name).as_dict()[key]
+        return cls.from_mapping(values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The limits that are set, as TOML-ready values."""
+        out: dict[str, Any] = {"max_epochs": self.max_epochs, "max_params": self.max_params,
+                               "upload_formats": sorted(self.upload_formats) if self.upload_formats is not None
+                               else None, "max_queue": self.max_queue}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @property
+    def active(self) -> bool:
+        """True when any limit is set."""
+        return bool(self.as_dict())
+
+    # ---- checks ---------------------------------------------------------------------------------
+
+    def check_config(self, config: RunConfig) -> None:
+        """Refuse a run with more epochs or a bigger model than allowed."""
+        self.check_hyperparams(config.hyperparams)
+
+    def check_hyperparams(self, hp: Hyperparams) -> None:
+        """Refuse hyperparameters over the epoch or the model-size limit."""
+        if self.max_epochs is not None and hp.epochs > self.max_epochs:
+            raise DigitLabError(f"{hp.epochs} epochs asked; this instance trains at most {self.max_epochs}")
+        if self.max_params is not None:
+            params = count_params(hp)
+            if params > self.max_params:
+                raise DigitLabError(f"the model has {params:,} parameters; this instance allows at most "
+                                    f"{self.max_params:,} (fewer or smaller layers)")
+
+    def check_queue(self, waiting: int, free_slots: int) -> None:
+        """Refuse one more run when it would wait behind ``max_queue`` others.
+
+        ``waiting`` runs are queued now; with a free slot (and nobody waiting) a run starts at once
+        and never waits, so it is accepted even with ``max_queue = 0``.
+        """
+        if self.max_queue is None or (free_slots > 0 and waiting == 0):
+            return
+        if waiting >= self.max_queue:
+            raise DigitLabError(f"the queue is full ({waiting} run{'s' if waiting != 1 else ''} waiting, "
+                                f"at most {self.max_queue}): wait for one to finish, or stop one of yours")
+
+    def check_upload(self, files: Mapping[str, bytes]) -> None:
+        """Refuse an upload whose dataset format is not allowed (an unknown format is the loader's
+        to explain, with its own message)."""
+        if self.upload_formats is None:
+            return
+        found = upload_format(files)
+        if found is not None and found not in self.upload_formats:
+            raise DigitLabError(f"uploads of {UPLOAD_FORMATS[found]} are turned off here; accepted: "
+                                f"{formats_text(self.upload_formats)}")
+
+    # ---- words for the pages --------------------------------------------------------------------
+
+    def notes(self) -> list[str]:
+        """One sentence per limit that is set, for a note on the pages."""
+        lines = []
+        if self.max_epochs is not None:
+            lines.append(f"at most {self.max_epochs} epochs per run")
+        if self.max_params is not None:
+            lines.append(f"models of at most {self.max_params:,} parameters")
+        if self.max_queue is not None:
+            lines.append(f"at most {self.max_queue} runs waiting in the queue")
+        if self.upload_formats is not None:
+            lines.append(f"uploads: {formats_text(self.upload_formats)}")
+        return lines
+
+
+def formats_text(formats: Iterable[str]) -> str:
+    """``an .npz archive, a train/test tree of PNGs`` (or ``none``)."""
+    names = [UPLOAD_FORMATS[f] for f in UPLOAD_FORMATS if f in set(formats)]
+    return ", ".join(names) if names else "none"
+
+
+def read_limits_file(path: Path) -> Limits:
+    """Limits from a TOML file: top-level keys, or a ``[limits]`` table."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DigitLabError(f"cannot read the limits file: {err.strerror}", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise DigitLabError(f"not valid TOML: {err}", path) from None
+    if isinstance(data.get("limits"), dict) and len(data) == 1:
+        data = data["limits"]
+    return Limits.from_mapping(data, str(path))
+
+
+def limits() -> Limits:
+    """The instance's limits (re-read each call, like ``core.settings.settings``)."""
+    return Limits.from_env()
+
+
+def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = None) -> "Dataset":
+    """``core.datasets.load_files`` for a browser upload, after refusing a format the instance does
+    not accept (the Data page's only way in)."""
+    from core.datasets import load_files
+
+    (allowed if allowed is not None else limits()).check_upload(files)
+    return load_files(files, name)
+
+
+def count_params(hp: Hyperparams) -> int:
+    """Trainable parameters of ``core.models.build_model(hp)``, without building it (no Keras)."""
+    side, channels, total = _INPUT_SIDE, 1, 0
+    for filters in hp.conv_filters:  # 3x3 valid convolution, then 2x2 max pooling
+        total += (9 * channels + 1) * filters
+        side, channels = (side - 2) // 2, filters
+    features = side * side * channels
+    for units in (*hp.hidden, 10):
+        total += (features + 1) * units
+        features = units
+    return total
+
+
+def upload_format(files: Mapping[str, bytes]) -> str | None:
+    """The dataset format of an upload (one of UPLOAD_FORMATS), told from file names as the loaders
+    tell it, looking into a zip's member list; None when it is none of them."""
+    from core.datasets import ahdd_csv, idx, png_folder
+    from core.datasets.archive import check_member_count, is_zip
+    from core.datasets.sources import dataset_keys
+
+    keys = dataset_keys(files)
+    if len(keys) == 1 and not keys[0].lower().endswith(".npz") and is_zip(files[keys[0]]):
+        data = files[keys[0]]
+        check_member_count(data, keys[0])
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                keys = dataset_keys({name: b"" for name in archive.namelist() if not name.endswith("/")})
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return None  # the loader explains a damaged zip
+    if keys and all(key.lower().endswith(".npz") for key in keys):
+        return "npz"
+    for name, module in (("csv", ahdd_csv), ("idx", idx), ("png", png_folder)):
+        if module.claims(keys):
+            return name
+    return None
+
+
+def _positive(value: Any, name: str, source: str, allow_zero: bool = False) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        if isinstance(value, bool) or isinstance(value, float):
+            raise ValueError(value)
+        number = int(text.replace("_", ""))
+    except ValueError:
+        raise DigitLabError(f"{name} must be a whole number, got {text[:40]!r}", source) from None
+    if number < (0 if allow_zero else 1):
+        raise DigitLabError(f"{name} must be {'0 or more' if allow_zero else 'at least 1'}, got {number}", source)
+    return number
+
+
+def _formats(value: Any, source: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return frozenset()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise DigitLabError(f"upload_formats must be a list or a comma list such as 'npz,png', got {value!r}",
+                            source)
+    formats = {str(item).strip().lower().lstrip(".") for item in items if str(item).strip()}
+    unknown = formats - set(UPLOAD_FORMATS)
+    if unknown:
+        raise DigitLabError(f"unknown upload format(s) {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(UPLOAD_FORMATS)}", source)
+    return frozenset(formats)
