@@ -25,7 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,18 +337,27 @@ class RunStore:
 
     # ---- the queue (used by core.jobs) -------------------------------------------------------
 
-    def claim_next(self, max_jobs: int) -> Run | None:
+    def claim_next(self, max_jobs: int, workers: Collection[str] = ()) -> Run | None:
         """Atomically move the oldest queued run to running if fewer than ``max_jobs`` run.
 
         The count and the update share one IMMEDIATE transaction, so dispatchers in several
-        processes together never exceed ``max_jobs``.
+        processes together never exceed ``max_jobs``. ``workers`` are the runs whose worker
+        process the caller knows to be alive: one whose run has closed (or was deleted) is still
+        tearing TensorFlow down and keeps its slot, counted in the same transaction as the
+        closing, so a slot never serves two processes at once.
         """
         self.reap_dead()
         with self._connect() as db:  # most rounds find nothing queued: skip the write lock then
             if db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is None:
                 return None
+        workers = sorted(set(workers))
         with self._tx() as db:
             running = db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (RUNNING,)).fetchone()[0]
+            if workers:
+                still_running = db.execute(
+                    f"SELECT COUNT(*) FROM runs WHERE status = ? AND id IN ({','.join('?' * len(workers))})",
+                    (RUNNING, *workers)).fetchone()[0]
+                running += len(workers) - still_running
             if running >= max_jobs:
                 return None
             row = db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created, id LIMIT 1",

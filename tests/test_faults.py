@@ -279,3 +279,17 @@ def test_a_worker_still_exiting_keeps_its_slot(tmp_path):
         for proc in procs.values():
             proc.kill()
             proc.wait()
+
+
+def test_a_claim_counts_live_workers_of_closed_or_deleted_runs(tmp_path):
+    """The count behind a claim sees, in one transaction, the runs still running and the live
+    workers whose run has closed or gone: a dispatcher's stale view cannot free a slot early."""
+    store = RunStore(tmp_path / "runs")
+    closed = _finished_run(store)
+    deleted = _finished_run(store)
+    store.delete(deleted)
+    queued = store.create(SHORT).id
+    assert store.claim_next(1, workers=[closed]) is None
+    assert store.claim_next(1, workers=[deleted]) is None
+    assert store.claim_next(2, workers=[closed, deleted]) is None
+    assert store.claim_next(2, workers=[closed]).id == queued
