@@ -7,6 +7,7 @@ like a user's stop request: the current epoch is abandoned and the model so far 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -94,5 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if status == FAILED else 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown. The run is closed and its files renamed into
+    place by then; TensorFlow's teardown would add 3-5 s of CPU (measured under load) during
+    which the worker still holds its queue slot and its memory."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
