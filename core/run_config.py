@@ -5,9 +5,11 @@ JSON rebuilds the preprocessing, and the hyperparameters and seed rebuild the mo
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from core.errors import DigitLabError
 from core.models import Hyperparams, get_preset, hyperparams_for
@@ -22,6 +24,13 @@ class RunConfig:
     ``validation`` is ``"test"`` (the seed's way: the test set is the validation data, so figures
     compare with its FIT RESULT tables) or a fraction of the training set held out, stratified by
     class and drawn with ``seed``.
+
+    ``seed_protocol`` asks for one more figure, for comparison only: the final model is also
+    evaluated on test images preprocessed WITH their test labels (``transform_train``), as the
+    seed did, and stored apart (``leaky_val_loss``, ``leaky_val_accuracy``); every other figure
+    stays honest. ``exclude`` lists training images (indices into the dataset's training split)
+    left out of training, e.g. the ones marked "label wrong" (core.label_issues).
+    Both are written to JSON only when set, so configs stored before they existed read the same.
     """
 
     dataset: str
@@ -31,6 +40,8 @@ class RunConfig:
     hyperparams: Hyperparams
     validation: str | float = "test"
     seed: int = 0
+    seed_protocol: bool = False
+    exclude: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.dataset or not isinstance(self.dataset, str):
@@ -38,18 +49,21 @@ class RunConfig:
         object.__setattr__(self, "preset", get_preset(self.preset).name)
         object.__setattr__(self, "validation", parse_validation(self.validation))
         object.__setattr__(self, "seed", parse_seed(self.seed))
+        if not isinstance(self.seed_protocol, bool):
+            raise DigitLabError(f"seed_protocol must be true or false, got {self.seed_protocol!r}")
+        object.__setattr__(self, "exclude", parse_exclude(self.exclude))
 
     @classmethod
     def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
               overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
-              seed: int = 0) -> "RunConfig":
+              seed: int = 0, seed_protocol: bool = False, exclude: Iterable[int] = ()) -> "RunConfig":
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         from core.preprocess import get_pipeline
 
         pipe = get_pipeline(pipeline)
         return cls(dataset=dataset, pipeline=pipe.to_json(), pipeline_label=pipe.label,
                    preset=preset, hyperparams=hyperparams_for(preset, overrides),
-                   validation=validation, seed=seed)
+                   validation=validation, seed=seed, seed_protocol=seed_protocol, exclude=tuple(exclude))
 
     @property
     def title(self) -> str:
@@ -58,9 +72,14 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
-        return {"dataset": self.dataset, "pipeline": self.pipeline, "pipeline_label": self.pipeline_label,
-                "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
-                "validation": self.validation, "seed": self.seed}
+        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline, "pipeline_label": self.pipeline_label,
+                             "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
+                             "validation": self.validation, "seed": self.seed}
+        if self.seed_protocol:
+            d["seed_protocol"] = True
+        if self.exclude:
+            d["exclude"] = list(self.exclude)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
@@ -75,7 +94,8 @@ class RunConfig:
         return cls(dataset=str(d["dataset"]), pipeline=str(d["pipeline"]),
                    pipeline_label=str(d.get("pipeline_label", "")), preset=str(d["preset"]),
                    hyperparams=Hyperparams.from_dict(d["hyperparams"]),
-                   validation=d.get("validation", "test"), seed=d.get("seed", 0))
+                   validation=d.get("validation", "test"), seed=d.get("seed", 0),
+                   seed_protocol=d.get("seed_protocol", False), exclude=d.get("exclude", ()))
 
 
 def parse_validation(value: Any) -> str | float:
@@ -89,6 +109,18 @@ def parse_validation(value: Any) -> str | float:
     if not 0.0 < fraction <= 0.5:
         raise DigitLabError(f"validation fraction must be in (0, 0.5], got {fraction}")
     return fraction
+
+
+def parse_exclude(value: Any) -> tuple[int, ...]:
+    """Training-image indices to leave out, as a sorted tuple without repeats."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise DigitLabError(f"exclude must be a list of training image indices, got {value!r}")
+    out = set()
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < 0:
+            raise DigitLabError(f"exclude: training image indices are whole numbers from 0, got {item!r}")
+        out.add(int(item))
+    return tuple(sorted(out))
 
 
 def parse_seed(value: Any) -> int:

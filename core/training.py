@@ -31,7 +31,8 @@ class TrainingData:
     """Preprocessed float32 (N, 28, 28) images and int64 labels for one run.
 
     ``val_is_test`` means validation is the test set (the seed's way), so the per-epoch validation
-    predictions are also the per-epoch test predictions.
+    predictions are also the per-epoch test predictions. ``x_test_leaky`` (seed protocol only) is
+    the test images preprocessed with their test labels, as the seed did: for comparison only.
     """
 
     x_train: np.ndarray
@@ -42,6 +43,7 @@ class TrainingData:
     y_test: np.ndarray
     val_is_test: bool
     class_names: tuple[str, ...] = ()
+    x_test_leaky: np.ndarray | None = None
 
 
 class Reporter(Protocol):
@@ -106,7 +108,10 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
 
     Training images go through ``transform_train`` (which may use their labels); validation and
     test images go through ``transform``, which never sees a label: the seed eroded test images
-    according to their test labels, and this is where that mistake is not repeated.
+    according to their test labels, and this is where that mistake is not repeated. Only with
+    ``config.seed_protocol`` is a second, label-using copy of the test images made, and it only
+    ever feeds the separate ``leaky_`` figures. Training images in ``config.exclude`` are left
+    out before the validation split.
     """
     from core.datasets import load_spec
     from core.preprocess import get_pipeline
@@ -114,20 +119,38 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
     _phase(on_phase, "loading data")
     ds = load_spec(config.dataset)
     pipe = get_pipeline(config.pipeline)
+    x_all, y_all = kept_training_images(ds.x_train, ds.y_train, config.exclude)
     _phase(on_phase, "preprocessing")
     if config.validation == "test":
-        x_train, y_train = pipe.transform_train(ds.x_train, ds.y_train), ds.y_train
+        x_train, y_train = pipe.transform_train(x_all, y_all), y_all
         x_test = pipe.transform(ds.x_test)
         x_val, y_val = x_test, ds.y_test
     else:
-        tr, va = stratified_split(ds.y_train, float(config.validation), config.seed)
-        x_train, y_train = pipe.transform_train(ds.x_train[tr], ds.y_train[tr]), ds.y_train[tr]
-        x_val, y_val = pipe.transform(ds.x_train[va]), ds.y_train[va]
+        tr, va = stratified_split(y_all, float(config.validation), config.seed)
+        x_train, y_train = pipe.transform_train(x_all[tr], y_all[tr]), y_all[tr]
+        x_val, y_val = pipe.transform(x_all[va]), y_all[va]
         x_test = pipe.transform(ds.x_test)
+    leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.seed_protocol else None
     return TrainingData(
         x_train=_images(x_train), y_train=y_train, x_val=_images(x_val), y_val=y_val,
         x_test=_images(x_test), y_test=ds.y_test, val_is_test=config.validation == "test",
-        class_names=tuple(ds.class_names))
+        class_names=tuple(ds.class_names), x_test_leaky=leaky)
+
+
+def kept_training_images(x: np.ndarray, y: np.ndarray, exclude: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The training images and labels without the indices in ``exclude`` (DigitLabError if one
+    is not a training image, or if nothing would be left)."""
+    if not exclude:
+        return x, y
+    bad = [i for i in exclude if i >= len(y)]
+    if bad:
+        raise DigitLabError(f"exclude names training image {bad[0]}, but the dataset has {len(y)} "
+                            "training images (were the marks made on another dataset?)")
+    keep = np.ones(len(y), dtype=bool)
+    keep[list(exclude)] = False
+    if not keep.any():
+        raise DigitLabError("exclude leaves no training image")
+    return x[keep], y[keep]
 
 
 class AccuracyThresholdStop(keras.callbacks.Callback):
@@ -260,11 +283,23 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         "train_images": int(len(data.y_train)), "val_images": int(len(data.y_val)),
         "test_images": int(len(data.y_test)),
     })
+    if data.x_test_leaky is not None:
+        metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(monitor.probabilities_by_epoch) if monitor.probabilities_by_epoch else None
     return TrainOutcome(
         status="stopped" if monitor.user_stopped else "finished", model=model, history=history,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
         early_stopped_epoch=metrics["early_stopped_epoch"])
+
+
+def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,
+                  reporter: Reporter | None = None) -> dict[str, float]:
+    """The seed protocol's figures of a trained model: loss and accuracy on test images that were
+    preprocessed with their test labels. For comparison only; never THE result of a run."""
+    _phase(reporter, "testing with test labels")
+    probs = np.asarray(model.predict(x_test_leaky, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+    return {"leaky_val_loss": log_loss(y_test, probs),
+            "leaky_val_accuracy": float((probs.argmax(axis=1) == y_test).mean())}
 
 
 def load_model(path: str | os.PathLike[str]) -> keras.Model:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.preprocess import (NAMED_PIPELINES, SEED_KERNEL_ROWS, SEED_KERNEL_UPRIGHT, SEED_PIPELINES,
-                             SEED_REPORT_TITLES, ClassErosion, Pipeline, get_pipeline)
+from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, SEED_KERNEL_ROWS,
+                             SEED_KERNEL_UPRIGHT, SEED_PIPELINES, SEED_REPORT_TITLES, ClassErosion, Pipeline,
+                             get_pipeline)
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("seed_loop", ROOT / "bench" / "seed_loop.py")
@@ -48,7 +49,9 @@ def seed_result(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def test_the_six_seed_variants_in_table_order():
     assert SEED_PIPELINES == ("raw", "erosion", "erosion-closing", "threshold-erosion-closing",
                               "normal-threshold-erosion-closing", "normal-threshold-dilate-erosion")
-    assert set(SEED_REPORT_TITLES) == set(NAMED_PIPELINES) == set(seed_loop.SEED_VARIANTS)
+    assert set(SEED_REPORT_TITLES) == set(SEED_PIPELINES) == set(seed_loop.SEED_VARIANTS)
+    assert set(PIPELINE_TITLES) == set(NAMED_PIPELINES) == {*SEED_PIPELINES, LABEL_FREE_BEST}
+    assert not NAMED_PIPELINES[LABEL_FREE_BEST].has_training_only
     assert NAMED_PIPELINES["normal-threshold-dilate-erosion"].label == \
         "Normal ==> Thresholding ==> Erosion of 0s (training images only) ==> Dilate+Erosion"
     assert NAMED_PIPELINES["raw"].label == "raw dataset"

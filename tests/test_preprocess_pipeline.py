@@ -8,7 +8,8 @@ import pytest
 
 from core.errors import DigitLabError
 from core.preprocess import (STEP_TYPES, CentreOfMass, ClassErosion, Closing, Deskew, Dilation, Erosion,
-                             GaussianBlur, Normalize, Opening, Pipeline, Scale, Threshold, preview, step_from_dict)
+                             GaussianBlur, Normalize, Opening, Pipeline, Scale, ShrinkBlobs, Threshold, preview,
+                             step_from_dict)
 
 RNG = np.random.default_rng(3)
 X = (RNG.random((40, 28, 28)) < 0.3).astype(np.uint8) * 255
@@ -18,6 +19,7 @@ EVERY_STEP = Pipeline((
     Normalize(), Scale(), Threshold(thresh=0.4, maxval=2.0, type="to-zero", otsu=False),
     Erosion(shape="ellipse", width=5, height=3), Dilation(iterations=2), Opening(shape="cross"),
     Closing(shape="custom", kernel=("010", "111", "010")), ClassErosion(digit=7),
+    ShrinkBlobs(min_ink=0.3, iterations=1, shape="rect"),
     GaussianBlur(ksize=5, sigma=1.5), CentreOfMass(), Deskew(),
 ))
 

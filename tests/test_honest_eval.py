@@ -1,0 +1,143 @@
+"""Honest evaluation: label-conditional steps never touch test images, the seed's protocol only as
+an extra, separately stored figure, excluded training images, and the label-free ShrinkBlobs step."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core import evaluation
+from core.datasets import load_spec
+from core.errors import DigitLabError
+from core.models import hyperparams_for
+from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, SEED_KERNEL_UPRIGHT, Normalize, Pipeline,
+                             ShrinkBlobs, Threshold, get_pipeline, structuring_element)
+from core.preprocess.engine import run_steps
+from core.run_config import RunConfig
+from core.training import prepare_data, train
+
+SEED_BEST = "normal-threshold-dilate-erosion"
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def blob_images(n: int = 60, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Strokes (little ink) and filled ellipses (blobs), grey and binary, a blank and a full image."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 28, 28), np.uint8)
+    for i, img in enumerate(x):
+        ink = int(rng.integers(60, 256))
+        if i % 3 == 0:
+            axes = (int(rng.integers(4, 11)), int(rng.integers(5, 12)))
+            cv2.ellipse(img, (int(rng.integers(10, 18)), 14), axes, float(rng.uniform(0, 180)), 0, 360, ink, -1)
+        else:
+            p, q = rng.integers(0, 28, 2), rng.integers(0, 28, 2)
+            cv2.line(img, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), ink, int(rng.integers(1, 5)))
+    x[1::4] = cv2.GaussianBlur(x[1::4].reshape(-1, 28), (3, 3), 0).reshape(-1, 28, 28)
+    x[4] = 0
+    x[7] = 255
+    return x, np.arange(n) % 10
+
+
+def shrink_loop(x: np.ndarray, step: ShrinkBlobs) -> np.ndarray:
+    """The plain per-image reference: erode an image whose ink share exceeds min_ink."""
+    kernel = structuring_element(step.shape, step.width, step.height, step.kernel)
+    out = x.astype(np.float32)
+    for i, img in enumerate(out):
+        ink = np.count_nonzero(img > img.max() * step.ink_level) / img.size
+        if ink > step.min_ink:
+            out[i] = cv2.erode(img, kernel, iterations=step.iterations)
+    return out
+
+
+@pytest.mark.parametrize("params", [{}, {"min_ink": 0.1, "iterations": 1, "shape": "rect", "width": 3, "height": 3},
+                                    {"min_ink": 0.15, "ink_level": 0.2, "shape": "ellipse", "width": 5,
+                                     "height": 3, "iterations": 3}])
+def test_shrink_blobs_equals_a_per_image_cv2_loop(params):
+    x, y = blob_images()
+    step = ShrinkBlobs(**params)
+    want = shrink_loop(x, step)
+    eroded = np.any(want != x.astype(np.float32), axis=(1, 2))
+    assert 0 < eroded.sum() < len(x), "the sample must have images on both sides of the threshold"
+    # uint8 (coded) path through a pipeline, in several chunks on two threads; float path via apply
+    np.testing.assert_array_equal(run_steps((step,), x, chunk=7, workers=2), want)
+    np.testing.assert_array_equal(step.apply(x.astype(np.float32)), want)
+    np.testing.assert_array_equal(Pipeline((step,)).transform(x), want)
+    # after normalise + threshold (codes with a pending per-image map), as in the named pipeline
+    binary = Pipeline((Normalize(), Threshold())).transform(x)
+    np.testing.assert_array_equal(Pipeline((Normalize(), Threshold(), step)).transform(x), shrink_loop(binary, step))
+
+
+def test_shrink_blobs_needs_no_labels_and_is_the_same_on_every_split():
+    x, y = blob_images()
+    p = NAMED_PIPELINES[LABEL_FREE_BEST]
+    assert not p.has_training_only and ShrinkBlobs().TRAINING_ONLY is False
+    np.testing.assert_array_equal(p.transform(x), p.transform_train(x, y))
+    step = ShrinkBlobs()
+    assert (step.kernel, step.iterations, step.min_ink) == (SEED_KERNEL_UPRIGHT, 2, 0.25)
+    assert step.label == "Shrink blobs (ink > 25%)"
+    assert ShrinkBlobs(min_ink=0.3, iterations=1).label == "Shrink blobs (ink > 30%, 1 iteration)"
+    assert list(step.blobs(np.stack([np.zeros((28, 28)), np.full((28, 28), 9.0)]))) == [False, True]
+    with pytest.raises(DigitLabError, match="min_ink"):
+        ShrinkBlobs(min_ink=1.5)
+
+
+def test_prepare_data_keeps_test_images_label_free_and_the_seed_copy_apart():
+    ds = load_spec("default:tiny")
+    pipe = get_pipeline(SEED_BEST)
+    honest = prepare_data(RunConfig.build("default:tiny", SEED_BEST, "D"))
+    np.testing.assert_array_equal(honest.x_test, pipe.transform(ds.x_test))
+    np.testing.assert_array_equal(honest.x_train, pipe.transform_train(ds.x_train, ds.y_train))
+    assert honest.x_test_leaky is None
+
+    seed = prepare_data(RunConfig.build("default:tiny", SEED_BEST, "D", seed_protocol=True))
+    np.testing.assert_array_equal(seed.x_test, honest.x_test)  # the honest test images are unchanged
+    np.testing.assert_array_equal(seed.x_test_leaky, pipe.transform_train(ds.x_test, ds.y_test))
+    differs = np.any(seed.x_test_leaky != seed.x_test, axis=(1, 2))
+    assert differs.any() and set(ds.y_test[differs]) == {0}, "only the test zeros get the class erosion"
+
+
+def test_seed_protocol_adds_leaky_figures_and_leaves_the_result_honest():
+    config = RunConfig.build("default:tiny", SEED_BEST, "D", {"epochs": 1}, seed_protocol=True)
+    data = prepare_data(config)
+    out = train(config, data=data)
+    m = out.metrics
+    honest = out.model.predict(data.x_test, verbose=0)
+    leaky = out.model.predict(data.x_test_leaky, verbose=0)
+    assert m["test_accuracy"] == pytest.approx(evaluation.accuracy(data.y_test, honest))
+    assert m["val_accuracy"] == m["test_accuracy"]  # validation is the (honest) test set
+    assert m["leaky_val_accuracy"] == pytest.approx(evaluation.accuracy(data.y_test, leaky))
+    assert m["leaky_val_loss"] == pytest.approx(evaluation.log_loss(data.y_test, leaky), rel=1e-4)
+    assert m["leaky_val_loss"] != pytest.approx(m["val_loss"])  # the 10 test zeros were eroded
+
+
+def test_run_config_reads_old_configs_and_writes_new_options_only_when_set():
+    plain = RunConfig.build("default:tiny", "raw", "D")
+    d = plain.to_dict()
+    assert "seed_protocol" not in d and "exclude" not in d
+    assert RunConfig.from_dict(d) == plain and plain.seed_protocol is False and plain.exclude == ()
+    full = RunConfig.build("default:tiny", SEED_BEST, "D", seed_protocol=True, exclude=[5, 2, 5, np.int64(9)])
+    assert full.exclude == (2, 5, 9)
+    assert full.to_dict()["seed_protocol"] is True and full.to_dict()["exclude"] == [2, 5, 9]
+    assert RunConfig.from_dict(full.to_dict()) == full
+    for bad in ([-1], ["3"], "12", [1.5], [True]):
+        with pytest.raises(DigitLabError, match="exclude"):
+            RunConfig.build("default:tiny", "raw", "D", exclude=bad) if not isinstance(bad, str) else \
+                RunConfig.from_dict({**d, "exclude": bad})
+    with pytest.raises(DigitLabError, match="seed_protocol"):
+        RunConfig.from_dict({**d, "seed_protocol": "yes"})
+
+
+def test_excluded_training_images_are_left_out_before_the_split():
+    ds = load_spec("default:tiny")
+    data = prepare_data(RunConfig.build("default:tiny", "raw", "D", exclude=[0, 1, 599]))
+    assert len(data.y_train) == 597
+    np.testing.assert_array_equal(data.y_train, ds.y_train[2:599])
+    np.testing.assert_array_equal(data.x_train, ds.x_train[2:599].astype(np.float32))
+    held = prepare_data(RunConfig.build("default:tiny", "raw", "D", validation=0.1, exclude=range(100)))
+    assert len(held.y_train) + len(held.y_val) == 500
+    with pytest.raises(DigitLabError, match="training image 600"):
+        prepare_data(RunConfig.build("default:tiny", "raw", "D", exclude=[600]))
