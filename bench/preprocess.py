@@ -32,7 +32,7 @@ from seed_loop import from_seed_layout, seed_loop, to_seed_layout  # noqa: E402
 
 
 def plain_call(step):
-    """The per-image OpenCV call a step stands for (its reference in tests)."""
+    """The per-image OpenCV call a step stands for (its reference in tests), or None."""
     kind = step.KIND
     if kind == "normalize":
         return lambda img, label: cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
@@ -42,14 +42,15 @@ def plain_call(step):
         return lambda img, label: cv2.threshold(img, step.thresh, step.maxval, cv2.THRESH_BINARY)[1]
     if kind == "gaussian-blur":
         return lambda img, label: cv2.GaussianBlur(img, (step.ksize, step.ksize), step.sigma)
-    if kind in ("centre", "deskew"):
-        return None
-    kernel = step.kernel_array()
-    op = {"erosion": cv2.MORPH_ERODE, "dilation": cv2.MORPH_DILATE, "opening": cv2.MORPH_OPEN,
-          "closing": cv2.MORPH_CLOSE, "class-erosion": cv2.MORPH_ERODE}[kind]
     if kind == "class-erosion":
+        kernel = step.kernel_array()
         return lambda img, label: cv2.erode(img, kernel, iterations=step.iterations) if label == step.digit else img
-    return lambda img, label: cv2.morphologyEx(img, op, kernel, iterations=step.iterations)
+    ops = {"erosion": cv2.MORPH_ERODE, "dilation": cv2.MORPH_DILATE, "opening": cv2.MORPH_OPEN,
+           "closing": cv2.MORPH_CLOSE}
+    if kind in ops:
+        kernel = step.kernel_array()
+        return lambda img, label: cv2.morphologyEx(img, ops[kind], kernel, iterations=step.iterations)
+    return None  # no single plain call (centre, deskew, ...): project time only
 
 
 def per_step_table(x: np.ndarray, y: np.ndarray, loop_n: int, repeat: int) -> None:
