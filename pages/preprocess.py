@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.preprocess import NAMED_PIPELINES, SEED_REPORT_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
-from ui import charts, state
+from ui import charts, query_state, state
 from ui.gallery import show_grid
 
 state.init_session()
@@ -12,6 +12,15 @@ st.session_state.setdefault("next_step_id", 0)
 st.session_state.setdefault("preview_seed", 0)
 STEPS = state.PIPELINE_STEPS
 PREVIEW_COUNT = 12
+
+if (link_params := query_state.incoming("preprocess")) is not None:
+    shared, link_warnings = query_state.parse_preprocess(link_params)
+    for warning in link_warnings:
+        st.warning(warning, icon=":material/link_off:")
+    if shared.pipeline is not None or "pipeline" not in link_params:
+        st.session_state[STEPS] = query_state.editor_entries(shared.pipeline or Pipeline(()))
+    if shared.dataset is not None:
+        st.session_state[state.DATASET_SPEC] = shared.dataset
 
 
 def _entry(step: dict, enabled: bool = True) -> dict:
@@ -122,6 +131,8 @@ with editor:
     a2.button("Add", on_click=_add, args=(kind,), key="add_step")
 
     pipeline = state.current_pipeline()
+    query_state.publish("preprocess", query_state.preprocess_params(pipeline, st.session_state[state.DATASET_SPEC]))
+    st.caption("To share this pipeline, copy the page's address: it holds the pipeline and the dataset.")
     with st.expander("Pipeline as JSON (copy, download, or paste one)"):
         st.code(pipeline.to_json(indent=2), language="json")
         st.download_button("Download JSON", pipeline.to_json(indent=2), file_name="pipeline.json",

@@ -3,11 +3,12 @@ run in the background and follow it live (curves, progress, stop, the seed's FIT
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.models import PRESETS, architecture_text, hyperparams_for
-from core.preprocess import NAMED_PIPELINES
+from core.limits import Limits, count_params, limits
+from core.models import PRESETS, architecture_text, describe_preset, get_preset, hyperparams_for
+from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
-from ui import charts, run_views, run_widgets, state
+from ui import charts, query_state, run_views, run_widgets, session_runs, state
 
 state.init_session()
 st.title("Train")
@@ -17,16 +18,59 @@ store = jobs.store
 FROM_EDITOR, FROM_SEED = "From the Preprocess page", "One of the seed's pipelines"
 ON_TEST, HELD_OUT = "Test set (the seed's way)", "Held-out part of the training set"
 
+try:
+    allowed = limits()
+except DigitLabError as err:
+    allowed = Limits()
+    st.error(f"This instance's limits are misconfigured, so every run is refused: {err}")
+caps = {"epochs": allowed.max_epochs} if allowed.max_epochs is not None else None
+
+
+def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
+    """Set the page's widgets to a shared experiment (what the link leaves out takes its default)."""
+    st.session_state["train_preset"] = link.preset
+    base = get_preset(link.preset).defaults
+    for spec in describe_preset(link.preset):
+        if spec.editable:
+            value = link.form.get(spec.name, query_state.form_value(base, spec.name, spec.kind))
+            if spec.name == "epochs" and caps:
+                value = min(value, caps["epochs"])
+            st.session_state[f"hp_{link.preset}_{spec.name}"] = value
+    if link.named_pipeline:
+        st.session_state["train_pipeline_source"] = FROM_SEED
+        st.session_state["train_named_pipeline"] = link.pipeline
+    elif link.pipeline is not None or not has_pipeline:
+        st.session_state["train_pipeline_source"] = FROM_EDITOR
+        st.session_state[state.PIPELINE_STEPS] = query_state.editor_entries(
+            get_pipeline(link.pipeline) if link.pipeline else get_pipeline("raw"))
+    if link.dataset is not None:
+        st.session_state[state.DATASET_SPEC] = link.dataset
+    st.session_state["train_validation"] = ON_TEST if link.validation == "test" else HELD_OUT
+    if link.validation != "test":
+        st.session_state["train_fraction"] = float(link.validation)
+    st.session_state["train_seed"] = link.seed
+
+
+if (link_params := query_state.incoming("train")) is not None:
+    shared, link_warnings = query_state.parse_train(link_params, allowed)
+    for warning in link_warnings:
+        st.warning(warning, icon=":material/link_off:")
+    _apply_link(shared, "pipeline" in link_params)
+
+if allowed.active:
+    st.info("This instance's limits: " + "; ".join(allowed.notes()) + ".", icon=":material/school:")
+
 with st.container(border=True):
     st.subheader("Model")
     names = list(PRESETS)
     preset = st.selectbox("Preset", names, index=names.index("H"), key="train_preset",
                           format_func=lambda n: PRESETS[n].title)
     st.caption(PRESETS[preset].description)
-    overrides = run_widgets.hyperparameter_form(preset)
+    overrides = run_widgets.hyperparameter_form(preset, maximums=caps)
     try:
         hyperparams = hyperparams_for(preset, overrides)
-        st.markdown(f"`{architecture_text(hyperparams)}`")
+        st.markdown(f"`{architecture_text(hyperparams)}` · {count_params(hyperparams):,} parameters")
+        allowed.check_hyperparams(hyperparams)
     except DigitLabError as err:
         hyperparams = None
         st.error(f"Check the hyperparameters: {err}")
@@ -74,11 +118,16 @@ with valid_col.container(border=True):
     seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
 
+query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed)))
+st.caption("To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
+           "pipeline, dataset, validation and seed.")
+
 ready = hyperparams is not None and ds is not None and pipeline_arg is not None
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed))
         st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
+        session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
         st.error(f"Could not start the run: {err}")
 

@@ -1,6 +1,8 @@
 """Streamlit widgets shared by the Train, Errors and Runs pages."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -12,9 +14,12 @@ from core.models import ParamSpec, describe_preset
 FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
 
 
-def hyperparameter_form(preset: str, columns: int = 3) -> dict[str, Any]:
+def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
     the editable ones, as overrides for ``hyperparams_for``.
+
+    ``maximums`` lowers the largest value a number widget takes (an instance's limits, e.g.
+    ``{"epochs": 20}``); a preset default above it starts at the maximum.
 
     Widget keys include the preset, so switching preset shows that preset's defaults. Fields a
     preset fixes (its architecture) are shown disabled. Text fields (layer sizes, the early stop
@@ -23,6 +28,9 @@ def hyperparameter_form(preset: str, columns: int = 3) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     cols = st.columns(columns)
     for i, spec in enumerate(describe_preset(preset)):
+        cap = (maximums or {}).get(spec.name)
+        if cap is not None and spec.kind in ("int", "float") and spec.maximum is not None and cap < spec.maximum:
+            spec = replace(spec, maximum=cap, value=min(spec.value, cap))
         value = _param_widget(spec, cols[i % columns], key=f"hp_{preset}_{spec.name}")
         if spec.editable:
             overrides[spec.name] = value
