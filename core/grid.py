@@ -23,6 +23,7 @@ import pandas as pd
 
 from core.errors import DigitLabError
 from core.jobs import JobQueue
+from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
 from core.preprocess import NAMED_PIPELINES, SEED_PIPELINES, SEED_REPORT_TITLES, get_pipeline
 from core.run_config import RunConfig, parse_seed
@@ -121,14 +122,33 @@ def new_grid_id() -> str:
 def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
     """Queue every run of ``spec`` under a new grid id and start what max_jobs allows; return the id.
 
-    All configs are checked before the first run is queued, so a bad spec queues nothing.
+    All configs are checked first, against the instance's limits too (core.limits: epochs, model
+    size, queue length), so a spec that breaks one queues nothing.
     """
     configs = spec.configs()
+    allowed = limits()
+    for config in configs:
+        allowed.check_config(config)
+    check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
     for config in configs:
         jobs.store.create(config, grid=grid_id)
     jobs.dispatch()
     return grid_id
+
+
+def check_queue_room(allowed: Limits, jobs: JobQueue, n_runs: int) -> None:
+    """Refuse ``n_runs`` more runs when they would leave more than ``max_queue`` runs waiting."""
+    if allowed.max_queue is None:
+        return
+    runs = jobs.store.list()
+    waiting = sum(r.status == QUEUED for r in runs)
+    free = max(0, jobs.max_jobs - sum(r.status == RUNNING for r in runs))
+    would_wait = waiting + n_runs - (min(free, n_runs) if waiting == 0 else 0)
+    if would_wait > allowed.max_queue:
+        runs_text = f"{n_runs} run{'s' if n_runs != 1 else ''}"
+        raise DigitLabError(f"a grid of {runs_text} would leave {would_wait} waiting in the queue; this instance "
+                            f"allows {allowed.max_queue}: choose fewer pipelines, presets or seeds")
 
 
 def stop_grid(store: RunStore, grid_id: str) -> int:

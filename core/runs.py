@@ -145,6 +145,22 @@ def fit_result_line(metrics: dict[str, Any]) -> str:
                       for name in METRIC_NAMES if metrics.get(name) is not None)
 
 
+#: The seed protocol's figures (core.training.leaky_metrics): test images preprocessed WITH their
+#: test labels. Shown beside the honest ones, never instead of them.
+LEAKY_METRIC_NAMES = ("leaky_val_loss", "leaky_val_accuracy")
+LEAKY_NOTE = "seed protocol, uses test labels"
+
+
+def leaky_line(metrics: dict[str, Any]) -> str | None:
+    """``seed protocol, uses test labels: val_loss: ... - val_accuracy: ...``, or None when the run
+    did not ask for the seed protocol."""
+    if metrics.get("leaky_val_accuracy") is None:
+        return None
+    figures = " - ".join(f"{name.removeprefix('leaky_')}: {format_metric(float(metrics[name]))}"
+                         for name in LEAKY_METRIC_NAMES if metrics.get(name) is not None)
+    return f"{LEAKY_NOTE}: {figures}"
+
+
 class RunStore:
     """Runs under ``root`` (default: ``settings().run_root``). Safe to use from many threads and
     processes: every call opens its own short SQLite connection."""
@@ -354,9 +370,11 @@ class RunStore:
         with self._tx() as db:
             running = db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (RUNNING,)).fetchone()[0]
             if workers:
+                # A worker whose process went on to train another run (hand_over) is counted once.
                 still_running = db.execute(
-                    f"SELECT COUNT(*) FROM runs WHERE status = ? AND id IN ({','.join('?' * len(workers))})",
-                    (RUNNING, *workers)).fetchone()[0]
+                    f"SELECT COUNT(*) FROM runs WHERE id IN ({','.join('?' * len(workers))}) AND (status = ? "
+                    "OR pid IN (SELECT pid FROM runs WHERE status = ? AND pid IS NOT NULL))",
+                    (*workers, RUNNING, RUNNING)).fetchone()[0]
                 running += len(workers) - still_running
             if running >= max_jobs:
                 return None

@@ -133,10 +133,9 @@ def live_grid(grid_id: str, polling: bool) -> None:
                                 "difference": st.column_config.NumberColumn(format="%+.4f")})
     st.caption("The seed's figures are single runs on the real AHDD, with test images eroded using their "
                "labels; compare the default dataset (a synthetic stand-in) with them for direction, not digits.")
-    blocks = st.columns(len(result.presets))
-    for col, preset in zip(blocks, result.presets):
-        col.markdown(f"**{PRESETS[preset].title}**")
-        col.code(fit_result_text(result.summary, preset), language=None)
+    for preset in result.presets:  # one under the other: the lines are as long as the seed's
+        st.markdown(f"**{PRESETS[preset].title}**")
+        st.code(fit_result_text(result.summary, preset), language=None)
     with st.expander(f"All {result.total} runs"):
         st.dataframe(result.runs.drop(columns=["training_only"]), hide_index=True, width="stretch")
     if result.active:

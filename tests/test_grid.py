@@ -210,6 +210,38 @@ def test_hand_over_keeps_the_queue_order_and_the_slot(store):
     assert [r.id for r in store.queued()] == [other.id, a2.id]
 
 
+def test_a_worker_that_took_over_a_run_holds_one_slot_not_two(store):
+    first = store.create(config(), status=RUNNING, grid="A")  # recorded as this process's
+    nxt = store.create(config(seed=1), grid="A")
+    other = store.create(config(seed=2), grid="B")
+    assert store.hand_over(first.id, "A").id == nxt.id
+    store.finish(first.id, FINISHED, {})
+    # The dispatcher knows the process by the run it launched it for (first, now closed).
+    claimed = store.claim_next(max_jobs=2, workers=[first.id])
+    assert claimed is not None and claimed.id == other.id
+
+
+def test_grids_respect_the_instances_limits(store, monkeypatch):
+    sleepers = Sleepers()
+    try:
+        jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
+        monkeypatch.setenv("DIGITLAB_MAX_EPOCHS", "5")
+        with pytest.raises(DigitLabError, match="10 epochs asked; this instance trains at most 5"):
+            submit_grid(jobs, GridSpec.seed_table("default:tiny"))
+        monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "3")
+        with pytest.raises(DigitLabError, match="a grid of 6 runs would leave 5 waiting in the queue; this "
+                                                "instance allows 3"):
+            submit_grid(jobs, GridSpec("default:tiny", presets=("D",), epochs=1))
+        assert store.list() == []
+        grid_id = submit_grid(jobs, GridSpec("default:tiny", pipelines=SEED_PIPELINES[:4], presets=("D",),
+                                             epochs=1))
+        assert [r.status for r in store.grid_runs(grid_id)] == [RUNNING] + [QUEUED] * 3
+        with pytest.raises(DigitLabError, match="a grid of 1 run would leave 4 waiting"):
+            submit_grid(jobs, GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
+    finally:
+        sleepers.close()
+
+
 def test_an_index_from_before_grids_opens_and_gains_the_column(tmp_path):
     root = tmp_path / "old"
     root.mkdir()
