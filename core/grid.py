@@ -25,7 +25,7 @@ from core.errors import DigitLabError
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, SEED_PIPELINES, SEED_REPORT_TITLES, get_pipeline
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, get_pipeline
 from core.run_config import RunConfig, parse_seed
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.seed_results import seed_figure
@@ -85,10 +85,11 @@ class GridSpec:
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
-    """``"seed"`` (the seed's six) or a comma list of pipeline names."""
-    if text.strip().lower() == "seed":
-        return SEED_PIPELINES
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    """A comma list of pipeline names, where ``seed`` stands for the seed's six (``"seed"``,
+    ``"raw,erosion"``, ``"seed,normal-threshold-shrink-blobs-dilate-erosion"``)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    expanded = [name for part in parts for name in (SEED_PIPELINES if part.lower() == "seed" else (part,))]
+    names = tuple(dict.fromkeys(expanded))
     unknown = [n for n in names if n not in NAMED_PIPELINES]
     if unknown or not names:
         raise DigitLabError(f"unknown pipeline(s) {', '.join(map(repr, unknown)) or repr(text)}; "
@@ -175,8 +176,9 @@ def pipeline_name(pipeline_json: str, label: str = "") -> str:
 
 
 def pipeline_title(name: str) -> str:
-    """How result tables title a pipeline: the seed report's title for a named one."""
-    return SEED_REPORT_TITLES.get(name, name)
+    """How result tables title a pipeline: the seed report's title for its six, the pipeline's
+    title for other named ones, else ``name`` itself (a label)."""
+    return PIPELINE_TITLES.get(name, name)
 
 
 def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:

@@ -146,6 +146,8 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
 def test_parsing_pipelines_presets_and_seeds():
     assert parse_pipelines("seed") == SEED_PIPELINES
     assert parse_pipelines(" raw, erosion ") == ("raw", "erosion")
+    assert parse_pipelines("seed,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
+        *SEED_PIPELINES, "normal-threshold-shrink-blobs-dilate-erosion")
     with pytest.raises(DigitLabError, match="unknown pipeline\\(s\\) 'sharpen'"):
         parse_pipelines("raw,sharpen")
     assert parse_presets("g,d,H") == ("G", "D", "H")

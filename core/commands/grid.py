@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a ready dataset (default, fashion-mnist) or a spec such as file:<path> (default: default)")
     p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
     p.add_argument("--pipelines", default="seed",
-                   help="'seed' (the seed report's six) or a comma list of pipeline names (default: seed)")
+                   help="a comma list of pipeline names, where 'seed' stands for the seed report's six "
+                        "(default: seed)")
     p.add_argument("--presets", default="G,D,H", help="comma list of presets (default: G,D,H)")
     p.add_argument("--seeds", default="0", help="comma list of seeds; each configuration runs once per seed "
                                                 "(default: 0)")
