@@ -7,14 +7,14 @@ import sys
 
 from core.errors import DigitLabError
 
-COMMANDS = ("data", "train", "runs", "grid")
+COMMANDS = ("data", "train", "runs", "grid", "label-issues")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core", description="Digit Lab from the terminal")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"core.commands.{name}").register(sub)
+        importlib.import_module(f"core.commands.{name.replace('-', '_')}").register(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
