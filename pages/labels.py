@@ -1,0 +1,148 @@
+"""Label issues page: training images whose label looks wrong, ranked by cleanlab from out-of-fold
+probabilities of a fast model (k-fold cross-validation), with a gallery to mark each one "label
+wrong" or "fine", a CSV of the marks, and live progress while the folds train in the background."""
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
+                               read_search, start_search)
+from core.preprocess import Pipeline
+from ui import run_widgets, state
+from ui.gallery import to_display
+
+state.init_session()
+st.title("Label issues")
+SEARCH = "labels_search"
+st.session_state.setdefault(SEARCH, None)
+RAW, EDITOR = "Raw pixels", "The Preprocess page's pipeline (its label-free steps)"
+MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE]]
+MARK_BY_TEXT = {text: mark for mark, text in MARK_TEXT.items()}
+COLUMNS = 6
+
+spec = st.session_state[state.DATASET_SPEC]
+try:
+    ds = state.current_dataset()
+except DigitLabError as err:
+    st.error(f"The session's dataset does not load: {err}")
+    st.stop()
+names = list(ds.class_names)
+marks_store = LabelMarks(spec)
+
+st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
+           "times, each time without one fold, so every image is judged by a model that never saw it; "
+           "cleanlab then ranks the images whose given label those models most confidently disagree with. "
+           "A suspect is not proof: look at it and mark it.")
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns(3)
+    folds = c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds",
+                            help="more folds: each model sees more images, the search takes longer")
+    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source",
+                      help="Steps that use the labels are left out: they would tell the model the answer.")
+    seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed",
+                           help="draws the folds and the models' initial weights")
+    pipeline = Pipeline(())
+    if source == EDITOR:
+        try:
+            pipeline = Pipeline(state.current_pipeline().inference_steps)
+        except DigitLabError as err:
+            st.error(f"The pipeline being edited is not valid: {err}")
+    c2.caption(f"Pipeline: {pipeline.label}")
+    if st.button("Find suspects", type="primary", icon=":material/search:", key="labels_start"):
+        try:
+            st.session_state[SEARCH] = start_search(spec, int(folds), pipeline.to_json(), int(seed))
+        except (DigitLabError, OSError) as err:
+            st.error(f"Could not start the search: {err}")
+
+
+def _set_mark(index: int, key: str) -> None:
+    """A mark widget changed: store its value (no choice clears the mark)."""
+    text = st.session_state.get(key)
+    marks_store.set(index, MARK_BY_TEXT.get(text) if text else None)
+
+
+def _progress(key: str, polling: bool) -> SearchState:
+    """The search's state as a progress bar (or its error); reruns the page when it ends."""
+    found = read_search(key)
+    if found.running:
+        st.progress(found.fraction, text=f"Searching: {found.text}")
+    elif found.status == FAILED:
+        st.error(f"The search failed: {found.error}")
+    if polling and not found.running:
+        st.rerun()
+    return found
+
+
+key = st.session_state[SEARCH]
+if key is None:
+    st.info("Choose the folds and press Find suspects. On the tiny dataset it takes seconds; on 60,000 images "
+            "a few minutes (the page shows its progress, and you may leave it meanwhile).")
+    st.stop()
+search = read_search(key)
+if search.running:
+    @st.fragment(run_every=1)
+    def live_search(key: str) -> None:
+        _progress(key, polling=True)
+
+    live_search(key)
+    st.stop()
+if search.status != DONE:
+    _progress(key, polling=False)
+    st.stop()
+
+suspects = search.suspects
+marks = marks_store.load()
+examined = search.examined or len(ds.y_train)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Suspected", f"{len(suspects):,}", help=f"of {examined:,} training images")
+m2.metric("Marked label wrong", f"{sum(m == WRONG for m in marks.values()):,}")
+m3.metric("Marked fine", f"{sum(m == FINE for m in marks.values()):,}")
+m4.metric("Share suspected", f"{len(suspects) / max(examined, 1):.1%}")
+if not len(suspects):
+    st.success("cleanlab found no suspected label error.")
+    st.stop()
+if int(suspects["index"].max()) >= len(ds.y_train):
+    st.error("This search was made on another dataset than the session's: search again.")
+    st.stop()
+
+f1, f2, f3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+given_filter = f1.selectbox("Given label", ["All", *names], key="labels_given")
+hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked")
+limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit")
+shown = suspects
+if given_filter != "All":
+    shown = shown[shown["given"] == names.index(given_filter)]
+if hide_marked:
+    shown = shown[~shown["index"].isin(list(marks))]
+rows = shown.head(int(limit)).to_dict("records")
+st.caption(f"{len(shown):,} suspects" + (f"; the {len(rows)} most suspect are shown" if len(rows) < len(shown) else "")
+           + ". Under each image: its training index, the given label, the label the models suggest and how "
+             "sure they are of it.")
+
+for start in range(0, len(rows), COLUMNS):
+    cols = st.columns(COLUMNS)
+    for col, row in zip(cols, rows[start:start + COLUMNS]):
+        index = int(row["index"])
+        with col:
+            st.image(to_display(ds.x_train[index], 4), output_format="PNG",
+                     caption=f"#{index}: given {names[int(row['given'])]}, suggested "
+                             f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
+            mark_key = f"labels_mark_{index}"
+            if mark_key not in st.session_state:
+                st.session_state[mark_key] = MARK_TEXT[marks[index]] if index in marks else None
+            st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
+                                 on_change=_set_mark, args=(index, mark_key))
+
+st.divider()
+d1, d2 = st.columns(2)
+d1.download_button("Download the marks (CSV)", marks_store.to_csv(ds, suspects).encode(),
+                   file_name="label-marks.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
+                   key="labels_marks_csv")
+d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", suspects.to_csv(index=False).encode(),
+                   file_name="label-suspects.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
+                   key="labels_suspects_csv")
+wrong = marks_store.wrong()
+st.caption(f"{len(wrong):,} training images are marked label wrong. To train without them, tick "
+           "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
+           "`python -m core train`).")
+run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
