@@ -123,6 +123,49 @@ def errors_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray) -> p
     return pd.DataFrame(rows, columns=["epoch", "errors", "accuracy", "fixed", "broken"])
 
 
+def right_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray) -> np.ndarray:
+    """Boolean (epochs, N): whether each image's most probable class was the true one after each epoch."""
+    stack = np.asarray(probabilities_by_epoch)
+    if stack.ndim != 3:
+        raise DigitLabError(f"per-epoch probabilities must be (epochs, N, classes), got shape {stack.shape}")
+    y, _ = check_inputs(y_true, stack[0]) if len(stack) else (np.asarray(y_true), None)
+    return stack.argmax(axis=2) == y[None, :]
+
+
+def last_right_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray, epoch: int) -> np.ndarray:
+    """Per image, the latest epoch before ``epoch`` (epochs count from 1) after which it was
+    predicted right, or 0 if it never was: what tells an image the model once knew from one it
+    never learned."""
+    right = right_by_epoch(y_true, probabilities_by_epoch)
+    if not 1 <= epoch <= len(right):
+        raise DigitLabError(f"epoch must be in 1..{len(right)}, got {epoch}")
+    earlier = right[:epoch - 1]
+    if not len(earlier):
+        return np.zeros(right.shape[1], dtype=np.int64)
+    # index of the last True along the epochs axis, +1 for 1-based epochs; 0 where none
+    last = len(earlier) - np.argmax(earlier[::-1], axis=0)
+    return np.where(earlier.any(axis=0), last, 0).astype(np.int64)
+
+
+def class_accuracy_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray,
+                            class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each class's accuracy (its recall: share of its test images predicted right) after each
+    epoch, as tidy rows: epoch (from 1), label, class, accuracy, images."""
+    right = right_by_epoch(y_true, probabilities_by_epoch)
+    y = np.asarray(y_true, dtype=np.int64)
+    k = np.asarray(probabilities_by_epoch).shape[2]
+    names = _names(class_names, k)
+    support = np.bincount(y, minlength=k)
+    rows = []
+    for e, r in enumerate(right, start=1):
+        hits = np.bincount(y[r], minlength=k)
+        for c in range(k):
+            if support[c]:
+                rows.append({"epoch": e, "label": c, "class": names[c], "accuracy": hits[c] / support[c],
+                             "images": int(support[c])})
+    return pd.DataFrame(rows, columns=["epoch", "label", "class", "accuracy", "images"])
+
+
 def _names(class_names: Sequence[str] | None, k: int) -> list[str]:
     if class_names is None:
         return [str(i) for i in range(k)]

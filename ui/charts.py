@@ -137,3 +137,18 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
         color=alt.condition(f"datum.n > 0 && datum.{value} > {mid}", alt.value("white"), alt.value("black")),
     )
     return (empty + filled + text).properties(height=max(120, 44 * len(titles)))
+
+
+def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[str] | None = None) -> alt.Chart:
+    """Each class's test accuracy over the epochs (``core.evaluation.class_accuracy_by_epoch``), one
+    line per class; ``epoch`` draws a rule where the page's epoch slider stands."""
+    lines = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("accuracy:Q", title="accuracy of the class", scale=alt.Scale(zero=False)),
+        color=alt.Color("class:N", sort=order, title="true class"),
+        tooltip=["epoch", "class", alt.Tooltip("accuracy:Q", format=".3f"), "images"],
+    )
+    if epoch is None:
+        return lines.properties(height=300)
+    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(strokeDash=[4, 3], color="gray").encode(x="epoch:Q")
+    return (lines + rule).properties(height=300)

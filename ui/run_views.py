@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
+from core.preprocess import LABEL_FREE_BEST, get_pipeline
 from core.run_config import RunConfig
-from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line
+from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
 PHASE_TEXT = {
@@ -26,11 +26,14 @@ PHASE_TEXT = {
     "preprocessing": "Preprocessing the images",
     "building model": "Building the model",
     "testing": "Predicting the test set",
+    "testing with test labels": "Predicting the test set as the seed did (test labels used), for comparison",
     "saving": "Saving the model and predictions",
 }
 #: Columns of the Runs page's table, in order, as the seed's FIT RESULT blocks listed them.
+#: The Runs table's column for the seed protocol's figure: named so it cannot pass for a result.
+LEAKY_COLUMN = "seed protocol val_accuracy (uses test labels)"
 RUN_TABLE_COLUMNS = ["id", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
-                     "test_accuracy", "time (s)", "created"]
+                     "test_accuracy", LEAKY_COLUMN, "time (s)", "created"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ def fit_result_block(run: Run) -> str | None:
     val_accuracy: ...``; None while no epoch has completed."""
     if not run.metrics.get("epochs"):
         return None
-    return f"## {run.pipeline_label}\n#### {fit_result_line(run.metrics)}"
+    block = f"## {run.pipeline_label}\n#### {fit_result_line(run.metrics)}"
+    leaky = leaky_line(run.metrics)
+    return block + (f"\n#### ({leaky})" if leaky else "")
 
 
 def status_text(run: Run) -> str:
@@ -164,6 +169,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
             "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
             **{name: m.get(name) for name in METRIC_NAMES},
             "test_accuracy": m.get("test_accuracy"),
+            LEAKY_COLUMN: m.get("leaky_val_accuracy"),
             "time (s)": m.get("seconds", run.seconds),
             "created": pd.Timestamp(run.created, unit="s").floor("s"),
         })
@@ -191,7 +197,26 @@ def training_only_note(config: RunConfig | None) -> str | None:
     what = f"{names[0]} is a training-only step" if len(names) == 1 else \
         f"{', '.join(names)} are training-only steps"
     return (f"{what}: it changed this run's training images only, so its test images (and every "
-            f"test figure) were not touched by it; the seed applied it to test images by their labels.")
+            f"test figure) were not touched by it; the seed applied it to test images by their labels. "
+            f"{LABEL_FREE_HINT}")
+
+
+#: Where a page mentions a label-conditional step, the label-free way to do the same.
+LABEL_FREE_HINT = ("A label-free alternative: the Shrink blobs step erodes every image with much ink (as "
+                   "AHDD's zeros are) on training and test images alike; the pipeline "
+                   f"{LABEL_FREE_BEST} is the seed's best with it.")
+
+
+def seed_protocol_note(run: Run) -> str | None:
+    """A sentence for a run that also has the seed protocol's figure, else None."""
+    m = run.metrics
+    if m.get("leaky_val_accuracy") is None:
+        return None
+    honest = m.get("val_accuracy") if run.config is not None and run.config.validation == "test" else None
+    honest = honest if honest is not None else m.get("test_accuracy")
+    text = (f"Seed protocol: {m['leaky_val_accuracy']:.4f} accuracy on test images preprocessed with their test "
+            f"labels, as the seed did. It uses test labels, so it is shown for comparison only")
+    return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
 def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
@@ -261,6 +286,13 @@ def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
     """``٣ (3) -> ٨ (8) · 93%``: true class, predicted class and the confidence of the mistake."""
     return (f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} "
             f"· {float(row['confidence']):.0%}")
+
+
+def evolution_caption(row: Mapping[str, Any], class_names: Sequence[str], was_right_at: int) -> str:
+    """:func:`error_caption`, plus ``· was right at epoch k`` for a mistake the model did not make
+    after epoch k (the latest such epoch before the one shown)."""
+    caption = error_caption(row, class_names)
+    return caption + (f" · was right at epoch {was_right_at}" if was_right_at else "")
 
 
 def top_probabilities(probabilities: np.ndarray, class_names: Sequence[str], k: int = 3) -> pd.DataFrame:
