@@ -33,26 +33,37 @@ st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training imag
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
 
+def _search_pipeline(source: str) -> Pipeline:
+    """The pipeline the search preprocesses with: none, or the editor's label-free steps."""
+    return Pipeline(state.current_pipeline().inference_steps) if source == EDITOR else Pipeline(())
+
+
+def _start() -> None:
+    """The Find suspects button: start (or find again) the search the form describes."""
+    try:
+        pipeline = _search_pipeline(st.session_state["labels_source"])
+        st.session_state[SEARCH] = start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
+                                                int(st.session_state["labels_seed"]))
+    except (DigitLabError, OSError) as err:
+        st.session_state["labels_error"] = f"Could not start the search: {err}"
+
+
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    folds = c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds",
-                            help="more folds: each model sees more images, the search takes longer")
+    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds",
+                    help="more folds: each model sees more images, the search takes longer")
     source = c2.radio("Images as", [RAW, EDITOR], key="labels_source",
                       help="Steps that use the labels are left out: they would tell the model the answer.")
-    seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed",
-                           help="draws the folds and the models' initial weights")
-    pipeline = Pipeline(())
-    if source == EDITOR:
-        try:
-            pipeline = Pipeline(state.current_pipeline().inference_steps)
-        except DigitLabError as err:
-            st.error(f"The pipeline being edited is not valid: {err}")
-    c2.caption(f"Pipeline: {pipeline.label}")
-    if st.button("Find suspects", type="primary", icon=":material/search:", key="labels_start"):
-        try:
-            st.session_state[SEARCH] = start_search(spec, int(folds), pipeline.to_json(), int(seed))
-        except (DigitLabError, OSError) as err:
-            st.error(f"Could not start the search: {err}")
+    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed",
+                    help="draws the folds and the models' initial weights")
+    try:
+        c2.caption(f"Pipeline: {_search_pipeline(source).label}")
+    except DigitLabError as err:
+        st.error(f"The pipeline being edited is not valid: {err}")
+    # A callback, not the button's return value: a click survives a rerun of the page.
+    st.button("Find suspects", type="primary", icon=":material/search:", key="labels_start", on_click=_start)
+    if (message := st.session_state.pop("labels_error", None)) is not None:
+        st.error(message)
 
 
 def _set_mark(index: int, key: str) -> None:

@@ -1,10 +1,6 @@
 """The Label issues page: starting a search, its progress while the folds train, the ranked gallery,
 marking images, the exports, and a failed search. The search's folder is written by the test (the
-real search is covered by tests/test_label_issues.py), so the page never waits for TensorFlow.
-
-The page is driven on its own (``open_page``): through app.py, every AppTest run starts in
-Streamlit's pages/ folder mode and ui.state reruns it through the navigation, which drops a
-button click. One test opens it through app.py's navigation."""
+real search is covered by tests/test_label_issues.py), so the page never waits for TensorFlow."""
 from __future__ import annotations
 
 import io
@@ -59,7 +55,7 @@ def _captions(at):
 def test_progress_then_gallery_marks_and_exports(monkeypatch):
     downloads = capture_downloads(monkeypatch)
     reporter = running_search(0.4, "fold 2 of 3: epoch 2 of 6")
-    at = open_page("labels")
+    at = open_app_page("labels")
     no_exceptions(at)
     assert at.info[0].value.startswith("Choose the folds and press Find suspects")
     next(b for b in at.button if b.label == "Find suspects").click().run()  # running already: not started again
@@ -105,9 +101,8 @@ def test_progress_then_gallery_marks_and_exports(monkeypatch):
     no_exceptions(at)
     assert [c.split(":")[0] for c in _captions(at)] == [f"#{i}" for i in frame[frame["given"] == given]["index"]]
     # A new page run keeps the marks made earlier (from the store)
-    fresh = open_app_page("labels")  # through app.py's navigation, in a new session
+    fresh = open_page("labels")  # the page alone, in a new session
     no_exceptions(fresh)
-    assert fresh.title[0].value == "Label issues"
     fresh.session_state["labels_search"] = KEY
     fresh.run()
     assert fresh.segmented_control(key="labels_mark_437").value == "label wrong"
