@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.preprocess import NAMED_PIPELINES, SEED_REPORT_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
 from ui import charts, query_state, state
 from ui.gallery import show_grid
 
@@ -116,8 +116,8 @@ editor, view = st.columns([5, 6], gap="large")
 with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    chosen = c1.selectbox("Start from one of the seed report's pipelines", names,
-                          format_func=lambda n: SEED_REPORT_TITLES[n])
+    chosen = c1.selectbox("Start from a ready-made pipeline (the seed report's, or a label-free one)", names,
+                          format_func=lambda n: PIPELINE_TITLES[n])
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
     entries = st.session_state[STEPS]
