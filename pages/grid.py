@@ -4,10 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.grid import (SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text, mean_pm_std,
-                       pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown, with_seed_figures)
+from core.grid import (LEAKY_TITLE, SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
+                       mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
+                       with_seed_figures)
 from core.models import PRESETS
-from core.preprocess import NAMED_PIPELINES, SEED_PIPELINES
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, SEED_PIPELINES
 from core.settings import settings
 from ui import charts, state
 
@@ -52,6 +53,11 @@ with st.container(border=True):
     epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
     c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
+    seed_protocol = st.checkbox(
+        "Also evaluate as the seed did (uses test labels)", key="grid_seed_protocol",
+        help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the seed's "
+             "class erosion did: a column for comparison only. Every other figure stays honest; compare "
+             f"with the label-free pipeline {LABEL_FREE_BEST}.")
     seeds = tuple(range(int(n_seeds)))
     n_runs = len(pipelines) * len(presets) * len(seeds)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
@@ -65,7 +71,7 @@ with st.container(border=True):
 to_launch = None
 if launch:
     to_launch = GridSpec(dataset=spec, pipelines=tuple(pipelines), presets=tuple(presets), seeds=seeds,
-                         epochs=None if epochs is None else int(epochs))
+                         epochs=None if epochs is None else int(epochs), seed_protocol=seed_protocol)
 elif seed_table:
     to_launch = GridSpec.seed_table(seed_default, seeds=seeds)
 if to_launch is not None:
@@ -103,6 +109,7 @@ def _shown_summary(result: GridResult) -> pd.DataFrame:
         **{m: [mean_pm_std(a, b, n) for a, b, n in zip(s[f"{m}_mean"], s[f"{m}_std"], s["n"])]
            for m in ("loss", "accuracy", "val_loss", "val_accuracy")},
         "seed's val_accuracy": s["seed_val_accuracy"], "difference": s["delta"],
+        **({LEAKY_TITLE: s["leaky_val_accuracy_mean"]} if s["leaky_val_accuracy_mean"].notna().any() else {}),
     })
 
 
@@ -130,7 +137,8 @@ def live_grid(grid_id: str, polling: bool) -> None:
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
     st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
                  column_config={"seed's val_accuracy": st.column_config.NumberColumn(format="%.4f"),
-                                "difference": st.column_config.NumberColumn(format="%+.4f")})
+                                "difference": st.column_config.NumberColumn(format="%+.4f"),
+                                LEAKY_TITLE: st.column_config.NumberColumn(format="%.4f")})
     st.caption("The seed's figures are single runs on the real AHDD, with test images eroded using their "
                "labels; compare the default dataset (a synthetic stand-in) with them for direction, not digits.")
     for preset in result.presets:  # one under the other: the lines are as long as the seed's

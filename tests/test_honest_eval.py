@@ -141,3 +141,30 @@ def test_excluded_training_images_are_left_out_before_the_split():
     assert len(held.y_train) + len(held.y_val) == 500
     with pytest.raises(DigitLabError, match="training image 600"):
         prepare_data(RunConfig.build("default:tiny", "raw", "D", exclude=[600]))
+
+
+def test_a_grid_can_ask_for_the_seed_protocol_and_shows_it_apart(tmp_path):
+    from core.grid import LEAKY_TITLE, GridSpec, read_grid, table_text
+    from core.runs import FINISHED, RunStore
+
+    spec = GridSpec("default:tiny", pipelines=(SEED_BEST, LABEL_FREE_BEST), presets=("D",), seeds=(0, 1),
+                    epochs=1, seed_protocol=True)
+    configs = spec.configs()
+    assert len(configs) == 4 and all(c.seed_protocol for c in configs)
+    assert not any(c.seed_protocol for c in GridSpec("default:tiny", presets=("D",)).configs())
+
+    store = RunStore(tmp_path / "runs")
+    figures = {(SEED_BEST, 0): (0.86, 0.96), (SEED_BEST, 1): (0.88, 0.94),
+               (LABEL_FREE_BEST, 0): (0.92, 0.92), (LABEL_FREE_BEST, 1): (0.93, 0.93)}
+    for config in configs:
+        run = store.create(config, status="running", grid="abcd0123")
+        honest, leaky = figures[(next(n for n in (SEED_BEST, LABEL_FREE_BEST)
+                                      if get_pipeline(n).to_json() == config.pipeline), config.seed)]
+        store.finish(run.id, FINISHED, {"loss": 0.1, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": honest,
+                                        "leaky_val_loss": 0.2, "leaky_val_accuracy": leaky, "epochs": 1})
+    summary = read_grid(store, "abcd0123").summary.set_index("pipeline")
+    assert summary.loc[SEED_BEST, "val_accuracy_mean"] == pytest.approx(0.87)
+    assert summary.loc[SEED_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.95)
+    assert summary.loc[LABEL_FREE_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.925)
+    text = table_text(read_grid(store, "abcd0123").summary)
+    assert LEAKY_TITLE in text.splitlines()[0] and "0.9500" in text

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="override every preset's number of epochs")
     p.add_argument("--validation", default="test",
                    help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
+    p.add_argument("--seed-protocol", action="store_true",
+                   help="also evaluate each run as the seed did, on test images preprocessed with their test "
+                        "labels (an extra column, for comparison only)")
     p.add_argument("--worker-per-run", action="store_true",
                    help="start a fresh worker process for every run (default: a worker goes on with the "
                         "grid's next queued run, saving TensorFlow's start-up)")
@@ -52,7 +55,7 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
     dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
-                    validation=args.validation)
+                    validation=args.validation, seed_protocol=getattr(args, "seed_protocol", False))
 
 
 def run(args: argparse.Namespace) -> int:
