@@ -3,6 +3,7 @@ run in the background and follow it live (curves, progress, stop, the seed's FIT
 import streamlit as st
 
 from core.errors import DigitLabError
+from core.label_issues import LabelMarks
 from core.limits import Limits, count_params, limits
 from core.models import PRESETS, architecture_text, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
@@ -102,9 +103,15 @@ with data_col.container(border=True):
         pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
         pipeline = NAMED_PIPELINES[pipeline_arg]
+    seed_protocol = False
     if pipeline is not None and pipeline.has_training_only:
         st.caption("Training-only steps change the training images only; the test and validation "
                    "images go through the other steps, without looking at their labels.")
+        seed_protocol = st.checkbox(
+            "Also evaluate as the seed did (uses test labels)", key="train_seed_protocol",
+            help="After training, also measure the model on test images preprocessed WITH their test labels, "
+                 "as the seed did. Shown beside the honest figures, marked, for comparison only. "
+                 + run_views.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
@@ -117,6 +124,11 @@ with valid_col.container(border=True):
                                key="train_fraction", help="drawn per class, with the seed below")
     seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
+    exclude: tuple[int, ...] = ()
+    if marked := LabelMarks(spec).wrong():
+        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+                       help="marked on the Label issues page; the run's config lists them"):
+            exclude = marked
 
 query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed)))
 st.caption("To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
@@ -125,7 +137,8 @@ st.caption("To share this experiment, copy the page's address: it holds the pres
 ready = hyperparams is not None and ds is not None and pipeline_arg is not None
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
-        config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed))
+        config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
+                                 seed_protocol=seed_protocol, exclude=exclude)
         st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
         session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
@@ -190,6 +203,8 @@ else:
             if run.metrics.get("test_accuracy") is not None:
                 st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
                            f"{run.metrics.get('test_images', '?')} test images.")
+            if (note := run_views.seed_protocol_note(run)) is not None:
+                st.caption(note)
         if run.status == "failed":
             st.error(run_views.ended_text(run))
         if run.status == "finished":

@@ -168,3 +168,34 @@ def test_a_grid_can_ask_for_the_seed_protocol_and_shows_it_apart(tmp_path):
     assert summary.loc[LABEL_FREE_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.925)
     text = table_text(read_grid(store, "abcd0123").summary)
     assert LEAKY_TITLE in text.splitlines()[0] and "0.9500" in text
+
+
+def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monkeypatch, tmp_path):
+    from core.label_issues import LabelMarks
+    from core.runs import RunStore
+    from tests.pages_support import no_exceptions, open_page, page_env
+    from ui import state
+
+    page_env(monkeypatch, tmp_path)
+    store = RunStore(tmp_path / "runs")
+    store.create(RunConfig.build("default:tiny", "raw", "D"), status="running")  # holds the one slot
+    at = open_page("train")
+    no_exceptions(at)
+    assert "train_exclude_marked" not in [c.key for c in at.checkbox]  # nothing marked yet
+    LabelMarks("default:tiny").set(8, "wrong")
+    LabelMarks("default:tiny").set(3, "wrong")
+    LabelMarks("default:tiny").set(5, "fine")
+    at.radio(key="train_pipeline_source").set_value("One of the seed's pipelines").run()
+    at.selectbox(key="train_named_pipeline").set_value(SEED_BEST).run()
+    at.checkbox(key="train_seed_protocol").check()
+    at.checkbox(key="train_exclude_marked").check().run()
+    assert at.checkbox(key="train_exclude_marked").label == "Leave out the 2 training images marked label wrong"
+    next(b for b in at.button if b.label == "Train").click().run()
+    no_exceptions(at)
+    queued = store.get(at.session_state[state.ACTIVE_RUN])
+    assert queued.status == "queued"
+    assert queued.config.seed_protocol is True and queued.config.exclude == (3, 8)
+    store.request_stop(queued.id)
+    at.selectbox(key="train_named_pipeline").set_value(LABEL_FREE_BEST).run()
+    assert "train_seed_protocol" not in [c.key for c in at.checkbox]  # nothing label-conditional to compare
+    state.job_queue().close()

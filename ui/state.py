@@ -27,9 +27,13 @@ def _leave_legacy_page_mode() -> None:
     mode: auto sidebar, no page config). Clearing the flag and rerunning sends the session
     through app.py, which opens the same page by its URL path.
     """
+    from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # AppTest resets the flag before every run, so there the rerun would come on every run and
+    # drop each button click; its runs go on in the old mode, as before (tests/e2e covers this).
+    # (config.get_option at call time: AppTest patches it there, not st.get_option.)
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
