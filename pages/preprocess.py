@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import DigitLabError
 from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
 from ui import charts, query_state, state
+from ui.run_views import LABEL_FREE_HINT
 from ui.gallery import show_grid
 
 state.init_session()
@@ -148,7 +149,7 @@ with view:
         st.warning("This pipeline has a step that uses the class labels. It runs on training images "
                    "only; test images are preprocessed without it, so test accuracy stays honest "
                    "(the seed report also eroded test images by their test labels, which flattered "
-                   "its figures).")
+                   "its figures). " + LABEL_FREE_HINT)
     p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
     as_test = p1.toggle("Preview as test images (no labels)", value=False,
                         help="Test and inference images never get training-only steps.")

@@ -199,3 +199,20 @@ def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monke
     at.selectbox(key="train_named_pipeline").set_value(LABEL_FREE_BEST).run()
     assert "train_seed_protocol" not in [c.key for c in at.checkbox]  # nothing label-conditional to compare
     state.job_queue().close()
+
+
+def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeypatch, tmp_path):
+    from tests.pages_support import no_exceptions, open_page, page_env
+
+    page_env(monkeypatch, tmp_path)
+    at = open_page("preprocess")
+    at.selectbox[0].set_value(SEED_BEST).run()
+    at.button(key="load_named").click().run()
+    no_exceptions(at)
+    warning = next(w.value for w in at.warning if "uses the class labels" in w.value)
+    assert "Shrink blobs" in warning and LABEL_FREE_BEST in warning
+    at.selectbox[0].set_value(LABEL_FREE_BEST).run()
+    at.button(key="load_named").click().run()
+    no_exceptions(at)
+    assert not any("uses the class labels" in w.value for w in at.warning)
+    assert "Shrink blobs (ink > 25%)" in next(m.value for m in at.markdown if m.value.startswith("**Pipeline:**"))
