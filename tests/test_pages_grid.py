@@ -19,10 +19,6 @@ from ui import state
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
     page_env(monkeypatch, tmp_path)
-    # AppTest sets Streamlit's pages-folder flag before every run, so state.init_session's hand-over
-    # to app.py's navigation reruns every script at its start, which drops button clicks. A real
-    # server clears the flag once; here the hand-over is simply left out.
-    monkeypatch.setattr(state, "_leave_legacy_page_mode", lambda: None)
     yield
     state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
 
