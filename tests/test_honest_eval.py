@@ -216,3 +216,22 @@ def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeyp
     no_exceptions(at)
     assert not any("uses the class labels" in w.value for w in at.warning)
     assert "Shrink blobs (ink > 25%)" in next(m.value for m in at.markdown if m.value.startswith("**Pipeline:**"))
+
+
+def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
+    import argparse
+
+    from core.commands import train as train_command
+    from core.label_issues import LabelMarks
+
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers())
+    LabelMarks("default:tiny").set(7, "wrong")
+    LabelMarks("default:tiny").set(2, "fine")
+    args = parser.parse_args(["train", "--size", "tiny", "--pipeline", SEED_BEST, "--seed-protocol",
+                              "--exclude-marked"])
+    config = train_command.config_from_args(args)
+    assert config.seed_protocol is True and config.exclude == (7,)
+    plain = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny"]))
+    assert plain.seed_protocol is False and plain.exclude == ()

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from core.datasets import SIZE_NAMES
 from core.jobs import JobQueue
+from core.label_issues import LabelMarks
 from core.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
 from core.run_config import RunConfig
 from core.runs import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
@@ -46,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-protocol", action="store_true",
                    help="also evaluate as the seed did, on test images preprocessed with their test labels; "
                         "printed apart, for comparison only (the honest figures stay the result)")
+    p.add_argument("--exclude-marked", action="store_true",
+                   help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
     p.set_defaults(handler=run)
 
 
@@ -57,8 +60,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
              "dropout": "dropout", "early_stop": "early_stop"}
     overrides: dict[str, Any] = {field: getattr(args, arg) for arg, field in names.items()
                                  if getattr(args, arg) is not None}
+    exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
-                           seed_protocol=getattr(args, "seed_protocol", False))
+                           seed_protocol=getattr(args, "seed_protocol", False), exclude=exclude)
 
 
 def run(args: argparse.Namespace) -> int:
