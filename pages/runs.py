@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.models import architecture_text
-from ui import charts, run_views, run_widgets, state
+from ui import charts, query_state, run_views, run_widgets, session_runs, state
 
 state.init_session()
 st.title("Runs")
@@ -40,6 +40,24 @@ if not runs:
     st.info("No runs yet: train one first.")
     run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
+ALL_RUNS, MY_RUNS = "All runs", "My runs"
+if (link_params := query_state.incoming("runs")) is not None:
+    wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
+    if wanted is not None and wanted not in {r.id for r in runs}:
+        link_warning = f"Run {wanted} from the link is not here (deleted, or on another instance)."
+    if link_warning:
+        st.warning(link_warning, icon=":material/link_off:")
+    elif wanted is not None:
+        st.session_state["runs_selected"] = wanted
+        st.session_state["runs_scope"] = ALL_RUNS
+scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope",
+                 help="My runs: those launched from this browser tab (everyone on this instance shares the list).")
+if scope == MY_RUNS:
+    runs = session_runs.only_mine(runs, session_runs.my_run_ids())
+    if not runs:
+        st.info("No run launched from this browser tab yet (a reloaded tab starts afresh): "
+                "train one, or show all runs.")
+        st.stop()
 by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
 
@@ -78,7 +96,10 @@ else:
     st.caption("No run has completed an epoch yet.")
 
 st.subheader("One run")
+if st.session_state.get("runs_selected") not in labels:
+    st.session_state.pop("runs_selected", None)  # deleted, or hidden by "My runs"
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
+query_state.publish("runs", {"run": run_id})
 run = by_id[run_id]
 if run.config is not None:
     cfg = run.config
