@@ -2,9 +2,10 @@
 import numpy as np
 import streamlit as st
 
-from core.datasets import class_counts, load_files, ready_datasets, save_upload, summary_lines
+from core.datasets import class_counts, ready_datasets, save_upload, summary_lines
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
+from core.limits import formats_text, limits, load_upload
 from ui import charts, state
 from ui.gallery import show_grid
 
@@ -32,10 +33,16 @@ with st.container(border=True):
             # No type filter: MNIST's own names (train-images-idx3-ubyte) have no extension to match;
             # the loaders recognise every format by content and name, and refuse the rest clearly.
             accept_multiple_files=True)
+        try:
+            accepted = limits().upload_formats
+            if accepted is not None:
+                st.caption(f"This instance accepts uploads of {formats_text(accepted)} only.")
+        except DigitLabError as err:
+            st.error(f"This instance's limits are misconfigured, so uploads are refused: {err}")
         if files and st.button("Load upload", type="primary"):
             try:
-                uploaded = load_files({f.name: f.getvalue() for f in files},
-                                      name=files[0].name if len(files) == 1 else "upload")
+                uploaded = load_upload({f.name: f.getvalue() for f in files},
+                                       name=files[0].name if len(files) == 1 else "upload")
                 st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
                 st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
