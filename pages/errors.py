@@ -1,7 +1,9 @@
 """Errors page: where a finished run goes wrong on the test set: confusion matrix, a gallery of
 misclassified test images (filtered by a clicked cell or by class), one image in detail, and
-precision, recall and F1 per class. Always the TEST labels (the seed captioned its error gallery
-with training labels)."""
+precision, recall and F1 per class. An epoch slider shows all of it as it was after any epoch,
+marks the images the model once got right, and each class's accuracy over the epochs is charted.
+Always the TEST labels (the seed captioned its error gallery with training labels)."""
+import numpy as np
 import streamlit as st
 
 from core import evaluation
@@ -38,23 +40,51 @@ run = next(r for r in runs if r.id == run_id)
 
 try:
     ds = state.load_dataset(run.config.dataset)
-    probabilities = store.predictions(run.id)
-    confusion = evaluation.confusion_matrix(ds.y_test, probabilities, ds.class_names)
-    all_errors = evaluation.misclassified(ds.y_test, probabilities, top_k=3)
+    final_probabilities = store.predictions(run.id)
+    all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = get_pipeline(run.config.pipeline)
+    by_epoch = store.epoch_predictions(run.id)
+    if by_epoch is not None:
+        evaluation.check_inputs(ds.y_test, by_epoch[0])
 except DigitLabError as err:
     st.error(f"Cannot analyse run {run.id}: {err}")
     st.stop()
 names = list(ds.class_names)
 
-report = evaluation.per_class_report(ds.y_test, probabilities, names)
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Test accuracy", f"{evaluation.accuracy(ds.y_test, probabilities):.4f}")
+m1, m2, m3, m4, *m5 = st.columns(5 if run.metrics.get("leaky_val_accuracy") is not None else 4)
+m1.metric("Test accuracy", f"{evaluation.accuracy(ds.y_test, final_probabilities):.4f}")
 m2.metric("Misclassified", f"{len(all_errors):,}")
 m3.metric("Test images", f"{len(ds.y_test):,}")
 m4.metric("Preset", run.preset)
+if m5:
+    m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
+                 help=run_views.seed_protocol_note(run))
 st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
-           "compares the model's predictions for the test images with the test labels.")
+           "compares the model's predictions for the test images with the test labels"
+           + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
+
+# The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
+# predictions exist when the run validated on the test set).
+epochs = len(by_epoch) if by_epoch is not None else 0
+epoch = epochs
+if epochs > 1:
+    if st.session_state.get("errors_epoch_run") != run.id or st.session_state.get("errors_epoch", 0) > epochs:
+        st.session_state["errors_epoch"] = epochs  # another run: start at its last epoch
+    st.session_state["errors_epoch_run"] = run.id
+    epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
+                      help="The confusion matrix, the per-class table and the gallery as they were after this "
+                           "epoch. Images the model got right at an earlier epoch are marked.")
+probabilities = final_probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
+was_right = (evaluation.last_right_epoch(ds.y_test, by_epoch, epoch) if epochs > 1
+             else np.zeros(len(ds.y_test), dtype=np.int64))
+confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
+report = evaluation.per_class_report(ds.y_test, probabilities, names)
+if epochs > 1:
+    shown_errors = int((probabilities.argmax(axis=1) != ds.y_test).sum())
+    relapsed = int(((probabilities.argmax(axis=1) != ds.y_test) & (was_right > 0)).sum())
+    st.caption(f"After epoch {epoch} of {epochs}: {shown_errors:,} misclassified "
+               f"(accuracy {1 - shown_errors / len(ds.y_test):.4f}); {relapsed:,} of them were right at an "
+               "earlier epoch" + (" (the final model)." if epoch == epochs else "."))
 
 
 def _cell_picked() -> None:
@@ -98,7 +128,8 @@ where = "" if true_name == pred_name == ALL else \
 st.caption(f"{len(errors):,} misclassified test images{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
-    show_grid(ds.x_test[[r["index"] for r in rows]], [run_views.error_caption(r, names) for r in rows])
+    show_grid(ds.x_test[[r["index"] for r in rows]],
+              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows])
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
                        run_views.name_errors(errors, names).to_csv(index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
@@ -128,8 +159,11 @@ if rows:
         st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "
                    "which a test image must not use.")
 
-by_epoch = store.epoch_predictions(run.id)
-if by_epoch is not None and len(by_epoch) > 1:
+if epochs > 1:
+    st.subheader("How the errors evolved")
+    st.altair_chart(charts.class_accuracy(evaluation.class_accuracy_by_epoch(ds.y_test, by_epoch, names),
+                                          epoch=epoch, order=names), width="stretch")
+    st.caption("Each class's test accuracy after every epoch; the dashed rule is the epoch shown above.")
     with st.expander("Test errors after each epoch"):
         st.dataframe(evaluation.errors_by_epoch(ds.y_test, by_epoch), hide_index=True, width="stretch")
         st.caption("fixed: images right after this epoch that were wrong after the previous one; "

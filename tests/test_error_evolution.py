@@ -97,8 +97,13 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
 
     # The last epoch is the final model: its own (float32) probabilities.
     assert (shown_confusion(at) == evaluation.confusion_matrix(ds.y_test, final, names).to_numpy()).all()
-    n_final = len(evaluation.misclassified(ds.y_test, final))
+    n_final = min(len(evaluation.misclassified(ds.y_test, final)), 40)  # the gallery shows 40
     assert _captions(at)[:n_final] == expected_captions(final, 2)
+    wrong = final.argmax(axis=1) != ds.y_test
+    relapsed = int((wrong & (evaluation.last_right_epoch(ds.y_test, by_epoch, 2) > 0)).sum())
+    assert any(c.value == f"After epoch 2 of 2: {int(wrong.sum())} misclassified (accuracy "
+               f"{1 - wrong.mean():.4f}); {relapsed} of them were right at an earlier epoch (the final model)."
+               for c in at.caption)
     accuracy_chart = next(i for i in range(len(at.get("vega_lite_chart")))
                           if "accuracy" in chart_data(at, i).columns and "class" in chart_data(at, i).columns)
     per_class = chart_data(at, accuracy_chart)
@@ -111,7 +116,46 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     first = by_epoch[0].astype(np.float32)
     assert (shown_confusion(at) == evaluation.confusion_matrix(ds.y_test, first, names).to_numpy()).all()
     n_first = len(evaluation.misclassified(ds.y_test, first))
-    captions = _captions(at)[:n_first]
+    captions = _captions(at)[:min(n_first, 40)]
     assert captions == expected_captions(first, 1)
     assert not any("was right at epoch" in c for c in captions)  # nothing is earlier than epoch 1
     assert any(c.value.startswith(f"After epoch 1 of 2: {n_first} misclassified") for c in at.caption)
+
+
+def test_errors_page_marks_images_it_once_got_right_and_the_seed_protocol_figure(trained):
+    from core.models import hyperparams_for
+    from core.run_config import RunConfig
+    from core.runs import EPOCH_PREDICTIONS_NAME
+    from tests.run_fixtures import fake_finished_run
+
+    store, _ = trained
+    y = load_spec("default:tiny").y_test
+    names = list(load_spec("default:tiny").class_names)
+    stack = np.full((3, 100, 10), 0.02, np.float32)
+    stack[:, np.arange(100), y] = 0.82
+    for e, forgotten in ((1, [0, 1, 2, 3, 4]), (2, [0, 1, 2, 50])):  # epochs 2 and 3 (0-based 1, 2)
+        stack[e, forgotten, y[forgotten]] = 0.02
+        stack[e, forgotten, (y[forgotten] + 1) % 10] = 0.82
+    history = [{"epoch": e, "loss": 1.0, "accuracy": 0.9, "val_loss": 1.0, "val_accuracy": acc, "seconds": 1.0}
+               for e, acc in ((1, 1.0), (2, 0.95), (3, 0.96))]
+    history[-1].update(leaky_val_loss=0.5, leaky_val_accuracy=0.99)
+    config = RunConfig.build("default:tiny", "normal-threshold-dilate-erosion", "D", {"epochs": 3},
+                             seed_protocol=True)
+    run_id = fake_finished_run(store, config, stack[-1], history)
+    store.save_array(run_id, EPOCH_PREDICTIONS_NAME, stack.astype(np.float16))
+
+    at = open_app_page("errors")
+    at.selectbox(key="errors_run").set_value(run_id).run()
+    no_exceptions(at)
+    assert at.slider(key="errors_epoch").value == 3
+    assert [m.label for m in at.metric][-1] == "Seed protocol (uses test labels)"
+    assert at.metric[-1].value == "0.9900" and at.metric[0].value == "0.9600"
+    gallery = _captions(at)[:4]
+    assert sorted(c.endswith("was right at epoch 1") for c in gallery) == [False, True, True, True]
+    assert sum(c.endswith("was right at epoch 2") for c in gallery) == 1  # image 50, forgotten last
+    assert any(c.value == "After epoch 3 of 3: 4 misclassified (accuracy 0.9600); 4 of them were right at an "
+               "earlier epoch (the final model)." for c in at.caption)
+    at.slider(key="errors_epoch").set_value(2).run()
+    gallery = _captions(at)[:5]
+    assert all(c.endswith("was right at epoch 1") for c in gallery)
+    assert gallery[0].startswith(f"{names[y[0]]} -> {names[(y[0] + 1) % 10]}")
