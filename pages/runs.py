@@ -65,7 +65,13 @@ metric_format = st.column_config.NumberColumn(format="%.4f")
 st.dataframe(run_views.runs_table(runs), hide_index=True, width="stretch",
              column_config={"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
+                            run_views.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
+if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
+    st.caption(f"Run{'s' if len(leaky_runs) > 1 else ''} {', '.join(leaky_runs)} also ran the seed protocol: the "
+               f"column '{run_views.LEAKY_COLUMN}' measured the model on test images preprocessed with their test "
+               "labels, as the seed did. It is there for comparison; val_accuracy and test_accuracy are the "
+               "honest results.")
 notes: dict[str, list[str]] = {}
 for r in runs:
     if (note := run_views.training_only_note(r.config)) is not None:
@@ -114,6 +120,8 @@ if (note := run_views.training_only_note(run.config)) is not None:
     st.info(note)
 if run.metrics.get("epochs"):
     st.code(run_views.fit_result_block(run), language=None)
+if (note := run_views.seed_protocol_note(run)) is not None:
+    st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)
 if run.active:

@@ -235,3 +235,31 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
     assert config.seed_protocol is True and config.exclude == (7,)
     plain = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny"]))
     assert plain.seed_protocol is False and plain.exclude == ()
+
+
+def test_runs_page_marks_seed_protocol_figures(monkeypatch, tmp_path):
+    from core.runs import RunStore, fit_result_line
+    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.run_fixtures import fake_finished_run
+    from ui import run_views, state
+
+    page_env(monkeypatch, tmp_path)
+    store = RunStore(tmp_path / "runs")
+    history = [{"epoch": 1, "loss": 0.2, "accuracy": 0.95, "val_loss": 1.6, "val_accuracy": 0.8633, "seconds": 2.0,
+                "leaky_val_loss": 0.1485, "leaky_val_accuracy": 0.9631}]
+    config = RunConfig.build("default:tiny", SEED_BEST, "H", seed_protocol=True)
+    run_id = fake_finished_run(store, config, np.full((100, 10), 0.1, np.float32), history)
+    at = open_page("runs")
+    no_exceptions(at)
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc[run_id, run_views.LEAKY_COLUMN] == pytest.approx(0.9631)
+    assert table.loc[run_id, "val_accuracy"] == pytest.approx(0.8633)
+    assert any(c.value.startswith(f"Run {run_id} also ran the seed protocol") for c in at.caption)
+    block = next(c.value for c in at.code if c.value.startswith("## Normal"))
+    assert block.splitlines()[1] == f"#### {fit_result_line(store.get(run_id).metrics)}"
+    assert block.splitlines()[2] == ("#### (seed protocol, uses test labels: val_loss: 0.1485 - "
+                                     "val_accuracy: 0.9631)")
+    assert at.warning[0].value == ("Seed protocol: 0.9631 accuracy on test images preprocessed with their test "
+                                   "labels, as the seed did. It uses test labels, so it is shown for comparison "
+                                   "only; the honest figure is 0.8633.")
+    state.job_queue().close()
