@@ -1,0 +1,83 @@
+"""Try it page: draw a digit (mouse or finger) or upload a photo of one, pick a finished run, and
+see the digit as that model sees it (framed like AHDD, then the run's pipeline step by step) and
+the model's class probabilities, updated after every stroke."""
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core.drawing import PHOTO_TYPES
+from core.errors import DigitLabError
+from core.runs import FINISHED
+from ui import prediction, query_state, run_views, run_widgets, state
+from ui.gallery import show_grid
+
+state.init_session()
+st.title("Try it")
+store = state.run_store()
+DRAW, PHOTO = "Draw", "Upload a photo"
+CANVAS_SIDE = 280
+
+runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+if not runs:
+    st.info("No finished run yet: train one first, then try its model on your own handwriting.")
+    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+    st.stop()
+
+labels = {r.id: run_views.run_label(r) for r in runs}
+if (link_params := query_state.incoming("try_it")) is not None:
+    wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
+    if wanted is not None and wanted not in labels:
+        link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
+    if link_warning:
+        st.warning(link_warning, icon=":material/link_off:")
+    elif wanted is not None:
+        st.session_state["try_run"] = wanted
+if st.session_state.get("try_run") not in labels:
+    st.session_state.pop("try_run", None)  # deleted meanwhile: back to the newest
+run_id = st.selectbox("Model: a finished run (newest first)", list(labels), format_func=labels.get, key="try_run")
+query_state.publish("try_it", {"run": run_id})
+run = next(r for r in runs if r.id == run_id)
+
+try:
+    dataset = state.load_dataset(run.config.dataset)
+except DigitLabError as err:
+    dataset = None
+    st.caption(f"The run's dataset does not load ({err}); classes are named as in AHDD.")
+class_names, binary = prediction.class_names_and_binary(run, dataset)
+
+left, right = st.columns([1, 1], gap="large")
+with left:
+    mode = st.radio("Input", [DRAW, PHOTO], horizontal=True, key="try_mode", label_visibility="collapsed")
+    image = photo = None
+    if mode == DRAW:
+        st.caption("Draw one digit, large, in the black square. The prediction follows each stroke; "
+                   "the bin above the square clears it.")
+        drawn = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                          width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                          return_image_data=True, key="try_canvas")
+        image = drawn.image_data
+    else:
+        photo = st.file_uploader("A photo of one digit on plain paper (PNG or JPEG)", type=list(PHOTO_TYPES),
+                                 key="try_photo")
+
+with right:
+    if image is None and photo is None:
+        st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
+        st.stop()
+    try:
+        model = prediction.run_model(store, run.id)
+        if image is not None:
+            result = prediction.predict_canvas(model, run, image, class_names, binary)
+        else:
+            result = prediction.predict_photo(model, run, photo.getvalue(), photo.name, class_names, binary)
+    except DigitLabError as err:
+        st.warning(str(err), icon=":material/block:")
+        st.stop()
+    st.subheader(f"Model {run.id}: {result.text}")
+    st.altair_chart(prediction.probability_chart(result.frame()), width="stretch")
+
+st.caption("As the model sees it: your digit framed like the training images (white on black, a 20-pixel "
+           "box, centred by mass), then each step of the run's pipeline" +
+           (" (its training-only steps are skipped: a new image has no label)."
+            if any("skipped" in label for label, _ in result.frames) else "."))
+show_grid([frame[0] for _, frame in result.frames], [label for label, _ in result.frames],
+          columns=min(len(result.frames), 8), scale=4)

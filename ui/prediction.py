@@ -1,0 +1,84 @@
+"""The Try it page's parts that are not widgets: run models shared between sessions, a drawing or
+photo through a run, and the probability chart. Tests call these directly (AppTest cannot draw)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.datasets import ARABIC_CLASS_NAMES, Dataset
+from core.drawing import Prediction, predict_digit, read_canvas, read_photo
+from core.errors import DigitLabError
+from core.preprocess import get_pipeline
+from core.runs import Run, RunStore
+
+#: Models kept in memory at once (an MLP of the seed's Part H is 1.7 MB; a class has a few runs).
+MAX_MODELS = 4
+
+
+class SharedModel:
+    """A run's Keras model shared by every session: one prediction at a time, so concurrent
+    sessions never call into the same model together."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._model.predict_on_batch(x))
+
+
+@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
+def _load(run_id: str, path: str) -> SharedModel:
+    from core.training import load_model  # imports TensorFlow: only once a model is needed
+
+    return SharedModel(load_model(path))
+
+
+def run_model(store: RunStore, run_id: str) -> SharedModel:
+    """The model of a finished run, loaded once per run id for all sessions (DigitLabError if the
+    run has no readable model)."""
+    return _load(run_id, str(store.model_path(run_id)))
+
+
+def class_names_and_binary(run: Run, dataset: Dataset | None) -> tuple[tuple[str, ...], bool]:
+    """The run's class names, and whether its training images are binary (AHDD is: 0 or 255), so a
+    drawing is framed like them. Without its dataset: AHDD's names, binary."""
+    if dataset is None:
+        return ARABIC_CLASS_NAMES, True
+    sample = dataset.x_train[:2000]
+    return tuple(dataset.class_names), bool(np.isin(sample, (0, 255)).all())
+
+
+def predict_canvas(model, run: Run, image: np.ndarray, class_names: Sequence[str],
+                   binary: bool = True) -> Prediction:
+    """A canvas image (RGBA, light strokes) through the run's inference pipeline and model."""
+    return predict_digit(model, _pipeline(run), read_canvas(image, binary=binary), tuple(class_names))
+
+
+def predict_photo(model, run: Run, data: bytes, name: str, class_names: Sequence[str],
+                  binary: bool = True) -> Prediction:
+    """A photo's bytes (PNG or JPEG) through the run's inference pipeline and model."""
+    return predict_digit(model, _pipeline(run), read_photo(data, name, binary=binary), tuple(class_names))
+
+
+def probability_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Bars of the class probabilities in class order, the predicted class highlighted."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("class:N", sort=list(frame["class"]), title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("role:N", scale=alt.Scale(domain=["predicted", "other"], range=["#d62728", "#9ecae1"]),
+                        legend=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=240)
+
+
+def _pipeline(run: Run):
+    if run.config is None:
+        raise DigitLabError(f"run {run.id} has no readable config")
+    return get_pipeline(run.config.pipeline)
