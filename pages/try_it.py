@@ -50,7 +50,8 @@ with left:
     image = photo = None
     if mode == DRAW:
         st.caption("Draw one digit, large, in the black square. The prediction follows each stroke; "
-                   "the bin above the square clears it.")
+                   f"the bin above the square clears it. This run's classes: {', '.join(class_names)}.")
+        st.write("")  # room for the canvas's toolbar, which sits above the square
         drawn = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                           width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
                           return_image_data=True, key="try_canvas")
