@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.limits import limits
@@ -66,17 +66,27 @@ class JobQueue:
         The instance's limits (core.limits) are checked first: too many epochs, too big a model or
         a full queue raise DigitLabError and queue nothing.
         """
-        allowed = limits()
-        allowed.check_config(config)
         with self._submit_lock:  # one check-then-create at a time, so the queue limit holds here
-            if allowed.max_queue is not None:
-                runs = self.store.list()
-                waiting = sum(r.status == QUEUED for r in runs)
-                free = self.max_jobs - sum(r.status == RUNNING for r in runs)
-                allowed.check_queue(waiting, free)
+            self.check_limits([config])
             run = self.store.create(config)
         self.dispatch()
         return run.id
+
+    def check_limits(self, configs: Sequence[RunConfig]) -> None:
+        """Raise DigitLabError unless the instance's limits (core.limits) allow queueing ``configs``
+        now: each one's epochs and model size, and how many runs would then wait for a slot.
+
+        ``submit`` calls it; whoever queues several runs through the store (an experiment grid)
+        calls it first, so a grid cannot go around the queue limit.
+        """
+        allowed = limits()
+        for config in configs:
+            allowed.check_config(config)
+        if allowed.max_queue is not None:
+            runs = self.store.list()
+            waiting = sum(r.status == QUEUED for r in runs)
+            free = self.max_jobs - sum(r.status == RUNNING for r in runs)
+            allowed.check_queue(waiting, free, adding=len(configs))
 
     def stop(self, run_id: str) -> Run:
         """Cancel a queued run, or ask a running one to stop (its worker obeys within a second)."""

@@ -104,17 +104,22 @@ class Limits:
                 raise DigitLabError(f"the model has {params:,} parameters; this instance allows at most "
                                     f"{self.max_params:,} (fewer or smaller layers)")
 
-    def check_queue(self, waiting: int, free_slots: int) -> None:
-        """Refuse one more run when it would wait behind ``max_queue`` others.
+    def check_queue(self, waiting: int, free_slots: int, adding: int = 1) -> None:
+        """Refuse ``adding`` more runs when more than ``max_queue`` runs would then wait.
 
-        ``waiting`` runs are queued now; with a free slot (and nobody waiting) a run starts at once
-        and never waits, so it is accepted even with ``max_queue = 0``.
+        ``waiting`` runs are queued now and ``free_slots`` slots are free: new runs take free slots
+        first, so with a free slot a run starts at once and is accepted even with ``max_queue = 0``.
         """
-        if self.max_queue is None or (free_slots > 0 and waiting == 0):
+        if self.max_queue is None:
             return
-        if waiting >= self.max_queue:
+        would_wait = max(0, waiting + adding - max(free_slots, 0))
+        if would_wait <= self.max_queue:
+            return
+        if adding == 1:
             raise DigitLabError(f"the queue is full ({waiting} run{'s' if waiting != 1 else ''} waiting, "
                                 f"at most {self.max_queue}): wait for one to finish, or stop one of yours")
+        raise DigitLabError(f"{adding} more runs would leave {would_wait} waiting in the queue; this instance "
+                            f"allows at most {self.max_queue}")
 
     def check_upload(self, files: Mapping[str, bytes]) -> None:
         """Refuse an upload whose dataset format is not allowed (an unknown format is the loader's

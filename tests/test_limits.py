@@ -130,6 +130,11 @@ def test_queue_check():
     none_waiting.check_queue(waiting=0, free_slots=1)  # starts at once, never waits
     with pytest.raises(DigitLabError, match="the queue is full"):
         none_waiting.check_queue(waiting=0, free_slots=0)
+    three = Limits(max_queue=3)
+    three.check_queue(waiting=0, free_slots=2, adding=5)  # two start, three wait
+    with pytest.raises(DigitLabError, match="^6 more runs would leave 4 waiting in the queue; this instance "
+                                            "allows at most 3$"):
+        three.check_queue(waiting=1, free_slots=3, adding=6)
 
 
 class Sleepers:
@@ -164,6 +169,8 @@ def test_job_queue_enforces_limits(monkeypatch, tmp_path):
         with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):
             jobs.submit(_config("D", epochs=1))
         assert len(store.list()) == 2
+        with pytest.raises(DigitLabError, match="4 epochs asked"):  # a grid checks its runs first
+            jobs.check_limits([_config("D", epochs=1), _config("D", epochs=4)])
     finally:
         sleepers.close()
 
