@@ -83,10 +83,10 @@ def _step_editor(i: int, entry: dict) -> None:
     with st.container(border=True):
         head = st.columns([6, 1, 1, 1], vertical_alignment="center")
         entry["enabled"] = head[0].toggle(f"**{i + 1}. {cls.TITLE}**", value=entry["enabled"], key=f"on{sid}")
-        head[1].button("↑", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
-        head[2].button("↓", key=f"dn{sid}", on_click=_move, args=(i, 1),
+        head[1].button("", icon=":material/arrow_upward:", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
+        head[2].button("", icon=":material/arrow_downward:", key=f"dn{sid}", on_click=_move, args=(i, 1),
                        disabled=i == len(st.session_state[STEPS]) - 1, help="Move down")
-        head[3].button("✕", key=f"rm{sid}", on_click=_remove, args=(i,), help="Remove")
+        head[3].button("", icon=":material/close:", key=f"rm{sid}", on_click=_remove, args=(i,), help="Remove")
         if cls.TRAINING_ONLY:
             st.caption(":orange[Training images only: it needs the labels, so test images never get it.]")
         specs = cls.params()
