@@ -27,7 +27,8 @@ test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in generate load preprocess train grid_workers load_sessions; do \
+	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache
