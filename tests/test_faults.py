@@ -27,8 +27,9 @@ from core.runs import (FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, R
                        process_alive)
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, page_env
 
-#: Long enough to be killed mid-epoch (38 batches of 16 per epoch on the tiny default).
-LONG = RunConfig.build("default:tiny", "raw", "G", {"epochs": 200})
+#: Long enough to be killed mid-epoch: 375 batches of 16 per epoch on the small default, so the
+#: throttled progress writes land inside epochs (tiny epochs can pass between two writes).
+LONG = RunConfig.build("default:small", "raw", "G", {"epochs": 200})
 SHORT = RunConfig.build("default:tiny", "raw", "G", {"epochs": 1})
 
 
