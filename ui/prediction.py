@@ -34,16 +34,18 @@ class SharedModel:
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(run_id: str, path: str) -> SharedModel:
+def _load(root: str, run_id: str) -> SharedModel:
     from core.training import load_model  # imports TensorFlow: only once a model is needed
 
-    return SharedModel(load_model(path))
+    # Only ever a run's own model file, found by the store from a validated run id.
+    return SharedModel(load_model(RunStore(root).model_path(run_id)))
 
 
 def run_model(store: RunStore, run_id: str) -> SharedModel:
     """The model of a finished run, loaded once per run id for all sessions (DigitLabError if the
     run has no readable model)."""
-    return _load(run_id, str(store.model_path(run_id)))
+    store.model_path(run_id)  # DigitLabError now if the run has no readable model
+    return _load(str(store.root), run_id)
 
 
 def class_names_and_binary(run: Run, dataset: Dataset | None) -> tuple[tuple[str, ...], bool]:
