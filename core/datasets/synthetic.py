@@ -28,6 +28,7 @@ import tempfile
 import warnings
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,8 +311,14 @@ def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED, workers: int =
         train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
     else:
         # spawn, not fork: the caller may hold TensorFlow threads, which fork does not copy safely
-        with ProcessPoolExecutor(min(workers, chunks), mp_context=multiprocessing.get_context("spawn")) as pool:
-            train, test = _write_split(seed, "train", n_train, pool), _write_split(seed, "test", n_test, pool)
+        try:
+            with ProcessPoolExecutor(min(workers, chunks), mp_context=multiprocessing.get_context("spawn")) as pool:
+                train, test = _write_split(seed, "train", n_train, pool), _write_split(seed, "test", n_test, pool)
+        except BrokenProcessPool:
+            # A helper process died (killed, out of memory): the output does not depend on the
+            # worker count, so finish in this process rather than fail.
+            warnings.warn("synthetic: a worker process died; generating in this process instead")
+            train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
     return Dataset(NAME, train[0], train[1], test[0], test[1])
 
 
