@@ -8,6 +8,7 @@ plain per-image OpenCV call gives (tests/test_preprocess_steps.py checks pixel f
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from core.preprocess.params import ParamSpec, param
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(ABC):
     """Base of all steps. Subclasses set KIND (JSON name), TITLE (menu name), NAME (label)."""
 
     KIND: ClassVar[str] = ""
@@ -87,9 +88,9 @@ class Step:
         """Separator lines this step needs between images in a batch buffer."""
         return 0
 
+    @abstractmethod
     def run(self, batch: Batch, labels: np.ndarray | None) -> None:
         """Apply the step to every image of ``batch`` in place."""
-        raise NotImplementedError
 
     def apply(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         """This step alone on images x (n, 28, 28); returns new float32 images (x is untouched)."""
