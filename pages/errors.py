@@ -9,8 +9,7 @@ import streamlit as st
 from core import evaluation
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline
-from core.runs import FINISHED
-from ui import charts, query_state, run_views, run_widgets, state
+from ui import charts, run_views, run_widgets, state
 from ui.gallery import show_grid, to_display
 
 state.init_session()
@@ -19,24 +18,8 @@ store = state.run_store()
 ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
-runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
-if not runs:
-    st.info("No finished run yet: train one first.")
-    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-    st.stop()
-
-labels = {r.id: run_views.run_label(r) for r in runs}
-if (link_params := query_state.incoming("errors")) is not None:
-    wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
-    if wanted is not None and wanted not in labels:
-        link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
-    if link_warning:
-        st.warning(link_warning, icon=":material/link_off:")
-    elif wanted is not None:
-        st.session_state["errors_run"] = wanted
-run_id = st.selectbox("Finished run (newest first)", list(labels), format_func=labels.get, key="errors_run")
-query_state.publish("errors", {"run": run_id})
-run = next(r for r in runs if r.id == run_id)
+run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
+                                      "No finished run yet: train one first.")
 
 try:
     ds = state.load_dataset(run.config.dataset)

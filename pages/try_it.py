@@ -6,8 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from core.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
-from core.runs import FINISHED
-from ui import prediction, query_state, run_views, run_widgets, state
+from ui import prediction, run_widgets, state
 from ui.gallery import show_grid
 
 state.init_session()
@@ -16,26 +15,9 @@ store = state.run_store()
 DRAW, PHOTO = "Draw", "Upload a photo"
 CANVAS_SIDE = 280
 
-runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
-if not runs:
-    st.info("No finished run yet: train one first, then try its model on your own handwriting.")
-    run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-    st.stop()
-
-labels = {r.id: run_views.run_label(r) for r in runs}
-if (link_params := query_state.incoming("try_it")) is not None:
-    wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
-    if wanted is not None and wanted not in labels:
-        link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
-    if link_warning:
-        st.warning(link_warning, icon=":material/link_off:")
-    elif wanted is not None:
-        st.session_state["try_run"] = wanted
-if st.session_state.get("try_run") not in labels:
-    st.session_state.pop("try_run", None)  # deleted meanwhile: back to the newest
-run_id = st.selectbox("Model: a finished run (newest first)", list(labels), format_func=labels.get, key="try_run")
-query_state.publish("try_it", {"run": run_id})
-run = next(r for r in runs if r.id == run_id)
+run = run_widgets.finished_run_picker(
+    store, "try_it", "try_run", "Model: a finished run (newest first)",
+    "No finished run yet: train one first, then try its model on your own handwriting.")
 
 try:
     dataset = state.load_dataset(run.config.dataset)

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.models import ParamSpec, describe_preset
+from core.runs import FINISHED, Run, RunStore
 
 #: Steps of the float inputs, so + and - move by a sensible amount.
 FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
@@ -70,3 +71,31 @@ def page_link(path: str, label: str, icon: str | None = None) -> None:
         st.page_link(path, label=label, icon=icon)
     except StreamlitPageNotFoundError:
         st.caption(f"{label}: open it from the sidebar.")
+
+
+def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_text: str) -> Run:
+    """A select box of finished runs (newest first) that honours and updates ``?run=<id>``.
+
+    With no finished run it says ``empty_text``, links to the Train page and stops the page.
+    """
+    from ui import query_state, run_views  # query_state imports this module's neighbours
+
+    runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+    if not runs:
+        st.info(empty_text)
+        page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        st.stop()
+    labels = {r.id: run_views.run_label(r) for r in runs}
+    if (link_params := query_state.incoming(page)) is not None:
+        wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
+        if wanted is not None and wanted not in labels:
+            link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
+        if link_warning:
+            st.warning(link_warning, icon=":material/link_off:")
+        elif wanted is not None:
+            st.session_state[key] = wanted
+    if st.session_state.get(key) not in labels:
+        st.session_state.pop(key, None)  # deleted meanwhile: back to the newest
+    run_id = st.selectbox(label, list(labels), format_func=labels.get, key=key)
+    query_state.publish(page, {"run": run_id})
+    return next(r for r in runs if r.id == run_id)
