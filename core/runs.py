@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     pid_start TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
-    grid TEXT
+    grid TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 """
 #: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
-_ADDED_COLUMNS = (("grid", "TEXT"),)
+_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class Run:
     problem: str | None = None
     queue_position: int | None = None
     grid: str | None = None
+    #: Who queued the run (an identity key, see core.access); None for runs from before accounts.
+    owner: str | None = None
 
     @property
     def active(self) -> bool:
@@ -291,12 +294,13 @@ class RunStore:
 
     # ---- creating, stopping, deleting ------------------------------------------------------
 
-    def create(self, config: RunConfig, status: str = QUEUED, grid: str | None = None) -> Run:
+    def create(self, config: RunConfig, status: str = QUEUED, grid: str | None = None,
+               owner: str | None = None) -> Run:
         """Register a new run with a fresh id and write its folder and config.json.
 
         ``status=RUNNING`` is for training in this very process (a notebook, a benchmark): the
         run is recorded as this process's, so it is failed if the process dies. ``grid`` tags the
-        run as part of an experiment grid.
+        run as part of an experiment grid; ``owner`` records who queued it.
         """
         if status not in (QUEUED, RUNNING):
             raise DigitLabError(f"a new run is queued or running, not {status!r}")
@@ -311,11 +315,11 @@ class RunStore:
                     now = time.time()
                     db.execute(
                         "INSERT INTO runs (id, created, started, status, config, dataset, pipeline_label, "
-                        "preset, progress, pid, pid_start, grid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "preset, progress, pid, pid_start, grid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, now, now if status == RUNNING else None, status, cfg_json, config.dataset,
                          config.pipeline_label, config.preset, json.dumps({"phase": status}),
                          *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None)),
-                         grid))
+                         grid, owner))
             except sqlite3.IntegrityError:
                 continue
             folder.mkdir(parents=True)
@@ -562,7 +566,7 @@ class RunStore:
             pipeline_label=row["pipeline_label"], preset=row["preset"],
             metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
-            queue_position=position, grid=row["grid"])
+            queue_position=position, grid=row["grid"], owner=row["owner"])
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name
