@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.st_wire import WireSession, fetch, xsrf_cookie
 from tools.image_check import HEALTH_TIMEOUT_S, LAB_UID, Container, Engine, find_engine, free_port, process_uid
@@ -24,6 +28,7 @@ from tools.image_check import HEALTH_TIMEOUT_S, LAB_UID, Container, Engine, find
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = find_engine()
 UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
+TRAINING_TASK = "train_run"  # core.worker's Ray task that trains one run
 
 pytestmark = [pytest.mark.image,
               pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)")]
@@ -117,3 +122,99 @@ def test_the_image_check_script_trains_and_keeps_the_run(image: str):
     match = re.fullmatch(r"image: (\d+) MB, healthy in ([\d.]+) s, run finished, non-root, data kept", last)
     assert match, last
     assert 100 < int(match[1]) < 2870 and float(match[2]) < HEALTH_TIMEOUT_S
+
+
+# ---- compose.yaml: the lab, a Ray head and two Ray workers ----------------------------------------
+
+def compose_command(engine: Engine) -> list[str] | None:
+    """``docker compose`` with docker; with podman, podman-compose (a dev requirement) beside this Python."""
+    if "podman" not in engine.command:
+        ok = engine.run("compose", "version", check=False).returncode == 0
+        return [engine.command, "compose"] if ok else None
+    found = shutil.which("podman-compose") or shutil.which("podman-compose", path=str(Path(sys.executable).parent))
+    return [found] if found else None
+
+
+@dataclass
+class ComposeProject:
+    """A compose.yaml brought up under its own project name (own network, containers and volume)."""
+
+    engine: Engine
+    command: list[str]
+    name: str
+    env: dict[str, str]
+    url: str
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([*self.command, "-p", self.name, "-f", str(ROOT / "compose.yaml"), *args],
+                             capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=self.env)
+        assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
+        return out
+
+    def containers(self) -> dict[str, list[str]]:
+        """Container names by compose service."""
+        out = self.engine.run("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}",
+                              "--format", '{{.Names}} {{index .Labels "com.docker.compose.service"}}').stdout
+        services: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            name, service = line.split()
+            services.setdefault(service, []).append(name)
+        return {k: sorted(v) for k, v in services.items()}
+
+    def exec(self, container: str, *command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.engine.run("exec", container, *command, timeout=timeout, check=False)
+
+    def wait_for_healthchecks(self, spec: dict, timeout: float = 240) -> None:
+        """Run every service's own compose health check in its containers until all pass (podman
+        without systemd does not schedule health checks, and docker's first runs after an interval)."""
+        deadline = time.monotonic() + timeout
+        for service, names in self.containers().items():
+            test = spec["services"][service]["healthcheck"]["test"]
+            command = ["sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+            for name in names:
+                while (code := self.exec(name, *command).returncode) != 0:
+                    assert time.monotonic() < deadline, f"{name}: health check still fails ({code})"
+                    time.sleep(2)
+
+
+@pytest.fixture
+def cluster(engine: Engine, image: str):
+    command = compose_command(engine)
+    if command is None:
+        pytest.skip(f"no compose for {engine.command} (docker compose, or podman-compose from requirements-dev.txt)")
+    port = free_port()
+    project = ComposeProject(engine, command, f"digitlab-test-{uuid.uuid4().hex[:8]}",
+                             {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image},
+                             f"http://127.0.0.1:{port}")
+    try:
+        project.compose("up", "-d")
+        yield project
+    finally:
+        project.compose("down", "-v", "-t", "10", timeout=300)
+
+
+def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker(cluster: ComposeProject):
+    spec = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = cluster.containers()
+    assert {s: len(n) for s, n in services.items()} == {"lab": 1, "head": 1, "worker": 2}, services
+    cluster.wait_for_healthchecks(spec)
+    assert fetch(cluster.url, "/_stcore/health") == (200, b"ok")
+    for name in services["head"] + services["worker"]:
+        assert int(cluster.exec(name, "sh", "-c", "df -m /dev/shm | tail -1 | awk '{print $2}'").stdout) >= 500
+
+    (lab,) = services["lab"]
+    out = cluster.exec(lab, "python", "-m", "core", "train", "--dataset", "default", "--size", "small",
+                       "--epochs", "1", timeout=900)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+    run_id = out.stdout.strip().splitlines()[-1].removeprefix("run: ")
+    listed = cluster.exec(lab, "python", "-m", "core", "runs").stdout
+    assert any(line.split()[:2] == [run_id, "finished"] for line in listed.splitlines()), listed
+
+    # Ray writes ":task_name:<function>" into the log of the worker process that runs a task.
+    def tasks_run_on(container: str) -> set[str]:
+        logs = cluster.exec(container, "sh", "-c", "cat /tmp/ray/session_latest/logs/worker-*.out 2>/dev/null").stdout
+        return {line.removeprefix(":task_name:") for line in logs.splitlines() if line.startswith(":task_name:")}
+
+    on_workers = set().union(*(tasks_run_on(w) for w in services["worker"]))
+    assert TRAINING_TASK in on_workers, on_workers
+    assert TRAINING_TASK not in tasks_run_on(services["head"][0])
