@@ -83,8 +83,9 @@ class Engine:
         """``run -d`` the image with ``volume`` on /data and its port 8501 on 127.0.0.1:``port``."""
         name = name or f"digitlab-check-{uuid.uuid4().hex[:8]}"
         env_args = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
-        self.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8501", "-v", f"{volume}:/data",
-                 *env_args, image)
+        # --shm-size as the README says: room for the local Ray's object store in /dev/shm.
+        self.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8501", "--shm-size=512m",
+                 "-v", f"{volume}:/data", *env_args, image)
         return Container(self, name, image, f"http://127.0.0.1:{port}", time.monotonic())
 
     def remove_volume(self, volume: str) -> None:
