@@ -28,7 +28,6 @@ from tools.image_check import HEALTH_TIMEOUT_S, LAB_UID, Container, Engine, find
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = find_engine()
 UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
-TRAINING_TASK = "train_run"  # core.worker's Ray task that trains one run
 
 pytestmark = [pytest.mark.image,
               pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)")]
@@ -215,6 +214,7 @@ def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker
         logs = cluster.exec(container, "sh", "-c", "cat /tmp/ray/session_latest/logs/worker-*.out 2>/dev/null").stdout
         return {line.removeprefix(":task_name:") for line in logs.splitlines() if line.startswith(":task_name:")}
 
-    on_workers = set().union(*(tasks_run_on(w) for w in services["worker"]))
-    assert TRAINING_TASK in on_workers, on_workers
-    assert TRAINING_TASK not in tasks_run_on(services["head"][0])
+    # core.jobs names the Ray task that trains a run "train:<run id>".
+    on_workers = {w: tasks_run_on(w) for w in services["worker"]}
+    assert sum(f"train:{run_id}" in tasks for tasks in on_workers.values()) == 1, on_workers
+    assert f"train:{run_id}" not in tasks_run_on(services["head"][0])
