@@ -217,4 +217,4 @@ def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker
     # core.jobs names the Ray task that trains a run "train:<run id>".
     on_workers = {w: tasks_run_on(w) for w in services["worker"]}
     assert sum(f"train:{run_id}" in tasks for tasks in on_workers.values()) == 1, on_workers
-    assert f"train:{run_id}" not in tasks_run_on(services["head"][0])
+    assert not any(f"train:{run_id}" in tasks_run_on(c) for c in services["head"] + services["lab"])
