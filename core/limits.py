@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DigitLabError
-from core.models import Hyperparams
+from core.models import Hyperparams, count_params
 from core.run_config import RunConfig
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ UPLOAD_FORMATS: dict[str, str] = {
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
        "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
-_INPUT_SIDE = 28
 
 
 @dataclass(frozen=True)
@@ -178,19 +177,6 @@ def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = 
 
     (allowed if allowed is not None else limits()).check_upload(files)
     return load_files(files, name)
-
-
-def count_params(hp: Hyperparams) -> int:
-    """Trainable parameters of ``core.models.build_model(hp)``, without building it (no Keras)."""
-    side, channels, total = _INPUT_SIDE, 1, 0
-    for filters in hp.conv_filters:  # 3x3 valid convolution, then 2x2 max pooling
-        total += (9 * channels + 1) * filters
-        side, channels = (side - 2) // 2, filters
-    features = side * side * channels
-    for units in (*hp.hidden, 10):
-        total += (features + 1) * units
-        features = units
-    return total
 
 
 def upload_format(files: Mapping[str, bytes]) -> str | None:

@@ -4,8 +4,8 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.label_issues import LabelMarks
-from core.limits import Limits, count_params, limits
-from core.models import PRESETS, architecture_text, describe_preset, get_preset, hyperparams_for
+from core.limits import Limits, limits
+from core.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
@@ -32,7 +32,7 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     st.session_state["train_preset"] = link.preset
     base = get_preset(link.preset).defaults
     for spec in describe_preset(link.preset):
-        if spec.editable:
+        if not spec.fixed:
             value = link.form.get(spec.name, query_state.form_value(base, spec.name, spec.kind))
             if spec.name == "epochs" and caps:
                 value = min(value, caps["epochs"])

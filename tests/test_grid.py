@@ -139,7 +139,7 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
         GridSpec("default:tiny", seeds=(1, 1)).configs()
     with pytest.raises(DigitLabError, match="too big"):
         GridSpec("default:tiny", seeds=tuple(range(30))).configs()
-    with pytest.raises(DigitLabError, match="epochs must be 1..500"):
+    with pytest.raises(DigitLabError, match="epochs must be between 1 and 500"):
         GridSpec("default:tiny", epochs=0).configs()
 
 
@@ -304,5 +304,5 @@ def test_cli_refuses_bad_arguments_before_queuing(tmp_path, monkeypatch, capsys)
     assert main(["grid", "--size", "tiny", "--pipelines", "raw,sharpen"]) == 2
     assert "unknown pipeline(s) 'sharpen'" in capsys.readouterr().err
     assert main(["grid", "--size", "tiny", "--presets", "G", "--epochs", "0"]) == 2
-    assert "epochs must be 1..500" in capsys.readouterr().err
+    assert "epochs must be between 1 and 500" in capsys.readouterr().err
     assert RunStore(tmp_path / "runs").list() == []

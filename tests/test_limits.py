@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import DigitLabError
 from core.jobs import JobQueue
-from core.limits import Limits, count_params, limits, load_upload, read_limits_file, upload_format
-from core.models import PRESETS, hyperparams_for
+from core.limits import Limits, limits, load_upload, read_limits_file, upload_format
+from core.models import PRESETS, count_params, hyperparams_for
 from core.run_config import RunConfig
 from core.runs import QUEUED, RunStore
 from tests.datasets_samples import csv_files, idx_files, png_files, sample_arrays, zip_bytes

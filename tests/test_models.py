@@ -42,7 +42,7 @@ def test_presets_refuse_architecture_changes():
 
 
 @pytest.mark.parametrize("overrides, problem", [
-    ({"epochs": 0}, "epochs must be 1..500"),
+    ({"epochs": 0}, "epochs must be between 1 and 500"),
     ({"epochs": 2.5}, "epochs: cannot read"),
     ({"batch_size": "many"}, "batch_size: cannot read"),
     ({"learning_rate": 0}, "learning_rate"),
@@ -50,7 +50,7 @@ def test_presets_refuse_architecture_changes():
     ({"optimizer": "lbfgs"}, "optimizer must be one of"),
     ({"activation": "swishy"}, "activation must be one of"),
     ({"dropout": 0.95}, "dropout"),
-    ({"hidden": [0]}, "layer sizes"),
+    ({"hidden": [0]}, "hidden: each entry must be between 1 and 4096"),
     ({"conv_filters": [8, 8, 8, 8]}, "at most 3 blocks"),
     ({"colour": "red"}, "unknown hyperparameter"),
 ])
@@ -61,9 +61,9 @@ def test_bad_hyperparameters_raise_digitlab_errors(overrides, problem):
 
 def test_describe_preset_marks_fixed_fields():
     specs = {s.name: s for s in describe_preset("H")}
-    assert specs["hidden"].value == (512, 64) and not specs["hidden"].editable
-    assert specs["epochs"].editable and specs["early_stop"].value == 0.988
-    assert all(s.editable for s in describe_preset("Custom"))
+    assert specs["hidden"].default == (512, 64) and specs["hidden"].fixed
+    assert not specs["epochs"].fixed and specs["early_stop"].default == 0.988
+    assert not any(s.fixed for s in describe_preset("Custom"))
     assert specs["optimizer"].choices == ("sgd", "adam", "rmsprop")
 
 

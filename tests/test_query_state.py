@@ -107,7 +107,7 @@ def test_hostile_train_links_fall_back_value_by_value():
     assert link == query_state.TrainLink(preset="D", form={"batch_size": 64})
     assert problems == [
         "Preset D fixes hidden: the link's value was not used.",
-        "The link's epochs was not used (epochs must be 1..500, got 99999999999); it is 8.",
+        "The link's epochs was not used (epochs must be between 1 and 500, got 99999999999); it is 8.",
         "The link's pipeline was not used: invalid JSON: Expecting value (line 1, column 2).",
         "A link can only name a ready dataset, not a file: the dataset was left as it is.",
         "The link's validation was not used (validation fraction must be in (0, 0.5], got 0.9); "

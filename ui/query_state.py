@@ -160,7 +160,7 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
     base = get_preset(preset).defaults
     for spec in describe_preset(preset):
         raw = params.get(spec.name)
-        if raw is None or not spec.editable:
+        if raw is None or spec.fixed:
             if raw is not None:
                 warnings.append(f"Preset {preset} fixes {spec.name}: the link's value was not used.")
             continue
@@ -208,7 +208,7 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
     if hyperparams is not None:
         base = get_preset(preset).defaults
         for spec in describe_preset(preset):
-            if spec.editable and getattr(hyperparams, spec.name) != getattr(base, spec.name):
+            if not spec.fixed and getattr(hyperparams, spec.name) != getattr(base, spec.name):
                 params[spec.name] = url_value(hyperparams, spec.name)
     if pipeline is not None and pipeline.strip() not in ("", "[]"):
         params["pipeline"] = pipeline.strip()

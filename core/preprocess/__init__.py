@@ -8,7 +8,7 @@
 from core.preprocess.kernels import SEED_KERNEL_ROWS, SEED_KERNEL_UPRIGHT, SHAPES, structuring_element
 from core.preprocess.named import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES,
                                    SEED_REPORT_TITLES, get_pipeline)
-from core.preprocess.params import ParamSpec
+from core.params import ParamSpec
 from core.preprocess.pipeline import RAW_LABEL, Pipeline, preview
 from core.preprocess.steps import (STEP_TYPES, THRESHOLD_TYPES, CentreOfMass, ClassErosion, Closing, Deskew,
                                    Dilation, Erosion, GaussianBlur, Normalize, Opening, Scale, ShrinkBlobs, Step,

@@ -9,7 +9,7 @@ plain per-image OpenCV call gives (tests/test_preprocess_steps.py checks pixel f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import cv2
@@ -20,7 +20,7 @@ from core.preprocess.batch import SIDE, Batch
 from core.preprocess.cv_exact import fma_rows_inplace, minmax_coefficients, normalize_rows_u8
 from core.preprocess.kernels import (MAX_KERNEL_SIZE, SEED_KERNEL_UPRIGHT, SHAPES,
                                      structuring_element)
-from core.preprocess.params import ParamSpec, param
+from core.params import ParamSpec, param, params_of
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Step(ABC):
     @classmethod
     def params(cls) -> tuple[ParamSpec, ...]:
         """The step's parameters, in field order, for building a form."""
-        return tuple(replace(f.metadata["param"], name=f.name) for f in fields(cls) if "param" in f.metadata)
+        return params_of(cls)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"step": KIND, <every parameter>}``, JSON-ready (kernels as lists of row strings)."""
