@@ -3,7 +3,6 @@ misclassified test images (filtered by a clicked cell or by class), one image in
 precision, recall and F1 per class. An epoch slider shows all of it as it was after any epoch,
 marks the images the model once got right, and each class's accuracy over the epochs is charted.
 Always the TEST labels (the seed captioned its error gallery with training labels)."""
-import numpy as np
 import streamlit as st
 
 from core import evaluation
@@ -57,16 +56,13 @@ if epochs > 1:
     epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
                       help="The confusion matrix, the per-class table and the gallery as they were after this "
                            "epoch. Images the model got right at an earlier epoch are marked.")
-probabilities = final_probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
-was_right = (evaluation.last_right_epoch(ds.y_test, by_epoch, epoch) if epochs > 1
-             else np.zeros(len(ds.y_test), dtype=np.int64))
+snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
+probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
 report = evaluation.per_class_report(ds.y_test, probabilities, names)
 if epochs > 1:
-    shown_errors = int((probabilities.argmax(axis=1) != ds.y_test).sum())
-    relapsed = int(((probabilities.argmax(axis=1) != ds.y_test) & (was_right > 0)).sum())
-    st.caption(f"After epoch {epoch} of {epochs}: {shown_errors:,} misclassified "
-               f"(accuracy {1 - shown_errors / len(ds.y_test):.4f}); {relapsed:,} of them were right at an "
+    st.caption(f"After epoch {epoch} of {epochs}: {snapshot.errors:,} misclassified "
+               f"(accuracy {snapshot.accuracy:.4f}); {snapshot.relapsed:,} of them were right at an "
                "earlier epoch" + (" (the final model)." if epoch == epochs else "."))
 
 

@@ -191,7 +191,7 @@ def training_only_note(config: RunConfig | None) -> str | None:
         pipeline = get_pipeline(config.pipeline)
     except DigitLabError:
         return None
-    names = [step.label.replace(" (training images only)", "") for step in pipeline.steps if step.TRAINING_ONLY]
+    names = [step.short_label for step in pipeline.steps if step.TRAINING_ONLY]
     if not names:
         return None
     what = f"{names[0]} is a training-only step" if len(names) == 1 else \

@@ -55,11 +55,15 @@ class Step(ABC):
         return out
 
     @property
-    def label(self) -> str:
+    def short_label(self) -> str:
         """Short name in the seed's style, e.g. "Thresholding", "Closing (kernel: 9*1)"."""
         details = self._details()
-        text = self._name() + (f" ({', '.join(details)})" if details else "")
-        return text + (" (training images only)" if self.TRAINING_ONLY else "")
+        return self._name() + (f" ({', '.join(details)})" if details else "")
+
+    @property
+    def label(self) -> str:
+        """:attr:`short_label`, marked "(training images only)" for a step that needs labels."""
+        return self.short_label + (" (training images only)" if self.TRAINING_ONLY else "")
 
     @property
     def description(self) -> str:
