@@ -9,7 +9,7 @@ from core import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.runs import RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import chart_data, copy_trained_runs, open_app_page
 from ui import run_views, state
 
@@ -64,7 +64,7 @@ def test_evolution_caption_marks_a_mistake_the_model_once_got_right():
 
 @pytest.fixture
 def trained(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     run_id = copy_trained_runs(tmp_path / "runs")
     yield RunStore(tmp_path / "runs"), run_id
     state.job_queue().close()

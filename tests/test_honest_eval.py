@@ -173,10 +173,10 @@ def test_a_grid_can_ask_for_the_seed_protocol_and_shows_it_apart(tmp_path):
 def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monkeypatch, tmp_path):
     from core.label_issues import LabelMarks
     from core.runs import RunStore
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import isolate_env, no_exceptions, open_page
     from ui import state
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
     store.create(RunConfig.build("default:tiny", "raw", "D"), status="running")  # holds the one slot
     at = open_page("train")
@@ -202,9 +202,9 @@ def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monke
 
 
 def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeypatch, tmp_path):
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import no_exceptions, open_page
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     at = open_page("preprocess")
     at.selectbox[0].set_value(SEED_BEST).run()
     at.button(key="load_named").click().run()
@@ -239,11 +239,11 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
 
 def test_runs_page_marks_seed_protocol_figures(monkeypatch, tmp_path):
     from core.runs import RunStore, fit_result_line
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
     from ui import run_views, state
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
     history = [{"epoch": 1, "loss": 0.2, "accuracy": 0.95, "val_loss": 1.6, "val_accuracy": 0.8633, "seconds": 2.0,
                 "leaky_val_loss": 0.1485, "leaky_val_accuracy": 0.9631}]

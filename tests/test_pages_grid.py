@@ -11,16 +11,11 @@ import pytest
 from core.grid import fit_result_text, read_grid
 from core.preprocess import SEED_PIPELINES
 from core.runs import RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import capture_downloads, chart_data, open_app_page
-from ui import state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

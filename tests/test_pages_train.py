@@ -7,16 +7,12 @@ import pytest
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore, fit_result_line
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import run_views, state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

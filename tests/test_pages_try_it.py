@@ -13,7 +13,7 @@ from core.drawing import read_canvas
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page, page_env
+from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
 from ui import prediction, state
 
@@ -22,11 +22,7 @@ if importlib.util.find_spec("streamlit_drawable_canvas") is None:
     pytest.skip("streamlit-drawable-canvas is not installed", allow_module_level=True)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from core.models import hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, page_env
+from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
 from ui import query_state, session_runs, state
 
@@ -24,13 +24,10 @@ HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accu
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+def _env(page_env, monkeypatch):
     for name in ("DIGITLAB_MAX_EPOCHS", "DIGITLAB_MAX_PARAMS", "DIGITLAB_UPLOAD_FORMATS", "DIGITLAB_MAX_QUEUE",
                  "DIGITLAB_LIMITS_FILE"):
         monkeypatch.delenv(name, raising=False)
-    yield
-    state.job_queue().close()
 
 
 def open_with(page: str, query: dict[str, str]) -> AppTest:
