@@ -262,10 +262,6 @@ class RunStore:
         return pd.DataFrame([dict(r) for r in rows],
                             columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
 
-    def progress(self, run_id: str) -> dict[str, Any]:
-        """Latest progress: phase, epoch, epochs, batch, batches, updated (a Unix time)."""
-        return self.get(run_id).progress
-
     def predictions(self, run_id: str) -> np.ndarray:
         """Test-set class probabilities of the run's final model, float32 (N_test, 10)."""
         return self._load_npy(run_id, PREDICTIONS_NAME)

@@ -78,7 +78,7 @@ def _cell_picked() -> None:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Confusion matrix")
-    st.altair_chart(charts.confusion_heatmap_ordered(run_views.confusion_long(confusion), names),
+    st.altair_chart(charts.confusion_heatmap(run_views.confusion_long(confusion), names),
                     on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:

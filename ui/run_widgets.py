@@ -10,6 +10,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from core.models import describe_preset
 from core.runs import FINISHED, Run, RunStore
+from ui import query_state, run_views
 from ui.param_widgets import param_widget
 
 def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
@@ -52,8 +53,6 @@ def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    from ui import query_state, run_views  # query_state imports this module's neighbours
-
     runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
     if not runs:
         st.info(empty_text)

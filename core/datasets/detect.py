@@ -79,15 +79,6 @@ def load_from_data_dir(relative: str) -> Dataset:
     return load_path(root / relative, within=root)
 
 
-def list_data_dir() -> list[str]:
-    """Candidate datasets in ``settings().data_dir``: its folders, zips and ``.npz`` files (names only)."""
-    root = settings().data_dir
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in (".zip", ".npz")))
-
-
 def _load_one_path(p: Path, within: PathLike | None) -> Dataset:
     if p.is_dir():
         return _load_named_formats(FolderFiles(p, Path(within) if within is not None else None), str(p), p.name)

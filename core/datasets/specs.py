@@ -24,11 +24,6 @@ from core.settings import settings
 FILE_PREFIX = "file:"
 
 
-def dataset_spec(name: str, size: str = "full") -> str:
-    """The spec of a ready dataset at a size, e.g. ``"default:small"``."""
-    return f"{name}:{size}"
-
-
 def load_spec(spec: str) -> Dataset:
     """The dataset a spec names; ``file:`` paths outside the cache and data folders are refused."""
     if spec.startswith(FILE_PREFIX):
