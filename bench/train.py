@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     data, what = load_data(args.size)
     print(f"data: {what}, {len(data.y_train)} train / {len(data.y_test)} test images")
-    config = RunConfig("bench", '{"steps": []}', "raw", "H",
+    config = RunConfig("bench", "[]", "raw", "H",
                        hyperparams_for("H", {"epochs": args.epochs, "early_stop": None}))
     engine, bare = [], []
     for i in range(args.repeats):

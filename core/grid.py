@@ -25,7 +25,7 @@ from core.errors import DigitLabError
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, get_pipeline
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES
 from core.run_config import RunConfig, parse_seed
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.seed_results import seed_figure
@@ -193,7 +193,7 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
     rows = []
     for run in runs:
         cfg = run.config
-        name = pipeline_name(cfg.pipeline, cfg.pipeline_label) if cfg else run.pipeline_label
+        name = pipeline_name(cfg.pipeline.to_json(), cfg.pipeline_label) if cfg else run.pipeline_label
         m = run.metrics
         if run.status == RUNNING and history is not None and len(history.get(run.id, ())):
             hist = history[run.id]
@@ -204,7 +204,7 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
             "epochs": m.get("epochs"), **{k: m.get(k) for k in METRIC_NAMES},
             "test_accuracy": m.get("test_accuracy"),
             "seconds": m.get("seconds"), "progress": _progress_text(run), "error": run.error or run.problem,
-            "training_only": _training_only(cfg.pipeline) if cfg else False,
+            "training_only": cfg.pipeline.has_training_only if cfg else False,
             "leaky_val_accuracy": m.get("leaky_val_accuracy"),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -381,13 +381,6 @@ def table_text(summary: pd.DataFrame) -> str:
 # ---- internals --------------------------------------------------------------------------------
 
 _NAMES_BY_JSON = {p.to_json(): name for name, p in NAMED_PIPELINES.items()}
-
-
-def _training_only(pipeline_json: str) -> bool:
-    try:
-        return get_pipeline(pipeline_json).has_training_only
-    except DigitLabError:
-        return False
 
 
 def _cell_status(statuses: pd.Series) -> str:

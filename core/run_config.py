@@ -1,7 +1,8 @@
 """RunConfig: everything that defines one training run, as a JSON-ready value.
 
 A worker process rebuilds the whole run from it: the dataset spec reloads the data, the pipeline
-JSON rebuilds the preprocessing, and the hyperparameters and seed rebuild the model.
+(a Pipeline value, written as JSON only by ``to_dict``) rebuilds the preprocessing, and the
+hyperparameters and seed rebuild the model.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from core.errors import DigitLabError
+from core.datasets.specs import display_spec
 from core.models import Hyperparams, get_preset, hyperparams_for
+from core.preprocess import Pipeline, get_pipeline
 
 MAX_SEED = 2**31 - 1
 
@@ -34,7 +37,7 @@ class RunConfig:
     """
 
     dataset: str
-    pipeline: str
+    pipeline: Pipeline
     pipeline_label: str
     preset: str
     hyperparams: Hyperparams
@@ -46,6 +49,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.dataset or not isinstance(self.dataset, str):
             raise DigitLabError("a run needs a dataset spec such as 'default:small'")
+        if not isinstance(self.pipeline, Pipeline):  # a name or JSON, as forms and stored configs give it
+            object.__setattr__(self, "pipeline", get_pipeline(str(self.pipeline)))
         object.__setattr__(self, "preset", get_preset(self.preset).name)
         object.__setattr__(self, "validation", parse_validation(self.validation))
         object.__setattr__(self, "seed", parse_seed(self.seed))
@@ -58,21 +63,19 @@ class RunConfig:
               overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
               seed: int = 0, seed_protocol: bool = False, exclude: Iterable[int] = ()) -> "RunConfig":
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
-        from core.preprocess import get_pipeline
-
         pipe = get_pipeline(pipeline)
-        return cls(dataset=dataset, pipeline=pipe.to_json(), pipeline_label=pipe.label,
+        return cls(dataset=dataset, pipeline=pipe, pipeline_label=pipe.label,
                    preset=preset, hyperparams=hyperparams_for(preset, overrides),
                    validation=validation, seed=seed, seed_protocol=seed_protocol, exclude=tuple(exclude))
 
     @property
     def title(self) -> str:
-        """Short human name: ``default:small · Normal ==> Thresholding · H``."""
-        return f"{self.dataset} · {self.pipeline_label} · {self.preset}"
+        """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path)."""
+        return f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
-        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline, "pipeline_label": self.pipeline_label,
+        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline.to_json(), "pipeline_label": self.pipeline_label,
                              "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
                              "validation": self.validation, "seed": self.seed}
         if self.seed_protocol:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.run_config import RunConfig
 from core.settings import settings
@@ -242,7 +243,7 @@ class RunStore:
             rows.append({
                 "id": run.id, "status": run.status,
                 "created": pd.Timestamp(run.created, unit="s"),
-                "dataset": run.dataset, "pipeline": run.pipeline_label, "preset": run.preset,
+                "dataset": display_spec(run.dataset), "pipeline": run.pipeline_label, "preset": run.preset,
                 "epochs": m.get("epochs"),
                 **{name: m.get(name) for name in METRIC_NAMES},
                 "test_accuracy": m.get("test_accuracy"),

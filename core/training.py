@@ -115,11 +115,10 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
     out before the validation split.
     """
     from core.datasets import load_spec
-    from core.preprocess import get_pipeline
 
     _phase(on_phase, "loading data")
     ds = load_spec(config.dataset)
-    pipe = get_pipeline(config.pipeline)
+    pipe = config.pipeline
     x_all, y_all = kept_training_images(ds.x_train, ds.y_train, config.exclude)
     _phase(on_phase, "preprocessing")
     if config.validation == "test":

@@ -6,8 +6,8 @@ Always the TEST labels (the seed captioned its error gallery with training label
 import streamlit as st
 
 from core import evaluation
+from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
 from ui import charts, run_views, run_widgets, state
 from ui.gallery import show_grid, to_display
 
@@ -24,7 +24,7 @@ try:
     ds = state.load_dataset(run.config.dataset)
     final_probabilities = store.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
-    pipeline = get_pipeline(run.config.pipeline)
+    pipeline = run.config.pipeline
     by_epoch = store.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
@@ -41,7 +41,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.seed_protocol_note(run))
-st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
+st.caption(f"Dataset {ds.name} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
            "compares the model's predictions for the test images with the test labels"
            + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
 

@@ -2,6 +2,7 @@
 run in the background and follow it live (curves, progress, stop, the seed's FIT RESULT line)."""
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.label_issues import LabelMarks
 from core.limits import Limits, limits
@@ -186,7 +187,7 @@ else:
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else run.dataset}  \n"
+        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else display_spec(run.dataset)}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,

@@ -159,7 +159,7 @@ def test_a_grid_can_ask_for_the_seed_protocol_and_shows_it_apart(tmp_path):
     for config in configs:
         run = store.create(config, status="running", grid="abcd0123")
         honest, leaky = figures[(next(n for n in (SEED_BEST, LABEL_FREE_BEST)
-                                      if get_pipeline(n).to_json() == config.pipeline), config.seed)]
+                                      if get_pipeline(n) == config.pipeline), config.seed)]
         store.finish(run.id, FINISHED, {"loss": 0.1, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": honest,
                                         "leaky_val_loss": 0.2, "leaky_val_accuracy": leaky, "epochs": 1})
     summary = read_grid(store, "abcd0123").summary.set_index("pipeline")

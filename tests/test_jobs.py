@@ -21,7 +21,7 @@ from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
 from core.worker import StoreReporter
 from core.worker import main as worker_main
 
-CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "D", hyperparams_for("D", {"epochs": 1}))
+CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))
 
 
 class Sleepers:

@@ -73,7 +73,7 @@ def test_architecture_text():
 
 
 def test_run_config_round_trips_through_json():
-    cfg = RunConfig("default:tiny", '{"steps": []}', "raw", "h", hyperparams_for("H", {"epochs": 2}),
+    cfg = RunConfig("default:tiny", "[]", "raw", "h", hyperparams_for("H", {"epochs": 2}),
                     validation="0.1", seed=7)
     assert cfg.preset == "H" and cfg.validation == 0.1
     back = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))

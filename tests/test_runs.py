@@ -16,7 +16,7 @@ from core.run_config import RunConfig
 from core.runs import (FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fit_result_line, format_metric,
                        validate_run_id)
 
-CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "H", hyperparams_for("H", {"epochs": 2}))
+CONFIG = RunConfig("default:tiny", "[]", "raw", "H", hyperparams_for("H", {"epochs": 2}))
 
 
 class FakeModel:

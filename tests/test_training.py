@@ -25,7 +25,7 @@ def tiny(tmp_path_factory) -> TrainingData:
 
 
 def config(preset: str = "D", seed: int = 0, **overrides) -> RunConfig:
-    return RunConfig("default:tiny", '{"steps": []}', "raw", preset, hyperparams_for(preset, overrides), seed=seed)
+    return RunConfig("default:tiny", "[]", "raw", preset, hyperparams_for(preset, overrides), seed=seed)
 
 
 class Recorder:

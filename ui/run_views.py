@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.errors import DigitLabError
-from core.preprocess import LABEL_FREE_BEST, get_pipeline
+from core.datasets import display_spec
+from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
@@ -155,7 +155,7 @@ def run_label(run: Run) -> str:
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {run.dataset} · {run.pipeline_label} · {run.preset} ({outcome})"
+    return f"{run.id} · {display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -164,7 +164,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     for run in runs:
         m = run.metrics
         rows.append({
-            "id": run.id, "status": status_text(run), "dataset": run.dataset,
+            "id": run.id, "status": status_text(run), "dataset": display_spec(run.dataset),
             "pipeline": run.pipeline_label, "preset": run.preset,
             "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
             **{name: m.get(name) for name in METRIC_NAMES},
@@ -187,11 +187,7 @@ def training_only_note(config: RunConfig | None) -> str | None:
     """A sentence for a run whose pipeline has a training-only step, else None."""
     if config is None:
         return None
-    try:
-        pipeline = get_pipeline(config.pipeline)
-    except DigitLabError:
-        return None
-    names = [step.short_label for step in pipeline.steps if step.TRAINING_ONLY]
+    names = [step.short_label for step in config.pipeline.steps if step.TRAINING_ONLY]
     if not names:
         return None
     what = f"{names[0]} is a training-only step" if len(names) == 1 else \
@@ -314,7 +310,7 @@ def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], tru
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
     """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time."""
     now = time.time()
-    return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": r.dataset,
+    return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": display_spec(r.dataset),
                           "pipeline": r.pipeline_label, "preset": r.preset,
                           "waiting": duration_text(now - r.created)} for r in queued],
                         columns=["position", "id", "dataset", "pipeline", "preset", "waiting"])

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TextIO
 
-from core.datasets import SIZE_NAMES
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
 from core.grid_worker import launch_chaining_worker
@@ -28,9 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "grid", help="train every pipeline on every preset (and seed) and print the results table",
         description="Queue pipelines x presets x seeds as runs, follow them, and print the table of "
                     "mean ± std over seeds. The last line is 'grid: <n> runs finished'.")
-    p.add_argument("--dataset", default="default",
-                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path> (default: default)")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    add_dataset_arguments(p)
     p.add_argument("--pipelines", default="seed",
                    help="a comma list of pipeline names, where 'seed' stands for the seed report's six "
                         "(default: seed)")
@@ -52,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> GridSpec:
     """The GridSpec the arguments describe (DigitLabError if they do not make one)."""
-    dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    dataset = str(dataset_from_args(args))
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
                     validation=args.validation, seed_protocol=getattr(args, "seed_protocol", False))

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from core.datasets import SIZE_NAMES
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.jobs import JobQueue
 from core.label_issues import LabelMarks
 from core.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
@@ -26,10 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a model in a background worker and follow it",
         description="Train a model preset on a dataset through the job queue, printing one line per epoch. "
                     "The last line is 'run: <id>'.")
-    p.add_argument("--dataset", default="default",
-                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path in the data "
-                        "folder> (default: default)")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    add_dataset_arguments(p)
     p.add_argument("--pipeline", default="raw", help="a named pipeline or pipeline JSON (default: raw)")
     p.add_argument("--preset", default="H", help=f"one of {', '.join(PRESETS)} (default: H)")
     p.add_argument("--epochs", type=int)
@@ -54,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the arguments describe (DigitLabError if they do not make one)."""
-    dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    dataset = str(dataset_from_args(args))
     names = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
              "optimizer": "optimizer", "activation": "activation", "hidden": "hidden", "conv": "conv_filters",
              "dropout": "dropout", "early_stop": "early_stop"}
