@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.datasets.detect import NAMED_FORMATS
 from core.errors import DigitLabError
 from core.models import Hyperparams, count_params
 from core.run_config import RunConfig
@@ -30,13 +31,9 @@ from core.run_config import RunConfig
 if TYPE_CHECKING:
     from core.datasets import Dataset
 
-#: Upload formats by the name the variable uses, with what they are.
-UPLOAD_FORMATS: dict[str, str] = {
-    "csv": "AHDD CSV files",
-    "idx": "MNIST IDX files",
-    "npz": "an .npz archive",
-    "png": "a train/test tree of PNGs",
-}
+#: Upload formats by the name the variable uses, with what they are: the loaders' own list.
+UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
+                                              **{name: text for name, _, text in NAMED_FORMATS}}.items()))
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
        "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
@@ -182,7 +179,6 @@ def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = 
 def upload_format(files: Mapping[str, bytes]) -> str | None:
     """The dataset format of an upload (one of UPLOAD_FORMATS), told from file names as the loaders
     tell it, looking into a zip's member list; None when it is none of them."""
-    from core.datasets import ahdd_csv, idx, png_folder
     from core.datasets.archive import check_member_count, is_zip
     from core.datasets.sources import dataset_keys
 
@@ -197,7 +193,7 @@ def upload_format(files: Mapping[str, bytes]) -> str | None:
             return None  # the loader explains a damaged zip
     if keys and all(key.lower().endswith(".npz") for key in keys):
         return "npz"
-    for name, module in (("csv", ahdd_csv), ("idx", idx), ("png", png_folder)):
+    for name, module, _ in NAMED_FORMATS:
         if module.claims(keys):
             return name
     return None
