@@ -25,7 +25,7 @@ from core.jobs import JobQueue
 from core.run_config import RunConfig
 from core.runs import (FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, RUNNING, RunStore,
                        process_alive)
-from tests.pages_support import ROOT, isolate_env, TIMEOUT, no_exceptions
+from tests.pages_support import ROOT, TIMEOUT, isolate_env, no_exceptions
 
 #: Long enough to be killed mid-epoch: 375 batches of 16 per epoch on the small default, so the
 #: throttled progress writes land inside epochs (tiny epochs can pass between two writes).

@@ -202,7 +202,7 @@ def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monke
 
 
 def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeypatch, tmp_path):
-    from tests.pages_support import no_exceptions, open_page
+    from tests.pages_support import isolate_env, no_exceptions, open_page
 
     isolate_env(monkeypatch, tmp_path)
     at = open_page("preprocess")
@@ -239,7 +239,7 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
 
 def test_runs_page_marks_seed_protocol_figures(monkeypatch, tmp_path):
     from core.runs import RunStore, fit_result_line
-    from tests.pages_support import no_exceptions, open_page
+    from tests.pages_support import isolate_env, no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
     from ui import run_views, state
 
