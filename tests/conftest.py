@@ -33,3 +33,14 @@ def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
     from ui import state
 
     state.job_queue().close()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session (started on first use, ~2-15 s; ended at the end)."""
+    from core import cluster
+
+    os.environ.setdefault("DIGITLAB_RAY_CPUS", "2")
+    cluster.connect()
+    yield
+    cluster.shutdown()
