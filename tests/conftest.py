@@ -1,4 +1,4 @@
-"""Shared fixtures: the page tests' isolated environment and the optional ../shared reference data."""
+"""Shared fixtures: the page tests' isolated environment, one local Ray, and the optional ../shared reference data."""
 from __future__ import annotations
 
 import os
