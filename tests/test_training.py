@@ -170,16 +170,13 @@ class SpyPipeline:
     (0.1, [("transform_train", 540, 540), ("transform", 60), ("transform", 100)]),
 ])
 def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, monkeypatch, validation, calls):
-    import sys
-    import types
-
     from core.training import prepare_data
 
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
     spy = SpyPipeline()
-    monkeypatch.setitem(sys.modules, "core.preprocess",
-                        types.SimpleNamespace(get_pipeline=lambda spec: spy))
-    data = prepare_data(RunConfig("default:tiny", "{}", "spy", "D", hyperparams_for("D"), validation=validation))
+    config = RunConfig("default:tiny", "[]", "spy", "D", hyperparams_for("D"), validation=validation)
+    object.__setattr__(config, "pipeline", spy)  # the config carries the pipeline: a spy in its place
+    data = prepare_data(config)
     assert spy.calls == calls
     assert data.x_train.dtype == np.float32 and data.x_train.shape[1:] == (28, 28)
     assert data.val_is_test == (validation == "test") and len(data.y_test) == 100
