@@ -1,6 +1,6 @@
-"""Error analysis (the seed's Part V, done right): pure functions of (true labels, probabilities).
+"""Error analysis (the report's Part V, done right): pure functions of (true labels, probabilities).
 
-Always pass the TEST labels with the test-set probabilities; the seed titled its error gallery
+Always pass the TEST labels with the test-set probabilities; the report titled its error gallery
 with train labels (``label_train[idx]``), which is what this module's callers must not repeat.
 """
 from __future__ import annotations

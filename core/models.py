@@ -1,4 +1,4 @@
-"""Model presets (the seed report's G, D and H, a small CNN, and Custom) and the Keras builder.
+"""Model presets (the report's G, D and H, a small CNN, and Custom) and the Keras builder.
 
 Everything here except :func:`build_model` is plain Python, so listing presets or checking a form
 never imports TensorFlow; ``build_model`` imports Keras when first called.
@@ -15,7 +15,7 @@ from core.params import ParamSpec, param, params_of
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-#: Keras' own default learning rates, so a preset that names only the optimiser trains as the seed's.
+#: Keras' own default learning rates, so a preset that names only the optimiser trains as the report's.
 DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 MAX_CONV_BLOCKS = 3  # 28 -> 13 -> 5 -> 1 pixels with 3x3 valid convolutions and 2x2 pooling
 MAX_HIDDEN_LAYERS = 8
@@ -26,7 +26,7 @@ class Hyperparams:
     """Architecture and training settings of one run, each field a :func:`core.params.param`.
 
     ``conv_filters`` are 3x3 convolution blocks (each followed by 2x2 max pooling) before the
-    dense layers; empty for a plain MLP. ``early_stop`` is the seed's ACCURACY_THRESHOLD: training
+    dense layers; empty for a plain MLP. ``early_stop`` is the report's ACCURACY_THRESHOLD: training
     stops once val_accuracy exceeds it (``None`` trains every epoch). Field order is form order.
     """
 
@@ -47,7 +47,7 @@ class Hyperparams:
     epochs: int = param(10, "int", "passes over the training set", minimum=1, maximum=500, label="Epochs")
     batch_size: int = param(32, "int", "images per gradient step", minimum=1, maximum=8192, label="Batch size")
     early_stop: float | None = param(
-        None, "threshold", "stop once val_accuracy exceeds this (the seed's ACCURACY_THRESHOLD); empty to "
+        None, "threshold", "stop once val_accuracy exceeds this (the report's ACCURACY_THRESHOLD); empty to "
         "train every epoch", minimum=0.0, maximum=1.0, what="a val_accuracy", label="Early stop at val_accuracy")
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,20 +89,20 @@ _ARCHITECTURE = frozenset({"hidden", "activation", "dropout", "optimizer", "conv
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("G", "Part G: 16-16 MLP, SGD",
-           "The seed's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
+           "The report's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
            Hyperparams(hidden=(16, 16), optimizer="sgd", learning_rate=0.01, epochs=10, batch_size=16),
            _ARCHITECTURE),
     Preset("D", "Part D: 32-32-32 MLP, Adam",
-           "The seed's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
+           "The report's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
            Hyperparams(hidden=(32, 32, 32), optimizer="adam", learning_rate=0.001, epochs=8, batch_size=32),
            _ARCHITECTURE),
     Preset("H", "Part H: 512-64 MLP, Adam, early stop",
-           "The seed's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
+           "The report's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
            "val_accuracy exceeds 0.988 (its ACCURACY_THRESHOLD).",
            Hyperparams(hidden=(512, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=256,
                        early_stop=0.988),
            _ARCHITECTURE),
-    Preset("CNN", "Small CNN (beyond the seed)",
+    Preset("CNN", "Small CNN (beyond the report)",
            "Two convolution blocks (32 and 64 filters of 3x3, each with 2x2 max pooling), Dense 64, "
            "Adam, batch 128, 8 epochs: what convolution buys over the MLPs.",
            Hyperparams(hidden=(64,), conv_filters=(32, 64), optimizer="adam", learning_rate=0.001,
@@ -216,7 +216,7 @@ def architecture_text(hp: Hyperparams) -> str:
 def build_model(hp: Hyperparams):
     """A compiled ``keras.Sequential`` taking float32 (N, 28, 28) images to 10 class probabilities.
 
-    Sparse categorical cross-entropy and accuracy, as in every part of the seed report. Call
+    Sparse categorical cross-entropy and accuracy, as in every part of the report. Call
     ``keras.utils.set_random_seed`` first for reproducible initial weights.
     """
     import keras

@@ -32,9 +32,9 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 class TrainingData:
     """Preprocessed float32 (N, 28, 28) images and int64 labels for one run.
 
-    ``val_is_test`` means validation is the test set (the seed's way), so the per-epoch validation
-    predictions are also the per-epoch test predictions. ``x_test_leaky`` (seed protocol only) is
-    the test images preprocessed with their test labels, as the seed did: for comparison only.
+    ``val_is_test`` means validation is the test set (the report's way), so the per-epoch validation
+    predictions are also the per-epoch test predictions. ``x_test_leaky`` (leaky protocol only) is
+    the test images preprocessed with their test labels, as the report did: for comparison only.
     """
 
     x_train: np.ndarray
@@ -108,9 +108,9 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
     """Load the dataset, split off validation, and preprocess each part.
 
     Training images go through ``transform_train`` (which may use their labels); validation and
-    test images go through ``transform``, which never sees a label: the seed eroded test images
+    test images go through ``transform``, which never sees a label: the report eroded test images
     according to their test labels, and this is where that mistake is not repeated. Only with
-    ``config.seed_protocol`` is a second, label-using copy of the test images made, and it only
+    ``config.leaky_protocol`` is a second, label-using copy of the test images made, and it only
     ever feeds the separate ``leaky_`` figures. Training images in ``config.exclude`` are left
     out before the validation split.
     """
@@ -130,7 +130,7 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
         x_train, y_train = pipe.transform_train(x_all[tr], y_all[tr]), y_all[tr]
         x_val, y_val = pipe.transform(x_all[va]), y_all[va]
         x_test = pipe.transform(ds.x_test)
-    leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.seed_protocol else None
+    leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.leaky_protocol else None
     return TrainingData(
         x_train=_images(x_train), y_train=y_train, x_val=_images(x_val), y_val=y_val,
         x_test=_images(x_test), y_test=ds.y_test, val_is_test=config.validation == "test",
@@ -154,9 +154,9 @@ def kept_training_images(x: np.ndarray, y: np.ndarray, exclude: tuple[int, ...])
 
 
 class AccuracyThresholdStop(keras.callbacks.Callback):
-    """The seed's Part H callback: stop once val_accuracy exceeds ``threshold`` (strictly).
+    """The report's Part H callback: stop once val_accuracy exceeds ``threshold`` (strictly).
 
-    Unlike the seed's, an epoch without val_accuracy (a run stopped mid-epoch) is ignored
+    Unlike the report's, an epoch without val_accuracy (a run stopped mid-epoch) is ignored
     rather than crashing on ``None > float``.
     """
 
@@ -344,7 +344,7 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
 
 def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,
                   reporter: Reporter | None = None) -> dict[str, float]:
-    """The seed protocol's figures of a trained model: loss and accuracy on test images that were
+    """The leaky protocol's figures of a trained model: loss and accuracy on test images that were
     preprocessed with their test labels. For comparison only; never THE result of a run."""
     _phase(reporter, "testing with test labels")
     probs = np.asarray(model.predict(x_test_leaky, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)

@@ -65,7 +65,7 @@ m4.metric("Classes", len(ds.class_names))
 
 left, right = st.columns([1, 1])
 with left:
-    st.caption("Part A summary (images flattened, as the seed report printed them)")
+    st.caption("Part A summary (images flattened, as the report printed them)")
     st.code("\n".join(summary_lines(ds)), language=None)
     counts = class_counts(ds)
     st.dataframe(counts, hide_index=True, width="stretch")

@@ -2,7 +2,7 @@
 misclassified test images (filtered by a clicked cell or by class), one image in detail, and
 precision, recall and F1 per class. An epoch slider shows all of it as it was after any epoch,
 marks the images the model once got right, and each class's accuracy over the epochs is charted.
-Always the TEST labels (the seed captioned its error gallery with training labels)."""
+Always the TEST labels (the report captioned its error gallery with training labels)."""
 import streamlit as st
 
 from core import evaluation
@@ -39,11 +39,11 @@ m2.metric("Misclassified", f"{len(all_errors):,}")
 m3.metric("Test images", f"{len(ds.y_test):,}")
 m4.metric("Preset", run.preset)
 if m5:
-    m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
-                 help=run_views.seed_protocol_note(run))
+    m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
+                 help=run_views.leaky_note(run))
 st.caption(f"Dataset {ds.name} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
            "compares the model's predictions for the test images with the test labels"
-           + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
+           + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
 # predictions exist when the run validated on the test set).

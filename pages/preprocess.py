@@ -100,7 +100,7 @@ editor, view = st.columns([5, 6], gap="large")
 with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    chosen = c1.selectbox("Start from a ready-made pipeline (the seed report's, or a label-free one)", names,
+    chosen = c1.selectbox("Start from a ready-made pipeline (the report's, or a label-free one)", names,
                           format_func=lambda n: PIPELINE_TITLES[n])
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
@@ -131,7 +131,7 @@ with view:
     if pipeline.has_training_only:
         st.warning("This pipeline has a step that uses the class labels. It runs on training images "
                    "only; test images are preprocessed without it, so test accuracy stays honest "
-                   "(the seed report also eroded test images by their test labels, which flattered "
+                   "(the report also eroded test images by their test labels, which flattered "
                    "its figures). " + LABEL_FREE_HINT)
     p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
     as_test = p1.toggle("Preview as test images (no labels)", value=False,

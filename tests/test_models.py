@@ -12,7 +12,7 @@ from core.models import (PRESETS, Hyperparams, architecture_text, build_model, d
 from core.run_config import RunConfig, parse_seed, parse_validation
 
 
-def test_presets_match_the_seed_report():
+def test_presets_match_the_report():
     g, d, h = PRESETS["G"].defaults, PRESETS["D"].defaults, PRESETS["H"].defaults
     assert (g.hidden, g.optimizer, g.batch_size, g.epochs, g.early_stop) == ((16, 16), "sgd", 16, 10, None)
     assert (d.hidden, d.optimizer, d.batch_size, d.epochs) == ((32, 32, 32), "adam", 32, 8)

@@ -164,7 +164,7 @@ def test_a_train_link_fills_the_form():
     assert at.text_input(key="hp_Custom_hidden").value == "16, 8"
     assert at.number_input(key="hp_Custom_epochs").value == 3
     assert at.selectbox(key="hp_Custom_optimizer").value == "sgd"
-    assert at.radio(key="train_pipeline_source").value == "One of the seed's pipelines"
+    assert at.radio(key="train_pipeline_source").value == "One of the report's pipelines"
     assert at.selectbox(key="train_named_pipeline").value == "erosion"
     assert at.radio(key="train_validation").value == "Held-out part of the training set"
     assert at.slider(key="train_fraction").value == pytest.approx(0.2)

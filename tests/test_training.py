@@ -81,7 +81,7 @@ def test_same_config_and_seed_give_the_same_metrics(tiny):
     assert ra.epochs[-1]["loss"] != rc.epochs[-1]["loss"]
 
 
-def test_the_seed_threshold_callback_stops_training(tiny):
+def test_the_report_threshold_callback_stops_training(tiny):
     out = train(config("H", epochs=5, early_stop=0.01), data=tiny)
     assert out.status == "finished" and out.early_stopped_epoch == 1 and out.metrics["epochs"] == 1
     assert out.metrics["early_stopped_epoch"] == 1

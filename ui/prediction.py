@@ -15,7 +15,7 @@ from core.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
 from core.runs import Run, RunStore
 
-#: Models kept in memory at once (an MLP of the seed's Part H is 1.7 MB; a class has a few runs).
+#: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
 
 

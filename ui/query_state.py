@@ -253,7 +253,7 @@ def publish(page: str, params: Mapping[str, str]) -> None:
 
 
 def pipeline_param_text(pipeline: Pipeline) -> str:
-    """A pipeline as a link carries it: its name when it is one of the seed's, else its JSON."""
+    """A pipeline as a link carries it: its name when it is one of the report's, else its JSON."""
     text = pipeline.to_json()
     for name, named in NAMED_PIPELINES.items():
         if named.to_json() == text:

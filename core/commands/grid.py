@@ -2,7 +2,7 @@
 
 The runs go through the same queue and store as the dashboard's (max_jobs holds, and they show
 on the Runs and Grid pages). One line is printed per run as it ends, then the table (mean ± std
-over seeds, with the seed report's val_accuracy beside it) and the seed's FIT RESULT blocks per
+over seeds, with the report's val_accuracy beside it) and the report's FIT RESULT blocks per
 preset. The last line is ``grid: <n> runs finished``. Ctrl-C stops the grid's runs (a second
 Ctrl-C leaves them to the queue and returns). ``--show ID`` prints a grid's table again.
 """
@@ -30,16 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "mean ± std over seeds. The last line is 'grid: <n> runs finished'.")
     add_dataset_arguments(p)
     p.add_argument("--pipelines", default="seed",
-                   help="a comma list of pipeline names, where 'seed' stands for the seed report's six "
+                   help="a comma list of pipeline names, where 'seed' stands for the report's six "
                         "(default: seed)")
     p.add_argument("--presets", default="G,D,H", help="comma list of presets (default: G,D,H)")
     p.add_argument("--seeds", default="0", help="comma list of seeds; each configuration runs once per seed "
                                                 "(default: 0)")
     p.add_argument("--epochs", type=int, help="override every preset's number of epochs")
     p.add_argument("--validation", default="test",
-                   help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
-    p.add_argument("--seed-protocol", action="store_true",
-                   help="also evaluate each run as the seed did, on test images preprocessed with their test "
+                   help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
+    p.add_argument("--leaky-protocol", action="store_true",
+                   help="also evaluate each run as the report did, on test images preprocessed with their test "
                         "labels (an extra column, for comparison only)")
     p.add_argument("--worker-per-run", action="store_true",
                    help="start a fresh worker process for every run (default: a worker goes on with the "
@@ -53,7 +53,7 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
     dataset = str(dataset_from_args(args))
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
-                    validation=args.validation, seed_protocol=getattr(args, "seed_protocol", False))
+                    validation=args.validation, leaky_protocol=getattr(args, "leaky_protocol", False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +136,7 @@ def end_line(run: Run) -> str:
 
 
 def report_text(result: GridResult) -> str:
-    """The table and the seed's FIT RESULT blocks, one per preset."""
+    """The table and the report's FIT RESULT blocks, one per preset."""
     parts = [f"grid {result.grid_id} on {', '.join(result.datasets)}, seeds {', '.join(map(str, result.seeds))}",
              table_text(result.summary)]
     if result.summary["training_only"].any():

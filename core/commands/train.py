@@ -2,7 +2,7 @@
 
 The run goes through the same queue and store as the dashboard's (so it respects max_jobs and
 shows up on the Runs page); this process dispatches in the foreground while it waits. Output is
-one line per epoch in Keras' style, the seed's FIT RESULT line, and ``run: <id>`` as the last
+one line per epoch in Keras' style, the report's FIT RESULT line, and ``run: <id>`` as the last
 line. Ctrl-C asks the run to stop (a second Ctrl-C leaves it running and returns).
 """
 from __future__ import annotations
@@ -39,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, help="Custom preset only")
     p.add_argument("--early-stop", help="stop once val_accuracy exceeds this, or 'off'")
     p.add_argument("--validation", default="test",
-                   help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
+                   help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seed-protocol", action="store_true",
-                   help="also evaluate as the seed did, on test images preprocessed with their test labels; "
+    p.add_argument("--leaky-protocol", action="store_true",
+                   help="also evaluate as the report did, on test images preprocessed with their test labels; "
                         "printed apart, for comparison only (the honest figures stay the result)")
     p.add_argument("--exclude-marked", action="store_true",
                    help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
@@ -59,7 +59,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                                  if getattr(args, arg) is not None}
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
-                           seed_protocol=getattr(args, "seed_protocol", False), exclude=exclude)
+                           leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude)
 
 
 def run(args: argparse.Namespace) -> int:
