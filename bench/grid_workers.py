@@ -45,7 +45,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="default")
     p.add_argument("--size", default="small")
-    p.add_argument("--pipelines", default="seed")
+    p.add_argument("--pipelines", default="report")
     p.add_argument("--presets", default="D")
     p.add_argument("--seeds", default="0")
     p.add_argument("--epochs", type=int, default=1)

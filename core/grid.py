@@ -37,6 +37,8 @@ MAX_GRID_RUNS = 500
 SUMMARY_COLUMNS = ["pipeline", "title", "preset", "n", "runs", "status",
                    *(f"{m}_{s}" for m in METRIC_NAMES for s in ("mean", "std")),
                    "test_accuracy_mean", "seconds_mean", "training_only", "leaky_val_accuracy_mean"]
+#: What ``--pipelines`` accepts for the report's six pipelines ("seed" is the name it had first).
+REPORT_GROUP = ("report", "seed")
 RUN_COLUMNS = ["run", "status", "pipeline", "title", "preset", "seed", "dataset", "epochs", *METRIC_NAMES,
                "test_accuracy", "seconds", "progress", "error", "training_only", "leaky_val_accuracy"]
 
@@ -88,15 +90,17 @@ class GridSpec:
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
-    """A comma list of pipeline names, where ``seed`` stands for the report's six (``"seed"``,
-    ``"raw,erosion"``, ``"seed,normal-threshold-shrink-blobs-dilate-erosion"``)."""
+    """A comma list of pipeline names, where ``report`` stands for the report's six (``"report"``,
+    ``"raw,erosion"``, ``"report,normal-threshold-shrink-blobs-dilate-erosion"``); ``seed``, its
+    old name, is accepted too."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    expanded = [name for part in parts for name in (REPORT_PIPELINES if part.lower() == "seed" else (part,))]
+    expanded = [name for part in parts
+                for name in (REPORT_PIPELINES if part.lower() in REPORT_GROUP else (part,))]
     names = tuple(dict.fromkeys(expanded))
     unknown = [n for n in names if n not in NAMED_PIPELINES]
     if unknown or not names:
         raise DigitLabError(f"unknown pipeline(s) {', '.join(map(repr, unknown)) or repr(text)}; "
-                            f"use 'seed' or names from: {', '.join(NAMED_PIPELINES)}")
+                            f"use 'report' or names from: {', '.join(NAMED_PIPELINES)}")
     return names
 
 
@@ -237,8 +241,8 @@ def with_report_figures(summary: pd.DataFrame) -> pd.DataFrame:
     """``summary`` plus the report's val_accuracy for the same cell (``report_val_accuracy``,
     NaN where it has none) and our mean minus it (``delta``)."""
     out = summary.copy()
-    seed = [report_figure(p, n) for p, n in zip(out["preset"], out["pipeline"])]
-    out["report_val_accuracy"] = pd.array([math.nan if v is None else v for v in seed], dtype="float64")
+    figures = [report_figure(p, n) for p, n in zip(out["preset"], out["pipeline"])]
+    out["report_val_accuracy"] = pd.array([math.nan if v is None else v for v in figures], dtype="float64")
     out["delta"] = out["val_accuracy_mean"] - out["report_val_accuracy"]
     return out
 
@@ -371,8 +375,8 @@ def table_text(summary: pd.DataFrame) -> str:
         **{m: [mean_pm_std(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_std"], summary["n"])]
            for m in METRIC_NAMES},
     })
-    seed = with_report_figures(summary)["report_val_accuracy"]
-    shown["report val_acc"] = [f"{v:.4f}" if not pd.isna(v) else "" for v in seed]
+    figures = with_report_figures(summary)["report_val_accuracy"]
+    shown["report val_acc"] = [f"{v:.4f}" if not pd.isna(v) else "" for v in figures]
     if summary["leaky_val_accuracy_mean"].notna().any():
         shown[LEAKY_TITLE] = [f"{v:.4f}" if not pd.isna(v) else "" for v in summary["leaky_val_accuracy_mean"]]
     return shown.to_string(index=False)

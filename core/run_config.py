@@ -98,7 +98,8 @@ class RunConfig:
                    pipeline_label=str(d.get("pipeline_label", "")), preset=str(d["preset"]),
                    hyperparams=Hyperparams.from_dict(d["hyperparams"]),
                    validation=d.get("validation", "test"), seed=d.get("seed", 0),
-                   leaky_protocol=d.get("leaky_protocol", False), exclude=d.get("exclude", ()))
+                   leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
+                   exclude=d.get("exclude", ()))
 
 
 def parse_validation(value: Any) -> str | float:

@@ -131,8 +131,8 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
     assert [(c.seed, c.preset, c.pipeline_label[:3]) for c in configs[:4]] == [
         (0, "G", "raw"), (0, "G", "Ero"), (0, "H", "raw"), (0, "H", "Ero")]
     assert {c.hyperparams.epochs for c in configs} == {2} and configs[2].hyperparams.early_stop == 0.988
-    seed = GridSpec.report_table("default:small").configs()
-    assert len(seed) == 18 and [c.hyperparams.epochs for c in seed[::6]] == [10, 8, 10]
+    table = GridSpec.report_table("default:small").configs()
+    assert len(table) == 18 and [c.hyperparams.epochs for c in table[::6]] == [10, 8, 10]
     with pytest.raises(DigitLabError, match="at least one preset"):
         GridSpec("default:tiny", presets=()).configs()
     with pytest.raises(DigitLabError, match="lists a seed twice"):
@@ -144,9 +144,9 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
 
 
 def test_parsing_pipelines_presets_and_seeds():
-    assert parse_pipelines("seed") == REPORT_PIPELINES
+    assert parse_pipelines("report") == parse_pipelines("seed") == REPORT_PIPELINES  # "seed": the old name
     assert parse_pipelines(" raw, erosion ") == ("raw", "erosion")
-    assert parse_pipelines("seed,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
+    assert parse_pipelines("report,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
         *REPORT_PIPELINES, "normal-threshold-shrink-blobs-dilate-erosion")
     with pytest.raises(DigitLabError, match="unknown pipeline\\(s\\) 'sharpen'"):
         parse_pipelines("raw,sharpen")

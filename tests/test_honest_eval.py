@@ -93,10 +93,10 @@ def test_prepare_data_keeps_test_images_label_free_and_the_report_copy_apart():
     np.testing.assert_array_equal(honest.x_train, pipe.transform_train(ds.x_train, ds.y_train))
     assert honest.x_test_leaky is None
 
-    seed = prepare_data(RunConfig.build("default:tiny", REPORT_BEST, "D", leaky_protocol=True))
-    np.testing.assert_array_equal(seed.x_test, honest.x_test)  # the honest test images are unchanged
-    np.testing.assert_array_equal(seed.x_test_leaky, pipe.transform_train(ds.x_test, ds.y_test))
-    differs = np.any(seed.x_test_leaky != seed.x_test, axis=(1, 2))
+    leaky = prepare_data(RunConfig.build("default:tiny", REPORT_BEST, "D", leaky_protocol=True))
+    np.testing.assert_array_equal(leaky.x_test, honest.x_test)  # the honest test images are unchanged
+    np.testing.assert_array_equal(leaky.x_test_leaky, pipe.transform_train(ds.x_test, ds.y_test))
+    differs = np.any(leaky.x_test_leaky != leaky.x_test, axis=(1, 2))
     assert differs.any() and set(ds.y_test[differs]) == {0}, "only the test zeros get the class erosion"
 
 
@@ -235,6 +235,8 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
     assert config.leaky_protocol is True and config.exclude == (7,)
     plain = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny"]))
     assert plain.leaky_protocol is False and plain.exclude == ()
+    old_flag = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny", "--seed-protocol"]))
+    assert old_flag.leaky_protocol is True  # the flag's first name still works
 
 
 def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):

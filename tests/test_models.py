@@ -81,6 +81,13 @@ def test_run_config_round_trips_through_json():
     assert cfg.title == "default:tiny · raw · H"
 
 
+def test_run_configs_stored_with_the_old_name_of_the_leaky_protocol_still_load():
+    stored = RunConfig.build("default:tiny", "erosion", "D", {"epochs": 1}).to_dict()
+    old = RunConfig.from_dict({**stored, "seed_protocol": True})
+    assert old.leaky_protocol and old.to_dict()["leaky_protocol"] is True and "seed_protocol" not in old.to_dict()
+    assert not RunConfig.from_dict(stored).leaky_protocol
+
+
 def test_run_config_rejects_bad_values():
     with pytest.raises(DigitLabError, match="lacks hyperparams"):
         RunConfig.from_dict({"dataset": "x", "pipeline": "{}", "preset": "H"})

@@ -29,16 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Queue pipelines x presets x seeds as runs, follow them, and print the table of "
                     "mean ± std over seeds. The last line is 'grid: <n> runs finished'.")
     add_dataset_arguments(p)
-    p.add_argument("--pipelines", default="seed",
-                   help="a comma list of pipeline names, where 'seed' stands for the report's six "
-                        "(default: seed)")
+    p.add_argument("--pipelines", default="report",
+                   help="a comma list of pipeline names, where 'report' (or its old name 'seed') stands for "
+                        "the report's six (default: report)")
     p.add_argument("--presets", default="G,D,H", help="comma list of presets (default: G,D,H)")
     p.add_argument("--seeds", default="0", help="comma list of seeds; each configuration runs once per seed "
                                                 "(default: 0)")
     p.add_argument("--epochs", type=int, help="override every preset's number of epochs")
     p.add_argument("--validation", default="test",
                    help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
-    p.add_argument("--leaky-protocol", action="store_true",
+    p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
                    help="also evaluate each run as the report did, on test images preprocessed with their test "
                         "labels (an extra column, for comparison only)")
     p.add_argument("--worker-per-run", action="store_true",

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--validation", default="test",
                    help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--leaky-protocol", action="store_true",
+    p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
                    help="also evaluate as the report did, on test images preprocessed with their test labels; "
                         "printed apart, for comparison only (the honest figures stay the result)")
     p.add_argument("--exclude-marked", action="store_true",

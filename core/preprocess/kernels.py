@@ -15,7 +15,7 @@ SHAPES: tuple[str, ...] = ("rect", "ellipse", "cross", "custom")
 _CV_SHAPES = {"rect": cv2.MORPH_RECT, "ellipse": cv2.MORPH_ELLIPSE, "cross": cv2.MORPH_CROSS}
 MAX_KERNEL_SIZE = 15
 
-#: The report's 5x5 kernel exactly as its report wrote it. The report applied it to images it held
+#: The report's 5x5 kernel exactly as it wrote it. The report applied it to images it held
 #: transposed (see core.preprocess.named), so on upright images it acts as REPORT_KERNEL_UPRIGHT.
 REPORT_KERNEL_ROWS: tuple[str, ...] = ("01110", "01110", "11111", "01110", "01110")
 
