@@ -93,7 +93,7 @@ def test_threshold_callback_unit():
 
     cb = AccuracyThresholdStop(0.9)
     cb.set_model(Model())
-    cb.on_epoch_end(0, {"val_accuracy": 0.9})  # not above: the seed compares strictly
+    cb.on_epoch_end(0, {"val_accuracy": 0.9})  # not above: the report compares strictly
     cb.on_epoch_end(1, {"loss": 0.1})          # no val_accuracy: ignored, not a crash
     assert not cb.model.stop_training and cb.stopped_epoch is None
     cb.on_epoch_end(2, {"val_accuracy": 0.95})
