@@ -3,9 +3,9 @@
 Runs the report's final preprocessing (normalise, threshold 0.2, erode the 0s twice with its 5x5
 kernel, dilate 3x3, erode 3x3) as the report did (bench/report_loop.py, flat column-major float32
 rows) and the project pipeline "normal-threshold-dilate-erosion" on the same images held upright,
-best of --repeat runs each. The last line printed is
+best of --repeat runs each. The last line printed is (its wording fixed by issue 4: "seed-loop" is the report's loop)
 
-    report-loop <s> s, project <s> s, speedup <x>x, identical: yes|no
+    seed-loop <s> s, project <s> s, speedup <x>x, identical: yes|no
 
 where identical means the report's output, transposed back upright, equals the project's exactly.
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     report_s, report_out = best_time(run_report, args.repeat)
     project_s, project_out = best_time(lambda: pipeline.transform_train(x, y), args.repeat)
     identical = np.array_equal(from_report_layout(report_out), project_out)
-    print(f"report-loop {report_s:.3f} s, project {project_s:.3f} s, speedup {report_s / project_s:.1f}x, "
+    print(f"seed-loop {report_s:.3f} s, project {project_s:.3f} s, speedup {report_s / project_s:.1f}x, "
           f"identical: {'yes' if identical else 'no'}")
     return 0 if identical else 1
 
