@@ -123,11 +123,13 @@ def new_grid_id() -> str:
     return secrets.token_hex(4)
 
 
-def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
-    """Queue every run of ``spec`` under a new grid id and start what max_jobs allows; return the id.
+def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str:
+    """Queue every run of ``spec`` for ``owner`` under a new grid id, exactly as single runs are
+    queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
+    return the id.
 
     All configs are checked first, against the instance's limits too (core.limits: epochs, model
-    size, queue length), so a spec that breaks one queues nothing.
+    size, queue length, runs waiting per owner), so a spec that breaks one queues nothing.
     """
     configs = spec.configs()
     allowed = limits()
@@ -135,9 +137,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
         allowed.check_config(config)
     check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
-    for config in configs:
-        jobs.store.create(config, grid=grid_id)
-    jobs.dispatch()
+    jobs.submit_many(configs, owner=owner, grid=grid_id)
     return grid_id
 
 
