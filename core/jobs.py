@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -34,7 +33,7 @@ from core.run_config import RunConfig
 from core.runs import (EPOCH_PREDICTIONS_NAME, FAILED, FINISHED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
                        Run, RunStore, atomic_write_bytes)
 from core.settings import settings
-from core.worker import run_events, train_task
+from core.worker import dataset_payload, run_events, train_task
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +49,8 @@ def launch_training(run: Run, events: Any) -> Any:
     if run.config is None:
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
-    upload = None
-    if run.config.dataset.startswith("file:"):
-        path = Path(run.config.dataset.removeprefix("file:"))
-        try:
-            upload = ray.put(path.read_bytes())
-        except OSError as err:
-            raise DigitLabError(f"cannot read the dataset file: {err.strerror}", path) from None
+    payload = dataset_payload(run.config.dataset)
+    upload = ray.put(payload) if payload is not None else None
     return train_task.options(num_cpus=cpus, name=f"train:{run.id}").remote(
         run.id, run.config.to_dict(), events, upload, cpus)
 
@@ -77,8 +71,9 @@ class JobQueue:
     """
 
     def __init__(self, store: RunStore, max_jobs: int | None = None, launcher: Launcher = launch_training,
-                 interval: float = 0.25) -> None:
+                 interval: float = 0.25, stop_grace: float = STOP_GRACE_S) -> None:
         self.store = store
+        self.stop_grace = stop_grace
         self._max_jobs = max_jobs if max_jobs is not None else (settings().max_jobs or None)
         self.launcher = launcher
         self.interval = interval
@@ -139,8 +134,8 @@ class JobQueue:
                                       adding=len(configs))
 
     def stop(self, run_id: str) -> Run:
-        """Cancel a queued run at once, or stop a running one: gracefully at its next batch, its
-        worker ended after ``STOP_GRACE_S`` (well within 2 s, wherever it runs)."""
+        """Cancel a queued run at once, or stop a running one: gracefully at its next batch (the
+        model so far is kept), its worker ended after ``stop_grace`` seconds (the model is lost)."""
         run = self.store.request_stop(run_id)
         if run.status == RUNNING:
             self.dispatch()
@@ -274,7 +269,7 @@ class JobQueue:
             if flight.stop_sent is None:
                 flight.stop_sent = now
                 self.events.stop.remote(run_id)
-            elif now - flight.stop_sent > STOP_GRACE_S:
+            elif now - flight.stop_sent > self.stop_grace:
                 ray.cancel(flight.ref, force=True)
                 del self._flights[run_id]
                 self.events.forget.remote(run_id)

@@ -373,7 +373,8 @@ class RunStore:
                 return None
             queued = db.execute("SELECT id, owner, created FROM runs WHERE status = ? ORDER BY created, id",
                                 (QUEUED,)).fetchall()
-            order = fair_order([(r["id"], r["owner"]) for r in queued], running, max_running_per_owner)
+            order = fair_order([(r["id"], r["owner"]) for r in queued], running, max_running_per_owner,
+                               _owner_served(db))
             if not order:
                 return None
             db.execute("UPDATE runs SET status = ?, started = ?, progress = ? WHERE id = ?",
@@ -383,7 +384,7 @@ class RunStore:
     def queue_positions(self) -> dict[str, tuple[int, float | None]]:
         """Queued run id -> (its place from 1 in the fair-share start order, its estimated start)."""
         with self._connect() as db:
-            running = _owner_counts(db)
+            running, served = _owner_counts(db), _owner_served(db)
             queued = db.execute("SELECT id, owner, config, preset, dataset FROM runs WHERE status = ? "
                                 "ORDER BY created, id", (QUEUED,)).fetchall()
             if not queued:
@@ -392,7 +393,7 @@ class RunStore:
                               (RUNNING,)).fetchall()
             done = db.execute("SELECT preset, dataset, started, finished, metrics FROM runs WHERE status = ? "
                               "AND started IS NOT NULL ORDER BY finished DESC LIMIT 200", (FINISHED,)).fetchall()
-        order = fair_order([(r["id"], r["owner"]) for r in queued], running)
+        order = fair_order([(r["id"], r["owner"]) for r in queued], running, last_started=served)
         by_id = {r["id"]: r for r in queued}
         pace = eta.seconds_per_epoch([
             eta.Past(r["preset"], r["dataset"], (r["finished"] - r["started"]) / epochs)
@@ -570,9 +571,11 @@ class RunStore:
 
 
 def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, int],
-               max_running_per_owner: int | None = None) -> list[str]:
+               max_running_per_owner: int | None = None,
+               last_started: dict[str | None, float] | None = None) -> list[str]:
     """The order in which ``queued`` (run id, owner) pairs, oldest first, will start: round-robin
-    across owners, the owner with the fewest runs in progress first (ties: the longest waiting).
+    across owners, the owner with the fewest runs in progress first; ties go to the owner served
+    longest ago (``last_started``: when their latest run started), then to the longest waiting.
 
     So one person's 18-run grid cannot hold another's single run behind it. ``None`` counts as one
     owner. With ``max_running_per_owner`` the order stops where every remaining owner is at it.
@@ -582,14 +585,18 @@ def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, i
         heads.setdefault(owner, []).append(run_id)
     arrival = {owner: i for i, owner in enumerate(heads)}  # whose oldest run waits longest
     counts = {owner: running.get(owner, 0) for owner in heads}
+    served = {owner: (last_started or {}).get(owner, float("-inf")) for owner in heads}
+    tick = max([t for t in served.values() if t != float("-inf")], default=0.0)
     cap = max_running_per_owner
     order: list[str] = []
     while heads:
-        owner = min(heads, key=lambda o: (counts[o], arrival[o]))
+        owner = min(heads, key=lambda o: (counts[o], served[o], arrival[o]))
         if cap is not None and counts[owner] >= cap:  # the fewest in progress is at the cap: all are
             break
         order.append(heads[owner].pop(0))
         counts[owner] += 1
+        tick += 1.0  # picked now: served most recently
+        served[owner] = tick
         if not heads[owner]:
             del heads[owner]
     return order
@@ -603,6 +610,12 @@ def _pending(row: sqlite3.Row) -> eta.Pending:
         epochs = 1
     return eta.Pending(row["id"], row["preset"], row["dataset"], epochs,
                        row["started"] if "started" in row.keys() else None)
+
+
+def _owner_served(db: sqlite3.Connection) -> dict[str | None, float]:
+    """When each owner's latest run started."""
+    return {r["owner"]: r["t"] for r in db.execute(
+        "SELECT owner, MAX(started) AS t FROM runs WHERE started IS NOT NULL GROUP BY owner")}
 
 
 def _owner_counts(db: sqlite3.Connection) -> dict[str | None, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tempfile
 import traceback
 from pathlib import Path
@@ -73,9 +74,12 @@ class ActorReporter:
 
     def __init__(self, events: Any, run_id: str) -> None:
         self.events, self.run_id, self._stop = events, run_id, False
+        # Where it runs, shown with the progress (and what a test kills to simulate a crash).
+        self.where = {"worker_pid": os.getpid(), "node": socket.gethostname(),
+                      "node_id": ray.get_runtime_context().get_node_id()}
 
     def progress(self, state: dict[str, Any]) -> None:
-        self._stop = ray.get(self.events.progress.remote(self.run_id, state)) or self._stop
+        self._stop = ray.get(self.events.progress.remote(self.run_id, {**state, **self.where})) or self._stop
 
     def epoch_end(self, event: dict[str, Any]) -> None:
         self._stop = ray.get(self.events.epoch.remote(self.run_id, event)) or self._stop
@@ -103,22 +107,32 @@ def _size_thread_pools(cpus: int) -> None:
     _threads_set = True
 
 
-def local_dataset(config: RunConfig, upload: bytes | None) -> RunConfig:
-    """``config`` with its dataset readable on this node: an uploaded file (sent as bytes) is saved
-    into this node's cache; ready datasets are generated or read from this node's cache anyway."""
-    if upload is None:
-        return config
+def dataset_payload(spec: str) -> bytes | None:
+    """What a task on any node needs besides ``spec`` to load it: an uploaded file's bytes (sent
+    through the object store), or None for ready datasets (generated or cached on that node)."""
+    if not spec.startswith("file:"):
+        return None
+    path = Path(spec.removeprefix("file:"))
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DigitLabError(f"cannot read the dataset file: {err.strerror}", path) from None
+
+
+def local_spec(spec: str, payload: bytes | None) -> str:
+    """``spec`` readable on this node: a file sent as bytes is saved into this node's cache (once)."""
+    if payload is None:
+        return spec
     from core.settings import settings
 
-    name = Path(config.dataset.removeprefix("file:")).name
     folder = settings().cache_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    if not path.is_file() or path.stat().st_size != len(upload):
+    path = folder / Path(spec.removeprefix("file:")).name
+    if not path.is_file() or path.stat().st_size != len(payload):
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as tmp:
-            tmp.write(upload)
+            tmp.write(payload)
         os.replace(tmp.name, path)
-    return dataclasses.replace(config, dataset=f"file:{path}")
+    return f"file:{path}"
 
 
 def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: bytes | None = None,
@@ -129,7 +143,8 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: byt
         _size_thread_pools(cpus)
         from core.training import train  # TensorFlow: imported once per warm worker
 
-        config = local_dataset(RunConfig.from_dict(config_json), upload)
+        config = RunConfig.from_dict(config_json)
+        config = dataclasses.replace(config, dataset=local_spec(config.dataset, upload))
         reporter = ActorReporter(events, run_id)
         outcome = train(config, reporter)
         reporter.progress({"phase": "saving"})
@@ -139,7 +154,8 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: byt
                 path = Path(tmp) / "model.keras"
                 outcome.model.save(path)
                 model_bytes = path.read_bytes()
-        return {"status": outcome.status, "metrics": outcome.metrics, "model": model_bytes,
+        metrics = {**outcome.metrics, "worker_pid": reporter.where["worker_pid"], "node": reporter.where["node"]}
+        return {"status": outcome.status, "metrics": metrics, "model": model_bytes,
                 "predictions": outcome.test_probabilities,
                 "epoch_predictions": outcome.test_probabilities_by_epoch}
     except DigitLabError as err:
