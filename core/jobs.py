@@ -43,15 +43,16 @@ STOP_GRACE_S = 1.2
 Launcher = Callable[[Run, Any], Any]
 
 
-def launch_training(run: Run, events: Any) -> Any:
-    """Submit ``run`` as a Ray task with ``DIGITLAB_CPUS_PER_RUN`` CPUs. The task gets the config,
-    not the run folder; an uploaded dataset's file goes along as bytes (the node may be another)."""
+def launch_training(run: Run, events: Any, resources: dict[str, float] | None = None) -> Any:
+    """Submit ``run`` as a Ray task with ``DIGITLAB_CPUS_PER_RUN`` CPUs (and custom ``resources``,
+    which place it on nodes that have them). The task gets the config, not the run folder; an
+    uploaded dataset's file goes along as bytes (the node may be another machine)."""
     if run.config is None:
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
     payload = dataset_payload(run.config.dataset)
     upload = ray.put(payload) if payload is not None else None
-    return train_task.options(num_cpus=cpus, name=f"train:{run.id}").remote(
+    return train_task.options(num_cpus=cpus, resources=resources or {}, name=f"train:{run.id}").remote(
         run.id, run.config.to_dict(), events, upload, cpus)
 
 

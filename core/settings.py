@@ -46,7 +46,7 @@ class Settings:
             # The dashboard opens on this size of the synthetic default (tests use "tiny").
             default_size=os.environ.get("DIGITLAB_DEFAULT_SIZE", "full"),
             ray_address=os.environ.get("DIGITLAB_RAY_ADDRESS", "").strip(),
-            ray_cpus=max(1, _int_env("DIGITLAB_RAY_CPUS", os.cpu_count() or 1)),
+            ray_cpus=max(1, _int_env("DIGITLAB_RAY_CPUS", len(os.sched_getaffinity(0)))),
             ray_object_store_mb=max(78, _int_env("DIGITLAB_RAY_OBJECT_STORE_MB", 256)),
             ray_ship_code=os.environ.get("DIGITLAB_RAY_SHIP_CODE", "").strip() in ("1", "true", "yes"),
             cpus_per_run=max(1, _int_env("DIGITLAB_CPUS_PER_RUN", 1)),

@@ -88,6 +88,24 @@ class ActorReporter:
         return self._stop
 
 
+class StoreReporter:
+    """Training reporter that writes straight to a run store, for training in this very process
+    (a notebook, a benchmark: ``RunStore.create(config, status=RUNNING)``); it reads the stop flag
+    with each write."""
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id, self._flag = store, run_id, False
+
+    def progress(self, state: dict[str, Any]) -> None:
+        self._flag = self.store.update_progress(self.run_id, state) or self._flag
+
+    def epoch_end(self, event: dict[str, Any]) -> None:
+        self._flag = self.store.add_epoch(self.run_id, event) or self._flag
+
+    def stop_requested(self) -> bool:
+        return self._flag
+
+
 _threads_set = False
 
 
@@ -154,7 +172,7 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: byt
                 path = Path(tmp) / "model.keras"
                 outcome.model.save(path)
                 model_bytes = path.read_bytes()
-        metrics = {**outcome.metrics, "worker_pid": reporter.where["worker_pid"], "node": reporter.where["node"]}
+        metrics = {**outcome.metrics, **reporter.where}  # where it trained
         return {"status": outcome.status, "metrics": metrics, "model": model_bytes,
                 "predictions": outcome.test_probabilities,
                 "epoch_predictions": outcome.test_probabilities_by_epoch}

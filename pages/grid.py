@@ -10,7 +10,7 @@ from core.grid import (LEAKY_TITLE, SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult
 from core.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, SEED_PIPELINES
 from core.settings import settings
-from ui import charts, state
+from ui import charts, session_runs, state
 
 state.init_session()
 GRID_ID = "grid_id"
@@ -76,7 +76,7 @@ elif seed_table:
     to_launch = GridSpec.seed_table(seed_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
+        st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=session_runs.owner_key())
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {err}")
 
