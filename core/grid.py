@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DigitLabError
+from core.eta import start_text
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
@@ -403,7 +404,7 @@ def _cell_status(statuses: pd.Series) -> str:
 def _progress_text(run: Run) -> str:
     p = run.progress
     if run.status == QUEUED:
-        return f"queued #{run.queue_position}" if run.queue_position else QUEUED
+        return f"queued #{run.queue_position}, {start_text(run.estimated_start)}" if run.queue_position else QUEUED
     if run.status != RUNNING:
         return run.status
     if p.get("phase") == "training" and p.get("epochs"):

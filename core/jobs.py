@@ -30,7 +30,7 @@ from core import cluster
 from core.errors import DigitLabError
 from core.limits import limits
 from core.run_config import RunConfig
-from core.runs import (EPOCH_PREDICTIONS_NAME, FAILED, FINISHED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
+from core.runs import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
                        Run, RunStore, atomic_write_bytes)
 from core.settings import settings
 from core.worker import dataset_payload, run_events, train_task

@@ -66,7 +66,8 @@ with st.container(border=True):
     seed_table = b2.button("Run the seed's table", icon=":material/history_edu:",
                            help=f"The seed's six pipelines on G, D and H, dataset {seed_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")
-    b3.caption(f"Runs go through the job queue: {settings().max_jobs} train at a time.")
+    b3.caption(f"Runs go through the job queue: {jobs.max_jobs} train at a time, taking turns with "
+               "other people's runs.")
 
 to_launch = None
 if launch:
@@ -131,7 +132,9 @@ def live_grid(grid_id: str, polling: bool) -> None:
                   + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
     if result.active:
         stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=stop_grid, args=(store, grid_id))
-        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended")
+        waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
+        upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
+        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")
     if result.summary["training_only"].any():
         st.info(TRAINING_ONLY_NOTE)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")

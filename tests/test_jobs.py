@@ -7,11 +7,9 @@ sleeps) so they run in about a second; one end-to-end test trains for real.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
