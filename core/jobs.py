@@ -93,6 +93,11 @@ class JobQueue:
         return max(1, self._max_jobs)
 
     @property
+    def known_max_jobs(self) -> int | None:
+        """``max_jobs`` if known without asking the cluster (set, or asked before), else None."""
+        return self._max_jobs
+
+    @property
     def events(self) -> Any:
         """The cluster's RunEvents actor (joining Ray on first use)."""
         if self._events is None:
@@ -159,6 +164,8 @@ class JobQueue:
             if self._flights:
                 self._collect()
                 self._enforce_stops()
+            elif not self.store.has_queued():  # idle: no need to reach Ray at all
+                return []
             started = []
             cap = limits().max_running_per_owner
             while (run := self.store.claim_next(self.max_jobs, cap)) is not None:

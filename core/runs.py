@@ -381,6 +381,11 @@ class RunStore:
                        (RUNNING, time.time(), json.dumps({"phase": "starting"}), order[0]))
         return self.get(order[0])
 
+    def has_queued(self) -> bool:
+        """Whether any run waits in the queue (one cheap read)."""
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is not None
+
     def queue_positions(self) -> dict[str, tuple[int, float | None]]:
         """Queued run id -> (its place from 1 in the fair-share start order, its estimated start)."""
         with self._connect() as db:
@@ -517,7 +522,7 @@ class RunStore:
             return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
 
     def _reap_row(self, row: sqlite3.Row) -> bool:
-        """Fail a running row whose worker is gone; True if it did."""
+        """Fail a running row whose dispatcher is gone (nobody will collect its result); True if it did."""
         pid, run_id = row["pid"], row["id"]
         if pid is None:
             started = row["started"] or row["created"]
@@ -527,11 +532,7 @@ class RunStore:
         elif process_alive(pid, row["pid_start"]):
             return False
         else:
-            reason = (f"the server or CLI that dispatched it (process {pid}) ended while it was in flight "
-                      "(ended without finishing; queue it again)")
-            tail = self.log_tail(run_id)
-            if tail:
-                reason += f": {tail}"
+            reason = f"the server or CLI that dispatched it (process {pid}) ended while it ran; queue it again"
         with self._tx() as db:
             cur = db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
                              "WHERE id = ? AND status = ? AND pid IS ?",

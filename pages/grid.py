@@ -66,8 +66,8 @@ with st.container(border=True):
     seed_table = b2.button("Run the seed's table", icon=":material/history_edu:",
                            help=f"The seed's six pipelines on G, D and H, dataset {seed_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")
-    b3.caption(f"Runs go through the job queue: {jobs.max_jobs} train at a time, taking turns with "
-               "other people's runs.")
+    slots = f"{jobs.known_max_jobs} train" if jobs.known_max_jobs else "as many train as the cluster has CPUs"
+    b3.caption(f"Runs go through the job queue: {slots} at a time, taking turns with other people's runs.")
 
 to_launch = None
 if launch:
