@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DigitLabError
+from core.eta import start_text
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
@@ -127,11 +128,13 @@ def new_grid_id() -> str:
     return secrets.token_hex(4)
 
 
-def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
-    """Queue every run of ``spec`` under a new grid id and start what max_jobs allows; return the id.
+def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str:
+    """Queue every run of ``spec`` for ``owner`` under a new grid id, exactly as single runs are
+    queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
+    return the id.
 
     All configs are checked first, against the instance's limits too (core.limits: epochs, model
-    size, queue length), so a spec that breaks one queues nothing.
+    size, queue length, runs waiting per owner), so a spec that breaks one queues nothing.
     """
     configs = spec.configs()
     allowed = limits()
@@ -139,9 +142,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
         allowed.check_config(config)
     check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
-    for config in configs:
-        jobs.store.create(config, grid=grid_id)
-    jobs.dispatch()
+    jobs.submit_many(configs, owner=owner, grid=grid_id)
     return grid_id
 
 
@@ -400,7 +401,7 @@ def _cell_status(statuses: pd.Series) -> str:
 def _progress_text(run: Run) -> str:
     p = run.progress
     if run.status == QUEUED:
-        return f"queued #{run.queue_position}" if run.queue_position else QUEUED
+        return f"queued #{run.queue_position}, {start_text(run.estimated_start)}" if run.queue_position else QUEUED
     if run.status != RUNNING:
         return run.status
     if p.get("phase") == "training" and p.get("epochs"):

@@ -10,7 +10,7 @@ from core.grid import (LEAKY_TITLE, REPORT_PRESETS, TRAINING_ONLY_NOTE, GridResu
 from core.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
-from ui import charts, state
+from ui import charts, session_runs, state
 
 state.init_session()
 GRID_ID = "grid_id"
@@ -66,7 +66,8 @@ with st.container(border=True):
     report_table = b2.button("Run the report's table", icon=":material/history_edu:",
                            help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")
-    b3.caption(f"Runs go through the job queue: {settings().max_jobs} train at a time.")
+    slots = f"{jobs.known_max_jobs} train" if jobs.known_max_jobs else "as many train as the cluster has CPUs"
+    b3.caption(f"Runs go through the job queue: {slots} at a time, taking turns with other people's runs.")
 
 to_launch = None
 if launch:
@@ -76,7 +77,7 @@ elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
+        st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=session_runs.owner_key())
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {err}")
 
@@ -131,7 +132,9 @@ def live_grid(grid_id: str, polling: bool) -> None:
                   + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
     if result.active:
         stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=stop_grid, args=(store, grid_id))
-        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended")
+        waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
+        upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
+        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")
     if result.summary["training_only"].any():
         st.info(TRAINING_ONLY_NOTE)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")

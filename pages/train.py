@@ -140,7 +140,7 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
                                  leaky_protocol=leaky_protocol, exclude=exclude)
-        st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
+        st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
         session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
         st.error(f"Could not start the run: {err}")

@@ -8,6 +8,7 @@ import pandas as pd
 from core.commands.train import epoch_line
 from core.datasets import display_spec
 from core.models import architecture_text
+from core.eta import start_text
 from core.runs import RunStore, fit_result_line
 from core.settings import settings
 
@@ -58,7 +59,8 @@ def list_text(store: RunStore) -> str:
 
 def _status(row: dict) -> str:
     if pd.notna(row["queue"]):
-        return f"queued #{int(row['queue'])}"
+        starts = None if pd.isna(row["starts"]) else float(row["starts"])
+        return f"queued #{int(row['queue'])}, {start_text(starts)}"
     if row["problem"]:
         return f"{row['status']} (broken)"
     return row["status"]
