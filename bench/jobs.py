@@ -77,7 +77,7 @@ def main() -> None:
     print(f"memory: this server process {rss_mb(os.getpid()):.0f} MB; its Ray (2 nodes, {len(idle)} processes, idle) "
           f"{idle_mb:.0f} MB", flush=True)
 
-    spec = GridSpec.seed_table("default:small", epochs=1)
+    spec = GridSpec.report_table("default:small", epochs=1)
     configs = spec.configs()
     load_spec("default:small")  # generated once, before any clock
     store = RunStore(work / "runs")

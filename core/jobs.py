@@ -151,10 +151,6 @@ class JobQueue:
         """Queued runs in start order; each has ``queue_position`` from 1."""
         return self.store.queued()
 
-    def running(self) -> list[Run]:
-        """Runs in progress (started by any dispatcher)."""
-        return [r for r in self.store.list() if r.status == RUNNING]
-
     # ---- dispatching -------------------------------------------------------------------------
 
     def dispatch(self) -> list[str]:

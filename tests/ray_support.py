@@ -46,9 +46,9 @@ class Sleepers:
 
     def kill(self, jobs, run_id: str) -> int:
         """SIGKILL the worker process of ``run_id`` once it has reported its pid; return the pid."""
-        assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in jobs.store.progress(run_id),
+        assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in jobs.store.get(run_id).progress,
                         timeout=90), jobs.store.get(run_id)
-        pid = jobs.store.progress(run_id)["worker_pid"]
+        pid = jobs.store.get(run_id).progress["worker_pid"]
         os.kill(pid, signal.SIGKILL)
         return pid
 

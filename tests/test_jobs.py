@@ -21,7 +21,7 @@ from core.run_config import RunConfig
 from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
 from tests.ray_support import wait_for
 
-CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "D", hyperparams_for("D", {"epochs": 1}))
+CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))
 
 
 def test_second_submission_waits_queued_while_max_jobs_run(tmp_path, sleepers):
@@ -115,7 +115,7 @@ def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_no
     store = RunStore(tmp_path)
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
     a, b = jobs.submit(CONFIG), jobs.submit(CONFIG)
-    assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in store.progress(a), timeout=60)
+    assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in store.get(a).progress, timeout=60)
     assert jobs.stop(b).status == STOPPED
     flagged = jobs.stop(a)
     assert flagged.status == RUNNING and flagged.stop_requested
@@ -170,7 +170,7 @@ def test_real_worker_trains_reports_and_obeys_stop(tmp_path, ray_session):
     a, b = jobs.submit(long_run), jobs.submit(short_run)
     assert store.get(b).status == QUEUED
     assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(a)) >= 2, timeout=120), store.get(a)
-    progress = store.progress(a)
+    progress = store.get(a).progress
     assert progress["phase"] == "training" and progress["batches"] == 75 and progress["epochs"] == 300
     assert progress["worker_pid"] != os.getpid()  # trained on a Ray worker, not here
     jobs.stop(a)

@@ -54,7 +54,7 @@ def test_stop_on_the_second_node(second_node, tmp_path):
                     launcher=functools.partial(launch_training, resources={"second_node": 1}))
     run_id = jobs.submit(LONG)
     assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240)
-    assert store.progress(run_id)["node_id"] == node.node_id
+    assert store.get(run_id).progress["node_id"] == node.node_id
     jobs.stop(run_id)
     run = jobs.wait(run_id, timeout=60)
     assert run.status == STOPPED and 1 <= run.metrics["epochs"] < 300
