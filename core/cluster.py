@@ -72,7 +72,9 @@ def _init(conf: Any) -> None:
         ray.init(address=conf.ray_address, namespace=NAMESPACE, runtime_env=_runtime_env(True),
                  log_to_driver=False, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=conf.ray_cpus, include_dashboard=False,
+        # address="local": always a fresh instance of our own, never a `ray start` cluster found on
+        # this machine (that takes DIGITLAB_RAY_ADDRESS).
+        ray.init(address="local", num_cpus=conf.ray_cpus, include_dashboard=False,
                  object_store_memory=conf.ray_object_store_mb * 2**20, namespace=NAMESPACE,
                  runtime_env=_runtime_env(False), log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=False)

@@ -228,7 +228,8 @@ class RunStore:
         """One row per run, like the report's FIT RESULT blocks, newest first.
 
         A running run shows its latest completed epoch. ``queue`` is the position of a queued
-        run and ``starts`` its estimated start (Unix time, or None), ``error`` why a run failed, ``problem`` what is wrong with a broken run's folder.
+        run and ``starts`` its estimated start (Unix time, or None), ``error`` why a run failed,
+        ``problem`` what is wrong with a broken run's folder.
         """
         rows = []
         for run in self.list():

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
-from core.errors import DigitLabError
 from core.eta import start_text
-from core.preprocess import LABEL_FREE_BEST, get_pipeline
+from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
