@@ -7,7 +7,7 @@ from core.errors import DigitLabError
 from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from ui import run_widgets, state
+from ui import run_widgets, session_runs, state
 from ui.gallery import to_display
 
 state.init_session()
@@ -43,7 +43,8 @@ def _start() -> None:
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
         st.session_state[SEARCH] = start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
-                                                int(st.session_state["labels_seed"]))
+                                                int(st.session_state["labels_seed"]),
+                                                owner=session_runs.owner_key())
     except (DigitLabError, OSError) as err:
         st.session_state["labels_error"] = f"Could not start the search: {err}"
 

@@ -5,6 +5,7 @@ Runs page can show them apart from everyone else's on the shared instance.
 """
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import streamlit as st
@@ -12,6 +13,13 @@ import streamlit as st
 from core.runs import Run
 
 MY_RUNS = "my_runs"
+OWNER = "owner_key"
+
+
+def owner_key() -> str:
+    """Who this session queues runs as (fair share and per-person limits): the session's own key
+    until accounts name a person."""
+    return st.session_state.setdefault(OWNER, f"session:{secrets.token_hex(8)}")
 
 
 def remember(run_id: str) -> None:
