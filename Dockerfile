@@ -1,7 +1,7 @@
 # Digit Lab lab instance: one container serving the dashboard to a class; the same image runs the
 # Ray head and workers of compose.yaml.
 #   docker build -t digit-lab .
-#   docker run -p 8501:8501 -v digitlab-data:/data -e DIGITLAB_MAX_JOBS=2 digit-lab
+#   docker run -p 8501:8501 --shm-size=512m -v digitlab-data:/data digit-lab
 
 # ---- build: the runtime requirements in a virtualenv, trimmed of what nothing imports ------------
 FROM python:3.11-slim AS build
