@@ -241,6 +241,28 @@ class EpochMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class KeepLastCompleteEpoch(keras.callbacks.Callback):
+    """Keeps a copy of the weights after each recorded epoch, so a run stopped mid-epoch can be
+    put back to its last complete epoch: its val_ and test figures then describe one model."""
+
+    def __init__(self, monitor: EpochMonitor) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.monitor.trained_since_record:  # the epoch was complete and recorded
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> bool:
+        """Put the model back to the last recorded epoch's weights; True if it was trained past them."""
+        if self.monitor.trained_since_record and self.weights is not None:
+            self.model.set_weights(self.weights)
+            self.monitor.trained_since_record = False
+            return True
+        return False
+
+
 def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingData | None = None) -> TrainOutcome:
     """Train ``config`` and return the model, history, metrics and test-set probabilities.
 
@@ -258,12 +280,16 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp)
     monitor = EpochMonitor(data.x_val, data.y_val, reporter, keep_probabilities=data.val_is_test)
-    callbacks: list[keras.callbacks.Callback] = [monitor]
+    keeper = KeepLastCompleteEpoch(monitor)
+    callbacks: list[keras.callbacks.Callback] = [monitor, keeper]
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
     model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
               callbacks=callbacks, verbose=0, shuffle=True)
+    # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
+    # complete epoch's, so val_accuracy and test_accuracy are one model's.
+    kept_epoch = len(monitor.history) if keeper.restore() else None
 
     if data.val_is_test and monitor.last_probabilities is not None and not monitor.trained_since_record:
         test_probs = monitor.last_probabilities
@@ -283,6 +309,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         "train_images": int(len(data.y_train)), "val_images": int(len(data.y_val)),
         "test_images": int(len(data.y_test)),
     })
+    if kept_epoch is not None:
+        metrics["kept_epoch"] = kept_epoch
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(monitor.probabilities_by_epoch) if monitor.probabilities_by_epoch else None

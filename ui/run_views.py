@@ -110,7 +110,12 @@ def ended_text(run: Run) -> str:
             text += f" (early stop at epoch {early})"
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
-        return f"Stopped by request after {run.metrics.get('epochs', 0)} complete epoch(s)"
+        epochs = run.metrics.get("epochs", 0)
+        text = f"Stopped by request after {epochs} complete epoch(s)"
+        if run.metrics.get("kept_epoch"):
+            text += (f"; the model kept is epoch {run.metrics['kept_epoch']}'s (the partial epoch after it was "
+                     "undone), so its val_ and test figures are one model's")
+        return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
