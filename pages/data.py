@@ -14,7 +14,7 @@ st.title("Data")
 
 with st.container(border=True):
     source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
-                      label_visibility="collapsed")
+                      label_visibility="collapsed", key="data_source", persist_state="session")
     if source == "Ready dataset":
         names = ready_datasets()
         current_name, _, current_size = st.session_state[state.DATASET_SPEC].partition(":")
@@ -75,8 +75,9 @@ with right:
 
 st.subheader("Samples")
 g1, g2, g3 = st.columns([1, 1, 3], vertical_alignment="bottom")
-count = g1.number_input("How many", min_value=1, max_value=100, value=20, step=5)
-split = g2.radio("Split", ["train", "test"], horizontal=True)
+count = g1.number_input("How many", min_value=1, max_value=100, value=20, step=5, key="data_count",
+                        persist_state="session")
+split = g2.radio("Split", ["train", "test"], horizontal=True, key="data_split", persist_state="session")
 st.session_state.setdefault("gallery_seed", 0)
 if g3.button("Reshuffle"):
     st.session_state["gallery_seed"] += 1

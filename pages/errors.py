@@ -97,9 +97,9 @@ for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes d
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
 true_name = f1.selectbox("True class", [ALL, *names], key=TRUE_KEY)
 pred_name = f2.selectbox("Predicted class", [ALL, *names], key=PRED_KEY)
-least_first = f3.toggle("Least confident first", key="errors_least_first",
+least_first = f3.toggle("Least confident first", key="errors_least_first", persist_state="session",
                         help="Off: the most confident mistakes come first.")
-limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit")
+limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit", persist_state="session")
 
 errors = run_views.filter_errors(
     evaluation.misclassified(ds.y_test, probabilities, top_k=3, ascending=least_first),

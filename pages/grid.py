@@ -42,19 +42,19 @@ def _pipeline_option(value: str) -> str:
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
     c1, c2 = st.columns([3, 2])
-    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines",
+    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines", persist_state="session",
                                format_func=_pipeline_option)
-    presets = c2.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets",
+    presets = c2.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets", persist_state="session",
                              format_func=lambda p: PRESETS[p].title)
     c3, c4, c5 = st.columns(3)
     n_seeds = c3.number_input("Seeds per configuration", min_value=1, max_value=10, value=1, step=1,
-                              key="grid_seeds", help="each configuration runs with seeds 0, 1, …; two or more "
+                              key="grid_seeds", persist_state="session", help="each configuration runs with seeds 0, 1, …; two or more "
                                                      "give a standard deviation per cell")
-    epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
+    epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs", persist_state="session",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
     c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
     seed_protocol = st.checkbox(
-        "Also evaluate as the seed did (uses test labels)", key="grid_seed_protocol",
+        "Also evaluate as the seed did (uses test labels)", key="grid_seed_protocol", persist_state="session",
         help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the seed's "
              "class erosion did: a column for comparison only. Every other figure stays honest; compare "
              f"with the label-free pipeline {LABEL_FREE_BEST}.")

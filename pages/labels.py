@@ -50,11 +50,11 @@ def _start() -> None:
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds",
+    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds", persist_state="session",
                     help="more folds: each model sees more images, the search takes longer")
-    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source",
+    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source", persist_state="session",
                       help="Steps that use the labels are left out: they would tell the model the answer.")
-    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed",
+    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed", persist_state="session",
                     help="draws the folds and the models' initial weights")
     try:
         c2.caption(f"Pipeline: {_search_pipeline(source).label}")
@@ -118,8 +118,8 @@ if int(suspects["index"].max()) >= len(ds.y_train):
 
 f1, f2, f3 = st.columns([2, 2, 1], vertical_alignment="bottom")
 given_filter = f1.selectbox("Given label", ["All", *names], key="labels_given")
-hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked")
-limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit")
+hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked", persist_state="session")
+limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit", persist_state="session")
 shown = suspects
 if given_filter != "All":
     shown = shown[shown["given"] == names.index(given_filter)]

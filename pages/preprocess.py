@@ -118,7 +118,7 @@ with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
     chosen = c1.selectbox("Start from a ready-made pipeline (the seed report's, or a label-free one)", names,
-                          format_func=lambda n: PIPELINE_TITLES[n])
+                          format_func=lambda n: PIPELINE_TITLES[n], key="prep_named", persist_state="session")
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
     entries = st.session_state[STEPS]
@@ -128,7 +128,8 @@ with editor:
         _step_editor(i, entry)
 
     a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
-    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE)
+    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE,
+                        key="prep_add_kind", persist_state="session")
     a2.button("Add", on_click=_add, args=(kind,), key="add_step")
 
     pipeline = state.current_pipeline()
@@ -151,7 +152,7 @@ with view:
                    "(the seed report also eroded test images by their test labels, which flattered "
                    "its figures). " + LABEL_FREE_HINT)
     p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
-    as_test = p1.toggle("Preview as test images (no labels)", value=False,
+    as_test = p1.toggle("Preview as test images (no labels)", value=False, key="prep_as_test", persist_state="session",
                         help="Test and inference images never get training-only steps.")
     if p2.button("New sample images"):
         st.session_state["preview_seed"] += 1

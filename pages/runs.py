@@ -50,7 +50,7 @@ if (link_params := query_state.incoming("runs")) is not None:
     elif wanted is not None:
         st.session_state["runs_selected"] = wanted
         st.session_state["runs_scope"] = ALL_RUNS
-scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope",
+scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope", persist_state="session",
                  help="My runs: those launched from this browser tab (everyone on this instance shares the list).")
 if scope == MY_RUNS:
     runs = session_runs.only_mine(runs, session_runs.my_run_ids())

@@ -64,7 +64,8 @@ if allowed.active:
 with st.container(border=True):
     st.subheader("Model")
     names = list(PRESETS)
-    preset = st.selectbox("Preset", names, index=names.index("H"), key="train_preset",
+    st.session_state.setdefault("train_preset", "H")
+    preset = st.selectbox("Preset", names, key="train_preset", persist_state="session",
                           format_func=lambda n: PRESETS[n].title)
     st.caption(PRESETS[preset].description)
     overrides = run_widgets.hyperparameter_form(preset, maximums=caps)
@@ -88,7 +89,8 @@ with data_col.container(border=True):
         ds = None
         st.error(f"The session's dataset does not load: {err}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
-    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source")
+    st.session_state.setdefault("train_pipeline_source", FROM_EDITOR)
+    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source", persist_state="session")
     pipeline_arg = None
     if source == FROM_EDITOR:
         try:
@@ -100,33 +102,39 @@ with data_col.container(border=True):
             st.error(f"The pipeline being edited is not valid: {err}")
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
-        pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
+        st.session_state.setdefault("train_named_pipeline", next(iter(NAMED_PIPELINES)))
+        pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline", persist_state="session",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
         pipeline = NAMED_PIPELINES[pipeline_arg]
     seed_protocol = False
     if pipeline is not None and pipeline.has_training_only:
         st.caption("Training-only steps change the training images only; the test and validation "
                    "images go through the other steps, without looking at their labels.")
+        st.session_state.setdefault("train_seed_protocol", False)
         seed_protocol = st.checkbox(
-            "Also evaluate as the seed did (uses test labels)", key="train_seed_protocol",
+            "Also evaluate as the seed did (uses test labels)", key="train_seed_protocol", persist_state="session",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
                  "as the seed did. Shown beside the honest figures, marked, for comparison only. "
                  + run_views.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
-    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation",
+    st.session_state.setdefault("train_validation", ON_TEST)
+    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation", persist_state="session",
                    help="The seed validated on the test set, so its val_ figures are test figures. A "
                         "held-out part of the training set keeps the test set unseen until the end.")
     validation = "test"
     if how == HELD_OUT:
-        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, value=0.1, step=0.05,
-                               key="train_fraction", help="drawn per class, with the seed below")
-    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+        st.session_state.setdefault("train_fraction", 0.1)
+        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, step=0.05,
+                               key="train_fraction", persist_state="session", help="drawn per class, with the seed below")
+    st.session_state.setdefault("train_seed", 0)
+    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", persist_state="session",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
     if marked := LabelMarks(spec).wrong():
-        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+        st.session_state.setdefault("train_exclude_marked", False)
+        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked", persist_state="session",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
 

@@ -28,7 +28,7 @@ class_names, binary = prediction.class_names_and_binary(run, dataset)
 
 left, right = st.columns([1, 1], gap="large")
 with left:
-    mode = st.radio("Input", [DRAW, PHOTO], horizontal=True, key="try_mode", label_visibility="collapsed")
+    mode = st.radio("Input", [DRAW, PHOTO], horizontal=True, key="try_mode", persist_state="session", label_visibility="collapsed")
     image = photo = None
     if mode == DRAW:
         st.caption("Draw one digit, large, in the black square. The prediction follows each stroke; "

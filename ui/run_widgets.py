@@ -39,25 +39,29 @@ def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, fl
 
 
 def _param_widget(spec: ParamSpec, container: Any, key: str) -> Any:
-    """One widget chosen by the spec's kind."""
+    """One widget chosen by the spec's kind; its value is kept across page changes (``state.keep``)."""
     disabled = not spec.editable
     help_text = spec.help + ("" if spec.editable else " (fixed by this preset; choose Custom to change it)")
     if spec.kind == "choice":
-        return container.selectbox(spec.label, spec.choices, index=spec.choices.index(spec.value), key=key,
-                                   help=help_text, disabled=disabled)
+        st.session_state.setdefault(key, spec.value)
+        return container.selectbox(spec.label, spec.choices, key=key, persist_state="session", help=help_text, disabled=disabled)
     if spec.kind == "int":
+        if st.session_state.setdefault(key, int(spec.value)) > spec.maximum:  # the instance's limit went down meanwhile
+            st.session_state[key] = int(spec.maximum)
         return container.number_input(spec.label, min_value=int(spec.minimum), max_value=int(spec.maximum),
-                                      value=int(spec.value), step=1, key=key, help=help_text, disabled=disabled)
+                                      step=1, key=key, persist_state="session", help=help_text, disabled=disabled)
     if spec.kind == "float":
+        if st.session_state.setdefault(key, float(spec.value)) > spec.maximum:
+            st.session_state[key] = float(spec.maximum)
         return container.number_input(spec.label, min_value=float(spec.minimum), max_value=float(spec.maximum),
-                                      value=float(spec.value), step=FLOAT_STEPS.get(spec.name, 0.01),
-                                      format="%g", key=key, help=help_text, disabled=disabled)
+                                      step=FLOAT_STEPS.get(spec.name, 0.01),
+                                      format="%g", key=key, persist_state="session", help=help_text, disabled=disabled)
     if spec.kind == "layers":
-        return container.text_input(spec.label, value=", ".join(map(str, spec.value)), key=key,
-                                    help=help_text, disabled=disabled, placeholder="none")
+        st.session_state.setdefault(key, ", ".join(map(str, spec.value)))
+        return container.text_input(spec.label, key=key, persist_state="session", help=help_text, disabled=disabled, placeholder="none")
     if spec.kind == "threshold":
-        return container.text_input(spec.label, value="" if spec.value is None else f"{spec.value:g}", key=key,
-                                    help=help_text, disabled=disabled, placeholder="off")
+        st.session_state.setdefault(key, "" if spec.value is None else f"{spec.value:g}")
+        return container.text_input(spec.label, key=key, persist_state="session", help=help_text, disabled=disabled, placeholder="off")
     raise ValueError(f"no widget for parameter kind {spec.kind!r}")
 
 
