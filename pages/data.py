@@ -2,7 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from core.datasets import class_counts, ready_datasets, save_upload, summary_lines
+from core.datasets import (class_counts, parse_class_names, ready_datasets, save_upload, summary_lines,
+                           with_class_names)
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.limits import formats_text, limits, load_upload
@@ -39,10 +40,17 @@ with st.container(border=True):
                 st.caption(f"This instance accepts uploads of {formats_text(accepted)} only.")
         except DigitLabError as err:
             st.error(f"This instance's limits are misconfigured, so uploads are refused: {err}")
+        names_text = st.text_input(
+            "Class names (optional)", key="data_class_names", persist_state="session",
+            placeholder="ten names separated by commas, e.g. zero, one, two, …",
+            help="Left empty, AHDD CSV files get Arabic-Indic names (٣ (3)), an .npz its own class_names "
+                 "array if it has one, and everything else the plain digits 0..9.")
         if files and st.button("Load upload", type="primary"):
             try:
                 uploaded = load_upload({f.name: f.getvalue() for f in files},
                                        name=files[0].name if len(files) == 1 else "upload")
+                if names_text.strip():
+                    uploaded = with_class_names(uploaded, parse_class_names(names_text))
                 st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
                 st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
