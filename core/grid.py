@@ -25,7 +25,7 @@ from core.errors import DigitLabError
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, get_pipeline
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, SEED_REPORT_TITLES, get_pipeline
 from core.run_config import RunConfig, parse_seed
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.seed_results import seed_figure
@@ -313,7 +313,7 @@ def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
     lines = ["## FIT RESULT ##"]
     for row in summary[summary["preset"] == preset].to_dict("records"):
-        lines.append(f"## {row['title']}")
+        lines.append(f"## {SEED_REPORT_TITLES.get(row['pipeline'], row['title'])}")  # the report's spelling
         if row["n"] == 0:
             lines.append(f"#### ({row['status']})")
             continue

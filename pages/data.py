@@ -8,6 +8,7 @@ from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.limits import formats_text, limits, load_upload
 from ui import charts, state
+from ui.markdown import escape
 from ui.gallery import show_grid
 
 state.init_session()
@@ -39,7 +40,7 @@ with st.container(border=True):
             if accepted is not None:
                 st.caption(f"This instance accepts uploads of {formats_text(accepted)} only.")
         except DigitLabError as err:
-            st.error(f"This instance's limits are misconfigured, so uploads are refused: {err}")
+            st.error(f"This instance's limits are misconfigured, so uploads are refused: {escape(err)}")
         names_text = st.text_input(
             "Class names (optional)", key="data_class_names", persist_state="session",
             placeholder="ten names separated by commas, e.g. zero, one, two, …",
@@ -52,23 +53,24 @@ with st.container(border=True):
                 if names_text.strip():
                     uploaded = with_class_names(uploaded, parse_class_names(names_text))
                 st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
-                st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
+                st.success(f"Loaded {escape(uploaded.name)}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
             except DigitLabError as err:
-                st.error(f"Could not load the upload, the current dataset is kept. {err}")
+                st.error(f"Could not load the upload, the current dataset is kept. {escape(err)}")
 
 try:
     ds = state.current_dataset()
 except DigitLabError as err:
-    st.error(f"{err}. Falling back to the default dataset.")
+    st.error(f"{escape(err)}. Falling back to the default dataset.")
     st.session_state[state.DATASET_SPEC] = "default:tiny"
     ds = state.current_dataset()
 
-st.subheader(ds.name)
+st.subheader(escape(ds.name))
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Train images", f"{len(ds.x_train):,}")
 m2.metric("Test images", f"{len(ds.x_test):,}")
-m3.metric("Image size", "28 × 28 = 784 px")
+height, width = ds.x_train.shape[1:]
+m3.metric(f"Image size ({height * width} pixels)", f"{height} × {width}")
 m4.metric("Classes", len(ds.class_names))
 
 left, right = st.columns([1, 1])

@@ -10,6 +10,7 @@ from core import evaluation
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline
 from ui import charts, run_views, run_widgets, state
+from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
 state.init_session()
@@ -30,7 +31,7 @@ try:
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
 except DigitLabError as err:
-    st.error(f"Cannot analyse run {run.id}: {err}")
+    st.error(f"Cannot analyse run {run.id}: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
 
@@ -42,7 +43,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.seed_protocol_note(run))
-st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
+st.caption(f"Dataset {escape(ds.name)} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
            "compares the model's predictions for the test images with the test labels"
            + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
 
@@ -127,7 +128,7 @@ if rows:
         processed = pipeline.transform(ds.x_test[picked:picked + 1])[0]
     except DigitLabError as err:
         processed = None
-        st.error(f"The run's pipeline cannot process this image: {err}")
+        st.error(f"The run's pipeline cannot process this image: {escape(err)}")
     d1, d2, d3 = st.columns([1, 1, 2])
     d1.image(to_display(ds.x_test[picked], 6), caption="raw test image", output_format="PNG")
     if processed is not None:

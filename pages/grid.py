@@ -11,6 +11,7 @@ from core.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, SEED_PIPELINES
 from core.settings import settings
 from ui import charts, state
+from ui.markdown import escape
 
 state.init_session()
 GRID_ID = "grid_id"
@@ -78,7 +79,7 @@ if to_launch is not None:
     try:
         st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
     except DigitLabError as err:
-        st.error(f"Could not launch the grid: {err}")
+        st.error(f"Could not launch the grid: {escape(err)}")
 
 # ---- which grid -------------------------------------------------------------------------------------
 grids = store.grids()
@@ -122,7 +123,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
     try:
         result = read_grid(store, grid_id)
     except DigitLabError as err:
-        st.warning(f"The grid is gone: {err}")
+        st.warning(f"The grid is gone: {escape(err)}")
         return
     counts = result.counts
     head, stop = st.columns([5, 1], vertical_alignment="bottom")

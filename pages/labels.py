@@ -8,6 +8,7 @@ from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, 
                                read_search, start_search)
 from core.preprocess import Pipeline
 from ui import run_widgets, state
+from ui.markdown import escape
 from ui.gallery import to_display
 
 state.init_session()
@@ -23,12 +24,12 @@ spec = st.session_state[state.DATASET_SPEC]
 try:
     ds = state.current_dataset()
 except DigitLabError as err:
-    st.error(f"The session's dataset does not load: {err}")
+    st.error(f"The session's dataset does not load: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
 marks_store = LabelMarks(spec)
 
-st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset **{escape(ds.name)}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -59,11 +60,11 @@ with st.container(border=True):
     try:
         c2.caption(f"Pipeline: {_search_pipeline(source).label}")
     except DigitLabError as err:
-        st.error(f"The pipeline being edited is not valid: {err}")
+        st.error(f"The pipeline being edited is not valid: {escape(err)}")
     # A callback, not the button's return value: a click survives a rerun of the page.
     st.button("Find suspects", type="primary", icon=":material/search:", key="labels_start", on_click=_start)
     if (message := st.session_state.pop("labels_error", None)) is not None:
-        st.error(message)
+        st.error(escape(message))
 
 
 def _set_mark(index: int, key: str) -> None:
@@ -78,7 +79,7 @@ def _progress(key: str, polling: bool) -> SearchState:
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
-        st.error(f"The search failed: {found.error}")
+        st.error(f"The search failed: {escape(found.error)}")
     if polling and not found.running:
         st.rerun()
     return found

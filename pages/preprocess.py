@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import DigitLabError
 from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
 from ui import charts, query_state, state
+from ui.markdown import escape
 from ui.run_views import LABEL_FREE_HINT
 from ui.gallery import show_grid
 
@@ -17,7 +18,7 @@ PREVIEW_COUNT = 12
 if (link_params := query_state.incoming("preprocess")) is not None:
     shared, link_warnings = query_state.parse_preprocess(link_params)
     for warning in link_warnings:
-        st.warning(warning, icon=":material/link_off:")
+        st.warning(escape(warning), icon=":material/link_off:")
     if shared.pipeline is not None or "pipeline" not in link_params:
         st.session_state[STEPS] = query_state.editor_entries(shared.pipeline or Pipeline(()))
     if shared.dataset is not None:
@@ -107,7 +108,7 @@ def _step_editor(i: int, entry: dict) -> None:
         try:
             entry["step"] = step_from_dict(values).to_dict()
         except DigitLabError as err:
-            st.error(f"{err} (the step keeps its last valid parameters)")
+            st.error(f"{escape(err)} (the step keeps its last valid parameters)")
 
 
 st.title("Preprocess")
@@ -142,7 +143,7 @@ with editor:
         st.text_area("Paste a pipeline", key="pipeline_json_in", height=100)
         st.button("Use pasted JSON", on_click=_load_json)
         if "json_error" in st.session_state:
-            st.error(st.session_state["json_error"])
+            st.error(escape(st.session_state["json_error"]))
 
 with view:
     st.markdown(f"**Pipeline:** {pipeline.label}")
@@ -175,4 +176,6 @@ with view:
         show_grid(strip, [label for label, _ in frames], columns=min(len(frames), 8), scale=3)
 
     st.caption("Pixel values of these images")
-    st.altair_chart(charts.pixel_histogram({"before": images, "after": frames[-1][1]}))
+    for column, (stage, values) in zip(st.columns(2), (("Before", images), ("After", frames[-1][1]))):
+        column.caption(stage)
+        column.altair_chart(charts.pixel_histogram(values), width="stretch")

@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import DigitLabError
 from core.models import architecture_text
 from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui.markdown import escape
 
 state.init_session()
 st.title("Runs")
@@ -31,9 +32,9 @@ def _ask_delete(run_id: str | None) -> None:
 
 kind, message = st.session_state.pop(FLASH, (None, None))
 if kind == "success":
-    st.success(message)
+    st.success(escape(message))
 elif kind == "error":
-    st.error(message)
+    st.error(escape(message))
 
 runs = store.list()
 if not runs:
@@ -46,7 +47,7 @@ if (link_params := query_state.incoming("runs")) is not None:
     if wanted is not None and wanted not in {r.id for r in runs}:
         link_warning = f"Run {wanted} from the link is not here (deleted, or on another instance)."
     if link_warning:
-        st.warning(link_warning, icon=":material/link_off:")
+        st.warning(escape(link_warning), icon=":material/link_off:")
     elif wanted is not None:
         st.session_state["runs_selected"] = wanted
         st.session_state["runs_scope"] = ALL_RUNS
@@ -110,12 +111,12 @@ run = by_id[run_id]
 if run.config is not None:
     cfg = run.config
     validation = "the test set" if cfg.validation == "test" else f"{cfg.validation:.0%} of the training set held out"
-    st.markdown(f"**{cfg.title}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
+    st.markdown(f"**{escape(cfg.title)}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
                 f"Validated on {validation}, seed {cfg.seed}. Status: {run_views.status_text(run)}.")
 if run.broken:
-    st.warning(f"This run is broken: {run.problem}. It can only be deleted.")
+    st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
-    st.warning(run_views.ended_text(run))
+    st.warning(escape(run_views.ended_text(run)))
 if (note := run_views.training_only_note(run.config)) is not None:
     st.info(note)
 if run.metrics.get("epochs"):

@@ -10,6 +10,7 @@ from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
 from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui.markdown import escape
 
 state.init_session()
 st.title("Train")
@@ -23,7 +24,7 @@ try:
     allowed = limits()
 except DigitLabError as err:
     allowed = Limits()
-    st.error(f"This instance's limits are misconfigured, so every run is refused: {err}")
+    st.error(f"This instance's limits are misconfigured, so every run is refused: {escape(err)}")
 caps = {"epochs": allowed.max_epochs} if allowed.max_epochs is not None else None
 
 
@@ -55,7 +56,7 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
 if (link_params := query_state.incoming("train")) is not None:
     shared, link_warnings = query_state.parse_train(link_params, allowed)
     for warning in link_warnings:
-        st.warning(warning, icon=":material/link_off:")
+        st.warning(escape(warning), icon=":material/link_off:")
     _apply_link(shared, "pipeline" in link_params)
 
 if allowed.active:
@@ -75,7 +76,7 @@ with st.container(border=True):
         allowed.check_hyperparams(hyperparams)
     except DigitLabError as err:
         hyperparams = None
-        st.error(f"Check the hyperparameters: {err}")
+        st.error(f"Check the hyperparameters: {escape(err)}")
 
 data_col, valid_col = st.columns(2)
 with data_col.container(border=True):
@@ -83,11 +84,11 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{ds.name}** (`{spec}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{escape(ds.name)}** (`{spec}`): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
-        st.error(f"The session's dataset does not load: {err}")
+        st.error(f"The session's dataset does not load: {escape(err)}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
     st.session_state.setdefault("train_pipeline_source", FROM_EDITOR)
     source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source", persist_state="session")
@@ -99,7 +100,7 @@ with data_col.container(border=True):
             st.markdown(f"Pipeline: **{pipeline.label}**")
         except DigitLabError as err:
             pipeline = None
-            st.error(f"The pipeline being edited is not valid: {err}")
+            st.error(f"The pipeline being edited is not valid: {escape(err)}")
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
         st.session_state.setdefault("train_named_pipeline", next(iter(NAMED_PIPELINES)))
@@ -150,7 +151,7 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
         st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
         session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
-        st.error(f"Could not start the run: {err}")
+        st.error(f"Could not start the run: {escape(err)}")
 
 st.divider()
 st.subheader("Live run")
@@ -187,14 +188,14 @@ else:
         try:
             view = run_views.poll_run(store, run_id)
         except DigitLabError as err:
-            st.warning(f"The run is gone: {err}")
+            st.warning(f"The run is gone: {escape(err)}")
             if polling:
                 st.rerun()  # the page run then stops following it
             return
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else run.dataset}  \n"
+        head.markdown(f"**Run {run.id}** · {escape(run.config.title if run.config else run.dataset)}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
@@ -214,7 +215,7 @@ else:
             if (note := run_views.seed_protocol_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":
-            st.error(run_views.ended_text(run))
+            st.error(escape(run_views.ended_text(run)))
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
         queued = jobs.queue()

@@ -11,7 +11,7 @@ def class_balance(counts: pd.DataFrame) -> alt.Chart:
     long = counts.melt(id_vars=["label", "name"], value_vars=["train", "test"],
                        var_name="split", value_name="images")
     return alt.Chart(long).mark_bar().encode(
-        x=alt.X("name:N", sort=list(counts["name"]), title="class"),
+        x=alt.X("name:N", sort=list(counts["name"]), title="class", axis=alt.Axis(labelAngle=0)),
         xOffset="split:N",
         y=alt.Y("images:Q", title="images"),
         color=alt.Color("split:N", sort=["train", "test"]),
@@ -37,23 +37,21 @@ def history(hist: pd.DataFrame, metric: str, run_col: str | None = None) -> alt.
     return alt.Chart(long).mark_line(point=True).encode(**enc).properties(height=260, title=metric)
 
 
-def pixel_histogram(stages: dict[str, np.ndarray], bins: int = 32) -> alt.Chart:
-    """Pixel-value histograms side by side, one per stage (e.g. before / after), each binned over
-    its own range since a pipeline may move pixels from 0..255 to 0..1."""
-    rows = []
-    for stage, values in stages.items():
-        values = np.asarray(values, dtype=np.float64).ravel()
-        lo, hi = float(values.min()), float(values.max())
-        counts, edges = np.histogram(values, bins=bins, range=(lo, hi if hi > lo else lo + 1))
-        rows.append(pd.DataFrame({"stage": stage, "start": edges[:-1], "end": edges[1:], "pixels": counts}))
-    data = pd.concat(rows, ignore_index=True)
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X("start:Q", title="pixel value"), x2="end:Q",
-        y=alt.Y("pixels:Q", title="pixels"),
-        tooltip=["stage", alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "pixels"],
-    ).properties(height=150, width=210).facet(
-        column=alt.Column("stage:N", sort=list(stages), title=None),
-    ).resolve_scale(x="independent", y="independent")
+def pixel_histogram(values: np.ndarray, bins: int = 32) -> alt.Chart:
+    """Bars of how many pixels take each value, binned over the values' own range (a pipeline may
+    move pixels from 0..255 to 0..1). The count axis is logarithmic: the background's zeros
+    outnumber the ink by far, and would flatten every other bar. Sized to its column."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(values.min()), float(values.max())
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+    data = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "pixels": counts})
+    return alt.Chart(data).mark_bar(color="#1f77b4", binSpacing=1).encode(
+        x=alt.X("start:Q", bin="binned", title="pixel value", axis=alt.Axis(format=".3~g")), x2="end:Q",
+        y=alt.Y("pixels:Q", title="pixels (log scale)", scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 10, 100, 1000, 10000, 100000], format=",d")),
+        tooltip=[alt.Tooltip("start:Q", title="from", format=".3g"), alt.Tooltip("end:Q", title="to", format=".3g"),
+                 "pixels"],
+    ).properties(height=200)
 
 
 def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.Chart:

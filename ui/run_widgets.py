@@ -10,6 +10,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from core.models import ParamSpec, describe_preset
 from core.runs import FINISHED, Run, RunStore
+from ui.markdown import escape
 
 #: Steps of the float inputs, so + and - move by a sensible amount.
 FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
@@ -95,7 +96,7 @@ def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_
         if wanted is not None and wanted not in labels:
             link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
         if link_warning:
-            st.warning(link_warning, icon=":material/link_off:")
+            st.warning(escape(link_warning), icon=":material/link_off:")
         elif wanted is not None:
             st.session_state[key] = wanted
     if st.session_state.get(key) not in labels:

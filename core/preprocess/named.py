@@ -64,10 +64,12 @@ SEED_REPORT_TITLES: dict[str, str] = {
     "normal-threshold-erosion-closing": "Nomal ==> Thresholding ==> Erosion ==> Closing",
     "normal-threshold-dilate-erosion": "Nomal ==> Thresholding ==> Dilate+Erosion",
 }
-#: A title for every named pipeline: the seed's for its six, a descriptive one for the others.
+#: A title for every named pipeline, as selectors and tables show it: the seed's (its typo
+#: "Nomal" corrected; only the report-style FIT RESULT blocks keep it), a descriptive one for
+#: the others.
 PIPELINE_TITLES: dict[str, str] = {
-    **SEED_REPORT_TITLES,
-    LABEL_FREE_BEST: "Nomal ==> Thresholding ==> Shrink blobs ==> Dilate+Erosion (label-free)",
+    **{name: title.replace("Nomal ==>", "Normal ==>") for name, title in SEED_REPORT_TITLES.items()},
+    LABEL_FREE_BEST: "Normal ==> Thresholding ==> Shrink blobs ==> Dilate+Erosion (label-free)",
 }
 
 
