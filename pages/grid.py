@@ -42,11 +42,11 @@ def _pipeline_option(value: str) -> str:
 
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
-    c1, c2 = st.columns([3, 2])
-    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines", persist_state="session",
-                               format_func=_pipeline_option)
-    presets = c2.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets", persist_state="session",
-                             format_func=lambda p: PRESETS[p].title)
+    # Full width each: the pipelines' titles are long, and a narrow box hides the chosen ones.
+    pipelines = st.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines",
+                               persist_state="session", format_func=_pipeline_option)
+    presets = st.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets",
+                             persist_state="session", format_func=lambda p: PRESETS[p].title)
     c3, c4, c5 = st.columns(3)
     n_seeds = c3.number_input("Seeds per configuration", min_value=1, max_value=10, value=1, step=1,
                               key="grid_seeds", persist_state="session", help="each configuration runs with seeds 0, 1, …; two or more "

@@ -63,22 +63,24 @@ by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
-st.dataframe(run_views.runs_table(runs), hide_index=True, width="stretch",
-             column_config={"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
+table = run_views.runs_table(runs)
+# The figures a student compares first, before the long pipeline names push them off the right edge.
+first = ["id", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
+st.dataframe(table, hide_index=True, width="stretch",
+             column_order=first + [c for c in table.columns if c not in first],
+             column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
                             run_views.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
+# One short line each, under the table; the run's own notes come with it under "One run" below.
 if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
-    st.caption(f"Run{'s' if len(leaky_runs) > 1 else ''} {', '.join(leaky_runs)} also ran the seed protocol: the "
-               f"column '{run_views.LEAKY_COLUMN}' measured the model on test images preprocessed with their test "
-               "labels, as the seed did. It is there for comparison; val_accuracy and test_accuracy are the "
-               "honest results.")
-notes: dict[str, list[str]] = {}
-for r in runs:
-    if (note := run_views.training_only_note(r.config)) is not None:
-        notes.setdefault(note, []).append(r.id)
-for note, ids in notes.items():
-    st.caption(f"Run{'s' if len(ids) > 1 else ''} {', '.join(ids)}: {note}")
+    st.caption(f"The column '{run_views.LEAKY_COLUMN}' ({len(leaky_runs)} run{'s' if len(leaky_runs) > 1 else ''}) "
+               "measured the model on test images preprocessed with their test labels, as the seed did: for "
+               "comparison only; val_accuracy and test_accuracy are the honest results.")
+if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) is not None]:
+    st.caption(f"{len(with_steps)} run{'s have' if len(with_steps) > 1 else ' has'} a training-only step "
+               "(\"training images only\" in its pipeline): it changed the training images only, never the test "
+               "images, so every test figure is honest. Pick a run under One run for details.")
 
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
@@ -93,9 +95,11 @@ if with_epochs:
                             key="runs_overlay")
     history = run_views.overlay_history(store, [by_id[i] for i in chosen])
     if len(history):
-        # One above the other: the legend of run names needs the width.
-        st.altair_chart(charts.history(history, "loss", run_col="run"), width="stretch")
-        st.altair_chart(charts.history(history, "accuracy", run_col="run"), width="stretch")
+        # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
+        order = [run_views.overlay_name(by_id[i]) for i in reversed(with_epochs)]
+        # One above the other: the legend gives each run's whole name a line.
+        st.altair_chart(charts.history(history, "loss", run_col="run", run_order=order), width="stretch")
+        st.altair_chart(charts.history(history, "accuracy", run_col="run", run_order=order), width="stretch")
         st.caption("Solid lines: training; dashed: validation. One colour per run.")
     else:
         st.caption("Choose runs above to compare their curves.")

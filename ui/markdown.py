@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import re
 
-# CommonMark lets a backslash escape any ASCII punctuation; these are the characters Streamlit's
-# Markdown gives a meaning: emphasis, code, links, headings, lists, tables, HTML, LaTeX ($), and
-# its own :material/icon: and :red[colour] directives (the colon).
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$:=])")
+# CommonMark lets a backslash escape any ASCII punctuation. These are the characters that mean
+# something anywhere in a line: emphasis, code, links and images, HTML, headings, tables,
+# strikethrough, LaTeX ($), and a colon that could open Streamlit's :emoji:, :material/icon: or
+# :red[colour] (one followed by a space, as in "file: problem", cannot).
+_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~$]|:(?=\S))")
+# These mean something only at the start of a line: a list item ("- ", "+ ", "3. ", "3) ").
+_LINE_START = re.compile(r"(?m)^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")
 
 
 def escape(text: object) -> str:
-    """``text`` with every Markdown-active character backslash-escaped, so it shows literally:
+    """``text`` with its Markdown-active characters backslash-escaped, so it shows literally:
     ``train/<label>/*.png`` stays ``train/<label>/*.png``, not italics with the asterisks eaten."""
-    return _SPECIAL.sub(r"\\\1", str(text))
+    escaped = _INLINE.sub(r"\\\1", str(text))
+    return _LINE_START.sub(lambda m: m[1] + (f"\\{m[2]}" if m[2] else f"{m[3]}\\{m[4]}"), escaped)

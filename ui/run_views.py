@@ -133,12 +133,14 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def fit_result_block(run: Run) -> str | None:
+def fit_result_block(run: Run, with_id: bool = False) -> str | None:
     """The seed's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
-    val_accuracy: ...``; None while no epoch has completed."""
+    val_accuracy: ...``; None while no epoch has completed. ``with_id`` adds the run id and
+    preset to the title, so blocks of several runs with one pipeline can be told apart."""
     if not run.metrics.get("epochs"):
         return None
-    block = f"## {run.pipeline_label}\n#### {fit_result_line(run.metrics)}"
+    title = f"{run.pipeline_label}  [run {run.id}, {run.preset}]" if with_id else run.pipeline_label
+    block = f"## {title}\n#### {fit_result_line(run.metrics)}"
     leaky = leaky_line(run.metrics)
     return block + (f"\n#### ({leaky})" if leaky else "")
 
@@ -183,8 +185,9 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def fit_result_text(runs: Sequence[Run]) -> str:
-    """The FIT RESULT blocks of every run that completed an epoch, as the seed printed them."""
-    blocks = [block for run in runs if (block := fit_result_block(run)) is not None]
+    """The FIT RESULT blocks of every run that completed an epoch, as the seed printed them (each
+    title followed by its run id and preset)."""
+    blocks = [block for run in runs if (block := fit_result_block(run, with_id=True)) is not None]
     return "## FIT RESULT ##\n" + "\n".join(blocks) if blocks else ""
 
 
@@ -224,13 +227,18 @@ def seed_protocol_note(run: Run) -> str | None:
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
+def overlay_name(run: Run) -> str:
+    """How the overlaid curves name a run: id · pipeline · preset."""
+    return f"{run.id} · {run.pipeline_label} · {run.preset}"
+
+
 def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
         hist = store.history(run.id)
         if len(hist):
-            frames.append(hist.assign(run=f"{run.id} · {run.pipeline_label} · {run.preset}"))
+            frames.append(hist.assign(run=overlay_name(run)))
     if not frames:
         return pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds", "run"])
     return pd.concat(frames, ignore_index=True)
