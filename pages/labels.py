@@ -5,11 +5,13 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
+                               estimate_search_seconds,
                                read_search, start_search)
 from core.preprocess import Pipeline
 from ui import run_widgets, state
 from ui.markdown import escape
 from ui.gallery import to_display
+from ui.run_views import duration_text
 
 state.init_session()
 st.title("Label issues")
@@ -18,6 +20,7 @@ st.session_state.setdefault(SEARCH, None)
 RAW, EDITOR = "Raw pixels", "The Preprocess page's pipeline (its label-free steps)"
 MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE]]
 MARK_BY_TEXT = {text: mark for mark, text in MARK_TEXT.items()}
+MARK_LABELS = {MARK_TEXT[WRONG]: "✗ wrong", MARK_TEXT[FINE]: "✓ fine"}
 COLUMNS = 6
 
 spec = st.session_state[state.DATASET_SPEC]
@@ -87,8 +90,10 @@ def _progress(key: str, polling: bool) -> SearchState:
 
 key = st.session_state[SEARCH]
 if key is None:
-    st.info("Choose the folds and press Find suspects. On the tiny dataset it takes seconds; on 60,000 images "
-            "a few minutes (the page shows its progress, and you may leave it meanwhile).")
+    folds = int(st.session_state["labels_folds"])
+    st.info(f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
+            f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
+            "its progress, and you may leave it meanwhile).")
     st.stop()
 search = read_search(key)
 if search.running:
@@ -142,7 +147,9 @@ for start in range(0, len(rows), COLUMNS):
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
                 st.session_state[mark_key] = MARK_TEXT[marks[index]] if index in marks else None
+            # Short labels that fill the tile, wrapping rather than clipping in a narrow window.
             st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
+                                 format_func=MARK_LABELS.get, width="stretch", wrap=True,
                                  on_change=_set_mark, args=(index, mark_key))
 
 st.divider()
