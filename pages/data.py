@@ -13,6 +13,7 @@ from ui.gallery import show_grid
 
 state.init_session()
 st.title("Data")
+state.pending_default_notice()
 
 with st.container(border=True):
     source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
