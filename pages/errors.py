@@ -83,7 +83,10 @@ def _cell_picked() -> None:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Confusion matrix")
-    st.altair_chart(charts.confusion_heatmap_ordered(run_views.confusion_long(confusion), names),
+    shares = st.toggle("Share of each true class (row-normalised)", key="errors_row_shares",
+                       persist_state="session", help="Each row divided by its class's test images: the share of a class that "
+                                                     "went to each prediction, whatever the class sizes.")
+    st.altair_chart(charts.confusion_heatmap_ordered(run_views.confusion_long(confusion), names, share=shares),
                     on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:
@@ -112,8 +115,10 @@ where = "" if true_name == pred_name == ALL else \
 st.caption(f"{len(errors):,} misclassified test images{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
+    # Under each tile its mistake, then its three most probable classes.
     show_grid(ds.x_test[[r["index"] for r in rows]],
-              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows])
+              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
+              notes=[run_views.top3_lines(r, names) for r in rows], columns=8)
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
                        run_views.name_errors(errors, names).to_csv(index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",

@@ -97,25 +97,29 @@ def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.C
     return (rect + text).properties(height=380, width=420)
 
 
-def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selectable: bool = True) -> alt.Chart:
+def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selectable: bool = True,
+                              share: bool = False) -> alt.Chart:
     """:func:`confusion_heatmap` with both axes in class order (``order``, the class names) rather
-    than alphabetical, and cell text that stays readable whatever the counts' scale."""
+    than alphabetical, and cell text that stays readable whatever the counts' scale. With
+    ``share``, colour and text are each row's shares (``run_views.confusion_long``'s share)."""
     base = alt.Chart(confusion).encode(
         x=alt.X("predicted:O", title="predicted", sort=order, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("true:O", title="true", sort=order),
     )
+    field = "share" if share else "count"
     rect = base.mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog"), legend=None),
-        tooltip=["true", "predicted", "count"],
+        color=alt.Color(f"{field}:Q", scale=alt.Scale(scheme="blues", type="linear" if share else "symlog"),
+                        legend=None),
+        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%", title="share of the row")],
     )
     if selectable:
         cell = alt.selection_point(name="cell", fields=["true", "predicted"])
         # The picked cell stays bright, the others fade, so the filter below has a visible source.
         rect = rect.add_params(cell).encode(opacity=alt.condition(cell, alt.value(1.0), alt.value(0.35)))
-    dark = int(confusion["count"].max()) / 2 if len(confusion) else 0
+    dark = float(confusion[field].max()) / 2 if len(confusion) else 0
     text = base.mark_text(fontSize=11).encode(
-        text="count:Q",
-        color=alt.condition(f"datum.count > {dark}", alt.value("white"), alt.value("black")),
+        text=alt.Text(f"{field}:Q", format=".0%" if share else "d"),
+        color=alt.condition(f"datum.{field} > {dark}", alt.value("white"), alt.value("black")),
     )
     return (rect + text).properties(height=380, width=420)
 

@@ -245,9 +245,13 @@ def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def confusion_long(confusion: pd.DataFrame) -> pd.DataFrame:
-    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count."""
+    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count, and
+    share (the count over its true class's images: the row-normalised matrix)."""
+    rows = confusion.sum(axis=1).replace(0, np.nan)
+    shares = confusion.div(rows, axis=0).fillna(0.0)
     tidy = confusion.stack().rename("count").reset_index()
     tidy.columns = ["true", "predicted", "count"]
+    tidy["share"] = shares.stack().to_numpy(dtype=np.float64)
     return tidy.astype({"true": str, "predicted": str, "count": "int64"})
 
 
@@ -299,6 +303,12 @@ def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
     """``٣ (3) -> ٨ (8) · 93%``: true class, predicted class and the confidence of the mistake."""
     return (f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} "
             f"· {float(row['confidence']):.0%}")
+
+
+def top3_lines(row: Mapping[str, Any], class_names: Sequence[str]) -> list[str]:
+    """``["٨ (8) 93%", "٣ (3) 5%", "٢ (2) 1%"]``: the three most probable classes of a row of
+    ``evaluation.misclassified``, for the lines under its gallery tile."""
+    return [f"{class_names[int(row[f'top{j}'])]} {float(row[f'p{j}']):.0%}" for j in (1, 2, 3) if f"top{j}" in row]
 
 
 def evolution_caption(row: Mapping[str, Any], class_names: Sequence[str], was_right_at: int) -> str:
