@@ -19,6 +19,8 @@ store = state.run_store()
 ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
+# A link to one confusion cell (from the Runs page): ?run=<id>&true=<label>&predicted=<label>.
+wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
 run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
@@ -95,6 +97,9 @@ with right:
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
 
 st.subheader("Misclassified test images")
+for key, label in zip((TRUE_KEY, PRED_KEY), wanted_cell):
+    if label.isdigit() and int(label) < len(names):  # anything else in a link is ignored
+        st.session_state[key] = names[int(label)]
 for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes differently
     if st.session_state.get(key) not in (ALL, *names):
         st.session_state[key] = ALL

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.models import architecture_text
-from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, honest_view, query_state, run_views, run_widgets, session_runs, state
 from ui.markdown import escape
 
 state.init_session()
@@ -121,11 +121,15 @@ if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
     st.warning(escape(run_views.ended_text(run)))
-if (note := run_views.training_only_note(run.config)) is not None:
-    st.info(note)
 if run.metrics.get("epochs"):
     st.code(run_views.fit_result_block(run), language=None)
-if (note := run_views.seed_protocol_note(run)) is not None:
+if honest_view.has_training_only_step(run) and run.status == "finished" and not run.broken:
+    try:
+        ds = state.load_dataset(run.config.dataset)
+        honest_view.show(run, store, ds.class_names, ds.y_test)
+    except DigitLabError as err:
+        st.caption(f"The run's dataset does not load ({escape(err)}).")
+elif (note := run_views.seed_protocol_note(run)) is not None:
     st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)

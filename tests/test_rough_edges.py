@@ -62,3 +62,22 @@ def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
     store.finish(run.id, STOPPED, {"epochs": 2, "kept_epoch": 2, "val_accuracy": 0.5, "test_accuracy": 0.5})
     text = run_views.ended_text(store.get(run.id))
     assert text.startswith("Stopped by request after 2 complete epoch(s); the model kept is epoch 2's")
+
+
+def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_one_is_drawn(monkeypatch):
+    from core.datasets.background import wait_for_fill
+    from core.datasets.synthetic import cache_path
+
+    monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "small")  # the tests' cache folder is empty
+    assert not cache_path("small").exists()
+    at = open_app_page("data")
+    no_exceptions(at)
+    assert at.session_state[state.DATASET_SPEC] == "default:tiny"
+    assert [m.value for m in at.metric][:2] == ["600", "100"]
+    assert "is being drawn" in at.info[0].value
+    assert wait_for_fill("small", timeout=600) == "cached"
+    at.run()
+    no_exceptions(at)
+    assert at.session_state[state.DATASET_SPEC] == "default:small"
+    assert [m.value for m in at.metric][:2] == ["6,000", "1,000"] and not at.info
+

@@ -66,14 +66,14 @@ def _param_widget(spec: ParamSpec, container: Any, key: str) -> Any:
     raise ValueError(f"no widget for parameter kind {spec.kind!r}")
 
 
-def page_link(path: str, label: str, icon: str | None = None) -> None:
+def page_link(path: str, label: str, icon: str | None = None, query_params: Mapping[str, str] | None = None) -> None:
     """``st.page_link`` to a page of app.py's navigation.
 
     A page script run on its own (``AppTest`` of one page) has no navigation to link into; it
     names the page instead of failing.
     """
     try:
-        st.page_link(path, label=label, icon=icon)
+        st.page_link(path, label=label, icon=icon, query_params=dict(query_params) if query_params else None)
     except StreamlitPageNotFoundError:
         st.caption(f"{label}: open it from the sidebar.")
 
