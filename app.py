@@ -1,7 +1,12 @@
 """Digit Lab: the Streamlit entry point. Shared setup lives here; each page is a file in pages/."""
 import streamlit as st
 
+from ui import identity
+
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
+
+# Sign-in first (OpenID Connect or class code): nothing else runs for a session without an identity.
+who = identity.require()
 
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/dataset:", default=True),
@@ -13,5 +18,9 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/grid.py", title="Grid", icon=":material/grid_on:"),
 ]
+if who.teacher:
+    PAGES.append(st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"))
 
-st.navigation(PAGES).run()
+navigation = st.navigation(PAGES)
+identity.sidebar(who)
+navigation.run()

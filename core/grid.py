@@ -27,6 +27,7 @@ from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
 from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, get_pipeline
 from core.run_config import RunConfig, parse_seed
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.seed_results import seed_figure
 
@@ -123,8 +124,9 @@ def new_grid_id() -> str:
     return secrets.token_hex(4)
 
 
-def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
-    """Queue every run of ``spec`` under a new grid id and start what max_jobs allows; return the id.
+def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str:
+    """Queue every run of ``spec`` under a new grid id, owned by ``owner`` (an identity key), and
+    start what max_jobs allows; return the id.
 
     All configs are checked first, against the instance's limits too (core.limits: epochs, model
     size, queue length), so a spec that breaks one queues nothing.
@@ -136,7 +138,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
     check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
     for config in configs:
-        jobs.store.create(config, grid=grid_id)
+        jobs.store.create(config, grid=grid_id, owner=owner)
     jobs.dispatch()
     return grid_id
 
@@ -155,7 +157,7 @@ def check_queue_room(allowed: Limits, jobs: JobQueue, n_runs: int) -> None:
                             f"allows {allowed.max_queue}: choose fewer pipelines, presets or seeds")
 
 
-def stop_grid(store: RunStore, grid_id: str) -> int:
+def stop_grid(store: RunStore | RunView, grid_id: str) -> int:
     """Cancel the grid's queued runs and ask its running ones to stop; return how many were active."""
     active = [r for r in grid_runs(store, grid_id) if r.active]
     for run in reversed(active):  # the queue's tail first, so no queued run starts meanwhile
@@ -163,8 +165,9 @@ def stop_grid(store: RunStore, grid_id: str) -> int:
     return len(active)
 
 
-def grid_runs(store: RunStore, grid_id: str) -> list[Run]:
-    """The grid's runs in queue order; DigitLabError if the store holds none with that id."""
+def grid_runs(store: RunStore | RunView, grid_id: str) -> list[Run]:
+    """The grid's runs in queue order; DigitLabError if the store holds none with that id (a
+    RunView of someone else's grid holds none: it answers as for a missing grid)."""
     runs = store.grid_runs(grid_id)
     if not runs:
         raise DigitLabError(f"no grid {grid_id!r}", store.root)
@@ -298,7 +301,7 @@ class GridResult:
         return sorted({int(s) for s in self.runs["seed"].dropna()})
 
 
-def read_grid(store: RunStore, grid_id: str) -> GridResult:
+def read_grid(store: RunStore | RunView, grid_id: str) -> GridResult:
     """The grid ``grid_id`` as it stands now (running runs with their latest epoch)."""
     runs = grid_runs(store, grid_id)
     history = {r.id: store.history(r.id) for r in runs if r.status == RUNNING}

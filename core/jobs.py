@@ -60,15 +60,16 @@ class JobQueue:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def submit(self, config: RunConfig) -> str:
-        """Queue a run and start it at once if a slot is free; return its id.
+    def submit(self, config: RunConfig, owner: str | None = None) -> str:
+        """Queue a run for ``owner`` (an identity key, core.access) and start it at once if a slot
+        is free; return its id.
 
         The instance's limits (core.limits) are checked first: too many epochs, too big a model or
         a full queue raise DigitLabError and queue nothing.
         """
         with self._submit_lock:  # one check-then-create at a time, so the queue limit holds here
             self.check_limits([config])
-            run = self.store.create(config)
+            run = self.store.create(config, owner=owner)
         self.dispatch()
         return run.id
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.access import LOCAL_USER, Identity
 from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.preprocess import Pipeline, get_pipeline
@@ -157,8 +158,8 @@ def _report(on_progress: ProgressCallback | None, fraction: float, text: str) ->
 # ---- background searches ------------------------------------------------------------------------
 
 NONE, RUNNING, DONE, FAILED = "none", "running", "done", "failed"
-SUSPECTS_FILE, PROGRESS_FILE, REQUEST_FILE, ERROR_FILE, LOG_FILE = (
-    "suspects.csv", "progress.json", "request.json", "error.txt", "log.txt")
+SUSPECTS_FILE, PROGRESS_FILE, REQUEST_FILE, ERROR_FILE, LOG_FILE, OWNERS_FILE = (
+    "suspects.csv", "progress.json", "request.json", "error.txt", "log.txt", "owners.json")
 
 
 @dataclass(frozen=True)
@@ -192,14 +193,22 @@ def search_folder(key: str, root: Path | None = None) -> Path:
     return Path(root if root is not None else settings().cache_dir) / "label_issues" / key
 
 
-def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0) -> str:
+def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0,
+                 owner: str | None = None) -> str:
     """Start ``python -m core label-issues`` for this search in the background unless it is done or
-    running already; return its key (for :func:`read_search`)."""
+    running already; return its key (for :func:`read_search`).
+
+    ``owner`` (an identity key, core.access) becomes one of the search's owners: a search done
+    for one student is reused for another without recomputing, but only its owners read it.
+    """
     pipeline_json = get_pipeline(pipeline).to_json()
     key = search_key(spec, folds, pipeline_json, seed)
     folder = search_folder(key)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder / ".lock"):
+        if owner is not None:
+            owners = set(_json(folder / OWNERS_FILE).get("owners", [])) | {owner}
+            atomic_write_text(folder / OWNERS_FILE, json.dumps({"owners": sorted(owners)}))
         if read_search(key).status in (RUNNING, DONE):
             return key
         for name in (ERROR_FILE, PROGRESS_FILE):
@@ -219,12 +228,16 @@ def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0
     return key
 
 
-def read_search(key: str, root: Path | None = None) -> SearchState:
+def read_search(key: str, root: Path | None = None, viewer: Identity | None = None) -> SearchState:
     """The state of search ``key``: done (with its suspects), failed, running (with progress) or none.
 
     A search whose process is gone without a result counts as failed, so it can be started again.
+    With a ``viewer`` (core.access) who is neither staff nor one of its owners, the search reads
+    as none, exactly like one never started.
     """
     folder = search_folder(key, root)
+    if viewer is not None and not viewer.staff and viewer.key not in _json(folder / OWNERS_FILE).get("owners", []):
+        return SearchState(key, NONE)
     if (folder / SUSPECTS_FILE).is_file():
         frame = pd.read_csv(folder / SUSPECTS_FILE)
         progress = _json(folder / PROGRESS_FILE)
@@ -268,20 +281,24 @@ class FolderReporter:
 class LabelMarks:
     """A person's verdicts on training images of one dataset spec: index -> "wrong" or "fine".
 
-    Stored as ``<root>/label_marks/<hash of the spec>.json`` (root: ``settings().cache_dir``);
+    Stored as ``<root>/label_marks/<hash of owner and spec>.json`` (root: ``settings().cache_dir``);
     every change re-reads the file under a lock and replaces it atomically, so sessions marking
-    the same dataset at once lose nothing.
+    the same dataset at once lose nothing. Each ``owner`` (an identity key, core.access) has their
+    own marks; the local user's and the CLI's (no owner) are one set, named by the spec alone.
     """
 
-    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
+        self.owner = None if owner == LOCAL_USER.key else owner
         folder = Path(root if root is not None else settings().cache_dir) / "label_marks"
-        self.path = folder / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.json"
+        named = spec if self.owner is None else json.dumps([self.owner, spec])
+        self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"
 
     def load(self) -> dict[int, str]:
         """Every mark, by training-image index (an absent or unreadable file holds none)."""
         data = _json(self.path)
-        marks = data.get("marks", {}) if data.get("dataset") == self.spec else {}
+        mine = data.get("dataset") == self.spec and data.get("owner") == self.owner
+        marks = data.get("marks", {}) if mine else {}
         return {int(i): m for i, m in marks.items() if str(i).isdigit() and m in MARK_TEXT}
 
     def set(self, index: int, mark: str | None) -> dict[int, str]:
@@ -298,7 +315,7 @@ class LabelMarks:
             else:
                 marks[int(index)] = mark
             atomic_write_text(self.path, json.dumps({
-                "dataset": self.spec, "updated": time.time(),
+                "dataset": self.spec, "owner": self.owner, "updated": time.time(),
                 "marks": {str(i): marks[i] for i in sorted(marks)}}, indent=1))
         return marks
 

@@ -67,8 +67,10 @@ class RunConfig:
 
     @property
     def title(self) -> str:
-        """Short human name: ``default:small · Normal ==> Thresholding · H``."""
-        return f"{self.dataset} · {self.pipeline_label} · {self.preset}"
+        """Short human name: ``default:small · Normal ==> Thresholding · H`` (an upload by its file name)."""
+        from core.datasets.specs import dataset_label
+
+        return f"{dataset_label(self.dataset)} · {self.pipeline_label} · {self.preset}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""

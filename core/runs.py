@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.datasets.specs import dataset_label
 from core.errors import DigitLabError
 from core.run_config import RunConfig
 from core.settings import settings
@@ -69,7 +70,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid_start TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     grid TEXT,
-    owner TEXT
+    owner TEXT,
+    published INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -80,7 +82,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 """
 #: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
-_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"))
+_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"), ("published", "INTEGER NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Run:
     grid: str | None = None
     #: Who queued the run (an identity key, see core.access); None for runs from before accounts.
     owner: str | None = None
+    #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
+    published: bool = False
 
     @property
     def active(self) -> bool:
@@ -316,7 +320,7 @@ class RunStore:
                     db.execute(
                         "INSERT INTO runs (id, created, started, status, config, dataset, pipeline_label, "
                         "preset, progress, pid, pid_start, grid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, now, now if status == RUNNING else None, status, cfg_json, config.dataset,
+                        (run_id, now, now if status == RUNNING else None, status, cfg_json, dataset_label(config.dataset),
                          config.pipeline_label, config.preset, json.dumps({"phase": status}),
                          *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None)),
                          grid, owner))
@@ -335,6 +339,15 @@ class RunStore:
             db.execute("UPDATE runs SET status = ?, finished = ?, progress = ? WHERE id = ? AND status = ?",
                        (STOPPED, time.time(), json.dumps({"phase": STOPPED}), run_id, QUEUED))
             db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ? AND status = ?", (run_id, RUNNING))
+        return self.get(run_id)
+
+    def set_published(self, run_id: str, published: bool) -> Run:
+        """Publish a finished run to the class (or withdraw it); see core.access for who may."""
+        run = self.get(run_id)
+        if published and run.status != FINISHED:
+            raise DigitLabError(f"run {run_id} is {run.status}; only a finished run can be published")
+        with self._tx() as db:
+            db.execute("UPDATE runs SET published = ? WHERE id = ?", (int(published), run_id))
         return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
@@ -566,7 +579,7 @@ class RunStore:
             pipeline_label=row["pipeline_label"], preset=row["preset"],
             metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
-            queue_position=position, grid=row["grid"], owner=row["owner"])
+            queue_position=position, grid=row["grid"], owner=row["owner"], published=bool(row["published"]))
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name

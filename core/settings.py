@@ -24,6 +24,10 @@ class Settings:
     max_jobs: int
     max_upload_mb: int
     default_size: str
+    #: The class code students enter with a display name (DIGITLAB_CLASS_CODE); None: no class-code mode.
+    class_code: str | None = None
+    #: Who is a teacher (DIGITLAB_TEACHERS): e-mail addresses or class-code names, lower case.
+    teachers: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,6 +41,9 @@ class Settings:
             max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
             # The dashboard opens on this size of the synthetic default (tests use "tiny").
             default_size=os.environ.get("DIGITLAB_DEFAULT_SIZE", "full"),
+            class_code=os.environ.get("DIGITLAB_CLASS_CODE", "").strip() or None,
+            teachers=frozenset(t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",")
+                               if t.strip()),
         )
 
 

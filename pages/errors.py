@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from core import evaluation
+from core.datasets import dataset_label
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline
 from ui import charts, run_views, run_widgets, state
@@ -42,7 +43,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.seed_protocol_note(run))
-st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
+st.caption(f"Dataset {ds.name} (`{dataset_label(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
            "compares the model's predictions for the test images with the test labels"
            + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
 

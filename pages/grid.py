@@ -3,6 +3,7 @@ table fill in, and read it as a heatmap and as the seed report's FIT RESULT bloc
 import pandas as pd
 import streamlit as st
 
+from core.datasets import dataset_label
 from core.errors import DigitLabError
 from core.grid import (LEAKY_TITLE, SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
@@ -16,7 +17,7 @@ state.init_session()
 GRID_ID = "grid_id"
 st.session_state.setdefault(GRID_ID, None)
 jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # the session's own grids only (core.run_access)
 
 st.title("Grid")
 st.caption("Every pipeline on every preset, once per seed: the seed report's results table in one go. "
@@ -52,7 +53,7 @@ with st.container(border=True):
                                                      "give a standard deviation per cell")
     epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
-    c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
+    c5.markdown(f"Dataset  \n`{dataset_label(spec)}` (the session's; change it on the Data page)")
     seed_protocol = st.checkbox(
         "Also evaluate as the seed did (uses test labels)", key="grid_seed_protocol",
         help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the seed's "
@@ -76,7 +77,7 @@ elif seed_table:
     to_launch = GridSpec.seed_table(seed_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
+        st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=state.me().key)
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {err}")
 

@@ -16,6 +16,7 @@ import pandas as pd
 from core.errors import DigitLabError
 from core.preprocess import LABEL_FREE_BEST, get_pipeline
 from core.run_config import RunConfig
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
@@ -59,7 +60,7 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(store: RunStore, run_id: str) -> LiveView:
+def poll_run(store: RunStore | RunView, run_id: str) -> LiveView:
     """Read a run's state for the Train page's live fragment (one store round trip per part)."""
     run = store.get(run_id)
     history = store.history(run_id)
@@ -219,7 +220,7 @@ def seed_protocol_note(run: Run) -> str | None:
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
-def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(store: RunStore | RunView, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:

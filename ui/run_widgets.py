@@ -9,7 +9,8 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.models import ParamSpec, describe_preset
-from core.runs import FINISHED, Run, RunStore
+from core.run_access import RunView
+from core.runs import FINISHED, Run
 
 #: Steps of the float inputs, so + and - move by a sensible amount.
 FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
@@ -73,14 +74,15 @@ def page_link(path: str, label: str, icon: str | None = None) -> None:
         st.caption(f"{label}: open it from the sidebar.")
 
 
-def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_text: str) -> Run:
-    """A select box of finished runs (newest first) that honours and updates ``?run=<id>``.
+def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_text: str) -> Run:
+    """A select box of the finished runs the session may view (its own and the class's published
+    ones, newest first) that honours and updates ``?run=<id>``.
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
     from ui import query_state, run_views  # query_state imports this module's neighbours
 
-    runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+    runs = [r for r in store.list(published=True) if r.status == FINISHED and not r.broken]
     if not runs:
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
