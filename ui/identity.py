@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from core import access
 from core.access import Identity
 from core.errors import DigitLabError
+from ui.markdown import escape
 
 #: Session key of a class-code identity once its code was accepted.
 CLASS_IDENTITY = "class_identity"
@@ -90,15 +91,10 @@ def sidebar(who: Identity) -> None:
             st.caption(access.MODE_TEXT[how])
         else:
             role = {access.TEACHER: " (teacher)", access.ADMIN: " (administrator)"}.get(who.role, "")
-            st.caption(f"{access.MODE_TEXT[how]}  \nSigned in as **{_md(who.name)}**{role}.")
+            st.caption(f"{access.MODE_TEXT[how]}  \nSigned in as **{escape(who.name)}**{role}.")
             if how == access.OIDC:
                 st.button("Sign out", icon=":material/logout:", on_click=st.logout, key="sign_out")
             else:
                 st.button("Sign out", icon=":material/logout:", on_click=_sign_out_class_code, key="sign_out")
         if access.open_to_network(how, st.get_option("server.address")):
             st.warning(access.OPEN_WARNING, icon=":material/public:")
-
-
-def _md(text: str) -> str:
-    """Escape Markdown in a name typed by a user or sent by a provider."""
-    return "".join(f"\\{c}" if c in "\\`*_{}[]()#+-.!|<>~$" else c for c in text)
