@@ -137,6 +137,17 @@ def can_publish(who: Identity) -> bool:
     return who.staff
 
 
+def check_dataset(who: Identity, spec: str) -> str:
+    """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
+    (and staff's). Someone else's upload reads as missing."""
+    from core.datasets.specs import upload_owners
+
+    owners = upload_owners(spec)
+    if owners is not None and not who.staff and who.key not in owners:
+        raise DigitLabError("no such upload")
+    return spec
+
+
 def owner_label(owner: str | None) -> str:
     """How an owner key reads in a table: the e-mail or class-code name, without its prefix."""
     if owner is None:

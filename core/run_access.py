@@ -2,7 +2,7 @@
 
 Pages, links, pickers and the follow box get a :class:`RunView` for the caller instead of the
 raw :class:`core.runs.RunStore`. A run the caller may not see raises exactly the error of a
-missing run (same text, same file), so a guessed or shared id tells nothing about other people's
+missing run ("no run <id>", without the store's path), so a guessed or shared id tells nothing about other people's
 work. Runs a teacher published are visible to everyone but only their owner and staff act on them.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ class RunView:
     # ---- seeing ----------------------------------------------------------------------------
 
     def _missing(self, run_id: str) -> DigitLabError:
-        return DigitLabError(f"no run {run_id}", self.store.root)  # RunStore.get's own words
+        return DigitLabError(f"no run {run_id}")  # for missing and hidden runs alike, and no server path
 
     def visible(self, run: Run) -> bool:
         """Whether the caller may view ``run`` (theirs, published, or they are staff)."""

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.access import Identity
-from core.datasets import Dataset, load_spec, upload_owners
-from core.errors import DigitLabError
+from core.access import Identity, check_dataset
+from core.datasets import Dataset, load_spec
 from core.jobs import JobQueue
 from core.preprocess import Pipeline
 from core.run_access import RunView
@@ -73,11 +72,7 @@ def load_dataset(spec: str) -> Dataset:
 def current_dataset() -> Dataset:
     """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
-    spec = st.session_state[DATASET_SPEC]
-    owners = upload_owners(spec)
-    if owners is not None and not me().staff and me().key not in owners:
-        raise DigitLabError("no such upload")
-    return load_dataset(spec)
+    return load_dataset(check_dataset(me(), st.session_state[DATASET_SPEC]))
 
 
 def me() -> Identity:
