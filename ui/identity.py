@@ -57,6 +57,11 @@ def require() -> Identity:
     return who
 
 
+def sign_in_page() -> None:
+    """The sign-in screen as a page of its own (app.py shows only it until someone signs in)."""
+    _sign_in_screen(mode())
+
+
 def _sign_in_screen(how: str) -> None:
     st.title("Digit Lab")
     if how == access.OIDC:
