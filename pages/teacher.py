@@ -82,7 +82,7 @@ def _ask(owner: str | None) -> None:
 
 
 st.session_state.setdefault(CONFIRM, None)
-st.button(f"Delete all {len(theirs)} runs of {escape(owner_label(chosen))}…", on_click=_ask, args=(chosen,),
+st.button(f"Delete {'the run' if len(theirs) == 1 else f'all {len(theirs)} runs'} of {escape(owner_label(chosen))}…", on_click=_ask, args=(chosen,),
           key="teacher_delete", icon=":material/delete_sweep:", disabled=st.session_state[CONFIRM] == chosen)
 if st.session_state[CONFIRM] == chosen:
     with st.container(border=True):
