@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test install install-dev browser bench clean
 
@@ -21,7 +22,7 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 run: install
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:
