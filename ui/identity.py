@@ -85,7 +85,9 @@ def _sign_in_screen(how: str) -> None:
 
 
 def _sign_out_class_code() -> None:
-    st.session_state.pop(CLASS_IDENTITY, None)
+    """Forget the identity and everything the session held (a shared computer's next student
+    starts afresh)."""
+    st.session_state.clear()
 
 
 def sidebar(who: Identity) -> None:
