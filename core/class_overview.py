@@ -1,7 +1,7 @@
 """What a teacher sees of the class: each student's runs and a leaderboard per dataset.
 
 The leaderboard ranks the honest test accuracy only (``metrics["test_accuracy"]``: the final model
-on test images preprocessed without their labels). The seed report's protocol figures
+on test images preprocessed without their labels). The report's leaky-protocol figures
 (``leaky_*``, see core.runs.LEAKY_METRIC_NAMES) are never ranked: they used the test labels.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from core.access import owner_label
+from core.datasets import display_spec
 from core.runs import FINISHED, QUEUED, RUNNING, Run
 
 STUDENT_COLUMNS = ["student", "owner", "runs", "queued", "running", "finished", "best_test_accuracy"]
@@ -49,7 +50,7 @@ def leaderboard(runs: Iterable[Run]) -> pd.DataFrame:
         key = (run.dataset, run.owner)
         if key not in best or accuracy > _honest_accuracy(best[key]):
             best[key] = run
-    rows = [{"dataset": run.dataset, "student": owner_label(run.owner), "test_accuracy": _honest_accuracy(run),
+    rows = [{"dataset": display_spec(run.dataset), "student": owner_label(run.owner), "test_accuracy": _honest_accuracy(run),
              "preset": run.preset, "pipeline": run.pipeline_label, "run": run.id, "created": run.created}
             for run in best.values()]
     if not rows:
@@ -60,6 +61,6 @@ def leaderboard(runs: Iterable[Run]) -> pd.DataFrame:
 
 
 def _honest_accuracy(run: Run) -> float | None:
-    """The run's test accuracy if it finished with one (never a seed-protocol figure)."""
+    """The run's test accuracy if it finished with one (never a leaky-protocol figure)."""
     value = run.metrics.get("test_accuracy")
     return float(value) if run.status == FINISHED and value is not None else None

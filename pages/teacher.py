@@ -56,7 +56,7 @@ for dataset, rows in board.groupby("dataset", sort=True):
     st.dataframe(rows.drop(columns="dataset"), hide_index=True, width="stretch",
                  column_config={"test_accuracy": accuracy})
 st.caption("Ranked by each student's best honest test accuracy (test images preprocessed without their "
-           "labels). The seed report's protocol figures used the test labels and are never ranked.")
+           "labels). The report's leaky-protocol figures used the test labels and are never ranked.")
 
 st.subheader("One student's runs")
 owners = list(per_student["owner"])

@@ -8,7 +8,7 @@ import pytest
 from core import access
 from core.class_overview import leaderboard, students
 from core.commands.runs import list_text
-from core.datasets import dataset_label, load_files, save_upload
+from core.datasets import display_spec, load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.run_access import RunView
@@ -72,10 +72,10 @@ def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
                  rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10)
     ds = load_files({"digits.npz": dataset_to_npz(ds)}, "digits.npz")
     spec = save_upload(ds, file_name="my digits.npz", owner="oidc:a@x")
-    assert spec.startswith("file:") and dataset_label(spec) == "my digits.npz (upload)"
+    assert spec.startswith("file:") and display_spec(spec) == "my digits.npz (upload)"
     store = RunStore(tmp_path / "runs")
     run = store.create(CONFIG.__class__.build(spec, "raw", "G", {"epochs": 1}), owner="oidc:a@x")
-    assert run.dataset == "my digits.npz (upload)" and str(tmp_path) not in run.config.title
+    assert run.config.title.startswith("my digits.npz (upload) · ") and str(tmp_path) not in run.config.title
     assert save_upload(ds, file_name="again.npz", owner="oidc:b@x") == spec  # same content: two owners
     assert access.check_dataset(access.oidc_identity({"email": "b@x"}), spec) == spec
 
@@ -85,7 +85,7 @@ def test_leaderboard_ranks_honest_test_accuracy_per_dataset(tmp_path):
     probs = np.full((100, 10), 0.1, np.float32)
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.90})
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.80})
-    # Badr's seed-protocol figure is far higher but never ranked: his honest 0.85 is.
+    # Badr's leaky-protocol figure is far higher but never ranked: his honest 0.85 is.
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:badr",
                       metrics={"test_accuracy": 0.85, "leaky_val_accuracy": 0.99})
     store.create(CONFIG, owner="code:cyra")  # queued: no accuracy yet

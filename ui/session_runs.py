@@ -1,4 +1,4 @@
-"""The runs of the signed-in identity ("My runs").
+"""The runs of the signed-in identity ("My runs"), and the owner key pages queue work as.
 
 Runs carry their owner (core.access), so "My runs" follows the identity across reloads and tabs.
 In single-user mode the local user owns everything: "My runs" is every run.
@@ -9,6 +9,13 @@ from collections.abc import Sequence
 
 from core.access import LOCAL_USER, Identity
 from core.runs import Run
+from ui import identity
+
+
+def owner_key() -> str:
+    """Who this session queues runs, grids and searches as (ownership, fair share, per-person
+    limits): the signed-in identity's key."""
+    return identity.require().key
 
 
 def only_mine(runs: Sequence[Run], who: Identity) -> list[Run]:

@@ -90,7 +90,7 @@ def job_queue() -> JobQueue:
 
 @st.cache_resource
 def _queue_for(root: str) -> JobQueue:
-    return JobQueue(RunStore(Path(root)), settings().max_jobs).start()
+    return JobQueue(RunStore(Path(root))).start()
 
 
 def run_store() -> RunView:

@@ -11,7 +11,9 @@ import pandas as pd
 
 from core.access import owner_label
 from core.commands.train import epoch_line
+from core.datasets import display_spec
 from core.models import architecture_text
+from core.eta import start_text
 from core.runs import RunStore, fit_result_line
 from core.settings import settings
 
@@ -72,7 +74,8 @@ def list_text(store: RunStore, owner: str | None = None) -> str:
 
 def _status(row: dict) -> str:
     if pd.notna(row["queue"]):
-        return f"queued #{int(row['queue'])}"
+        starts = None if pd.isna(row["starts"]) else float(row["starts"])
+        return f"queued #{int(row['queue'])}, {start_text(starts)}"
     if row["problem"]:
         return f"{row['status']} (broken)"
     return row["status"]
@@ -81,7 +84,8 @@ def _status(row: dict) -> str:
 def show_text(store: RunStore, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
     r = store.get(run_id)
-    lines = [f"run {r.id}: {r.status}", f"owner: {owner_label(r.owner)}", f"dataset: {r.dataset}", f"pipeline: {r.pipeline_label}",
+    lines = [f"run {r.id}: {r.status}", f"owner: {owner_label(r.owner)}", f"dataset: {display_spec(r.dataset)}",
+             f"pipeline: {r.pipeline_label}",
              f"preset: {r.preset}"]
     if r.config is not None:
         lines.append(f"model: {architecture_text(r.config.hyperparams)}")
