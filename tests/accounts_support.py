@@ -12,7 +12,7 @@ from core.access import Identity, class_code_identity, oidc_identity
 from core.jobs import JobQueue
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, page_env
+from tests.pages_support import ROOT, TIMEOUT, isolate_env
 from tests.run_fixtures import fake_finished_run
 from ui.identity import CLASS_IDENTITY
 
@@ -56,7 +56,7 @@ def people(mode: str, monkeypatch) -> tuple[Identity, Identity, Identity]:
 
 def a_class(mode: str, monkeypatch, tmp_path: Path) -> Class:
     """A store in tmp_path with A's finished run, A's queued run and A's two-run grid."""
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     # The pages' dispatcher would start A's queued runs: they stay queued (the queue is not tested here).
     monkeypatch.setattr(JobQueue, "dispatch", lambda self: [])
     a, b, teacher = people(mode, monkeypatch)

@@ -15,9 +15,11 @@ from core.run_access import RunView
 from core.runs import RunStore
 from core.settings import Settings
 from tests.accounts_support import CLASS_CODE, CONFIG, HISTORY, OIDC, a_class, page_as
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import fake_finished_run
 
+#: page_env (conftest) also closes each test's job queue afterwards.
+pytestmark = pytest.mark.usefixtures("page_env")
 PAGES = ("data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "teacher")
 
 
@@ -64,7 +66,7 @@ def test_oidc_identities():
 
 
 def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     rng = np.random.default_rng(0)
     from core.datasets import Dataset
 
@@ -140,7 +142,7 @@ def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
 
 
 def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     monkeypatch.delenv("DIGITLAB_CLASS_CODE", raising=False)
     from streamlit.testing.v1 import AppTest
 

@@ -23,6 +23,9 @@ from tests.run_fixtures import capture_downloads
 
 MISSING = "0badc0de"
 
+#: page_env (conftest) also closes each test's job queue afterwards.
+pytestmark = pytest.mark.usefixtures("page_env")
+
 
 @pytest.fixture(params=MODES)
 def c(request, monkeypatch, tmp_path):
