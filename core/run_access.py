@@ -8,7 +8,7 @@ work. Runs a teacher published are visible to everyone but only their owner and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,13 +18,19 @@ from core.errors import DigitLabError
 from core.run_config import RunConfig
 from core.runs import QUEUED, Run, RunStore, validate_run_id
 
+if TYPE_CHECKING:
+    from core.jobs import JobQueue
+
 
 class RunView:
     """``store`` seen by ``who``: the same reading methods as RunStore, filtered and checked."""
 
-    def __init__(self, store: RunStore, who: Identity) -> None:
+    def __init__(self, store: RunStore, who: Identity, jobs: "JobQueue | None" = None) -> None:
         self.store = store
         self.who = who
+        #: The queue dispatching ``store``'s runs: stops go through it (it ends a worker that does
+        #: not obey); without one, only the store's stop flag is set.
+        self.jobs = jobs
 
     @property
     def root(self) -> Path:
@@ -128,7 +134,7 @@ class RunView:
     def request_stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
         self._own(run_id, "stop")
-        return self.store.request_stop(run_id)
+        return self.jobs.stop(run_id) if self.jobs is not None else self.store.request_stop(run_id)
 
     def delete(self, run_id: str) -> None:
         """Delete one of the caller's runs (staff: any run)."""

@@ -95,4 +95,5 @@ def _queue_for(root: str) -> JobQueue:
 
 def run_store() -> RunView:
     """The run store behind the job queue, as this session's identity may see and use it."""
-    return RunView(job_queue().store, me())
+    jobs = job_queue()
+    return RunView(jobs.store, me(), jobs)
