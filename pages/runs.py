@@ -1,4 +1,4 @@
-"""Runs page: every run with its metrics (the seed's FIT RESULT blocks as a table and as text),
+"""Runs page: every run with its metrics (the report's FIT RESULT blocks as a table and as text),
 curves of several runs overlaid, and one run's details, model download, stop and deletion."""
 import streamlit as st
 
@@ -9,8 +9,7 @@ from ui.markdown import escape
 
 state.init_session()
 st.title("Runs")
-jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 CONFIRM, FLASH = "runs_confirm_delete", "runs_flash"
 st.session_state.setdefault(CONFIRM, None)
 
@@ -24,6 +23,16 @@ def _delete(run_id: str) -> None:
     except DigitLabError as err:
         st.session_state[FLASH] = ("error", f"Could not delete run {run_id}: {err}")
     st.session_state[CONFIRM] = None
+
+
+def _publish(run_id: str) -> None:
+    published = bool(st.session_state[f"runs_publish_{run_id}"])
+    try:
+        store.set_published(run_id, published)
+        st.session_state[FLASH] = ("success", f"Run {run_id} is {'now' if published else 'no longer'} "
+                                              "published to the class.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not publish run {run_id}: {err}")
 
 
 def _ask_delete(run_id: str | None) -> None:
@@ -52,12 +61,12 @@ if (link_params := query_state.incoming("runs")) is not None:
         st.session_state["runs_selected"] = wanted
         st.session_state["runs_scope"] = ALL_RUNS
 scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope", persist_state="session",
-                 help="My runs: those launched from this browser tab (everyone on this instance shares the list).")
+                 help="All runs: every run you may see (a teacher sees the class's). My runs: those you "
+                      "launched, in any tab (in single-user mode, every run).")
 if scope == MY_RUNS:
-    runs = session_runs.only_mine(runs, session_runs.my_run_ids())
+    runs = session_runs.only_mine(runs, state.me())
     if not runs:
-        st.info("No run launched from this browser tab yet (a reloaded tab starts afresh): "
-                "train one, or show all runs.")
+        st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
 by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
@@ -75,7 +84,7 @@ st.dataframe(table, hide_index=True, width="stretch",
 # One short line each, under the table; the run's own notes come with it under "One run" below.
 if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
     st.caption(f"The column '{run_views.LEAKY_COLUMN}' ({len(leaky_runs)} run{'s' if len(leaky_runs) > 1 else ''}) "
-               "measured the model on test images preprocessed with their test labels, as the seed did: for "
+               "measured the model on test images preprocessed with their test labels, as the report did: for "
                "comparison only; val_accuracy and test_accuracy are the honest results.")
 if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) is not None]:
     st.caption(f"{len(with_steps)} run{'s have' if len(with_steps) > 1 else ' has'} a training-only step "
@@ -84,7 +93,7 @@ if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) i
 
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
-    with st.expander("FIT RESULT, as the seed report printed it", expanded=True):
+    with st.expander("FIT RESULT, as the report printed it", expanded=True):
         st.code(fit_text, language=None)
 
 st.subheader("Curves")
@@ -129,16 +138,16 @@ if honest_view.has_training_only_step(run) and run.status == "finished" and not 
         honest_view.show(run, store, ds.class_names, ds.y_test)
     except DigitLabError as err:
         st.caption(f"The run's dataset does not load ({escape(err)}).")
-elif (note := run_views.seed_protocol_note(run)) is not None:
+elif (note := run_views.leaky_note(run)) is not None:
     st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)
 if run.active:
-    b1.button("Stop this run", on_click=jobs.stop, args=(run.id,), disabled=run.stop_requested,
+    b1.button("Stop this run", on_click=store.request_stop, args=(run.id,), disabled=run.stop_requested,
               key="runs_stop", icon=":material/stop:")
 else:
     try:
-        model = store.model_path(run.id)
+        model = store.model_download(run.id)
         b1.download_button("Download the model (.keras)", model.read_bytes(), file_name=f"digitlab-{run.id}.keras",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key="runs_download")
@@ -146,6 +155,10 @@ else:
         b1.caption("This run has no saved model to download.")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
+if store.who.staff and run.status == "finished":
+    b3.toggle("Published to the class", value=run.published, key=f"runs_publish_{run.id}",
+              on_change=_publish, args=(run.id,),
+              help="Everyone may then open this run's Errors and Try it pages, read-only.")
 if st.session_state[CONFIRM] == run.id:
     with st.container(border=True):
         st.warning(f"Delete run {run.id} ({run.pipeline_label}, {run.preset}) with its model and predictions? "

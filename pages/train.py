@@ -1,11 +1,12 @@
 """Train page: choose a model preset, its hyperparameters, the pipeline and validation; launch a
-run in the background and follow it live (curves, progress, stop, the seed's FIT RESULT line)."""
+run in the background and follow it live (curves, progress, stop, the report's FIT RESULT line)."""
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.label_issues import LabelMarks
-from core.limits import Limits, count_params, limits
-from core.models import PRESETS, architecture_text, describe_preset, get_preset, hyperparams_for
+from core.limits import Limits, limits
+from core.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
@@ -15,10 +16,10 @@ from ui.markdown import escape
 state.init_session()
 st.title("Train")
 jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 
-FROM_EDITOR, FROM_SEED = "From the Preprocess page", "One of the seed's pipelines"
-ON_TEST, HELD_OUT = "Test set (the seed's way)", "Held-out part of the training set"
+FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
+ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"
 
 try:
     allowed = limits()
@@ -33,13 +34,13 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     st.session_state["train_preset"] = link.preset
     base = get_preset(link.preset).defaults
     for spec in describe_preset(link.preset):
-        if spec.editable:
+        if not spec.fixed:
             value = link.form.get(spec.name, query_state.form_value(base, spec.name, spec.kind))
             if spec.name == "epochs" and caps:
                 value = min(value, caps["epochs"])
             st.session_state[f"hp_{link.preset}_{spec.name}"] = value
     if link.named_pipeline:
-        st.session_state["train_pipeline_source"] = FROM_SEED
+        st.session_state["train_pipeline_source"] = FROM_REPORT
         st.session_state["train_named_pipeline"] = link.pipeline
     elif link.pipeline is not None or not has_pipeline:
         st.session_state["train_pipeline_source"] = FROM_EDITOR
@@ -84,14 +85,15 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{escape(ds.name)}** (`{spec}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
         st.error(f"The session's dataset does not load: {escape(err)}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
     st.session_state.setdefault("train_pipeline_source", FROM_EDITOR)
-    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source", persist_state="session")
+    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_REPORT], horizontal=True, key="train_pipeline_source",
+                      persist_state="session")
     pipeline_arg = None
     if source == FROM_EDITOR:
         try:
@@ -104,25 +106,26 @@ with data_col.container(border=True):
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
         st.session_state.setdefault("train_named_pipeline", next(iter(NAMED_PIPELINES)))
-        pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline", persist_state="session",
+        pipeline_arg = st.selectbox("Report pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
+                                    persist_state="session",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
         pipeline = NAMED_PIPELINES[pipeline_arg]
-    seed_protocol = False
+    leaky_protocol = False
     if pipeline is not None and pipeline.has_training_only:
         st.caption("Training-only steps change the training images only; the test and validation "
                    "images go through the other steps, without looking at their labels.")
-        st.session_state.setdefault("train_seed_protocol", False)
-        seed_protocol = st.checkbox(
-            "Also evaluate as the seed did (uses test labels)", key="train_seed_protocol", persist_state="session",
+        st.session_state.setdefault("train_leaky_protocol", False)
+        leaky_protocol = st.checkbox(
+            "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol", persist_state="session",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
-                 "as the seed did. Shown beside the honest figures, marked, for comparison only. "
+                 "as the report did. Shown beside the honest figures, marked, for comparison only. "
                  + run_views.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
     st.session_state.setdefault("train_validation", ON_TEST)
     how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation", persist_state="session",
-                   help="The seed validated on the test set, so its val_ figures are test figures. A "
+                   help="The report validated on the test set, so its val_ figures are test figures. A "
                         "held-out part of the training set keeps the test set unseen until the end.")
     validation = "test"
     if how == HELD_OUT:
@@ -130,12 +133,14 @@ with valid_col.container(border=True):
         validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, step=0.05,
                                key="train_fraction", persist_state="session", help="drawn per class, with the seed below")
     st.session_state.setdefault("train_seed", 0)
-    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", persist_state="session",
+    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed",
+                           persist_state="session",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
-    if marked := LabelMarks(spec).wrong():
+    if marked := LabelMarks(spec, owner=state.me().key).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
-        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked", persist_state="session",
+        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+                       persist_state="session",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
 
@@ -147,9 +152,8 @@ ready = hyperparams is not None and ds is not None and pipeline_arg is not None
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                 seed_protocol=seed_protocol, exclude=exclude)
-        st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
-        session_runs.remember(st.session_state[state.ACTIVE_RUN])
+                                 leaky_protocol=leaky_protocol, exclude=exclude)
+        st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
     except DigitLabError as err:
         st.error(f"Could not start the run: {escape(err)}")
 
@@ -195,11 +199,11 @@ else:
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {escape(run.config.title if run.config else run.dataset)}  \n"
+        head.markdown(f"**Run {run.id}** · {escape(run.config.title if run.config else display_spec(run.dataset))}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
-                        on_click=jobs.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+                        on_click=store.request_stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
         if len(view.history):
             c1, c2 = st.columns(2)
@@ -212,16 +216,19 @@ else:
             if run.metrics.get("test_accuracy") is not None:
                 st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
                            f"{run.metrics.get('test_images', '?')} test images.")
-            if (note := run_views.seed_protocol_note(run)) is not None:
+            if (note := run_views.leaky_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":
             st.error(escape(run_views.ended_text(run)))
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
-        queued = jobs.queue()
-        if queued:
-            st.caption(f"Waiting runs ({settings().max_jobs} train at a time):")
-            st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
+        queued = store.queued()
+        if waiting := store.waiting_total():
+            others = waiting - len(queued)
+            st.caption(f"Waiting runs ({settings().max_jobs} train at a time)"
+                       + (f", {others} of them someone else's" if others else "") + ":")
+            if queued:
+                st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
         if polling and view.done:
             st.rerun()
 

@@ -1,7 +1,8 @@
-"""Shared fixtures: a tiny synthetic dataset and paths to the optional ../shared reference data."""
+"""Shared fixtures: the page tests' isolated environment, one local Ray, and the optional ../shared reference data."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,48 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
+    """Runs, cache and data folders under tmp_path, the tiny default dataset, and afterwards this
+    test's job queue closed (its dispatcher thread would outlive the runs folder). Page tests
+    use it with ``pytestmark = pytest.mark.usefixtures("page_env")``."""
+    from tests.pages_support import isolate_env
+
+    isolate_env(monkeypatch, tmp_path)
+    yield tmp_path
+    from ui import state
+
+    state.job_queue().close()
+
+
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for the whole test session (started on first use, ~2-15 s; ended at the end)."""
+    """One Ray for the whole test session: a one-node ``ray.cluster_utils.Cluster`` (2 CPUs) that
+    this process and the CLIs the tests start join through DIGITLAB_RAY_ADDRESS. Yields the
+    Cluster, so a test can add a second node. Started on first use (a few seconds)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
     from core import cluster
 
-    os.environ.setdefault("DIGITLAB_RAY_CPUS", "2")
+    cluster.shutdown()  # a page test may have started a plain local Ray in this process
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    head = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+    os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
     cluster.connect()
-    yield
+    assert ray.is_initialized()
+    yield head
     cluster.shutdown()
+    os.environ.pop("DIGITLAB_RAY_ADDRESS", None)
+    head.shutdown()
+
+
+@pytest.fixture
+def sleepers(ray_session):
+    """A JobQueue launcher of stand-in Ray tasks that sleep (tests.ray_support), cancelled afterwards."""
+    from tests.ray_support import Sleepers
+
+    launcher = Sleepers()
+    yield launcher
+    launcher.close()

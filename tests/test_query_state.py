@@ -15,9 +15,9 @@ from core.models import hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, page_env
+from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
-from ui import query_state, session_runs, state
+from ui import query_state, state
 
 CUSTOM_PIPELINE = '[{"step": "normalize"}, {"step": "threshold", "thresh": 0.4}]'
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
@@ -25,13 +25,10 @@ HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accu
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+def _env(page_env, monkeypatch):
     for name in ("DIGITLAB_MAX_EPOCHS", "DIGITLAB_MAX_PARAMS", "DIGITLAB_UPLOAD_FORMATS", "DIGITLAB_MAX_QUEUE",
                  "DIGITLAB_LIMITS_FILE"):
         monkeypatch.delenv(name, raising=False)
-    yield
-    state.job_queue().close()
 
 
 def open_with(page: str, query: dict[str, str]) -> AppTest:
@@ -108,7 +105,7 @@ def test_hostile_train_links_fall_back_value_by_value():
     assert link == query_state.TrainLink(preset="D", form={"batch_size": 64})
     assert problems == [
         "Preset D fixes hidden: the link's value was not used.",
-        "The link's epochs was not used (epochs must be 1..500, got 99999999999); it is 8.",
+        "The link's epochs was not used (epochs must be between 1 and 500, got 99999999999); it is 8.",
         "The link's pipeline was not used: invalid JSON: Expecting value (line 1, column 2).",
         "A link can only name a ready dataset, not a file: the dataset was left as it is.",
         "The link's validation was not used (validation fraction must be in (0, 0.5], got 0.9); "
@@ -190,7 +187,7 @@ def test_a_train_link_fills_the_form():
     assert at.text_input(key="hp_Custom_hidden").value == "16, 8"
     assert at.number_input(key="hp_Custom_epochs").value == 3
     assert at.selectbox(key="hp_Custom_optimizer").value == "sgd"
-    assert at.radio(key="train_pipeline_source").value == "One of the seed's pipelines"
+    assert at.radio(key="train_pipeline_source").value == "One of the report's pipelines"
     assert at.selectbox(key="train_named_pipeline").value == "erosion"
     assert at.radio(key="train_validation").value == "Held-out part of the training set"
     assert at.slider(key="train_fraction").value == pytest.approx(0.2)
@@ -250,17 +247,13 @@ def test_run_links_on_runs_and_errors(tmp_path, page, key):
         assert warnings(at)[0].startswith(notice) and at.selectbox(key=key).value == newer
 
 
-def test_runs_page_filters_to_this_sessions_runs(tmp_path):
-    _, (theirs, mine) = _fake_runs(tmp_path, 2)
+def test_runs_page_my_runs_is_every_run_in_single_user_mode(tmp_path):
+    _, (older, newer) = _fake_runs(tmp_path, 2)
     at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=TIMEOUT)
-    at.session_state[session_runs.MY_RUNS] = [mine]
     at.run()
-    assert set(at.dataframe[0].value["id"]) == {theirs, mine}
+    assert set(at.dataframe[0].value["id"]) == {older, newer}
     at.radio(key="runs_scope").set_value("My runs").run()
     no_exceptions(at)
-    assert list(at.dataframe[0].value["id"]) == [mine]
-    assert at.selectbox(key="runs_selected").options == [f"{mine} · default:tiny · raw dataset · G "
-                                                         "(finished, val_accuracy 0.4500)"]
-    at.session_state[session_runs.MY_RUNS] = []
-    at.run()
-    assert at.info[0].value.startswith("No run launched from this browser tab yet")
+    assert list(at.dataframe[0].value["id"]) == [newer, older]
+    assert at.selectbox(key="runs_selected").options[0] == (f"{newer} · default:tiny · raw dataset · G "
+                                                           "(finished, val_accuracy 0.4500)")

@@ -6,16 +6,12 @@ import pytest
 
 from core.label_issues import estimate_search_seconds
 from core.runs import STOPPED, RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_specs, open_app_page
 from ui import run_views, state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def test_preprocess_histograms_are_bars_that_fill_their_own_column():

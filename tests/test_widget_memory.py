@@ -6,13 +6,11 @@ import logging
 
 import pytest
 
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core.models import ParamSpec, describe_preset
-from core.runs import FINISHED, Run, RunStore
+from core.models import describe_preset
+from core.run_access import RunView
+from core.runs import FINISHED, Run
+from ui import query_state, run_views
+from ui.param_widgets import param_widget
 from ui.markdown import escape
-
-#: Steps of the float inputs, so + and - move by a sensible amount.
-FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
-
 
 def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
@@ -32,38 +31,11 @@ def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, fl
     for i, spec in enumerate(describe_preset(preset)):
         cap = (maximums or {}).get(spec.name)
         if cap is not None and spec.kind in ("int", "float") and spec.maximum is not None and cap < spec.maximum:
-            spec = replace(spec, maximum=cap, value=min(spec.value, cap))
-        value = _param_widget(spec, cols[i % columns], key=f"hp_{preset}_{spec.name}")
-        if spec.editable:
+            spec = replace(spec, maximum=cap, default=min(spec.default, cap))
+        value = param_widget(spec, spec.default, f"hp_{preset}_{spec.name}", cols[i % columns], persist=True)
+        if not spec.fixed:
             overrides[spec.name] = value
     return overrides
-
-
-def _param_widget(spec: ParamSpec, container: Any, key: str) -> Any:
-    """One widget chosen by the spec's kind; its value is kept across page changes (``state.keep``)."""
-    disabled = not spec.editable
-    help_text = spec.help + ("" if spec.editable else " (fixed by this preset; choose Custom to change it)")
-    if spec.kind == "choice":
-        st.session_state.setdefault(key, spec.value)
-        return container.selectbox(spec.label, spec.choices, key=key, persist_state="session", help=help_text, disabled=disabled)
-    if spec.kind == "int":
-        if st.session_state.setdefault(key, int(spec.value)) > spec.maximum:  # the instance's limit went down meanwhile
-            st.session_state[key] = int(spec.maximum)
-        return container.number_input(spec.label, min_value=int(spec.minimum), max_value=int(spec.maximum),
-                                      step=1, key=key, persist_state="session", help=help_text, disabled=disabled)
-    if spec.kind == "float":
-        if st.session_state.setdefault(key, float(spec.value)) > spec.maximum:
-            st.session_state[key] = float(spec.maximum)
-        return container.number_input(spec.label, min_value=float(spec.minimum), max_value=float(spec.maximum),
-                                      step=FLOAT_STEPS.get(spec.name, 0.01),
-                                      format="%g", key=key, persist_state="session", help=help_text, disabled=disabled)
-    if spec.kind == "layers":
-        st.session_state.setdefault(key, ", ".join(map(str, spec.value)))
-        return container.text_input(spec.label, key=key, persist_state="session", help=help_text, disabled=disabled, placeholder="none")
-    if spec.kind == "threshold":
-        st.session_state.setdefault(key, "" if spec.value is None else f"{spec.value:g}")
-        return container.text_input(spec.label, key=key, persist_state="session", help=help_text, disabled=disabled, placeholder="off")
-    raise ValueError(f"no widget for parameter kind {spec.kind!r}")
 
 
 def page_link(path: str, label: str, icon: str | None = None, query_params: Mapping[str, str] | None = None) -> None:
@@ -78,14 +50,13 @@ def page_link(path: str, label: str, icon: str | None = None, query_params: Mapp
         st.caption(f"{label}: open it from the sidebar.")
 
 
-def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_text: str) -> Run:
-    """A select box of finished runs (newest first) that honours and updates ``?run=<id>``.
+def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_text: str) -> Run:
+    """A select box of the finished runs the session may view (its own and the class's published
+    ones, newest first) that honours and updates ``?run=<id>``.
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    from ui import query_state, run_views  # query_state imports this module's neighbours
-
-    runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+    runs = [r for r in store.list(published=True) if r.status == FINISHED and not r.broken]
     if not runs:
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
