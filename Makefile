@@ -53,11 +53,10 @@ image:
 	  set -x; $(DOCKER) build $(if $(findstring podman,$(DOCKER)),--format docker) -t $(IMAGE) . ; fi
 
 # The real image's tests (tests/test_image.py, marker "image"), then the one-line check, printed last.
-image-test: install-dev
+image-test: install-dev image
 	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
-	  $(MAKE) --no-print-directory image DOCKER=$(DOCKER) IMAGE=$(IMAGE) \
-	  && DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
-	       -k "not check_script" \
+	  DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
+	    -k "not check_script" \
 	  && DOCKER=$(DOCKER) $(BIN)/python tools/image_check.py --image $(IMAGE); fi
 
 clean:
