@@ -1,7 +1,7 @@
 """Training one RunConfig with Keras: data preparation, the callbacks, and the outcome.
 
 :func:`train` is usable on its own (a notebook, a benchmark); the worker process
-(``core.worker``) runs it with a reporter that writes progress and epochs to the run store.
+(``core.worker``, a Ray task) runs it with a reporter that sends progress and epochs to the server.
 Importing this module imports Keras and TensorFlow (several seconds).
 """
 from __future__ import annotations

@@ -43,7 +43,8 @@ with st.container(border=True):
             try:
                 uploaded = load_upload({f.name: f.getvalue() for f in files},
                                        name=files[0].name if len(files) == 1 else "upload")
-                st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
+                st.session_state[state.DATASET_SPEC] = save_upload(
+                    uploaded, file_name=files[0].name if len(files) == 1 else "upload", owner=state.me().key)
                 st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
             except DigitLabError as err:

@@ -3,11 +3,12 @@ probabilities of a fast model (k-fold cross-validation), with a gallery to mark 
 wrong" or "fine", a CSV of the marks, and live progress while the folds train in the background."""
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from ui import run_widgets, state
+from ui import run_widgets, session_runs, state
 from ui.gallery import to_display
 
 state.init_session()
@@ -26,9 +27,9 @@ except DigitLabError as err:
     st.error(f"The session's dataset does not load: {err}")
     st.stop()
 names = list(ds.class_names)
-marks_store = LabelMarks(spec)
+marks_store = LabelMarks(spec, owner=state.me().key)  # each identity marks on its own
 
-st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset **{ds.name}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -43,7 +44,8 @@ def _start() -> None:
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
         st.session_state[SEARCH] = start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
-                                                int(st.session_state["labels_seed"]))
+                                                int(st.session_state["labels_seed"]),
+                                                owner=session_runs.owner_key())
     except (DigitLabError, OSError) as err:
         st.session_state["labels_error"] = f"Could not start the search: {err}"
 
@@ -74,7 +76,7 @@ def _set_mark(index: int, key: str) -> None:
 
 def _progress(key: str, polling: bool) -> SearchState:
     """The search's state as a progress bar (or its error); reruns the page when it ends."""
-    found = read_search(key)
+    found = read_search(key, viewer=state.me())
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
@@ -89,7 +91,7 @@ if key is None:
     st.info("Choose the folds and press Find suspects. On the tiny dataset it takes seconds; on 60,000 images "
             "a few minutes (the page shows its progress, and you may leave it meanwhile).")
     st.stop()
-search = read_search(key)
+search = read_search(key, viewer=state.me())
 if search.running:
     @st.fragment(run_every=1)
     def live_search(key: str) -> None:

@@ -8,8 +8,7 @@ from ui import charts, query_state, run_views, run_widgets, session_runs, state
 
 state.init_session()
 st.title("Runs")
-jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 CONFIRM, FLASH = "runs_confirm_delete", "runs_flash"
 st.session_state.setdefault(CONFIRM, None)
 
@@ -23,6 +22,16 @@ def _delete(run_id: str) -> None:
     except DigitLabError as err:
         st.session_state[FLASH] = ("error", f"Could not delete run {run_id}: {err}")
     st.session_state[CONFIRM] = None
+
+
+def _publish(run_id: str) -> None:
+    published = bool(st.session_state[f"runs_publish_{run_id}"])
+    try:
+        store.set_published(run_id, published)
+        st.session_state[FLASH] = ("success", f"Run {run_id} is {'now' if published else 'no longer'} "
+                                              "published to the class.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not publish run {run_id}: {err}")
 
 
 def _ask_delete(run_id: str | None) -> None:
@@ -51,12 +60,12 @@ if (link_params := query_state.incoming("runs")) is not None:
         st.session_state["runs_selected"] = wanted
         st.session_state["runs_scope"] = ALL_RUNS
 scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope",
-                 help="My runs: those launched from this browser tab (everyone on this instance shares the list).")
+                 help="All runs: every run you may see (a teacher sees the class's). My runs: those you "
+                      "launched, in any tab (in single-user mode, every run).")
 if scope == MY_RUNS:
-    runs = session_runs.only_mine(runs, session_runs.my_run_ids())
+    runs = session_runs.only_mine(runs, state.me())
     if not runs:
-        st.info("No run launched from this browser tab yet (a reloaded tab starts afresh): "
-                "train one, or show all runs.")
+        st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
 by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
@@ -125,11 +134,11 @@ if (note := run_views.leaky_note(run)) is not None:
 
 b1, b2, b3 = st.columns(3)
 if run.active:
-    b1.button("Stop this run", on_click=jobs.stop, args=(run.id,), disabled=run.stop_requested,
+    b1.button("Stop this run", on_click=store.request_stop, args=(run.id,), disabled=run.stop_requested,
               key="runs_stop", icon=":material/stop:")
 else:
     try:
-        model = store.model_path(run.id)
+        model = store.model_download(run.id)
         b1.download_button("Download the model (.keras)", model.read_bytes(), file_name=f"digitlab-{run.id}.keras",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key="runs_download")
@@ -137,6 +146,10 @@ else:
         b1.caption("This run has no saved model to download.")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
+if store.who.staff and run.status == "finished":
+    b3.toggle("Published to the class", value=run.published, key=f"runs_publish_{run.id}",
+              on_change=_publish, args=(run.id,),
+              help="Everyone may then open this run's Errors and Try it pages, read-only.")
 if st.session_state[CONFIRM] == run.id:
     with st.container(border=True):
         st.warning(f"Delete run {run.id} ({run.pipeline_label}, {run.preset}) with its model and predictions? "

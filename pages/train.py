@@ -15,7 +15,7 @@ from ui import charts, query_state, run_views, run_widgets, session_runs, state
 state.init_session()
 st.title("Train")
 jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 
 FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
 ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"
@@ -83,7 +83,7 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{ds.name}** (`{spec}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{ds.name}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
@@ -126,7 +126,7 @@ with valid_col.container(border=True):
     seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
-    if marked := LabelMarks(spec).wrong():
+    if marked := LabelMarks(spec, owner=state.me().key).wrong():
         if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
@@ -140,8 +140,7 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
                                  leaky_protocol=leaky_protocol, exclude=exclude)
-        st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
-        session_runs.remember(st.session_state[state.ACTIVE_RUN])
+        st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
     except DigitLabError as err:
         st.error(f"Could not start the run: {err}")
 
@@ -191,7 +190,7 @@ else:
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
-                        on_click=jobs.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+                        on_click=store.request_stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
         if len(view.history):
             c1, c2 = st.columns(2)
@@ -210,10 +209,13 @@ else:
             st.error(run_views.ended_text(run))
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
-        queued = jobs.queue()
-        if queued:
-            st.caption(f"Waiting runs ({settings().max_jobs} train at a time):")
-            st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
+        queued = store.queued()
+        if waiting := store.waiting_total():
+            others = waiting - len(queued)
+            st.caption(f"Waiting runs ({settings().max_jobs} train at a time)"
+                       + (f", {others} of them someone else's" if others else "") + ":")
+            if queued:
+                st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
         if polling and view.done:
             st.rerun()
 

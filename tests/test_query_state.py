@@ -16,7 +16,7 @@ from core.run_config import RunConfig
 from core.runs import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
-from ui import query_state, session_runs, state
+from ui import query_state, state
 
 CUSTOM_PIPELINE = '[{"step": "normalize"}, {"step": "threshold", "thresh": 0.4}]'
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
@@ -223,17 +223,13 @@ def test_run_links_on_runs_and_errors(tmp_path, page, key):
         assert warnings(at)[0].startswith(notice) and at.selectbox(key=key).value == newer
 
 
-def test_runs_page_filters_to_this_sessions_runs(tmp_path):
-    _, (theirs, mine) = _fake_runs(tmp_path, 2)
+def test_runs_page_my_runs_is_every_run_in_single_user_mode(tmp_path):
+    _, (older, newer) = _fake_runs(tmp_path, 2)
     at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=TIMEOUT)
-    at.session_state[session_runs.MY_RUNS] = [mine]
     at.run()
-    assert set(at.dataframe[0].value["id"]) == {theirs, mine}
+    assert set(at.dataframe[0].value["id"]) == {older, newer}
     at.radio(key="runs_scope").set_value("My runs").run()
     no_exceptions(at)
-    assert list(at.dataframe[0].value["id"]) == [mine]
-    assert at.selectbox(key="runs_selected").options == [f"{mine} · default:tiny · raw dataset · G "
-                                                         "(finished, val_accuracy 0.4500)"]
-    at.session_state[session_runs.MY_RUNS] = []
-    at.run()
-    assert at.info[0].value.startswith("No run launched from this browser tab yet")
+    assert list(at.dataframe[0].value["id"]) == [newer, older]
+    assert at.selectbox(key="runs_selected").options[0] == (f"{newer} · default:tiny · raw dataset · G "
+                                                           "(finished, val_accuracy 0.4500)")

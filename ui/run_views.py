@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
+from core.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
@@ -59,7 +61,7 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(store: RunStore, run_id: str) -> LiveView:
+def poll_run(store: RunStore | RunView, run_id: str) -> LiveView:
     """Read a run's state for the Train page's live fragment (one store round trip per part)."""
     run = store.get(run_id)
     history = store.history(run_id)
@@ -76,7 +78,8 @@ def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
     """
     p = run.progress
     if run.status == QUEUED:
-        return ProgressView(0.0, f"Queued: position {run.queue_position} in the queue")
+        return ProgressView(0.0, f"Queued: position {run.queue_position} in the queue, "
+                                 f"{start_text(run.estimated_start)}")
     if not run.active:
         return ProgressView(1.0 if run.status == FINISHED else _done_fraction(run, history), ended_text(run))
     phase = p.get("phase", "starting")
@@ -141,7 +144,7 @@ def fit_result_block(run: Run) -> str | None:
 def status_text(run: Run) -> str:
     """Status as the Runs table shows it: ``queued #2``, ``finished (broken)``, ``running 3/10``."""
     if run.status == QUEUED:
-        return f"queued #{run.queue_position}"
+        return f"queued #{run.queue_position}, {start_text(run.estimated_start)}"
     if run.broken:
         return f"{run.status} (broken)"
     if run.active and run.progress.get("epoch"):
@@ -215,7 +218,7 @@ def leaky_note(run: Run) -> str | None:
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
-def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(store: RunStore | RunView, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
@@ -308,12 +311,13 @@ def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], tru
 
 
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
-    """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time."""
+    """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time, estimated start."""
     now = time.time()
     return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": display_spec(r.dataset),
                           "pipeline": r.pipeline_label, "preset": r.preset,
-                          "waiting": duration_text(now - r.created)} for r in queued],
-                        columns=["position", "id", "dataset", "pipeline", "preset", "waiting"])
+                          "waiting": duration_text(now - r.created),
+                          "start": start_text(r.estimated_start, now)} for r in queued],
+                        columns=["position", "id", "dataset", "pipeline", "preset", "waiting", "start"])
 
 
 def _done_fraction(run: Run, history: pd.DataFrame) -> float:

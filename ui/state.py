@@ -5,11 +5,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.access import Identity, check_dataset
 from core.datasets import Dataset, load_spec
 from core.jobs import JobQueue
 from core.preprocess import Pipeline
+from core.run_access import RunView
 from core.runs import RunStore
 from core.settings import settings
+from ui import identity
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
 DATASET_SPEC = "dataset_spec"
@@ -39,8 +42,13 @@ def _leave_legacy_page_mode() -> None:
 
 
 def init_session() -> None:
-    """Session defaults; called first by every page so any page can be the first one opened."""
+    """Session defaults; called first by every page so any page can be the first one opened.
+
+    Without an identity (OpenID Connect or class-code mode, not signed in) the page shows the
+    sign-in screen and stops here, before it reads anything.
+    """
     _leave_legacy_page_mode()
+    identity.require()
     st.session_state.setdefault(DATASET_SPEC, f"default:{settings().default_size}")
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
@@ -62,9 +70,14 @@ def load_dataset(spec: str) -> Dataset:
 
 
 def current_dataset() -> Dataset:
-    """The session's dataset (falls back to the default if its spec no longer loads)."""
+    """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
-    return load_dataset(st.session_state[DATASET_SPEC])
+    return load_dataset(check_dataset(me(), st.session_state[DATASET_SPEC]))
+
+
+def me() -> Identity:
+    """The session's identity (core.access); pages call it after ``init_session``."""
+    return identity.require()
 
 
 def job_queue() -> JobQueue:
@@ -77,9 +90,10 @@ def job_queue() -> JobQueue:
 
 @st.cache_resource
 def _queue_for(root: str) -> JobQueue:
-    return JobQueue(RunStore(Path(root)), settings().max_jobs).start()
+    return JobQueue(RunStore(Path(root))).start()
 
 
-def run_store() -> RunStore:
-    """The run store behind the job queue."""
-    return job_queue().store
+def run_store() -> RunView:
+    """The run store behind the job queue, as this session's identity may see and use it."""
+    jobs = job_queue()
+    return RunView(jobs.store, me(), jobs)
