@@ -44,8 +44,8 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
-           "compares the model's predictions for the test images with the test labels"
+st.caption(f"Dataset {escape(ds.name)} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. "
+           "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
