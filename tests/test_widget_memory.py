@@ -26,7 +26,7 @@ def test_train_form_survives_a_visit_to_the_data_page(duplicate_value_warnings):
     at = open_app_page("train")
     at.selectbox(key="train_preset").set_value("CNN").run()
     at.number_input(key="hp_CNN_epochs").set_value(3).run()
-    at.radio(key="train_pipeline_source").set_value("One of the seed's pipelines").run()
+    at.radio(key="train_pipeline_source").set_value("One of the report's pipelines").run()
     at.selectbox(key="train_named_pipeline").set_value("erosion").run()
     at.number_input(key="train_seed").set_value(5).run()
     assert at.query_params["preset"] == "CNN"
@@ -37,7 +37,7 @@ def test_train_form_survives_a_visit_to_the_data_page(duplicate_value_warnings):
     no_exceptions(at)
     assert at.selectbox(key="train_preset").value == "CNN"
     assert at.number_input(key="hp_CNN_epochs").value == 3
-    assert at.radio(key="train_pipeline_source").value == "One of the seed's pipelines"
+    assert at.radio(key="train_pipeline_source").value == "One of the report's pipelines"
     assert at.selectbox(key="train_named_pipeline").value == "erosion"
     assert at.number_input(key="train_seed").value == 5
     assert at.query_params["preset"] == "CNN" and at.query_params["epochs"] == "3"

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, get_pipeline
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
 from core.runs import FINISHED, Run, RunStore
 from ui import run_widgets
 from ui.markdown import escape
@@ -35,7 +35,7 @@ def honest_figures(run: Run, runs: Sequence[Run], y_test: np.ndarray | None,
     largest off-diagonal cell of its confusion matrix (where the training-only step's gap shows)."""
     m = run.metrics
     alternative = next((r for r in runs if r.status == FINISHED and r.config is not None and r.id != run.id
-                        and r.config.pipeline.strip() in (LABEL_FREE_BEST, NAMED_PIPELINES[LABEL_FREE_BEST].to_json())
+                        and r.config.pipeline.to_json() == NAMED_PIPELINES[LABEL_FREE_BEST].to_json()
                         and r.config.dataset == run.config.dataset and r.preset == run.preset), None)
     worst = None
     if y_test is not None and probabilities is not None and len(y_test) == len(probabilities):
@@ -53,10 +53,7 @@ def honest_figures(run: Run, runs: Sequence[Run], y_test: np.ndarray | None,
 
 def has_training_only_step(run: Run) -> bool:
     """True when the run's pipeline has a step that needs the labels (run on training images only)."""
-    try:
-        return run.config is not None and get_pipeline(run.config.pipeline).has_training_only
-    except DigitLabError:
-        return False
+    return run.config is not None and run.config.pipeline.has_training_only
 
 
 def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
