@@ -7,7 +7,8 @@ from core.errors import DigitLabError
 from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from ui import run_widgets, state
+from core.label_corrections import LabelCorrections
+from ui import label_fixes, run_widgets, state
 from ui.gallery import to_display
 
 state.init_session()
@@ -15,7 +16,7 @@ st.title("Label issues")
 SEARCH = "labels_search"
 st.session_state.setdefault(SEARCH, None)
 RAW, EDITOR = "Raw pixels", "The Preprocess page's pipeline (its label-free steps)"
-MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE]]
+MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE], label_fixes.ACCEPT_TEXT]
 MARK_BY_TEXT = {text: mark for mark, text in MARK_TEXT.items()}
 COLUMNS = 6
 
@@ -27,6 +28,8 @@ except DigitLabError as err:
     st.stop()
 names = list(ds.class_names)
 marks_store = LabelMarks(spec)
+fixes = LabelCorrections(spec)
+label_fixes.version_note(spec)
 
 st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
@@ -66,10 +69,13 @@ with st.container(border=True):
         st.error(message)
 
 
-def _set_mark(index: int, key: str) -> None:
-    """A mark widget changed: store its value (no choice clears the mark)."""
-    text = st.session_state.get(key)
-    marks_store.set(index, MARK_BY_TEXT.get(text) if text else None)
+def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
+    """A mark widget changed: store its value (no choice clears the mark; accepting the suggested
+    label records a correction)."""
+    problem = label_fixes.record_choice(marks_store, fixes, index, st.session_state.get(key), given, suggested,
+                                        st.session_state[SEARCH])
+    if problem is not None:
+        st.session_state["labels_error"] = problem
 
 
 def _progress(key: str, polling: bool) -> SearchState:
@@ -103,6 +109,7 @@ if search.status != DONE:
 
 suspects = search.suspects
 marks = marks_store.load()
+corrections = fixes.load()
 examined = search.examined or len(ds.y_train)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Suspected", f"{len(suspects):,}", help=f"of {examined:,} training images")
@@ -140,9 +147,10 @@ for start in range(0, len(rows), COLUMNS):
                              f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
-                st.session_state[mark_key] = MARK_TEXT[marks[index]] if index in marks else None
+                st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)
             st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
-                                 on_change=_set_mark, args=(index, mark_key))
+                                 on_change=_set_mark,
+                                 args=(index, mark_key, int(row["given"]), int(row["suggested"])))
 
 st.divider()
 d1, d2 = st.columns(2)
@@ -157,3 +165,4 @@ st.caption(f"{len(wrong):,} training images are marked label wrong. To train wit
            "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
            "`python -m core train`).")
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+label_fixes.version_panel(spec, fixes)
