@@ -24,6 +24,13 @@ class Settings:
     max_jobs: int
     max_upload_mb: int
     default_size: str
+    #: Ray: a cluster to join ("" = start a local one), and the local one's CPUs and object store.
+    ray_address: str = ""
+    ray_cpus: int = 1
+    ray_object_store_mb: int = 256
+    ray_ship_code: bool = False
+    #: CPUs each training run (and TensorFlow's thread pools in it) gets.
+    cpus_per_run: int = 1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,6 +44,11 @@ class Settings:
             max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
             # The dashboard opens on this size of the synthetic default (tests use "tiny").
             default_size=os.environ.get("DIGITLAB_DEFAULT_SIZE", "full"),
+            ray_address=os.environ.get("DIGITLAB_RAY_ADDRESS", "").strip(),
+            ray_cpus=max(1, _int_env("DIGITLAB_RAY_CPUS", os.cpu_count() or 1)),
+            ray_object_store_mb=max(78, _int_env("DIGITLAB_RAY_OBJECT_STORE_MB", 256)),
+            ray_ship_code=os.environ.get("DIGITLAB_RAY_SHIP_CODE", "").strip() in ("1", "true", "yes"),
+            cpus_per_run=max(1, _int_env("DIGITLAB_CPUS_PER_RUN", 1)),
         )
 
 

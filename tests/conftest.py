@@ -18,3 +18,14 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside this checkout")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session (started on first use, ~2-15 s; ended at the end)."""
+    from core import cluster
+
+    os.environ.setdefault("DIGITLAB_RAY_CPUS", "2")
+    cluster.connect()
+    yield
+    cluster.shutdown()

@@ -1,0 +1,88 @@
+"""The Ray runtime this process uses: a local instance by default, or a cluster by address.
+
+Every background job (training runs, grid runs, label searches, other long tasks) runs on Ray.
+:func:`connect` starts or joins it once per process: with no setting a local Ray over this
+machine's CPUs (no Ray dashboard, a bounded object store); with ``DIGITLAB_RAY_ADDRESS`` the
+cluster started by ``ray start --head`` (workers there need ``core`` importable: PYTHONPATH, or
+``DIGITLAB_RAY_SHIP_CODE=1`` to send this checkout as the job's working_dir).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.errors import DigitLabError
+from core.settings import settings
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: Ray namespace of the lab's named actors (so a restarted server finds them again on a cluster).
+NAMESPACE = "digitlab"
+_lock = threading.Lock()
+
+
+def _runtime_env(remote: bool) -> dict[str, Any]:
+    """Environment of Ray's worker processes: ``core`` importable, TensorFlow quiet."""
+    env_vars = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    runtime_env: dict[str, Any] = {"env_vars": env_vars}
+    if not remote:
+        # Local workers are this machine's: point them at this checkout.
+        env_vars["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    elif settings().ray_ship_code:
+        runtime_env["working_dir"] = str(PROJECT_ROOT)
+        runtime_env["excludes"] = [".venv", ".git", "runs", "data", "*.zip", "__pycache__", "node_modules"]
+    return runtime_env
+
+
+def connect() -> None:
+    """Start or join Ray for this process (idempotent, thread-safe; the first call takes ~2 s).
+
+    Raises DigitLabError naming ``DIGITLAB_RAY_ADDRESS`` when that cluster cannot be reached.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    with _lock:
+        if ray.is_initialized():
+            return
+        conf = settings()
+        try:
+            if conf.ray_address:
+                ray.init(address=conf.ray_address, namespace=NAMESPACE, runtime_env=_runtime_env(True),
+                         log_to_driver=False, logging_level=logging.WARNING)
+            else:
+                ray.init(num_cpus=conf.ray_cpus, include_dashboard=False,
+                         object_store_memory=conf.ray_object_store_mb * 2**20, namespace=NAMESPACE,
+                         runtime_env=_runtime_env(False), log_to_driver=False,
+                         logging_level=logging.WARNING, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address}" if conf.ray_address else "a local Ray"
+            raise DigitLabError(f"could not start or reach {where}: {err}") from None
+
+
+def is_remote() -> bool:
+    """Whether this process joined a cluster (DIGITLAB_RAY_ADDRESS) rather than starting its own."""
+    return bool(settings().ray_address)
+
+
+def total_cpus() -> int:
+    """CPUs of the whole cluster (all nodes alive now)."""
+    import ray
+
+    connect()
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
+def shutdown() -> None:
+    """Leave Ray (a local instance ends with it)."""
+    import ray
+
+    with _lock:
+        if ray.is_initialized():
+            ray.shutdown()
