@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import task_env
 from core.errors import DigitLabError
 from core.evaluation import accuracy, log_loss
 from core.runs import FINISHED, RunStore, atomic_save_npy, atomic_write_text
@@ -67,9 +68,15 @@ def evaluation_key(spec: str) -> str:
 
 
 def evaluate_run(root: str, run_id: str, spec: str, owner: str | None = None, *,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Evaluate the finished run ``run_id`` on the test split of the dataset ``spec``; store it and
-    return its summary (``key``, ``accuracy``, ``images``, ...). Evaluating again replaces it."""
+    return its summary (``key``, ``accuracy``, ``images``, ...). Evaluating again replaces it.
+    ``env``: the submitter's settings (``core.task_env.current()``) for a task on a worker."""
+    with task_env.applied(env):
+        return _evaluate(root, run_id, spec, owner, progress)
+
+
+def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Progress | None) -> dict[str, Any]:
     from core.datasets import load_spec
     from core.inspection import model_inputs
     from core.training import load_model

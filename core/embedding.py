@@ -11,13 +11,14 @@ t-SNE settings are chosen for speed on 10,000 points (bench/embedding.py measure
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core import task_env
 from core.errors import DigitLabError
 from core.runs import FINISHED, RunStore, atomic_save_npy
 
@@ -86,12 +87,19 @@ def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     return _pad2(tsne.fit_transform(reduced))
 
 
-def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progress | None = None) -> str:
+def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progress | None = None,
+                env: Mapping[str, str] | None = None) -> str:
     """Compute and cache the map of a finished run's test set; returns the cache file's path.
 
     A map already cached is returned as it is. DigitLabError for an unfinished run, a run whose
-    model or dataset is gone, or an unknown method.
+    model or dataset is gone, or an unknown method. ``env``: the submitter's settings
+    (``core.task_env.current()``) for a task on a worker.
     """
+    with task_env.applied(env):
+        return _compute_map(root, run_id, method, progress)
+
+
+def _compute_map(root: str, run_id: str, method: str, progress: Progress | None) -> str:
     from core.datasets import load_spec
     from core.inspection import model_inputs
     from core.training import load_model

@@ -90,17 +90,14 @@ elif view == MAP:
              key="inside_method")
     method = inside_views.kept("inside_method")
     points = embedding.load_map(store, run.id, method)
+    task = f"map:{run.id}:{method}"
     if points is None:
+        if inside_views.follow_task(task, f"The {embedding.METHODS[method]} map"):
+            st.stop()
         st.info(f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
-                "10,000 test images about half a minute). It is kept with the run.")
+                "10,000 test images about half a minute, in the background). It is kept with the run.")
         if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
-            bar = st.progress(0.0, text="starting")
-            try:
-                embedding.compute_map(str(store.root), run.id, method,
-                                      progress=lambda f, t: bar.progress(f, text=t))
-            except DigitLabError as err:
-                st.error(f"The map could not be made: {inside_views.escape(str(err))}")
-                st.stop()
+            inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method, kind="embedding-map")
             st.rerun()
         st.stop()
     epochs = len(by_epoch) if by_epoch is not None else 0
@@ -143,13 +140,12 @@ else:
     target = c1.selectbox("Dataset (its test images)", options, format_func=labels.get, key="inside_target",
                           help="Any dataset of 28x28 images with the same classes; load your own on the Data page.")
     if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", key="inside_evaluate"):
-        bar = st.progress(0.0, text="starting")
-        try:
-            meta = evaluate_run(str(store.root), run.id, target, progress=lambda f, t: bar.progress(f, text=t))
-            st.session_state["inside_evaluated"] = meta["key"]
-        except DigitLabError as err:
-            st.error(f"Cannot evaluate on {inside_views.escape(labels[target])}: {inside_views.escape(str(err))}")
-        bar.empty()
+        inside_views.start_task(f"evaluate:{run.id}", evaluate_run, str(store.root), run.id, target,
+                                kind="evaluation")
+        st.session_state["inside_evaluating"] = labels[target]
+    if inside_views.follow_task(f"evaluate:{run.id}", "Evaluating on "
+                                + inside_views.escape(st.session_state.get("inside_evaluating", "the dataset"))):
+        st.stop()
     st.caption(f"The test images go through the run's pipeline ({run.pipeline_label}) without its training-only "
                "steps, as the run's own test images did.")
     found = evaluations(store, run.id)
@@ -160,7 +156,7 @@ else:
                 f"{float((probabilities.argmax(1) == ds.y_test).mean()):.4f} on {len(ds.y_test):,} images")
     for e in found:
         r1, r2 = st.columns([3, 1], vertical_alignment="center")
-        r1.markdown(inside_views.escape(e.label) + (" · new" if e.key == st.session_state.get("inside_evaluated") else ""))
+        r1.markdown(inside_views.escape(e.label))
         if r2.button("Open on the Errors page", key=f"inside_open_{e.key}", icon=":material/error:"):
             st.session_state[inside_views.OPEN_EVALUATION] = (run.id, e.key)
             try:

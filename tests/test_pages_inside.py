@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import embedding, inspection
+from core import embedding, inspection, tasks
 from core.cross_eval import evaluations
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
@@ -15,7 +15,7 @@ from core.training import load_model
 from tests.inside_fixtures import train_into
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_data, open_app_page
-from ui import state
+from ui import inside_views, state
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,21 @@ def lab(tmp_path_factory):
     return {"root": root, "store": store, "mlp": mlp, "cnn": cnn}
 
 
+def finish_task(at, name: str) -> None:
+    """Wait for the page's background task ``name`` (AppTest never fires the polling fragment), then rerun."""
+    task = tasks.wait(at.session_state[inside_views.TASKS][name], timeout=300)
+    assert task.state == tasks.FINISHED, task.error
+    at.run()
+
+
+def wait_failed(at, name: str) -> None:
+    """Wait for the page's task ``name`` to fail, then rerun (the page shows why)."""
+    assert tasks.wait(at.session_state[inside_views.TASKS][name], timeout=300).state == tasks.FAILED
+    at.run()
+
+
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, lab):
+def _env(monkeypatch, lab, ray_session):
     root = lab["root"]
     for var, sub in (("DIGITLAB_RUN_ROOT", "runs"), ("DIGITLAB_CACHE_DIR", "cache"), ("DIGITLAB_DATA_DIR", "data")):
         monkeypatch.setenv(var, str(root / sub))
@@ -84,6 +97,9 @@ def test_map_computed_once_then_in_step_with_the_errors_epoch(lab):
     assert at.info[0].value.startswith("The PCA map of this run is not computed yet")
     at.button(key="inside_compute_map").click().run()
     no_exceptions(at)
+    assert at.get("progress")[0].proto.text.startswith("The PCA map: ")
+    finish_task(at, f"map:{run_id}:pca")
+    no_exceptions(at)
     assert embedding.load_map(store, run_id, "pca").shape == (100, 2)
     frame = chart_data(at)
     y = load_spec("default:tiny").y_test
@@ -110,6 +126,7 @@ def test_evaluate_on_another_dataset_and_open_it_on_errors(lab):
     at.segmented_control(key="inside_view").set_value("On another dataset").run()
     at.selectbox(key="inside_target").set_value("default:small").run()
     at.button(key="inside_evaluate").click().run()
+    finish_task(at, f"evaluate:{run_id}")
     no_exceptions(at)
     found = next(e for e in evaluations(store, run_id) if e.spec == "default:small")
     assert any(m.value.startswith(f"{found.dataset_name} · accuracy {found.accuracy:.4f} on 1,000 images")
@@ -138,6 +155,7 @@ def test_bad_datasets_get_a_message(lab):
     at.segmented_control(key="inside_view").set_value("On another dataset").run()
     at.selectbox(key="inside_target").set_value(clothes).run()
     at.button(key="inside_evaluate").click().run()
+    wait_failed(at, f"evaluate:{lab['mlp']}")
     no_exceptions(at)
     assert "other classes" in at.error[0].value and "clothes\\_\\[x\\]" in at.error[0].value
     gone = save_upload(Dataset("gone", ds.x_train[:20], ds.y_train[:20], ds.x_test[:20], ds.y_test[:20], ds.class_names))
@@ -146,5 +164,6 @@ def test_bad_datasets_get_a_message(lab):
     at.run()
     at.selectbox(key="inside_target").set_value(gone).run()
     at.button(key="inside_evaluate").click().run()
+    wait_failed(at, f"evaluate:{lab['mlp']}")
     no_exceptions(at)
     assert "does not load" in at.error[0].value

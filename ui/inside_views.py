@@ -92,6 +92,59 @@ def saliency_row(store: RunStore, run: Run, processed: np.ndarray | None, true: 
                    "(one colour scale for both maps).")
 
 
+# ---- background tasks (core.tasks) --------------------------------------------------------------
+
+#: {what the task computes: task id}; only ids live in the session (see the Streamlit notes).
+TASKS = "inside_tasks"
+
+
+def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: str | None = None) -> None:
+    """Submit ``fn(*args, env=<this server's settings>, progress=...)`` as a background task,
+    unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session."""
+    from core import task_env, tasks
+
+    running = st.session_state.setdefault(TASKS, {})
+    if name in running:
+        try:
+            if tasks.get(running[name]).active:
+                return
+        except DigitLabError:
+            pass
+    running[name] = tasks.submit(fn, *args, kind=kind, owner=owner, env=task_env.current())
+
+
+def follow_task(name: str, what: str) -> bool:
+    """Show the task ``name``: a progress bar polled every second while it runs (the page reruns
+    when it ends), its error if it failed. Returns whether it is still running."""
+    from core import tasks
+
+    task_id = st.session_state.get(TASKS, {}).get(name)
+    if task_id is None:
+        return False
+    try:
+        task = tasks.get(task_id)
+    except DigitLabError:  # from before a server restart
+        st.session_state[TASKS].pop(name, None)
+        return False
+    if task.active:
+        @st.fragment(run_every=1)
+        def poll() -> None:
+            now = tasks.get(task_id)
+            if now.active:
+                st.progress(now.fraction, text=f"{what}: {now.text}")
+            else:
+                st.rerun()
+
+        poll()
+        return True
+    st.session_state[TASKS].pop(name, None)
+    if task.state == tasks.FAILED:
+        st.error(f"{what} failed: {escape(task.error or 'no reason given')}")
+    elif task.state == tasks.STOPPED:
+        st.warning(f"{what} was stopped.")
+    return False
+
+
 # ---- the epoch shown, in step between pages -----------------------------------------------------
 
 def restore_epoch(run_id: str, epochs: int, key: str) -> None:
