@@ -33,7 +33,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in generate load preprocess train grid_workers load_sessions; do \
+	for b in generate load preprocess train grid_workers load_sessions embedding inside; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:

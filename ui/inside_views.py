@@ -212,7 +212,7 @@ def map_chart(frame: pd.DataFrame, names: Sequence[str]) -> alt.Chart:
                                                      range=["circle", "cross"]), title=None),
         size=alt.condition("datum.right", alt.value(24), alt.value(90)),
         tooltip=["index", "true", "predicted"],
-    ).add_params(brush).properties(height=520)
+    ).add_params(brush).properties(height=460)
 
 
 def map_gallery(rows: pd.DataFrame, x_test: np.ndarray, limit: int = 40) -> None:
