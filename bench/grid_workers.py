@@ -6,8 +6,8 @@ max_jobs 1, so the two differ only in how many times TensorFlow is imported. The
 two grids are compared too: one process training several runs must give the same figures.
 Last line: ``chained <s> s, worker per run <s> s, ratio <x>x, same metrics: <yes|no>``.
 
-    .venv/bin/python bench/grid_workers.py                       # 6 runs: the seed pipelines on D
-    .venv/bin/python bench/grid_workers.py --presets G,D,H       # the 18 runs of the seed table
+    .venv/bin/python bench/grid_workers.py                       # 6 runs: the report pipelines on D
+    .venv/bin/python bench/grid_workers.py --presets G,D,H       # the 18 runs of the report table
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="default")
     p.add_argument("--size", default="small")
-    p.add_argument("--pipelines", default="seed")
+    p.add_argument("--pipelines", default="report")
     p.add_argument("--presets", default="D")
     p.add_argument("--seeds", default="0")
     p.add_argument("--epochs", type=int, default=1)

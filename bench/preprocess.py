@@ -1,13 +1,13 @@
-"""Benchmark: the seed's per-image preprocessing loop against the project's pipeline, same data.
+"""Benchmark: the report's per-image preprocessing loop against the project's pipeline, same data.
 
-Runs the seed's final preprocessing (normalise, threshold 0.2, erode the 0s twice with its 5x5
-kernel, dilate 3x3, erode 3x3) as the seed did (bench/seed_loop.py, flat column-major float32
+Runs the report's final preprocessing (normalise, threshold 0.2, erode the 0s twice with its 5x5
+kernel, dilate 3x3, erode 3x3) as the report did (bench/report_loop.py, flat column-major float32
 rows) and the project pipeline "normal-threshold-dilate-erosion" on the same images held upright,
-best of --repeat runs each. The last line printed is
+best of --repeat runs each. The last line printed is (its wording fixed by issue 4: "seed-loop" is the report's loop)
 
     seed-loop <s> s, project <s> s, speedup <x>x, identical: yes|no
 
-where identical means the seed's output, transposed back upright, equals the project's exactly.
+where identical means the report's output, transposed back upright, equals the project's exactly.
 
     .venv/bin/python bench/preprocess.py [--n 70000] [--repeat 3] [--per-step]
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview  # noqa: E402
-from seed_loop import from_seed_layout, seed_loop, to_seed_layout  # noqa: E402
+from report_loop import from_report_layout, report_loop, to_report_layout  # noqa: E402
 
 
 def plain_call(step):
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     x, y, source = load_data(args.n)
-    flat = to_seed_layout(x)
+    flat = to_report_layout(x)
     pipeline = get_pipeline("normal-threshold-dilate-erosion")
     print(f"{len(x)} images from {source}; pipeline: {pipeline.label}")
     if args.per_step:
@@ -123,15 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     preview_s, _ = best_time(lambda: preview(pipeline, x[:32], y[:32]), 20)
     print(f"preview of 32 images: {preview_s * 1000:.2f} ms")
 
-    def run_seed() -> np.ndarray:
+    def run_report() -> np.ndarray:
         images = flat.copy()
-        seed_loop(images, y)
+        report_loop(images, y)
         return images
 
-    seed_s, seed_out = best_time(run_seed, args.repeat)
+    report_s, report_out = best_time(run_report, args.repeat)
     project_s, project_out = best_time(lambda: pipeline.transform_train(x, y), args.repeat)
-    identical = np.array_equal(from_seed_layout(seed_out), project_out)
-    print(f"seed-loop {seed_s:.3f} s, project {project_s:.3f} s, speedup {seed_s / project_s:.1f}x, "
+    identical = np.array_equal(from_report_layout(report_out), project_out)
+    print(f"seed-loop {report_s:.3f} s, project {project_s:.3f} s, speedup {report_s / project_s:.1f}x, "
           f"identical: {'yes' if identical else 'no'}")
     return 0 if identical else 1
 

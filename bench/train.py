@@ -2,7 +2,7 @@
 
 Engine: ``core.training.train`` with the worker's reporter writing progress and epochs to a run
 store in a temporary folder (the code path of ``python -m core.worker``, minus process start-up).
-Baseline, in the same run on the same arrays: the seed's Part H ``model.fit`` with
+Baseline, in the same run on the same arrays: the report's Part H ``model.fit`` with
 ``validation_data=(x_test, y_test)`` and no callbacks. Both train the same number of epochs (no
 early stop); the first epoch (graph tracing) is left out of both means.
 Data: the full default dataset scaled to 0..1, or random arrays of the same shape if it cannot load.
@@ -69,7 +69,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def bare_epochs(config: RunConfig, data: TrainingData) -> list[float]:
-    """Per-epoch seconds of the seed's plain ``model.fit`` (validation on the test set)."""
+    """Per-epoch seconds of the report's plain ``model.fit`` (validation on the test set)."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     hp = config.hyperparams
@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     data, what = load_data(args.size)
     print(f"data: {what}, {len(data.y_train)} train / {len(data.y_test)} test images")
-    config = RunConfig("bench", '{"steps": []}', "raw", "H",
+    config = RunConfig("bench", "[]", "raw", "H",
                        hyperparams_for("H", {"epochs": args.epochs, "early_stop": None}))
     engine, bare = [], []
     for i in range(args.repeats):

@@ -256,6 +256,8 @@ class Prediction:
     frames: list[tuple[str, np.ndarray]]
     probabilities: np.ndarray
     class_names: tuple[str, ...]
+    #: The pipeline has training-only steps, which a new image (no label) skips.
+    skipped_training_only: bool = False
 
     @property
     def predicted(self) -> int:
@@ -291,4 +293,5 @@ def predict_digit(model: Predictor, pipeline: Pipeline, digit: np.ndarray,
     probabilities = np.asarray(model.predict_on_batch(frames[-1][1]), dtype=np.float32)
     if probabilities.shape != (1, len(class_names)) or not np.isfinite(probabilities).all():
         raise DigitLabError(f"the model gave {probabilities.shape} outputs for {len(class_names)} classes")
-    return Prediction(digit=digit, frames=frames, probabilities=probabilities[0], class_names=tuple(class_names))
+    return Prediction(digit=digit, frames=frames, probabilities=probabilities[0], class_names=tuple(class_names),
+                      skipped_training_only=pipeline.has_training_only)

@@ -1,11 +1,12 @@
-"""Error analysis (the seed's Part V, done right): pure functions of (true labels, probabilities).
+"""Error analysis (the report's Part V, done right): pure functions of (true labels, probabilities).
 
-Always pass the TEST labels with the test-set probabilities; the seed titled its error gallery
+Always pass the TEST labels with the test-set probabilities; the report titled its error gallery
 with train labels (``label_train[idx]``), which is what this module's callers must not repeat.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,11 +30,6 @@ def check_inputs(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndar
     if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
         raise DigitLabError(f"labels must be in 0..{p.shape[1] - 1}")
     return y.astype(np.int64, copy=False), p
-
-
-def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
-    """Most probable class per row (the seed's ``np.argmax(predictions, axis=1)``)."""
-    return np.asarray(probabilities).argmax(axis=1).astype(np.int64)
 
 
 def accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
@@ -145,6 +141,46 @@ def last_right_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray, epo
     # index of the last True along the epochs axis, +1 for 1-based epochs; 0 where none
     last = len(earlier) - np.argmax(earlier[::-1], axis=0)
     return np.where(earlier.any(axis=0), last, 0).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class EpochSnapshot:
+    """The test predictions as they were after ``epoch`` of ``epochs`` (the final model's when
+    ``epoch == epochs``), with, per image, the last earlier epoch it was right after (0: never)."""
+
+    epoch: int
+    epochs: int
+    probabilities: np.ndarray
+    was_right: np.ndarray
+    errors: int
+    relapsed: int
+
+    @property
+    def accuracy(self) -> float:
+        """Share of the test images predicted right at this epoch."""
+        return 1 - self.errors / len(self.was_right)
+
+
+def epoch_snapshot(y_true: np.ndarray, final_probabilities: np.ndarray,
+                   probabilities_by_epoch: np.ndarray | None, epoch: int | None = None) -> EpochSnapshot:
+    """The test predictions after ``epoch`` (default: the last), from a run's per-epoch test
+    predictions; without them (a run that did not validate on the test set) only the final ones.
+
+    The last epoch is the final model's own float32 predictions, not the float16 copy kept per
+    epoch. ``relapsed`` counts the images wrong now that were right after an earlier epoch.
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    epochs = len(probabilities_by_epoch) if probabilities_by_epoch is not None else 0
+    epoch = epochs if epoch is None else epoch
+    if epochs and not 1 <= epoch <= epochs:
+        raise DigitLabError(f"epoch must be in 1..{epochs}, got {epoch}")
+    probabilities = (np.asarray(final_probabilities) if epoch == epochs
+                     else probabilities_by_epoch[epoch - 1].astype(np.float32))
+    was_right = (last_right_epoch(y, probabilities_by_epoch, epoch) if epochs > 1
+                 else np.zeros(len(y), dtype=np.int64))
+    wrong = probabilities.argmax(axis=1) != y
+    return EpochSnapshot(epoch=epoch, epochs=epochs, probabilities=probabilities, was_right=was_right,
+                         errors=int(wrong.sum()), relapsed=int((wrong & (was_right > 0)).sum()))
 
 
 def class_accuracy_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray,

@@ -4,9 +4,9 @@ A grid is a set of runs tagged with one grid id in the run store, so it is queue
 listed like any run, and can be re-read at any time (``read_grid``), also while it runs: its
 table fills in as runs finish. Repeating each configuration with several seeds gives a mean,
 a standard deviation and n per cell, which is what tells a 0.2-point difference from noise
-(the seed report had one run per cell).
+(the report had one run per cell).
 
-    spec = GridSpec.seed_table("default:small", epochs=1, seeds=(0, 1, 2))
+    spec = GridSpec.report_table("default:small", epochs=1, seeds=(0, 1, 2))
     grid_id = submit_grid(JobQueue(RunStore()), spec)
     result = read_grid(RunStore(), grid_id)    # again later, until not result.active
     print(fit_result_text(result.summary, "D"))
@@ -25,18 +25,20 @@ from core.errors import DigitLabError
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, SEED_PIPELINES, get_pipeline
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES
 from core.run_config import RunConfig, parse_seed
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
-from core.seed_results import seed_figure
+from core.report_results import report_figure
 
-#: The seed report's three model presets, in its order.
-SEED_PRESETS: tuple[str, ...] = ("G", "D", "H")
+#: The report's three model presets, in its order.
+REPORT_PRESETS: tuple[str, ...] = ("G", "D", "H")
 #: More runs than this in one grid is almost certainly a typo (and would hold the queue for hours).
 MAX_GRID_RUNS = 500
 SUMMARY_COLUMNS = ["pipeline", "title", "preset", "n", "runs", "status",
                    *(f"{m}_{s}" for m in METRIC_NAMES for s in ("mean", "std")),
                    "test_accuracy_mean", "seconds_mean", "training_only", "leaky_val_accuracy_mean"]
+#: What ``--pipelines`` accepts for the report's six pipelines ("seed" is the name it had first).
+REPORT_GROUP = ("report", "seed")
 RUN_COLUMNS = ["run", "status", "pipeline", "title", "preset", "seed", "dataset", "epochs", *METRIC_NAMES,
                "test_accuracy", "seconds", "progress", "error", "training_only", "leaky_val_accuracy"]
 
@@ -46,22 +48,22 @@ class GridSpec:
     """What a grid runs: every pipeline on every preset, once per seed, on one dataset.
 
     ``pipelines`` are names from ``NAMED_PIPELINES`` or pipeline JSON; ``epochs`` overrides every
-    preset's own number of epochs (None keeps them); ``validation`` and ``seed_protocol`` are as in
+    preset's own number of epochs (None keeps them); ``validation`` and ``leaky_protocol`` are as in
     RunConfig (the latter adds each run's figure on test images preprocessed with their labels).
     """
 
     dataset: str
-    pipelines: tuple[str, ...] = SEED_PIPELINES
-    presets: tuple[str, ...] = SEED_PRESETS
+    pipelines: tuple[str, ...] = REPORT_PIPELINES
+    presets: tuple[str, ...] = REPORT_PRESETS
     seeds: tuple[int, ...] = (0,)
     epochs: int | None = None
     validation: str | float = "test"
-    seed_protocol: bool = False
+    leaky_protocol: bool = False
 
     @classmethod
-    def seed_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> "GridSpec":
-        """The seed report's table: its six pipelines on G, D and H."""
-        return cls(dataset=dataset, pipelines=SEED_PIPELINES, presets=SEED_PRESETS, seeds=tuple(seeds),
+    def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> "GridSpec":
+        """The report's table: its six pipelines on G, D and H."""
+        return cls(dataset=dataset, pipelines=REPORT_PIPELINES, presets=REPORT_PRESETS, seeds=tuple(seeds),
                    epochs=epochs)
 
     @property
@@ -81,22 +83,24 @@ class GridSpec:
             raise DigitLabError(f"a grid of {self.size} runs is too big (at most {MAX_GRID_RUNS})")
         overrides = {} if self.epochs is None else {"epochs": self.epochs}
         return [RunConfig.build(self.dataset, pipeline, preset, overrides, self.validation, seed,
-                                seed_protocol=self.seed_protocol)
+                                leaky_protocol=self.leaky_protocol)
                 for seed in self.seeds for preset in self.presets for pipeline in self.pipelines]
 
 
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
-    """A comma list of pipeline names, where ``seed`` stands for the seed's six (``"seed"``,
-    ``"raw,erosion"``, ``"seed,normal-threshold-shrink-blobs-dilate-erosion"``)."""
+    """A comma list of pipeline names, where ``report`` stands for the report's six (``"report"``,
+    ``"raw,erosion"``, ``"report,normal-threshold-shrink-blobs-dilate-erosion"``); ``seed``, its
+    old name, is accepted too."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    expanded = [name for part in parts for name in (SEED_PIPELINES if part.lower() == "seed" else (part,))]
+    expanded = [name for part in parts
+                for name in (REPORT_PIPELINES if part.lower() in REPORT_GROUP else (part,))]
     names = tuple(dict.fromkeys(expanded))
     unknown = [n for n in names if n not in NAMED_PIPELINES]
     if unknown or not names:
         raise DigitLabError(f"unknown pipeline(s) {', '.join(map(repr, unknown)) or repr(text)}; "
-                            f"use 'seed' or names from: {', '.join(NAMED_PIPELINES)}")
+                            f"use 'report' or names from: {', '.join(NAMED_PIPELINES)}")
     return names
 
 
@@ -179,7 +183,7 @@ def pipeline_name(pipeline_json: str, label: str = "") -> str:
 
 
 def pipeline_title(name: str) -> str:
-    """How result tables title a pipeline: the seed report's title for its six, the pipeline's
+    """How result tables title a pipeline: the report's title for its six, the pipeline's
     title for other named ones, else ``name`` itself (a label)."""
     return PIPELINE_TITLES.get(name, name)
 
@@ -193,7 +197,7 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
     rows = []
     for run in runs:
         cfg = run.config
-        name = pipeline_name(cfg.pipeline, cfg.pipeline_label) if cfg else run.pipeline_label
+        name = pipeline_name(cfg.pipeline.to_json(), cfg.pipeline_label) if cfg else run.pipeline_label
         m = run.metrics
         if run.status == RUNNING and history is not None and len(history.get(run.id, ())):
             hist = history[run.id]
@@ -204,7 +208,7 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
             "epochs": m.get("epochs"), **{k: m.get(k) for k in METRIC_NAMES},
             "test_accuracy": m.get("test_accuracy"),
             "seconds": m.get("seconds"), "progress": _progress_text(run), "error": run.error or run.problem,
-            "training_only": _training_only(cfg.pipeline) if cfg else False,
+            "training_only": cfg.pipeline.has_training_only if cfg else False,
             "leaky_val_accuracy": m.get("leaky_val_accuracy"),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -233,13 +237,13 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def with_seed_figures(summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` plus the seed report's val_accuracy for the same cell (``seed_val_accuracy``,
+def with_report_figures(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus the report's val_accuracy for the same cell (``report_val_accuracy``,
     NaN where it has none) and our mean minus it (``delta``)."""
     out = summary.copy()
-    seed = [seed_figure(p, n) for p, n in zip(out["preset"], out["pipeline"])]
-    out["seed_val_accuracy"] = pd.array([math.nan if v is None else v for v in seed], dtype="float64")
-    out["delta"] = out["val_accuracy_mean"] - out["seed_val_accuracy"]
+    figures = [report_figure(p, n) for p, n in zip(out["preset"], out["pipeline"])]
+    out["report_val_accuracy"] = pd.array([math.nan if v is None else v for v in figures], dtype="float64")
+    out["delta"] = out["val_accuracy_mean"] - out["report_val_accuracy"]
     return out
 
 
@@ -309,7 +313,7 @@ def read_grid(store: RunStore, grid_id: str) -> GridResult:
 # ---- text and exports -------------------------------------------------------------------------
 
 def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
-    """The seed's text block for one preset: ``## FIT RESULT ##``, then per pipeline its title and
+    """The report's text block for one preset: ``## FIT RESULT ##``, then per pipeline its title and
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
     lines = ["## FIT RESULT ##"]
     for row in summary[summary["preset"] == preset].to_dict("records"):
@@ -335,12 +339,12 @@ def accuracy_pivot(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(summary: pd.DataFrame) -> str:
-    """The summary as CSV text, with the seed's figures beside ours."""
-    return with_seed_figures(summary).to_csv(index=False, float_format="%.6g")
+    """The summary as CSV text, with the report's figures beside ours."""
+    return with_report_figures(summary).to_csv(index=False, float_format="%.6g")
 
 
 def to_markdown(result: GridResult) -> str:
-    """A report of the grid: what ran, val_accuracy by pipeline and preset, the seed's blocks."""
+    """A report of the grid: what ran, val_accuracy by pipeline and preset, the report's blocks."""
     summary = result.summary
     lines = [f"# Grid {result.grid_id}", "",
              f"Dataset: {', '.join(result.datasets)}. Seeds: {', '.join(map(str, result.seeds))}. "
@@ -354,11 +358,11 @@ def to_markdown(result: GridResult) -> str:
     return "\n".join(lines)
 
 
-#: How tables title the seed protocol's figure (RunConfig.seed_protocol): never a bare val_accuracy.
-LEAKY_TITLE = "seed protocol (uses test labels)"
+#: How tables title the leaky protocol's figure (RunConfig.leaky_protocol): never a bare val_accuracy.
+LEAKY_TITLE = "leaky protocol (uses test labels)"
 TRAINING_ONLY_NOTE = ("Pipelines marked \"training images only\" erode the training images labelled 0 "
                       "(a step that needs the labels); the test images are not touched by that step, so "
-                      "these figures are honest, and lower than the seed's, whose test images were eroded "
+                      "these figures are honest, and lower than the report's, whose test images were eroded "
                       "using their test labels.")
 
 
@@ -371,8 +375,8 @@ def table_text(summary: pd.DataFrame) -> str:
         **{m: [mean_pm_std(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_std"], summary["n"])]
            for m in METRIC_NAMES},
     })
-    seed = with_seed_figures(summary)["seed_val_accuracy"]
-    shown["seed val_acc"] = [f"{v:.4f}" if not pd.isna(v) else "" for v in seed]
+    figures = with_report_figures(summary)["report_val_accuracy"]
+    shown["report val_acc"] = [f"{v:.4f}" if not pd.isna(v) else "" for v in figures]
     if summary["leaky_val_accuracy_mean"].notna().any():
         shown[LEAKY_TITLE] = [f"{v:.4f}" if not pd.isna(v) else "" for v in summary["leaky_val_accuracy_mean"]]
     return shown.to_string(index=False)
@@ -381,13 +385,6 @@ def table_text(summary: pd.DataFrame) -> str:
 # ---- internals --------------------------------------------------------------------------------
 
 _NAMES_BY_JSON = {p.to_json(): name for name, p in NAMED_PIPELINES.items()}
-
-
-def _training_only(pipeline_json: str) -> bool:
-    try:
-        return get_pipeline(pipeline_json).has_training_only
-    except DigitLabError:
-        return False
 
 
 def _cell_status(statuses: pd.Series) -> str:

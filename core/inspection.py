@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
 from core.run_config import RunConfig
 
 IMAGE_SHAPE = (28, 28)
@@ -44,7 +43,7 @@ class FeatureMaps:
 def model_inputs(config: RunConfig, images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) images through the run's pipeline at test time (its label-free steps), as
     float32: what the model was given for its test images."""
-    x = np.asarray(get_pipeline(config.pipeline).transform(np.asarray(images)), dtype=np.float32)
+    x = np.asarray(config.pipeline.transform(np.asarray(images)), dtype=np.float32)
     if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
         raise DigitLabError(f"the run's pipeline gives images of shape {x.shape[1:]}, not 28x28")
     return x

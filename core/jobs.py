@@ -117,10 +117,6 @@ class JobQueue:
                 started.append(run.id)
             return started
 
-    def running(self) -> list[Run]:
-        """Runs in progress (started by any dispatcher)."""
-        return [r for r in self.store.list() if r.status == RUNNING]
-
     def start(self) -> "JobQueue":
         """Dispatch every ``interval`` seconds in a daemon thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():

@@ -39,6 +39,7 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
+from core.models import Hyperparams, build_model
 from core.preprocess import Pipeline, get_pipeline
 from core.runs import atomic_write_text, process_alive, process_start
 from core.settings import settings
@@ -46,9 +47,8 @@ from core.settings import settings
 #: on_progress(fraction done in 0..1, what is happening).
 ProgressCallback = Callable[[float, str], None]
 
-HIDDEN_UNITS = 256
-EPOCHS = 6
-BATCH_SIZE = 128
+#: The fast model: a core.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
+FAST_MODEL = Hyperparams(hidden=(256,), optimizer="adam", learning_rate=0.001, epochs=6, batch_size=128)
 MAX_FOLDS = 10
 SUSPECT_COLUMNS = ["rank", "index", "given", "suggested", "self_confidence", "confidence"]
 
@@ -79,15 +79,11 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 3, seed
         _report(on_progress, k / folds, f"training fold {k + 1} of {folds} on {len(train_idx):,} images")
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed * MAX_FOLDS + k)
-        model = keras.Sequential([
-            keras.Input((28, 28)), keras.layers.Flatten(),
-            keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model = build_model(FAST_MODEL)
         callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs, k=k: _report(
-            on_progress, (k + (epoch + 1) / EPOCHS) / folds, f"fold {k + 1} of {folds}: epoch {epoch + 1} of {EPOCHS}"))
-        model.fit(x[train_idx], y[train_idx], epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=0,
+            on_progress, (k + (epoch + 1) / FAST_MODEL.epochs) / folds,
+            f"fold {k + 1} of {folds}: epoch {epoch + 1} of {FAST_MODEL.epochs}"))
+        model.fit(x[train_idx], y[train_idx], epochs=FAST_MODEL.epochs, batch_size=FAST_MODEL.batch_size, verbose=0,
                   callbacks=[callback])
         probs[held_idx] = model.predict(x[held_idx], batch_size=1024, verbose=0)
     _report(on_progress, 1.0, "ranking with cleanlab")

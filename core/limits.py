@@ -23,24 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.datasets.detect import NAMED_FORMATS
 from core.errors import DigitLabError
-from core.models import Hyperparams
+from core.models import Hyperparams, count_params
 from core.run_config import RunConfig
 
 if TYPE_CHECKING:
     from core.datasets import Dataset
 
-#: Upload formats by the name the variable uses, with what they are.
-UPLOAD_FORMATS: dict[str, str] = {
-    "csv": "AHDD CSV files",
-    "idx": "MNIST IDX files",
-    "npz": "an .npz archive",
-    "png": "a train/test tree of PNGs",
-}
+#: Upload formats by the name the variable uses, with what they are: the loaders' own list.
+UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
+                                              **{name: text for name, _, text in NAMED_FORMATS}}.items()))
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
        "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
-_INPUT_SIDE = 28
 
 
 @dataclass(frozen=True)
@@ -180,23 +176,9 @@ def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = 
     return load_files(files, name)
 
 
-def count_params(hp: Hyperparams) -> int:
-    """Trainable parameters of ``core.models.build_model(hp)``, without building it (no Keras)."""
-    side, channels, total = _INPUT_SIDE, 1, 0
-    for filters in hp.conv_filters:  # 3x3 valid convolution, then 2x2 max pooling
-        total += (9 * channels + 1) * filters
-        side, channels = (side - 2) // 2, filters
-    features = side * side * channels
-    for units in (*hp.hidden, 10):
-        total += (features + 1) * units
-        features = units
-    return total
-
-
 def upload_format(files: Mapping[str, bytes]) -> str | None:
     """The dataset format of an upload (one of UPLOAD_FORMATS), told from file names as the loaders
     tell it, looking into a zip's member list; None when it is none of them."""
-    from core.datasets import ahdd_csv, idx, png_folder
     from core.datasets.archive import check_member_count, is_zip
     from core.datasets.sources import dataset_keys
 
@@ -211,7 +193,7 @@ def upload_format(files: Mapping[str, bytes]) -> str | None:
             return None  # the loader explains a damaged zip
     if keys and all(key.lower().endswith(".npz") for key in keys):
         return "npz"
-    for name, module in (("csv", ahdd_csv), ("idx", idx), ("png", png_folder)):
+    for name, module, _ in NAMED_FORMATS:
         if module.claims(keys):
             return name
     return None

@@ -1,4 +1,4 @@
-"""Model presets (the seed report's G, D and H, a small CNN, and Custom) and the Keras builder.
+"""Model presets (the report's G, D and H, a small CNN, and Custom) and the Keras builder.
 
 Everything here except :func:`build_model` is plain Python, so listing presets or checking a form
 never imports TensorFlow; ``build_model`` imports Keras when first called.
@@ -11,33 +11,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import DigitLabError
+from core.params import ParamSpec, param, params_of
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-#: Keras' own default learning rates, so a preset that names only the optimiser trains as the seed's.
+#: Keras' own default learning rates, so a preset that names only the optimiser trains as the report's.
 DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 MAX_CONV_BLOCKS = 3  # 28 -> 13 -> 5 -> 1 pixels with 3x3 valid convolutions and 2x2 pooling
 MAX_HIDDEN_LAYERS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hyperparams:
-    """Architecture and training settings of one run.
+    """Architecture and training settings of one run, each field a :func:`core.params.param`.
 
     ``conv_filters`` are 3x3 convolution blocks (each followed by 2x2 max pooling) before the
-    dense layers; empty for a plain MLP. ``early_stop`` is the seed's ACCURACY_THRESHOLD: training
-    stops once val_accuracy exceeds it (``None`` trains every epoch).
+    dense layers; empty for a plain MLP. ``early_stop`` is the report's ACCURACY_THRESHOLD: training
+    stops once val_accuracy exceeds it (``None`` trains every epoch). Field order is form order.
     """
 
-    hidden: tuple[int, ...]
-    activation: str = "relu"
-    dropout: float = 0.0
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    epochs: int = 10
-    batch_size: int = 32
-    early_stop: float | None = None
-    conv_filters: tuple[int, ...] = ()
+    conv_filters: tuple[int, ...] = param(
+        (), "layers", "3x3 convolutions, each followed by 2x2 max pooling; empty for an MLP",
+        minimum=1, maximum=512, max_items=MAX_CONV_BLOCKS, what="blocks fit a 28x28 image",
+        label="Convolution blocks (filters)")
+    hidden: tuple[int, ...] = param(
+        dataclasses.MISSING, "layers", "hidden dense layer sizes, e.g. 512, 64",
+        minimum=1, maximum=4096, max_items=MAX_HIDDEN_LAYERS, what="dense layers", label="Dense layers (units)")
+    activation: str = param("relu", "choice", "activation of the hidden layers", choices=ACTIVATIONS,
+                            label="Activation")
+    dropout: float = param(0.0, "float", "dropout after each hidden dense layer", minimum=0.0, maximum=0.9,
+                           step=0.05, label="Dropout")
+    optimizer: str = param("adam", "choice", "gradient descent variant", choices=OPTIMIZERS, label="Optimiser")
+    learning_rate: float = param(0.001, "float", "step size of the optimiser", minimum=1e-6, maximum=10.0,
+                                 step=0.0001, label="Learning rate")
+    epochs: int = param(10, "int", "passes over the training set", minimum=1, maximum=500, label="Epochs")
+    batch_size: int = param(32, "int", "images per gradient step", minimum=1, maximum=8192, label="Batch size")
+    early_stop: float | None = param(
+        None, "threshold", "stop once val_accuracy exceeds this (the report's ACCURACY_THRESHOLD); empty to "
+        "train every epoch", minimum=0.0, maximum=1.0, what="a val_accuracy", label="Early stop at val_accuracy")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -45,6 +56,11 @@ class Hyperparams:
         d["hidden"] = list(self.hidden)
         d["conv_filters"] = list(self.conv_filters)
         return d
+
+    @classmethod
+    def params(cls) -> tuple[ParamSpec, ...]:
+        """The hyperparameters' specs, in form order."""
+        return params_of(cls)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Hyperparams":
@@ -55,8 +71,7 @@ class Hyperparams:
         missing = {"hidden"} - set(d)
         if missing:
             raise DigitLabError("hyperparameters need 'hidden' (the dense layer sizes)")
-        values = {name: _parse_field(name, value) for name, value in d.items()}
-        return check_hyperparams(cls(**values))
+        return cls(**_parse(d))
 
 
 @dataclass(frozen=True)
@@ -74,20 +89,20 @@ _ARCHITECTURE = frozenset({"hidden", "activation", "dropout", "optimizer", "conv
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("G", "Part G: 16-16 MLP, SGD",
-           "The seed's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
+           "The report's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
            Hyperparams(hidden=(16, 16), optimizer="sgd", learning_rate=0.01, epochs=10, batch_size=16),
            _ARCHITECTURE),
     Preset("D", "Part D: 32-32-32 MLP, Adam",
-           "The seed's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
+           "The report's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
            Hyperparams(hidden=(32, 32, 32), optimizer="adam", learning_rate=0.001, epochs=8, batch_size=32),
            _ARCHITECTURE),
     Preset("H", "Part H: 512-64 MLP, Adam, early stop",
-           "The seed's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
+           "The report's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
            "val_accuracy exceeds 0.988 (its ACCURACY_THRESHOLD).",
            Hyperparams(hidden=(512, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=256,
                        early_stop=0.988),
            _ARCHITECTURE),
-    Preset("CNN", "Small CNN (beyond the seed)",
+    Preset("CNN", "Small CNN (beyond the report)",
            "Two convolution blocks (32 and 64 filters of 3x3, each with 2x2 max pooling), Dense 64, "
            "Adam, batch 128, 8 epochs: what convolution buys over the MLPs.",
            Hyperparams(hidden=(64,), conv_filters=(32, 64), optimizer="adam", learning_rate=0.001,
@@ -115,7 +130,7 @@ def hyperparams_for(preset: str, overrides: Mapping[str, Any] | None = None) -> 
     Custom for that. ``learning_rate`` follows a changed optimiser unless given.
     """
     p = get_preset(preset)
-    parsed = {name: _parse_field(name, value) for name, value in (overrides or {}).items()}
+    parsed = _parse(overrides or {})
     for name, value in parsed.items():
         if name in p.fixed and value != getattr(p.defaults, name):
             raise DigitLabError(f"preset {p.name} fixes {name} = {_show(getattr(p.defaults, name))}; "
@@ -130,81 +145,68 @@ def hyperparams_for(preset: str, overrides: Mapping[str, Any] | None = None) -> 
 
 
 def check_hyperparams(hp: Hyperparams) -> Hyperparams:
-    """Return ``hp`` unchanged if every value is in range, else raise DigitLabError naming it."""
-    if len(hp.hidden) > MAX_HIDDEN_LAYERS:
-        raise DigitLabError(f"hidden: at most {MAX_HIDDEN_LAYERS} dense layers, got {len(hp.hidden)}")
-    if any(not 1 <= n <= 4096 for n in hp.hidden):
-        raise DigitLabError(f"hidden: layer sizes must be 1..4096, got {_show(hp.hidden)}")
-    if len(hp.conv_filters) > MAX_CONV_BLOCKS:
-        raise DigitLabError(f"conv_filters: at most {MAX_CONV_BLOCKS} blocks fit a 28x28 image")
-    if any(not 1 <= n <= 512 for n in hp.conv_filters):
-        raise DigitLabError(f"conv_filters: filter counts must be 1..512, got {_show(hp.conv_filters)}")
-    if hp.activation not in ACTIVATIONS:
-        raise DigitLabError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {hp.activation!r}")
-    if hp.optimizer not in OPTIMIZERS:
-        raise DigitLabError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {hp.optimizer!r}")
-    if not 0.0 <= hp.dropout <= 0.9:
-        raise DigitLabError(f"dropout must be in 0..0.9, got {hp.dropout}")
-    if not 0.0 < hp.learning_rate <= 10.0:
-        raise DigitLabError(f"learning_rate must be in (0, 10], got {hp.learning_rate}")
-    if not 1 <= hp.epochs <= 500:
-        raise DigitLabError(f"epochs must be 1..500, got {hp.epochs}")
-    if not 1 <= hp.batch_size <= 8192:
-        raise DigitLabError(f"batch_size must be 1..8192, got {hp.batch_size}")
-    if hp.early_stop is not None and not 0.0 < hp.early_stop <= 1.0:
-        raise DigitLabError(f"early_stop must be a val_accuracy in (0, 1], got {hp.early_stop}")
+    """Return ``hp`` unchanged if every value is in its spec's range, else raise DigitLabError naming it."""
+    for spec in Hyperparams.params():
+        spec.coerce(getattr(hp, spec.name))
     return hp
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One hyperparameter as a form shows it. ``kind``: int, float, choice, layers, threshold."""
-
-    name: str
-    label: str
-    kind: str
-    value: Any
-    editable: bool
-    help: str
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-
-
 def describe_preset(name: str) -> list[ParamSpec]:
-    """The preset's hyperparameters, in form order, with whether a user may change each."""
+    """The preset's hyperparameters, in form order: defaults are the preset's, and the fields it
+    fixes (its architecture) are marked ``fixed``."""
     p = get_preset(name)
-    d = p.defaults
+    return [dataclasses.replace(spec, default=getattr(p.defaults, spec.name), fixed=spec.name in p.fixed)
+            for spec in Hyperparams.params()]
 
-    def spec(field_name: str, label: str, kind: str, help_text: str, **kw: Any) -> ParamSpec:
-        return ParamSpec(field_name, label, kind, getattr(d, field_name), field_name not in p.fixed,
-                         help_text, **kw)
 
-    return [
-        spec("conv_filters", "Convolution blocks (filters)", "layers",
-             "3x3 convolutions, each followed by 2x2 max pooling; empty for an MLP",
-             minimum=1, maximum=512),
-        spec("hidden", "Dense layers (units)", "layers", "hidden dense layer sizes, e.g. 512, 64",
-             minimum=1, maximum=4096),
-        spec("activation", "Activation", "choice", "activation of the hidden layers", choices=ACTIVATIONS),
-        spec("dropout", "Dropout", "float", "dropout after each hidden dense layer", minimum=0.0, maximum=0.9),
-        spec("optimizer", "Optimiser", "choice", "gradient descent variant", choices=OPTIMIZERS),
-        spec("learning_rate", "Learning rate", "float", "step size of the optimiser",
-             minimum=1e-6, maximum=10.0),
-        spec("epochs", "Epochs", "int", "passes over the training set", minimum=1, maximum=500),
-        spec("batch_size", "Batch size", "int", "images per gradient step", minimum=1, maximum=8192),
-        spec("early_stop", "Early stop at val_accuracy", "threshold",
-             "stop once val_accuracy exceeds this (the seed's ACCURACY_THRESHOLD); empty to train every epoch",
-             minimum=0.0, maximum=1.0),
-    ]
+#: Input side in pixels, and what a 3x3 valid convolution then a 2x2 max pooling leave of a side.
+INPUT_SIDE = 28
+CLASSES = 10
+KERNEL, POOL = 3, 2
+
+
+def layer_plan(hp: Hyperparams) -> list[tuple[str, Any]]:
+    """The model's layers after the input, as plain values (the one description of the
+    architecture that :func:`build_model`, :func:`count_params` and :func:`architecture_text` read):
+    ``("conv", filters)`` (3x3, then 2x2 max pooling), ``("dense", units)``, ``("dropout", rate)``
+    and last ``("output", 10)``."""
+    plan: list[tuple[str, Any]] = [("conv", n) for n in hp.conv_filters]
+    for n in hp.hidden:
+        plan.append(("dense", n))
+        if hp.dropout:
+            plan.append(("dropout", hp.dropout))
+    plan.append(("output", CLASSES))
+    return plan
+
+
+def count_params(hp: Hyperparams) -> int:
+    """Trainable parameters of ``build_model(hp)``, counted from :func:`layer_plan` (no Keras)."""
+    side, channels, total, features = INPUT_SIDE, 1, 0, 0
+    for kind, n in layer_plan(hp):
+        if kind == "conv":
+            total += (KERNEL * KERNEL * channels + 1) * n
+            side, channels = (side - KERNEL + 1) // POOL, n
+            continue
+        if kind == "dropout":
+            continue
+        features = features or side * side * channels  # the flattened input of the first dense layer
+        total += (features + 1) * n
+        features = n
+    return total
 
 
 def architecture_text(hp: Hyperparams) -> str:
     """One line such as ``Dense 512 relu → Dense 64 relu → Dense 10 softmax · adam 0.001 · batch 256``."""
-    parts = [f"Conv {n} 3x3 {hp.activation} + pool" for n in hp.conv_filters]
-    for n in hp.hidden:
-        parts.append(f"Dense {n} {hp.activation}" + (f" + dropout {hp.dropout:g}" if hp.dropout else ""))
-    parts.append("Dense 10 softmax")
+    parts: list[str] = []
+    for kind, n in layer_plan(hp):
+        if kind == "conv":
+            parts.append(f"Conv {n} {KERNEL}x{KERNEL} {hp.activation} + pool")
+        elif kind == "dense":
+            parts.append(f"Dense {n} {hp.activation}")
+        elif kind == "dropout":
+            parts[-1] += f" + dropout {n:g}"
+        else:
+            parts.append(f"Dense {n} softmax")
     text = " → ".join(parts) + f" · {hp.optimizer} {hp.learning_rate:g} · batch {hp.batch_size} · {hp.epochs} epochs"
     if hp.early_stop is not None:
         text += f" · stop at val_accuracy > {hp.early_stop:g}"
@@ -214,7 +216,7 @@ def architecture_text(hp: Hyperparams) -> str:
 def build_model(hp: Hyperparams):
     """A compiled ``keras.Sequential`` taking float32 (N, 28, 28) images to 10 class probabilities.
 
-    Sparse categorical cross-entropy and accuracy, as in every part of the seed report. Call
+    Sparse categorical cross-entropy and accuracy, as in every part of the report. Call
     ``keras.utils.set_random_seed`` first for reproducible initial weights.
     """
     import keras
@@ -222,18 +224,24 @@ def build_model(hp: Hyperparams):
 
     check_hyperparams(hp)
     model = keras.Sequential(name="digit_lab")
-    model.add(keras.Input(shape=(28, 28), name="image"))
+    model.add(keras.Input(shape=(INPUT_SIDE, INPUT_SIDE), name="image"))
     if hp.conv_filters:
-        model.add(layers.Reshape((28, 28, 1)))
-        for n in hp.conv_filters:
-            model.add(layers.Conv2D(n, 3, activation=hp.activation))
-            model.add(layers.MaxPooling2D(2))
-    model.add(layers.Flatten())
-    for n in hp.hidden:
-        model.add(layers.Dense(n, activation=hp.activation))
-        if hp.dropout:
-            model.add(layers.Dropout(hp.dropout))
-    model.add(layers.Dense(10, activation="softmax"))
+        model.add(layers.Reshape((INPUT_SIDE, INPUT_SIDE, 1)))
+    flat = False
+    for kind, n in layer_plan(hp):
+        if kind == "conv":
+            model.add(layers.Conv2D(n, KERNEL, activation=hp.activation))
+            model.add(layers.MaxPooling2D(POOL))
+            continue
+        if not flat:
+            model.add(layers.Flatten())
+            flat = True
+        if kind == "dense":
+            model.add(layers.Dense(n, activation=hp.activation))
+        elif kind == "dropout":
+            model.add(layers.Dropout(n))
+        else:
+            model.add(layers.Dense(n, activation="softmax"))
     optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
                  "rmsprop": keras.optimizers.RMSprop}[hp.optimizer](learning_rate=hp.learning_rate)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -241,39 +249,13 @@ def build_model(hp: Hyperparams):
     return model
 
 
-def _parse_field(name: str, value: Any) -> Any:
-    """Coerce one form/CLI/JSON value to the field's type, raising DigitLabError on nonsense."""
-    try:
-        if name in ("hidden", "conv_filters"):
-            if isinstance(value, str):
-                items = [v for v in value.replace(" ", ",").split(",") if v]
-            else:
-                items = list(value)
-            return tuple(_strict_int(v) for v in items)
-        if name in ("epochs", "batch_size"):
-            return _strict_int(value)
-        if name in ("dropout", "learning_rate"):
-            return float(value)
-        if name == "early_stop":
-            if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
-                return None
-            return float(value)
-        if name in ("activation", "optimizer"):
-            return str(value).strip().lower()
-    except (TypeError, ValueError):
-        raise DigitLabError(f"{name}: cannot read {value!r}") from None
-    raise DigitLabError(f"unknown hyperparameter {name!r}")
-
-
-def _strict_int(value: Any) -> int:
-    """int() that refuses 2.5 and True rather than truncating them."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(value)
-        return int(value)
-    return int(str(value).strip())
+def _parse(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each form/CLI/JSON value read and checked by its field's spec (DigitLabError on nonsense)."""
+    specs = {spec.name: spec for spec in Hyperparams.params()}
+    unknown = [name for name in values if name not in specs]
+    if unknown:
+        raise DigitLabError(f"unknown hyperparameter {unknown[0]!r}")
+    return {name: specs[name].parse(value) for name, value in values.items()}
 
 
 def _show(value: Any) -> str:

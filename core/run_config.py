@@ -1,7 +1,8 @@
 """RunConfig: everything that defines one training run, as a JSON-ready value.
 
 A worker process rebuilds the whole run from it: the dataset spec reloads the data, the pipeline
-JSON rebuilds the preprocessing, and the hyperparameters and seed rebuild the model.
+(a Pipeline value, written as JSON only by ``to_dict``) rebuilds the preprocessing, and the
+hyperparameters and seed rebuild the model.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from core.errors import DigitLabError
+from core.datasets.specs import display_spec
 from core.models import Hyperparams, get_preset, hyperparams_for
+from core.preprocess import Pipeline, get_pipeline
 
 MAX_SEED = 2**31 - 1
 
@@ -21,62 +24,62 @@ MAX_SEED = 2**31 - 1
 class RunConfig:
     """One run: dataset spec, preprocessing, model preset and hyperparameters, validation, seed.
 
-    ``validation`` is ``"test"`` (the seed's way: the test set is the validation data, so figures
+    ``validation`` is ``"test"`` (the report's way: the test set is the validation data, so figures
     compare with its FIT RESULT tables) or a fraction of the training set held out, stratified by
     class and drawn with ``seed``.
 
-    ``seed_protocol`` asks for one more figure, for comparison only: the final model is also
+    ``leaky_protocol`` asks for one more figure, for comparison only: the final model is also
     evaluated on test images preprocessed WITH their test labels (``transform_train``), as the
-    seed did, and stored apart (``leaky_val_loss``, ``leaky_val_accuracy``); every other figure
+    report did, and stored apart (``leaky_val_loss``, ``leaky_val_accuracy``); every other figure
     stays honest. ``exclude`` lists training images (indices into the dataset's training split)
     left out of training, e.g. the ones marked "label wrong" (core.label_issues).
     Both are written to JSON only when set, so configs stored before they existed read the same.
     """
 
     dataset: str
-    pipeline: str
+    pipeline: Pipeline
     pipeline_label: str
     preset: str
     hyperparams: Hyperparams
     validation: str | float = "test"
     seed: int = 0
-    seed_protocol: bool = False
+    leaky_protocol: bool = False
     exclude: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.dataset or not isinstance(self.dataset, str):
             raise DigitLabError("a run needs a dataset spec such as 'default:small'")
+        if not isinstance(self.pipeline, Pipeline):  # a name or JSON, as forms and stored configs give it
+            object.__setattr__(self, "pipeline", get_pipeline(str(self.pipeline)))
         object.__setattr__(self, "preset", get_preset(self.preset).name)
         object.__setattr__(self, "validation", parse_validation(self.validation))
         object.__setattr__(self, "seed", parse_seed(self.seed))
-        if not isinstance(self.seed_protocol, bool):
-            raise DigitLabError(f"seed_protocol must be true or false, got {self.seed_protocol!r}")
+        if not isinstance(self.leaky_protocol, bool):
+            raise DigitLabError(f"leaky_protocol must be true or false, got {self.leaky_protocol!r}")
         object.__setattr__(self, "exclude", parse_exclude(self.exclude))
 
     @classmethod
     def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
               overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
-              seed: int = 0, seed_protocol: bool = False, exclude: Iterable[int] = ()) -> "RunConfig":
+              seed: int = 0, leaky_protocol: bool = False, exclude: Iterable[int] = ()) -> "RunConfig":
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
-        from core.preprocess import get_pipeline
-
         pipe = get_pipeline(pipeline)
-        return cls(dataset=dataset, pipeline=pipe.to_json(), pipeline_label=pipe.label,
+        return cls(dataset=dataset, pipeline=pipe, pipeline_label=pipe.label,
                    preset=preset, hyperparams=hyperparams_for(preset, overrides),
-                   validation=validation, seed=seed, seed_protocol=seed_protocol, exclude=tuple(exclude))
+                   validation=validation, seed=seed, leaky_protocol=leaky_protocol, exclude=tuple(exclude))
 
     @property
     def title(self) -> str:
-        """Short human name: ``default:small · Normal ==> Thresholding · H``."""
-        return f"{self.dataset} · {self.pipeline_label} · {self.preset}"
+        """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path)."""
+        return f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
-        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline, "pipeline_label": self.pipeline_label,
+        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline.to_json(), "pipeline_label": self.pipeline_label,
                              "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
                              "validation": self.validation, "seed": self.seed}
-        if self.seed_protocol:
-            d["seed_protocol"] = True
+        if self.leaky_protocol:
+            d["leaky_protocol"] = True
         if self.exclude:
             d["exclude"] = list(self.exclude)
         return d
@@ -95,7 +98,8 @@ class RunConfig:
                    pipeline_label=str(d.get("pipeline_label", "")), preset=str(d["preset"]),
                    hyperparams=Hyperparams.from_dict(d["hyperparams"]),
                    validation=d.get("validation", "test"), seed=d.get("seed", 0),
-                   seed_protocol=d.get("seed_protocol", False), exclude=d.get("exclude", ()))
+                   leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
+                   exclude=d.get("exclude", ()))
 
 
 def parse_validation(value: Any) -> str | float:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.run_config import RunConfig
 from core.settings import settings
@@ -143,20 +144,20 @@ def format_metric(value: float) -> str:
 
 
 def fit_result_line(metrics: dict[str, Any]) -> str:
-    """The seed's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``."""
+    """The report's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``."""
     return " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
                       for name in METRIC_NAMES if metrics.get(name) is not None)
 
 
-#: The seed protocol's figures (core.training.leaky_metrics): test images preprocessed WITH their
+#: The leaky protocol's figures (core.training.leaky_metrics): test images preprocessed WITH their
 #: test labels. Shown beside the honest ones, never instead of them.
 LEAKY_METRIC_NAMES = ("leaky_val_loss", "leaky_val_accuracy")
-LEAKY_NOTE = "seed protocol, uses test labels"
+LEAKY_NOTE = "leaky protocol, uses test labels"
 
 
 def leaky_line(metrics: dict[str, Any]) -> str | None:
-    """``seed protocol, uses test labels: val_loss: ... - val_accuracy: ...``, or None when the run
-    did not ask for the seed protocol."""
+    """``leaky protocol, uses test labels: val_loss: ... - val_accuracy: ...``, or None when the run
+    did not ask for the leaky protocol."""
     if metrics.get("leaky_val_accuracy") is None:
         return None
     figures = " - ".join(f"{name.removeprefix('leaky_')}: {format_metric(float(metrics[name]))}"
@@ -228,7 +229,7 @@ class RunStore:
         return sorted((r for r in self.list() if r.status == QUEUED), key=lambda r: r.queue_position or 0)
 
     def table(self) -> pd.DataFrame:
-        """One row per run, like the seed's FIT RESULT blocks, newest first.
+        """One row per run, like the report's FIT RESULT blocks, newest first.
 
         A running run shows its latest completed epoch. ``queue`` is the position of a queued
         run, ``error`` why a run failed, ``problem`` what is wrong with a broken run's folder.
@@ -242,7 +243,7 @@ class RunStore:
             rows.append({
                 "id": run.id, "status": run.status,
                 "created": pd.Timestamp(run.created, unit="s"),
-                "dataset": run.dataset, "pipeline": run.pipeline_label, "preset": run.preset,
+                "dataset": display_spec(run.dataset), "pipeline": run.pipeline_label, "preset": run.preset,
                 "epochs": m.get("epochs"),
                 **{name: m.get(name) for name in METRIC_NAMES},
                 "test_accuracy": m.get("test_accuracy"),
@@ -261,10 +262,6 @@ class RunStore:
                               "WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
         return pd.DataFrame([dict(r) for r in rows],
                             columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
-
-    def progress(self, run_id: str) -> dict[str, Any]:
-        """Latest progress: phase, epoch, epochs, batch, batches, updated (a Unix time)."""
-        return self.get(run_id).progress
 
     def predictions(self, run_id: str) -> np.ndarray:
         """Test-set class probabilities of the run's final model, float32 (N_test, 10)."""

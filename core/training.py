@@ -24,15 +24,17 @@ from core.run_config import RunConfig
 PREDICT_BATCH = 1024
 #: Seconds between two in-epoch progress writes (and stop-flag reads).
 REPORT_INTERVAL_S = 0.25
+#: What each recorded epoch holds besides its number.
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
 
 @dataclass(frozen=True, eq=False)
 class TrainingData:
     """Preprocessed float32 (N, 28, 28) images and int64 labels for one run.
 
-    ``val_is_test`` means validation is the test set (the seed's way), so the per-epoch validation
-    predictions are also the per-epoch test predictions. ``x_test_leaky`` (seed protocol only) is
-    the test images preprocessed with their test labels, as the seed did: for comparison only.
+    ``val_is_test`` means validation is the test set (the report's way), so the per-epoch validation
+    predictions are also the per-epoch test predictions. ``x_test_leaky`` (leaky protocol only) is
+    the test images preprocessed with their test labels, as the report did: for comparison only.
     """
 
     x_train: np.ndarray
@@ -76,7 +78,6 @@ class TrainOutcome:
 
     status: str
     model: Any
-    history: list[dict[str, Any]]
     metrics: dict[str, Any]
     test_probabilities: np.ndarray | None = None
     test_probabilities_by_epoch: np.ndarray | None = None
@@ -107,18 +108,17 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
     """Load the dataset, split off validation, and preprocess each part.
 
     Training images go through ``transform_train`` (which may use their labels); validation and
-    test images go through ``transform``, which never sees a label: the seed eroded test images
+    test images go through ``transform``, which never sees a label: the report eroded test images
     according to their test labels, and this is where that mistake is not repeated. Only with
-    ``config.seed_protocol`` is a second, label-using copy of the test images made, and it only
+    ``config.leaky_protocol`` is a second, label-using copy of the test images made, and it only
     ever feeds the separate ``leaky_`` figures. Training images in ``config.exclude`` are left
     out before the validation split.
     """
     from core.datasets import load_spec
-    from core.preprocess import get_pipeline
 
     _phase(on_phase, "loading data")
     ds = load_spec(config.dataset)
-    pipe = get_pipeline(config.pipeline)
+    pipe = config.pipeline
     x_all, y_all = kept_training_images(ds.x_train, ds.y_train, config.exclude)
     _phase(on_phase, "preprocessing")
     if config.validation == "test":
@@ -130,7 +130,7 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
         x_train, y_train = pipe.transform_train(x_all[tr], y_all[tr]), y_all[tr]
         x_val, y_val = pipe.transform(x_all[va]), y_all[va]
         x_test = pipe.transform(ds.x_test)
-    leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.seed_protocol else None
+    leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.leaky_protocol else None
     return TrainingData(
         x_train=_images(x_train), y_train=y_train, x_val=_images(x_val), y_val=y_val,
         x_test=_images(x_test), y_test=ds.y_test, val_is_test=config.validation == "test",
@@ -154,9 +154,9 @@ def kept_training_images(x: np.ndarray, y: np.ndarray, exclude: tuple[int, ...])
 
 
 class AccuracyThresholdStop(keras.callbacks.Callback):
-    """The seed's Part H callback: stop once val_accuracy exceeds ``threshold`` (strictly).
+    """The report's Part H callback: stop once val_accuracy exceeds ``threshold`` (strictly).
 
-    Unlike the seed's, an epoch without val_accuracy (a run stopped mid-epoch) is ignored
+    Unlike the report's, an epoch without val_accuracy (a run stopped mid-epoch) is ignored
     rather than crashing on ``None > float``.
     """
 
@@ -173,76 +173,123 @@ class AccuracyThresholdStop(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class EpochMonitor(keras.callbacks.Callback):
-    """Validates, times and reports each epoch, reports in-epoch progress, and obeys stop requests.
+class ValidationMetrics(keras.callbacks.Callback):
+    """Validates each epoch with one ``predict`` over the validation images and writes val_loss and
+    val_accuracy into the epoch's logs, so the callbacks after it (the threshold stop) see them.
 
-    Validation is one ``predict`` over the validation images (cheaper than Keras' own
-    ``evaluate`` at the training batch size, and it yields the probabilities, which are the
-    per-epoch test predictions when validation is the test set). Its val_loss and val_accuracy
-    are written into the epoch's logs, so later callbacks (the threshold stop) see them.
-    Progress uses ``on_train_batch_begin``: a batch-end hook would make Keras convert every
-    batch's metrics to Python numbers synchronously.
+    One ``predict`` is cheaper than Keras' own ``evaluate`` at the training batch size, and it
+    yields the probabilities: the per-epoch test predictions when validation is the test set
+    (kept, as float16, with ``keep_probabilities``). An epoch cut short by a stop request is not
+    validated.
     """
 
-    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, reporter: Reporter,
-                 keep_probabilities: bool, report_interval: float = REPORT_INTERVAL_S) -> None:
+    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, keep_probabilities: bool) -> None:
         super().__init__()
         self.x_val, self.y_val = x_val, y_val
-        self.reporter = reporter
         self.keep_probabilities = keep_probabilities
-        self.report_interval = report_interval
-        self.history: list[dict[str, Any]] = []
         self.probabilities_by_epoch: list[np.ndarray] = []
         self.last_probabilities: np.ndarray | None = None
-        self.user_stopped = False
-        #: False right after an epoch was recorded: the model's weights are that epoch's.
-        self.trained_since_record = False
-        self._epoch = 0
-        self._epoch_start = 0.0
-        self._next_report = 0.0
+        #: True while the model's weights are those ``last_probabilities`` were predicted with.
+        self.current = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.current = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.model.stop_training:
+            return  # only a stop request ends an epoch early: a partial epoch
+        logs = logs if logs is not None else {}
+        probs = self.model.predict(self.x_val, batch_size=PREDICT_BATCH, verbose=0)
+        logs["val_loss"] = log_loss(self.y_val, probs)
+        logs["val_accuracy"] = float((probs.argmax(axis=1) == self.y_val).mean())
+        self.last_probabilities, self.current = probs, True
+        if self.keep_probabilities:
+            self.probabilities_by_epoch.append(probs.astype(np.float16))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Writes each epoch's wall-clock ``seconds`` (training and validation) into its logs."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._start
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps each whole epoch's metrics (epoch from 1, loss, accuracy, val_loss, val_accuracy,
+    seconds) in ``history`` and hands them to the reporter's ``epoch_end``."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+        self.history: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.model.stop_training or not logs:
+            return  # a partial epoch is not recorded
+        event = {"epoch": epoch + 1, **{key: _num(logs.get(key)) for key in EPOCH_METRICS}}
+        self.history.append(event)
+        self.reporter.epoch_end(event)
+
+
+class ProgressReport(keras.callbacks.Callback):
+    """Reports the epoch and batch to the reporter at each epoch's start and at most every
+    ``interval`` seconds within it. It hooks ``on_train_batch_begin``: a batch-end hook would make
+    Keras convert every batch's metrics to Python numbers synchronously."""
+
+    def __init__(self, reporter: Reporter, interval: float = REPORT_INTERVAL_S) -> None:
+        super().__init__()
+        self.reporter, self.interval = reporter, interval
+        self._epoch, self._next = 0, 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
-        self._epoch_start = time.perf_counter()
-        self.trained_since_record = True
         self._report(0)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if time.perf_counter() >= self._next_report:
+        if time.perf_counter() >= self._next:
             self._report(batch)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.user_stopped:
-            return  # a partial epoch: neither validated nor recorded
-        logs = logs if logs is not None else {}
-        probs = self.model.predict(self.x_val, batch_size=PREDICT_BATCH, verbose=0)
-        val_accuracy = float((probs.argmax(axis=1) == self.y_val).mean())
-        logs["val_loss"] = log_loss(self.y_val, probs)
-        logs["val_accuracy"] = val_accuracy
-        event = {"epoch": epoch + 1, "loss": _num(logs.get("loss")), "accuracy": _num(logs.get("accuracy")),
-                 "val_loss": logs["val_loss"], "val_accuracy": val_accuracy,
-                 "seconds": time.perf_counter() - self._epoch_start}
-        self.history.append(event)
-        self.last_probabilities = probs
-        if self.keep_probabilities:
-            self.probabilities_by_epoch.append(probs.astype(np.float16))
-        self.trained_since_record = False
-        self.reporter.epoch_end(event)
-        if self.reporter.stop_requested():
-            self.user_stopped = True
-            self.model.stop_training = True
 
     def _report(self, batch: int) -> None:
         self.reporter.progress({"phase": "training", "epoch": self._epoch + 1, "epochs": self.params["epochs"],
                                 "batch": batch, "batches": self.params["steps"]})
-        self._next_report = time.perf_counter() + self.report_interval
+        self._next = time.perf_counter() + self.interval
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Stops training when the reporter says a user asked: checked at each epoch's start, at most
+    every ``interval`` seconds within it, and after each recorded epoch (so it goes after the
+    recorder in the callback list)."""
+
+    def __init__(self, reporter: Reporter, interval: float = REPORT_INTERVAL_S) -> None:
+        super().__init__()
+        self.reporter, self.interval = reporter, interval
+        self.user_stopped = False
+        self._next = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() >= self._next:
+            self._check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.user_stopped:
+            self._check()
+
+    def _check(self) -> None:
+        self._next = time.perf_counter() + self.interval
         if self.reporter.stop_requested():
             self.user_stopped = True
             self.model.stop_training = True
 
 
 def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingData | None = None) -> TrainOutcome:
-    """Train ``config`` and return the model, history, metrics and test-set probabilities.
+    """Train ``config`` and return the model, metrics and test-set probabilities.
 
     ``data`` skips loading and preprocessing (benchmarks, tests). Same config and seed on the
     same machine give the same metrics: the seed fixes the weights, the shuffling and dropout.
@@ -253,25 +300,28 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         data = prepare_data(config, on_phase=reporter)
     reporter.progress({"phase": "building model"})
     if reporter.stop_requested():
-        return TrainOutcome(status="stopped", model=None, history=[], metrics={})
+        return TrainOutcome(status="stopped", model=None, metrics={})
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp)
-    monitor = EpochMonitor(data.x_val, data.y_val, reporter, keep_probabilities=data.val_is_test)
-    callbacks: list[keras.callbacks.Callback] = [monitor]
+    validation = ValidationMetrics(data.x_val, data.y_val, keep_probabilities=data.val_is_test)
+    recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
+    # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
+    # then the stops, which read what the first ones wrote.
+    callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop]
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
     model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
               callbacks=callbacks, verbose=0, shuffle=True)
 
-    if data.val_is_test and monitor.last_probabilities is not None and not monitor.trained_since_record:
-        test_probs = monitor.last_probabilities
+    if data.val_is_test and validation.last_probabilities is not None and validation.current:
+        test_probs = validation.last_probabilities
     else:
         reporter.progress({"phase": "testing"})
         test_probs = model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0)
     test_probs = np.asarray(test_probs, dtype=np.float32)
-    history = monitor.history
+    history = recorder.history
     metrics: dict[str, Any] = dict(history[-1]) if history else {}
     metrics.pop("epoch", None)
     metrics.update({
@@ -285,16 +335,16 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     })
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
-    by_epoch = np.stack(monitor.probabilities_by_epoch) if monitor.probabilities_by_epoch else None
+    by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
     return TrainOutcome(
-        status="stopped" if monitor.user_stopped else "finished", model=model, history=history,
+        status="stopped" if stop.user_stopped else "finished", model=model,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
         early_stopped_epoch=metrics["early_stopped_epoch"])
 
 
 def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,
                   reporter: Reporter | None = None) -> dict[str, float]:
-    """The seed protocol's figures of a trained model: loss and accuracy on test images that were
+    """The leaky protocol's figures of a trained model: loss and accuracy on test images that were
     preprocessed with their test labels. For comparison only; never THE result of a run."""
     _phase(reporter, "testing with test labels")
     probs = np.asarray(model.predict(x_test_leaky, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)

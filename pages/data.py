@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core.datasets import class_counts, ready_datasets, save_upload, summary_lines
+from core.datasets import DatasetSpec, class_counts, ready_datasets, save_upload, summary_lines
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.limits import formats_text, limits, load_upload
@@ -17,15 +17,15 @@ with st.container(border=True):
                       label_visibility="collapsed")
     if source == "Ready dataset":
         names = ready_datasets()
-        current_name, _, current_size = st.session_state[state.DATASET_SPEC].partition(":")
+        current = DatasetSpec.parse(st.session_state[state.DATASET_SPEC])
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-        name = c1.selectbox("Dataset", names, index=names.index(current_name) if current_name in names else 0,
+        name = c1.selectbox("Dataset", names, index=names.index(current.name) if current.name in names else 0,
                             help="'default' is the embedded synthetic stand-in for AHDD (Arabic-Indic digits).")
         sizes = list(SIZES)
-        size = c2.selectbox("Size", sizes, index=sizes.index(current_size) if current_size in sizes else 0,
+        size = c2.selectbox("Size", sizes, index=sizes.index(current.size) if current.size in sizes else 0,
                             help=", ".join(f"{k}: {a:,}/{b:,}" for k, (a, b) in SIZES.items()))
         if c3.button("Use this dataset", type="primary"):
-            st.session_state[state.DATASET_SPEC] = f"{name}:{size}"
+            st.session_state[state.DATASET_SPEC] = str(DatasetSpec(name, size))
     else:
         files = st.file_uploader(
             "AHDD CSV files (or a zip of them), MNIST IDX files (.gz or not), an .npz with x_train, "
@@ -65,7 +65,7 @@ m4.metric("Classes", len(ds.class_names))
 
 left, right = st.columns([1, 1])
 with left:
-    st.caption("Part A summary (images flattened, as the seed report printed them)")
+    st.caption("Part A summary (images flattened, as the report printed them)")
     st.code("\n".join(summary_lines(ds)), language=None)
     counts = class_counts(ds)
     st.dataframe(counts, hide_index=True, width="stretch")

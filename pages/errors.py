@@ -2,13 +2,12 @@
 misclassified test images (filtered by a clicked cell or by class), one image in detail, and
 precision, recall and F1 per class. An epoch slider shows all of it as it was after any epoch,
 marks the images the model once got right, and each class's accuracy over the epochs is charted.
-Always the TEST labels (the seed captioned its error gallery with training labels)."""
-import numpy as np
+Always the TEST labels (the report captioned its error gallery with training labels)."""
 import streamlit as st
 
 from core import evaluation
+from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
 from ui import charts, inside_views, run_views, run_widgets, state
 from ui.gallery import show_grid, to_display
 
@@ -26,7 +25,7 @@ try:
     ds = state.load_dataset(other.spec if other else run.config.dataset)
     final_probabilities = other.probabilities() if other else store.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
-    pipeline = get_pipeline(run.config.pipeline)
+    pipeline = run.config.pipeline
     by_epoch = None if other else store.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
@@ -41,11 +40,11 @@ m2.metric("Misclassified", f"{len(all_errors):,}")
 m3.metric("Test images", f"{len(ds.y_test):,}")
 m4.metric("Preset", run.preset)
 if m5:
-    m5[0].metric("Seed protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
-                 help=run_views.seed_protocol_note(run))
-st.caption(f"Dataset {ds.name} (`{run.config.dataset}`), pipeline {run.pipeline_label}. Every figure here "
+    m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
+                 help=run_views.leaky_note(run))
+st.caption(f"Dataset {ds.name} (`{display_spec(other.spec if other else run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
            "compares the model's predictions for the test images with the test labels"
-           + (", except the seed protocol's, which preprocessed the test images with them." if m5 else "."))
+           + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
 # predictions exist when the run validated on the test set).
@@ -60,16 +59,13 @@ if epochs > 1:
                       help="The confusion matrix, the per-class table and the gallery as they were after this "
                            "epoch. Images the model got right at an earlier epoch are marked.")
     inside_views.remember_epoch(run.id, epoch)
-probabilities = final_probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
-was_right = (evaluation.last_right_epoch(ds.y_test, by_epoch, epoch) if epochs > 1
-             else np.zeros(len(ds.y_test), dtype=np.int64))
+snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
+probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
 report = evaluation.per_class_report(ds.y_test, probabilities, names)
 if epochs > 1:
-    shown_errors = int((probabilities.argmax(axis=1) != ds.y_test).sum())
-    relapsed = int(((probabilities.argmax(axis=1) != ds.y_test) & (was_right > 0)).sum())
-    st.caption(f"After epoch {epoch} of {epochs}: {shown_errors:,} misclassified "
-               f"(accuracy {1 - shown_errors / len(ds.y_test):.4f}); {relapsed:,} of them were right at an "
+    st.caption(f"After epoch {epoch} of {epochs}: {snapshot.errors:,} misclassified "
+               f"(accuracy {snapshot.accuracy:.4f}); {snapshot.relapsed:,} of them were right at an "
                "earlier epoch" + (" (the final model)." if epoch == epochs else "."))
 
 
@@ -85,7 +81,7 @@ def _cell_picked() -> None:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Confusion matrix")
-    st.altair_chart(charts.confusion_heatmap_ordered(run_views.confusion_long(confusion), names),
+    st.altair_chart(charts.confusion_heatmap(run_views.confusion_long(confusion), names),
                     on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:

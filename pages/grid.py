@@ -1,14 +1,14 @@
 """Grid page: run every chosen pipeline on every chosen preset (and seed) in one go, watch the
-table fill in, and read it as a heatmap and as the seed report's FIT RESULT blocks."""
+table fill in, and read it as a heatmap and as the report's FIT RESULT blocks."""
 import pandas as pd
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.grid import (LEAKY_TITLE, SEED_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
+from core.grid import (LEAKY_TITLE, REPORT_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
-                       with_seed_figures)
+                       with_report_figures)
 from core.models import PRESETS
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, SEED_PIPELINES
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
 from ui import charts, state
 
@@ -19,7 +19,7 @@ jobs = state.job_queue()
 store = jobs.store
 
 st.title("Grid")
-st.caption("Every pipeline on every preset, once per seed: the seed report's results table in one go. "
+st.caption("Every pipeline on every preset, once per seed: the report's results table in one go. "
            "With two seeds or more each cell shows mean ± std, which tells a real difference from noise.")
 
 # ---- choosing and launching ---------------------------------------------------------------------
@@ -42,9 +42,9 @@ def _pipeline_option(value: str) -> str:
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
     c1, c2 = st.columns([3, 2])
-    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(SEED_PIPELINES), key="grid_pipelines",
+    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(REPORT_PIPELINES), key="grid_pipelines",
                                format_func=_pipeline_option)
-    presets = c2.multiselect("Presets", list(PRESETS), default=list(SEED_PRESETS), key="grid_presets",
+    presets = c2.multiselect("Presets", list(PRESETS), default=list(REPORT_PRESETS), key="grid_presets",
                              format_func=lambda p: PRESETS[p].title)
     c3, c4, c5 = st.columns(3)
     n_seeds = c3.number_input("Seeds per configuration", min_value=1, max_value=10, value=1, step=1,
@@ -53,27 +53,27 @@ with st.container(border=True):
     epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
     c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
-    seed_protocol = st.checkbox(
-        "Also evaluate as the seed did (uses test labels)", key="grid_seed_protocol",
-        help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the seed's "
+    leaky_protocol = st.checkbox(
+        "Also evaluate as the report did (uses test labels)", key="grid_leaky_protocol",
+        help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the report's "
              "class erosion did: a column for comparison only. Every other figure stays honest; compare "
              f"with the label-free pipeline {LABEL_FREE_BEST}.")
     seeds = tuple(range(int(n_seeds)))
     n_runs = len(pipelines) * len(presets) * len(seeds)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
     launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
-    seed_default = f"default:{settings().default_size}"
-    seed_table = b2.button("Run the seed's table", icon=":material/history_edu:",
-                           help=f"The seed's six pipelines on G, D and H, dataset {seed_default}, each "
+    report_default = f"default:{settings().default_size}"
+    report_table = b2.button("Run the report's table", icon=":material/history_edu:",
+                           help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")
     b3.caption(f"Runs go through the job queue: {settings().max_jobs} train at a time.")
 
 to_launch = None
 if launch:
     to_launch = GridSpec(dataset=spec, pipelines=tuple(pipelines), presets=tuple(presets), seeds=seeds,
-                         epochs=None if epochs is None else int(epochs), seed_protocol=seed_protocol)
-elif seed_table:
-    to_launch = GridSpec.seed_table(seed_default, seeds=seeds)
+                         epochs=None if epochs is None else int(epochs), leaky_protocol=leaky_protocol)
+elif report_table:
+    to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:
     try:
         st.session_state[GRID_ID] = submit_grid(jobs, to_launch)
@@ -103,12 +103,12 @@ def _cells(result: GridResult) -> pd.DataFrame:
 
 
 def _shown_summary(result: GridResult) -> pd.DataFrame:
-    s = with_seed_figures(result.summary)
+    s = with_report_figures(result.summary)
     return pd.DataFrame({
         "pipeline": s["title"], "preset": s["preset"], "n": s["n"], "status": s["status"],
         **{m: [mean_pm_std(a, b, n) for a, b, n in zip(s[f"{m}_mean"], s[f"{m}_std"], s["n"])]
            for m in ("loss", "accuracy", "val_loss", "val_accuracy")},
-        "seed's val_accuracy": s["seed_val_accuracy"], "difference": s["delta"],
+        "report's val_accuracy": s["report_val_accuracy"], "difference": s["delta"],
         **({LEAKY_TITLE: s["leaky_val_accuracy_mean"]} if s["leaky_val_accuracy_mean"].notna().any() else {}),
     })
 
@@ -136,12 +136,12 @@ def live_grid(grid_id: str, polling: bool) -> None:
         st.info(TRAINING_ONLY_NOTE)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
     st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
-                 column_config={"seed's val_accuracy": st.column_config.NumberColumn(format="%.4f"),
+                 column_config={"report's val_accuracy": st.column_config.NumberColumn(format="%.4f"),
                                 "difference": st.column_config.NumberColumn(format="%+.4f"),
                                 LEAKY_TITLE: st.column_config.NumberColumn(format="%.4f")})
-    st.caption("The seed's figures are single runs on the real AHDD, with test images eroded using their "
+    st.caption("The report's figures are single runs on the real AHDD, with test images eroded using their "
                "labels; compare the default dataset (a synthetic stand-in) with them for direction, not digits.")
-    for preset in result.presets:  # one under the other: the lines are as long as the seed's
+    for preset in result.presets:  # one under the other: the lines are as long as the report's
         st.markdown(f"**{PRESETS[preset].title}**")
         st.code(fit_result_text(result.summary, preset), language=None)
     with st.expander(f"All {result.total} runs"):

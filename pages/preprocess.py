@@ -7,6 +7,7 @@ from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeli
 from ui import charts, query_state, state
 from ui.run_views import LABEL_FREE_HINT
 from ui.gallery import show_grid
+from ui.param_widgets import param_widget
 
 state.init_session()
 st.session_state.setdefault("next_step_id", 0)
@@ -58,24 +59,6 @@ def _load_json() -> None:
     st.session_state[STEPS] = [_entry(d) for d in pipeline.to_list()]
 
 
-def _param_widget(spec, value, key: str, container):
-    """One form widget for a step parameter, chosen by the parameter's kind."""
-    if spec.kind == "choice":
-        return container.selectbox(spec.name, spec.choices, index=spec.choices.index(value), key=key,
-                                   help=spec.help)
-    if spec.kind == "bool":
-        return container.checkbox(spec.name, value=value, key=key, help=spec.help)
-    if spec.kind == "int":
-        return container.number_input(spec.name, min_value=int(spec.minimum), max_value=int(spec.maximum),
-                                      value=int(value), step=2 if spec.odd else 1, key=key, help=spec.help)
-    if spec.kind == "float":
-        return container.number_input(spec.name, min_value=float(spec.minimum), max_value=float(spec.maximum),
-                                      value=float(value), step=0.05, format="%.3f", key=key, help=spec.help)
-    text = container.text_area(spec.name, value="\n".join(value), key=key, height=130,
-                               help=spec.help + " (one row per line, 0s and 1s)")
-    return [row.strip() for row in text.splitlines() if row.strip()]
-
-
 def _step_editor(i: int, entry: dict) -> None:
     """A bordered box: enable toggle, move/remove buttons, and the step's parameters."""
     cls = STEP_TYPES[entry["step"]["step"]]
@@ -94,13 +77,13 @@ def _step_editor(i: int, entry: dict) -> None:
         cols = st.columns(3)
         shape = entry["step"].get("shape")
         for n, spec in enumerate(spec for spec in specs if spec.kind != "kernel"):
-            values[spec.name] = _param_widget(spec, entry["step"][spec.name], f"s{sid}_{spec.name}", cols[n % 3])
+            values[spec.name] = param_widget(spec, entry["step"][spec.name], f"s{sid}_{spec.name}", cols[n % 3])
             if spec.name == "shape":
                 shape = values["shape"]
         for spec in specs:
             if spec.kind == "kernel":
                 if shape == "custom":
-                    values[spec.name] = _param_widget(spec, entry["step"][spec.name] or ["111", "111", "111"],
+                    values[spec.name] = param_widget(spec, entry["step"][spec.name] or ["111", "111", "111"],
                                                       f"s{sid}_{spec.name}", st)
                 else:
                     values[spec.name] = []
@@ -117,7 +100,7 @@ editor, view = st.columns([5, 6], gap="large")
 with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    chosen = c1.selectbox("Start from a ready-made pipeline (the seed report's, or a label-free one)", names,
+    chosen = c1.selectbox("Start from a ready-made pipeline (the report's, or a label-free one)", names,
                           format_func=lambda n: PIPELINE_TITLES[n])
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
@@ -148,7 +131,7 @@ with view:
     if pipeline.has_training_only:
         st.warning("This pipeline has a step that uses the class labels. It runs on training images "
                    "only; test images are preprocessed without it, so test accuracy stays honest "
-                   "(the seed report also eroded test images by their test labels, which flattered "
+                   "(the report also eroded test images by their test labels, which flattered "
                    "its figures). " + LABEL_FREE_HINT)
     p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
     as_test = p1.toggle("Preview as test images (no labels)", value=False,

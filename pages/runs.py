@@ -1,4 +1,4 @@
-"""Runs page: every run with its metrics (the seed's FIT RESULT blocks as a table and as text),
+"""Runs page: every run with its metrics (the report's FIT RESULT blocks as a table and as text),
 curves of several runs overlaid, and one run's details, model download, stop and deletion."""
 import streamlit as st
 
@@ -68,9 +68,9 @@ st.dataframe(run_views.runs_table(runs), hide_index=True, width="stretch",
                             run_views.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
 if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
-    st.caption(f"Run{'s' if len(leaky_runs) > 1 else ''} {', '.join(leaky_runs)} also ran the seed protocol: the "
+    st.caption(f"Run{'s' if len(leaky_runs) > 1 else ''} {', '.join(leaky_runs)} also ran the leaky protocol: the "
                f"column '{run_views.LEAKY_COLUMN}' measured the model on test images preprocessed with their test "
-               "labels, as the seed did. It is there for comparison; val_accuracy and test_accuracy are the "
+               "labels, as the report did. It is there for comparison; val_accuracy and test_accuracy are the "
                "honest results.")
 notes: dict[str, list[str]] = {}
 for r in runs:
@@ -81,7 +81,7 @@ for note, ids in notes.items():
 
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
-    with st.expander("FIT RESULT, as the seed report printed it", expanded=True):
+    with st.expander("FIT RESULT, as the report printed it", expanded=True):
         st.code(fit_text, language=None)
 
 st.subheader("Curves")
@@ -120,7 +120,7 @@ if (note := run_views.training_only_note(run.config)) is not None:
     st.info(note)
 if run.metrics.get("epochs"):
     st.code(run_views.fit_result_block(run), language=None)
-if (note := run_views.seed_protocol_note(run)) is not None:
+if (note := run_views.leaky_note(run)) is not None:
     st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)

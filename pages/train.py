@@ -1,11 +1,12 @@
 """Train page: choose a model preset, its hyperparameters, the pipeline and validation; launch a
-run in the background and follow it live (curves, progress, stop, the seed's FIT RESULT line)."""
+run in the background and follow it live (curves, progress, stop, the report's FIT RESULT line)."""
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.label_issues import LabelMarks
-from core.limits import Limits, count_params, limits
-from core.models import PRESETS, architecture_text, describe_preset, get_preset, hyperparams_for
+from core.limits import Limits, limits
+from core.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
@@ -16,8 +17,8 @@ st.title("Train")
 jobs = state.job_queue()
 store = jobs.store
 
-FROM_EDITOR, FROM_SEED = "From the Preprocess page", "One of the seed's pipelines"
-ON_TEST, HELD_OUT = "Test set (the seed's way)", "Held-out part of the training set"
+FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
+ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"
 
 try:
     allowed = limits()
@@ -32,13 +33,13 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     st.session_state["train_preset"] = link.preset
     base = get_preset(link.preset).defaults
     for spec in describe_preset(link.preset):
-        if spec.editable:
+        if not spec.fixed:
             value = link.form.get(spec.name, query_state.form_value(base, spec.name, spec.kind))
             if spec.name == "epochs" and caps:
                 value = min(value, caps["epochs"])
             st.session_state[f"hp_{link.preset}_{spec.name}"] = value
     if link.named_pipeline:
-        st.session_state["train_pipeline_source"] = FROM_SEED
+        st.session_state["train_pipeline_source"] = FROM_REPORT
         st.session_state["train_named_pipeline"] = link.pipeline
     elif link.pipeline is not None or not has_pipeline:
         st.session_state["train_pipeline_source"] = FROM_EDITOR
@@ -88,7 +89,7 @@ with data_col.container(border=True):
         ds = None
         st.error(f"The session's dataset does not load: {err}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
-    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_SEED], horizontal=True, key="train_pipeline_source")
+    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_REPORT], horizontal=True, key="train_pipeline_source")
     pipeline_arg = None
     if source == FROM_EDITOR:
         try:
@@ -100,28 +101,28 @@ with data_col.container(border=True):
             st.error(f"The pipeline being edited is not valid: {err}")
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
-        pipeline_arg = st.selectbox("Seed pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
+        pipeline_arg = st.selectbox("Report pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
         pipeline = NAMED_PIPELINES[pipeline_arg]
-    seed_protocol = False
+    leaky_protocol = False
     if pipeline is not None and pipeline.has_training_only:
         st.caption("Training-only steps change the training images only; the test and validation "
                    "images go through the other steps, without looking at their labels.")
-        seed_protocol = st.checkbox(
-            "Also evaluate as the seed did (uses test labels)", key="train_seed_protocol",
+        leaky_protocol = st.checkbox(
+            "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
-                 "as the seed did. Shown beside the honest figures, marked, for comparison only. "
+                 "as the report did. Shown beside the honest figures, marked, for comparison only. "
                  + run_views.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
     how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation",
-                   help="The seed validated on the test set, so its val_ figures are test figures. A "
+                   help="The report validated on the test set, so its val_ figures are test figures. A "
                         "held-out part of the training set keeps the test set unseen until the end.")
     validation = "test"
     if how == HELD_OUT:
         validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, value=0.1, step=0.05,
-                               key="train_fraction", help="drawn per class, with the seed below")
+                               key="train_fraction", help="drawn per class, with the report below")
     seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
@@ -138,7 +139,7 @@ ready = hyperparams is not None and ds is not None and pipeline_arg is not None
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                 seed_protocol=seed_protocol, exclude=exclude)
+                                 leaky_protocol=leaky_protocol, exclude=exclude)
         st.session_state[state.ACTIVE_RUN] = jobs.submit(config)
         session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
@@ -186,7 +187,7 @@ else:
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else run.dataset}  \n"
+        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else display_spec(run.dataset)}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
@@ -203,7 +204,7 @@ else:
             if run.metrics.get("test_accuracy") is not None:
                 st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
                            f"{run.metrics.get('test_images', '?')} test images.")
-            if (note := run_views.seed_protocol_note(run)) is not None:
+            if (note := run_views.leaky_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":
             st.error(run_views.ended_text(run))

@@ -61,6 +61,6 @@ with right:
 st.caption("As the model sees it: your digit framed like the training images (white on black, a 20-pixel "
            "box, centred by mass), then each step of the run's pipeline" +
            (" (its training-only steps are skipped: a new image has no label)."
-            if any("skipped" in label for label, _ in result.frames) else "."))
+            if result.skipped_training_only else "."))
 show_grid([frame[0] for _, frame in result.frames], [label for label, _ in result.frames],
           columns=min(len(result.frames), 8), scale=4)

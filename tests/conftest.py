@@ -1,7 +1,8 @@
-"""Shared fixtures: a tiny synthetic dataset and paths to the optional ../shared reference data."""
+"""Shared fixtures: the page tests' isolated environment, one local Ray, and the optional ../shared reference data."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside this checkout")
     return SHARED
+
+
+@pytest.fixture
+def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
+    """Runs, cache and data folders under tmp_path, the tiny default dataset, and afterwards this
+    test's job queue closed (its dispatcher thread would outlive the runs folder). Page tests
+    use it with ``pytestmark = pytest.mark.usefixtures("page_env")``."""
+    from tests.pages_support import isolate_env
+
+    isolate_env(monkeypatch, tmp_path)
+    yield tmp_path
+    from ui import state
+
+    state.job_queue().close()
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,20 @@ from core.runs import FINISHED, PREDICTIONS_NAME, EPOCH_PREDICTIONS_NAME, RunSto
 def train_into(store: RunStore, preset: str = "D", dataset: str = "default:tiny", epochs: int = 2,
                pipeline: str = "raw") -> str:
     """Train ``preset`` for real and store it as a finished run; return its id."""
-    from core.training import train
+    from core.training import NullReporter, train
+
+    class EpochRecorder(NullReporter):
+        """Writes each epoch's metrics to the run store, as the worker does."""
+
+        def __init__(self, store: RunStore, run_id: str) -> None:
+            self.store, self.run_id = store, run_id
+
+        def epoch_end(self, event: dict) -> None:
+            self.store.add_epoch(self.run_id, event)
 
     config = RunConfig.build(dataset=dataset, pipeline=pipeline, preset=preset, overrides={"epochs": epochs})
     run = store.create(config, status="running")
-    outcome = train(config)
-    for event in outcome.history:
-        store.add_epoch(run.id, event)
+    outcome = train(config, EpochRecorder(store, run.id))
     store.save_model(run.id, outcome.model)
     store.save_array(run.id, PREDICTIONS_NAME, outcome.test_probabilities)
     if outcome.test_probabilities_by_epoch is not None:

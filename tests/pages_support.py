@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # TensorFlow's first import alone takes seconds on this machine
 
 
-def page_env(monkeypatch, tmp_path: Path) -> None:
+def isolate_env(monkeypatch, tmp_path: Path) -> None:
     """Point runs, cache and data folders at tmp_path and open on the tiny default dataset."""
     monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path / "runs"))
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.datasets import (Dataset, dataset_spec, first_subset, list_data_dir, load_files, load_from_data_dir,
+from core.datasets import (Dataset, first_subset, load_files, load_from_data_dir,
                            load_path, load_spec, save_upload)
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
@@ -90,7 +90,6 @@ def test_data_dir_confinement(dirs, tmp_path):
     arrays = sample_arrays()
     write_files(data / "mnist", idx_files(arrays))
     (data / "set.npz").write_bytes(dataset_to_npz(Dataset("set", **arrays)))
-    assert list_data_dir() == ["mnist", "set.npz"]
     assert_same_arrays(load_from_data_dir("mnist"), arrays)
     assert_same_arrays(load_from_data_dir("set.npz"), arrays)
     outside = write_files(tmp_path / "secret", idx_files(arrays))
@@ -132,7 +131,7 @@ def test_load_spec_refuses_files_outside_cache_and_data(dirs, tmp_path):
     with pytest.raises(DigitLabError, match="unknown dataset 'nope'"):
         load_spec("nope:small")
     with pytest.raises(DigitLabError, match="unknown size 'huge'"):
-        load_spec(dataset_spec("default", "huge"))
+        load_spec("default:huge")
 
 
 def test_first_subset_is_balanced_when_it_can_be():
@@ -172,3 +171,23 @@ def test_cli_summary_and_bad_file(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == f"error: {bad}/csvTrainImages 60k.csv: line 1 has 785 values, expected 784\n"
+
+
+def test_dataset_specs_parse_once_and_never_display_a_server_path(dirs):
+    from core.datasets import DatasetSpec, display_spec
+
+    ready = DatasetSpec.parse("default:tiny")
+    assert (ready.name, ready.size, ready.is_file, ready.is_ready) == ("default", "tiny", False, True)
+    assert str(ready) == ready.display == "default:tiny" and DatasetSpec.parse(ready) is ready
+    assert str(DatasetSpec.parse("default")) == "default:full"
+    assert not DatasetSpec.parse("nope:tiny").is_ready and not DatasetSpec.parse("default:huge").is_ready
+    assert DatasetSpec.from_cli("default", "small") == DatasetSpec("default", "small")
+    assert DatasetSpec.from_cli("default:tiny", "small") == ready  # a whole spec wins over --size
+    upload = DatasetSpec.parse(save_upload(load_spec("default:tiny")))
+    assert upload.is_file and not upload.is_ready and str(upload.path) not in upload.display
+    assert upload.display.startswith("upload ") and len(upload.display) == len("upload ") + 8
+    assert display_spec("file:/srv/data/set.npz") == "set.npz"
+    assert_same_arrays(upload.load(), {k: getattr(load_spec("default:tiny"), k)
+                                       for k in ("x_train", "y_train", "x_test", "y_test")})
+    with pytest.raises(DigitLabError, match="a dataset spec names a ready dataset"):
+        DatasetSpec.parse(":tiny")

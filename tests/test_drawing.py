@@ -211,6 +211,8 @@ def test_prediction_goes_through_the_inference_pipeline_step_by_step():
     np.testing.assert_array_equal(model.seen, pipeline.transform(digit[None]))
     assert [label for label, _ in result.frames][0] == "input"
     assert any("skipped, needs training labels" in label for label, _ in result.frames)
+    assert result.skipped_training_only
+    assert not predict_digit(model, get_pipeline("raw"), digit, names).skipped_training_only
     assert len(result.frames) == len(pipeline.steps) + 1
     assert result.predicted == 7 and result.confidence == pytest.approx(0.82)
     assert result.text == "predicted c7 · 82%"

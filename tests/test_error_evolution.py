@@ -9,7 +9,7 @@ from core import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.runs import RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import chart_data, copy_trained_runs, open_app_page
 from ui import run_views, state
 
@@ -64,7 +64,7 @@ def test_evolution_caption_marks_a_mistake_the_model_once_got_right():
 
 @pytest.fixture
 def trained(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     run_id = copy_trained_runs(tmp_path / "runs")
     yield RunStore(tmp_path / "runs"), run_id
     state.job_queue().close()
@@ -122,7 +122,7 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     assert any(c.value.startswith(f"After epoch 1 of 2: {n_first} misclassified") for c in at.caption)
 
 
-def test_errors_page_marks_images_it_once_got_right_and_the_seed_protocol_figure(trained):
+def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figure(trained):
     from core.models import hyperparams_for
     from core.run_config import RunConfig
     from core.runs import EPOCH_PREDICTIONS_NAME
@@ -140,7 +140,7 @@ def test_errors_page_marks_images_it_once_got_right_and_the_seed_protocol_figure
                for e, acc in ((1, 1.0), (2, 0.95), (3, 0.96))]
     history[-1].update(leaky_val_loss=0.5, leaky_val_accuracy=0.99)
     config = RunConfig.build("default:tiny", "normal-threshold-dilate-erosion", "D", {"epochs": 3},
-                             seed_protocol=True)
+                             leaky_protocol=True)
     run_id = fake_finished_run(store, config, stack[-1], history)
     store.save_array(run_id, EPOCH_PREDICTIONS_NAME, stack.astype(np.float16))
 
@@ -148,7 +148,7 @@ def test_errors_page_marks_images_it_once_got_right_and_the_seed_protocol_figure
     at.selectbox(key="errors_run").set_value(run_id).run()
     no_exceptions(at)
     assert at.slider(key="errors_epoch").value == 3
-    assert [m.label for m in at.metric][-1] == "Seed protocol (uses test labels)"
+    assert [m.label for m in at.metric][-1] == "Leaky protocol (uses test labels)"
     assert at.metric[-1].value == "0.9900" and at.metric[0].value == "0.9600"
     gallery = _captions(at)[:4]
     assert sorted(c.endswith("was right at epoch 1") for c in gallery) == [False, True, True, True]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.evaluation import (accuracy, confusion_matrix, errors_by_epoch, log_loss, misclassified,
-                             per_class_report, predicted_labels)
+from core.evaluation import (accuracy, confusion_matrix, epoch_snapshot, errors_by_epoch, log_loss, misclassified,
+                             per_class_report)
 
 # Four images of a 3-class problem: rows 0 and 3 right, row 1 (true 1) taken for 2 with 0.7,
 # row 2 (true 2) taken for 0 with 0.5.
@@ -19,8 +19,7 @@ P = np.array([
 ])
 
 
-def test_accuracy_and_predicted_labels():
-    assert predicted_labels(P).tolist() == [0, 2, 0, 2]
+def test_accuracy():
     assert accuracy(Y, P) == 0.5
 
 
@@ -83,3 +82,21 @@ def test_mismatched_inputs_raise_digitlab_errors():
         confusion_matrix(Y, P[:, 0])
     with pytest.raises(DigitLabError, match="2 class names for 3 classes"):
         confusion_matrix(Y, P, class_names=["a", "b"])
+
+
+def test_epoch_snapshot_picks_an_epoch_and_counts_relapses():
+    y = np.array([0, 1, 2])
+    right, wrong = np.eye(3, dtype=np.float16), np.roll(np.eye(3, dtype=np.float16), 1, axis=1)
+    # image 0: right, then wrong; image 1: wrong, then right; image 2: right throughout
+    by_epoch = np.stack([np.stack([right[0], wrong[1], right[2]]), np.stack([wrong[0], right[1], right[2]])])
+    final = by_epoch[-1].astype(np.float32) * 0.9
+    last = epoch_snapshot(y, final, by_epoch)
+    assert (last.epoch, last.epochs, last.errors, last.relapsed) == (2, 2, 1, 1)
+    assert last.probabilities is final and last.was_right.tolist() == [1, 0, 1]
+    first = epoch_snapshot(y, final, by_epoch, 1)
+    assert (first.errors, first.relapsed, first.accuracy) == (1, 0, pytest.approx(2 / 3))
+    assert first.probabilities.dtype == np.float32
+    only_final = epoch_snapshot(y, final, None)
+    assert (only_final.epochs, only_final.errors, only_final.was_right.tolist()) == (0, 1, [0, 0, 0])
+    with pytest.raises(DigitLabError, match="epoch must be in 1..2, got 3"):
+        epoch_snapshot(y, final, by_epoch, 3)

@@ -25,7 +25,7 @@ from core.jobs import JobQueue
 from core.run_config import RunConfig
 from core.runs import (FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, RUNNING, RunStore,
                        process_alive)
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, page_env
+from tests.pages_support import ROOT, TIMEOUT, isolate_env, no_exceptions
 
 #: Long enough to be killed mid-epoch: 375 batches of 16 per epoch on the small default, so the
 #: throttled progress writes land inside epochs (tiny epochs can pass between two writes).
@@ -119,7 +119,7 @@ def test_a_restart_loses_no_finished_run_and_starts_nothing_twice(killed):
 
 
 def test_the_pages_show_the_killed_and_the_finished_run(killed, monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(killed.root))
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(killed.root.parent / "cache"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
@@ -229,7 +229,7 @@ def test_truncated_or_garbled_artefacts_are_digitlab_errors_not_crashes(damaged)
 def test_the_runs_and_errors_pages_survive_damaged_runs(damaged, monkeypatch, tmp_path):
     store, broken, healthy = damaged
     _truncate(store.folder(healthy) / PREDICTIONS_NAME, 200)
-    page_env(monkeypatch, tmp_path / "page")
+    isolate_env(monkeypatch, tmp_path / "page")
     monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(store.root))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.switch_page("pages/runs.py").run()

@@ -19,7 +19,7 @@ from core.errors import DigitLabError
 from core.grid import (GridSpec, accuracy_pivot, fit_result_text, mean_pm_std, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, to_csv, to_markdown)
 from core.jobs import JobQueue
-from core.preprocess import SEED_PIPELINES
+from core.preprocess import REPORT_PIPELINES
 from core.run_config import RunConfig
 from core.runs import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
 from tests.pages_support import ROOT
@@ -89,7 +89,7 @@ def test_running_runs_show_their_latest_epoch(store):
     assert fit_result_text(result.summary, "D") == "## FIT RESULT ##\n## raw dataset\n#### (running)"
 
 
-def test_fit_result_text_is_the_seeds_block_with_means(store, grid):
+def test_fit_result_text_is_the_reports_block_with_means(store, grid):
     summary = read_grid(store, grid).summary
     assert fit_result_text(summary, "D") == (
         "## FIT RESULT ##\n"
@@ -107,7 +107,7 @@ def test_csv_and_markdown_exports(store, grid):
     assert list(csv["pipeline"]) == ["raw", "erosion"] and list(csv["n"]) == [3, 1]
     assert csv.loc[0, "val_accuracy_mean"] == pytest.approx(0.98)
     assert csv.loc[0, "val_accuracy_std"] == pytest.approx(0.01)
-    assert list(csv["seed_val_accuracy"]) == [0.9698, 0.9761]  # the seed report's Part D figures
+    assert list(csv["report_val_accuracy"]) == [0.9698, 0.9761]  # the report's Part D figures
     assert csv.loc[0, "delta"] == pytest.approx(0.98 - 0.9698)
 
     md = to_markdown(result)
@@ -131,23 +131,23 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
     assert [(c.seed, c.preset, c.pipeline_label[:3]) for c in configs[:4]] == [
         (0, "G", "raw"), (0, "G", "Ero"), (0, "H", "raw"), (0, "H", "Ero")]
     assert {c.hyperparams.epochs for c in configs} == {2} and configs[2].hyperparams.early_stop == 0.988
-    seed = GridSpec.seed_table("default:small").configs()
-    assert len(seed) == 18 and [c.hyperparams.epochs for c in seed[::6]] == [10, 8, 10]
+    table = GridSpec.report_table("default:small").configs()
+    assert len(table) == 18 and [c.hyperparams.epochs for c in table[::6]] == [10, 8, 10]
     with pytest.raises(DigitLabError, match="at least one preset"):
         GridSpec("default:tiny", presets=()).configs()
     with pytest.raises(DigitLabError, match="lists a seed twice"):
         GridSpec("default:tiny", seeds=(1, 1)).configs()
     with pytest.raises(DigitLabError, match="too big"):
         GridSpec("default:tiny", seeds=tuple(range(30))).configs()
-    with pytest.raises(DigitLabError, match="epochs must be 1..500"):
+    with pytest.raises(DigitLabError, match="epochs must be between 1 and 500"):
         GridSpec("default:tiny", epochs=0).configs()
 
 
 def test_parsing_pipelines_presets_and_seeds():
-    assert parse_pipelines("seed") == SEED_PIPELINES
+    assert parse_pipelines("report") == parse_pipelines("seed") == REPORT_PIPELINES  # "seed": the old name
     assert parse_pipelines(" raw, erosion ") == ("raw", "erosion")
-    assert parse_pipelines("seed,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
-        *SEED_PIPELINES, "normal-threshold-shrink-blobs-dilate-erosion")
+    assert parse_pipelines("report,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
+        *REPORT_PIPELINES, "normal-threshold-shrink-blobs-dilate-erosion")
     with pytest.raises(DigitLabError, match="unknown pipeline\\(s\\) 'sharpen'"):
         parse_pipelines("raw,sharpen")
     assert parse_presets("g,d,H") == ("G", "D", "H")
@@ -229,13 +229,13 @@ def test_grids_respect_the_instances_limits(store, monkeypatch):
         jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
         monkeypatch.setenv("DIGITLAB_MAX_EPOCHS", "5")
         with pytest.raises(DigitLabError, match="10 epochs asked; this instance trains at most 5"):
-            submit_grid(jobs, GridSpec.seed_table("default:tiny"))
+            submit_grid(jobs, GridSpec.report_table("default:tiny"))
         monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "3")
         with pytest.raises(DigitLabError, match="a grid of 6 runs would leave 5 waiting in the queue; this "
                                                 "instance allows 3"):
             submit_grid(jobs, GridSpec("default:tiny", presets=("D",), epochs=1))
         assert store.list() == []
-        grid_id = submit_grid(jobs, GridSpec("default:tiny", pipelines=SEED_PIPELINES[:4], presets=("D",),
+        grid_id = submit_grid(jobs, GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:4], presets=("D",),
                                              epochs=1))
         assert [r.status for r in store.grid_runs(grid_id)] == [RUNNING] + [QUEUED] * 3
         with pytest.raises(DigitLabError, match="a grid of 1 run would leave 4 waiting"):
@@ -287,7 +287,7 @@ def test_cli_grid_runs_through_the_queue_and_prints_the_table_last(tmp_path, mon
     assert lines[2].startswith("[2/2] finished D · Normal ==> Thresholding ==> Erosion of 0s")
     store = RunStore(tmp_path / "runs")
     result = read_grid(store, grid_id)
-    assert proc.stdout.index(fit_result_text(result.summary, "D")) > proc.stdout.index("seed val_acc")
+    assert proc.stdout.index(fit_result_text(result.summary, "D")) > proc.stdout.index("report val_acc")
     runs = store.grid_runs(grid_id)
     assert all(r.status == FINISHED for r in runs)
     assert runs[0].pid == runs[1].pid  # one worker process trained both (TensorFlow imported once)
@@ -304,5 +304,5 @@ def test_cli_refuses_bad_arguments_before_queuing(tmp_path, monkeypatch, capsys)
     assert main(["grid", "--size", "tiny", "--pipelines", "raw,sharpen"]) == 2
     assert "unknown pipeline(s) 'sharpen'" in capsys.readouterr().err
     assert main(["grid", "--size", "tiny", "--presets", "G", "--epochs", "0"]) == 2
-    assert "epochs must be 1..500" in capsys.readouterr().err
+    assert "epochs must be between 1 and 500" in capsys.readouterr().err
     assert RunStore(tmp_path / "runs").list() == []

@@ -1,4 +1,4 @@
-"""Honest evaluation: label-conditional steps never touch test images, the seed's protocol only as
+"""Honest evaluation: label-conditional steps never touch test images, the report's protocol only as
 an extra, separately stored figure, excluded training images, and the label-free ShrinkBlobs step."""
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from core import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.models import hyperparams_for
-from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, SEED_KERNEL_UPRIGHT, Normalize, Pipeline,
+from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_KERNEL_UPRIGHT, Normalize, Pipeline,
                              ShrinkBlobs, Threshold, get_pipeline, structuring_element)
 from core.preprocess.engine import run_steps
 from core.run_config import RunConfig
 from core.training import prepare_data, train
 
-SEED_BEST = "normal-threshold-dilate-erosion"
+REPORT_BEST = "normal-threshold-dilate-erosion"
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +77,7 @@ def test_shrink_blobs_needs_no_labels_and_is_the_same_on_every_split():
     assert not p.has_training_only and ShrinkBlobs().TRAINING_ONLY is False
     np.testing.assert_array_equal(p.transform(x), p.transform_train(x, y))
     step = ShrinkBlobs()
-    assert (step.kernel, step.iterations, step.min_ink) == (SEED_KERNEL_UPRIGHT, 2, 0.25)
+    assert (step.kernel, step.iterations, step.min_ink) == (REPORT_KERNEL_UPRIGHT, 2, 0.25)
     assert step.label == "Shrink blobs (ink > 25%)"
     assert ShrinkBlobs(min_ink=0.3, iterations=1).label == "Shrink blobs (ink > 30%, 1 iteration)"
     assert list(step.blobs(np.stack([np.zeros((28, 28)), np.full((28, 28), 9.0)]))) == [False, True]
@@ -85,23 +85,23 @@ def test_shrink_blobs_needs_no_labels_and_is_the_same_on_every_split():
         ShrinkBlobs(min_ink=1.5)
 
 
-def test_prepare_data_keeps_test_images_label_free_and_the_seed_copy_apart():
+def test_prepare_data_keeps_test_images_label_free_and_the_report_copy_apart():
     ds = load_spec("default:tiny")
-    pipe = get_pipeline(SEED_BEST)
-    honest = prepare_data(RunConfig.build("default:tiny", SEED_BEST, "D"))
+    pipe = get_pipeline(REPORT_BEST)
+    honest = prepare_data(RunConfig.build("default:tiny", REPORT_BEST, "D"))
     np.testing.assert_array_equal(honest.x_test, pipe.transform(ds.x_test))
     np.testing.assert_array_equal(honest.x_train, pipe.transform_train(ds.x_train, ds.y_train))
     assert honest.x_test_leaky is None
 
-    seed = prepare_data(RunConfig.build("default:tiny", SEED_BEST, "D", seed_protocol=True))
-    np.testing.assert_array_equal(seed.x_test, honest.x_test)  # the honest test images are unchanged
-    np.testing.assert_array_equal(seed.x_test_leaky, pipe.transform_train(ds.x_test, ds.y_test))
-    differs = np.any(seed.x_test_leaky != seed.x_test, axis=(1, 2))
+    leaky = prepare_data(RunConfig.build("default:tiny", REPORT_BEST, "D", leaky_protocol=True))
+    np.testing.assert_array_equal(leaky.x_test, honest.x_test)  # the honest test images are unchanged
+    np.testing.assert_array_equal(leaky.x_test_leaky, pipe.transform_train(ds.x_test, ds.y_test))
+    differs = np.any(leaky.x_test_leaky != leaky.x_test, axis=(1, 2))
     assert differs.any() and set(ds.y_test[differs]) == {0}, "only the test zeros get the class erosion"
 
 
-def test_seed_protocol_adds_leaky_figures_and_leaves_the_result_honest():
-    config = RunConfig.build("default:tiny", SEED_BEST, "D", {"epochs": 1}, seed_protocol=True)
+def test_leaky_protocol_adds_leaky_figures_and_leaves_the_result_honest():
+    config = RunConfig.build("default:tiny", REPORT_BEST, "D", {"epochs": 1}, leaky_protocol=True)
     data = prepare_data(config)
     out = train(config, data=data)
     m = out.metrics
@@ -117,18 +117,18 @@ def test_seed_protocol_adds_leaky_figures_and_leaves_the_result_honest():
 def test_run_config_reads_old_configs_and_writes_new_options_only_when_set():
     plain = RunConfig.build("default:tiny", "raw", "D")
     d = plain.to_dict()
-    assert "seed_protocol" not in d and "exclude" not in d
-    assert RunConfig.from_dict(d) == plain and plain.seed_protocol is False and plain.exclude == ()
-    full = RunConfig.build("default:tiny", SEED_BEST, "D", seed_protocol=True, exclude=[5, 2, 5, np.int64(9)])
+    assert "leaky_protocol" not in d and "exclude" not in d
+    assert RunConfig.from_dict(d) == plain and plain.leaky_protocol is False and plain.exclude == ()
+    full = RunConfig.build("default:tiny", REPORT_BEST, "D", leaky_protocol=True, exclude=[5, 2, 5, np.int64(9)])
     assert full.exclude == (2, 5, 9)
-    assert full.to_dict()["seed_protocol"] is True and full.to_dict()["exclude"] == [2, 5, 9]
+    assert full.to_dict()["leaky_protocol"] is True and full.to_dict()["exclude"] == [2, 5, 9]
     assert RunConfig.from_dict(full.to_dict()) == full
     for bad in ([-1], ["3"], "12", [1.5], [True]):
         with pytest.raises(DigitLabError, match="exclude"):
             RunConfig.build("default:tiny", "raw", "D", exclude=bad) if not isinstance(bad, str) else \
                 RunConfig.from_dict({**d, "exclude": bad})
-    with pytest.raises(DigitLabError, match="seed_protocol"):
-        RunConfig.from_dict({**d, "seed_protocol": "yes"})
+    with pytest.raises(DigitLabError, match="leaky_protocol"):
+        RunConfig.from_dict({**d, "leaky_protocol": "yes"})
 
 
 def test_excluded_training_images_are_left_out_before_the_split():
@@ -143,40 +143,40 @@ def test_excluded_training_images_are_left_out_before_the_split():
         prepare_data(RunConfig.build("default:tiny", "raw", "D", exclude=[600]))
 
 
-def test_a_grid_can_ask_for_the_seed_protocol_and_shows_it_apart(tmp_path):
+def test_a_grid_can_ask_for_the_leaky_protocol_and_shows_it_apart(tmp_path):
     from core.grid import LEAKY_TITLE, GridSpec, read_grid, table_text
     from core.runs import FINISHED, RunStore
 
-    spec = GridSpec("default:tiny", pipelines=(SEED_BEST, LABEL_FREE_BEST), presets=("D",), seeds=(0, 1),
-                    epochs=1, seed_protocol=True)
+    spec = GridSpec("default:tiny", pipelines=(REPORT_BEST, LABEL_FREE_BEST), presets=("D",), seeds=(0, 1),
+                    epochs=1, leaky_protocol=True)
     configs = spec.configs()
-    assert len(configs) == 4 and all(c.seed_protocol for c in configs)
-    assert not any(c.seed_protocol for c in GridSpec("default:tiny", presets=("D",)).configs())
+    assert len(configs) == 4 and all(c.leaky_protocol for c in configs)
+    assert not any(c.leaky_protocol for c in GridSpec("default:tiny", presets=("D",)).configs())
 
     store = RunStore(tmp_path / "runs")
-    figures = {(SEED_BEST, 0): (0.86, 0.96), (SEED_BEST, 1): (0.88, 0.94),
+    figures = {(REPORT_BEST, 0): (0.86, 0.96), (REPORT_BEST, 1): (0.88, 0.94),
                (LABEL_FREE_BEST, 0): (0.92, 0.92), (LABEL_FREE_BEST, 1): (0.93, 0.93)}
     for config in configs:
         run = store.create(config, status="running", grid="abcd0123")
-        honest, leaky = figures[(next(n for n in (SEED_BEST, LABEL_FREE_BEST)
-                                      if get_pipeline(n).to_json() == config.pipeline), config.seed)]
+        honest, leaky = figures[(next(n for n in (REPORT_BEST, LABEL_FREE_BEST)
+                                      if get_pipeline(n) == config.pipeline), config.seed)]
         store.finish(run.id, FINISHED, {"loss": 0.1, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": honest,
                                         "leaky_val_loss": 0.2, "leaky_val_accuracy": leaky, "epochs": 1})
     summary = read_grid(store, "abcd0123").summary.set_index("pipeline")
-    assert summary.loc[SEED_BEST, "val_accuracy_mean"] == pytest.approx(0.87)
-    assert summary.loc[SEED_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.95)
+    assert summary.loc[REPORT_BEST, "val_accuracy_mean"] == pytest.approx(0.87)
+    assert summary.loc[REPORT_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.95)
     assert summary.loc[LABEL_FREE_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.925)
     text = table_text(read_grid(store, "abcd0123").summary)
     assert LEAKY_TITLE in text.splitlines()[0] and "0.9500" in text
 
 
-def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monkeypatch, tmp_path):
+def test_train_page_offers_the_leaky_protocol_and_leaving_out_marked_images(monkeypatch, tmp_path):
     from core.label_issues import LabelMarks
     from core.runs import RunStore
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import isolate_env, no_exceptions, open_page
     from ui import state
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
     store.create(RunConfig.build("default:tiny", "raw", "D"), status="running")  # holds the one slot
     at = open_page("train")
@@ -185,28 +185,28 @@ def test_train_page_offers_the_seed_protocol_and_leaving_out_marked_images(monke
     LabelMarks("default:tiny").set(8, "wrong")
     LabelMarks("default:tiny").set(3, "wrong")
     LabelMarks("default:tiny").set(5, "fine")
-    at.radio(key="train_pipeline_source").set_value("One of the seed's pipelines").run()
-    at.selectbox(key="train_named_pipeline").set_value(SEED_BEST).run()
-    at.checkbox(key="train_seed_protocol").check()
+    at.radio(key="train_pipeline_source").set_value("One of the report's pipelines").run()
+    at.selectbox(key="train_named_pipeline").set_value(REPORT_BEST).run()
+    at.checkbox(key="train_leaky_protocol").check()
     at.checkbox(key="train_exclude_marked").check().run()
     assert at.checkbox(key="train_exclude_marked").label == "Leave out the 2 training images marked label wrong"
     next(b for b in at.button if b.label == "Train").click().run()
     no_exceptions(at)
     queued = store.get(at.session_state[state.ACTIVE_RUN])
     assert queued.status == "queued"
-    assert queued.config.seed_protocol is True and queued.config.exclude == (3, 8)
+    assert queued.config.leaky_protocol is True and queued.config.exclude == (3, 8)
     store.request_stop(queued.id)
     at.selectbox(key="train_named_pipeline").set_value(LABEL_FREE_BEST).run()
-    assert "train_seed_protocol" not in [c.key for c in at.checkbox]  # nothing label-conditional to compare
+    assert "train_leaky_protocol" not in [c.key for c in at.checkbox]  # nothing label-conditional to compare
     state.job_queue().close()
 
 
 def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeypatch, tmp_path):
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import isolate_env, no_exceptions, open_page
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     at = open_page("preprocess")
-    at.selectbox[0].set_value(SEED_BEST).run()
+    at.selectbox[0].set_value(REPORT_BEST).run()
     at.button(key="load_named").click().run()
     no_exceptions(at)
     warning = next(w.value for w in at.warning if "uses the class labels" in w.value)
@@ -229,37 +229,39 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
     train_command.register(parser.add_subparsers())
     LabelMarks("default:tiny").set(7, "wrong")
     LabelMarks("default:tiny").set(2, "fine")
-    args = parser.parse_args(["train", "--size", "tiny", "--pipeline", SEED_BEST, "--seed-protocol",
+    args = parser.parse_args(["train", "--size", "tiny", "--pipeline", REPORT_BEST, "--leaky-protocol",
                               "--exclude-marked"])
     config = train_command.config_from_args(args)
-    assert config.seed_protocol is True and config.exclude == (7,)
+    assert config.leaky_protocol is True and config.exclude == (7,)
     plain = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny"]))
-    assert plain.seed_protocol is False and plain.exclude == ()
+    assert plain.leaky_protocol is False and plain.exclude == ()
+    old_flag = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny", "--seed-protocol"]))
+    assert old_flag.leaky_protocol is True  # the flag's first name still works
 
 
-def test_runs_page_marks_seed_protocol_figures(monkeypatch, tmp_path):
+def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
     from core.runs import RunStore, fit_result_line
-    from tests.pages_support import no_exceptions, open_page, page_env
+    from tests.pages_support import isolate_env, no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
     from ui import run_views, state
 
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
     history = [{"epoch": 1, "loss": 0.2, "accuracy": 0.95, "val_loss": 1.6, "val_accuracy": 0.8633, "seconds": 2.0,
                 "leaky_val_loss": 0.1485, "leaky_val_accuracy": 0.9631}]
-    config = RunConfig.build("default:tiny", SEED_BEST, "H", seed_protocol=True)
+    config = RunConfig.build("default:tiny", REPORT_BEST, "H", leaky_protocol=True)
     run_id = fake_finished_run(store, config, np.full((100, 10), 0.1, np.float32), history)
     at = open_page("runs")
     no_exceptions(at)
     table = at.dataframe[0].value.set_index("id")
     assert table.loc[run_id, run_views.LEAKY_COLUMN] == pytest.approx(0.9631)
     assert table.loc[run_id, "val_accuracy"] == pytest.approx(0.8633)
-    assert any(c.value.startswith(f"Run {run_id} also ran the seed protocol") for c in at.caption)
+    assert any(c.value.startswith(f"Run {run_id} also ran the leaky protocol") for c in at.caption)
     block = next(c.value for c in at.code if c.value.startswith("## Normal"))
     assert block.splitlines()[1] == f"#### {fit_result_line(store.get(run_id).metrics)}"
-    assert block.splitlines()[2] == ("#### (seed protocol, uses test labels: val_loss: 0.1485 - "
+    assert block.splitlines()[2] == ("#### (leaky protocol, uses test labels: val_loss: 0.1485 - "
                                      "val_accuracy: 0.9631)")
-    assert at.warning[0].value == ("Seed protocol: 0.9631 accuracy on test images preprocessed with their test "
-                                   "labels, as the seed did. It uses test labels, so it is shown for comparison "
+    assert at.warning[0].value == ("Leaky protocol: 0.9631 accuracy on test images preprocessed with their test "
+                                   "labels, as the report did. It uses test labels, so it is shown for comparison "
                                    "only; the honest figure is 0.8633.")
     state.job_queue().close()

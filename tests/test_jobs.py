@@ -21,7 +21,7 @@ from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
 from core.worker import StoreReporter
 from core.worker import main as worker_main
 
-CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "D", hyperparams_for("D", {"epochs": 1}))
+CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))
 
 
 class Sleepers:
@@ -153,7 +153,7 @@ def test_real_worker_trains_reports_and_obeys_stop(tmp_path, monkeypatch):
     a, b = jobs.submit(long_run), jobs.submit(short_run)
     assert store.get(b).status == QUEUED
     assert wait_for(lambda: len(store.history(a)) >= 2, timeout=90), store.get(a)
-    progress = store.progress(a)
+    progress = store.get(a).progress
     assert progress["phase"] == "training" and progress["batches"] == 75 and progress["epochs"] == 300
     jobs.stop(a)
     run_a = jobs.wait(a, timeout=60)
@@ -172,7 +172,7 @@ def test_store_reporter_reads_the_stop_flag_and_the_signal_event(tmp_path):
     event = threading.Event()
     reporter = StoreReporter(store, run.id, event)
     reporter.progress({"phase": "training", "epoch": 1, "batch": 2, "batches": 9})
-    assert not reporter.stop_requested() and store.progress(run.id)["batch"] == 2
+    assert not reporter.stop_requested() and store.get(run.id).progress["batch"] == 2
     store.request_stop(run.id)
     assert not reporter.stop_requested()  # the flag is read with the next write, not by polling
     reporter.epoch_end({"epoch": 1, "loss": 0.5})

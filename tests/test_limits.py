@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import DigitLabError
 from core.jobs import JobQueue
-from core.limits import Limits, count_params, limits, load_upload, read_limits_file, upload_format
-from core.models import PRESETS, hyperparams_for
+from core.limits import Limits, limits, load_upload, read_limits_file, upload_format
+from core.models import PRESETS, count_params, hyperparams_for
 from core.run_config import RunConfig
 from core.runs import QUEUED, RunStore
 from tests.datasets_samples import csv_files, idx_files, png_files, sample_arrays, zip_bytes
@@ -87,7 +87,7 @@ def test_bad_files_are_errors_naming_them(monkeypatch, tmp_path, text, problem):
 
 
 def test_parameter_count_by_hand():
-    # The seed's Part H: 784*512 + 512, 512*64 + 64, 64*10 + 10.
+    # The report's Part H: 784*512 + 512, 512*64 + 64, 64*10 + 10.
     assert count_params(PRESETS["H"].defaults) == 401_920 + 32_832 + 650
     # CNN: conv 1->32 (320), pool to 13; conv 32->64 (18,496), pool to 5; dense 1600->64 (102,464); 650.
     assert count_params(PRESETS["CNN"].defaults) == 320 + 18_496 + 102_464 + 650

@@ -11,7 +11,7 @@ from core.errors import DigitLabError
 from datasets_samples import IDX_NAMES
 from tests.hostile_files import good_arrays, npz_bytes
 from tests.malformed_corpus import Case, build_corpus, upload_name
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import isolate_env, no_exceptions, open_page
 
 CORPUS = build_corpus()
 MIME = "application/octet-stream"
@@ -42,7 +42,7 @@ def test_the_loaders_name_the_file_and_the_problem(case: Case):
 def data_page(tmp_path_factory):
     """One Data page session that has loaded a good 40/20 upload (reused across the corpus)."""
     with pytest.MonkeyPatch.context() as mp:
-        page_env(mp, tmp_path_factory.mktemp("corpus"))
+        isolate_env(mp, tmp_path_factory.mktemp("corpus"))
         at = open_page("data")
         at.radio[0].set_value("Upload files").run()
         at.get("file_uploader")[0].set_value(("good.npz", npz_bytes(**good_arrays(40, 20)), MIME))

@@ -12,7 +12,7 @@ from core.models import (PRESETS, Hyperparams, architecture_text, build_model, d
 from core.run_config import RunConfig, parse_seed, parse_validation
 
 
-def test_presets_match_the_seed_report():
+def test_presets_match_the_report():
     g, d, h = PRESETS["G"].defaults, PRESETS["D"].defaults, PRESETS["H"].defaults
     assert (g.hidden, g.optimizer, g.batch_size, g.epochs, g.early_stop) == ((16, 16), "sgd", 16, 10, None)
     assert (d.hidden, d.optimizer, d.batch_size, d.epochs) == ((32, 32, 32), "adam", 32, 8)
@@ -42,7 +42,7 @@ def test_presets_refuse_architecture_changes():
 
 
 @pytest.mark.parametrize("overrides, problem", [
-    ({"epochs": 0}, "epochs must be 1..500"),
+    ({"epochs": 0}, "epochs must be between 1 and 500"),
     ({"epochs": 2.5}, "epochs: cannot read"),
     ({"batch_size": "many"}, "batch_size: cannot read"),
     ({"learning_rate": 0}, "learning_rate"),
@@ -50,7 +50,7 @@ def test_presets_refuse_architecture_changes():
     ({"optimizer": "lbfgs"}, "optimizer must be one of"),
     ({"activation": "swishy"}, "activation must be one of"),
     ({"dropout": 0.95}, "dropout"),
-    ({"hidden": [0]}, "layer sizes"),
+    ({"hidden": [0]}, "hidden: each entry must be between 1 and 4096"),
     ({"conv_filters": [8, 8, 8, 8]}, "at most 3 blocks"),
     ({"colour": "red"}, "unknown hyperparameter"),
 ])
@@ -61,9 +61,9 @@ def test_bad_hyperparameters_raise_digitlab_errors(overrides, problem):
 
 def test_describe_preset_marks_fixed_fields():
     specs = {s.name: s for s in describe_preset("H")}
-    assert specs["hidden"].value == (512, 64) and not specs["hidden"].editable
-    assert specs["epochs"].editable and specs["early_stop"].value == 0.988
-    assert all(s.editable for s in describe_preset("Custom"))
+    assert specs["hidden"].default == (512, 64) and specs["hidden"].fixed
+    assert not specs["epochs"].fixed and specs["early_stop"].default == 0.988
+    assert not any(s.fixed for s in describe_preset("Custom"))
     assert specs["optimizer"].choices == ("sgd", "adam", "rmsprop")
 
 
@@ -73,12 +73,19 @@ def test_architecture_text():
 
 
 def test_run_config_round_trips_through_json():
-    cfg = RunConfig("default:tiny", '{"steps": []}', "raw", "h", hyperparams_for("H", {"epochs": 2}),
+    cfg = RunConfig("default:tiny", "[]", "raw", "h", hyperparams_for("H", {"epochs": 2}),
                     validation="0.1", seed=7)
     assert cfg.preset == "H" and cfg.validation == 0.1
     back = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert back == cfg and back.hyperparams.hidden == (512, 64)
     assert cfg.title == "default:tiny · raw · H"
+
+
+def test_run_configs_stored_with_the_old_name_of_the_leaky_protocol_still_load():
+    stored = RunConfig.build("default:tiny", "erosion", "D", {"epochs": 1}).to_dict()
+    old = RunConfig.from_dict({**stored, "seed_protocol": True})
+    assert old.leaky_protocol and old.to_dict()["leaky_protocol"] is True and "seed_protocol" not in old.to_dict()
+    assert not RunConfig.from_dict(stored).leaky_protocol
 
 
 def test_run_config_rejects_bad_values():

@@ -6,12 +6,10 @@ import io
 import numpy as np
 import pytest
 
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import no_exceptions, open_page
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def _npz_bytes(n_train=40, n_test=20, seed=1) -> bytes:

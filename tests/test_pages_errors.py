@@ -13,17 +13,13 @@ from core.datasets import load_spec
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, copy_trained_runs, fake_finished_run,
                                 open_app_page)
-from ui import run_views, state
+from ui import run_views
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The Grid page: a tiny grid launched and followed to its end (real workers), the seed's table
+"""The Grid page: a tiny grid launched and followed to its end (real workers), the report's table
 in one click (stopped at once), and re-reading an earlier grid."""
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ import pandas as pd
 import pytest
 
 from core.grid import fit_result_text, read_grid
-from core.preprocess import SEED_PIPELINES
+from core.preprocess import REPORT_PIPELINES
 from core.runs import RunStore
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import capture_downloads, chart_data, open_app_page
-from ui import state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     downloads = capture_downloads(monkeypatch)
     at = open_app_page("grid")
     no_exceptions(at)
-    assert at.multiselect(key="grid_pipelines").value == list(SEED_PIPELINES)
+    assert at.multiselect(key="grid_pipelines").value == list(REPORT_PIPELINES)
     assert at.multiselect(key="grid_presets").value == ["G", "D", "H"]
     assert "No grid yet" in at.info[0].value
     at.multiselect(key="grid_pipelines").set_value(["raw", "normal-threshold-erosion-closing"])
@@ -76,7 +71,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert list(cells["label"]) == [f"{v:.4f}" for v in result.summary["val_accuracy_mean"]]
     shown = at.dataframe[0].value
     assert list(shown["val_accuracy"]) == list(cells["label"])
-    assert list(shown["seed's val_accuracy"]) == [0.9698, 0.9847]
+    assert list(shown["report's val_accuracy"]) == [0.9698, 0.9847]
 
     csv = pd.read_csv(io.BytesIO(downloads[f"grid-{grid_id}.csv"]))
     assert list(csv["pipeline"]) == ["raw", "normal-threshold-erosion-closing"]
@@ -90,14 +85,14 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert at.selectbox[0].value == grid_id and at.code[0].value == fit_result_text(result.summary, "D")
 
 
-def test_seed_table_in_one_click_then_stopped(store):
+def test_report_table_in_one_click_then_stopped(store):
     at = open_app_page("grid")
-    _button(at, "Run the seed's table").click().run()
+    _button(at, "Run the report's table").click().run()
     no_exceptions(at)
     grid_id = at.session_state["grid_id"]
     runs = store.grid_runs(grid_id)
     assert len(runs) == 18
-    assert list(read_grid(store, grid_id).runs["pipeline"][:6]) == list(SEED_PIPELINES)
+    assert list(read_grid(store, grid_id).runs["pipeline"][:6]) == list(REPORT_PIPELINES)
     assert [r.preset for r in runs[::6]] == ["G", "D", "H"]
     assert [r.config.hyperparams.epochs for r in runs[::6]] == [10, 8, 10]  # the presets' own
     assert {r.dataset for r in runs} == {"default:tiny"}  # the default dataset at the default size

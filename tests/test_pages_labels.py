@@ -13,19 +13,14 @@ import pytest
 from core.datasets import load_spec
 from core.label_issues import SUSPECT_COLUMNS, FolderReporter, LabelMarks, search_folder, search_key
 from core.runs import atomic_write_text, process_start
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import capture_downloads, open_app_page
-from ui import state
 
 SPEC = "default:tiny"
 KEY = search_key(SPEC, 3, "[]", 0)  # what the page's defaults (3 folds, raw pixels, seed 0) search
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def suspects_frame() -> pd.DataFrame:

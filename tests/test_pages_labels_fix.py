@@ -8,17 +8,13 @@ import pytest
 from core.datasets import load_spec
 from core.label_corrections import LabelCorrections, provenance
 from core.label_issues import FolderReporter, LabelMarks, search_folder
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 from tests.test_pages_labels import KEY, SPEC, suspects_frame
 from ui import state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def _done_page():

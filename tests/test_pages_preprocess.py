@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 
 from core.preprocess import get_pipeline
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import no_exceptions, open_page
 from ui.state import PIPELINE_STEPS
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def _pipeline_markdown(at) -> str:

@@ -10,21 +10,16 @@ import pytest
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore, fit_result_line
-from tests.pages_support import no_exceptions, page_env
+from tests.pages_support import no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, copy_trained_runs, fake_finished_run,
                                 open_app_page)
-from ui import state
 
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
 RAW_HISTORY = [{"epoch": e, "loss": 2.0 / e, "accuracy": 0.3 * e, "val_loss": 2.2 / e, "val_accuracy": 0.25 * e,
                 "seconds": 1.5} for e in (1, 2)]
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture

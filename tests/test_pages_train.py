@@ -7,16 +7,12 @@ import pytest
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore, fit_result_line
-from tests.pages_support import no_exceptions, open_page, page_env
+from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import run_views, state
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()  # this test's dispatcher thread; its runs folder goes away
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture
@@ -89,14 +85,14 @@ def test_parameter_errors_are_shown_not_raised():
     assert "Edit it on the Preprocess page: open it from the sidebar." in [c.value for c in at.caption]
 
 
-def test_seed_pipeline_held_out_validation_and_seed_reach_the_run_config(store):
+def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store):
     # The one slot is held by this process, so the launched run waits in the queue (no worker).
     busy = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 1})),
                         status="running")
     at = open_page("train")
     assert at.text_input(key="hp_H_hidden").disabled and at.text_input(key="hp_H_hidden").value == "512, 64"
     assert not at.number_input(key="hp_H_epochs").disabled
-    at.radio(key="train_pipeline_source").set_value("One of the seed's pipelines").run()
+    at.radio(key="train_pipeline_source").set_value("One of the report's pipelines").run()
     at.selectbox(key="train_named_pipeline").set_value("erosion").run()
     assert any("Training-only steps change the training images only" in c.value for c in at.caption)
     at.radio(key="train_validation").set_value("Held-out part of the training set").run()

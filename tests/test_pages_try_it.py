@@ -11,9 +11,8 @@ import pytest
 
 from core.drawing import read_canvas
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page, page_env
+from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
 from ui import prediction, state
 
@@ -22,11 +21,7 @@ if importlib.util.find_spec("streamlit_drawable_canvas") is None:
     pytest.skip("streamlit-drawable-canvas is not installed", allow_module_level=True)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
-    yield
-    state.job_queue().close()
+pytestmark = pytest.mark.usefixtures("page_env")
 
 
 @pytest.fixture
@@ -74,7 +69,7 @@ def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     image = stroke_image([(70, 60), (210, 60), (120, 240)])
     result = prediction.predict_canvas(model, run, image, names)
 
-    pipeline = get_pipeline(run.config.pipeline)
+    pipeline = run.config.pipeline
     digit = read_canvas(image)
     np.testing.assert_array_equal(result.digit, digit)
     np.testing.assert_array_equal(result.frames[-1][1], pipeline.transform(digit[None]))
@@ -110,7 +105,7 @@ def test_an_uploaded_photo_is_predicted_on_the_page(trained):
     assert len(bars) == 10 and bars["probability"].sum() == pytest.approx(1.0, abs=1e-4)
     predicted = bars.loc[bars["role"] == "predicted", "class"].tolist()
     assert len(predicted) == 1 and f"predicted {predicted[0]} · " in heading
-    steps = get_pipeline(store.get(run_id).config.pipeline).steps
+    steps = store.get(run_id).config.pipeline.steps
     assert len(at.get("image")) == len(steps) + 1  # the framed input, then each step
     assert any("skipped" in img.proto.imgs[0].caption for img in at.get("image"))
 

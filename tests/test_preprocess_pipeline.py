@@ -54,7 +54,7 @@ def test_custom_kernel_fixes_size_and_other_shapes_drop_the_rows():
     np.testing.assert_array_equal(step.kernel_array(), [[0, 1, 0], [1, 1, 1]])
 
 
-def test_labels_in_the_seed_style():
+def test_labels_in_the_report_style():
     assert Pipeline(()).label == "raw dataset"
     assert Pipeline((Normalize(), Threshold(), Dilation(), Erosion())).label == \
         "Normal ==> Thresholding ==> Dilate+Erosion"

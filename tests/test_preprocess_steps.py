@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.preprocess import (SEED_KERNEL_UPRIGHT, CentreOfMass, ClassErosion, Closing, Deskew, Dilation, Erosion,
+from core.preprocess import (REPORT_KERNEL_UPRIGHT, CentreOfMass, ClassErosion, Closing, Deskew, Dilation, Erosion,
                              GaussianBlur, Normalize, Opening, Pipeline, Scale, Threshold)
 from core.preprocess.cv_exact import normalize_rows_u8
 from core.preprocess.engine import run_steps
@@ -126,7 +126,7 @@ KERNELS = [
     dict(shape="ellipse", width=7, height=4),
     dict(shape="cross", width=3, height=3),
     dict(shape="cross", width=5, height=6),
-    dict(shape="custom", kernel=SEED_KERNEL_UPRIGHT),
+    dict(shape="custom", kernel=REPORT_KERNEL_UPRIGHT),
     dict(shape="custom", kernel=("100", "011")),
 ]
 MORPH = {

@@ -14,7 +14,7 @@ from core.models import hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.pages_support import ROOT, TIMEOUT, no_exceptions, page_env
+from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
 from ui import query_state, session_runs, state
 
@@ -24,13 +24,10 @@ HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accu
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    page_env(monkeypatch, tmp_path)
+def _env(page_env, monkeypatch):
     for name in ("DIGITLAB_MAX_EPOCHS", "DIGITLAB_MAX_PARAMS", "DIGITLAB_UPLOAD_FORMATS", "DIGITLAB_MAX_QUEUE",
                  "DIGITLAB_LIMITS_FILE"):
         monkeypatch.delenv(name, raising=False)
-    yield
-    state.job_queue().close()
 
 
 def open_with(page: str, query: dict[str, str]) -> AppTest:
@@ -107,7 +104,7 @@ def test_hostile_train_links_fall_back_value_by_value():
     assert link == query_state.TrainLink(preset="D", form={"batch_size": 64})
     assert problems == [
         "Preset D fixes hidden: the link's value was not used.",
-        "The link's epochs was not used (epochs must be 1..500, got 99999999999); it is 8.",
+        "The link's epochs was not used (epochs must be between 1 and 500, got 99999999999); it is 8.",
         "The link's pipeline was not used: invalid JSON: Expecting value (line 1, column 2).",
         "A link can only name a ready dataset, not a file: the dataset was left as it is.",
         "The link's validation was not used (validation fraction must be in (0, 0.5], got 0.9); "
@@ -167,7 +164,7 @@ def test_a_train_link_fills_the_form():
     assert at.text_input(key="hp_Custom_hidden").value == "16, 8"
     assert at.number_input(key="hp_Custom_epochs").value == 3
     assert at.selectbox(key="hp_Custom_optimizer").value == "sgd"
-    assert at.radio(key="train_pipeline_source").value == "One of the seed's pipelines"
+    assert at.radio(key="train_pipeline_source").value == "One of the report's pipelines"
     assert at.selectbox(key="train_named_pipeline").value == "erosion"
     assert at.radio(key="train_validation").value == "Held-out part of the training set"
     assert at.slider(key="train_fraction").value == pytest.approx(0.2)

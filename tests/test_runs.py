@@ -16,7 +16,7 @@ from core.run_config import RunConfig
 from core.runs import (FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fit_result_line, format_metric,
                        validate_run_id)
 
-CONFIG = RunConfig("default:tiny", '{"steps": []}', "raw", "H", hyperparams_for("H", {"epochs": 2}))
+CONFIG = RunConfig("default:tiny", "[]", "raw", "H", hyperparams_for("H", {"epochs": 2}))
 
 
 class FakeModel:
@@ -82,7 +82,7 @@ def test_progress_epochs_and_stop_flag(tmp_path):
     run = store.create(CONFIG)
     store.claim_next(1)
     assert store.update_progress(run.id, {"phase": "training", "epoch": 1, "batch": 3, "batches": 10}) is False
-    assert store.progress(run.id)["batch"] == 3 and "updated" in store.progress(run.id)
+    assert store.get(run.id).progress["batch"] == 3 and "updated" in store.get(run.id).progress
     store.add_epoch(run.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
                              "seconds": 1.5})
     hist = store.history(run.id)

@@ -28,7 +28,7 @@ from core.runs import PREDICTIONS_NAME, RUNNING, RunStore, validate_run_id
 from datasets_samples import CSV_NAMES, IDX_NAMES, csv_files, idx_files, png_files, sample_arrays, zip_bytes
 from tests.hostile_files import (MIB, RawMember, central_directory_bomb, deflated_zeros, good_arrays, npy_header,
                                  npz_bytes, pickle_tripwire, png_claiming, raw_zip, stored_member, zeros_member)
-from tests.pages_support import ROOT, no_exceptions, open_page, page_env
+from tests.pages_support import ROOT, isolate_env, no_exceptions, open_page
 
 #: What refusing a hostile file may allocate, whatever it claims to hold.
 SMALL = 16 * MIB
@@ -134,7 +134,7 @@ def test_no_code_path_unpickles_or_loads_a_model_unsafely():
 @pytest.mark.parametrize("name", ["model.keras", "weights.h5", "data.pkl", "arrays.npy"])
 def test_a_model_or_pickle_uploaded_on_the_data_page_is_refused_as_data(monkeypatch, tmp_path, name):
     """Whatever types the uploader lets through, a model or a pickle is only ever parsed as data."""
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     tripwire = tmp_path / "unpickled"
     content = {"model.keras": zip_bytes({"config.json": b"{}", "model.weights.h5": b"\x89HDF\r\n\x1a\n"}),
                "weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
@@ -373,7 +373,7 @@ def test_each_session_sees_its_own_upload_while_runs_are_shared(monkeypatch, tmp
     Single-page AppTests: through app.py, ``ui.state._leave_legacy_page_mode`` reruns every
     AppTest run (AppTest resets Streamlit's pages-folder flag each time) and the rerun drops clicks.
     """
-    page_env(monkeypatch, tmp_path)
+    isolate_env(monkeypatch, tmp_path)
     alice, bob = open_page("data"), open_page("data")
     alice.radio[0].set_value("Upload files").run()
     alice.get("file_uploader")[0].set_value(("alice.npz", npz_bytes(**good_arrays(40, 20)),

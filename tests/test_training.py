@@ -25,7 +25,7 @@ def tiny(tmp_path_factory) -> TrainingData:
 
 
 def config(preset: str = "D", seed: int = 0, **overrides) -> RunConfig:
-    return RunConfig("default:tiny", '{"steps": []}', "raw", preset, hyperparams_for(preset, overrides), seed=seed)
+    return RunConfig("default:tiny", "[]", "raw", preset, hyperparams_for(preset, overrides), seed=seed)
 
 
 class Recorder:
@@ -49,15 +49,15 @@ def test_train_reports_epochs_and_returns_consistent_outcome(tiny):
     rec = Recorder()
     out = train(config("D", epochs=2, batch_size=64), rec, data=tiny)
     assert out.status == "finished" and out.early_stopped_epoch is None
-    assert [e["epoch"] for e in rec.epochs] == [1, 2] and rec.epochs == out.history
-    assert set(out.history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    assert [e["epoch"] for e in rec.epochs] == [1, 2]
+    assert set(rec.epochs[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     training = [s for s in rec.states if s["phase"] == "training"]
     assert training[0] == {"phase": "training", "epoch": 1, "epochs": 2, "batch": 0, "batches": 10}
     assert out.test_probabilities.shape == (100, 10) and out.test_probabilities.dtype == np.float32
     assert out.test_probabilities_by_epoch.shape == (2, 100, 10)
     assert out.test_probabilities_by_epoch.dtype == np.float16
     m = out.metrics
-    assert m["epochs"] == 2 and m["val_accuracy"] == out.history[-1]["val_accuracy"]
+    assert m["epochs"] == 2 and m["val_accuracy"] == rec.epochs[-1]["val_accuracy"]
     # validation is the test set here, so the final test figures equal the last epoch's
     assert m["test_accuracy"] == m["val_accuracy"]
     assert m["test_loss"] == pytest.approx(m["val_loss"])
@@ -71,18 +71,19 @@ def test_train_reports_epochs_and_returns_consistent_outcome(tiny):
 
 
 def test_same_config_and_seed_give_the_same_metrics(tiny):
-    a = train(config("Custom", seed=3, hidden=[32], dropout=0.2, epochs=1), data=tiny)
-    b = train(config("Custom", seed=3, hidden=[32], dropout=0.2, epochs=1), data=tiny)
-    c = train(config("Custom", seed=4, hidden=[32], dropout=0.2, epochs=1), data=tiny)
-    strip = [{k: v for k, v in e.items() if k != "seconds"} for e in a.history]
-    assert strip == [{k: v for k, v in e.items() if k != "seconds"} for e in b.history]
+    ra, rb, rc = Recorder(), Recorder(), Recorder()
+    a = train(config("Custom", seed=3, hidden=[32], dropout=0.2, epochs=1), ra, data=tiny)
+    b = train(config("Custom", seed=3, hidden=[32], dropout=0.2, epochs=1), rb, data=tiny)
+    train(config("Custom", seed=4, hidden=[32], dropout=0.2, epochs=1), rc, data=tiny)
+    strip = [{k: v for k, v in e.items() if k != "seconds"} for e in ra.epochs]
+    assert strip == [{k: v for k, v in e.items() if k != "seconds"} for e in rb.epochs]
     np.testing.assert_array_equal(a.test_probabilities, b.test_probabilities)
-    assert a.history[-1]["loss"] != c.history[-1]["loss"]
+    assert ra.epochs[-1]["loss"] != rc.epochs[-1]["loss"]
 
 
-def test_the_seed_threshold_callback_stops_training(tiny):
+def test_the_report_threshold_callback_stops_training(tiny):
     out = train(config("H", epochs=5, early_stop=0.01), data=tiny)
-    assert out.status == "finished" and out.early_stopped_epoch == 1 and len(out.history) == 1
+    assert out.status == "finished" and out.early_stopped_epoch == 1 and out.metrics["epochs"] == 1
     assert out.metrics["early_stopped_epoch"] == 1
 
 
@@ -92,7 +93,7 @@ def test_threshold_callback_unit():
 
     cb = AccuracyThresholdStop(0.9)
     cb.set_model(Model())
-    cb.on_epoch_end(0, {"val_accuracy": 0.9})  # not above: the seed compares strictly
+    cb.on_epoch_end(0, {"val_accuracy": 0.9})  # not above: the report compares strictly
     cb.on_epoch_end(1, {"loss": 0.1})          # no val_accuracy: ignored, not a crash
     assert not cb.model.stop_training and cb.stopped_epoch is None
     cb.on_epoch_end(2, {"val_accuracy": 0.95})
@@ -102,7 +103,7 @@ def test_threshold_callback_unit():
 def test_stop_request_at_an_epoch_end_keeps_that_epoch(tiny):
     rec = Recorder(stop_when=lambda r: len(r.epochs) >= 1)
     out = train(config("D", epochs=5), rec, data=tiny)
-    assert out.status == "stopped" and len(out.history) == 1
+    assert out.status == "stopped" and len(rec.epochs) == 1
     # the weights are still epoch 1's, so its predictions are the final ones
     np.testing.assert_array_equal(out.test_probabilities_by_epoch[0], out.test_probabilities.astype(np.float16))
 
@@ -110,7 +111,7 @@ def test_stop_request_at_an_epoch_end_keeps_that_epoch(tiny):
 def test_stop_request_mid_epoch_abandons_the_partial_epoch(tiny):
     rec = Recorder(stop_when=lambda r: any(s["phase"] == "training" for s in r.states))
     out = train(config("G", epochs=3), rec, data=tiny)
-    assert out.status == "stopped" and out.history == [] and rec.epochs == []
+    assert out.status == "stopped" and rec.epochs == []
     assert out.model is not None and out.test_probabilities.shape == (100, 10)
     assert out.metrics["epochs"] == 0 and "loss" not in out.metrics
 
@@ -169,16 +170,13 @@ class SpyPipeline:
     (0.1, [("transform_train", 540, 540), ("transform", 60), ("transform", 100)]),
 ])
 def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, monkeypatch, validation, calls):
-    import sys
-    import types
-
     from core.training import prepare_data
 
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
     spy = SpyPipeline()
-    monkeypatch.setitem(sys.modules, "core.preprocess",
-                        types.SimpleNamespace(get_pipeline=lambda spec: spy))
-    data = prepare_data(RunConfig("default:tiny", "{}", "spy", "D", hyperparams_for("D"), validation=validation))
+    config = RunConfig("default:tiny", "[]", "spy", "D", hyperparams_for("D"), validation=validation)
+    object.__setattr__(config, "pipeline", spy)  # the config carries the pipeline: a spy in its place
+    data = prepare_data(config)
     assert spy.calls == calls
     assert data.x_train.dtype == np.float32 and data.x_train.shape[1:] == (28, 28)
     assert data.val_is_test == (validation == "test") and len(data.y_test) == 100

@@ -56,32 +56,11 @@ def pixel_histogram(stages: dict[str, np.ndarray], bins: int = 32) -> alt.Chart:
     ).resolve_scale(x="independent", y="independent")
 
 
-def confusion_heatmap(confusion: pd.DataFrame, selectable: bool = True) -> alt.Chart:
-    """Confusion matrix as a heatmap; rows are true classes, columns predicted.
-
-    ``confusion`` is tidy: columns true, predicted, count. With ``selectable`` a click selects
-    a cell (parameter ``cell``) so the page can filter its gallery.
-    """
-    base = alt.Chart(confusion).encode(
-        x=alt.X("predicted:O", title="predicted"),
-        y=alt.Y("true:O", title="true"),
-    )
-    rect = base.mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog")),
-        tooltip=["true", "predicted", "count"],
-    )
-    if selectable:
-        rect = rect.add_params(alt.selection_point(name="cell", fields=["true", "predicted"]))
-    text = base.mark_text(fontSize=11).encode(
-        text="count:Q",
-        color=alt.condition("datum.count > 50", alt.value("white"), alt.value("black")),
-    )
-    return (rect + text).properties(height=380, width=420)
-
-
-def confusion_heatmap_ordered(confusion: pd.DataFrame, order: list[str], selectable: bool = True) -> alt.Chart:
-    """:func:`confusion_heatmap` with both axes in class order (``order``, the class names) rather
-    than alphabetical, and cell text that stays readable whatever the counts' scale."""
+def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: bool = True) -> alt.Chart:
+    """Confusion matrix as a heatmap; rows are true classes, columns predicted, both in class
+    order (``order``, the class names). ``confusion`` is tidy: columns true, predicted, count.
+    With ``selectable`` a click selects a cell (parameter ``cell``) so the page can filter its
+    gallery; the cell text stays readable whatever the counts' scale."""
     base = alt.Chart(confusion).encode(
         x=alt.X("predicted:O", title="predicted", sort=order, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("true:O", title="true", sort=order),

@@ -13,10 +13,9 @@ import streamlit as st
 from core.datasets import ARABIC_CLASS_NAMES, Dataset
 from core.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
-from core.preprocess import get_pipeline
 from core.runs import Run, RunStore
 
-#: Models kept in memory at once (an MLP of the seed's Part H is 1.7 MB; a class has a few runs).
+#: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
 
 
@@ -83,4 +82,4 @@ def probability_chart(frame: pd.DataFrame) -> alt.Chart:
 def _pipeline(run: Run):
     if run.config is None:
         raise DigitLabError(f"run {run.id} has no readable config")
-    return get_pipeline(run.config.pipeline)
+    return run.config.pipeline

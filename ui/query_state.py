@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.datasets import SIZE_NAMES, ready_datasets
+from core.datasets import SIZE_NAMES, DatasetSpec, ready_datasets
 from core.errors import DigitLabError
 from core.limits import Limits
 from core.models import Hyperparams, describe_preset, get_preset, hyperparams_for
@@ -87,13 +87,16 @@ def parse_dataset(raw: str | None) -> tuple[str | None, str | None]:
         return None, None
     if (problem := _too_long("dataset", raw)) is not None:
         return None, problem
-    name, _, size = raw.strip().partition(":")
-    if name == "file" or "/" in raw or "\\" in raw:
+    try:
+        spec = DatasetSpec.parse(raw)
+    except DigitLabError:
+        spec = None
+    if spec is not None and spec.is_file or "/" in raw or "\\" in raw:
         return None, "A link can only name a ready dataset, not a file: the dataset was left as it is."
-    if name not in ready_datasets() or size not in SIZE_NAMES:
+    if spec is None or not spec.is_ready or ":" not in raw:
         return None, (f"The link's dataset {raw[:60]!r} is not available here (ready: "
                       f"{', '.join(ready_datasets())}; sizes: {', '.join(SIZE_NAMES)}): left as it is.")
-    return f"{name}:{size}", None
+    return str(spec), None
 
 
 def parse_run_id(raw: str | None) -> tuple[str | None, str | None]:
@@ -160,7 +163,7 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
     base = get_preset(preset).defaults
     for spec in describe_preset(preset):
         raw = params.get(spec.name)
-        if raw is None or not spec.editable:
+        if raw is None or spec.fixed:
             if raw is not None:
                 warnings.append(f"Preset {preset} fixes {spec.name}: the link's value was not used.")
             continue
@@ -208,7 +211,7 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
     if hyperparams is not None:
         base = get_preset(preset).defaults
         for spec in describe_preset(preset):
-            if spec.editable and getattr(hyperparams, spec.name) != getattr(base, spec.name):
+            if not spec.fixed and getattr(hyperparams, spec.name) != getattr(base, spec.name):
                 params[spec.name] = url_value(hyperparams, spec.name)
     if pipeline is not None and pipeline.strip() not in ("", "[]"):
         params["pipeline"] = pipeline.strip()
@@ -223,8 +226,10 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
 
 def shareable_dataset(spec: str) -> bool:
     """True for ready datasets (a link never carries the path of an uploaded file)."""
-    name, _, size = spec.partition(":")
-    return name in ready_datasets() and size in SIZE_NAMES
+    try:
+        return DatasetSpec.parse(spec).is_ready
+    except DigitLabError:
+        return False
 
 
 # ---- the URL itself --------------------------------------------------------------------------
@@ -248,7 +253,7 @@ def publish(page: str, params: Mapping[str, str]) -> None:
 
 
 def pipeline_param_text(pipeline: Pipeline) -> str:
-    """A pipeline as a link carries it: its name when it is one of the seed's, else its JSON."""
+    """A pipeline as a link carries it: its name when it is one of the report's, else its JSON."""
     text = pipeline.to_json()
     for name, named in NAMED_PIPELINES.items():
         if named.to_json() == text:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.errors import DigitLabError
-from core.preprocess import LABEL_FREE_BEST, get_pipeline
+from core.datasets import display_spec
+from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
@@ -26,12 +26,12 @@ PHASE_TEXT = {
     "preprocessing": "Preprocessing the images",
     "building model": "Building the model",
     "testing": "Predicting the test set",
-    "testing with test labels": "Predicting the test set as the seed did (test labels used), for comparison",
+    "testing with test labels": "Predicting the test set as the report did (test labels used), for comparison",
     "saving": "Saving the model and predictions",
 }
-#: Columns of the Runs page's table, in order, as the seed's FIT RESULT blocks listed them.
-#: The Runs table's column for the seed protocol's figure: named so it cannot pass for a result.
-LEAKY_COLUMN = "seed protocol val_accuracy (uses test labels)"
+#: Columns of the Runs page's table, in order, as the report's FIT RESULT blocks listed them.
+#: The Runs table's column for the leaky protocol's figure: named so it cannot pass for a result.
+LEAKY_COLUMN = "leaky protocol val_accuracy (uses test labels)"
 RUN_TABLE_COLUMNS = ["id", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
                      "test_accuracy", LEAKY_COLUMN, "time (s)", "created"]
 
@@ -47,7 +47,7 @@ class ProgressView:
 @dataclass(frozen=True)
 class LiveView:
     """One poll of a followed run: the run, its epochs so far, its progress and, once it has
-    ended, the seed-style FIT RESULT block (``summary``)."""
+    ended, the report-style FIT RESULT block (``summary``)."""
 
     run: Run
     history: pd.DataFrame
@@ -129,7 +129,7 @@ def duration_text(seconds: float | None) -> str:
 
 
 def fit_result_block(run: Run) -> str | None:
-    """The seed's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
+    """The report's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
     val_accuracy: ...``; None while no epoch has completed."""
     if not run.metrics.get("epochs"):
         return None
@@ -155,16 +155,16 @@ def run_label(run: Run) -> str:
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {run.dataset} · {run.pipeline_label} · {run.preset} ({outcome})"
+    return f"{run.id} · {display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """The Runs page's table: one row per run with its metrics, like the seed's FIT RESULT blocks."""
+    """The Runs page's table: one row per run with its metrics, like the report's FIT RESULT blocks."""
     rows = []
     for run in runs:
         m = run.metrics
         rows.append({
-            "id": run.id, "status": status_text(run), "dataset": run.dataset,
+            "id": run.id, "status": status_text(run), "dataset": display_spec(run.dataset),
             "pipeline": run.pipeline_label, "preset": run.preset,
             "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
             **{name: m.get(name) for name in METRIC_NAMES},
@@ -178,7 +178,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def fit_result_text(runs: Sequence[Run]) -> str:
-    """The FIT RESULT blocks of every run that completed an epoch, as the seed printed them."""
+    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them."""
     blocks = [block for run in runs if (block := fit_result_block(run)) is not None]
     return "## FIT RESULT ##\n" + "\n".join(blocks) if blocks else ""
 
@@ -187,35 +187,31 @@ def training_only_note(config: RunConfig | None) -> str | None:
     """A sentence for a run whose pipeline has a training-only step, else None."""
     if config is None:
         return None
-    try:
-        pipeline = get_pipeline(config.pipeline)
-    except DigitLabError:
-        return None
-    names = [step.label.replace(" (training images only)", "") for step in pipeline.steps if step.TRAINING_ONLY]
+    names = [step.short_label for step in config.pipeline.steps if step.TRAINING_ONLY]
     if not names:
         return None
     what = f"{names[0]} is a training-only step" if len(names) == 1 else \
         f"{', '.join(names)} are training-only steps"
     return (f"{what}: it changed this run's training images only, so its test images (and every "
-            f"test figure) were not touched by it; the seed applied it to test images by their labels. "
+            f"test figure) were not touched by it; the report applied it to test images by their labels. "
             f"{LABEL_FREE_HINT}")
 
 
 #: Where a page mentions a label-conditional step, the label-free way to do the same.
 LABEL_FREE_HINT = ("A label-free alternative: the Shrink blobs step erodes every image with much ink (as "
                    "AHDD's zeros are) on training and test images alike; the pipeline "
-                   f"{LABEL_FREE_BEST} is the seed's best with it.")
+                   f"{LABEL_FREE_BEST} is the report's best with it.")
 
 
-def seed_protocol_note(run: Run) -> str | None:
-    """A sentence for a run that also has the seed protocol's figure, else None."""
+def leaky_note(run: Run) -> str | None:
+    """A sentence for a run that also has the leaky protocol's figure, else None."""
     m = run.metrics
     if m.get("leaky_val_accuracy") is None:
         return None
     honest = m.get("val_accuracy") if run.config is not None and run.config.validation == "test" else None
     honest = honest if honest is not None else m.get("test_accuracy")
-    text = (f"Seed protocol: {m['leaky_val_accuracy']:.4f} accuracy on test images preprocessed with their test "
-            f"labels, as the seed did. It uses test labels, so it is shown for comparison only")
+    text = (f"Leaky protocol: {m['leaky_val_accuracy']:.4f} accuracy on test images preprocessed with their test "
+            f"labels, as the report did. It uses test labels, so it is shown for comparison only")
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
@@ -314,7 +310,7 @@ def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], tru
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
     """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time."""
     now = time.time()
-    return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": r.dataset,
+    return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": display_spec(r.dataset),
                           "pipeline": r.pipeline_label, "preset": r.preset,
                           "waiting": duration_text(now - r.created)} for r in queued],
                         columns=["position", "id", "dataset", "pipeline", "preset", "waiting"])

@@ -8,12 +8,10 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core.models import ParamSpec, describe_preset
+from core.models import describe_preset
 from core.runs import FINISHED, Run, RunStore
-
-#: Steps of the float inputs, so + and - move by a sensible amount.
-FLOAT_STEPS = {"learning_rate": 0.0001, "dropout": 0.05}
-
+from ui import query_state, run_views
+from ui.param_widgets import param_widget
 
 def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
@@ -31,34 +29,11 @@ def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, fl
     for i, spec in enumerate(describe_preset(preset)):
         cap = (maximums or {}).get(spec.name)
         if cap is not None and spec.kind in ("int", "float") and spec.maximum is not None and cap < spec.maximum:
-            spec = replace(spec, maximum=cap, value=min(spec.value, cap))
-        value = _param_widget(spec, cols[i % columns], key=f"hp_{preset}_{spec.name}")
-        if spec.editable:
+            spec = replace(spec, maximum=cap, default=min(spec.default, cap))
+        value = param_widget(spec, spec.default, f"hp_{preset}_{spec.name}", cols[i % columns])
+        if not spec.fixed:
             overrides[spec.name] = value
     return overrides
-
-
-def _param_widget(spec: ParamSpec, container: Any, key: str) -> Any:
-    """One widget chosen by the spec's kind."""
-    disabled = not spec.editable
-    help_text = spec.help + ("" if spec.editable else " (fixed by this preset; choose Custom to change it)")
-    if spec.kind == "choice":
-        return container.selectbox(spec.label, spec.choices, index=spec.choices.index(spec.value), key=key,
-                                   help=help_text, disabled=disabled)
-    if spec.kind == "int":
-        return container.number_input(spec.label, min_value=int(spec.minimum), max_value=int(spec.maximum),
-                                      value=int(spec.value), step=1, key=key, help=help_text, disabled=disabled)
-    if spec.kind == "float":
-        return container.number_input(spec.label, min_value=float(spec.minimum), max_value=float(spec.maximum),
-                                      value=float(spec.value), step=FLOAT_STEPS.get(spec.name, 0.01),
-                                      format="%g", key=key, help=help_text, disabled=disabled)
-    if spec.kind == "layers":
-        return container.text_input(spec.label, value=", ".join(map(str, spec.value)), key=key,
-                                    help=help_text, disabled=disabled, placeholder="none")
-    if spec.kind == "threshold":
-        return container.text_input(spec.label, value="" if spec.value is None else f"{spec.value:g}", key=key,
-                                    help=help_text, disabled=disabled, placeholder="off")
-    raise ValueError(f"no widget for parameter kind {spec.kind!r}")
 
 
 def page_link(path: str, label: str, icon: str | None = None) -> None:
@@ -78,8 +53,6 @@ def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    from ui import query_state, run_views  # query_state imports this module's neighbours
-
     runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
     if not runs:
         st.info(empty_text)

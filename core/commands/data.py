@@ -1,4 +1,4 @@
-"""``python -m core data``: load a dataset and describe it as the seed report's Part A did."""
+"""``python -m core data``: load a dataset and describe it as the report's Part A did."""
 from __future__ import annotations
 
 import argparse

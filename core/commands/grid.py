@@ -2,7 +2,7 @@
 
 The runs go through the same queue and store as the dashboard's (max_jobs holds, and they show
 on the Runs and Grid pages). One line is printed per run as it ends, then the table (mean ± std
-over seeds, with the seed report's val_accuracy beside it) and the seed's FIT RESULT blocks per
+over seeds, with the report's val_accuracy beside it) and the report's FIT RESULT blocks per
 preset. The last line is ``grid: <n> runs finished``. Ctrl-C stops the grid's runs (a second
 Ctrl-C leaves them to the queue and returns). ``--show ID`` prints a grid's table again.
 """
@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TextIO
 
-from core.datasets import SIZE_NAMES
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
 from core.grid_worker import launch_chaining_worker
@@ -28,20 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "grid", help="train every pipeline on every preset (and seed) and print the results table",
         description="Queue pipelines x presets x seeds as runs, follow them, and print the table of "
                     "mean ± std over seeds. The last line is 'grid: <n> runs finished'.")
-    p.add_argument("--dataset", default="default",
-                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path> (default: default)")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
-    p.add_argument("--pipelines", default="seed",
-                   help="a comma list of pipeline names, where 'seed' stands for the seed report's six "
-                        "(default: seed)")
+    add_dataset_arguments(p)
+    p.add_argument("--pipelines", default="report",
+                   help="a comma list of pipeline names, where 'report' (or its old name 'seed') stands for "
+                        "the report's six (default: report)")
     p.add_argument("--presets", default="G,D,H", help="comma list of presets (default: G,D,H)")
     p.add_argument("--seeds", default="0", help="comma list of seeds; each configuration runs once per seed "
                                                 "(default: 0)")
     p.add_argument("--epochs", type=int, help="override every preset's number of epochs")
     p.add_argument("--validation", default="test",
-                   help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
-    p.add_argument("--seed-protocol", action="store_true",
-                   help="also evaluate each run as the seed did, on test images preprocessed with their test "
+                   help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
+    p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
+                   help="also evaluate each run as the report did, on test images preprocessed with their test "
                         "labels (an extra column, for comparison only)")
     p.add_argument("--worker-per-run", action="store_true",
                    help="start a fresh worker process for every run (default: a worker goes on with the "
@@ -52,10 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> GridSpec:
     """The GridSpec the arguments describe (DigitLabError if they do not make one)."""
-    dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    dataset = str(dataset_from_args(args))
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
-                    validation=args.validation, seed_protocol=getattr(args, "seed_protocol", False))
+                    validation=args.validation, leaky_protocol=getattr(args, "leaky_protocol", False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,7 +136,7 @@ def end_line(run: Run) -> str:
 
 
 def report_text(result: GridResult) -> str:
-    """The table and the seed's FIT RESULT blocks, one per preset."""
+    """The table and the report's FIT RESULT blocks, one per preset."""
     parts = [f"grid {result.grid_id} on {', '.join(result.datasets)}, seeds {', '.join(map(str, result.seeds))}",
              table_text(result.summary)]
     if result.summary["training_only"].any():

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.datasets import SIZE_NAMES, load_spec
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
+from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.label_issues import MAX_FOLDS, FolderReporter, LabelMarks, find_suspects
 from core.preprocess import get_pipeline
@@ -25,10 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a fast model on k-1 folds for each fold, then rank the training images whose "
                     "label disagrees with the out-of-fold probabilities (cleanlab). The last line is "
                     "'label-issues: <n> suspected of <m>'.")
-    p.add_argument("--dataset", default="default",
-                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path in the data "
-                        "folder> (default: default)")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    add_dataset_arguments(p)
     p.add_argument("--folds", type=int, default=3, help=f"cross-validation folds, 2..{MAX_FOLDS} (default: 3)")
     p.add_argument("--pipeline", default="raw",
                    help="a named pipeline or pipeline JSON; only its label-free steps are used (default: raw)")
@@ -43,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Find the suspects, print the top ones, and ``label-issues: <n> suspected of <m>`` last."""
-    spec = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    spec = str(dataset_from_args(args))
     reporter = FolderReporter(args.out) if args.out is not None else None
     try:
         ds = load_spec(spec)

@@ -6,6 +6,7 @@ import argparse
 import pandas as pd
 
 from core.commands.train import epoch_line
+from core.datasets import display_spec
 from core.models import architecture_text
 from core.runs import RunStore, fit_result_line
 from core.settings import settings
@@ -66,7 +67,7 @@ def _status(row: dict) -> str:
 def show_text(store: RunStore, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
     r = store.get(run_id)
-    lines = [f"run {r.id}: {r.status}", f"dataset: {r.dataset}", f"pipeline: {r.pipeline_label}",
+    lines = [f"run {r.id}: {r.status}", f"dataset: {display_spec(r.dataset)}", f"pipeline: {r.pipeline_label}",
              f"preset: {r.preset}"]
     if r.config is not None:
         lines.append(f"model: {architecture_text(r.config.hyperparams)}")

@@ -2,7 +2,7 @@
 
 The run goes through the same queue and store as the dashboard's (so it respects max_jobs and
 shows up on the Runs page); this process dispatches in the foreground while it waits. Output is
-one line per epoch in Keras' style, the seed's FIT RESULT line, and ``run: <id>`` as the last
+one line per epoch in Keras' style, the report's FIT RESULT line, and ``run: <id>`` as the last
 line. Ctrl-C asks the run to stop (a second Ctrl-C leaves it running and returns).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from core.datasets import SIZE_NAMES
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.jobs import JobQueue
 from core.label_issues import LabelMarks
 from core.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
@@ -26,10 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a model in a background worker and follow it",
         description="Train a model preset on a dataset through the job queue, printing one line per epoch. "
                     "The last line is 'run: <id>'.")
-    p.add_argument("--dataset", default="default",
-                   help="a ready dataset (default, fashion-mnist) or a spec such as file:<path in the data "
-                        "folder> (default: default)")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    add_dataset_arguments(p)
     p.add_argument("--pipeline", default="raw", help="a named pipeline or pipeline JSON (default: raw)")
     p.add_argument("--preset", default="H", help=f"one of {', '.join(PRESETS)} (default: H)")
     p.add_argument("--epochs", type=int)
@@ -42,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, help="Custom preset only")
     p.add_argument("--early-stop", help="stop once val_accuracy exceeds this, or 'off'")
     p.add_argument("--validation", default="test",
-                   help="'test' (the seed's way) or a held-out fraction of the training set, e.g. 0.1")
+                   help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seed-protocol", action="store_true",
-                   help="also evaluate as the seed did, on test images preprocessed with their test labels; "
+    p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
+                   help="also evaluate as the report did, on test images preprocessed with their test labels; "
                         "printed apart, for comparison only (the honest figures stay the result)")
     p.add_argument("--exclude-marked", action="store_true",
                    help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
@@ -54,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the arguments describe (DigitLabError if they do not make one)."""
-    dataset = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
+    dataset = str(dataset_from_args(args))
     names = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
              "optimizer": "optimizer", "activation": "activation", "hidden": "hidden", "conv": "conv_filters",
              "dropout": "dropout", "early_stop": "early_stop"}
@@ -62,7 +59,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                                  if getattr(args, arg) is not None}
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
-                           seed_protocol=getattr(args, "seed_protocol", False), exclude=exclude)
+                           leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,13 +9,14 @@ Typical use::
 """
 from core.datasets.dataset import (ARABIC_CLASS_NAMES, Dataset, class_counts, first_subset,
                                    summary_lines)
-from core.datasets.detect import list_data_dir, load_files, load_from_data_dir, load_path
+from core.datasets.detect import load_files, load_from_data_dir, load_path
 from core.datasets.registry import (FASHION_MNIST_CLASS_NAMES, SIZE_NAMES, load_ready, ready_datasets,
                                     take_size)
-from core.datasets.specs import dataset_spec, load_spec, save_upload
+from core.datasets.specs import DatasetSpec, display_spec, load_spec, save_upload
 
 __all__ = [
-    "ARABIC_CLASS_NAMES", "FASHION_MNIST_CLASS_NAMES", "SIZE_NAMES", "Dataset", "class_counts",
-    "dataset_spec", "first_subset", "list_data_dir", "load_files", "load_from_data_dir", "load_path",
+    "ARABIC_CLASS_NAMES", "FASHION_MNIST_CLASS_NAMES", "SIZE_NAMES", "Dataset", "DatasetSpec", "class_counts",
+    "display_spec",
+    "first_subset", "load_files", "load_from_data_dir", "load_path",
     "load_ready", "load_spec", "ready_datasets", "save_upload", "summary_lines", "take_size",
 ]

@@ -1,4 +1,4 @@
-"""The AHDD CSV layout of the seed report: four header-less CSV files, images stored column-major.
+"""The AHDD CSV layout of the report: four header-less CSV files, images stored column-major.
 
 ``csvTrainImages 60k.csv`` holds one image per line as 784 integers 0..255, written column by
 column (so a row reshaped to 28x28 shows the digit transposed); ``csvTrainLabel 60k.csv`` holds

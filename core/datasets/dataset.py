@@ -1,4 +1,4 @@
-"""The Dataset value shared by every loader, and the Part A summary of the seed report."""
+"""The Dataset value shared by every loader, and the Part A summary of the report."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,7 +54,7 @@ class Dataset:
 
 
 def summary_lines(ds: Dataset) -> list[str]:
-    """The seed's Part A lines, with images flattened to 784 pixels as the seed printed them."""
+    """The report's Part A lines, with images flattened to 784 pixels as the report printed them."""
     return [
         f"Size of data loaded for train images is: {(len(ds.x_train), 784)}",
         f"Size of data loaded for train labels is: {(len(ds.y_train),)}",

@@ -20,8 +20,10 @@ from core.errors import DigitLabError
 from core.settings import settings
 
 PathLike = str | os.PathLike[str]
-#: Formats told apart by their file names, with the label used in messages.
-_NAMED_FORMATS = ((ahdd_csv, "AHDD CSV files"), (idx, "MNIST IDX files"), (png_folder, "a train/test tree of PNGs"))
+#: Formats told apart by their file names (each module has ``claims(keys)`` and ``load(files, source, name)``):
+#: short name (as an instance's limits name it), module, and the label used in messages.
+NAMED_FORMATS = (("csv", ahdd_csv, "AHDD CSV files"), ("idx", idx, "MNIST IDX files"),
+                 ("png", png_folder, "a train/test tree of PNGs"))
 _EXPECTED = ("expected a folder or zip holding the four AHDD CSV files (csvTrainImages 60k.csv...), "
              "the four MNIST IDX files (train-images-idx3-ubyte...), train/<label>/*.png and "
              "test/<label>/*.png images, or one .npz")
@@ -79,15 +81,6 @@ def load_from_data_dir(relative: str) -> Dataset:
     return load_path(root / relative, within=root)
 
 
-def list_data_dir() -> list[str]:
-    """Candidate datasets in ``settings().data_dir``: its folders, zips and ``.npz`` files (names only)."""
-    root = settings().data_dir
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in (".zip", ".npz")))
-
-
 def _load_one_path(p: Path, within: PathLike | None) -> Dataset:
     if p.is_dir():
         return _load_named_formats(FolderFiles(p, Path(within) if within is not None else None), str(p), p.name)
@@ -105,7 +98,7 @@ def _load_named_formats(files: Mapping[str, bytes], source: str, name: str) -> D
     npz_keys = [key for key in keys if key.lower().endswith(".npz")]
     if len(keys) == 1 and npz_keys:  # a zip or folder holding just an .npz
         return npz.load_npz(files[npz_keys[0]], display(source, npz_keys[0]), name)
-    claimed = [(module, label) for module, label in _NAMED_FORMATS if module.claims(keys)]
+    claimed = [(module, label) for _, module, label in NAMED_FORMATS if module.claims(keys)]
     if len(claimed) > 1:
         raise DigitLabError(f"holds files of several formats ({', '.join(label for _, label in claimed)}); "
                             "keep one", source or name)

@@ -1,15 +1,18 @@
-"""Dataset specs: short strings that let another process reload exactly the data a page used.
+"""Dataset specs: small values that let another process reload exactly the data a page used.
 
-``"default:small"`` and ``"fashion-mnist:full"`` name a ready dataset and a size;
-``"file:<path>"`` names a dataset file (an upload saved by ``save_upload``, or anything in the
-server's data folder). ``load_spec`` only follows ``file:`` specs into ``settings().cache_dir`` and
-``settings().data_dir``, since specs travel through session state and job files.
+Written as strings (session state, run configs, job files, links): ``"default:small"`` and
+``"fashion-mnist:full"`` name a ready dataset and a size; ``"file:<path>"`` names a dataset file
+(an upload saved by ``save_upload``, or anything in the server's data folder).
+:meth:`DatasetSpec.parse` reads one once; its ``display`` form never shows a server path.
+``load_spec`` only follows ``file:`` specs into ``settings().cache_dir`` and ``settings().data_dir``,
+since specs travel through session state and job files.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +20,94 @@ import numpy as np
 from core.datasets.dataset import Dataset
 from core.datasets.detect import load_path
 from core.datasets.npz import dataset_to_npz
-from core.datasets.registry import load_ready
+from core.datasets.registry import SIZE_NAMES, load_ready
 from core.errors import DigitLabError
 from core.settings import settings
 
 FILE_PREFIX = "file:"
+UPLOADS = "uploads"
 
 
-def dataset_spec(name: str, size: str = "full") -> str:
-    """The spec of a ready dataset at a size, e.g. ``"default:small"``."""
-    return f"{name}:{size}"
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A ready dataset at a size (``name``, ``size``), or a dataset file (``path``).
 
+    ``str(spec)`` is the written form (``default:small``, ``file:<path>``); ``display`` is what a
+    page or a command line shows: the same for a ready dataset, ``upload 3fa2b1c0`` or a file's
+    name for a file, never the server path.
+    """
 
-def load_spec(spec: str) -> Dataset:
-    """The dataset a spec names; ``file:`` paths outside the cache and data folders are refused."""
-    if spec.startswith(FILE_PREFIX):
-        path = Path(spec[len(FILE_PREFIX):])
-        resolved = path.resolve()
+    name: str = "default"
+    size: str = "full"
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: "str | DatasetSpec") -> "DatasetSpec":
+        """Read a written spec; ``default`` alone means ``default:full``."""
+        if isinstance(text, DatasetSpec):
+            return text
+        text = str(text).strip()
+        if text.startswith(FILE_PREFIX):
+            return cls(name="", size="", path=Path(text[len(FILE_PREFIX):]))
+        name, _, size = text.partition(":")
+        if not name:
+            raise DigitLabError(f"a dataset spec names a ready dataset such as 'default:small', got {text!r}")
+        return cls(name=name, size=size or "full")
+
+    @classmethod
+    def from_cli(cls, dataset: str, size: str = "full") -> "DatasetSpec":
+        """The spec a command's ``--dataset`` and ``--size`` name: a whole spec (``file:...``,
+        ``default:tiny``) as it is, else the ready dataset at ``size``."""
+        return cls.parse(dataset) if ":" in dataset else cls(name=dataset, size=size)
+
+    @property
+    def is_file(self) -> bool:
+        """True for a dataset file (an upload, or a file in the data folder)."""
+        return self.path is not None
+
+    @property
+    def is_ready(self) -> bool:
+        """True for a ready dataset at a known size (what a shared link may name)."""
+        from core.datasets.registry import ready_datasets
+
+        return not self.is_file and self.name in ready_datasets() and self.size in SIZE_NAMES
+
+    @property
+    def display(self) -> str:
+        """``default:small``, ``upload 3fa2b1c0`` (a browser upload) or a file's name."""
+        if self.path is None:
+            return str(self)
+        if self.path.parent.name == UPLOADS:
+            return f"upload {self.path.stem[:8]}"
+        if self.path.parent.name == "versions":  # core.label_corrections: a corrected version
+            return f"version {self.path.stem[:8]}"
+        return self.path.name
+
+    def __str__(self) -> str:
+        return f"{FILE_PREFIX}{self.path}" if self.path is not None else f"{self.name}:{self.size}"
+
+    def load(self) -> Dataset:
+        """The dataset; ``file:`` paths outside the cache and data folders are refused."""
+        if self.path is None:
+            return load_ready(self.name, self.size)
+        resolved = self.path.resolve()
         for root in (settings().cache_dir, settings().data_dir):
             if resolved.is_relative_to(root.resolve()):
-                return load_path(path, within=root)
-        raise DigitLabError("refused: dataset files must lie in the cache or data folder", path)
-    name, _, size = spec.partition(":")
-    return load_ready(name, size or "full")
+                return load_path(self.path, within=root)
+        raise DigitLabError("refused: dataset files must lie in the cache or data folder", self.path)
+
+
+def load_spec(spec: "str | DatasetSpec") -> Dataset:
+    """The dataset a spec names (see :meth:`DatasetSpec.load`)."""
+    return DatasetSpec.parse(spec).load()
+
+
+def display_spec(spec: str) -> str:
+    """The display form of a written spec (never a server path); the text itself if it does not parse."""
+    try:
+        return DatasetSpec.parse(spec).display
+    except DigitLabError:
+        return spec
 
 
 def content_hash(ds: Dataset) -> str:
@@ -54,7 +122,7 @@ def content_hash(ds: Dataset) -> str:
 
 def save_upload(ds: Dataset) -> str:
     """Write ``ds`` as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and return its spec."""
-    folder = settings().cache_dir / "uploads"
+    folder = settings().cache_dir / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{content_hash(ds)}.npz").resolve()
     if not target.exists():
@@ -67,4 +135,4 @@ def save_upload(ds: Dataset) -> str:
                 os.unlink(tmp.name)
                 raise
         os.replace(tmp.name, target)
-    return f"{FILE_PREFIX}{target}"
+    return str(DatasetSpec(name="", size="", path=target))

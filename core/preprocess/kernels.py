@@ -15,9 +15,9 @@ SHAPES: tuple[str, ...] = ("rect", "ellipse", "cross", "custom")
 _CV_SHAPES = {"rect": cv2.MORPH_RECT, "ellipse": cv2.MORPH_ELLIPSE, "cross": cv2.MORPH_CROSS}
 MAX_KERNEL_SIZE = 15
 
-#: The seed's 5x5 kernel exactly as its report wrote it. The seed applied it to images it held
-#: transposed (see core.preprocess.named), so on upright images it acts as SEED_KERNEL_UPRIGHT.
-SEED_KERNEL_ROWS: tuple[str, ...] = ("01110", "01110", "11111", "01110", "01110")
+#: The report's 5x5 kernel exactly as it wrote it. The report applied it to images it held
+#: transposed (see core.preprocess.named), so on upright images it acts as REPORT_KERNEL_UPRIGHT.
+REPORT_KERNEL_ROWS: tuple[str, ...] = ("01110", "01110", "11111", "01110", "01110")
 
 
 def transpose_rows(rows: tuple[str, ...]) -> tuple[str, ...]:
@@ -25,7 +25,7 @@ def transpose_rows(rows: tuple[str, ...]) -> tuple[str, ...]:
     return tuple("".join(col) for col in zip(*rows))
 
 
-SEED_KERNEL_UPRIGHT: tuple[str, ...] = transpose_rows(SEED_KERNEL_ROWS)
+REPORT_KERNEL_UPRIGHT: tuple[str, ...] = transpose_rows(REPORT_KERNEL_ROWS)
 
 
 def check_rows(rows: object) -> tuple[str, ...]:

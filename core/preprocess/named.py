@@ -1,6 +1,6 @@
-"""The seed's six preprocessing variants as ready-made pipelines, and lookup by name or JSON.
+"""The report's six preprocessing variants as ready-made pipelines, and lookup by name or JSON.
 
-What the seed did (Part X1 of its report, the result tables of Parts G, D and H):
+What the report did (Part X1 of its report, the result tables of Parts G, D and H):
 
 * "Normal" / "Nomal": per image ``cv2.normalize(img, None, 0, 1.0, NORM_MINMAX, dtype=CV_32F)``
   -> Normalize().
@@ -13,16 +13,16 @@ What the seed did (Part X1 of its report, the result tables of Parts G, D and H)
   erosion, so "normal-threshold-dilate-erosion" contains both.
 * "Closing": ``cv2.morphologyEx(img, MORPH_CLOSE, <4x4 ones>)`` -> Closing() (its default).
 
-Orientation. The seed kept AHDD's flat column-major rows and reshaped them to (28, 28) without
+Orientation. The report kept AHDD's flat column-major rows and reshaped them to (28, 28) without
 transposing, so its morphology ran on transposed images. Our images are upright, so a seed kernel
-K acts as K.T here: the 5x5 kernel, which is not symmetric, becomes kernels.SEED_KERNEL_UPRIGHT
+K acts as K.T here: the 5x5 kernel, which is not symmetric, becomes kernels.REPORT_KERNEL_UPRIGHT
 (the block kernels are symmetric; every default anchor is the centre, which transposes to itself).
-With that, these pipelines reproduce the seed's pixels exactly (tests/test_preprocess_named.py
-runs the seed's own loops from bench/seed_loop.py on the transposed data).
+With that, these pipelines reproduce the report's pixels exactly (tests/test_preprocess_named.py
+runs the report's own loops from bench/report_loop.py on the transposed data).
 
-Two seed defects are not reproduced, on purpose:
+Two of the report's defects are not reproduced, on purpose:
 
-* Label leak: the seed also eroded the *test* images labelled 0, using the test labels, which
+* Label leak: the report also eroded the *test* images labelled 0, using the test labels, which
   flatters every test accuracy it reports for "Erosion" pipelines. Here the class erosion is a
   training-only step: Pipeline.transform (test, inference) skips it.
 * Its closing loop for the test split wrote ``images_train[item]``: test images were never
@@ -50,13 +50,13 @@ NAMED_PIPELINES: dict[str, Pipeline] = {
                                                               Erosion())),
 }
 
-#: The seed's six variants, in the order of its result tables.
-SEED_PIPELINES: tuple[str, ...] = tuple(NAMED_PIPELINES)[:6]
-#: The label-free alternative to the seed's best pipeline (no training-only step).
+#: The report's six variants, in the order of its result tables.
+REPORT_PIPELINES: tuple[str, ...] = tuple(NAMED_PIPELINES)[:6]
+#: The label-free alternative to the report's best pipeline (no training-only step).
 LABEL_FREE_BEST = "normal-threshold-shrink-blobs-dilate-erosion"
 
-#: How the seed's result tables title each variant (typos kept), to match rows of its tables.
-SEED_REPORT_TITLES: dict[str, str] = {
+#: How the report's result tables title each variant (typos kept), to match rows of its tables.
+REPORT_TITLES: dict[str, str] = {
     "raw": "raw dataset",
     "erosion": "Erosion",
     "erosion-closing": "Erosion ==> Closing",
@@ -64,9 +64,9 @@ SEED_REPORT_TITLES: dict[str, str] = {
     "normal-threshold-erosion-closing": "Nomal ==> Thresholding ==> Erosion ==> Closing",
     "normal-threshold-dilate-erosion": "Nomal ==> Thresholding ==> Dilate+Erosion",
 }
-#: A title for every named pipeline: the seed's for its six, a descriptive one for the others.
+#: A title for every named pipeline: the report's for its six, a descriptive one for the others.
 PIPELINE_TITLES: dict[str, str] = {
-    **SEED_REPORT_TITLES,
+    **REPORT_TITLES,
     LABEL_FREE_BEST: "Nomal ==> Thresholding ==> Shrink blobs ==> Dilate+Erosion (label-free)",
 }
 

@@ -19,7 +19,7 @@ RAW_LABEL = "raw dataset"
 class Pipeline:
     """Steps applied in order to uint8 (N, 28, 28) images, giving float32 images.
 
-    The input is cast to float32 first, so the empty pipeline gives float32 0..255 (what the seed
+    The input is cast to float32 first, so the empty pipeline gives float32 0..255 (what the report
     fed its models). Steps with TRAINING_ONLY need labels: ``transform_train(x, y)`` runs them,
     ``transform(x)`` (test, validation, inference) leaves them out and takes no labels at all.
     Inputs are never modified.
@@ -37,10 +37,10 @@ class Pipeline:
     # ----- description -------------------------------------------------------------------------
     @property
     def label(self) -> str:
-        """The seed's style: "Normal ==> Thresholding ==> Dilate+Erosion"; empty: "raw dataset".
+        """The report's style: "Normal ==> Thresholding ==> Dilate+Erosion"; empty: "raw dataset".
 
         A dilation directly followed by an erosion with the same kernel and iterations is shown
-        as the seed named that pair, "Dilate+Erosion".
+        as the report named that pair, "Dilate+Erosion".
         """
         if not self.steps:
             return RAW_LABEL

@@ -1,7 +1,7 @@
 """Preprocessing steps: small frozen values with parameters, each applied to a whole batch at once.
 
 Every step is a frozen dataclass whose fields are its parameters (their ParamSpec metadata feeds
-forms), with ``to_dict()`` / ``step_from_dict()``, a short ``label`` in the seed report's style and
+forms), with ``to_dict()`` / ``step_from_dict()``, a short ``label`` in the report's style and
 a ``run(batch, labels)`` that updates a core.preprocess.batch.Batch in place. ``apply(x)`` runs
 one step on an (n, 28, 28) array and returns float32 images. Each step gives exactly what the
 plain per-image OpenCV call gives (tests/test_preprocess_steps.py checks pixel for pixel).
@@ -9,7 +9,7 @@ plain per-image OpenCV call gives (tests/test_preprocess_steps.py checks pixel f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import cv2
@@ -18,9 +18,9 @@ import numpy as np
 from core.errors import DigitLabError
 from core.preprocess.batch import SIDE, Batch
 from core.preprocess.cv_exact import fma_rows_inplace, minmax_coefficients, normalize_rows_u8
-from core.preprocess.kernels import (MAX_KERNEL_SIZE, SEED_KERNEL_UPRIGHT, SHAPES,
+from core.preprocess.kernels import (MAX_KERNEL_SIZE, REPORT_KERNEL_UPRIGHT, SHAPES,
                                      structuring_element)
-from core.preprocess.params import ParamSpec, param
+from core.params import ParamSpec, param, params_of
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Step(ABC):
     @classmethod
     def params(cls) -> tuple[ParamSpec, ...]:
         """The step's parameters, in field order, for building a form."""
-        return tuple(replace(f.metadata["param"], name=f.name) for f in fields(cls) if "param" in f.metadata)
+        return params_of(cls)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"step": KIND, <every parameter>}``, JSON-ready (kernels as lists of row strings)."""
@@ -55,11 +55,15 @@ class Step(ABC):
         return out
 
     @property
-    def label(self) -> str:
-        """Short name in the seed's style, e.g. "Thresholding", "Closing (kernel: 9*1)"."""
+    def short_label(self) -> str:
+        """Short name in the report's style, e.g. "Thresholding", "Closing (kernel: 9*1)"."""
         details = self._details()
-        text = self._name() + (f" ({', '.join(details)})" if details else "")
-        return text + (" (training images only)" if self.TRAINING_ONLY else "")
+        return self._name() + (f" ({', '.join(details)})" if details else "")
+
+    @property
+    def label(self) -> str:
+        """:attr:`short_label`, marked "(training images only)" for a step that needs labels."""
+        return self.short_label + (" (training images only)" if self.TRAINING_ONLY else "")
 
     @property
     def description(self) -> str:
@@ -306,7 +310,7 @@ class Opening(_Morphology):
 @dataclass(frozen=True)
 class Closing(_Morphology):
     """cv2.morphologyEx(img, MORPH_CLOSE, kernel, iterations=n): n dilations then n erosions.
-    Defaults to the seed's 4x4 rectangle."""
+    Defaults to the report's 4x4 rectangle."""
 
     KIND: ClassVar[str] = "closing"
     TITLE: ClassVar[str] = "Closing"
@@ -319,10 +323,10 @@ class Closing(_Morphology):
 
 @dataclass(frozen=True)
 class ClassErosion(_Morphology):
-    """The seed's label-conditional trick: erode only the images of class ``digit`` (its zeros,
+    """The report's label-conditional trick: erode only the images of class ``digit`` (its zeros,
     which were written large), ``iterations`` times. It needs the labels, so it runs on training
-    images only: Pipeline.transform skips it. Defaults are the seed's: digit 0, twice, its 5x5
-    kernel as it acted on upright images (kernels.SEED_KERNEL_UPRIGHT)."""
+    images only: Pipeline.transform skips it. Defaults are the report's: digit 0, twice, its 5x5
+    kernel as it acted on upright images (kernels.REPORT_KERNEL_UPRIGHT)."""
 
     KIND: ClassVar[str] = "class-erosion"
     TITLE: ClassVar[str] = "Erosion of one class (training images only)"
@@ -332,7 +336,7 @@ class ClassErosion(_Morphology):
     width: int = param(5, "int", "Kernel width (pixels)", minimum=1, maximum=MAX_KERNEL_SIZE)
     height: int = param(5, "int", "Kernel height (pixels)", minimum=1, maximum=MAX_KERNEL_SIZE)
     iterations: int = param(2, "int", "How many times to apply it", minimum=1, maximum=10)
-    kernel: tuple[str, ...] = param(SEED_KERNEL_UPRIGHT, "kernel", "Custom 0/1 rows, used when shape is 'custom'")
+    kernel: tuple[str, ...] = param(REPORT_KERNEL_UPRIGHT, "kernel", "Custom 0/1 rows, used when shape is 'custom'")
     digit: int = param(0, "int", "Class whose training images are eroded", minimum=0, maximum=9)
 
     def _name(self) -> str:
@@ -353,14 +357,14 @@ class ClassErosion(_Morphology):
 
 @dataclass(frozen=True)
 class ShrinkBlobs(_Morphology):
-    """A label-free stand-in for the seed's erosion of its zeros: erode (``iterations`` times,
+    """A label-free stand-in for the report's erosion of its zeros: erode (``iterations`` times,
     with the chosen kernel) every image whose ink covers more than ``min_ink`` of its pixels.
     Ink is every pixel brighter than ``ink_level`` times the image's brightest pixel, so the
     rule holds on 0..255 and on 0..1 images alike. On real AHDD a zero, scaled up to fill its
     box, is a blob (ink ~26%) while other digits have 8-17% (٥ is near a zero's): the step looks
     at ink, never at labels, so it runs on training, test and inference images alike.
     Per image it is ``cv2.erode(img, kernel, iterations=n) if ink(img) > min_ink else img``.
-    Defaults: the seed's kernel and two iterations, as its class erosion."""
+    Defaults: the report's kernel and two iterations, as its class erosion."""
 
     KIND: ClassVar[str] = "shrink-blobs"
     TITLE: ClassVar[str] = "Shrink blobs (erode images with much ink)"
@@ -370,7 +374,7 @@ class ShrinkBlobs(_Morphology):
     width: int = param(5, "int", "Kernel width (pixels)", minimum=1, maximum=MAX_KERNEL_SIZE)
     height: int = param(5, "int", "Kernel height (pixels)", minimum=1, maximum=MAX_KERNEL_SIZE)
     iterations: int = param(2, "int", "How many times to apply it", minimum=1, maximum=10)
-    kernel: tuple[str, ...] = param(SEED_KERNEL_UPRIGHT, "kernel", "Custom 0/1 rows, used when shape is 'custom'")
+    kernel: tuple[str, ...] = param(REPORT_KERNEL_UPRIGHT, "kernel", "Custom 0/1 rows, used when shape is 'custom'")
     min_ink: float = param(0.25, "float", "Erode the images whose ink covers more than this fraction of the "
                                          "pixels", minimum=0, maximum=1)
     ink_level: float = param(0.5, "float", "A pixel is ink when brighter than this fraction of the image's "
@@ -399,7 +403,7 @@ class ShrinkBlobs(_Morphology):
         batch.put(idx, sub)
 
 
-# ----- beyond the seed ---------------------------------------------------------------------------
+# ----- beyond the report ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GaussianBlur(Step):
     """``cv2.GaussianBlur(img, (ksize, ksize), sigma)`` (sigma 0: derived from ksize; reflect-101 borders)."""

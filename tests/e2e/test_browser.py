@@ -68,7 +68,7 @@ def test_whole_workflow(page, server):
     _nav(page, "Train")
     _idle(page)
     page.get_by_role("button", name=re.compile("Train")).last.click()
-    # The live fragment shows curves while the run goes, then the seed-style summary line.
+    # The live fragment shows curves while the run goes, then the report-style summary line.
     page.wait_for_selector("text=/val_accuracy: \\d\\.\\d{4}/", timeout=180_000)
     page.wait_for_selector("[data-testid='stVegaLiteChart']")
     _no_exception(page)

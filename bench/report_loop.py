@@ -1,9 +1,9 @@
-"""A faithful copy of the seed's per-image preprocessing loops (Part X1 of its report).
+"""A faithful copy of the report's per-image preprocessing loops (Part X1 of its report).
 
 Like the seed, these work in place on ``images``: a float32 (N, 784) array whose rows are AHDD's
 flat column-major images (reshaping a row to (28, 28) gives the image transposed), one Python
 iteration and one OpenCV call per image and operation. Only the training-split loops are copied
-(the seed's test loops did the same, with the test labels). Used by bench/preprocess.py as the
+(the report's test loops did the same, with the test labels). Used by bench/preprocess.py as the
 baseline and by tests/test_preprocess_named.py as the reference for the named pipelines.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ closing_kernel = np.array([[1, 1, 1, 1],
                            ], dtype=np.uint8)
 
 
-def seed_normalize(images_train: np.ndarray) -> None:
+def report_normalize(images_train: np.ndarray) -> None:
     """1. Noramlization."""
     for item in range(images_train.shape[0]):
         images_train[item] = cv2.normalize(images_train[item],
@@ -32,14 +32,14 @@ def seed_normalize(images_train: np.ndarray) -> None:
                                            cv2.NORM_MINMAX, dtype=cv2.CV_32F).reshape((28*28,))
 
 
-def seed_threshold(images_train: np.ndarray) -> None:
+def report_threshold(images_train: np.ndarray) -> None:
     """2. thresholding."""
     for item in range(images_train.shape[0]):
         images_train[item] = cv2.threshold(images_train[item],
                                            0.2, 1.0, cv2.THRESH_BINARY)[1].reshape((28*28,))
 
 
-def seed_erosion_dilation(images_train: np.ndarray, label_train: np.ndarray) -> None:
+def report_erosion_dilation(images_train: np.ndarray, label_train: np.ndarray) -> None:
     """4. Erosion and Dilation: the 0s eroded twice with the 5x5 kernel, then every image
     dilated and eroded with 3x3 ones (the report's final preprocessing)."""
     for item in range(images_train.shape[0]):
@@ -55,8 +55,8 @@ def seed_erosion_dilation(images_train: np.ndarray, label_train: np.ndarray) -> 
                                        np.ones((3, 3), np.uint8)).reshape((784,))
 
 
-def seed_erosion(images_train: np.ndarray, label_train: np.ndarray) -> None:
-    """The class-0 part of the block above alone: the seed's "Erosion" variants."""
+def report_erosion(images_train: np.ndarray, label_train: np.ndarray) -> None:
+    """The class-0 part of the block above alone: the report's "Erosion" variants."""
     for item in range(images_train.shape[0]):
         if label_train[item] == 0:
             images_train[item] = cv2.erode(images_train[item].reshape((28, 28)),
@@ -65,22 +65,22 @@ def seed_erosion(images_train: np.ndarray, label_train: np.ndarray) -> None:
                                            kernel).reshape((784,))
 
 
-def seed_closing(images_train: np.ndarray) -> None:
-    """4. closing (the training loop; the seed's test loop wrote to images_train by mistake)."""
+def report_closing(images_train: np.ndarray) -> None:
+    """4. closing (the training loop; the report's test loop wrote to images_train by mistake)."""
     for item in range(images_train.shape[0]):
         images_train[item] = cv2.morphologyEx(images_train[item].reshape((28, 28)),
                                               cv2.MORPH_CLOSE, closing_kernel).reshape((28*28,))
 
 
-def seed_loop(images_train: np.ndarray, label_train: np.ndarray) -> None:
-    """The seed's final preprocessing, as its notebook ran it: three passes over the dataset."""
-    seed_normalize(images_train)
-    seed_threshold(images_train)
-    seed_erosion_dilation(images_train, label_train)
+def report_loop(images_train: np.ndarray, label_train: np.ndarray) -> None:
+    """The report's final preprocessing, as its notebook ran it: three passes over the dataset."""
+    report_normalize(images_train)
+    report_threshold(images_train)
+    report_erosion_dilation(images_train, label_train)
 
 
-#: Each named pipeline (core.preprocess.named) as the seed's loops, in order.
-SEED_VARIANTS = {
+#: Each named pipeline (core.preprocess.named) as the report's loops, in order.
+REPORT_VARIANTS = {
     "raw": (),
     "erosion": ("erosion",),
     "erosion-closing": ("erosion", "closing"),
@@ -90,26 +90,26 @@ SEED_VARIANTS = {
 }
 
 
-def run_seed_variant(name: str, images_train: np.ndarray, label_train: np.ndarray) -> None:
-    """Run the seed loops of variant ``name`` in place on flat column-major float32 images."""
-    for part in SEED_VARIANTS[name]:
+def run_report_variant(name: str, images_train: np.ndarray, label_train: np.ndarray) -> None:
+    """Run the report's loops of variant ``name`` in place on flat column-major float32 images."""
+    for part in REPORT_VARIANTS[name]:
         if part == "normalize":
-            seed_normalize(images_train)
+            report_normalize(images_train)
         elif part == "threshold":
-            seed_threshold(images_train)
+            report_threshold(images_train)
         elif part == "erosion":
-            seed_erosion(images_train, label_train)
+            report_erosion(images_train, label_train)
         elif part == "closing":
-            seed_closing(images_train)
+            report_closing(images_train)
         else:
-            seed_erosion_dilation(images_train, label_train)
+            report_erosion_dilation(images_train, label_train)
 
 
-def to_seed_layout(x: np.ndarray) -> np.ndarray:
-    """Upright (N, 28, 28) images as the seed held them: float32 (N, 784), column-major rows."""
+def to_report_layout(x: np.ndarray) -> np.ndarray:
+    """Upright (N, 28, 28) images as the report held them: float32 (N, 784), column-major rows."""
     return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(len(x), 784).astype(np.float32)
 
 
-def from_seed_layout(flat: np.ndarray) -> np.ndarray:
-    """The inverse of to_seed_layout: upright (N, 28, 28) images."""
+def from_report_layout(flat: np.ndarray) -> np.ndarray:
+    """The inverse of to_report_layout: upright (N, 28, 28) images."""
     return np.ascontiguousarray(flat.reshape(len(flat), 28, 28).transpose(0, 2, 1))

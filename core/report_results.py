@@ -1,16 +1,16 @@
-"""The seed report's FIT RESULT tables (Parts G, D and H), as numbers to compare a grid with.
+"""The report's FIT RESULT tables (Parts G, D and H), as numbers to compare a grid with.
 
 Transcribed from the report's result blocks for the six variants that ``core.preprocess``
-names (``SEED_PIPELINES``). Rows the named pipelines do not cover are left out: D's
+names (``REPORT_PIPELINES``). Rows the named pipelines do not cover are left out: D's
 "Erosion ==> dilation", H's "(32Neurons)" and "3 Layer" variants. Two caveats travel with these
-figures: the seed trained on the real AHDD (the default dataset here is a synthetic stand-in),
+figures: the report trained on the real AHDD (the default dataset here is a synthetic stand-in),
 and its "Erosion" variants also eroded the test images labelled 0, using the test labels, which
 flatters their val_accuracy (validation was the test set). Each is one run with no seed fixed.
 """
 from __future__ import annotations
 
 #: {preset: {pipeline name: {metric: value}}}, metrics as the report printed them.
-SEED_RESULTS: dict[str, dict[str, dict[str, float]]] = {
+REPORT_RESULTS: dict[str, dict[str, dict[str, float]]] = {
     "G": {
         "raw": {"loss": 1.8946, "accuracy": 0.1926, "val_loss": 1.9064, "val_accuracy": 0.1922},
         "erosion": {"loss": 1.6763, "accuracy": 0.2852, "val_loss": 1.6968, "val_accuracy": 0.2873},
@@ -49,6 +49,6 @@ SEED_RESULTS: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def seed_figure(preset: str, pipeline: str, metric: str = "val_accuracy") -> float | None:
-    """The seed's figure for a preset and a named pipeline, or None where it reported none."""
-    return SEED_RESULTS.get(preset, {}).get(pipeline, {}).get(metric)
+def report_figure(preset: str, pipeline: str, metric: str = "val_accuracy") -> float | None:
+    """The report's figure for a preset and a named pipeline, or None where it reported none."""
+    return REPORT_RESULTS.get(preset, {}).get(pipeline, {}).get(metric)
