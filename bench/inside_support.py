@@ -22,7 +22,7 @@ def trained_run(root: Path, dataset: str = "default:full", preset: str = "H", ep
             self.store.add_epoch(self.run_id, event)
 
     store = RunStore(root)
-    config = RunConfig.build(dataset=dataset, pipeline="normal", preset=preset,
+    config = RunConfig.build(dataset=dataset, pipeline="normal-threshold-dilate-erosion", preset=preset,
                              overrides={"epochs": epochs, "early_stop": None})
     run = store.create(config, status="running")
     started = time.perf_counter()

@@ -97,8 +97,11 @@ elif view == MAP:
         st.info(f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
                 "10,000 test images about half a minute, in the background). It is kept with the run.")
         if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
-            inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method, kind="embedding-map")
-            st.rerun()
+            problem = inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method,
+                                              kind="embedding-map")
+            if problem is None:
+                st.rerun()
+            st.error(problem)
         st.stop()
     epochs = len(by_epoch) if by_epoch is not None else 0
     epoch = epochs
@@ -140,8 +143,10 @@ else:
     target = c1.selectbox("Dataset (its test images)", options, format_func=labels.get, key="inside_target",
                           help="Any dataset of 28x28 images with the same classes; load your own on the Data page.")
     if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", key="inside_evaluate"):
-        inside_views.start_task(f"evaluate:{run.id}", evaluate_run, str(store.root), run.id, target,
-                                kind="evaluation")
+        problem = inside_views.start_task(f"evaluate:{run.id}", evaluate_run, str(store.root), run.id, target,
+                                          kind="evaluation")
+        if problem is not None:
+            st.error(problem)
         st.session_state["inside_evaluating"] = labels[target]
     if inside_views.follow_task(f"evaluate:{run.id}", "Evaluating on "
                                 + inside_views.escape(st.session_state.get("inside_evaluating", "the dataset"))):

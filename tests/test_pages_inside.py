@@ -167,3 +167,15 @@ def test_bad_datasets_get_a_message(lab):
     wait_failed(at, f"evaluate:{lab['mlp']}")
     no_exceptions(at)
     assert "does not load" in at.error[0].value
+
+
+def test_a_task_service_that_cannot_start_gets_a_message(lab, monkeypatch):
+    def down(*args, **kwargs):
+        raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr(tasks, "submit", down)
+    at = open_app_page("inside")
+    at.segmented_control(key="inside_view").set_value("On another dataset").run()
+    at.button(key="inside_evaluate").click().run()
+    no_exceptions(at)
+    assert at.error[0].value == "The background task could not start: The current node timed out during startup."

@@ -98,19 +98,24 @@ def saliency_row(store: RunStore, run: Run, processed: np.ndarray | None, true: 
 TASKS = "inside_tasks"
 
 
-def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: str | None = None) -> None:
+def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: str | None = None) -> str | None:
     """Submit ``fn(*args, env=<this server's settings>, progress=...)`` as a background task,
-    unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session."""
+    unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
+    Returns why it could not start (a message for the page), else None."""
     from core import task_env, tasks
 
     running = st.session_state.setdefault(TASKS, {})
     if name in running:
         try:
             if tasks.get(running[name]).active:
-                return
+                return None
         except DigitLabError:
             pass
-    running[name] = tasks.submit(fn, *args, kind=kind, owner=owner, env=task_env.current())
+    try:
+        running[name] = tasks.submit(fn, *args, kind=kind, owner=owner, env=task_env.current())
+    except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception when its node cannot start
+        return f"The background task could not start: {escape(str(err))}"
+    return None
 
 
 def follow_task(name: str, what: str) -> bool:
