@@ -1,13 +1,32 @@
-# Digit Lab lab instance: one container serving the dashboard to a class.
+# Digit Lab lab instance: one container serving the dashboard to a class; the same image runs the
+# Ray head and workers of compose.yaml.
 #   docker build -t digit-lab .
-#   docker run -p 8501:8501 -v digitlab-data:/data -e DIGITLAB_MAX_JOBS=2 digit-lab
+#   docker run -p 8501:8501 --shm-size=512m -v digitlab-data:/data digit-lab
+
+# ---- build: the runtime requirements in a virtualenv, trimmed of what nothing imports ------------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+# Only requirements.txt (the runtime): the test tools live in requirements-dev.txt.
+# Trimmed here, in the stage the image does not keep, so the deleted files cost no layer:
+# TensorFlow's C++ headers and libclang only build custom ops, Ray's jars only run Java workers,
+# and the libraries' own test suites are never imported.
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip uninstall -y libclang \
+    && cd /opt/venv/lib/python3.11/site-packages \
+    && rm -rf tensorflow/include ray/jars \
+    && find numpy pandas pyarrow scipy sklearn -depth -type d -name tests -exec rm -rf {} +
+
+# ---- the image ------------------------------------------------------------------------------------
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_ROOT_USER_ACTION=ignore \
     TF_CPP_MIN_LOG_LEVEL=2 \
     DIGITLAB_RUN_ROOT=/data/runs \
     DIGITLAB_DATA_DIR=/data/datasets \
@@ -16,16 +35,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DIGITLAB_MAX_UPLOAD_MB=200
 
 # tini as PID 1: forwards docker stop's SIGTERM to Streamlit and reaps orphaned processes, which
-# a Python PID 1 leaves as zombies.
+# a Python PID 1 leaves as zombies. apt-get clean: no package caches left in the layer.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /app
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+COPY --from=build /opt/venv /opt/venv
 
-# Code stays owned by root: the server runs as "lab" and cannot rewrite it.
+# Code stays owned by root: the server runs as "lab" and cannot rewrite it. PYTHONPATH=/app lets
+# Ray's worker processes (started from the Ray node, not from /app) import core too.
+WORKDIR /app
 COPY app.py ./
 COPY .streamlit ./.streamlit
 COPY core ./core

@@ -1,10 +1,21 @@
 # Two entry points: `make run` (the dashboard) and `make test` (the whole suite).
+# The image: `make image` builds it, `make image-test` builds it and checks the running container.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
+IMAGE  ?= digit-lab
 
-.PHONY: run test install install-dev browser bench clean
+# The container engine: docker where it has an engine, else podman (same arguments), else none.
+# Decided once, on first use (`make DOCKER=podman ...` skips the probe).
+ifeq ($(origin DOCKER),undefined)
+DOCKER = $(eval DOCKER := $(shell if docker info >/dev/null 2>&1; then echo docker; \
+  elif podman info >/dev/null 2>&1; then echo podman; fi))$(DOCKER)
+endif
+NO_ENGINE := echo "skipped: no container engine works here (docker info and podman info both failed); install Docker or Podman"
+
+.PHONY: run test install install-dev browser bench clean image image-test
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +32,7 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 run: install
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:
@@ -33,8 +44,20 @@ test: install-dev browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in generate load preprocess train grid_workers load_sessions embedding inside; do \
+	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+
+# podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).
+image:
+	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
+	  set -x; $(DOCKER) build $(if $(findstring podman,$(DOCKER)),--format docker) -t $(IMAGE) . ; fi
+
+# The real image's tests (tests/test_image.py, marker "image"), then the one-line check, printed last.
+image-test: install-dev image
+	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
+	  DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
+	    -k "not check_script" \
+	  && DOCKER=$(DOCKER) $(BIN)/python tools/image_check.py --image $(IMAGE); fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -52,18 +52,32 @@ def connect() -> None:
         if ray.is_initialized():
             return
         conf = settings()
-        try:
-            if conf.ray_address:
-                ray.init(address=conf.ray_address, namespace=NAMESPACE, runtime_env=_runtime_env(True),
-                         log_to_driver=False, logging_level=logging.WARNING)
-            else:
-                ray.init(num_cpus=conf.ray_cpus, include_dashboard=False,
-                         object_store_memory=conf.ray_object_store_mb * 2**20, namespace=NAMESPACE,
-                         runtime_env=_runtime_env(False), log_to_driver=False,
-                         logging_level=logging.WARNING, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address}" if conf.ray_address else "a local Ray"
-            raise DigitLabError(f"could not start or reach {where}: {err}") from None
+        for attempt in (1, 2):  # a loaded machine can miss Ray's fixed 30 s node start-up window once
+            try:
+                _init(conf)
+                return
+            except Exception as err:  # ray.init raises bare Exception on a start-up timeout
+                ray.shutdown()
+                if attempt == 2:
+                    where = (f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address}" if conf.ray_address
+                             else "a local Ray")
+                    raise DigitLabError(f"could not start or reach {where}: {err}") from None
+                log.warning("Ray did not start (%s); trying again", err)
+
+
+def _init(conf: Any) -> None:
+    import ray
+
+    if conf.ray_address:
+        ray.init(address=conf.ray_address, namespace=NAMESPACE, runtime_env=_runtime_env(True),
+                 log_to_driver=False, logging_level=logging.WARNING)
+    else:
+        # address="local": always a fresh instance of our own, never a `ray start` cluster found on
+        # this machine (that takes DIGITLAB_RAY_ADDRESS).
+        ray.init(address="local", num_cpus=conf.ray_cpus, include_dashboard=False,
+                 object_store_memory=conf.ray_object_store_mb * 2**20, namespace=NAMESPACE,
+                 runtime_env=_runtime_env(False), log_to_driver=False,
+                 logging_level=logging.WARNING, configure_logging=False)
 
 
 def is_remote() -> bool:

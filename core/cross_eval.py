@@ -24,7 +24,7 @@ import numpy as np
 from core import task_env
 from core.errors import DigitLabError
 from core.evaluation import accuracy, log_loss
-from core.runs import FINISHED, RunStore, atomic_save_npy, atomic_write_text
+from core.runs import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
 
 #: progress(fraction done in 0..1, what is happening).
 Progress = Callable[[float, str], None]
@@ -131,20 +131,20 @@ def check_classes(run_spec: str, class_names: tuple[str, ...]) -> None:
                             f"dataset has ({', '.join(class_names[:3])}, ...): its predictions would mean nothing here")
 
 
-def evaluations(store: RunStore, run_id: str) -> list[Evaluation]:
+def evaluations(store: Any, run_id: str) -> list[Evaluation]:
     """The run's stored evaluations, newest first (unreadable ones are skipped)."""
-    base = store.folder(run_id) / FOLDER
+    base = Path(store.root) / validate_run_id(run_id) / FOLDER
     found = []
     for meta_path in sorted(base.glob(f"*/{META_NAME}")) if base.is_dir() else []:
         found += [e] if (e := _read(meta_path)) is not None else []
     return sorted(found, key=lambda e: -e.created)
 
 
-def get_evaluation(store: RunStore, run_id: str, key: str) -> Evaluation:
+def get_evaluation(store: Any, run_id: str, key: str) -> Evaluation:
     """One stored evaluation by key (DigitLabError if there is none)."""
     if not (isinstance(key, str) and len(key) == 16 and all(c in "0123456789abcdef" for c in key)):
         raise DigitLabError(f"not an evaluation key: {str(key)[:40]!r}")
-    found = _read(store.folder(run_id) / FOLDER / key / META_NAME)
+    found = _read(Path(store.root) / validate_run_id(run_id) / FOLDER / key / META_NAME)
     if found is None:
         raise DigitLabError(f"run {run_id} has no evaluation {key}")
     return found

@@ -21,7 +21,7 @@ import pandas as pd
 
 from core import task_env
 from core.errors import DigitLabError
-from core.runs import FINISHED, RunStore, atomic_save_npy
+from core.runs import FINISHED, RunStore, atomic_save_npy, validate_run_id
 
 #: progress(fraction done in 0..1, what is happening).
 Progress = Callable[[float, str], None]
@@ -36,9 +36,10 @@ TSNE_NEIGHBOURS = 5
 FEATURE_BATCH = 1024
 
 
-def map_path(store: RunStore, run_id: str, method: str) -> Path:
-    """Where the map of ``run_id`` by ``method`` is cached (the id and method are checked)."""
-    return store.folder(run_id) / f"embedding-{check_method(method)}.npy"
+def map_path(store: Any, run_id: str, method: str) -> Path:
+    """Where the map of ``run_id`` by ``method`` is cached (the id and method are checked);
+    ``store`` is a RunStore or anything with its ``root`` (core.run_access.RunView)."""
+    return Path(store.root) / validate_run_id(run_id) / f"embedding-{check_method(method)}.npy"
 
 
 def check_method(method: str) -> str:
@@ -48,7 +49,7 @@ def check_method(method: str) -> str:
     return method
 
 
-def load_map(store: RunStore, run_id: str, method: str) -> np.ndarray | None:
+def load_map(store: Any, run_id: str, method: str) -> np.ndarray | None:
     """The cached (N_test, 2) points of the run's map, or None when not computed yet."""
     path = map_path(store, run_id, method)
     if not path.is_file():

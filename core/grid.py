@@ -22,11 +22,13 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DigitLabError
+from core.eta import start_text
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
 from core.run_config import RunConfig, parse_seed
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.report_results import report_figure
 
@@ -127,11 +129,13 @@ def new_grid_id() -> str:
     return secrets.token_hex(4)
 
 
-def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
-    """Queue every run of ``spec`` under a new grid id and start what max_jobs allows; return the id.
+def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str:
+    """Queue every run of ``spec`` for ``owner`` under a new grid id, exactly as single runs are
+    queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
+    return the id.
 
     All configs are checked first, against the instance's limits too (core.limits: epochs, model
-    size, queue length), so a spec that breaks one queues nothing.
+    size, queue length, runs waiting per owner), so a spec that breaks one queues nothing.
     """
     configs = spec.configs()
     allowed = limits()
@@ -139,9 +143,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec) -> str:
         allowed.check_config(config)
     check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
-    for config in configs:
-        jobs.store.create(config, grid=grid_id)
-    jobs.dispatch()
+    jobs.submit_many(configs, owner=owner, grid=grid_id)
     return grid_id
 
 
@@ -159,7 +161,7 @@ def check_queue_room(allowed: Limits, jobs: JobQueue, n_runs: int) -> None:
                             f"allows {allowed.max_queue}: choose fewer pipelines, presets or seeds")
 
 
-def stop_grid(store: RunStore, grid_id: str) -> int:
+def stop_grid(store: RunStore | RunView, grid_id: str) -> int:
     """Cancel the grid's queued runs and ask its running ones to stop; return how many were active."""
     active = [r for r in grid_runs(store, grid_id) if r.active]
     for run in reversed(active):  # the queue's tail first, so no queued run starts meanwhile
@@ -167,7 +169,7 @@ def stop_grid(store: RunStore, grid_id: str) -> int:
     return len(active)
 
 
-def grid_runs(store: RunStore, grid_id: str) -> list[Run]:
+def grid_runs(store: RunStore | RunView, grid_id: str) -> list[Run]:
     """The grid's runs in queue order; DigitLabError if the store holds none with that id."""
     runs = store.grid_runs(grid_id)
     if not runs:
@@ -302,7 +304,7 @@ class GridResult:
         return sorted({int(s) for s in self.runs["seed"].dropna()})
 
 
-def read_grid(store: RunStore, grid_id: str) -> GridResult:
+def read_grid(store: RunStore | RunView, grid_id: str) -> GridResult:
     """The grid ``grid_id`` as it stands now (running runs with their latest epoch)."""
     runs = grid_runs(store, grid_id)
     history = {r.id: store.history(r.id) for r in runs if r.status == RUNNING}
@@ -317,7 +319,7 @@ def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
     lines = ["## FIT RESULT ##"]
     for row in summary[summary["preset"] == preset].to_dict("records"):
-        lines.append(f"## {row['title']}")
+        lines.append(f"## {REPORT_TITLES.get(row['pipeline'], row['title'])}")  # the report's spelling
         if row["n"] == 0:
             lines.append(f"#### ({row['status']})")
             continue
@@ -400,7 +402,7 @@ def _cell_status(statuses: pd.Series) -> str:
 def _progress_text(run: Run) -> str:
     p = run.progress
     if run.status == QUEUED:
-        return f"queued #{run.queue_position}" if run.queue_position else QUEUED
+        return f"queued #{run.queue_position}, {start_text(run.estimated_start)}" if run.queue_position else QUEUED
     if run.status != RUNNING:
         return run.status
     if p.get("phase") == "training" and p.get("epochs"):

@@ -1,119 +1,178 @@
-"""Background training jobs: the run store is the queue, and a dispatcher starts worker processes.
+"""Background training on Ray: the run store is the queue, and a dispatcher feeds Ray from it.
 
-A :class:`JobQueue` submits runs (status "queued") and, on each :meth:`JobQueue.dispatch`, claims
-queued runs while fewer than ``max_jobs`` run, starting one ``python -m core.worker`` process per
-run. The dashboard keeps one queue with a background thread (:meth:`JobQueue.start`); the CLI
-dispatches in its foreground loop (:meth:`JobQueue.wait`). Claims are atomic in SQLite, so any
-number of dispatchers in any number of processes together respect ``max_jobs``. Workers run in
-their own session: a closed browser tab, a page change or a Ctrl-C in a terminal never kills one.
+A :class:`JobQueue` submits runs (status "queued") and, on each :meth:`JobQueue.dispatch`:
+writes what running tasks reported (core.worker.RunEvents) into the run store, closes runs whose
+task ended (writing the model and predictions it returned into the run folder), forces stops that
+were not obeyed in time, and claims queued runs, fair share across owners, while slots are free,
+submitting each as a Ray task. The dashboard keeps one queue with a background thread
+(:meth:`JobQueue.start`); the CLI dispatches in its foreground loop (:meth:`JobQueue.wait`).
+Claims are atomic in SQLite, so every dispatcher on a machine (server and CLIs) shares the slots.
+
+Fault policy: a run whose worker process dies or whose node is lost ends **failed** with the
+reason; it is never retried (a retry would repeat epochs already reported). A dispatcher that
+ends (server restart) leaves its running runs to be failed by the next one, with that reason.
 """
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
+import ray
+from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayError, RayTaskError,
+                            TaskCancelledError, WorkerCrashedError)
+
+from core import cluster
+from core.errors import DigitLabError
 from core.limits import limits
 from core.run_config import RunConfig
-from core.runs import QUEUED, RUNNING, Run, RunStore
+from core.runs import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
+                       Run, RunStore, atomic_write_bytes)
 from core.settings import settings
+from core.worker import dataset_payload, run_events, train_task
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-#: Starts the worker for a claimed run: (run id, store root) -> process.
-Launcher = Callable[[str, Path], subprocess.Popen]
+#: Seconds a running run has to obey a stop request before its worker is ended.
+STOP_GRACE_S = 1.2
+#: Starts the Ray task of a claimed run: (run, the RunEvents actor) -> ObjectRef of its result.
+Launcher = Callable[[Run, Any], Any]
 
 
-def launch_worker(run_id: str, root: Path) -> subprocess.Popen:
-    """Start ``python -m core.worker <run_id> --root <root>`` with output to the run's worker.log.
+def launch_training(run: Run, events: Any, resources: dict[str, float] | None = None) -> Any:
+    """Submit ``run`` as a Ray task with ``DIGITLAB_CPUS_PER_RUN`` CPUs (and custom ``resources``,
+    which place it on nodes that have them). The task gets the config, not the run folder; an
+    uploaded dataset's file goes along as bytes (the node may be another machine)."""
+    if run.config is None:
+        raise DigitLabError(run.problem or "the run has no readable config")
+    cpus = settings().cpus_per_run
+    payload = dataset_payload(run.config.dataset)
+    upload = ray.put(payload) if payload is not None else None
+    return train_task.options(num_cpus=cpus, resources=resources or {}, name=f"train:{run.id}").remote(
+        run.id, run.config.to_dict(), events, upload, cpus)
 
-    The worker keeps this process's working directory and environment (relative DIGITLAB_*
-    paths mean the same to both) and finds ``core`` through PYTHONPATH.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with open(root / run_id / "worker.log", "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "core.worker", run_id, "--root", str(Path(root).resolve())],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+@dataclass
+class _Flight:
+    """A run this dispatcher submitted: its result's ref and when a stop was passed on."""
+
+    ref: Any
+    stop_sent: float | None = None
 
 
 class JobQueue:
-    """Submit, stop and dispatch training runs of ``store`` with at most ``max_jobs`` at once."""
+    """Submit, stop and dispatch training runs of ``store``, at most ``max_jobs`` at once.
 
-    def __init__(self, store: RunStore, max_jobs: int | None = None, launcher: Launcher = launch_worker,
-                 interval: float = 0.5) -> None:
+    ``max_jobs`` defaults to ``DIGITLAB_MAX_JOBS`` or, when that is unset, to as many runs as the
+    cluster's CPUs hold at ``DIGITLAB_CPUS_PER_RUN`` each.
+    """
+
+    def __init__(self, store: RunStore, max_jobs: int | None = None, launcher: Launcher = launch_training,
+                 interval: float = 0.25, stop_grace: float = STOP_GRACE_S) -> None:
         self.store = store
-        self.max_jobs = max(1, max_jobs if max_jobs is not None else settings().max_jobs)
+        self.stop_grace = stop_grace
+        self._max_jobs = max_jobs if max_jobs is not None else (settings().max_jobs or None)
         self.launcher = launcher
         self.interval = interval
-        self._children: dict[str, subprocess.Popen] = {}
-        self._lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self._lock = threading.RLock()
         self._submit_lock = threading.Lock()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
+        self._events: Any = None
+        self._drain: Any = None  # a RunEvents.drain call not answered yet
 
-    def submit(self, config: RunConfig) -> str:
-        """Queue a run and start it at once if a slot is free; return its id.
+    @property
+    def max_jobs(self) -> int:
+        """Runs that may train at once (asks the cluster on first use when not set)."""
+        if self._max_jobs is None:
+            self._max_jobs = max(1, cluster.total_cpus() // settings().cpus_per_run)
+        return max(1, self._max_jobs)
 
-        The instance's limits (core.limits) are checked first: too many epochs, too big a model or
-        a full queue raise DigitLabError and queue nothing.
+    @property
+    def known_max_jobs(self) -> int | None:
+        """``max_jobs`` if known without asking the cluster (set, or asked before), else None."""
+        return self._max_jobs
+
+    @property
+    def events(self) -> Any:
+        """The cluster's RunEvents actor (joining Ray on first use)."""
+        if self._events is None:
+            cluster.connect()
+            self._events = run_events(detached=cluster.is_remote())
+        return self._events
+
+    # ---- submitting and stopping -------------------------------------------------------------
+
+    def submit(self, config: RunConfig, owner: str | None = None, grid: str | None = None) -> str:
+        """Queue a run for ``owner`` and start it at once if a slot is free; return its id.
+
+        The instance's limits (core.limits) are checked first: too many epochs, too big a model, a
+        full queue or too many of this owner's runs waiting raise DigitLabError and queue nothing.
         """
-        with self._submit_lock:  # one check-then-create at a time, so the queue limit holds here
-            self.check_limits([config])
-            run = self.store.create(config)
+        return self.submit_many([config], owner=owner, grid=grid)[0]
+
+    def submit_many(self, configs: Sequence[RunConfig], owner: str | None = None,
+                    grid: str | None = None) -> list[str]:
+        """Queue several runs for ``owner`` (a grid: all or none pass the limits); return their ids."""
+        with self._submit_lock:  # one check-then-create at a time, so the queue limits hold here
+            self.check_limits(configs, owner)
+            ids = [self.store.create(config, grid=grid, owner=owner).id for config in configs]
         self.dispatch()
-        return run.id
+        return ids
 
-    def check_limits(self, configs: Sequence[RunConfig]) -> None:
-        """Raise DigitLabError unless the instance's limits (core.limits) allow queueing ``configs``
-        now: each one's epochs and model size, and how many runs would then wait for a slot.
-
-        ``submit`` calls it; whoever queues several runs through the store (an experiment grid)
-        calls it first, so a grid cannot go around the queue limit.
-        """
+    def check_limits(self, configs: Sequence[RunConfig], owner: str | None = None) -> None:
+        """Raise DigitLabError unless the instance's limits (core.limits) allow ``owner`` to queue
+        ``configs`` now: each one's epochs and model size, how many runs would then wait for a slot,
+        and how many of ``owner``'s would."""
         allowed = limits()
         for config in configs:
             allowed.check_config(config)
-        if allowed.max_queue is not None:
+        if allowed.max_queue is not None or allowed.max_queued_per_owner is not None:
             runs = self.store.list()
             waiting = sum(r.status == QUEUED for r in runs)
             free = self.max_jobs - sum(r.status == RUNNING for r in runs)
             allowed.check_queue(waiting, free, adding=len(configs))
+            allowed.check_owner_queue(sum(r.status == QUEUED and r.owner == owner for r in runs),
+                                      adding=len(configs))
 
     def stop(self, run_id: str) -> Run:
-        """Cancel a queued run, or ask a running one to stop (its worker obeys within a second)."""
-        return self.store.request_stop(run_id)
+        """Cancel a queued run at once, or stop a running one: gracefully at its next batch (the
+        model so far is kept), its worker ended after ``stop_grace`` seconds (the model is lost)."""
+        run = self.store.request_stop(run_id)
+        if run.status == RUNNING:
+            self.dispatch()
+        return self.store.get(run_id)
 
     def queue(self) -> list[Run]:
         """Queued runs in start order; each has ``queue_position`` from 1."""
         return self.store.queued()
 
-    def dispatch(self) -> list[str]:
-        """One round: notice ended workers, then start queued runs while slots are free.
+    # ---- dispatching -------------------------------------------------------------------------
 
-        Returns the ids started.
-        """
+    def dispatch(self) -> list[str]:
+        """One round: record reports, close ended runs, enforce stops, start queued runs while
+        slots are free. Returns the ids started."""
         with self._lock:
-            self._reap_children()
+            if self._flights:
+                self._collect()
+                self._enforce_stops()
+            elif not self.store.has_queued():  # idle: no need to reach Ray at all
+                return []
             started = []
-            # Our live workers go with the claim: one still exiting after closing its run keeps its
-            # slot (it holds its memory and CPU until TensorFlow has torn down, seconds).
-            while (run := self.store.claim_next(self.max_jobs, workers=self._children)) is not None:
+            cap = limits().max_running_per_owner
+            while (run := self.store.claim_next(self.max_jobs, cap)) is not None:
+                self.store.set_pid(run.id, os.getpid())  # this process collects the result
                 try:
-                    proc = self.launcher(run.id, self.store.root)
-                except OSError as err:
-                    self.store.fail(run.id, f"could not start the worker: {err}")
+                    ref = self.launcher(run, self.events)
+                except (DigitLabError, RayError, OSError) as err:
+                    self.store.fail(run.id, f"could not start the run: {err}")
                     continue
-                self._children[run.id] = proc
-                self.store.set_pid(run.id, proc.pid)
+                self._flights[run.id] = _Flight(ref)
                 started.append(run.id)
             return started
 
@@ -126,7 +185,7 @@ class JobQueue:
         return self
 
     def close(self) -> None:
-        """Stop the dispatcher thread (running workers carry on)."""
+        """Stop the dispatcher thread (tasks in flight carry on until collected or failed)."""
         self._halt.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -148,16 +207,127 @@ class JobQueue:
         while not self._halt.wait(self.interval):
             try:
                 self.dispatch()
-            except Exception:  # a locked or vanished store must not kill the dispatcher
+            except Exception:  # a locked store or a lost cluster must not kill the dispatcher
                 log.exception("dispatch failed")
 
-    def _reap_children(self) -> None:
-        """Collect our ended workers; fail any run whose worker exited without closing it."""
-        for run_id, proc in list(self._children.items()):
-            code = proc.poll()
-            if code is None:
+    def _collect(self) -> None:
+        """Write reported progress and epochs, then close the runs whose task has ended.
+
+        Reports are read without blocking the round (a busy cluster may answer late); a run is
+        closed only after every report sent before its end has been written.
+        """
+        ids = list(self._flights)
+        ready, _ = ray.wait([self._flights[i].ref for i in ids], num_returns=len(ids), timeout=0)
+        ended = [i for i in ids if self._flights[i].ref in set(ready)]
+        if self._drain is None:
+            self._drain = self.events.drain.remote(ids)
+        self._apply_drain(timeout=60.0 if ended else 0.5)
+        if ended and self._drain is None:
+            self._drain = self.events.drain.remote(ended)  # what they sent last, after that drain
+            self._apply_drain(timeout=60.0)
+        if self._drain is not None:  # the cluster did not answer: close them next round
+            return
+        for run_id in ended:
+            flight = self._flights.pop(run_id)
+            self._close(run_id, flight)
+            self.events.forget.remote(run_id)
+
+    def _apply_drain(self, timeout: float) -> None:
+        """Write the pending drain's reports into the store if it answers within ``timeout``."""
+        done, _ = ray.wait([self._drain], timeout=timeout)
+        if not done:
+            return
+        try:
+            reports = ray.get(self._drain)
+        except RayError as err:
+            log.warning("could not read run reports: %s", err)
+            reports = {}
+        self._drain = None
+        for run_id, (latest, epochs) in reports.items():
+            if not self._exists(run_id):
                 continue
-            del self._children[run_id]
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            tail = self.store.log_tail(run_id)
-            self.store.fail(run_id, f"the worker {how} before finishing" + (f": {tail}" if tail else ""))
+            for event in epochs:
+                self.store.add_epoch(run_id, event)
+            if latest is not None:
+                self.store.update_progress(run_id, latest)
+
+    def _close(self, run_id: str, flight: _Flight) -> None:
+        """Close a run whose task ended: write what it returned, or fail it with the reason."""
+        try:
+            result = ray.get(flight.ref, timeout=30)
+        except (TaskCancelledError, WorkerCrashedError) as err:
+            if flight.stop_sent is not None:
+                self.store.finish(run_id, STOPPED, self._partial_metrics(run_id))
+            else:
+                self.store.fail(run_id, _crash_reason(err, self._epochs_done(run_id)))
+            return
+        except (RayError, GetTimeoutError) as err:
+            self.store.fail(run_id, _crash_reason(err, self._epochs_done(run_id)))
+            return
+        if not self._exists(run_id):  # deleted meanwhile: nothing to write into
+            return
+        try:
+            if result["status"] == FAILED:
+                self.store.fail(run_id, result.get("error") or "the run failed")
+                return
+            if result.get("model") is not None:
+                atomic_write_bytes(self.store.folder(run_id) / "model.keras", result["model"])
+            if result.get("predictions") is not None:
+                self.store.save_array(run_id, PREDICTIONS_NAME, result["predictions"])
+            if result.get("epoch_predictions") is not None:
+                self.store.save_array(run_id, EPOCH_PREDICTIONS_NAME, result["epoch_predictions"])
+            self.store.finish(run_id, result["status"], result.get("metrics") or {})
+        except (OSError, DigitLabError, KeyError, TypeError) as err:
+            self.store.fail(run_id, f"could not save what the run returned: {err}")
+
+    def _enforce_stops(self) -> None:
+        """Pass stop requests to running tasks; end the worker of one that has not obeyed in time."""
+        now = time.monotonic()
+        for run_id, flight in list(self._flights.items()):
+            try:
+                run = self.store.get(run_id)
+            except DigitLabError:  # deleted: its task is of no use any more
+                run = None
+            if run is not None and not (run.status == RUNNING and run.stop_requested):
+                continue
+            if flight.stop_sent is None:
+                flight.stop_sent = now
+                self.events.stop.remote(run_id)
+            elif now - flight.stop_sent > self.stop_grace:
+                ray.cancel(flight.ref, force=True)
+                del self._flights[run_id]
+                self.events.forget.remote(run_id)
+                if run is not None:
+                    self.store.finish(run_id, STOPPED, self._partial_metrics(run_id))
+
+    def _exists(self, run_id: str) -> bool:
+        return self.store.folder(run_id).is_dir()
+
+    def _epochs_done(self, run_id: str) -> int:
+        try:
+            return len(self.store.history(run_id))
+        except DigitLabError:
+            return 0
+
+    def _partial_metrics(self, run_id: str) -> dict[str, Any]:
+        """The last recorded epoch's metrics of a run whose worker was ended (no model kept)."""
+        hist = self.store.history(run_id)
+        if not len(hist):
+            return {"epochs": 0}
+        last = hist.iloc[-1].to_dict()
+        last.pop("epoch", None)
+        return {**last, "epochs": len(hist), "seconds": float(hist["seconds"].sum())}
+
+
+def _crash_reason(err: BaseException, epochs_done: int) -> str:
+    """Why a task ended without a result, in words (never retried: see the module docstring)."""
+    when = f"after {epochs_done} epoch{'s' if epochs_done != 1 else ''}" if epochs_done else "before its first epoch"
+    if isinstance(err, NodeDiedError) or "node" in str(err).lower() and "died" in str(err).lower():
+        return f"the machine running it left the cluster {when}"
+    if isinstance(err, WorkerCrashedError):
+        return f"its worker process was killed (or ran out of memory) {when}"
+    if isinstance(err, OwnerDiedError):
+        return f"the dispatcher that started it ended {when}"
+    if isinstance(err, RayTaskError):
+        return f"{type(err.cause).__name__}: {err.cause}"
+    return f"the cluster lost it {when}: {type(err).__name__}"

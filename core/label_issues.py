@@ -9,11 +9,11 @@ The fast model is a one-hidden-layer Keras MLP (256 ReLU units, a few epochs). M
 synthetic default (6,000 images, 3 folds, 2 shared cores): 13 s for 95.6% out-of-fold accuracy;
 scikit-learn's logistic regression on 14x14 downscaled pixels took 25 s for 95.8%.
 
-A search can run in the background for the dashboard: :func:`start_search` starts
-``python -m core label-issues ... --out <folder>`` in its own process (TensorFlow stays out of the
-server), which writes its progress and result into a folder under ``settings().cache_dir``;
-:func:`read_search` reads that folder. Searches are keyed by what they compute, so one done by
-any session (or by the CLI with ``--out``) is found again and never recomputed.
+A search can run in the background for the dashboard: :func:`start_search` submits it as a Ray
+task (core.tasks; TensorFlow stays out of the server, and the task may run on another node), and
+:func:`read_search` brings its progress and result into a folder under ``settings().cache_dir``.
+Searches are keyed by what they compute, so one done by any session (or by the CLI with
+``--out``) is found again and never recomputed.
 
 :class:`LabelMarks` keeps, per dataset spec, which training images a person marked "label wrong"
 or "fine" (a JSON file, rewritten atomically under a lock). Training leaves the images marked
@@ -25,8 +25,6 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.access import LOCAL_USER, Identity
 from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.models import Hyperparams, build_model
@@ -88,6 +87,18 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 3, seed
         probs[held_idx] = model.predict(x[held_idx], batch_size=1024, verbose=0)
     _report(on_progress, 1.0, "ranking with cleanlab")
     return probs
+
+
+#: Measured on this project's 2-core machine: 60,000 images with 3 folds took 31 s, of which about
+#: 5 s start the worker (TensorFlow's import). The rest grows with the images each fold trains on.
+SEARCH_START_SECONDS = 5.0
+SEARCH_SECONDS_PER_TRAINING_IMAGE = 26.0 / (2 * 60_000)
+
+
+def estimate_search_seconds(images: int, folds: int) -> float:
+    """About how long :func:`find_suspects` takes on ``images`` training images with ``folds`` folds:
+    each image is trained on in ``folds - 1`` of the folds."""
+    return SEARCH_START_SECONDS + SEARCH_SECONDS_PER_TRAINING_IMAGE * images * max(folds - 1, 1)
 
 
 def rank_suspects(y: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
@@ -153,8 +164,8 @@ def _report(on_progress: ProgressCallback | None, fraction: float, text: str) ->
 # ---- background searches ------------------------------------------------------------------------
 
 NONE, RUNNING, DONE, FAILED = "none", "running", "done", "failed"
-SUSPECTS_FILE, PROGRESS_FILE, REQUEST_FILE, ERROR_FILE, LOG_FILE = (
-    "suspects.csv", "progress.json", "request.json", "error.txt", "log.txt")
+SUSPECTS_FILE, PROGRESS_FILE, REQUEST_FILE, ERROR_FILE, LOG_FILE, OWNERS_FILE = (
+    "suspects.csv", "progress.json", "request.json", "error.txt", "log.txt", "owners.json")
 
 
 @dataclass(frozen=True)
@@ -188,53 +199,96 @@ def search_folder(key: str, root: Path | None = None) -> Path:
     return Path(root if root is not None else settings().cache_dir) / "label_issues" / key
 
 
-def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0) -> str:
-    """Start ``python -m core label-issues`` for this search in the background unless it is done or
-    running already; return its key (for :func:`read_search`)."""
+def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0,
+                 owner: str | None = None) -> str:
+    """Submit this search as a background task (core.tasks) for ``owner`` unless it is done or
+    running already; return its key (for :func:`read_search`).
+
+    ``owner`` (an identity key, core.access) becomes one of the search's owners: a search done
+    for one student is reused for another without recomputing, but only its owners read it.
+    """
+    from core import tasks
+    from core.worker import dataset_payload
+
     pipeline_json = get_pipeline(pipeline).to_json()
     key = search_key(spec, folds, pipeline_json, seed)
     folder = search_folder(key)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder / ".lock"):
+        if owner is not None:
+            owners = set(_json(folder / OWNERS_FILE).get("owners", [])) | {owner}
+            atomic_write_text(folder / OWNERS_FILE, json.dumps({"owners": sorted(owners)}))
         if read_search(key).status in (RUNNING, DONE):
             return key
-        for name in (ERROR_FILE, PROGRESS_FILE):
+        for name in (ERROR_FILE, PROGRESS_FILE, LOG_FILE):
             (folder / name).unlink(missing_ok=True)
-        env = dict(os.environ)
-        project = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with open(folder / LOG_FILE, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "core", "label-issues", "--dataset", spec, "--folds", str(folds),
-                 "--pipeline", pipeline_json, "--seed", str(seed), "--out", str(folder.resolve())],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        task_id = tasks.submit(search_task, spec, folds, pipeline_json, seed, dataset_payload(spec),
+                               kind="label-search", owner=owner)
+        # The process that submitted the task brings its result home (read_search): recorded, so a
+        # search whose server ended is seen as failed rather than running for ever.
         atomic_write_text(folder / REQUEST_FILE, json.dumps({
-            "dataset": spec, "folds": folds, "pipeline": pipeline_json, "seed": seed,
-            "pid": proc.pid, "pid_start": process_start(proc.pid), "started": time.time()}))
+            "dataset": spec, "folds": folds, "pipeline": pipeline_json, "seed": seed, "task": task_id,
+            "pid": os.getpid(), "pid_start": process_start(os.getpid()), "started": time.time()}))
     return key
 
 
-def read_search(key: str, root: Path | None = None) -> SearchState:
+def search_task(spec: str, folds: int, pipeline_json: str, seed: int, payload: bytes | None, *,
+                progress: ProgressCallback) -> tuple[pd.DataFrame, int]:
+    """The background search on a Ray worker: (suspects, images examined)."""
+    from core.datasets import load_spec
+    from core.worker import local_spec
+
+    ds = load_spec(local_spec(spec, payload))
+    frame = find_suspects(ds, folds=folds, pipeline=get_pipeline(pipeline_json), seed=seed, on_progress=progress)
+    return frame, int(len(ds.y_train))
+
+
+def read_search(key: str, root: Path | None = None, viewer: Identity | None = None) -> SearchState:
     """The state of search ``key``: done (with its suspects), failed, running (with progress) or none.
 
-    A search whose process is gone without a result counts as failed, so it can be started again.
+    In the process that started it, the task's progress and outcome are written into the folder
+    first. A search whose starting process is gone without a result counts as failed, so it can be
+    started again. With a ``viewer`` (core.access) who is neither staff nor one of its owners, the
+    search reads as none, exactly like one never started.
     """
     folder = search_folder(key, root)
+    if viewer is not None and not viewer.staff and viewer.key not in _json(folder / OWNERS_FILE).get("owners", []):
+        return SearchState(key, NONE)
+    request = _json(folder / REQUEST_FILE)
+    if request.get("task") and not (folder / SUSPECTS_FILE).is_file() and not (folder / ERROR_FILE).is_file():
+        _bring_home(str(request["task"]), FolderReporter(folder))
     if (folder / SUSPECTS_FILE).is_file():
         frame = pd.read_csv(folder / SUSPECTS_FILE)
         progress = _json(folder / PROGRESS_FILE)
         return SearchState(key, DONE, 1.0, str(progress.get("text", "")), frame, progress.get("examined"))
     if (folder / ERROR_FILE).is_file():
         return SearchState(key, FAILED, error=(folder / ERROR_FILE).read_text(encoding="utf-8").strip())
-    request = _json(folder / REQUEST_FILE)
     if not request:
         return SearchState(key, NONE)
     progress = _json(folder / PROGRESS_FILE)
     if not process_alive(int(request.get("pid", -1)), request.get("pid_start")):
-        return SearchState(key, FAILED, error="the search process ended without a result"
+        return SearchState(key, FAILED, error="the process that started the search ended without a result"
                            + (f": {tail}" if (tail := _last_line(folder / LOG_FILE)) else ""))
     return SearchState(key, RUNNING, float(progress.get("fraction", 0.0)), str(progress.get("text", "starting…")))
+
+
+def _bring_home(task_id: str, reporter: "FolderReporter") -> None:
+    """Write a search task's latest progress, or its outcome, into its folder (if this process
+    submitted it; another process's task is left to that process)."""
+    from core import tasks
+
+    try:
+        task = tasks.get(task_id)
+    except DigitLabError:
+        return
+    if task.state == tasks.FINISHED:
+        frame, examined = task.result
+        frame.attrs["examined"] = examined
+        reporter.done(frame)
+    elif task.state in (tasks.FAILED, tasks.STOPPED):
+        reporter.failed(task.error or "the search was stopped")
+    else:
+        reporter(task.fraction, task.text if task.state == tasks.RUNNING else "waiting for a free CPU")
 
 
 class FolderReporter:
@@ -264,20 +318,24 @@ class FolderReporter:
 class LabelMarks:
     """A person's verdicts on training images of one dataset spec: index -> "wrong" or "fine".
 
-    Stored as ``<root>/label_marks/<hash of the spec>.json`` (root: ``settings().cache_dir``);
+    Stored as ``<root>/label_marks/<hash of owner and spec>.json`` (root: ``settings().cache_dir``);
     every change re-reads the file under a lock and replaces it atomically, so sessions marking
-    the same dataset at once lose nothing.
+    the same dataset at once lose nothing. Each ``owner`` (an identity key, core.access) has their
+    own marks; the local user's and the CLI's (no owner) are one set, named by the spec alone.
     """
 
-    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
+        self.owner = None if owner == LOCAL_USER.key else owner
         folder = Path(root if root is not None else settings().cache_dir) / "label_marks"
-        self.path = folder / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.json"
+        named = spec if self.owner is None else json.dumps([self.owner, spec])
+        self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"
 
     def load(self) -> dict[int, str]:
         """Every mark, by training-image index (an absent or unreadable file holds none)."""
         data = _json(self.path)
-        marks = data.get("marks", {}) if data.get("dataset") == self.spec else {}
+        mine = data.get("dataset") == self.spec and data.get("owner") == self.owner
+        marks = data.get("marks", {}) if mine else {}
         return {int(i): m for i, m in marks.items() if str(i).isdigit() and m in MARK_TEXT}
 
     def set(self, index: int, mark: str | None) -> dict[int, str]:
@@ -294,7 +352,7 @@ class LabelMarks:
             else:
                 marks[int(index)] = mark
             atomic_write_text(self.path, json.dumps({
-                "dataset": self.spec, "updated": time.time(),
+                "dataset": self.spec, "owner": self.owner, "updated": time.time(),
                 "marks": {str(i): marks[i] for i in sorted(marks)}}, indent=1))
         return marks
 

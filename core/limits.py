@@ -7,6 +7,8 @@ win over the file key by key::
     DIGITLAB_MAX_PARAMS=500000       max_params = 500000        (largest model, in parameters)
     DIGITLAB_UPLOAD_FORMATS=npz,png  upload_formats = ["npz", "png"]  (csv, idx, npz, png; "none")
     DIGITLAB_MAX_QUEUE=10            max_queue = 10             (runs waiting for a free slot)
+    DIGITLAB_MAX_RUNNING_PER_OWNER=2 max_running_per_owner = 2  (one person's runs training at once)
+    DIGITLAB_MAX_QUEUED_PER_OWNER=20 max_queued_per_owner = 20  (one person's runs waiting)
 
 Unset means unlimited. A value that does not parse is an error naming the variable or the file,
 never a silently dropped limit: an instance whose limits are misconfigured refuses to train.
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
                                               **{name: text for name, _, text in NAMED_FORMATS}}.items()))
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
-       "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE"}
+       "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE",
+       "max_running_per_owner": "DIGITLAB_MAX_RUNNING_PER_OWNER",
+       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
 
 
@@ -47,6 +51,8 @@ class Limits:
     max_params: int | None = None
     upload_formats: frozenset[str] | None = None
     max_queue: int | None = None
+    max_running_per_owner: int | None = None
+    max_queued_per_owner: int | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "limits") -> "Limits":
@@ -57,7 +63,11 @@ class Limits:
         return cls(max_epochs=_positive(values.get("max_epochs"), "max_epochs", source),
                    max_params=_positive(values.get("max_params"), "max_params", source),
                    upload_formats=_formats(values.get("upload_formats"), source),
-                   max_queue=_positive(values.get("max_queue"), "max_queue", source, allow_zero=True))
+                   max_queue=_positive(values.get("max_queue"), "max_queue", source, allow_zero=True),
+                   max_running_per_owner=_positive(values.get("max_running_per_owner"), "max_running_per_owner",
+                                                   source),
+                   max_queued_per_owner=_positive(values.get("max_queued_per_owner"), "max_queued_per_owner",
+                                                  source, allow_zero=True))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
@@ -76,7 +86,9 @@ class Limits:
         """The limits that are set, as TOML-ready values."""
         out: dict[str, Any] = {"max_epochs": self.max_epochs, "max_params": self.max_params,
                                "upload_formats": sorted(self.upload_formats) if self.upload_formats is not None
-                               else None, "max_queue": self.max_queue}
+                               else None, "max_queue": self.max_queue,
+                               "max_running_per_owner": self.max_running_per_owner,
+                               "max_queued_per_owner": self.max_queued_per_owner}
         return {k: v for k, v in out.items() if v is not None}
 
     @property
@@ -117,6 +129,14 @@ class Limits:
         raise DigitLabError(f"{adding} more runs would leave {would_wait} waiting in the queue; this instance "
                             f"allows at most {self.max_queue}")
 
+    def check_owner_queue(self, waiting: int, adding: int = 1) -> None:
+        """Refuse ``adding`` more runs of one owner who has ``waiting`` runs queued already, when more
+        than ``max_queued_per_owner`` would then wait (their running runs do not count)."""
+        if self.max_queued_per_owner is None or waiting + adding <= self.max_queued_per_owner:
+            return
+        raise DigitLabError(f"you have {waiting} run{'s' if waiting != 1 else ''} waiting and this instance allows "
+                            f"at most {self.max_queued_per_owner} per person: wait for some to start, or stop some")
+
     def check_upload(self, files: Mapping[str, bytes]) -> None:
         """Refuse an upload whose dataset format is not allowed (an unknown format is the loader's
         to explain, with its own message)."""
@@ -138,6 +158,10 @@ class Limits:
             lines.append(f"models of at most {self.max_params:,} parameters")
         if self.max_queue is not None:
             lines.append(f"at most {self.max_queue} runs waiting in the queue")
+        if self.max_running_per_owner is not None:
+            lines.append(f"at most {self.max_running_per_owner} of one person's runs training at once")
+        if self.max_queued_per_owner is not None:
+            lines.append(f"at most {self.max_queued_per_owner} of one person's runs waiting")
         if self.upload_formats is not None:
             lines.append(f"uploads: {formats_text(self.upload_formats)}")
         return lines

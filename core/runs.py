@@ -25,7 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import eta
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.run_config import RunConfig
@@ -70,7 +71,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid_start TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     grid TEXT,
-    owner TEXT
+    owner TEXT,
+    published INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -81,7 +83,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 """
 #: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
-_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"))
+_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"), ("published", "INTEGER NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,13 @@ class Run:
     folder: Path = Path()
     problem: str | None = None
     queue_position: int | None = None
+    #: When a queued run should start (Unix time, core.eta), or None without comparable history.
+    estimated_start: float | None = None
     grid: str | None = None
     #: Who queued the run (an identity key, see core.access); None for runs from before accounts.
     owner: str | None = None
+    #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
+    published: bool = False
 
     @property
     def active(self) -> bool:
@@ -191,31 +197,24 @@ class RunStore:
             raise DigitLabError(f"no run {run_id}", self.root)
         if row["status"] == RUNNING and self._reap_row(row):
             row = self._row(run_id)
-        position = None
-        if row["status"] == QUEUED:
-            with self._connect() as db:
-                position = 1 + db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND created < ?",
-                                          (QUEUED, row["created"])).fetchone()[0]
-        return self._run(row, position)
+        place = self.queue_positions().get(run_id) if row["status"] == QUEUED else None
+        return self._run(row, place)
 
     def list(self) -> list[Run]:
         """Every run, newest first. Broken runs are included with ``problem`` set."""
         self.reap_dead()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created DESC, id").fetchall()
-        queued = sorted((r for r in rows if r["status"] == QUEUED), key=lambda r: (r["created"], r["id"]))
-        positions = {r["id"]: i + 1 for i, r in enumerate(queued)}
-        return [self._run(r, positions.get(r["id"])) for r in rows]
+        places = self.queue_positions()
+        return [self._run(r, places.get(r["id"])) for r in rows]
 
     def grid_runs(self, grid: str) -> list[Run]:
         """The runs tagged with ``grid``, in the order they were created (the queue's order)."""
         self.reap_dead()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs WHERE grid = ? ORDER BY created, id", (grid,)).fetchall()
-            queued = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created, id",
-                                                  (QUEUED,)).fetchall()]
-        positions = {run_id: i + 1 for i, run_id in enumerate(queued)}
-        return [self._run(r, positions.get(r["id"])) for r in rows]
+        places = self.queue_positions()
+        return [self._run(r, places.get(r["id"])) for r in rows]
 
     def grids(self) -> list[tuple[str, float, int]]:
         """Every grid id with its first run's creation time and its number of runs, newest first."""
@@ -232,7 +231,8 @@ class RunStore:
         """One row per run, like the report's FIT RESULT blocks, newest first.
 
         A running run shows its latest completed epoch. ``queue`` is the position of a queued
-        run, ``error`` why a run failed, ``problem`` what is wrong with a broken run's folder.
+        run and ``starts`` its estimated start (Unix time, or None), ``error`` why a run failed,
+        ``problem`` what is wrong with a broken run's folder.
         """
         rows = []
         for run in self.list():
@@ -248,10 +248,11 @@ class RunStore:
                 **{name: m.get(name) for name in METRIC_NAMES},
                 "test_accuracy": m.get("test_accuracy"),
                 "seconds": m.get("seconds") if run.status != RUNNING else run.seconds,
-                "queue": run.queue_position, "error": run.error, "problem": run.problem,
+                "queue": run.queue_position, "starts": run.estimated_start, "error": run.error,
+                "problem": run.problem,
             })
         columns = ["id", "status", "created", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
-                   "test_accuracy", "seconds", "queue", "error", "problem"]
+                   "test_accuracy", "seconds", "queue", "starts", "error", "problem"]
         return pd.DataFrame(rows, columns=columns)
 
     def history(self, run_id: str) -> pd.DataFrame:
@@ -334,6 +335,15 @@ class RunStore:
             db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ? AND status = ?", (run_id, RUNNING))
         return self.get(run_id)
 
+    def set_published(self, run_id: str, published: bool) -> Run:
+        """Publish a finished run to the class (or withdraw it); see core.access for who may."""
+        run = self.get(run_id)
+        if published and run.status != FINISHED:
+            raise DigitLabError(f"run {run_id} is {run.status}; only a finished run can be published")
+        with self._tx() as db:
+            db.execute("UPDATE runs SET published = ? WHERE id = ?", (int(published), run_id))
+        return self.get(run_id)
+
     def delete(self, run_id: str) -> None:
         """Remove a run's rows and folder. A running run must be stopped first."""
         validate_run_id(run_id)
@@ -353,60 +363,58 @@ class RunStore:
             shutil.rmtree(trash, ignore_errors=True)
 
     # ---- the queue (used by core.jobs) -------------------------------------------------------
+    # A running run's pid is its dispatcher's (the server or CLI process that submitted it to Ray):
+    # when that process is gone, nobody collects the run's result, so the run is failed.
 
-    def claim_next(self, max_jobs: int, workers: Collection[str] = ()) -> Run | None:
-        """Atomically move the oldest queued run to running if fewer than ``max_jobs`` run.
+    def claim_next(self, max_jobs: int, max_running_per_owner: int | None = None) -> Run | None:
+        """Atomically move the next queued run (fair share, see :func:`fair_order`) to running if
+        fewer than ``max_jobs`` run, and fewer than ``max_running_per_owner`` of its owner's.
 
         The count and the update share one IMMEDIATE transaction, so dispatchers in several
-        processes together never exceed ``max_jobs``. ``workers`` are the runs whose worker
-        process the caller knows to be alive: one whose run has closed (or was deleted) is still
-        tearing TensorFlow down and keeps its slot, counted in the same transaction as the
-        closing, so a slot never serves two processes at once.
+        processes (the server, a CLI) together never exceed ``max_jobs``.
         """
         self.reap_dead()
         with self._connect() as db:  # most rounds find nothing queued: skip the write lock then
             if db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is None:
                 return None
-        workers = sorted(set(workers))
         with self._tx() as db:
-            running = db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (RUNNING,)).fetchone()[0]
-            if workers:
-                # A worker whose process went on to train another run (hand_over) is counted once.
-                still_running = db.execute(
-                    f"SELECT COUNT(*) FROM runs WHERE id IN ({','.join('?' * len(workers))}) AND (status = ? "
-                    "OR pid IN (SELECT pid FROM runs WHERE status = ? AND pid IS NOT NULL))",
-                    (*workers, RUNNING, RUNNING)).fetchone()[0]
-                running += len(workers) - still_running
-            if running >= max_jobs:
+            running = _owner_counts(db)
+            if sum(running.values()) >= max_jobs:
                 return None
-            row = db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created, id LIMIT 1",
-                             (QUEUED,)).fetchone()
-            if row is None:
+            queued = db.execute("SELECT id, owner, created FROM runs WHERE status = ? ORDER BY created, id",
+                                (QUEUED,)).fetchall()
+            order = fair_order([(r["id"], r["owner"]) for r in queued], running, max_running_per_owner,
+                               _owner_served(db))
+            if not order:
                 return None
             db.execute("UPDATE runs SET status = ?, started = ?, progress = ? WHERE id = ?",
-                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), row["id"]))
-        return self.get(row["id"])
+                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), order[0]))
+        return self.get(order[0])
 
-    def hand_over(self, run_id: str, grid: str) -> Run | None:
-        """Give the slot of the running run ``run_id``, which this process is about to close, to
-        the next run in the queue if that run belongs to ``grid``; return it, now running here.
+    def has_queued(self) -> bool:
+        """Whether any run waits in the queue (one cheap read)."""
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is not None
 
-        The queue's order is kept (only the head of the queue is taken) and the number of runs in
-        progress never drops below the number of worker processes, so ``max_jobs`` holds as with
-        ``claim_next``: the slot passes from one run to the next inside this process.
-        """
-        validate_run_id(run_id)
-        with self._tx() as db:
-            own = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            head = db.execute("SELECT id, grid FROM runs WHERE status = ? ORDER BY created, id LIMIT 1",
-                              (QUEUED,)).fetchone()
-            if own is None or own["status"] != RUNNING or head is None or head["grid"] != grid:
-                return None
-            pid = os.getpid()
-            db.execute("UPDATE runs SET status = ?, started = ?, progress = ?, pid = ?, pid_start = ? WHERE id = ?",
-                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), pid, process_start(pid),
-                        head["id"]))
-        return self.get(head["id"])
+    def queue_positions(self) -> dict[str, tuple[int, float | None]]:
+        """Queued run id -> (its place from 1 in the fair-share start order, its estimated start)."""
+        with self._connect() as db:
+            running, served = _owner_counts(db), _owner_served(db)
+            queued = db.execute("SELECT id, owner, config, preset, dataset FROM runs WHERE status = ? "
+                                "ORDER BY created, id", (QUEUED,)).fetchall()
+            if not queued:
+                return {}
+            busy = db.execute("SELECT id, config, preset, dataset, started FROM runs WHERE status = ?",
+                              (RUNNING,)).fetchall()
+            done = db.execute("SELECT preset, dataset, started, finished, metrics FROM runs WHERE status = ? "
+                              "AND started IS NOT NULL ORDER BY finished DESC LIMIT 200", (FINISHED,)).fetchall()
+        order = fair_order([(r["id"], r["owner"]) for r in queued], running, last_started=served)
+        by_id = {r["id"]: r for r in queued}
+        pace = eta.seconds_per_epoch([
+            eta.Past(r["preset"], r["dataset"], (r["finished"] - r["started"]) / epochs)
+            for r in done if (epochs := int(_json_dict(r["metrics"]).get("epochs") or 0)) > 0])
+        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order], pace)
+        return {run_id: (i + 1, starts.get(run_id)) for i, run_id in enumerate(order)}
 
     def set_pid(self, run_id: str, pid: int) -> None:
         """Record the process training a running run, with its start time, for liveness checks."""
@@ -524,27 +532,24 @@ class RunStore:
             return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
 
     def _reap_row(self, row: sqlite3.Row) -> bool:
-        """Fail a running row whose worker is gone; True if it did."""
+        """Fail a running row whose dispatcher is gone (nobody will collect its result); True if it did."""
         pid, run_id = row["pid"], row["id"]
         if pid is None:
             started = row["started"] or row["created"]
             if time.time() - started < STARTUP_GRACE_S:
                 return False
-            reason = "the worker process never started"
+            reason = "no dispatcher ever took the run up"
         elif process_alive(pid, row["pid_start"]):
             return False
         else:
-            reason = f"the worker process ({pid}) ended without finishing"
-            tail = self.log_tail(run_id)
-            if tail:
-                reason += f": {tail}"
+            reason = f"the server or CLI that dispatched it (process {pid}) ended while it ran; queue it again"
         with self._tx() as db:
             cur = db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
                              "WHERE id = ? AND status = ? AND pid IS ?",
                              (FAILED, time.time(), reason, json.dumps({"phase": FAILED}), run_id, RUNNING, pid))
         return cur.rowcount > 0
 
-    def _run(self, row: sqlite3.Row, position: int | None) -> Run:
+    def _run(self, row: sqlite3.Row, place: tuple[int, float | None] | None) -> Run:
         problem = None
         try:
             config = RunConfig.from_dict(json.loads(row["config"]))
@@ -563,7 +568,8 @@ class RunStore:
             pipeline_label=row["pipeline_label"], preset=row["preset"],
             metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
-            queue_position=position, grid=row["grid"], owner=row["owner"])
+            queue_position=place[0] if place else None, estimated_start=place[1] if place else None,
+            grid=row["grid"], owner=row["owner"], published=bool(row["published"]))
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name
@@ -573,6 +579,60 @@ class RunStore:
             raise DigitLabError("the run has no saved predictions", path) from None
         except (OSError, ValueError) as err:
             raise DigitLabError(f"unreadable predictions: {err}", path) from None
+
+
+def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, int],
+               max_running_per_owner: int | None = None,
+               last_started: dict[str | None, float] | None = None) -> list[str]:
+    """The order in which ``queued`` (run id, owner) pairs, oldest first, will start: round-robin
+    across owners, the owner with the fewest runs in progress first; ties go to the owner served
+    longest ago (``last_started``: when their latest run started), then to the longest waiting.
+
+    So one person's 18-run grid cannot hold another's single run behind it. ``None`` counts as one
+    owner. With ``max_running_per_owner`` the order stops where every remaining owner is at it.
+    """
+    heads: dict[str | None, list[str]] = {}
+    for run_id, owner in queued:
+        heads.setdefault(owner, []).append(run_id)
+    arrival = {owner: i for i, owner in enumerate(heads)}  # whose oldest run waits longest
+    counts = {owner: running.get(owner, 0) for owner in heads}
+    served = {owner: (last_started or {}).get(owner, float("-inf")) for owner in heads}
+    tick = max([t for t in served.values() if t != float("-inf")], default=0.0)
+    cap = max_running_per_owner
+    order: list[str] = []
+    while heads:
+        owner = min(heads, key=lambda o: (counts[o], served[o], arrival[o]))
+        if cap is not None and counts[owner] >= cap:  # the fewest in progress is at the cap: all are
+            break
+        order.append(heads[owner].pop(0))
+        counts[owner] += 1
+        tick += 1.0  # picked now: served most recently
+        served[owner] = tick
+        if not heads[owner]:
+            del heads[owner]
+    return order
+
+
+def _pending(row: sqlite3.Row) -> eta.Pending:
+    """A queued or running row as core.eta needs it."""
+    try:
+        epochs = int(json.loads(row["config"])["hyperparams"]["epochs"])
+    except (ValueError, KeyError, TypeError):
+        epochs = 1
+    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs,
+                       row["started"] if "started" in row.keys() else None)
+
+
+def _owner_served(db: sqlite3.Connection) -> dict[str | None, float]:
+    """When each owner's latest run started."""
+    return {r["owner"]: r["t"] for r in db.execute(
+        "SELECT owner, MAX(started) AS t FROM runs WHERE started IS NOT NULL GROUP BY owner")}
+
+
+def _owner_counts(db: sqlite3.Connection) -> dict[str | None, int]:
+    """Runs in progress per owner."""
+    return {r["owner"]: r["n"] for r in db.execute(
+        "SELECT owner, COUNT(*) AS n FROM runs WHERE status = ? GROUP BY owner", (RUNNING,))}
 
 
 def process_start(pid: int) -> str | None:
@@ -609,6 +669,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

@@ -31,6 +31,10 @@ class Settings:
     ray_ship_code: bool = False
     #: CPUs each training run (and TensorFlow's thread pools in it) gets.
     cpus_per_run: int = 1
+    #: The class code students enter with a display name (DIGITLAB_CLASS_CODE); None: no class-code mode.
+    class_code: str | None = None
+    #: Who is a teacher (DIGITLAB_TEACHERS): e-mail addresses or class-code names, lower case.
+    teachers: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -40,15 +44,19 @@ class Settings:
             run_root=Path(os.environ.get("DIGITLAB_RUN_ROOT", "runs")),
             data_dir=Path(os.environ.get("DIGITLAB_DATA_DIR", "data")),
             cache_dir=Path(os.environ.get("DIGITLAB_CACHE_DIR", cache_default)),
-            max_jobs=max(1, _int_env("DIGITLAB_MAX_JOBS", 1)),
+            # 0: as many as the Ray cluster's CPUs hold (core.jobs.JobQueue.max_jobs).
+            max_jobs=max(0, _int_env("DIGITLAB_MAX_JOBS", 0)),
             max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
             # The dashboard opens on this size of the synthetic default (tests use "tiny").
             default_size=os.environ.get("DIGITLAB_DEFAULT_SIZE", "full"),
             ray_address=os.environ.get("DIGITLAB_RAY_ADDRESS", "").strip(),
-            ray_cpus=max(1, _int_env("DIGITLAB_RAY_CPUS", os.cpu_count() or 1)),
+            ray_cpus=max(1, _int_env("DIGITLAB_RAY_CPUS", len(os.sched_getaffinity(0)))),
             ray_object_store_mb=max(78, _int_env("DIGITLAB_RAY_OBJECT_STORE_MB", 256)),
             ray_ship_code=os.environ.get("DIGITLAB_RAY_SHIP_CODE", "").strip() in ("1", "true", "yes"),
             cpus_per_run=max(1, _int_env("DIGITLAB_CPUS_PER_RUN", 1)),
+            class_code=os.environ.get("DIGITLAB_CLASS_CODE", "").strip() or None,
+            teachers=frozenset(t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",")
+                               if t.strip()),
         )
 
 

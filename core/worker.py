@@ -1,35 +1,100 @@
-"""The worker process: ``python -m core.worker <run id> --root <run root>`` trains one claimed run.
+"""Training on a Ray worker: the task that trains one run, and the actor its progress flows through.
 
-It runs outside the dashboard (see core.jobs), writes progress and epochs to the run store, saves
-the artifacts, then closes the run as finished, stopped or failed. SIGTERM or SIGINT stops it
-like a user's stop request: the current epoch is abandoned and the model so far is kept.
+The task never sees the run folder: it gets the run's config (and, for an uploaded dataset, the
+file's bytes through the object store), reports progress and epochs to :class:`RunEvents`, and
+returns the model and predictions, which the dispatcher (core.jobs) writes into the run folder.
+Ray keeps worker processes between tasks, so TensorFlow is imported once per worker; Keras'
+state is cleared at each run (core.training.train does it), and TensorFlow's thread pools are
+sized to the CPUs Ray gives the task.
 """
 from __future__ import annotations
 
-import argparse
-import logging
+import dataclasses
 import os
-import signal
-import sys
-import threading
+import socket
+import tempfile
 import traceback
+from pathlib import Path
 from typing import Any
 
+import ray
+
 from core.errors import DigitLabError
-from core.runs import EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, RUNNING, RunStore
+from core.run_config import RunConfig
+
+EVENTS_NAME = "digitlab-run-events"
+FAILED, STOPPED = "failed", "stopped"
+
+
+@ray.remote(num_cpus=0, max_concurrency=4)
+class RunEvents:
+    """Where running tasks push progress and epochs and read their stop flag; the dispatchers
+    drain it (each only its own runs). One per cluster, named; threaded so that draining never
+    waits behind a report."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.epochs: dict[str, list[dict[str, Any]]] = {}
+        self.stops: set[str] = set()
+
+    def progress(self, run_id: str, state: dict[str, Any]) -> bool:
+        self.latest[run_id] = state
+        return run_id in self.stops
+
+    def epoch(self, run_id: str, event: dict[str, Any]) -> bool:
+        self.epochs.setdefault(run_id, []).append(event)
+        return run_id in self.stops
+
+    def stop(self, run_id: str) -> None:
+        self.stops.add(run_id)
+
+    def drain(self, run_ids: list[str]) -> dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
+        out = {}
+        for run_id in run_ids:
+            latest, epochs = self.latest.pop(run_id, None), self.epochs.pop(run_id, [])
+            if latest is not None or epochs:
+                out[run_id] = (latest, epochs)
+        return out
+
+    def forget(self, run_id: str) -> None:
+        for table in (self.latest, self.epochs):
+            table.pop(run_id, None)
+        self.stops.discard(run_id)
+
+
+def run_events(detached: bool = False) -> Any:
+    """The cluster's RunEvents actor (created on first use; ``detached`` on a shared cluster, so it
+    outlives a server restart)."""
+    return RunEvents.options(name=EVENTS_NAME, get_if_exists=True,
+                             lifetime="detached" if detached else None).remote()
+
+
+class ActorReporter:
+    """Training reporter that pushes to RunEvents and learns its stop flag from each push."""
+
+    def __init__(self, events: Any, run_id: str) -> None:
+        self.events, self.run_id, self._stop = events, run_id, False
+        # Where it runs, shown with the progress (and what a test kills to simulate a crash).
+        self.where = {"worker_pid": os.getpid(), "node": socket.gethostname(),
+                      "node_id": ray.get_runtime_context().get_node_id()}
+
+    def progress(self, state: dict[str, Any]) -> None:
+        self._stop = ray.get(self.events.progress.remote(self.run_id, {**state, **self.where})) or self._stop
+
+    def epoch_end(self, event: dict[str, Any]) -> None:
+        self._stop = ray.get(self.events.epoch.remote(self.run_id, event)) or self._stop
+
+    def stop_requested(self) -> bool:
+        return self._stop
 
 
 class StoreReporter:
-    """Training reporter that writes to the run store and reads its stop flag on each write.
+    """Training reporter that writes straight to a run store, for training in this very process
+    (a notebook, a benchmark: ``RunStore.create(config, status=RUNNING)``); it reads the stop flag
+    with each write."""
 
-    ``stop_event`` (set by a signal handler) also counts as a stop request.
-    """
-
-    def __init__(self, store: RunStore, run_id: str, stop_event: threading.Event | None = None) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.stop_event = stop_event
-        self._flag = False
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id, self._flag = store, run_id, False
 
     def progress(self, state: dict[str, Any]) -> None:
         self._flag = self.store.update_progress(self.run_id, state) or self._flag
@@ -38,72 +103,85 @@ class StoreReporter:
         self._flag = self.store.add_epoch(self.run_id, event) or self._flag
 
     def stop_requested(self) -> bool:
-        return self._flag or (self.stop_event is not None and self.stop_event.is_set())
+        return self._flag
 
 
-def run_job(store: RunStore, run_id: str, stop_event: threading.Event | None = None) -> str:
-    """Train the running run ``run_id`` in this process and close it; return its final status.
+_threads_set = False
 
-    Errors never escape: a DigitLabError (bad dataset, bad pipeline) fails the run with its
-    message, anything else with the exception's type and message (the traceback goes to stderr,
-    which the dispatcher sends to the run's worker.log).
-    """
-    from core.training import train  # imports TensorFlow
 
-    run = store.get(run_id)
-    if run.status != RUNNING:
-        raise DigitLabError(f"run {run_id} is {run.status}, not running")
+def _size_thread_pools(cpus: int) -> None:
+    """TensorFlow's intra/inter-op pools to the task's CPUs (once per worker process: TensorFlow
+    cannot change them after its first op; Ray gives a worker tasks of one shape)."""
+    global _threads_set
+    if _threads_set:
+        return
+    import tensorflow as tf
+
     try:
-        if run.config is None:
-            raise DigitLabError(run.problem or "the run has no readable config")
-        reporter = StoreReporter(store, run_id, stop_event)
-        outcome = train(run.config, reporter)
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(min(cpus, 2))
+    except RuntimeError:  # already initialised by an earlier task: keep what it has
+        pass
+    _threads_set = True
+
+
+def dataset_payload(spec: str) -> bytes | None:
+    """What a task on any node needs besides ``spec`` to load it: an uploaded file's bytes (sent
+    through the object store), or None for ready datasets (generated or cached on that node)."""
+    if not spec.startswith("file:"):
+        return None
+    path = Path(spec.removeprefix("file:"))
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DigitLabError(f"cannot read the dataset file: {err.strerror}", path) from None
+
+
+def local_spec(spec: str, payload: bytes | None) -> str:
+    """``spec`` readable on this node: a file sent as bytes is saved into this node's cache (once)."""
+    if payload is None:
+        return spec
+    from core.settings import settings
+
+    folder = settings().cache_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(spec.removeprefix("file:")).name
+    if not path.is_file() or path.stat().st_size != len(payload):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as tmp:
+            tmp.write(payload)
+        os.replace(tmp.name, path)
+    return f"file:{path}"
+
+
+def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: bytes | None = None,
+              cpus: int = 1) -> dict[str, Any]:
+    """Train one run here; return {status, metrics, model (bytes), predictions, epoch_predictions}
+    or {status: "failed", error}. Errors never escape (the run must end with a reason)."""
+    try:
+        _size_thread_pools(cpus)
+        from core.training import train  # TensorFlow: imported once per warm worker
+
+        config = RunConfig.from_dict(config_json)
+        config = dataclasses.replace(config, dataset=local_spec(config.dataset, upload))
+        reporter = ActorReporter(events, run_id)
+        outcome = train(config, reporter)
         reporter.progress({"phase": "saving"})
+        model_bytes = None
         if outcome.model is not None:
-            store.save_model(run_id, outcome.model)
-        if outcome.test_probabilities is not None:
-            store.save_array(run_id, PREDICTIONS_NAME, outcome.test_probabilities)
-        if outcome.test_probabilities_by_epoch is not None:
-            store.save_array(run_id, EPOCH_PREDICTIONS_NAME, outcome.test_probabilities_by_epoch)
-        store.finish(run_id, outcome.status, outcome.metrics)
-        return outcome.status
+            with tempfile.TemporaryDirectory(prefix="digitlab-model-") as tmp:
+                path = Path(tmp) / "model.keras"
+                outcome.model.save(path)
+                model_bytes = path.read_bytes()
+        metrics = {**outcome.metrics, **reporter.where}  # where it trained
+        return {"status": outcome.status, "metrics": metrics, "model": model_bytes,
+                "predictions": outcome.test_probabilities,
+                "epoch_predictions": outcome.test_probabilities_by_epoch}
     except DigitLabError as err:
-        store.fail(run_id, str(err))
+        return {"status": FAILED, "error": str(err)}
     except Exception as err:  # the run must end as failed, whatever went wrong
         traceback.print_exc()
-        store.fail(run_id, f"{type(err).__name__}: {err}")
-    return FAILED
+        return {"status": FAILED, "error": f"{type(err).__name__}: {err}"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.worker", description="train one claimed run")
-    parser.add_argument("run_id")
-    parser.add_argument("--root", required=True, help="the run store's root folder")
-    args = parser.parse_args(argv)
-    stop_event = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop_event.set())
-    try:
-        store = RunStore(args.root)
-        # The dispatcher records our pid too; doing it here covers a dispatcher that died after spawning us.
-        store.set_pid(args.run_id, os.getpid())
-        status = run_job(store, args.run_id, stop_event)
-    except DigitLabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"run {args.run_id}: {status}", file=sys.stderr)
-    return 1 if status == FAILED else 0
-
-
-def exit_now(code: int) -> None:
-    """Exit without the interpreter's teardown. The run is closed and its files renamed into
-    place by then; TensorFlow's teardown would add 3-5 s of CPU (measured under load) during
-    which the worker still holds its queue slot and its memory."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    exit_now(main())
+#: The Ray task (retries off: a crash is reported, never silently repeated; see core.jobs).
+train_task = ray.remote(max_retries=0)(train_run)

@@ -98,7 +98,7 @@ elif view == MAP:
                 "10,000 test images about half a minute, in the background). It is kept with the run.")
         if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
             problem = inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method,
-                                              kind="embedding-map")
+                                              kind="embedding-map", owner=state.me().key)
             if problem is None:
                 st.rerun()
             st.error(problem)
@@ -144,7 +144,7 @@ else:
                           help="Any dataset of 28x28 images with the same classes; load your own on the Data page.")
     if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", key="inside_evaluate"):
         problem = inside_views.start_task(f"evaluate:{run.id}", evaluate_run, str(store.root), run.id, target,
-                                          kind="evaluation")
+                                          state.me().key, kind="evaluation", owner=state.me().key)
         if problem is not None:
             st.error(problem)
         st.session_state["inside_evaluating"] = labels[target]

@@ -37,10 +37,32 @@ def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for the whole test session (started on first use, ~2-15 s; ended at the end)."""
+    """One Ray for the whole test session: a one-node ``ray.cluster_utils.Cluster`` (2 CPUs) that
+    this process and the CLIs the tests start join through DIGITLAB_RAY_ADDRESS. Yields the
+    Cluster, so a test can add a second node. Started on first use (a few seconds)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
     from core import cluster
 
-    os.environ.setdefault("DIGITLAB_RAY_CPUS", "2")
+    cluster.shutdown()  # a page test may have started a plain local Ray in this process
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    head = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+    os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
     cluster.connect()
-    yield
+    assert ray.is_initialized()
+    yield head
     cluster.shutdown()
+    os.environ.pop("DIGITLAB_RAY_ADDRESS", None)
+    head.shutdown()
+
+
+@pytest.fixture
+def sleepers(ray_session):
+    """A JobQueue launcher of stand-in Ray tasks that sleep (tests.ray_support), cancelled afterwards."""
+    from tests.ray_support import Sleepers
+
+    launcher = Sleepers()
+    yield launcher
+    launcher.close()

@@ -162,7 +162,7 @@ def test_cli_summary_and_bad_file(tmp_path):
         "Size of data loaded for test images is: (20, 784)",
         "Size of data loaded for test labels is: (20,)",
     ]
-    assert lines[6].split() == ["0", "٠", "(0)", "3", "2"]  # label 0: 3 train, 2 test
+    assert lines[6].split() == ["0", "\u200e٠", "(0)", "3", "2"]  # label 0: 3 train, 2 test
 
     files = csv_files(arrays)
     files[CSV_NAMES["train_images"]] = files[CSV_NAMES["train_images"]].replace(b"\n", b",7\n", 1)

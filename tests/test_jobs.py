@@ -1,77 +1,42 @@
-"""The job queue: max_jobs, queue positions, stop, dead workers, concurrent dispatchers.
+"""The job queue on Ray: max_jobs, fair share, per-owner caps, queue positions and estimated
+starts, stop, dead workers and dispatchers, concurrent dispatchers.
 
-Most tests launch a stand-in worker (a sleeping Python process named after the run) so they run
-in milliseconds; one end-to-end test trains with the real ``python -m core.worker``.
+Most tests launch a stand-in task on the session's Ray (it reports its worker's pid, then
+sleeps) so they run in about a second; one end-to-end test trains for real.
 """
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
+from core import eta
+from core.errors import DigitLabError
 from core.jobs import JobQueue
 from core.models import hyperparams_for
 from core.run_config import RunConfig
-from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
-from core.worker import StoreReporter
-from core.worker import main as worker_main
+from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
+from tests.ray_support import wait_for
 
 CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))
-
-
-class Sleepers:
-    """A launcher whose 'workers' sleep; remembers them so tests can kill them."""
-
-    def __init__(self):
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def __call__(self, run_id, root):
-        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", run_id])
-        self.procs[run_id] = proc
-        return proc
-
-    def kill(self, run_id):
-        self.procs[run_id].kill()
-        self.procs[run_id].wait()
-
-    def close(self):
-        for proc in self.procs.values():
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def sleepers():
-    s = Sleepers()
-    yield s
-    s.close()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_second_submission_waits_queued_while_max_jobs_run(tmp_path, sleepers):
     store = RunStore(tmp_path)
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
     a, b = jobs.submit(CONFIG), jobs.submit(CONFIG)
-    assert store.get(a).status == RUNNING and store.get(a).pid == sleepers.procs[a].pid
+    # The dispatching process is recorded: it collects the result (the worker may be anywhere).
+    assert store.get(a).status == RUNNING and store.get(a).pid == os.getpid() and a in sleepers.refs
     assert store.get(b).status == QUEUED and store.get(b).queue_position == 1
-    assert [r.id for r in jobs.queue()] == [b] and b not in sleepers.procs
+    assert [r.id for r in jobs.queue()] == [b] and b not in sleepers.refs
     assert jobs.dispatch() == []  # still full
-    sleepers.kill(a)
-    assert jobs.dispatch() == [b]
-    assert store.get(a).status == FAILED and "killed by signal 9" in store.get(a).error
+    sleepers.kill(jobs, a)
+    assert wait_for(lambda: jobs.dispatch() == [b], timeout=90)
+    assert store.get(a).status == FAILED
+    assert store.get(a).error == "its worker process was killed (or ran out of memory) before its first epoch"
     assert store.get(b).status == RUNNING
 
 
@@ -94,40 +59,94 @@ def test_concurrent_dispatchers_never_exceed_max_jobs(tmp_path, sleepers):
         t.join()
     statuses = [r.status for r in store.list()]
     assert statuses.count(RUNNING) == 2 and statuses.count(QUEUED) == 4
-    assert len(sleepers.procs) == 2
+    assert len(sleepers.refs) == 2
 
 
-def test_stop_cancels_a_queued_run_and_flags_a_running_one(tmp_path, sleepers):
+def test_fair_share_one_owners_single_run_starts_before_anothers_twelve(tmp_path, sleepers):
+    store = RunStore(tmp_path)
+    jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
+    a_runs = [jobs.submit(CONFIG, owner="alice") for _ in range(12)]
+    b_run = jobs.submit(CONFIG, owner="bob")
+    assert store.get(a_runs[0]).status == RUNNING
+    assert store.get(b_run).queue_position == 1 and store.get(a_runs[1]).queue_position == 2
+    sleepers.kill(jobs, a_runs[0])
+    assert wait_for(lambda: jobs.dispatch() == [b_run], timeout=90)
+    assert [store.get(i).status for i in a_runs[1:]] == [QUEUED] * 11
+
+
+def test_fair_order_round_robin_with_owners_in_progress():
+    queued = [("a1", "a"), ("a2", "a"), ("a3", "a"), ("n1", None), ("b1", "b"), ("b2", "b")]
+    assert fair_order(queued, {}) == ["a1", "n1", "b1", "a2", "b2", "a3"]
+    assert fair_order(queued, {"a": 2}) == ["n1", "b1", "b2", "a1", "a2", "a3"]
+    assert fair_order(queued, {"a": 1, "b": 1}, max_running_per_owner=1) == ["n1"]
+    # Ties go to whoever was served longest ago: a just had a run start, b and None never did.
+    assert fair_order(queued, {}, last_started={"a": 50.0}) == ["n1", "b1", "a1", "b2", "a2", "a3"]
+
+
+def test_per_owner_caps_from_the_limits(tmp_path, sleepers, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_RUNNING_PER_OWNER", "1")
+    monkeypatch.setenv("DIGITLAB_MAX_QUEUED_PER_OWNER", "1")
+    store = RunStore(tmp_path)
+    jobs = JobQueue(store, max_jobs=3, launcher=sleepers)
+    a1, a2 = jobs.submit(CONFIG, owner="alice"), jobs.submit(CONFIG, owner="alice")
+    assert (store.get(a1).status, store.get(a2).status) == (RUNNING, QUEUED)  # a free slot, but alice's cap
+    with pytest.raises(DigitLabError, match="you have 1 run waiting and this instance allows at most 1 per person"):
+        jobs.submit(CONFIG, owner="alice")
+    assert store.get(jobs.submit(CONFIG, owner="bob")).status == RUNNING
+
+
+def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():
+    history = [eta.Past("D", "default:tiny", 2.0), eta.Past("D", "default:tiny", 4.0),
+               eta.Past("D", "default:tiny", 3.0), eta.Past("H", "default:tiny", 30.0)]
+    pace = eta.seconds_per_epoch(history)
+    assert pace == {("D", "default:tiny"): 3.0, ("H", "default:tiny"): 30.0}
+    running = [eta.Pending("r1", "H", "default:tiny", 2, started=100.0)]  # frees at 160
+    queued = [eta.Pending("q1", "D", "default:tiny", 10), eta.Pending("q2", "D", "default:tiny", 1),
+              eta.Pending("q3", "D", "default:tiny", 1), eta.Pending("q4", "G", "default:tiny", 1),
+              eta.Pending("q5", "D", "default:tiny", 1)]
+    starts = eta.estimated_starts(running, queued, pace, now=110.0)
+    # One slot: q1 waits for r1, q2 for q1's 10 epochs; q4 has no history, so neither has q5 behind it.
+    assert starts == {"q1": 160.0, "q2": 190.0, "q3": 193.0, "q4": None, "q5": None}
+    assert eta.start_text(starts["q1"], now=110.0) == "starts in about 50 s"
+    assert eta.start_text(None) == "start time unknown (no finished run like it yet)"
+
+
+def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_not_obey(tmp_path, sleepers):
     store = RunStore(tmp_path)
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
     a, b = jobs.submit(CONFIG), jobs.submit(CONFIG)
+    assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in store.get(a).progress, timeout=60)
     assert jobs.stop(b).status == STOPPED
     flagged = jobs.stop(a)
     assert flagged.status == RUNNING and flagged.stop_requested
-    sleepers.kill(a)  # a stand-in worker never obeys; a real one does (see the end-to-end test)
-    jobs.dispatch()
+    # The stand-in never obeys: its worker is ended after the grace period (bench/jobs.py times it).
+    assert wait_for(lambda: jobs.dispatch() is not None and store.get(a).status == STOPPED, timeout=30)
     assert store.get(b).status == STOPPED and jobs.queue() == []
 
 
-def test_a_restarted_dispatcher_fails_runs_whose_worker_is_gone(tmp_path, sleepers):
+def test_a_restarted_dispatcher_fails_runs_whose_dispatcher_is_gone(tmp_path, sleepers):
     store = RunStore(tmp_path)
-    a = JobQueue(store, max_jobs=1, launcher=sleepers).submit(CONFIG)
-    sleepers.kill(a)
-    # a new dispatcher (the dashboard after a restart) never knew that process
+    run = store.create(CONFIG)
+    store.claim_next(1)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.set_pid(run.id, gone.pid)  # a server that dispatched it, then ended
     fresh = JobQueue(RunStore(tmp_path), max_jobs=1, launcher=sleepers)
     b = fresh.submit(CONFIG)
-    assert store.get(a).status == FAILED and "ended without finishing" in store.get(a).error
+    assert store.get(run.id).status == FAILED
+    assert store.get(run.id).error == (f"the server or CLI that dispatched it (process {gone.pid}) ended while it "
+                                       "ran; queue it again")
     assert store.get(b).status == RUNNING
 
 
-def test_a_launch_failure_fails_the_run(tmp_path):
-    def broken_launcher(run_id, root):
-        raise OSError("no such interpreter")
+def test_a_launch_failure_fails_the_run(tmp_path, ray_session):
+    def broken_launcher(run, events):
+        raise DigitLabError("no such dataset file")
 
     store = RunStore(tmp_path)
     run_id = JobQueue(store, max_jobs=1, launcher=broken_launcher).submit(CONFIG)
     assert store.get(run_id).status == FAILED
-    assert store.get(run_id).error == "could not start the worker: no such interpreter"
+    assert store.get(run_id).error == "could not start the run: no such dataset file"
 
 
 def test_background_dispatcher_starts_waiting_runs(tmp_path, sleepers):
@@ -136,73 +155,30 @@ def test_background_dispatcher_starts_waiting_runs(tmp_path, sleepers):
     a, b = jobs.submit(CONFIG), jobs.submit(CONFIG)
     jobs.start()
     try:
-        sleepers.kill(a)
-        assert wait_for(lambda: store.get(b).status == RUNNING)
+        sleepers.kill(jobs, a)
+        assert wait_for(lambda: store.get(b).status == RUNNING, timeout=90)
     finally:
         jobs.close()
     assert not jobs._thread.is_alive()
 
 
-
-def test_real_worker_trains_reports_and_obeys_stop(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))  # the worker inherits it
+def test_real_worker_trains_reports_and_obeys_stop(tmp_path, ray_session):
     store = RunStore(tmp_path / "runs")
-    jobs = JobQueue(store, max_jobs=1)
+    jobs = JobQueue(store, max_jobs=1, stop_grace=30.0)  # the graceful path, even on a loaded machine
     long_run = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8})
     short_run = RunConfig.build("default:tiny", "raw", "D", {"epochs": 1})
     a, b = jobs.submit(long_run), jobs.submit(short_run)
     assert store.get(b).status == QUEUED
-    assert wait_for(lambda: len(store.history(a)) >= 2, timeout=90), store.get(a)
+    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(a)) >= 2, timeout=300), store.get(a)
     progress = store.get(a).progress
     assert progress["phase"] == "training" and progress["batches"] == 75 and progress["epochs"] == 300
+    assert progress["worker_pid"] != os.getpid()  # trained on a Ray worker, not here
     jobs.stop(a)
     run_a = jobs.wait(a, timeout=60)
     assert run_a.status == STOPPED, run_a.error
-    assert 2 <= run_a.metrics["epochs"] < 300 and store.model_path(a).is_file()
+    assert 2 <= run_a.metrics["epochs"] < 300 and store.model_path(a).is_file()  # graceful: model kept
     assert store.predictions(a).shape == (100, 10)
     run_b = jobs.wait(b, timeout=90)  # the queued run starts once the slot frees
     assert run_b.status == FINISHED, run_b.error
     assert run_b.problem is None and len(store.history(b)) == 1
     assert store.epoch_predictions(b).shape == (1, 100, 10)
-
-
-def test_store_reporter_reads_the_stop_flag_and_the_signal_event(tmp_path):
-    store = RunStore(tmp_path)
-    run = store.create(CONFIG, status=RUNNING)
-    event = threading.Event()
-    reporter = StoreReporter(store, run.id, event)
-    reporter.progress({"phase": "training", "epoch": 1, "batch": 2, "batches": 9})
-    assert not reporter.stop_requested() and store.get(run.id).progress["batch"] == 2
-    store.request_stop(run.id)
-    assert not reporter.stop_requested()  # the flag is read with the next write, not by polling
-    reporter.epoch_end({"epoch": 1, "loss": 0.5})
-    assert reporter.stop_requested()
-    other = StoreReporter(store, store.create(CONFIG, status=RUNNING).id, event)
-    event.set()
-    assert other.stop_requested()
-
-
-def test_worker_main_stops_on_sigterm_and_keeps_the_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
-    store = RunStore(tmp_path / "runs")
-    config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [8], "epochs": 300, "batch_size": 16})
-    run = store.create(config)
-    store.claim_next(1)
-
-    def terminate_after_first_epoch():
-        if wait_for(lambda: len(store.history(run.id)) >= 1, timeout=60):
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    killer = threading.Thread(target=terminate_after_first_epoch)
-    killer.start()
-    try:
-        code = worker_main([run.id, "--root", str(tmp_path / "runs")])
-    finally:
-        killer.join()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-    finished = store.get(run.id)
-    assert code == 0 and finished.status == STOPPED, finished.error
-    assert 1 <= finished.metrics["epochs"] < 300 and store.model_path(run.id).is_file()
-    assert finished.pid == os.getpid()

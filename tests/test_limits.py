@@ -137,42 +137,38 @@ def test_queue_check():
         three.check_queue(waiting=1, free_slots=3, adding=6)
 
 
-class Sleepers:
-    """A launcher whose workers only sleep: a started run stays running, so the queue fills up."""
-
-    def __init__(self):
-        self.procs: list[subprocess.Popen] = []
-
-    def __call__(self, run_id, root):
-        self.procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
-        return self.procs[-1]
-
-    def close(self):
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-
-
-def test_job_queue_enforces_limits(monkeypatch, tmp_path):
+def test_job_queue_enforces_limits(monkeypatch, tmp_path, sleepers):
     monkeypatch.setenv("DIGITLAB_MAX_EPOCHS", "3")
     monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "1")
     store = RunStore(tmp_path / "runs")
-    sleepers = Sleepers()
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
-    try:
-        with pytest.raises(DigitLabError, match="4 epochs asked"):
-            jobs.submit(_config("D", epochs=4))
-        assert store.list() == []
-        first = jobs.submit(_config("D", epochs=3))   # takes the one slot
-        second = jobs.submit(_config("D", epochs=1))  # waits
-        assert store.get(second).status == QUEUED and store.get(first).status == "running"
-        with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):
-            jobs.submit(_config("D", epochs=1))
-        assert len(store.list()) == 2
-        with pytest.raises(DigitLabError, match="4 epochs asked"):  # a grid checks its runs first
-            jobs.check_limits([_config("D", epochs=1), _config("D", epochs=4)])
-    finally:
-        sleepers.close()
+    with pytest.raises(DigitLabError, match="4 epochs asked"):
+        jobs.submit(_config("D", epochs=4))
+    assert store.list() == []
+    first = jobs.submit(_config("D", epochs=3))   # takes the one slot
+    second = jobs.submit(_config("D", epochs=1))  # waits
+    assert store.get(second).status == QUEUED and store.get(first).status == "running"
+    with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):
+        jobs.submit(_config("D", epochs=1))
+    assert len(store.list()) == 2
+    with pytest.raises(DigitLabError, match="4 epochs asked"):  # a grid checks its runs first
+        jobs.check_limits([_config("D", epochs=1), _config("D", epochs=4)])
+
+
+def test_per_owner_limits_parse_from_variables_and_file(monkeypatch, tmp_path):
+    path = tmp_path / "limits.toml"
+    path.write_text("[limits]\nmax_running_per_owner = 2\nmax_queued_per_owner = 5\n")
+    monkeypatch.setenv("DIGITLAB_LIMITS_FILE", str(path))
+    monkeypatch.setenv("DIGITLAB_MAX_QUEUED_PER_OWNER", "0")
+    got = Limits.from_env()
+    assert (got.max_running_per_owner, got.max_queued_per_owner) == (2, 0)
+    assert "at most 2 of one person's runs training at once" in got.notes()
+    got.check_owner_queue(0, adding=0)
+    with pytest.raises(DigitLabError, match="you have 0 runs waiting and this instance allows at most 0 per person"):
+        got.check_owner_queue(0)
+    monkeypatch.setenv("DIGITLAB_MAX_RUNNING_PER_OWNER", "none")
+    with pytest.raises(DigitLabError, match="DIGITLAB_MAX_RUNNING_PER_OWNER"):
+        Limits.from_env()
 
 
 def test_upload_formats_told_from_names():

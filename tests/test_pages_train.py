@@ -121,7 +121,8 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     at.session_state[state.ACTIVE_RUN] = waiting.id
     at.run()
     no_exceptions(at)
-    assert at.get("progress")[0].proto.text == "Queued: position 1 in the queue"
+    assert at.get("progress")[0].proto.text == ("Queued: position 1 in the queue, start time unknown "
+                                                "(no finished run like it yet)")
     queue = at.dataframe[0].value
     assert list(queue["id"]) == [waiting.id] and list(queue["position"]) == [1]
     assert at.selectbox(key="train_follow_choice").value == busy.id  # offered: follow the running one

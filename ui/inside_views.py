@@ -15,6 +15,7 @@ import streamlit as st
 from core.cross_eval import Evaluation, evaluations
 from core.errors import DigitLabError
 from core.inspection import diverging_rgb
+from core.run_access import RunView
 from core.runs import Run, RunStore
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).
@@ -52,7 +53,7 @@ def _load(root: str, run_id: str) -> LockedModel:
     return LockedModel(load_model(RunStore(root).model_path(run_id)))
 
 
-def run_model(store: RunStore, run_id: str) -> LockedModel:
+def run_model(store: RunView, run_id: str) -> LockedModel:
     """The finished run's model, loaded once per run for all sessions (DigitLabError if it has none)."""
     store.model_path(run_id)
     return _load(str(store.root), run_id)
@@ -72,7 +73,7 @@ def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[s
             col.image(diverging_rgb(m, scale, limit), caption=cap, output_format="PNG")
 
 
-def saliency_row(store: RunStore, run: Run, processed: np.ndarray | None, true: int, predicted: int,
+def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: int, predicted: int,
                  names: Sequence[str]) -> None:
     """The Errors page's saliency maps of one test image for its true and its predicted class."""
     from core.inspection import saliency_pair
@@ -180,7 +181,7 @@ def kept(key: str) -> Any:
 
 # ---- evaluations on other datasets --------------------------------------------------------------
 
-def evaluation_picker(store: RunStore, run: Run) -> Evaluation | None:
+def evaluation_picker(store: RunView, run: Run) -> Evaluation | None:
     """On the Errors page: which test images to analyse, the run's own or those of a dataset it was
     evaluated on (Inside the model page). None: its own. Shown only when the run has evaluations."""
     found = evaluations(store, run.id)

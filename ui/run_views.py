@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
+from core.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
@@ -59,7 +61,7 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(store: RunStore, run_id: str) -> LiveView:
+def poll_run(store: RunStore | RunView, run_id: str) -> LiveView:
     """Read a run's state for the Train page's live fragment (one store round trip per part)."""
     run = store.get(run_id)
     history = store.history(run_id)
@@ -76,7 +78,8 @@ def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
     """
     p = run.progress
     if run.status == QUEUED:
-        return ProgressView(0.0, f"Queued: position {run.queue_position} in the queue")
+        return ProgressView(0.0, f"Queued: position {run.queue_position} in the queue, "
+                                 f"{start_text(run.estimated_start)}")
     if not run.active:
         return ProgressView(1.0 if run.status == FINISHED else _done_fraction(run, history), ended_text(run))
     phase = p.get("phase", "starting")
@@ -110,7 +113,12 @@ def ended_text(run: Run) -> str:
             text += f" (early stop at epoch {early})"
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
-        return f"Stopped by request after {run.metrics.get('epochs', 0)} complete epoch(s)"
+        epochs = run.metrics.get("epochs", 0)
+        text = f"Stopped by request after {epochs} complete epoch(s)"
+        if run.metrics.get("kept_epoch"):
+            text += (f"; the model kept is epoch {run.metrics['kept_epoch']}'s (the partial epoch after it was "
+                     "undone), so its val_ and test figures are one model's")
+        return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
@@ -128,12 +136,14 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def fit_result_block(run: Run) -> str | None:
+def fit_result_block(run: Run, with_id: bool = False) -> str | None:
     """The report's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
-    val_accuracy: ...``; None while no epoch has completed."""
+    val_accuracy: ...``; None while no epoch has completed. ``with_id`` adds the run id and
+    preset to the title, so blocks of several runs with one pipeline can be told apart."""
     if not run.metrics.get("epochs"):
         return None
-    block = f"## {run.pipeline_label}\n#### {fit_result_line(run.metrics)}"
+    title = f"{run.pipeline_label}  [run {run.id}, {run.preset}]" if with_id else run.pipeline_label
+    block = f"## {title}\n#### {fit_result_line(run.metrics)}"
     leaky = leaky_line(run.metrics)
     return block + (f"\n#### ({leaky})" if leaky else "")
 
@@ -141,7 +151,7 @@ def fit_result_block(run: Run) -> str | None:
 def status_text(run: Run) -> str:
     """Status as the Runs table shows it: ``queued #2``, ``finished (broken)``, ``running 3/10``."""
     if run.status == QUEUED:
-        return f"queued #{run.queue_position}"
+        return f"queued #{run.queue_position}, {start_text(run.estimated_start)}"
     if run.broken:
         return f"{run.status} (broken)"
     if run.active and run.progress.get("epoch"):
@@ -178,8 +188,9 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def fit_result_text(runs: Sequence[Run]) -> str:
-    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them."""
-    blocks = [block for run in runs if (block := fit_result_block(run)) is not None]
+    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them (each
+    title followed by its run id and preset)."""
+    blocks = [block for run in runs if (block := fit_result_block(run, with_id=True)) is not None]
     return "## FIT RESULT ##\n" + "\n".join(blocks) if blocks else ""
 
 
@@ -215,22 +226,31 @@ def leaky_note(run: Run) -> str | None:
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
-def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_name(run: Run) -> str:
+    """How the overlaid curves name a run: id · pipeline · preset."""
+    return f"{run.id} · {run.pipeline_label} · {run.preset}"
+
+
+def overlay_history(store: RunStore | RunView, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
         hist = store.history(run.id)
         if len(hist):
-            frames.append(hist.assign(run=f"{run.id} · {run.pipeline_label} · {run.preset}"))
+            frames.append(hist.assign(run=overlay_name(run)))
     if not frames:
         return pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds", "run"])
     return pd.concat(frames, ignore_index=True)
 
 
 def confusion_long(confusion: pd.DataFrame) -> pd.DataFrame:
-    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count."""
+    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count, and
+    share (the count over its true class's images: the row-normalised matrix)."""
+    rows = confusion.sum(axis=1).replace(0, np.nan)
+    shares = confusion.div(rows, axis=0).fillna(0.0)
     tidy = confusion.stack().rename("count").reset_index()
     tidy.columns = ["true", "predicted", "count"]
+    tidy["share"] = shares.stack().to_numpy(dtype=np.float64)
     return tidy.astype({"true": str, "predicted": str, "count": "int64"})
 
 
@@ -284,6 +304,12 @@ def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
             f"· {float(row['confidence']):.0%}")
 
 
+def top3_lines(row: Mapping[str, Any], class_names: Sequence[str]) -> list[str]:
+    """``["٨ (8) 93%", "٣ (3) 5%", "٢ (2) 1%"]``: the three most probable classes of a row of
+    ``evaluation.misclassified``, for the lines under its gallery tile."""
+    return [f"{class_names[int(row[f'top{j}'])]} {float(row[f'p{j}']):.0%}" for j in (1, 2, 3) if f"top{j}" in row]
+
+
 def evolution_caption(row: Mapping[str, Any], class_names: Sequence[str], was_right_at: int) -> str:
     """:func:`error_caption`, plus ``· was right at epoch k`` for a mistake the model did not make
     after epoch k (the latest such epoch before the one shown)."""
@@ -308,12 +334,13 @@ def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], tru
 
 
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
-    """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time."""
+    """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time, estimated start."""
     now = time.time()
     return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": display_spec(r.dataset),
                           "pipeline": r.pipeline_label, "preset": r.preset,
-                          "waiting": duration_text(now - r.created)} for r in queued],
-                        columns=["position", "id", "dataset", "pipeline", "preset", "waiting"])
+                          "waiting": duration_text(now - r.created),
+                          "start": start_text(r.estimated_start, now)} for r in queued],
+                        columns=["position", "id", "dataset", "pipeline", "preset", "waiting", "start"])
 
 
 def _done_fraction(run: Run, history: pd.DataFrame) -> float:

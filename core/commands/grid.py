@@ -16,8 +16,7 @@ from typing import TextIO
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
-from core.grid_worker import launch_chaining_worker
-from core.jobs import JobQueue, launch_worker
+from core.jobs import JobQueue
 from core.runs import FINISHED, Run, RunStore, fit_result_line
 from core.settings import settings
 
@@ -41,9 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
                    help="also evaluate each run as the report did, on test images preprocessed with their test "
                         "labels (an extra column, for comparison only)")
-    p.add_argument("--worker-per-run", action="store_true",
-                   help="start a fresh worker process for every run (default: a worker goes on with the "
-                        "grid's next queued run, saving TensorFlow's start-up)")
     p.add_argument("--show", metavar="GRID", help="print the table of an existing grid instead")
     p.set_defaults(handler=run)
 
@@ -65,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     spec = spec_from_args(args)
     spec.configs()  # check everything before anything is queued or printed
-    max_jobs = settings().max_jobs
-    jobs = JobQueue(store, max_jobs, launcher=launch_worker if args.worker_per_run else launch_chaining_worker)
+    jobs = JobQueue(store)
+    max_jobs = jobs.max_jobs
     started = time.monotonic()
     grid_id = submit_grid(jobs, spec)
     print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "

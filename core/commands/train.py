@@ -17,6 +17,7 @@ from core.label_issues import LabelMarks
 from core.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
 from core.run_config import RunConfig
 from core.runs import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
+from core.eta import start_text
 from core.settings import settings
 
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     """Submit the run, follow it to its end, and print ``run: <id>`` last."""
     config = config_from_args(args)
     store = RunStore(settings().run_root)
-    jobs = JobQueue(store, settings().max_jobs)
+    jobs = JobQueue(store)
     run_id = jobs.submit(config)
     print(config.title)
     print(architecture_text(config.hyperparams))
@@ -101,7 +102,7 @@ class Follower:
 
     def update(self, run: Run) -> None:
         if run.status == QUEUED and not self.said_queued:
-            self.note(f"queued at position {run.queue_position} (max_jobs={settings().max_jobs})")
+            self.note(f"queued at position {run.queue_position}, {start_text(run.estimated_start)}")
             self.said_queued = True
         history = self.store.history(self.run_id)
         epochs = run.config.hyperparams.epochs if run.config else "?"

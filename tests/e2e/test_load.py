@@ -3,7 +3,7 @@
 Each session (a :class:`tests.st_wire.WireSession`, Streamlit's own websocket protocol) opens the
 Data page on the tiny default dataset, starts a one-epoch training from the Train page and then
 behaves like its browser tab: the live-run fragment reruns every second until the run ends. A
-sampler watches the run store and the server's processes meanwhile. The job queue must hold
+sampler watches the run store and the Ray workers training meanwhile. The job queue must hold
 (never more than ``MAX_JOBS`` trainings at once), every run must finish, no session may see an
 exception, and the server's memory must stay bounded. The figures land in
 ``artifacts/load_test.json`` and in the test's output.
@@ -45,20 +45,19 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
     raise KeyError(field_name)
 
 
-def worker_processes(server_pid: int) -> int:
-    """Live ``core.worker`` children of the server."""
+def training_workers(run_ids: set[str]) -> int:
+    """Ray worker processes training one of ``run_ids`` now (Ray titles a busy worker
+    ``ray::<task name>``, and the queue names training tasks ``train:<run id>``)."""
     count = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rfind(")") + 2:].split()
-            if int(fields[1]) == server_pid and fields[0] not in "ZX" and \
-                    b"core.worker" in (entry / "cmdline").read_bytes():
-                count += 1
-        except (OSError, IndexError, ValueError):
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
             continue  # the process ended while we looked
+        if title.startswith("ray::train:") and title.removeprefix("ray::train:").strip()[:8] in run_ids:
+            count += 1
     return count
 
 
@@ -72,7 +71,7 @@ class Sample:
 
 
 class Sampler(threading.Thread):
-    """Every quarter second: running and queued runs in the store, worker processes, server RSS."""
+    """Every quarter second: running and queued runs in the store, Ray workers training, server RSS."""
 
     def __init__(self, root: Path, server_pid: int) -> None:
         super().__init__(daemon=True)
@@ -81,11 +80,12 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.halt.wait(0.25):
-            statuses = [r.status for r in self.store.list()]
+            runs = self.store.list()
+            statuses = [r.status for r in runs]
             r = self.result
             r.max_running = max(r.max_running, statuses.count(RUNNING))
             r.max_queued = max(r.max_queued, statuses.count(QUEUED))
-            r.max_workers = max(r.max_workers, worker_processes(self.pid))
+            r.max_workers = max(r.max_workers, training_workers({run.id for run in runs}))
             r.peak_rss_mb = max(r.peak_rss_mb, rss_mb(self.pid))
             r.samples += 1
 
@@ -147,7 +147,8 @@ def lab(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
                DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny",
-               DIGITLAB_MAX_JOBS=str(MAX_JOBS), TF_CPP_MIN_LOG_LEVEL="2")
+               DIGITLAB_MAX_JOBS=str(MAX_JOBS), DIGITLAB_RAY_CPUS=str(MAX_JOBS), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DIGITLAB_RAY_ADDRESS", None)  # the server starts its own local Ray, as `make run` does
     log = open(tmp / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),

@@ -1,0 +1,220 @@
+"""The real image, built and run by docker or podman (marker ``image``; ``make image-test``).
+
+Skipped at once where no container engine answers ``info``. The image is the one named by
+$DIGITLAB_IMAGE (default ``digit-lab``), built here if the engine does not have it. One lab
+container, started as a teacher would (a volume on /data, an upload limit), serves the checks
+on health, user, upload limit, XSRF and pages; ``tools/image_check.py`` (run here as a script)
+checks a CLI training run and that its data outlives the container.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.st_wire import WireSession, fetch, xsrf_cookie
+from tools.image_check import HEALTH_TIMEOUT_S, LAB_UID, Container, Engine, find_engine, free_port, process_uid
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = find_engine()
+UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
+
+pytestmark = [pytest.mark.image,
+              pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)")]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(ENGINE or "")
+
+
+@pytest.fixture(scope="module")
+def image(engine: Engine) -> str:
+    """The image's tag; built from this checkout if the engine does not have it yet."""
+    tag = os.environ.get("DIGITLAB_IMAGE", "digit-lab")
+    if engine.run("image", "inspect", tag, check=False).returncode != 0:
+        fmt = ["--format", "docker"] if "podman" in engine.command else []
+        engine.run("build", *fmt, "-t", tag, str(ROOT), timeout=1800)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def lab(engine: Engine, image: str):
+    """A lab container on a fresh volume, upload limit UPLOAD_MB, dashboard on the tiny default."""
+    volume = f"digitlab-test-{uuid.uuid4().hex[:8]}"
+    container = engine.start(image, volume, free_port(),
+                             env={"DIGITLAB_MAX_UPLOAD_MB": str(UPLOAD_MB), "DIGITLAB_DEFAULT_SIZE": "tiny"})
+    try:
+        container.wait_healthy()
+        yield container
+    finally:
+        container.remove()
+        engine.remove_volume(volume)
+
+
+def test_the_image_holds_the_runtime_and_not_the_test_tools(engine: Engine, image: str):
+    probe = ("import importlib.util, json; print(json.dumps({n: importlib.util.find_spec(n) is not None for n in "
+             "['tensorflow', 'keras', 'ray', 'streamlit', 'cv2', 'sklearn', 'cleanlab', 'authlib', "
+             "'streamlit_drawable_canvas', 'pytest', 'playwright', 'oidc_provider_mock']}))")
+    found = json.loads(engine.run("run", "--rm", image, "python", "-c", probe, timeout=120).stdout)
+    assert {name for name, present in found.items() if not present} == {"pytest", "playwright", "oidc_provider_mock"}
+    # Smaller than the 2.87 GB the image was with the test tools in it.
+    assert engine.image_size_mb(image) < 2870
+
+
+def test_health_answers_within_a_minute_and_the_image_healthcheck_agrees(lab: Container):
+    assert lab.healthy_s < HEALTH_TIMEOUT_S
+    assert fetch(lab.url, "/_stcore/health") == (200, b"ok")
+    assert lab.healthcheck() == 0
+
+
+def test_the_server_runs_as_a_numeric_non_root_user_that_cannot_rewrite_the_code(engine: Engine, image: str,
+                                                                                  lab: Container):
+    assert engine.image_config(image)["User"] == f"{LAB_UID}:{LAB_UID}"
+    assert process_uid(lab) == LAB_UID  # tini, and the server under it
+    assert lab.exec("id", "-u").stdout.strip() == LAB_UID
+    assert engine.run("exec", lab.name, "touch", "/app/core/x.py", check=False).returncode != 0
+    assert engine.run("exec", lab.name, "touch", "/data/runs/x", check=False).returncode == 0
+
+
+def test_the_upload_limit_and_xsrf_protection_hold(lab: Container):
+    assert xsrf_cookie(lab.url), "the health answer hands out the XSRF cookie"
+    with WireSession(lab.url) as session:
+        session.run()
+        assert session.upload_put((UPLOAD_MB - 1) * 2**20) == 204
+        # Refused from the announced length, before the body is read.
+        assert session.upload_put((UPLOAD_MB + 1) * 2**20, send_body=False) == 413
+        assert session.upload_put(10, with_xsrf=False) == 403
+
+
+def test_every_page_renders_and_state_lands_in_the_data_volume(lab: Container):
+    with WireSession(lab.url, timeout=180) as session:
+        first = session.run()
+        assert not first.exceptions, lab.logs()
+        assert first.metric("Train images") == "600"
+        pages = [p for p in session.pages if p]
+        assert {"preprocess", "train", "errors", "runs", "try_it", "grid"} <= set(pages), pages
+        for page in pages:
+            assert not session.run(page).exceptions, (page, lab.logs())
+    assert lab.exec("test", "-f", "/data/runs/index.sqlite3").returncode == 0
+    assert lab.exec("find", "/data/cache", "-name", "*.npz").stdout.strip()
+    assert not lab.exec("ls", "/app").stdout.split().count("runs")
+
+
+def test_the_image_check_script_trains_and_keeps_the_run(image: str):
+    """The one-line check (``make image-test`` runs it itself after this module, so it skips this)."""
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "image_check.py"), "--image", image],
+                         capture_output=True, text=True, timeout=1800, cwd=ROOT,
+                         env={**os.environ, "DOCKER": ENGINE or ""})
+    last = out.stdout.strip().splitlines()[-1]
+    assert out.returncode == 0, out.stdout[-2000:]
+    match = re.fullmatch(r"image: (\d+) MB, healthy in ([\d.]+) s, run finished, non-root, data kept", last)
+    assert match, last
+    assert 100 < int(match[1]) < 2870 and float(match[2]) < HEALTH_TIMEOUT_S
+
+
+# ---- compose.yaml: the lab, a Ray head and two Ray workers ----------------------------------------
+
+def compose_command(engine: Engine) -> list[str] | None:
+    """``docker compose`` with docker; with podman, podman-compose (a dev requirement) beside this Python."""
+    if "podman" not in engine.command:
+        ok = engine.run("compose", "version", check=False).returncode == 0
+        return [engine.command, "compose"] if ok else None
+    found = shutil.which("podman-compose") or shutil.which("podman-compose", path=str(Path(sys.executable).parent))
+    return [found] if found else None
+
+
+@dataclass
+class ComposeProject:
+    """A compose.yaml brought up under its own project name (own network, containers and volume)."""
+
+    engine: Engine
+    command: list[str]
+    name: str
+    env: dict[str, str]
+    url: str
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([*self.command, "-p", self.name, "-f", str(ROOT / "compose.yaml"), *args],
+                             capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=self.env)
+        assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
+        return out
+
+    def containers(self) -> dict[str, list[str]]:
+        """Container names by compose service."""
+        out = self.engine.run("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}",
+                              "--format", '{{.Names}} {{index .Labels "com.docker.compose.service"}}').stdout
+        services: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            name, service = line.split()
+            services.setdefault(service, []).append(name)
+        return {k: sorted(v) for k, v in services.items()}
+
+    def exec(self, container: str, *command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.engine.run("exec", container, *command, timeout=timeout, check=False)
+
+    def wait_for_healthchecks(self, spec: dict, timeout: float = 240) -> None:
+        """Run every service's own compose health check in its containers until all pass (podman
+        without systemd does not schedule health checks, and docker's first runs after an interval)."""
+        deadline = time.monotonic() + timeout
+        for service, names in self.containers().items():
+            test = spec["services"][service]["healthcheck"]["test"]
+            command = ["sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+            for name in names:
+                while (code := self.exec(name, *command).returncode) != 0:
+                    assert time.monotonic() < deadline, f"{name}: health check still fails ({code})"
+                    time.sleep(2)
+
+
+@pytest.fixture
+def cluster(engine: Engine, image: str):
+    command = compose_command(engine)
+    if command is None:
+        pytest.skip(f"no compose for {engine.command} (docker compose, or podman-compose from requirements-dev.txt)")
+    port = free_port()
+    project = ComposeProject(engine, command, f"digitlab-test-{uuid.uuid4().hex[:8]}",
+                             {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image},
+                             f"http://127.0.0.1:{port}")
+    try:
+        project.compose("up", "-d")
+        yield project
+    finally:
+        project.compose("down", "-v", "-t", "10", timeout=300)
+
+
+def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker(cluster: ComposeProject):
+    spec = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = cluster.containers()
+    assert {s: len(n) for s, n in services.items()} == {"lab": 1, "head": 1, "worker": 2}, services
+    cluster.wait_for_healthchecks(spec)
+    assert fetch(cluster.url, "/_stcore/health") == (200, b"ok")
+    for name in services["head"] + services["worker"]:
+        assert int(cluster.exec(name, "sh", "-c", "df -m /dev/shm | tail -1 | awk '{print $2}'").stdout) >= 500
+
+    (lab,) = services["lab"]
+    out = cluster.exec(lab, "python", "-m", "core", "train", "--dataset", "default", "--size", "small",
+                       "--epochs", "1", timeout=900)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+    run_id = out.stdout.strip().splitlines()[-1].removeprefix("run: ")
+    listed = cluster.exec(lab, "python", "-m", "core", "runs").stdout
+    assert any(line.split()[:2] == [run_id, "finished"] for line in listed.splitlines()), listed
+
+    # Ray writes ":task_name:<function>" into the log of the worker process that runs a task.
+    def tasks_run_on(container: str) -> set[str]:
+        logs = cluster.exec(container, "sh", "-c", "cat /tmp/ray/session_latest/logs/worker-*.out 2>/dev/null").stdout
+        return {line.removeprefix(":task_name:") for line in logs.splitlines() if line.startswith(":task_name:")}
+
+    # core.jobs names the Ray task that trains a run "train:<run id>".
+    on_workers = {w: tasks_run_on(w) for w in services["worker"]}
+    assert sum(f"train:{run_id}" in tasks for tasks in on_workers.values()) == 1, on_workers
+    assert not any(f"train:{run_id}" in tasks_run_on(c) for c in services["head"] + services["lab"])

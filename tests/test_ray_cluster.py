@@ -1,0 +1,97 @@
+"""Runs across Ray nodes and dispatcher restarts: a second node with its own empty folders, stop
+on that node, and a server killed mid-run while the cluster carries on."""
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from core.jobs import JobQueue, launch_training
+from core.run_config import RunConfig
+from core.runs import FAILED, FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
+from tests.pages_support import ROOT
+from tests.ray_support import wait_for
+
+SHORT = RunConfig.build("default:tiny", "raw", "D", {"epochs": 2})
+LONG = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8})
+
+
+@pytest.fixture(scope="module")
+def second_node(ray_session, tmp_path_factory):
+    """A second node (1 CPU, custom resource "second_node") whose DIGITLAB_RUN_ROOT, cache and data
+    folders point at an empty scratch folder: tasks there never see the server's run folder."""
+    scratch = tmp_path_factory.mktemp("second-node")
+    node = ray_session.add_node(num_cpus=1, resources={"second_node": 1}, env_vars={
+        "DIGITLAB_RUN_ROOT": str(scratch / "runs"), "DIGITLAB_CACHE_DIR": str(scratch / "cache"),
+        "DIGITLAB_DATA_DIR": str(scratch / "data")})
+    ray_session.wait_for_nodes()
+    yield node, scratch
+    ray_session.remove_node(node)
+
+
+def test_a_run_on_the_second_node_comes_home_with_epochs_predictions_and_model(second_node, tmp_path):
+    node, scratch = second_node
+    store = RunStore(tmp_path / "runs")
+    jobs = JobQueue(store, max_jobs=1, launcher=functools.partial(launch_training, resources={"second_node": 1}))
+    run = jobs.wait(jobs.submit(SHORT, owner="alice"), timeout=240)
+    assert run.status == FINISHED, run.error
+    assert run.metrics["node_id"] == node.node_id  # it trained there...
+    assert len(store.history(run.id)) == 2 and run.metrics["epochs"] == 2
+    assert store.predictions(run.id).shape == (100, 10) and store.epoch_predictions(run.id).shape == (2, 100, 10)
+    assert (store.folder(run.id) / MODEL_NAME).is_file() and run.problem is None  # ...and came home
+    # That node generated the dataset into its own cache and never wrote a run folder.
+    assert any((scratch / "cache").rglob("*")) and not (scratch / "runs").exists()
+
+
+def test_stop_on_the_second_node(second_node, tmp_path):
+    node, _ = second_node
+    store = RunStore(tmp_path / "runs")
+    jobs = JobQueue(store, max_jobs=1, stop_grace=30.0,
+                    launcher=functools.partial(launch_training, resources={"second_node": 1}))
+    run_id = jobs.submit(LONG)
+    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240)
+    assert store.get(run_id).progress["node_id"] == node.node_id
+    jobs.stop(run_id)
+    run = jobs.wait(run_id, timeout=60)
+    assert run.status == STOPPED and 1 <= run.metrics["epochs"] < 300
+    assert store.model_path(run_id).is_file()  # stopped at a batch, the model so far kept
+
+
+SERVER = """
+import sys
+from core.jobs import JobQueue
+from core.run_config import RunConfig
+from core.runs import RunStore
+jobs = JobQueue(RunStore(sys.argv[1]), max_jobs=1)
+run_id = jobs.submit(RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8}))
+print(run_id, flush=True)
+jobs.wait(run_id)
+"""
+
+
+def test_a_server_killed_mid_run_fails_it_clearly_and_the_cluster_serves_on(ray_session, tmp_path):
+    root = tmp_path / "runs"
+    RunStore(root)
+    # A server process that joins the session's cluster (DIGITLAB_RAY_ADDRESS is set) and trains.
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(root)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        run_id = server.stdout.readline().strip()
+        store = RunStore(root)
+        assert wait_for(lambda: len(store.history(run_id)) >= 1, timeout=240), store.get(run_id)
+        assert store.get(run_id).status == RUNNING
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    restarted = JobQueue(RunStore(root), max_jobs=1)  # the server, started again
+    restarted.dispatch()
+    run = store.get(run_id)
+    assert run.status == FAILED
+    assert run.error == f"the server or CLI that dispatched it (process {server.pid}) ended while it ran; queue it again"
+    assert len(store.history(run_id)) >= 1  # what it reported is kept
+    after = restarted.wait(restarted.submit(SHORT), timeout=240)
+    assert after.status == FINISHED, after.error
