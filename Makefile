@@ -44,7 +44,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in generate load preprocess train jobs load_sessions first_page; do \
+	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).

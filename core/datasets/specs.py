@@ -84,6 +84,8 @@ class DatasetSpec:
         if self.path.parent.name == UPLOADS:
             name = _read_json(_upload_info(self.path)).get("name")
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
+        if self.path.parent.name == "versions":  # core.label_corrections: a corrected version
+            return f"version {self.path.stem[:8]}"
         return self.path.name
 
     def __str__(self) -> str:
