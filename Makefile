@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
 IMAGE  ?= digit-lab
 
 # The container engine: docker where it has an engine, else podman (same arguments), else none.
@@ -31,7 +32,7 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 run: install
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:
@@ -43,7 +44,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in generate load preprocess train jobs load_sessions; do \
+	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).

@@ -26,8 +26,9 @@ from core.eta import start_text
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES
+from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
 from core.run_config import RunConfig, parse_seed
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.report_results import report_figure
 
@@ -160,7 +161,7 @@ def check_queue_room(allowed: Limits, jobs: JobQueue, n_runs: int) -> None:
                             f"allows {allowed.max_queue}: choose fewer pipelines, presets or seeds")
 
 
-def stop_grid(store: RunStore, grid_id: str) -> int:
+def stop_grid(store: RunStore | RunView, grid_id: str) -> int:
     """Cancel the grid's queued runs and ask its running ones to stop; return how many were active."""
     active = [r for r in grid_runs(store, grid_id) if r.active]
     for run in reversed(active):  # the queue's tail first, so no queued run starts meanwhile
@@ -168,7 +169,7 @@ def stop_grid(store: RunStore, grid_id: str) -> int:
     return len(active)
 
 
-def grid_runs(store: RunStore, grid_id: str) -> list[Run]:
+def grid_runs(store: RunStore | RunView, grid_id: str) -> list[Run]:
     """The grid's runs in queue order; DigitLabError if the store holds none with that id."""
     runs = store.grid_runs(grid_id)
     if not runs:
@@ -303,7 +304,7 @@ class GridResult:
         return sorted({int(s) for s in self.runs["seed"].dropna()})
 
 
-def read_grid(store: RunStore, grid_id: str) -> GridResult:
+def read_grid(store: RunStore | RunView, grid_id: str) -> GridResult:
     """The grid ``grid_id`` as it stands now (running runs with their latest epoch)."""
     runs = grid_runs(store, grid_id)
     history = {r.id: store.history(r.id) for r in runs if r.status == RUNNING}
@@ -318,7 +319,7 @@ def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
     lines = ["## FIT RESULT ##"]
     for row in summary[summary["preset"] == preset].to_dict("records"):
-        lines.append(f"## {row['title']}")
+        lines.append(f"## {REPORT_TITLES.get(row['pipeline'], row['title'])}")  # the report's spelling
         if row["n"] == 0:
             lines.append(f"#### ({row['status']})")
             continue

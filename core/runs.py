@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid_start TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     grid TEXT,
-    owner TEXT
+    owner TEXT,
+    published INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -82,7 +83,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 """
 #: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
-_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"))
+_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"), ("published", "INTEGER NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Run:
     grid: str | None = None
     #: Who queued the run (an identity key, see core.access); None for runs from before accounts.
     owner: str | None = None
+    #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
+    published: bool = False
 
     @property
     def active(self) -> bool:
@@ -330,6 +333,15 @@ class RunStore:
             db.execute("UPDATE runs SET status = ?, finished = ?, progress = ? WHERE id = ? AND status = ?",
                        (STOPPED, time.time(), json.dumps({"phase": STOPPED}), run_id, QUEUED))
             db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ? AND status = ?", (run_id, RUNNING))
+        return self.get(run_id)
+
+    def set_published(self, run_id: str, published: bool) -> Run:
+        """Publish a finished run to the class (or withdraw it); see core.access for who may."""
+        run = self.get(run_id)
+        if published and run.status != FINISHED:
+            raise DigitLabError(f"run {run_id} is {run.status}; only a finished run can be published")
+        with self._tx() as db:
+            db.execute("UPDATE runs SET published = ? WHERE id = ?", (int(published), run_id))
         return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
@@ -557,7 +569,7 @@ class RunStore:
             metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
             queue_position=place[0] if place else None, estimated_start=place[1] if place else None,
-            grid=row["grid"], owner=row["owner"])
+            grid=row["grid"], owner=row["owner"], published=bool(row["published"]))
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name

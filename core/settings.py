@@ -31,6 +31,10 @@ class Settings:
     ray_ship_code: bool = False
     #: CPUs each training run (and TensorFlow's thread pools in it) gets.
     cpus_per_run: int = 1
+    #: The class code students enter with a display name (DIGITLAB_CLASS_CODE); None: no class-code mode.
+    class_code: str | None = None
+    #: Who is a teacher (DIGITLAB_TEACHERS): e-mail addresses or class-code names, lower case.
+    teachers: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -50,6 +54,9 @@ class Settings:
             ray_object_store_mb=max(78, _int_env("DIGITLAB_RAY_OBJECT_STORE_MB", 256)),
             ray_ship_code=os.environ.get("DIGITLAB_RAY_SHIP_CODE", "").strip() in ("1", "true", "yes"),
             cpus_per_run=max(1, _int_env("DIGITLAB_CPUS_PER_RUN", 1)),
+            class_code=os.environ.get("DIGITLAB_CLASS_CODE", "").strip() or None,
+            teachers=frozenset(t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",")
+                               if t.strip()),
         )
 
 

@@ -288,6 +288,28 @@ class StopOnRequest(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class KeepLastCompleteEpoch(keras.callbacks.Callback):
+    """Keeps a copy of the weights after each recorded epoch, so a run stopped mid-epoch can be
+    put back to its last complete epoch: its val_ and test figures then describe one model."""
+
+    def __init__(self, validation: ValidationMetrics) -> None:
+        super().__init__()
+        self.validation = validation
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.validation.current:  # the epoch was complete and validated
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> bool:
+        """Put the model back to the last validated epoch's weights; True if it was trained past them."""
+        if not self.validation.current and self.weights is not None:
+            self.model.set_weights(self.weights)
+            self.validation.current = True
+            return True
+        return False
+
+
 def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingData | None = None) -> TrainOutcome:
     """Train ``config`` and return the model, metrics and test-set probabilities.
 
@@ -305,15 +327,19 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp)
     validation = ValidationMetrics(data.x_val, data.y_val, keep_probabilities=data.val_is_test)
+    keeper = KeepLastCompleteEpoch(validation)
     recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
     # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
     # then the stops, which read what the first ones wrote.
-    callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop]
+    callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop, keeper]
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
     model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
               callbacks=callbacks, verbose=0, shuffle=True)
+    # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
+    # complete epoch's, so val_accuracy and test_accuracy are one model's.
+    kept_epoch = len(recorder.history) if keeper.restore() else None
 
     if data.val_is_test and validation.last_probabilities is not None and validation.current:
         test_probs = validation.last_probabilities
@@ -333,6 +359,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         "train_images": int(len(data.y_train)), "val_images": int(len(data.y_val)),
         "test_images": int(len(data.y_test)),
     })
+    if kept_epoch is not None:
+        metrics["kept_epoch"] = kept_epoch
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None

@@ -2,19 +2,22 @@
 import numpy as np
 import streamlit as st
 
-from core.datasets import DatasetSpec, class_counts, ready_datasets, save_upload, summary_lines
+from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_datasets, save_upload,
+                           summary_lines, with_class_names)
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.limits import formats_text, limits, load_upload
 from ui import charts, state
+from ui.markdown import escape
 from ui.gallery import show_grid
 
 state.init_session()
 st.title("Data")
+state.pending_default_notice()
 
 with st.container(border=True):
     source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
-                      label_visibility="collapsed")
+                      label_visibility="collapsed", key="data_source", persist_state="session")
     if source == "Ready dataset":
         names = ready_datasets()
         current = DatasetSpec.parse(st.session_state[state.DATASET_SPEC])
@@ -38,29 +41,38 @@ with st.container(border=True):
             if accepted is not None:
                 st.caption(f"This instance accepts uploads of {formats_text(accepted)} only.")
         except DigitLabError as err:
-            st.error(f"This instance's limits are misconfigured, so uploads are refused: {err}")
+            st.error(f"This instance's limits are misconfigured, so uploads are refused: {escape(err)}")
+        names_text = st.text_input(
+            "Class names (optional)", key="data_class_names", persist_state="session",
+            placeholder="ten names separated by commas, e.g. zero, one, two, …",
+            help="Left empty, AHDD CSV files get Arabic-Indic names (٣ (3)), an .npz its own class_names "
+                 "array if it has one, and everything else the plain digits 0..9.")
         if files and st.button("Load upload", type="primary"):
             try:
                 uploaded = load_upload({f.name: f.getvalue() for f in files},
                                        name=files[0].name if len(files) == 1 else "upload")
-                st.session_state[state.DATASET_SPEC] = save_upload(uploaded)
-                st.success(f"Loaded {uploaded.name}: {len(uploaded.x_train):,} train and "
+                if names_text.strip():
+                    uploaded = with_class_names(uploaded, parse_class_names(names_text))
+                st.session_state[state.DATASET_SPEC] = save_upload(
+                    uploaded, file_name=files[0].name if len(files) == 1 else "upload", owner=state.me().key)
+                st.success(f"Loaded {escape(uploaded.name)}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
             except DigitLabError as err:
-                st.error(f"Could not load the upload, the current dataset is kept. {err}")
+                st.error(f"Could not load the upload, the current dataset is kept. {escape(err)}")
 
 try:
     ds = state.current_dataset()
 except DigitLabError as err:
-    st.error(f"{err}. Falling back to the default dataset.")
+    st.error(f"{escape(err)}. Falling back to the default dataset.")
     st.session_state[state.DATASET_SPEC] = "default:tiny"
     ds = state.current_dataset()
 
-st.subheader(ds.name)
+st.subheader(escape(ds.name))
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Train images", f"{len(ds.x_train):,}")
 m2.metric("Test images", f"{len(ds.x_test):,}")
-m3.metric("Image size", "28 × 28 = 784 px")
+height, width = ds.x_train.shape[1:]
+m3.metric(f"Image size ({height * width} pixels)", f"{height} × {width}")
 m4.metric("Classes", len(ds.class_names))
 
 left, right = st.columns([1, 1])
@@ -75,8 +87,9 @@ with right:
 
 st.subheader("Samples")
 g1, g2, g3 = st.columns([1, 1, 3], vertical_alignment="bottom")
-count = g1.number_input("How many", min_value=1, max_value=100, value=20, step=5)
-split = g2.radio("Split", ["train", "test"], horizontal=True)
+count = g1.number_input("How many", min_value=1, max_value=100, value=20, step=5, key="data_count",
+                        persist_state="session")
+split = g2.radio("Split", ["train", "test"], horizontal=True, key="data_split", persist_state="session")
 st.session_state.setdefault("gallery_seed", 0)
 if g3.button("Reshuffle"):
     st.session_state["gallery_seed"] += 1

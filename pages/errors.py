@@ -8,7 +8,8 @@ import streamlit as st
 from core import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from ui import charts, run_views, run_widgets, state
+from ui import charts, inside_views, run_views, run_widgets, state
+from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
 state.init_session()
@@ -17,19 +18,22 @@ store = state.run_store()
 ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
+# A link to one confusion cell (from the Runs page): ?run=<id>&true=<label>&predicted=<label>.
+wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
 run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
+other = inside_views.evaluation_picker(store, run)  # None: the run's own test set
 try:
-    ds = state.load_dataset(run.config.dataset)
-    final_probabilities = store.predictions(run.id)
+    ds = state.load_dataset(other.spec if other else run.config.dataset)
+    final_probabilities = other.probabilities() if other else store.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = run.config.pipeline
-    by_epoch = store.epoch_predictions(run.id)
+    by_epoch = None if other else store.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
 except DigitLabError as err:
-    st.error(f"Cannot analyse run {run.id}: {err}")
+    st.error(f"Cannot analyse run {run.id}: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
 
@@ -41,8 +45,9 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.leaky_note(run))
-st.caption(f"Dataset {ds.name} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
-           "compares the model's predictions for the test images with the test labels"
+st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
+           f"pipeline {run.pipeline_label}. "
+           "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
@@ -53,9 +58,11 @@ if epochs > 1:
     if st.session_state.get("errors_epoch_run") != run.id or st.session_state.get("errors_epoch", 0) > epochs:
         st.session_state["errors_epoch"] = epochs  # another run: start at its last epoch
     st.session_state["errors_epoch_run"] = run.id
+    inside_views.restore_epoch(run.id, epochs, "errors_epoch")
     epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
                       help="The confusion matrix, the per-class table and the gallery as they were after this "
                            "epoch. Images the model got right at an earlier epoch are marked.")
+    inside_views.remember_epoch(run.id, epoch)
 snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
 probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
@@ -78,7 +85,10 @@ def _cell_picked() -> None:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Confusion matrix")
-    st.altair_chart(charts.confusion_heatmap(run_views.confusion_long(confusion), names),
+    shares = st.toggle("Share of each true class (row-normalised)", key="errors_row_shares",
+                       persist_state="session", help="Each row divided by its class's test images: the share of a class that "
+                                                     "went to each prediction, whatever the class sizes.")
+    st.altair_chart(charts.confusion_heatmap(run_views.confusion_long(confusion), names, share=shares),
                     on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:
@@ -87,15 +97,18 @@ with right:
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
 
 st.subheader("Misclassified test images")
+for key, label in zip((TRUE_KEY, PRED_KEY), wanted_cell):
+    if label.isdigit() and int(label) < len(names):  # anything else in a link is ignored
+        st.session_state[key] = names[int(label)]
 for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes differently
     if st.session_state.get(key) not in (ALL, *names):
         st.session_state[key] = ALL
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
 true_name = f1.selectbox("True class", [ALL, *names], key=TRUE_KEY)
 pred_name = f2.selectbox("Predicted class", [ALL, *names], key=PRED_KEY)
-least_first = f3.toggle("Least confident first", key="errors_least_first",
+least_first = f3.toggle("Least confident first", key="errors_least_first", persist_state="session",
                         help="Off: the most confident mistakes come first.")
-limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit")
+limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit", persist_state="session")
 
 errors = run_views.filter_errors(
     evaluation.misclassified(ds.y_test, probabilities, top_k=3, ascending=least_first),
@@ -107,8 +120,10 @@ where = "" if true_name == pred_name == ALL else \
 st.caption(f"{len(errors):,} misclassified test images{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
+    # Under each tile its mistake, then its three most probable classes.
     show_grid(ds.x_test[[r["index"] for r in rows]],
-              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows])
+              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
+              notes=[run_views.top3_lines(r, names) for r in rows], columns=8)
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
                        run_views.name_errors(errors, names).to_csv(index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
@@ -123,7 +138,7 @@ if rows:
         processed = pipeline.transform(ds.x_test[picked:picked + 1])[0]
     except DigitLabError as err:
         processed = None
-        st.error(f"The run's pipeline cannot process this image: {err}")
+        st.error(f"The run's pipeline cannot process this image: {escape(err)}")
     d1, d2, d3 = st.columns([1, 1, 2])
     d1.image(to_display(ds.x_test[picked], 6), caption="raw test image", output_format="PNG")
     if processed is not None:
@@ -134,6 +149,7 @@ if rows:
                                                                                    format="%.3f")})
         st.altair_chart(charts.class_probabilities(
             run_views.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
+    inside_views.saliency_row(store, run, processed, int(row["true"]), int(row["predicted"]), names)
     if pipeline.has_training_only:
         st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "
                    "which a test image must not use.")

@@ -3,6 +3,7 @@ table fill in, and read it as a heatmap and as the report's FIT RESULT blocks.""
 import pandas as pd
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.grid import (LEAKY_TITLE, REPORT_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
@@ -11,12 +12,13 @@ from core.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
 from ui import charts, session_runs, state
+from ui.markdown import escape
 
 state.init_session()
 GRID_ID = "grid_id"
 st.session_state.setdefault(GRID_ID, None)
 jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # the session's own grids only (core.run_access)
 
 st.title("Grid")
 st.caption("Every pipeline on every preset, once per seed: the report's results table in one go. "
@@ -41,20 +43,20 @@ def _pipeline_option(value: str) -> str:
 
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
-    c1, c2 = st.columns([3, 2])
-    pipelines = c1.multiselect("Pipelines", pipeline_options, default=list(REPORT_PIPELINES), key="grid_pipelines",
-                               format_func=_pipeline_option)
-    presets = c2.multiselect("Presets", list(PRESETS), default=list(REPORT_PRESETS), key="grid_presets",
-                             format_func=lambda p: PRESETS[p].title)
+    # Full width each: the pipelines' titles are long, and a narrow box hides the chosen ones.
+    pipelines = st.multiselect("Pipelines", pipeline_options, default=list(REPORT_PIPELINES), key="grid_pipelines",
+                               persist_state="session", format_func=_pipeline_option)
+    presets = st.multiselect("Presets", list(PRESETS), default=list(REPORT_PRESETS), key="grid_presets",
+                             persist_state="session", format_func=lambda p: PRESETS[p].title)
     c3, c4, c5 = st.columns(3)
     n_seeds = c3.number_input("Seeds per configuration", min_value=1, max_value=10, value=1, step=1,
-                              key="grid_seeds", help="each configuration runs with seeds 0, 1, …; two or more "
+                              key="grid_seeds", persist_state="session", help="each configuration runs with seeds 0, 1, …; two or more "
                                                      "give a standard deviation per cell")
-    epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs",
+    epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs", persist_state="session",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
-    c5.markdown(f"Dataset  \n`{spec}` (the session's; change it on the Data page)")
+    c5.markdown(f"Dataset  \n`{display_spec(spec)}` (the session's; change it on the Data page)")
     leaky_protocol = st.checkbox(
-        "Also evaluate as the report did (uses test labels)", key="grid_leaky_protocol",
+        "Also evaluate as the report did (uses test labels)", key="grid_leaky_protocol", persist_state="session",
         help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the report's "
              "class erosion did: a column for comparison only. Every other figure stays honest; compare "
              f"with the label-free pipeline {LABEL_FREE_BEST}.")
@@ -79,7 +81,7 @@ if to_launch is not None:
     try:
         st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=session_runs.owner_key())
     except DigitLabError as err:
-        st.error(f"Could not launch the grid: {err}")
+        st.error(f"Could not launch the grid: {escape(err)}")
 
 # ---- which grid -------------------------------------------------------------------------------------
 grids = store.grids()
@@ -123,7 +125,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
     try:
         result = read_grid(store, grid_id)
     except DigitLabError as err:
-        st.warning(f"The grid is gone: {err}")
+        st.warning(f"The grid is gone: {escape(err)}")
         return
     counts = result.counts
     head, stop = st.columns([5, 1], vertical_alignment="bottom")

@@ -3,32 +3,40 @@ probabilities of a fast model (k-fold cross-validation), with a gallery to mark 
 wrong" or "fine", a CSV of the marks, and live progress while the folds train in the background."""
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
+                               estimate_search_seconds,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from ui import run_widgets, session_runs, state
+from core.label_corrections import LabelCorrections
+from ui import label_fixes, run_widgets, session_runs, state
+from ui.markdown import escape
 from ui.gallery import to_display
+from ui.run_views import duration_text
 
 state.init_session()
 st.title("Label issues")
 SEARCH = "labels_search"
 st.session_state.setdefault(SEARCH, None)
 RAW, EDITOR = "Raw pixels", "The Preprocess page's pipeline (its label-free steps)"
-MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE]]
+MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE], label_fixes.ACCEPT_TEXT]
 MARK_BY_TEXT = {text: mark for mark, text in MARK_TEXT.items()}
+MARK_LABELS = {MARK_TEXT[WRONG]: "✗ wrong", MARK_TEXT[FINE]: "✓ fine", label_fixes.ACCEPT_TEXT: "✎ accept"}
 COLUMNS = 6
 
 spec = st.session_state[state.DATASET_SPEC]
 try:
     ds = state.current_dataset()
 except DigitLabError as err:
-    st.error(f"The session's dataset does not load: {err}")
+    st.error(f"The session's dataset does not load: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
-marks_store = LabelMarks(spec)
+marks_store = LabelMarks(spec, owner=state.me().key)  # each identity marks on its own
+fixes = LabelCorrections(spec)  # corrections are the dataset's: a version records who accepted each
+label_fixes.version_note(spec)
 
-st.caption(f"Dataset **{ds.name}** (`{spec}`), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -51,35 +59,38 @@ def _start() -> None:
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds",
+    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds", persist_state="session",
                     help="more folds: each model sees more images, the search takes longer")
-    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source",
+    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source", persist_state="session",
                       help="Steps that use the labels are left out: they would tell the model the answer.")
-    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed",
+    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed", persist_state="session",
                     help="draws the folds and the models' initial weights")
     try:
         c2.caption(f"Pipeline: {_search_pipeline(source).label}")
     except DigitLabError as err:
-        st.error(f"The pipeline being edited is not valid: {err}")
+        st.error(f"The pipeline being edited is not valid: {escape(err)}")
     # A callback, not the button's return value: a click survives a rerun of the page.
     st.button("Find suspects", type="primary", icon=":material/search:", key="labels_start", on_click=_start)
     if (message := st.session_state.pop("labels_error", None)) is not None:
-        st.error(message)
+        st.error(escape(message))
 
 
-def _set_mark(index: int, key: str) -> None:
-    """A mark widget changed: store its value (no choice clears the mark)."""
-    text = st.session_state.get(key)
-    marks_store.set(index, MARK_BY_TEXT.get(text) if text else None)
+def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
+    """A mark widget changed: store its value (no choice clears the mark; accepting the suggested
+    label records a correction)."""
+    problem = label_fixes.record_choice(marks_store, fixes, index, st.session_state.get(key), given, suggested,
+                                        st.session_state[SEARCH], by=state.me().key)
+    if problem is not None:
+        st.session_state["labels_error"] = problem
 
 
 def _progress(key: str, polling: bool) -> SearchState:
     """The search's state as a progress bar (or its error); reruns the page when it ends."""
-    found = read_search(key)
+    found = read_search(key, viewer=state.me())
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
-        st.error(f"The search failed: {found.error}")
+        st.error(f"The search failed: {escape(found.error)}")
     if polling and not found.running:
         st.rerun()
     return found
@@ -87,10 +98,12 @@ def _progress(key: str, polling: bool) -> SearchState:
 
 key = st.session_state[SEARCH]
 if key is None:
-    st.info("Choose the folds and press Find suspects. On the tiny dataset it takes seconds; on 60,000 images "
-            "a few minutes (the page shows its progress, and you may leave it meanwhile).")
+    folds = int(st.session_state["labels_folds"])
+    st.info(f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
+            f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
+            "its progress, and you may leave it meanwhile).")
     st.stop()
-search = read_search(key)
+search = read_search(key, viewer=state.me())
 if search.running:
     @st.fragment(run_every=1)
     def live_search(key: str) -> None:
@@ -104,6 +117,7 @@ if search.status != DONE:
 
 suspects = search.suspects
 marks = marks_store.load()
+corrections = fixes.load()
 examined = search.examined or len(ds.y_train)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Suspected", f"{len(suspects):,}", help=f"of {examined:,} training images")
@@ -119,8 +133,8 @@ if int(suspects["index"].max()) >= len(ds.y_train):
 
 f1, f2, f3 = st.columns([2, 2, 1], vertical_alignment="bottom")
 given_filter = f1.selectbox("Given label", ["All", *names], key="labels_given")
-hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked")
-limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit")
+hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked", persist_state="session")
+limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit", persist_state="session")
 shown = suspects
 if given_filter != "All":
     shown = shown[shown["given"] == names.index(given_filter)]
@@ -141,9 +155,11 @@ for start in range(0, len(rows), COLUMNS):
                              f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
-                st.session_state[mark_key] = MARK_TEXT[marks[index]] if index in marks else None
+                st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)
+            # Short labels that fill the tile, wrapping rather than clipping in a narrow window.
             st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
-                                 on_change=_set_mark, args=(index, mark_key))
+                                 format_func=MARK_LABELS.get, width="stretch", wrap=True, on_change=_set_mark,
+                                 args=(index, mark_key, int(row["given"]), int(row["suggested"])))
 
 st.divider()
 d1, d2 = st.columns(2)
@@ -158,3 +174,4 @@ st.caption(f"{len(wrong):,} training images are marked label wrong. To train wit
            "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
            "`python -m core train`).")
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+label_fixes.version_panel(spec, fixes, owner=state.me().key)

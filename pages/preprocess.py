@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import DigitLabError
 from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
 from ui import charts, query_state, state
+from ui.markdown import escape
 from ui.run_views import LABEL_FREE_HINT
 from ui.gallery import show_grid
 from ui.param_widgets import param_widget
@@ -18,7 +19,7 @@ PREVIEW_COUNT = 12
 if (link_params := query_state.incoming("preprocess")) is not None:
     shared, link_warnings = query_state.parse_preprocess(link_params)
     for warning in link_warnings:
-        st.warning(warning, icon=":material/link_off:")
+        st.warning(escape(warning), icon=":material/link_off:")
     if shared.pipeline is not None or "pipeline" not in link_params:
         st.session_state[STEPS] = query_state.editor_entries(shared.pipeline or Pipeline(()))
     if shared.dataset is not None:
@@ -90,7 +91,7 @@ def _step_editor(i: int, entry: dict) -> None:
         try:
             entry["step"] = step_from_dict(values).to_dict()
         except DigitLabError as err:
-            st.error(f"{err} (the step keeps its last valid parameters)")
+            st.error(f"{escape(err)} (the step keeps its last valid parameters)")
 
 
 st.title("Preprocess")
@@ -101,7 +102,7 @@ with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
     chosen = c1.selectbox("Start from a ready-made pipeline (the report's, or a label-free one)", names,
-                          format_func=lambda n: PIPELINE_TITLES[n])
+                          format_func=lambda n: PIPELINE_TITLES[n], key="prep_named", persist_state="session")
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
     entries = st.session_state[STEPS]
@@ -111,7 +112,8 @@ with editor:
         _step_editor(i, entry)
 
     a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
-    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE)
+    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE,
+                        key="prep_add_kind", persist_state="session")
     a2.button("Add", on_click=_add, args=(kind,), key="add_step")
 
     pipeline = state.current_pipeline()
@@ -124,7 +126,7 @@ with editor:
         st.text_area("Paste a pipeline", key="pipeline_json_in", height=100)
         st.button("Use pasted JSON", on_click=_load_json)
         if "json_error" in st.session_state:
-            st.error(st.session_state["json_error"])
+            st.error(escape(st.session_state["json_error"]))
 
 with view:
     st.markdown(f"**Pipeline:** {pipeline.label}")
@@ -134,7 +136,7 @@ with view:
                    "(the report also eroded test images by their test labels, which flattered "
                    "its figures). " + LABEL_FREE_HINT)
     p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
-    as_test = p1.toggle("Preview as test images (no labels)", value=False,
+    as_test = p1.toggle("Preview as test images (no labels)", value=False, key="prep_as_test", persist_state="session",
                         help="Test and inference images never get training-only steps.")
     if p2.button("New sample images"):
         st.session_state["preview_seed"] += 1
@@ -157,4 +159,6 @@ with view:
         show_grid(strip, [label for label, _ in frames], columns=min(len(frames), 8), scale=3)
 
     st.caption("Pixel values of these images")
-    st.altair_chart(charts.pixel_histogram({"before": images, "after": frames[-1][1]}))
+    for column, (stage, values) in zip(st.columns(2), (("Before", images), ("After", frames[-1][1]))):
+        column.caption(stage)
+        column.altair_chart(charts.pixel_histogram(values), width="stretch")

@@ -4,12 +4,12 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.models import architecture_text
-from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, honest_view, query_state, run_views, run_widgets, session_runs, state
+from ui.markdown import escape
 
 state.init_session()
 st.title("Runs")
-jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 CONFIRM, FLASH = "runs_confirm_delete", "runs_flash"
 st.session_state.setdefault(CONFIRM, None)
 
@@ -25,15 +25,25 @@ def _delete(run_id: str) -> None:
     st.session_state[CONFIRM] = None
 
 
+def _publish(run_id: str) -> None:
+    published = bool(st.session_state[f"runs_publish_{run_id}"])
+    try:
+        store.set_published(run_id, published)
+        st.session_state[FLASH] = ("success", f"Run {run_id} is {'now' if published else 'no longer'} "
+                                              "published to the class.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not publish run {run_id}: {err}")
+
+
 def _ask_delete(run_id: str | None) -> None:
     st.session_state[CONFIRM] = run_id
 
 
 kind, message = st.session_state.pop(FLASH, (None, None))
 if kind == "success":
-    st.success(message)
+    st.success(escape(message))
 elif kind == "error":
-    st.error(message)
+    st.error(escape(message))
 
 runs = store.list()
 if not runs:
@@ -46,38 +56,40 @@ if (link_params := query_state.incoming("runs")) is not None:
     if wanted is not None and wanted not in {r.id for r in runs}:
         link_warning = f"Run {wanted} from the link is not here (deleted, or on another instance)."
     if link_warning:
-        st.warning(link_warning, icon=":material/link_off:")
+        st.warning(escape(link_warning), icon=":material/link_off:")
     elif wanted is not None:
         st.session_state["runs_selected"] = wanted
         st.session_state["runs_scope"] = ALL_RUNS
-scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope",
-                 help="My runs: those launched from this browser tab (everyone on this instance shares the list).")
+scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope", persist_state="session",
+                 help="All runs: every run you may see (a teacher sees the class's). My runs: those you "
+                      "launched, in any tab (in single-user mode, every run).")
 if scope == MY_RUNS:
-    runs = session_runs.only_mine(runs, session_runs.my_run_ids())
+    runs = session_runs.only_mine(runs, state.me())
     if not runs:
-        st.info("No run launched from this browser tab yet (a reloaded tab starts afresh): "
-                "train one, or show all runs.")
+        st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
 by_id = {r.id: r for r in runs}
 labels = {r.id: run_views.run_label(r) for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
-st.dataframe(run_views.runs_table(runs), hide_index=True, width="stretch",
-             column_config={"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
+table = run_views.runs_table(runs)
+# The figures a student compares first, before the long pipeline names push them off the right edge.
+first = ["id", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
+st.dataframe(table, hide_index=True, width="stretch",
+             column_order=first + [c for c in table.columns if c not in first],
+             column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
                             run_views.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
+# One short line each, under the table; the run's own notes come with it under "One run" below.
 if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
-    st.caption(f"Run{'s' if len(leaky_runs) > 1 else ''} {', '.join(leaky_runs)} also ran the leaky protocol: the "
-               f"column '{run_views.LEAKY_COLUMN}' measured the model on test images preprocessed with their test "
-               "labels, as the report did. It is there for comparison; val_accuracy and test_accuracy are the "
-               "honest results.")
-notes: dict[str, list[str]] = {}
-for r in runs:
-    if (note := run_views.training_only_note(r.config)) is not None:
-        notes.setdefault(note, []).append(r.id)
-for note, ids in notes.items():
-    st.caption(f"Run{'s' if len(ids) > 1 else ''} {', '.join(ids)}: {note}")
+    st.caption(f"The column '{run_views.LEAKY_COLUMN}' ({len(leaky_runs)} run{'s' if len(leaky_runs) > 1 else ''}) "
+               "measured the model on test images preprocessed with their test labels, as the report did: for "
+               "comparison only; val_accuracy and test_accuracy are the honest results.")
+if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) is not None]:
+    st.caption(f"{len(with_steps)} run{'s have' if len(with_steps) > 1 else ' has'} a training-only step "
+               "(\"training images only\" in its pipeline): it changed the training images only, never the test "
+               "images, so every test figure is honest. Pick a run under One run for details.")
 
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
@@ -92,9 +104,11 @@ if with_epochs:
                             key="runs_overlay")
     history = run_views.overlay_history(store, [by_id[i] for i in chosen])
     if len(history):
-        # One above the other: the legend of run names needs the width.
-        st.altair_chart(charts.history(history, "loss", run_col="run"), width="stretch")
-        st.altair_chart(charts.history(history, "accuracy", run_col="run"), width="stretch")
+        # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
+        order = [run_views.overlay_name(by_id[i]) for i in reversed(with_epochs)]
+        # One above the other: the legend gives each run's whole name a line.
+        st.altair_chart(charts.history(history, "loss", run_col="run", run_order=order), width="stretch")
+        st.altair_chart(charts.history(history, "accuracy", run_col="run", run_order=order), width="stretch")
         st.caption("Solid lines: training; dashed: validation. One colour per run.")
     else:
         st.caption("Choose runs above to compare their curves.")
@@ -110,26 +124,30 @@ run = by_id[run_id]
 if run.config is not None:
     cfg = run.config
     validation = "the test set" if cfg.validation == "test" else f"{cfg.validation:.0%} of the training set held out"
-    st.markdown(f"**{cfg.title}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
+    st.markdown(f"**{escape(cfg.title)}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
                 f"Validated on {validation}, seed {cfg.seed}. Status: {run_views.status_text(run)}.")
 if run.broken:
-    st.warning(f"This run is broken: {run.problem}. It can only be deleted.")
+    st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
-    st.warning(run_views.ended_text(run))
-if (note := run_views.training_only_note(run.config)) is not None:
-    st.info(note)
+    st.warning(escape(run_views.ended_text(run)))
 if run.metrics.get("epochs"):
     st.code(run_views.fit_result_block(run), language=None)
-if (note := run_views.leaky_note(run)) is not None:
+if honest_view.has_training_only_step(run) and run.status == "finished" and not run.broken:
+    try:
+        ds = state.load_dataset(run.config.dataset)
+        honest_view.show(run, store, ds.class_names, ds.y_test)
+    except DigitLabError as err:
+        st.caption(f"The run's dataset does not load ({escape(err)}).")
+elif (note := run_views.leaky_note(run)) is not None:
     st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)
 if run.active:
-    b1.button("Stop this run", on_click=jobs.stop, args=(run.id,), disabled=run.stop_requested,
+    b1.button("Stop this run", on_click=store.request_stop, args=(run.id,), disabled=run.stop_requested,
               key="runs_stop", icon=":material/stop:")
 else:
     try:
-        model = store.model_path(run.id)
+        model = store.model_download(run.id)
         b1.download_button("Download the model (.keras)", model.read_bytes(), file_name=f"digitlab-{run.id}.keras",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key="runs_download")
@@ -137,6 +155,10 @@ else:
         b1.caption("This run has no saved model to download.")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
+if store.who.staff and run.status == "finished":
+    b3.toggle("Published to the class", value=run.published, key=f"runs_publish_{run.id}",
+              on_change=_publish, args=(run.id,),
+              help="Everyone may then open this run's Errors and Try it pages, read-only.")
 if st.session_state[CONFIRM] == run.id:
     with st.container(border=True):
         st.warning(f"Delete run {run.id} ({run.pipeline_label}, {run.preset}) with its model and predictions? "

@@ -11,11 +11,12 @@ from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.run_config import RunConfig
 from core.settings import settings
 from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui.markdown import escape
 
 state.init_session()
 st.title("Train")
 jobs = state.job_queue()
-store = jobs.store
+store = state.run_store()  # what this session's identity may see and do (core.run_access)
 
 FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
 ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"
@@ -24,7 +25,7 @@ try:
     allowed = limits()
 except DigitLabError as err:
     allowed = Limits()
-    st.error(f"This instance's limits are misconfigured, so every run is refused: {err}")
+    st.error(f"This instance's limits are misconfigured, so every run is refused: {escape(err)}")
 caps = {"epochs": allowed.max_epochs} if allowed.max_epochs is not None else None
 
 
@@ -56,7 +57,7 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
 if (link_params := query_state.incoming("train")) is not None:
     shared, link_warnings = query_state.parse_train(link_params, allowed)
     for warning in link_warnings:
-        st.warning(warning, icon=":material/link_off:")
+        st.warning(escape(warning), icon=":material/link_off:")
     _apply_link(shared, "pipeline" in link_params)
 
 if allowed.active:
@@ -65,7 +66,8 @@ if allowed.active:
 with st.container(border=True):
     st.subheader("Model")
     names = list(PRESETS)
-    preset = st.selectbox("Preset", names, index=names.index("H"), key="train_preset",
+    st.session_state.setdefault("train_preset", "H")
+    preset = st.selectbox("Preset", names, key="train_preset", persist_state="session",
                           format_func=lambda n: PRESETS[n].title)
     st.caption(PRESETS[preset].description)
     overrides = run_widgets.hyperparameter_form(preset, maximums=caps)
@@ -75,7 +77,7 @@ with st.container(border=True):
         allowed.check_hyperparams(hyperparams)
     except DigitLabError as err:
         hyperparams = None
-        st.error(f"Check the hyperparameters: {err}")
+        st.error(f"Check the hyperparameters: {escape(err)}")
 
 data_col, valid_col = st.columns(2)
 with data_col.container(border=True):
@@ -83,13 +85,15 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{ds.name}** (`{spec}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
-        st.error(f"The session's dataset does not load: {err}")
+        st.error(f"The session's dataset does not load: {escape(err)}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
-    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_REPORT], horizontal=True, key="train_pipeline_source")
+    st.session_state.setdefault("train_pipeline_source", FROM_EDITOR)
+    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_REPORT], horizontal=True, key="train_pipeline_source",
+                      persist_state="session")
     pipeline_arg = None
     if source == FROM_EDITOR:
         try:
@@ -98,36 +102,45 @@ with data_col.container(border=True):
             st.markdown(f"Pipeline: **{pipeline.label}**")
         except DigitLabError as err:
             pipeline = None
-            st.error(f"The pipeline being edited is not valid: {err}")
+            st.error(f"The pipeline being edited is not valid: {escape(err)}")
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
+        st.session_state.setdefault("train_named_pipeline", next(iter(NAMED_PIPELINES)))
         pipeline_arg = st.selectbox("Report pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
+                                    persist_state="session",
                                     format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
         pipeline = NAMED_PIPELINES[pipeline_arg]
     leaky_protocol = False
     if pipeline is not None and pipeline.has_training_only:
         st.caption("Training-only steps change the training images only; the test and validation "
                    "images go through the other steps, without looking at their labels.")
+        st.session_state.setdefault("train_leaky_protocol", False)
         leaky_protocol = st.checkbox(
-            "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol",
+            "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol", persist_state="session",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
                  "as the report did. Shown beside the honest figures, marked, for comparison only. "
                  + run_views.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
-    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation",
+    st.session_state.setdefault("train_validation", ON_TEST)
+    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation", persist_state="session",
                    help="The report validated on the test set, so its val_ figures are test figures. A "
                         "held-out part of the training set keeps the test set unseen until the end.")
     validation = "test"
     if how == HELD_OUT:
-        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, value=0.1, step=0.05,
-                               key="train_fraction", help="drawn per class, with the report below")
-    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+        st.session_state.setdefault("train_fraction", 0.1)
+        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, step=0.05,
+                               key="train_fraction", persist_state="session", help="drawn per class, with the seed below")
+    st.session_state.setdefault("train_seed", 0)
+    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed",
+                           persist_state="session",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
-    if marked := LabelMarks(spec).wrong():
+    if marked := LabelMarks(spec, owner=state.me().key).wrong():
+        st.session_state.setdefault("train_exclude_marked", False)
         if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+                       persist_state="session",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
 
@@ -141,9 +154,8 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
                                  leaky_protocol=leaky_protocol, exclude=exclude)
         st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
-        session_runs.remember(st.session_state[state.ACTIVE_RUN])
     except DigitLabError as err:
-        st.error(f"Could not start the run: {err}")
+        st.error(f"Could not start the run: {escape(err)}")
 
 st.divider()
 st.subheader("Live run")
@@ -180,18 +192,18 @@ else:
         try:
             view = run_views.poll_run(store, run_id)
         except DigitLabError as err:
-            st.warning(f"The run is gone: {err}")
+            st.warning(f"The run is gone: {escape(err)}")
             if polling:
                 st.rerun()  # the page run then stops following it
             return
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {run.config.title if run.config else display_spec(run.dataset)}  \n"
+        head.markdown(f"**Run {run.id}** · {escape(run.config.title if run.config else display_spec(run.dataset))}  \n"
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
-                        on_click=jobs.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+                        on_click=store.request_stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
         if len(view.history):
             c1, c2 = st.columns(2)
@@ -207,13 +219,16 @@ else:
             if (note := run_views.leaky_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":
-            st.error(run_views.ended_text(run))
+            st.error(escape(run_views.ended_text(run)))
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
-        queued = jobs.queue()
-        if queued:
-            st.caption(f"Waiting runs ({settings().max_jobs} train at a time):")
-            st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
+        queued = store.queued()
+        if waiting := store.waiting_total():
+            others = waiting - len(queued)
+            st.caption(f"Waiting runs ({settings().max_jobs} train at a time)"
+                       + (f", {others} of them someone else's" if others else "") + ":")
+            if queued:
+                st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
         if polling and view.done:
             st.rerun()
 

@@ -7,6 +7,7 @@ from streamlit_drawable_canvas import st_canvas
 from core.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
 from ui import prediction, run_widgets, state
+from ui.markdown import escape
 from ui.gallery import show_grid
 
 state.init_session()
@@ -23,12 +24,12 @@ try:
     dataset = state.load_dataset(run.config.dataset)
 except DigitLabError as err:
     dataset = None
-    st.caption(f"The run's dataset does not load ({err}); classes are named as in AHDD.")
+    st.caption(f"The run's dataset does not load ({escape(err)}); classes are named as in AHDD.")
 class_names, binary = prediction.class_names_and_binary(run, dataset)
 
 left, right = st.columns([1, 1], gap="large")
 with left:
-    mode = st.radio("Input", [DRAW, PHOTO], horizontal=True, key="try_mode", label_visibility="collapsed")
+    mode = st.radio("Input", [DRAW, PHOTO], horizontal=True, key="try_mode", persist_state="session", label_visibility="collapsed")
     image = photo = None
     if mode == DRAW:
         st.caption("Draw one digit, large, in the black square. The prediction follows each stroke; "
@@ -53,7 +54,7 @@ with right:
         else:
             result = prediction.predict_photo(model, run, photo.getvalue(), photo.name, class_names, binary)
     except DigitLabError as err:
-        st.warning(str(err), icon=":material/block:")
+        st.warning(escape(err), icon=":material/block:")
         st.stop()
     st.subheader(f"Model {run.id}: {result.text}")
     st.altair_chart(prediction.probability_chart(result.frame()), width="stretch")

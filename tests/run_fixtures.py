@@ -112,17 +112,19 @@ class FakeModel:
         Path(path).write_bytes(b"not really a keras model")
 
 
-def fake_finished_run(store: RunStore, config: RunConfig, probabilities, history: list[dict]) -> str:
+def fake_finished_run(store: RunStore, config: RunConfig, probabilities, history: list[dict],
+                      owner: str | None = None, metrics: dict | None = None) -> str:
     """A finished run written straight into the store (no worker, no queue): its epochs, a
-    stand-in model, its test probabilities and final metrics (those of the last epoch)."""
+    stand-in model, its test probabilities and final metrics (those of the last epoch, updated
+    with ``metrics``), owned by ``owner`` (an identity key)."""
     from core.runs import FINISHED, PREDICTIONS_NAME
 
-    run = store.create(config, status="running")  # never queued, so no dispatcher claims it
+    run = store.create(config, status="running", owner=owner)  # never queued, so no dispatcher claims it
     for event in history:
         store.add_epoch(run.id, event)
     store.save_model(run.id, FakeModel())
     store.save_array(run.id, PREDICTIONS_NAME, probabilities)
     last = {k: v for k, v in history[-1].items() if k != "epoch"}
     store.finish(run.id, FINISHED, {**last, "epochs": len(history),
-                                    "seconds": sum(e["seconds"] for e in history)})
+                                    "seconds": sum(e["seconds"] for e in history), **(metrics or {})})
     return run.id

@@ -95,7 +95,8 @@ def test_non_numeric_value_names_line_and_column(tmp_path):
     lines = _image_lines()
     lines[1] = "0," * 100 + "12.5" + ",0" * 683
     assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == \
-        "non-numeric value '12.5' at line 2, column 101"
+        "pixel value 12.5 at line 2, column 101 is not a whole number (floats are read as intensities " \
+        "only when every value lies in 0..1)"
 
 
 def test_a_header_line_gets_a_hint(tmp_path):
@@ -147,4 +148,46 @@ def test_missing_file_is_named(tmp_path):
     files = csv_files(sample_arrays(10, 10))
     del files[CSV_NAMES["test_labels"]]
     with pytest.raises(DigitLabError, match=r"missing 'csvTestLabel 10k\.csv'"):
+        load_path(write_files(tmp_path, files))
+
+
+def _as_floats(data: bytes, fmt=lambda v: f"{v}.0") -> bytes:
+    return "".join(",".join(fmt(int(v)) for v in line.split(",")) + "\r\n"
+                   for line in data.decode().splitlines()).encode()
+
+
+def test_whole_number_floats_byte_order_marks_and_0_to_1_intensities_load(tmp_path):
+    arrays = sample_arrays(30, 20)
+    files = csv_files(arrays)
+    files[TRAIN_IMAGES] = b"\xef\xbb\xbf" + _as_floats(files[TRAIN_IMAGES])  # pandas/Excel style
+    files[TRAIN_LABELS] = b"\xef\xbb\xbf" + _as_floats(files[TRAIN_LABELS])
+    assert_same_arrays(load_path(write_files(tmp_path / "floats", files)), arrays)
+
+    files = csv_files(arrays)
+    files[TRAIN_IMAGES] = _as_floats(files[TRAIN_IMAGES], fmt=lambda v: f"{v / 255:.6f}")
+    ds = load_path(write_files(tmp_path / "intensities", files))
+    np.testing.assert_array_equal(ds.x_train, arrays["x_train"])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("255.0", "217.5", 1), "pixel value 217.5 at line 1, column 3 is not a whole number (floats are "
+                                                      "read as intensities only when every value lies in 0..1)"),
+    (lambda text: text.replace("255.0", "300.0", 1), "pixel value 300 at line 1, column 3 is outside 0..255"),
+    (lambda text: ",".join(f"p{i}" for i in range(784)) + "\n" + text, "non-numeric value 'p0' at line 1, column 1 "
+                                                                       "(a header line? the files have none)"),
+])
+def test_float_files_are_refused_with_their_true_cause(tmp_path, edit, message):
+    files = csv_files(sample_arrays(10, 10))
+    row = np.zeros(784, int)
+    row[2] = 255
+    files[TRAIN_IMAGES] = edit("\n".join([",".join(f"{v}.0" for v in row)] * 10) + "\n").encode()
+    with pytest.raises(DigitLabError) as err:
+        load_path(write_files(tmp_path, files))
+    assert str(err.value) == f"{tmp_path / TRAIN_IMAGES}: {message}"
+
+
+def test_a_label_file_with_a_byte_order_mark_and_a_non_whole_label(tmp_path):
+    files = csv_files(sample_arrays(10, 10))
+    files[TRAIN_LABELS] = b"\xef\xbb\xbf" + b"".join(b"%d.0\n" % (i % 10) for i in range(9)) + b"2.5\n"
+    with pytest.raises(DigitLabError, match=r"label 2.5 at line 10 is not a whole number$"):
         load_path(write_files(tmp_path, files))

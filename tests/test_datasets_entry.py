@@ -113,7 +113,8 @@ def test_save_upload_and_load_spec_round_trip(dirs):
     path = Path(spec.removeprefix("file:"))
     assert spec.startswith("file:") and path.parent == (cache / "uploads").resolve() and path.suffix == ".npz"
     assert save_upload(Dataset("my upload", **arrays)) == spec  # same content, same file
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    # the upload and its record (file name, owners); no temporary file left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.with_suffix(".json").name, path.name]
     again = load_spec(spec)
     assert_same_arrays(again, arrays)
     assert again.name == "my upload"
@@ -162,7 +163,7 @@ def test_cli_summary_and_bad_file(tmp_path):
         "Size of data loaded for test images is: (20, 784)",
         "Size of data loaded for test labels is: (20,)",
     ]
-    assert lines[6].split() == ["0", "٠", "(0)", "3", "2"]  # label 0: 3 train, 2 test
+    assert lines[6].split() == ["0", "\u200e٠", "(0)", "3", "2"]  # label 0: 3 train, 2 test
 
     files = csv_files(arrays)
     files[CSV_NAMES["train_images"]] = files[CSV_NAMES["train_images"]].replace(b"\n", b",7\n", 1)

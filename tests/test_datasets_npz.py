@@ -145,3 +145,12 @@ def test_dataset_to_npz_keeps_name_and_class_names():
     again = load_npz(dataset_to_npz(ds), "x.npz", "ignored")
     assert_same_arrays(again, arrays)
     assert again.name == "fashion-mnist" and again.class_names == FASHION_MNIST_CLASS_NAMES
+
+
+def test_class_names_default_to_plain_digits_and_old_arabic_names_get_their_mark():
+    from core.datasets.dataset import ARABIC_CLASS_NAMES, LEGACY_ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES
+    arrays = dict(x_train=np.zeros((10, 28, 28), np.uint8), y_train=np.arange(10),
+                  x_test=np.zeros((10, 28, 28), np.uint8), y_test=np.arange(10))
+    assert load_npz(_npz(**arrays), "a.npz", "a").class_names == WESTERN_CLASS_NAMES
+    old = load_npz(_npz(**arrays, class_names=np.array(LEGACY_ARABIC_CLASS_NAMES)), "b.npz", "b")
+    assert old.class_names == ARABIC_CLASS_NAMES and ARABIC_CLASS_NAMES[3] == "\u200e٣ (3)"

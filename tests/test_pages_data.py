@@ -6,6 +6,7 @@ import io
 import numpy as np
 import pytest
 
+from core.datasets import ARABIC_CLASS_NAMES
 from tests.pages_support import no_exceptions, open_page
 
 
@@ -29,7 +30,7 @@ def test_default_dataset_summary_and_gallery():
     assert at.code[0].value.splitlines()[0] == "Size of data loaded for train images is: (600, 784)"
     counts = at.dataframe[0].value
     assert counts["train"].sum() == 600 and counts["test"].sum() == 100
-    assert "٠ (0)" in list(counts["name"])
+    assert ARABIC_CLASS_NAMES[0] == "\u200e٠ (0)" and list(counts["name"]) == list(ARABIC_CLASS_NAMES)
     assert len(at.get("image")) == 20  # the default gallery size
 
     at.number_input[0].set_value(7).run()
@@ -55,3 +56,35 @@ def test_upload_npz_then_bad_upload_keeps_dataset():
     no_exceptions(at)
     assert at.error and "broken.npz" in at.error[0].value
     assert [m.value for m in at.metric][:2] == ["40", "20"]  # the loaded upload is kept
+
+
+def _load_upload(at, name: str, data: bytes):
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.get("file_uploader")[0].set_value((name, data, "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Load upload").click().run()
+    no_exceptions(at)
+    return at
+
+
+def test_class_names_come_with_the_dataset():
+    from core.datasets import WESTERN_CLASS_NAMES
+    from tests.datasets_samples import csv_files, idx_files, sample_arrays, zip_bytes
+
+    at = open_page("data")
+    _load_upload(at, "mnist.zip", zip_bytes(idx_files(sample_arrays(30, 20))))
+    assert list(at.dataframe[0].value["name"]) == list(WESTERN_CLASS_NAMES)  # MNIST: no Arabic names
+    assert {i.proto.imgs[0].caption for i in at.get("image")} <= set(WESTERN_CLASS_NAMES)
+
+    _load_upload(at, "ahdd.zip", zip_bytes(csv_files(sample_arrays(30, 20))))
+    assert list(at.dataframe[0].value["name"]) == list(ARABIC_CLASS_NAMES)
+
+    words = "zero, one, two, three, four, five, six, seven, eight, nine"
+    at.text_input(key="data_class_names").set_value(words).run()
+    _load_upload(at, "mine.npz", _npz_bytes())
+    assert list(at.dataframe[0].value["name"]) == words.split(", ")
+    assert at.metric[3].value == "10"
+
+    at.text_input(key="data_class_names").set_value("a, b, c").run()
+    _load_upload(at, "other.npz", _npz_bytes(seed=2))
+    assert "give 10 names separated by commas" in at.error[0].value
+    assert list(at.dataframe[0].value["name"]) == words.split(", ")  # the loaded dataset is kept

@@ -14,7 +14,7 @@ from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore
 from tests.pages_support import no_exceptions
-from tests.run_fixtures import (capture_downloads, chart_data, copy_trained_runs, fake_finished_run,
+from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)
 from ui import run_views
 
@@ -117,3 +117,35 @@ def test_no_finished_run_and_a_run_whose_data_is_gone(tmp_path):
     at.run()
     no_exceptions(at)
     assert at.error[0].value.startswith("Cannot analyse run") and "0123456789abcdef.npz" in at.error[0].value
+
+
+def test_tiles_carry_their_top3_and_the_matrix_shows_row_shares(trained):
+    store, run_id, y_test, probs, names = trained
+    at = open_app_page("errors")
+    no_exceptions(at)
+    errors = evaluation.misclassified(y_test, probs, top_k=3).head(40).to_dict("records")
+    # Under each tile, after its caption: the three most probable classes, most probable first.
+    first = errors[0]
+    top = np.argsort(-probs[first["index"]], kind="stable")[:3]
+    expected = "  \n".join(f"{names[c]} {probs[first['index'], c]:.0%}" for c in top)
+    notes = [c.value for c in at.caption if c.value.count("%") == 3]
+    assert len(notes) == len(errors) and notes[0].replace("\\", "") == expected.replace("\\", "")
+
+    at.toggle(key="errors_row_shares").set_value(True).run()
+    no_exceptions(at)
+    cells = chart_data(at, 0)
+    rows = cells.groupby("true")["share"].sum()
+    assert np.allclose(rows[rows > 0], 1.0)  # every row sums to one
+    zero = cells[(cells["true"] == names[0]) & (cells["predicted"] == names[0])]
+    assert float(zero["share"].iloc[0]) == pytest.approx(((probs.argmax(1) == 0) & (y_test == 0)).sum()
+                                                         / (y_test == 0).sum())
+    spec = chart_specs(at)[0]
+    assert spec["layer"][1]["encoding"]["text"] == {"field": "share", "format": ".0%", "type": "quantitative"}
+
+
+def test_the_class_accuracy_legend_has_room_for_all_ten_classes(trained):
+    at = open_app_page("errors")
+    legend = next(s for s in chart_specs(at) if "accuracy of the class" in str(s))
+    color = (legend.get("layer", [legend])[0])["encoding"]["color"]
+    assert color["legend"]["orient"] == "bottom" and color["legend"]["columns"] == 5
+    assert color["legend"]["symbolLimit"] == 0

@@ -11,7 +11,7 @@ from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore, fit_result_line
 from tests.pages_support import no_exceptions
-from tests.run_fixtures import (capture_downloads, chart_data, copy_trained_runs, fake_finished_run,
+from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)
 
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
@@ -53,10 +53,11 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
     assert table.loc[fake, "val_accuracy"] == pytest.approx(0.5)
 
     fit = at.code[0].value
-    assert fit == (f"## FIT RESULT ##\n## raw dataset\n#### {fit_result_line(store.get(fake).metrics)}\n"
-                   f"## {r.pipeline_label}\n#### {fit_result_line(r.metrics)}")
-    note = next(c.value for c in at.caption if c.value.startswith(f"Run {real}:"))
-    assert "Erosion of 0s is a training-only step" in note and "test images" in note
+    # Each block names its run, so two runs of one pipeline can be told apart.
+    assert fit == (f"## FIT RESULT ##\n## raw dataset  [run {fake}, G]\n#### {fit_result_line(store.get(fake).metrics)}\n"
+                   f"## {r.pipeline_label}  [run {real}, D]\n#### {fit_result_line(r.metrics)}")
+    note = next(c.value for c in at.caption if "training-only step" in c.value)
+    assert note.startswith("1 run has a training-only step") and real not in note  # no list of ids on top
 
     # Both runs overlaid by default: one line per run and series.
     assert at.multiselect(key="runs_overlay").value == [fake, real]
@@ -64,8 +65,17 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
     assert loss.groupby(["run", "series"]).size().to_dict() == {
         (f"{fake} · raw dataset · G", "loss"): 2, (f"{fake} · raw dataset · G", "val_loss"): 2,
         (f"{real} · {r.pipeline_label} · D", "loss"): 2, (f"{real} · {r.pipeline_label} · D", "val_loss"): 2}
+    colours = {name: colour for name, colour in zip(*(lambda sc: (sc["domain"], sc["range"]))(
+        chart_specs(at)[0]["encoding"]["color"]["scale"]))}
     at.multiselect(key="runs_overlay").set_value([real]).run()
     assert set(chart_data(at, 1)["run"]) == {f"{real} · {r.pipeline_label} · D"}
+    # The remaining run keeps its colour, and the legend shows its whole name.
+    colour = chart_specs(at)[0]["encoding"]["color"]
+    assert dict(zip(colour["scale"]["domain"], colour["scale"]["range"])) == colours
+    assert colour["legend"]["values"] == [f"{real} · {r.pipeline_label} · D"] and colour["legend"]["labelLimit"] == 0
+    # test_accuracy comes right after val_accuracy, before the long pipeline names
+    order = at.dataframe[0].proto.column_order
+    assert list(order[:5]) == ["id", "preset", "val_accuracy", "test_accuracy", "epochs"]
 
     at.selectbox(key="runs_selected").set_value(real).run()
     no_exceptions(at)

@@ -3,6 +3,7 @@ Preprocess, Train, Runs and Errors pages opened with ``at.query_params`` set bef
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -16,7 +17,7 @@ from core.run_config import RunConfig
 from core.runs import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
-from ui import query_state, session_runs, state
+from ui import query_state, state
 
 CUSTOM_PIPELINE = '[{"step": "normalize"}, {"step": "threshold", "thresh": 0.4}]'
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
@@ -123,6 +124,27 @@ def test_run_ids():
     assert query_state.parse_run_id("../x")[1].startswith("The link's run was not used: not a run id")
 
 
+def test_compact_pipelines_are_short_and_survive_hostile_edits():
+    import base64
+    import zlib
+
+    custom = NAMED_PIPELINES["normal-threshold-dilate-erosion"].to_list()
+    custom[1]["thresh"] = 0.3
+    pipeline = get_pipeline(json.dumps(custom))
+    compact = query_state.compact_pipeline(pipeline)
+    assert compact.startswith("z.") and re.fullmatch(r"z\.[A-Za-z0-9_-]+", compact)  # nothing to percent-encode
+    assert len(compact) * 3 < len(pipeline.to_json())
+    assert query_state.parse_pipeline(compact)[0].to_json() == pipeline.to_json()
+    assert query_state.pipeline_param_text(NAMED_PIPELINES["erosion"]) == "erosion"
+    bomb = "z." + base64.urlsafe_b64encode(zlib.compress(b"[" + b" " * 2_000_000 + b"]", 9)).decode()
+    for hostile, why in [("z.", "its compact form is damaged"), ("z.!!!!", "its compact form is damaged"),
+                         (compact[:-6], "its compact form is damaged"),
+                         (bomb, "it unpacks to more than 4,000 characters")]:
+        assert query_state.parse_pipeline(hostile) == (None, f"The link's pipeline was not used: {why}.")
+    evil = "z." + base64.urlsafe_b64encode(zlib.compress(b'[{"step": "exec", "cmd": "rm"}]')).decode()
+    assert query_state.parse_pipeline(evil)[1].startswith("The link's pipeline was not used: step 1")
+
+
 # ---- pages --------------------------------------------------------------------------------------
 
 def test_a_preprocess_link_opens_the_same_pipeline_and_dataset():
@@ -133,7 +155,7 @@ def test_a_preprocess_link_opens_the_same_pipeline_and_dataset():
     assert [e["step"] for e in entries] == get_pipeline(CUSTOM_PIPELINE).to_list()
     assert at.session_state[state.DATASET_SPEC] == "default:small"
     # The page writes its state back: the URL is now the shareable link.
-    assert at.query_params["pipeline"] == get_pipeline(CUSTOM_PIPELINE).to_json()
+    assert at.query_params["pipeline"] == query_state.compact_pipeline(get_pipeline(CUSTOM_PIPELINE))
     assert at.query_params["dataset"] == "default:small"
 
 
@@ -152,7 +174,8 @@ def test_editing_after_a_link_is_not_undone_by_it():
     no_exceptions(at)
     kinds = [e["step"]["step"] for e in at.session_state[state.PIPELINE_STEPS]]
     assert kinds == ["class-erosion", "normalize"]
-    assert json.loads(at.query_params["pipeline"])[1]["step"] == "normalize"
+    shared, problems = query_state.parse_preprocess({"pipeline": at.query_params["pipeline"]})
+    assert not problems and [step.KIND for step in shared.pipeline.steps][1] == "normalize"
 
 
 def test_a_train_link_fills_the_form():
@@ -182,7 +205,8 @@ def test_a_hostile_train_link_falls_back_with_notices():
     assert at.number_input(key="hp_H_epochs").value == 10
     assert at.number_input(key="train_seed").value == 0
     assert len(at.warning) == 4
-    assert warnings(at)[0].startswith("The link's preset was not used: unknown preset '<script>'")
+    # escaped, so the browser shows the hostile value as text
+    assert warnings(at)[0].startswith("The link's preset was not used: unknown preset '\\<script\\>'")
 
 
 def test_train_page_shows_and_applies_the_teachers_limits(monkeypatch):
@@ -223,17 +247,13 @@ def test_run_links_on_runs_and_errors(tmp_path, page, key):
         assert warnings(at)[0].startswith(notice) and at.selectbox(key=key).value == newer
 
 
-def test_runs_page_filters_to_this_sessions_runs(tmp_path):
-    _, (theirs, mine) = _fake_runs(tmp_path, 2)
+def test_runs_page_my_runs_is_every_run_in_single_user_mode(tmp_path):
+    _, (older, newer) = _fake_runs(tmp_path, 2)
     at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=TIMEOUT)
-    at.session_state[session_runs.MY_RUNS] = [mine]
     at.run()
-    assert set(at.dataframe[0].value["id"]) == {theirs, mine}
+    assert set(at.dataframe[0].value["id"]) == {older, newer}
     at.radio(key="runs_scope").set_value("My runs").run()
     no_exceptions(at)
-    assert list(at.dataframe[0].value["id"]) == [mine]
-    assert at.selectbox(key="runs_selected").options == [f"{mine} · default:tiny · raw dataset · G "
-                                                         "(finished, val_accuracy 0.4500)"]
-    at.session_state[session_runs.MY_RUNS] = []
-    at.run()
-    assert at.info[0].value.startswith("No run launched from this browser tab yet")
+    assert list(at.dataframe[0].value["id"]) == [newer, older]
+    assert at.selectbox(key="runs_selected").options[0] == (f"{newer} · default:tiny · raw dataset · G "
+                                                           "(finished, val_accuracy 0.4500)")

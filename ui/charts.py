@@ -11,7 +11,7 @@ def class_balance(counts: pd.DataFrame) -> alt.Chart:
     long = counts.melt(id_vars=["label", "name"], value_vars=["train", "test"],
                        var_name="split", value_name="images")
     return alt.Chart(long).mark_bar().encode(
-        x=alt.X("name:N", sort=list(counts["name"]), title="class"),
+        x=alt.X("name:N", sort=list(counts["name"]), title="class", axis=alt.Axis(labelAngle=0)),
         xOffset="split:N",
         y=alt.Y("images:Q", title="images"),
         color=alt.Color("split:N", sort=["train", "test"]),
@@ -19,64 +19,86 @@ def class_balance(counts: pd.DataFrame) -> alt.Chart:
     ).properties(height=260)
 
 
-def history(hist: pd.DataFrame, metric: str, run_col: str | None = None) -> alt.Chart:
-    """Per-epoch lines of ``metric`` and ``val_<metric>``; one colour per run when ``run_col`` is set."""
+#: Colours of overlaid runs (tableau20): a run keeps its colour while others come and go.
+RUN_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
+               "#bab0ac", "#eeca3b", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def history(hist: pd.DataFrame, metric: str, run_col: str | None = None,
+            run_order: list[str] | None = None) -> alt.Chart:
+    """Per-epoch lines of ``metric`` and ``val_<metric>``; one colour per run when ``run_col`` is set.
+
+    ``run_order`` lists every run that could be shown, in a stable order: each gets a fixed colour
+    from it, so removing one run from the overlay does not repaint the others. The legend goes
+    below the chart, one full name per line."""
     cols = [c for c in (metric, f"val_{metric}") if c in hist.columns]
     ids = ["epoch"] + ([run_col] if run_col else [])
     long = hist.melt(id_vars=ids, value_vars=cols, var_name="series", value_name="value").dropna()
     enc = dict(
-        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
         strokeDash=alt.StrokeDash("series:N", title=None),
         tooltip=ids + ["series", alt.Tooltip("value:Q", format=".4f")],
     )
+    shown: list[str] = []
     if run_col:
-        enc["color"] = alt.Color(f"{run_col}:N", title="run")
+        order = run_order or sorted(long[run_col].unique())
+        scale = alt.Scale(domain=order, range=[RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(len(order))])
+        shown = [name for name in order if name in set(long[run_col])]
+        enc["color"] = alt.Color(f"{run_col}:N", title="run", scale=scale,
+                                 legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0,
+                                                   values=shown, symbolLimit=0))
+        enc["strokeDash"] = alt.StrokeDash("series:N", title=None, legend=alt.Legend(orient="bottom"))
     else:
         enc["color"] = alt.Color("series:N", title=None)
-    return alt.Chart(long).mark_line(point=True).encode(**enc).properties(height=260, title=metric)
+    # Streamlit fits the whole chart, legend included, into its height: make room for a legend below.
+    height = 260 + (24 * len(shown) + 30 if run_col else 0)
+    return alt.Chart(long).mark_line(point=True).encode(**enc).properties(height=height, title=metric)
 
 
-def pixel_histogram(stages: dict[str, np.ndarray], bins: int = 32) -> alt.Chart:
-    """Pixel-value histograms side by side, one per stage (e.g. before / after), each binned over
-    its own range since a pipeline may move pixels from 0..255 to 0..1."""
-    rows = []
-    for stage, values in stages.items():
-        values = np.asarray(values, dtype=np.float64).ravel()
-        lo, hi = float(values.min()), float(values.max())
-        counts, edges = np.histogram(values, bins=bins, range=(lo, hi if hi > lo else lo + 1))
-        rows.append(pd.DataFrame({"stage": stage, "start": edges[:-1], "end": edges[1:], "pixels": counts}))
-    data = pd.concat(rows, ignore_index=True)
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X("start:Q", title="pixel value"), x2="end:Q",
-        y=alt.Y("pixels:Q", title="pixels"),
-        tooltip=["stage", alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "pixels"],
-    ).properties(height=150, width=210).facet(
-        column=alt.Column("stage:N", sort=list(stages), title=None),
-    ).resolve_scale(x="independent", y="independent")
+def pixel_histogram(values: np.ndarray, bins: int = 32) -> alt.Chart:
+    """Bars of how many pixels take each value, binned over the values' own range (a pipeline may
+    move pixels from 0..255 to 0..1). The count axis is logarithmic: the background's zeros
+    outnumber the ink by far, and would flatten every other bar. Sized to its column."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(values.min()), float(values.max())
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+    data = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "pixels": counts})
+    return alt.Chart(data).mark_bar(color="#1f77b4", binSpacing=1).encode(
+        x=alt.X("start:Q", bin="binned", title="pixel value", axis=alt.Axis(format=".3~g")), x2="end:Q",
+        y=alt.Y("pixels:Q", title="pixels (log scale)", scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 10, 100, 1000, 10000, 100000], format=",d")),
+        tooltip=[alt.Tooltip("start:Q", title="from", format=".3g"), alt.Tooltip("end:Q", title="to", format=".3g"),
+                 "pixels"],
+    ).properties(height=200)
 
 
-def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: bool = True) -> alt.Chart:
+def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: bool = True,
+                      share: bool = False) -> alt.Chart:
     """Confusion matrix as a heatmap; rows are true classes, columns predicted, both in class
-    order (``order``, the class names). ``confusion`` is tidy: columns true, predicted, count.
-    With ``selectable`` a click selects a cell (parameter ``cell``) so the page can filter its
-    gallery; the cell text stays readable whatever the counts' scale."""
+    order (``order``, the class names). ``confusion`` is tidy: columns true, predicted, count
+    (and share, ``run_views.confusion_long``). With ``selectable`` a click selects a cell
+    (parameter ``cell``) so the page can filter its gallery; the cell text stays readable
+    whatever the counts' scale. With ``share``, colour and text are each row's shares."""
     base = alt.Chart(confusion).encode(
         x=alt.X("predicted:O", title="predicted", sort=order, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("true:O", title="true", sort=order),
     )
+    field = "share" if share else "count"
     rect = base.mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog"), legend=None),
-        tooltip=["true", "predicted", "count"],
+        color=alt.Color(f"{field}:Q", scale=alt.Scale(scheme="blues", type="linear" if share else "symlog"),
+                        legend=None),
+        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%", title="share of the row")],
     )
     if selectable:
         cell = alt.selection_point(name="cell", fields=["true", "predicted"])
         # The picked cell stays bright, the others fade, so the filter below has a visible source.
         rect = rect.add_params(cell).encode(opacity=alt.condition(cell, alt.value(1.0), alt.value(0.35)))
-    dark = int(confusion["count"].max()) / 2 if len(confusion) else 0
+    dark = float(confusion[field].max()) / 2 if len(confusion) else 0
     text = base.mark_text(fontSize=11).encode(
-        text="count:Q",
-        color=alt.condition(f"datum.count > {dark}", alt.value("white"), alt.value("black")),
+        text=alt.Text(f"{field}:Q", format=".0%" if share else "d"),
+        color=alt.condition(f"datum.{field} > {dark}", alt.value("white"), alt.value("black")),
     )
     return (rect + text).properties(height=380, width=420)
 
@@ -102,8 +124,9 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
     values = pd.to_numeric(cells[value], errors="coerce")
     mid = float(values.min() + values.max()) / 2 if values.notna().any() else 0.0
     base = alt.Chart(cells).encode(
-        x=alt.X("preset:N", sort=presets, title="preset", axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("title:N", sort=titles, title=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("preset:N", sort=presets, title="preset",
+                axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=14, titleFontSize=13)),
+        y=alt.Y("title:N", sort=titles, title=None, axis=alt.Axis(labelLimit=420, labelFontSize=13)),
     )
     tooltip = ["title", "preset", alt.Tooltip(f"{label}:N", title="val_accuracy"), "n", "status"]
     empty = base.mark_rect(color="#eeeeee").encode(tooltip=tooltip)
@@ -111,11 +134,12 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
         color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues")),
         tooltip=tooltip,
     )
-    text = base.mark_text(fontSize=12).encode(
+    text = base.mark_text(fontSize=14).encode(
         text=f"{label}:N",
         color=alt.condition(f"datum.n > 0 && datum.{value} > {mid}", alt.value("white"), alt.value("black")),
     )
-    return (empty + filled + text).properties(height=max(120, 44 * len(titles)))
+    return (empty + filled + text).properties(height=max(120, 48 * len(titles))).configure_legend(
+        labelFontSize=12, titleFontSize=12)
 
 
 def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[str] | None = None) -> alt.Chart:
@@ -124,7 +148,10 @@ def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[st
     lines = alt.Chart(frame).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("accuracy:Q", title="accuracy of the class", scale=alt.Scale(zero=False)),
-        color=alt.Color("class:N", sort=order, title="true class"),
+        # Below the chart, in rows of five: a column of ten entries is taller than the chart and
+        # Vega-Lite drops the last ones.
+        color=alt.Color("class:N", sort=order, title="true class",
+                        legend=alt.Legend(orient="bottom", columns=5, symbolLimit=0, labelLimit=0)),
         tooltip=["epoch", "class", alt.Tooltip("accuracy:Q", format=".3f"), "images"],
     )
     if epoch is None:

@@ -13,6 +13,7 @@ import streamlit as st
 from core.datasets import ARABIC_CLASS_NAMES, Dataset
 from core.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
+from core.run_access import RunView
 from core.runs import Run, RunStore
 
 #: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
@@ -40,7 +41,7 @@ def _load(root: str, run_id: str) -> SharedModel:
     return SharedModel(load_model(RunStore(root).model_path(run_id)))
 
 
-def run_model(store: RunStore, run_id: str) -> SharedModel:
+def run_model(store: RunStore | RunView, run_id: str) -> SharedModel:
     """The model of a finished run, loaded once per run id for all sessions (DigitLabError if the
     run has no readable model)."""
     store.model_path(run_id)  # DigitLabError now if the run has no readable model

@@ -1,6 +1,7 @@
 """Experiments in the page URL (``st.query_params``), so a link opens the same experiment elsewhere.
 
-The Preprocess page keeps ``?pipeline=<JSON or name>&dataset=<spec>``; the Train page adds the
+The Preprocess page keeps ``?pipeline=<name or compact form>&dataset=<spec>`` (a link with the
+pipeline's JSON works too); the Train page adds the
 preset, the hyperparameters that differ from the preset's (``epochs=3&hidden=128,64``), the
 validation and the seed; the Runs, Errors and Try it pages take ``?run=<id>``.
 
@@ -11,6 +12,9 @@ plain (no Streamlit); :func:`incoming` and :func:`publish` are the only ones tou
 """
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +25,15 @@ from core.datasets import SIZE_NAMES, DatasetSpec, ready_datasets
 from core.errors import DigitLabError
 from core.limits import Limits
 from core.models import Hyperparams, describe_preset, get_preset, hyperparams_for
-from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline
+from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, step_from_dict
 from core.run_config import parse_seed, parse_validation
 from core.runs import validate_run_id
 
-#: A longer value is not read at all (a 30-step pipeline is about 3,000 characters).
+#: A longer value is not read at all (a 30-step pipeline is about 3,000 characters of JSON); a
+#: compact pipeline may not unpack to more either.
 MAX_VALUE_CHARS = 4000
+#: What starts a compact pipeline (:func:`compact_pipeline`); a name or JSON never does.
+COMPACT_PREFIX = "z."
 MAX_PIPELINE_STEPS = 30
 #: Query parameters of the Train page besides the hyperparameters' own names.
 TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed")
@@ -66,13 +73,47 @@ def _too_long(name: str, raw: str) -> str | None:
     return None
 
 
+def compact_pipeline(pipeline: Pipeline) -> str:
+    """A pipeline as a short, URL-safe text: ``z.`` then the base64url of its zlib-compressed JSON,
+    each step without the parameters it has by default (a browser shows JSON in an address as
+    ``%5B%7B%22step%22...``, three times longer)."""
+    steps = []
+    for entry in pipeline.to_list():
+        default = step_from_dict({"step": entry["step"]}).to_dict()
+        steps.append({k: v for k, v in entry.items() if k == "step" or default.get(k) != v})
+    text = json.dumps(steps, separators=(",", ":"))
+    return COMPACT_PREFIX + base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode().rstrip("=")
+
+
+def _expand_pipeline(raw: str) -> str:
+    """The JSON of a compact pipeline (:func:`compact_pipeline`); DigitLabError if damaged or huge."""
+    body = raw[len(COMPACT_PREFIX):]
+    try:
+        packed = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(packed, MAX_VALUE_CHARS + 1)  # never more, whatever the link claims
+    except (ValueError, zlib.error):
+        raise DigitLabError("its compact form is damaged") from None
+    if not text:
+        raise DigitLabError("its compact form is damaged")
+    if len(text) > MAX_VALUE_CHARS or inflate.unconsumed_tail:
+        raise DigitLabError(f"it unpacks to more than {MAX_VALUE_CHARS:,} characters")
+    try:
+        return text.decode()
+    except UnicodeDecodeError:
+        raise DigitLabError("its compact form is damaged") from None
+
+
 def parse_pipeline(raw: str | None) -> tuple[Pipeline | None, str | None]:
-    """A pipeline from a link (a named pipeline or a JSON list of steps), or None and why not."""
+    """A pipeline from a link (a named pipeline, a compact one, or a JSON list of steps), or None
+    and why not."""
     if raw is None:
         return None, None
     if (problem := _too_long("pipeline", raw)) is not None:
         return None, problem
     try:
+        if raw.strip().startswith(COMPACT_PREFIX):
+            raw = _expand_pipeline(raw.strip())
         pipeline = get_pipeline(raw, source="the link's pipeline")
     except DigitLabError as err:
         return None, f"The link's pipeline was not used: {err.problem}."
@@ -214,7 +255,8 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
             if not spec.fixed and getattr(hyperparams, spec.name) != getattr(base, spec.name):
                 params[spec.name] = url_value(hyperparams, spec.name)
     if pipeline is not None and pipeline.strip() not in ("", "[]"):
-        params["pipeline"] = pipeline.strip()
+        text = pipeline.strip()
+        params["pipeline"] = text if text in NAMED_PIPELINES else pipeline_param_text(get_pipeline(text))
     if shareable_dataset(dataset):
         params["dataset"] = dataset
     if validation != "test":
@@ -253,12 +295,12 @@ def publish(page: str, params: Mapping[str, str]) -> None:
 
 
 def pipeline_param_text(pipeline: Pipeline) -> str:
-    """A pipeline as a link carries it: its name when it is one of the report's, else its JSON."""
+    """A pipeline as a link carries it: its name when it is a named one, else its compact form."""
     text = pipeline.to_json()
     for name, named in NAMED_PIPELINES.items():
         if named.to_json() == text:
             return name
-    return text
+    return compact_pipeline(pipeline)
 
 
 def editor_entries(pipeline: Pipeline) -> list[dict[str, Any]]:

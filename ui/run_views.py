@@ -17,6 +17,7 @@ from core.datasets import display_spec
 from core.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.run_config import RunConfig
+from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
@@ -60,7 +61,7 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(store: RunStore, run_id: str) -> LiveView:
+def poll_run(store: RunStore | RunView, run_id: str) -> LiveView:
     """Read a run's state for the Train page's live fragment (one store round trip per part)."""
     run = store.get(run_id)
     history = store.history(run_id)
@@ -112,7 +113,12 @@ def ended_text(run: Run) -> str:
             text += f" (early stop at epoch {early})"
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
-        return f"Stopped by request after {run.metrics.get('epochs', 0)} complete epoch(s)"
+        epochs = run.metrics.get("epochs", 0)
+        text = f"Stopped by request after {epochs} complete epoch(s)"
+        if run.metrics.get("kept_epoch"):
+            text += (f"; the model kept is epoch {run.metrics['kept_epoch']}'s (the partial epoch after it was "
+                     "undone), so its val_ and test figures are one model's")
+        return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
@@ -130,12 +136,14 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def fit_result_block(run: Run) -> str | None:
+def fit_result_block(run: Run, with_id: bool = False) -> str | None:
     """The report's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
-    val_accuracy: ...``; None while no epoch has completed."""
+    val_accuracy: ...``; None while no epoch has completed. ``with_id`` adds the run id and
+    preset to the title, so blocks of several runs with one pipeline can be told apart."""
     if not run.metrics.get("epochs"):
         return None
-    block = f"## {run.pipeline_label}\n#### {fit_result_line(run.metrics)}"
+    title = f"{run.pipeline_label}  [run {run.id}, {run.preset}]" if with_id else run.pipeline_label
+    block = f"## {title}\n#### {fit_result_line(run.metrics)}"
     leaky = leaky_line(run.metrics)
     return block + (f"\n#### ({leaky})" if leaky else "")
 
@@ -180,8 +188,9 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def fit_result_text(runs: Sequence[Run]) -> str:
-    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them."""
-    blocks = [block for run in runs if (block := fit_result_block(run)) is not None]
+    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them (each
+    title followed by its run id and preset)."""
+    blocks = [block for run in runs if (block := fit_result_block(run, with_id=True)) is not None]
     return "## FIT RESULT ##\n" + "\n".join(blocks) if blocks else ""
 
 
@@ -217,22 +226,31 @@ def leaky_note(run: Run) -> str | None:
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
-def overlay_history(store: RunStore, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_name(run: Run) -> str:
+    """How the overlaid curves name a run: id · pipeline · preset."""
+    return f"{run.id} · {run.pipeline_label} · {run.preset}"
+
+
+def overlay_history(store: RunStore | RunView, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
         hist = store.history(run.id)
         if len(hist):
-            frames.append(hist.assign(run=f"{run.id} · {run.pipeline_label} · {run.preset}"))
+            frames.append(hist.assign(run=overlay_name(run)))
     if not frames:
         return pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds", "run"])
     return pd.concat(frames, ignore_index=True)
 
 
 def confusion_long(confusion: pd.DataFrame) -> pd.DataFrame:
-    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count."""
+    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count, and
+    share (the count over its true class's images: the row-normalised matrix)."""
+    rows = confusion.sum(axis=1).replace(0, np.nan)
+    shares = confusion.div(rows, axis=0).fillna(0.0)
     tidy = confusion.stack().rename("count").reset_index()
     tidy.columns = ["true", "predicted", "count"]
+    tidy["share"] = shares.stack().to_numpy(dtype=np.float64)
     return tidy.astype({"true": str, "predicted": str, "count": "int64"})
 
 
@@ -284,6 +302,12 @@ def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
     """``٣ (3) -> ٨ (8) · 93%``: true class, predicted class and the confidence of the mistake."""
     return (f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} "
             f"· {float(row['confidence']):.0%}")
+
+
+def top3_lines(row: Mapping[str, Any], class_names: Sequence[str]) -> list[str]:
+    """``["٨ (8) 93%", "٣ (3) 5%", "٢ (2) 1%"]``: the three most probable classes of a row of
+    ``evaluation.misclassified``, for the lines under its gallery tile."""
+    return [f"{class_names[int(row[f'top{j}'])]} {float(row[f'p{j}']):.0%}" for j in (1, 2, 3) if f"top{j}" in row]
 
 
 def evolution_caption(row: Mapping[str, Any], class_names: Sequence[str], was_right_at: int) -> str:

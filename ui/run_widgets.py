@@ -9,9 +9,11 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.models import describe_preset
-from core.runs import FINISHED, Run, RunStore
+from core.run_access import RunView
+from core.runs import FINISHED, Run
 from ui import query_state, run_views
 from ui.param_widgets import param_widget
+from ui.markdown import escape
 
 def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
@@ -30,30 +32,31 @@ def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, fl
         cap = (maximums or {}).get(spec.name)
         if cap is not None and spec.kind in ("int", "float") and spec.maximum is not None and cap < spec.maximum:
             spec = replace(spec, maximum=cap, default=min(spec.default, cap))
-        value = param_widget(spec, spec.default, f"hp_{preset}_{spec.name}", cols[i % columns])
+        value = param_widget(spec, spec.default, f"hp_{preset}_{spec.name}", cols[i % columns], persist=True)
         if not spec.fixed:
             overrides[spec.name] = value
     return overrides
 
 
-def page_link(path: str, label: str, icon: str | None = None) -> None:
+def page_link(path: str, label: str, icon: str | None = None, query_params: Mapping[str, str] | None = None) -> None:
     """``st.page_link`` to a page of app.py's navigation.
 
     A page script run on its own (``AppTest`` of one page) has no navigation to link into; it
     names the page instead of failing.
     """
     try:
-        st.page_link(path, label=label, icon=icon)
+        st.page_link(path, label=label, icon=icon, query_params=dict(query_params) if query_params else None)
     except StreamlitPageNotFoundError:
         st.caption(f"{label}: open it from the sidebar.")
 
 
-def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_text: str) -> Run:
-    """A select box of finished runs (newest first) that honours and updates ``?run=<id>``.
+def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_text: str) -> Run:
+    """A select box of the finished runs the session may view (its own and the class's published
+    ones, newest first) that honours and updates ``?run=<id>``.
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    runs = [r for r in store.list() if r.status == FINISHED and not r.broken]
+    runs = [r for r in store.list(published=True) if r.status == FINISHED and not r.broken]
     if not runs:
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
@@ -64,7 +67,7 @@ def finished_run_picker(store: RunStore, page: str, key: str, label: str, empty_
         if wanted is not None and wanted not in labels:
             link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
         if link_warning:
-            st.warning(link_warning, icon=":material/link_off:")
+            st.warning(escape(link_warning), icon=":material/link_off:")
         elif wanted is not None:
             st.session_state[key] = wanted
     if st.session_state.get(key) not in labels:

@@ -1,40 +1,25 @@
-"""The runs this browser session launched ("my runs"), kept in session state.
+"""The runs of the signed-in identity ("My runs"), and the owner key pages queue work as.
 
-A session is one browser tab: in a classroom, each student's tab remembers its own runs, so the
-Runs page can show them apart from everyone else's on the shared instance.
+Runs carry their owner (core.access), so "My runs" follows the identity across reloads and tabs.
+In single-user mode the local user owns everything: "My runs" is every run.
 """
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 
-import streamlit as st
-
+from core.access import LOCAL_USER, Identity
 from core.runs import Run
-
-MY_RUNS = "my_runs"
-OWNER = "owner_key"
+from ui import identity
 
 
 def owner_key() -> str:
-    """Who this session queues runs as (fair share and per-person limits): the session's own key
-    until accounts name a person."""
-    return st.session_state.setdefault(OWNER, f"session:{secrets.token_hex(8)}")
+    """Who this session queues runs, grids and searches as (ownership, fair share, per-person
+    limits): the signed-in identity's key."""
+    return identity.require().key
 
 
-def remember(run_id: str) -> None:
-    """Record that this session launched ``run_id``."""
-    ids = st.session_state.setdefault(MY_RUNS, [])
-    if run_id not in ids:
-        ids.append(run_id)
-
-
-def my_run_ids() -> list[str]:
-    """Ids of the runs this session launched, oldest first."""
-    return list(st.session_state.get(MY_RUNS, []))
-
-
-def only_mine(runs: Sequence[Run], mine: Sequence[str]) -> list[Run]:
-    """The runs among ``runs`` whose id is in ``mine``, order kept."""
-    keep = set(mine)
-    return [run for run in runs if run.id in keep]
+def only_mine(runs: Sequence[Run], who: Identity) -> list[Run]:
+    """The runs among ``runs`` that ``who`` launched, order kept (the local user: all of them)."""
+    if who == LOCAL_USER:
+        return list(runs)
+    return [run for run in runs if run.owner == who.key]

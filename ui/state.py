@@ -5,11 +5,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.access import Identity, check_dataset
 from core.datasets import Dataset, load_spec
+from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
 from core.jobs import JobQueue
 from core.preprocess import Pipeline
+from core.run_access import RunView
 from core.runs import RunStore
 from core.settings import settings
+from ui import identity
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
 DATASET_SPEC = "dataset_spec"
@@ -17,6 +21,8 @@ DATASET_SPEC = "dataset_spec"
 PIPELINE_STEPS = "pipeline_steps"
 #: The run the Train page follows.
 ACTIVE_RUN = "active_run"
+#: While the default size is drawn in the background: its spec (the session shows FIRST_SIZE).
+DEFAULT_PENDING = "default_pending"
 
 
 def _leave_legacy_page_mode() -> None:
@@ -39,11 +45,58 @@ def _leave_legacy_page_mode() -> None:
 
 
 def init_session() -> None:
-    """Session defaults; called first by every page so any page can be the first one opened."""
+    """Session defaults; called first by every page so any page can be the first one opened.
+
+    Without an identity (OpenID Connect or class-code mode, not signed in) the page shows the
+    sign-in screen and stops here, before it reads anything.
+    """
     _leave_legacy_page_mode()
-    st.session_state.setdefault(DATASET_SPEC, f"default:{settings().default_size}")
+    identity.require()
+    if DATASET_SPEC not in st.session_state:
+        st.session_state[DATASET_SPEC] = _first_dataset_spec()
+    _take_pending_default()
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
+
+
+def _first_dataset_spec() -> str:
+    """The default dataset at its configured size, or, on a fresh machine where that size is not
+    cached yet, the tiny size at once while the configured one is drawn in the background."""
+    size = settings().default_size
+    if size != FIRST_SIZE and fill_in_background(size) == "filling":
+        st.session_state[DEFAULT_PENDING] = f"default:{size}"
+        return f"default:{FIRST_SIZE}"
+    return f"default:{size}"
+
+
+def _take_pending_default() -> None:
+    """Switch to the default size drawn in the background once it is there (a failed drawing is
+    then loaded in this process, as without the background; a student who chose another dataset
+    meanwhile keeps it)."""
+    if (pending := st.session_state.get(DEFAULT_PENDING)) is None:
+        return
+    if st.session_state[DATASET_SPEC] != f"default:{FIRST_SIZE}":
+        del st.session_state[DEFAULT_PENDING]
+    elif fill_state(pending.partition(":")[2]) != "filling":
+        st.session_state[DATASET_SPEC] = pending
+        del st.session_state[DEFAULT_PENDING]
+
+
+def pending_default_notice() -> None:
+    """While the default size is drawn in the background: say so, and switch to it when it is
+    there (a fragment checks every two seconds, then reruns the page)."""
+    if (pending := st.session_state.get(DEFAULT_PENDING)) is None:
+        return
+
+    @st.fragment(run_every=2)
+    def waiting() -> None:
+        if fill_state(pending.partition(":")[2]) != "filling":
+            st.rerun()
+        st.info(f"The default dataset at its {pending.partition(':')[2]} size is being drawn (the first time on "
+                f"this machine takes a few seconds); meanwhile this is its {FIRST_SIZE} size. The page switches "
+                "to it by itself.", icon=":material/hourglass_top:")
+
+    waiting()
 
 
 def current_pipeline() -> Pipeline:
@@ -62,9 +115,14 @@ def load_dataset(spec: str) -> Dataset:
 
 
 def current_dataset() -> Dataset:
-    """The session's dataset (falls back to the default if its spec no longer loads)."""
+    """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
-    return load_dataset(st.session_state[DATASET_SPEC])
+    return load_dataset(check_dataset(me(), st.session_state[DATASET_SPEC]))
+
+
+def me() -> Identity:
+    """The session's identity (core.access); pages call it after ``init_session``."""
+    return identity.require()
 
 
 def job_queue() -> JobQueue:
@@ -80,6 +138,7 @@ def _queue_for(root: str) -> JobQueue:
     return JobQueue(RunStore(Path(root))).start()
 
 
-def run_store() -> RunStore:
-    """The run store behind the job queue."""
-    return job_queue().store
+def run_store() -> RunView:
+    """The run store behind the job queue, as this session's identity may see and use it."""
+    jobs = job_queue()
+    return RunView(jobs.store, me(), jobs)

@@ -1,10 +1,15 @@
-"""``python -m core runs``: list runs with their metrics; show, stop or delete one."""
+"""``python -m core runs``: list runs with their metrics; show, stop or delete one.
+
+The CLI runs on the server and acts as the administrator (core.access.ADMINISTRATOR): it sees
+everyone's runs; ``--owner`` lists one person's.
+"""
 from __future__ import annotations
 
 import argparse
 
 import pandas as pd
 
+from core.access import owner_label
 from core.commands.train import epoch_line
 from core.datasets import display_spec
 from core.models import architecture_text
@@ -12,7 +17,7 @@ from core.eta import start_text
 from core.runs import RunStore, fit_result_line
 from core.settings import settings
 
-LIST_COLUMNS = ["id", "status", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",
+LIST_COLUMNS = ["id", "status", "owner", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",
                 "val_accuracy", "test_accuracy", "seconds"]
 
 
@@ -24,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     action.add_argument("--show", metavar="ID", help="print one run's config, epochs and FIT RESULT")
     action.add_argument("--stop", metavar="ID", help="cancel a queued run or stop a running one")
     action.add_argument("--delete", metavar="ID", help="delete a run that is not running")
+    p.add_argument("--owner", metavar="WHO", help="list only the runs of this owner: an e-mail address or "
+                   "class-code name (as the Teacher page shows it), or a full key such as oidc:amal@school.org")
     p.set_defaults(handler=run)
 
 
@@ -38,13 +45,21 @@ def run(args: argparse.Namespace) -> int:
         store.delete(args.delete)
         print(f"deleted run {args.delete}")
     else:
-        print(list_text(store))
+        print(list_text(store, args.owner))
     return 0
 
 
-def list_text(store: RunStore) -> str:
-    """The runs as an aligned table (or a note that there are none)."""
+def list_text(store: RunStore, owner: str | None = None) -> str:
+    """The runs as an aligned table (or a note that there are none), only ``owner``'s if given."""
     table = store.table()
+    owners = {r.id: r.owner for r in store.list()}
+    table["owner"] = [owner_label(owners.get(i)) for i in table["id"]]
+    if owner is not None:
+        wanted = owner.casefold()
+        table = table[[owners.get(i) is not None and wanted in (owners[i].casefold(), owner_label(owners[i]).casefold())
+                       for i in table["id"]]]
+        if table.empty:
+            return f"no runs of {owner}"
     if table.empty:
         return f"no runs in {store.root}"
     shown = table[LIST_COLUMNS].copy()
@@ -69,7 +84,8 @@ def _status(row: dict) -> str:
 def show_text(store: RunStore, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
     r = store.get(run_id)
-    lines = [f"run {r.id}: {r.status}", f"dataset: {display_spec(r.dataset)}", f"pipeline: {r.pipeline_label}",
+    lines = [f"run {r.id}: {r.status}", f"owner: {owner_label(r.owner)}", f"dataset: {display_spec(r.dataset)}",
+             f"pipeline: {r.pipeline_label}",
              f"preset: {r.preset}"]
     if r.config is not None:
         lines.append(f"model: {architecture_text(r.config.hyperparams)}")

@@ -35,6 +35,7 @@ _LONG_NUMBER = re.compile(rb"[0-9]{19,}")
 _BLANK_FIELD = re.compile(rb"(?m)(?:^|,)[ \t]+(?=,|\r?$)")
 _BLOCK_LINES = 4096
 _NEGATIVE = re.compile(rb"\s*-\s*[0-9]+\s*")
+_FLOAT_MARKS = re.compile(rb"[.eE]")
 
 
 def role_of(filename: str) -> Role | None:
@@ -50,10 +51,14 @@ def claims(keys: Iterable[str]) -> bool:
     return any(role_of(key.rsplit("/", 1)[-1]) for key in keys)
 
 
-def parse_int_csv(data: bytes, file: str, columns: int, max_value: int, what: str) -> np.ndarray:
+def parse_int_csv(data: bytes, file: str, columns: int, max_value: int, what: str,
+                  intensities: bool = False) -> np.ndarray:
     """A header-less CSV of integers 0..``max_value`` as a uint8 array of shape (lines, columns).
 
-    ``what`` names one value in errors ("pixel value", "label"). Errors name ``file`` and the line.
+    Values written as floats (``217.0``, as pandas and spreadsheets write them) are accepted when
+    they are whole numbers; with ``intensities``, a file of floats all within 0..1 is read as
+    intensities and scaled by 255 (the NPZ loader's rule). ``what`` names one value in errors
+    ("pixel value", "label"). Errors name ``file`` and the line.
     """
     body = data.removeprefix(b"\xef\xbb\xbf").rstrip()  # a BOM, or trailing blank lines, are harmless
     if not body:
@@ -70,13 +75,15 @@ def parse_int_csv(data: bytes, file: str, columns: int, max_value: int, what: st
             reason = f"{values.shape[1]} columns, largest value {int(values.max())}"
         except (ValueError, OverflowError) as err:
             reason = err
+            if _FLOAT_MARKS.search(body) and (floats := _float_values(body, columns)) is not None:
+                return _whole_or_intensity(floats, file, max_value, what, intensities)
     problem = _diagnose(body, columns, max_value, what)
     raise DigitLabError(problem or f"cannot read as a CSV of integers ({reason})", file)
 
 
 def images_from_csv(data: bytes, file: str) -> np.ndarray:
     """AHDD images (column-major rows of 784 values) as upright uint8 images of shape (N, 28, 28)."""
-    flat = parse_int_csv(data, file, PIXELS, 255, "pixel value")
+    flat = parse_int_csv(data, file, PIXELS, 255, "pixel value", intensities=True)
     return np.ascontiguousarray(flat.reshape(-1, 28, 28).transpose(0, 2, 1))
 
 
@@ -97,6 +104,32 @@ def load(files: Mapping[str, bytes], source: str, name: str) -> Dataset:
                            ARABIC_CLASS_NAMES)
 
 
+def _float_values(body: bytes, columns: int) -> np.ndarray | None:
+    """The CSV parsed as floats, or None when it is not a clean table of ``columns`` finite numbers
+    (the diagnosis then names the problem)."""
+    try:
+        values = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+    except (ValueError, OverflowError):
+        return None
+    return values if values.shape[1] == columns and np.isfinite(values).all() else None
+
+
+def _whole_or_intensity(values: np.ndarray, file: str, max_value: int, what: str, intensities: bool) -> np.ndarray:
+    """Float values as uint8: 0..1 intensities scaled by 255, or whole numbers 0..``max_value``."""
+    if intensities and values.min() >= 0 and values.max() <= 1:
+        return np.rint(values * 255).astype(np.uint8)
+    bad = (values != np.round(values)) | (values < 0) | (values > max_value)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        value = values[row, col]
+        where = f"at line {row + 1}{_column(col + 1, values.shape[1])}"
+        if value != round(value):
+            scale = " (floats are read as intensities only when every value lies in 0..1)" if intensities else ""
+            raise DigitLabError(f"{what} {value:g} {where} is not a whole number{scale}", file)
+        raise DigitLabError(f"{what} {value:g} {where} is outside 0..{max_value}", file)
+    return values.astype(np.uint8)
+
+
 def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | None:
     """The first problem in a CSV that failed to parse, as "line N: ..." text, or None if none found."""
     if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in body[:4096]:  # before any per-line message
@@ -110,7 +143,9 @@ def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | Non
         found = line.count(b",") + 1
         if found != columns:
             return f"line {number} has {found} values, expected {columns}"
-    if leftover := body.translate(None, _ALLOWED):  # C-speed scan; the first leftover byte is the first bad one
+    # C-speed scan; the first leftover byte is the first bad one (a float's "." or exponent is not:
+    # those files failed as floats for another reason, found below).
+    if leftover := body.translate(None, _ALLOWED + b".eE+"):
         field, number, column = _field_at(body, body.find(leftover[:1]))
         if _NEGATIVE.fullmatch(field):
             return _out_of_range(what, field, number, column, columns, max_value)

@@ -9,8 +9,15 @@ import pandas as pd
 from core.errors import DigitLabError
 
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
-#: Display names: the Arabic-Indic digit with its Western value, e.g. "٣ (3)".
-ARABIC_CLASS_NAMES: tuple[str, ...] = tuple(f"{d} ({i})" for i, d in enumerate(ARABIC_INDIC_DIGITS))
+#: The AHDD's display names: the Arabic-Indic digit with its Western value, e.g. "٣ (3)". The
+#: leading left-to-right mark keeps that order everywhere: without it, tables (and any widget that
+#: guesses the direction from the first character) take the Arabic-Indic digit as right-to-left
+#: text and show "(3) ٣".
+ARABIC_CLASS_NAMES: tuple[str, ...] = tuple(f"\u200e{d} ({i})" for i, d in enumerate(ARABIC_INDIC_DIGITS))
+#: The names cached datasets written before the mark was added carry.
+LEGACY_ARABIC_CLASS_NAMES: tuple[str, ...] = tuple(name.lstrip("\u200e") for name in ARABIC_CLASS_NAMES)
+#: Plain digit names, for datasets that do not name their classes (MNIST and other uploads).
+WESTERN_CLASS_NAMES: tuple[str, ...] = tuple(str(i) for i in range(10))
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
@@ -28,7 +35,7 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    class_names: tuple[str, ...] = field(default=ARABIC_CLASS_NAMES)
+    class_names: tuple[str, ...] = field(default=WESTERN_CLASS_NAMES)
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -48,9 +55,30 @@ class Dataset:
                 raise DigitLabError(f"{split} label {bad} is outside 0..9", self.name)
         if len(self.class_names) != NUM_CLASSES:
             raise DigitLabError("class_names must name 10 classes", self.name)
+        if len(set(self.class_names)) != NUM_CLASSES or not all(str(n).strip() for n in self.class_names):
+            raise DigitLabError("class_names must be 10 different, non-empty names", self.name)
+        object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         # Labels are stored as int64 whatever the loader gave, so comparisons never overflow.
         object.__setattr__(self, "y_train", self.y_train.astype(np.int64, copy=False))
         object.__setattr__(self, "y_test", self.y_test.astype(np.int64, copy=False))
+
+
+def parse_class_names(text: str) -> tuple[str, ...]:
+    """Ten class names typed as one line, separated by commas (``zero, one, ..., nine``)."""
+    names = tuple(part.strip() for part in text.split(","))
+    if len(names) != NUM_CLASSES or not all(names):
+        raise DigitLabError(f"class names: give {NUM_CLASSES} names separated by commas, got "
+                            f"{sum(1 for n in names if n)} non-empty of {len(names)}")
+    if len(set(names)) != NUM_CLASSES:
+        raise DigitLabError("class names: the 10 names must all be different")
+    if max(map(len, names)) > 40:
+        raise DigitLabError("class names: each name has at most 40 characters")
+    return names
+
+
+def with_class_names(ds: Dataset, names: tuple[str, ...]) -> Dataset:
+    """``ds`` with other class names (the arrays are shared, not copied)."""
+    return Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(names))
 
 
 def summary_lines(ds: Dataset) -> list[str]:

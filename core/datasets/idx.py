@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from core.datasets.dataset import ARABIC_CLASS_NAMES, NUM_CLASSES, Dataset
+from core.datasets.dataset import WESTERN_CLASS_NAMES, NUM_CLASSES, Dataset
 from core.datasets.sources import MAX_GUNZIP_BYTES, Role, load_four_files
 from core.errors import DigitLabError
 
@@ -113,7 +113,7 @@ def labels_from_idx(data: bytes, file: str) -> np.ndarray:
 
 
 def load(files: Mapping[str, bytes], source: str, name: str,
-         class_names: tuple[str, ...] = ARABIC_CLASS_NAMES) -> Dataset:
+         class_names: tuple[str, ...] = WESTERN_CLASS_NAMES) -> Dataset:
     """The dataset from the four IDX files among ``files`` (anywhere in the tree)."""
     return load_four_files(files, source, name, role_of, EXPECTED_FILES, images_from_idx, labels_from_idx,
                            class_names)

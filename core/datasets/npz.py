@@ -12,7 +12,8 @@ reshaped to 28x28 is upright). Pixel conversion to uint8:
 Labels are integers 0..9 (floats holding whole numbers are accepted), shape (N,) or (N, 1).
 Pickled objects are never loaded (``allow_pickle=False``), and each array's header is checked
 against its member's size before NumPy allocates anything.
-Optional ``name`` and ``class_names`` arrays (as ``dataset_to_npz`` writes) are honoured.
+Optional ``name`` and ``class_names`` arrays (as ``dataset_to_npz`` writes) are honoured; without
+``class_names`` the classes are named 0..9.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import zlib
 import numpy as np
 
 from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES, check_member_count
-from core.datasets.dataset import ARABIC_CLASS_NAMES, NUM_CLASSES, Dataset
+from core.datasets.dataset import (ARABIC_CLASS_NAMES, LEGACY_ARABIC_CLASS_NAMES, NUM_CLASSES,
+                                   WESTERN_CLASS_NAMES, Dataset)
 from core.errors import DigitLabError
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -42,12 +44,14 @@ def load_npz(data: bytes, file: str, name: str) -> Dataset:
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
             raise DigitLabError(f"x_{split} has {len(x):,} images but y_{split} has {len(y):,} labels", file)
-    class_names = ARABIC_CLASS_NAMES
+    class_names = WESTERN_CLASS_NAMES  # an upload that does not name its classes gets plain digits
     if "class_names" in arrays:
         names = arrays["class_names"]
         if names.dtype.kind != "U" or names.shape != (NUM_CLASSES,):
             raise DigitLabError(f"class_names must be {NUM_CLASSES} strings, got {names.dtype} {names.shape}", file)
         class_names = tuple(str(n) for n in names)
+        if class_names == LEGACY_ARABIC_CLASS_NAMES:  # written before the names got their direction mark
+            class_names = ARABIC_CLASS_NAMES
     if "name" in arrays and arrays["name"].dtype.kind == "U" and arrays["name"].ndim == 0:
         name = str(arrays["name"])
     return Dataset(name, x_train, y_train, x_test, y_test, class_names)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import cv2
 import numpy as np
 
-from core.datasets.dataset import ARABIC_CLASS_NAMES, Dataset
+from core.datasets.dataset import WESTERN_CLASS_NAMES, Dataset
 from core.datasets.sources import dataset_keys, display
 from core.errors import DigitLabError
 
@@ -92,7 +92,7 @@ def load(files: Mapping[str, bytes], source: str, name: str) -> Dataset:
     for split, found in entries.items():
         images = np.stack([decode_png(files[key], display(source, key)) for key, _ in found])
         arrays[split] = images, np.array([label for _, label in found], dtype=np.int64)
-    return Dataset(name, *arrays["train"], *arrays["test"], ARABIC_CLASS_NAMES)
+    return Dataset(name, *arrays["train"], *arrays["test"], WESTERN_CLASS_NAMES)
 
 
 def image_to_png(image: np.ndarray) -> bytes:

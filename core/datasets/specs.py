@@ -6,10 +6,14 @@ Written as strings (session state, run configs, job files, links): ``"default:sm
 :meth:`DatasetSpec.parse` reads one once; its ``display`` form never shows a server path.
 ``load_spec`` only follows ``file:`` specs into ``settings().cache_dir`` and ``settings().data_dir``,
 since specs travel through session state and job files.
+
+An upload is shown by the name of the file its student uploaded, kept beside it with who uploaded
+it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.access).
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -33,8 +37,8 @@ class DatasetSpec:
     """A ready dataset at a size (``name``, ``size``), or a dataset file (``path``).
 
     ``str(spec)`` is the written form (``default:small``, ``file:<path>``); ``display`` is what a
-    page or a command line shows: the same for a ready dataset, ``upload 3fa2b1c0`` or a file's
-    name for a file, never the server path.
+    page or a command line shows: the same for a ready dataset, ``digits.csv (upload)`` (the name
+    its student uploaded; ``upload 3fa2b1c0`` if unknown) or a file's name, never the server path.
     """
 
     name: str = "default"
@@ -74,11 +78,14 @@ class DatasetSpec:
 
     @property
     def display(self) -> str:
-        """``default:small``, ``upload 3fa2b1c0`` (a browser upload) or a file's name."""
+        """``default:small``, ``digits.csv (upload)`` (a browser upload) or a file's name."""
         if self.path is None:
             return str(self)
         if self.path.parent.name == UPLOADS:
-            return f"upload {self.path.stem[:8]}"
+            name = _read_json(_upload_info(self.path)).get("name")
+            return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
+        if self.path.parent.name == "versions":  # core.label_corrections: a corrected version
+            return f"version {self.path.stem[:8]}"
         return self.path.name
 
     def __str__(self) -> str:
@@ -118,8 +125,12 @@ def content_hash(ds: Dataset) -> str:
     return digest.hexdigest()[:32]
 
 
-def save_upload(ds: Dataset) -> str:
-    """Write ``ds`` as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and return its spec."""
+def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None) -> str:
+    """Write ``ds`` as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and return its spec.
+
+    ``file_name`` (what the browser sent, shown instead of the hash) and ``owner`` (an identity key,
+    see core.access) are recorded beside it.
+    """
     folder = settings().cache_dir / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{content_hash(ds)}.npz").resolve()
@@ -133,4 +144,39 @@ def save_upload(ds: Dataset) -> str:
                 os.unlink(tmp.name)
                 raise
         os.replace(tmp.name, target)
+    _record_upload(target, Path(file_name).name if file_name else None, owner)
     return str(DatasetSpec(name="", size="", path=target))
+
+
+def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
+    """Who uploaded the dataset ``spec`` names (identity keys), or None when it is no upload."""
+    try:
+        path = DatasetSpec.parse(spec).path
+        inside = path is not None and path.resolve().parent == (settings().cache_dir / UPLOADS).resolve()
+    except (DigitLabError, OSError):
+        return None
+    return frozenset(_read_json(_upload_info(path)).get("owners", [])) if inside else None
+
+
+def _record_upload(target: Path, file_name: str | None, owner: str | None) -> None:
+    """Add ``owner`` to the upload's sidecar (the first file name it was uploaded as is kept)."""
+    sidecar = _upload_info(target)
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    info = _read_json(sidecar)
+    owners = set(info.get("owners", [])) | ({owner} if owner is not None else set())
+    tmp = sidecar.with_name(f".tmp-{os.getpid()}-{sidecar.name}")
+    tmp.write_text(json.dumps({"name": info.get("name") or file_name, "owners": sorted(owners)}), encoding="utf-8")
+    os.replace(tmp, sidecar)
+
+
+def _upload_info(upload: Path) -> Path:
+    """Where an upload's file name and owners are kept: ``<cache_dir>/upload_info/<hash>.json``."""
+    return settings().cache_dir / "upload_info" / f"{upload.stem}.json"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.datasets.dataset import Dataset
+from core.datasets.dataset import ARABIC_CLASS_NAMES, Dataset
 from core.datasets.glyphs import GLYPHS, NATURAL_SIZE, SHAPE_FREEDOM, Glyph
 from core.errors import DigitLabError
 from core.settings import settings
@@ -319,7 +319,7 @@ def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED, workers: int =
             # worker count, so finish in this process rather than fail.
             warnings.warn("synthetic: a worker process died; generating in this process instead")
             train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
-    return Dataset(NAME, train[0], train[1], test[0], test[1])
+    return Dataset(NAME, train[0], train[1], test[0], test[1], ARABIC_CLASS_NAMES)
 
 
 def cache_path(size: str, cache_dir: Path | None = None, seed: int = DEFAULT_SEED) -> Path:
@@ -333,7 +333,7 @@ def cache_path(size: str, cache_dir: Path | None = None, seed: int = DEFAULT_SEE
 
 def _load(path: Path, name: str) -> Dataset:
     with np.load(path, allow_pickle=False) as npz:
-        return Dataset(name, npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"])
+        return Dataset(name, npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"], ARABIC_CLASS_NAMES)
 
 
 def _save(ds: Dataset, path: Path) -> None:
@@ -367,7 +367,7 @@ def default_dataset(size: str = "full", cache_dir: Path | None = None) -> Datase
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, DigitLabError):
             pass  # damaged or foreign file: draw it again below and replace it
     ds = generate(*SIZES[size], seed=DEFAULT_SEED)
-    ds = Dataset(name, ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+    ds = Dataset(name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.class_names)
     try:
         _save(ds, path)
     except OSError as err:

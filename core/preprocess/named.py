@@ -64,10 +64,12 @@ REPORT_TITLES: dict[str, str] = {
     "normal-threshold-erosion-closing": "Nomal ==> Thresholding ==> Erosion ==> Closing",
     "normal-threshold-dilate-erosion": "Nomal ==> Thresholding ==> Dilate+Erosion",
 }
-#: A title for every named pipeline: the report's for its six, a descriptive one for the others.
+#: A title for every named pipeline, as selectors and tables show it: the report's (its typo
+#: "Nomal" corrected; only the report-style FIT RESULT blocks keep it), a descriptive one for
+#: the others.
 PIPELINE_TITLES: dict[str, str] = {
-    **REPORT_TITLES,
-    LABEL_FREE_BEST: "Nomal ==> Thresholding ==> Shrink blobs ==> Dilate+Erosion (label-free)",
+    **{name: title.replace("Nomal ==>", "Normal ==>") for name, title in REPORT_TITLES.items()},
+    LABEL_FREE_BEST: "Normal ==> Thresholding ==> Shrink blobs ==> Dilate+Erosion (label-free)",
 }
 
 

@@ -1,0 +1,155 @@
+"""Who is using the lab and what they may do: identities, the three access modes, and the rules.
+
+An :class:`Identity` is the caller of every core entry point that touches someone's work. Its
+``key`` is the stable string stored as the owner of runs, grids, uploads, label searches and marks.
+
+Modes (:func:`access_mode`):
+
+* ``local``: nothing configured. One local user (an administrator) sees everything, as on a
+  student's laptop. Listening beyond loopback in this mode is flagged by :func:`open_to_network`.
+* ``oidc``: OpenID Connect is configured (Streamlit's ``[auth]`` secrets). Everyone signs in;
+  the key is the e-mail address the provider vouches for (its subject when it sends none).
+* ``class-code``: ``DIGITLAB_CLASS_CODE`` is set. A student types a display name and the code;
+  names are NOT verified, whoever knows the code can take any name.
+
+Rules: a student sees and acts on their own work; a run a teacher published can be viewed by
+everyone, read-only; teachers and administrators see and act on everything. Anything a caller
+may not see is answered exactly like something missing, so ids leak nothing.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import DigitLabError
+from core.settings import Settings, settings
+
+LOCAL, OIDC, CLASS_CODE = "local", "oidc", "class-code"
+STUDENT, TEACHER, ADMIN = "student", "teacher", "admin"
+#: How the sidebar states each mode.
+MODE_TEXT = {
+    LOCAL: "Single user: everything on this instance is yours.",
+    OIDC: "Signed in through your school's identity provider.",
+    CLASS_CODE: "Class code: names are not verified.",
+}
+OPEN_WARNING = ("This lab listens beyond this computer with no sign-in configured: anyone who can reach it "
+                "can read and delete everything. Configure OpenID Connect or DIGITLAB_CLASS_CODE.")
+MAX_NAME = 40
+_NAME = re.compile(r"^[\w .'-]+$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A caller: ``key`` (stored as owner), a display ``name`` and a ``role``."""
+
+    key: str
+    name: str
+    role: str = STUDENT
+
+    @property
+    def staff(self) -> bool:
+        """Teachers and administrators see and act on everyone's work."""
+        return self.role in (TEACHER, ADMIN)
+
+    @property
+    def teacher(self) -> bool:
+        """Whether the Teacher page is for this identity."""
+        return self.role == TEACHER
+
+
+#: The one user of a local lab, and the server-side CLI: everything is theirs.
+LOCAL_USER = Identity("local", "local user", ADMIN)
+ADMINISTRATOR = Identity("admin", "administrator", ADMIN)
+
+
+def access_mode(oidc_configured: bool, config: Settings | None = None) -> str:
+    """The instance's mode: OpenID Connect wins over a class code; with neither, local."""
+    if oidc_configured:
+        return OIDC
+    return CLASS_CODE if (config or settings()).class_code else LOCAL
+
+
+def open_to_network(mode: str, address: str | None) -> bool:
+    """Whether a local-mode server listens beyond loopback (Streamlit's default listens on all
+    interfaces), so anyone who reaches it acts as the local user."""
+    if mode != LOCAL:
+        return False
+    host = (address or "").strip().strip("[]")
+    if host in ("localhost",):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # empty (all interfaces) or a host name
+        return True
+
+
+def _role(handle: str, config: Settings) -> str:
+    return TEACHER if handle.casefold() in config.teachers else STUDENT
+
+
+def oidc_identity(claims: Mapping[str, Any], config: Settings | None = None) -> Identity:
+    """The identity of a signed-in OpenID Connect user from their ID token's claims."""
+    config = config or settings()
+    email = str(claims.get("email") or "").strip()
+    subject = str(claims.get("sub") or "").strip()
+    handle = email.casefold() or subject
+    if not handle:
+        raise DigitLabError("the identity provider sent neither an e-mail address nor a subject")
+    name = str(claims.get("name") or email or subject)
+    return Identity(f"oidc:{handle}", name, _role(handle, config))
+
+
+def class_code_identity(name: str, code: str, config: Settings | None = None) -> Identity:
+    """The identity of someone who typed ``name`` and ``code`` (DigitLabError if either is wrong).
+
+    Names are compared case-insensitively, so "Amal" and "amal" are one student.
+    """
+    config = config or settings()
+    if not config.class_code:
+        raise DigitLabError("this lab has no class code")
+    if not hmac.compare_digest(code.strip().encode(), config.class_code.encode()):
+        raise DigitLabError("wrong class code")
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
+        raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, "
+                            "hyphens or apostrophes")
+    return Identity(f"code:{name.casefold()}", name, _role(name, config))
+
+
+# ---- the rules --------------------------------------------------------------------------------
+
+def can_see(who: Identity, owner: str | None, published: bool = False) -> bool:
+    """Whether ``who`` may view work owned by ``owner`` (runs before accounts have none: staff only)."""
+    return who.staff or published or (owner is not None and owner == who.key)
+
+
+def can_act(who: Identity, owner: str | None) -> bool:
+    """Whether ``who`` may stop, delete or download work owned by ``owner``."""
+    return who.staff or (owner is not None and owner == who.key)
+
+
+def can_publish(who: Identity) -> bool:
+    """Only teachers (and administrators) publish a run to the class."""
+    return who.staff
+
+
+def check_dataset(who: Identity, spec: str) -> str:
+    """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
+    (and staff's). Someone else's upload reads as missing."""
+    from core.datasets.specs import upload_owners
+
+    owners = upload_owners(spec)
+    if owners is not None and not who.staff and who.key not in owners:
+        raise DigitLabError("no such upload")
+    return spec
+
+
+def owner_label(owner: str | None) -> str:
+    """How an owner key reads in a table: the e-mail or class-code name, without its prefix."""
+    if owner is None:
+        return "(before accounts)"
+    return owner.partition(":")[2] or owner

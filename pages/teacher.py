@@ -1,0 +1,93 @@
+"""Teacher page: every student's runs, what runs or waits now, a leaderboard per dataset (honest
+test accuracy only), the per-student limits, and deleting one student's runs in bulk."""
+import streamlit as st
+
+from core.access import owner_label
+from core.class_overview import leaderboard, students
+from core.errors import DigitLabError
+from core.limits import limits
+from ui import run_views, state
+from ui.markdown import escape
+
+state.init_session()
+st.title("Teacher")
+if not state.me().staff:  # the navigation hides the page; a direct link must not open it either
+    st.error("This page is for teachers.")
+    st.stop()
+
+store = state.run_store()
+CONFIRM, FLASH = "teacher_confirm", "teacher_flash"
+
+kind, message = st.session_state.pop(FLASH, (None, None))
+if kind == "success":
+    st.success(message)
+elif kind == "error":
+    st.error(message)
+
+runs = store.list()
+st.subheader("Students")
+if not runs:
+    st.info("No student has launched a run yet.")
+    st.stop()
+per_student = students(runs)
+accuracy = st.column_config.NumberColumn(format="%.4f")
+st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch",
+             column_config={"best_test_accuracy": accuracy})
+try:
+    notes = limits().notes()
+    st.caption("Limits of this instance (the limits file): " + ("; ".join(notes) if notes else "none set") + ".")
+except DigitLabError as err:
+    st.error(f"The limits file is misconfigured: {err}")
+
+st.subheader("Running and queued now")
+active = [r for r in runs if r.active]
+if active:
+    st.dataframe(run_views.runs_table(active).assign(student=[owner_label(r.owner) for r in active]),
+                 hide_index=True, width="stretch")
+else:
+    st.caption("Nothing runs or waits now.")
+
+st.subheader("Leaderboard")
+board = leaderboard(runs)
+if board.empty:
+    st.caption("No finished run with a test accuracy yet.")
+for dataset, rows in board.groupby("dataset", sort=True):
+    st.markdown(f"**{escape(dataset)}**")
+    st.dataframe(rows.drop(columns="dataset"), hide_index=True, width="stretch",
+                 column_config={"test_accuracy": accuracy})
+st.caption("Ranked by each student's best honest test accuracy (test images preprocessed without their "
+           "labels). The report's leaky-protocol figures used the test labels and are never ranked.")
+
+st.subheader("One student's runs")
+owners = list(per_student["owner"])
+chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
+theirs = [r for r in runs if r.owner == chosen]
+st.dataframe(run_views.runs_table(theirs), hide_index=True, width="stretch")
+
+
+def _delete_all(owner: str) -> None:
+    try:
+        deleted, kept = store.delete_owner_runs(owner)
+        text = f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''} of {escape(owner_label(owner))}."
+        if kept:
+            text += f" {len(kept)} running run{'s' if len(kept) != 1 else ''} asked to stop: delete them once stopped."
+        st.session_state[FLASH] = ("success", text)
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not delete the runs: {err}")
+    st.session_state[CONFIRM] = None
+
+
+def _ask(owner: str | None) -> None:
+    st.session_state[CONFIRM] = owner
+
+
+st.session_state.setdefault(CONFIRM, None)
+st.button(f"Delete {'the run' if len(theirs) == 1 else f'all {len(theirs)} runs'} of {escape(owner_label(chosen))}…", on_click=_ask, args=(chosen,),
+          key="teacher_delete", icon=":material/delete_sweep:", disabled=st.session_state[CONFIRM] == chosen)
+if st.session_state[CONFIRM] == chosen:
+    with st.container(border=True):
+        st.warning(f"Delete every run of {escape(owner_label(chosen))} with its models and predictions? Running runs are "
+                   "asked to stop first. This cannot be undone.")
+        y, n, _ = st.columns([1, 1, 4])
+        y.button("Yes, delete them", on_click=_delete_all, args=(chosen,), type="primary", key="teacher_delete_yes")
+        n.button("Cancel", on_click=_ask, args=(None,), key="teacher_delete_no")

@@ -1,0 +1,154 @@
+"""Accounts: modes, identities, the open-server warning, upload names, the leaderboard, the CLI's
+owner filter, and the sign-in screen on every page for a visitor who has not signed in."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import access
+from core.class_overview import leaderboard, students
+from core.commands.runs import list_text
+from core.datasets import display_spec, load_files, save_upload
+from core.datasets.npz import dataset_to_npz
+from core.errors import DigitLabError
+from core.run_access import RunView
+from core.runs import RunStore
+from core.settings import Settings
+from tests.accounts_support import CLASS_CODE, CONFIG, HISTORY, OIDC, a_class, page_as
+from tests.pages_support import isolate_env, no_exceptions
+from tests.run_fixtures import fake_finished_run
+
+#: page_env (conftest) also closes each test's job queue afterwards.
+pytestmark = pytest.mark.usefixtures("page_env")
+PAGES = ("data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "teacher")
+
+
+def _settings(**kw) -> Settings:
+    base = Settings.from_env()
+    return Settings(**{**base.__dict__, **kw})
+
+
+def test_modes_follow_the_configuration():
+    assert access.access_mode(False, _settings(class_code=None)) == access.LOCAL
+    assert access.access_mode(False, _settings(class_code="owl")) == access.CLASS_CODE
+    assert access.access_mode(True, _settings(class_code="owl")) == access.OIDC
+
+
+@pytest.mark.parametrize("address, warned", [("127.0.0.1", False), ("localhost", False), ("::1", False),
+                                              ("", True), (None, True), ("0.0.0.0", True), ("10.1.2.3", True),
+                                              ("lab.school.example", True)])
+def test_open_server_warning_only_in_local_mode_beyond_loopback(address, warned):
+    assert access.open_to_network(access.LOCAL, address) is warned
+    assert not access.open_to_network(access.OIDC, address) and not access.open_to_network(access.CLASS_CODE, address)
+
+
+def test_class_code_identities():
+    config = _settings(class_code="owl-42", teachers=frozenset({"ms teacher"}))
+    amal = access.class_code_identity("  Amal  ", "owl-42", config)
+    assert (amal.key, amal.name, amal.role) == ("code:amal", "Amal", access.STUDENT)
+    assert access.class_code_identity("AMAL", "owl-42", config).key == amal.key  # one student, any case
+    assert access.class_code_identity("Ms Teacher", "owl-42", config).role == access.TEACHER
+    for name, code, problem in (("Amal", "owl-41", "wrong class code"), ("", "owl-42", "display name"),
+                                ("<script>", "owl-42", "display name"), ("x" * 41, "owl-42", "display name")):
+        with pytest.raises(DigitLabError, match=problem):
+            access.class_code_identity(name, code, config)
+    with pytest.raises(DigitLabError, match="no class code"):
+        access.class_code_identity("Amal", "", _settings(class_code=None))
+
+
+def test_oidc_identities():
+    config = _settings(teachers=frozenset({"tess@school.example"}))
+    tess = access.oidc_identity({"sub": "t1", "email": "Tess@School.example", "name": "Tess"}, config)
+    assert (tess.key, tess.name, tess.role) == ("oidc:tess@school.example", "Tess", access.TEACHER)
+    assert access.oidc_identity({"sub": "s-9"}, config).key == "oidc:s-9"
+    with pytest.raises(DigitLabError):
+        access.oidc_identity({}, config)
+
+
+def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
+    isolate_env(monkeypatch, tmp_path)
+    rng = np.random.default_rng(0)
+    from core.datasets import Dataset
+
+    ds = Dataset("x", rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10,
+                 rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10)
+    ds = load_files({"digits.npz": dataset_to_npz(ds)}, "digits.npz")
+    spec = save_upload(ds, file_name="my digits.npz", owner="oidc:a@x")
+    assert spec.startswith("file:") and display_spec(spec) == "my digits.npz (upload)"
+    store = RunStore(tmp_path / "runs")
+    run = store.create(CONFIG.__class__.build(spec, "raw", "G", {"epochs": 1}), owner="oidc:a@x")
+    assert run.config.title.startswith("my digits.npz (upload) · ") and str(tmp_path) not in run.config.title
+    assert save_upload(ds, file_name="again.npz", owner="oidc:b@x") == spec  # same content: two owners
+    assert access.check_dataset(access.oidc_identity({"email": "b@x"}), spec) == spec
+
+
+def test_leaderboard_ranks_honest_test_accuracy_per_dataset(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    probs = np.full((100, 10), 0.1, np.float32)
+    fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.90})
+    fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.80})
+    # Badr's leaky-protocol figure is far higher but never ranked: his honest 0.85 is.
+    fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:badr",
+                      metrics={"test_accuracy": 0.85, "leaky_val_accuracy": 0.99})
+    store.create(CONFIG, owner="code:cyra")  # queued: no accuracy yet
+    board = leaderboard(store.list())
+    assert board[["rank", "student", "test_accuracy"]].values.tolist() == [[1, "amal", 0.90], [2, "badr", 0.85]]
+    table = students(store.list()).set_index("student")
+    assert table.loc["amal", "runs"] == 2 and table.loc["cyra", "queued"] == 1
+    assert table.loc["amal", "best_test_accuracy"] == 0.90
+
+
+def test_cli_lists_everyone_and_filters_by_owner(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    mine = store.create(CONFIG, owner="oidc:amal@school.example").id
+    theirs = store.create(CONFIG, owner="code:badr").id
+    everyone = list_text(store)
+    assert mine in everyone and theirs in everyone and "amal@school.example" in everyone
+    only = list_text(store, "amal@school.example")
+    assert mine in only and theirs not in only
+    assert theirs in list_text(store, "code:badr") and list_text(store, "nobody") == "no runs of nobody"
+
+
+def test_teacher_deletes_a_students_runs_in_bulk(monkeypatch, tmp_path):
+    c = a_class(OIDC, monkeypatch, tmp_path)
+    mine = c.store.create(CONFIG, owner=c.b.key).id
+    deleted, kept = RunView(c.store, c.teacher).delete_owner_runs(c.a.key)
+    assert len(deleted) == 4 and kept == [] and [r.id for r in c.store.list()] == [mine]
+
+
+@pytest.mark.parametrize("mode", [OIDC, CLASS_CODE])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_asks_a_visitor_to_sign_in_and_shows_nothing(monkeypatch, tmp_path, mode, page):
+    c = a_class(mode, monkeypatch, tmp_path)
+    at = page_as(page, c, None, {"run": c.finished})
+    no_exceptions(at)
+    assert [t.value for t in at.title] == ["Digit Lab"]
+    assert not at.dataframe and not at.get("vega_lite_chart") and not at.get("imgs") and not at.selectbox
+    if mode == OIDC:
+        assert [b.label for b in at.button] == ["Sign in"]
+    else:
+        assert [t.label for t in at.text_input] == ["Your name", "Class code"]
+
+
+def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    at = page_as("app", c, c.a)
+    no_exceptions(at)
+    sidebar = [x.value for x in at.sidebar.caption]
+    assert sidebar[0] == "Class code: names are not verified.  \nSigned in as **Amal**."
+    assert [b.label for b in at.sidebar.button] == ["Sign out"]
+    at.sidebar.button[0].click().run()
+    assert [t.label for t in at.text_input] == ["Your name", "Class code"] and not at.sidebar.button
+
+
+def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
+    isolate_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("DIGITLAB_CLASS_CODE", raising=False)
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages_support import ROOT, TIMEOUT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    no_exceptions(at)
+    assert at.title[0].value == "Data" and at.sidebar.caption[0].value == access.MODE_TEXT[access.LOCAL]
+    assert not at.sidebar.button

@@ -1,0 +1,81 @@
+"""The honest-evaluation story of one run at a glance: the honest test figure, the report's
+protocol figure (which used test labels) and the label-free alternative side by side, one line on
+why they differ, and a link to the confusion cell that shows it."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
+from core.runs import FINISHED, Run, RunStore
+from ui import run_widgets
+from ui.markdown import escape
+
+
+@dataclass(frozen=True)
+class HonestFigures:
+    """The three figures (None: not measured) and the confusion cell behind the gap."""
+
+    honest: float | None
+    report_protocol: float | None
+    label_free: float | None
+    label_free_run: str | None
+    #: (true class, predicted class, images, images of the true class) of the largest mistake
+    worst_cell: tuple[int, int, int, int] | None
+
+
+def honest_figures(run: Run, runs: Sequence[Run], y_test: np.ndarray | None,
+                   probabilities: np.ndarray | None) -> HonestFigures:
+    """The figures for ``run``: its test accuracy, its report-protocol figure, the test accuracy
+    of the newest finished run of the label-free pipeline on the same dataset and preset, and the
+    largest off-diagonal cell of its confusion matrix (where the training-only step's gap shows)."""
+    m = run.metrics
+    alternative = next((r for r in runs if r.status == FINISHED and r.config is not None and r.id != run.id
+                        and r.config.pipeline.to_json() == NAMED_PIPELINES[LABEL_FREE_BEST].to_json()
+                        and r.config.dataset == run.config.dataset and r.preset == run.preset), None)
+    worst = None
+    if y_test is not None and probabilities is not None and len(y_test) == len(probabilities):
+        predicted = probabilities.argmax(axis=1)
+        cells = np.zeros((probabilities.shape[1],) * 2, dtype=np.int64)
+        np.add.at(cells, (y_test, predicted), 1)
+        np.fill_diagonal(cells, 0)
+        true, pred = np.unravel_index(int(cells.argmax()), cells.shape)
+        if cells[true, pred]:
+            worst = (int(true), int(pred), int(cells[true, pred]), int((y_test == true).sum()))
+    return HonestFigures(m.get("test_accuracy"), m.get("leaky_val_accuracy"),
+                         alternative.metrics.get("test_accuracy") if alternative else None,
+                         alternative.id if alternative else None, worst)
+
+
+def has_training_only_step(run: Run) -> bool:
+    """True when the run's pipeline has a step that needs the labels (run on training images only)."""
+    return run.config is not None and run.config.pipeline.has_training_only
+
+
+def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
+    """The three figures as metrics, one line of explanation and a link to the Errors page's cell."""
+    try:
+        probabilities = store.predictions(run.id)
+    except DigitLabError:
+        probabilities = None
+    f = honest_figures(run, store.list(), y_test, probabilities)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Honest test accuracy", "—" if f.honest is None else f"{f.honest:.4f}",
+              help="Test images preprocessed without their labels, as any new image must be.")
+    c2.metric("The report's protocol (used test labels)", "—" if f.report_protocol is None else f"{f.report_protocol:.4f}",
+              help="Test images eroded by their test labels, as the report did: for comparison only. Tick 'Also "
+                   "evaluate as the seed did' on the Train page to measure it.")
+    c3.metric("Label-free alternative", "—" if f.label_free is None else f"{f.label_free:.4f}",
+              help=f"The pipeline {LABEL_FREE_BEST} (no step looks at labels) with the same preset and dataset"
+                   + (f": run {f.label_free_run}." if f.label_free_run else "; not trained yet."))
+    if f.worst_cell is not None:
+        true, pred, count, of = f.worst_cell
+        st.caption(escape(f"Why: the training-only step changed only the training images, so the model never saw "
+                          f"test images like these: {count:,} of the {of:,} test {class_names[true]} were read as "
+                          f"{class_names[pred]}."))
+        run_widgets.page_link("pages/errors.py", label="See them in the confusion matrix", icon=":material/grid_view:",
+                              query_params={"run": run.id, "true": str(true), "predicted": str(pred)})
