@@ -31,7 +31,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DIGITLAB_RUN_ROOT=/data/runs \
     DIGITLAB_DATA_DIR=/data/datasets \
     DIGITLAB_CACHE_DIR=/data/cache \
-    DIGITLAB_MAX_JOBS=1 \
+    DIGITLAB_MAX_JOBS=0 \
     DIGITLAB_MAX_UPLOAD_MB=200
 
 # tini as PID 1: forwards docker stop's SIGTERM to Streamlit and reaps orphaned processes, which
