@@ -44,7 +44,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest
 
 bench: install
-	for b in generate load preprocess train jobs load_sessions first_page; do \
+	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).
@@ -53,11 +53,10 @@ image:
 	  set -x; $(DOCKER) build $(if $(findstring podman,$(DOCKER)),--format docker) -t $(IMAGE) . ; fi
 
 # The real image's tests (tests/test_image.py, marker "image"), then the one-line check, printed last.
-image-test: install-dev
+image-test: install-dev image
 	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
-	  $(MAKE) --no-print-directory image DOCKER=$(DOCKER) IMAGE=$(IMAGE) \
-	  && DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
-	       -k "not check_script" \
+	  DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
+	    -k "not check_script" \
 	  && DOCKER=$(DOCKER) $(BIN)/python tools/image_check.py --image $(IMAGE); fi
 
 clean:

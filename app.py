@@ -14,6 +14,7 @@ PAGE_FILES = [
     ("pages/train.py", "Train", ":material/model_training:"),
     ("pages/errors.py", "Errors", ":material/error:"),
     ("pages/try_it.py", "Try it", ":material/draw:"),
+    ("pages/inside.py", "Inside the model", ":material/neurology:"),
     ("pages/labels.py", "Label issues", ":material/label_off:"),
     ("pages/runs.py", "Runs", ":material/table_chart:"),
     ("pages/grid.py", "Grid", ":material/grid_on:"),

@@ -37,17 +37,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def ray_processes(session_dir: str) -> dict[int, str]:
-    """pid -> command of this machine's processes that belong to the Ray session."""
+def ray_processes(session_name: str) -> dict[int, str]:
+    """pid -> command of the processes of one Ray session (by its name in their command lines or
+    environment; other Ray instances on the machine are left out)."""
     out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if session_dir in cmd or ("ray::" in cmd and str(os.getpid()) not in cmd):
+        if int(entry.name) != os.getpid() and (session_name in cmd or session_name in env):
             out[int(entry.name)] = cmd
     return out
 
@@ -72,7 +74,8 @@ def main() -> None:
     from core.runs import RunStore
 
     cluster.connect()
-    idle = {pid: cmd for pid, cmd in ray_processes("/tmp/ray").items() if "ray::" not in cmd}
+    session_name = Path(head.head_node.get_session_dir_path()).name
+    idle = {pid: cmd for pid, cmd in ray_processes(session_name).items() if "ray::" not in cmd}
     idle_mb = sum(rss_mb(pid) for pid in idle)
     print(f"memory: this server process {rss_mb(os.getpid()):.0f} MB; its Ray (2 nodes, {len(idle)} processes, idle) "
           f"{idle_mb:.0f} MB", flush=True)

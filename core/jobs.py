@@ -84,6 +84,7 @@ class JobQueue:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._events: Any = None
+        self._drain: Any = None  # a RunEvents.drain call not answered yet
 
     @property
     def max_jobs(self) -> int:
@@ -210,26 +211,45 @@ class JobQueue:
                 log.exception("dispatch failed")
 
     def _collect(self) -> None:
-        """Write reported progress and epochs, then close the runs whose task has ended."""
+        """Write reported progress and epochs, then close the runs whose task has ended.
+
+        Reports are read without blocking the round (a busy cluster may answer late); a run is
+        closed only after every report sent before its end has been written.
+        """
         ids = list(self._flights)
         ready, _ = ray.wait([self._flights[i].ref for i in ids], num_returns=len(ids), timeout=0)
-        ready_set = set(ready)
+        ended = [i for i in ids if self._flights[i].ref in set(ready)]
+        if self._drain is None:
+            self._drain = self.events.drain.remote(ids)
+        self._apply_drain(timeout=60.0 if ended else 0.5)
+        if ended and self._drain is None:
+            self._drain = self.events.drain.remote(ended)  # what they sent last, after that drain
+            self._apply_drain(timeout=60.0)
+        if self._drain is not None:  # the cluster did not answer: close them next round
+            return
+        for run_id in ended:
+            flight = self._flights.pop(run_id)
+            self._close(run_id, flight)
+            self.events.forget.remote(run_id)
+
+    def _apply_drain(self, timeout: float) -> None:
+        """Write the pending drain's reports into the store if it answers within ``timeout``."""
+        done, _ = ray.wait([self._drain], timeout=timeout)
+        if not done:
+            return
         try:
-            reports = ray.get(self.events.drain.remote(ids), timeout=10)
-        except (RayError, GetTimeoutError) as err:
+            reports = ray.get(self._drain)
+        except RayError as err:
             log.warning("could not read run reports: %s", err)
             reports = {}
+        self._drain = None
         for run_id, (latest, epochs) in reports.items():
+            if not self._exists(run_id):
+                continue
             for event in epochs:
                 self.store.add_epoch(run_id, event)
             if latest is not None:
                 self.store.update_progress(run_id, latest)
-        for run_id in ids:
-            flight = self._flights[run_id]
-            if flight.ref in ready_set:
-                del self._flights[run_id]
-                self._close(run_id, flight)
-                self.events.forget.remote(run_id)
 
     def _close(self, run_id: str, flight: _Flight) -> None:
         """Close a run whose task ended: write what it returned, or fail it with the reason."""

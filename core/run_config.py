@@ -75,9 +75,10 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
-        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline.to_json(), "pipeline_label": self.pipeline_label,
-                             "preset": self.preset, "hyperparams": self.hyperparams.to_dict(),
-                             "validation": self.validation, "seed": self.seed}
+        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline.to_json(),
+                             "pipeline_label": self.pipeline_label, "preset": self.preset,
+                             "hyperparams": self.hyperparams.to_dict(), "validation": self.validation,
+                             "seed": self.seed}
         if self.leaky_protocol:
             d["leaky_protocol"] = True
         if self.exclude:

@@ -8,7 +8,7 @@ import streamlit as st
 from core import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from ui import charts, run_views, run_widgets, state
+from ui import charts, inside_views, run_views, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
@@ -23,12 +23,13 @@ wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
 run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
+other = inside_views.evaluation_picker(store, run)  # None: the run's own test set
 try:
-    ds = state.load_dataset(run.config.dataset)
-    final_probabilities = store.predictions(run.id)
+    ds = state.load_dataset(other.spec if other else run.config.dataset)
+    final_probabilities = other.probabilities() if other else store.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = run.config.pipeline
-    by_epoch = store.epoch_predictions(run.id)
+    by_epoch = None if other else store.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
 except DigitLabError as err:
@@ -44,8 +45,9 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} (`{display_spec(run.config.dataset)}`), pipeline {run.pipeline_label}. Every figure here "
-           "compares the model's predictions for the test images with the test labels"
+st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
+           f"pipeline {run.pipeline_label}. "
+           "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
@@ -56,9 +58,11 @@ if epochs > 1:
     if st.session_state.get("errors_epoch_run") != run.id or st.session_state.get("errors_epoch", 0) > epochs:
         st.session_state["errors_epoch"] = epochs  # another run: start at its last epoch
     st.session_state["errors_epoch_run"] = run.id
+    inside_views.restore_epoch(run.id, epochs, "errors_epoch")
     epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
                       help="The confusion matrix, the per-class table and the gallery as they were after this "
                            "epoch. Images the model got right at an earlier epoch are marked.")
+    inside_views.remember_epoch(run.id, epoch)
 snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
 probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
@@ -145,6 +149,7 @@ if rows:
                                                                                    format="%.3f")})
         st.altair_chart(charts.class_probabilities(
             run_views.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
+    inside_views.saliency_row(store, run, processed, int(row["true"]), int(row["predicted"]), names)
     if pipeline.has_training_only:
         st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "
                    "which a test image must not use.")

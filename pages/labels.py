@@ -9,7 +9,8 @@ from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, 
                                estimate_search_seconds,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from ui import run_widgets, session_runs, state
+from core.label_corrections import LabelCorrections
+from ui import label_fixes, run_widgets, session_runs, state
 from ui.markdown import escape
 from ui.gallery import to_display
 from ui.run_views import duration_text
@@ -19,9 +20,9 @@ st.title("Label issues")
 SEARCH = "labels_search"
 st.session_state.setdefault(SEARCH, None)
 RAW, EDITOR = "Raw pixels", "The Preprocess page's pipeline (its label-free steps)"
-MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE]]
+MARK_OPTIONS = [MARK_TEXT[WRONG], MARK_TEXT[FINE], label_fixes.ACCEPT_TEXT]
 MARK_BY_TEXT = {text: mark for mark, text in MARK_TEXT.items()}
-MARK_LABELS = {MARK_TEXT[WRONG]: "✗ wrong", MARK_TEXT[FINE]: "✓ fine"}
+MARK_LABELS = {MARK_TEXT[WRONG]: "✗ wrong", MARK_TEXT[FINE]: "✓ fine", label_fixes.ACCEPT_TEXT: "✎ accept"}
 COLUMNS = 6
 
 spec = st.session_state[state.DATASET_SPEC]
@@ -32,6 +33,8 @@ except DigitLabError as err:
     st.stop()
 names = list(ds.class_names)
 marks_store = LabelMarks(spec, owner=state.me().key)  # each identity marks on its own
+fixes = LabelCorrections(spec)  # corrections are the dataset's: a version records who accepted each
+label_fixes.version_note(spec)
 
 st.caption(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
@@ -72,10 +75,13 @@ with st.container(border=True):
         st.error(escape(message))
 
 
-def _set_mark(index: int, key: str) -> None:
-    """A mark widget changed: store its value (no choice clears the mark)."""
-    text = st.session_state.get(key)
-    marks_store.set(index, MARK_BY_TEXT.get(text) if text else None)
+def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
+    """A mark widget changed: store its value (no choice clears the mark; accepting the suggested
+    label records a correction)."""
+    problem = label_fixes.record_choice(marks_store, fixes, index, st.session_state.get(key), given, suggested,
+                                        st.session_state[SEARCH], by=state.me().key)
+    if problem is not None:
+        st.session_state["labels_error"] = problem
 
 
 def _progress(key: str, polling: bool) -> SearchState:
@@ -111,6 +117,7 @@ if search.status != DONE:
 
 suspects = search.suspects
 marks = marks_store.load()
+corrections = fixes.load()
 examined = search.examined or len(ds.y_train)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Suspected", f"{len(suspects):,}", help=f"of {examined:,} training images")
@@ -148,11 +155,11 @@ for start in range(0, len(rows), COLUMNS):
                              f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
-                st.session_state[mark_key] = MARK_TEXT[marks[index]] if index in marks else None
+                st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)
             # Short labels that fill the tile, wrapping rather than clipping in a narrow window.
             st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
-                                 format_func=MARK_LABELS.get, width="stretch", wrap=True,
-                                 on_change=_set_mark, args=(index, mark_key))
+                                 format_func=MARK_LABELS.get, width="stretch", wrap=True, on_change=_set_mark,
+                                 args=(index, mark_key, int(row["given"]), int(row["suggested"])))
 
 st.divider()
 d1, d2 = st.columns(2)
@@ -167,3 +174,4 @@ st.caption(f"{len(wrong):,} training images are marked label wrong. To train wit
            "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
            "`python -m core train`).")
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+label_fixes.version_panel(spec, fixes, owner=state.me().key)

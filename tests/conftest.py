@@ -47,8 +47,14 @@ def ray_session():
 
     cluster.shutdown()  # a page test may have started a plain local Ray in this process
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    head = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+    for attempt in (1, 2):  # Ray gives a node a fixed 30 s to start: a loaded machine may miss it once
+        try:
+            head = Cluster(initialize_head=True, head_node_args={
+                "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
     cluster.connect()
     assert ray.is_initialized()

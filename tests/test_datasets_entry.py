@@ -113,7 +113,8 @@ def test_save_upload_and_load_spec_round_trip(dirs):
     path = Path(spec.removeprefix("file:"))
     assert spec.startswith("file:") and path.parent == (cache / "uploads").resolve() and path.suffix == ".npz"
     assert save_upload(Dataset("my upload", **arrays)) == spec  # same content, same file
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    # the upload and its record (file name, owners); no temporary file left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.with_suffix(".json").name, path.name]
     again = load_spec(spec)
     assert_same_arrays(again, arrays)
     assert again.name == "my upload"

@@ -169,7 +169,7 @@ def test_real_worker_trains_reports_and_obeys_stop(tmp_path, ray_session):
     short_run = RunConfig.build("default:tiny", "raw", "D", {"epochs": 1})
     a, b = jobs.submit(long_run), jobs.submit(short_run)
     assert store.get(b).status == QUEUED
-    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(a)) >= 2, timeout=120), store.get(a)
+    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(a)) >= 2, timeout=300), store.get(a)
     progress = store.get(a).progress
     assert progress["phase"] == "training" and progress["batches"] == 75 and progress["epochs"] == 300
     assert progress["worker_pid"] != os.getpid()  # trained on a Ray worker, not here

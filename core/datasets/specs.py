@@ -8,7 +8,7 @@ Written as strings (session state, run configs, job files, links): ``"default:sm
 since specs travel through session state and job files.
 
 An upload is shown by the name of the file its student uploaded, kept beside it with who uploaded
-it (``<hash>.json``): the same content uploaded twice has two owners (core.access).
+it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.access).
 """
 from __future__ import annotations
 
@@ -82,8 +82,10 @@ class DatasetSpec:
         if self.path is None:
             return str(self)
         if self.path.parent.name == UPLOADS:
-            name = _read_json(self.path.with_suffix(".json")).get("name")
+            name = _read_json(_upload_info(self.path)).get("name")
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
+        if self.path.parent.name == "versions":  # core.label_corrections: a corrected version
+            return f"version {self.path.stem[:8]}"
         return self.path.name
 
     def __str__(self) -> str:
@@ -153,17 +155,23 @@ def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
         inside = path is not None and path.resolve().parent == (settings().cache_dir / UPLOADS).resolve()
     except (DigitLabError, OSError):
         return None
-    return frozenset(_read_json(path.with_suffix(".json")).get("owners", [])) if inside else None
+    return frozenset(_read_json(_upload_info(path)).get("owners", [])) if inside else None
 
 
 def _record_upload(target: Path, file_name: str | None, owner: str | None) -> None:
     """Add ``owner`` to the upload's sidecar (the first file name it was uploaded as is kept)."""
-    sidecar = target.with_suffix(".json")
+    sidecar = _upload_info(target)
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
     info = _read_json(sidecar)
     owners = set(info.get("owners", [])) | ({owner} if owner is not None else set())
     tmp = sidecar.with_name(f".tmp-{os.getpid()}-{sidecar.name}")
     tmp.write_text(json.dumps({"name": info.get("name") or file_name, "owners": sorted(owners)}), encoding="utf-8")
     os.replace(tmp, sidecar)
+
+
+def _upload_info(upload: Path) -> Path:
+    """Where an upload's file name and owners are kept: ``<cache_dir>/upload_info/<hash>.json``."""
+    return settings().cache_dir / "upload_info" / f"{upload.stem}.json"
 
 
 def _read_json(path: Path) -> dict:

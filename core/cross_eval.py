@@ -1,0 +1,166 @@
+"""Evaluate a finished run on another dataset's test images, through the run's inference pipeline.
+
+An evaluation is stored in the run's folder, ``evaluations/<key>/``, keyed by the dataset spec
+(content-addressed for uploads): ``probabilities.npy`` (float32 (N, 10)) and ``evaluation.json``
+(spec, dataset name, accuracy, images, owner, time). The Errors page opens on one in place of the
+run's own test set. :func:`evaluate_run` is a background job (``fn(..., progress=...)``).
+
+Refused with a clear message: a run that is not finished, a dataset that no longer loads, a
+dataset whose classes differ from the run's (trained on digits, tested on clothes), a model that
+does not take 28x28 images.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import task_env
+from core.errors import DigitLabError
+from core.evaluation import accuracy, log_loss
+from core.runs import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
+
+#: progress(fraction done in 0..1, what is happening).
+Progress = Callable[[float, str], None]
+FOLDER = "evaluations"
+META_NAME, PROBABILITIES_NAME = "evaluation.json", "probabilities.npy"
+PREDICT_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One stored evaluation of a run on a dataset's test split."""
+
+    key: str
+    run_id: str
+    spec: str
+    dataset_name: str
+    accuracy: float
+    loss: float
+    images: int
+    owner: str | None
+    created: float
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        """``AHDD upload · accuracy 0.9312 on 10,000 images``."""
+        return f"{self.dataset_name} · accuracy {self.accuracy:.4f} on {self.images:,} images"
+
+    def probabilities(self) -> np.ndarray:
+        """The model's class probabilities for the dataset's test images."""
+        path = self.folder / PROBABILITIES_NAME
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DigitLabError(f"unreadable evaluation: {err}", path) from None
+
+
+def evaluation_key(spec: str) -> str:
+    """16 hex digits naming an evaluation of one run by its dataset spec."""
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def evaluate_run(root: str, run_id: str, spec: str, owner: str | None = None, *,
+                 progress: Progress | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Evaluate the finished run ``run_id`` on the test split of the dataset ``spec``; store it and
+    return its summary (``key``, ``accuracy``, ``images``, ...). Evaluating again replaces it.
+    ``env``: the submitter's settings (``core.task_env.current()``) for a task on a worker."""
+    with task_env.applied(env):
+        return _evaluate(root, run_id, spec, owner, progress)
+
+
+def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Progress | None) -> dict[str, Any]:
+    from core.datasets import load_spec
+    from core.inspection import model_inputs
+    from core.training import load_model
+
+    store = RunStore(root)
+    run = store.get(run_id)
+    if run.status != FINISHED or run.config is None or run.broken:
+        why = run.problem or f"it is {run.status}"
+        raise DigitLabError(f"run {run_id} cannot be evaluated: {why} (only a finished run has a model)")
+    _say(progress, 0.05, "loading the dataset")
+    try:
+        ds = load_spec(spec)
+    except DigitLabError as err:
+        raise DigitLabError(f"the dataset to evaluate on does not load: {err}") from None
+    check_classes(run.config.dataset, tuple(ds.class_names))
+    _say(progress, 0.3, f"preprocessing {len(ds.x_test):,} test images with the run's pipeline")
+    x = model_inputs(run.config, ds.x_test)
+    _say(progress, 0.5, "loading the model")
+    model = load_model(store.model_path(run_id))
+    shape = tuple(model.input_shape[1:])
+    if shape != x.shape[1:]:
+        raise DigitLabError(f"the run's model takes images of shape {shape}, the dataset gives {x.shape[1:]}")
+    _say(progress, 0.6, "predicting")
+    probs = np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+    if probs.shape[1] != len(ds.class_names):
+        raise DigitLabError(f"the model predicts {probs.shape[1]} classes, the dataset has {len(ds.class_names)}")
+    key = evaluation_key(spec)
+    folder = store.folder(run_id) / FOLDER / key
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"key": key, "run_id": run_id, "spec": spec, "dataset_name": ds.name,
+            "accuracy": accuracy(ds.y_test, probs), "loss": log_loss(ds.y_test, probs),
+            "images": int(len(ds.y_test)), "owner": owner, "created": time.time()}
+    atomic_save_npy(folder / PROBABILITIES_NAME, probs)
+    atomic_write_text(folder / META_NAME, json.dumps(meta, indent=1))  # written last: its presence means done
+    _say(progress, 1.0, f"accuracy {meta['accuracy']:.4f} on {meta['images']:,} images")
+    return meta
+
+
+def check_classes(run_spec: str, class_names: tuple[str, ...]) -> None:
+    """DigitLabError when the run's own dataset names its classes otherwise than ``class_names``.
+
+    A run whose dataset is gone cannot be checked; its model still predicts 10 classes, so it is let through.
+    """
+    from core.datasets import load_spec
+
+    try:
+        own = tuple(load_spec(run_spec).class_names)
+    except DigitLabError:
+        return
+    if own != class_names:
+        raise DigitLabError(f"the run was trained on other classes ({', '.join(own[:3])}, ...) than this "
+                            f"dataset has ({', '.join(class_names[:3])}, ...): its predictions would mean nothing here")
+
+
+def evaluations(store: Any, run_id: str) -> list[Evaluation]:
+    """The run's stored evaluations, newest first (unreadable ones are skipped)."""
+    base = Path(store.root) / validate_run_id(run_id) / FOLDER
+    found = []
+    for meta_path in sorted(base.glob(f"*/{META_NAME}")) if base.is_dir() else []:
+        found += [e] if (e := _read(meta_path)) is not None else []
+    return sorted(found, key=lambda e: -e.created)
+
+
+def get_evaluation(store: Any, run_id: str, key: str) -> Evaluation:
+    """One stored evaluation by key (DigitLabError if there is none)."""
+    if not (isinstance(key, str) and len(key) == 16 and all(c in "0123456789abcdef" for c in key)):
+        raise DigitLabError(f"not an evaluation key: {str(key)[:40]!r}")
+    found = _read(Path(store.root) / validate_run_id(run_id) / FOLDER / key / META_NAME)
+    if found is None:
+        raise DigitLabError(f"run {run_id} has no evaluation {key}")
+    return found
+
+
+def _read(path: Path) -> Evaluation | None:
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        return Evaluation(key=str(m["key"]), run_id=str(m["run_id"]), spec=str(m["spec"]),
+                          dataset_name=str(m["dataset_name"]), accuracy=float(m["accuracy"]),
+                          loss=float(m["loss"]), images=int(m["images"]), owner=m.get("owner"),
+                          created=float(m["created"]), folder=path.parent)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _say(progress: Progress | None, fraction: float, text: str) -> None:
+    if progress is not None:
+        progress(fraction, text)

@@ -1,0 +1,145 @@
+"""Label corrections a person accepted, and the corrected dataset versions made from them.
+
+:class:`LabelCorrections` keeps, per dataset spec, the training images whose label was corrected:
+the new label, the label given before, who accepted it and from which label-issues search (a JSON
+file, rewritten atomically under a lock, like ``core.label_issues.LabelMarks``).
+
+:func:`make_version` applies the corrections to a copy of the dataset and stores it as
+``<cache_dir>/versions/<content hash>.npz`` with a provenance file beside it
+(``<content hash>.json``: the original spec and its content hash, each correction with who
+accepted it and the search that suggested it). The returned ``file:`` spec loads with
+``core.datasets.load_spec`` like any dataset, so a version is trained, gridded and compared in
+Runs and Grid as any dataset is. The same corrections of the same dataset give the same version.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.datasets import Dataset, load_spec
+from core.datasets.npz import dataset_to_npz
+from core.datasets.specs import FILE_PREFIX, content_hash
+from core.errors import DigitLabError
+from core.label_issues import _json, _locked
+from core.runs import atomic_write_text
+from core.settings import settings
+
+VERSIONS = "versions"
+CORRECTION_COLUMNS = ["index", "given", "label", "by", "search", "accepted"]
+
+
+class LabelCorrections:
+    """Accepted label corrections of one dataset spec: training index -> new label, with who
+    accepted it and from which search. Stored as ``<root>/label_corrections/<hash of spec>.json``."""
+
+    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None) -> None:
+        self.spec = spec
+        folder = Path(root if root is not None else settings().cache_dir) / "label_corrections"
+        self.path = folder / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.json"
+
+    def load(self) -> dict[int, dict[str, Any]]:
+        """Every correction by training index: ``{"given", "label", "by", "search", "accepted"}``."""
+        data = _json(self.path)
+        items = data.get("corrections", {}) if data.get("dataset") == self.spec else {}
+        return {int(i): c for i, c in items.items()
+                if str(i).isdigit() and isinstance(c, Mapping) and _is_label(c.get("label"))}
+
+    def accept(self, index: int, label: int, given: int, by: str | None = None,
+               search: str | None = None) -> dict[int, dict[str, Any]]:
+        """Record that image ``index`` (labelled ``given``) is really ``label``; return every correction."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+            raise DigitLabError(f"a training image index is a whole number from 0, got {index!r}")
+        if not _is_label(label) or not _is_label(given):
+            raise DigitLabError(f"labels are 0..9, got {label!r} (given {given!r})")
+        if int(label) == int(given):
+            raise DigitLabError(f"image {index} is already labelled {given}: nothing to correct")
+        return self._change(int(index), {"given": int(given), "label": int(label), "by": by,
+                                         "search": search, "accepted": time.time()})
+
+    def withdraw(self, index: int) -> dict[int, dict[str, Any]]:
+        """Forget the correction of image ``index`` (if any); return every correction."""
+        return self._change(int(index), None)
+
+    def frame(self) -> pd.DataFrame:
+        """The corrections as a table (CORRECTION_COLUMNS), by index."""
+        items = self.load()
+        return pd.DataFrame([{"index": i, **{k: items[i].get(k) for k in CORRECTION_COLUMNS[1:]}}
+                             for i in sorted(items)], columns=CORRECTION_COLUMNS)
+
+    def _change(self, index: int, value: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(self.path.with_suffix(".lock")):
+            items = self.load()
+            if value is None:
+                items.pop(index, None)
+            else:
+                items[index] = value
+            atomic_write_text(self.path, json.dumps({
+                "dataset": self.spec, "updated": time.time(),
+                "corrections": {str(i): items[i] for i in sorted(items)}}, indent=1))
+        return items
+
+
+def apply_corrections(ds: Dataset, corrections: Mapping[int, Mapping[str, Any]]) -> Dataset:
+    """A copy of ``ds`` whose training labels carry the corrections (DigitLabError if one names an
+    image the dataset does not have, or was made on other labels)."""
+    y = ds.y_train.copy()
+    for index, c in corrections.items():
+        if not 0 <= index < len(y):
+            raise DigitLabError(f"a correction names training image {index}, but the dataset has {len(y):,} "
+                                "(were the corrections made on another dataset?)")
+        if int(c["given"]) != int(y[index]):
+            raise DigitLabError(f"training image {index} is labelled {y[index]}, but its correction was made "
+                                f"on label {c['given']}: the dataset changed since")
+        y[index] = int(c["label"])
+    name = f"{ds.name} · {len(corrections)} label{'s' if len(corrections) != 1 else ''} corrected"
+    return Dataset(name, ds.x_train, y, ds.x_test, ds.y_test, ds.class_names)
+
+
+def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
+    """The corrected version of dataset ``spec`` (its corrections applied), stored with its
+    provenance; returns the version's spec. DigitLabError if there is no correction."""
+    base = Path(root if root is not None else settings().cache_dir)
+    corrections = LabelCorrections(spec, base).load()
+    if not corrections:
+        raise DigitLabError("no correction accepted yet: accept a suggested label first")
+    ds = load_spec(spec)
+    version = apply_corrections(ds, corrections)
+    digest = content_hash(version)
+    folder = base / VERSIONS
+    folder.mkdir(parents=True, exist_ok=True)
+    target = (folder / f"{digest}.npz").resolve()
+    if not target.exists():
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+        tmp.write_bytes(dataset_to_npz(version))
+        os.replace(tmp, target)
+    provenance = {
+        "version": digest, "name": version.name, "parent": spec, "parent_hash": content_hash(ds),
+        "made_by": owner, "made": time.time(),
+        "corrections": [{"index": i, **corrections[i]} for i in sorted(corrections)],
+    }
+    atomic_write_text(target.with_suffix(".json"), json.dumps(provenance, indent=1))
+    return f"{FILE_PREFIX}{target}"
+
+
+def provenance(spec: str) -> dict[str, Any] | None:
+    """What a version spec was made from (see :func:`make_version`), or None for any other dataset."""
+    if not spec.startswith(FILE_PREFIX):
+        return None
+    path = Path(spec[len(FILE_PREFIX):])
+    if path.parent.name != VERSIONS or path.suffix != ".npz":
+        return None
+    data = _json(path.with_suffix(".json"))
+    return data or None
+
+
+def _is_label(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and 0 <= int(value) <= 9

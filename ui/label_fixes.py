@@ -1,0 +1,80 @@
+"""The Label issues page's corrections: "accept" a suspect's suggested label, and make the
+corrected dataset version (core.label_corrections) to train on and compare with the original."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from core.errors import DigitLabError
+from core.label_corrections import LabelCorrections, make_version, provenance
+from core.label_issues import MARK_TEXT, LabelMarks
+from ui import run_widgets, state
+from ui.inside_views import escape
+
+ACCEPT_TEXT = "accept suggested"
+VERSION_KEY = "labels_version"
+
+
+def initial_choice(index: int, marks: Mapping[int, str], corrections: Mapping[int, Any]) -> str | None:
+    """What a suspect's mark widget starts at: an accepted correction, its mark, or nothing."""
+    if index in corrections:
+        return ACCEPT_TEXT
+    return MARK_TEXT[marks[index]] if index in marks else None
+
+
+def record_choice(marks: LabelMarks, fixes: LabelCorrections, index: int, text: str | None,
+                  given: int, suggested: int, search: str | None, by: str | None = None) -> str | None:
+    """Store what a person chose for a suspect: accepting the suggested label records a correction
+    (and clears a mark); "label wrong" or "fine" records a mark (and withdraws a correction).
+    Returns why a choice could not be stored (e.g. the suggestion is the given label), else None."""
+    by_text = {v: k for k, v in MARK_TEXT.items()}
+    try:
+        if text == ACCEPT_TEXT:
+            fixes.accept(index, suggested, given, by=by, search=search)
+            marks.set(index, None)
+        else:
+            fixes.withdraw(index)
+            marks.set(index, by_text.get(text) if text else None)
+    except (DigitLabError, OSError) as err:
+        return f"Image {index}: {escape(str(err))}"
+    return None
+
+
+def version_panel(spec: str, fixes: LabelCorrections, owner: str | None = None) -> None:
+    """The accepted corrections, a button that makes the corrected version, and the version made."""
+    table = fixes.frame()
+    st.subheader("Corrected version")
+    if not len(table):
+        st.caption("Accept a suggested label under a suspect to correct it. The corrections then make a new "
+                   "version of the dataset (the original plus them) to train on and compare with the original.")
+        return
+    st.caption(f"{len(table):,} label{'s' if len(table) != 1 else ''} corrected so far. A version is the original "
+               "dataset with these corrections; the same corrections always give the same version.")
+    if st.button("Make the corrected version", icon=":material/new_label:", key="labels_make_version"):
+        try:
+            st.session_state[VERSION_KEY] = make_version(spec, owner=owner)
+        except (DigitLabError, OSError) as err:
+            st.error(f"The version could not be made: {escape(str(err))}")
+    version = st.session_state.get(VERSION_KEY)
+    made = provenance(version) if version else None
+    if made is None or made.get("parent") != spec:
+        return
+    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {len(made['corrections'])} corrections "
+               f"of `{escape(spec)}`.", icon=":material/check_circle:")
+    with st.expander("Provenance"):
+        st.json({k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}, expanded=1)
+    if st.button("Work on this version (Train, Grid, Runs)", type="primary", key="labels_use_version"):
+        st.session_state[state.DATASET_SPEC] = version
+        st.session_state.pop(VERSION_KEY, None)
+        st.rerun()
+    run_widgets.page_link("pages/train.py", label="Train on it", icon=":material/model_training:")
+
+
+def version_note(spec: str) -> None:
+    """On a corrected version: which dataset it corrects and how many labels."""
+    made = provenance(spec)
+    if made is not None:
+        st.info(f"This dataset is a corrected version of `{escape(made['parent'])}` "
+                f"({len(made.get('corrections', []))} labels corrected).", icon=":material/new_label:")
