@@ -80,7 +80,10 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
     at.selectbox(key="runs_selected").set_value(real).run()
     no_exceptions(at)
     assert downloads[f"digitlab-{real}.keras"] == store.model_path(real).read_bytes()
-    assert any("Erosion of 0s is a training-only step" in i.value for i in at.info)
+    # A run with a training-only step: the honest figure and the others side by side, and why.
+    figures = {m.label: m.value for m in at.metric}
+    assert figures["Honest test accuracy"] == f"{r.metrics['test_accuracy']:.4f}"
+    assert any(c.value.startswith("Why: the training-only step changed only the training images") for c in at.caption)
 
 
 def test_delete_asks_for_confirmation(two_runs):
