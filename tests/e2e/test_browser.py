@@ -36,9 +36,9 @@ def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
     page.goto(f"{server}/runs")
     page.wait_for_selector("h1:has-text('Runs')")
     links = page.locator("[data-testid='stSidebarNavLink']")
-    _at_least(page, "[data-testid='stSidebarNavLink']", 7)
-    assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()][:7] == ["Data", "Preprocess", "Train", "Errors",
-                                                                "Try it", "Label issues", "Runs"]
+    _at_least(page, "[data-testid='stSidebarNavLink']", 9)
+    assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()][:9] == [
+        "Data", "Preprocess", "Train", "Errors", "Try it", "Inside the model", "Label issues", "Runs", "Grid"]
     _no_exception(page)
 
 
