@@ -53,7 +53,7 @@ with st.container(border=True):
                               key="grid_seeds", persist_state="session", help="each configuration runs with seeds 0, 1, …; two or more "
                                                      "give a standard deviation per cell")
     epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs", persist_state="session",
-                             placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as the seed)")
+                             placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as in the report)")
     c5.markdown(f"Dataset  \n`{display_spec(spec)}` (the session's; change it on the Data page)")
     leaky_protocol = st.checkbox(
         "Also evaluate as the report did (uses test labels)", key="grid_leaky_protocol", persist_state="session",

@@ -68,7 +68,7 @@ def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarr
               help="Test images preprocessed without their labels, as any new image must be.")
     c2.metric("The report's protocol (used test labels)", "—" if f.report_protocol is None else f"{f.report_protocol:.4f}",
               help="Test images eroded by their test labels, as the report did: for comparison only. Tick 'Also "
-                   "evaluate as the seed did' on the Train page to measure it.")
+                   "evaluate as the report did' on the Train page to measure it.")
     c3.metric("Label-free alternative", "—" if f.label_free is None else f"{f.label_free:.4f}",
               help=f"The pipeline {LABEL_FREE_BEST} (no step looks at labels) with the same preset and dataset"
                    + (f": run {f.label_free_run}." if f.label_free_run else "; not trained yet."))

@@ -29,7 +29,7 @@ Two of the report's defects are not reproduced, on purpose:
   closed and the first 10,000 training images were closed twice. Here closing applies once to
   every image of both splits.
 
-Beyond the seed, "normal-threshold-shrink-blobs-dilate-erosion" is its best pipeline with the
+Beyond the report, "normal-threshold-shrink-blobs-dilate-erosion" is its best pipeline with the
 class erosion replaced by ShrinkBlobs, which erodes every image with much ink (blobs, as real
 AHDD zeros are) on every split alike: no label involved, so nothing to leak.
 """
