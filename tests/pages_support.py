@@ -15,6 +15,7 @@ def isolate_env(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "tiny")
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "1")  # one slot: a run this process holds makes the next one wait
 
 
 def open_page(page: str) -> AppTest:

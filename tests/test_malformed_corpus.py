@@ -3,6 +3,8 @@ file and the problem, from the loaders and on the Data page, where the loaded da
 from __future__ import annotations
 
 import pytest
+
+from ui.markdown import escape
 from streamlit.elements.lib.file_uploader_utils import enforce_filename_restriction
 from streamlit.errors import StreamlitAPIException
 
@@ -80,6 +82,6 @@ def test_the_data_page_shows_the_error_and_keeps_the_loaded_dataset(data_page, c
     assert len(at.error) == 1, [e.value for e in at.error]
     message = at.error[0].value
     assert message.startswith("Could not load the upload, the current dataset is kept.")
-    assert f"{case.file}: " in message and case.problem in message
+    assert escape(f"{case.file}: ") in message and escape(case.problem) in message  # shown as Markdown, escaped
     assert [m.value for m in at.metric][:2] == ["40", "20"]
     assert at.subheader[0].value == "good.npz"

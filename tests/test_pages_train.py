@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ui.markdown import escape
+
 from core.models import hyperparams_for
 from core.run_config import RunConfig
 from core.runs import RunStore, fit_result_line
@@ -71,14 +73,14 @@ def test_parameter_errors_are_shown_not_raised():
     at.selectbox(key="train_preset").set_value("Custom").run()
     at.text_input(key="hp_Custom_hidden").set_value("64, lots").run()
     no_exceptions(at)
-    assert "hidden: cannot read" in at.error[0].value
+    assert escape("hidden: cannot read") in at.error[0].value
     assert _button(at, "Train").disabled
     at.text_input(key="hp_Custom_hidden").set_value("64").run()
     at.text_input(key="hp_Custom_early_stop").set_value("1.5").run()
-    assert "early_stop must be a val_accuracy in (0, 1]" in at.error[0].value
+    assert escape("early_stop must be a val_accuracy in (0, 1]") in at.error[0].value
     at.text_input(key="hp_Custom_early_stop").set_value("").run()
     at.text_input(key="hp_Custom_conv_filters").set_value("8, 8, 8, 8").run()
-    assert "conv_filters: at most 3 blocks" in at.error[0].value
+    assert escape("conv_filters: at most 3 blocks") in at.error[0].value
     at.text_input(key="hp_Custom_conv_filters").set_value("").run()
     assert not at.error and not _button(at, "Train").disabled
     # Outside app.py's navigation the page names the linked page instead of failing.

@@ -238,7 +238,9 @@ def test_run_links_on_runs_and_errors(tmp_path, page, key):
     _, (older, newer) = _fake_runs(tmp_path, 2)
     at = open_with(page, {"run": older})
     no_exceptions(at)
-    assert at.selectbox(key=key).value == older and not at.warning
+    # A fake run's model file cannot give a saliency map; what matters is that the link is taken.
+    assert at.selectbox(key=key).value == older
+    assert not [w.value for w in at.warning if not w.value.startswith("No saliency map")]
     assert at.query_params["run"] == older
     for raw, notice in (("../../etc/passwd", "The link's run was not used: not a run id"),
                         ("0badc0de", "Run 0badc0de from the link is not")):

@@ -120,7 +120,7 @@ def test_stop_mid_epoch_keeps_the_last_complete_epochs_weights(tiny):
     """A stop in epoch 2 goes back to epoch 1's weights: one model, one figure for the test set."""
     rec = Recorder(stop_when=lambda r: any(s.get("epoch") == 2 for s in r.states if s["phase"] == "training"))
     out = train(config("D", epochs=4), rec, data=tiny)
-    assert out.status == "stopped" and len(out.history) == 1 and out.metrics["kept_epoch"] == 1
+    assert out.status == "stopped" and len(rec.epochs) == 1 and out.metrics["kept_epoch"] == 1
     assert out.metrics["test_accuracy"] == out.metrics["val_accuracy"]
     np.testing.assert_array_equal(out.test_probabilities.astype(np.float16), out.test_probabilities_by_epoch[0])
     again = out.model.predict(tiny.x_test, verbose=0)

@@ -73,7 +73,12 @@ def test_brushing_the_map_shows_those_images(browser, map_server):
         points = load_map(store, run_id, "pca")
         assert 0 < selected < len(points)
         shown = pg.locator("[data-testid='stImage']")
-        assert shown.count() == min(selected, 40)
+        expected = min(selected, 40)
+        for _ in range(100):  # the gallery fills in as Streamlit streams the images
+            if shown.count() == expected:
+                break
+            pg.wait_for_timeout(100)
+        assert shown.count() == expected
         first = shown.first.inner_text()
         assert re.match(r"#\d+: ", first)
         index = int(re.match(r"#(\d+)", first).group(1))
