@@ -38,6 +38,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> None
     raise TimeoutError("streamlit did not answer its health endpoint")
 
 
+def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
+    """End a server a fixture started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> str:
     """Base URL of a streamlit server on loopback with its own run, cache and data folders."""
@@ -58,11 +67,7 @@ def server(tmp_path_factory) -> str:
         _wait_healthy(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         log.close()
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from core.run_config import RunConfig
 from core.runs import RunStore
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot
+from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
 from tests.run_fixtures import fake_finished_run
 
 pytestmark = pytest.mark.e2e
@@ -52,11 +52,7 @@ def _streamlit(tmp: Path, port: int, **env: str) -> Iterator[str]:
             _wait_healthy(f"http://127.0.0.1:{port}", proc)
             yield f"http://localhost:{port}"  # the host of the redirect URI, so the cookie matches
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SERVER_RAY_LOSS
-
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import SERVER_RAY_LOSS, screenshot
 
 pytestmark = pytest.mark.e2e
 

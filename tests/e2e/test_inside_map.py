@@ -12,7 +12,7 @@ import pytest
 
 from core.embedding import compute_map, load_map
 from core.runs import RunStore
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot
+from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
 from tests.inside_fixtures import train_into
 
 
@@ -41,11 +41,7 @@ def map_server(tmp_path_factory):
         _wait_healthy(url, proc)
         yield url, store, run_id
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         log.close()
 
 

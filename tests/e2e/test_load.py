@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from core.runs import FINISHED, QUEUED, RUNNING, RunStore
-from tests.e2e.conftest import ROOT, SERVER_RAY_LOSS, _free_port, _wait_healthy
+from tests.e2e.conftest import ROOT, SERVER_RAY_LOSS, _free_port, _wait_healthy, stop_server
 from tests.st_wire import Render, WireSession, fetch
 
 pytestmark = pytest.mark.e2e
@@ -159,11 +159,7 @@ def lab(tmp_path_factory):
         _wait_healthy(url, proc)
         yield url, proc.pid, tmp / "runs", tmp / "streamlit.log"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc, 20)
         log.close()
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import SERVER_RAY_LOSS
-
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import SERVER_RAY_LOSS, screenshot
 from tests.e2e.test_browser import _idle, _nav, _no_exception
 
 pytestmark = pytest.mark.e2e
