@@ -54,7 +54,7 @@ def connect() -> None:
         conf = settings()
         for attempt in (1, 2):  # a loaded machine can miss Ray's fixed 30 s node start-up window once
             try:
-                _init(conf)
+                _init_from_keeper_thread(conf)
                 return
             except Exception as err:  # ray.init raises bare Exception on a start-up timeout
                 ray.shutdown()
@@ -63,6 +63,34 @@ def connect() -> None:
                              else "a local Ray")
                     raise DigitLabError(f"could not start or reach {where}: {err}") from None
                 log.warning("Ray did not start (%s); trying again", err)
+
+
+def _init_from_keeper_thread(conf: Any) -> None:
+    """Run :func:`_init` on a thread that lives as long as this process.
+
+    A local Ray's GCS and raylet are started with PR_SET_PDEATHSIG, which Linux fires when the
+    *thread* that forked them exits, not the process. Streamlit calls us from script-run threads
+    that end after each rerun, so starting Ray there SIGKILLs it moments later.
+    """
+    if conf.ray_address:  # joining a cluster forks nothing of ours
+        _init(conf)
+        return
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def keeper() -> None:
+        try:
+            _init(conf)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            failure.append(err)
+        started.set()
+        if not failure:
+            threading.Event().wait()  # never set: this thread is the parent of Ray's processes
+
+    threading.Thread(target=keeper, name="ray-node-parent", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
 
 
 def _init(conf: Any) -> None:

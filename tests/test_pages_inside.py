@@ -97,7 +97,9 @@ def test_map_computed_once_then_in_step_with_the_errors_epoch(lab):
     assert at.info[0].value.startswith("The PCA map of this run is not computed yet")
     at.button(key="inside_compute_map").click().run()
     no_exceptions(at)
-    assert at.get("progress")[0].proto.text.startswith("The PCA map: ")
+    progress = at.get("progress")
+    if progress:  # else PCA of 100 images finished before the page's rerun looked
+        assert progress[0].proto.text.startswith("The PCA map: ")
     finish_task(at, f"map:{run_id}:pca")
     no_exceptions(at)
     assert embedding.load_map(store, run_id, "pca").shape == (100, 2)

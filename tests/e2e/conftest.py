@@ -98,9 +98,3 @@ def screenshot(pg, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
-
-
-#: Known defect: under load, the browser server's local Ray sometimes loses its GCS while a run
-#: trains (GCS and raylet vanish together; the server then exits), and every later test on that
-#: shared server is refused. Until that is found, these tests report it instead of failing the suite.
-SERVER_RAY_LOSS = pytest.mark.xfail(reason="the e2e server's local Ray can lose its GCS under load", strict=False)

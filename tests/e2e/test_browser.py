@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SERVER_RAY_LOSS, screenshot
+from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,6 @@ def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
     _no_exception(page)
 
 
-@SERVER_RAY_LOSS
 def test_whole_workflow(page, server):
     page.goto(server)
     page.wait_for_selector("text=Size of data loaded for train images is: (600, 784)")

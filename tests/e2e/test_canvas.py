@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SERVER_RAY_LOSS, screenshot
+from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,6 @@ def _draw(page, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
-@SERVER_RAY_LOSS
 def test_drawing_a_digit_shows_a_prediction(page, server):
     _open_try_it(page, server)
     if page.locator(NO_RUN).count():

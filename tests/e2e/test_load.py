@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from core.runs import FINISHED, QUEUED, RUNNING, RunStore
-from tests.e2e.conftest import ROOT, SERVER_RAY_LOSS, _free_port, _wait_healthy, stop_server
+from tests.e2e.conftest import ROOT, _free_port, _wait_healthy, stop_server
 from tests.st_wire import Render, WireSession, fetch
 
 pytestmark = pytest.mark.e2e
@@ -163,7 +163,6 @@ def lab(tmp_path_factory):
         log.close()
 
 
-@SERVER_RAY_LOSS
 def test_twenty_sessions_train_at_once_and_the_server_holds(lab):
     url, pid, root, log = lab
     rss_idle = rss_mb(pid)

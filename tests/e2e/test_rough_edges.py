@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import SERVER_RAY_LOSS, screenshot
+from tests.e2e.conftest import screenshot
 from tests.e2e.test_browser import _idle, _nav, _no_exception
 
 pytestmark = pytest.mark.e2e
@@ -15,7 +15,6 @@ def _inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
     return (inner["x"] >= outer["x"] - slack and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack)
 
 
-@SERVER_RAY_LOSS
 def test_an_upload_error_shows_its_pattern_literally(page, server):
     page.goto(server)
     _idle(page)
@@ -31,7 +30,6 @@ def test_an_upload_error_shows_its_pattern_literally(page, server):
     screenshot(page, "edges-upload-error")
 
 
-@SERVER_RAY_LOSS
 def test_metric_and_histograms_fit_and_the_train_form_is_kept(page, server):
     page.goto(server)
     _idle(page)
