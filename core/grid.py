@@ -360,6 +360,33 @@ def to_markdown(result: GridResult) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class HonestGlance:
+    """A grid's honest-evaluation story in three figures for one preset (None: not in the grid)."""
+
+    preset: str
+    pipeline: str             # the best-scoring pipeline with a training-only step
+    honest: float             # its test accuracy: test images preprocessed without their labels
+    report_protocol: float | None  # its figure with test images eroded by their test labels
+    label_free: float | None  # the label-free alternative (LABEL_FREE_BEST) with the same preset
+
+
+def honest_glance(summary: pd.DataFrame) -> HonestGlance | None:
+    """The glance for the first preset that has a finished training-only cell, else None."""
+    from core.preprocess import LABEL_FREE_BEST
+
+    done = summary[summary["training_only"] & summary["test_accuracy_mean"].notna()]
+    if done.empty:
+        return None
+    preset = done["preset"].iloc[0]
+    best = done[done["preset"] == preset].sort_values("test_accuracy_mean", ascending=False).iloc[0]
+    free = summary[(summary["pipeline"] == LABEL_FREE_BEST) & (summary["preset"] == preset)]["test_accuracy_mean"]
+    leaky = best["leaky_val_accuracy_mean"]
+    return HonestGlance(preset, best["pipeline"], float(best["test_accuracy_mean"]),
+                        None if pd.isna(leaky) else float(leaky),
+                        float(free.iloc[0]) if len(free) and pd.notna(free.iloc[0]) else None)
+
+
 #: How tables title the leaky protocol's figure (RunConfig.leaky_protocol): never a bare val_accuracy.
 LEAKY_TITLE = "leaky protocol (uses test labels)"
 TRAINING_ONLY_NOTE = ("Pipelines marked \"training images only\" erode the training images labelled 0 "

@@ -5,13 +5,13 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.grid import (LEAKY_TITLE, REPORT_PRESETS, TRAINING_ONLY_NOTE, GridResult, GridSpec, fit_result_text,
+from core.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
                        with_report_figures)
 from core.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
-from ui import charts, session_runs, state
+from ui import charts, honest_view, session_runs, state
 from ui.markdown import escape
 
 state.init_session()
@@ -137,8 +137,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
         st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")
-    if result.summary["training_only"].any():
-        st.info(TRAINING_ONLY_NOTE)
+    honest_view.grid_glance(result.summary)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
     st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
                  column_config={"report's val_accuracy": st.column_config.NumberColumn(format="%.4f"),

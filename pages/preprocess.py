@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
 from ui import charts, query_state, state
 from ui.markdown import escape
 from ui.run_views import LABEL_FREE_HINT
@@ -65,8 +65,11 @@ def _step_editor(i: int, entry: dict) -> None:
     cls = STEP_TYPES[entry["step"]["step"]]
     sid = entry["id"]
     with st.container(border=True):
-        head = st.columns([6, 1, 1, 1], vertical_alignment="center")
-        entry["enabled"] = head[0].toggle(f"**{i + 1}. {cls.TITLE}**", value=entry["enabled"], key=f"on{sid}")
+        # The title on a line of its own: beside the buttons, long titles were cut to "Min-max normalisation to [..."
+        st.markdown(f"**{i + 1}. {escape(cls.TITLE)}**")
+        head = st.columns([3, 1, 1, 1], vertical_alignment="center")
+        entry["enabled"] = head[0].toggle("On", value=entry["enabled"], key=f"on{sid}",
+                                          help="Off: the step is kept here but skipped")
         head[1].button("", icon=":material/arrow_upward:", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
         head[2].button("", icon=":material/arrow_downward:", key=f"dn{sid}", on_click=_move, args=(i, 1),
                        disabled=i == len(st.session_state[STEPS]) - 1, help="Move down")
@@ -131,13 +134,13 @@ with editor:
 with view:
     st.markdown(f"**Pipeline:** {pipeline.label}")
     if pipeline.has_training_only:
-        st.warning("This pipeline has a step that uses the class labels. It runs on training images "
-                   "only; test images are preprocessed without it, so test accuracy stays honest "
-                   "(the report also eroded test images by their test labels, which flattered "
-                   "its figures). " + LABEL_FREE_HINT)
-    p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
-    as_test = p1.toggle("Preview as test images (no labels)", value=False, key="prep_as_test", persist_state="session",
-                        help="Test and inference images never get training-only steps.")
+        st.caption(":material/visibility: A step here uses the labels, so it runs on training images only and "
+                   "test figures stay honest (the report also eroded its test images by their labels). "
+                   f"Label-free alternative: `{LABEL_FREE_BEST}`.", help=LABEL_FREE_HINT)
+    p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
+    as_test = p1.toggle("Preview as test images", value=False, key="prep_as_test", persist_state="session",
+                        help="As test and drawn images are preprocessed: without labels, so without "
+                             "training-only steps.")
     if p2.button("New sample images"):
         st.session_state["preview_seed"] += 1
     rng = np.random.default_rng(st.session_state["preview_seed"])

@@ -201,7 +201,7 @@ def test_train_page_offers_the_leaky_protocol_and_leaving_out_marked_images(monk
     state.job_queue().close()
 
 
-def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeypatch, tmp_path):
+def test_preprocess_page_suggests_the_label_free_step_beside_its_note(monkeypatch, tmp_path):
     from tests.pages_support import isolate_env, no_exceptions, open_page
 
     isolate_env(monkeypatch, tmp_path)
@@ -209,12 +209,12 @@ def test_preprocess_page_suggests_the_label_free_step_beside_its_warning(monkeyp
     at.selectbox[0].set_value(REPORT_BEST).run()
     at.button(key="load_named").click().run()
     no_exceptions(at)
-    warning = next(w.value for w in at.warning if "uses the class labels" in w.value)
-    assert "Shrink blobs" in warning and LABEL_FREE_BEST in warning
+    note = next(c for c in at.caption if "uses the labels" in c.value)
+    assert LABEL_FREE_BEST in note.value and "Shrink blobs" in note.proto.help
     at.selectbox[0].set_value(LABEL_FREE_BEST).run()
     at.button(key="load_named").click().run()
     no_exceptions(at)
-    assert not any("uses the class labels" in w.value for w in at.warning)
+    assert not any("uses the labels" in c.value for c in at.caption)
     assert "Shrink blobs (ink > 25%)" in next(m.value for m in at.markdown if m.value.startswith("**Pipeline:**"))
 
 
@@ -264,7 +264,7 @@ def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
                                      "val_accuracy: 0.9631)")
     # At a glance, side by side: the honest figure, the report's protocol figure, the label-free one.
     figures = {m.label: m.value for m in at.metric}
-    assert figures["The report's protocol (used test labels)"] == "0.9631"
+    assert figures["The report's protocol (uses test labels)"] == "0.9631"
     assert figures["Label-free alternative"] == "—"  # not trained here
     expected = store.get(run_id).metrics.get("test_accuracy")
     assert figures["Honest test accuracy"] == ("—" if expected is None else f"{expected:.4f}")

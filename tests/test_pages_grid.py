@@ -64,7 +64,13 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert at.code[0].value.splitlines()[:2] == ["## FIT RESULT ##", "## raw dataset"]
     assert at.code[0].value.splitlines()[2].startswith("#### loss: ")
     assert "## Nomal ==> Thresholding ==> Erosion ==> Closing" in at.code[0].value
-    assert any("test images are not touched by that step" in i.value for i in at.info)
+    # the honest-evaluation story at a glance: the training-only cell's figure, no paragraph
+    assert not at.info
+    erosion = result.summary[result.summary["pipeline"] == "normal-threshold-erosion-closing"].iloc[0]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Honest test accuracy"] == f"{erosion['test_accuracy_mean']:.4f}"
+    assert metrics["The report's protocol (uses test labels)"] == "—"  # not asked for in this grid
+    assert any(c.value.startswith("normal-threshold-erosion-closing with D: its training-only step") for c in at.caption)
 
     cells = chart_data(at, 0)
     shown = at.dataframe[0].value

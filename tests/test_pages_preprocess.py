@@ -35,7 +35,9 @@ def test_named_pipeline_loads_and_previews():
     _load_named(at, "normal-threshold-dilate-erosion")
     assert _steps(at) == get_pipeline("normal-threshold-dilate-erosion").to_list()
     assert "training images only" in _pipeline_markdown(at)
-    assert any("test images are preprocessed without it" in w.value for w in at.warning)
+    # the honest-evaluation note is one line, not a yellow paragraph
+    assert not at.warning
+    assert any("runs on training images only and test figures stay honest" in c.value for c in at.caption)
     # 12 before + 12 after + the 6-frame step strip (input and five steps)
     assert len(at.get("image")) == 12 + 12 + 6
     captions = [i.proto.imgs[0].caption for i in at.get("image")[24:]]

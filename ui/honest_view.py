@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.errors import DigitLabError
@@ -56,6 +57,38 @@ def has_training_only_step(run: Run) -> bool:
     return run.config is not None and run.config.pipeline.has_training_only
 
 
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def three_figures(honest: float | None, report_protocol: float | None, label_free: float | None,
+                  label_free_source: str | None) -> None:
+    """The honest figure, the report's protocol figure and the label-free alternative side by side."""
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Honest test accuracy", _figure(honest),
+              help="Test images preprocessed without their labels, as any new image must be.")
+    c2.metric("The report's protocol (uses test labels)", _figure(report_protocol),
+              help="Test images eroded by their test labels, as the report did: for comparison only. Tick 'Also "
+                   "evaluate as the report did' on the Train or Grid page to measure it.")
+    c3.metric("Label-free alternative", _figure(label_free),
+              help=f"The pipeline {LABEL_FREE_BEST} (no step looks at labels) with the same preset and dataset"
+                   + (f": {label_free_source}." if label_free_source else "; not trained yet."))
+
+
+def grid_glance(summary: pd.DataFrame) -> None:
+    """A grid's honest-evaluation story: three figures for its best training-only cell, one line why."""
+    from core.grid import honest_glance
+
+    glance = honest_glance(summary)
+    if glance is None:
+        return
+    three_figures(glance.honest, glance.report_protocol, glance.label_free,
+                  f"this grid's {glance.preset} cell" if glance.label_free is not None else None)
+    st.caption(escape(f"{glance.pipeline} with {glance.preset}: its training-only step changed only the training "
+                      "images, so the honest figure is lower than the report's, whose test images were eroded "
+                      "using their labels. Open a run on Runs to see the confusion cell behind it."))
+
+
 def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
     """The three figures as metrics, one line of explanation and a link to the Errors page's cell."""
     try:
@@ -63,15 +96,8 @@ def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarr
     except DigitLabError:
         probabilities = None
     f = honest_figures(run, store.list(), y_test, probabilities)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Honest test accuracy", "—" if f.honest is None else f"{f.honest:.4f}",
-              help="Test images preprocessed without their labels, as any new image must be.")
-    c2.metric("The report's protocol (used test labels)", "—" if f.report_protocol is None else f"{f.report_protocol:.4f}",
-              help="Test images eroded by their test labels, as the report did: for comparison only. Tick 'Also "
-                   "evaluate as the report did' on the Train page to measure it.")
-    c3.metric("Label-free alternative", "—" if f.label_free is None else f"{f.label_free:.4f}",
-              help=f"The pipeline {LABEL_FREE_BEST} (no step looks at labels) with the same preset and dataset"
-                   + (f": run {f.label_free_run}." if f.label_free_run else "; not trained yet."))
+    three_figures(f.honest, f.report_protocol, f.label_free,
+                  f"run {f.label_free_run}" if f.label_free_run else None)
     if f.worst_cell is not None:
         true, pred, count, of = f.worst_cell
         st.caption(escape(f"Why: the training-only step changed only the training images, so the model never saw "

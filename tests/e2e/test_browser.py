@@ -57,9 +57,12 @@ def test_whole_workflow(page, server):
     page.wait_for_selector("text=Pipeline: Normal")
     _idle(page)
     # Turn the step off and on again: the label follows.
-    page.locator("[data-testid='stCheckbox']", has_text="Min-max").first.click()
+    # the step's own box: the innermost block holding its title and its "On" toggle
+    step_on = page.locator("[data-testid='stVerticalBlock']", has_text="1. Min-max",
+                           has=page.locator("[data-testid='stCheckbox']")).last.locator("[data-testid='stCheckbox']").first
+    step_on.click()
     page.wait_for_selector("text=Pipeline: raw dataset")
-    page.locator("[data-testid='stCheckbox']", has_text="Min-max").first.click()
+    step_on.click()
     page.wait_for_selector("text=Pipeline: Normal")
     _idle(page)
     _no_exception(page)
