@@ -40,8 +40,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (browser tests will skip)"; fi; }
 
+# Two processes: much of the suite waits on servers, Ray and the browser (19 min serial, 12 with two).
 test: install-dev browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install
 	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \

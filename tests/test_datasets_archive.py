@@ -62,7 +62,8 @@ def test_lying_size_header_is_refused_as_corrupt():
         read_zip(bytes(lying), "bomb.zip", max_total_bytes=50_000)
 
 
-@pytest.mark.parametrize("data", [b"not a zip at all", zip_bytes({"a.csv": b"1" * 1000})[:60], b""])
+@pytest.mark.parametrize("data", [b"not a zip at all", zip_bytes({"a.csv": b"1" * 1000})[:60], b""],
+                         ids=["not-a-zip", "truncated-zip", "empty"])
 def test_corrupt_or_non_zip_files(data):
     with pytest.raises(DigitLabError, match=r"^up\.zip: not a zip file, or a corrupt one"):
         read_zip(data, "up.zip")

@@ -185,7 +185,7 @@ def test_two_students_and_a_teacher_sign_in_through_the_provider(browser, oidc_l
     tess.wait_for_selector("[data-testid='stSidebarNavLink']:has-text('Teacher')")
     _open(tess, url, "teacher", "Teacher")
     tess.wait_for_selector("text=Leaderboard")
-    assert "amal@school.example" in tess.inner_text("[data-testid='stMain']")
+    _shows(tess, "amal@school.example")  # the page streams in: wait for the part that names her
     screenshot(tess, "accounts-teacher")
 
     # Signing out ends the provider's session too (it asks to confirm), then the sign-in screen is back.
