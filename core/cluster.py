@@ -23,6 +23,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Ray namespace of the lab's named actors (so a restarted server finds them again on a cluster).
 NAMESPACE = "digitlab"
 _lock = threading.Lock()
+#: Set by shutdown(): lets the thread that started the local Ray end (see _init_from_keeper_thread).
+_released = threading.Event()
 
 
 def _runtime_env(remote: bool) -> dict[str, Any]:
@@ -75,6 +77,8 @@ def _init_from_keeper_thread(conf: Any) -> None:
     if conf.ray_address:  # joining a cluster forks nothing of ours
         _init(conf)
         return
+    global _released
+    _released = threading.Event()
     started = threading.Event()
     failure: list[BaseException] = []
 
@@ -85,7 +89,7 @@ def _init_from_keeper_thread(conf: Any) -> None:
             failure.append(err)
         started.set()
         if not failure:
-            threading.Event().wait()  # never set: this thread is the parent of Ray's processes
+            _released.wait()  # this thread is the parent of Ray's processes until shutdown()
 
     threading.Thread(target=keeper, name="ray-node-parent", daemon=True).start()
     started.wait()
@@ -128,3 +132,4 @@ def shutdown() -> None:
     with _lock:
         if ray.is_initialized():
             ray.shutdown()
+        _released.set()

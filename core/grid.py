@@ -26,7 +26,7 @@ from core.eta import start_text
 from core.jobs import JobQueue
 from core.limits import Limits, limits
 from core.models import PRESETS, get_preset
-from core.preprocess import NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
 from core.run_config import RunConfig, parse_seed
 from core.run_access import RunView
 from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
@@ -362,27 +362,30 @@ def to_markdown(result: GridResult) -> str:
 
 @dataclass(frozen=True)
 class HonestGlance:
-    """A grid's honest-evaluation story in three figures for one preset (None: not in the grid)."""
+    """A grid's honest-evaluation story in three figures for one preset (None: not measured)."""
 
     preset: str
-    pipeline: str             # the best-scoring pipeline with a training-only step
-    honest: float             # its test accuracy: test images preprocessed without their labels
-    report_protocol: float | None  # its figure with test images eroded by their test labels
+    title: str                # the best-scoring pipeline with a training-only step
+    run_id: str               # its best finished run (whose confusion matrix shows the gap)
+    honest: float             # the cell's test accuracy: test images preprocessed without their labels
+    report_protocol: float | None  # with test images eroded by their test labels, as the report did
     label_free: float | None  # the label-free alternative (LABEL_FREE_BEST) with the same preset
 
 
-def honest_glance(summary: pd.DataFrame) -> HonestGlance | None:
+def honest_glance(result: GridResult) -> HonestGlance | None:
     """The glance for the first preset that has a finished training-only cell, else None."""
-    from core.preprocess import LABEL_FREE_BEST
-
+    summary = result.summary
     done = summary[summary["training_only"] & summary["test_accuracy_mean"].notna()]
     if done.empty:
         return None
     preset = done["preset"].iloc[0]
     best = done[done["preset"] == preset].sort_values("test_accuracy_mean", ascending=False).iloc[0]
+    runs = result.runs
+    cell = runs[(runs["pipeline"] == best["pipeline"]) & (runs["preset"] == preset) & (runs["status"] == FINISHED)]
+    run_id = cell.sort_values("test_accuracy", ascending=False)["run"].iloc[0]
     free = summary[(summary["pipeline"] == LABEL_FREE_BEST) & (summary["preset"] == preset)]["test_accuracy_mean"]
     leaky = best["leaky_val_accuracy_mean"]
-    return HonestGlance(preset, best["pipeline"], float(best["test_accuracy_mean"]),
+    return HonestGlance(preset, best["title"], run_id, float(best["test_accuracy_mean"]),
                         None if pd.isna(leaky) else float(leaky),
                         float(free.iloc[0]) if len(free) and pd.notna(free.iloc[0]) else None)
 

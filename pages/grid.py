@@ -110,7 +110,7 @@ def _shown_summary(result: GridResult) -> pd.DataFrame:
     return pd.DataFrame({
         "pipeline": s["title"], "preset": s["preset"], "n": s["n"], "status": s["status"],
         **{m: [mean_pm_std(a, b, n) for a, b, n in zip(s[f"{m}_mean"], s[f"{m}_std"], s["n"])]
-           for m in ("loss", "accuracy", "val_loss", "val_accuracy")},
+           for m in ("accuracy", "val_accuracy")},  # the losses are in the FIT RESULT blocks below and the CSV
         "report's val_accuracy": s["report_val_accuracy"], "difference": s["delta"],
         **({LEAKY_TITLE: s["leaky_val_accuracy_mean"]} if s["leaky_val_accuracy_mean"].notna().any() else {}),
     })
@@ -137,12 +137,16 @@ def live_grid(grid_id: str, polling: bool) -> None:
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
         st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")
-    honest_view.grid_glance(result.summary)
+    honest_view.grid_glance(result)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
     st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
-                 column_config={"report's val_accuracy": st.column_config.NumberColumn(format="%.4f"),
-                                "difference": st.column_config.NumberColumn(format="%+.4f"),
-                                LEAKY_TITLE: st.column_config.NumberColumn(format="%.4f")})
+                 # Short headings, the whole name in their tooltips: the table fits 1400 px wide.
+                 column_config={"n": st.column_config.NumberColumn(help="finished runs in the cell"),
+                                "report's val_accuracy": st.column_config.NumberColumn(
+                                    "report", format="%.4f", help="the report's val_accuracy for this cell"),
+                                "difference": st.column_config.NumberColumn(
+                                    "Δ report", format="%+.4f", help="our val_accuracy minus the report's"),
+                                LEAKY_TITLE: st.column_config.NumberColumn("leaky", format="%.4f", help=LEAKY_TITLE)})
     st.caption("The report's figures are single runs on the real AHDD, with test images eroded using their "
                "labels; compare the default dataset (a synthetic stand-in) with them for direction, not digits.")
     for preset in result.presets:  # one under the other: the lines are as long as the report's

@@ -70,7 +70,11 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Honest test accuracy"] == f"{erosion['test_accuracy_mean']:.4f}"
     assert metrics["The report's protocol (uses test labels)"] == "—"  # not asked for in this grid
-    assert any(c.value.startswith("normal-threshold-erosion-closing with D: its training-only step") for c in at.caption)
+    assert any("with D: its step that needs the labels changed only the training images" in c.value
+               for c in at.caption)
+    best_run = next(r.id for r in runs if r.config.pipeline.has_training_only)
+    links = [e.proto.label for e in at.get("page_link")] + [c.value for c in at.caption]
+    assert any(f"Why: run {best_run}, its figures and confusion cell" in t for t in links), links
 
     cells = chart_data(at, 0)
     shown = at.dataframe[0].value
@@ -80,6 +84,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert list(cells["label"]) == [f"{v:.4f}" for v in result.summary["val_accuracy_mean"]]
     assert list(shown["val_accuracy"]) == list(cells["label"])
     assert list(shown["report's val_accuracy"]) == [0.9698, 0.9847]
+    assert "loss" not in shown.columns  # in the FIT RESULT blocks: the table fits the page's width
 
     csv = pd.read_csv(io.BytesIO(downloads[f"grid-{grid_id}.csv"]))
     assert list(csv["pipeline"]) == ["raw", "normal-threshold-erosion-closing"]

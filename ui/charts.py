@@ -131,14 +131,18 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
     tooltip = ["title", "preset", alt.Tooltip(f"{label}:N", title="val_accuracy"), "n", "status"]
     empty = base.mark_rect(color="#eeeeee").encode(tooltip=tooltip)
     filled = base.transform_filter("datum.n > 0").mark_rect().encode(
-        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues")),
+        # Below, across: beside a short grid the default 200 px gradient was cut off at the bottom.
+        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues"),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=240)),
         tooltip=tooltip,
     )
     text = base.mark_text(fontSize=14).encode(
         text=f"{label}:N",
         color=alt.condition(f"datum.n > 0 && datum.{value} > {mid}", alt.value("white"), alt.value("black")),
     )
-    return (empty + filled + text).properties(height=max(120, 48 * len(titles))).configure_legend(
+    # A height per row (Step): a fixed total height was not kept by Streamlit, rows shrank to ~20 px
+    # and Vega-Lite dropped the labels that overlapped.
+    return (empty + filled + text).properties(height=alt.Step(44)).configure_legend(
         labelFontSize=12, titleFontSize=12)
 
 

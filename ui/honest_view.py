@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.errors import DigitLabError
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
+from core.grid import GridResult, honest_glance
 from core.runs import FINISHED, Run, RunStore
 from ui import run_widgets
 from ui.markdown import escape
@@ -75,18 +75,23 @@ def three_figures(honest: float | None, report_protocol: float | None, label_fre
                    + (f": {label_free_source}." if label_free_source else "; not trained yet."))
 
 
-def grid_glance(summary: pd.DataFrame) -> None:
-    """A grid's honest-evaluation story: three figures for its best training-only cell, one line why."""
-    from core.grid import honest_glance
-
-    glance = honest_glance(summary)
+def grid_glance(result: GridResult) -> None:
+    """A grid's honest-evaluation story: three figures for its best training-only cell, one line
+    saying what they mean, and a link to that run (whose confusion matrix shows why)."""
+    glance = honest_glance(result)
     if glance is None:
         return
     three_figures(glance.honest, glance.report_protocol, glance.label_free,
                   f"this grid's {glance.preset} cell" if glance.label_free is not None else None)
-    st.caption(escape(f"{glance.pipeline} with {glance.preset}: its training-only step changed only the training "
-                      "images, so the honest figure is lower than the report's, whose test images were eroded "
-                      "using their labels. Open a run on Runs to see the confusion cell behind it."))
+    if glance.report_protocol is None:
+        line = ("its step that needs the labels changed only the training images; tick 'Also evaluate as "
+                "the report did' to measure the report's figure beside it.")
+    else:
+        line = (f"{glance.honest - glance.report_protocol:+.4f} against the report's way, which eroded the test "
+                "images using their labels.")
+    st.caption(escape(f"{glance.title} with {glance.preset}: {line}"))
+    run_widgets.page_link("pages/runs.py", label=f"Why: run {glance.run_id}, its figures and confusion cell",
+                          icon=":material/visibility:", query_params={"run": glance.run_id})
 
 
 def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
