@@ -37,7 +37,8 @@ except DigitLabError as err:
     st.stop()
 names = list(ds.class_names)
 
-m1, m2, m3, m4, *m5 = st.columns(5 if run.metrics.get("leaky_val_accuracy") is not None else 4)
+# The leaky figure's column is wider: its label must read whole ("uses test labels").
+m1, m2, m3, m4, *m5 = st.columns([1, 1, 1, 1, 1.6] if run.metrics.get("leaky_val_accuracy") is not None else 4)
 m1.metric("Test accuracy", f"{evaluation.accuracy(ds.y_test, final_probabilities):.4f}")
 m2.metric("Misclassified", f"{len(all_errors):,}")
 m3.metric("Test images", f"{len(ds.y_test):,}")

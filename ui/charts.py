@@ -158,7 +158,9 @@ def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[st
                         legend=alt.Legend(orient="bottom", columns=5, symbolLimit=0, labelLimit=0)),
         tooltip=["epoch", "class", alt.Tooltip("accuracy:Q", format=".3f"), "images"],
     )
+    # Streamlit fits axes and the two-row legend into this height too (about 190 px): 450 leaves the
+    # plot about 260 px (at 300 it was squeezed to about 110).
     if epoch is None:
-        return lines.properties(height=300)
+        return lines.properties(height=450)
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(strokeDash=[4, 3], color="gray").encode(x="epoch:Q")
-    return (lines + rule).properties(height=300)
+    return (lines + rule).properties(height=450)
