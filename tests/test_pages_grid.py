@@ -81,6 +81,8 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     # the report's typo only in its own FIT RESULT text, not in the heatmap or the table
     assert list(cells["title"]) == ["raw dataset", "Normal ==> Thresholding ==> Erosion ==> Closing"]
     assert not any("Nomal" in t for t in shown["pipeline"]) and "Nomal" not in str(chart_specs(at))
+    # rows of a fixed height: a total height was squeezed by Streamlit and Vega-Lite hid the labels
+    assert chart_specs(at)[0]["height"] == {"step": 44}
     assert list(cells["label"]) == [f"{v:.4f}" for v in result.summary["val_accuracy_mean"]]
     assert list(shown["val_accuracy"]) == list(cells["label"])
     assert list(shown["report's val_accuracy"]) == [0.9698, 0.9847]
