@@ -1,4 +1,4 @@
-"""How fast the embedding map of a run's 10,000 test images is computed (core.embedding).
+"""How fast the embedding map of a run's 10,000 test images is computed (core.analysis.embedding).
 
 Trains preset H for one epoch on the full synthetic default, then times ``compute_map`` with PCA
 and with t-SNE (each end to end: model, features, projection, cache). Baseline, in the same run:
@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.inside_support import trained_run  # noqa: E402
 from core.datasets import load_spec  # noqa: E402
-from core.embedding import compute_map, hidden_features, load_map  # noqa: E402
-from core.inspection import model_inputs  # noqa: E402
-from core.training import load_model  # noqa: E402
+from core.analysis.embedding import compute_map, hidden_features, load_map  # noqa: E402
+from core.analysis.inspection import model_inputs  # noqa: E402
+from core.training.fit import load_model  # noqa: E402
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.inside_support import trained_run  # noqa: E402
 from core import inspection  # noqa: E402
-from core.cross_eval import evaluate_run  # noqa: E402
+from core.analysis.cross_eval import evaluate_run  # noqa: E402
 from core.datasets import Dataset, load_spec, save_upload  # noqa: E402
-from core.label_corrections import LabelCorrections, make_version  # noqa: E402
-from core.training import load_model  # noqa: E402
+from core.labels.corrections import LabelCorrections, make_version  # noqa: E402
+from core.training.fit import load_model  # noqa: E402
 
 
 def _timed(work) -> float:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.run_config import RunConfig
-from core.runs import FINISHED, PREDICTIONS_NAME, RunStore
+from core.training.config import RunConfig
+from core.runs.store import FINISHED, PREDICTIONS_NAME, RunStore
 
 
 def trained_run(root: Path, dataset: str = "default:full", preset: str = "H", epochs: int = 1) -> tuple[RunStore, str]:
     """Train ``preset`` on ``dataset`` for real and store it as a finished run under ``root``."""
-    from core.training import NullReporter, train
+    from core.training.fit import NullReporter, train
 
     class EpochRecorder(NullReporter):
         """Writes each epoch's metrics to the run store, as the worker does."""

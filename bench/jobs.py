@@ -7,7 +7,7 @@ report table (6 pipelines x G, D, H, 1 epoch, the small default) for owner "alic
 owner "bob" then queues one run. Timed from the submission to the last grid run closed (models and
 predictions written into the run folder). Fair share is "yes" if bob's run started before the
 third of alice's runs, i.e. at the first free slot.
-Baseline, in the same run: the same 18 configs trained by ``core.training.train`` in a loop in
+Baseline, in the same run: the same 18 configs trained by ``core.training.fit.train`` in a loop in
 this process (TensorFlow imported once, before the clock starts).
 Also printed: the memory of the idle Ray processes, of each warm worker after training, and the
 stop latency (a running run's stop request until its status is "stopped").
@@ -66,12 +66,12 @@ def main() -> None:
                                                  "DIGITLAB_RUN_ROOT": str(work / "node2-runs")})
     head.wait_for_nodes()
     os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
-    from core import cluster
+    from core.execution import cluster
     from core.datasets import load_spec
-    from core.grid import GridSpec, submit_grid
-    from core.jobs import JobQueue
-    from core.run_config import RunConfig
-    from core.runs import RunStore
+    from core.experiments.grid import GridSpec, submit_grid
+    from core.execution.queue import JobQueue
+    from core.training.config import RunConfig
+    from core.runs.store import RunStore
 
     cluster.connect()
     session_name = Path(head.head_node.get_session_dir_path()).name
@@ -120,7 +120,7 @@ def main() -> None:
         cluster.shutdown()
         head.shutdown()
 
-    from core.training import train  # TensorFlow, imported before the baseline's clock
+    from core.training.fit import train  # TensorFlow, imported before the baseline's clock
 
     start = time.perf_counter()
     for config in configs:

@@ -1,7 +1,7 @@
 """Epoch time of preset H through the training engine, against a bare ``model.fit``.
 
-Engine: ``core.training.train`` with the worker's reporter writing progress and epochs to a run
-store in a temporary folder (the code path of ``python -m core.worker``, minus process start-up).
+Engine: ``core.training.fit.train`` with the worker's reporter writing progress and epochs to a run
+store in a temporary folder (the code path of ``python -m core.execution.worker``, minus process start-up).
 Baseline, in the same run on the same arrays: the report's Part H ``model.fit`` with
 ``validation_data=(x_test, y_test)`` and no callbacks. Both train the same number of epochs (no
 early stop); the first epoch (graph tracing) is left out of both means.
@@ -24,11 +24,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from core.errors import DigitLabError  # noqa: E402
-from core.models import build_model, hyperparams_for  # noqa: E402
-from core.run_config import RunConfig  # noqa: E402
-from core.runs import RUNNING, RunStore  # noqa: E402
-from core.training import TrainingData, train  # noqa: E402
-from core.worker import StoreReporter  # noqa: E402
+from core.training.models import build_model, hyperparams_for  # noqa: E402
+from core.training.config import RunConfig  # noqa: E402
+from core.runs.store import RUNNING, RunStore  # noqa: E402
+from core.training.fit import TrainingData, train  # noqa: E402
+from core.execution.worker import StoreReporter  # noqa: E402
 
 
 def load_data(size: str) -> tuple[TrainingData, str]:

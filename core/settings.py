@@ -44,7 +44,7 @@ class Settings:
             run_root=Path(os.environ.get("DIGITLAB_RUN_ROOT", "runs")),
             data_dir=Path(os.environ.get("DIGITLAB_DATA_DIR", "data")),
             cache_dir=Path(os.environ.get("DIGITLAB_CACHE_DIR", cache_default)),
-            # 0: as many as the Ray cluster's CPUs hold (core.jobs.JobQueue.max_jobs).
+            # 0: as many as the Ray cluster's CPUs hold (core.execution.queue.JobQueue.max_jobs).
             max_jobs=max(0, _int_env("DIGITLAB_MAX_JOBS", 0)),
             max_upload_mb=max(1, _int_env("DIGITLAB_MAX_UPLOAD_MB", 200)),
             # The dashboard opens on this size of the synthetic default (tests use "tiny").

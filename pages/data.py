@@ -6,7 +6,7 @@ from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_d
                            summary_lines, with_class_names)
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
-from core.limits import formats_text, limits, load_upload
+from core.classroom.limits import formats_text, limits, load_upload
 from ui import charts, state
 from ui.markdown import escape
 from ui.gallery import show_grid

@@ -5,7 +5,7 @@ marks the images the model once got right, and each class's accuracy over the ep
 Always the TEST labels (the report captioned its error gallery with training labels)."""
 import streamlit as st
 
-from core import evaluation
+from core.analysis import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from ui import charts, inside_views, run_views, run_widgets, state

@@ -5,10 +5,10 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
+from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
                        with_report_figures)
-from core.models import PRESETS
+from core.training.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
 from ui import charts, honest_view, session_runs, state
@@ -18,7 +18,7 @@ state.init_session()
 GRID_ID = "grid_id"
 st.session_state.setdefault(GRID_ID, None)
 jobs = state.job_queue()
-store = state.run_store()  # the session's own grids only (core.run_access)
+store = state.run_store()  # the session's own grids only (core.classroom.run_access)
 
 st.title("Grid")
 st.caption("Every pipeline on every preset, once per seed: the report's results table in one go. "

@@ -6,8 +6,9 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import embedding, inspection
-from core.cross_eval import evaluate_run, evaluations
+from core.analysis import embedding
+from core.analysis import inspection
+from core.analysis.cross_eval import evaluate_run, evaluations
 from core.datasets import SIZE_NAMES, ready_datasets
 from core.errors import DigitLabError
 from ui import inside_views, run_widgets, state

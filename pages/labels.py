@@ -5,11 +5,11 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.label_issues import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
+from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
                                estimate_search_seconds,
                                read_search, start_search)
 from core.preprocess import Pipeline
-from core.label_corrections import LabelCorrections
+from core.labels.corrections import LabelCorrections
 from ui import label_fixes, run_widgets, session_runs, state
 from ui.markdown import escape
 from ui.gallery import to_display

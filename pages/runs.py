@@ -3,13 +3,13 @@ curves of several runs overlaid, and one run's details, model download, stop and
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.models import architecture_text
+from core.training.models import architecture_text
 from ui import charts, honest_view, query_state, run_views, run_widgets, session_runs, state
 from ui.markdown import escape
 
 state.init_session()
 st.title("Runs")
-store = state.run_store()  # what this session's identity may see and do (core.run_access)
+store = state.run_store()  # what this session's identity may see and do (core.classroom.run_access)
 CONFIRM, FLASH = "runs_confirm_delete", "runs_flash"
 st.session_state.setdefault(CONFIRM, None)
 

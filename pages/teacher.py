@@ -2,10 +2,10 @@
 test accuracy only), the per-student limits, and deleting one student's runs in bulk."""
 import streamlit as st
 
-from core.access import owner_label
-from core.class_overview import leaderboard, students
+from core.classroom.access import owner_label
+from core.classroom.overview import leaderboard, students
 from core.errors import DigitLabError
-from core.limits import limits
+from core.classroom.limits import limits
 from ui import run_views, state
 from ui.markdown import escape
 

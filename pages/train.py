@@ -4,11 +4,11 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.label_issues import LabelMarks
-from core.limits import Limits, limits
-from core.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
+from core.labels.search import LabelMarks
+from core.classroom.limits import Limits, limits
+from core.training.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
-from core.run_config import RunConfig
+from core.training.config import RunConfig
 from core.settings import settings
 from ui import charts, query_state, run_views, run_widgets, session_runs, state
 from ui.markdown import escape
@@ -16,7 +16,7 @@ from ui.markdown import escape
 state.init_session()
 st.title("Train")
 jobs = state.job_queue()
-store = state.run_store()  # what this session's identity may see and do (core.run_access)
+store = state.run_store()  # what this session's identity may see and do (core.classroom.run_access)
 
 FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
 ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"

@@ -4,7 +4,7 @@ the model's class probabilities, updated after every stroke."""
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core.drawing import PHOTO_TYPES
+from core.preprocess.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
 from ui import prediction, run_widgets, state
 from ui.markdown import escape

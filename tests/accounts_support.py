@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core.access import Identity, class_code_identity, oidc_identity
-from core.jobs import JobQueue
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.classroom.access import Identity, class_code_identity, oidc_identity
+from core.execution.queue import JobQueue
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, isolate_env
 from tests.run_fixtures import fake_finished_run
 from ui.identity import CLASS_IDENTITY

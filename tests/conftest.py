@@ -43,7 +43,7 @@ def ray_session():
     import ray
     from ray.cluster_utils import Cluster
 
-    from core import cluster
+    from core.execution import cluster
 
     cluster.shutdown()  # a page test may have started a plain local Ray in this process
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.run_config import RunConfig
-from core.runs import FINISHED, PREDICTIONS_NAME, EPOCH_PREDICTIONS_NAME, RunStore
+from core.training.config import RunConfig
+from core.runs.store import FINISHED, PREDICTIONS_NAME, EPOCH_PREDICTIONS_NAME, RunStore
 
 
 def train_into(store: RunStore, preset: str = "D", dataset: str = "default:tiny", epochs: int = 2,
                pipeline: str = "raw") -> str:
     """Train ``preset`` for real and store it as a finished run; return its id."""
-    from core.training import NullReporter, train
+    from core.training.fit import NullReporter, train
 
     class EpochRecorder(NullReporter):
         """Writes each epoch's metrics to the run store, as the worker does."""

@@ -1,7 +1,7 @@
 """Helpers for the Train, Errors and Runs page tests: real trained runs, pages opened through
 app.py's navigation, and readers for what AppTest cannot show directly (chart data, downloads).
 
-Training is real (``core.worker`` in a subprocess, ~10 s with TensorFlow's import), so it happens
+Training is real (``core.execution.worker`` in a subprocess, ~10 s with TensorFlow's import), so it happens
 once per test process: :func:`trained_store` trains into a private folder and every test gets a
 copy of it, free to delete runs from.
 """
@@ -21,9 +21,9 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import JobQueue
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.execution.queue import JobQueue
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT
 
 #: The run the Errors and Runs tests look at: two epochs of preset D on the tiny dataset, with a
@@ -117,7 +117,7 @@ def fake_finished_run(store: RunStore, config: RunConfig, probabilities, history
     """A finished run written straight into the store (no worker, no queue): its epochs, a
     stand-in model, its test probabilities and final metrics (those of the last epoch, updated
     with ``metrics``), owned by ``owner`` (an identity key)."""
-    from core.runs import FINISHED, PREDICTIONS_NAME
+    from core.runs.store import FINISHED, PREDICTIONS_NAME
 
     run = store.create(config, status="running", owner=owner)  # never queued, so no dispatcher claims it
     for event in history:

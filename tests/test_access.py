@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import access
-from core.class_overview import leaderboard, students
+from core.classroom import access
+from core.classroom.overview import leaderboard, students
 from core.commands.runs import list_text
 from core.datasets import display_spec, load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.run_access import RunView
-from core.runs import RunStore
+from core.classroom.run_access import RunView
+from core.runs.store import RunStore
 from core.settings import Settings
 from tests.accounts_support import CLASS_CODE, CONFIG, HISTORY, OIDC, a_class, page_as
 from tests.pages_support import isolate_env, no_exceptions

@@ -7,9 +7,9 @@ import pytest
 
 from core.__main__ import main
 from core.commands.train import epoch_line, progress_text
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import FINISHED, RunStore
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import FINISHED, RunStore
 
 
 @pytest.fixture

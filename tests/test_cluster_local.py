@@ -14,7 +14,7 @@ from tests.pages_support import ROOT
 
 SCRIPT = """
 import threading, time, ray
-from core import cluster
+from core.execution import cluster
 starter = threading.Thread(target=cluster.connect)
 starter.start(); starter.join()    # the thread that started Ray is gone, like a finished rerun
 time.sleep(2)

@@ -217,7 +217,7 @@ def test_dockerignore_keeps_repository_clutter_and_secrets_out():
                  ".streamlit/secrets.toml", "bench/load.py", "artifacts/screenshots/a.png", "data/x.npz",
                  ".pytest_cache/v", "README.md", "tools/image_check.py", "compose.yaml", "requirements-dev.txt"):
         assert ignored(path, rules), path
-    for path in ("app.py", "core/runs.py", "core/datasets/npz.py", "pages/data.py", "ui/state.py",
+    for path in ("app.py", "core/runs/store.py", "core/datasets/npz.py", "pages/data.py", "ui/state.py",
                  ".streamlit/config.toml", "requirements.txt"):
         assert not ignored(path, rules), path
 
@@ -256,7 +256,7 @@ print(json.dumps(local))
     assert out.returncode == 0, out.stderr[-3000:]
     local = json.loads(out.stdout.strip().splitlines()[-1])
     # Paths relative to the tree: nothing came from the checkout.
-    assert "core.jobs" in local and "core.worker" in local and "ui.state" in local
+    assert "core.execution.queue" in local and "core.execution.worker" in local and "ui.state" in local
     assert all(not p.startswith("..") for p in local.values())
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.datasets import load_ready
-from core.drawing import (BOX, MAX_PHOTO_BYTES, MIN_STROKE_PX, canvas_ink, digit_from_mask, photo_size,
+from core.preprocess.drawing import (BOX, MAX_PHOTO_BYTES, MIN_STROKE_PX, canvas_ink, digit_from_mask, photo_size,
                           predict_digit, read_canvas, read_photo, stroke_width)
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline

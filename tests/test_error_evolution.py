@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import evaluation
+from core.analysis import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
-from core.runs import RunStore
+from core.runs.store import RunStore
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import chart_data, copy_trained_runs, open_app_page
 from ui import run_views, state
@@ -123,9 +123,9 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
 
 
 def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figure(trained):
-    from core.models import hyperparams_for
-    from core.run_config import RunConfig
-    from core.runs import EPOCH_PREDICTIONS_NAME
+    from core.training.models import hyperparams_for
+    from core.training.config import RunConfig
+    from core.runs.store import EPOCH_PREDICTIONS_NAME
     from tests.run_fixtures import fake_finished_run
 
     store, _ = trained

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.evaluation import (accuracy, confusion_matrix, epoch_snapshot, errors_by_epoch, log_loss, misclassified,
+from core.analysis.evaluation import (accuracy, confusion_matrix, epoch_snapshot, errors_by_epoch, log_loss, misclassified,
                              per_class_report)
 
 # Four images of a 3-class problem: rows 0 and 3 right, row 1 (true 1) taken for 2 with 0.7,

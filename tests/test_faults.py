@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import JobQueue
-from core.run_config import RunConfig
-from core.runs import FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, RUNNING, RunStore
+from core.execution.queue import JobQueue
+from core.training.config import RunConfig
+from core.runs.store import FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, RUNNING, RunStore
 from tests.pages_support import ROOT, TIMEOUT, isolate_env, no_exceptions
 from ui.markdown import escape
 

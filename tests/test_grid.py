@@ -16,12 +16,12 @@ import pytest
 
 from core.__main__ import main
 from core.errors import DigitLabError
-from core.grid import (GridSpec, accuracy_pivot, fit_result_text, mean_pm_std, parse_pipelines, parse_presets,
+from core.experiments.grid import (GridSpec, accuracy_pivot, fit_result_text, mean_pm_std, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, to_csv, to_markdown)
-from core.jobs import JobQueue
+from core.execution.queue import JobQueue
 from core.preprocess import REPORT_PIPELINES
-from core.run_config import RunConfig
-from core.runs import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+from core.training.config import RunConfig
+from core.runs.store import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
 from tests.pages_support import ROOT
 
 

@@ -6,15 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from core import evaluation
+from core.analysis import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
-from core.models import hyperparams_for
+from core.training.models import hyperparams_for
 from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_KERNEL_UPRIGHT, Normalize, Pipeline,
                              ShrinkBlobs, Threshold, get_pipeline, structuring_element)
 from core.preprocess.engine import run_steps
-from core.run_config import RunConfig
-from core.training import prepare_data, train
+from core.training.config import RunConfig
+from core.training.fit import prepare_data, train
 
 REPORT_BEST = "normal-threshold-dilate-erosion"
 
@@ -144,8 +144,8 @@ def test_excluded_training_images_are_left_out_before_the_split():
 
 
 def test_a_grid_can_ask_for_the_leaky_protocol_and_shows_it_apart(tmp_path):
-    from core.grid import LEAKY_TITLE, GridSpec, read_grid, table_text
-    from core.runs import FINISHED, RunStore
+    from core.experiments.grid import LEAKY_TITLE, GridSpec, read_grid, table_text
+    from core.runs.store import FINISHED, RunStore
 
     spec = GridSpec("default:tiny", pipelines=(REPORT_BEST, LABEL_FREE_BEST), presets=("D",), seeds=(0, 1),
                     epochs=1, leaky_protocol=True)
@@ -171,8 +171,8 @@ def test_a_grid_can_ask_for_the_leaky_protocol_and_shows_it_apart(tmp_path):
 
 
 def test_train_page_offers_the_leaky_protocol_and_leaving_out_marked_images(monkeypatch, tmp_path):
-    from core.label_issues import LabelMarks
-    from core.runs import RunStore
+    from core.labels.search import LabelMarks
+    from core.runs.store import RunStore
     from tests.pages_support import isolate_env, no_exceptions, open_page
     from ui import state
 
@@ -222,7 +222,7 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
     import argparse
 
     from core.commands import train as train_command
-    from core.label_issues import LabelMarks
+    from core.labels.search import LabelMarks
 
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
     parser = argparse.ArgumentParser()
@@ -240,7 +240,7 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
 
 
 def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
-    from core.runs import RunStore, fit_result_line
+    from core.runs.store import RunStore, fit_result_line
     from tests.pages_support import isolate_env, no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
     from ui import run_views, state

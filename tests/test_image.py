@@ -214,7 +214,7 @@ def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker
         logs = cluster.exec(container, "sh", "-c", "cat /tmp/ray/session_latest/logs/worker-*.out 2>/dev/null").stdout
         return {line.removeprefix(":task_name:") for line in logs.splitlines() if line.startswith(":task_name:")}
 
-    # core.jobs names the Ray task that trains a run "train:<run id>".
+    # core.execution.queue names the Ray task that trains a run "train:<run id>".
     on_workers = {w: tasks_run_on(w) for w in services["worker"]}
     assert sum(f"train:{run_id}" in tasks for tasks in on_workers.values()) == 1, on_workers
     assert not any(f"train:{run_id}" in tasks_run_on(c) for c in services["head"] + services["lab"])

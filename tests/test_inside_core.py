@@ -7,14 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from core import cross_eval, embedding, inspection
+from core.analysis import cross_eval
+from core.analysis import embedding
+from core.analysis import inspection
 from core.__main__ import main
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
 from core.errors import DigitLabError
-from core.label_corrections import LabelCorrections, make_version, provenance
-from core.runs import RunStore
-from core.training import load_model
+from core.labels.corrections import LabelCorrections, make_version, provenance
+from core.runs.store import RunStore
+from core.training.fit import load_model
 from tests.inside_fixtures import train_into
 
 
@@ -122,7 +124,7 @@ def test_embedding_refuses_bad_method_and_unfinished_run(lab):
     store = lab["store"]
     with pytest.raises(DigitLabError, match="unknown map method"):
         embedding.compute_map(str(store.root), lab["mlp"], "umap")
-    from core.run_config import RunConfig
+    from core.training.config import RunConfig
     queued = store.create(RunConfig.build(dataset="default:tiny", preset="D"))
     with pytest.raises(DigitLabError, match="queued"):
         embedding.compute_map(str(store.root), queued.id, "pca")
@@ -205,7 +207,7 @@ def test_a_corrected_version_trains(lab):
     fixes = LabelCorrections(spec)
     fixes.accept(3, (int(ds.y_train[3]) + 1) % 10, int(ds.y_train[3]))
     version = make_version(spec)
-    from core.run_config import RunConfig
-    from core.training import prepare_data
+    from core.training.config import RunConfig
+    from core.training.fit import prepare_data
     data = prepare_data(RunConfig.build(dataset=version, preset="D", overrides={"epochs": 1}))
     assert data.y_train[3] == (int(ds.y_train[3]) + 1) % 10

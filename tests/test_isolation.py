@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import access
+from core.classroom import access
 from core.datasets import load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.grid import read_grid, stop_grid, to_csv
-from core.label_issues import DONE, NONE, FolderReporter, LabelMarks, read_search, search_folder, search_key
-from core.run_access import RunView
-from core.runs import FINISHED, QUEUED
+from core.experiments.grid import read_grid, stop_grid, to_csv
+from core.labels.search import DONE, NONE, FolderReporter, LabelMarks, read_search, search_folder, search_key
+from core.classroom.run_access import RunView
+from core.runs.store import FINISHED, QUEUED
 from tests.accounts_support import MODES, a_class, page_as
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import capture_downloads

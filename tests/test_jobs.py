@@ -13,12 +13,12 @@ import threading
 
 import pytest
 
-from core import eta
+from core.execution import eta
 from core.errors import DigitLabError
-from core.jobs import JobQueue
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
+from core.execution.queue import JobQueue
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
 from tests.ray_support import wait_for
 
 CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))

@@ -14,10 +14,10 @@ from core.__main__ import main
 from core.datasets import Dataset, load_spec
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.label_issues import (DONE, FAILED, NONE, RUNNING, SUSPECT_COLUMNS, FolderReporter, LabelMarks,
+from core.labels.search import (DONE, FAILED, NONE, RUNNING, SUSPECT_COLUMNS, FolderReporter, LabelMarks,
                                check_folds, rank_suspects, read_search, search_folder, search_key,
                                start_search)
-from core.runs import atomic_write_text, process_start
+from core.runs.store import atomic_write_text, process_start
 
 PLANTED = np.arange(5, 600, 60)  # ten training images, one per class, given a wrong label
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.jobs import JobQueue
-from core.limits import Limits, limits, load_upload, read_limits_file, upload_format
-from core.models import PRESETS, count_params, hyperparams_for
-from core.run_config import RunConfig
-from core.runs import QUEUED, RunStore
+from core.execution.queue import JobQueue
+from core.classroom.limits import Limits, limits, load_upload, read_limits_file, upload_format
+from core.training.models import PRESETS, count_params, hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import QUEUED, RunStore
 from tests.datasets_samples import csv_files, idx_files, png_files, sample_arrays, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_parameter_count_matches_keras():
     """Keras itself, in a subprocess so this test process never imports TensorFlow."""
     presets = ["G", "D", "H", "CNN"]
     custom = hyperparams_for("Custom", {"hidden": "7,5", "conv_filters": "4,3,2"})
-    code = ("import sys; from core.models import PRESETS, build_model, hyperparams_for\n"
+    code = ("import sys; from core.training.models import PRESETS, build_model, hyperparams_for\n"
             "for p in sys.argv[1:]: print(build_model(PRESETS[p].defaults).count_params())\n"
             "print(build_model(hyperparams_for('Custom', {'hidden': '7,5', 'conv_filters': '4,3,2'})).count_params())")
     out = subprocess.run([sys.executable, "-c", code, *presets], capture_output=True, text=True, check=True,

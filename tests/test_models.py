@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.models import (PRESETS, Hyperparams, architecture_text, build_model, describe_preset, get_preset,
+from core.training.models import (PRESETS, Hyperparams, architecture_text, build_model, describe_preset, get_preset,
                          hyperparams_for)
-from core.run_config import RunConfig, parse_seed, parse_validation
+from core.training.config import RunConfig, parse_seed, parse_validation
 
 
 def test_presets_match_the_report():

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import evaluation
+from core.analysis import evaluation
 from core.datasets import load_spec
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)

@@ -8,9 +8,9 @@ import time
 import pandas as pd
 import pytest
 
-from core.grid import fit_result_text, read_grid
+from core.experiments.grid import fit_result_text, read_grid
 from core.preprocess import REPORT_PIPELINES
-from core.runs import RunStore
+from core.runs.store import RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import capture_downloads, chart_data, chart_specs, open_app_page
 

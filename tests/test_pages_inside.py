@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import embedding, inspection, tasks
-from core.cross_eval import evaluations
+from core.analysis import embedding
+from core.analysis import inspection
+from core.execution import tasks
+from core.analysis.cross_eval import evaluations
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
-from core.runs import RunStore
-from core.training import load_model
+from core.runs.store import RunStore
+from core.training.fit import load_model
 from tests.inside_fixtures import train_into
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_data, open_app_page

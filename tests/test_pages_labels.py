@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from core.datasets import load_spec
-from core.label_issues import SUSPECT_COLUMNS, FolderReporter, LabelMarks, search_folder, search_key
-from core.runs import atomic_write_text, process_start
+from core.labels.search import SUSPECT_COLUMNS, FolderReporter, LabelMarks, search_folder, search_key
+from core.runs.store import atomic_write_text, process_start
 from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import capture_downloads, open_app_page
 

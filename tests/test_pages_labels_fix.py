@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.datasets import load_spec
-from core.label_corrections import LabelCorrections, provenance
-from core.label_issues import FolderReporter, LabelMarks, search_folder
+from core.labels.corrections import LabelCorrections, provenance
+from core.labels.search import FolderReporter, LabelMarks, search_folder
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 from tests.test_pages_labels import KEY, SPEC, suspects_frame

@@ -7,9 +7,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import RunStore, fit_result_line
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import RunStore, fit_result_line
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)

@@ -6,9 +6,9 @@ import pytest
 
 from ui.markdown import escape
 
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import RunStore, fit_result_line
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import RunStore, fit_result_line
 from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import run_views, state

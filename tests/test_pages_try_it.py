@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.drawing import read_canvas
+from core.preprocess.drawing import read_canvas
 from core.errors import DigitLabError
-from core.runs import RunStore
+from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
 from ui import prediction, state

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.limits import Limits
-from core.models import hyperparams_for
+from core.classroom.limits import Limits
+from core.training.models import hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
 from ui import query_state, state

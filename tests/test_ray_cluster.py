@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from core.jobs import JobQueue, launch_training
-from core.run_config import RunConfig
-from core.runs import FAILED, FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
+from core.execution.queue import JobQueue, launch_training
+from core.training.config import RunConfig
+from core.runs.store import FAILED, FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
 from tests.pages_support import ROOT
 from tests.ray_support import wait_for
 
@@ -63,9 +63,9 @@ def test_stop_on_the_second_node(second_node, tmp_path):
 
 SERVER = """
 import sys
-from core.jobs import JobQueue
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.execution.queue import JobQueue
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 jobs = JobQueue(RunStore(sys.argv[1]), max_jobs=1)
 run_id = jobs.submit(RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8}))
 print(run_id, flush=True)

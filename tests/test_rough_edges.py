@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.label_issues import estimate_search_seconds
-from core.runs import STOPPED, RunStore
+from core.labels.search import estimate_search_seconds
+from core.runs.store import STOPPED, RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_specs, open_app_page
 from ui import run_views, state
@@ -49,8 +49,8 @@ def test_label_search_time_is_estimated_from_the_data_size():
 
 
 def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
-    from core.models import hyperparams_for
-    from core.run_config import RunConfig
+    from core.training.models import hyperparams_for
+    from core.training.config import RunConfig
 
     store = RunStore(tmp_path / "runs")
     run = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 5})),

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from core import runs
+from core.runs import store as runs
 from core.errors import DigitLabError
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.runs import (FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fit_result_line, format_metric,
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.runs.store import (FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fit_result_line, format_metric,
                        validate_run_id)
 
 CONFIG = RunConfig("default:tiny", "[]", "raw", "H", hyperparams_for("H", {"epochs": 2}))

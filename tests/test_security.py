@@ -23,8 +23,8 @@ from core.datasets import load_files, load_from_data_dir, load_spec, save_upload
 from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES
 from core.datasets.sources import MAX_GUNZIP_BYTES
 from core.errors import DigitLabError
-from core.run_config import RunConfig
-from core.runs import PREDICTIONS_NAME, RUNNING, RunStore, validate_run_id
+from core.training.config import RunConfig
+from core.runs.store import PREDICTIONS_NAME, RUNNING, RunStore, validate_run_id
 from datasets_samples import CSV_NAMES, IDX_NAMES, csv_files, idx_files, png_files, sample_arrays, zip_bytes
 from tests.hostile_files import (MIB, RawMember, central_directory_bomb, deflated_zeros, good_arrays, npy_header,
                                  npz_bytes, pickle_tripwire, png_claiming, raw_zip, stored_member, zeros_member)
@@ -96,7 +96,7 @@ def _dotted(node: ast.AST) -> str:
 
 def test_no_code_path_unpickles_or_loads_a_model_unsafely():
     """Read every module the app runs: NumPy loads refuse pickles, nothing imports a pickle
-    library, Keras models load only in core.training.load_model (safe mode, never switched off),
+    library, Keras models load only in core.training.fit.load_model (safe mode, never switched off),
     and every other caller hands it a run's own model path."""
     problems = []
     for path in _project_sources():
@@ -122,9 +122,9 @@ def test_no_code_path_unpickles_or_loads_a_model_unsafely():
                 problems.append(f"{where}:{node.lineno} passes safe_mode")
             if name.endswith("load_model"):
                 if name.startswith(("keras.", "tf.keras.")):
-                    if where != "core/training.py":
+                    if where != "core/training/fit.py":
                         problems.append(f"{where}:{node.lineno} loads a Keras model directly")
-                elif where != "core/training.py":
+                elif where != "core/training/fit.py":
                     arg = node.args[0] if node.args else None
                     if not (isinstance(arg, ast.Call) and _dotted(arg.func).endswith("model_path")):
                         problems.append(f"{where}:{node.lineno} load_model of something not a run's model_path")
@@ -156,7 +156,7 @@ def test_run_models_load_in_keras_safe_mode(tmp_path):
     """A model whose file carries Python code (a Lambda layer) is refused, not executed."""
     import keras
 
-    from core.training import load_model
+    from core.training.fit import load_model
 
     store = RunStore(tmp_path / "runs")
     run = store.create(RunConfig.build("default:tiny", "raw", "H"), status=RUNNING)

@@ -1,4 +1,4 @@
-"""The generic background-task API (core.tasks) on the session's local Ray."""
+"""The generic background-task API (core.execution.tasks) on the session's local Ray."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ import time
 from ray import cloudpickle
 import pytest
 
-from core import tasks
+from core.execution import tasks
 from core.errors import DigitLabError
 
 # The task functions below travel to Ray workers by value (the tests folder is not on their path).

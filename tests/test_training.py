@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.models import hyperparams_for
-from core.run_config import RunConfig
-from core.training import AccuracyThresholdStop, TrainingData, stratified_split, train
+from core.training.models import hyperparams_for
+from core.training.config import RunConfig
+from core.training.fit import AccuracyThresholdStop, TrainingData, stratified_split, train
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ class SpyPipeline:
     (0.1, [("transform_train", 540, 540), ("transform", 60), ("transform", 100)]),
 ])
 def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, monkeypatch, validation, calls):
-    from core.training import prepare_data
+    from core.training.fit import prepare_data
 
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
     spy = SpyPipeline()
@@ -196,7 +196,7 @@ def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, 
 
 
 def test_saved_models_load_back_and_bad_files_are_digitlab_errors(tiny, tmp_path):
-    from core.training import load_model
+    from core.training.fit import load_model
 
     out = train(config("G", epochs=1), data=tiny)
     out.model.save(tmp_path / "model.keras")

@@ -167,7 +167,7 @@ def run_listed_with_model(container: Container, run_id: str) -> bool:
     """Whether the CLI lists the run as finished and its model file is there and not empty."""
     listed = container.exec("python", "-m", "core", "runs").stdout
     row = next((line for line in listed.splitlines() if line.split()[:1] == [run_id]), "")
-    probe = ("import sys; from core.runs import RunStore; from core.settings import settings; "
+    probe = ("import sys; from core.runs.store import RunStore; from core.settings import settings; "
              "print(RunStore(settings().run_root).model_path(sys.argv[1]).stat().st_size)")
     size = int(container.exec("python", "-c", probe, run_id).stdout.strip() or 0)
     return " finished " in f" {row} " and size > 0

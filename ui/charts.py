@@ -147,7 +147,7 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
 
 
 def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[str] | None = None) -> alt.Chart:
-    """Each class's test accuracy over the epochs (``core.evaluation.class_accuracy_by_epoch``), one
+    """Each class's test accuracy over the epochs (``core.analysis.evaluation.class_accuracy_by_epoch``), one
     line per class; ``epoch`` draws a rule where the page's epoch slider stands."""
     lines = alt.Chart(frame).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),

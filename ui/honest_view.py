@@ -10,9 +10,9 @@ import numpy as np
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.grid import GridResult, honest_glance
+from core.experiments.grid import GridResult, honest_glance
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
-from core.runs import FINISHED, Run, RunStore
+from core.runs.store import FINISHED, Run, RunStore
 from ui import run_widgets
 from ui.markdown import escape
 

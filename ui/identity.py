@@ -1,4 +1,4 @@
-"""Who this browser session is (core.access), the sign-in screen, and the mode on the sidebar.
+"""Who this browser session is (core.classroom.access), the sign-in screen, and the mode on the sidebar.
 
 OpenID Connect goes through Streamlit's own ``st.login`` / ``st.user`` / ``st.logout`` (configured
 in ``.streamlit/secrets.toml``); its cookie keeps a student signed in across reloads and tabs.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from core import access
-from core.access import Identity
+from core.classroom import access
+from core.classroom.access import Identity
 from core.errors import DigitLabError
 from ui.markdown import escape
 
@@ -28,7 +28,7 @@ def oidc_configured() -> bool:
 
 
 def mode() -> str:
-    """This instance's access mode (core.access.LOCAL, OIDC or CLASS_CODE)."""
+    """This instance's access mode (core.classroom.access.LOCAL, OIDC or CLASS_CODE)."""
     return access.access_mode(oidc_configured())
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.cross_eval import Evaluation, evaluations
+from core.analysis.cross_eval import Evaluation, evaluations
 from core.errors import DigitLabError
-from core.inspection import diverging_rgb
-from core.run_access import RunView
-from core.runs import Run, RunStore
+from core.analysis.inspection import diverging_rgb
+from core.classroom.run_access import RunView
+from core.runs.store import Run, RunStore
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).
 EPOCH_SHOWN = "epoch_shown"
@@ -48,7 +48,7 @@ class LockedModel:
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
 def _load(root: str, run_id: str) -> LockedModel:
-    from core.training import load_model  # TensorFlow: only once a model is needed
+    from core.training.fit import load_model  # TensorFlow: only once a model is needed
 
     return LockedModel(load_model(RunStore(root).model_path(run_id)))
 
@@ -76,7 +76,7 @@ def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[s
 def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: int, predicted: int,
                  names: Sequence[str]) -> None:
     """The Errors page's saliency maps of one test image for its true and its predicted class."""
-    from core.inspection import saliency_pair
+    from core.analysis.inspection import saliency_pair
 
     if processed is None:
         return
@@ -93,7 +93,7 @@ def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: i
                    "(one colour scale for both maps).")
 
 
-# ---- background tasks (core.tasks) --------------------------------------------------------------
+# ---- background tasks (core.execution.tasks) --------------------------------------------------------------
 
 #: {what the task computes: task id}; only ids live in the session (see the Streamlit notes).
 TASKS = "inside_tasks"
@@ -103,7 +103,8 @@ def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: 
     """Submit ``fn(*args, env=<this server's settings>, progress=...)`` as a background task,
     unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
     Returns why it could not start (a message for the page), else None."""
-    from core import task_env, tasks
+    from core.execution import task_env
+    from core.execution import tasks
 
     running = st.session_state.setdefault(TASKS, {})
     if name in running:
@@ -122,7 +123,7 @@ def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: 
 def follow_task(name: str, what: str) -> bool:
     """Show the task ``name``: a progress bar polled every second while it runs (the page reruns
     when it ends), its error if it failed. Returns whether it is still running."""
-    from core import tasks
+    from core.execution import tasks
 
     task_id = st.session_state.get(TASKS, {}).get(name)
     if task_id is None:

@@ -1,5 +1,5 @@
 """The Label issues page's corrections: "accept" a suspect's suggested label, and make the
-corrected dataset version (core.label_corrections) to train on and compare with the original."""
+corrected dataset version (core.labels.corrections) to train on and compare with the original."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.label_corrections import LabelCorrections, make_version, provenance
-from core.label_issues import MARK_TEXT, LabelMarks
+from core.labels.corrections import LabelCorrections, make_version, provenance
+from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
 from ui.inside_views import escape
 

@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import ARABIC_CLASS_NAMES, Dataset
-from core.drawing import Prediction, predict_digit, read_canvas, read_photo
+from core.preprocess.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
-from core.run_access import RunView
-from core.runs import Run, RunStore
+from core.classroom.run_access import RunView
+from core.runs.store import Run, RunStore
 
 #: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
@@ -35,7 +35,7 @@ class SharedModel:
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
 def _load(root: str, run_id: str) -> SharedModel:
-    from core.training import load_model  # imports TensorFlow: only once a model is needed
+    from core.training.fit import load_model  # imports TensorFlow: only once a model is needed
 
     # Only ever a run's own model file, found by the store from a validated run id.
     return SharedModel(load_model(RunStore(root).model_path(run_id)))

@@ -23,11 +23,11 @@ import streamlit as st
 
 from core.datasets import SIZE_NAMES, DatasetSpec, ready_datasets
 from core.errors import DigitLabError
-from core.limits import Limits
-from core.models import Hyperparams, describe_preset, get_preset, hyperparams_for
+from core.classroom.limits import Limits
+from core.training.models import Hyperparams, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, step_from_dict
-from core.run_config import parse_seed, parse_validation
-from core.runs import validate_run_id
+from core.training.config import parse_seed, parse_validation
+from core.runs.store import validate_run_id
 
 #: A longer value is not read at all (a 30-step pipeline is about 3,000 characters of JSON); a
 #: compact pipeline may not unpack to more either.
@@ -141,7 +141,7 @@ def parse_dataset(raw: str | None) -> tuple[str | None, str | None]:
 
 
 def parse_run_id(raw: str | None) -> tuple[str | None, str | None]:
-    """A run id from ``?run=``, checked by ``core.runs.validate_run_id``."""
+    """A run id from ``?run=``, checked by ``core.runs.store.validate_run_id``."""
     if raw is None:
         return None, None
     try:

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
-from core.eta import start_text
+from core.execution.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
-from core.run_config import RunConfig
-from core.run_access import RunView
-from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
+from core.training.config import RunConfig
+from core.classroom.run_access import RunView
+from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
 PHASE_TEXT = {
@@ -272,7 +272,7 @@ def selected_cell(selection: Any) -> tuple[str, str] | None:
 
 
 def name_errors(errors: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
-    """``core.evaluation.misclassified`` rows with class names beside the class numbers.
+    """``core.analysis.evaluation.misclassified`` rows with class names beside the class numbers.
 
     Columns: index, true, true_name, predicted, predicted_name, confidence, p_true, then the
     top-k classes with their names and probabilities.

@@ -8,9 +8,9 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core.models import describe_preset
-from core.run_access import RunView
-from core.runs import FINISHED, Run
+from core.training.models import describe_preset
+from core.classroom.run_access import RunView
+from core.runs.store import FINISHED, Run
 from ui import query_state, run_views
 from ui.param_widgets import param_widget
 from ui.markdown import escape

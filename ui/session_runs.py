@@ -1,14 +1,14 @@
 """The runs of the signed-in identity ("My runs"), and the owner key pages queue work as.
 
-Runs carry their owner (core.access), so "My runs" follows the identity across reloads and tabs.
+Runs carry their owner (core.classroom.access), so "My runs" follows the identity across reloads and tabs.
 In single-user mode the local user owns everything: "My runs" is every run.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.access import LOCAL_USER, Identity
-from core.runs import Run
+from core.classroom.access import LOCAL_USER, Identity
+from core.runs.store import Run
 from ui import identity
 
 

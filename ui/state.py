@@ -5,13 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.access import Identity, check_dataset
+from core.classroom.access import Identity, check_dataset
 from core.datasets import Dataset, load_spec
 from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
-from core.jobs import JobQueue
+from core.execution.queue import JobQueue
 from core.preprocess import Pipeline
-from core.run_access import RunView
-from core.runs import RunStore
+from core.classroom.run_access import RunView
+from core.runs.store import RunStore
 from core.settings import settings
 from ui import identity
 
@@ -121,7 +121,7 @@ def current_dataset() -> Dataset:
 
 
 def me() -> Identity:
-    """The session's identity (core.access); pages call it after ``init_session``."""
+    """The session's identity (core.classroom.access); pages call it after ``init_session``."""
     return identity.require()
 
 

@@ -1,12 +1,12 @@
 """``python -m core evaluate RUN_ID (--dataset NAME | --path PATH)``: a finished run on another
 dataset's test images, through the run's inference pipeline. The last line printed is
-``evaluate: accuracy <x> on <n> images``; the evaluation is stored with the run (core.cross_eval),
+``evaluate: accuracy <x> on <n> images``; the evaluation is stored with the run (core.analysis.cross_eval),
 so the Errors page can open on it."""
 from __future__ import annotations
 
 import argparse
 
-from core.cross_eval import evaluate_run
+from core.analysis.cross_eval import evaluate_run
 from core.datasets import SIZE_NAMES, load_path, save_upload
 from core.settings import settings
 

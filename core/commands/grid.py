@@ -14,10 +14,10 @@ import time
 from typing import TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
+from core.experiments.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
-from core.jobs import JobQueue
-from core.runs import FINISHED, Run, RunStore, fit_result_line
+from core.execution.queue import JobQueue
+from core.runs.store import FINISHED, Run, RunStore, fit_result_line
 from core.settings import settings
 
 

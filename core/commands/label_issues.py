@@ -1,7 +1,7 @@
 """``python -m core label-issues``: rank suspected label errors among a dataset's training images.
 
 A fast model is trained once per fold (k-fold cross-validation) and cleanlab ranks the images
-whose given label disagrees with the out-of-fold probabilities (core.label_issues). Progress goes
+whose given label disagrees with the out-of-fold probabilities (core.labels.search). Progress goes
 to stderr, the top suspects to stdout, and the last line is
 ``label-issues: <n> suspected of <m>``. ``--out FOLDER`` also writes progress and the result
 there, which is how the dashboard runs it in the background.
@@ -15,7 +15,7 @@ from pathlib import Path
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.datasets import load_spec
 from core.errors import DigitLabError
-from core.label_issues import MAX_FOLDS, FolderReporter, LabelMarks, find_suspects
+from core.labels.search import MAX_FOLDS, FolderReporter, LabelMarks, find_suspects
 from core.preprocess import get_pipeline
 
 

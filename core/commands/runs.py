@@ -1,6 +1,6 @@
 """``python -m core runs``: list runs with their metrics; show, stop or delete one.
 
-The CLI runs on the server and acts as the administrator (core.access.ADMINISTRATOR): it sees
+The CLI runs on the server and acts as the administrator (core.classroom.access.ADMINISTRATOR): it sees
 everyone's runs; ``--owner`` lists one person's.
 """
 from __future__ import annotations
@@ -9,12 +9,12 @@ import argparse
 
 import pandas as pd
 
-from core.access import owner_label
+from core.classroom.access import owner_label
 from core.commands.train import epoch_line
 from core.datasets import display_spec
-from core.models import architecture_text
-from core.eta import start_text
-from core.runs import RunStore, fit_result_line
+from core.training.models import architecture_text
+from core.execution.eta import start_text
+from core.runs.store import RunStore, fit_result_line
 from core.settings import settings
 
 LIST_COLUMNS = ["id", "status", "owner", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",

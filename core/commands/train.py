@@ -12,12 +12,12 @@ import sys
 from typing import Any, TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.jobs import JobQueue
-from core.label_issues import LabelMarks
-from core.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
-from core.run_config import RunConfig
-from core.runs import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
-from core.eta import start_text
+from core.execution.queue import JobQueue
+from core.labels.search import LabelMarks
+from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
+from core.training.config import RunConfig
+from core.runs.store import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
+from core.execution.eta import start_text
 from core.settings import settings
 
 

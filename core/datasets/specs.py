@@ -8,7 +8,7 @@ Written as strings (session state, run configs, job files, links): ``"default:sm
 since specs travel through session state and job files.
 
 An upload is shown by the name of the file its student uploaded, kept beside it with who uploaded
-it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.access).
+it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.classroom.access).
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class DatasetSpec:
         if self.path.parent.name == UPLOADS:
             name = _read_json(_upload_info(self.path)).get("name")
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
-        if self.path.parent.name == "versions":  # core.label_corrections: a corrected version
+        if self.path.parent.name == "versions":  # core.labels.corrections: a corrected version
             return f"version {self.path.stem[:8]}"
         return self.path.name
 
@@ -129,7 +129,7 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
     """Write ``ds`` as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and return its spec.
 
     ``file_name`` (what the browser sent, shown instead of the hash) and ``owner`` (an identity key,
-    see core.access) are recorded beside it.
+    see core.classroom.access) are recorded beside it.
     """
     folder = settings().cache_dir / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.run_config import RunConfig
-from core.runs import RunStore
+from core.training.config import RunConfig
+from core.runs.store import RunStore
 from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
 from tests.run_fixtures import fake_finished_run
 

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from core.embedding import compute_map, load_map
-from core.runs import RunStore
+from core.analysis.embedding import compute_map, load_map
+from core.runs.store import RunStore
 from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
 from tests.inside_fixtures import train_into
 

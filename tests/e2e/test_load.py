@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import FINISHED, QUEUED, RUNNING, RunStore
+from core.runs.store import FINISHED, QUEUED, RUNNING, RunStore
 from tests.e2e.conftest import ROOT, _free_port, _wait_healthy, stop_server
 from tests.st_wire import Render, WireSession, fetch
 

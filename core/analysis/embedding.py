@@ -1,6 +1,6 @@
 """A 2-D map of a run's test set from its model's last hidden layer (PCA or scikit-learn t-SNE).
 
-:func:`compute_map` is a background job (``fn(..., progress=...)``, as ``core.tasks`` runs them):
+:func:`compute_map` is a background job (``fn(..., progress=...)``, as ``core.execution.tasks`` runs them):
 it loads the run's model and dataset, takes the last hidden layer's outputs for every test image,
 projects them to 2-D and caches the points in the run's folder (``embedding-<method>.npy``), so a
 map is computed once per run and method. :func:`load_map` reads the cache; :func:`map_frame`
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import task_env
+from core.execution import task_env
 from core.errors import DigitLabError
-from core.runs import FINISHED, RunStore, atomic_save_npy, validate_run_id
+from core.runs.store import FINISHED, RunStore, atomic_save_npy, validate_run_id
 
 #: progress(fraction done in 0..1, what is happening).
 Progress = Callable[[float, str], None]
@@ -38,7 +38,7 @@ FEATURE_BATCH = 1024
 
 def map_path(store: Any, run_id: str, method: str) -> Path:
     """Where the map of ``run_id`` by ``method`` is cached (the id and method are checked);
-    ``store`` is a RunStore or anything with its ``root`` (core.run_access.RunView)."""
+    ``store`` is a RunStore or anything with its ``root`` (core.classroom.run_access.RunView)."""
     return Path(store.root) / validate_run_id(run_id) / f"embedding-{check_method(method)}.npy"
 
 
@@ -114,7 +114,7 @@ def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progre
 
     A map already cached is returned as it is. DigitLabError for an unfinished run, a run whose
     model or dataset is gone, or an unknown method. ``env``: the submitter's settings
-    (``core.task_env.current()``) for a task on a worker.
+    (``core.execution.task_env.current()``) for a task on a worker.
     """
     with task_env.applied(env):
         return _compute_map(root, run_id, method, progress)
@@ -122,8 +122,8 @@ def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progre
 
 def _compute_map(root: str, run_id: str, method: str, progress: Progress | None) -> str:
     from core.datasets import load_spec
-    from core.inspection import model_inputs
-    from core.training import load_model
+    from core.analysis.inspection import model_inputs
+    from core.training.fit import load_model
 
     store = RunStore(root)
     check_method(method)

@@ -22,15 +22,15 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DigitLabError
-from core.eta import start_text
-from core.jobs import JobQueue
-from core.limits import Limits, limits
-from core.models import PRESETS, get_preset
+from core.execution.eta import start_text
+from core.execution.queue import JobQueue
+from core.classroom.limits import Limits, limits
+from core.training.models import PRESETS, get_preset
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
-from core.run_config import RunConfig, parse_seed
-from core.run_access import RunView
-from core.runs import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
-from core.report_results import report_figure
+from core.training.config import RunConfig, parse_seed
+from core.classroom.run_access import RunView
+from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
+from core.experiments.report_results import report_figure
 
 #: The report's three model presets, in its order.
 REPORT_PRESETS: tuple[str, ...] = ("G", "D", "H")
@@ -134,7 +134,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str
     queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
     return the id.
 
-    All configs are checked first, against the instance's limits too (core.limits: epochs, model
+    All configs are checked first, against the instance's limits too (core.classroom.limits: epochs, model
     size, queue length, runs waiting per owner), so a spec that breaks one queues nothing.
     """
     configs = spec.configs()

@@ -2,7 +2,7 @@
 
 The leaderboard ranks the honest test accuracy only (``metrics["test_accuracy"]``: the final model
 on test images preprocessed without their labels). The report's leaky-protocol figures
-(``leaky_*``, see core.runs.LEAKY_METRIC_NAMES) are never ranked: they used the test labels.
+(``leaky_*``, see core.runs.store.LEAKY_METRIC_NAMES) are never ranked: they used the test labels.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from core.access import owner_label
+from core.classroom.access import owner_label
 from core.datasets import display_spec
-from core.runs import FINISHED, QUEUED, RUNNING, Run
+from core.runs.store import FINISHED, QUEUED, RUNNING, Run
 
 STUDENT_COLUMNS = ["student", "owner", "runs", "queued", "running", "finished", "best_test_accuracy"]
 LEADERBOARD_COLUMNS = ["dataset", "rank", "student", "test_accuracy", "preset", "pipeline", "run"]

@@ -1,7 +1,7 @@
-"""The run store as one identity sees it: every read and action goes through core.access's rules.
+"""The run store as one identity sees it: every read and action goes through core.classroom.access's rules.
 
 Pages, links, pickers and the follow box get a :class:`RunView` for the caller instead of the
-raw :class:`core.runs.RunStore`. A run the caller may not see raises exactly the error of a
+raw :class:`core.runs.store.RunStore`. A run the caller may not see raises exactly the error of a
 missing run ("no run <id>", without the store's path), so a guessed or shared id tells nothing about other people's
 work. Runs a teacher published are visible to everyone but only their owner and staff act on them.
 """
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.access import Identity, can_act, can_publish, can_see
+from core.classroom.access import Identity, can_act, can_publish, can_see
 from core.errors import DigitLabError
-from core.run_config import RunConfig
-from core.runs import QUEUED, Run, RunStore, validate_run_id
+from core.training.config import RunConfig
+from core.runs.store import QUEUED, Run, RunStore, validate_run_id
 
 if TYPE_CHECKING:
-    from core.jobs import JobQueue
+    from core.execution.queue import JobQueue
 
 
 class RunView:

@@ -1,7 +1,7 @@
 """What a trained model learned: first-layer weights as images, the units a test image makes fire,
 convolution filters and activation maps, and saliency maps for one class.
 
-Every function takes a Keras model as ``core.models.build_model`` makes it (``Input(28, 28)``, an
+Every function takes a Keras model as ``core.training.models.build_model`` makes it (``Input(28, 28)``, an
 optional ``Reshape`` and Conv2D/MaxPooling2D blocks, ``Flatten``, Dense layers, a softmax Dense)
 and images already through the run's inference pipeline, float32 (28, 28) or (N, 28, 28)
 (:func:`model_inputs` does that). Importing this module does not import TensorFlow; the functions
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DigitLabError
-from core.run_config import RunConfig
+from core.training.config import RunConfig
 
 IMAGE_SHAPE = (28, 28)
 

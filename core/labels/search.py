@@ -10,7 +10,7 @@ synthetic default (6,000 images, 3 folds, 2 shared cores): 13 s for 95.6% out-of
 scikit-learn's logistic regression on 14x14 downscaled pixels took 25 s for 95.8%.
 
 A search can run in the background for the dashboard: :func:`start_search` submits it as a Ray
-task (core.tasks; TensorFlow stays out of the server, and the task may run on another node), and
+task (core.execution.tasks; TensorFlow stays out of the server, and the task may run on another node), and
 :func:`read_search` brings its progress and result into a folder under ``settings().cache_dir``.
 Searches are keyed by what they compute, so one done by any session (or by the CLI with
 ``--out``) is found again and never recomputed.
@@ -35,18 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.access import LOCAL_USER, Identity
+from core.classroom.access import LOCAL_USER, Identity
 from core.datasets import Dataset
 from core.errors import DigitLabError
-from core.models import Hyperparams, build_model
+from core.training.models import Hyperparams, build_model
 from core.preprocess import Pipeline, get_pipeline
-from core.runs import atomic_write_text, process_alive, process_start
+from core.runs.store import atomic_write_text, process_alive, process_start
 from core.settings import settings
 
 #: on_progress(fraction done in 0..1, what is happening).
 ProgressCallback = Callable[[float, str], None]
 
-#: The fast model: a core.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
+#: The fast model: a core.training.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
 FAST_MODEL = Hyperparams(hidden=(256,), optimizer="adam", learning_rate=0.001, epochs=6, batch_size=128)
 MAX_FOLDS = 10
 SUSPECT_COLUMNS = ["rank", "index", "given", "suggested", "self_confidence", "confidence"]
@@ -201,14 +201,14 @@ def search_folder(key: str, root: Path | None = None) -> Path:
 
 def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0,
                  owner: str | None = None) -> str:
-    """Submit this search as a background task (core.tasks) for ``owner`` unless it is done or
+    """Submit this search as a background task (core.execution.tasks) for ``owner`` unless it is done or
     running already; return its key (for :func:`read_search`).
 
-    ``owner`` (an identity key, core.access) becomes one of the search's owners: a search done
+    ``owner`` (an identity key, core.classroom.access) becomes one of the search's owners: a search done
     for one student is reused for another without recomputing, but only its owners read it.
     """
-    from core import tasks
-    from core.worker import dataset_payload
+    from core.execution import tasks
+    from core.execution.worker import dataset_payload
 
     pipeline_json = get_pipeline(pipeline).to_json()
     key = search_key(spec, folds, pipeline_json, seed)
@@ -236,7 +236,7 @@ def search_task(spec: str, folds: int, pipeline_json: str, seed: int, payload: b
                 progress: ProgressCallback) -> tuple[pd.DataFrame, int]:
     """The background search on a Ray worker: (suspects, images examined)."""
     from core.datasets import load_spec
-    from core.worker import local_spec
+    from core.execution.worker import local_spec
 
     ds = load_spec(local_spec(spec, payload))
     frame = find_suspects(ds, folds=folds, pipeline=get_pipeline(pipeline_json), seed=seed, on_progress=progress)
@@ -248,7 +248,7 @@ def read_search(key: str, root: Path | None = None, viewer: Identity | None = No
 
     In the process that started it, the task's progress and outcome are written into the folder
     first. A search whose starting process is gone without a result counts as failed, so it can be
-    started again. With a ``viewer`` (core.access) who is neither staff nor one of its owners, the
+    started again. With a ``viewer`` (core.classroom.access) who is neither staff nor one of its owners, the
     search reads as none, exactly like one never started.
     """
     folder = search_folder(key, root)
@@ -275,7 +275,7 @@ def read_search(key: str, root: Path | None = None, viewer: Identity | None = No
 def _bring_home(task_id: str, reporter: "FolderReporter") -> None:
     """Write a search task's latest progress, or its outcome, into its folder (if this process
     submitted it; another process's task is left to that process)."""
-    from core import tasks
+    from core.execution import tasks
 
     try:
         task = tasks.get(task_id)
@@ -320,7 +320,7 @@ class LabelMarks:
 
     Stored as ``<root>/label_marks/<hash of owner and spec>.json`` (root: ``settings().cache_dir``);
     every change re-reads the file under a lock and replaces it atomically, so sessions marking
-    the same dataset at once lose nothing. Each ``owner`` (an identity key, core.access) has their
+    the same dataset at once lose nothing. Each ``owner`` (an identity key, core.classroom.access) has their
     own marks; the local user's and the CLI's (no owner) are one set, named by the spec alone.
     """
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.datasets.detect import NAMED_FORMATS
 from core.errors import DigitLabError
-from core.models import Hyperparams, count_params
-from core.run_config import RunConfig
+from core.training.models import Hyperparams, count_params
+from core.training.config import RunConfig
 
 if TYPE_CHECKING:
     from core.datasets import Dataset

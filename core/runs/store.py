@@ -10,7 +10,7 @@ Layout under ``root``::
     <id>/test_probabilities_by_epoch.npy   float16 (epochs, N_test, 10), when validation is the test set
     <id>/result.json              final metrics and history, written last
 
-A run may carry a grid id (core.grid): the runs of one experiment grid are found again by it.
+A run may carry a grid id (core.experiments.grid): the runs of one experiment grid are found again by it.
 
 Files are written to a temporary name and renamed into place, and a run becomes "finished" only
 after all of them exist, so a worker that dies leaves a run marked failed, never half-written.
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import eta
+from core.execution import eta
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.run_config import RunConfig
+from core.training.config import RunConfig
 from core.settings import settings
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
@@ -111,10 +111,10 @@ class Run:
     folder: Path = Path()
     problem: str | None = None
     queue_position: int | None = None
-    #: When a queued run should start (Unix time, core.eta), or None without comparable history.
+    #: When a queued run should start (Unix time, core.execution.eta), or None without comparable history.
     estimated_start: float | None = None
     grid: str | None = None
-    #: Who queued the run (an identity key, see core.access); None for runs from before accounts.
+    #: Who queued the run (an identity key, see core.classroom.access); None for runs from before accounts.
     owner: str | None = None
     #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
     published: bool = False
@@ -155,7 +155,7 @@ def fit_result_line(metrics: dict[str, Any]) -> str:
                       for name in METRIC_NAMES if metrics.get(name) is not None)
 
 
-#: The leaky protocol's figures (core.training.leaky_metrics): test images preprocessed WITH their
+#: The leaky protocol's figures (core.training.fit.leaky_metrics): test images preprocessed WITH their
 #: test labels. Shown beside the honest ones, never instead of them.
 LEAKY_METRIC_NAMES = ("leaky_val_loss", "leaky_val_accuracy")
 LEAKY_NOTE = "leaky protocol, uses test labels"
@@ -336,7 +336,7 @@ class RunStore:
         return self.get(run_id)
 
     def set_published(self, run_id: str, published: bool) -> Run:
-        """Publish a finished run to the class (or withdraw it); see core.access for who may."""
+        """Publish a finished run to the class (or withdraw it); see core.classroom.access for who may."""
         run = self.get(run_id)
         if published and run.status != FINISHED:
             raise DigitLabError(f"run {run_id} is {run.status}; only a finished run can be published")
@@ -362,7 +362,7 @@ class RunStore:
             os.replace(folder, trash)
             shutil.rmtree(trash, ignore_errors=True)
 
-    # ---- the queue (used by core.jobs) -------------------------------------------------------
+    # ---- the queue (used by core.execution.queue) -------------------------------------------------------
     # A running run's pid is its dispatcher's (the server or CLI process that submitted it to Ray):
     # when that process is gone, nobody collects the run's result, so the run is failed.
 
@@ -614,7 +614,7 @@ def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, i
 
 
 def _pending(row: sqlite3.Row) -> eta.Pending:
-    """A queued or running row as core.eta needs it."""
+    """A queued or running row as core.execution.eta needs it."""
     try:
         epochs = int(json.loads(row["config"])["hyperparams"]["epochs"])
     except (ValueError, KeyError, TypeError):

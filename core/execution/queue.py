@@ -1,7 +1,7 @@
 """Background training on Ray: the run store is the queue, and a dispatcher feeds Ray from it.
 
 A :class:`JobQueue` submits runs (status "queued") and, on each :meth:`JobQueue.dispatch`:
-writes what running tasks reported (core.worker.RunEvents) into the run store, closes runs whose
+writes what running tasks reported (core.execution.worker.RunEvents) into the run store, closes runs whose
 task ended (writing the model and predictions it returned into the run folder), forces stops that
 were not obeyed in time, and claims queued runs, fair share across owners, while slots are free,
 submitting each as a Ray task. The dashboard keeps one queue with a background thread
@@ -26,14 +26,14 @@ import ray
 from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayError, RayTaskError,
                             TaskCancelledError, WorkerCrashedError)
 
-from core import cluster
+from core.execution import cluster
 from core.errors import DigitLabError
-from core.limits import limits
-from core.run_config import RunConfig
-from core.runs import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
+from core.classroom.limits import limits
+from core.training.config import RunConfig
+from core.runs.store import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
                        Run, RunStore, atomic_write_bytes)
 from core.settings import settings
-from core.worker import dataset_payload, run_events, train_task
+from core.execution.worker import dataset_payload, run_events, train_task
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class JobQueue:
     def submit(self, config: RunConfig, owner: str | None = None, grid: str | None = None) -> str:
         """Queue a run for ``owner`` and start it at once if a slot is free; return its id.
 
-        The instance's limits (core.limits) are checked first: too many epochs, too big a model, a
+        The instance's limits (core.classroom.limits) are checked first: too many epochs, too big a model, a
         full queue or too many of this owner's runs waiting raise DigitLabError and queue nothing.
         """
         return self.submit_many([config], owner=owner, grid=grid)[0]
@@ -126,7 +126,7 @@ class JobQueue:
         return ids
 
     def check_limits(self, configs: Sequence[RunConfig], owner: str | None = None) -> None:
-        """Raise DigitLabError unless the instance's limits (core.limits) allow ``owner`` to queue
+        """Raise DigitLabError unless the instance's limits (core.classroom.limits) allow ``owner`` to queue
         ``configs`` now: each one's epochs and model size, how many runs would then wait for a slot,
         and how many of ``owner``'s would."""
         allowed = limits()

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from core import task_env
+from core.execution import task_env
 from core.errors import DigitLabError
-from core.evaluation import accuracy, log_loss
-from core.runs import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
+from core.analysis.evaluation import accuracy, log_loss
+from core.runs.store import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
 
 #: progress(fraction done in 0..1, what is happening).
 Progress = Callable[[float, str], None]
@@ -71,15 +71,15 @@ def evaluate_run(root: str, run_id: str, spec: str, owner: str | None = None, *,
                  progress: Progress | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Evaluate the finished run ``run_id`` on the test split of the dataset ``spec``; store it and
     return its summary (``key``, ``accuracy``, ``images``, ...). Evaluating again replaces it.
-    ``env``: the submitter's settings (``core.task_env.current()``) for a task on a worker."""
+    ``env``: the submitter's settings (``core.execution.task_env.current()``) for a task on a worker."""
     with task_env.applied(env):
         return _evaluate(root, run_id, spec, owner, progress)
 
 
 def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Progress | None) -> dict[str, Any]:
     from core.datasets import load_spec
-    from core.inspection import model_inputs
-    from core.training import load_model
+    from core.analysis.inspection import model_inputs
+    from core.training.fit import load_model
 
     store = RunStore(root)
     run = store.get(run_id)

@@ -2,7 +2,7 @@
 
 :class:`LabelCorrections` keeps, per dataset spec, the training images whose label was corrected:
 the new label, the label given before, who accepted it and from which label-issues search (a JSON
-file, rewritten atomically under a lock, like ``core.label_issues.LabelMarks``).
+file, rewritten atomically under a lock, like ``core.labels.search.LabelMarks``).
 
 :func:`make_version` applies the corrections to a copy of the dataset and stores it as
 ``<cache_dir>/versions/<content hash>.npz`` with a provenance file beside it
@@ -28,8 +28,8 @@ from core.datasets import Dataset, load_spec
 from core.datasets.npz import dataset_to_npz
 from core.datasets.specs import FILE_PREFIX, content_hash
 from core.errors import DigitLabError
-from core.label_issues import _json, _locked
-from core.runs import atomic_write_text
+from core.labels.search import _json, _locked
+from core.runs.store import atomic_write_text
 from core.settings import settings
 
 VERSIONS = "versions"

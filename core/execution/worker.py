@@ -2,9 +2,9 @@
 
 The task never sees the run folder: it gets the run's config (and, for an uploaded dataset, the
 file's bytes through the object store), reports progress and epochs to :class:`RunEvents`, and
-returns the model and predictions, which the dispatcher (core.jobs) writes into the run folder.
+returns the model and predictions, which the dispatcher (core.execution.queue) writes into the run folder.
 Ray keeps worker processes between tasks, so TensorFlow is imported once per worker; Keras'
-state is cleared at each run (core.training.train does it), and TensorFlow's thread pools are
+state is cleared at each run (core.training.fit.train does it), and TensorFlow's thread pools are
 sized to the CPUs Ray gives the task.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import ray
 
 from core.errors import DigitLabError
-from core.run_config import RunConfig
+from core.training.config import RunConfig
 
 EVENTS_NAME = "digitlab-run-events"
 FAILED, STOPPED = "failed", "stopped"
@@ -159,7 +159,7 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: byt
     or {status: "failed", error}. Errors never escape (the run must end with a reason)."""
     try:
         _size_thread_pools(cpus)
-        from core.training import train  # TensorFlow: imported once per warm worker
+        from core.training.fit import train  # TensorFlow: imported once per warm worker
 
         config = RunConfig.from_dict(config_json)
         config = dataclasses.replace(config, dataset=local_spec(config.dataset, upload))
@@ -183,5 +183,5 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: byt
         return {"status": FAILED, "error": f"{type(err).__name__}: {err}"}
 
 
-#: The Ray task (retries off: a crash is reported, never silently repeated; see core.jobs).
+#: The Ray task (retries off: a crash is reported, never silently repeated; see core.execution.queue).
 train_task = ray.remote(max_retries=0)(train_run)

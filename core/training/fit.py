@@ -1,7 +1,7 @@
 """Training one RunConfig with Keras: data preparation, the callbacks, and the outcome.
 
 :func:`train` is usable on its own (a notebook, a benchmark); the worker process
-(``core.worker``, a Ray task) runs it with a reporter that sends progress and epochs to the server.
+(``core.execution.worker``, a Ray task) runs it with a reporter that sends progress and epochs to the server.
 Importing this module imports Keras and TensorFlow (several seconds).
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ import keras
 import numpy as np
 
 from core.errors import DigitLabError
-from core.evaluation import log_loss
-from core.models import build_model
-from core.run_config import RunConfig
+from core.analysis.evaluation import log_loss
+from core.training.models import build_model
+from core.training.config import RunConfig
 
 #: Batch size for validation/test predictions: inference only, so bigger is simply faster on CPU.
 PREDICT_BATCH = 1024

@@ -14,7 +14,7 @@ import numpy as np
 
 from core.errors import DigitLabError
 from core.datasets.specs import display_spec
-from core.models import Hyperparams, get_preset, hyperparams_for
+from core.training.models import Hyperparams, get_preset, hyperparams_for
 from core.preprocess import Pipeline, get_pipeline
 
 MAX_SEED = 2**31 - 1
@@ -32,7 +32,7 @@ class RunConfig:
     evaluated on test images preprocessed WITH their test labels (``transform_train``), as the
     report did, and stored apart (``leaky_val_loss``, ``leaky_val_accuracy``); every other figure
     stays honest. ``exclude`` lists training images (indices into the dataset's training split)
-    left out of training, e.g. the ones marked "label wrong" (core.label_issues).
+    left out of training, e.g. the ones marked "label wrong" (core.labels.search).
     Both are written to JSON only when set, so configs stored before they existed read the same.
     """
 

@@ -1,0 +1,1 @@
+"""Analysis: evaluation, inspection (weights, saliency), embedding maps, cross-dataset evaluation."""

@@ -1,0 +1,1 @@
+"""The classroom: identities, access rules, limits and the class overview."""

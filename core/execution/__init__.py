@@ -1,0 +1,1 @@
+"""Execution: Ray, the one task API, the run queue, workers and start estimates."""

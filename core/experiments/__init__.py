@@ -1,0 +1,1 @@
+"""Experiments: grids and the report's tables."""

@@ -1,0 +1,1 @@
+"""Labels: suspect-label searches, marks and corrected versions."""

@@ -1,0 +1,1 @@
+"""Runs: the run index (SQLite) and run folders."""

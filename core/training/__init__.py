@@ -1,0 +1,1 @@
+"""Training: model presets and layer plans, the run's config, the Keras fit."""
