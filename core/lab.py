@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.analysis import cross_eval, embedding
 from core.classroom import overview
-from core.classroom.access import Identity, can_act, can_publish, can_see, owner_label
+from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
 from core.datasets import Dataset, DatasetSpec, load_spec, save_upload, upload_owners
@@ -48,6 +48,16 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
         if queue is None:
             queue = _engines[key] = JobQueue(RunStore(Path(key)))
     return queue.start() if dispatching else queue
+
+
+def close_engine(root: Path | None = None) -> None:
+    """Stop the dispatcher thread of ``root``'s run queue, if this process has one (tests, whose
+    run folders go away; runs in flight carry on until collected or failed)."""
+    key = str(Path(root if root is not None else settings().run_root).resolve())
+    with _engines_lock:
+        queue = _engines.pop(key, None)
+    if queue is not None:
+        queue.close()
 
 
 class Lab:
@@ -79,6 +89,12 @@ class Lab:
         """The caller's runs (staff: everyone's), newest first; ``published`` adds the class's
         published runs (what the Errors, Try it and Inside pickers offer)."""
         return self.view.list(published=published)
+
+    def launched(self) -> list[Run]:
+        """The runs the caller launched, newest first ("My runs"; the one local user: every run)."""
+        if self.who == LOCAL_USER:
+            return self.runs()
+        return [r for r in self.runs() if r.owner == self.who.key]
 
     def finished_runs(self, published: bool = True) -> list[Run]:
         """Finished runs with a model the caller may open, newest first."""
@@ -121,9 +137,9 @@ class Lab:
         """How many runs wait in the whole queue (a count tells nothing about whose)."""
         return self.view.waiting_total()
 
-    def slots(self) -> int | None:
-        """How many runs train at once, if known without asking the cluster."""
-        return self.jobs.known_max_jobs
+    def slots(self) -> int:
+        """How many runs train at once on this instance (the same figure on every page)."""
+        return self.jobs.max_jobs
 
     def train(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
@@ -196,17 +212,22 @@ class Lab:
         """A search's state; one the caller did not start (and is not staff) reads as none."""
         return label_search.read_search(key, viewer=self.who)
 
+    def _writer(self) -> str | None:
+        """The owner of what the caller writes beside a dataset (marks, corrections): their key;
+        none for the single local user and the CLI, who share one set."""
+        return None if self.who in (LOCAL_USER, ADMINISTRATOR) else self.who.key
+
     def marks(self, spec: str) -> label_search.LabelMarks:
         """The caller's own marks on ``spec``'s training labels."""
-        return label_search.LabelMarks(self.check_dataset(spec), owner=self.who.key)
+        return label_search.LabelMarks(self.check_dataset(spec), owner=self._writer())
 
     def corrections(self, spec: str) -> label_corrections.LabelCorrections:
-        """The corrections accepted on ``spec`` (a version records who accepted each)."""
-        return label_corrections.LabelCorrections(self.check_dataset(spec))
+        """The caller's own accepted corrections of ``spec``'s training labels."""
+        return label_corrections.LabelCorrections(self.check_dataset(spec), owner=self._writer())
 
     def make_version(self, spec: str) -> str:
-        """A corrected version of ``spec`` owned by the caller; its spec."""
-        return label_corrections.make_version(self.check_dataset(spec), owner=self.who.key)
+        """The corrected version of ``spec`` made of the caller's corrections; its spec."""
+        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer())
 
     # ---- evaluations and maps (background tasks) ----------------------------------------------
 

@@ -14,22 +14,22 @@ from ui.gallery import show_grid, to_display
 
 state.init_session()
 st.title("Errors")
-store = state.run_store()
+lab = state.lab()
 ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
 # A link to one confusion cell (from the Runs page): ?run=<id>&true=<label>&predicted=<label>.
 wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
-run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
+run = run_widgets.finished_run_picker(lab, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
-other = inside_views.evaluation_picker(store, run)  # None: the run's own test set
+other = inside_views.evaluation_picker(lab, run)  # None: the run's own test set
 try:
     ds = state.load_dataset(other.spec if other else run.config.dataset)
-    final_probabilities = other.probabilities() if other else store.predictions(run.id)
+    final_probabilities = other.probabilities() if other else lab.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = run.config.pipeline
-    by_epoch = None if other else store.epoch_predictions(run.id)
+    by_epoch = None if other else lab.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
 except DigitLabError as err:
@@ -150,7 +150,7 @@ if rows:
                                                                                    format="%.3f")})
         st.altair_chart(charts.class_probabilities(
             run_views.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
-    inside_views.saliency_row(store, run, processed, int(row["true"]), int(row["predicted"]), names)
+    inside_views.saliency_row(lab, run, processed, int(row["true"]), int(row["predicted"]), names)
     if pipeline.has_training_only:
         st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "
                    "which a test image must not use.")

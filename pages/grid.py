@@ -6,19 +6,18 @@ import streamlit as st
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
-                       mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
+                       mean_pm_std, pipeline_title, to_csv, to_markdown,
                        with_report_figures)
 from core.training.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
-from ui import charts, honest_view, session_runs, state
+from ui import charts, honest_view, state
 from ui.markdown import escape
 
 state.init_session()
 GRID_ID = "grid_id"
 st.session_state.setdefault(GRID_ID, None)
-jobs = state.job_queue()
-store = state.run_store()  # the session's own grids only (core.classroom.run_access)
+lab = state.lab()  # the session's own grids only (core.lab)
 
 st.title("Grid")
 st.caption("Every pipeline on every preset, once per seed: the report's results table in one go. "
@@ -68,8 +67,7 @@ with st.container(border=True):
     report_table = b2.button("Run the report's table", icon=":material/history_edu:",
                            help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")
-    slots = f"{jobs.known_max_jobs} train" if jobs.known_max_jobs else "as many train as the cluster has CPUs"
-    b3.caption(f"Runs go through the job queue: {slots} at a time, taking turns with other people's runs.")
+    b3.caption(f"Runs go through the job queue: {lab.slots()} train at a time, taking turns with other people's runs.")
 
 to_launch = None
 if launch:
@@ -79,12 +77,12 @@ elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=session_runs.owner_key())
+        st.session_state[GRID_ID] = lab.submit_grid(to_launch)
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {escape(err)}")
 
 # ---- which grid -------------------------------------------------------------------------------------
-grids = store.grids()
+grids = lab.grids()
 if not grids:
     st.info("No grid yet: launch one above.")
     st.stop()
@@ -116,14 +114,14 @@ def _shown_summary(result: GridResult) -> pd.DataFrame:
     })
 
 
-polling = read_grid(store, grid_id).active
+polling = lab.grid(grid_id).active
 
 
 @st.fragment(run_every=1.0 if polling else None)
 def live_grid(grid_id: str, polling: bool) -> None:
     """Redraws the grid from the store; reruns the page once its last run has ended."""
     try:
-        result = read_grid(store, grid_id)
+        result = lab.grid(grid_id)
     except DigitLabError as err:
         st.warning(f"The grid is gone: {escape(err)}")
         return
@@ -133,7 +131,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
                   f"{', '.join(map(str, result.seeds))} · {counts['finished']} of {result.total} finished"
                   + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
     if result.active:
-        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=stop_grid, args=(store, grid_id))
+        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.stop_grid, args=(grid_id,))
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
         st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")

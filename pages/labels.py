@@ -5,12 +5,10 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
-                               estimate_search_seconds,
-                               read_search, start_search)
+from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
+                                estimate_search_seconds)
 from core.preprocess import Pipeline
-from core.labels.corrections import LabelCorrections
-from ui import label_fixes, run_widgets, session_runs, state
+from ui import label_fixes, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import to_display
 from ui.run_views import duration_text
@@ -32,8 +30,9 @@ except DigitLabError as err:
     st.error(f"The session's dataset does not load: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
-marks_store = LabelMarks(spec, owner=state.me().key)  # each identity marks on its own
-fixes = LabelCorrections(spec)  # corrections are the dataset's: a version records who accepted each
+lab = state.lab()
+marks_store = lab.marks(spec)  # each identity marks and corrects on its own
+fixes = lab.corrections(spec)
 label_fixes.version_note(spec)
 
 st.caption(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
@@ -50,9 +49,8 @@ def _start() -> None:
     """The Find suspects button: start (or find again) the search the form describes."""
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
-        st.session_state[SEARCH] = start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
-                                                int(st.session_state["labels_seed"]),
-                                                owner=session_runs.owner_key())
+        st.session_state[SEARCH] = lab.start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
+                                                    int(st.session_state["labels_seed"]))
     except (DigitLabError, OSError) as err:
         st.session_state["labels_error"] = f"Could not start the search: {err}"
 
@@ -79,14 +77,14 @@ def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
     """A mark widget changed: store its value (no choice clears the mark; accepting the suggested
     label records a correction)."""
     problem = label_fixes.record_choice(marks_store, fixes, index, st.session_state.get(key), given, suggested,
-                                        st.session_state[SEARCH], by=state.me().key)
+                                        st.session_state[SEARCH])
     if problem is not None:
         st.session_state["labels_error"] = problem
 
 
 def _progress(key: str, polling: bool) -> SearchState:
     """The search's state as a progress bar (or its error); reruns the page when it ends."""
-    found = read_search(key, viewer=state.me())
+    found = lab.search(key)
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
@@ -103,7 +101,7 @@ if key is None:
             f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
             "its progress, and you may leave it meanwhile).")
     st.stop()
-search = read_search(key, viewer=state.me())
+search = lab.search(key)
 if search.running:
     @st.fragment(run_every=1)
     def live_search(key: str) -> None:
@@ -174,4 +172,4 @@ st.caption(f"{len(wrong):,} training images are marked label wrong. To train wit
            "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
            "`python -m core train`).")
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-label_fixes.version_panel(spec, fixes, owner=state.me().key)
+label_fixes.version_panel(lab, spec, fixes)

@@ -4,19 +4,19 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.training.models import architecture_text
-from ui import charts, honest_view, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, honest_view, query_state, run_views, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
 st.title("Runs")
-store = state.run_store()  # what this session's identity may see and do (core.classroom.run_access)
+lab = state.lab()  # what this session's identity may see and do (core.lab)
 CONFIRM, FLASH = "runs_confirm_delete", "runs_flash"
 st.session_state.setdefault(CONFIRM, None)
 
 
 def _delete(run_id: str) -> None:
     try:
-        store.delete(run_id)
+        lab.delete(run_id)
         st.session_state[FLASH] = ("success", f"Deleted run {run_id}.")
         if st.session_state[state.ACTIVE_RUN] == run_id:
             st.session_state[state.ACTIVE_RUN] = None
@@ -28,7 +28,7 @@ def _delete(run_id: str) -> None:
 def _publish(run_id: str) -> None:
     published = bool(st.session_state[f"runs_publish_{run_id}"])
     try:
-        store.set_published(run_id, published)
+        lab.publish(run_id, published)
         st.session_state[FLASH] = ("success", f"Run {run_id} is {'now' if published else 'no longer'} "
                                               "published to the class.")
     except DigitLabError as err:
@@ -45,7 +45,7 @@ if kind == "success":
 elif kind == "error":
     st.error(escape(message))
 
-runs = store.list()
+runs = lab.runs()
 if not runs:
     st.info("No runs yet: train one first.")
     run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
@@ -64,7 +64,7 @@ scope = st.radio("Show", [ALL_RUNS, MY_RUNS], horizontal=True, key="runs_scope",
                  help="All runs: every run you may see (a teacher sees the class's). My runs: those you "
                       "launched, in any tab (in single-user mode, every run).")
 if scope == MY_RUNS:
-    runs = session_runs.only_mine(runs, state.me())
+    runs = lab.launched()
     if not runs:
         st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
@@ -102,7 +102,7 @@ if with_epochs:
     default = [i for i in with_epochs if not by_id[i].active][:3]
     chosen = st.multiselect("Runs to overlay", with_epochs, default=default, format_func=labels.get,
                             key="runs_overlay")
-    history = run_views.overlay_history(store, [by_id[i] for i in chosen])
+    history = run_views.overlay_history(lab, [by_id[i] for i in chosen])
     if len(history):
         # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
         order = [run_views.overlay_name(by_id[i]) for i in reversed(with_epochs)]
@@ -135,7 +135,7 @@ if run.metrics.get("epochs"):
 if honest_view.has_training_only_step(run) and run.status == "finished" and not run.broken:
     try:
         ds = state.load_dataset(run.config.dataset)
-        honest_view.show(run, store, ds.class_names, ds.y_test)
+        honest_view.show(run, lab, ds.class_names, ds.y_test)
     except DigitLabError as err:
         st.caption(f"The run's dataset does not load ({escape(err)}).")
 elif (note := run_views.leaky_note(run)) is not None:
@@ -143,11 +143,11 @@ elif (note := run_views.leaky_note(run)) is not None:
 
 b1, b2, b3 = st.columns(3)
 if run.active:
-    b1.button("Stop this run", on_click=store.request_stop, args=(run.id,), disabled=run.stop_requested,
+    b1.button("Stop this run", on_click=lab.stop, args=(run.id,), disabled=run.stop_requested,
               key="runs_stop", icon=":material/stop:")
 else:
     try:
-        model = store.model_download(run.id)
+        model = lab.model_download(run.id)
         b1.download_button("Download the model (.keras)", model.read_bytes(), file_name=f"digitlab-{run.id}.keras",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key="runs_download")
@@ -155,7 +155,7 @@ else:
         b1.caption("This run has no saved model to download.")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
-if store.who.staff and run.status == "finished":
+if lab.may_publish() and run.status == "finished":
     b3.toggle("Published to the class", value=run.published, key=f"runs_publish_{run.id}",
               on_change=_publish, args=(run.id,),
               help="Everyone may then open this run's Errors and Try it pages, read-only.")

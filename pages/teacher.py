@@ -15,7 +15,7 @@ if not state.me().staff:  # the navigation hides the page; a direct link must no
     st.error("This page is for teachers.")
     st.stop()
 
-store = state.run_store()
+lab = state.lab()
 CONFIRM, FLASH = "teacher_confirm", "teacher_flash"
 
 kind, message = st.session_state.pop(FLASH, (None, None))
@@ -24,7 +24,7 @@ if kind == "success":
 elif kind == "error":
     st.error(message)
 
-runs = store.list()
+runs = lab.class_runs()
 st.subheader("Students")
 if not runs:
     st.info("No student has launched a run yet.")
@@ -67,7 +67,7 @@ st.dataframe(run_views.runs_table(theirs), hide_index=True, width="stretch")
 
 def _delete_all(owner: str) -> None:
     try:
-        deleted, kept = store.delete_owner_runs(owner)
+        deleted, kept = lab.delete_owner_runs(owner)
         text = f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''} of {escape(owner_label(owner))}."
         if kept:
             text += f" {len(kept)} running run{'s' if len(kept) != 1 else ''} asked to stop: delete them once stopped."

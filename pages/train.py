@@ -4,19 +4,16 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.labels.search import LabelMarks
 from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.config import RunConfig
-from core.settings import settings
-from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, query_state, run_views, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
 st.title("Train")
-jobs = state.job_queue()
-store = state.run_store()  # what this session's identity may see and do (core.classroom.run_access)
+lab = state.lab()  # what this session's identity may see and do (core.lab)
 
 FROM_EDITOR, FROM_REPORT = "From the Preprocess page", "One of the report's pipelines"
 ON_TEST, HELD_OUT = "Test set (the report's way)", "Held-out part of the training set"
@@ -137,7 +134,7 @@ with valid_col.container(border=True):
                            persist_state="session",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
     exclude: tuple[int, ...] = ()
-    if marked := LabelMarks(spec, owner=state.me().key).wrong():
+    if marked := lab.marks(spec).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
         if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
                        persist_state="session",
@@ -153,7 +150,7 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
                                  leaky_protocol=leaky_protocol, exclude=exclude)
-        st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
+        st.session_state[state.ACTIVE_RUN] = lab.train(config)
     except DigitLabError as err:
         st.error(f"Could not start the run: {escape(err)}")
 
@@ -163,7 +160,7 @@ st.subheader("Live run")
 
 def follow_offer(exclude: str | None) -> bool:
     """A choice of the other queued or running runs and a Follow button; False if there are none."""
-    others = {r.id: run_views.run_label(r) for r in store.list() if r.active and r.id != exclude}
+    others = {r.id: run_views.run_label(r) for r in lab.runs() if r.active and r.id != exclude}
     if not others:
         return False
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
@@ -178,7 +175,7 @@ def follow_offer(exclude: str | None) -> bool:
 followed = None
 if st.session_state[state.ACTIVE_RUN]:
     try:
-        followed = store.get(st.session_state[state.ACTIVE_RUN])
+        followed = lab.run(st.session_state[state.ACTIVE_RUN])
     except DigitLabError:
         st.session_state[state.ACTIVE_RUN] = None  # deleted on the Runs page meanwhile
 
@@ -190,7 +187,7 @@ else:
     def live_run(run_id: str, polling: bool) -> None:
         """Redraws the followed run from the store; reruns the page once the run has ended."""
         try:
-            view = run_views.poll_run(store, run_id)
+            view = run_views.poll_run(lab, run_id)
         except DigitLabError as err:
             st.warning(f"The run is gone: {escape(err)}")
             if polling:
@@ -203,7 +200,7 @@ else:
                       + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
         if run.active:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
-                        on_click=store.request_stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+                        on_click=lab.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
         if len(view.history):
             c1, c2 = st.columns(2)
@@ -222,10 +219,10 @@ else:
             st.error(escape(run_views.ended_text(run)))
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
-        queued = store.queued()
-        if waiting := store.waiting_total():
+        queued = lab.queued()
+        if waiting := lab.waiting_total():
             others = waiting - len(queued)
-            st.caption(f"Waiting runs ({settings().max_jobs} train at a time)"
+            st.caption(f"Waiting runs ({lab.slots()} train at a time)"
                        + (f", {others} of them someone else's" if others else "") + ":")
             if queued:
                 st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")

@@ -12,12 +12,12 @@ from ui.gallery import show_grid
 
 state.init_session()
 st.title("Try it")
-store = state.run_store()
+lab = state.lab()
 DRAW, PHOTO = "Draw", "Upload a photo"
 CANVAS_SIDE = 280
 
 run = run_widgets.finished_run_picker(
-    store, "try_it", "try_run", "Model: a finished run (newest first)",
+    lab, "try_it", "try_run", "Model: a finished run (newest first)",
     "No finished run yet: train one first, then try its model on your own handwriting.")
 
 try:
@@ -48,7 +48,7 @@ with right:
         st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
         st.stop()
     try:
-        model = prediction.run_model(store, run.id)
+        model = prediction.run_model(lab, run.id)
         if image is not None:
             result = prediction.predict_canvas(model, run, image, class_names, binary)
         else:

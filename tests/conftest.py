@@ -30,9 +30,9 @@ def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
 
     isolate_env(monkeypatch, tmp_path)
     yield tmp_path
-    from ui import state
+    from core.lab import close_engine
 
-    state.job_queue().close()
+    close_engine()
 
 
 @pytest.fixture(scope="session")

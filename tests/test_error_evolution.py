@@ -67,7 +67,9 @@ def trained(monkeypatch, tmp_path):
     isolate_env(monkeypatch, tmp_path)
     run_id = copy_trained_runs(tmp_path / "runs")
     yield RunStore(tmp_path / "runs"), run_id
-    state.job_queue().close()
+    from core.lab import close_engine
+
+    close_engine()
 
 
 def _captions(at):

@@ -198,7 +198,9 @@ def test_train_page_offers_the_leaky_protocol_and_leaving_out_marked_images(monk
     store.request_stop(queued.id)
     at.selectbox(key="train_named_pipeline").set_value(LABEL_FREE_BEST).run()
     assert "train_leaky_protocol" not in [c.key for c in at.checkbox]  # nothing label-conditional to compare
-    state.job_queue().close()
+    from core.lab import close_engine
+
+    close_engine()
 
 
 def test_preprocess_page_suggests_the_label_free_step_beside_its_note(monkeypatch, tmp_path):
@@ -268,4 +270,6 @@ def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
     assert figures["Label-free alternative"] == "—"  # not trained here
     expected = store.get(run_id).metrics.get("test_accuracy")
     assert figures["Honest test accuracy"] == ("—" if expected is None else f"{expected:.4f}")
-    state.job_queue().close()
+    from core.lab import close_engine
+
+    close_engine()

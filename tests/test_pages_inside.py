@@ -52,7 +52,9 @@ def _env(monkeypatch, lab, ray_session):
         monkeypatch.setenv(var, str(root / sub))
     monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "tiny")
     yield
-    state.job_queue().close()
+    from core.lab import close_engine
+
+    close_engine()
 
 
 def _captions(at) -> list[str]:

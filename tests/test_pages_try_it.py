@@ -11,6 +11,9 @@ import pytest
 
 from core.preprocess.drawing import read_canvas
 from core.errors import DigitLabError
+from core.classroom.access import LOCAL_USER
+from core.execution.queue import JobQueue
+from core.lab import Lab
 from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
@@ -64,8 +67,8 @@ def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     store, run_id = trained
     run = store.get(run_id)
     names = list(prediction.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
-    model = prediction.run_model(store, run_id)
-    assert prediction.run_model(store, run_id) is model  # cached per run, shared by sessions
+    model = prediction.run_model(Lab(LOCAL_USER, JobQueue(store)), run_id)
+    assert prediction.run_model(Lab(LOCAL_USER, JobQueue(store)), run_id) is model  # cached per run, shared by sessions
     image = stroke_image([(70, 60), (210, 60), (120, 240)])
     result = prediction.predict_canvas(model, run, image, names)
 

@@ -12,7 +12,8 @@ import streamlit as st
 from core.errors import DigitLabError
 from core.experiments.grid import GridResult, honest_glance
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
-from core.runs.store import FINISHED, Run, RunStore
+from core.lab import Lab
+from core.runs.store import FINISHED, Run
 from ui import run_widgets
 from ui.markdown import escape
 
@@ -94,13 +95,13 @@ def grid_glance(result: GridResult) -> None:
                           icon=":material/visibility:", query_params={"run": glance.run_id})
 
 
-def show(run: Run, store: RunStore, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
+def show(run: Run, lab: Lab, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
     """The three figures as metrics, one line of explanation and a link to the Errors page's cell."""
     try:
-        probabilities = store.predictions(run.id)
+        probabilities = lab.predictions(run.id)
     except DigitLabError:
         probabilities = None
-    f = honest_figures(run, store.list(), y_test, probabilities)
+    f = honest_figures(run, lab.runs(), y_test, probabilities)
     three_figures(f.honest, f.report_protocol, f.label_free,
                   f"run {f.label_free_run}" if f.label_free_run else None)
     if f.worst_cell is not None:

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.cross_eval import Evaluation, evaluations
+from core.analysis.cross_eval import Evaluation
 from core.errors import DigitLabError
 from core.analysis.inspection import diverging_rgb
-from core.classroom.run_access import RunView
-from core.runs.store import Run, RunStore
+from core.execution.tasks import FAILED, STOPPED
+from core.lab import Lab
+from core.runs.store import Run
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).
 EPOCH_SHOWN = "epoch_shown"
@@ -47,16 +48,15 @@ class LockedModel:
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(root: str, run_id: str) -> LockedModel:
+def _load(model_file: str) -> LockedModel:
     from core.training.fit import load_model  # TensorFlow: only once a model is needed
 
-    return LockedModel(load_model(RunStore(root).model_path(run_id)))
+    return LockedModel(load_model(model_file))
 
 
-def run_model(store: RunView, run_id: str) -> LockedModel:
+def run_model(lab: Lab, run_id: str) -> LockedModel:
     """The finished run's model, loaded once per run for all sessions (DigitLabError if it has none)."""
-    store.model_path(run_id)
-    return _load(str(store.root), run_id)
+    return _load(str(lab.model_path(run_id)))
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[s
             col.image(diverging_rgb(m, scale, limit), caption=cap, output_format="PNG")
 
 
-def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: int, predicted: int,
+def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, predicted: int,
                  names: Sequence[str]) -> None:
     """The Errors page's saliency maps of one test image for its true and its predicted class."""
     from core.analysis.inspection import saliency_pair
@@ -82,7 +82,7 @@ def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: i
         return
     with st.expander("Saliency: which pixels speak for the true and for the predicted class"):
         try:
-            pair = run_model(store, run.id).run(saliency_pair, processed, int(true), int(predicted))
+            pair = run_model(lab, run.id).run(saliency_pair, processed, int(true), int(predicted))
         except DigitLabError as err:
             st.warning(f"No saliency map: {escape(str(err))}")
             return
@@ -99,44 +99,41 @@ def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: i
 TASKS = "inside_tasks"
 
 
-def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: str | None = None) -> str | None:
-    """Submit ``fn(*args, env=<this server's settings>, progress=...)`` as a background task,
-    unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
+def start_task(lab: Lab, name: str, submit: Callable[..., str], *args: Any) -> str | None:
+    """Start a background task through the door (``submit(*args)``, a Lab method returning a task
+    id), unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
     Returns why it could not start (a message for the page), else None."""
-    from core.execution import task_env
-    from core.execution import tasks
-
     running = st.session_state.setdefault(TASKS, {})
     if name in running:
         try:
-            if tasks.get(running[name]).active:
+            if lab.task(running[name]).active:
                 return None
         except DigitLabError:
             pass
     try:
-        running[name] = tasks.submit(fn, *args, kind=kind, owner=owner, env=task_env.current())
+        running[name] = submit(*args)
+    except DigitLabError as err:
+        return escape(str(err))
     except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception when its node cannot start
         return f"The background task could not start: {escape(str(err))}"
     return None
 
 
-def follow_task(name: str, what: str) -> bool:
+def follow_task(lab: Lab, name: str, what: str) -> bool:
     """Show the task ``name``: a progress bar polled every second while it runs (the page reruns
     when it ends), its error if it failed. Returns whether it is still running."""
-    from core.execution import tasks
-
     task_id = st.session_state.get(TASKS, {}).get(name)
     if task_id is None:
         return False
     try:
-        task = tasks.get(task_id)
+        task = lab.task(task_id)
     except DigitLabError:  # from before a server restart
         st.session_state[TASKS].pop(name, None)
         return False
     if task.active:
         @st.fragment(run_every=1)
         def poll() -> None:
-            now = tasks.get(task_id)
+            now = lab.task(task_id)
             if now.active:
                 st.progress(now.fraction, text=f"{what}: {now.text}")
             else:
@@ -145,9 +142,9 @@ def follow_task(name: str, what: str) -> bool:
         poll()
         return True
     st.session_state[TASKS].pop(name, None)
-    if task.state == tasks.FAILED:
+    if task.state == FAILED:
         st.error(f"{what} failed: {escape(task.error or 'no reason given')}")
-    elif task.state == tasks.STOPPED:
+    elif task.state == STOPPED:
         st.warning(f"{what} was stopped.")
     return False
 
@@ -182,10 +179,10 @@ def kept(key: str) -> Any:
 
 # ---- evaluations on other datasets --------------------------------------------------------------
 
-def evaluation_picker(store: RunView, run: Run) -> Evaluation | None:
+def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
     """On the Errors page: which test images to analyse, the run's own or those of a dataset it was
     evaluated on (Inside the model page). None: its own. Shown only when the run has evaluations."""
-    found = evaluations(store, run.id)
+    found = lab.evaluations(run.id)
     if not found:
         return None
     key = "errors_evaluation"

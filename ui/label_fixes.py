@@ -8,7 +8,8 @@ from typing import Any
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.labels.corrections import LabelCorrections, make_version, provenance
+from core.labels.corrections import LabelCorrections, provenance
+from core.lab import Lab
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
 from ui.inside_views import escape
@@ -42,7 +43,7 @@ def record_choice(marks: LabelMarks, fixes: LabelCorrections, index: int, text: 
     return None
 
 
-def version_panel(spec: str, fixes: LabelCorrections, owner: str | None = None) -> None:
+def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     """The accepted corrections, a button that makes the corrected version, and the version made."""
     table = fixes.frame()
     st.subheader("Corrected version")
@@ -54,7 +55,7 @@ def version_panel(spec: str, fixes: LabelCorrections, owner: str | None = None) 
                "dataset with these corrections; the same corrections always give the same version.")
     if st.button("Make the corrected version", icon=":material/new_label:", key="labels_make_version"):
         try:
-            st.session_state[VERSION_KEY] = make_version(spec, owner=owner)
+            st.session_state[VERSION_KEY] = lab.make_version(spec)
         except (DigitLabError, OSError) as err:
             st.error(f"The version could not be made: {escape(str(err))}")
     version = st.session_state.get(VERSION_KEY)

@@ -13,8 +13,8 @@ import streamlit as st
 from core.datasets import ARABIC_CLASS_NAMES, Dataset
 from core.preprocess.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
-from core.classroom.run_access import RunView
-from core.runs.store import Run, RunStore
+from core.lab import Lab
+from core.runs.store import Run
 
 #: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
@@ -34,18 +34,17 @@ class SharedModel:
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(root: str, run_id: str) -> SharedModel:
+def _load(model_file: str) -> SharedModel:
     from core.training.fit import load_model  # imports TensorFlow: only once a model is needed
 
-    # Only ever a run's own model file, found by the store from a validated run id.
-    return SharedModel(load_model(RunStore(root).model_path(run_id)))
+    # Only ever a run's own model file, found by the door (core.lab) from a validated run id.
+    return SharedModel(load_model(model_file))
 
 
-def run_model(store: RunStore | RunView, run_id: str) -> SharedModel:
+def run_model(lab: Lab, run_id: str) -> SharedModel:
     """The model of a finished run, loaded once per run id for all sessions (DigitLabError if the
     run has no readable model)."""
-    store.model_path(run_id)  # DigitLabError now if the run has no readable model
-    return _load(str(store.root), run_id)
+    return _load(str(lab.model_path(run_id)))  # DigitLabError now if the run has no readable model
 
 
 def class_names_and_binary(run: Run, dataset: Dataset | None) -> tuple[tuple[str, ...], bool]:

@@ -17,8 +17,8 @@ from core.datasets import display_spec
 from core.execution.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.training.config import RunConfig
-from core.classroom.run_access import RunView
-from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, RunStore, fit_result_line, leaky_line
+from core.lab import Lab
+from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, fit_result_line, leaky_line
 
 #: What the worker reports before training starts, said in words.
 PHASE_TEXT = {
@@ -61,10 +61,10 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(store: RunStore | RunView, run_id: str) -> LiveView:
+def poll_run(lab: Lab, run_id: str) -> LiveView:
     """Read a run's state for the Train page's live fragment (one store round trip per part)."""
-    run = store.get(run_id)
-    history = store.history(run_id)
+    run = lab.run(run_id)
+    history = lab.history(run_id)
     return LiveView(run=run, history=history, progress=progress_view(run, history),
                     summary=None if run.active else fit_result_block(run))
 
@@ -231,11 +231,11 @@ def overlay_name(run: Run) -> str:
     return f"{run.id} · {run.pipeline_label} · {run.preset}"
 
 
-def overlay_history(store: RunStore | RunView, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(lab: Lab, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
-        hist = store.history(run.id)
+        hist = lab.history(run.id)
         if len(hist):
             frames.append(hist.assign(run=overlay_name(run)))
     if not frames:

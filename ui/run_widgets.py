@@ -9,8 +9,8 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.training.models import describe_preset
-from core.classroom.run_access import RunView
-from core.runs.store import FINISHED, Run
+from core.lab import Lab
+from core.runs.store import Run
 from ui import query_state, run_views
 from ui.param_widgets import param_widget
 from ui.markdown import escape
@@ -50,13 +50,13 @@ def page_link(path: str, label: str, icon: str | None = None, query_params: Mapp
         st.caption(f"{label}: open it from the sidebar.")
 
 
-def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_text: str) -> Run:
+def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: str) -> Run:
     """A select box of the finished runs the session may view (its own and the class's published
     ones, newest first) that honours and updates ``?run=<id>``.
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    runs = [r for r in store.list(published=True) if r.status == FINISHED and not r.broken]
+    runs = lab.finished_runs(published=True)
     if not runs:
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")

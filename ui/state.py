@@ -1,17 +1,13 @@
 """Session keys shared by the pages, declared once, and the cached loaders behind them."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from core.classroom.access import Identity, check_dataset
+from core.classroom.access import Identity
 from core.datasets import Dataset, load_spec
 from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
-from core.execution.queue import JobQueue
+from core.lab import Lab
 from core.preprocess import Pipeline
-from core.classroom.run_access import RunView
-from core.runs.store import RunStore
 from core.settings import settings
 from ui import identity
 
@@ -23,7 +19,6 @@ PIPELINE_STEPS = "pipeline_steps"
 ACTIVE_RUN = "active_run"
 #: While the default size is drawn in the background: its spec (the session shows FIRST_SIZE).
 DEFAULT_PENDING = "default_pending"
-
 
 def _leave_legacy_page_mode() -> None:
     """Hand a deep-linked page over to app.py's navigation.
@@ -43,7 +38,6 @@ def _leave_legacy_page_mode() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
-
 def init_session() -> None:
     """Session defaults; called first by every page so any page can be the first one opened.
 
@@ -58,7 +52,6 @@ def init_session() -> None:
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
 
-
 def _first_dataset_spec() -> str:
     """The default dataset at its configured size, or, on a fresh machine where that size is not
     cached yet, the tiny size at once while the configured one is drawn in the background."""
@@ -67,7 +60,6 @@ def _first_dataset_spec() -> str:
         st.session_state[DEFAULT_PENDING] = f"default:{size}"
         return f"default:{FIRST_SIZE}"
     return f"default:{size}"
-
 
 def _take_pending_default() -> None:
     """Switch to the default size drawn in the background once it is there (a failed drawing is
@@ -80,7 +72,6 @@ def _take_pending_default() -> None:
     elif fill_state(pending.partition(":")[2]) != "filling":
         st.session_state[DATASET_SPEC] = pending
         del st.session_state[DEFAULT_PENDING]
-
 
 def pending_default_notice() -> None:
     """While the default size is drawn in the background: say so, and switch to it when it is
@@ -98,12 +89,10 @@ def pending_default_notice() -> None:
 
     waiting()
 
-
 def current_pipeline() -> Pipeline:
     """The pipeline being edited on the Preprocess page: its enabled steps, in order."""
     init_session()
     return Pipeline.from_list([e["step"] for e in st.session_state[PIPELINE_STEPS] if e["enabled"]])
-
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
 def load_dataset(spec: str) -> Dataset:
@@ -113,32 +102,16 @@ def load_dataset(spec: str) -> Dataset:
         arr.setflags(write=False)
     return ds
 
-
 def current_dataset() -> Dataset:
     """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
-    return load_dataset(check_dataset(me(), st.session_state[DATASET_SPEC]))
-
+    return load_dataset(lab().check_dataset(st.session_state[DATASET_SPEC]))
 
 def me() -> Identity:
     """The session's identity (core.classroom.access); pages call it after ``init_session``."""
     return identity.require()
 
-
-def job_queue() -> JobQueue:
-    """The server's one job queue, dispatching in a daemon thread; shared by every session.
-
-    Keyed by the run root so tests that point DIGITLAB_RUN_ROOT elsewhere get their own queue.
-    """
-    return _queue_for(str(settings().run_root.resolve()))
-
-
-@st.cache_resource
-def _queue_for(root: str) -> JobQueue:
-    return JobQueue(RunStore(Path(root))).start()
-
-
-def run_store() -> RunView:
-    """The run store behind the job queue, as this session's identity may see and use it."""
-    jobs = job_queue()
-    return RunView(jobs.store, me(), jobs)
+def lab() -> Lab:
+    """The one door (core.lab) for this session's identity: every run, grid, upload, search,
+    evaluation and map a page shows or makes goes through it."""
+    return Lab(me())

@@ -37,13 +37,17 @@ CORRECTION_COLUMNS = ["index", "given", "label", "by", "search", "accepted"]
 
 
 class LabelCorrections:
-    """Accepted label corrections of one dataset spec: training index -> new label, with who
-    accepted it and from which search. Stored as ``<root>/label_corrections/<hash of spec>.json``."""
+    """One person's accepted label corrections of one dataset spec: training index -> new label,
+    with who accepted it and from which search. Stored as
+    ``<root>/label_corrections/<hash of owner and spec>.json``; like marks, each ``owner`` has their
+    own (the single local user's and the CLI's, no owner, are one set named by the spec alone)."""
 
-    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
+        self.owner = owner
         folder = Path(root if root is not None else settings().cache_dir) / "label_corrections"
-        self.path = folder / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.json"
+        named = spec if owner is None else json.dumps([owner, spec])
+        self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"
 
     def load(self) -> dict[int, dict[str, Any]]:
         """Every correction by training index: ``{"given", "label", "by", "search", "accepted"}``."""
@@ -61,7 +65,7 @@ class LabelCorrections:
             raise DigitLabError(f"labels are 0..9, got {label!r} (given {given!r})")
         if int(label) == int(given):
             raise DigitLabError(f"image {index} is already labelled {given}: nothing to correct")
-        return self._change(int(index), {"given": int(given), "label": int(label), "by": by,
+        return self._change(int(index), {"given": int(given), "label": int(label), "by": by or self.owner,
                                          "search": search, "accepted": time.time()})
 
     def withdraw(self, index: int) -> dict[int, dict[str, Any]]:
@@ -108,7 +112,7 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
     """The corrected version of dataset ``spec`` (its corrections applied), stored with its
     provenance; returns the version's spec. DigitLabError if there is no correction."""
     base = Path(root if root is not None else settings().cache_dir)
-    corrections = LabelCorrections(spec, base).load()
+    corrections = LabelCorrections(spec, base, owner=owner).load()
     if not corrections:
         raise DigitLabError("no correction accepted yet: accept a suggested label first")
     ds = load_spec(spec)
