@@ -6,6 +6,12 @@ BIN    := $(VENV)/bin
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 IMAGE  ?= digit-lab
+# The lab's own Ray, a set of processes of its own that outlive the dashboard: restarting the
+# server (a setting changed, an upgrade, a crash) leaves the runs in flight training, and the
+# restarted server collects them. Loopback only; `make ray-stop` ends it (and its runs).
+RAY_PORT ?= 6390
+RAY_ADDRESS := 127.0.0.1:$(RAY_PORT)
+RAY_ENV := RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 PYTHONPATH=$(CURDIR)
 
 # The container engine: docker where it has an engine, else podman (same arguments), else none.
 # Decided once, on first use (`make DOCKER=podman ...` skips the probe).
@@ -15,7 +21,7 @@ DOCKER = $(eval DOCKER := $(shell if docker info >/dev/null 2>&1; then echo dock
 endif
 NO_ENGINE := echo "skipped: no container engine works here (docker info and podman info both failed); install Docker or Podman"
 
-.PHONY: run test install install-dev browser bench clean image image-test
+.PHONY: run ray ray-stop test install install-dev browser bench clean image image-test
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +37,18 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
-run: install
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+run: install ray
+	DIGITLAB_RAY_ADDRESS=$(RAY_ADDRESS) $(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+
+# Start the lab's Ray unless it answers already (then it is reused, with whatever it is training).
+ray: install
+	@$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(RAY_PORT)), 2)" 2>/dev/null || { \
+	  $(RAY_ENV) $(BIN)/ray start --head --node-ip-address=127.0.0.1 --port=$(RAY_PORT) \
+	    --num-cpus=$$(nproc) --object-store-memory=268435456 --include-dashboard=false \
+	    --disable-usage-stats >/dev/null && echo "Ray started at $(RAY_ADDRESS) (make ray-stop ends it)"; }
+
+ray-stop: install
+	$(RAY_ENV) $(BIN)/ray stop
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:
