@@ -30,7 +30,7 @@ from core.execution.queue import JobQueue
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
-from core.runs.store import FINISHED, Run, RunStore
+from core.runs.store import FAILED, FINISHED, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
 
@@ -74,6 +74,12 @@ class Lab:
     def staff(self) -> bool:
         """Whether the caller sees and acts on everyone's work (teachers, administrators)."""
         return self.who.staff
+
+    @property
+    def shows_owners(self) -> bool:
+        """Whether the caller sees other people's runs (staff of a shared lab, not the single local
+        user), so tables and pickers name each run's owner."""
+        return self.staff and self.who != LOCAL_USER
 
     def limits(self) -> Limits:
         """The instance's limits as they apply to the caller."""
@@ -145,6 +151,19 @@ class Lab:
         """Queue a training run owned by the caller (limits checked first); return its id."""
         self.dataset(config.dataset)  # another person's upload reads as missing
         return self.jobs.submit(config, owner=self.who.key)
+
+    def requeue(self, run_id: str) -> str:
+        """Queue a failed or stopped run again: the same config as a new run of the same owner
+        (the caller's own runs; staff: anyone's). Returns the new run's id."""
+        run = self.run(run_id)
+        if not self.mine(run):
+            raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher can "
+                                "queue it again")
+        if run.status not in (FAILED, STOPPED):
+            raise DigitLabError(f"run {run_id} is {run.status}: only a failed or stopped run is queued again")
+        if run.config is None:
+            raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
+        return self.jobs.submit(run.config, owner=run.owner if run.owner is not None else self.who.key)
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""

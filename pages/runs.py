@@ -35,6 +35,15 @@ def _publish(run_id: str) -> None:
         st.session_state[FLASH] = ("error", f"Could not publish run {run_id}: {err}")
 
 
+def _requeue(run_id: str) -> None:
+    try:
+        new_id = lab.requeue(run_id)
+        st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {new_id}.")
+        st.session_state["runs_selected"] = new_id
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not queue run {run_id} again: {err}")
+
+
 def _ask_delete(run_id: str | None) -> None:
     st.session_state[CONFIRM] = run_id
 
@@ -69,14 +78,15 @@ if scope == MY_RUNS:
         st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
 by_id = {r.id: r for r in runs}
-labels = {r.id: run_views.run_label(r) for r in runs}
+# A teacher sees whose run is whose wherever she acts: the table, the picker and One run.
+labels = {r.id: run_views.run_label(r) + (f" · {lab.owner_name(r)}" if lab.shows_owners else "") for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
 table = run_views.runs_table(runs)
 # The figures a student compares first, before the long pipeline names push them off the right edge.
-first = ["id", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
+first = ["id", *(["owner"] if lab.shows_owners else []), "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
 st.dataframe(table, hide_index=True, width="stretch",
-             column_order=first + [c for c in table.columns if c not in first],
+             column_order=first + [c for c in table.columns if c not in first and c != "owner"],
              column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
                             run_views.LEAKY_COLUMN: metric_format,
@@ -125,7 +135,8 @@ if run.config is not None:
     cfg = run.config
     validation = "the test set" if cfg.validation == "test" else f"{cfg.validation:.0%} of the training set held out"
     st.markdown(f"**{escape(cfg.title)}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
-                f"Validated on {validation}, seed {cfg.seed}. Status: {run_views.status_text(run)}.")
+                f"Validated on {validation}, seed {cfg.seed}. Status: {run_views.status_text(run)}."
+                + (f"  \nOwner: {escape(lab.owner_name(run))}." if lab.shows_owners else ""))
 if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
@@ -153,6 +164,9 @@ else:
                            key="runs_download")
     except (DigitLabError, OSError):
         b1.caption("This run has no saved model to download.")
+if run.status in ("failed", "stopped") and lab.mine(run):
+    b3.button("Queue again", on_click=_requeue, args=(run.id,), key="runs_requeue", icon=":material/replay:",
+              help="The same config as a new run (this one stays as it is).")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
 if lab.may_publish() and run.status == "finished":

@@ -39,13 +39,53 @@ try:
 except DigitLabError as err:
     st.error(f"The limits file is misconfigured: {err}")
 
-st.subheader("Running and queued now")
-active = [r for r in runs if r.active]
-if active:
-    st.dataframe(run_views.runs_table(active).assign(student=[owner_label(r.owner) for r in active]),
-                 hide_index=True, width="stretch")
-else:
-    st.caption("Nothing runs or waits now.")
+def _stop(run_id: str) -> None:
+    try:
+        lab.stop(run_id)
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not stop run {run_id}: {err}")
+
+
+def _requeue(run_id: str) -> None:
+    try:
+        st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {lab.requeue(run_id)}.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Could not queue run {run_id} again: {err}")
+
+
+@st.fragment(run_every=1)
+def class_now() -> None:
+    """The class's runs in flight, refreshed every second: a stop shows here within a second."""
+    st.subheader("Running and queued now")
+    active = lab.class_runs(statuses=("running", "queued"))
+    if not active:
+        st.caption("Nothing runs or waits now.")
+    widths = [2, 1.2, 1.6, 2.6, 1]
+    if active:
+        for col, head in zip(st.columns(widths), ["Student", "Run", "Preset · pipeline", "Status"]):
+            col.markdown(f"**{head}**")
+    for run in active:
+        c = st.columns(widths, vertical_alignment="center")
+        c[0].write(escape(owner_label(run.owner)))
+        c[1].write(f"`{run.id}`")
+        c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
+        c[3].write(escape("stopping…" if run.stop_requested else run_views.status_text(run)))
+        c[4].button("Stop", key=f"teacher_stop_{run.id}", on_click=_stop, args=(run.id,), icon=":material/stop:",
+                    disabled=run.stop_requested)
+    ended = [r for r in lab.class_runs(statuses=("failed", "stopped"))][:5]
+    if ended:
+        st.caption("Ended without finishing, latest first:")
+        for run in ended:
+            c = st.columns(widths, vertical_alignment="center")
+            c[0].write(escape(owner_label(run.owner)))
+            c[1].write(f"`{run.id}`")
+            c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
+            c[3].write(escape(run_views.status_text(run)))
+            c[4].button("Queue again", key=f"teacher_requeue_{run.id}", on_click=_requeue, args=(run.id,),
+                        icon=":material/replay:")
+
+
+class_now()
 
 st.subheader("Leaderboard")
 board = leaderboard(runs)

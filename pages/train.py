@@ -172,6 +172,15 @@ def follow_offer(exclude: str | None) -> bool:
     return True
 
 
+def _requeue(run_id: str) -> None:
+    try:
+        st.session_state[state.ACTIVE_RUN] = lab.requeue(run_id)
+    except DigitLabError as err:
+        st.session_state["train_requeue_error"] = f"Could not queue run {run_id} again: {err}"
+
+
+if problem := st.session_state.pop("train_requeue_error", None):
+    st.error(escape(problem))
 followed = None
 if st.session_state[state.ACTIVE_RUN]:
     try:
@@ -217,6 +226,9 @@ else:
                 st.caption(note)
         if run.status == "failed":
             st.error(escape(run_views.ended_text(run)))
+        if run.status in ("failed", "stopped") and lab.mine(run):
+            st.button("Queue again", on_click=_requeue, args=(run.id,), key="train_requeue", icon=":material/replay:",
+                      help="The same config as a new run, followed here.")
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
         queued = lab.queued()

@@ -68,6 +68,8 @@ ATTEMPTS = {
     "slots": lambda c, b: assert_true(b.slots() >= 1),
     "limits": lambda c, b: b.limits(),
     "staff": lambda c, b: assert_false(b.staff),
+    "shows_owners": lambda c, b: assert_false(b.shows_owners),
+    "requeue": lambda c, b: same_as_missing(b.requeue, c.finished),
     "train": lambda c, b: refuse(lambda: b.train(RunConfig.build(dataset=a_upload(c), preset="D")), "no such upload"),
     "stop": lambda c, b: (same_as_missing(b.stop, c.queued), assert_true(c.store.get(c.queued).status == "queued")),
     "delete": lambda c, b: (same_as_missing(b.delete, c.finished), c.store.get(c.finished)),

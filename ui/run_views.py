@@ -17,6 +17,7 @@ from core.datasets import display_spec
 from core.execution.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.training.config import RunConfig
+from core.classroom.access import owner_label
 from core.lab import Lab
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, fit_result_line, leaky_line
 
@@ -34,7 +35,7 @@ PHASE_TEXT = {
 #: Columns of the Runs page's table, in order, as the report's FIT RESULT blocks listed them.
 #: The Runs table's column for the leaky protocol's figure: named so it cannot pass for a result.
 LEAKY_COLUMN = "leaky protocol val_accuracy (uses test labels)"
-RUN_TABLE_COLUMNS = ["id", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
+RUN_TABLE_COLUMNS = ["id", "owner", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
                      "test_accuracy", LEAKY_COLUMN, "time (s)", "created"]
 
 
@@ -174,7 +175,8 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     for run in runs:
         m = run.metrics
         rows.append({
-            "id": run.id, "status": status_text(run), "dataset": display_spec(run.dataset),
+            "id": run.id, "owner": owner_label(run.owner), "status": status_text(run),
+            "dataset": display_spec(run.dataset),
             "pipeline": run.pipeline_label, "preset": run.preset,
             "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
             **{name: m.get(name) for name in METRIC_NAMES},
