@@ -98,8 +98,8 @@ def test_per_owner_caps_from_the_limits(tmp_path, sleepers, monkeypatch):
 def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():
     history = [eta.Past("D", "default:tiny", 2.0), eta.Past("D", "default:tiny", 4.0),
                eta.Past("D", "default:tiny", 3.0), eta.Past("H", "default:tiny", 30.0)]
-    pace = eta.seconds_per_epoch(history)
-    assert pace == {("D", "default:tiny"): 3.0, ("H", "default:tiny"): 30.0}
+    pace = eta.paces(history)
+    assert pace == {("D", "default:tiny"): eta.Pace(3.0), ("H", "default:tiny"): eta.Pace(30.0)}
     running = [eta.Pending("r1", "H", "default:tiny", 2, started=100.0)]  # frees at 160
     queued = [eta.Pending("q1", "D", "default:tiny", 10), eta.Pending("q2", "D", "default:tiny", 1),
               eta.Pending("q3", "D", "default:tiny", 1), eta.Pending("q4", "G", "default:tiny", 1),
@@ -109,6 +109,17 @@ def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():
     assert starts == {"q1": 160.0, "q2": 190.0, "q3": 193.0, "q4": None, "q5": None}
     assert eta.start_text(starts["q1"], now=110.0) == "starts in about 50 s"
     assert eta.start_text(None) == "start time unknown (no finished run like it yet)"
+
+
+def test_estimates_count_free_slots_overhead_and_the_epochs_already_done():
+    pace = eta.paces([eta.Past("D", "default:tiny", 2.0, overhead=4.0), eta.Past("D", "default:tiny", 2.0, overhead=6.0)])
+    assert pace[("D", "default:tiny")] == eta.Pace(2.0, 5.0)
+    # Two slots, one busy with a run at epoch 8 of 10 (its own pace: 1 s an epoch): q1 starts at once,
+    # q2 when the running one ends (2 epochs + the end of its overhead), q3 after q1 (5 + 10 x 2 s).
+    running = [eta.Pending("r1", "D", "default:tiny", 10, started=0.0, epochs_done=8, epoch_seconds=1.0)]
+    queued = [eta.Pending(q, "D", "default:tiny", 10) for q in ("q1", "q2", "q3")]
+    starts = eta.estimated_starts(running, queued, pace, slots=2, now=100.0)
+    assert starts == {"q1": 100.0, "q2": pytest.approx(103.5), "q3": 125.0}
 
 
 def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_not_obey(tmp_path, sleepers):

@@ -1,9 +1,12 @@
-"""Estimated start times of queued runs, from how long recent runs of the same kind took.
+"""Estimated start times of queued runs, from how the queue drains on this instance.
 
-A run's expected duration is the median wall time per epoch of the last finished runs with the
-same preset on the same dataset spec (which names the data size), times its epochs. Queued runs
-are then laid out in their start order over the slots busy now, each taking the slot that frees
-first. A run with no comparable history (and every run behind it) gets no estimate.
+Each kind of run (preset, dataset spec, which names the data size) has a measured :class:`Pace`:
+the median training seconds per epoch of its latest finished runs, and the median wall time they
+spent outside their epochs (the worker picking the run up, loading data, predicting and saving).
+A running run frees its slot after its remaining epochs at that pace (its own pace once it has
+reported epochs); queued runs then take, in their fair-share start order, the slot that frees
+first, free slots at once. A run with no comparable history (and every run behind it) gets no
+estimate rather than a made-up one.
 """
 from __future__ import annotations
 
@@ -15,63 +18,89 @@ from dataclasses import dataclass
 
 #: Finished runs of one (preset, dataset) considered.
 RECENT = 5
+#: Of a run's time outside its epochs, the part after its last epoch (predicting, saving, collecting).
+TAIL_SHARE = 0.3
 
 
 @dataclass(frozen=True)
 class Past:
-    """A finished run's kind and pace."""
+    """A finished run's kind, its training seconds per epoch and its wall time outside epochs."""
 
     preset: str
     dataset: str
     seconds_per_epoch: float
+    overhead: float = 0.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long one kind of run takes here: per epoch, and once outside its epochs."""
+
+    per_epoch: float
+    overhead: float = 0.0
+
+    def duration(self, epochs: int) -> float:
+        """Wall time of a whole run of ``epochs`` epochs."""
+        return self.overhead + self.per_epoch * epochs
 
 
 @dataclass(frozen=True)
 class Pending:
-    """A queued or running run: its kind, epochs, and start time if running."""
+    """A queued or running run: its kind, epochs, start time, and epochs done so far if running."""
 
     id: str
     preset: str
     dataset: str
     epochs: int
     started: float | None = None
+    epochs_done: int = 0
+    epoch_seconds: float | None = None  # its own measured seconds per epoch, once it has some
 
 
-def seconds_per_epoch(history: Sequence[Past]) -> dict[tuple[str, str], float]:
-    """(preset, dataset) -> median seconds per epoch over its ``RECENT`` latest runs (newest first)."""
-    seen: dict[tuple[str, str], list[float]] = {}
+def paces(history: Sequence[Past]) -> dict[tuple[str, str], Pace]:
+    """(preset, dataset) -> median pace over its ``RECENT`` latest runs (history newest first)."""
+    seen: dict[tuple[str, str], list[Past]] = {}
     for past in history:
         bucket = seen.setdefault((past.preset, past.dataset), [])
         if len(bucket) < RECENT:
-            bucket.append(past.seconds_per_epoch)
-    return {key: statistics.median(values) for key, values in seen.items()}
+            bucket.append(past)
+    return {key: Pace(statistics.median(p.seconds_per_epoch for p in runs),
+                      statistics.median(max(0.0, p.overhead) for p in runs)) for key, runs in seen.items()}
 
 
-def estimated_starts(running: Sequence[Pending], queued: Sequence[Pending],
-                     pace: Mapping[tuple[str, str], float], now: float | None = None) -> dict[str, float | None]:
+def _frees_at(run: Pending, pace: Pace, now: float) -> float:
+    """When a running run will end (its remaining epochs at its own pace if measured)."""
+    per = run.epoch_seconds or pace.per_epoch
+    if run.epochs_done <= 0:
+        return max(now, (run.started or now) + pace.overhead + per * run.epochs)
+    return now + per * max(run.epochs - run.epochs_done, 0) + TAIL_SHARE * pace.overhead
+
+
+def estimated_starts(running: Sequence[Pending], queued: Sequence[Pending], pace: Mapping[tuple[str, str], Pace],
+                     slots: int | None = None, now: float | None = None) -> dict[str, float | None]:
     """Queued run id -> estimated start (a Unix time), or None where history is missing.
 
-    ``queued`` is in start order; the slots are those of ``running`` (at least one).
+    ``queued`` is in start order; ``slots`` is how many runs train at once (default: as many as
+    run now, at least one), so free slots start the first queued runs at once.
     """
     now = time.time() if now is None else now
     frees: list[float] = []
     for run in running:
-        per = pace.get((run.preset, run.dataset))
-        if per is None:
+        kind = pace.get((run.preset, run.dataset))
+        if kind is None and run.epoch_seconds is None:
             return {q.id: None for q in queued}
-        frees.append(max(now, (run.started or now) + per * run.epochs))
-    if not frees:
-        frees = [now]
+        frees.append(_frees_at(run, kind or Pace(run.epoch_seconds or 0.0), now))
+    frees += [now] * max((slots or 0) - len(running), 0 if frees else 1)
     heapq.heapify(frees)
     out: dict[str, float | None] = {}
     for i, run in enumerate(queued):
-        per = pace.get((run.preset, run.dataset))
-        if per is None:
+        kind = pace.get((run.preset, run.dataset))
+        if kind is None:
             out.update({q.id: None for q in queued[i:]})
             break
         start = heapq.heappop(frees)
         out[run.id] = start
-        heapq.heappush(frees, start + per * run.epochs)
+        heapq.heappush(frees, start + kind.duration(run.epochs))
     return out
 
 

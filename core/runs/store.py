@@ -182,6 +182,8 @@ class RunStore:
         except OSError as err:
             raise DigitLabError(f"cannot create the run folder: {err.strerror}", self.root) from None
         self.index_path = self.root / INDEX_NAME
+        #: How many runs train at once, once a dispatcher of this process knows it (for estimates).
+        self.slots: int | None = None
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -404,16 +406,16 @@ class RunStore:
                                 "ORDER BY created, id", (QUEUED,)).fetchall()
             if not queued:
                 return {}
-            busy = db.execute("SELECT id, config, preset, dataset, started FROM runs WHERE status = ?",
-                              (RUNNING,)).fetchall()
+            busy = db.execute("SELECT r.id, r.config, r.preset, r.dataset, r.started, COUNT(e.epoch) AS done, "
+                              "AVG(e.seconds) AS per FROM runs r LEFT JOIN epochs e ON e.run_id = r.id "
+                              "WHERE r.status = ? GROUP BY r.id", (RUNNING,)).fetchall()
             done = db.execute("SELECT preset, dataset, started, finished, metrics FROM runs WHERE status = ? "
                               "AND started IS NOT NULL ORDER BY finished DESC LIMIT 200", (FINISHED,)).fetchall()
         order = fair_order([(r["id"], r["owner"]) for r in queued], running, last_started=served)
         by_id = {r["id"]: r for r in queued}
-        pace = eta.seconds_per_epoch([
-            eta.Past(r["preset"], r["dataset"], (r["finished"] - r["started"]) / epochs)
-            for r in done if (epochs := int(_json_dict(r["metrics"]).get("epochs") or 0)) > 0])
-        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order], pace)
+        pace = eta.paces([_past(r) for r in done if int(_json_dict(r["metrics"]).get("epochs") or 0) > 0])
+        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order], pace,
+                                      slots=self.slots)
         return {run_id: (i + 1, starts.get(run_id)) for i, run_id in enumerate(order)}
 
     def set_pid(self, run_id: str, pid: int) -> None:
@@ -614,13 +616,24 @@ def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, i
 
 
 def _pending(row: sqlite3.Row) -> eta.Pending:
-    """A queued or running row as core.execution.eta needs it."""
+    """A queued or running row as core.execution.eta needs it (a running one with its epochs so far
+    and its own pace, from the epochs it reported)."""
     try:
         epochs = int(json.loads(row["config"])["hyperparams"]["epochs"])
     except (ValueError, KeyError, TypeError):
         epochs = 1
-    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs,
-                       row["started"] if "started" in row.keys() else None)
+    keys = row.keys()
+    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs, row["started"] if "started" in keys else None,
+                       int(row["done"] or 0) if "done" in keys else 0, _float(row["per"]) if "per" in keys else None)
+
+
+def _past(row: sqlite3.Row) -> eta.Past:
+    """A finished row's pace: its training seconds per epoch and its wall time outside epochs."""
+    metrics = _json_dict(row["metrics"])
+    epochs = int(metrics.get("epochs") or 1)
+    wall = row["finished"] - row["started"]
+    trained = _float(metrics.get("seconds")) or wall
+    return eta.Past(row["preset"], row["dataset"], trained / epochs, max(wall - trained, 0.0))
 
 
 def _owner_served(db: sqlite3.Connection) -> dict[str | None, float]:
