@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import os
 import sqlite3
 import subprocess
 import sys
@@ -185,28 +186,30 @@ def test_corrupt_predictions_raise_digitlab_error(tmp_path):
         store.predictions(run_id)
 
 
-def test_a_run_whose_dispatcher_died_is_marked_failed_on_the_next_read(tmp_path):
+def test_a_run_whose_dispatcher_died_is_an_orphan_for_the_next_dispatcher(tmp_path):
     store = RunStore(tmp_path)
     run = store.create(CONFIG)
     store.claim_next(1)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # the dispatching server
     store.set_pid(run.id, proc.pid)
-    assert store.get(run.id).status == RUNNING
+    assert store.get(run.id).status == RUNNING and store.orphans() == []
     proc.kill()
     proc.wait()
-    after = store.get(run.id)
-    assert after.status == FAILED
-    assert after.error == f"the server or CLI that dispatched it (process {proc.pid}) ended while it ran; queue it again"
+    # Still running (its task may be training on): the next dispatcher adopts it or fails it.
+    assert store.get(run.id).status == RUNNING and store.orphans() == [(run.id, proc.pid)]
+    assert store.take_over(run.id, proc.pid, os.getpid())
+    assert not store.take_over(run.id, proc.pid, os.getpid())  # one dispatcher adopts it, not two
+    assert store.orphans() == [] and store.get(run.id).pid == os.getpid()
 
 
-def test_pid_reuse_does_not_keep_a_dead_run_alive(tmp_path):
+def test_pid_reuse_does_not_keep_a_dead_dispatcher_alive(tmp_path):
     store = RunStore(tmp_path)
     run = store.create(CONFIG)
     store.claim_next(1)
     store.set_pid(run.id, 1)
     with sqlite3.connect(tmp_path / runs.INDEX_NAME) as db:  # as if pid 1 belonged to another process
         db.execute("UPDATE runs SET pid_start = '0' WHERE id = ?", (run.id,))
-    assert [r.status for r in store.list()] == [FAILED]
+    assert store.orphans() == [(run.id, 1)]
 
 
 def test_a_claimed_run_without_a_worker_fails_after_the_grace_period(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """Estimated start times of queued runs, from how the queue drains on this instance.
 
 Each kind of run (preset, dataset spec, which names the data size) has a measured :class:`Pace`:
-the median training seconds per epoch of its latest finished runs, and the median wall time they
+the median training seconds per epoch of its latest finished runs, and the least wall time they
 spent outside their epochs (the worker picking the run up, loading data, predicting and saving).
 A running run frees its slot after its remaining epochs at that pace (its own pace once it has
 reported epochs); queued runs then take, in their fair-share start order, the slot that frees
@@ -64,8 +64,10 @@ def paces(history: Sequence[Past]) -> dict[tuple[str, str], Pace]:
         bucket = seen.setdefault((past.preset, past.dataset), [])
         if len(bucket) < RECENT:
             bucket.append(past)
+    # The least overhead, not the median: a cold start (a worker's first TensorFlow import, a dataset
+    # drawn the first time) happens once per worker, and the queue's next runs start on warm ones.
     return {key: Pace(statistics.median(p.seconds_per_epoch for p in runs),
-                      statistics.median(max(0.0, p.overhead) for p in runs)) for key, runs in seen.items()}
+                      min(max(0.0, p.overhead) for p in runs)) for key, runs in seen.items()}
 
 
 def _frees_at(run: Pending, pace: Pace, now: float) -> float:

@@ -10,7 +10,9 @@ Claims are atomic in SQLite, so every dispatcher on a machine (server and CLIs) 
 
 Fault policy: a run whose worker process dies or whose node is lost ends **failed** with the
 reason; it is never retried (a retry would repeat epochs already reported). A dispatcher that
-ends (server restart) leaves its running runs to be failed by the next one, with that reason.
+ends (a server restart) leaves its runs training: their tasks belong to the RunKeeper
+(core.execution.keeper), and the next dispatcher adopts them, epochs reported meanwhile included.
+Only a run the keeper no longer holds (Ray itself was restarted) is failed, with that reason.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from core.training.config import RunConfig
 from core.runs.store import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
                        Run, RunStore, atomic_write_bytes)
 from core.settings import settings
+from core.execution.keeper import keeper
 from core.execution.worker import dataset_payload, run_events, train_task
 
 log = logging.getLogger(__name__)
@@ -51,9 +54,11 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
     payload = dataset_payload(run.config.dataset)
-    upload = ray.put(payload) if payload is not None else None
-    return train_task.options(num_cpus=cpus, resources=resources or {}, name=f"train:{run.id}").remote(
-        run.id, run.config.to_dict(), events, upload, cpus)
+    # The keeper submits the task, so it outlives this process (a server restart); its result's
+    # reference comes back borrowed. The payload travels by value: the keeper owns its copy.
+    options = {"num_cpus": cpus, "resources": resources or {}, "name": f"train:{run.id}"}
+    return ray.get(keeper().launch.remote(run.id, train_task, options,
+                                          (run.id, run.config.to_dict(), events, payload, cpus)))[0]
 
 
 @dataclass
@@ -84,6 +89,7 @@ class JobQueue:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._events: Any = None
+        self._keeper: Any = None
         self._drain: Any = None  # a RunEvents.drain call not answered yet
 
     @property
@@ -106,6 +112,13 @@ class JobQueue:
             cluster.connect()
             self._events = run_events(detached=cluster.is_remote())
         return self._events
+
+    @property
+    def keeper(self) -> Any:
+        """The cluster's RunKeeper, the owner of training tasks (joining Ray on first use)."""
+        if self._keeper is None:
+            self._keeper = keeper()
+        return self._keeper
 
     # ---- submitting and stopping -------------------------------------------------------------
 
@@ -159,6 +172,7 @@ class JobQueue:
         """One round: record reports, close ended runs, enforce stops, start queued runs while
         slots are free. Returns the ids started."""
         with self._lock:
+            self._adopt_orphans()
             if self._flights:
                 self._collect()
                 self._enforce_stops()
@@ -211,6 +225,28 @@ class JobQueue:
             except Exception:  # a locked store or a lost cluster must not kill the dispatcher
                 log.exception("dispatch failed")
 
+    def _adopt_orphans(self) -> None:
+        """Take over the running runs whose dispatcher ended (a server restart): those the keeper
+        still holds are collected from now on as if started here; the others are failed."""
+        orphans = self.store.orphans()
+        if not orphans:
+            return
+        try:
+            held = ray.get(self.keeper.adopt.remote([run_id for run_id, _ in orphans]), timeout=30)
+        except (RayError, GetTimeoutError, DigitLabError) as err:
+            log.warning("could not reach the run keeper: %s", err)
+            return
+        for run_id, pid in orphans:
+            if not self.store.take_over(run_id, pid, os.getpid()):
+                continue  # another dispatcher adopted it first
+            if run_id in held:
+                self._flights[run_id] = _Flight(held[run_id][0])
+                log.info("adopted run %s from ended dispatcher %s", run_id, pid)
+            else:
+                self.store.fail(run_id, f"Ray lost it: the server or CLI that dispatched it (process {pid}) "
+                                        "ended and its Ray with it (make run keeps Ray apart so runs outlive the "
+                                        "server); queue it again")
+
     def _collect(self) -> None:
         """Write reported progress and epochs, then close the runs whose task has ended.
 
@@ -232,6 +268,7 @@ class JobQueue:
             flight = self._flights.pop(run_id)
             self._close(run_id, flight)
             self.events.forget.remote(run_id)
+            self.keeper.forget.remote(run_id)
 
     def _apply_drain(self, timeout: float) -> None:
         """Write the pending drain's reports into the store if it answers within ``timeout``."""
@@ -295,7 +332,8 @@ class JobQueue:
                 flight.stop_sent = now
                 self.events.stop.remote(run_id)
             elif now - flight.stop_sent > self.stop_grace:
-                ray.cancel(flight.ref, force=True)
+                if not ray.get(self.keeper.cancel.remote(run_id), timeout=30):  # a task not the keeper's
+                    ray.cancel(flight.ref, force=True)
                 del self._flights[run_id]
                 self.events.forget.remote(run_id)
                 if run is not None:

@@ -192,7 +192,7 @@ class RunStore:
     # ---- reading ---------------------------------------------------------------------------
 
     def get(self, run_id: str) -> Run:
-        """The run ``run_id``; a running run whose worker is gone is marked failed first."""
+        """The run ``run_id``; a running run that no dispatcher took up is marked failed first."""
         validate_run_id(run_id)
         row = self._row(run_id)
         if row is None:
@@ -366,7 +366,7 @@ class RunStore:
 
     # ---- the queue (used by core.execution.queue) -------------------------------------------------------
     # A running run's pid is its dispatcher's (the server or CLI process that submitted it to Ray):
-    # when that process is gone, nobody collects the run's result, so the run is failed.
+    # when that process is gone, the next dispatcher adopts the run (or fails it if Ray lost it).
 
     def claim_next(self, max_jobs: int, max_running_per_owner: int | None = None) -> Run | None:
         """Atomically move the next queued run (fair share, see :func:`fair_order`) to running if
@@ -425,10 +425,25 @@ class RunStore:
                        (pid, process_start(pid), validate_run_id(run_id)))
 
     def reap_dead(self) -> list[str]:
-        """Mark failed every running run whose worker process is gone; return their ids."""
+        """Mark failed every running run that no dispatcher ever took up; return their ids."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs WHERE status = ?", (RUNNING,)).fetchall()
         return [r["id"] for r in rows if self._reap_row(r)]
+
+    def orphans(self) -> list[tuple[str, int]]:
+        """Running runs whose dispatcher process has ended: (run id, that process's pid). Their
+        tasks may still be training (core.execution.keeper): a dispatcher adopts or fails them."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, pid, pid_start FROM runs WHERE status = ? AND pid IS NOT NULL",
+                              (RUNNING,)).fetchall()
+        return [(r["id"], r["pid"]) for r in rows if not process_alive(r["pid"], r["pid_start"])]
+
+    def take_over(self, run_id: str, old_pid: int, pid: int) -> bool:
+        """Make process ``pid`` the dispatcher of an orphaned run, unless another did first."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND status = ? AND pid IS ?",
+                             (pid, process_start(pid), run_id, RUNNING, old_pid))
+        return cur.rowcount > 0
 
     # ---- the worker's side -----------------------------------------------------------------
 
@@ -534,17 +549,15 @@ class RunStore:
             return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
 
     def _reap_row(self, row: sqlite3.Row) -> bool:
-        """Fail a running row whose dispatcher is gone (nobody will collect its result); True if it did."""
+        """Fail a running row that no dispatcher took up in time; True if it did. (A run whose
+        dispatcher ended may still be training: the next dispatcher adopts it, see :meth:`orphans`.)"""
         pid, run_id = row["pid"], row["id"]
-        if pid is None:
-            started = row["started"] or row["created"]
-            if time.time() - started < STARTUP_GRACE_S:
-                return False
-            reason = "no dispatcher ever took the run up"
-        elif process_alive(pid, row["pid_start"]):
+        if pid is not None:
             return False
-        else:
-            reason = f"the server or CLI that dispatched it (process {pid}) ended while it ran; queue it again"
+        started = row["started"] or row["created"]
+        if time.time() - started < STARTUP_GRACE_S:
+            return False
+        reason = "no dispatcher ever took the run up"
         with self._tx() as db:
             cur = db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
                              "WHERE id = ? AND status = ? AND pid IS ?",
