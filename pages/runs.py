@@ -3,8 +3,9 @@ curves of several runs overlaid, and one run's details, model download, stop and
 import streamlit as st
 
 from core.errors import DigitLabError
+from core.lab import Lab
 from core.training.models import architecture_text
-from ui import charts, honest_view, query_state, run_views, run_widgets, session_runs, state
+from ui import challenge_views, charts, honest_view, query_state, run_views, run_widgets, session_runs, state
 from ui.markdown import escape
 
 state.init_session()
@@ -166,3 +167,5 @@ if st.session_state[CONFIRM] == run.id:
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, delete it", on_click=_delete, args=(run.id,), type="primary", key="runs_delete_yes")
         n.button("Cancel", on_click=_ask_delete, args=(None,), key="runs_delete_no")
+if run.status == "finished" and not run.broken:
+    challenge_views.submit_box(Lab(store.who, state.job_queue()), run)

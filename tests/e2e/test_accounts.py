@@ -184,7 +184,7 @@ def test_two_students_and_a_teacher_sign_in_through_the_provider(browser, oidc_l
     # The teacher sees the class: her page in the sidebar, Amal's run on it.
     tess.wait_for_selector("[data-testid='stSidebarNavLink']:has-text('Teacher')")
     _open(tess, url, "teacher", "Teacher")
-    tess.wait_for_selector("text=Leaderboard")
+    tess.wait_for_selector("text=New challenge")
     _shows(tess, "amal@school.example")  # the page streams in: wait for the part that names her
     screenshot(tess, "accounts-teacher")
 
