@@ -33,11 +33,12 @@ FILE_MARKER, NAME_MARKER = "HIDDENFILE-q7zx", "HIDDENNAME-k3vw"
 
 def hidden_set(n: int = 40, seed: int = 5, class_names=ARABIC_CLASS_NAMES) -> Dataset:
     """A hidden set of ``n`` test images: synthetic digits with a stamp no real digit has (a
-    checkerboard in the top-left 4x4 corner), named by the marker."""
+    checkerboard in the top-left 4x4 corner of every image), named by the marker."""
     ds = generate(10, n, seed=seed)
-    x = ds.x_test.copy()
-    x[:, :4, :4] = np.indices((4, 4)).sum(axis=0) % 2 * 255
-    return Dataset(NAME_MARKER, ds.x_train, ds.y_train, x, ds.y_test, tuple(class_names))
+    x_train, x_test = ds.x_train.copy(), ds.x_test.copy()
+    for x in (x_train, x_test):
+        x[:, :4, :4] = np.indices((4, 4)).sum(axis=0) % 2 * 255
+    return Dataset(NAME_MARKER, x_train, ds.y_train, x_test, ds.y_test, tuple(class_names))
 
 
 def hidden_file(folder: Path, ds: Dataset | None = None) -> Path:
