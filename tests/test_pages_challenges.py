@@ -137,7 +137,7 @@ def test_a_student_sees_the_public_board_and_their_own_public_scores_only(chal):
     assert mine["public"].tolist() == [0.8125] and mine["private"].isna().all()
     assert public[["rank", "score", "submissions"]].values.tolist() == [[1, 0.8125, 1]]
     assert len(at.dataframe) == 2 and "0.5417" not in _tree_text(at)
-    assert any("private board opens at the deadline" in c.value for c in at.caption)
+    assert any("private board opens when the teacher closes the challenge" in c.value for c in at.caption)
     assert any("2 submissions left today" in c.value for c in at.caption)
     # Badr sees the same public board, and no submissions of his own.
     at = page_as("challenges", chal, chal.b)

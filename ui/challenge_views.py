@@ -40,7 +40,13 @@ def settings_line(challenge: ch_core.Challenge) -> str:
     return (f"Training dataset **{escape(ch_core.display_dataset(challenge.dataset))}** · "
             f"{challenge.images:,} hidden images, {challenge.public_share:.0%} scored on the public board · "
             f"{challenge.per_day} submission{'s' if challenge.per_day != 1 else ''} a day · "
-            f"deadline {escape(challenge.deadline_text)} · **{state}**")
+            f"{_deadline_words(challenge)} · **{state}**")
+
+
+def _deadline_words(challenge: ch_core.Challenge) -> str:
+    if challenge.deadline is None:
+        return "no deadline (ends when the teacher closes it)"
+    return f"deadline {escape(challenge.deadline_text)}"
 
 
 def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
@@ -63,7 +69,8 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
                          key=f"{key}_private")
             st.caption(GAP_NOTE)
     else:
-        st.caption(f"The private board opens at the deadline ({escape(challenge.deadline_text)}).")
+        st.caption(f"The private board opens at the deadline ({escape(challenge.deadline_text)})." if challenge.deadline
+                   is not None else "The private board opens when the teacher closes the challenge.")
     st.caption("Validation \"test set (tuned on the test set)\": the run chose its epochs and settings looking at "
                "test figures; its own test accuracy is not an honest estimate, the hidden score is.")
 

@@ -22,7 +22,7 @@ from tests.run_fixtures import fake_finished_run
 pytestmark = pytest.mark.e2e
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PAGES = ("", "data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "teacher")
+PAGES = ("", "data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "challenges", "teacher")
 USERS = {"amal": ("amal@school.example", "Amal"), "badr": ("badr@school.example", "Badr"),
          "tess": ("tess@school.example", "Tess Teacher")}
 CODE = "owl-42"
