@@ -215,6 +215,8 @@ def test_an_unfinished_run_or_one_on_another_dataset_is_refused(cls):
         lab.submit_to_challenge("Week 9", cls.finished)
     assert lab.challenges_for_run(cls.store.get(other)) == []
     assert [c.name for c in lab.challenges_for_run(cls.store.get(cls.finished))] == ["Week 1"]
+    # A teacher looking at A's run is offered no Submit: it is not the teacher's to submit.
+    assert _lab(cls.teacher, cls.root).challenges_for_run(cls.store.get(cls.finished)) == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -336,3 +338,11 @@ def test_scoring_equals_cli_evaluate_on_the_same_images_and_the_cli_board(monkey
     assert capsys.readouterr().out.strip().splitlines()[-1] == out[-1]
     assert main(["challenge", "board", "Week 9"]) == 2
     assert "no challenge 'Week 9'" in capsys.readouterr().err
+
+
+def test_looking_for_challenges_leaves_the_run_root_untouched(env):
+    lab = _lab(ADMINISTRATOR, env)
+    assert lab.challenges() == [] and not (env / "runs" / ch.FOLDER).exists()
+    with pytest.raises(DigitLabError, match="no challenge 'x'"):
+        lab.challenge("x")
+    assert not (env / "runs" / ch.FOLDER).exists()

@@ -172,14 +172,16 @@ class ChallengeStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.folder = self.root / FOLDER
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        # Made on first use: a page that only looks for challenges leaves the run root as it was.
+        new = not (self.folder / INDEX_NAME).exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.folder / INDEX_NAME, timeout=30)
         db.row_factory = sqlite3.Row
+        if new:
+            db.executescript(SCHEMA)
         try:
             with db:
                 yield db
@@ -233,12 +235,16 @@ class ChallengeStore:
 
     def find(self, name: str) -> Challenge | None:
         """The challenge named ``name`` (case-insensitive), or None."""
+        if not (self.folder / INDEX_NAME).exists():
+            return None
         with self._db() as db:
             row = db.execute("SELECT * FROM challenges WHERE lower(name) = lower(?)", (str(name).strip(),)).fetchone()
         return _challenge(row) if row is not None else None
 
     def list(self) -> list[Challenge]:
         """Every challenge, newest first."""
+        if not (self.folder / INDEX_NAME).exists():
+            return []
         with self._db() as db:
             rows = db.execute("SELECT * FROM challenges ORDER BY created DESC").fetchall()
         return [_challenge(r) for r in rows]
