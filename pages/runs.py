@@ -92,6 +92,11 @@ if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) i
                "(\"training images only\" in its pipeline): it changed the training images only, never the test "
                "images, so every test figure is honest. Pick a run under One run for details.")
 
+if on_test := [r.id for r in runs if r.config is not None and r.config.validation == "test" and r.status == "finished"]:
+    st.caption(f"{len(on_test)} finished run{'s' if len(on_test) > 1 else ''} validated on the test set (the report's "
+               "way): chosen while watching test figures, so their test_accuracy flatters them. A class challenge's "
+               "hidden test set measures them honestly (Challenges page).")
+
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
     with st.expander("FIT RESULT, as the report printed it", expanded=True):

@@ -160,6 +160,7 @@ def test_submit_from_the_runs_page(chal):
     no_exceptions(at)
     assert at.selectbox(key="runs_challenge").options == ["Week 1"]
     assert any("2 submissions left today" in c.value for c in at.caption)
+    assert any(c.value.startswith("1 finished run validated on the test set") for c in at.caption)
     at.button(key="runs_challenge_submit").click().run()
     assert [s.value for s in at.success] == [f"Run {chal.finished} submitted to Week 1: it is being scored; see "
                                              "the Challenges page."]
