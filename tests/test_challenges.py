@@ -4,7 +4,6 @@ to ``python -m core evaluate`` on the same images, and the CLI. Cross-owner atte
 whose name contains ``isolation``."""
 from __future__ import annotations
 
-import io
 import re
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from core.__main__ import main
 from core.classroom import access
 from core.classroom import challenges as ch
 from core.classroom.access import ADMINISTRATOR
-from core.datasets import ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES, Dataset, load_spec
+from core.datasets import ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES, Dataset
 from core.datasets.npz import dataset_to_npz
 from core.datasets.synthetic import generate
 from core.errors import DigitLabError
@@ -24,7 +23,7 @@ from core.execution.queue import JobQueue
 from core.lab import Lab
 from core.runs.store import RunStore
 from core.training.config import RunConfig
-from tests.accounts_support import CONFIG, HISTORY, MODES, OIDC, a_class
+from tests.accounts_support import CONFIG, HISTORY, MODES, a_class
 from tests.run_fixtures import copy_trained_runs, fake_finished_run
 
 #: Markers of the hidden set that must never reach a student: its file name and its dataset name.
