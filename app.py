@@ -18,6 +18,7 @@ PAGE_FILES = [
     ("pages/labels.py", "Label issues", ":material/label_off:"),
     ("pages/runs.py", "Runs", ":material/table_chart:"),
     ("pages/grid.py", "Grid", ":material/grid_on:"),
+    ("pages/challenges.py", "Challenges", ":material/emoji_events:"),
 ]
 TEACHER_PAGE = ("pages/teacher.py", "Teacher", ":material/school:")
 

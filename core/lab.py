@@ -11,7 +11,9 @@ The CLI is the administrator (:data:`core.classroom.access.ADMINISTRATOR`) throu
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import cross_eval, embedding
+from core.classroom import challenges as class_challenges
 from core.classroom import overview
 from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
 from core.classroom.limits import Limits, limits
@@ -207,6 +210,8 @@ class Lab:
         """``spec`` as text if the caller may load it: ready datasets are everyone's, an upload
         its uploaders' (and staff's); someone else's upload reads as missing."""
         text = str(DatasetSpec.parse(spec))
+        if class_challenges.names_hidden_set(text, self.jobs.store.root):
+            raise DigitLabError("no such dataset")
         owners = upload_owners(text)
         if owners is not None and not self.staff and self.who.key not in owners:
             raise DigitLabError("no such upload")
@@ -325,3 +330,156 @@ class Lab:
     def may_publish(self) -> bool:
         """Whether the caller may publish runs to the class."""
         return can_publish(self.who)
+
+    # ---- challenges --------------------------------------------------------------------------
+
+    def _challenges(self) -> class_challenges.ChallengeStore:
+        return class_challenges.ChallengeStore(self.jobs.store.root)
+
+    def challenges(self) -> list[class_challenges.Challenge]:
+        """Every challenge of the class, newest first (settings only, never hidden images)."""
+        return self._challenges().list()
+
+    def challenge(self, name: str) -> class_challenges.Challenge:
+        """The challenge named ``name``, or "no challenge <name>"."""
+        found = self._challenges().find(name)
+        if found is None:
+            raise DigitLabError(f"no challenge {str(name)[:60]!r}")
+        return found
+
+    def create_challenge(self, name: str, dataset: str, hidden: Dataset, *,
+                         public_share: float = class_challenges.DEFAULT_PUBLIC, per_day: int = class_challenges.DEFAULT_PER_DAY,
+                         deadline: float | None = None, show_private: bool = False) -> class_challenges.Challenge:
+        """Teachers: a challenge on the training dataset ``dataset`` whose hidden set is ``hidden``'s
+        test split (same classes as the training dataset)."""
+        self._staff_only("create a challenge")
+        spec = self.check_dataset(dataset)
+        training = load_spec(spec)
+        if tuple(hidden.class_names) != tuple(training.class_names):
+            raise DigitLabError(f"the hidden set's classes ({', '.join(hidden.class_names[:3])}, ...) differ from "
+                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)")
+        return self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
+                                         deadline=deadline, show_private=show_private, created_by=self.who.key)
+
+    def edit_challenge(self, name: str, *, per_day: int | None = None, deadline: "float | None | str" = "keep",
+                       show_private: bool | None = None) -> class_challenges.Challenge:
+        """Teachers: change a challenge's daily limit, deadline (None: none) or whether students
+        see their own private score before it ends."""
+        self._staff_only("edit a challenge")
+        return self._challenges().edit(self.challenge(name).id, per_day=per_day, deadline=deadline,
+                                       show_private=show_private)
+
+    def close_challenge(self, name: str, closed: bool = True) -> class_challenges.Challenge:
+        """Teachers: end a challenge now (no more submissions, private board revealed), or reopen it."""
+        self._staff_only("close a challenge")
+        return self._challenges().edit(self.challenge(name).id, closed=closed)
+
+    def challenges_for_run(self, run: Run) -> list[class_challenges.Challenge]:
+        """Open challenges a finished run of the caller's could be submitted to (same dataset)."""
+        theirs = run.owner == self.who.key or (run.owner is None and self.staff)
+        if run.config is None or run.status != FINISHED or run.broken or not theirs:
+            return []
+        return [c for c in self.challenges() if not c.ended() and c.dataset == run.config.dataset]
+
+    def submit_to_challenge(self, name: str, run_id: str, as_owner: str | None = None) -> class_challenges.Submission:
+        """Submit a finished run of the submitter's to a challenge; it is scored in the background.
+        ``as_owner`` (staff only): submit on a student's behalf. Refused with the reason: after the
+        deadline, over the daily limit, an unfinished run, someone else's run, another dataset."""
+        if as_owner is not None and as_owner != self.who.key:
+            self._staff_only("submit for someone else")
+        owner = as_owner or self.who.key
+        ch = self.challenge(name)
+        if ch.ended():
+            raise DigitLabError(f"challenge {ch.name!r} is over ({'closed' if ch.closed else f'its deadline was {ch.deadline_text}'}): "
+                                "no more submissions")
+        run = self.run(run_id)
+        if run.owner != owner and not (run.owner is None and self.staff):  # a CLI run has no owner
+            raise DigitLabError(f"run {run.id} is not {'yours' if owner == self.who.key else owner_label(owner) + chr(39) + 's'}: "
+                                "only your own runs can be submitted")
+        if run.status != FINISHED or run.broken or run.config is None:
+            raise DigitLabError(f"run {run.id} is {run.status}: only a finished run can be submitted")
+        if run.config.dataset != ch.dataset:
+            raise DigitLabError(f"run {run.id} was trained on {class_challenges.display_dataset(run.config.dataset)}; "
+                                f"challenge {ch.name!r} is on {class_challenges.display_dataset(ch.dataset)}")
+        store = self._challenges()
+        if store.used_today(ch.id, owner) >= ch.per_day:
+            raise DigitLabError(f"the daily limit of challenge {ch.name!r} is used: {ch.per_day} submission"
+                                f"{'s' if ch.per_day != 1 else ''} a day; the next one from 00:00 UTC")
+        sub = store.add_submission(ch, run, owner)
+        try:
+            self._score_in_background(sub)
+        except Exception as err:
+            store.record(sub.id, error=f"scoring could not start: {err}")
+            raise DigitLabError(f"scoring could not start: {err}") from None
+        return sub
+
+    def _score_in_background(self, sub: class_challenges.Submission) -> str:
+        """The one place a submission's scoring becomes a background task."""
+        task_id = tasks.submit(class_challenges.score_submission, str(self.jobs.store.root), sub.id,
+                               kind="challenge-score", owner=sub.owner, env=task_env.current())
+        _scoring_tasks[sub.id] = task_id
+        return task_id
+
+    def _refreshed(self, subs: list[class_challenges.Submission]) -> list[class_challenges.Submission]:
+        """Submissions whose scoring task ended without recording (a killed worker, a restart)
+        are marked failed (they do not count against the daily limit)."""
+        store, changed = self._challenges(), False
+        for sub in subs:
+            if sub.status != class_challenges.SCORING:
+                continue
+            task_id = _scoring_tasks.get(sub.id)
+            if task_id is None:
+                if time.time() - sub.created > class_challenges.STALE_AFTER_S:
+                    store.fail_stale(sub.id, "scoring was interrupted (the server restarted)")
+                    changed = True
+                continue
+            try:
+                task = tasks.get(task_id)
+            except DigitLabError:
+                continue
+            if not task.active and task.state != tasks.FINISHED:
+                store.fail_stale(sub.id, task.error or f"scoring {task.state}")
+                changed = True
+        return [store.submission(s.id) for s in subs] if changed else subs
+
+    def scoring_task(self, submission_id: str) -> str | None:
+        """The task scoring one of the caller's submissions in this process, if any."""
+        task_id = _scoring_tasks.get(submission_id)
+        return task_id if task_id is not None and can_act(self.who, tasks.get(task_id).owner) else None
+
+    def sees_private(self, ch: class_challenges.Challenge) -> bool:
+        """Whether the caller sees the private board: staff always, students after the end."""
+        return self.staff or ch.ended()
+
+    def my_submissions(self, name: str) -> list[class_challenges.Submission]:
+        """The caller's submissions to a challenge (staff: everyone's), oldest first. A student
+        sees their private score only after the end, or before it if the teacher allows."""
+        ch = self.challenge(name)
+        store = self._challenges()
+        subs = self._refreshed(store.submissions(ch.id, None if self.staff else self.who.key))
+        if self.sees_private(ch) or ch.show_private:
+            return subs if self.staff or ch.ended() else [replace(s, all_score=None) for s in subs]
+        return [replace(s, private_score=None, all_score=None) for s in subs]
+
+    def submissions_left(self, name: str) -> int:
+        """How many submissions the caller has left today."""
+        ch = self.challenge(name)
+        return max(ch.per_day - self._challenges().used_today(ch.id, self.who.key), 0)
+
+    def challenge_board(self, name: str, private: bool = False) -> pd.DataFrame:
+        """The public board (live), or the private one: staff always, students after the end."""
+        ch = self.challenge(name)
+        if private and not self.sees_private(ch):
+            raise DigitLabError(f"the private board of {ch.name!r} opens at its deadline ({ch.deadline_text})")
+        subs = self._refreshed(self._challenges().submissions(ch.id))
+        return class_challenges.board(subs, "private" if private else "public", owner_label)
+
+    def challenge_results_csv(self, name: str) -> str:
+        """Teachers: every submission of a challenge with both scores, as CSV."""
+        self._staff_only("download a challenge's results")
+        ch = self.challenge(name)
+        return class_challenges.results_csv(ch, self._refreshed(self._challenges().submissions(ch.id)), owner_label)
+
+
+#: submission id -> the task scoring it, for submissions made by this process.
+_scoring_tasks: dict[str, str] = {}

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.training.models import architecture_text
-from ui import charts, honest_view, query_state, run_views, run_widgets, state
+from ui import challenge_views, charts, honest_view, query_state, run_views, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
@@ -101,6 +101,11 @@ if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) i
                "(\"training images only\" in its pipeline): it changed the training images only, never the test "
                "images, so every test figure is honest. Pick a run under One run for details.")
 
+if on_test := [r.id for r in runs if r.config is not None and r.config.validation == "test" and r.status == "finished"]:
+    st.caption(f"{len(on_test)} finished run{'s' if len(on_test) > 1 else ''} validated on the test set (the report's "
+               "way): chosen while watching test figures, so their test_accuracy flatters them. A class challenge's "
+               "hidden test set measures them honestly (Challenges page).")
+
 fit_text = run_views.fit_result_text(runs)
 if fit_text:
     with st.expander("FIT RESULT, as the report printed it", expanded=True):
@@ -180,3 +185,5 @@ if st.session_state[CONFIRM] == run.id:
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, delete it", on_click=_delete, args=(run.id,), type="primary", key="runs_delete_yes")
         n.button("Cancel", on_click=_ask_delete, args=(None,), key="runs_delete_no")
+if run.status == "finished" and not run.broken:
+    challenge_views.submit_box(lab, run)

@@ -1,12 +1,12 @@
-"""Teacher page: every student's runs, what runs or waits now, a leaderboard per dataset (honest
-test accuracy only), the per-student limits, and deleting one student's runs in bulk."""
+"""Teacher page: class challenges (create, edit, close, results CSV, both boards), every student's
+runs, what runs or waits now, the per-student limits, and deleting one student's runs in bulk."""
 import streamlit as st
 
 from core.classroom.access import owner_label
-from core.classroom.overview import leaderboard, students
+from core.classroom.overview import students
 from core.errors import DigitLabError
 from core.classroom.limits import limits
-from ui import run_views, state
+from ui import challenge_views, run_views, state
 from ui.markdown import escape
 
 state.init_session()
@@ -24,6 +24,13 @@ if kind == "success":
 elif kind == "error":
     st.error(message)
 
+st.subheader("Challenges")
+challenge_views.flash()
+for challenge in lab.challenges():
+    with st.expander(challenge.name, expanded=not challenge.ended()):
+        challenge_views.manage(lab, challenge)
+challenge_views.create_form(lab, st.session_state.get(state.DATASET_SPEC))
+
 runs = lab.class_runs()
 st.subheader("Students")
 if not runs:
@@ -33,6 +40,8 @@ per_student = students(runs)
 accuracy = st.column_config.NumberColumn(format="%.4f")
 st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch",
              column_config={"best_test_accuracy": accuracy})
+st.caption("validated_on_test: finished runs that chose their settings on the test set, so their test accuracy "
+           "is not an honest estimate; compare students on a challenge's hidden test set instead.")
 try:
     notes = limits().notes()
     st.caption("Limits of this instance (the limits file): " + ("; ".join(notes) if notes else "none set") + ".")
@@ -86,17 +95,6 @@ def class_now() -> None:
 
 
 class_now()
-
-st.subheader("Leaderboard")
-board = leaderboard(runs)
-if board.empty:
-    st.caption("No finished run with a test accuracy yet.")
-for dataset, rows in board.groupby("dataset", sort=True):
-    st.markdown(f"**{escape(dataset)}**")
-    st.dataframe(rows.drop(columns="dataset"), hide_index=True, width="stretch",
-                 column_config={"test_accuracy": accuracy})
-st.caption("Ranked by each student's best honest test accuracy (test images preprocessed without their "
-           "labels). The report's leaky-protocol figures used the test labels and are never ranked.")
 
 st.subheader("One student's runs")
 owners = list(per_student["owner"])

@@ -1,4 +1,4 @@
-"""Accounts: modes, identities, the open-server warning, upload names, the leaderboard, the CLI's
+"""Accounts: modes, identities, the open-server warning, upload names, the students table, the CLI's
 owner filter, and the sign-in screen on every page for a visitor who has not signed in."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.classroom import access
-from core.classroom.overview import leaderboard, students
+from core.classroom.overview import students
 from core.commands.runs import list_text
 from core.datasets import display_spec, load_files, save_upload
 from core.datasets.npz import dataset_to_npz
@@ -20,7 +20,7 @@ from tests.run_fixtures import fake_finished_run
 
 #: page_env (conftest) also closes each test's job queue afterwards.
 pytestmark = pytest.mark.usefixtures("page_env")
-PAGES = ("data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "teacher")
+PAGES = ("data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "challenges", "teacher")
 
 
 def _settings(**kw) -> Settings:
@@ -82,7 +82,7 @@ def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
     assert access.check_dataset(access.oidc_identity({"email": "b@x"}), spec) == spec
 
 
-def test_leaderboard_ranks_honest_test_accuracy_per_dataset(tmp_path):
+def test_students_table_counts_honest_best_and_runs_validated_on_test(tmp_path):
     store = RunStore(tmp_path / "runs")
     probs = np.full((100, 10), 0.1, np.float32)
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.90})
@@ -91,11 +91,11 @@ def test_leaderboard_ranks_honest_test_accuracy_per_dataset(tmp_path):
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:badr",
                       metrics={"test_accuracy": 0.85, "leaky_val_accuracy": 0.99})
     store.create(CONFIG, owner="code:cyra")  # queued: no accuracy yet
-    board = leaderboard(store.list())
-    assert board[["rank", "student", "test_accuracy"]].values.tolist() == [[1, "amal", 0.90], [2, "badr", 0.85]]
     table = students(store.list()).set_index("student")
     assert table.loc["amal", "runs"] == 2 and table.loc["cyra", "queued"] == 1
-    assert table.loc["amal", "best_test_accuracy"] == 0.90
+    assert table.loc["amal", "best_test_accuracy"] == 0.90 and table.loc["badr", "best_test_accuracy"] == 0.85
+    # CONFIG validates on the test set (the default): every finished run of theirs is marked so.
+    assert table["validated_on_test"].tolist() == [2, 1, 0]
 
 
 def test_cli_lists_everyone_and_filters_by_owner(tmp_path):

@@ -140,8 +140,11 @@ def can_publish(who: Identity) -> bool:
 def check_dataset(who: Identity, spec: str) -> str:
     """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
     (and staff's). Someone else's upload reads as missing."""
+    from core.classroom.challenges import names_hidden_set
     from core.datasets.specs import upload_owners
 
+    if names_hidden_set(spec):  # a challenge's hidden set is nobody's dataset, a teacher's neither
+        raise DigitLabError("no such dataset")
     owners = upload_owners(spec)
     if owners is not None and not who.staff and who.key not in owners:
         raise DigitLabError("no such upload")

@@ -22,7 +22,7 @@ from tests.run_fixtures import fake_finished_run
 pytestmark = pytest.mark.e2e
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PAGES = ("", "data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "teacher")
+PAGES = ("", "data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "challenges", "teacher")
 USERS = {"amal": ("amal@school.example", "Amal"), "badr": ("badr@school.example", "Badr"),
          "tess": ("tess@school.example", "Tess Teacher")}
 CODE = "owl-42"
@@ -184,7 +184,7 @@ def test_two_students_and_a_teacher_sign_in_through_the_provider(browser, oidc_l
     # The teacher sees the class: her page in the sidebar, Amal's run on it.
     tess.wait_for_selector("[data-testid='stSidebarNavLink']:has-text('Teacher')")
     _open(tess, url, "teacher", "Teacher")
-    tess.wait_for_selector("text=Leaderboard")
+    tess.wait_for_selector("text=New challenge")
     _shows(tess, "amal@school.example")  # the page streams in: wait for the part that names her
     screenshot(tess, "accounts-teacher")
 

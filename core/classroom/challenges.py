@@ -1,0 +1,472 @@
+"""Class challenges: a hidden test set, public and private leaderboards, honest by construction.
+
+A challenge has a name, the training dataset students work on (a spec), and a hidden test set the
+teacher gave: the *test split* of a file in any supported format, with the training dataset's
+classes. The hidden images and labels live only in ``<run_root>/challenges/<id>/hidden.npz``: not
+in the cache or data folders (so no ``file:`` spec loads them, see
+:meth:`core.datasets.DatasetSpec.load`), never an upload, never in ``ready_datasets``; nothing here
+returns them, only scores.
+
+A seeded permutation, drawn once at creation and stored beside the hidden set (``split.npy``, with
+its seed in the index), splits the hidden images into a public share (scored live on the public
+board) and the private rest (revealed at the deadline). Submissions and their scores on both parts
+are kept in ``<run_root>/challenges/challenges.sqlite``.
+
+Scoring (:func:`score_submission`, a background task) is :mod:`core.analysis.cross_eval`'s
+evaluation path on the hidden images: the run's pipeline without its training-only steps
+(:func:`core.analysis.inspection.model_inputs`), its saved model, ``predict`` in batches of
+``PREDICT_BATCH``, :func:`core.analysis.evaluation.accuracy`; so a score equals what
+``python -m core evaluate`` says on the same images.
+
+Who may do what is decided in :mod:`core.lab` (``Lab``), never here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.datasets import Dataset
+from core.errors import DigitLabError
+from core.execution import task_env
+from core.runs.store import FINISHED, Run, RunStore, atomic_save_npy
+
+FOLDER = "challenges"
+INDEX_NAME, HIDDEN_NAME, SPLIT_NAME = "challenges.sqlite", "hidden.npz", "split.npy"
+SCORING, SCORED, FAILED = "scoring", "scored", "failed"
+DEFAULT_PUBLIC, DEFAULT_PER_DAY = 0.3, 5
+#: A submission still "scoring" this long after it was made, with no task in this process, was cut
+#: off by a restart.
+STALE_AFTER_S = 900.0
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
+#: progress(fraction done in 0..1, what is happening).
+Progress = Callable[[float, str], None]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS challenges (
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, dataset TEXT NOT NULL, public_share REAL NOT NULL,
+    per_day INTEGER NOT NULL, deadline REAL, show_private INTEGER NOT NULL, closed INTEGER NOT NULL,
+    seed INTEGER NOT NULL, images INTEGER NOT NULL, public_images INTEGER NOT NULL,
+    created REAL NOT NULL, created_by TEXT);
+CREATE TABLE IF NOT EXISTS submissions (
+    id TEXT PRIMARY KEY, challenge_id TEXT NOT NULL, owner TEXT NOT NULL, run_id TEXT NOT NULL,
+    preset TEXT, pipeline TEXT, validation TEXT, created REAL NOT NULL, status TEXT NOT NULL,
+    public_score REAL, private_score REAL, all_score REAL, error TEXT, scored REAL);
+CREATE INDEX IF NOT EXISTS submissions_by_owner ON submissions (challenge_id, owner, created);
+"""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One challenge's settings (never its hidden images)."""
+
+    id: str
+    name: str
+    dataset: str
+    public_share: float
+    per_day: int
+    deadline: float | None
+    show_private: bool
+    closed: bool
+    seed: int
+    images: int
+    public_images: int
+    created: float
+    created_by: str | None = None
+
+    def ended(self, now: float | None = None) -> bool:
+        """Closed by the teacher, or past its deadline: no more submissions, private board revealed."""
+        return self.closed or (self.deadline is not None and (time.time() if now is None else now) >= self.deadline)
+
+    @property
+    def deadline_text(self) -> str:
+        """``2026-12-20 17:00 UTC``, or ``no deadline``."""
+        return format_time(self.deadline) if self.deadline is not None else "no deadline"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One run submitted to a challenge, with what it was (kept even if the run is deleted)."""
+
+    id: str
+    challenge_id: str
+    owner: str
+    run_id: str
+    preset: str
+    pipeline: str
+    validation: str
+    created: float
+    status: str
+    public_score: float | None = None
+    private_score: float | None = None
+    all_score: float | None = None
+    error: str | None = None
+
+
+def validation_text(validation: str | float) -> str:
+    """How a run's validation choice reads on a board; validating on the test set is marked."""
+    if validation == "test":
+        return "test set (tuned on the test set)"
+    return f"{float(validation):.0%} of training held out"
+
+
+def display_dataset(spec: str) -> str:
+    """A training dataset spec as a page shows it (never a server path)."""
+    from core.datasets import display_spec
+
+    return display_spec(spec)
+
+
+def format_time(seconds: float) -> str:
+    """A UTC time as ``2026-12-20 17:00 UTC``."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_deadline(text: str | None) -> float | None:
+    """An ISO date or date-time (``2026-12-20``, ``2026-12-20T17:00``, with or without a zone;
+    without one it is UTC) as epoch seconds; empty means no deadline."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        when = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise DigitLabError(f"deadline {str(text)[:40]!r} is not an ISO date such as 2026-12-20T17:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
+def day_start(now: float) -> float:
+    """The start of ``now``'s UTC day: daily limits count submissions since then."""
+    return datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def check_settings(public_share: float, per_day: int) -> None:
+    """DigitLabError for a public share outside (0, 1) or a daily limit below 1."""
+    if not 0.0 < float(public_share) < 1.0:
+        raise DigitLabError(f"the public share must lie between 0 and 1 (e.g. 0.3), got {public_share}")
+    if int(per_day) < 1:
+        raise DigitLabError(f"submissions per day must be at least 1, got {per_day}")
+
+
+class ChallengeStore:
+    """Challenges and submissions under ``<root>/challenges`` (``root``: the run root).
+
+    Every call opens its own SQLite connection, so one store object may serve several threads and
+    a new object on the same root (after a restart) reads exactly the same state.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.folder = self.root / FOLDER
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        # Made on first use: a page that only looks for challenges leaves the run root as it was.
+        new = not (self.folder / INDEX_NAME).exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.folder / INDEX_NAME, timeout=30)
+        db.row_factory = sqlite3.Row
+        if new:
+            db.executescript(SCHEMA)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def hidden_folder(self, challenge_id: str) -> Path:
+        """Where a challenge's hidden set and split are kept (ids are generated hex, never typed)."""
+        if not re.fullmatch(r"[0-9a-f]{12}", challenge_id):
+            raise DigitLabError(f"not a challenge id: {challenge_id[:40]!r}")
+        return self.folder / challenge_id
+
+    # ---- challenges ----------------------------------------------------------------------------
+
+    def create(self, name: str, dataset: str, hidden: Dataset, *, public_share: float = DEFAULT_PUBLIC,
+               per_day: int = DEFAULT_PER_DAY, deadline: float | None = None, show_private: bool = False,
+               created_by: str | None = None, seed: int | None = None) -> Challenge:
+        """A new challenge whose hidden set is ``hidden``'s test split (its training split is ignored)."""
+        name = str(name).strip()
+        if not NAME_PATTERN.match(name):
+            raise DigitLabError(f"a challenge name is 1 to 60 letters, digits, spaces, '.', '_' or '-', got {name[:60]!r}")
+        check_settings(public_share, per_day)
+        if self.find(name) is not None:
+            raise DigitLabError(f"there is already a challenge named {name!r}")
+        x, y = np.asarray(hidden.x_test, dtype=np.uint8), np.asarray(hidden.y_test, dtype=np.int64)
+        if len(y) < 2:
+            raise DigitLabError(f"the hidden set needs test images: its file has {len(y)} in its test split")
+        challenge_id = secrets.token_hex(6)
+        seed = secrets.randbits(32) if seed is None else int(seed)
+        # The split: a permutation drawn from the stored seed; its public part is kept too, so the
+        # split never depends on numpy's generator staying the same across upgrades.
+        public_images = min(max(int(round(float(public_share) * len(y))), 1), len(y) - 1)
+        public = np.sort(np.random.default_rng(seed).permutation(len(y))[:public_images])
+        folder = self.hidden_folder(challenge_id)
+        folder.mkdir(parents=True)
+        np.savez_compressed(folder / HIDDEN_NAME, x=x, y=y, class_names=np.array(hidden.class_names))
+        atomic_save_npy(folder / SPLIT_NAME, public.astype(np.int64))
+        with self._db() as db:
+            db.execute("INSERT INTO challenges VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (challenge_id, name, str(dataset), float(public_share), int(per_day), deadline,
+                        int(bool(show_private)), 0, seed, len(y), public_images, time.time(), created_by))
+        return self.get(challenge_id)
+
+    def get(self, challenge_id: str) -> Challenge:
+        """A challenge by id (DigitLabError when there is none)."""
+        with self._db() as db:
+            row = db.execute("SELECT * FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+        if row is None:
+            raise DigitLabError(f"no challenge {challenge_id[:40]!r}")
+        return _challenge(row)
+
+    def find(self, name: str) -> Challenge | None:
+        """The challenge named ``name`` (case-insensitive), or None."""
+        if not (self.folder / INDEX_NAME).exists():
+            return None
+        with self._db() as db:
+            row = db.execute("SELECT * FROM challenges WHERE lower(name) = lower(?)", (str(name).strip(),)).fetchone()
+        return _challenge(row) if row is not None else None
+
+    def list(self) -> list[Challenge]:
+        """Every challenge, newest first."""
+        if not (self.folder / INDEX_NAME).exists():
+            return []
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM challenges ORDER BY created DESC").fetchall()
+        return [_challenge(r) for r in rows]
+
+    def edit(self, challenge_id: str, *, per_day: int | None = None, deadline: float | None | str = "keep",
+             show_private: bool | None = None, closed: bool | None = None) -> Challenge:
+        """Change a challenge's daily limit, deadline (None: none), private-score visibility or
+        closed state. The public share is fixed at creation: changing it would move images from
+        the part students were told about to the part they were not."""
+        old = self.get(challenge_id)
+        new = replace(old, per_day=old.per_day if per_day is None else int(per_day),
+                      deadline=old.deadline if deadline == "keep" else deadline,
+                      show_private=old.show_private if show_private is None else bool(show_private),
+                      closed=old.closed if closed is None else bool(closed))
+        check_settings(new.public_share, new.per_day)
+        with self._db() as db:
+            db.execute("UPDATE challenges SET per_day = ?, deadline = ?, show_private = ?, closed = ? WHERE id = ?",
+                       (new.per_day, new.deadline, int(new.show_private), int(new.closed), challenge_id))
+        return self.get(challenge_id)
+
+    def public_indices(self, challenge_id: str) -> np.ndarray:
+        """Indices of the hidden images in the public part (sorted)."""
+        return np.load(self.hidden_folder(challenge_id) / SPLIT_NAME, allow_pickle=False)
+
+    def hidden_set(self, challenge_id: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """(images, labels, class names) of the hidden set: for scoring on the server only."""
+        with np.load(self.hidden_folder(challenge_id) / HIDDEN_NAME, allow_pickle=False) as f:
+            return f["x"], f["y"], tuple(str(c) for c in f["class_names"])
+
+    # ---- submissions ---------------------------------------------------------------------------
+
+    def add_submission(self, challenge: Challenge, run: Run, owner: str, now: float | None = None) -> Submission:
+        """Record ``run`` as submitted by ``owner`` (status scoring), with what the run was."""
+        config = run.config
+        sub = Submission(id=secrets.token_hex(6), challenge_id=challenge.id, owner=owner, run_id=run.id,
+                         preset=run.preset, pipeline=run.pipeline_label,
+                         validation=validation_text(config.validation) if config is not None else "?",
+                         created=time.time() if now is None else now, status=SCORING)
+        with self._db() as db:
+            db.execute("INSERT INTO submissions (id, challenge_id, owner, run_id, preset, pipeline, validation, "
+                       "created, status) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (sub.id, sub.challenge_id, sub.owner, sub.run_id, sub.preset, sub.pipeline,
+                        sub.validation, sub.created, sub.status))
+        return sub
+
+    def submission(self, submission_id: str) -> Submission:
+        """One submission by id (DigitLabError when there is none)."""
+        with self._db() as db:
+            row = db.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+        if row is None:
+            raise DigitLabError(f"no submission {submission_id[:40]!r}")
+        return _submission(row)
+
+    def submissions(self, challenge_id: str, owner: str | None = None) -> list[Submission]:
+        """A challenge's submissions (one owner's if given), oldest first."""
+        query, args = "SELECT * FROM submissions WHERE challenge_id = ?", [challenge_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", args + [owner]
+        with self._db() as db:
+            rows = db.execute(query + " ORDER BY created, id", args).fetchall()
+        return [_submission(r) for r in rows]
+
+    def used_today(self, challenge_id: str, owner: str, now: float | None = None) -> int:
+        """How many of ``owner``'s submissions count against today's limit (failed scorings do not)."""
+        since = day_start(time.time() if now is None else now)
+        return sum(s.created >= since and s.status != FAILED for s in self.submissions(challenge_id, owner))
+
+    def record(self, submission_id: str, *, public: float | None = None, private: float | None = None,
+               whole: float | None = None, error: str | None = None) -> None:
+        """Write a submission's scores (or why scoring failed)."""
+        status = FAILED if error is not None else SCORED
+        with self._db() as db:
+            db.execute("UPDATE submissions SET status = ?, public_score = ?, private_score = ?, all_score = ?, "
+                       "error = ?, scored = ? WHERE id = ?",
+                       (status, public, private, whole, error, time.time(), submission_id))
+
+    def fail_stale(self, submission_id: str, why: str) -> None:
+        """Mark a submission still scoring as failed (its task is gone)."""
+        with self._db() as db:
+            db.execute("UPDATE submissions SET status = ?, error = ? WHERE id = ? AND status = ?",
+                       (FAILED, why, submission_id, SCORING))
+
+
+def _challenge(row: sqlite3.Row) -> Challenge:
+    return Challenge(id=row["id"], name=row["name"], dataset=row["dataset"], public_share=row["public_share"],
+                     per_day=row["per_day"], deadline=row["deadline"], show_private=bool(row["show_private"]),
+                     closed=bool(row["closed"]), seed=row["seed"], images=row["images"],
+                     public_images=row["public_images"], created=row["created"], created_by=row["created_by"])
+
+
+def _submission(row: sqlite3.Row) -> Submission:
+    return Submission(id=row["id"], challenge_id=row["challenge_id"], owner=row["owner"], run_id=row["run_id"],
+                      preset=row["preset"] or "", pipeline=row["pipeline"] or "", validation=row["validation"] or "",
+                      created=row["created"], status=row["status"], public_score=row["public_score"],
+                      private_score=row["private_score"], all_score=row["all_score"], error=row["error"])
+
+
+def names_hidden_set(spec: str, root: str | Path | None = None) -> bool:
+    """Whether the dataset spec ``spec`` points into the challenges folder (a hidden set): such a
+    spec is refused everywhere, even where the run root lies inside the cache or data folder."""
+    from core.datasets import DatasetSpec
+    from core.settings import settings
+
+    try:
+        path = DatasetSpec.parse(spec).path
+        base = (Path(root) if root is not None else settings().run_root) / FOLDER
+        return path is not None and path.resolve().is_relative_to(base.resolve())
+    except (DigitLabError, OSError, ValueError):
+        return False
+
+
+# ---- scoring (a background task) ----------------------------------------------------------------
+
+def score_submission(root: str, submission_id: str, *, progress: Progress | None = None,
+                     env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Score one submission on its challenge's hidden set and record the scores; returns only the
+    submission's id and status (a task's result is shown to its submitter: no scores in it).
+    ``env``: the submitter's settings (``core.execution.task_env.current()``)."""
+    with task_env.applied(env):
+        store = ChallengeStore(root)
+        try:
+            scores = _score(store, store.submission(submission_id), progress)
+        except DigitLabError as err:
+            store.record(submission_id, error=str(err))
+            raise
+        except Exception as err:  # a damaged model file: recorded, so the board does not wait forever
+            store.record(submission_id, error=f"scoring failed: {type(err).__name__}")
+            raise
+        store.record(submission_id, **scores)
+        return {"submission": submission_id, "status": SCORED}
+
+
+def _score(store: ChallengeStore, sub: Submission, progress: Progress | None) -> dict[str, float]:
+    from core.analysis.cross_eval import PREDICT_BATCH
+    from core.analysis.evaluation import accuracy
+    from core.analysis.inspection import model_inputs
+    from core.training.fit import load_model
+
+    runs = RunStore(store.root)
+    run = runs.get(sub.run_id)
+    if run.status != FINISHED or run.config is None or run.broken:
+        raise DigitLabError(f"run {sub.run_id} has no model to score (it is {run.status})")
+    _say(progress, 0.1, "preprocessing the hidden images with the run's pipeline")
+    x, y, _ = store.hidden_set(sub.challenge_id)
+    inputs = model_inputs(run.config, x)
+    _say(progress, 0.4, "loading the model")
+    model = load_model(runs.model_path(sub.run_id))
+    if tuple(model.input_shape[1:]) != inputs.shape[1:]:
+        raise DigitLabError(f"the run's model takes images of shape {tuple(model.input_shape[1:])}, not 28x28")
+    _say(progress, 0.6, "predicting")
+    probs = np.asarray(model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+    public = np.zeros(len(y), dtype=bool)
+    public[store.public_indices(sub.challenge_id)] = True
+    _say(progress, 1.0, "scored")
+    return {"public": accuracy(y[public], probs[public]), "private": accuracy(y[~public], probs[~public]),
+            "whole": accuracy(y, probs)}
+
+
+def _say(progress: Progress | None, fraction: float, text: str) -> None:
+    if progress is not None:
+        progress(fraction, text)
+
+
+# ---- boards and results ------------------------------------------------------------------------
+
+BOARD_COLUMNS = ["rank", "student", "run", "preset", "pipeline", "validation", "score", "submissions", "time"]
+
+
+def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.DataFrame:
+    """One row per student: the submission with their best public score (ties: the earlier one,
+    as a student would pick it), its score on ``part`` ("public" or "private"), ranked from 1.
+
+    The private board ranks the same submissions the public one shows, so the ``public rank`` and
+    ``gap`` columns (public rank minus private rank; positive: climbed) show who tuned on what was
+    measured."""
+    scored = [s for s in subs if s.status == SCORED and s.public_score is not None]
+    used: dict[str, int] = {}
+    for s in subs:
+        used[s.owner] = used.get(s.owner, 0) + (s.status != FAILED)
+    chosen: dict[str, Submission] = {}
+    for s in sorted(scored, key=lambda s: s.created):
+        if s.owner not in chosen or s.public_score > chosen[s.owner].public_score:
+            chosen[s.owner] = s
+    columns = BOARD_COLUMNS + (["public rank", "gap"] if part == "private" else [])
+    if not chosen:
+        return pd.DataFrame(columns=columns)
+    rows = [{"student": label(s.owner), "run": s.run_id, "preset": s.preset, "pipeline": s.pipeline,
+             "validation": s.validation, "public": s.public_score, "private": s.private_score,
+             "submissions": used[s.owner], "time": pd.Timestamp(s.created, unit="s").floor("s"),
+             "created": s.created} for s in chosen.values()]
+    frame = pd.DataFrame(rows)
+    frame = frame.sort_values(["public", "created"], ascending=[False, True], ignore_index=True)
+    frame["public rank"] = range(1, len(frame) + 1)
+    frame = frame.sort_values([part, "created"], ascending=[False, True], ignore_index=True)
+    frame["rank"] = range(1, len(frame) + 1)
+    frame["score"] = frame[part]
+    frame["gap"] = frame["public rank"] - frame["rank"]
+    return frame[columns]
+
+
+RESULT_COLUMNS = ["challenge", "student", "owner", "run", "preset", "pipeline", "validation", "submitted",
+                  "status", "public_score", "private_score", "all_score", "error"]
+
+
+def results_csv(challenge: Challenge, subs: list[Submission], label: Callable[[str], str]) -> str:
+    """Every submission of a challenge with both scores, as CSV (for the teacher)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(RESULT_COLUMNS)
+    for s in subs:
+        writer.writerow([challenge.name, label(s.owner), s.owner, s.run_id, s.preset, s.pipeline, s.validation,
+                         datetime.fromtimestamp(s.created, timezone.utc).isoformat(timespec="seconds"), s.status,
+                         _fmt(s.public_score), _fmt(s.private_score), _fmt(s.all_score), s.error or ""])
+    return out.getvalue()
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def settings_json(challenge: Challenge) -> str:
+    """A challenge's settings as JSON (what the CLI prints after ``create``)."""
+    return json.dumps({"name": challenge.name, "dataset": challenge.dataset, "public_share": challenge.public_share,
+                       "per_day": challenge.per_day, "deadline": challenge.deadline_text,
+                       "images": challenge.images, "public_images": challenge.public_images})

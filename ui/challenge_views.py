@@ -1,0 +1,209 @@
+"""Widgets for class challenges: boards, one's own submissions, the teacher's create/edit/close
+forms and the Runs page's Submit. Everything goes through ``core.lab.Lab``; nothing here ever
+holds a hidden image, only scores."""
+from __future__ import annotations
+
+from datetime import datetime, time as clock, timezone
+
+import pandas as pd
+import streamlit as st
+
+from core.classroom import challenges as ch_core
+from core.classroom.access import owner_label
+from core.classroom.limits import load_upload
+from core.datasets import ready_datasets
+from core.datasets.synthetic import SIZES
+from core.errors import DigitLabError
+from core.lab import Lab
+from core.runs.store import Run
+from ui.markdown import escape
+
+SCORE = st.column_config.NumberColumn(format="%.4f")
+FLASH = "challenges_flash"
+GAP_NOTE = ("**gap**: public rank minus private rank (positive: climbed on the private part). Each "
+            "student's submission with the best public score is ranked on both parts, as in Kaggle: "
+            "a big drop is what tuning on the measured figure does.")
+
+
+def flash() -> None:
+    """Show (once) the message a callback left."""
+    kind, message = st.session_state.pop(FLASH, (None, None))
+    if kind == "success":
+        st.success(escape(message))
+    elif kind == "error":
+        st.error(escape(message))
+
+
+def settings_line(challenge: ch_core.Challenge) -> str:
+    """One line on a challenge: dataset, share, limit, deadline, state."""
+    state = "ended" if challenge.ended() else "open"
+    return (f"Training dataset **{escape(ch_core.display_dataset(challenge.dataset))}** · "
+            f"{challenge.images:,} hidden images, {challenge.public_share:.0%} scored on the public board · "
+            f"{challenge.per_day} submission{'s' if challenge.per_day != 1 else ''} a day · "
+            f"{_deadline_words(challenge)} · **{state}**")
+
+
+def _deadline_words(challenge: ch_core.Challenge) -> str:
+    if challenge.deadline is None:
+        return "no deadline (ends when the teacher closes it)"
+    return f"deadline {escape(challenge.deadline_text)}"
+
+
+def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
+    """The public board and, where the caller may see it, the private one with the rank gap."""
+    public = lab.challenge_board(challenge.name)
+    st.markdown("**Public board** (scored live on the public part of the hidden set)")
+    if public.empty:
+        st.caption("No scored submission yet.")
+    else:
+        st.dataframe(public, hide_index=True, width="stretch", column_config={"score": SCORE}, key=f"{key}_public")
+    if lab.sees_private(challenge):
+        private = lab.challenge_board(challenge.name, private=True)
+        ended = challenge.ended()
+        st.markdown("**Private board** (the rest of the hidden set" + ("" if ended else "; students see it at the "
+                                                                       "deadline") + ")")
+        if private.empty:
+            st.caption("No scored submission yet.")
+        else:
+            st.dataframe(private, hide_index=True, width="stretch", column_config={"score": SCORE},
+                         key=f"{key}_private")
+            st.caption(GAP_NOTE)
+    else:
+        st.caption(f"The private board opens at the deadline ({escape(challenge.deadline_text)})." if challenge.deadline
+                   is not None else "The private board opens when the teacher closes the challenge.")
+    st.caption("Validation \"test set (tuned on the test set)\": the run chose its epochs and settings looking at "
+               "test figures; its own test accuracy is not an honest estimate, the hidden score is.")
+
+
+def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
+    """The caller's submissions (staff: everyone's) as a table; True while one is being scored."""
+    subs = lab.my_submissions(challenge.name)
+    if not subs:
+        st.caption("No submission yet: submit a finished run of this challenge's dataset from the Runs page.")
+        return False
+    rows = [{"run": s.run_id, "preset": s.preset, "pipeline": s.pipeline, "validation": s.validation,
+             "submitted": pd.Timestamp(s.created, unit="s").floor("s"), "status": s.status,
+             "public": s.public_score, "private": s.private_score, "why": s.error or ""} for s in reversed(subs)]
+    if lab.staff:
+        for row, s in zip(rows, reversed(subs)):
+            row["student"] = owner_label(s.owner)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"public": SCORE, "private": SCORE}, key=f"{key}_mine")
+    if not (lab.staff or challenge.ended() or challenge.show_private):
+        st.caption("Private scores stay hidden until the deadline.")
+    return any(s.status == ch_core.SCORING for s in subs)
+
+
+# ---- the Runs page ------------------------------------------------------------------------------
+
+def _submit(lab: Lab, name: str, run_id: str) -> None:
+    try:
+        lab.submit_to_challenge(name, run_id)
+        st.session_state[FLASH] = ("success", f"Run {run_id} submitted to {name}: it is being scored; see the "
+                                              "Challenges page.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", f"Not submitted: {err}")
+
+
+def submit_box(lab: Lab, run: Run) -> None:
+    """Submit a finished run of the caller's to an open challenge on its dataset (nothing if none)."""
+    flash()
+    open_ones = lab.challenges_for_run(run)
+    if not open_ones:
+        return
+    with st.container(border=True):
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        names = [c.name for c in open_ones]
+        name = c1.selectbox("Submit this run to a challenge", names, key="runs_challenge")
+        left = lab.submissions_left(name)
+        c2.button("Submit", on_click=_submit, args=(lab, name, run.id), key="runs_challenge_submit",
+                  icon=":material/send:", disabled=left == 0)
+        st.caption(f"{left} submission{'s' if left != 1 else ''} left today. The run's model and pipeline "
+                   "(training-only steps left out) are scored on the hidden test set in the background.")
+
+
+# ---- the Teacher page -----------------------------------------------------------------------------
+
+def _deadline(day, at) -> float | None:
+    if day is None:
+        return None
+    return datetime.combine(day, at or clock(23, 59), tzinfo=timezone.utc).timestamp()
+
+
+def _training_specs(lab: Lab, current: str | None) -> list[str]:
+    specs = [f"{name}:{size}" for name in ready_datasets() for size in SIZES]
+    if current and current not in specs:
+        try:
+            specs.append(lab.check_dataset(current))  # the session's upload or corrected version
+        except DigitLabError:
+            pass
+    return specs
+
+
+def create_form(lab: Lab, current_spec: str | None) -> None:
+    """The teacher's form to create a challenge (the hidden set is uploaded here)."""
+    with st.form("challenge_create", clear_on_submit=False):
+        st.markdown("**New challenge**")
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Name", max_chars=60, placeholder="Digits week 1")
+        specs = _training_specs(lab, current_spec)
+        dataset = c2.selectbox("Training dataset", specs, format_func=ch_core.display_dataset,
+                               index=specs.index(current_spec) if current_spec in specs else 0,
+                               help="What students train on; an upload or corrected version is offered when "
+                                    "it is this session's dataset (Data page).")
+        files = st.file_uploader("Hidden test set (any supported format; its test split is used; same classes)",
+                                 accept_multiple_files=True, key="challenge_hidden")
+        c3, c4, c5, c6 = st.columns(4)
+        share = c3.slider("Public share", 0.05, 0.95, ch_core.DEFAULT_PUBLIC, 0.05)
+        per_day = c4.number_input("Submissions per day", 1, 100, ch_core.DEFAULT_PER_DAY)
+        day = c5.date_input("Deadline (UTC)", value=None)
+        at = c6.time_input("at", value=clock(23, 59))
+        show_private = st.checkbox("Students see their own private score before the deadline")
+        if st.form_submit_button("Create the challenge", type="primary"):
+            try:
+                if not files:
+                    raise DigitLabError("upload the hidden test set")
+                hidden = load_upload({f.name: f.getvalue() for f in files}, name="hidden set")
+                made = lab.create_challenge(name, dataset, hidden, public_share=share, per_day=int(per_day),
+                                            deadline=_deadline(day, at), show_private=show_private)
+                st.success(f"Created {escape(made.name)}: {made.images:,} hidden images, "
+                           f"{made.public_images:,} of them public.")
+            except DigitLabError as err:
+                st.error(f"Could not create the challenge: {escape(err)}")
+
+
+def _close(lab: Lab, name: str, closed: bool) -> None:
+    try:
+        lab.close_challenge(name, closed)
+        st.session_state[FLASH] = ("success", f"{name} is {'closed' if closed else 'open again'}.")
+    except DigitLabError as err:
+        st.session_state[FLASH] = ("error", str(err))
+
+
+def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
+    """Edit, close or reopen a challenge, download its results; both boards."""
+    key = f"challenge_{challenge.id}"
+    st.markdown(settings_line(challenge))
+    with st.form(f"{key}_edit"):
+        c1, c2, c3, c4 = st.columns(4)
+        per_day = c1.number_input("Submissions per day", 1, 100, challenge.per_day)
+        old = datetime.fromtimestamp(challenge.deadline, timezone.utc) if challenge.deadline is not None else None
+        day = c2.date_input("Deadline (UTC)", value=old.date() if old else None)
+        at = c3.time_input("at", value=old.time() if old else clock(23, 59))
+        show_private = c4.checkbox("Own private score visible before", value=challenge.show_private)
+        if st.form_submit_button("Save"):
+            try:
+                lab.edit_challenge(challenge.name, per_day=int(per_day), deadline=_deadline(day, at),
+                                   show_private=show_private)
+                st.session_state[FLASH] = ("success", f"Saved {challenge.name}.")
+                st.rerun()
+            except DigitLabError as err:
+                st.error(escape(err))
+    b1, b2 = st.columns(2)
+    b1.button("Reopen" if challenge.closed else "Close now", key=f"{key}_close", on_click=_close,
+              args=(lab, challenge.name, not challenge.closed),
+              icon=":material/lock_open:" if challenge.closed else ":material/lock:")
+    b2.download_button("Results (CSV)", lab.challenge_results_csv(challenge.name), on_click="ignore",
+                       file_name=f"challenge-{challenge.id}.csv", mime="text/csv", key=f"{key}_csv",
+                       icon=":material/download:")
+    boards(lab, challenge, key)
