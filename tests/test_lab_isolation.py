@@ -20,6 +20,7 @@ from core.experiments.grid import GridSpec
 from core.lab import Lab
 from core.training.config import RunConfig
 from tests.accounts_support import MODES, a_class
+from tests.test_challenges import hidden_set
 
 MISSING = "0badc0de"
 
@@ -97,11 +98,35 @@ ATTEMPTS = {
     "embedding_map": lambda c, b: same_as_missing(lambda rid: b.embedding_map(rid, "pca"), c.finished),
     "task": lambda c, b: None,  # a real task of A's: test_isolation_lab_tasks_and_evaluations_are_their_makers
     "cancel": lambda c, b: None,  # likewise
+    "challenges": lambda c, b: assert_true([a_challenge(c)] == [ch.name for ch in b.challenges()]),
+    "challenge": lambda c, b: refuse(lambda: b.challenge("not one"), "no challenge"),
+    "create_challenge": lambda c, b: refuse(lambda: b.create_challenge("mine", "default:tiny", hidden_set()),
+                                            "only a teacher"),
+    "edit_challenge": lambda c, b: refuse(lambda: b.edit_challenge(a_challenge(c), per_day=50), "only a teacher"),
+    "close_challenge": lambda c, b: refuse(lambda: b.close_challenge(a_challenge(c)), "only a teacher"),
+    "challenges_for_run": lambda c, b: b.challenges_for_run(c.store.get(c.finished)),  # names only, no scores
+    "submit_to_challenge": lambda c, b: same_as_missing(lambda rid: b.submit_to_challenge(a_challenge(c), rid),
+                                                        c.finished),
+    "scoring_task": lambda c, b: assert_true(b.scoring_task("0" * 16) is None),
+    "sees_private": lambda c, b: assert_false(b.sees_private(b.challenge(a_challenge(c)))),
+    "my_submissions": lambda c, b: assert_empty(b.my_submissions(a_challenge(c))),
+    "submissions_left": lambda c, b: assert_true(b.submissions_left(a_challenge(c)) == 5),
+    "challenge_board": lambda c, b: refuse(lambda: b.challenge_board(a_challenge(c), private=True),
+                                           "private board"),
+    "challenge_results_csv": lambda c, b: refuse(lambda: b.challenge_results_csv(a_challenge(c)), "only a teacher"),
     "class_students": lambda c, b: refuse(b.class_students, "only a teacher"),
     "class_runs": lambda c, b: refuse(b.class_runs, "only a teacher"),
     "may_see": lambda c, b: assert_false(b.may_see(c.a.key)),
     "may_publish": lambda c, b: assert_false(b.may_publish()),
 }
+
+
+def a_challenge(c) -> str:
+    """A challenge the teacher set on the tiny default (its name)."""
+    teacher = lab_of(c, c.teacher)
+    if not teacher.challenges():
+        teacher.create_challenge("Week 1", "default:tiny", hidden_set(), deadline=time.time() + 3600)
+    return "Week 1"
 
 
 def b_dataset() -> Dataset:
