@@ -13,6 +13,7 @@ next server fails them with that reason (README: "Runs that outlive the dashboar
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ray
@@ -53,8 +54,18 @@ class RunKeeper:
         self.refs.pop(run_id, None)
 
 
+#: The handle this process holds, per Ray instance: a named actor that is not detached ends when
+#: its creator's last handle goes, taking the runs it owns with it, so the handle is kept.
+_handles: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
 def keeper() -> Any:
     """The cluster's RunKeeper (created on first use; detached on a cluster, see the module doc)."""
     cluster.connect()
-    return RunKeeper.options(name=KEEPER_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
-                             lifetime="detached" if cluster.is_remote() else None).remote()
+    where = ray.get_runtime_context().gcs_address
+    with _lock:
+        if where not in _handles:
+            _handles[where] = RunKeeper.options(name=KEEPER_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
+                                                lifetime="detached" if cluster.is_remote() else None).remote()
+        return _handles[where]
