@@ -9,7 +9,7 @@ from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, Grid
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
                        with_report_figures)
 from core.training.models import PRESETS
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
 from core.settings import settings
 from ui import charts, honest_view, session_runs, state
 from ui.markdown import escape
@@ -30,9 +30,8 @@ try:
 except DigitLabError:
     editor = None
 pipeline_options = list(NAMED_PIPELINES)
-editor_json = editor.to_json() if editor is not None and editor.steps else None
-if editor_json is not None and editor_json not in {p.to_json() for p in NAMED_PIPELINES.values()}:
-    pipeline_options.append(editor_json)
+if editor is not None and editor.steps and name_of_pipeline(editor) is None:
+    pipeline_options.append(editor.to_json())
 
 
 def _pipeline_option(value: str) -> str:

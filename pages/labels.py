@@ -10,10 +10,10 @@ from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG,
                                read_search, start_search)
 from core.preprocess import Pipeline
 from core.labels.corrections import LabelCorrections
+from core.runs.describe import duration_text
 from ui import label_fixes, run_widgets, session_runs, state
 from ui.markdown import escape
 from ui.gallery import to_display
-from ui.run_views import duration_text
 
 state.init_session()
 st.title("Label issues")

@@ -6,7 +6,8 @@ from core.classroom.access import owner_label
 from core.classroom.overview import leaderboard, students
 from core.errors import DigitLabError
 from core.classroom.limits import limits
-from ui import run_views, state
+from core.runs import describe
+from ui import state
 from ui.markdown import escape
 
 state.init_session()
@@ -42,7 +43,7 @@ except DigitLabError as err:
 st.subheader("Running and queued now")
 active = [r for r in runs if r.active]
 if active:
-    st.dataframe(run_views.runs_table(active).assign(student=[owner_label(r.owner) for r in active]),
+    st.dataframe(describe.runs_table(active).assign(student=[owner_label(r.owner) for r in active]),
                  hide_index=True, width="stretch")
 else:
     st.caption("Nothing runs or waits now.")
@@ -62,7 +63,7 @@ st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
 theirs = [r for r in runs if r.owner == chosen]
-st.dataframe(run_views.runs_table(theirs), hide_index=True, width="stretch")
+st.dataframe(describe.runs_table(theirs), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:

@@ -8,10 +8,11 @@ from ui.markdown import escape
 
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
+from core.runs import describe
 from core.runs.store import RunStore, fit_result_line
 from tests.pages_support import no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
-from ui import run_views, state
+from ui import state
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -142,18 +143,18 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     config = RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 4}))
     run = store.create(config, status="running")
     store.update_progress(run.id, {"phase": "loading data"})
-    view = run_views.poll_run(store, run.id)
-    assert view.progress == run_views.ProgressView(0.0, "Loading the dataset…") and not view.done
+    view = describe.poll_run(store, run.id)
+    assert view.progress == describe.ProgressView(0.0, "Loading the dataset…") and not view.done
 
     store.update_progress(run.id, {"phase": "training", "epoch": 1, "epochs": 4, "batch": 5, "batches": 10})
-    view = run_views.poll_run(store, run.id)
+    view = describe.poll_run(store, run.id)
     assert view.progress.text == "Epoch 1/4 · batch 5/10 · time left known after the first epoch"
     assert view.progress.fraction == pytest.approx(0.5 / 4)
 
     store.add_epoch(run.id, {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6,
                              "seconds": 4.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10})
-    view = run_views.poll_run(store, run.id)
+    view = describe.poll_run(store, run.id)
     assert view.progress.text == "Epoch 2/4 · batch 5/10 · about 10 s left"  # 2.5 epochs of 4 s
     assert view.progress.fraction == pytest.approx(1.5 / 4)
     assert list(view.history["epoch"]) == [1] and view.summary is None
@@ -162,16 +163,16 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     store.add_epoch(run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                              "seconds": 2.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 3, "epochs": 4, "batch": 5, "batches": 10})
-    assert run_views.poll_run(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
+    assert describe.poll_run(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
 
     store.finish(run.id, "finished", {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                                       "epochs": 2, "seconds": 6.0})
-    view = run_views.poll_run(store, run.id)
+    view = describe.poll_run(store, run.id)
     assert view.done and view.progress.fraction == 1.0
     assert view.progress.text == "Finished: 2 epochs in 6 s of training"
     assert view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"
 
 
 def test_duration_text():
-    assert [run_views.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
+    assert [describe.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
         ["4 s", "1 min 00 s", "1 min 01 s", "1 h 02 min", "?"]

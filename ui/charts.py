@@ -5,6 +5,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from core.analysis import errors_view
+
 
 def class_balance(counts: pd.DataFrame) -> alt.Chart:
     """Grouped bars of images per class for train and test (``counts`` from core class_counts)."""
@@ -78,7 +80,7 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
                       share: bool = False) -> alt.Chart:
     """Confusion matrix as a heatmap; rows are true classes, columns predicted, both in class
     order (``order``, the class names). ``confusion`` is tidy: columns true, predicted, count
-    (and share, ``run_views.confusion_long``). With ``selectable`` a click selects a cell
+    (and share, ``errors_view.confusion_long``). With ``selectable`` a click selects a cell
     (parameter ``cell``) so the page can filter its gallery; the cell text stays readable
     whatever the counts' scale. With ``share``, colour and text are each row's shares."""
     base = alt.Chart(confusion).encode(
