@@ -3,7 +3,7 @@ table fill in, and read it as a heatmap and as the report's FIT RESULT blocks.""
 import pandas as pd
 import streamlit as st
 
-from core.datasets import display_spec
+from core.datasets import DatasetSpec, display_spec
 from core.errors import DigitLabError
 from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
@@ -63,7 +63,7 @@ with st.container(border=True):
     n_runs = len(pipelines) * len(presets) * len(seeds)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
     launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
-    report_default = f"default:{settings().default_size}"
+    report_default = str(DatasetSpec("default", settings().default_size))
     report_table = b2.button("Run the report's table", icon=":material/history_edu:",
                            help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")

@@ -9,9 +9,9 @@ from streamlit.errors import StreamlitAPIException
 from core.analysis import embedding
 from core.analysis import inspection
 from core.analysis.cross_eval import evaluate_run, evaluations
-from core.datasets import SIZE_NAMES, ready_datasets
+from core.datasets import ready_specs
 from core.errors import DigitLabError
-from ui import inside_views, run_widgets, state
+from ui import inside_views, models, run_widgets, state
 from ui.gallery import to_display
 
 state.init_session()
@@ -23,7 +23,7 @@ run = run_widgets.finished_run_picker(store, "inside", "inside_run", "Finished r
                                       "No finished run yet: train one first.")
 try:
     ds = state.load_dataset(run.config.dataset)
-    model = inside_views.run_model(store, run.id)
+    model = models.run_model(store, run.id)
     probabilities = store.predictions(run.id)
     by_epoch = store.epoch_predictions(run.id)
 except DigitLabError as err:
@@ -132,7 +132,7 @@ elif view == MAP:
 else:
     st.subheader("Evaluate this run on another dataset")
     session_spec = st.session_state[state.DATASET_SPEC]
-    options = [f"{name}:{size}" for name in ready_datasets() for size in SIZE_NAMES]
+    options = [str(spec) for spec in ready_specs()]
     if session_spec not in options:
         options.insert(0, session_spec)
     try:

@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from core.preprocess.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
-from ui import prediction, run_widgets, state
+from ui import models, prediction, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid
 
@@ -48,7 +48,7 @@ with right:
         st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
         st.stop()
     try:
-        model = prediction.run_model(store, run.id)
+        model = models.run_model(store, run.id)
         if image is not None:
             result = prediction.predict_canvas(model, run, image, class_names, binary)
         else:

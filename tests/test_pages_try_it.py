@@ -14,7 +14,7 @@ from core.errors import DigitLabError
 from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
-from ui import prediction, state
+from ui import models, prediction, state
 
 # Only looked up, not imported: the component registers itself with a running Streamlit app.
 if importlib.util.find_spec("streamlit_drawable_canvas") is None:
@@ -64,8 +64,8 @@ def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     store, run_id = trained
     run = store.get(run_id)
     names = list(prediction.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
-    model = prediction.run_model(store, run_id)
-    assert prediction.run_model(store, run_id) is model  # cached per run, shared by sessions
+    model = models.run_model(store, run_id)
+    assert models.run_model(store, run_id) is model  # cached per run, shared by sessions
     image = stroke_image([(70, 60), (210, 60), (120, 240)])
     result = prediction.predict_canvas(model, run, image, names)
 

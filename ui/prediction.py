@@ -1,51 +1,18 @@
-"""The Try it page's parts that are not widgets: run models shared between sessions, a drawing or
-photo through a run, and the probability chart. Tests call these directly (AppTest cannot draw)."""
+"""The Try it page's parts that are not widgets: a drawing or photo through a run, and the
+probability chart. Tests call these directly (AppTest cannot draw); the run's model comes from
+``ui.models.run_model``."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
-import streamlit as st
 
 from core.datasets import ARABIC_CLASS_NAMES, Dataset
 from core.preprocess.drawing import Prediction, predict_digit, read_canvas, read_photo
 from core.errors import DigitLabError
-from core.classroom.run_access import RunView
-from core.runs.store import Run, RunStore
-
-#: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
-MAX_MODELS = 4
-
-
-class SharedModel:
-    """A run's Keras model shared by every session: one prediction at a time, so concurrent
-    sessions never call into the same model together."""
-
-    def __init__(self, model) -> None:
-        self._model = model
-        self._lock = threading.Lock()
-
-    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return np.asarray(self._model.predict_on_batch(x))
-
-
-@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(root: str, run_id: str) -> SharedModel:
-    from core.training.fit import load_model  # imports TensorFlow: only once a model is needed
-
-    # Only ever a run's own model file, found by the store from a validated run id.
-    return SharedModel(load_model(RunStore(root).model_path(run_id)))
-
-
-def run_model(store: RunStore | RunView, run_id: str) -> SharedModel:
-    """The model of a finished run, loaded once per run id for all sessions (DigitLabError if the
-    run has no readable model)."""
-    store.model_path(run_id)  # DigitLabError now if the run has no readable model
-    return _load(str(store.root), run_id)
+from core.runs.store import Run
 
 
 def class_names_and_binary(run: Run, dataset: Dataset | None) -> tuple[tuple[str, ...], bool]:
