@@ -9,22 +9,13 @@ from ui.markdown import escape
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
 from core.runs import describe
-from core.runs.store import RunStore, fit_result_line
-from tests.pages_support import no_exceptions, open_page
+from core.runs.store import fit_result_line
+from tests.pages_support import button, no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import state
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
-
-
-@pytest.fixture
-def store(tmp_path) -> RunStore:
-    return RunStore(tmp_path / "runs")
-
-
-def _button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_launch_follow_finish_and_come_back(store):
@@ -36,7 +27,7 @@ def test_launch_follow_finish_and_come_back(store):
     at.number_input(key="hp_D_epochs").set_value(1).run()
     assert "Dense 32 relu → Dense 32 relu → Dense 32 relu → Dense 10 softmax · adam 0.001 · batch 32 · 1 epochs" \
         in at.markdown[0].value
-    _button(at, "Train").click().run()
+    button(at, "Train").click().run()
     no_exceptions(at)
 
     run_id = at.session_state[state.ACTIVE_RUN]
@@ -75,7 +66,7 @@ def test_parameter_errors_are_shown_not_raised():
     at.text_input(key="hp_Custom_hidden").set_value("64, lots").run()
     no_exceptions(at)
     assert escape("hidden: cannot read") in at.error[0].value
-    assert _button(at, "Train").disabled
+    assert button(at, "Train").disabled
     at.text_input(key="hp_Custom_hidden").set_value("64").run()
     at.text_input(key="hp_Custom_early_stop").set_value("1.5").run()
     assert escape("early_stop must be a val_accuracy in (0, 1]") in at.error[0].value
@@ -83,7 +74,7 @@ def test_parameter_errors_are_shown_not_raised():
     at.text_input(key="hp_Custom_conv_filters").set_value("8, 8, 8, 8").run()
     assert escape("conv_filters: at most 3 blocks") in at.error[0].value
     at.text_input(key="hp_Custom_conv_filters").set_value("").run()
-    assert not at.error and not _button(at, "Train").disabled
+    assert not at.error and not button(at, "Train").disabled
     # Outside app.py's navigation the page names the linked page instead of failing.
     assert "Edit it on the Preprocess page: open it from the sidebar." in [c.value for c in at.caption]
 
@@ -103,7 +94,7 @@ def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store
     at.number_input(key="train_seed").set_value(7).run()
     at.number_input(key="hp_H_learning_rate").set_value(0.01).run()
     at.text_input(key="hp_H_early_stop").set_value("").run()
-    _button(at, "Train").click().run()
+    button(at, "Train").click().run()
     no_exceptions(at)
 
     run = store.get(at.session_state[state.ACTIVE_RUN])
@@ -111,7 +102,7 @@ def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store
     assert (run.config.validation, run.config.seed, run.config.preset) == (0.2, 7, "H")
     assert run.config.hyperparams.learning_rate == 0.01 and run.config.hyperparams.early_stop is None
     assert run.config.hyperparams.hidden == (512, 64)
-    _button(at, "Stop").click().run()
+    button(at, "Stop").click().run()
     assert store.get(run.id).status == "stopped"
     store.fail(busy.id, "test over")
 
@@ -130,7 +121,7 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     assert list(queue["id"]) == [waiting.id] and list(queue["position"]) == [1]
     assert at.selectbox(key="train_follow_choice").value == busy.id  # offered: follow the running one
 
-    _button(at, "Stop").click().run()
+    button(at, "Stop").click().run()
     no_exceptions(at)
     assert store.get(waiting.id).status == "stopped"
     assert at.get("progress")[0].proto.text.startswith("Stopped by request")
