@@ -191,7 +191,7 @@ else:
     def live_run(run_id: str, polling: bool) -> None:
         """Redraws the followed run from the store; reruns the page once the run has ended."""
         try:
-            view = describe.poll_run(store, run_id)
+            view = describe.live_view(store.get(run_id), store.history(run_id))
         except DigitLabError as err:
             st.warning(f"The run is gone: {escape(err)}")
             if polling:

@@ -9,7 +9,7 @@ from ui.markdown import escape
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
 from core.runs import describe
-from core.runs.store import fit_result_line
+from core.runs.store import RunStore, fit_result_line
 from tests.pages_support import button, no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import state
@@ -130,22 +130,26 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     store.fail(busy.id, "test over")
 
 
+def _poll(store: RunStore, run_id: str) -> describe.LiveView:
+    return describe.live_view(store.get(run_id), store.history(run_id))
+
+
 def test_polling_reports_epoch_batch_and_time_left(store):
     config = RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 4}))
     run = store.create(config, status="running")
     store.update_progress(run.id, {"phase": "loading data"})
-    view = describe.poll_run(store, run.id)
+    view = _poll(store, run.id)
     assert view.progress == describe.ProgressView(0.0, "Loading the dataset…") and not view.done
 
     store.update_progress(run.id, {"phase": "training", "epoch": 1, "epochs": 4, "batch": 5, "batches": 10})
-    view = describe.poll_run(store, run.id)
+    view = _poll(store, run.id)
     assert view.progress.text == "Epoch 1/4 · batch 5/10 · time left known after the first epoch"
     assert view.progress.fraction == pytest.approx(0.5 / 4)
 
     store.add_epoch(run.id, {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6,
                              "seconds": 4.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10})
-    view = describe.poll_run(store, run.id)
+    view = _poll(store, run.id)
     assert view.progress.text == "Epoch 2/4 · batch 5/10 · about 10 s left"  # 2.5 epochs of 4 s
     assert view.progress.fraction == pytest.approx(1.5 / 4)
     assert list(view.history["epoch"]) == [1] and view.summary is None
@@ -154,11 +158,11 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     store.add_epoch(run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                              "seconds": 2.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 3, "epochs": 4, "batch": 5, "batches": 10})
-    assert describe.poll_run(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
+    assert _poll(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
 
     store.finish(run.id, "finished", {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                                       "epochs": 2, "seconds": 6.0})
-    view = describe.poll_run(store, run.id)
+    view = _poll(store, run.id)
     assert view.done and view.progress.fraction == 1.0
     assert view.progress.text == "Finished: 2 epochs in 6 s of training"
     assert view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"

@@ -84,18 +84,15 @@ class _Histories:
     def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
         self.frames = frames
 
-    def get(self, run_id: str) -> Run:
-        return run(id=run_id)
-
     def history(self, run_id: str) -> pd.DataFrame:
         return self.frames[run_id]
 
 
-def test_overlay_history_and_poll_run_read_any_run_source():
+def test_overlay_history_reads_any_source_and_a_live_view_ends_with_its_run():
     source = _Histories({"r1": pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.5, 0.6]}),
                          "r2": pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds"])})
     frame = describe.overlay_history(source, [run(id="r1"), run(id="r2")])
     assert list(frame["run"]) == ["r1 · raw dataset · D"] * 2
     assert describe.overlay_history(source, [run(id="r2")]).empty
-    live = describe.poll_run(source, "r2")
+    live = describe.live_view(run(id="r2"), source.history("r2"))
     assert live.done and live.summary is None and live.progress.text == "Finished"

@@ -61,18 +61,14 @@ class LiveView:
         return not self.run.active
 
 
-class RunSource(Protocol):
-    """Where runs are read from: the run store, or a view of it that applies access rules."""
-
-    def get(self, run_id: str) -> Run: ...
+class Histories(Protocol):
+    """Where runs' epochs are read from: ``core.lab.Lab`` (the door, which applies the access rules)."""
 
     def history(self, run_id: str) -> pd.DataFrame: ...
 
 
-def poll_run(store: RunSource, run_id: str) -> LiveView:
-    """Read a run's state for the Train page's live fragment (one store round trip per part)."""
-    run = store.get(run_id)
-    history = store.history(run_id)
+def live_view(run: Run, history: pd.DataFrame) -> LiveView:
+    """A followed run as the Train page's live fragment shows it, from one read of the run and of its epochs."""
     return LiveView(run=run, history=history, progress=progress_view(run, history),
                     summary=None if run.active else fit_result_block(run))
 
@@ -253,11 +249,11 @@ def overlay_name(run: Run) -> str:
     return f"{run.id} · {run.pipeline_label} · {run.preset}"
 
 
-def overlay_history(store: RunSource, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(lab: Histories, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
-        hist = store.history(run.id)
+        hist = lab.history(run.id)
         if len(hist):
             frames.append(hist.assign(run=overlay_name(run)))
     if not frames:
