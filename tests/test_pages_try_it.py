@@ -74,7 +74,7 @@ def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     np.testing.assert_array_equal(result.digit, digit)
     np.testing.assert_array_equal(result.frames[-1][1], pipeline.transform(digit[None]))
     assert [label for label, _ in result.frames][0] == "input" and len(result.frames) == len(pipeline.steps) + 1
-    direct = model._model.predict(pipeline.transform(digit[None]), verbose=0)[0]
+    direct = model.model.predict(pipeline.transform(digit[None]), verbose=0)[0]
     np.testing.assert_allclose(result.probabilities, direct, rtol=1e-5, atol=1e-6)
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
     assert result.text.startswith(f"predicted {names[result.predicted]} · ")
