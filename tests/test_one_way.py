@@ -78,3 +78,20 @@ def test_a_shared_model_takes_one_call_at_a_time():
     assert model.most == 1
     assert shared.predict_on_batch(np.ones(2)).tolist() == [2.0, 2.0]
     assert shared.run(lambda m, k: m.predict_on_batch(np.ones(1)) * k, 3).tolist() == [6.0]
+
+
+def test_a_drawing_is_framed_like_the_runs_training_images():
+    from core.analysis.drawings import class_names_and_binary, predict_canvas
+    from core.datasets import ARABIC_CLASS_NAMES, Dataset
+    from core.runs.store import FINISHED, Run
+
+    x = np.zeros((4, 28, 28), np.uint8)
+    binary = Dataset("b", x, np.arange(4), x, np.arange(4), tuple("abcdefghij"))
+    grey = Dataset("g", x + 7, np.arange(4), x, np.arange(4), tuple("abcdefghij"))
+    assert class_names_and_binary(None, None) == (ARABIC_CLASS_NAMES, True)
+    assert class_names_and_binary(None, binary) == (tuple("abcdefghij"), True)
+    assert class_names_and_binary(None, grey)[1] is False
+    broken = Run(id="r1", status=FINISHED, created=0.0, started=None, finished=None, error=None, config=None,
+                 dataset="default:tiny", pipeline_label="?", preset="D")
+    with pytest.raises(DigitLabError, match="run r1 has no readable config"):
+        predict_canvas(SharedModel(_SlowModel()), broken, np.zeros((280, 280, 4), np.uint8), ARABIC_CLASS_NAMES)

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from core.analysis import drawings
 from core.preprocess.drawing import read_canvas
 from core.errors import DigitLabError
 from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
-from ui import models, prediction, state
+from ui import models, state
 
 # Only looked up, not imported: the component registers itself with a running Streamlit app.
 if importlib.util.find_spec("streamlit_drawable_canvas") is None:
@@ -63,11 +64,11 @@ def test_without_a_finished_run_it_points_to_training():
 def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     store, run_id = trained
     run = store.get(run_id)
-    names = list(prediction.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
+    names = list(drawings.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
     model = models.run_model(store, run_id)
     assert models.run_model(store, run_id) is model  # cached per run, shared by sessions
     image = stroke_image([(70, 60), (210, 60), (120, 240)])
-    result = prediction.predict_canvas(model, run, image, names)
+    result = drawings.predict_canvas(model, run, image, names)
 
     pipeline = run.config.pipeline
     digit = read_canvas(image)
@@ -80,7 +81,7 @@ def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     assert result.text.startswith(f"predicted {names[result.predicted]} · ")
     assert result.frame()["role"].tolist().count("predicted") == 1
     with pytest.raises(DigitLabError, match="the canvas is blank"):
-        prediction.predict_canvas(model, run, np.zeros((280, 280, 4), np.uint8), names)
+        drawings.predict_canvas(model, run, np.zeros((280, 280, 4), np.uint8), names)
 
 
 def test_the_page_waits_for_a_drawing_and_links_its_run(trained):

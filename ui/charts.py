@@ -166,3 +166,14 @@ def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[st
         return lines.properties(height=450)
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(strokeDash=[4, 3], color="gray").encode(x="epoch:Q")
     return (lines + rule).properties(height=450)
+
+
+def probability_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Bars of the class probabilities in class order, the predicted class highlighted."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("class:N", sort=list(frame["class"]), title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("role:N", scale=alt.Scale(domain=["predicted", "other"], range=["#d62728", "#9ecae1"]),
+                        legend=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=240)
