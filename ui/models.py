@@ -7,7 +7,7 @@ from typing import Protocol
 
 import streamlit as st
 
-from core.training.shared_model import SharedModel, load_shared
+from core.training.shared_model import SharedModel
 
 #: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
@@ -20,11 +20,16 @@ class ModelSource(Protocol):
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(path: str) -> SharedModel:
-    return load_shared(path)
+def _load(model_file: str, run_id: str, _source: ModelSource) -> SharedModel:
+    """Cached by the model file (a run id is unique only under its run root); ``_source`` is not
+    part of the key."""
+    from core.training.fit import load_model  # imports TensorFlow: only once a model is needed
+
+    # Only ever a run's own model file, found from a validated run id by what checked access.
+    return SharedModel(load_model(_source.model_path(run_id)))
 
 
 def run_model(source: ModelSource, run_id: str) -> SharedModel:
     """The model of a finished run, loaded once per run for all sessions (DigitLabError if the caller
-    may not see the run or it has no readable model). Only paths the source gave are loaded."""
-    return _load(str(source.model_path(run_id)))
+    may not see the run or it has no readable model)."""
+    return _load(str(source.model_path(run_id)), run_id, source)

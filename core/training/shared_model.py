@@ -5,7 +5,6 @@ Keras models are not safe to call from several threads at once; the server keeps
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +28,3 @@ class SharedModel:
     def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
         """The model's probabilities for a batch, under the lock."""
         return self.run(lambda model: np.asarray(model.predict_on_batch(x)))
-
-
-def load_shared(path: str | os.PathLike[str]) -> SharedModel:
-    """The model saved at ``path`` (a run's ``model.keras``), wrapped for sharing."""
-    from core.training.fit import load_model  # imports TensorFlow: only once a model is needed
-
-    return SharedModel(load_model(path))
