@@ -64,7 +64,7 @@ try:
     ds = state.current_dataset()
 except DigitLabError as err:
     st.error(f"{escape(err)}. Falling back to the default dataset.")
-    st.session_state[state.DATASET_SPEC] = "default:tiny"
+    st.session_state[state.DATASET_SPEC] = str(DatasetSpec("default", "tiny"))
     ds = state.current_dataset()
 
 st.subheader(escape(ds.name))

@@ -5,10 +5,11 @@ marks the images the model once got right, and each class's accuracy over the ep
 Always the TEST labels (the report captioned its error gallery with training labels)."""
 import streamlit as st
 
-from core.analysis import evaluation
+from core.analysis import errors_view, evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from ui import charts, inside_views, run_views, run_widgets, state
+from core.runs import describe
+from ui import charts, inside_views, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
@@ -45,7 +46,7 @@ m3.metric("Test images", f"{len(ds.y_test):,}")
 m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
-                 help=run_views.leaky_note(run))
+                 help=describe.leaky_note(run))
 st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
            f"pipeline {run.pipeline_label}. "
            "Every figure here compares the model's predictions for the test images with the test labels"
@@ -76,7 +77,7 @@ if epochs > 1:
 
 def _cell_picked() -> None:
     """A click on the heatmap sets both class filters (an emptied selection clears them)."""
-    cell = run_views.selected_cell(st.session_state[CHART_KEY]["selection"])
+    cell = errors_view.selected_cell(st.session_state[CHART_KEY]["selection"])
     true, predicted = cell if cell is not None else (ALL, ALL)
     options = [ALL, *names]
     st.session_state[TRUE_KEY] = true if true in options else ALL
@@ -89,7 +90,7 @@ with left:
     shares = st.toggle("Share of each true class (row-normalised)", key="errors_row_shares",
                        persist_state="session", help="Each row divided by its class's test images: the share of a class that "
                                                      "went to each prediction, whatever the class sizes.")
-    st.altair_chart(charts.confusion_heatmap(run_views.confusion_long(confusion), names, share=shares),
+    st.altair_chart(charts.confusion_heatmap(errors_view.confusion_long(confusion), names, share=shares),
                     on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:
@@ -111,7 +112,7 @@ least_first = f3.toggle("Least confident first", key="errors_least_first", persi
                         help="Off: the most confident mistakes come first.")
 limit = f4.number_input("Show", min_value=10, max_value=200, value=40, step=10, key="errors_limit", persist_state="session")
 
-errors = run_views.filter_errors(
+errors = errors_view.filter_errors(
     evaluation.misclassified(ds.y_test, probabilities, top_k=3, ascending=least_first),
     true=None if true_name == ALL else names.index(true_name),
     predicted=None if pred_name == ALL else names.index(pred_name))
@@ -123,16 +124,16 @@ st.caption(f"{len(errors):,} misclassified test images{where}" +
 if rows:
     # Under each tile its mistake, then its three most probable classes.
     show_grid(ds.x_test[[r["index"] for r in rows]],
-              [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
-              notes=[run_views.top3_lines(r, names) for r in rows], columns=8)
+              [errors_view.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
+              notes=[errors_view.top3_lines(r, names) for r in rows], columns=8)
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
-                       run_views.name_errors(errors, names).to_csv(index=False).encode(),
+                       errors_view.name_errors(errors, names).to_csv(index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")
 
     st.subheader("One image in detail")
     picked = st.selectbox("Image", [r["index"] for r in rows], key="errors_image",
-                          format_func=lambda i: f"test image #{i}: " + run_views.error_caption(
+                          format_func=lambda i: f"test image #{i}: " + errors_view.error_caption(
                               next(r for r in rows if r["index"] == i), names))
     row = next(r for r in rows if r["index"] == picked)
     try:
@@ -145,11 +146,11 @@ if rows:
     if processed is not None:
         d2.image(to_display(processed, 6), caption="as the model saw it", output_format="PNG")
     with d3:
-        st.dataframe(run_views.top_probabilities(probabilities[picked], names), hide_index=True, width="stretch",
+        st.dataframe(errors_view.top_probabilities(probabilities[picked], names), hide_index=True, width="stretch",
                      column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
                                                                                    format="%.3f")})
         st.altair_chart(charts.class_probabilities(
-            run_views.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
+            errors_view.probability_frame(probabilities[picked], names, int(row["true"]))), width="stretch")
     inside_views.saliency_row(lab, run, processed, int(row["true"]), int(row["predicted"]), names)
     if pipeline.has_training_only:
         st.caption("The test-time view leaves out the pipeline's training-only steps: they need the label, "

@@ -3,13 +3,13 @@ table fill in, and read it as a heatmap and as the report's FIT RESULT blocks.""
 import pandas as pd
 import streamlit as st
 
-from core.datasets import display_spec
+from core.datasets import DatasetSpec, display_spec
 from core.errors import DigitLabError
 from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, to_csv, to_markdown,
                        with_report_figures)
 from core.training.models import PRESETS
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
 from core.settings import settings
 from ui import charts, honest_view, state
 from ui.markdown import escape
@@ -29,9 +29,8 @@ try:
 except DigitLabError:
     editor = None
 pipeline_options = list(NAMED_PIPELINES)
-editor_json = editor.to_json() if editor is not None and editor.steps else None
-if editor_json is not None and editor_json not in {p.to_json() for p in NAMED_PIPELINES.values()}:
-    pipeline_options.append(editor_json)
+if editor is not None and editor.steps and name_of_pipeline(editor) is None:
+    pipeline_options.append(editor.to_json())
 
 
 def _pipeline_option(value: str) -> str:
@@ -63,7 +62,7 @@ with st.container(border=True):
     n_runs = len(pipelines) * len(presets) * len(seeds)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
     launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
-    report_default = f"default:{settings().default_size}"
+    report_default = str(DatasetSpec("default", settings().default_size))
     report_table = b2.button("Run the report's table", icon=":material/history_edu:",
                            help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
                                 f"preset's own epochs, with the seeds per configuration chosen here.")

@@ -8,9 +8,9 @@ from streamlit.errors import StreamlitAPIException
 
 from core.analysis import embedding
 from core.analysis import inspection
-from core.datasets import SIZE_NAMES, ready_datasets
+from core.datasets import ready_specs
 from core.errors import DigitLabError
-from ui import inside_views, run_widgets, state
+from ui import inside_views, models, run_widgets, state
 from ui.gallery import to_display
 
 state.init_session()
@@ -22,7 +22,7 @@ run = run_widgets.finished_run_picker(lab, "inside", "inside_run", "Finished run
                                       "No finished run yet: train one first.")
 try:
     ds = state.load_dataset(run.config.dataset)
-    model = inside_views.run_model(lab, run.id)
+    model = models.run_model(lab, run.id)
     probabilities = lab.predictions(run.id)
     by_epoch = lab.epoch_predictions(run.id)
 except DigitLabError as err:
@@ -130,7 +130,7 @@ elif view == MAP:
 else:
     st.subheader("Evaluate this run on another dataset")
     session_spec = st.session_state[state.DATASET_SPEC]
-    options = [f"{name}:{size}" for name in ready_datasets() for size in SIZE_NAMES]
+    options = [str(spec) for spec in ready_specs()]
     if session_spec not in options:
         options.insert(0, session_spec)
     try:

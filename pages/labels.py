@@ -8,10 +8,10 @@ from core.errors import DigitLabError
 from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
                                 estimate_search_seconds)
 from core.preprocess import Pipeline
+from core.runs.describe import duration_text
 from ui import label_fixes, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import to_display
-from ui.run_views import duration_text
 
 state.init_session()
 st.title("Label issues")

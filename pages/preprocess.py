@@ -4,9 +4,9 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
+from core.runs.describe import LABEL_FREE_HINT
 from ui import charts, query_state, state
 from ui.markdown import escape
-from ui.run_views import LABEL_FREE_HINT
 from ui.gallery import show_grid
 from ui.param_widgets import param_widget
 

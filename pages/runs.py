@@ -2,9 +2,11 @@
 curves of several runs overlaid, and one run's details, model download, stop and deletion."""
 import streamlit as st
 
+from core.analysis.honest import has_training_only_step
 from core.errors import DigitLabError
+from core.runs import describe
 from core.training.models import architecture_text
-from ui import challenge_views, charts, honest_view, query_state, run_views, run_widgets, state
+from ui import challenge_views, charts, honest_view, query_state, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
@@ -79,24 +81,24 @@ if scope == MY_RUNS:
         st.stop()
 by_id = {r.id: r for r in runs}
 # A teacher sees whose run is whose wherever she acts: the table, the picker and One run.
-labels = {r.id: run_views.run_label(r) + (f" · {lab.owner_name(r)}" if lab.shows_owners else "") for r in runs}
+labels = {r.id: describe.run_label(r) + (f" · {lab.owner_name(r)}" if lab.shows_owners else "") for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
-table = run_views.runs_table(runs)
+table = describe.runs_table(runs, lab.owner_name if lab.shows_owners else None)
 # The figures a student compares first, before the long pipeline names push them off the right edge.
 first = ["id", *(["owner"] if lab.shows_owners else []), "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
 st.dataframe(table, hide_index=True, width="stretch",
              column_order=first + [c for c in table.columns if c not in first and c != "owner"],
              column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
-                            run_views.LEAKY_COLUMN: metric_format,
+                            describe.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
 # One short line each, under the table; the run's own notes come with it under "One run" below.
 if leaky_runs := [r.id for r in runs if r.metrics.get("leaky_val_accuracy") is not None]:
-    st.caption(f"The column '{run_views.LEAKY_COLUMN}' ({len(leaky_runs)} run{'s' if len(leaky_runs) > 1 else ''}) "
+    st.caption(f"The column '{describe.LEAKY_COLUMN}' ({len(leaky_runs)} run{'s' if len(leaky_runs) > 1 else ''}) "
                "measured the model on test images preprocessed with their test labels, as the report did: for "
                "comparison only; val_accuracy and test_accuracy are the honest results.")
-if with_steps := [r.id for r in runs if run_views.training_only_note(r.config) is not None]:
+if with_steps := [r.id for r in runs if describe.training_only_note(r.config) is not None]:
     st.caption(f"{len(with_steps)} run{'s have' if len(with_steps) > 1 else ' has'} a training-only step "
                "(\"training images only\" in its pipeline): it changed the training images only, never the test "
                "images, so every test figure is honest. Pick a run under One run for details.")
@@ -106,7 +108,7 @@ if on_test := [r.id for r in runs if r.config is not None and r.config.validatio
                "way): chosen while watching test figures, so their test_accuracy flatters them. A class challenge's "
                "hidden test set measures them honestly (Challenges page).")
 
-fit_text = run_views.fit_result_text(runs)
+fit_text = describe.runs_fit_result(runs)
 if fit_text:
     with st.expander("FIT RESULT, as the report printed it", expanded=True):
         st.code(fit_text, language=None)
@@ -117,10 +119,10 @@ if with_epochs:
     default = [i for i in with_epochs if not by_id[i].active][:3]
     chosen = st.multiselect("Runs to overlay", with_epochs, default=default, format_func=labels.get,
                             key="runs_overlay")
-    history = run_views.overlay_history(lab, [by_id[i] for i in chosen])
+    history = describe.overlay_history(lab, [by_id[i] for i in chosen])
     if len(history):
         # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
-        order = [run_views.overlay_name(by_id[i]) for i in reversed(with_epochs)]
+        order = [describe.overlay_name(by_id[i]) for i in reversed(with_epochs)]
         # One above the other: the legend gives each run's whole name a line.
         st.altair_chart(charts.history(history, "loss", run_col="run", run_order=order), width="stretch")
         st.altair_chart(charts.history(history, "accuracy", run_col="run", run_order=order), width="stretch")
@@ -140,21 +142,21 @@ if run.config is not None:
     cfg = run.config
     validation = "the test set" if cfg.validation == "test" else f"{cfg.validation:.0%} of the training set held out"
     st.markdown(f"**{escape(cfg.title)}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
-                f"Validated on {validation}, seed {cfg.seed}. Status: {run_views.status_text(run)}."
+                f"Validated on {validation}, seed {cfg.seed}. Status: {describe.status_text(run)}."
                 + (f"  \nOwner: {escape(lab.owner_name(run))}." if lab.shows_owners else ""))
 if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
-    st.warning(escape(run_views.ended_text(run)))
+    st.warning(escape(describe.ended_text(run)))
 if run.metrics.get("epochs"):
-    st.code(run_views.fit_result_block(run), language=None)
-if honest_view.has_training_only_step(run) and run.status == "finished" and not run.broken:
+    st.code(describe.fit_result_block(run), language=None)
+if has_training_only_step(run) and run.status == "finished" and not run.broken:
     try:
         ds = state.load_dataset(run.config.dataset)
         honest_view.show(run, lab, ds.class_names, ds.y_test)
     except DigitLabError as err:
         st.caption(f"The run's dataset does not load ({escape(err)}).")
-elif (note := run_views.leaky_note(run)) is not None:
+elif (note := describe.leaky_note(run)) is not None:
     st.warning(note, icon=":material/visibility:")
 
 b1, b2, b3 = st.columns(3)

@@ -6,7 +6,8 @@ from core.classroom.access import owner_label
 from core.classroom.overview import students
 from core.errors import DigitLabError
 from core.classroom.limits import limits
-from ui import challenge_views, run_views, state
+from core.runs import describe
+from ui import challenge_views, state
 from ui.markdown import escape
 
 state.init_session()
@@ -78,7 +79,7 @@ def class_now() -> None:
         c[0].write(escape(owner_label(run.owner)))
         c[1].write(f"`{run.id}`")
         c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
-        c[3].write(escape("stopping…" if run.stop_requested else run_views.status_text(run)))
+        c[3].write(escape("stopping…" if run.stop_requested else describe.status_text(run)))
         c[4].button("Stop", key=f"teacher_stop_{run.id}", on_click=_stop, args=(run.id,), icon=":material/stop:",
                     disabled=run.stop_requested)
     ended = [r for r in lab.class_runs(statuses=("failed", "stopped"))][:5]
@@ -89,7 +90,7 @@ def class_now() -> None:
             c[0].write(escape(owner_label(run.owner)))
             c[1].write(f"`{run.id}`")
             c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
-            c[3].write(escape(run_views.status_text(run)))
+            c[3].write(escape(describe.status_text(run)))
             c[4].button("Queue again", key=f"teacher_requeue_{run.id}", on_click=_requeue, args=(run.id,),
                         icon=":material/replay:")
 
@@ -100,7 +101,7 @@ st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
 theirs = [r for r in runs if r.owner == chosen]
-st.dataframe(run_views.runs_table(theirs), hide_index=True, width="stretch")
+st.dataframe(describe.runs_table(theirs), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:

@@ -8,7 +8,8 @@ from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.config import RunConfig
-from ui import charts, query_state, run_views, run_widgets, state
+from core.runs import describe
+from ui import charts, query_state, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
@@ -116,7 +117,7 @@ with data_col.container(border=True):
             "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol", persist_state="session",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
                  "as the report did. Shown beside the honest figures, marked, for comparison only. "
-                 + run_views.LABEL_FREE_HINT)
+                 + describe.LABEL_FREE_HINT)
 
 with valid_col.container(border=True):
     st.subheader("Validation")
@@ -160,7 +161,7 @@ st.subheader("Live run")
 
 def follow_offer(exclude: str | None) -> bool:
     """A choice of the other queued or running runs and a Follow button; False if there are none."""
-    others = {r.id: run_views.run_label(r) for r in lab.runs() if r.active and r.id != exclude}
+    others = {r.id: describe.run_label(r) for r in lab.runs() if r.active and r.id != exclude}
     if not others:
         return False
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
@@ -196,7 +197,7 @@ else:
     def live_run(run_id: str, polling: bool) -> None:
         """Redraws the followed run from the store; reruns the page once the run has ended."""
         try:
-            view = run_views.poll_run(lab, run_id)
+            view = describe.live_view(lab.run(run_id), lab.history(run_id))
         except DigitLabError as err:
             st.warning(f"The run is gone: {escape(err)}")
             if polling:
@@ -222,10 +223,10 @@ else:
             if run.metrics.get("test_accuracy") is not None:
                 st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
                            f"{run.metrics.get('test_images', '?')} test images.")
-            if (note := run_views.leaky_note(run)) is not None:
+            if (note := describe.leaky_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":
-            st.error(escape(run_views.ended_text(run)))
+            st.error(escape(describe.ended_text(run)))
         if run.status in ("failed", "stopped") and lab.mine(run):
             st.button("Queue again", on_click=_requeue, args=(run.id,), key="train_requeue", icon=":material/replay:",
                       help="The same config as a new run, followed here.")
@@ -237,7 +238,7 @@ else:
             st.caption(f"Waiting runs ({lab.slots()} train at a time)"
                        + (f", {others} of them someone else's" if others else "") + ":")
             if queued:
-                st.dataframe(run_views.queue_table(queued), hide_index=True, width="stretch")
+                st.dataframe(describe.queue_table(queued), hide_index=True, width="stretch")
         if polling and view.done:
             st.rerun()
 

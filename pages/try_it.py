@@ -4,9 +4,10 @@ the model's class probabilities, updated after every stroke."""
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from core.analysis import drawings
 from core.preprocess.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
-from ui import prediction, run_widgets, state
+from ui import charts, models, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid
 
@@ -25,7 +26,7 @@ try:
 except DigitLabError as err:
     dataset = None
     st.caption(f"The run's dataset does not load ({escape(err)}); classes are named as in AHDD.")
-class_names, binary = prediction.class_names_and_binary(run, dataset)
+class_names, binary = drawings.class_names_and_binary(run, dataset)
 
 left, right = st.columns([1, 1], gap="large")
 with left:
@@ -48,16 +49,16 @@ with right:
         st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
         st.stop()
     try:
-        model = prediction.run_model(lab, run.id)
+        model = models.run_model(lab, run.id)
         if image is not None:
-            result = prediction.predict_canvas(model, run, image, class_names, binary)
+            result = drawings.predict_canvas(model, run, image, class_names, binary)
         else:
-            result = prediction.predict_photo(model, run, photo.getvalue(), photo.name, class_names, binary)
+            result = drawings.predict_photo(model, run, photo.getvalue(), photo.name, class_names, binary)
     except DigitLabError as err:
         st.warning(escape(err), icon=":material/block:")
         st.stop()
     st.subheader(f"Model {run.id}: {result.text}")
-    st.altair_chart(prediction.probability_chart(result.frame()), width="stretch")
+    st.altair_chart(charts.probability_chart(result.frame()), width="stretch")
 
 st.caption("As the model sees it: your digit framed like the training images (white on black, a 20-pixel "
            "box, centred by mass), then each step of the run's pipeline" +

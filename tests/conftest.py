@@ -35,6 +35,14 @@ def page_env(monkeypatch, tmp_path: Path) -> Iterator[Path]:
     close_engine()
 
 
+@pytest.fixture
+def store(tmp_path: Path):
+    """A run store under tmp_path/runs (where ``page_env`` points the pages)."""
+    from core.runs.store import RunStore
+
+    return RunStore(tmp_path / "runs")
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One Ray for the whole test session: a one-node ``ray.cluster_utils.Cluster`` (2 CPUs) that

@@ -24,6 +24,11 @@ def open_page(page: str) -> AppTest:
     return at.run()
 
 
+def button(at: AppTest, label: str):
+    """The page's button labelled ``label``."""
+    return next(b for b in at.button if b.label == label)
+
+
 def no_exceptions(at: AppTest) -> None:
     """Fail with the page's own exception text if it raised."""
     assert not at.exception, [e.value for e in at.exception]

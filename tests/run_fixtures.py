@@ -46,8 +46,7 @@ def wait_until_ended(store: RunStore, run_id: str, timeout: float = 120.0) -> st
         if not run.active:
             return run.status
         time.sleep(0.25)
-    raise TimeoutError(f"run {run_id} still {store.get(run_id).status} after {timeout} s: "
-                       f"{store.log_tail(run_id)}")
+    raise TimeoutError(f"run {run_id} still {store.get(run_id).status} after {timeout} s")
 
 
 @functools.cache
@@ -63,7 +62,7 @@ def trained_store() -> tuple[Path, str]:
         jobs = JobQueue(store, max_jobs=1)
         run_id = jobs.submit(RunConfig.build(**TRAINED_CONFIG))
         final = jobs.wait(run_id, timeout=180)
-    assert final.status == "finished", (final.status, final.error, store.log_tail(run_id))
+    assert final.status == "finished", (final.status, final.error)
     return root / "runs", run_id
 
 

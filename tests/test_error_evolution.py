@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analysis import evaluation
+from core.analysis import errors_view, evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.runs.store import RunStore
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import chart_data, copy_trained_runs, open_app_page
-from ui import run_views, state
+from ui import state
 
 
 def one_hot(labels: list[int], k: int = 3) -> np.ndarray:
@@ -58,8 +58,8 @@ def test_class_accuracy_by_epoch_is_each_class_recall():
 def test_evolution_caption_marks_a_mistake_the_model_once_got_right():
     names = ["zero", "one", "two"]
     row = {"true": 0, "predicted": 1, "confidence": 0.8}
-    assert run_views.evolution_caption(row, names, 0) == "zero -> one · 80%"
-    assert run_views.evolution_caption(row, names, 2) == "zero -> one · 80% · was right at epoch 2"
+    assert errors_view.evolution_caption(row, names, 0) == "zero -> one · 80%"
+    assert errors_view.evolution_caption(row, names, 2) == "zero -> one · 80% · was right at epoch 2"
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     def expected_captions(probs, epoch):
         errors = evaluation.misclassified(ds.y_test, probs, top_k=3).head(40)
         was = evaluation.last_right_epoch(ds.y_test, by_epoch, epoch)
-        return [run_views.evolution_caption(r, names, int(was[r["index"]])) for r in errors.to_dict("records")]
+        return [errors_view.evolution_caption(r, names, int(was[r["index"]])) for r in errors.to_dict("records")]
 
     # The last epoch is the final model: its own (float32) probabilities.
     assert (shown_confusion(at) == evaluation.confusion_matrix(ds.y_test, final, names).to_numpy()).all()

@@ -38,11 +38,6 @@ def finished_run(store: RunStore, cfg: RunConfig, grid: str, val_accuracy: float
 
 
 @pytest.fixture
-def store(tmp_path) -> RunStore:
-    return RunStore(tmp_path / "runs")
-
-
-@pytest.fixture
 def grid(store) -> str:
     """raw x D over three seeds (val_accuracy 0.97, 0.98, 0.99), erosion x D with one finished,
     one queued and one failed run, and an unrelated run outside the grid."""

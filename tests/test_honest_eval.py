@@ -245,7 +245,8 @@ def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
     from core.runs.store import RunStore, fit_result_line
     from tests.pages_support import isolate_env, no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
-    from ui import run_views, state
+    from core.runs import describe
+    from ui import state
 
     isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
@@ -256,9 +257,9 @@ def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
     at = open_page("runs")
     no_exceptions(at)
     table = at.dataframe[0].value.set_index("id")
-    assert table.loc[run_id, run_views.LEAKY_COLUMN] == pytest.approx(0.9631)
+    assert table.loc[run_id, describe.LEAKY_COLUMN] == pytest.approx(0.9631)
     assert table.loc[run_id, "val_accuracy"] == pytest.approx(0.8633)
-    assert any(c.value.startswith(f"The column '{run_views.LEAKY_COLUMN}' (1 run) measured the model on test "
+    assert any(c.value.startswith(f"The column '{describe.LEAKY_COLUMN}' (1 run) measured the model on test "
                                   "images preprocessed with their test labels") for c in at.caption)
     block = next(c.value for c in at.code if c.value.startswith("## Normal"))
     assert block.splitlines()[1] == f"#### {fit_result_line(store.get(run_id).metrics)}"

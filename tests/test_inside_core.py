@@ -15,9 +15,8 @@ from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
 from core.errors import DigitLabError
 from core.labels.corrections import LabelCorrections, make_version, provenance
-from core.runs.store import RunStore
 from core.training.fit import load_model
-from tests.inside_fixtures import train_into
+from tests.inside_fixtures import env, train_into
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +24,7 @@ def lab(tmp_path_factory):
     """A run store with a real MLP (preset D) and a real CNN run on the tiny default."""
     root = tmp_path_factory.mktemp("inside")
     with pytest.MonkeyPatch.context() as mp:
-        for var, sub in (("DIGITLAB_RUN_ROOT", "runs"), ("DIGITLAB_CACHE_DIR", "cache"), ("DIGITLAB_DATA_DIR", "data")):
-            mp.setenv(var, str(root / sub))
-        store = RunStore(root / "runs")
+        store = env(mp, root)
         mlp, cnn = train_into(store, "D"), train_into(store, "CNN", epochs=1)
         yield {"root": root, "store": store, "mlp": mlp, "cnn": cnn, "mp": mp}
 

@@ -79,9 +79,8 @@ def test_isolation_model_download_refused(c):
     _same_as_missing(view, view.model_download, c.finished)
 
 
-def test_isolation_log_and_progress_refused(c):
+def test_isolation_progress_refused(c):
     view = RunView(c.store, c.b)
-    _same_as_missing(view, view.log_tail, c.finished)
     _same_as_missing(view, view.progress, c.queued)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis import evaluation
+from core.analysis import errors_view, evaluation
 from core.datasets import load_spec
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
@@ -16,7 +16,6 @@ from core.runs.store import RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)
-from ui import run_views
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -52,7 +51,7 @@ def test_confusion_filters_detail_and_csv(trained, monkeypatch):
 
     # All errors, most confident first, captioned "true -> predicted · confidence" with TEST labels.
     gallery = _captions(at)[:len(errors)]
-    assert gallery == [run_views.error_caption(r, names) for r in errors.head(40).to_dict("records")]
+    assert gallery == [errors_view.error_caption(r, names) for r in errors.head(40).to_dict("records")]
     csv = pd.read_csv(io.BytesIO(downloads[f"misclassified-{run_id}.csv"]))
     assert list(csv["index"]) == list(errors["index"])
     assert list(csv["true_name"]) == [names[t] for t in y_test[errors["index"]]]
@@ -62,7 +61,7 @@ def test_confusion_filters_detail_and_csv(trained, monkeypatch):
     p = int(errors[errors["true"] == t]["predicted"].value_counts().idxmax())
     at.selectbox(key="errors_true").set_value(names[t]).run()
     only_t = errors[errors["true"] == t]
-    assert _captions(at)[:len(only_t)] == [run_views.error_caption(r, names) for r in only_t.to_dict("records")]
+    assert _captions(at)[:len(only_t)] == [errors_view.error_caption(r, names) for r in only_t.to_dict("records")]
     at.selectbox(key="errors_predicted").set_value(names[p]).run()
     no_exceptions(at)
     cell = errors[(errors["true"] == t) & (errors["predicted"] == p)]
@@ -97,10 +96,10 @@ def test_confusion_filters_detail_and_csv(trained, monkeypatch):
 
 
 def test_a_heatmap_click_maps_to_the_class_filters():
-    assert run_views.selected_cell({"cell": [{"true": "٣ (3)", "predicted": "٨ (8)"}]}) == ("٣ (3)", "٨ (8)")
-    assert run_views.selected_cell({"cell": []}) is None
-    assert run_views.selected_cell({"cell": {}}) is None
-    assert run_views.selected_cell({}) is None
+    assert errors_view.selected_cell({"cell": [{"true": "٣ (3)", "predicted": "٨ (8)"}]}) == ("٣ (3)", "٨ (8)")
+    assert errors_view.selected_cell({"cell": []}) is None
+    assert errors_view.selected_cell({"cell": {}}) is None
+    assert errors_view.selected_cell({}) is None
 
 
 def test_no_finished_run_and_a_run_whose_data_is_gone(tmp_path):

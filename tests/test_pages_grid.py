@@ -10,21 +10,11 @@ import pytest
 
 from core.experiments.grid import fit_result_text, read_grid
 from core.preprocess import REPORT_PIPELINES
-from core.runs.store import RunStore
-from tests.pages_support import no_exceptions
+from tests.pages_support import button, no_exceptions
 from tests.run_fixtures import capture_downloads, chart_data, chart_specs, open_app_page
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
-
-
-@pytest.fixture
-def store(tmp_path) -> RunStore:
-    return RunStore(tmp_path / "runs")
-
-
-def _button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def poll_until_ended(at, timeout: float = 120.0):
@@ -48,7 +38,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     at.multiselect(key="grid_pipelines").set_value(["raw", "normal-threshold-erosion-closing"])
     at.multiselect(key="grid_presets").set_value(["D"])
     at.number_input(key="grid_epochs").set_value(1).run()
-    _button(at, "Launch 2 runs").click().run()
+    button(at, "Launch 2 runs").click().run()
     no_exceptions(at)
 
     grid_id = at.session_state["grid_id"]
@@ -102,7 +92,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
 
 def test_report_table_in_one_click_then_stopped(store):
     at = open_app_page("grid")
-    _button(at, "Run the report's table").click().run()
+    button(at, "Run the report's table").click().run()
     no_exceptions(at)
     grid_id = at.session_state["grid_id"]
     runs = store.grid_runs(grid_id)
@@ -112,7 +102,7 @@ def test_report_table_in_one_click_then_stopped(store):
     assert [r.config.hyperparams.epochs for r in runs[::6]] == [10, 8, 10]  # the presets' own
     assert {r.dataset for r in runs} == {"default:tiny"}  # the default dataset at the default size
 
-    _button(at, "Stop grid").click().run()
+    button(at, "Stop grid").click().run()
     poll_until_ended(at)
     assert read_grid(store, grid_id).counts["stopped"] == 18
     assert at.selectbox[0].value == grid_id

@@ -12,9 +12,8 @@ from core.execution import tasks
 from core.analysis.cross_eval import evaluations
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
-from core.runs.store import RunStore
 from core.training.fit import load_model
-from tests.inside_fixtures import train_into
+from tests.inside_fixtures import env, train_into
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_data, open_app_page
 from ui import inside_views, state
@@ -24,9 +23,7 @@ from ui import inside_views, state
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("inside-pages")
     with pytest.MonkeyPatch.context() as mp:
-        for var, sub in (("DIGITLAB_RUN_ROOT", "runs"), ("DIGITLAB_CACHE_DIR", "cache"), ("DIGITLAB_DATA_DIR", "data")):
-            mp.setenv(var, str(root / sub))
-        store = RunStore(root / "runs")
+        store = env(mp, root)
         cnn = train_into(store, "CNN", epochs=1)
         mlp = train_into(store, "D", epochs=2)  # the newest: what the pickers open on
     return {"root": root, "store": store, "mlp": mlp, "cnn": cnn}
@@ -47,10 +44,7 @@ def wait_failed(at, name: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, lab, ray_session):
-    root = lab["root"]
-    for var, sub in (("DIGITLAB_RUN_ROOT", "runs"), ("DIGITLAB_CACHE_DIR", "cache"), ("DIGITLAB_DATA_DIR", "data")):
-        monkeypatch.setenv(var, str(root / sub))
-    monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "tiny")
+    env(monkeypatch, lab["root"])
     yield
     from core.lab import close_engine
 

@@ -10,7 +10,7 @@ import pytest
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
 from core.runs.store import RunStore, fit_result_line
-from tests.pages_support import no_exceptions
+from tests.pages_support import button, no_exceptions
 from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
                                 open_app_page)
 
@@ -29,10 +29,6 @@ def two_runs(tmp_path):
     store = RunStore(tmp_path / "runs")
     fake = fake_finished_run(store, RAW_CONFIG, np.full((100, 10), 0.1, np.float32), RAW_HISTORY)
     return store, real, fake
-
-
-def _button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
@@ -90,13 +86,13 @@ def test_delete_asks_for_confirmation(two_runs):
     store, real, fake = two_runs
     at = open_app_page("runs")
     at.selectbox(key="runs_selected").set_value(fake).run()
-    _button(at, "Delete this run…").click().run()
+    button(at, "Delete this run…").click().run()
     assert at.warning[0].value.startswith(f"Delete run {fake} (raw dataset, G)")
-    _button(at, "Cancel").click().run()
+    button(at, "Cancel").click().run()
     assert not at.warning and store.get(fake).status == "finished"
 
-    _button(at, "Delete this run…").click().run()
-    _button(at, "Yes, delete it").click().run()
+    button(at, "Delete this run…").click().run()
+    button(at, "Yes, delete it").click().run()
     no_exceptions(at)
     assert at.success[0].value == f"Deleted run {fake}."
     assert list(at.dataframe[0].value["id"]) == [real]
@@ -127,8 +123,8 @@ def test_broken_and_failed_runs_show_as_such(tmp_path):
     assert "This run has no saved model to download." in [c.value for c in at.caption]
     at.selectbox(key="runs_selected").set_value(failed).run()
     assert at.warning[0].value == "Failed: ValueError: the worker fell over"
-    _button(at, "Delete this run…").click().run()
-    _button(at, "Yes, delete it").click().run()
+    button(at, "Delete this run…").click().run()
+    button(at, "Yes, delete it").click().run()
     assert at.success[0].value == f"Deleted run {failed}."
 
 

@@ -8,25 +8,14 @@ from ui.markdown import escape
 
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
-from core.classroom.access import LOCAL_USER
-from core.execution.queue import JobQueue
-from core.lab import Lab
+from core.runs import describe
 from core.runs.store import RunStore, fit_result_line
-from tests.pages_support import no_exceptions, open_page
+from tests.pages_support import button, no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
-from ui import run_views, state
+from ui import state
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
-
-
-@pytest.fixture
-def store(tmp_path) -> RunStore:
-    return RunStore(tmp_path / "runs")
-
-
-def _button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_launch_follow_finish_and_come_back(store):
@@ -38,7 +27,7 @@ def test_launch_follow_finish_and_come_back(store):
     at.number_input(key="hp_D_epochs").set_value(1).run()
     assert "Dense 32 relu → Dense 32 relu → Dense 32 relu → Dense 10 softmax · adam 0.001 · batch 32 · 1 epochs" \
         in at.markdown[0].value
-    _button(at, "Train").click().run()
+    button(at, "Train").click().run()
     no_exceptions(at)
 
     run_id = at.session_state[state.ACTIVE_RUN]
@@ -77,7 +66,7 @@ def test_parameter_errors_are_shown_not_raised():
     at.text_input(key="hp_Custom_hidden").set_value("64, lots").run()
     no_exceptions(at)
     assert escape("hidden: cannot read") in at.error[0].value
-    assert _button(at, "Train").disabled
+    assert button(at, "Train").disabled
     at.text_input(key="hp_Custom_hidden").set_value("64").run()
     at.text_input(key="hp_Custom_early_stop").set_value("1.5").run()
     assert escape("early_stop must be a val_accuracy in (0, 1]") in at.error[0].value
@@ -85,7 +74,7 @@ def test_parameter_errors_are_shown_not_raised():
     at.text_input(key="hp_Custom_conv_filters").set_value("8, 8, 8, 8").run()
     assert escape("conv_filters: at most 3 blocks") in at.error[0].value
     at.text_input(key="hp_Custom_conv_filters").set_value("").run()
-    assert not at.error and not _button(at, "Train").disabled
+    assert not at.error and not button(at, "Train").disabled
     # Outside app.py's navigation the page names the linked page instead of failing.
     assert "Edit it on the Preprocess page: open it from the sidebar." in [c.value for c in at.caption]
 
@@ -105,7 +94,7 @@ def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store
     at.number_input(key="train_seed").set_value(7).run()
     at.number_input(key="hp_H_learning_rate").set_value(0.01).run()
     at.text_input(key="hp_H_early_stop").set_value("").run()
-    _button(at, "Train").click().run()
+    button(at, "Train").click().run()
     no_exceptions(at)
 
     run = store.get(at.session_state[state.ACTIVE_RUN])
@@ -113,7 +102,7 @@ def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store
     assert (run.config.validation, run.config.seed, run.config.preset) == (0.2, 7, "H")
     assert run.config.hyperparams.learning_rate == 0.01 and run.config.hyperparams.early_stop is None
     assert run.config.hyperparams.hidden == (512, 64)
-    _button(at, "Stop").click().run()
+    button(at, "Stop").click().run()
     assert store.get(run.id).status == "stopped"
     store.fail(busy.id, "test over")
 
@@ -132,7 +121,7 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     assert list(queue["id"]) == [waiting.id] and list(queue["position"]) == [1]
     assert at.selectbox(key="train_follow_choice").value == busy.id  # offered: follow the running one
 
-    _button(at, "Stop").click().run()
+    button(at, "Stop").click().run()
     no_exceptions(at)
     assert store.get(waiting.id).status == "stopped"
     assert at.get("progress")[0].proto.text.startswith("Stopped by request")
@@ -141,22 +130,26 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     store.fail(busy.id, "test over")
 
 
+def _poll(store: RunStore, run_id: str) -> describe.LiveView:
+    return describe.live_view(store.get(run_id), store.history(run_id))
+
+
 def test_polling_reports_epoch_batch_and_time_left(store):
     config = RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 4}))
     run = store.create(config, status="running")
     store.update_progress(run.id, {"phase": "loading data"})
-    view = run_views.poll_run(Lab(LOCAL_USER, JobQueue(store)), run.id)
-    assert view.progress == run_views.ProgressView(0.0, "Loading the dataset…") and not view.done
+    view = _poll(store, run.id)
+    assert view.progress == describe.ProgressView(0.0, "Loading the dataset…") and not view.done
 
     store.update_progress(run.id, {"phase": "training", "epoch": 1, "epochs": 4, "batch": 5, "batches": 10})
-    view = run_views.poll_run(Lab(LOCAL_USER, JobQueue(store)), run.id)
+    view = _poll(store, run.id)
     assert view.progress.text == "Epoch 1/4 · batch 5/10 · time left known after the first epoch"
     assert view.progress.fraction == pytest.approx(0.5 / 4)
 
     store.add_epoch(run.id, {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6,
                              "seconds": 4.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10})
-    view = run_views.poll_run(Lab(LOCAL_USER, JobQueue(store)), run.id)
+    view = _poll(store, run.id)
     assert view.progress.text == "Epoch 2/4 · batch 5/10 · about 10 s left"  # 2.5 epochs of 4 s
     assert view.progress.fraction == pytest.approx(1.5 / 4)
     assert list(view.history["epoch"]) == [1] and view.summary is None
@@ -165,16 +158,16 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     store.add_epoch(run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                              "seconds": 2.0})
     store.update_progress(run.id, {"phase": "training", "epoch": 3, "epochs": 4, "batch": 5, "batches": 10})
-    assert run_views.poll_run(Lab(LOCAL_USER, JobQueue(store)), run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
+    assert _poll(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
 
     store.finish(run.id, "finished", {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
                                       "epochs": 2, "seconds": 6.0})
-    view = run_views.poll_run(Lab(LOCAL_USER, JobQueue(store)), run.id)
+    view = _poll(store, run.id)
     assert view.done and view.progress.fraction == 1.0
     assert view.progress.text == "Finished: 2 epochs in 6 s of training"
     assert view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"
 
 
 def test_duration_text():
-    assert [run_views.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
+    assert [describe.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
         ["4 s", "1 min 00 s", "1 min 01 s", "1 h 02 min", "?"]

@@ -9,15 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from core.analysis import drawings
 from core.preprocess.drawing import read_canvas
 from core.errors import DigitLabError
-from core.classroom.access import LOCAL_USER
-from core.execution.queue import JobQueue
-from core.lab import Lab
 from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
-from ui import prediction, state
+from ui import models, state
 
 # Only looked up, not imported: the component registers itself with a running Streamlit app.
 if importlib.util.find_spec("streamlit_drawable_canvas") is None:
@@ -66,24 +64,24 @@ def test_without_a_finished_run_it_points_to_training():
 def test_a_drawn_stroke_goes_through_the_runs_pipeline_and_model(trained):
     store, run_id = trained
     run = store.get(run_id)
-    names = list(prediction.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
-    model = prediction.run_model(Lab(LOCAL_USER, JobQueue(store)), run_id)
-    assert prediction.run_model(Lab(LOCAL_USER, JobQueue(store)), run_id) is model  # cached per run, shared by sessions
+    names = list(drawings.class_names_and_binary(run, state.load_dataset("default:tiny"))[0])
+    model = models.run_model(store, run_id)
+    assert models.run_model(store, run_id) is model  # cached per run, shared by sessions
     image = stroke_image([(70, 60), (210, 60), (120, 240)])
-    result = prediction.predict_canvas(model, run, image, names)
+    result = drawings.predict_canvas(model, run, image, names)
 
     pipeline = run.config.pipeline
     digit = read_canvas(image)
     np.testing.assert_array_equal(result.digit, digit)
     np.testing.assert_array_equal(result.frames[-1][1], pipeline.transform(digit[None]))
     assert [label for label, _ in result.frames][0] == "input" and len(result.frames) == len(pipeline.steps) + 1
-    direct = model._model.predict(pipeline.transform(digit[None]), verbose=0)[0]
+    direct = model.model.predict(pipeline.transform(digit[None]), verbose=0)[0]
     np.testing.assert_allclose(result.probabilities, direct, rtol=1e-5, atol=1e-6)
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
     assert result.text.startswith(f"predicted {names[result.predicted]} · ")
     assert result.frame()["role"].tolist().count("predicted") == 1
     with pytest.raises(DigitLabError, match="the canvas is blank"):
-        prediction.predict_canvas(model, run, np.zeros((280, 280, 4), np.uint8), names)
+        drawings.predict_canvas(model, run, np.zeros((280, 280, 4), np.uint8), names)
 
 
 def test_the_page_waits_for_a_drawing_and_links_its_run(trained):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from core.labels.search import estimate_search_seconds
+from core.runs import describe
 from core.runs.store import STOPPED, RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_specs, open_app_page
-from ui import run_views, state
+from ui import state
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -56,7 +57,7 @@ def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
     run = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 5})),
                        status="running")
     store.finish(run.id, STOPPED, {"epochs": 2, "kept_epoch": 2, "val_accuracy": 0.5, "test_accuracy": 0.5})
-    text = run_views.ended_text(store.get(run.id))
+    text = describe.ended_text(store.get(run.id))
     assert text.startswith("Stopped by request after 2 complete epoch(s); the model kept is epoch 2's")
 
 

@@ -346,7 +346,7 @@ def test_a_run_id_from_a_request_never_reaches_outside_the_run_root(tmp_path, ru
     with pytest.raises(DigitLabError, match="not a run id"):
         validate_run_id(run_id)
     for call in (store.get, store.folder, store.history, store.delete, store.request_stop, store.predictions,
-                 store.epoch_predictions, store.model_path, store.log_tail,
+                 store.epoch_predictions, store.model_path,
                  lambda r: store.set_pid(r, os.getpid())):
         with pytest.raises(DigitLabError, match="not a run id"):
             call(run_id)

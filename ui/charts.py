@@ -5,6 +5,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from core.analysis import errors_view
+
 
 def class_balance(counts: pd.DataFrame) -> alt.Chart:
     """Grouped bars of images per class for train and test (``counts`` from core class_counts)."""
@@ -78,7 +80,7 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
                       share: bool = False) -> alt.Chart:
     """Confusion matrix as a heatmap; rows are true classes, columns predicted, both in class
     order (``order``, the class names). ``confusion`` is tidy: columns true, predicted, count
-    (and share, ``run_views.confusion_long``). With ``selectable`` a click selects a cell
+    (and share, ``errors_view.confusion_long``). With ``selectable`` a click selects a cell
     (parameter ``cell``) so the page can filter its gallery; the cell text stays readable
     whatever the counts' scale. With ``share``, colour and text are each row's shares."""
     base = alt.Chart(confusion).encode(
@@ -164,3 +166,14 @@ def class_accuracy(frame: pd.DataFrame, epoch: int | None = None, order: list[st
         return lines.properties(height=450)
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(strokeDash=[4, 3], color="gray").encode(x="epoch:Q")
     return (lines + rule).properties(height=450)
+
+
+def probability_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Bars of the class probabilities in class order, the predicted class highlighted."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("class:N", sort=list(frame["class"]), title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("role:N", scale=alt.Scale(domain=["predicted", "other"], range=["#d62728", "#9ecae1"]),
+                        legend=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=240)

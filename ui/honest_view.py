@@ -4,58 +4,18 @@ why they differ, and a link to the confusion cell that shows it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
+from core.analysis.honest import honest_figures
 from core.errors import DigitLabError
 from core.experiments.grid import GridResult, honest_glance
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES
+from core.preprocess import LABEL_FREE_BEST
 from core.lab import Lab
-from core.runs.store import FINISHED, Run
+from core.runs.store import Run
 from ui import run_widgets
 from ui.markdown import escape
-
-
-@dataclass(frozen=True)
-class HonestFigures:
-    """The three figures (None: not measured) and the confusion cell behind the gap."""
-
-    honest: float | None
-    report_protocol: float | None
-    label_free: float | None
-    label_free_run: str | None
-    #: (true class, predicted class, images, images of the true class) of the largest mistake
-    worst_cell: tuple[int, int, int, int] | None
-
-
-def honest_figures(run: Run, runs: Sequence[Run], y_test: np.ndarray | None,
-                   probabilities: np.ndarray | None) -> HonestFigures:
-    """The figures for ``run``: its test accuracy, its report-protocol figure, the test accuracy
-    of the newest finished run of the label-free pipeline on the same dataset and preset, and the
-    largest off-diagonal cell of its confusion matrix (where the training-only step's gap shows)."""
-    m = run.metrics
-    alternative = next((r for r in runs if r.status == FINISHED and r.config is not None and r.id != run.id
-                        and r.config.pipeline.to_json() == NAMED_PIPELINES[LABEL_FREE_BEST].to_json()
-                        and r.config.dataset == run.config.dataset and r.preset == run.preset), None)
-    worst = None
-    if y_test is not None and probabilities is not None and len(y_test) == len(probabilities):
-        predicted = probabilities.argmax(axis=1)
-        cells = np.zeros((probabilities.shape[1],) * 2, dtype=np.int64)
-        np.add.at(cells, (y_test, predicted), 1)
-        np.fill_diagonal(cells, 0)
-        true, pred = np.unravel_index(int(cells.argmax()), cells.shape)
-        if cells[true, pred]:
-            worst = (int(true), int(pred), int(cells[true, pred]), int((y_test == true).sum()))
-    return HonestFigures(m.get("test_accuracy"), m.get("leaky_val_accuracy"),
-                         alternative.metrics.get("test_accuracy") if alternative else None,
-                         alternative.id if alternative else None, worst)
-
-
-def has_training_only_step(run: Run) -> bool:
-    """True when the run's pipeline has a step that needs the labels (run on training images only)."""
-    return run.config is not None and run.config.pipeline.has_training_only
 
 
 def _figure(value: float | None) -> str:

@@ -3,7 +3,6 @@ issues pages: diverging weight images, saliency maps, the embedding map, the eva
 the epoch shown (kept in step between pages), accepting suggested labels and making a version."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,45 +17,18 @@ from core.analysis.inspection import diverging_rgb
 from core.execution.tasks import FAILED, STOPPED
 from core.lab import Lab
 from core.runs.store import Run
+from ui import models
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).
 EPOCH_SHOWN = "epoch_shown"
 #: (run id, evaluation key) the Errors page opens on, set by the Inside page's "Open on Errors".
 OPEN_EVALUATION = "errors_open_evaluation"
 OWN_TEST_SET = "own"
-MAX_MODELS = 4
 
 
 def escape(text: str) -> str:
     """``text`` with Markdown's special characters escaped (file names, dataset names)."""
     return "".join("\\" + c if c in "\\`*_{}[]<>#|~$" else c for c in str(text))
-
-
-# ---- the model, shared by sessions --------------------------------------------------------------
-
-class LockedModel:
-    """A run's Keras model shared by every session; one call into it at a time."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self._lock = threading.Lock()
-
-    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(model, *args)`` under the model's lock."""
-        with self._lock:
-            return fn(self.model, *args)
-
-
-@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading the run's model…")
-def _load(model_file: str) -> LockedModel:
-    from core.training.fit import load_model  # TensorFlow: only once a model is needed
-
-    return LockedModel(load_model(model_file))
-
-
-def run_model(lab: Lab, run_id: str) -> LockedModel:
-    """The finished run's model, loaded once per run for all sessions (DigitLabError if it has none)."""
-    return _load(str(lab.model_path(run_id)))
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -82,7 +54,7 @@ def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, pr
         return
     with st.expander("Saliency: which pixels speak for the true and for the predicted class"):
         try:
-            pair = run_model(lab, run.id).run(saliency_pair, processed, int(true), int(predicted))
+            pair = models.run_model(lab, run.id).run(saliency_pair, processed, int(true), int(predicted))
         except DigitLabError as err:
             st.warning(f"No saliency map: {escape(str(err))}")
             return

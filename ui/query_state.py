@@ -25,7 +25,7 @@ from core.datasets import SIZE_NAMES, DatasetSpec, ready_datasets
 from core.errors import DigitLabError
 from core.classroom.limits import Limits
 from core.training.models import Hyperparams, describe_preset, get_preset, hyperparams_for
-from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, step_from_dict
+from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, name_of_pipeline, step_from_dict
 from core.training.config import parse_seed, parse_validation
 from core.runs.store import validate_run_id
 
@@ -35,8 +35,6 @@ MAX_VALUE_CHARS = 4000
 #: What starts a compact pipeline (:func:`compact_pipeline`); a name or JSON never does.
 COMPACT_PREFIX = "z."
 MAX_PIPELINE_STEPS = 30
-#: Query parameters of the Train page besides the hyperparameters' own names.
-TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed")
 _SESSION_KEY = "query_state_{page}"
 
 
@@ -296,11 +294,7 @@ def publish(page: str, params: Mapping[str, str]) -> None:
 
 def pipeline_param_text(pipeline: Pipeline) -> str:
     """A pipeline as a link carries it: its name when it is a named one, else its compact form."""
-    text = pipeline.to_json()
-    for name, named in NAMED_PIPELINES.items():
-        if named.to_json() == text:
-            return name
-    return compact_pipeline(pipeline)
+    return name_of_pipeline(pipeline) or compact_pipeline(pipeline)
 
 
 def editor_entries(pipeline: Pipeline) -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from core.training.models import describe_preset
 from core.lab import Lab
+from core.runs import describe
 from core.runs.store import Run
-from ui import query_state, run_views
+from ui import query_state
 from ui.param_widgets import param_widget
 from ui.markdown import escape
 
@@ -61,7 +62,7 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
-    labels = {r.id: run_views.run_label(r) for r in runs}
+    labels = {r.id: describe.run_label(r) for r in runs}
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
         if wanted is not None and wanted not in labels:

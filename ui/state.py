@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.classroom.access import Identity
-from core.datasets import Dataset, load_spec
+from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
 from core.lab import Lab
 from core.preprocess import Pipeline
@@ -57,9 +57,9 @@ def _first_dataset_spec() -> str:
     cached yet, the tiny size at once while the configured one is drawn in the background."""
     size = settings().default_size
     if size != FIRST_SIZE and fill_in_background(size) == "filling":
-        st.session_state[DEFAULT_PENDING] = f"default:{size}"
-        return f"default:{FIRST_SIZE}"
-    return f"default:{size}"
+        st.session_state[DEFAULT_PENDING] = str(DatasetSpec("default", size))
+        return str(DatasetSpec("default", FIRST_SIZE))
+    return str(DatasetSpec("default", size))
 
 def _take_pending_default() -> None:
     """Switch to the default size drawn in the background once it is there (a failed drawing is
@@ -67,9 +67,9 @@ def _take_pending_default() -> None:
     meanwhile keeps it)."""
     if (pending := st.session_state.get(DEFAULT_PENDING)) is None:
         return
-    if st.session_state[DATASET_SPEC] != f"default:{FIRST_SIZE}":
+    if st.session_state[DATASET_SPEC] != str(DatasetSpec("default", FIRST_SIZE)):
         del st.session_state[DEFAULT_PENDING]
-    elif fill_state(pending.partition(":")[2]) != "filling":
+    elif fill_state(DatasetSpec.parse(pending).size) != "filling":
         st.session_state[DATASET_SPEC] = pending
         del st.session_state[DEFAULT_PENDING]
 
@@ -79,11 +79,13 @@ def pending_default_notice() -> None:
     if (pending := st.session_state.get(DEFAULT_PENDING)) is None:
         return
 
+    size = DatasetSpec.parse(pending).size
+
     @st.fragment(run_every=2)
     def waiting() -> None:
-        if fill_state(pending.partition(":")[2]) != "filling":
+        if fill_state(size) != "filling":
             st.rerun()
-        st.info(f"The default dataset at its {pending.partition(':')[2]} size is being drawn (the first time on "
+        st.info(f"The default dataset at its {size} size is being drawn (the first time on "
                 f"this machine takes a few seconds); meanwhile this is its {FIRST_SIZE} size. The page switches "
                 "to it by itself.", icon=":material/hourglass_top:")
 

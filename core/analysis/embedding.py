@@ -160,21 +160,6 @@ def map_frame(points: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray,
                          "true": names[y], "predicted": names[predicted], "right": predicted == y})
 
 
-def selected_indices(selection: Any) -> list[int]:
-    """Test-image indices picked in the map's chart state (Streamlit's ``selection``), if any.
-
-    Brushing gives ``{"brush": {"x": [lo, hi], "y": [lo, hi]}}``, a click ``{"pick": [{"index":
-    ...}]}``; only the indices of point selections are read here (see :func:`in_brush` for brushes).
-    """
-    if not isinstance(selection, dict):
-        return []
-    out = []
-    for points in selection.values():
-        if isinstance(points, list):
-            out += [int(p["index"]) for p in points if isinstance(p, dict) and isinstance(p.get("index"), (int, float))]
-    return out
-
-
 def in_brush(frame: pd.DataFrame, selection: Any, name: str = "brush") -> pd.DataFrame:
     """The rows of ``frame`` inside the brushed interval ``selection[name]`` (none if no brush)."""
     brush = selection.get(name) if isinstance(selection, dict) else None

@@ -108,11 +108,6 @@ class RunView:
         self.get(run_id)
         return self.store.model_path(run_id)
 
-    def log_tail(self, run_id: str) -> str:
-        """The last line of a visible run's worker log."""
-        self.get(run_id)
-        return self.store.log_tail(run_id)
-
     # ---- acting ----------------------------------------------------------------------------
 
     def _own(self, run_id: str, doing: str) -> Run:

@@ -59,6 +59,11 @@ class DatasetSpec:
         return cls(name=name, size=size or "full")
 
     @classmethod
+    def of_file(cls, path: "str | os.PathLike[str]") -> "DatasetSpec":
+        """The spec of a dataset file (an upload, a corrected version, a file in the data folder)."""
+        return cls(name="", size="", path=Path(path))
+
+    @classmethod
     def from_cli(cls, dataset: str, size: str = "full") -> "DatasetSpec":
         """The spec a command's ``--dataset`` and ``--size`` name: a whole spec (``file:...``,
         ``default:tiny``) as it is, else the ready dataset at ``size``."""
@@ -100,6 +105,13 @@ class DatasetSpec:
             if resolved.is_relative_to(root.resolve()):
                 return load_path(self.path, within=root)
         raise DigitLabError("refused: dataset files must lie in the cache or data folder", self.path)
+
+
+def ready_specs() -> list[DatasetSpec]:
+    """Every ready dataset at every size, in the registry's order (``default:full``, ``default:small``, ...)."""
+    from core.datasets.registry import ready_datasets
+
+    return [DatasetSpec(name, size) for name in ready_datasets() for size in SIZE_NAMES]
 
 
 def load_spec(spec: "str | DatasetSpec") -> Dataset:
@@ -145,7 +157,7 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
                 raise
         os.replace(tmp.name, target)
     _record_upload(target, Path(file_name).name if file_name else None, owner)
-    return str(DatasetSpec(name="", size="", path=target))
+    return str(DatasetSpec.of_file(target))
 
 
 def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:

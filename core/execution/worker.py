@@ -19,6 +19,7 @@ from typing import Any
 
 import ray
 
+from core.datasets import DatasetSpec
 from core.errors import DigitLabError
 from core.training.config import RunConfig
 
@@ -128,9 +129,9 @@ def _size_thread_pools(cpus: int) -> None:
 def dataset_payload(spec: str) -> bytes | None:
     """What a task on any node needs besides ``spec`` to load it: an uploaded file's bytes (sent
     through the object store), or None for ready datasets (generated or cached on that node)."""
-    if not spec.startswith("file:"):
+    path = DatasetSpec.parse(spec).path
+    if path is None:
         return None
-    path = Path(spec.removeprefix("file:"))
     try:
         return path.read_bytes()
     except OSError as err:
@@ -145,12 +146,12 @@ def local_spec(spec: str, payload: bytes | None) -> str:
 
     folder = settings().cache_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(spec.removeprefix("file:")).name
+    path = folder / DatasetSpec.parse(spec).path.name
     if not path.is_file() or path.stat().st_size != len(payload):
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as tmp:
             tmp.write(payload)
         os.replace(tmp.name, path)
-    return f"file:{path}"
+    return str(DatasetSpec.of_file(path))
 
 
 def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: bytes | None = None,

@@ -26,9 +26,11 @@ from core.execution.eta import start_text
 from core.execution.queue import JobQueue
 from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, get_preset
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES
+from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES,
+                             name_of_pipeline)
 from core.training.config import RunConfig, parse_seed
 from core.classroom.run_access import RunView
+from core.runs.describe import fit_result_entry, fit_result_report
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.experiments.report_results import report_figure
 
@@ -181,7 +183,7 @@ def grid_runs(store: RunStore | RunView, grid_id: str) -> list[Run]:
 
 def pipeline_name(pipeline_json: str, label: str = "") -> str:
     """The name of a named pipeline given its JSON, else the pipeline's label (or the JSON)."""
-    return _NAMES_BY_JSON.get(pipeline_json) or label or pipeline_json
+    return name_of_pipeline(pipeline_json) or label or pipeline_json
 
 
 def pipeline_title(name: str) -> str:
@@ -317,18 +319,17 @@ def read_grid(store: RunStore | RunView, grid_id: str) -> GridResult:
 def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
     """The report's text block for one preset: ``## FIT RESULT ##``, then per pipeline its title and
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
-    lines = ["## FIT RESULT ##"]
+    entries = []
     for row in summary[summary["preset"] == preset].to_dict("records"):
-        lines.append(f"## {REPORT_TITLES.get(row['pipeline'], row['title'])}")  # the report's spelling
+        title = REPORT_TITLES.get(row["pipeline"], row["title"])  # the report's spelling
         if row["n"] == 0:
-            lines.append(f"#### ({row['status']})")
+            entries.append(fit_result_entry(title, f"({row['status']})"))
             continue
-        line = "#### " + fit_result_line({m: row[f"{m}_mean"] for m in METRIC_NAMES
-                                          if not pd.isna(row[f"{m}_mean"])})
+        line = fit_result_line({m: row[f"{m}_mean"] for m in METRIC_NAMES if not pd.isna(row[f"{m}_mean"])})
         if row["n"] > 1:
             line += f" (mean of {row['n']} seeds; val_accuracy std {row['val_accuracy_std']:.4f})"
-        lines.append(line)
-    return "\n".join(lines)
+        entries.append(fit_result_entry(title, line))
+    return fit_result_report(entries)
 
 
 def accuracy_pivot(summary: pd.DataFrame) -> pd.DataFrame:
@@ -415,9 +416,6 @@ def table_text(summary: pd.DataFrame) -> str:
 
 
 # ---- internals --------------------------------------------------------------------------------
-
-_NAMES_BY_JSON = {p.to_json(): name for name, p in NAMED_PIPELINES.items()}
-
 
 def _cell_status(statuses: pd.Series) -> str:
     if len(statuses) == 1:

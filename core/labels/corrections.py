@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.datasets import Dataset, load_spec
+from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.npz import dataset_to_npz
-from core.datasets.specs import FILE_PREFIX, content_hash
+from core.datasets.specs import content_hash
 from core.errors import DigitLabError
 from core.labels.search import _json, _locked
 from core.runs.store import atomic_write_text
@@ -131,15 +131,16 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
         "corrections": [{"index": i, **corrections[i]} for i in sorted(corrections)],
     }
     atomic_write_text(target.with_suffix(".json"), json.dumps(provenance, indent=1))
-    return f"{FILE_PREFIX}{target}"
+    return str(DatasetSpec.of_file(target))
 
 
 def provenance(spec: str) -> dict[str, Any] | None:
     """What a version spec was made from (see :func:`make_version`), or None for any other dataset."""
-    if not spec.startswith(FILE_PREFIX):
+    try:
+        path = DatasetSpec.parse(spec).path
+    except DigitLabError:
         return None
-    path = Path(spec[len(FILE_PREFIX):])
-    if path.parent.name != VERSIONS or path.suffix != ".npz":
+    if path is None or path.parent.name != VERSIONS or path.suffix != ".npz":
         return None
     data = _json(path.with_suffix(".json"))
     return data or None

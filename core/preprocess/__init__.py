@@ -7,7 +7,7 @@
 """
 from core.preprocess.kernels import REPORT_KERNEL_ROWS, REPORT_KERNEL_UPRIGHT, SHAPES, structuring_element
 from core.preprocess.named import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES,
-                                   REPORT_TITLES, get_pipeline)
+                                   REPORT_TITLES, get_pipeline, name_of_pipeline)
 from core.params import ParamSpec
 from core.preprocess.pipeline import RAW_LABEL, Pipeline, preview
 from core.preprocess.steps import (STEP_TYPES, THRESHOLD_TYPES, CentreOfMass, ClassErosion, Closing, Deskew,
@@ -17,6 +17,7 @@ from core.preprocess.steps import (STEP_TYPES, THRESHOLD_TYPES, CentreOfMass, Cl
 __all__ = [
     "REPORT_KERNEL_ROWS", "REPORT_KERNEL_UPRIGHT", "SHAPES", "structuring_element",
     "LABEL_FREE_BEST", "NAMED_PIPELINES", "PIPELINE_TITLES", "REPORT_PIPELINES", "REPORT_TITLES", "get_pipeline",
+    "name_of_pipeline",
     "ParamSpec", "RAW_LABEL", "Pipeline", "preview",
     "STEP_TYPES", "THRESHOLD_TYPES", "Step", "step_from_dict",
     "Normalize", "Scale", "Threshold", "Erosion", "Dilation", "Opening", "Closing", "ClassErosion", "ShrinkBlobs",

@@ -59,11 +59,6 @@ def rows_to_array(rows: tuple[str, ...]) -> np.ndarray:
     return np.array([[int(c) for c in r] for r in rows], dtype=np.uint8)
 
 
-def array_to_rows(kernel: np.ndarray) -> tuple[str, ...]:
-    """Rows of '0'/'1' for a 0/1 matrix (any non-zero counts as 1)."""
-    return tuple("".join("1" if v else "0" for v in row) for row in np.asarray(kernel))
-
-
 def structuring_element(shape: str, width: int, height: int, rows: tuple[str, ...] = ()) -> np.ndarray:
     """The uint8 kernel: cv2.getStructuringElement(shape, (width, height)), or the custom rows."""
     if shape == "custom":

@@ -73,6 +73,15 @@ PIPELINE_TITLES: dict[str, str] = {
 }
 
 
+_NAMES_BY_JSON: dict[str, str] = {pipeline.to_json(): name for name, pipeline in NAMED_PIPELINES.items()}
+
+
+def name_of_pipeline(pipeline: "Pipeline | str") -> str | None:
+    """The name under which ``NAMED_PIPELINES`` holds ``pipeline`` (a ``Pipeline`` or its JSON): the
+    same steps with the same parameters; None for any other pipeline."""
+    return _NAMES_BY_JSON.get(pipeline.to_json() if isinstance(pipeline, Pipeline) else pipeline)
+
+
 def get_pipeline(name_or_json: str, source: str = "pipeline") -> Pipeline:
     """A named pipeline ("raw", "erosion", ...) or one given as JSON (a list of steps)."""
     text = name_or_json.strip()

@@ -4,7 +4,6 @@ Layout under ``root``::
 
     index.sqlite3                 runs, their status/progress/metrics, and per-epoch history
     <id>/config.json              the RunConfig (the folder describes itself)
-    <id>/worker.log               the worker's output
     <id>/model.keras              the trained model
     <id>/test_probabilities.npy   float32 (N_test, 10) class probabilities of the final model
     <id>/test_probabilities_by_epoch.npy   float16 (epochs, N_test, 10), when validation is the test set
@@ -283,10 +282,6 @@ class RunStore:
         if not path.is_file():
             raise DigitLabError("the run has no saved model", path)
         return path
-
-    def log_tail(self, run_id: str) -> str:
-        """The last line of the run's worker.log (shortened), or "" (explains most crashes)."""
-        return _log_tail(self.folder(run_id) / "worker.log")
 
     def folder(self, run_id: str) -> Path:
         """The run's folder (the id is validated, so this stays under the root)."""
@@ -711,17 +706,6 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     with open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
     os.replace(tmp, path)
-
-
-def _log_tail(path: Path, limit: int = 300) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:limit] if lines else ""
 
 
 def _json_dict(text: str | None) -> dict[str, Any]:

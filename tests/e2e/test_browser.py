@@ -31,6 +31,16 @@ def _no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def _shows(page, name: str, images: int, charts: int) -> None:
+    """Once the script is idle: at least ``images`` images and ``charts`` charts, no exception; then
+    a screenshot called ``name``."""
+    _idle(page)
+    _at_least(page, "[data-testid='stImage']", images)
+    _at_least(page, "[data-testid='stVegaLiteChart']", charts)
+    _no_exception(page)
+    screenshot(page, name)
+
+
 def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
     """Runs first on a fresh server: /runs must get app.py's titled sidebar, not the file list."""
     page.goto(f"{server}/runs")
@@ -45,11 +55,7 @@ def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
 def test_whole_workflow(page, server):
     page.goto(server)
     page.wait_for_selector("text=Size of data loaded for train images is: (600, 784)")
-    _idle(page)
-    _at_least(page, "[data-testid='stImage']", 20)
-    _at_least(page, "[data-testid='stVegaLiteChart']", 1)
-    _no_exception(page)
-    screenshot(page, "data")
+    _shows(page, "data", images=20, charts=1)
 
     _nav(page, "Preprocess")
     _idle(page)
@@ -79,11 +85,7 @@ def test_whole_workflow(page, server):
 
     _nav(page, "Errors")
     page.wait_for_selector("text=Misclassified test images")
-    _idle(page)
-    _at_least(page, "[data-testid='stImage']", 1)
-    _at_least(page, "[data-testid='stVegaLiteChart']", 1)
-    _no_exception(page)
-    screenshot(page, "errors")
+    _shows(page, "errors", images=1, charts=1)
 
     _nav(page, "Runs")
     _idle(page)

@@ -1,14 +1,15 @@
-"""What the Train, Errors and Runs pages show about runs, as plain values (no Streamlit calls).
+"""What the pages and the CLI say about runs, as plain values: status, progress, duration and
+outcome texts, the report's FIT RESULT blocks, the runs and queue tables, and notes on training-only
+steps and the leaky protocol.
 
-Each function turns run-store records or evaluation results into the text, tables and frames a
-page displays, so the pages only compose widgets and these functions can be tested directly.
+The pages only compose widgets around these; tests call them directly.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -16,10 +17,8 @@ import pandas as pd
 from core.datasets import display_spec
 from core.execution.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
-from core.training.config import RunConfig
-from core.classroom.access import owner_label
-from core.lab import Lab
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, fit_result_line, leaky_line
+from core.training.config import RunConfig
 
 #: What the worker reports before training starts, said in words.
 PHASE_TEXT = {
@@ -32,9 +31,9 @@ PHASE_TEXT = {
     "testing with test labels": "Predicting the test set as the report did (test labels used), for comparison",
     "saving": "Saving the model and predictions",
 }
-#: Columns of the Runs page's table, in order, as the report's FIT RESULT blocks listed them.
 #: The Runs table's column for the leaky protocol's figure: named so it cannot pass for a result.
 LEAKY_COLUMN = "leaky protocol val_accuracy (uses test labels)"
+#: Columns of the Runs page's table, in order, as the report's FIT RESULT blocks listed them.
 RUN_TABLE_COLUMNS = ["id", "owner", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
                      "test_accuracy", LEAKY_COLUMN, "time (s)", "created"]
 
@@ -62,10 +61,14 @@ class LiveView:
         return not self.run.active
 
 
-def poll_run(lab: Lab, run_id: str) -> LiveView:
-    """Read a run's state for the Train page's live fragment (one store round trip per part)."""
-    run = lab.run(run_id)
-    history = lab.history(run_id)
+class Histories(Protocol):
+    """Where runs' epochs are read from: ``core.lab.Lab`` (the door, which applies the access rules)."""
+
+    def history(self, run_id: str) -> pd.DataFrame: ...
+
+
+def live_view(run: Run, history: pd.DataFrame) -> LiveView:
+    """A followed run as the Train page's live fragment shows it, from one read of the run and of its epochs."""
     return LiveView(run=run, history=history, progress=progress_view(run, history),
                     summary=None if run.active else fit_result_block(run))
 
@@ -137,6 +140,21 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+#: The first line of the report's FIT RESULT block.
+FIT_RESULT_HEADER = "## FIT RESULT ##"
+
+
+def fit_result_entry(title: str, *lines: str) -> str:
+    """One entry of a FIT RESULT block as the report printed it: ``## <title>``, then ``#### <line>``
+    per line (figures such as ``loss: ... - val_accuracy: ...``)."""
+    return "\n".join([f"## {title}", *(f"#### {line}" for line in lines)])
+
+
+def fit_result_report(entries: Sequence[str]) -> str:
+    """The FIT RESULT block: its header, then the entries (see :func:`fit_result_entry`)."""
+    return "\n".join([FIT_RESULT_HEADER, *entries])
+
+
 def fit_result_block(run: Run, with_id: bool = False) -> str | None:
     """The report's FIT RESULT entry for a run: ``## <pipeline label>`` then ``#### loss: ... -
     val_accuracy: ...``; None while no epoch has completed. ``with_id`` adds the run id and
@@ -144,9 +162,8 @@ def fit_result_block(run: Run, with_id: bool = False) -> str | None:
     if not run.metrics.get("epochs"):
         return None
     title = f"{run.pipeline_label}  [run {run.id}, {run.preset}]" if with_id else run.pipeline_label
-    block = f"## {title}\n#### {fit_result_line(run.metrics)}"
     leaky = leaky_line(run.metrics)
-    return block + (f"\n#### ({leaky})" if leaky else "")
+    return fit_result_entry(title, fit_result_line(run.metrics), *([f"({leaky})"] if leaky else []))
 
 
 def status_text(run: Run) -> str:
@@ -169,13 +186,14 @@ def run_label(run: Run) -> str:
     return f"{run.id} · {display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
-def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """The Runs page's table: one row per run with its metrics, like the report's FIT RESULT blocks."""
+def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = None) -> pd.DataFrame:
+    """The Runs page's table: one row per run with its metrics, like the report's FIT RESULT blocks;
+    the ``owner`` column holds ``owner_name(run)`` (empty without one: the caller names owners)."""
     rows = []
     for run in runs:
         m = run.metrics
         rows.append({
-            "id": run.id, "owner": owner_label(run.owner), "status": status_text(run),
+            "id": run.id, "owner": owner_name(run) if owner_name else None, "status": status_text(run),
             "dataset": display_spec(run.dataset),
             "pipeline": run.pipeline_label, "preset": run.preset,
             "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
@@ -189,11 +207,11 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     return frame.astype({"epochs": "Int64"})
 
 
-def fit_result_text(runs: Sequence[Run]) -> str:
-    """The FIT RESULT blocks of every run that completed an epoch, as the report printed them (each
-    title followed by its run id and preset)."""
+def runs_fit_result(runs: Sequence[Run]) -> str:
+    """The FIT RESULT block of every run that completed an epoch, as the report printed it (each
+    title followed by its run id and preset); empty when none has."""
     blocks = [block for run in runs if (block := fit_result_block(run, with_id=True)) is not None]
-    return "## FIT RESULT ##\n" + "\n".join(blocks) if blocks else ""
+    return fit_result_report(blocks) if blocks else ""
 
 
 def training_only_note(config: RunConfig | None) -> str | None:
@@ -233,7 +251,7 @@ def overlay_name(run: Run) -> str:
     return f"{run.id} · {run.pipeline_label} · {run.preset}"
 
 
-def overlay_history(lab: Lab, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(lab: Histories, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
@@ -243,96 +261,6 @@ def overlay_history(lab: Lab, runs: Sequence[Run]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds", "run"])
     return pd.concat(frames, ignore_index=True)
-
-
-def confusion_long(confusion: pd.DataFrame) -> pd.DataFrame:
-    """A confusion matrix (true rows x predicted columns) as tidy rows: true, predicted, count, and
-    share (the count over its true class's images: the row-normalised matrix)."""
-    rows = confusion.sum(axis=1).replace(0, np.nan)
-    shares = confusion.div(rows, axis=0).fillna(0.0)
-    tidy = confusion.stack().rename("count").reset_index()
-    tidy.columns = ["true", "predicted", "count"]
-    tidy["share"] = shares.stack().to_numpy(dtype=np.float64)
-    return tidy.astype({"true": str, "predicted": str, "count": "int64"})
-
-
-def selected_cell(selection: Any) -> tuple[str, str] | None:
-    """(true, predicted) class names of the cell picked in the confusion heatmap, if one is.
-
-    ``selection`` is the chart state's ``selection`` (Streamlit gives ``{"cell": [{"true": ..,
-    "predicted": ..}]}`` after a click, an empty ``cell`` otherwise).
-    """
-    if not isinstance(selection, Mapping):
-        return None
-    points = selection.get("cell")
-    if not isinstance(points, Sequence) or isinstance(points, str) or not points:
-        return None
-    point = points[0]
-    if not isinstance(point, Mapping) or "true" not in point or "predicted" not in point:
-        return None
-    return str(point["true"]), str(point["predicted"])
-
-
-def name_errors(errors: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
-    """``core.analysis.evaluation.misclassified`` rows with class names beside the class numbers.
-
-    Columns: index, true, true_name, predicted, predicted_name, confidence, p_true, then the
-    top-k classes with their names and probabilities.
-    """
-    names = np.asarray(list(class_names), dtype=object)
-    out = errors.copy()
-    out.insert(out.columns.get_loc("true") + 1, "true_name", names[out["true"].to_numpy()])
-    out.insert(out.columns.get_loc("predicted") + 1, "predicted_name", names[out["predicted"].to_numpy()])
-    k = 1
-    while f"top{k}" in out.columns:
-        out.insert(out.columns.get_loc(f"top{k}") + 1, f"top{k}_name", names[out[f"top{k}"].to_numpy()])
-        k += 1
-    return out
-
-
-def filter_errors(errors: pd.DataFrame, true: int | None = None, predicted: int | None = None) -> pd.DataFrame:
-    """Errors of one true class and/or one predicted class (None keeps all), order kept."""
-    keep = np.ones(len(errors), dtype=bool)
-    if true is not None:
-        keep &= errors["true"].to_numpy() == true
-    if predicted is not None:
-        keep &= errors["predicted"].to_numpy() == predicted
-    return errors[keep].reset_index(drop=True)
-
-
-def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
-    """``٣ (3) -> ٨ (8) · 93%``: true class, predicted class and the confidence of the mistake."""
-    return (f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} "
-            f"· {float(row['confidence']):.0%}")
-
-
-def top3_lines(row: Mapping[str, Any], class_names: Sequence[str]) -> list[str]:
-    """``["٨ (8) 93%", "٣ (3) 5%", "٢ (2) 1%"]``: the three most probable classes of a row of
-    ``evaluation.misclassified``, for the lines under its gallery tile."""
-    return [f"{class_names[int(row[f'top{j}'])]} {float(row[f'p{j}']):.0%}" for j in (1, 2, 3) if f"top{j}" in row]
-
-
-def evolution_caption(row: Mapping[str, Any], class_names: Sequence[str], was_right_at: int) -> str:
-    """:func:`error_caption`, plus ``· was right at epoch k`` for a mistake the model did not make
-    after epoch k (the latest such epoch before the one shown)."""
-    caption = error_caption(row, class_names)
-    return caption + (f" · was right at epoch {was_right_at}" if was_right_at else "")
-
-
-def top_probabilities(probabilities: np.ndarray, class_names: Sequence[str], k: int = 3) -> pd.DataFrame:
-    """The ``k`` most probable classes of one image: rank, class, label, probability."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    order = np.argsort(-p, kind="stable")[:k]
-    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), "class": [class_names[i] for i in order],
-                         "label": order.astype(np.int64), "probability": p[order]})
-
-
-def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], true: int) -> pd.DataFrame:
-    """All class probabilities of one image for a bar chart, marking the true and the predicted class."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    predicted = int(p.argmax())
-    role = ["true" if i == true else "predicted" if i == predicted else "other" for i in range(len(p))]
-    return pd.DataFrame({"class": list(class_names), "probability": p, "role": role})
 
 
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
