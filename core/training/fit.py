@@ -17,6 +17,7 @@ import numpy as np
 
 from core.errors import DigitLabError
 from core.analysis.evaluation import log_loss
+from core.training.augment import training_batches
 from core.training.models import build_model
 from core.training.config import RunConfig
 
@@ -335,8 +336,12 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
-    model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
-              callbacks=callbacks, verbose=0, shuffle=True)
+    if config.augment:  # training images only, drawn afresh each epoch; validation and test stay as they are
+        batches = training_batches(data.x_train, data.y_train, hp.batch_size, config.augment, config.seed)
+        model.fit(batches, epochs=hp.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    else:
+        model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
+                  callbacks=callbacks, verbose=0, shuffle=True)
     # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
     # complete epoch's, so val_accuracy and test_accuracy are one model's.
     kept_epoch = len(recorder.history) if keeper.restore() else None
@@ -361,6 +366,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     })
     if kept_epoch is not None:
         metrics["kept_epoch"] = kept_epoch
+    if config.augment:
+        metrics["augmentation"] = config.augment.text
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
