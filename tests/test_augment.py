@@ -131,3 +131,23 @@ def test_cnn_bn_preset_builds_with_its_stated_parameter_count():
         hyperparams_for("CNN-BN", {"batch_norm": False})
     custom = hyperparams_for("Custom", {"conv_filters": "16", "batch_norm": "true", "hidden": "32"})
     assert custom.batch_norm is True and count_params(custom) == 160 + 32 + (13 * 13 * 16 + 1) * 32 + 330
+
+
+def test_cli_augment_arguments_make_the_configs(monkeypatch, tmp_path):
+    import argparse
+
+    from core.commands import grid as grid_command, train as train_command
+
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    train_command.register(sub)
+    grid_command.register(sub)
+    train_args = ["train", "--dataset", "default", "--size", "tiny", "--preset", "CNN-BN"]
+    assert train_command.config_from_args(parser.parse_args(train_args)).augment is None
+    assert train_command.config_from_args(parser.parse_args([*train_args, "--augment"])).augment == Augmentation()
+    config = train_command.config_from_args(parser.parse_args([*train_args, "--augment", "rotation=5,shift=0"]))
+    assert config.augment == Augmentation(rotation=5.0, shift=0.0)
+    spec = grid_command.spec_from_args(parser.parse_args(["grid", "--size", "tiny", "--pipelines", "raw",
+                                                          "--presets", "CNN", "--augment", "off,on"]))
+    assert spec.augments == (None, Augmentation()) and spec.size == 2

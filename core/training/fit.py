@@ -6,6 +6,7 @@ Importing this module imports Keras and TensorFlow (several seconds).
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 import zipfile
@@ -333,6 +334,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
     # then the stops, which read what the first ones wrote.
     callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop, keeper]
+    if hp.lr_schedule == "cosine":
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_rate(hp.learning_rate, hp.epochs)))
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
@@ -375,6 +378,15 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         status="stopped" if stop.user_stopped else "finished", model=model,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
         early_stopped_epoch=metrics["early_stopped_epoch"])
+
+
+def cosine_rate(rate: float, epochs: int):
+    """The learning rate of each epoch (from 0) under cosine decay: ``rate`` at the first, falling
+    along half a cosine towards 0 after the last; calmer last epochs, so the final model is less
+    a matter of luck."""
+    def schedule(epoch: int, current: float = rate) -> float:
+        return float(rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+    return schedule
 
 
 def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,

@@ -15,6 +15,7 @@ from core.params import ParamSpec, param, params_of
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 #: Keras' own default learning rates, so a preset that names only the optimiser trains as the report's.
 DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 MAX_CONV_BLOCKS = 3  # 28 -> 13 -> 5 -> 1 pixels with 3x3 valid convolutions and 2x2 pooling
@@ -49,6 +50,9 @@ class Hyperparams:
     optimizer: str = param("adam", "choice", "gradient descent variant", choices=OPTIMIZERS, label="Optimiser")
     learning_rate: float = param(0.001, "float", "step size of the optimiser", minimum=1e-6, maximum=10.0,
                                  step=0.0001, label="Learning rate")
+    lr_schedule: str = param("constant", "choice", "the learning rate over the epochs: constant, or cosine decay "
+                             "from it towards 0 at the last epoch", choices=LR_SCHEDULES,
+                             label="Learning-rate schedule")
     epochs: int = param(10, "int", "passes over the training set", minimum=1, maximum=500, label="Epochs")
     batch_size: int = param(32, "int", "images per gradient step", minimum=1, maximum=8192, label="Batch size")
     early_stop: float | None = param(
@@ -116,10 +120,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            _ARCHITECTURE),
     Preset("CNN-BN", "Modern CNN: batch norm and dropout",
            "Two convolution blocks (32 and 64 filters of 3x3, each with batch normalisation, 2x2 max pooling "
-           "and dropout 0.25), Dense 128 with dropout 0.5, Adam, batch 64, 10 epochs: regularised to learn "
+           "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: regularised to learn "
            "from few images, best with augmentation (see README, What helps on real digits).",
            Hyperparams(hidden=(128,), conv_filters=(32, 64), batch_norm=True, conv_dropout=0.25, dropout=0.5,
-                       optimizer="adam", learning_rate=0.001, epochs=10, batch_size=64),
+                       optimizer="adam", learning_rate=0.001, lr_schedule="cosine", epochs=10, batch_size=64),
            _ARCHITECTURE),
     Preset("Custom", "Custom",
            "Your own layers, activation, dropout, optimiser and training settings.",
@@ -231,7 +235,9 @@ def architecture_text(hp: Hyperparams) -> str:
             parts[-1] += f" + dropout {n:g}"
         else:
             parts.append(f"Dense {n} softmax")
-    text = " → ".join(parts) + f" · {hp.optimizer} {hp.learning_rate:g} · batch {hp.batch_size} · {hp.epochs} epochs"
+    text = " → ".join(parts) + f" · {hp.optimizer} {hp.learning_rate:g}"
+    text += " cosine" if hp.lr_schedule == "cosine" else ""
+    text += f" · batch {hp.batch_size} · {hp.epochs} epochs"
     if hp.early_stop is not None:
         text += f" · stop at val_accuracy > {hp.early_stop:g}"
     return text
