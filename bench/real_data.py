@@ -15,7 +15,7 @@ line is (means over seeds)
 
     real: 500 real test images, CNN <a>, CNN with augmentation <b>, CNN-BN with augmentation <c>, default-trained CNN <d>
 
-    .venv/bin/python bench/real_data.py [--seeds 0,1,2] [--epochs 30] [--default-size small]
+    .venv/bin/python bench/real_data.py [--seeds 0,1,2] [--epochs 20] [--default-size small]
 
 It skips with a message where ../shared is absent. Nothing of the data is written anywhere.
 """
@@ -52,7 +52,7 @@ def load_real(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of the runs on the 1,500 real images")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the runs on the 1,500 real images")
     parser.add_argument("--default-size", default="small", help="size of the default the H and CNN train on")
     args = parser.parse_args()
     if not ZIP.is_file():
