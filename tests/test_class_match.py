@@ -76,6 +76,19 @@ def test_cli_evaluates_a_default_run_on_western_digits(monkeypatch, tmp_path, ca
     assert own["class_match"] is None and own["accuracy"] == stored[0].accuracy
     assert json.loads((stored[0].folder / cross_eval.META_NAME).read_text())["class_match"] == stored[0].class_match
 
+    # The Errors page, opened on the evaluation, says how the classes were matched.
+    from tests.pages_support import no_exceptions
+    from tests.run_fixtures import open_app_page
+    from ui import inside_views
+
+    at = open_app_page("errors")
+    at.session_state[inside_views.OPEN_EVALUATION] = (run_id, stored[0].key)
+    at.run()
+    no_exceptions(at)
+    assert at.selectbox(key="errors_evaluation").value == stored[0].key
+    assert any("classes matched by the digit they stand for" in info.value and "٩ (9) = 9" in info.value
+               for info in at.info), [i.value for i in at.info]
+
 
 def _upload(ds: Dataset) -> str:
     from core.datasets import save_upload
