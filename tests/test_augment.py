@@ -151,3 +151,18 @@ def test_cli_augment_arguments_make_the_configs(monkeypatch, tmp_path):
     spec = grid_command.spec_from_args(parser.parse_args(["grid", "--size", "tiny", "--pipelines", "raw",
                                                           "--presets", "CNN", "--augment", "off,on"]))
     assert spec.augments == (None, Augmentation()) and spec.size == 2
+
+
+def test_train_links_carry_augmentation():
+    from ui import query_state
+
+    link, warnings = query_state.parse_train({"preset": "CNN-BN", "augment": "rotation=15,shift=0.1,zoom=0.1"})
+    assert link.augment == Augmentation(rotation=15.0) and warnings == []
+    assert query_state.parse_train({"augment": "on"})[0].augment == Augmentation()
+    link, warnings = query_state.parse_train({"augment": "rotation=999"})
+    assert link.augment is None
+    assert warnings == ["The link's augment was not used (rotation must be between 0 and 45, got 999); "
+                        "augmentation is off."]
+    params = query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0, Augmentation(zoom=0.0))
+    assert params["augment"] == "rotation=10,shift=0.1,zoom=0"
+    assert "augment" not in query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0)
