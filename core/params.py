@@ -111,6 +111,10 @@ class ParamSpec:
             return None
         if self.kind in ("float", "threshold"):
             return float(value)
+        if self.kind == "bool" and isinstance(value, str):  # a link's or a command line's "true"/"off"
+            text = value.strip().lower()
+            if text in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+                return text in ("true", "1", "yes", "on")
         if self.kind == "choice":
             return str(value).strip().lower()
         return value

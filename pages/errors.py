@@ -37,6 +37,8 @@ except DigitLabError as err:
     st.error(f"Cannot analyse run {run.id}: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
+if other is not None and other.class_match:
+    st.info(f"Evaluated on {escape(other.dataset_name)}: {escape(other.class_match)}.")
 
 # The leaky figure's column is wider: its label must read whole ("uses test labels").
 m1, m2, m3, m4, *m5 = st.columns([1, 1, 1, 1, 1.6] if run.metrics.get("leaky_val_accuracy") is not None else 4)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.datasets import DatasetSpec, display_spec
 from core.errors import DigitLabError
+from core.training.augment import Augmentation, parse_augment
 from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
                        mean_pm_std, pipeline_title, to_csv, to_markdown,
                        with_report_figures)
@@ -39,6 +40,7 @@ def _pipeline_option(value: str) -> str:
     return f"From the Preprocess page: {editor.label}"
 
 
+AUGMENT_CHOICES = {"off": "off", "on": f"on ({Augmentation().text})"}
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
     # Full width each: the pipelines' titles are long, and a narrow box hides the chosen ones.
@@ -58,8 +60,12 @@ with st.container(border=True):
         help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the report's "
              "class erosion did: a column for comparison only. Every other figure stays honest; compare "
              f"with the label-free pipeline {LABEL_FREE_BEST}.")
+    augment_choices = st.multiselect(
+        "Augmentation", list(AUGMENT_CHOICES), default=["off"], key="grid_augment", persist_state="session",
+        format_func=AUGMENT_CHOICES.get, help="Both: each pipeline once as it is and once with its training images "
+                                              "moved at random while training (a row of its own).")
     seeds = tuple(range(int(n_seeds)))
-    n_runs = len(pipelines) * len(presets) * len(seeds)
+    n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
     launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
     report_default = str(DatasetSpec("default", settings().default_size))
@@ -71,7 +77,8 @@ with st.container(border=True):
 to_launch = None
 if launch:
     to_launch = GridSpec(dataset=spec, pipelines=tuple(pipelines), presets=tuple(presets), seeds=seeds,
-                         epochs=None if epochs is None else int(epochs), leaky_protocol=leaky_protocol)
+                         epochs=None if epochs is None else int(epochs), leaky_protocol=leaky_protocol,
+                         augments=tuple(parse_augment(a) for a in augment_choices) or (None,))
 elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:

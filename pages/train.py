@@ -7,10 +7,13 @@ from core.errors import DigitLabError
 from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
+from core.training.augment import Augmentation, augment_images
 from core.training.config import RunConfig
 from core.runs import describe
 from ui import charts, query_state, run_widgets, state
+from ui.gallery import show_grid
 from ui.markdown import escape
+from ui.param_widgets import param_widget
 
 state.init_session()
 st.title("Train")
@@ -25,6 +28,7 @@ except DigitLabError as err:
     allowed = Limits()
     st.error(f"This instance's limits are misconfigured, so every run is refused: {escape(err)}")
 caps = {"epochs": allowed.max_epochs} if allowed.max_epochs is not None else None
+PREVIEW = 6  # augmented samples shown
 
 
 def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
@@ -50,6 +54,39 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     if link.validation != "test":
         st.session_state["train_fraction"] = float(link.validation)
     st.session_state["train_seed"] = link.seed
+    st.session_state["train_augment"] = link.augment is not None
+    for spec in Augmentation.params():
+        st.session_state[f"train_aug_{spec.name}"] = getattr(link.augment or Augmentation(), spec.name)
+
+
+def augmentation_form(ds, pipeline) -> Augmentation | None:
+    """The Augmentation box: off, or its settings with a preview of a few moved training images."""
+    with st.container(border=True):
+        st.subheader("Augmentation")
+        st.session_state.setdefault("train_augment", False)
+        if not st.toggle("Augment the training images", key="train_augment", persist_state="session",
+                         help="Each epoch, every training image is rotated, shifted and zoomed a little at random, "
+                              "so the model sees more ways of writing a digit. Training images only, while "
+                              "training only: validation and test images are never moved."):
+            return None
+        cols = st.columns(3)
+        values = {s.name: param_widget(s, s.default, f"train_aug_{s.name}", col, persist=True)
+                  for s, col in zip(Augmentation.params(), cols)}
+        try:
+            augment = Augmentation(**values)
+        except DigitLabError as err:
+            st.error(f"Check the augmentation: {escape(err)}")
+            return None
+        if ds is not None and pipeline is not None:
+            try:
+                originals = pipeline.transform(ds.x_train[:PREVIEW])
+                moved = augment_images(augment, originals, seed=int(st.session_state.get("train_seed", 0)))
+                st.caption(f"{augment.text}: the first {PREVIEW} training images after the pipeline (top) and as "
+                           "one epoch might show them (bottom).")
+                show_grid([*originals, *moved], [""] * (2 * PREVIEW), columns=PREVIEW)
+            except DigitLabError as err:
+                st.caption(f"No preview: {escape(err)}")
+        return augment
 
 
 if (link_params := query_state.incoming("train")) is not None:
@@ -142,15 +179,17 @@ with valid_col.container(border=True):
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
 
-query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed)))
+augment = augmentation_form(ds, pipeline)
+query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed),
+                                                      augment))
 st.caption("To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
-           "pipeline, dataset, validation and seed.")
+           "pipeline, dataset, validation, seed and augmentation.")
 
 ready = hyperparams is not None and ds is not None and pipeline_arg is not None
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                 leaky_protocol=leaky_protocol, exclude=exclude)
+                                 leaky_protocol=leaky_protocol, exclude=exclude, augment=augment)
         st.session_state[state.ACTIVE_RUN] = lab.train(config)
     except DigitLabError as err:
         st.error(f"Could not start the run: {escape(err)}")

@@ -53,6 +53,7 @@ def test_train_follows_the_run_and_prints_its_id_last(env, capsys):
     (["--pipeline", "sharpen"], "unknown pipeline 'sharpen'"),
     (["--validation", "0.9"], "validation fraction"),
     (["--epochs", "0"], "epochs must be between 1 and 500"),
+    (["--augment", "sometimes"], "augment: cannot read 'sometimes'"),
 ])
 def test_bad_train_arguments_fail_before_queuing(env, capsys, argv, problem):
     assert main(["train", "--size", "tiny", *argv]) == 2

@@ -108,3 +108,20 @@ def test_report_table_in_one_click_then_stopped(store):
     assert at.selectbox[0].value == grid_id
     assert set(chart_data(at, 0)["label"]) == {"stopped"}
     assert at.code[0].value.splitlines()[:3] == ["## FIT RESULT ##", "## raw dataset", "#### (stopped)"]
+
+
+def test_augmentation_is_a_grid_dimension(store):
+    from core.training.augment import Augmentation
+
+    at = open_app_page("grid")
+    at.multiselect(key="grid_pipelines").set_value(["raw"]).run()
+    at.multiselect(key="grid_presets").set_value(["CNN"]).run()
+    at.number_input(key="grid_epochs").set_value(1).run()
+    assert at.multiselect(key="grid_augment").value == ["off"]
+    at.multiselect(key="grid_augment").set_value(["off", "on"]).run()
+    no_exceptions(at)
+    _button(at, "Launch 2 runs").click().run()
+    no_exceptions(at)
+    runs = store.list()
+    assert sorted(str(r.config.augment) for r in runs) == sorted([str(None), str(Augmentation())])
+    _button(at, "Stop grid").click().run()

@@ -171,3 +171,29 @@ def test_polling_reports_epoch_batch_and_time_left(store):
 def test_duration_text():
     assert [describe.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
         ["4 s", "1 min 00 s", "1 min 01 s", "1 h 02 min", "?"]
+
+
+def test_augmentation_on_previews_links_and_trains_augmented(store):
+    from core.training.augment import Augmentation
+
+    at = open_app_page("train")
+    at.selectbox(key="train_preset").set_value("D").run()
+    at.number_input(key="hp_D_epochs").set_value(1).run()
+    assert not at.session_state["train_augment"]
+    at.toggle(key="train_augment").set_value(True).run()
+    no_exceptions(at)
+    assert at.number_input(key="train_aug_rotation").value == 10.0
+    assert any(c.value.startswith("rotate ±10°, shift ±10%, zoom ±10%: the first 6 training images")
+               for c in at.caption)
+    assert len(at.get("image")) == 12  # 6 images after the pipeline, the same 6 moved
+    assert at.query_params["augment"] == "on"
+    at.number_input(key="train_aug_zoom").set_value(0.0).run()
+    assert at.query_params["augment"] == "rotation=10,shift=0.1,zoom=0"
+    _button(at, "Train").click().run()
+    no_exceptions(at)
+    run_id = at.session_state[state.ACTIVE_RUN]
+    assert store.get(run_id).config.augment == Augmentation(zoom=0.0)
+    assert store.get(run_id).config.title.endswith(" · D · augmented")
+    assert wait_until_ended(store, run_id) == "finished"
+    at.run()
+    assert at.code[0].value.endswith(" · augmentation: rotate ±10°, shift ±10%")

@@ -26,6 +26,7 @@ from core.errors import DigitLabError
 from core.classroom.limits import Limits
 from core.training.models import Hyperparams, describe_preset, get_preset, hyperparams_for
 from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, name_of_pipeline, step_from_dict
+from core.training.augment import Augmentation, parse_augment
 from core.training.config import parse_seed, parse_validation
 from core.runs.store import validate_run_id
 
@@ -57,6 +58,7 @@ class TrainLink:
     dataset: str | None = None
     validation: str | float = "test"
     seed: int = 0
+    augment: Augmentation | None = None  # training images moved at random (core.training.augment)
 
     @property
     def named_pipeline(self) -> bool:
@@ -235,17 +237,24 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
             seed = parse_seed(raw[:40])
         except DigitLabError as err:
             warnings.append(f"The link's seed was not used ({err}); the seed is 0.")
+    augment = None
+    if (raw := params.get("augment")) is not None:
+        try:
+            augment = parse_augment(raw[:80])
+        except DigitLabError as err:
+            warnings.append(f"The link's augment was not used ({err}); augmentation is off.")
     pipeline_arg = None
     if pipeline is not None:
         raw = params["pipeline"].strip()
         pipeline_arg = raw if raw in NAMED_PIPELINES else pipeline.to_json()
-    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed), warnings
+    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed, augment), warnings
 
 
 def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | None, dataset: str,
-                 validation: str | float, seed: int) -> dict[str, str]:
+                 validation: str | float, seed: int, augment: Augmentation | None = None) -> dict[str, str]:
     """The Train page's URL: the preset, every hyperparameter that differs from the preset's own,
-    the pipeline (a name or its JSON; left out when empty), a ready dataset, validation and seed."""
+    the pipeline (a name or its JSON; left out when empty), a ready dataset, validation, seed and
+    augmentation (``augment=on``, or its settings; left out when off)."""
     params = {"preset": get_preset(preset).name}
     if hyperparams is not None:
         base = get_preset(preset).defaults
@@ -261,6 +270,8 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
         params["validation"] = repr(float(validation))
     if seed:
         params["seed"] = str(int(seed))
+    if augment is not None:
+        params["augment"] = augment.compact
     return params
 
 

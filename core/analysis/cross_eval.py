@@ -23,6 +23,7 @@ import numpy as np
 
 from core.execution import task_env
 from core.errors import DigitLabError
+from core.analysis.class_match import ClassMatch, match_classes
 from core.analysis.evaluation import accuracy, log_loss
 from core.runs.store import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
 
@@ -47,6 +48,7 @@ class Evaluation:
     owner: str | None
     created: float
     folder: Path
+    class_match: str | None = None  # how classes were matched when their names differ in script
 
     @property
     def label(self) -> str:
@@ -91,7 +93,7 @@ def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Pr
         ds = load_spec(spec)
     except DigitLabError as err:
         raise DigitLabError(f"the dataset to evaluate on does not load: {err}") from None
-    check_classes(run.config.dataset, tuple(ds.class_names))
+    match = check_classes(run.config.dataset, tuple(ds.class_names))
     _say(progress, 0.3, f"preprocessing {len(ds.x_test):,} test images with the run's pipeline")
     x = model_inputs(run.config, ds.x_test)
     _say(progress, 0.5, "loading the model")
@@ -100,7 +102,7 @@ def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Pr
     if shape != x.shape[1:]:
         raise DigitLabError(f"the run's model takes images of shape {shape}, the dataset gives {x.shape[1:]}")
     _say(progress, 0.6, "predicting")
-    probs = np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+    probs = match.reorder(np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32))
     if probs.shape[1] != len(ds.class_names):
         raise DigitLabError(f"the model predicts {probs.shape[1]} classes, the dataset has {len(ds.class_names)}")
     key = evaluation_key(spec)
@@ -108,15 +110,17 @@ def _evaluate(root: str, run_id: str, spec: str, owner: str | None, progress: Pr
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"key": key, "run_id": run_id, "spec": spec, "dataset_name": ds.name,
             "accuracy": accuracy(ds.y_test, probs), "loss": log_loss(ds.y_test, probs),
-            "images": int(len(ds.y_test)), "owner": owner, "created": time.time()}
+            "images": int(len(ds.y_test)), "owner": owner, "created": time.time(), "class_match": match.note}
     atomic_save_npy(folder / PROBABILITIES_NAME, probs)
     atomic_write_text(folder / META_NAME, json.dumps(meta, indent=1))  # written last: its presence means done
     _say(progress, 1.0, f"accuracy {meta['accuracy']:.4f} on {meta['images']:,} images")
     return meta
 
 
-def check_classes(run_spec: str, class_names: tuple[str, ...]) -> None:
-    """DigitLabError when the run's own dataset names its classes otherwise than ``class_names``.
+def check_classes(run_spec: str, class_names: tuple[str, ...]) -> ClassMatch:
+    """How the run's classes pair with ``class_names`` (core.analysis.class_match): by name, or by
+    the digit they stand for when the names differ only in script (``٣ (3)`` and ``3``), with a
+    note saying so; DigitLabError when they are other classes (a digit model on clothes).
 
     A run whose dataset is gone cannot be checked; its model still predicts 10 classes, so it is let through.
     """
@@ -125,10 +129,8 @@ def check_classes(run_spec: str, class_names: tuple[str, ...]) -> None:
     try:
         own = tuple(load_spec(run_spec).class_names)
     except DigitLabError:
-        return
-    if own != class_names:
-        raise DigitLabError(f"the run was trained on other classes ({', '.join(own[:3])}, ...) than this "
-                            f"dataset has ({', '.join(class_names[:3])}, ...): its predictions would mean nothing here")
+        return ClassMatch(tuple(range(len(class_names))))
+    return match_classes(own, class_names)
 
 
 def evaluations(store: Any, run_id: str) -> list[Evaluation]:
@@ -156,7 +158,7 @@ def _read(path: Path) -> Evaluation | None:
         return Evaluation(key=str(m["key"]), run_id=str(m["run_id"]), spec=str(m["spec"]),
                           dataset_name=str(m["dataset_name"]), accuracy=float(m["accuracy"]),
                           loss=float(m["loss"]), images=int(m["images"]), owner=m.get("owner"),
-                          created=float(m["created"]), folder=path.parent)
+                          created=float(m["created"]), folder=path.parent, class_match=m.get("class_match"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

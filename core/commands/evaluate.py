@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     meta = evaluate_run(str(settings().run_root), args.run_id, spec, progress=progress)
     print(f"dataset: {meta['dataset_name']} ({spec})")
+    if meta.get("class_match"):
+        print(f"note: {meta['class_match']}")
     print(f"loss: {meta['loss']:.4f}")
     print(f"evaluate: accuracy {meta['accuracy']:.4f} on {meta['images']} images")
     return 0

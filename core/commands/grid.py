@@ -14,7 +14,8 @@ import time
 from typing import TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.experiments.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
+from core.experiments.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_augments, parse_pipelines,
+                                   parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
 from core.execution.queue import JobQueue
 from core.runs.store import FINISHED, Run, RunStore, fit_result_line
@@ -40,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
                    help="also evaluate each run as the report did, on test images preprocessed with their test "
                         "labels (an extra column, for comparison only)")
+    p.add_argument("--augment", default="off", metavar="off,on",
+                   help="a comma list of augmentation settings, each a grid dimension: 'off', 'on' (rotation 10, "
+                        "shift 0.1, zoom 0.1) or 'rotation=R;shift=S;zoom=Z' (default: off)")
     p.add_argument("--show", metavar="GRID", help="print the table of an existing grid instead")
     p.set_defaults(handler=run)
 
@@ -49,7 +53,8 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
     dataset = str(dataset_from_args(args))
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
-                    validation=args.validation, leaky_protocol=getattr(args, "leaky_protocol", False))
+                    validation=args.validation, leaky_protocol=getattr(args, "leaky_protocol", False),
+                    augments=parse_augments(getattr(args, "augment", "off")))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     max_jobs = jobs.max_jobs
     started = time.monotonic()
     grid_id = submit_grid(jobs, spec)
+    augments = f" x {len(spec.augments)} augmentations" if len(spec.augments) > 1 else ""
     print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
-          f"{len(spec.seeds)} seeds) on {spec.dataset}, max_jobs {max_jobs}", flush=True)
+          f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {max_jobs}", flush=True)
     result = follow(jobs, grid_id, sys.stdout, sys.stderr)
     print(report_text(result))
     print(f"wall time: {time.monotonic() - started:.1f} s")

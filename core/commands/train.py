@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.execution.queue import JobQueue
 from core.labels.search import LabelMarks
+from core.training.augment import augment_text
 from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
 from core.training.config import RunConfig
 from core.runs.store import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--leaky-protocol", "--seed-protocol", dest="leaky_protocol", action="store_true",
                    help="also evaluate as the report did, on test images preprocessed with their test labels; "
                         "printed apart, for comparison only (the honest figures stay the result)")
+    p.add_argument("--augment", nargs="?", const="on", default="off", metavar="on|off|rotation=R,shift=S,zoom=Z",
+                   help="move training images at random while training (rotation in degrees, shift and zoom as "
+                        "fractions of the side); '--augment' alone means on: rotation=10,shift=0.1,zoom=0.1")
     p.add_argument("--exclude-marked", action="store_true",
                    help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
     p.set_defaults(handler=run)
@@ -60,7 +64,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                                  if getattr(args, arg) is not None}
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
-                           leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude)
+                           leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude,
+                           augment=getattr(args, "augment", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     run_id = jobs.submit(config)
     print(config.title)
     print(architecture_text(config.hyperparams))
+    print(augment_text(config.augment))
     follower = Follower(store, run_id, sys.stdout, sys.stderr)
     final = _wait(jobs, run_id, follower)
     follower.finish(final)

@@ -28,12 +28,15 @@ from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, get_preset
 from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES,
                              name_of_pipeline)
+from core.training.augment import Augmentation, parse_augment
 from core.training.config import RunConfig, parse_seed
 from core.classroom.run_access import RunView
 from core.runs.describe import fit_result_entry, fit_result_report
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.experiments.report_results import report_figure
 
+#: What an augmented pipeline's row is called after the pipeline (a grid's augmentation dimension).
+AUGMENTED = " + augmentation"
 #: The report's three model presets, in its order.
 REPORT_PRESETS: tuple[str, ...] = ("G", "D", "H")
 #: More runs than this in one grid is almost certainly a typo (and would hold the queue for hours).
@@ -54,6 +57,8 @@ class GridSpec:
     ``pipelines`` are names from ``NAMED_PIPELINES`` or pipeline JSON; ``epochs`` overrides every
     preset's own number of epochs (None keeps them); ``validation`` and ``leaky_protocol`` are as in
     RunConfig (the latter adds each run's figure on test images preprocessed with their labels).
+    ``augments`` is one more dimension: each pipeline runs once per augmentation setting (None: off);
+    an augmented pipeline is its own row of the table (``raw + augmentation``).
     """
 
     dataset: str
@@ -63,6 +68,7 @@ class GridSpec:
     epochs: int | None = None
     validation: str | float = "test"
     leaky_protocol: bool = False
+    augments: tuple[Augmentation | None, ...] = (None,)
 
     @classmethod
     def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> "GridSpec":
@@ -73,12 +79,13 @@ class GridSpec:
     @property
     def size(self) -> int:
         """Number of runs."""
-        return len(self.pipelines) * len(self.presets) * len(self.seeds)
+        return len(self.pipelines) * len(self.presets) * len(self.seeds) * len(self.augments)
 
     def configs(self) -> list[RunConfig]:
         """Every run's config, checked, in queue order: seed by seed, so that each cell has a
         first figure early and later seeds refine it; within a seed, preset by preset."""
-        for what, items in (("pipeline", self.pipelines), ("preset", self.presets), ("seed", self.seeds)):
+        for what, items in (("pipeline", self.pipelines), ("preset", self.presets), ("seed", self.seeds),
+                            ("augmentation setting", self.augments)):
             if not items:
                 raise DigitLabError(f"a grid needs at least one {what}")
             if len(set(items)) != len(items):
@@ -87,8 +94,9 @@ class GridSpec:
             raise DigitLabError(f"a grid of {self.size} runs is too big (at most {MAX_GRID_RUNS})")
         overrides = {} if self.epochs is None else {"epochs": self.epochs}
         return [RunConfig.build(self.dataset, pipeline, preset, overrides, self.validation, seed,
-                                leaky_protocol=self.leaky_protocol)
-                for seed in self.seeds for preset in self.presets for pipeline in self.pipelines]
+                                leaky_protocol=self.leaky_protocol, augment=augment)
+                for seed in self.seeds for preset in self.presets for pipeline in self.pipelines
+                for augment in self.augments]
 
 
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
@@ -114,6 +122,15 @@ def parse_presets(text: str) -> tuple[str, ...]:
     if not names:
         raise DigitLabError(f"no preset given; choose from {', '.join(PRESETS)}")
     return names
+
+
+def parse_augments(text: str) -> tuple[Augmentation | None, ...]:
+    """A comma list of augmentation settings such as ``"off,on"``; one setting's own fields are
+    separated by ``;`` (``"off,rotation=15;shift=0.1"``)."""
+    parts = [part.strip().replace(";", ",") for part in str(text).split(",") if part.strip()]
+    if not parts:
+        raise DigitLabError("no augmentation setting given; use e.g. off,on")
+    return tuple(parse_augment(part) for part in parts)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -189,6 +206,8 @@ def pipeline_name(pipeline_json: str, label: str = "") -> str:
 def pipeline_title(name: str) -> str:
     """How result tables title a pipeline: the report's title for its six, the pipeline's
     title for other named ones, else ``name`` itself (a label)."""
+    if name.endswith(AUGMENTED):
+        return pipeline_title(name.removesuffix(AUGMENTED)) + AUGMENTED
     return PIPELINE_TITLES.get(name, name)
 
 
@@ -202,6 +221,7 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
     for run in runs:
         cfg = run.config
         name = pipeline_name(cfg.pipeline.to_json(), cfg.pipeline_label) if cfg else run.pipeline_label
+        name = f"{name}{AUGMENTED}" if cfg and cfg.augment else name  # its own row of the table
         m = run.metrics
         if run.status == RUNNING and history is not None and len(history.get(run.id, ())):
             hist = history[run.id]

@@ -149,9 +149,11 @@ def format_metric(value: float) -> str:
 
 
 def fit_result_line(metrics: dict[str, Any]) -> str:
-    """The report's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``."""
-    return " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
+    """The report's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``,
+    then `` · augmentation: rotate ±10°, ...`` for a run trained on augmented images."""
+    line = " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
                       for name in METRIC_NAMES if metrics.get(name) is not None)
+    return f"{line} · augmentation: {metrics['augmentation']}" if metrics.get("augmentation") else line
 
 
 #: The leaky protocol's figures (core.training.fit.leaky_metrics): test images preprocessed WITH their

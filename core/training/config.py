@@ -14,6 +14,7 @@ import numpy as np
 
 from core.errors import DigitLabError
 from core.datasets.specs import display_spec
+from core.training.augment import Augmentation, parse_augment
 from core.training.models import Hyperparams, get_preset, hyperparams_for
 from core.preprocess import Pipeline, get_pipeline
 
@@ -32,8 +33,9 @@ class RunConfig:
     evaluated on test images preprocessed WITH their test labels (``transform_train``), as the
     report did, and stored apart (``leaky_val_loss``, ``leaky_val_accuracy``); every other figure
     stays honest. ``exclude`` lists training images (indices into the dataset's training split)
-    left out of training, e.g. the ones marked "label wrong" (core.labels.search).
-    Both are written to JSON only when set, so configs stored before they existed read the same.
+    left out of training, e.g. the ones marked "label wrong" (core.labels.search). ``augment``
+    (core.training.augment; None is off) moves training images at random while training only.
+    These three are written to JSON only when set, so configs stored before they existed read the same.
     """
 
     dataset: str
@@ -45,6 +47,7 @@ class RunConfig:
     seed: int = 0
     leaky_protocol: bool = False
     exclude: tuple[int, ...] = ()
+    augment: Augmentation | None = None
 
     def __post_init__(self) -> None:
         if not self.dataset or not isinstance(self.dataset, str):
@@ -57,21 +60,26 @@ class RunConfig:
         if not isinstance(self.leaky_protocol, bool):
             raise DigitLabError(f"leaky_protocol must be true or false, got {self.leaky_protocol!r}")
         object.__setattr__(self, "exclude", parse_exclude(self.exclude))
+        object.__setattr__(self, "augment", parse_augment(self.augment))
 
     @classmethod
     def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
               overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
-              seed: int = 0, leaky_protocol: bool = False, exclude: Iterable[int] = ()) -> "RunConfig":
+              seed: int = 0, leaky_protocol: bool = False, exclude: Iterable[int] = (),
+              augment: Any = None) -> "RunConfig":
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         pipe = get_pipeline(pipeline)
         return cls(dataset=dataset, pipeline=pipe, pipeline_label=pipe.label,
                    preset=preset, hyperparams=hyperparams_for(preset, overrides),
-                   validation=validation, seed=seed, leaky_protocol=leaky_protocol, exclude=tuple(exclude))
+                   validation=validation, seed=seed, leaky_protocol=leaky_protocol, exclude=tuple(exclude),
+                   augment=augment)
 
     @property
     def title(self) -> str:
-        """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path)."""
-        return f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
+        """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path),
+        ending in ``· augmented`` when training images are augmented."""
+        title = f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
+        return f"{title} · augmented" if self.augment else title
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
@@ -83,6 +91,8 @@ class RunConfig:
             d["leaky_protocol"] = True
         if self.exclude:
             d["exclude"] = list(self.exclude)
+        if self.augment:
+            d["augment"] = self.augment.to_dict()
         return d
 
     @classmethod
@@ -100,7 +110,7 @@ class RunConfig:
                    hyperparams=Hyperparams.from_dict(d["hyperparams"]),
                    validation=d.get("validation", "test"), seed=d.get("seed", 0),
                    leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
-                   exclude=d.get("exclude", ()))
+                   exclude=d.get("exclude", ()), augment=d.get("augment"))
 
 
 def parse_validation(value: Any) -> str | float:

@@ -6,6 +6,7 @@ Importing this module imports Keras and TensorFlow (several seconds).
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 import zipfile
@@ -17,6 +18,7 @@ import numpy as np
 
 from core.errors import DigitLabError
 from core.analysis.evaluation import log_loss
+from core.training.augment import training_batches
 from core.training.models import build_model
 from core.training.config import RunConfig
 
@@ -332,11 +334,17 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
     # then the stops, which read what the first ones wrote.
     callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop, keeper]
+    if hp.lr_schedule == "cosine":
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_rate(hp.learning_rate, hp.epochs)))
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
-    model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
-              callbacks=callbacks, verbose=0, shuffle=True)
+    if config.augment:  # training images only, drawn afresh each epoch; validation and test stay as they are
+        batches = training_batches(data.x_train, data.y_train, hp.batch_size, config.augment, config.seed)
+        model.fit(batches, epochs=hp.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    else:
+        model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
+                  callbacks=callbacks, verbose=0, shuffle=True)
     # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
     # complete epoch's, so val_accuracy and test_accuracy are one model's.
     kept_epoch = len(recorder.history) if keeper.restore() else None
@@ -361,6 +369,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     })
     if kept_epoch is not None:
         metrics["kept_epoch"] = kept_epoch
+    if config.augment:
+        metrics["augmentation"] = config.augment.text
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
@@ -368,6 +378,15 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         status="stopped" if stop.user_stopped else "finished", model=model,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
         early_stopped_epoch=metrics["early_stopped_epoch"])
+
+
+def cosine_rate(rate: float, epochs: int):
+    """The learning rate of each epoch (from 0) under cosine decay: ``rate`` at the first, falling
+    along half a cosine towards 0 after the last; calmer last epochs, so the final model is less
+    a matter of luck."""
+    def schedule(epoch: int, current: float = rate) -> float:
+        return float(rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+    return schedule
 
 
 def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,

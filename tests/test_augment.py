@@ -1,0 +1,168 @@
+"""Augmentation (core.training.augment) and the CNN-BN preset: off by default, old configs load,
+training images only and only while training, the preset's stated parameter count."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import DigitLabError
+from core.experiments.grid import GridSpec, parse_augments, runs_frame
+from core.training.augment import Augmentation, augment_images, parse_augment, training_batches
+from core.training.config import RunConfig
+from core.training.models import architecture_text, build_model, count_params, hyperparams_for
+from core.runs.store import fit_result_line
+
+OLD_CONFIG = {"dataset": "default:tiny", "pipeline": "raw", "pipeline_label": "raw dataset", "preset": "CNN",
+              "hyperparams": {"hidden": [64], "conv_filters": [32, 64], "activation": "relu", "dropout": 0.0,
+                              "optimizer": "adam", "learning_rate": 0.001, "epochs": 8, "batch_size": 128,
+                              "early_stop": None},
+              "validation": "test", "seed": 0}
+
+
+def test_off_by_default_and_old_configs_load_unchanged():
+    config = RunConfig.build("default:tiny", "raw", "CNN")
+    assert config.augment is None and "augment" not in config.to_dict()
+    old = RunConfig.from_dict(OLD_CONFIG)  # stored before augmentation (and batch norm) existed
+    assert old.augment is None and old.hyperparams.batch_norm is False and old.hyperparams.conv_dropout == 0.0
+    assert old == config and old.title == "default:tiny · raw dataset · CNN"
+
+
+def test_augment_round_trips_and_shows_in_title_and_fit_result():
+    config = RunConfig.build("default:tiny", "raw", "CNN", augment="rotation=15,zoom=0")
+    assert config.augment == Augmentation(rotation=15.0, zoom=0.0)
+    assert RunConfig.from_dict(config.to_dict()) == config
+    assert config.to_dict()["augment"] == {"rotation": 15.0, "shift": 0.1, "zoom": 0.0}
+    assert config.title.endswith(" · CNN · augmented")
+    metrics = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "augmentation": config.augment.text}
+    assert fit_result_line(metrics) == ("loss: 0.5000 - accuracy: 0.8000 - val_loss: 0.6000 - val_accuracy: 0.7000"
+                                        " · augmentation: rotate ±15°, shift ±10%")
+
+
+@pytest.mark.parametrize("text,expected", [("off", None), ("", None), (None, None), ("on", Augmentation()),
+                                           (True, Augmentation()), ("shift=0.2", Augmentation(shift=0.2)),
+                                           ({"rotation": "5"}, Augmentation(rotation=5.0))])
+def test_parse_augment(text, expected):
+    assert parse_augment(text) == expected
+    if expected is not None:
+        assert parse_augment(expected.compact) == expected
+
+
+@pytest.mark.parametrize("text,message", [("sometimes", "augment: cannot read 'sometimes'"),
+                                          ("rotation=90", "rotation must be between 0 and 45, got 90"),
+                                          ("spin=3", "unknown augmentation setting(s): spin"),
+                                          ("rotation=0,shift=0,zoom=0", "does nothing; turn it off instead")])
+def test_bad_augment_gets_a_message(text, message):
+    with pytest.raises(DigitLabError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_augment(text)
+
+
+def test_training_batches_move_training_images_anew_each_epoch():
+    rng = np.random.default_rng(0)
+    x = np.zeros((64, 28, 28), np.float32)
+    x[:, 8:20, 12:16] = 255.0  # a vertical bar: any rotation, shift or zoom moves its pixels
+    y = rng.integers(0, 10, 64)
+    before = x.copy()
+    batches = training_batches(x, y, 16, Augmentation(), seed=3)
+    first = [(np.asarray(a), np.asarray(b)) for a, b in batches]
+    second = [(np.asarray(a), np.asarray(b)) for a, b in batches]
+    images = np.concatenate([a for a, _ in first])
+    assert images.shape == (64, 28, 28) and sorted(np.concatenate([b for _, b in first])) == sorted(y)
+    assert np.array_equal(x, before)  # the training array itself is never changed
+    assert not any(np.array_equal(img, x[0]) for img in images)  # every image moved
+    assert not np.array_equal(images, np.concatenate([a for a, _ in second]))  # afresh at each epoch
+    assert np.abs(images.sum(axis=(1, 2)) / x[0].sum() - 1).max() < 0.5  # moved, not destroyed
+
+
+def test_only_training_images_are_augmented_and_the_model_has_no_augmentation():
+    from core.training.fit import TrainingData, train
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((120, 28, 28)) > 0.8).astype(np.float32) * 255
+    y = np.arange(120) % 10
+    x_test = x[:40].copy()
+    data = TrainingData(x, y, x_test, y[:40], x_test, y[:40], val_is_test=True)
+    config = RunConfig.build("default:tiny", "raw", "CNN", {"epochs": 1}, augment="on")
+    out = train(config, data=data)
+    assert np.array_equal(data.x_test, x_test) and not any("random" in layer.name for layer in out.model.layers)
+    # The reported test figures are the plain model's on the untouched test images.
+    expected = out.model.predict(x_test, verbose=0)
+    np.testing.assert_allclose(out.test_probabilities, expected, atol=1e-5)
+    assert out.metrics["augmentation"] == "rotate ±10°, shift ±10%, zoom ±10%"
+
+
+def test_preview_moves_images_and_keeps_shape():
+    x = np.zeros((3, 28, 28), np.uint8)
+    x[:, 6:22, 13:15] = 255
+    moved = augment_images(Augmentation(rotation=30.0, shift=0.0, zoom=0.0), x, seed=1)
+    assert moved.shape == (3, 28, 28) and moved.dtype == np.float32 and not np.array_equal(moved, x)
+
+
+def test_grid_has_augmentation_as_a_dimension():
+    spec = GridSpec(dataset="default:tiny", pipelines=("raw",), presets=("CNN", "CNN-BN"), seeds=(0, 1),
+                    augments=parse_augments("off,on"))
+    configs = spec.configs()
+    assert spec.size == len(configs) == 8
+    assert [c.augment is not None for c in configs[:4]] == [False, True, False, True]
+    assert parse_augments("off,rotation=15;zoom=0") == (None, Augmentation(rotation=15.0, zoom=0.0))
+    with pytest.raises(DigitLabError, match="lists a augmentation setting twice"):
+        GridSpec(dataset="default:tiny", augments=(None, None)).configs()
+
+    class FakeRun:
+        def __init__(self, config):
+            self.id, self.status, self.config, self.metrics = "0000000a", "queued", config, {}
+            self.preset, self.dataset, self.error, self.problem = config.preset, config.dataset, None, None
+            self.pipeline_label, self.progress, self.queue_position = config.pipeline_label, {}, 1
+            self.estimated_start, self.stop_requested = None, False
+
+    frame = runs_frame([FakeRun(c) for c in configs[:2]])
+    assert list(frame["pipeline"]) == ["raw", "raw + augmentation"]
+    assert list(frame["title"]) == ["raw dataset", "raw dataset + augmentation"]
+
+
+def test_cnn_bn_preset_builds_with_its_stated_parameter_count():
+    hp = hyperparams_for("CNN-BN")
+    model = build_model(hp)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert count_params(hp) == trainable == 225_226
+    assert [type(layer).__name__ for layer in model.layers][:5] == ["Reshape", "Conv2D", "MaxPooling2D",
+                                                                   "BatchNormalization", "Dropout"]
+    assert architecture_text(hp).startswith("Conv 32 3x3 relu + pool + batch norm + dropout 0.25 → ")
+    with pytest.raises(DigitLabError, match="preset CNN-BN fixes batch_norm"):
+        hyperparams_for("CNN-BN", {"batch_norm": False})
+    custom = hyperparams_for("Custom", {"conv_filters": "16", "batch_norm": "true", "hidden": "32"})
+    assert custom.batch_norm is True and count_params(custom) == 160 + 32 + (13 * 13 * 16 + 1) * 32 + 330
+
+
+def test_cli_augment_arguments_make_the_configs(monkeypatch, tmp_path):
+    import argparse
+
+    from core.commands import grid as grid_command, train as train_command
+
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    train_command.register(sub)
+    grid_command.register(sub)
+    train_args = ["train", "--dataset", "default", "--size", "tiny", "--preset", "CNN-BN"]
+    assert train_command.config_from_args(parser.parse_args(train_args)).augment is None
+    assert train_command.config_from_args(parser.parse_args([*train_args, "--augment"])).augment == Augmentation()
+    config = train_command.config_from_args(parser.parse_args([*train_args, "--augment", "rotation=5,shift=0"]))
+    assert config.augment == Augmentation(rotation=5.0, shift=0.0)
+    spec = grid_command.spec_from_args(parser.parse_args(["grid", "--size", "tiny", "--pipelines", "raw",
+                                                          "--presets", "CNN", "--augment", "off,on"]))
+    assert spec.augments == (None, Augmentation()) and spec.size == 2
+
+
+def test_train_links_carry_augmentation():
+    from ui import query_state
+
+    link, warnings = query_state.parse_train({"preset": "CNN-BN", "augment": "rotation=15,shift=0.1,zoom=0.1"})
+    assert link.augment == Augmentation(rotation=15.0) and warnings == []
+    assert query_state.parse_train({"augment": "on"})[0].augment == Augmentation()
+    link, warnings = query_state.parse_train({"augment": "rotation=999"})
+    assert link.augment is None
+    assert warnings == ["The link's augment was not used (rotation must be between 0 and 45, got 999); "
+                        "augmentation is off."]
+    params = query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0, Augmentation(zoom=0.0))
+    assert params["augment"] == "rotation=10,shift=0.1,zoom=0"
+    assert "augment" not in query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0)
