@@ -43,11 +43,16 @@ def test_open_server_warning_only_in_local_mode_beyond_loopback(address, warned)
 
 
 def test_class_code_identities():
-    config = _settings(class_code="owl-42", teachers=frozenset({"ms teacher"}))
+    config = _settings(class_code="owl-42", teachers=frozenset({"ms teacher"}), teacher_code="heron-7")
     amal = access.class_code_identity("  Amal  ", "owl-42", config)
     assert (amal.key, amal.name, amal.role) == ("code:amal", "Amal", access.STUDENT)
     assert access.class_code_identity("AMAL", "owl-42", config).key == amal.key  # one student, any case
-    assert access.class_code_identity("Ms Teacher", "owl-42", config).role == access.TEACHER
+    teacher = access.class_code_identity("Ms Teacher", "owl-42", config, teacher_code=" heron-7 ")
+    assert (teacher.key, teacher.role) == ("code:ms teacher", access.TEACHER)
+    with pytest.raises(DigitLabError, match="Amal is not one of this lab's teachers"):
+        access.class_code_identity("Amal", "owl-42", config, teacher_code="heron-7")
+    with pytest.raises(DigitLabError, match="wrong teacher code"):
+        access.class_code_identity("Ms Teacher", "owl-42", config, teacher_code="heron-8")
     for name, code, problem in (("Amal", "owl-41", "wrong class code"), ("", "owl-42", "display name"),
                                 ("<script>", "owl-42", "display name"), ("x" * 41, "owl-42", "display name")):
         with pytest.raises(DigitLabError, match=problem):
@@ -127,7 +132,7 @@ def test_every_page_asks_a_visitor_to_sign_in_and_shows_nothing(monkeypatch, tmp
     if mode == OIDC:
         assert [b.label for b in at.button] == ["Sign in"]
     else:
-        assert [t.label for t in at.text_input] == ["Your name", "Class code"]
+        assert [t.label for t in at.text_input] == ["Your name", "Class code", "Teacher code (teachers only)"]
 
 
 def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
@@ -138,7 +143,7 @@ def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
     assert sidebar[0] == "Class code: names are not verified.  \nSigned in as **Amal**."
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
     at.sidebar.button[0].click().run()
-    assert [t.label for t in at.text_input] == ["Your name", "Class code"] and not at.sidebar.button
+    assert [t.label for t in at.text_input] == ["Your name", "Class code", "Teacher code (teachers only)"] and not at.sidebar.button
 
 
 def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
