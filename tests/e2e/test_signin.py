@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 CODE = "owl-42"
 APP = "[data-testid='stApp']"
 IDLE = f"{APP}[data-test-script-state='notRunning']"
-SIGNED_IN = "[data-testid='stSidebar'] >> text=Signed in as Amal"
+SIGNED_IN = "[data-testid='stSidebar'] >> text=Signed in as Amal >> visible=true"
 
 
 class Lab:
@@ -92,7 +92,7 @@ def _sign_in_on_small(ctx, lab: Lab):
     page.get_by_label("Your name").fill("Amal")
     page.get_by_label("Class code").fill(CODE)
     page.get_by_role("button", name="Enter").click()
-    page.wait_for_selector(SIGNED_IN)
+    page.locator(SIGNED_IN).first.wait_for()
     _wait_cookie(ctx, True)
     page.wait_for_selector(IDLE)
     page.locator("[data-testid='stSelectbox']", has_text="Size").click()
@@ -109,12 +109,12 @@ def test_sign_in_survives_a_reload_and_a_new_tab_on_a_run_link(browser, lab):
     assert CODE not in _cookie(ctx)
 
     page.reload()
-    page.wait_for_selector(SIGNED_IN)
+    page.locator(SIGNED_IN).first.wait_for()
     _on_small(page)
 
     tab = ctx.new_page()  # a shared link opened in a new tab
     tab.goto(f"{lab.url}/runs?run={lab.run_id}")
-    tab.wait_for_selector(SIGNED_IN)
+    tab.locator(SIGNED_IN).first.wait_for()
     tab.locator(f"text={lab.run_id} >> visible=true").first.wait_for()
     tab.locator("[data-testid='stSidebarNavLink']", has_text="Data").first.click()
     _on_small(tab)
@@ -141,7 +141,7 @@ def test_sign_in_and_dataset_survive_a_server_restart(browser, lab):
     # and told why the page blinked.
     page.locator("[data-testid='stSidebarNavLink']", has_text="Train").first.click()
     page.locator("text=The lab restarted; your work is kept.").first.wait_for()
-    page.wait_for_selector(SIGNED_IN)
+    page.locator(SIGNED_IN).first.wait_for()
     page.locator("text=default:small").first.wait_for()
     page.locator("text=6,000 training").first.wait_for()
     assert page.get_by_label("Class code").count() == 0
