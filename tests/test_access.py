@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.classroom import access
+from core.classroom import access, tokens
 from core.classroom.overview import leaderboard, students
 from core.commands.runs import list_text
 from core.datasets import display_spec, load_files, save_upload
@@ -14,9 +14,11 @@ from core.errors import DigitLabError
 from core.classroom.run_access import RunView
 from core.runs.store import RunStore
 from core.settings import Settings
-from tests.accounts_support import CLASS_CODE, CONFIG, HISTORY, OIDC, a_class, page_as
+from tests.accounts_support import (CLASS_CODE, CODE, CONFIG, HISTORY, NAMES, OIDC, TEACHER_CODE, a_class,
+                                    page_as)
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import fake_finished_run
+from ui.identity import CLASS_IDENTITY, SIGNIN_TOKEN
 
 #: page_env (conftest) also closes each test's job queue afterwards.
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -157,3 +159,18 @@ def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
     no_exceptions(at)
     assert at.title[0].value == "Data" and at.sidebar.caption[0].value == access.MODE_TEXT[access.LOCAL]
     assert not at.sidebar.button
+
+
+def test_a_teacher_signs_in_with_the_teacher_code(monkeypatch, tmp_path):
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    at = page_as("app", c, None)
+    at.text_input(key="class_name").input(NAMES["T"])
+    at.text_input(key="class_code").input(CODE)
+    at.text_input(key="teacher_code").input(TEACHER_CODE)
+    at.button[0].click().run()
+    no_exceptions(at)
+    assert at.session_state[CLASS_IDENTITY] == c.teacher and c.teacher.role == access.TEACHER
+    assert at.sidebar.caption[0].value.endswith("Signed in as **Ms Teacher** (teacher).")
+    token = at.session_state[SIGNIN_TOKEN]  # what the cookie will hold: no code in it
+    assert CODE not in token and TEACHER_CODE not in token
+    assert tokens.read_token(token).teacher
