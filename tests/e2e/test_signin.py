@@ -130,7 +130,7 @@ def test_sign_in_survives_a_reload_and_a_new_tab_on_a_run_link(browser, lab):
     ctx.close()
 
 
-def test_sign_in_and_dataset_survive_a_server_restart(browser, lab):
+def test_sign_in_survives_a_server_restart_with_the_dataset(browser, lab):
     ctx = _context(browser)
     page = _sign_in_on_small(ctx, lab)
     lab.stop()
