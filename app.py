@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import identity
+from ui import identity, state
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
@@ -37,3 +37,4 @@ navigation = st.navigation([st.Page(file, title=title, icon=icon, default=i == 0
                             for i, (file, title, icon) in enumerate(files)])
 identity.sidebar(who)
 navigation.run()
+state.save_work()  # what the page changed as it ran (its start saved what the click changed)

@@ -14,6 +14,15 @@ def _int_env(name: str, default: int) -> int:
         return default
 
 
+def _hours_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        hours = float(raw) if raw else default
+    except ValueError:
+        return default
+    return hours if 0 < hours < 24 * 366 else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live and how much the instance may do."""
@@ -35,6 +44,11 @@ class Settings:
     class_code: str | None = None
     #: Who is a teacher (DIGITLAB_TEACHERS): e-mail addresses or class-code names, lower case.
     teachers: frozenset[str] = frozenset()
+    #: The code a class-code teacher enters besides the class code (DIGITLAB_TEACHER_CODE); None:
+    #: no teacher can sign in with the class code (OpenID Connect teachers are unaffected).
+    teacher_code: str | None = None
+    #: How long a class-code sign-in lasts in the browser (DIGITLAB_SIGNIN_HOURS).
+    signin_hours: float = 12.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -57,6 +71,8 @@ class Settings:
             class_code=os.environ.get("DIGITLAB_CLASS_CODE", "").strip() or None,
             teachers=frozenset(t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",")
                                if t.strip()),
+            teacher_code=os.environ.get("DIGITLAB_TEACHER_CODE", "").strip() or None,
+            signin_hours=_hours_env("DIGITLAB_SIGNIN_HOURS", 12.0),
         )
 
 

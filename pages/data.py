@@ -6,6 +6,7 @@ from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_d
                            summary_lines, with_class_names)
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
+from core.settings import settings
 from core.classroom.limits import formats_text, limits, load_upload
 from ui import charts, state
 from ui.markdown import escape
@@ -25,7 +26,9 @@ with st.container(border=True):
         name = c1.selectbox("Dataset", names, index=names.index(current.name) if current.name in names else 0,
                             help="'default' is the embedded synthetic stand-in for AHDD (Arabic-Indic digits).")
         sizes = list(SIZES)
-        size = c2.selectbox("Size", sizes, index=sizes.index(current.size) if current.size in sizes else 0,
+        # An upload or corrected version has no size: offer the instance's default, never "full" by accident.
+        size_now = current.size if current.size in sizes else settings().default_size
+        size = c2.selectbox("Size", sizes, index=sizes.index(size_now) if size_now in sizes else 0,
                             help=", ".join(f"{k}: {a:,}/{b:,}" for k, (a, b) in SIZES.items()))
         if c3.button("Use this dataset", type="primary"):
             st.session_state[state.DATASET_SPEC] = str(DatasetSpec(name, size))

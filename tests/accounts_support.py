@@ -19,6 +19,7 @@ from ui.identity import CLASS_IDENTITY
 OIDC, CLASS_CODE = "oidc", "class-code"
 MODES = (OIDC, CLASS_CODE)
 CODE = "owl-42"
+TEACHER_CODE = "heron-7"
 EMAILS = {"A": "amal@school.example", "B": "badr@school.example", "T": "teacher@school.example"}
 NAMES = {"A": "Amal", "B": "Badr", "T": "Ms Teacher"}
 #: A [auth] section as a school would write it (AppTest never contacts the provider).
@@ -51,7 +52,8 @@ def people(mode: str, monkeypatch) -> tuple[Identity, Identity, Identity]:
         monkeypatch.delenv("DIGITLAB_CLASS_CODE", raising=False)
         return tuple(oidc_identity({"sub": f"sub-{k}", "email": EMAILS[k], "name": NAMES[k]}) for k in "ABT")
     monkeypatch.setenv("DIGITLAB_CLASS_CODE", CODE)
-    return tuple(class_code_identity(NAMES[k], CODE) for k in "ABT")
+    monkeypatch.setenv("DIGITLAB_TEACHER_CODE", TEACHER_CODE)
+    return tuple(class_code_identity(NAMES[k], CODE, teacher_code=TEACHER_CODE if k == "T" else "") for k in "ABT")
 
 
 def a_class(mode: str, monkeypatch, tmp_path: Path) -> Class:

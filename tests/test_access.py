@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.classroom import access
+from core.classroom import access, tokens
 from core.classroom.overview import students
 from core.commands.runs import list_text
 from core.datasets import display_spec, load_files, save_upload
@@ -14,9 +14,11 @@ from core.errors import DigitLabError
 from core.classroom.run_access import RunView
 from core.runs.store import RunStore
 from core.settings import Settings
-from tests.accounts_support import CLASS_CODE, CONFIG, HISTORY, OIDC, a_class, page_as
+from tests.accounts_support import (CLASS_CODE, CODE, CONFIG, HISTORY, NAMES, OIDC, TEACHER_CODE, a_class,
+                                    page_as)
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import fake_finished_run
+from ui.identity import CLASS_IDENTITY, SIGNIN_TOKEN
 
 #: page_env (conftest) also closes each test's job queue afterwards.
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -43,11 +45,16 @@ def test_open_server_warning_only_in_local_mode_beyond_loopback(address, warned)
 
 
 def test_class_code_identities():
-    config = _settings(class_code="owl-42", teachers=frozenset({"ms teacher"}))
+    config = _settings(class_code="owl-42", teachers=frozenset({"ms teacher"}), teacher_code="heron-7")
     amal = access.class_code_identity("  Amal  ", "owl-42", config)
     assert (amal.key, amal.name, amal.role) == ("code:amal", "Amal", access.STUDENT)
     assert access.class_code_identity("AMAL", "owl-42", config).key == amal.key  # one student, any case
-    assert access.class_code_identity("Ms Teacher", "owl-42", config).role == access.TEACHER
+    teacher = access.class_code_identity("Ms Teacher", "owl-42", config, teacher_code=" heron-7 ")
+    assert (teacher.key, teacher.role) == ("code:ms teacher", access.TEACHER)
+    with pytest.raises(DigitLabError, match="Amal is not one of this lab's teachers"):
+        access.class_code_identity("Amal", "owl-42", config, teacher_code="heron-7")
+    with pytest.raises(DigitLabError, match="wrong teacher code"):
+        access.class_code_identity("Ms Teacher", "owl-42", config, teacher_code="heron-8")
     for name, code, problem in (("Amal", "owl-41", "wrong class code"), ("", "owl-42", "display name"),
                                 ("<script>", "owl-42", "display name"), ("x" * 41, "owl-42", "display name")):
         with pytest.raises(DigitLabError, match=problem):
@@ -127,7 +134,7 @@ def test_every_page_asks_a_visitor_to_sign_in_and_shows_nothing(monkeypatch, tmp
     if mode == OIDC:
         assert [b.label for b in at.button] == ["Sign in"]
     else:
-        assert [t.label for t in at.text_input] == ["Your name", "Class code"]
+        assert [t.label for t in at.text_input] == ["Your name", "Class code", "Teacher code (teachers only)"]
 
 
 def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
@@ -138,7 +145,7 @@ def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
     assert sidebar[0] == "Class code: names are not verified.  \nSigned in as **Amal**."
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
     at.sidebar.button[0].click().run()
-    assert [t.label for t in at.text_input] == ["Your name", "Class code"] and not at.sidebar.button
+    assert [t.label for t in at.text_input] == ["Your name", "Class code", "Teacher code (teachers only)"] and not at.sidebar.button
 
 
 def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
@@ -152,3 +159,18 @@ def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):
     no_exceptions(at)
     assert at.title[0].value == "Data" and at.sidebar.caption[0].value == access.MODE_TEXT[access.LOCAL]
     assert not at.sidebar.button
+
+
+def test_a_teacher_signs_in_with_the_teacher_code(monkeypatch, tmp_path):
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    at = page_as("app", c, None)
+    at.text_input(key="class_name").input(NAMES["T"])
+    at.text_input(key="class_code").input(CODE)
+    at.text_input(key="teacher_code").input(TEACHER_CODE)
+    at.button[0].click().run()
+    no_exceptions(at)
+    assert at.session_state[CLASS_IDENTITY] == c.teacher and c.teacher.role == access.TEACHER
+    assert at.sidebar.caption[0].value.endswith("Signed in as **Ms Teacher** (teacher).")
+    token = at.session_state[SIGNIN_TOKEN]  # what the cookie will hold: no code in it
+    assert CODE not in token and TEACHER_CODE not in token
+    assert tokens.read_token(token).teacher

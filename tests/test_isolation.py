@@ -269,3 +269,34 @@ def _tiny_dataset():
     rng = np.random.default_rng(0)
     return Dataset("tiny", rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10,
                    rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10)
+
+
+def test_isolation_class_code_and_a_teachers_name_give_no_teacher_rights(monkeypatch, tmp_path, caplog):
+    """A student who types the teacher's name with the class code is refused that name (so gets
+    neither the teacher's rights nor her work), and the attempt is logged without the codes."""
+    import logging
+
+    from tests.accounts_support import CLASS_CODE, CODE, NAMES, TEACHER_CODE
+
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="core.classroom.access"):
+        for name in (NAMES["T"], NAMES["T"].upper()):
+            with pytest.raises(DigitLabError, match="is a teacher's name: a teacher also enters the teacher code"):
+                access.class_code_identity(name, CODE)
+        with pytest.raises(DigitLabError, match="wrong teacher code"):
+            access.class_code_identity(NAMES["T"], CODE, teacher_code=CODE)
+    refusals = [r.getMessage() for r in caplog.records if "sign-in refused" in r.getMessage()]
+    assert len(refusals) == 3 and all("Ms Teacher" in m.casefold().title() for m in refusals)
+    assert not any(CODE in m or TEACHER_CODE in m for m in refusals)
+
+    # Through the sign-in form of the app: not signed in, no Teacher page, nobody's runs.
+    at = page_as("app", c, None)
+    at.text_input(key="class_name").input(NAMES["T"])
+    at.text_input(key="class_code").input(CODE)
+    at.button[0].click().run()
+    no_exceptions(at)
+    assert [e.value for e in at.error] == [f"Not signed in: {NAMES['T']} is a teacher's name: a teacher also "
+                                           "enters the teacher code."]
+    assert "class_identity" not in at.session_state and not at.dataframe
+    assert [t.value for t in at.title] == ["Digit Lab"]
+    assert any("teacher's name is refused without the teacher code" in x.value for x in at.caption)

@@ -88,3 +88,17 @@ def test_class_names_come_with_the_dataset():
     _load_upload(at, "other.npz", _npz_bytes(seed=2))
     assert "give 10 names separated by commas" in at.error[0].value
     assert list(at.dataframe[0].value["name"]) == words.split(", ")  # the loaded dataset is kept
+
+
+def test_size_keeps_the_instance_default_after_an_upload():
+    """Back on "Ready dataset" after an upload, Size offers the instance's default (tiny here),
+    not "full": one click must not load 60,000 images unasked."""
+    at = _load_upload(open_page("data"), "mine.npz", _npz_bytes())
+    assert [m.value for m in at.metric][:2] == ["40", "20"]
+    at.radio(key="data_source").set_value("Ready dataset").run()
+    assert [(s.label, s.value) for s in at.selectbox] == [("Dataset", "default"), ("Size", "tiny")]
+    next(b for b in at.button if b.label == "Use this dataset").click().run()
+    no_exceptions(at)
+    assert [m.value for m in at.metric][:2] == ["600", "100"]
+    at.selectbox[1].set_value("small").run()  # the person's own choice is theirs
+    assert at.selectbox[1].value == "small"

@@ -2,21 +2,50 @@
 
 OpenID Connect goes through Streamlit's own ``st.login`` / ``st.user`` / ``st.logout`` (configured
 in ``.streamlit/secrets.toml``); its cookie keeps a student signed in across reloads and tabs.
-A class-code identity lives in the session (a reload asks for the name and code again). With
-nothing configured the session is the local user.
+A class-code sign-in lasts the same way through a cookie of our own holding a signed, expiring
+token (core.classroom.tokens): read on every new session with ``st.context.cookies``, set and
+cleared by a tiny trusted component whose script only ever receives the token (never markup).
+With nothing configured the session is the local user.
 """
 from __future__ import annotations
+
+import logging
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from core.classroom import access
+from core.classroom import access, tokens
 from core.classroom.access import Identity
 from core.errors import DigitLabError
+from core.settings import settings
 from ui.markdown import escape
 
-#: Session key of a class-code identity once its code was accepted.
+#: Session key of a class-code identity once its code (or its signed cookie) was accepted.
 CLASS_IDENTITY = "class_identity"
+#: Session key of the token a class-code sign-in made here, for the cookie writer.
+SIGNIN_TOKEN = "signin_token"
+#: Session key set by signing out: the browser's cookie is cleared and not read again here.
+SIGNED_OUT = "signed_out"
+#: Session key of why the browser's sign-in cookie was refused (expired, forged, old class code).
+COOKIE_REFUSED = "signin_cookie_refused"
+log = logging.getLogger(__name__)
+
+# Trusted code: it receives only {"value": token or "", "max_age": seconds} and writes one cookie.
+_COOKIE_JS = """
+export default function (component) {
+  const data = component.data || {};
+  const value = typeof data.value === "string" && /^[A-Za-z0-9._-]*$/.test(data.value) ? data.value : "";
+  const age = Number.isInteger(data.max_age) && data.max_age > 0 ? data.max_age : 0;
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = "%s=" + value + "; Max-Age=" + age + "; Path=/; SameSite=Lax" + secure;
+}
+""" % tokens.COOKIE
+_cookie_writer = st.components.v2.component("digitlab_signin_cookie", js=_COOKIE_JS)
+
+
+def _write_cookie(token: str, max_age: int) -> None:
+    """Set the sign-in cookie to ``token`` for ``max_age`` seconds (0: clear it)."""
+    _cookie_writer(key="signin_cookie", data={"value": token, "max_age": max_age})
 
 
 def oidc_configured() -> bool:
@@ -45,7 +74,32 @@ def current() -> Identity | None:
         except DigitLabError:
             return None
     who = st.session_state.get(CLASS_IDENTITY)
-    return who if isinstance(who, Identity) else None
+    if isinstance(who, Identity):
+        return who
+    if st.session_state.get(SIGNED_OUT) or COOKIE_REFUSED in st.session_state:
+        return None
+    return _from_cookie()
+
+
+def _from_cookie() -> Identity | None:
+    """The class-code identity the browser's sign-in cookie proves, kept in the session; a
+    refused cookie is remembered (the sign-in screen says why, and clears it)."""
+    token = st.context.cookies.get(tokens.COOKIE)
+    if not token:
+        return None
+    try:
+        signed = tokens.read_token(token)
+        who = access.class_code_member(signed.name, signed.teacher)
+    except tokens.TokenError as err:
+        st.session_state[COOKIE_REFUSED] = str(err)
+        log.info("sign-in cookie refused: %s", err)
+        return None
+    except DigitLabError as err:
+        st.session_state[COOKIE_REFUSED] = str(err)
+        log.warning("sign-in cookie refused: %s", err)
+        return None
+    st.session_state[CLASS_IDENTITY] = who
+    return who
 
 
 def require() -> Identity:
@@ -70,24 +124,36 @@ def _sign_in_screen(how: str) -> None:
         if st.user.get("is_logged_in") and current() is None:
             st.error("Your identity provider sent neither an e-mail address nor a subject; ask your teacher.")
         return
+    if st.session_state.get(SIGNED_OUT) or COOKIE_REFUSED in st.session_state:
+        _write_cookie("", 0)
+    if refused := st.session_state.get(COOKIE_REFUSED):
+        st.warning(f"{escape(refused[0].upper() + refused[1:])}: sign in again.", icon=":material/lock_clock:")
     st.write("Enter your name and the class code your teacher gave you.")
-    st.caption("Names are not verified in class-code mode: use the name your teacher expects.")
+    st.caption(access.TEACHER_NAME_RULE)
+    teacher_code_set = bool(settings().teacher_code)
     with st.form("class_code_form"):
         name = st.text_input("Your name", max_chars=access.MAX_NAME, key="class_name")
         code = st.text_input("Class code", type="password", key="class_code")
+        teacher_code = (st.text_input("Teacher code (teachers only)", type="password", key="teacher_code")
+                        if teacher_code_set else "")
         if st.form_submit_button("Enter", type="primary"):
             try:
-                st.session_state[CLASS_IDENTITY] = access.class_code_identity(name, code)
+                who = access.class_code_identity(name, code, teacher_code=teacher_code)
             except DigitLabError as err:
-                st.error(f"Not signed in: {err}.")
+                st.error(f"Not signed in: {escape(err)}.")
             else:
+                for key in (SIGNED_OUT, COOKIE_REFUSED):
+                    st.session_state.pop(key, None)
+                st.session_state[CLASS_IDENTITY] = who
+                st.session_state[SIGNIN_TOKEN] = tokens.make_token(who.name, who.teacher)
                 st.rerun()
 
 
 def _sign_out_class_code() -> None:
     """Forget the identity and everything the session held (a shared computer's next student
-    starts afresh)."""
+    starts afresh; their saved work waits for their next sign-in), and clear the cookie."""
     st.session_state.clear()
+    st.session_state[SIGNED_OUT] = True
 
 
 def sidebar(who: Identity) -> None:
@@ -103,5 +169,7 @@ def sidebar(who: Identity) -> None:
                 st.button("Sign out", icon=":material/logout:", on_click=st.logout, key="sign_out")
             else:
                 st.button("Sign out", icon=":material/logout:", on_click=_sign_out_class_code, key="sign_out")
+                if token := st.session_state.get(SIGNIN_TOKEN):
+                    _write_cookie(token, int(settings().signin_hours * 3600))
         if access.open_to_network(how, st.get_option("server.address")):
             st.warning(access.OPEN_WARNING, icon=":material/public:")

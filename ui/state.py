@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.classroom import access, workspace
 from core.classroom.access import Identity
 from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
+from core.errors import DigitLabError
 from core.lab import Lab
 from core.preprocess import Pipeline
 from core.settings import settings
@@ -19,6 +21,19 @@ PIPELINE_STEPS = "pipeline_steps"
 ACTIVE_RUN = "active_run"
 #: While the default size is drawn in the background: its spec (the session shows FIRST_SIZE).
 DEFAULT_PENDING = "default_pending"
+#: What a signed-in person's workspace keeps (core.classroom.workspace): the dataset, pipeline and
+#: followed run, and the form values the pages keep across pages (``persist_state``), plus every
+#: hyperparameter widget (``hp_<preset>_<name>``). Buttons and uploaders cannot be restored: none here.
+WORK_KEYS = (DATASET_SPEC, PIPELINE_STEPS, "next_step_id", ACTIVE_RUN,
+             "train_preset", "train_pipeline_source", "train_named_pipeline", "train_leaky_protocol",
+             "train_validation", "train_fraction", "train_seed", "train_exclude_marked",
+             "prep_named", "prep_add_kind", "prep_as_test",
+             "data_source", "data_class_names", "data_count", "data_split",
+             "grid_presets", "grid_pipelines", "grid_seeds", "grid_epochs", "grid_leaky_protocol")
+WORK_PREFIXES = ("hp_",)
+#: The workspace as last written by this session (written again only when it changes).
+_SAVED_WORK = "_saved_work"
+RESTARTED = "The lab restarted; your work is kept."
 
 def _leave_legacy_page_mode() -> None:
     """Hand a deep-linked page over to app.py's navigation.
@@ -45,12 +60,65 @@ def init_session() -> None:
     sign-in screen and stops here, before it reads anything.
     """
     _leave_legacy_page_mode()
-    identity.require()
+    who = identity.require()
+    if DATASET_SPEC not in st.session_state:
+        _restore_work(who)
     if DATASET_SPEC not in st.session_state:
         st.session_state[DATASET_SPEC] = _first_dataset_spec()
     _take_pending_default()
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
+    save_work()
+
+
+def _keeps_work() -> bool:
+    """Signed-in people (class code, OpenID Connect) keep their work server-side; the local
+    user's lab is theirs alone and opens afresh, as before."""
+    return identity.mode() != access.LOCAL
+
+
+def _work_values() -> dict:
+    return {k: v for k, v in st.session_state.items()
+            if k in WORK_KEYS or (isinstance(k, str) and k.startswith(WORK_PREFIXES))}
+
+
+def _restore_work(who: Identity) -> None:
+    """On a new session, bring back what ``who`` was working on (their workspace), and say so
+    when it was kept across a restart of the lab. A dataset they may no longer load (an upload
+    whose file is gone) is left out: the session opens on the default instead."""
+    if not _keeps_work() or (saved := workspace.load(who.key)) is None:
+        return
+    values = dict(saved.values)
+    if (spec := values.get(DATASET_SPEC)) is not None and not _still_loads(who, spec):
+        del values[DATASET_SPEC]
+    for key, value in values.items():
+        if key in WORK_KEYS or key.startswith(WORK_PREFIXES):
+            st.session_state[key] = value
+    if not saved.this_process and identity.SIGNIN_TOKEN not in st.session_state:
+        st.toast(RESTARTED, icon=":material/restart_alt:", duration="long")
+    save_work(force=True)  # now this process's: a second tab does not say "restarted" again
+
+
+def _still_loads(who: Identity, spec: object) -> bool:
+    try:
+        Lab(who).check_dataset(str(spec))
+        parsed = DatasetSpec.parse(str(spec))
+    except DigitLabError:
+        return False
+    return parsed.path.exists() if parsed.is_file else True
+
+
+def save_work(force: bool = False) -> None:
+    """Keep the signed-in person's work server-side when it changed since this session last did
+    (called as a page starts and after it ran, so changes made either way are kept)."""
+    who = identity.current()
+    if who is None or not _keeps_work():
+        return
+    values = _work_values()
+    text = workspace.encode(values)
+    if force or st.session_state.get(_SAVED_WORK) != text:
+        workspace.save(who.key, values)
+        st.session_state[_SAVED_WORK] = text
 
 def _first_dataset_spec() -> str:
     """The default dataset at its configured size, or, on a fresh machine where that size is not

@@ -10,7 +10,9 @@ Modes (:func:`access_mode`):
 * ``oidc``: OpenID Connect is configured (Streamlit's ``[auth]`` secrets). Everyone signs in;
   the key is the e-mail address the provider vouches for (its subject when it sends none).
 * ``class-code``: ``DIGITLAB_CLASS_CODE`` is set. A student types a display name and the code;
-  names are NOT verified, whoever knows the code can take any name.
+  names are NOT verified, whoever knows the code can take any name except a teacher's: the
+  names in ``DIGITLAB_TEACHERS`` also need ``DIGITLAB_TEACHER_CODE`` (without it such a name is
+  refused, and the attempt logged), so knowing the class code never gives teacher rights.
 
 Rules: a student sees and acts on their own work; a run a teacher published can be viewed by
 everyone, read-only; teachers and administrators see and act on everything. Anything a caller
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +42,10 @@ MODE_TEXT = {
 OPEN_WARNING = ("This lab listens beyond this computer with no sign-in configured: anyone who can reach it "
                 "can read and delete everything. Configure OpenID Connect or DIGITLAB_CLASS_CODE.")
 MAX_NAME = 40
+#: What the sign-in form says about names and teachers (the behaviour chosen for teacher names).
+TEACHER_NAME_RULE = ("Names are not verified in class-code mode: use the name your teacher expects. A teacher's "
+                     "name is refused without the teacher code, so the class code alone never gives teacher rights.")
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[\w .'-]+$")
 
 
@@ -103,21 +110,57 @@ def oidc_identity(claims: Mapping[str, Any], config: Settings | None = None) -> 
     return Identity(f"oidc:{handle}", name, _role(handle, config))
 
 
-def class_code_identity(name: str, code: str, config: Settings | None = None) -> Identity:
-    """The identity of someone who typed ``name`` and ``code`` (DigitLabError if either is wrong).
+def _codes_match(given: str, expected: str) -> bool:
+    """Constant-time comparison of a typed code with the configured one."""
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
 
-    Names are compared case-insensitively, so "Amal" and "amal" are one student.
+
+def _teacher_name_refused(name: str, config: Settings) -> str:
+    if not config.teacher_code:
+        return (f"{name} is a teacher's name, and a teacher signs in with a teacher code, which this lab does not "
+                "set (DIGITLAB_TEACHER_CODE)")
+    return f"{name} is a teacher's name: a teacher also enters the teacher code"
+
+
+def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "") -> Identity:
+    """The identity of someone who typed ``name``, ``code`` and perhaps a ``teacher_code``
+    (DigitLabError if any is wrong).
+
+    Names are compared case-insensitively, so "Amal" and "amal" are one student. A name listed in
+    ``DIGITLAB_TEACHERS`` is the teacher's only with the right teacher code: without it the name
+    is refused (a student never takes a teacher's name, rights or work) and the attempt logged.
     """
     config = config or settings()
     if not config.class_code:
         raise DigitLabError("this lab has no class code")
-    if not hmac.compare_digest(code.strip().encode(), config.class_code.encode()):
+    if not _codes_match(code, config.class_code):
         raise DigitLabError("wrong class code")
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
         raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, "
                             "hyphens or apostrophes")
-    return Identity(f"code:{name.casefold()}", name, _role(name, config))
+    is_teacher_name = name.casefold() in config.teachers
+    if teacher_code.strip() or is_teacher_name:
+        if not (config.teacher_code and _codes_match(teacher_code, config.teacher_code)):
+            log.warning("class-code sign-in refused: %r with %s teacher code", name,
+                        "a wrong" if teacher_code.strip() else "no")
+            if teacher_code.strip():
+                raise DigitLabError("wrong teacher code")
+            raise DigitLabError(_teacher_name_refused(name, config))
+        if not is_teacher_name:
+            raise DigitLabError(f"{name} is not one of this lab's teachers (DIGITLAB_TEACHERS)")
+    return class_code_member(name, is_teacher_name, config)
+
+
+def class_code_member(name: str, teacher: bool, config: Settings | None = None) -> Identity:
+    """The class-code identity of ``name`` once proven (by the form or a signed sign-in token);
+    ``teacher`` says the teacher code was given. A teacher's name without it is refused, so a
+    sign-in made before the name became a teacher's does not turn into the teacher."""
+    config = config or settings()
+    is_teacher_name = name.casefold() in config.teachers
+    if is_teacher_name and not teacher:
+        raise DigitLabError(_teacher_name_refused(name, config))
+    return Identity(f"code:{name.casefold()}", name, TEACHER if is_teacher_name else STUDENT)
 
 
 # ---- the rules --------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Signed, expiring sign-in tokens for class-code mode (what the browser keeps in a cookie).
+
+A token is ``<payload>.<signature>``, both URL-safe base64: the payload is a small JSON object
+(the person's display name, whether they proved to be a teacher, when it was issued and when it
+expires), the signature an HMAC-SHA256 over it. It holds no password and no code.
+
+The signing key is derived from a per-instance secret (a file made once with :mod:`secrets` in
+the cache folder, never sent anywhere) AND the class code (and, for a teacher's token, the teacher
+code): changing ``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import DigitLabError
+from core.settings import Settings, settings
+
+#: The cookie that carries the token (letters and underscores: safe in a cookie header).
+COOKIE = "digitlab_signin"
+SECRET_FILE = "signin-secret"
+_SECRET_BYTES = 32
+_MAX_TOKEN = 1024
+
+
+class TokenError(DigitLabError):
+    """A token that does not sign anyone in: ``expired`` tells an old one from a forged or
+    altered one (or one made under another class code)."""
+
+    def __init__(self, message: str, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a valid token says: who, whether they proved to be a teacher, and until when."""
+
+    name: str
+    teacher: bool
+    issued: int
+    expires: int
+
+
+def instance_secret(config: Settings | None = None) -> bytes:
+    """This instance's signing secret, created once (readable by the server's user only)."""
+    path = Path((config or settings()).cache_dir) / SECRET_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError as err:
+        raise DigitLabError(f"the sign-in secret {path} is damaged: delete it to sign everyone out") from err
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile: use theirs
+        return instance_secret(config)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(_SECRET_BYTES))
+    return instance_secret(config)
+
+
+def signing_key(teacher: bool, config: Settings | None = None) -> bytes:
+    """The key tokens are signed with: the instance secret, the class code, and for a teacher's
+    token the teacher code too (changing either code ends the sign-ins it made)."""
+    config = config or settings()
+    if not config.class_code:
+        raise DigitLabError("this lab has no class code")
+    material = "\0".join(("digitlab-signin-v1", config.class_code, (config.teacher_code or "") if teacher else ""))
+    return hmac.new(instance_secret(config), material.encode(), hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(payload: str, teacher: bool, config: Settings) -> str:
+    return _b64(hmac.new(signing_key(teacher, config), payload.encode(), hashlib.sha256).digest())
+
+
+def make_token(name: str, teacher: bool = False, config: Settings | None = None, now: float | None = None) -> str:
+    """A token for the class-code display ``name`` lasting the configured hours from ``now``."""
+    config = config or settings()
+    issued = int(time.time() if now is None else now)
+    body = {"n": name, "t": bool(teacher), "iat": issued, "exp": issued + int(config.signin_hours * 3600)}
+    payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+    return f"{payload}.{_sign(payload, teacher, config)}"
+
+
+def read_token(token: str, config: Settings | None = None, now: float | None = None) -> SignIn:
+    """What ``token`` says, if it was made here under the current codes and has not expired
+    (TokenError otherwise; its ``expired`` is True only for a genuine token past its time)."""
+    config = config or settings()
+    invalid = TokenError("your sign-in is not valid here (the class code may have changed)")
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN or token.count(".") != 1:
+        raise invalid
+    payload, signature = token.split(".")
+    try:
+        body = json.loads(_unb64(payload))
+        name, teacher, issued, expires = body["n"], body["t"], body["iat"], body["exp"]
+    except (ValueError, TypeError, KeyError) as err:
+        raise invalid from err
+    if not (isinstance(name, str) and isinstance(teacher, bool) and isinstance(issued, int)
+            and isinstance(expires, int)):
+        raise invalid
+    if not hmac.compare_digest(signature, _sign(payload, teacher, config)):
+        raise invalid
+    if expires <= (time.time() if now is None else now):
+        raise TokenError("your sign-in has expired", expired=True)
+    return SignIn(name, teacher, issued, expires)
