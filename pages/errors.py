@@ -8,7 +8,7 @@ import streamlit as st
 from core.analysis import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from ui import charts, inside_views, run_views, run_widgets, state
+from ui import charts, inside_views, query_state, run_views, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
@@ -19,7 +19,7 @@ ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
 # A link to one confusion cell (from the Runs page): ?run=<id>&true=<label>&predicted=<label>.
-wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
+cell_params = {k: st.query_params.get(k) for k in ("true", "predicted")}
 run = run_widgets.finished_run_picker(store, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
@@ -98,9 +98,12 @@ with right:
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
 
 st.subheader("Misclassified test images")
-for key, label in zip((TRUE_KEY, PRED_KEY), wanted_cell):
-    if label.isdigit() and int(label) < len(names):  # anything else in a link is ignored
-        st.session_state[key] = names[int(label)]
+wanted_cell, cell_warnings = query_state.parse_errors_cell(cell_params, len(names))
+for warning in cell_warnings:
+    st.warning(escape(warning), icon=":material/link_off:")
+for key, index in zip((TRUE_KEY, PRED_KEY), wanted_cell):
+    if index is not None:
+        st.session_state[key] = names[index]
 for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes differently
     if st.session_state.get(key) not in (ALL, *names):
         st.session_state[key] = ALL
