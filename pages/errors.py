@@ -9,7 +9,7 @@ from core.analysis import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from ui import charts, inside_views, query_state, run_views, run_widgets, state
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 from ui.gallery import show_grid, to_display
 
 state.init_session()
@@ -46,7 +46,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
+st.caption(f"Dataset {escape(ds.name)} ({code_span(display_spec(other.spec if other else run.config.dataset))}), "
            f"pipeline {run.pipeline_label}. "
            "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
@@ -120,7 +120,7 @@ errors = run_views.filter_errors(
     predicted=None if pred_name == ALL else names.index(pred_name))
 rows = errors.head(int(limit)).to_dict("records")
 where = "" if true_name == pred_name == ALL else \
-    f" with true class {true_name if true_name != ALL else 'any'} and prediction {pred_name if pred_name != ALL else 'any'}"
+    f" with true class {escape(true_name) if true_name != ALL else 'any'} and prediction {escape(pred_name) if pred_name != ALL else 'any'}"
 st.caption(f"{len(errors):,} misclassified test images{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:

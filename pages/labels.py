@@ -11,7 +11,7 @@ from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG,
 from core.preprocess import Pipeline
 from core.labels.corrections import LabelCorrections
 from ui import label_fixes, run_widgets, session_runs, state
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 from ui.gallery import to_display
 from ui.run_views import duration_text
 
@@ -36,7 +36,7 @@ marks_store = LabelMarks(spec, owner=state.me().key)  # each identity marks on i
 fixes = LabelCorrections(spec)  # corrections are the dataset's: a version records who accepted each
 label_fixes.version_note(spec)
 
-st.caption(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -151,8 +151,8 @@ for start in range(0, len(rows), COLUMNS):
         index = int(row["index"])
         with col:
             st.image(to_display(ds.x_train[index], 4), output_format="PNG",
-                     caption=f"#{index}: given {names[int(row['given'])]}, suggested "
-                             f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
+                     caption=escape(f"#{index}: given {names[int(row['given'])]}, suggested "
+                                    f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}"))
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
                 st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)

@@ -11,7 +11,7 @@ from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.config import RunConfig
 from core.settings import settings
 from ui import charts, query_state, run_views, run_widgets, session_runs, state
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 
 state.init_session()
 st.title("Train")
@@ -85,7 +85,7 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None

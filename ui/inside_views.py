@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.analysis.cross_eval import Evaluation, evaluations
 from core.errors import DigitLabError
+from core.text import escape  # the one escaping path (pages call inside_views.escape too)
 from core.analysis.inspection import diverging_rgb
 from core.classroom.run_access import RunView
 from core.runs.store import Run, RunStore
@@ -24,11 +25,6 @@ EPOCH_SHOWN = "epoch_shown"
 OPEN_EVALUATION = "errors_open_evaluation"
 OWN_TEST_SET = "own"
 MAX_MODELS = 4
-
-
-def escape(text: str) -> str:
-    """``text`` with Markdown's special characters escaped (file names, dataset names)."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>#|~$" else c for c in str(text))
 
 
 # ---- the model, shared by sessions --------------------------------------------------------------
@@ -70,7 +66,7 @@ def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[s
     for start in range(0, len(maps), columns):
         cols = st.columns(columns)
         for col, m, cap in zip(cols, maps[start:start + columns], captions[start:start + columns]):
-            col.image(diverging_rgb(m, scale, limit), caption=cap, output_format="PNG")
+            col.image(diverging_rgb(m, scale, limit), caption=escape(cap), output_format="PNG")
 
 
 def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: int, predicted: int,
