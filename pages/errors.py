@@ -8,6 +8,7 @@ import streamlit as st
 from core.analysis import evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
+from core.exports import csv_text
 from ui import charts, inside_views, query_state, run_views, run_widgets, state
 from ui.markdown import code_span, escape
 from ui.gallery import show_grid, to_display
@@ -129,7 +130,7 @@ if rows:
               [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
               notes=[run_views.top3_lines(r, names) for r in rows], columns=8)
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
-                       run_views.name_errors(errors, names).to_csv(index=False).encode(),
+                       csv_text(run_views.name_errors(errors, names), index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")
 

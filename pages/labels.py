@@ -4,6 +4,7 @@ wrong" or "fine", a CSV of the marks, and live progress while the folds train in
 import streamlit as st
 
 from core.datasets import display_spec
+from core.exports import csv_text
 from core.errors import DigitLabError
 from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
                                estimate_search_seconds,
@@ -166,7 +167,7 @@ d1, d2 = st.columns(2)
 d1.download_button("Download the marks (CSV)", marks_store.to_csv(ds, suspects).encode(),
                    file_name="label-marks.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_marks_csv")
-d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", suspects.to_csv(index=False).encode(),
+d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", csv_text(suspects, index=False).encode(),
                    file_name="label-suspects.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_suspects_csv")
 wrong = marks_store.wrong()
