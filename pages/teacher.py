@@ -6,6 +6,7 @@ from core.classroom.access import owner_label
 from core.classroom.overview import leaderboard, students
 from core.errors import DigitLabError
 from core.classroom.limits import limits
+from core.lab import Lab
 from ui import run_views, state
 from ui.markdown import escape
 
@@ -24,6 +25,18 @@ if kind == "success":
 elif kind == "error":
     st.error(message)
 
+with st.expander("Uploads per student (stored, compressed)", icon=":material/cloud_upload:"):
+    usage = Lab(state.me(), state.job_queue()).upload_usage()
+    if usage.empty:
+        st.caption("No one has uploaded a dataset.")
+    else:
+        st.dataframe(usage, hide_index=True, width="stretch")
+        try:
+            st.caption(f"Each person may keep {limits().upload_quota_bytes / (1 << 20):,.0f} MB of uploads; "
+                       "an upload two people made counts for both.")
+        except DigitLabError:
+            pass  # the limits' own error is shown below
+
 runs = store.list()
 st.subheader("Students")
 if not runs:
@@ -34,10 +47,9 @@ accuracy = st.column_config.NumberColumn(format="%.4f")
 st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch",
              column_config={"best_test_accuracy": accuracy})
 try:
-    notes = limits().notes()
-    st.caption("Limits of this instance (the limits file): " + ("; ".join(notes) if notes else "none set") + ".")
+    st.caption(limits().summary())
 except DigitLabError as err:
-    st.error(f"The limits file is misconfigured: {err}")
+    st.error(f"The limits file is misconfigured: {escape(err)}")
 
 st.subheader("Running and queued now")
 active = [r for r in runs if r.active]

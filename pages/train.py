@@ -61,7 +61,7 @@ if (link_params := query_state.incoming("train")) is not None:
     _apply_link(shared, "pipeline" in link_params)
 
 if allowed.active:
-    st.info("This instance's limits: " + "; ".join(allowed.notes()) + ".", icon=":material/school:")
+    st.info(allowed.summary(), icon=":material/school:")
 
 with st.container(border=True):
     st.subheader("Model")
