@@ -197,7 +197,7 @@ def test_a_zip_bomb_is_refused_before_inflating():
         err = refused({"bomb.zip": bomb})
     assert err.file == "bomb.zip"
     assert err.problem == (f"archive would inflate to {4 * 300 * MIB:,} bytes, more than the limit of "
-                           f"{MAX_TOTAL_BYTES:,}")
+                           f"{MAX_TOTAL_BYTES:,} (DIGITLAB_MAX_DATASET_MB)")
     assert used["peak"] < SMALL
 
 

@@ -75,8 +75,9 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
     members, and more than ``max_total_bytes`` uncompressed, checked both on the sizes the archive
     declares and on the bytes actually inflated (by default the instance's dataset bound).
     """
-    if max_total_bytes is None:
-        max_total_bytes = dataset_bounds().max_bytes
+    named = ""
+    if max_total_bytes is None:  # the instance's bound: messages name its variable
+        max_total_bytes, named = dataset_bounds().max_bytes, " (DIGITLAB_MAX_DATASET_MB)"
     check_member_count(source, display, max_members)
     try:
         zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
@@ -95,7 +96,7 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
         declared = sum(info.file_size for info in files)
         if declared > max_total_bytes:
             raise DigitLabError(f"archive would inflate to {declared:,} bytes, more than the limit of "
-                                f"{max_total_bytes:,}", display)
+                                f"{max_total_bytes:,}{named}", display)
         members: dict[str, bytes] = {}
         total = 0
         for info in files:
