@@ -16,9 +16,12 @@ import unicodedata
 # something anywhere in a line: emphasis, code, links and images, HTML, headings, tables,
 # strikethrough, LaTeX ($), and a colon that could open Streamlit's :emoji:, :material/icon: or
 # :red[colour] (one followed by a space, as in "file: problem", cannot).
-# GitHub-flavoured Markdown also turns bare addresses into links: "@" (e-mail) and the dot of
-# "www." are escaped too ("http:" already is, by the colon rule).
-_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~$@]|:(?=\S)|(?<=[wW]{3})\.)")
+_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~$@]|:(?=\S))")
+# GitHub-flavoured Markdown (Streamlit's) also links bare addresses, and it finds them in the text
+# after backslash escapes are undone: an invisible word joiner breaks "http://", "www." and "a@b"
+# so they stay text (Chromium showed the escaped forms as live links).
+_BARE_LINK = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=www)(?=\.)|(?<=[\w.+-])(?=@)")
+WORD_JOINER = "\u2060"
 # These mean something only at the start of a line: a list item ("- ", "+ ", "3. ", "3) ").
 _LINE_START = re.compile(r"(?m)^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")
 #: Class names are at most this long (the Data page's field has the same limit).
@@ -30,7 +33,7 @@ NAME_CHARS = 80
 def escape(text: object) -> str:
     """``text`` with its Markdown-active characters backslash-escaped, so it shows literally:
     ``train/<label>/*.png`` stays ``train/<label>/*.png``, ``![t](http://x/b.png)`` is no image."""
-    escaped = _INLINE.sub(r"\\\1", str(text))
+    escaped = _INLINE.sub(r"\\\1", _BARE_LINK.sub(lambda m: m[0] + WORD_JOINER, str(text)))
     return _LINE_START.sub(lambda m: m[1] + (f"\\{m[2]}" if m[2] else f"{m[3]}\\{m[4]}"), escaped)
 
 

@@ -39,8 +39,9 @@ def rendered(text: str) -> str:
 
 
 def shown(text: str) -> str:
-    """What a reader sees of Markdown ``text``: the rendered HTML's text."""
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered(text))).strip()
+    """What a reader sees of Markdown ``text``: the rendered HTML's text (the invisible word joiners
+    that keep bare addresses from becoming links left out)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered(text))).replace("\u2060", "").strip()
 
 
 # ---- bounded datasets ---------------------------------------------------------------------------
