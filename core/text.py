@@ -15,15 +15,18 @@ import unicodedata
 # CommonMark lets a backslash escape any ASCII punctuation. These are the characters that mean
 # something anywhere in a line: emphasis, code, links and images, HTML, headings, tables,
 # strikethrough, LaTeX ($), and a colon that could open Streamlit's :emoji:, :material/icon: or
-# :red[colour] (one followed by a space, as in "file: problem", cannot).
-_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~$@]|:(?=\S))")
+# :red[colour] (one followed by a space, as in "file: problem", cannot). A ">" is HTML only after a
+# "<" (escaped), and "#" only at a line's start, so they are escaped only there: "3 -> 5" and
+# "#12: given 3" stay as written.
+_INLINE = re.compile(r"([\\`*_{}\[\]<|~$@]|:(?=\S))")
 # GitHub-flavoured Markdown (Streamlit's) also links bare addresses, and it finds them in the text
 # after backslash escapes are undone: an invisible word joiner breaks "http://", "www." and "a@b"
 # so they stay text (Chromium showed the escaped forms as live links).
 _BARE_LINK = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=www)(?=\.)|(?<=[\w.+-])(?=@)")
 WORD_JOINER = "\u2060"
-# These mean something only at the start of a line: a list item ("- ", "+ ", "3. ", "3) ").
-_LINE_START = re.compile(r"(?m)^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")
+# These mean something only at the start of a line: a list item ("- ", "+ ", "3. ", "3) "), a
+# quote, a heading ("# ", "### ").
+_LINE_START = re.compile(r"(?m)^(\s*)(?:([-+])(?=\s|$)|(\d+)([.)])(?=\s|$)|(>|#(?=#*(?:\s|$))))")
 #: Class names are at most this long (the Data page's field has the same limit).
 CLASS_NAME_CHARS = 40
 #: Dataset names and file names shown on pages.
@@ -34,7 +37,7 @@ def escape(text: object) -> str:
     """``text`` with its Markdown-active characters backslash-escaped, so it shows literally:
     ``train/<label>/*.png`` stays ``train/<label>/*.png``, ``![t](http://x/b.png)`` is no image."""
     escaped = _INLINE.sub(r"\\\1", _BARE_LINK.sub(lambda m: m[0] + WORD_JOINER, str(text)))
-    return _LINE_START.sub(lambda m: m[1] + (f"\\{m[2]}" if m[2] else f"{m[3]}\\{m[4]}"), escaped)
+    return _LINE_START.sub(lambda m: m[1] + (f"\\{m[2] or m[5]}" if m[2] or m[5] else f"{m[3]}\\{m[4]}"), escaped)
 
 
 def code_span(text: object) -> str:

@@ -129,7 +129,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         return
     counts = result.counts
     head, stop = st.columns([5, 1], vertical_alignment="bottom")
-    head.markdown(f"**Grid {grid_id}** on `{', '.join(result.datasets)}` · seeds "
+    head.markdown(f"**Grid {grid_id}** on {code_span(', '.join(result.datasets))} · seeds "
                   f"{', '.join(map(str, result.seeds))} · {counts['finished']} of {result.total} finished"
                   + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
     if result.active:
