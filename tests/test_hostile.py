@@ -8,18 +8,16 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.classroom.access import Identity, class_code_identity
+from core.classroom.access import class_code_identity
 from core.classroom.limits import CLASS_DEFAULTS, Limits
-from core.datasets import (Dataset, load_files, load_from_data_dir, load_ready, save_upload, upload_usage,
+from core.datasets import (Dataset, load_files, load_from_data_dir, save_upload, upload_usage,
                            uploads)
-from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.exports import FORMULA_STARTS, csv_text, markdown_cell, safe_cell
 from core.text import cap_text, code_span, escape
