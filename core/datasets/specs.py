@@ -16,10 +16,13 @@ its last owner deletes it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +145,16 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{content_hash(ds)}.npz").resolve()
     data = None if target.exists() else dataset_to_npz(ds, compressed=True)
+    with _uploads_locked(folder):  # two uploads at once must not both fit under one quota
+        return _store_upload(ds, target, data, file_name, owner, quota_bytes)
+
+
+def _store_upload(ds: Dataset, target: Path, data: bytes | None, file_name: str | None, owner: str | None,
+                  quota_bytes: int | None) -> str:
+    """save_upload's checks and writes, under the uploads lock."""
+    folder = target.parent
+    if data is None and not target.exists():  # its last owner deleted it meanwhile
+        data = dataset_to_npz(ds, compressed=True)
     if quota_bytes is not None and owner is not None and owner not in _owners_of(target):
         used = upload_usage().get(owner, 0)
         size = target.stat().st_size if data is None else len(data)
@@ -208,13 +221,25 @@ def delete_upload(spec: "str | DatasetSpec", owner: str | None) -> None:
     if owners is None or (owner is not None and owner not in owners):
         raise DigitLabError("no such upload")
     path = DatasetSpec.parse(spec).path.resolve()
-    left = set() if owner is None else set(owners) - {owner}
-    if left:
-        info = _read_json(_upload_info(path))
-        _write_json(_upload_info(path), {"name": info.get("name"), "owners": sorted(left)})
-        return
-    path.unlink(missing_ok=True)
-    _upload_info(path).unlink(missing_ok=True)
+    with _uploads_locked(path.parent):
+        left = set() if owner is None else set(upload_owners(spec) or ()) - {owner}
+        if left:
+            info = _read_json(_upload_info(path))
+            _write_json(_upload_info(path), {"name": info.get("name"), "owners": sorted(left)})
+            return
+        path.unlink(missing_ok=True)
+        _upload_info(path).unlink(missing_ok=True)
+
+
+@contextmanager
+def _uploads_locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on the uploads folder (across processes) for the with-block."""
+    with open(folder / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _owners_of(target: Path) -> set[str]:
