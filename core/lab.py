@@ -26,7 +26,8 @@ from core.classroom import overview
 from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
-from core.datasets import Dataset, DatasetSpec, load_spec, save_upload, upload_owners
+from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
+                           uploads)
 from core.errors import DigitLabError
 from core.execution import task_env, tasks
 from core.execution.queue import JobQueue
@@ -222,8 +223,30 @@ class Lab:
         return load_spec(self.check_dataset(spec))
 
     def upload(self, ds: Dataset, file_name: str | None = None) -> str:
-        """Keep an uploaded dataset for the caller; its spec."""
-        return save_upload(ds, file_name=file_name, owner=self.who.key)
+        """Keep an uploaded dataset for the caller (within their upload quota); its spec."""
+        return save_upload(ds, file_name=file_name, owner=self.who.key,
+                           quota_bytes=self.limits().upload_quota_bytes)
+
+    def my_uploads(self) -> list[Upload]:
+        """The caller's stored uploads, newest first."""
+        return uploads(self.who.key)
+
+    def delete_upload(self, spec: str) -> None:
+        """Forget one of the caller's uploads (the file goes with its last owner)."""
+        delete_upload(spec, self.who.key)
+
+    def upload_usage(self) -> pd.DataFrame:
+        """Staff: each person's stored uploads (person, uploads, MB), largest first."""
+        self._staff_only("see the class's uploads")
+        rows: dict[str, list[int]] = {}
+        for upload in uploads():
+            for owner in upload.owners:
+                count_size = rows.setdefault(owner, [0, 0])
+                count_size[0] += 1
+                count_size[1] += upload.size
+        frame = pd.DataFrame([{"student": owner_label(o), "uploads": n, "MB": round(size / (1 << 20), 1)}
+                              for o, (n, size) in rows.items()], columns=["student", "uploads", "MB"])
+        return frame.sort_values("MB", ascending=False, kind="stable").reset_index(drop=True)
 
     # ---- label searches, marks, corrected versions -------------------------------------------
 

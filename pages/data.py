@@ -2,19 +2,22 @@
 import numpy as np
 import streamlit as st
 
-from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_datasets, save_upload,
-                           summary_lines, with_class_names)
+from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_datasets, summary_lines,
+                           with_class_names)
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.settings import settings
 from core.classroom.limits import formats_text, limits, load_upload
+from core.lab import Lab, engine
 from ui import charts, state
 from ui.markdown import escape
 from ui.gallery import show_grid
+from ui.uploads import uploads_panel
 
 state.init_session()
 st.title("Data")
 state.pending_default_notice()
+lab = state.lab()
 
 with st.container(border=True):
     source = st.radio("Source", ["Ready dataset", "Upload files"], horizontal=True,
@@ -40,10 +43,11 @@ with st.container(border=True):
             # the loaders recognise every format by content and name, and refuse the rest clearly.
             accept_multiple_files=True)
         try:
-            accepted = limits().upload_formats
-            if accepted is not None:
-                st.caption(f"This instance accepts uploads of {formats_text(accepted)} only.")
+            allowed = limits()
+            if allowed.upload_formats is not None:
+                st.caption(f"This instance accepts uploads of {formats_text(allowed.upload_formats)} only.")
         except DigitLabError as err:
+            allowed = None
             st.error(f"This instance's limits are misconfigured, so uploads are refused: {escape(err)}")
         names_text = st.text_input(
             "Class names (optional)", key="data_class_names", persist_state="session",
@@ -56,12 +60,14 @@ with st.container(border=True):
                                        name=files[0].name if len(files) == 1 else "upload")
                 if names_text.strip():
                     uploaded = with_class_names(uploaded, parse_class_names(names_text))
-                st.session_state[state.DATASET_SPEC] = save_upload(
-                    uploaded, file_name=files[0].name if len(files) == 1 else "upload", owner=state.me().key)
+                st.session_state[state.DATASET_SPEC] = lab.upload(
+                    uploaded, file_name=files[0].name if len(files) == 1 else "upload")
                 st.success(f"Loaded {escape(uploaded.name)}: {len(uploaded.x_train):,} train and "
                            f"{len(uploaded.x_test):,} test images.")
             except DigitLabError as err:
                 st.error(f"Could not load the upload, the current dataset is kept. {escape(err)}")
+        if allowed is not None:
+            uploads_panel(lab, allowed)
 
 try:
     ds = state.current_dataset()

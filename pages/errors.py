@@ -8,9 +8,10 @@ import streamlit as st
 from core.analysis import errors_view, evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
+from core.exports import csv_text
 from core.runs import describe
-from ui import charts, inside_views, run_widgets, state
-from ui.markdown import escape
+from ui import charts, inside_views, query_state, run_widgets, state
+from ui.markdown import code_span, escape
 from ui.gallery import show_grid, to_display
 
 state.init_session()
@@ -20,7 +21,7 @@ ALL = "All"
 TRUE_KEY, PRED_KEY, CHART_KEY = "errors_true", "errors_predicted", "errors_confusion"
 
 # A link to one confusion cell (from the Runs page): ?run=<id>&true=<label>&predicted=<label>.
-wanted_cell = [st.query_params.get(k, "") for k in ("true", "predicted")]
+cell_params = {k: st.query_params.get(k) for k in ("true", "predicted")}
 run = run_widgets.finished_run_picker(lab, "errors", "errors_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 
@@ -49,7 +50,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=describe.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
+st.caption(f"Dataset {escape(ds.name)} ({code_span(display_spec(other.spec if other else run.config.dataset))}), "
            f"pipeline {run.pipeline_label}. "
            "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
@@ -101,9 +102,12 @@ with right:
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
 
 st.subheader("Misclassified test images")
-for key, label in zip((TRUE_KEY, PRED_KEY), wanted_cell):
-    if label.isdigit() and int(label) < len(names):  # anything else in a link is ignored
-        st.session_state[key] = names[int(label)]
+wanted_cell, cell_warnings = query_state.parse_errors_cell(cell_params, len(names))
+for warning in cell_warnings:
+    st.warning(escape(warning), icon=":material/link_off:")
+for key, index in zip((TRUE_KEY, PRED_KEY), wanted_cell):
+    if index is not None:
+        st.session_state[key] = names[index]
 for key in (TRUE_KEY, PRED_KEY):  # another run's dataset may name its classes differently
     if st.session_state.get(key) not in (ALL, *names):
         st.session_state[key] = ALL
@@ -120,7 +124,7 @@ errors = errors_view.filter_errors(
     predicted=None if pred_name == ALL else names.index(pred_name))
 rows = errors.head(int(limit)).to_dict("records")
 where = "" if true_name == pred_name == ALL else \
-    f" with true class {true_name if true_name != ALL else 'any'} and prediction {pred_name if pred_name != ALL else 'any'}"
+    f" with true class {escape(true_name) if true_name != ALL else 'any'} and prediction {escape(pred_name) if pred_name != ALL else 'any'}"
 st.caption(f"{len(errors):,} misclassified test images{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
@@ -129,7 +133,7 @@ if rows:
               [errors_view.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
               notes=[errors_view.top3_lines(r, names) for r in rows], columns=8)
     st.download_button(f"Download these {len(errors):,} errors (CSV)",
-                       errors_view.name_errors(errors, names).to_csv(index=False).encode(),
+                       csv_text(errors_view.name_errors(errors, names), index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")
 

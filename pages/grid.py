@@ -13,7 +13,7 @@ from core.training.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
 from core.settings import settings
 from ui import charts, honest_view, state
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 
 state.init_session()
 GRID_ID = "grid_id"
@@ -54,7 +54,7 @@ with st.container(border=True):
                                                      "give a standard deviation per cell")
     epochs = c4.number_input("Epochs", min_value=1, max_value=500, value=None, step=1, key="grid_epochs", persist_state="session",
                              placeholder="each preset's own", help="empty: G 10, D 8, H up to 10 (as in the report)")
-    c5.markdown(f"Dataset  \n`{display_spec(spec)}` (the session's; change it on the Data page)")
+    c5.markdown(f"Dataset  \n{code_span(display_spec(spec))} (the session's; change it on the Data page)")
     leaky_protocol = st.checkbox(
         "Also evaluate as the report did (uses test labels)", key="grid_leaky_protocol", persist_state="session",
         help="Adds, per run, the accuracy on test images preprocessed with their test labels, as the report's "
@@ -133,7 +133,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         return
     counts = result.counts
     head, stop = st.columns([5, 1], vertical_alignment="bottom")
-    head.markdown(f"**Grid {grid_id}** on `{', '.join(result.datasets)}` · seeds "
+    head.markdown(f"**Grid {grid_id}** on {code_span(', '.join(result.datasets))} · seeds "
                   f"{', '.join(map(str, result.seeds))} · {counts['finished']} of {result.total} finished"
                   + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s]))
     if result.active:

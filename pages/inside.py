@@ -41,8 +41,8 @@ def test_image_input() -> tuple[int, np.ndarray]:
                                 key="inside_image"))
     x = inspection.model_inputs(run.config, ds.x_test[index:index + 1])[0]
     predicted = int(probabilities[index].argmax())
-    c2.image(to_display(ds.x_test[index], 4), caption=f"true {names[ds.y_test[index]]}, predicted "
-             f"{names[predicted]}", output_format="PNG")
+    c2.image(to_display(ds.x_test[index], 4), caption=inside_views.escape(
+        f"true {names[ds.y_test[index]]}, predicted {names[predicted]}"), output_format="PNG")
     c3.image(to_display(x, 4), caption="as the model saw it", output_format="PNG")
     return index, x
 

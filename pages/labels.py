@@ -4,13 +4,14 @@ wrong" or "fine", a CSV of the marks, and live progress while the folds train in
 import streamlit as st
 
 from core.datasets import display_spec
+from core.exports import csv_text
 from core.errors import DigitLabError
 from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
                                 estimate_search_seconds)
 from core.preprocess import Pipeline
 from core.runs.describe import duration_text
 from ui import label_fixes, run_widgets, state
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 from ui.gallery import to_display
 
 state.init_session()
@@ -35,7 +36,7 @@ marks_store = lab.marks(spec)  # each identity marks and corrects on its own
 fixes = lab.corrections(spec)
 label_fixes.version_note(spec)
 
-st.caption(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}), {len(ds.y_train):,} training images. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -149,8 +150,8 @@ for start in range(0, len(rows), COLUMNS):
         index = int(row["index"])
         with col:
             st.image(to_display(ds.x_train[index], 4), output_format="PNG",
-                     caption=f"#{index}: given {names[int(row['given'])]}, suggested "
-                             f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}")
+                     caption=escape(f"#{index}: given {names[int(row['given'])]}, suggested "
+                                    f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}"))
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
                 st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)
@@ -164,7 +165,7 @@ d1, d2 = st.columns(2)
 d1.download_button("Download the marks (CSV)", marks_store.to_csv(ds, suspects).encode(),
                    file_name="label-marks.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_marks_csv")
-d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", suspects.to_csv(index=False).encode(),
+d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", csv_text(suspects, index=False).encode(),
                    file_name="label-suspects.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_suspects_csv")
 wrong = marks_store.wrong()

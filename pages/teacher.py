@@ -33,6 +33,19 @@ for challenge in lab.challenges():
 challenge_views.create_form(lab, st.session_state.get(state.DATASET_SPEC))
 
 runs = lab.class_runs()
+with st.expander("Uploads per student (stored, compressed)", icon=":material/cloud_upload:"):
+    usage = lab.upload_usage()
+    if usage.empty:
+        st.caption("No one has uploaded a dataset.")
+    else:
+        st.dataframe(usage, hide_index=True, width="stretch")
+        try:
+            st.caption(f"Each person may keep {limits().upload_quota_bytes / (1 << 20):,.0f} MB of uploads; "
+                       "an upload two people made counts for both.")
+        except DigitLabError:
+            pass  # the limits' own error is shown below
+
+runs = store.list()
 st.subheader("Students")
 if not runs:
     st.info("No student has launched a run yet.")
@@ -44,10 +57,9 @@ st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch"
 st.caption("validated_on_test: finished runs that chose their settings on the test set, so their test accuracy "
            "is not an honest estimate; compare students on a challenge's hidden test set instead.")
 try:
-    notes = limits().notes()
-    st.caption("Limits of this instance (the limits file): " + ("; ".join(notes) if notes else "none set") + ".")
+    st.caption(limits().summary())
 except DigitLabError as err:
-    st.error(f"The limits file is misconfigured: {err}")
+    st.error(f"The limits file is misconfigured: {escape(err)}")
 
 def _stop(run_id: str) -> None:
     try:

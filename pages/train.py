@@ -12,7 +12,7 @@ from core.training.config import RunConfig
 from core.runs import describe
 from ui import charts, query_state, run_widgets, state
 from ui.gallery import show_grid
-from ui.markdown import escape
+from ui.markdown import code_span, escape
 from ui.param_widgets import param_widget
 
 state.init_session()
@@ -96,7 +96,7 @@ if (link_params := query_state.incoming("train")) is not None:
     _apply_link(shared, "pipeline" in link_params)
 
 if allowed.active:
-    st.info("This instance's limits: " + "; ".join(allowed.notes()) + ".", icon=":material/school:")
+    st.info(allowed.summary(), icon=":material/school:")
 
 with st.container(border=True):
     st.subheader("Model")
@@ -120,7 +120,7 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}): {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None

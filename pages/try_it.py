@@ -34,7 +34,7 @@ with left:
     image = photo = None
     if mode == DRAW:
         st.caption("Draw one digit, large, in the black square. The prediction follows each stroke; "
-                   f"the bin above the square clears it. This run's classes: {', '.join(class_names)}.")
+                   f"the bin above the square clears it. This run's classes: {escape(', '.join(class_names))}.")
         st.write("")  # room for the canvas's toolbar, which sits above the square
         drawn = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                           width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
@@ -57,7 +57,7 @@ with right:
     except DigitLabError as err:
         st.warning(escape(err), icon=":material/block:")
         st.stop()
-    st.subheader(f"Model {run.id}: {result.text}")
+    st.subheader(f"Model {run.id}: {escape(result.text)}")
     st.altair_chart(charts.probability_chart(result.frame()), width="stretch")
 
 st.caption("As the model sees it: your digit framed like the training images (white on black, a 20-pixel "

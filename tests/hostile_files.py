@@ -137,3 +137,57 @@ def png_claiming(width: int, height: int) -> bytes:
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + png_chunk(b"IDAT", zlib.compress(rows))
             + png_chunk(b"IEND", b""))
+
+
+# ---- a hostile student's files, names and links (issue 26) --------------------------------------
+
+#: Class names a hostile student puts in an NPZ: Markdown images and links (a beacon, a phish),
+#: Streamlit directives, raw HTML, and spreadsheet formulas. Ten different names, each at most 40
+#: characters, so the loader keeps them as they are.
+HOSTILE_CLASS_NAMES = (
+    "![t](http://127.0.0.1:9/beacon.png)", "[phish](http://127.0.0.1:9/login)", "**bold**", ":red[RED]",
+    "<img src=x onerror=alert(1)>", '=HYPERLINK("http://x","y")', "+SUM(A1)", "-2+3", "@cmd",
+    "<a href='http://x'>x</a>",
+)
+
+
+def npz_bomb(images: int = 1_360_000) -> bytes:
+    """An NPZ whose ``x_train`` holds ``images`` zero images (28x28 uint8), deflated: the issue's
+    6 MB upload that inflated to a gigabyte. The other arrays are small and honest."""
+    stream, crc, size = deflated_zeros(images * 784 // MIB + 1, npy_header((images, 28, 28)))
+    # The member holds a little more than the header declares: numpy reads only what it declares.
+    members = [RawMember("x_train.npy", stream, crc, size)]
+    small = npz_bytes(**good_arrays())
+    with zipfile.ZipFile(io.BytesIO(small)) as zf:
+        members += [stored_member(name, zf.read(name)) for name in zf.namelist() if name != "x_train.npy"]
+    return raw_zip(members)
+
+
+#: Values a hostile link carries: numbers Python reads as digits but int() does not, huge and
+#: non-finite numbers, deep JSON, damaged compact pipelines, paths, markup, control characters.
+HOSTILE_VALUES = (
+    "²", "¹²", "٣", "-1", "1e309", "nan", "inf", "-inf", "0x10", "9" * 400, "1" * 5000, "", " ", "\x00", "%00",
+    "[" * 2000, "[" * 2000 + "]" * 2000, "{" * 1500, '[{"step": ' * 800, '[{"step":"normalize","x":' + "[" * 900,
+    "z.", "z.!!!!", "z.eNqLjgUAARUAuQ", "z." + "A" * 3000, "z.eJzLSM3JyVcozy_KSQEAGgQEXQ", "null", "[]", "{}",
+    '[{"step": "threshold", "thresh": 1e400}]', '[{"step": "erode", "kernel": -5}]', '[{"step": "nope"}]',
+    '[{"step": "normalize"}]' * 3, "[" + ",".join(['{"step":"normalize"}'] * 200) + "]",
+    "../../etc/passwd", "file:/etc/passwd", "file:../runs", "/etc/passwd", "C:\\Windows", "default:../../x",
+    "default:full", "default:tiny", "fashion-mnist:huge", "<script>alert(1)</script>", "![x](http://x/b.png)",
+    ":red[x]", "javascript:alert(1)", "\u202eevil", "😀" * 50, "H", "G", "cnn", "h\nG", "0.5", "1.5", "-0.0",
+    "test", "0" * 60, "abcdef0123456789", "ffffffffffffffffffffffff", "../x", "a" * 40, "true", "off",
+    "128,64", "128," * 200, "-3,5", "3" + "\u0663", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+)
+#: Keys the pages read, and some they do not.
+HOSTILE_KEYS = ("pipeline", "dataset", "preset", "epochs", "hidden", "learning_rate", "batch_size", "dropout",
+                "conv_filters", "activation", "optimizer", "early_stop",
+                "validation", "seed", "run", "true", "predicted", "grid", "page", "embed", "x" * 300, "",
+                "__proto__", "pipeline[]")
+
+
+def hostile_queries(count: int, seed: int) -> list[dict[str, str]]:
+    """``count`` query strings of one to four hostile parameters, the same for the same seed."""
+    import random
+
+    rng = random.Random(seed)
+    return [{rng.choice(HOSTILE_KEYS): rng.choice(HOSTILE_VALUES) for _ in range(rng.randint(1, 4))}
+            for _ in range(count)]

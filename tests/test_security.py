@@ -197,7 +197,7 @@ def test_a_zip_bomb_is_refused_before_inflating():
         err = refused({"bomb.zip": bomb})
     assert err.file == "bomb.zip"
     assert err.problem == (f"archive would inflate to {4 * 300 * MIB:,} bytes, more than the limit of "
-                           f"{MAX_TOTAL_BYTES:,}")
+                           f"{MAX_TOTAL_BYTES:,} (DIGITLAB_MAX_DATASET_MB)")
     assert used["peak"] < SMALL
 
 
@@ -226,7 +226,7 @@ def test_an_npz_declaring_a_giant_array_is_refused_before_allocating():
         members += [stored_member(name, zf.read(name)) for name in zf.namelist() if name != "x_train.npy"]
     with allocations() as used:
         err = refused({"big.npz": raw_zip(members)})
-    assert err.file == "big.npz" and "exceeds the limits" in err.problem
+    assert err.file == "big.npz" and "more than this instance's limit of 268,435,456" in err.problem
     assert used["peak"] < SMALL
 
 
@@ -239,8 +239,8 @@ def _gzip_idx_bomb(images: int, zeros_mib: int) -> bytes:
 
 
 @pytest.mark.parametrize("images, problem", [
-    (2_000_000, f"the header announces 2,000,000 x 28 x 28 bytes of data, more than the limit of "
-                f"{MAX_GUNZIP_BYTES:,}"),
+    (2_000_000, f"the header announces 2,000,000 x 28 x 28 bytes of data, more than this instance's limit "
+                f"of {MAX_GUNZIP_BYTES:,} (DIGITLAB_MAX_DATASET_MB)"),
     (20, f"{MIB:,} bytes more than the header announces"),  # a modest header, 400 MiB behind it
 ])
 def test_a_gzip_bomb_inflates_no_further_than_its_header_announces(images, problem):

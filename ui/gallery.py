@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from ui.markdown import escape
+from core.text import escape
 
 
 def to_display(img: np.ndarray, scale: int = 3) -> np.ndarray:
@@ -24,10 +24,11 @@ def to_display(img: np.ndarray, scale: int = 3) -> np.ndarray:
 def show_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str], columns: int = 10,
               scale: int = 3, notes: Sequence[Sequence[str]] | None = None) -> None:
     """Show images in rows of ``columns`` with a caption under each, and under that, when given,
-    each image's ``notes`` one per line (plain text, shown small)."""
+    each image's ``notes`` one per line (plain text, shown small). Captions and notes are text from
+    data (class names): both are shown literally."""
     for start in range(0, len(images), columns):
         cols = st.columns(columns)
         for i, (col, img, cap) in enumerate(zip(cols, images[start:start + columns], captions[start:start + columns])):
-            col.image(to_display(img, scale), caption=cap, output_format="PNG")
+            col.image(to_display(img, scale), caption=escape(cap), output_format="PNG")
             if notes is not None:
                 col.caption("  \n".join(escape(line) for line in notes[start + i]))

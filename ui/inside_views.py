@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.analysis.cross_eval import Evaluation
 from core.errors import DigitLabError
+from core.text import escape  # the one escaping path (pages call inside_views.escape too)
 from core.analysis.inspection import diverging_rgb
 from core.execution.tasks import FAILED, STOPPED
 from core.lab import Lab
@@ -26,11 +27,6 @@ OPEN_EVALUATION = "errors_open_evaluation"
 OWN_TEST_SET = "own"
 
 
-def escape(text: str) -> str:
-    """``text`` with Markdown's special characters escaped (file names, dataset names)."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>#|~$" else c for c in str(text))
-
-
 # ---- images -------------------------------------------------------------------------------------
 
 def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,
@@ -42,7 +38,7 @@ def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[s
     for start in range(0, len(maps), columns):
         cols = st.columns(columns)
         for col, m, cap in zip(cols, maps[start:start + columns], captions[start:start + columns]):
-            col.image(diverging_rgb(m, scale, limit), caption=cap, output_format="PNG")
+            col.image(diverging_rgb(m, scale, limit), caption=escape(cap), output_format="PNG")
 
 
 def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, predicted: int,

@@ -9,8 +9,11 @@ win over the file key by key::
     DIGITLAB_MAX_QUEUE=10            max_queue = 10             (runs waiting for a free slot)
     DIGITLAB_MAX_RUNNING_PER_OWNER=2 max_running_per_owner = 2  (one person's runs training at once)
     DIGITLAB_MAX_QUEUED_PER_OWNER=20 max_queued_per_owner = 20  (one person's runs waiting)
+    DIGITLAB_UPLOAD_QUOTA_MB=500     upload_quota_mb = 500      (one person's stored uploads; default 1024)
 
-Unset means unlimited. A value that does not parse is an error naming the variable or the file,
+Unset means unlimited (the upload quota: 1 GB), except in a class: when sign-in is configured
+(class code or OpenID Connect) and no limits file is named, :data:`CLASS_DEFAULTS` apply to the
+keys no variable sets, so one student cannot fill the queue or the disk. A value that does not parse is an error naming the variable or the file,
 never a silently dropped limit: an instance whose limits are misconfigured refuses to train.
 The checks live here so the job queue, the CLI and the pages enforce the same rules.
 """
@@ -21,7 +24,7 @@ import os
 import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +42,13 @@ UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
        "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE",
        "max_running_per_owner": "DIGITLAB_MAX_RUNNING_PER_OWNER",
-       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER"}
+       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER", "upload_quota_mb": "DIGITLAB_UPLOAD_QUOTA_MB"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
+#: One person's stored uploads when no quota is set (compressed bytes on disk).
+DEFAULT_UPLOAD_QUOTA_MB = 1024
+MIB = 1 << 20
+#: Per-person caps when sign-in is configured and no limits file is named (README "Limits").
+CLASS_DEFAULTS: dict[str, int] = {"max_epochs": 50, "max_running_per_owner": 2, "max_queued_per_owner": 10}
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class Limits:
     max_queue: int | None = None
     max_running_per_owner: int | None = None
     max_queued_per_owner: int | None = None
+    upload_quota_mb: int | None = None
+    #: True when some values are the class defaults (sign-in on, no limits file): pages say so.
+    class_defaults: bool = field(default=False, compare=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "limits") -> "Limits":
@@ -67,20 +78,27 @@ class Limits:
                    max_running_per_owner=_positive(values.get("max_running_per_owner"), "max_running_per_owner",
                                                    source),
                    max_queued_per_owner=_positive(values.get("max_queued_per_owner"), "max_queued_per_owner",
-                                                  source, allow_zero=True))
+                                                  source, allow_zero=True),
+                   upload_quota_mb=_positive(values.get("upload_quota_mb"), "upload_quota_mb", source))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
         """The file named by DIGITLAB_LIMITS_FILE (if set), then each DIGITLAB_* variable over it."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        defaults = False
         if environ.get(FILE_ENV, "").strip():
             values.update(read_limits_file(Path(environ[FILE_ENV].strip())).as_dict())
+        elif sign_in_configured(environ):
+            values.update(CLASS_DEFAULTS)
+            defaults = True
         for key, name in ENV.items():
             raw = environ.get(name, "").strip()
             if raw:
                 values[key] = Limits.from_mapping({key: raw}, name).as_dict()[key]
-        return cls.from_mapping(values)
+        defaults = defaults and any(values.get(k) == v and not environ.get(ENV[k], "").strip()
+                                    for k, v in CLASS_DEFAULTS.items())
+        return replace(cls.from_mapping(values), class_defaults=defaults)
 
     def as_dict(self) -> dict[str, Any]:
         """The limits that are set, as TOML-ready values."""
@@ -88,8 +106,14 @@ class Limits:
                                "upload_formats": sorted(self.upload_formats) if self.upload_formats is not None
                                else None, "max_queue": self.max_queue,
                                "max_running_per_owner": self.max_running_per_owner,
-                               "max_queued_per_owner": self.max_queued_per_owner}
+                               "max_queued_per_owner": self.max_queued_per_owner,
+                               "upload_quota_mb": self.upload_quota_mb}
         return {k: v for k, v in out.items() if v is not None}
+
+    @property
+    def upload_quota_bytes(self) -> int:
+        """One person's stored uploads at most, in bytes (1 GB unless set)."""
+        return (self.upload_quota_mb if self.upload_quota_mb is not None else DEFAULT_UPLOAD_QUOTA_MB) * MIB
 
     @property
     def active(self) -> bool:
@@ -164,7 +188,17 @@ class Limits:
             lines.append(f"at most {self.max_queued_per_owner} of one person's runs waiting")
         if self.upload_formats is not None:
             lines.append(f"uploads: {formats_text(self.upload_formats)}")
+        if self.upload_quota_mb is not None:
+            lines.append(f"at most {self.upload_quota_mb:,} MB of uploads per person")
         return lines
+
+    def summary(self) -> str:
+        """The sentence the Data, Train and Teacher pages show: every limit, and where it comes from."""
+        notes = self.notes()
+        if not notes:
+            return "No limits are set on this instance."
+        origin = " (the defaults for a class: sign-in is on and no limits file is named)" if self.class_defaults else ""
+        return f"This instance's limits{origin}: {'; '.join(notes)}."
 
 
 def formats_text(formats: Iterable[str]) -> str:
@@ -184,6 +218,22 @@ def read_limits_file(path: Path) -> Limits:
     if isinstance(data.get("limits"), dict) and len(data) == 1:
         data = data["limits"]
     return Limits.from_mapping(data, str(path))
+
+
+def sign_in_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether people sign in: a class code is set, or Streamlit's secrets hold an ``[auth]`` table
+    (OpenID Connect), read from ``STREAMLIT_SECRETS_FILES`` or the usual ``.streamlit/secrets.toml``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DIGITLAB_CLASS_CODE", "").strip():
+        return True
+    named = [p.strip() for p in environ.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
+    for path in named or [Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"]:
+        try:
+            if isinstance(tomllib.loads(Path(path).read_text(encoding="utf-8")).get("auth"), dict):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def limits() -> Limits:

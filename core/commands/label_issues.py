@@ -15,6 +15,7 @@ from pathlib import Path
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.datasets import load_spec
 from core.errors import DigitLabError
+from core.exports import safe_frame
 from core.labels.search import MAX_FOLDS, FolderReporter, LabelMarks, find_suspects
 from core.preprocess import get_pipeline
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if reporter is not None:
         reporter.done(frame)
     if args.csv is not None:
-        frame.to_csv(args.csv, index=False)
+        safe_frame(frame).to_csv(args.csv, index=False)  # opened in spreadsheets: no live formulas
     print(f"{ds.name} ({spec}): {len(ds.y_train):,} training images, {args.folds}-fold out-of-fold "
           f"probabilities, ranked by cleanlab (lowest probability of the given label first)")
     shown = frame.head(max(args.top, 0)).copy()

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from core.datasets.bounds import dataset_bounds
 from core.datasets.dataset import ARABIC_CLASS_NAMES, Dataset
 from core.datasets.sources import Role, load_four_files
 from core.errors import DigitLabError
@@ -63,6 +64,8 @@ def parse_int_csv(data: bytes, file: str, columns: int, max_value: int, what: st
     body = data.removeprefix(b"\xef\xbb\xbf").rstrip()  # a BOM, or trailing blank lines, are harmless
     if not body:
         raise DigitLabError("file is empty", file)
+    if columns > 1:  # a line per image: counted at C speed before anything is parsed
+        dataset_bounds().check_images(body.count(b"\n") + 1, file)
     reason: Exception | str
     if b"\n\n" in body or b"\n\r\n" in body:  # np.loadtxt would skip a blank line, shifting later ones
         reason = "a blank line"

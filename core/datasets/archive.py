@@ -11,10 +11,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from core.datasets.bounds import DEFAULT_MAX_MB, MIB, dataset_bounds
 from core.errors import DigitLabError
 
 MAX_MEMBERS = 200_000
-MAX_TOTAL_BYTES = 1 << 30  # 1 GiB uncompressed
+#: The default bound on inflated bytes (``core.datasets.bounds``; read_zip reads the current one).
+MAX_TOTAL_BYTES = DEFAULT_MAX_MB * MIB
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Every central-directory entry starts with this signature.
@@ -65,14 +67,17 @@ def check_member_count(source: bytes | Path, display: str, max_members: int = MA
 
 
 def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBERS,
-             max_total_bytes: int = MAX_TOTAL_BYTES) -> dict[str, bytes]:
+             max_total_bytes: int | None = None) -> dict[str, bytes]:
     """Every file member of a zip as ``{path inside the zip: bytes}`` (folders are skipped).
 
     ``source`` is the zip's bytes or its path; ``display`` names it in errors. Refuses a corrupt or
     non-zip file, an empty archive, unsafe member names, duplicate names, more than ``max_members``
     members, and more than ``max_total_bytes`` uncompressed, checked both on the sizes the archive
-    declares and on the bytes actually inflated.
+    declares and on the bytes actually inflated (by default the instance's dataset bound).
     """
+    named = ""
+    if max_total_bytes is None:  # the instance's bound: messages name its variable
+        max_total_bytes, named = dataset_bounds().max_bytes, " (DIGITLAB_MAX_DATASET_MB)"
     check_member_count(source, display, max_members)
     try:
         zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
@@ -91,7 +96,7 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
         declared = sum(info.file_size for info in files)
         if declared > max_total_bytes:
             raise DigitLabError(f"archive would inflate to {declared:,} bytes, more than the limit of "
-                                f"{max_total_bytes:,}", display)
+                                f"{max_total_bytes:,}{named}", display)
         members: dict[str, bytes] = {}
         total = 0
         for info in files:

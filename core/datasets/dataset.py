@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DigitLabError
+from core.text import CLASS_NAME_CHARS, NAME_CHARS, cap_text
 
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 #: The AHDD's display names: the Arabic-Indic digit with its Western value, e.g. "٣ (3)". The
@@ -38,6 +39,9 @@ class Dataset:
     class_names: tuple[str, ...] = field(default=WESTERN_CLASS_NAMES)
 
     def __post_init__(self) -> None:
+        # Names come from files anyone may upload: one line each, 40 (class) or 80 characters at most.
+        object.__setattr__(self, "name", cap_text(self.name, NAME_CHARS))
+        object.__setattr__(self, "class_names", tuple(cap_text(n, CLASS_NAME_CHARS) for n in self.class_names))
         for split in ("train", "test"):
             x = getattr(self, f"x_{split}")
             y = getattr(self, f"y_{split}")

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from core.datasets.dataset import WESTERN_CLASS_NAMES, NUM_CLASSES, Dataset
-from core.datasets.sources import MAX_GUNZIP_BYTES, Role, load_four_files
+from core.datasets.bounds import DatasetBounds, dataset_bounds
+from core.datasets.sources import Role, load_four_files
 from core.errors import DigitLabError
 
 UNSIGNED_BYTE = 0x08
@@ -64,6 +65,7 @@ def parse_idx(data: bytes, file: str, ndim: int) -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", data[4:header])
     if ndim == 3 and dims[1:] != (28, 28):
         raise DigitLabError(f"images are {dims[1]}x{dims[2]}, expected 28x28", file)
+    _check_announced(dims, file, dataset_bounds())
     count = int(np.prod(dims, dtype=np.int64))
     if len(data) - header < count:
         raise DigitLabError(f"truncated: the header announces {dims[0]:,} items ({header + count:,} bytes) but "
@@ -77,8 +79,9 @@ def gunzip_announced(data: bytes, file: str, ndim: int) -> bytes:
     """``data``, gunzipped when it is gzip, never much further than its IDX header announces.
 
     A one-megabyte gzip can inflate to gigabytes: reading the header first refuses a file that
-    announces more than ``MAX_GUNZIP_BYTES`` before inflating it, and a file holding more than it
-    announces is cut one ``_EXTRA`` past that (``parse_idx`` then reports the surplus).
+    announces more than the dataset bounds (``core.datasets.bounds``) before inflating it, and a
+    file holding more than it announces is cut one ``_EXTRA`` past that (``parse_idx`` then
+    reports the surplus).
     """
     if data[:2] != b"\x1f\x8b":
         return data
@@ -90,12 +93,20 @@ def gunzip_announced(data: bytes, file: str, ndim: int) -> bytes:
                 return head  # parse_idx names what is wrong with the header
             dims = struct.unpack(f">{ndim}I", head[4:])
             announced = header_size + math.prod(dims)
-            if announced > MAX_GUNZIP_BYTES:
-                raise DigitLabError(f"the header announces {' x '.join(f'{d:,}' for d in dims)} bytes of data, "
-                                    f"more than the limit of {MAX_GUNZIP_BYTES:,}", file)
+            _check_announced(dims, file, dataset_bounds())
             return head + stream.read(announced - header_size + _EXTRA)
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as err:
         raise DigitLabError(f"corrupt gzip data ({err})", file) from None
+
+
+def _check_announced(dims: tuple[int, ...], file: str, bounds: DatasetBounds) -> None:
+    """Refuse a header announcing more images or bytes than the bounds, before reading its data."""
+    size = math.prod(dims)
+    if size > bounds.max_bytes:
+        raise DigitLabError(f"the header announces {' x '.join(f'{d:,}' for d in dims)} bytes of data, "
+                            f"more than this instance's limit of {bounds.max_bytes:,} (DIGITLAB_MAX_DATASET_MB)", file)
+    if len(dims) == 3:
+        bounds.check_images(dims[0], file)
 
 
 def images_from_idx(data: bytes, file: str) -> np.ndarray:

@@ -11,7 +11,9 @@ reshaped to 28x28 is upright). Pixel conversion to uint8:
 
 Labels are integers 0..9 (floats holding whole numbers are accepted), shape (N,) or (N, 1).
 Pickled objects are never loaded (``allow_pickle=False``), and each array's header is checked
-against its member's size before NumPy allocates anything.
+against its member's size and the instance's dataset bounds (``core.datasets.bounds``: images in
+``x_train`` and ``x_test``, inflated bytes of all arrays) before NumPy allocates or inflates
+anything.
 Optional ``name`` and ``class_names`` arrays (as ``dataset_to_npz`` writes) are honoured; without
 ``class_names`` the classes are named 0..9.
 """
@@ -23,7 +25,8 @@ import zlib
 
 import numpy as np
 
-from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES, check_member_count
+from core.datasets.archive import MAX_MEMBERS, check_member_count
+from core.datasets.bounds import dataset_bounds
 from core.datasets.dataset import (ARABIC_CLASS_NAMES, LEGACY_ARABIC_CLASS_NAMES, NUM_CLASSES,
                                    WESTERN_CLASS_NAMES, Dataset)
 from core.errors import DigitLabError
@@ -99,10 +102,11 @@ def labels_to_int(y: np.ndarray, file: str, key: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def dataset_to_npz(ds: Dataset) -> bytes:
-    """The dataset as ``.npz`` bytes (uncompressed, so reloading is fast), with its name and class names."""
+def dataset_to_npz(ds: Dataset, compressed: bool = False) -> bytes:
+    """The dataset as ``.npz`` bytes with its name and class names: uncompressed (reloading is
+    fastest), or ``compressed`` (deflated: what uploads are stored as, a fraction of the disk)."""
     buffer = io.BytesIO()
-    np.savez(buffer, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
+    (np.savez_compressed if compressed else np.savez)(buffer, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
              class_names=np.array(ds.class_names), name=np.array(ds.name))
     return buffer.getvalue()
 
@@ -110,22 +114,27 @@ def dataset_to_npz(ds: Dataset) -> bytes:
 def _check_members(data: bytes, file: str) -> None:
     """Refuse an archive whose members, once inflated or allocated, would exceed the limits."""
     check_member_count(data, file)
+    bounds = dataset_bounds()
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-            if len(infos) > MAX_MEMBERS or sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
-                raise DigitLabError(f"archive exceeds the limits ({MAX_MEMBERS:,} members, "
-                                    f"{MAX_TOTAL_BYTES:,} bytes)", file)
+            if len(infos) > MAX_MEMBERS:
+                raise DigitLabError(f"archive exceeds the limit of {MAX_MEMBERS:,} members", file)
+            bounds.check_bytes(sum(info.file_size for info in infos), file, "its arrays inflate to")
+            images = 0
             for info in infos:
-                with zf.open(info) as stream:
-                    _check_npy_header(stream, info, file)
+                with zf.open(info) as stream:  # reads only the header: nothing is inflated beyond it
+                    shape = _check_npy_header(stream, info, file)
+                if info.filename in ("x_train.npy", "x_test.npy") and shape:
+                    images += int(shape[0])
+            bounds.check_images(images, file)
     except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
         raise DigitLabError(f"not an .npz file, or a corrupt one ({err})", file) from None
     except RuntimeError as err:  # encrypted member
         raise DigitLabError(f"cannot read member ({err})", file) from None
 
 
-def _check_npy_header(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo, file: str) -> None:
+def _check_npy_header(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo, file: str) -> tuple[int, ...]:
     """The array a ``.npy`` member declares must fit in the member (no giant allocation, no pickles)."""
     key = info.filename.removesuffix(".npy")
     try:
@@ -143,6 +152,7 @@ def _check_npy_header(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo, file: s
     needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     if needed > info.file_size:
         raise DigitLabError(f"array {key} declares shape {shape} but its data is truncated", file)
+    return tuple(shape)
 
 
 def _image_shape(x: np.ndarray, file: str, key: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import cv2
 import numpy as np
 
+from core.datasets.bounds import dataset_bounds
 from core.datasets.dataset import WESTERN_CLASS_NAMES, Dataset
 from core.datasets.sources import dataset_keys, display
 from core.errors import DigitLabError
@@ -82,6 +83,7 @@ def labelled_entries(keys: Iterable[str], where: str) -> dict[str, list[tuple[st
     for split, found in entries.items():
         if not found:
             raise DigitLabError(f"no {split}/<label>/*.png images found", where)
+    dataset_bounds().check_images(sum(map(len, entries.values())), where)  # before decoding any
     return entries
 
 

@@ -16,11 +16,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES
+from core.datasets.bounds import dataset_bounds
 from core.datasets.dataset import Dataset
 from core.errors import DigitLabError
 
-#: Per gzipped file: four IDX files then stay within the archive limit (256 MiB is 340,000 images).
-MAX_GUNZIP_BYTES = MAX_TOTAL_BYTES // 4
+#: Per gzipped file, by default: the whole dataset's bound on inflated bytes.
+MAX_GUNZIP_BYTES = MAX_TOTAL_BYTES
 #: Files that operating systems sprinkle into folders and zips; never part of a dataset.
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -45,13 +46,15 @@ class FolderFiles(Mapping[str, bytes]):
     """The files under ``root`` as a read-only mapping; each file is read when it is looked up.
 
     With ``within`` set, every file (after following symlinks) must lie inside that folder, so a
-    symlink planted in a server-side dataset folder cannot expose other files.
+    symlink planted in a server-side dataset folder cannot expose other files. The bytes read in
+    all count against the dataset bound on inflated bytes (``core.datasets.bounds``).
     """
 
     def __init__(self, root: Path, within: Path | None = None, max_files: int = MAX_MEMBERS) -> None:
         self.root = root
         self._within = within.resolve() if within is not None else None
         self._paths: dict[str, Path] = {}
+        self._read = 0
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # skip .git and the like
             for filename in sorted(filenames):
@@ -64,7 +67,9 @@ class FolderFiles(Mapping[str, bytes]):
         path = self._paths[key]
         if self._within is not None and not path.resolve().is_relative_to(self._within):
             raise DigitLabError("refused: the file lies outside the data folder", path)
-        return read_file(path)
+        data = read_file(path, dataset_bounds().max_bytes - self._read)
+        self._read += len(data)
+        return data
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
@@ -73,19 +78,24 @@ class FolderFiles(Mapping[str, bytes]):
         return len(self._paths)
 
 
-def read_file(path: Path, limit: int = MAX_TOTAL_BYTES) -> bytes:
-    """A file's bytes; unreadable or larger than ``limit`` is a DigitLabError naming it."""
+def read_file(path: Path, limit: int | None = None) -> bytes:
+    """A file's bytes; unreadable or larger than ``limit`` (by default the dataset bound on bytes,
+    ``DIGITLAB_MAX_DATASET_MB``) is a DigitLabError naming it."""
+    limit = dataset_bounds().max_bytes if limit is None else limit
     try:
         size = path.stat().st_size
         if size > limit:
-            raise DigitLabError(f"file is {size:,} bytes, more than the limit of {limit:,}", path)
+            raise DigitLabError(f"file is {size:,} bytes, more than the limit of {limit:,} bytes left for "
+                                f"the dataset (DIGITLAB_MAX_DATASET_MB)", path)
         return path.read_bytes()
     except OSError as err:
         raise DigitLabError(f"cannot read the file ({err.strerror or err})", path) from None
 
 
-def gunzip_if_needed(data: bytes, file: str, limit: int = MAX_GUNZIP_BYTES) -> bytes:
-    """``data`` itself, or its gzip-decompressed content (refusing more than ``limit`` bytes)."""
+def gunzip_if_needed(data: bytes, file: str, limit: int | None = None) -> bytes:
+    """``data`` itself, or its gzip-decompressed content (refusing more than ``limit`` bytes, by
+    default the dataset bound)."""
+    limit = dataset_bounds().max_bytes if limit is None else limit
     if data[:2] != b"\x1f\x8b":
         return data
     try:
@@ -135,9 +145,13 @@ def load_four_files(files: Mapping[str, bytes], source: str, name: str, role_of:
     """
     keys = assign_roles(dataset_keys(files), role_of, source or name, expected)
     arrays = {}
+    bounds, images_read = dataset_bounds(), 0
     for role in ROLES:
         read = read_images if role[1] == "images" else read_labels
         arrays[role] = read(files[keys[role]], display(source, keys[role]))
+        if role[1] == "images":  # each reader checked its own file; this bounds both together
+            images_read += len(arrays[role])
+            bounds.check_images(images_read, source or name)
     for split in ("train", "test"):
         images, labels = arrays[(split, "images")], arrays[(split, "labels")]
         if len(images) != len(labels):

@@ -9,14 +9,21 @@ since specs travel through session state and job files.
 
 An upload is shown by the name of the file its student uploaded, kept beside it with who uploaded
 it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.classroom.access).
+Uploads are stored compressed and deduplicated by content; each owner's uploads count in full
+against their quota (``quota_bytes``; the caller passes the instance's, core.classroom.limits), and
+an owner can list (:func:`uploads`) and delete (:func:`delete_upload`) theirs: the file goes when
+its last owner deletes it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -137,20 +144,41 @@ def content_hash(ds: Dataset) -> str:
     return digest.hexdigest()[:32]
 
 
-def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None) -> str:
-    """Write ``ds`` as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and return its spec.
+def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None,
+                quota_bytes: int | None = None) -> str:
+    """Write ``ds`` compressed as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and
+    return its spec.
 
     ``file_name`` (what the browser sent, shown instead of the hash) and ``owner`` (an identity key,
-    see core.classroom.access) are recorded beside it.
+    see core.classroom.access) are recorded beside it. With ``quota_bytes``, an upload that would
+    take the owner's stored uploads over it is refused, naming both figures.
     """
     folder = settings().cache_dir / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{content_hash(ds)}.npz").resolve()
-    if not target.exists():
+    data = None if target.exists() else dataset_to_npz(ds, compressed=True)
+    with _uploads_locked(folder):  # two uploads at once must not both fit under one quota
+        return _store_upload(ds, target, data, file_name, owner, quota_bytes)
+
+
+def _store_upload(ds: Dataset, target: Path, data: bytes | None, file_name: str | None, owner: str | None,
+                  quota_bytes: int | None) -> str:
+    """save_upload's checks and writes, under the uploads lock."""
+    folder = target.parent
+    if data is None and not target.exists():  # its last owner deleted it meanwhile
+        data = dataset_to_npz(ds, compressed=True)
+    if quota_bytes is not None and owner is not None and owner not in _owners_of(target):
+        used = upload_usage().get(owner, 0)
+        size = target.stat().st_size if data is None else len(data)
+        if used + size > quota_bytes:
+            raise DigitLabError(f"this upload takes {_mb(size)} stored and your uploads already take {_mb(used)}, "
+                                f"over your quota of {_mb(quota_bytes)}: delete some of yours on the Data page",
+                                Path(file_name).name if file_name else None)
+    if data is not None:
         # Write beside the target, then rename: a reader never sees a half-written file.
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", suffix=".tmp", delete=False) as tmp:
             try:
-                tmp.write(dataset_to_npz(ds))
+                tmp.write(data)
             except BaseException:
                 tmp.close()
                 os.unlink(tmp.name)
@@ -158,6 +186,80 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
         os.replace(tmp.name, target)
     _record_upload(target, Path(file_name).name if file_name else None, owner)
     return str(DatasetSpec.of_file(target))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One stored upload: its spec, the name it was uploaded as, its bytes on disk and its owners."""
+
+    spec: str
+    name: str
+    size: int
+    modified: float
+    owners: frozenset[str] = field(default_factory=frozenset)
+
+
+def uploads(owner: str | None = None) -> list[Upload]:
+    """The stored uploads (``owner``'s only, when given), newest first."""
+    folder = settings().cache_dir / UPLOADS
+    found = []
+    for path in folder.glob("*.npz") if folder.is_dir() else ():
+        try:
+            stat = path.stat()
+        except OSError:  # deleted meanwhile
+            continue
+        info = _read_json(_upload_info(path))
+        owners = frozenset(info.get("owners", []))
+        if owner is None or owner in owners:
+            spec = DatasetSpec(name="", size="", path=path.resolve())
+            found.append(Upload(str(spec), spec.display.removesuffix(" (upload)"), stat.st_size, stat.st_mtime,
+                                owners))
+    return sorted(found, key=lambda u: u.modified, reverse=True)
+
+
+def upload_usage() -> dict[str, int]:
+    """Each owner's stored uploads in bytes (an upload two people made counts for both)."""
+    usage: dict[str, int] = {}
+    for upload in uploads():
+        for owner in upload.owners:
+            usage[owner] = usage.get(owner, 0) + upload.size
+    return usage
+
+
+def delete_upload(spec: "str | DatasetSpec", owner: str | None) -> None:
+    """Forget ``owner``'s upload ``spec`` (None: everyone's, for an administrator); the file is
+    deleted with its last owner. Not an upload of ``owner``: DigitLabError "no such upload"."""
+    owners = upload_owners(spec)
+    if owners is None or (owner is not None and owner not in owners):
+        raise DigitLabError("no such upload")
+    path = DatasetSpec.parse(spec).path.resolve()
+    with _uploads_locked(path.parent):
+        left = set() if owner is None else set(upload_owners(spec) or ()) - {owner}
+        if left:
+            info = _read_json(_upload_info(path))
+            _write_json(_upload_info(path), {"name": info.get("name"), "owners": sorted(left)})
+            return
+        path.unlink(missing_ok=True)
+        _upload_info(path).unlink(missing_ok=True)
+
+
+@contextmanager
+def _uploads_locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on the uploads folder (across processes) for the with-block."""
+    with open(folder / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _owners_of(target: Path) -> set[str]:
+    return set(_read_json(_upload_info(target)).get("owners", [])) if target.exists() else set()
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB"
 
 
 def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
@@ -176,9 +278,14 @@ def _record_upload(target: Path, file_name: str | None, owner: str | None) -> No
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     info = _read_json(sidecar)
     owners = set(info.get("owners", [])) | ({owner} if owner is not None else set())
-    tmp = sidecar.with_name(f".tmp-{os.getpid()}-{sidecar.name}")
-    tmp.write_text(json.dumps({"name": info.get("name") or file_name, "owners": sorted(owners)}), encoding="utf-8")
-    os.replace(tmp, sidecar)
+    _write_json(sidecar, {"name": info.get("name") or file_name, "owners": sorted(owners)})
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Write ``value`` to ``path`` atomically (beside it, then rename)."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _upload_info(upload: Path) -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DigitLabError
+from core.exports import csv_text, markdown_cell
 from core.execution.eta import start_text
 from core.execution.queue import JobQueue
 from core.classroom.limits import Limits, limits
@@ -363,7 +364,7 @@ def accuracy_pivot(summary: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv(summary: pd.DataFrame) -> str:
     """The summary as CSV text, with the report's figures beside ours."""
-    return with_report_figures(summary).to_csv(index=False, float_format="%.6g")
+    return csv_text(with_report_figures(summary), index=False, float_format="%.6g")
 
 
 def to_markdown(result: GridResult) -> str:
@@ -460,9 +461,9 @@ def _progress_text(run: Run) -> str:
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table with the index as its first column (pandas' to_markdown needs tabulate)."""
-    header = [frame.index.name or "", *map(str, frame.columns)]
-    rows = [[str(i), *map(str, vals)] for i, vals in zip(frame.index, frame.to_numpy().tolist())]
-    esc = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
+    header = [frame.index.name or "", *frame.columns]
+    rows = [[i, *vals] for i, vals in zip(frame.index, frame.to_numpy().tolist())]
+    esc = [[markdown_cell(cell) for cell in row] for row in [header, *rows]]  # no formula, no stray "|"
     out = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
     return "\n".join(out)

@@ -38,6 +38,7 @@ import pandas as pd
 from core.classroom.access import LOCAL_USER, Identity
 from core.datasets import Dataset
 from core.errors import DigitLabError
+from core.exports import csv_text
 from core.training.models import Hyperparams, build_model
 from core.preprocess import Pipeline, get_pipeline
 from core.runs.store import atomic_write_text, process_alive, process_start
@@ -379,7 +380,7 @@ class LabelMarks:
 
     def to_csv(self, ds: Dataset | None = None, suspects: pd.DataFrame | None = None) -> str:
         """:meth:`frame` as CSV text, for a download."""
-        return self.frame(ds, suspects).to_csv(index=False)
+        return csv_text(self.frame(ds, suspects), index=False)
 
 
 # ---- internals ----------------------------------------------------------------------------------
