@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from core.execution import eta
+from core.runs import eta
 from core.errors import DigitLabError
 from core.execution.queue import JobQueue
 from core.training.models import hyperparams_for

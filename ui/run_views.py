@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
-from core.execution.eta import start_text
+from core.runs.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.training.config import RunConfig
 from core.classroom.run_access import RunView

@@ -13,7 +13,7 @@ from core.classroom.access import owner_label
 from core.commands.train import epoch_line
 from core.datasets import display_spec
 from core.training.models import architecture_text
-from core.execution.eta import start_text
+from core.runs.eta import start_text
 from core.runs.store import RunStore, fit_result_line
 from core.settings import settings
 

@@ -17,7 +17,7 @@ from core.labels.search import LabelMarks
 from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
 from core.training.config import RunConfig
 from core.runs.store import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
-from core.execution.eta import start_text
+from core.runs.eta import start_text
 from core.settings import settings
 
 
