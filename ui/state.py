@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.classroom.access import Identity, check_dataset
 from core.datasets import Dataset, load_spec
-from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
+from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state
 from core.execution.queue import JobQueue
 from core.preprocess import Pipeline
 from core.classroom.run_access import RunView
