@@ -8,7 +8,6 @@ from streamlit.errors import StreamlitAPIException
 
 from core.analysis import embedding
 from core.analysis import inspection
-from core.analysis.cross_eval import evaluate_run, evaluations
 from core.datasets import SIZE_NAMES, ready_datasets
 from core.errors import DigitLabError
 from ui import inside_views, run_widgets, state
@@ -17,6 +16,7 @@ from ui.gallery import to_display
 state.init_session()
 st.title("Inside the model")
 store = state.run_store()
+lab = state.lab()
 LEARNED, MAP, OTHER = "What it learned", "Map of the test set", "On another dataset"
 
 run = run_widgets.finished_run_picker(store, "inside", "inside_run", "Finished run (newest first)",
@@ -90,16 +90,15 @@ elif view == MAP:
     st.radio("Projection", list(embedding.METHODS), format_func=embedding.METHODS.get, horizontal=True,
              key="inside_method")
     method = inside_views.kept("inside_method")
-    points = embedding.load_map(store, run.id, method)
+    points = lab.embedding_map(run.id, method)
     task = f"map:{run.id}:{method}"
     if points is None:
-        if inside_views.follow_task(task, f"The {embedding.METHODS[method]} map"):
+        if inside_views.follow_task(task, f"The {embedding.METHODS[method]} map", lab):
             st.stop()
         st.info(f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
                 "10,000 test images about half a minute, in the background). It is kept with the run.")
         if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
-            problem = inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method,
-                                              kind="embedding-map", owner=state.me().key)
+            problem = inside_views.start_task(task, lambda: lab.compute_map(run.id, method), lab)
             if problem is None:
                 st.rerun()
             st.error(problem)
@@ -144,17 +143,16 @@ else:
     target = c1.selectbox("Dataset (its test images)", options, format_func=labels.get, key="inside_target",
                           help="Any dataset of 28x28 images with the same classes; load your own on the Data page.")
     if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", key="inside_evaluate"):
-        problem = inside_views.start_task(f"evaluate:{run.id}", evaluate_run, str(store.root), run.id, target,
-                                          state.me().key, kind="evaluation", owner=state.me().key)
+        problem = inside_views.start_task(f"evaluate:{run.id}", lambda: lab.evaluate(run.id, target), lab)
         if problem is not None:
             st.error(problem)
         st.session_state["inside_evaluating"] = labels[target]
     if inside_views.follow_task(f"evaluate:{run.id}", "Evaluating on "
-                                + inside_views.escape(st.session_state.get("inside_evaluating", "the dataset"))):
+                                + inside_views.escape(st.session_state.get("inside_evaluating", "the dataset")), lab):
         st.stop()
     st.caption(f"The test images go through the run's pipeline ({run.pipeline_label}) without its training-only "
                "steps, as the run's own test images did.")
-    found = evaluations(store, run.id)
+    found = lab.evaluations(run.id)
     if not found:
         st.info("No evaluation of this run on another dataset yet.")
         st.stop()

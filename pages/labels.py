@@ -5,12 +5,11 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
-                               estimate_search_seconds,
-                               read_search, start_search)
+from core.labels.search import (FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, LabelMarks, SearchState,
+                               estimate_search_seconds)
 from core.preprocess import Pipeline
 from core.labels.corrections import LabelCorrections
-from ui import label_fixes, run_widgets, session_runs, state
+from ui import label_fixes, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import to_display
 from ui.run_views import duration_text
@@ -50,9 +49,8 @@ def _start() -> None:
     """The Find suspects button: start (or find again) the search the form describes."""
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
-        st.session_state[SEARCH] = start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
-                                                int(st.session_state["labels_seed"]),
-                                                owner=session_runs.owner_key())
+        st.session_state[SEARCH] = state.lab().start_search(spec, int(st.session_state["labels_folds"]),
+                                                            pipeline.to_json(), int(st.session_state["labels_seed"]))
     except (DigitLabError, OSError) as err:
         st.session_state["labels_error"] = f"Could not start the search: {err}"
 
@@ -86,7 +84,7 @@ def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
 
 def _progress(key: str, polling: bool) -> SearchState:
     """The search's state as a progress bar (or its error); reruns the page when it ends."""
-    found = read_search(key, viewer=state.me())
+    found = state.lab().search(key)
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
@@ -103,7 +101,7 @@ if key is None:
             f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
             "its progress, and you may leave it meanwhile).")
     st.stop()
-search = read_search(key, viewer=state.me())
+search = state.lab().search(key)
 if search.running:
     @st.fragment(run_every=1)
     def live_search(key: str) -> None:
@@ -111,7 +109,7 @@ if search.running:
 
     live_search(key)
     st.stop()
-if search.status != DONE:
+if search.status != FINISHED:
     _progress(key, polling=False)
     st.stop()
 

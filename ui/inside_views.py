@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.analysis.cross_eval import Evaluation, evaluations
 from core.errors import DigitLabError
+from core.states import FAILED, STOPPED
 from core.analysis.inspection import diverging_rgb
 from core.classroom.run_access import RunView
 from core.runs.store import Run, RunStore
@@ -93,50 +94,45 @@ def saliency_row(store: RunView, run: Run, processed: np.ndarray | None, true: i
                    "(one colour scale for both maps).")
 
 
-# ---- background tasks (core.execution.tasks) --------------------------------------------------------------
+# ---- background tasks (through the Lab: core.lab.Lab.task / cancel) -----------------------------
 
 #: {what the task computes: task id}; only ids live in the session (see the Streamlit notes).
 TASKS = "inside_tasks"
 
 
-def start_task(name: str, fn: Callable[..., Any], *args: Any, kind: str, owner: str | None = None) -> str | None:
-    """Submit ``fn(*args, env=<this server's settings>, progress=...)`` as a background task,
-    unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
-    Returns why it could not start (a message for the page), else None."""
-    from core.execution import task_env
-    from core.execution import tasks
-
+def start_task(name: str, submit: Callable[[], str], lab: Any) -> str | None:
+    """Start a background task by ``submit()`` (a Lab method returning the task's id), unless the
+    task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session. Returns why it
+    could not start (a message for the page), else None."""
     running = st.session_state.setdefault(TASKS, {})
     if name in running:
         try:
-            if tasks.get(running[name]).active:
+            if lab.task(running[name]).active:
                 return None
         except DigitLabError:
             pass
     try:
-        running[name] = tasks.submit(fn, *args, kind=kind, owner=owner, env=task_env.current())
+        running[name] = submit()
     except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception when its node cannot start
         return f"The background task could not start: {escape(str(err))}"
     return None
 
 
-def follow_task(name: str, what: str) -> bool:
+def follow_task(name: str, what: str, lab: Any) -> bool:
     """Show the task ``name``: a progress bar polled every second while it runs (the page reruns
     when it ends), its error if it failed. Returns whether it is still running."""
-    from core.execution import tasks
-
     task_id = st.session_state.get(TASKS, {}).get(name)
     if task_id is None:
         return False
     try:
-        task = tasks.get(task_id)
+        task = lab.task(task_id)
     except DigitLabError:  # from before a server restart
         st.session_state[TASKS].pop(name, None)
         return False
     if task.active:
         @st.fragment(run_every=1)
         def poll() -> None:
-            now = tasks.get(task_id)
+            now = lab.task(task_id)
             if now.active:
                 st.progress(now.fraction, text=f"{what}: {now.text}")
             else:
@@ -145,9 +141,9 @@ def follow_task(name: str, what: str) -> bool:
         poll()
         return True
     st.session_state[TASKS].pop(name, None)
-    if task.state == tasks.FAILED:
+    if task.state == FAILED:
         st.error(f"{what} failed: {escape(task.error or 'no reason given')}")
-    elif task.state == tasks.STOPPED:
+    elif task.state == STOPPED:
         st.warning(f"{what} was stopped.")
     return False
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -14,6 +15,9 @@ from core.classroom.run_access import RunView
 from core.runs.store import RunStore
 from core.settings import settings
 from ui import identity
+
+if TYPE_CHECKING:
+    from core.lab import Lab
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
 DATASET_SPEC = "dataset_spec"
@@ -135,7 +139,16 @@ def job_queue() -> JobQueue:
 
 @st.cache_resource
 def _queue_for(root: str) -> JobQueue:
-    return JobQueue(RunStore(Path(root))).start()
+    from core.lab import engine  # the Lab's queue: it carries the classroom's per-owner cap
+
+    return engine(Path(root))
+
+
+def lab() -> "Lab":
+    """This session's door to people's work (core.lab.Lab) over the server's one queue."""
+    from core.lab import Lab
+
+    return Lab(me(), job_queue())
 
 
 def run_store() -> RunView:
