@@ -131,7 +131,7 @@ class Lab:
     def train(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
         self.dataset(config.dataset)  # another person's upload reads as missing
-        return self.jobs.submit(config, owner=self.who.key, admit=_admit_within_limits)
+        return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
@@ -155,7 +155,7 @@ class Lab:
         """Queue every run of a grid for the caller (all or none pass the limits); its id."""
         for dataset in {c.dataset for c in spec.configs()}:
             self.dataset(dataset)
-        return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=_admit_within_limits)
+        return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=admit_within_limits)
 
     def grids(self) -> list[tuple[str, float, int]]:
         """The grids the caller owns runs of: (grid id, created, runs)."""
@@ -349,7 +349,7 @@ class Lab:
         return can_publish(self.who)
 
 
-def _admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:
+def admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:
     """The classroom's limits on queuing ``configs`` (each one's epochs and model size, how many
     runs would then wait, how many of the owner's would): DigitLabError queues nothing."""
     allowed = limits()

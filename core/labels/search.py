@@ -149,13 +149,18 @@ def find_suspects(ds: Dataset, folds: int = 3, pipeline: Pipeline | None = None,
 
 def check_folds(y: np.ndarray, folds: int) -> None:
     """DigitLabError unless ``folds`` is 2..MAX_FOLDS and every class has at least that many images."""
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= folds <= MAX_FOLDS:
-        raise DigitLabError(f"folds must be a whole number from 2 to {MAX_FOLDS}, got {folds!r}")
+    check_fold_count(folds)
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=10)
     short = [c for c in range(10) if counts[c] < folds]
     if short:
         raise DigitLabError(f"{folds}-fold cross-validation needs at least {folds} training images of every "
                             f"class; class {short[0]} has {counts[short[0]]}")
+
+
+def check_fold_count(folds: int) -> None:
+    """DigitLabError unless ``folds`` is a whole number from 2 to MAX_FOLDS."""
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= folds <= MAX_FOLDS:
+        raise DigitLabError(f"folds must be a whole number from 2 to {MAX_FOLDS}, got {folds!r}")
 
 
 def _report(on_progress: Progress | None, fraction: float, text: str) -> None:
@@ -256,6 +261,7 @@ def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0
     for one student is reused for another without recomputing, but only its owners read it.
     ``running_per_owner``: the task policy's cap (core.execution.tasks.submit).
     """
+    check_fold_count(folds)
     pipeline_json = get_pipeline(pipeline).to_json()
     key = search_key(spec, folds, pipeline_json, seed)
     folder = search_folder(key)
