@@ -130,7 +130,7 @@ class Lab:
 
     def train(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
-        self.dataset(config.dataset)  # another person's upload reads as missing
+        self.check_dataset(config.dataset)  # another person's upload reads as missing
         return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
 
     def stop(self, run_id: str) -> Run:
@@ -154,7 +154,7 @@ class Lab:
     def submit_grid(self, spec: grids.GridSpec) -> str:
         """Queue every run of a grid for the caller (all or none pass the limits); its id."""
         for dataset in {c.dataset for c in spec.configs()}:
-            self.dataset(dataset)
+            self.check_dataset(dataset)
         return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=admit_within_limits)
 
     def grids(self) -> list[tuple[str, float, int]]:

@@ -6,12 +6,12 @@ import streamlit as st
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, GridSpec, fit_result_text,
-                       mean_pm_std, pipeline_title, read_grid, stop_grid, submit_grid, to_csv, to_markdown,
+                       mean_pm_std, pipeline_title, read_grid, stop_grid, to_csv, to_markdown,
                        with_report_figures)
 from core.training.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES
 from core.settings import settings
-from ui import charts, honest_view, session_runs, state
+from ui import charts, honest_view, state
 from ui.markdown import escape
 
 state.init_session()
@@ -79,7 +79,7 @@ elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = submit_grid(jobs, to_launch, owner=session_runs.owner_key())
+        st.session_state[GRID_ID] = state.lab().submit_grid(to_launch)  # the Lab applies the limits
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {escape(err)}")
 

@@ -10,7 +10,7 @@ from core.training.models import PRESETS, architecture_text, count_params, descr
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.config import RunConfig
 from core.settings import settings
-from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, query_state, run_views, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
@@ -153,7 +153,7 @@ if st.button("Train", type="primary", disabled=not ready, icon=":material/play_a
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
                                  leaky_protocol=leaky_protocol, exclude=exclude)
-        st.session_state[state.ACTIVE_RUN] = jobs.submit(config, owner=session_runs.owner_key())
+        st.session_state[state.ACTIVE_RUN] = state.lab().train(config)  # the Lab applies the limits
     except DigitLabError as err:
         st.error(f"Could not start the run: {escape(err)}")
 
