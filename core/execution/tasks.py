@@ -140,6 +140,7 @@ class _Entry:
     cap: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     ref: Any = None  # set once started
+    closing: bool = False  # one caller brings its outcome home
     final: Task | None = None
 
 
@@ -242,13 +243,16 @@ def _entry(task_id: str) -> _Entry:
 def _pump() -> None:
     """One round: close the tasks whose worker ended, then start queued ones while slots allow."""
     with _lock:
-        running = {i: e for i, e in _tasks.items() if e.ref is not None and e.final is None}
+        running = {i: e for i, e in _tasks.items() if e.ref is not None and e.final is None and not e.closing}
     if running:
         refs = [e.ref for e in running.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         ready_set = set(ready)
         for task_id, entry in running.items():
-            if entry.ref in ready_set:
+            with _lock:
+                mine = entry.ref in ready_set and not entry.closing
+                entry.closing = entry.closing or mine
+            if mine:
                 _close(task_id, entry)
     with _lock:
         while (picked := _next_to_start()) is not None:
