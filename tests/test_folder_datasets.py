@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.datasets import load_path, load_spec
+from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.execution.shipping import dataset_payload, local_spec
 from core.runs.store import FINISHED, RunStore
@@ -71,14 +71,18 @@ def test_train_grid_and_evaluate_a_folder_through_the_cli(env, capsys):
         assert out[-3] == f"dataset: {folder.name} (file:{folder.resolve()})"
 
 
-def test_a_folder_given_as_files_outside_the_data_folder_is_kept_in_the_cache(env, tmp_path, capsys):
+def test_files_outside_the_data_folder_are_kept_in_the_cache(env, tmp_path):
+    import argparse
+
+    from core.commands.dataset_args import dataset_from_args
+
     outside = write_files(tmp_path / "elsewhere", idx_files(ARRAYS))
-    files = [str(p) for p in sorted(outside.iterdir())]
-    assert main(["train", "--path", *files, "--preset", "D", "--epochs", "1"]) == 0
-    run_id = capsys.readouterr().out.splitlines()[-1].removeprefix("run: ")
-    run = RunStore(env["root"] / "runs").get(run_id)
-    assert run.status == FINISHED and run.config.dataset.startswith(f"file:{env['root'] / 'cache' / 'uploads'}")
-    assert_same_arrays(load_path(outside), {k: v for k, v in ARRAYS.items()})
+    args = argparse.Namespace(dataset="default", size="full", path=[str(p) for p in sorted(outside.iterdir())])
+    spec = dataset_from_args(args)
+    assert spec.path.parent == (env["root"] / "cache" / "uploads").resolve()  # a content-addressed copy
+    assert_same_arrays(load_spec(spec), ARRAYS)
+    inside = argparse.Namespace(dataset="default", size="full", path=[str(env["csv"])])
+    assert str(dataset_from_args(inside)) == f"file:{env['csv'].resolve()}"  # used as it is
 
 
 def test_the_train_page_trains_on_a_folder(env):
