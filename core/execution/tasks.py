@@ -42,6 +42,7 @@ from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Prog
 log = logging.getLogger(__name__)
 
 BOARD_NAME = "digitlab-task-board"
+_lock = threading.RLock()
 #: Seconds between two progress messages a task actually sends (the latest one always wins).
 PROGRESS_INTERVAL_S = 0.2
 #: Seconds between two rounds of the thread that starts queued tasks and collects ended ones.
@@ -101,11 +102,24 @@ class TaskBoard:
         self.states.pop(task_id, None)
 
 
+_board: tuple[str, Any] | None = None  # (the Ray job it belongs to, the handle)
+
+
 def board() -> Any:
-    """The task board actor (created on first use; on a cluster it outlives a server restart)."""
+    """The task board actor (created on first use; on a cluster it outlives a server restart).
+
+    The handle is kept for as long as this process stays in the same Ray: a non-detached actor
+    ends as soon as its creator holds no handle to it any more, taking every progress report
+    (and any task about to report) with it.
+    """
+    global _board
     cluster.connect()
-    return TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
-                             lifetime="detached" if cluster.is_remote() else None).remote()
+    job = ray.get_runtime_context().get_job_id()
+    with _lock:
+        if _board is None or _board[0] != job:
+            _board = (job, TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
+                                             lifetime="detached" if cluster.is_remote() else None).remote())
+        return _board[1]
 
 
 class _Progress:
@@ -145,7 +159,6 @@ class _Entry:
 
 
 _tasks: dict[str, _Entry] = {}
-_lock = threading.RLock()
 _pumper: threading.Thread | None = None
 _slots: int | None = None
 
