@@ -2,7 +2,6 @@
 
 Baselines measured in the same run, so the ratios mean something on any machine:
 - generation: a 7,000-image slice, times 10 (the full run should cost no more than its parts);
-  the same full run spread over 2 processes is timed too, for comparison;
 - cached load: np.load of a plain .npy holding the same number of bytes.
 Budgets: generation at most 20 s, cached load at most 1 s on the 2-core target machine.
 
@@ -36,7 +35,6 @@ def main() -> int:
     total = n_train + n_test
     _, slice_s = timed(generate, total // 10, 1)
     serial_s = slice_s * 10
-    _, pool_s = timed(generate, n_train, n_test, workers=2)
 
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = Path(tmp)
@@ -51,7 +49,6 @@ def main() -> int:
     print(f"baseline: 7,000-image slice {slice_s:.2f} s x 10 = {serial_s:.2f} s")
     print(f"full generation + save: {full_s:.2f} s ({full_s / serial_s:.2f}x the baseline; "
           f"budget {GENERATE_BUDGET_S:.0f} s: {'ok' if full_s <= GENERATE_BUDGET_S else 'OVER'})")
-    print(f"full generation over 2 processes: {pool_s:.2f} s ({pool_s / serial_s:.2f}x the baseline)")
     print(f"cached load of {size_mb:.0f} MB: {load_s:.3f} s ({load_s / npy_s:.2f}x a plain np.load of the "
           f"same bytes, {npy_s:.3f} s; budget {LOAD_BUDGET_S:.0f} s: {'ok' if load_s <= LOAD_BUDGET_S else 'OVER'})")
     print(f"generate {full_s:.2f} s for {total} images, cached load {load_s:.3f} s")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from core.classroom.run_access import RunView
 from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
                            uploads)
 from core.errors import DigitLabError
-from core.execution import task_env, tasks
-from core.execution.queue import JobQueue
+from core.execution import tasks
+from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
@@ -50,7 +50,9 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
     with _engines_lock:
         queue = _engines.get(key)
         if queue is None:
-            queue = _engines[key] = JobQueue(RunStore(Path(key)))
+            # The classroom's per-owner cap, read at each dispatch (limits may change while it runs).
+            queue = _engines[key] = JobQueue(RunStore(Path(key)),
+                                             running_per_owner=lambda: limits().max_running_per_owner)
     return queue.start() if dispatching else queue
 
 
@@ -153,8 +155,8 @@ class Lab:
 
     def train(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
-        self.dataset(config.dataset)  # another person's upload reads as missing
-        return self.jobs.submit(config, owner=self.who.key)
+        self.check_dataset(config.dataset)  # another person's upload reads as missing
+        return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
 
     def requeue(self, run_id: str) -> str:
         """Queue a failed or stopped run again: the same config as a new run of the same owner
@@ -167,7 +169,8 @@ class Lab:
             raise DigitLabError(f"run {run_id} is {run.status}: only a failed or stopped run is queued again")
         if run.config is None:
             raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
-        return self.jobs.submit(run.config, owner=run.owner if run.owner is not None else self.who.key)
+        return self.jobs.submit(run.config, owner=run.owner if run.owner is not None else self.who.key,
+                                admit=admit_within_limits)
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
@@ -190,8 +193,8 @@ class Lab:
     def submit_grid(self, spec: grids.GridSpec) -> str:
         """Queue every run of a grid for the caller (all or none pass the limits); its id."""
         for dataset in {c.dataset for c in spec.configs()}:
-            self.dataset(dataset)
-        return grids.submit_grid(self.jobs, spec, owner=self.who.key)
+            self.check_dataset(dataset)
+        return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=admit_within_limits)
 
     def grids(self) -> list[tuple[str, float, int]]:
         """The grids the caller owns runs of: (grid id, created, runs)."""
@@ -253,7 +256,8 @@ class Lab:
     def start_search(self, spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0) -> str:
         """Search ``spec``'s training labels for suspects in the background; the search's key."""
         spec = self.check_dataset(spec)
-        return label_search.start_search(spec, folds, pipeline, seed, owner=self.who.key)
+        return label_search.start_search(spec, folds, pipeline, seed, owner=self.who.key,
+                                         running_per_owner=self._task_cap())
 
     def search(self, key: str) -> label_search.SearchState:
         """A search's state; one the caller did not start (and is not staff) reads as none."""
@@ -289,8 +293,8 @@ class Lab:
         The evaluation is the caller's, whoever owns the run. Returns the task id."""
         self._viewable_finished(run_id)
         spec = self.check_dataset(spec)
-        return tasks.submit(cross_eval.evaluate_run, str(self.jobs.store.root), run_id, spec, self.who.key,
-                            kind="evaluation", owner=self.who.key, env=task_env.current())
+        request = cross_eval.evaluation_request(str(self.jobs.store.root), run_id, spec, owner=self.who.key)
+        return self._submit(cross_eval.EVALUATION_TASK, request)
 
     def evaluations(self, run_id: str) -> list[cross_eval.Evaluation]:
         """A visible run's evaluations the caller made (staff: all of them), newest first."""
@@ -310,25 +314,83 @@ class Lab:
         """Compute the embedding map of a visible finished run's test set in the background."""
         self._viewable_finished(run_id)
         embedding.check_method(method)
-        return tasks.submit(embedding.compute_map, str(self.jobs.store.root), run_id, method,
-                            kind="embedding-map", owner=self.who.key, env=task_env.current())
+        return self._submit(embedding.MAP_TASK, embedding.map_request(str(self.jobs.store.root), run_id, method))
 
     def embedding_map(self, run_id: str, method: str) -> np.ndarray | None:
         """The stored map of a visible run (None if not computed yet)."""
         self.run(run_id)
         return embedding.load_map(self.jobs.store, run_id, method)
 
+    def _task_cap(self) -> int | None:
+        """How many of the caller's background tasks may run at once (the classroom's rule)."""
+        return None if self.staff else limits().max_running_per_owner
+
+    def _submit(self, kind: tasks.TaskKind, payload: Any) -> str:
+        return tasks.submit(kind, payload, owner=self.who.key, running_per_owner=self._task_cap())
+
     def task(self, task_id: str) -> tasks.Task:
-        """A background task the caller submitted (staff: any); someone else's reads as missing."""
-        task = tasks.get(task_id)
+        """A piece of the caller's background work (staff: anyone's): a task id (a search, a map,
+        an evaluation) or a run id (a training or grid run); someone else's reads as missing."""
+        if isinstance(task_id, str) and len(task_id) == 8:
+            try:
+                return tasks.run_task(self.run(task_id))
+            except DigitLabError:
+                raise DigitLabError(f"no task {task_id!r} (unknown here, or from before a restart)") from None
+        task = tasks.follow(task_id)
         if not can_act(self.who, task.owner):
             raise DigitLabError(f"no task {str(task_id)[:40]!r} (unknown here, or from before a restart)")
         return task
 
     def cancel(self, task_id: str) -> None:
-        """Stop one of the caller's background tasks."""
+        """Stop one of the caller's background tasks, or one of their runs by its id."""
+        if isinstance(task_id, str) and len(task_id) == 8:
+            self.task(task_id)
+            self.stop(task_id)
+            return
         self.task(task_id)
         tasks.cancel(task_id)
+
+    # ---- for the command line: following work in the foreground --------------------------------
+    # The CLI has no dispatcher thread (Lab(ADMINISTRATOR, jobs=engine(dispatching=False))): these
+    # dispatch in the caller's loop while it waits, within the same queue, slots and rules.
+
+    def wait(self, run_id: str, on_poll: Callable[[Run], None] | None = None,
+             timeout: float | None = None) -> Run:
+        """Dispatch until the visible run ``run_id`` ends; ``on_poll(run)`` after each look."""
+        self.run(run_id)
+        return self.jobs.wait(run_id, on_poll=on_poll, timeout=timeout)
+
+    def grid_runs(self, grid_id: str) -> list[Run]:
+        """The caller's runs of a grid in queue order, after one round of dispatching."""
+        self.jobs.dispatch()
+        return grids.grid_runs(self.view, grid_id)
+
+    def wait_task(self, task_id: str, on_progress: Callable[[tasks.Task], None] | None = None,
+                  timeout: float | None = None, poll: float = 0.2) -> tasks.Task:
+        """Follow one of the caller's background tasks until it ends; ``on_progress(task)`` after each look."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            task = self.task(task_id)
+            if on_progress is not None:
+                on_progress(task)
+            if not task.active or (deadline is not None and time.monotonic() > deadline):
+                return task
+            time.sleep(poll)
+
+    def runs_of(self, owner: str | None = None) -> list[Run]:
+        """The caller's runs (staff: everyone's), only those of ``owner`` if given: a full key
+        (``oidc:amal@school.org``) or how the owner reads in a table (``amal@school.org``)."""
+        runs = self.runs()
+        if owner is None:
+            return runs
+        wanted = owner.casefold()
+        return [r for r in runs if r.owner is not None and wanted in (r.owner.casefold(), owner_label(r.owner).casefold())]
+
+    def runs_table(self) -> pd.DataFrame:
+        """The caller's runs (staff: everyone's) as the run index's table (queue position and
+        estimated start included), newest first."""
+        table = self.jobs.store.table()
+        return table[table["id"].isin({r.id for r in self.runs()})].reset_index(drop=True)
 
     # ---- the class (staff) -------------------------------------------------------------------
 
@@ -438,8 +500,8 @@ class Lab:
 
     def _score_in_background(self, sub: class_challenges.Submission) -> str:
         """The one place a submission's scoring becomes a background task."""
-        task_id = tasks.submit(class_challenges.score_submission, str(self.jobs.store.root), sub.id,
-                               kind="challenge-score", owner=sub.owner, env=task_env.current())
+        task_id = tasks.submit(class_challenges.SCORE_TASK, class_challenges.score_request(str(self.jobs.store.root),
+                                                                                            sub.id), owner=sub.owner)
         _scoring_tasks[sub.id] = task_id
         return task_id
 
@@ -457,7 +519,7 @@ class Lab:
                     changed = True
                 continue
             try:
-                task = tasks.get(task_id)
+                task = tasks.follow(task_id)
             except DigitLabError:
                 continue
             if not task.active and task.state != tasks.FINISHED:
@@ -468,7 +530,7 @@ class Lab:
     def scoring_task(self, submission_id: str) -> str | None:
         """The task scoring one of the caller's submissions in this process, if any."""
         task_id = _scoring_tasks.get(submission_id)
-        return task_id if task_id is not None and can_act(self.who, tasks.get(task_id).owner) else None
+        return task_id if task_id is not None and can_act(self.who, tasks.follow(task_id).owner) else None
 
     def sees_private(self, ch: class_challenges.Challenge) -> bool:
         """Whether the caller sees the private board: staff always, students after the end."""
@@ -506,3 +568,14 @@ class Lab:
 
 #: submission id -> the task scoring it, for submissions made by this process.
 _scoring_tasks: dict[str, str] = {}
+
+def admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:
+    """The classroom's limits on queuing ``configs`` (each one's epochs and model size, how many
+    runs would then wait, how many of the owner's would): DigitLabError queues nothing."""
+    allowed = limits()
+    for config in configs:
+        allowed.check_config(config)
+    if allowed.max_queue is not None or allowed.max_queued_per_owner is not None:
+        now = counts()
+        allowed.check_queue(now.waiting, now.free, adding=len(configs))
+        allowed.check_owner_queue(now.owner_waiting, adding=len(configs))

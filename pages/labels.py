@@ -6,7 +6,7 @@ import streamlit as st
 from core.datasets import display_spec
 from core.exports import csv_text
 from core.errors import DigitLabError
-from core.labels.search import (DONE, FAILED, FINE, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
+from core.labels.search import (FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
                                 estimate_search_seconds)
 from core.preprocess import Pipeline
 from core.runs.describe import duration_text
@@ -110,7 +110,7 @@ if search.running:
 
     live_search(key)
     st.stop()
-if search.status != DONE:
+if search.status != FINISHED:
     _progress(key, polling=False)
     st.stop()
 

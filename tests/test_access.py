@@ -106,14 +106,18 @@ def test_students_table_counts_honest_best_and_runs_validated_on_test(tmp_path):
 
 
 def test_cli_lists_everyone_and_filters_by_owner(tmp_path):
+    from core.execution.queue import JobQueue
+    from core.lab import Lab
+
     store = RunStore(tmp_path / "runs")
     mine = store.create(CONFIG, owner="oidc:amal@school.example").id
     theirs = store.create(CONFIG, owner="code:badr").id
-    everyone = list_text(store)
+    lab = Lab(access.ADMINISTRATOR, jobs=JobQueue(store, max_jobs=1))  # the CLI's door
+    everyone = list_text(lab)
     assert mine in everyone and theirs in everyone and "amal@school.example" in everyone
-    only = list_text(store, "amal@school.example")
+    only = list_text(lab, "amal@school.example")
     assert mine in only and theirs not in only
-    assert theirs in list_text(store, "code:badr") and list_text(store, "nobody") == "no runs of nobody"
+    assert theirs in list_text(lab, "code:badr") and list_text(lab, "nobody") == "no runs of nobody"
 
 
 def test_teacher_deletes_a_students_runs_in_bulk(monkeypatch, tmp_path):

@@ -14,7 +14,7 @@ from core.datasets import load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.experiments.grid import read_grid, stop_grid, to_csv
-from core.labels.search import DONE, NONE, FolderReporter, LabelMarks, read_search, search_folder, search_key
+from core.labels.search import FINISHED, NONE, LabelMarks, SearchRequest, read_search, save_search, search_folder, search_key
 from core.classroom.run_access import RunView
 from core.runs.store import FINISHED, QUEUED
 from tests.accounts_support import MODES, a_class, page_as
@@ -164,10 +164,10 @@ def test_isolation_label_search_reads_as_never_started(c, tmp_path):
 
     key = search_key("default:tiny", 2, "[]", 0)
     folder = search_folder(key)
-    FolderReporter(folder).done(_suspects())
+    save_search(SearchRequest(str(folder), "default:tiny", 2, "[]", 0, None), (_suspects(), 100))
     (folder / "owners.json").write_text(json.dumps({"owners": [c.a.key]}))
     assert read_search(key, viewer=c.b).status == NONE
-    assert read_search(key, viewer=c.a).status == DONE
+    assert read_search(key, viewer=c.a).status == FINISHED
 
 
 def test_isolation_upload_of_another_student_reads_as_missing(c):

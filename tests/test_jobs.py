@@ -13,9 +13,11 @@ import threading
 
 import pytest
 
-from core.execution import eta
+from core.runs import eta
 from core.errors import DigitLabError
+from core.classroom.limits import limits
 from core.execution.queue import JobQueue
+from core.lab import admit_within_limits
 from core.training.models import hyperparams_for
 from core.training.config import RunConfig
 from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
@@ -87,12 +89,13 @@ def test_per_owner_caps_from_the_limits(tmp_path, sleepers, monkeypatch):
     monkeypatch.setenv("DIGITLAB_MAX_RUNNING_PER_OWNER", "1")
     monkeypatch.setenv("DIGITLAB_MAX_QUEUED_PER_OWNER", "1")
     store = RunStore(tmp_path)
-    jobs = JobQueue(store, max_jobs=3, launcher=sleepers)
-    a1, a2 = jobs.submit(CONFIG, owner="alice"), jobs.submit(CONFIG, owner="alice")
+    # The queue takes the cap as a number it asks for, and the check as a callback: the Lab's.
+    jobs = JobQueue(store, max_jobs=3, launcher=sleepers, running_per_owner=lambda: limits().max_running_per_owner)
+    a1, a2 = (jobs.submit(CONFIG, owner="alice", admit=admit_within_limits) for _ in range(2))
     assert (store.get(a1).status, store.get(a2).status) == (RUNNING, QUEUED)  # a free slot, but alice's cap
     with pytest.raises(DigitLabError, match="you have 1 run waiting and this instance allows at most 1 per person"):
-        jobs.submit(CONFIG, owner="alice")
-    assert store.get(jobs.submit(CONFIG, owner="bob")).status == RUNNING
+        jobs.submit(CONFIG, owner="alice", admit=admit_within_limits)
+    assert store.get(jobs.submit(CONFIG, owner="bob", admit=admit_within_limits)).status == RUNNING
 
 
 def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():

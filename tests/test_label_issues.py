@@ -1,8 +1,7 @@
 """Suspected label errors: cleanlab's ranking, out-of-fold search on tiny data with planted label
-errors, the CLI, background searches through their folder, and the marks store."""
+errors, the CLI, background searches as tasks (core.execution.tasks), and the marks store."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -14,10 +13,11 @@ from core.__main__ import main
 from core.datasets import Dataset, load_spec
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.labels.search import (DONE, FAILED, NONE, RUNNING, SUSPECT_COLUMNS, FolderReporter, LabelMarks,
+from core.classroom.access import Identity
+from core.labels.search import (FAILED, FINISHED, NONE, STOPPED, SUSPECT_COLUMNS, LabelMarks, cancel_search,
                                check_folds, rank_suspects, read_search, search_folder, search_key,
                                start_search)
-from core.runs.store import atomic_write_text, process_start
+from core.preprocess import get_pipeline
 
 PLANTED = np.arange(5, 600, 60)  # ten training images, one per class, given a wrong label
 
@@ -64,14 +64,14 @@ def test_folds_must_fit_every_class():
         check_folds(np.delete(y, [12]), 3)
 
 
-def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys, monkeypatch, tmp_path):
-    """One real search (3 folds on 600 images): the CLI over find_suspects, writing its folder too."""
+def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys, monkeypatch, tmp_path,
+                                                                         ray_session):
+    """One real search (3 folds on 600 images): the CLI through the Lab, as a background task."""
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "planted.npz").write_bytes(dataset_to_npz(planted_dataset()))
-    out = tmp_path / "label_issues" / "0123456789abcdef"
-    code = main(["label-issues", "--dataset", f"file:{tmp_path / 'data' / 'planted.npz'}", "--folds", "3",
-                 "--top", "10", "--csv", str(tmp_path / "all.csv"), "--out", str(out)])
+    spec = f"file:{tmp_path / 'data' / 'planted.npz'}"
+    code = main(["label-issues", "--dataset", spec, "--folds", "3", "--top", "10", "--csv", str(tmp_path / "all.csv")])
     assert code == 0
     captured = capsys.readouterr()
     frame = pd.read_csv(tmp_path / "all.csv")
@@ -88,46 +88,58 @@ def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys,
     assert [int(line.split()[1]) for line in lines[2:-1]] == frame["index"].head(10).tolist()
     progress = [line for line in captured.err.splitlines() if line.startswith("[")]
     fractions = [int(line[1:4]) for line in progress]
-    assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 100
-    assert "[ 67%] fold 2 of 3: epoch 6 of 6" in progress
+    assert fractions == sorted(fractions) and fractions[-1] == 100
     assert progress[-1].endswith(f"{len(frame)} suspected of 600")
 
-    done = read_search("0123456789abcdef", root=tmp_path)
-    assert done.status == DONE and done.examined == 600
+    key = search_key(spec, 3, get_pipeline("raw").to_json(), 0)
+    done = read_search(key)  # kept in the cache: the Label issues page finds it, never recomputes it
+    assert done.status == FINISHED and done.examined == 600
     assert done.suspects["index"].tolist() == frame["index"].tolist()
-    assert read_search(search_key("x", 2, "[]", 0), root=tmp_path).status == NONE
+    assert read_search(search_key("x", 2, "[]", 0)).status == NONE
     assert main(["label-issues", "--size", "tiny", "--folds", "12"]) == 2
+    assert "folds must be a whole number from 2 to 10" in capsys.readouterr().err
 
 
-def test_read_search_follows_the_folder_a_search_writes(tmp_path):
-    key = search_key("default:tiny", 3, "[]", 0)
-    assert key != search_key("default:tiny", 3, "[]", 1) and len(key) == 16
-    folder = search_folder(key, tmp_path)
-    reporter = FolderReporter(folder)
-    atomic_write_text(folder / "request.json",
-                      f'{{"pid": {os.getpid()}, "pid_start": "{process_start(os.getpid())}"}}')
-    reporter(0.4, "fold 2 of 3: epoch 1 of 6")
-    state = read_search(key, tmp_path)
-    assert (state.status, state.fraction, state.text) == (RUNNING, 0.4, "fold 2 of 3: epoch 1 of 6")
-    atomic_write_text(folder / "request.json", '{"pid": 999999999, "pid_start": "1"}')
-    (folder / "log.txt").write_text("Traceback...\nMemoryError: out of memory\n")
-    assert read_search(key, tmp_path).status == FAILED
-    assert read_search(key, tmp_path).error.endswith("MemoryError: out of memory")
-    reporter.failed("default:tiny: no such dataset")
-    assert read_search(key, tmp_path).error == "default:tiny: no such dataset"
+def test_a_failing_search_reads_as_failed_with_its_cause_and_only_its_owners_see_it(monkeypatch, tmp_path,
+                                                                                     ray_session):
+    monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    ds = load_spec("default:tiny")
+    keep = np.concatenate([np.flatnonzero(ds.y_train == c)[:2] for c in range(10)])  # two images a class
+    (tmp_path / "data" / "few.npz").write_bytes(dataset_to_npz(
+        Dataset("few", ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.class_names)))
+    key = start_search(f"file:{tmp_path / 'data' / 'few.npz'}", folds=3, owner="code:amal")
+    deadline = time.monotonic() + 120
+    while (state := read_search(key)).running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (state.status, state.error) == (FAILED, "3-fold cross-validation needs at least 3 training images of "
+                                                   "every class; class 0 has 2")
+    other = Identity("code:badr", "badr", "student")
+    assert read_search(key, viewer=other).status == NONE  # exactly like a search never started
+    assert read_search(key, viewer=Identity("code:amal", "amal", "student")).status == FAILED
     with pytest.raises(DigitLabError, match="not a search key"):
         search_folder("../../etc", tmp_path)
 
 
-def test_start_search_runs_in_the_background_once():
+def test_start_search_runs_in_the_background_once(ray_session):
     key = start_search("default:tiny", folds=2, pipeline="raw", seed=1)
     assert start_search("default:tiny", folds=2, pipeline="raw", seed=1) == key  # running: not started twice
     deadline = time.monotonic() + 120
-    while (state := read_search(key)).status == RUNNING and time.monotonic() < deadline:
+    while (state := read_search(key)).running and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert state.status == DONE, (state, (search_folder(key) / "log.txt").read_text()[-500:])
+    assert state.status == FINISHED, state
     assert state.examined == 600 and list(state.suspects.columns) == SUSPECT_COLUMNS
     assert start_search("default:tiny", folds=2, pipeline="raw", seed=1) == key  # done: kept
+
+
+def test_a_search_cancelled_is_stopped_and_can_start_again(ray_session):
+    key = start_search("default:tiny", folds=5, pipeline="raw", seed=2)
+    assert read_search(key).running
+    cancel_search(key)
+    assert read_search(key).status == STOPPED
+    assert start_search("default:tiny", folds=5, pipeline="raw", seed=2) == key
+    assert read_search(key).running  # a new task for the same key
+    cancel_search(key)
 
 
 def test_marks_are_kept_per_dataset_and_lose_nothing_between_writers(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import DigitLabError
 from core.execution.queue import JobQueue
+from core.lab import admit_within_limits
 from core.classroom.limits import Limits, limits, load_upload, read_limits_file, upload_format
 from core.training.models import PRESETS, count_params, hyperparams_for
 from core.training.config import RunConfig
@@ -143,16 +144,17 @@ def test_job_queue_enforces_limits(monkeypatch, tmp_path, sleepers):
     store = RunStore(tmp_path / "runs")
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
     with pytest.raises(DigitLabError, match="4 epochs asked"):
-        jobs.submit(_config("D", epochs=4))
+        jobs.submit(_config("D", epochs=4), admit=admit_within_limits)
     assert store.list() == []
-    first = jobs.submit(_config("D", epochs=3))   # takes the one slot
-    second = jobs.submit(_config("D", epochs=1))  # waits
+    first = jobs.submit(_config("D", epochs=3), admit=admit_within_limits)   # takes the one slot
+    second = jobs.submit(_config("D", epochs=1), admit=admit_within_limits)  # waits
     assert store.get(second).status == QUEUED and store.get(first).status == "running"
     with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):
-        jobs.submit(_config("D", epochs=1))
+        jobs.submit(_config("D", epochs=1), admit=admit_within_limits)
     assert len(store.list()) == 2
-    with pytest.raises(DigitLabError, match="4 epochs asked"):  # a grid checks its runs first
-        jobs.check_limits([_config("D", epochs=1), _config("D", epochs=4)])
+    with pytest.raises(DigitLabError, match="4 epochs asked"):  # a grid checks its runs first: none queued
+        jobs.submit_many([_config("D", epochs=1), _config("D", epochs=4)], admit=admit_within_limits)
+    assert len(store.list()) == 2
 
 
 def test_per_owner_limits_parse_from_variables_and_file(monkeypatch, tmp_path):

@@ -1,20 +1,30 @@
 """The Label issues page: starting a search, its progress while the folds train, the ranked gallery,
-marking images, the exports, and a failed search. The search's folder is written by the test (the
-real search is covered by tests/test_label_issues.py), so the page never waits for TensorFlow."""
+marking images, the exports, and a failed search. The search runs as a stand-in task of the same
+kind (the real search is covered by tests/test_label_issues.py), so the page never waits for
+TensorFlow; a finished search is written as the server writes what a worker returned."""
 from __future__ import annotations
 
 import io
-import os
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from ray import cloudpickle
 
 from core.datasets import load_spec
-from core.labels.search import SUSPECT_COLUMNS, FolderReporter, LabelMarks, search_folder, search_key
-from core.runs.store import atomic_write_text, process_start
+from core.errors import DigitLabError
+from core.execution.tasks import TaskKind
+from core.labels import search
+from core.labels.search import (FAILED, FINISHED, SUSPECT_COLUMNS, LabelMarks, SearchRequest, read_search,
+                               save_search, search_folder, search_key)
 from tests.pages_support import no_exceptions, open_page
+from tests.ray_support import wait_for
 from tests.run_fixtures import capture_downloads, open_app_page
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the stand-in searches travel by value
 
 SPEC = "default:tiny"
 KEY = search_key(SPEC, 3, "[]", 0)  # what the page's defaults (3 folds, raw pixels, seed 0) search
@@ -33,34 +43,45 @@ def suspects_frame() -> pd.DataFrame:
     return frame
 
 
-def running_search(progress: float, text: str) -> FolderReporter:
-    """A search folder as a live search leaves it: its request (this process stands in for the
-    search's) and its latest progress."""
-    reporter = FolderReporter(search_folder(KEY))
-    atomic_write_text(reporter.folder / "request.json",
-                      f'{{"pid": {os.getpid()}, "pid_start": "{process_start(os.getpid())}"}}')
-    reporter(progress, text)
-    return reporter
+def finished_search(key: str, frame: pd.DataFrame) -> None:
+    """The search ``key`` done, as the server writes what its worker returned."""
+    save_search(SearchRequest(str(search_folder(key)), SPEC, 3, "[]", 0, None), (frame, frame.attrs["examined"]))
+
+
+def searching_then_done(request: SearchRequest, progress) -> tuple[pd.DataFrame, int]:
+    """A stand-in search: reports where it is, then returns the suspects once the test releases it."""
+    progress(0.4, "fold 2 of 3: epoch 2 of 6")
+    release, deadline = Path(request.folder) / "release", time.monotonic() + 120
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return suspects_frame(), 600
+
+
+def refusing(request: SearchRequest, progress) -> None:
+    raise DigitLabError("default:tiny: 3-fold cross-validation needs at least 3 training images of every class")
 
 
 def _captions(at):
     return [img.proto.imgs[0].caption for img in at.get("image")]
 
 
-def test_progress_then_gallery_marks_and_exports(monkeypatch):
+def test_progress_then_gallery_marks_and_exports(monkeypatch, ray_session):
     downloads = capture_downloads(monkeypatch)
-    reporter = running_search(0.4, "fold 2 of 3: epoch 2 of 6")
+    monkeypatch.setattr(search, "SEARCH_TASK", TaskKind("label-search", searching_then_done, search.save_search))
     at = open_app_page("labels")
     no_exceptions(at)
     assert at.info[0].value.startswith("Choose the folds and press Find suspects")
-    next(b for b in at.button if b.label == "Find suspects").click().run()  # running already: not started again
+    next(b for b in at.button if b.label == "Find suspects").click().run()
     no_exceptions(at)
     assert at.session_state["labels_search"] == KEY
+    assert wait_for(lambda: read_search(KEY).text == "fold 2 of 3: epoch 2 of 6", timeout=60)
+    at.run()
     bar = at.get("progress")[0].proto
     assert bar.value == 40 and bar.text == "Searching: fold 2 of 3: epoch 2 of 6"
 
     frame = suspects_frame()
-    reporter.done(frame)
+    (search_folder(KEY) / "release").touch()
+    assert wait_for(lambda: read_search(KEY).status == FINISHED, timeout=60)
     at.run()
     no_exceptions(at)
     ds = load_spec(SPEC)
@@ -103,11 +124,11 @@ def test_progress_then_gallery_marks_and_exports(monkeypatch):
     assert fresh.segmented_control(key="labels_mark_437").value == "label wrong"
 
 
-def test_a_failed_search_says_why():
-    reporter = FolderReporter(search_folder(KEY))
-    reporter.failed("default:tiny: 3-fold cross-validation needs at least 3 training images of every class")
+def test_a_failed_search_says_why(monkeypatch, ray_session):
+    monkeypatch.setattr(search, "SEARCH_TASK", TaskKind("label-search", refusing, search.save_search))
     at = open_page("labels")
-    at.session_state["labels_search"] = KEY
+    next(b for b in at.button if b.label == "Find suspects").click().run()
+    assert wait_for(lambda: read_search(KEY).status == FAILED, timeout=60)
     at.run()
     no_exceptions(at)
     # (the colon of default:tiny escaped, so Markdown cannot take ":tiny:" for an emoji code)

@@ -7,10 +7,10 @@ import pytest
 
 from core.datasets import load_spec
 from core.labels.corrections import LabelCorrections, provenance
-from core.labels.search import FolderReporter, LabelMarks, search_folder
+from core.labels.search import LabelMarks
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
-from tests.test_pages_labels import KEY, SPEC, suspects_frame
+from tests.test_pages_labels import KEY, SPEC, finished_search, suspects_frame
 from ui import state
 
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def _done_page():
-    FolderReporter(search_folder(KEY)).done(suspects_frame())
+    finished_search(KEY, suspects_frame())
     at = open_app_page("labels")
     at.session_state["labels_search"] = KEY
     return at.run()
@@ -65,7 +65,7 @@ def test_accept_then_make_a_version_and_work_on_it():
 def test_a_suggestion_equal_to_the_given_label_is_refused_with_a_message():
     frame = suspects_frame()
     frame.loc[0, "suggested"] = frame.loc[0, "given"]  # image 437
-    FolderReporter(search_folder(KEY)).done(frame)
+    finished_search(KEY, frame)
     at = open_app_page("labels")
     at.session_state["labels_search"] = KEY
     at.run()

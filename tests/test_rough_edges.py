@@ -62,7 +62,7 @@ def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
 
 
 def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_one_is_drawn(monkeypatch):
-    from core.datasets.background import wait_for_fill
+    from core.execution.dataset_fill import wait_for_fill
     from core.datasets.synthetic import cache_path
 
     monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "small")  # the tests' cache folder is empty

@@ -66,12 +66,6 @@ def test_same_seed_gives_the_same_arrays_and_another_seed_differs():
     assert not np.array_equal(a.x_test, c.x_test)
 
 
-def test_worker_count_does_not_change_the_output():
-    # 1,100 train images are two chunks of writers, so two processes really split the work
-    one, two = generate(1100, 100, seed=1, workers=1), generate(1100, 100, seed=1, workers=2)
-    assert np.array_equal(one.x_train, two.x_train) and np.array_equal(one.x_test, two.x_test)
-
-
 def test_smaller_size_is_a_prefix_of_a_larger_one():
     small, large = generate(250, 30, seed=2), generate(600, 100, seed=2)
     assert np.array_equal(small.x_train, large.x_train[:250])
@@ -184,11 +178,6 @@ def test_unknown_size_is_a_digitlab_error(tmp_path):
 def test_bad_counts_are_digitlab_errors(args):
     with pytest.raises(DigitLabError, match="must be a positive whole number"):
         generate(*args)
-
-
-def test_bad_worker_count_is_a_digitlab_error():
-    with pytest.raises(DigitLabError, match="workers must be a positive whole number"):
-        generate(10, 10, workers=0)
 
 
 def test_negative_seed_is_a_digitlab_error():

@@ -1,4 +1,5 @@
-"""The generic background-task API (core.execution.tasks) on the session's local Ray."""
+"""The one background-task API (core.execution.tasks) on the session's local Ray: progress and
+result, failures with their cause, cancel (running and queued), fair share and per-owner caps."""
 from __future__ import annotations
 
 import sys
@@ -9,37 +10,44 @@ import pytest
 
 from core.execution import tasks
 from core.errors import DigitLabError
+from tests.ray_support import wait_for
 
 # The task functions below travel to Ray workers by value (the tests folder is not on their path).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def count_to(n: int, *, progress, pause: float = 0.05, label: str = "step") -> dict:
+def count_to(payload: dict, progress) -> dict:
+    n, label = payload["n"], payload.get("label", "step")
     for i in range(n):
         progress(i / n, f"{label} {i}")
-        time.sleep(pause)
+        time.sleep(payload.get("pause", 0.05))
     progress(1.0, f"{label} done")
     return {"counted": n, "label": label}
 
 
-def refuse(*, progress) -> None:
+def refuse(payload, progress) -> None:
     raise DigitLabError("bad spec: no such dataset")
 
 
-def crash(*, progress) -> None:
+def crash(payload, progress) -> None:
     raise ZeroDivisionError("division by zero")
 
 
+COUNT = tasks.TaskKind("demo", count_to)
+DOUBLED = tasks.TaskKind("demo-collected", count_to, collect=lambda payload, result: {**result, "kept": True})
+
+
 @pytest.fixture(autouse=True)
-def _ray(ray_session):
+def _ray(ray_session, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
     yield
 
 
 def test_a_task_reports_progress_then_its_result():
-    task_id = tasks.submit(count_to, 30, kind="demo", owner="alice", pause=0.05, label="fold")
+    task_id = tasks.submit(COUNT, {"n": 30, "label": "fold"}, owner="alice")
     seen = set()
     deadline = time.monotonic() + 60
-    while (task := tasks.get(task_id)).active and time.monotonic() < deadline:
+    while (task := tasks.follow(task_id)).active and time.monotonic() < deadline:
         seen.add(task.state)
         if task.state == tasks.RUNNING and task.text.startswith("fold "):
             assert 0.0 <= task.fraction < 1.0
@@ -49,34 +57,71 @@ def test_a_task_reports_progress_then_its_result():
     assert task.result == {"counted": 30, "label": "fold"}
     assert (task.kind, task.owner, task.fraction, task.error) == ("demo", "alice", 1.0, None)
     assert "progress" in seen
-    assert tasks.get(task_id) == task  # an ended task keeps its outcome
+    assert tasks.follow(task_id) == task  # an ended task keeps its outcome
+
+
+def test_the_server_collects_what_the_worker_returned():
+    task = tasks.wait(tasks.submit(DOUBLED, {"n": 2, "pause": 0.0}), timeout=60)
+    assert (task.state, task.result) == (tasks.FINISHED, {"counted": 2, "label": "step", "kept": True})
 
 
 def test_a_digitlab_error_fails_the_task_with_its_message():
-    task = tasks.wait(tasks.submit(refuse, kind="demo"), timeout=60)
+    task = tasks.wait(tasks.submit(tasks.TaskKind("demo", refuse)), timeout=60)
     assert (task.state, task.error) == (tasks.FAILED, "bad spec: no such dataset")
     assert task.result is None
 
 
 def test_any_other_exception_fails_the_task_naming_its_type():
-    task = tasks.wait(tasks.submit(crash, kind="demo"), timeout=60)
+    task = tasks.wait(tasks.submit(tasks.TaskKind("demo", crash)), timeout=60)
     assert (task.state, task.error) == (tasks.FAILED, "ZeroDivisionError: division by zero")
 
 
 def test_cancel_stops_a_running_task():
-    task_id = tasks.submit(count_to, 1000, kind="demo", pause=0.05)
-    deadline = time.monotonic() + 60
-    while tasks.get(task_id).state != tasks.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.05)
+    task_id = tasks.submit(COUNT, {"n": 1000})
+    assert wait_for(lambda: tasks.follow(task_id).state == tasks.RUNNING, timeout=60)
     tasks.cancel(task_id)
-    assert (tasks.get(task_id).state, tasks.get(task_id).error) == (tasks.STOPPED, None)
+    assert (tasks.follow(task_id).state, tasks.follow(task_id).error) == (tasks.STOPPED, None)
     assert tasks.wait(task_id, timeout=30).state == tasks.STOPPED
+
+
+def test_per_owner_cap_holds_a_task_while_a_slot_is_free(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
+    a1 = tasks.submit(COUNT, {"n": 1000}, owner="alice", running_per_owner=1)
+    a2 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="alice", running_per_owner=1)
+    b1 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="bob", running_per_owner=1)
+    assert tasks.wait(b1, timeout=60).state == tasks.FINISHED  # the free slot went to bob
+    assert tasks.follow(a2).state == tasks.QUEUED and tasks.follow(a2).text == "waiting for a free slot"
+    tasks.cancel(a1)
+    assert tasks.wait(a2, timeout=60).state == tasks.FINISHED
+
+
+def test_fair_share_starts_the_owner_with_fewest_running_first(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
+    a1, a2 = (tasks.submit(COUNT, {"n": 1000}, owner="alice") for _ in range(2))
+    assert wait_for(lambda: {tasks.follow(a1).state, tasks.follow(a2).state} == {tasks.RUNNING}, timeout=60)
+    a3 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="alice")
+    b1 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="bob")  # after alice's third
+    tasks.cancel(a1)  # one slot frees: bob has none running, alice one
+    assert tasks.wait(b1, timeout=60).state == tasks.FINISHED
+    assert tasks.follow(a3).state == tasks.QUEUED
+    tasks.cancel(a2)
+    assert tasks.wait(a3, timeout=60).state == tasks.FINISHED
+
+
+def test_a_queued_task_cancelled_never_starts(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "1")
+    first = tasks.submit(COUNT, {"n": 1000}, owner="carl")
+    queued = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="carl")
+    assert tasks.follow(queued).state == tasks.QUEUED
+    assert tasks.cancel(queued).state == tasks.STOPPED
+    tasks.cancel(first)
+    assert tasks.follow(queued).state == tasks.STOPPED
 
 
 def test_unknown_or_malformed_ids_are_clear_errors():
     with pytest.raises(DigitLabError, match="no task 'feedbeef'"):
-        tasks.get("feedbeef")
+        tasks.follow("feedbeef")
     with pytest.raises(DigitLabError, match="no task"):
         tasks.cancel(None)  # type: ignore[arg-type]
-    with pytest.raises(DigitLabError, match="runs a function"):
-        tasks.submit("not callable", kind="demo")  # type: ignore[arg-type]
+    with pytest.raises(DigitLabError, match="submitted with its TaskKind"):
+        tasks.submit("not a kind")  # type: ignore[arg-type]

@@ -14,8 +14,8 @@ import streamlit as st
 from core.analysis.cross_eval import Evaluation
 from core.errors import DigitLabError
 from core.text import escape  # the one escaping path (pages call inside_views.escape too)
+from core.states import FAILED, STOPPED
 from core.analysis.inspection import diverging_rgb
-from core.execution.tasks import FAILED, STOPPED
 from core.lab import Lab
 from core.runs.store import Run
 from ui import models
@@ -61,7 +61,7 @@ def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, pr
                    "(one colour scale for both maps).")
 
 
-# ---- background tasks (core.execution.tasks) --------------------------------------------------------------
+# ---- background tasks (through the Lab: core.lab.Lab.task / cancel) -----------------------------
 
 #: {what the task computes: task id}; only ids live in the session (see the Streamlit notes).
 TASKS = "inside_tasks"

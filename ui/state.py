@@ -6,12 +6,13 @@ import streamlit as st
 from core.classroom import access, workspace
 from core.classroom.access import Identity
 from core.datasets import Dataset, DatasetSpec, load_spec
-from core.datasets.background import FIRST_SIZE, fill_in_background, fill_state
+from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state
 from core.errors import DigitLabError
 from core.lab import Lab
 from core.preprocess import Pipeline
 from core.settings import settings
 from ui import identity
+
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
 DATASET_SPEC = "dataset_spec"

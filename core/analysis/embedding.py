@@ -1,9 +1,11 @@
 """A 2-D map of a run's test set from its model's last hidden layer (PCA or scikit-learn t-SNE).
 
-:func:`compute_map` is a background job (``fn(..., progress=...)``, as ``core.execution.tasks`` runs them):
-it loads the run's model and dataset, takes the last hidden layer's outputs for every test image,
-projects them to 2-D and caches the points in the run's folder (``embedding-<method>.npy``), so a
-map is computed once per run and method. :func:`load_map` reads the cache; :func:`map_frame`
+:data:`MAP_TASK` is the background task kind (core.execution.tasks): the server gathers what a
+worker needs (:func:`map_request`: the run's config, its model file's bytes, the dataset's
+shipment), the worker loads them and returns the points (:func:`map_points`: the last hidden
+layer's outputs for every test image, projected to 2-D), and the server caches them in the run's
+folder (:func:`save_map`, ``embedding-<method>.npy``), so a map is computed once per run and
+method. :func:`compute_map` does the same in this process. :func:`load_map` reads the cache; :func:`map_frame`
 joins the points with the labels and the predictions of any epoch, for a chart.
 
 t-SNE settings are chosen for speed on 10,000 points (bench/embedding.py measures them): PCA to
@@ -12,19 +14,19 @@ t-SNE settings are chosen for speed on 10,000 points (bench/embedding.py measure
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.execution import task_env
 from core.errors import DigitLabError
+from core.execution.shipping import Shipment, dataset_payload, local_spec, shipped_model
+from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, RunStore, atomic_save_npy, validate_run_id
-
-#: progress(fraction done in 0..1, what is happening).
-Progress = Callable[[float, str], None]
+from core.states import Progress
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 PCA_DIMENSIONS = 30
 TSNE_ITERATIONS = 550  # includes scikit-learn's 250 early-exaggeration iterations
@@ -108,42 +110,80 @@ def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     return points
 
 
-def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progress | None = None,
-                env: Mapping[str, str] | None = None) -> str:
-    """Compute and cache the map of a finished run's test set; returns the cache file's path.
+@dataclass(frozen=True)
+class MapRequest:
+    """What a worker needs to map a run: its config, its model file's bytes, its dataset (a
+    shipment, or None for a ready dataset or when mapping in this process), and where the server
+    keeps the result."""
 
-    A map already cached is returned as it is. DigitLabError for an unfinished run, a run whose
-    model or dataset is gone, or an unknown method. ``env``: the submitter's settings
-    (``core.execution.task_env.current()``) for a task on a worker.
-    """
-    with task_env.applied(env):
-        return _compute_map(root, run_id, method, progress)
+    root: str
+    run_id: str
+    method: str
+    config: dict[str, Any]
+    model: bytes
+    dataset: Shipment | None
 
 
-def _compute_map(root: str, run_id: str, method: str, progress: Progress | None) -> str:
-    from core.datasets import load_spec
-    from core.analysis.inspection import model_inputs
-    from core.training.fit import load_model
-
+def map_request(root: str, run_id: str, method: str = "pca", ship: bool = True) -> MapRequest:
+    """The request to map the finished run ``run_id`` (DigitLabError for an unfinished run, a run
+    whose model or dataset is gone, or an unknown method). ``ship``: send the dataset file along."""
     store = RunStore(root)
     check_method(method)
-    path = map_path(store, run_id, method)
-    if load_map(store, run_id, method) is not None:
-        return str(path)
     run = store.get(run_id)
     if run.status != FINISHED or run.config is None:
         raise DigitLabError(f"run {run_id} is {run.status}: only a finished run has a model to map")
+    model = store.model_path(run_id).read_bytes()
+    return MapRequest(str(root), run_id, method, run.config.to_dict(), model,
+                      dataset_payload(run.config.dataset) if ship else None)
+
+
+def map_points(request: MapRequest, progress: Progress | None = None) -> np.ndarray:
+    """On a worker: the (N_test, 2) float32 points of the request's run (touches no run folder)."""
+    from core.analysis.inspection import model_inputs
+    from core.datasets import load_spec
+    from core.training.config import RunConfig
+
+    config = RunConfig.from_dict(request.config)
     _say(progress, 0.05, "loading the dataset")
-    ds = load_spec(run.config.dataset)
+    ds = load_spec(local_spec(config.dataset, request.dataset))
     _say(progress, 0.15, "preprocessing the test images")
-    x = model_inputs(run.config, ds.x_test)
+    x = model_inputs(config, ds.x_test)
     _say(progress, 0.25, "reading the last hidden layer")
-    features = hidden_features(load_model(store.model_path(run_id)), x)
-    _say(progress, 0.4, f"{METHODS[method]} of {len(features):,} points")
-    points = project(features, method, seed=run.config.seed)
-    atomic_save_npy(path, points.astype(np.float32))
+    features = hidden_features(shipped_model(request.model), x)
+    _say(progress, 0.4, f"{METHODS[request.method]} of {len(features):,} points")
+    points = project(features, request.method, seed=config.seed).astype(np.float32)
     _say(progress, 1.0, f"map of {len(points):,} test images ready")
+    return points
+
+
+def save_map(request: MapRequest, points: np.ndarray) -> str:
+    """On the server: cache the points a worker returned in the run's folder; the file's path."""
+    store = RunStore(request.root)
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise DigitLabError(f"a map has two coordinates per point, got shape {points.shape}")
+    if not store.folder(request.run_id).is_dir():  # deleted while the map was computed
+        raise DigitLabError(f"no run {request.run_id}")
+    path = map_path(store, request.run_id, request.method)
+    atomic_save_npy(path, points)
     return str(path)
+
+
+#: The background task kind: the worker computes, the server writes.
+MAP_TASK = TaskKind("embedding-map", map_points, save_map)
+
+
+def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progress | None = None) -> str:
+    """Compute and cache the map of a finished run's test set in this process; the cache file's path.
+
+    A map already cached is returned as it is.
+    """
+    check_method(method)
+    path = map_path(RunStore(root), run_id, method)
+    if load_map(RunStore(root), run_id, method) is not None:
+        return str(path)
+    request = map_request(root, run_id, method, ship=False)
+    return save_map(request, map_points(request, progress))
 
 
 def map_frame(points: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray,

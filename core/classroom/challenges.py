@@ -41,8 +41,9 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
-from core.execution import task_env
+from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, Run, RunStore, atomic_save_npy
+from core.states import Progress
 
 FOLDER = "challenges"
 INDEX_NAME, HIDDEN_NAME, SPLIT_NAME = "challenges.sqlite", "hidden.npz", "split.npy"
@@ -53,7 +54,6 @@ DEFAULT_PUBLIC, DEFAULT_PER_DAY = 0.3, 5
 STALE_AFTER_S = 900.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
 #: progress(fraction done in 0..1, what is happening).
-Progress = Callable[[float, str], None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS challenges (
@@ -358,49 +358,82 @@ def names_hidden_set(spec: str, root: str | Path | None = None) -> bool:
 
 # ---- scoring (a background task) ----------------------------------------------------------------
 
-def score_submission(root: str, submission_id: str, *, progress: Progress | None = None,
-                     env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Score one submission on its challenge's hidden set and record the scores; returns only the
-    submission's id and status (a task's result is shown to its submitter: no scores in it).
-    ``env``: the submitter's settings (``core.execution.task_env.current()``)."""
-    with task_env.applied(env):
-        store = ChallengeStore(root)
-        try:
-            scores = _score(store, store.submission(submission_id), progress)
-        except DigitLabError as err:
-            store.record(submission_id, error=str(err))
-            raise
-        except Exception as err:  # a damaged model file: recorded, so the board does not wait forever
-            store.record(submission_id, error=f"scoring failed: {type(err).__name__}")
-            raise
-        store.record(submission_id, **scores)
-        return {"submission": submission_id, "status": SCORED}
+@dataclass(frozen=True)
+class ScoreRequest:
+    """What a worker needs to score one submission: the run's config and model file, and the
+    hidden images with their labels and which of them are public (the worker writes nothing)."""
+
+    root: str
+    submission_id: str
+    config: dict[str, Any]
+    model: bytes
+    x: np.ndarray
+    y: np.ndarray
+    public: np.ndarray
 
 
-def _score(store: ChallengeStore, sub: Submission, progress: Progress | None) -> dict[str, float]:
-    from core.analysis.cross_eval import PREDICT_BATCH
-    from core.analysis.evaluation import accuracy
-    from core.analysis.inspection import model_inputs
-    from core.training.fit import load_model
-
+def score_request(root: str, submission_id: str) -> ScoreRequest:
+    """On the server: gather a submission's run and the hidden set for its scoring task."""
+    store = ChallengeStore(root)
+    sub = store.submission(submission_id)
     runs = RunStore(store.root)
     run = runs.get(sub.run_id)
     if run.status != FINISHED or run.config is None or run.broken:
         raise DigitLabError(f"run {sub.run_id} has no model to score (it is {run.status})")
-    _say(progress, 0.1, "preprocessing the hidden images with the run's pipeline")
     x, y, _ = store.hidden_set(sub.challenge_id)
-    inputs = model_inputs(run.config, x)
+    public = np.zeros(len(y), dtype=bool)
+    public[store.public_indices(sub.challenge_id)] = True
+    return ScoreRequest(str(root), submission_id, run.config.to_dict(), runs.model_path(sub.run_id).read_bytes(),
+                        x, y, public)
+
+
+def score_on_worker(request: ScoreRequest, progress: Progress | None = None) -> dict[str, float]:
+    """On a worker: the run's model and pipeline (training-only steps left out) on the hidden
+    images, as ``python -m core evaluate`` does; the accuracies of the public part, the private
+    part and the whole."""
+    from core.analysis.cross_eval import PREDICT_BATCH
+    from core.analysis.evaluation import accuracy
+    from core.analysis.inspection import model_inputs
+    from core.execution.shipping import shipped_model
+    from core.training.config import RunConfig
+
+    _say(progress, 0.1, "preprocessing the hidden images with the run's pipeline")
+    inputs = model_inputs(RunConfig.from_dict(request.config), request.x)
     _say(progress, 0.4, "loading the model")
-    model = load_model(runs.model_path(sub.run_id))
+    model = shipped_model(request.model)
     if tuple(model.input_shape[1:]) != inputs.shape[1:]:
         raise DigitLabError(f"the run's model takes images of shape {tuple(model.input_shape[1:])}, not 28x28")
     _say(progress, 0.6, "predicting")
     probs = np.asarray(model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
-    public = np.zeros(len(y), dtype=bool)
-    public[store.public_indices(sub.challenge_id)] = True
+    y, public = request.y, request.public
     _say(progress, 1.0, "scored")
     return {"public": accuracy(y[public], probs[public]), "private": accuracy(y[~public], probs[~public]),
             "whole": accuracy(y, probs)}
+
+
+def record_scores(request: ScoreRequest, scores: dict[str, float]) -> dict[str, Any]:
+    """On the server: record a submission's scores; the task's result names only the submission
+    and its status (a task's result is shown to its submitter: no scores in it)."""
+    ChallengeStore(request.root).record(request.submission_id, **scores)
+    return {"submission": request.submission_id, "status": SCORED}
+
+
+#: The background task kind: the worker scores, the server records.
+SCORE_TASK = TaskKind("challenge-score", score_on_worker, record_scores)
+
+
+def score_submission(root: str, submission_id: str, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Score one submission in this process and record the scores (tests, the CLI's fallback)."""
+    store = ChallengeStore(root)
+    try:
+        request = score_request(root, submission_id)
+        return record_scores(request, score_on_worker(request, progress))
+    except DigitLabError as err:
+        store.record(submission_id, error=str(err))
+        raise
+    except Exception as err:  # a damaged model file: recorded, so the board does not wait forever
+        store.record(submission_id, error=f"scoring failed: {type(err).__name__}")
+        raise
 
 
 def _say(progress: Progress | None, fraction: float, text: str) -> None:

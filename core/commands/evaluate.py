@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-from core.analysis.cross_eval import evaluate_run
-from core.datasets import SIZE_NAMES, load_path, save_upload
-from core.settings import settings
+from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
+from core.commands.door import admin_lab
+from core.errors import DigitLabError
+from core.execution.tasks import FINISHED, Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,28 +18,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Evaluate a finished run on the test split of another dataset of "
                                           "28x28 images with the same classes, through the run's pipeline.")
     p.add_argument("run_id", metavar="RUN_ID", help="a finished run (see python -m core runs)")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", metavar="NAME",
-                        help="a ready dataset (default, fashion-mnist) or a spec such as default:small")
-    source.add_argument("--path", nargs="+", metavar="PATH",
-                        help="a folder, zip or .npz, or the four AHDD CSV / MNIST IDX files")
-    p.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
+    add_dataset_arguments(p, required=True)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate and print the figures; bad input raises DigitLabError (exit status 2)."""
-    if args.dataset is not None:
-        spec = args.dataset if ":" in args.dataset else f"{args.dataset}:{args.size}"
-    else:
-        # A file given here is copied into the cache (content-addressed), so the evaluation's
-        # spec keeps loading for the Errors page wherever the file was.
-        spec = save_upload(load_path(args.path[0] if len(args.path) == 1 else args.path))
+    """Evaluate as a background task, follow it, and print the figures; bad input raises
+    DigitLabError (exit status 2)."""
+    lab = admin_lab()
+    lab.run(args.run_id)  # an unknown run is refused before any dataset is read
+    # A --path outside the data and cache folders is copied into the cache (content-addressed),
+    # so the evaluation's spec keeps loading for the Errors page wherever the files were.
+    spec = str(dataset_from_args(args))
+    said: list[tuple[float, str]] = []
 
-    def progress(fraction: float, text: str) -> None:
-        print(f"[{fraction:4.0%}] {text}", flush=True)
+    def progress(task: Task) -> None:
+        if task.text and (not said or said[-1] != (task.fraction, task.text)):
+            said.append((task.fraction, task.text))
+            print(f"[{task.fraction:4.0%}] {task.text}", flush=True)
 
-    meta = evaluate_run(str(settings().run_root), args.run_id, spec, progress=progress)
+    task = lab.wait_task(lab.evaluate(args.run_id, spec), on_progress=progress)
+    if task.state != FINISHED:
+        raise DigitLabError(task.error or f"the evaluation was {task.state}")
+    meta = task.result
     print(f"dataset: {meta['dataset_name']} ({spec})")
     if meta.get("class_match"):
         print(f"note: {meta['class_match']}")

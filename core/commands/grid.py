@@ -14,12 +14,11 @@ import time
 from typing import TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.experiments.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_augments, parse_pipelines,
-                                   parse_presets,
-                       parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
-from core.execution.queue import JobQueue
-from core.runs.store import FINISHED, Run, RunStore, fit_result_line
-from core.settings import settings
+from core.commands.door import admin_lab
+from core.experiments.grid import (GridResult, GridSpec, fit_result_text, parse_augments, parse_pipelines, parse_presets,
+                                   parse_seeds, table_text, TRAINING_ONLY_NOTE)
+from core.lab import Lab
+from core.runs.store import FINISHED, Run, fit_result_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,50 +57,47 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = RunStore(settings().run_root)
+    lab = admin_lab()
     if args.show:
-        result = read_grid(store, args.show)
+        result = lab.grid(args.show)
         print(report_text(result))
         print(f"grid: {result.counts[FINISHED]} runs finished")
         return 0
     spec = spec_from_args(args)
     spec.configs()  # check everything before anything is queued or printed
-    jobs = JobQueue(store)
-    max_jobs = jobs.max_jobs
     started = time.monotonic()
-    grid_id = submit_grid(jobs, spec)
+    grid_id = lab.submit_grid(spec)
     augments = f" x {len(spec.augments)} augmentations" if len(spec.augments) > 1 else ""
     print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
-          f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {max_jobs}", flush=True)
-    result = follow(jobs, grid_id, sys.stdout, sys.stderr)
+          f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.jobs.max_jobs}", flush=True)
+    result = follow(lab, grid_id, sys.stdout, sys.stderr)
     print(report_text(result))
     print(f"wall time: {time.monotonic() - started:.1f} s")
     print(f"grid: {result.counts[FINISHED]} runs finished")
     return 0 if result.counts[FINISHED] == result.total else 1
 
 
-def follow(jobs: JobQueue, grid_id: str, out: TextIO, err: TextIO, poll: float = 0.25) -> GridResult:
+def follow(lab: Lab, grid_id: str, out: TextIO, err: TextIO, poll: float = 0.25) -> GridResult:
     """Dispatch in the foreground until every run of the grid has ended, printing a line for each.
 
     Ctrl-C stops the grid; a second Ctrl-C returns at once, leaving what remains to the queue.
     """
     printer = _EndPrinter(out)
     try:
-        _follow(jobs, grid_id, printer, poll)
+        _follow(lab, grid_id, printer, poll)
     except KeyboardInterrupt:
         print(f"stopping grid {grid_id} (Ctrl-C again to leave it to the queue)", file=err, flush=True)
-        stop_grid(jobs.store, grid_id)
+        lab.stop_grid(grid_id)
         try:
-            _follow(jobs, grid_id, printer, poll)
+            _follow(lab, grid_id, printer, poll)
         except KeyboardInterrupt:
             print(f"left grid {grid_id} in the queue", file=err, flush=True)
-    return read_grid(jobs.store, grid_id)
+    return lab.grid(grid_id)
 
 
-def _follow(jobs: JobQueue, grid_id: str, printer: "_EndPrinter", poll: float) -> None:
+def _follow(lab: Lab, grid_id: str, printer: "_EndPrinter", poll: float) -> None:
     while True:
-        jobs.dispatch()
-        runs = grid_runs(jobs.store, grid_id)
+        runs = lab.grid_runs(grid_id)
         printer.update(runs)
         if not any(r.active for r in runs):
             return

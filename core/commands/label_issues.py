@@ -1,23 +1,24 @@
 """``python -m core label-issues``: rank suspected label errors among a dataset's training images.
 
 A fast model is trained once per fold (k-fold cross-validation) and cleanlab ranks the images
-whose given label disagrees with the out-of-fold probabilities (core.labels.search). Progress goes
-to stderr, the top suspects to stdout, and the last line is
-``label-issues: <n> suspected of <m>``. ``--out FOLDER`` also writes progress and the result
-there, which is how the dashboard runs it in the background.
+whose given label disagrees with the out-of-fold probabilities (core.labels.search). The search
+runs as a background task through the Lab, as the dashboard's do, so its result is kept and
+found again by the Label issues page. Progress goes to stderr, the top suspects to stdout, and
+the last line is ``label-issues: <n> suspected of <m>``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.datasets import load_spec
+from core.commands.door import admin_lab
 from core.errors import DigitLabError
 from core.exports import safe_frame
-from core.labels.search import MAX_FOLDS, FolderReporter, LabelMarks, find_suspects
-from core.preprocess import get_pipeline
+from core.lab import Lab
+from core.labels.search import FINISHED, MAX_FOLDS, LabelMarks, SearchState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,34 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", type=Path, help="write every suspect to this CSV file")
     p.add_argument("--marks", action="store_true",
                    help="also show the marks already given ('label wrong' / 'fine') to the printed suspects")
-    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # the dashboard's background searches
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Find the suspects, print the top ones, and ``label-issues: <n> suspected of <m>`` last."""
     spec = str(dataset_from_args(args))
-    reporter = FolderReporter(args.out) if args.out is not None else None
-    try:
-        ds = load_spec(spec)
-        pipeline = get_pipeline(args.pipeline)
-
-        def progress(fraction: float, text: str) -> None:
-            print(f"[{fraction:4.0%}] {text}", file=sys.stderr, flush=True)
-            if reporter is not None:
-                reporter(fraction, text)
-
-        frame = find_suspects(ds, folds=args.folds, pipeline=pipeline, seed=args.seed, on_progress=progress)
-    except DigitLabError as err:
-        if reporter is not None:
-            reporter.failed(str(err))
-        raise
-    except Exception as err:  # the background search must say why it ended
-        if reporter is not None:
-            reporter.failed(f"{type(err).__name__}: {err}")
-        raise
-    if reporter is not None:
-        reporter.done(frame)
+    lab = admin_lab()
+    ds = lab.dataset(spec)
+    key = lab.start_search(spec, folds=args.folds, pipeline=args.pipeline, seed=args.seed)
+    search = _follow(lab, key)
+    if search.status != FINISHED:
+        raise DigitLabError(search.error or f"the search was {search.status}")
+    frame = search.suspects
     if args.csv is not None:
         safe_frame(frame).to_csv(args.csv, index=False)  # opened in spreadsheets: no live formulas
     print(f"{ds.name} ({spec}): {len(ds.y_train):,} training images, {args.folds}-fold out-of-fold "
@@ -79,3 +65,23 @@ def run(args: argparse.Namespace) -> int:
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"label-issues: {len(frame)} suspected of {len(ds.y_train)}")
     return 0
+
+
+def _follow(lab: Lab, key: str, poll: float = 0.2) -> SearchState:
+    """Print the search's progress to stderr until it ends (Ctrl-C stops it); its last state."""
+    said = None
+    search = lab.search(key)
+    try:
+        while True:
+            search = lab.search(key)
+            line = (search.fraction, search.text)
+            if search.text and line != said:
+                said = line
+                print(f"[{search.fraction:4.0%}] {search.text}", file=sys.stderr, flush=True)
+            if not search.running:
+                return search
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        if search.task is not None:
+            lab.cancel(search.task)
+        raise

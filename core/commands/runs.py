@@ -10,12 +10,13 @@ import argparse
 import pandas as pd
 
 from core.classroom.access import owner_label
+from core.commands.door import admin_lab
 from core.commands.train import epoch_line
 from core.datasets import display_spec
+from core.lab import Lab
+from core.runs.eta import start_text
+from core.runs.store import fit_result_line
 from core.training.models import architecture_text
-from core.execution.eta import start_text
-from core.runs.store import RunStore, fit_result_line
-from core.settings import settings
 
 LIST_COLUMNS = ["id", "status", "owner", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",
                 "val_accuracy", "test_accuracy", "seconds"]
@@ -35,33 +36,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = RunStore(settings().run_root)
+    lab = admin_lab()
     if args.show:
-        print(show_text(store, args.show))
+        print(show_text(lab, args.show))
     elif args.stop:
-        r = store.request_stop(args.stop)
+        r = lab.stop(args.stop)
         print(f"run {r.id}: {'stop requested' if r.stop_requested and r.active else r.status}")
     elif args.delete:
-        store.delete(args.delete)
+        lab.delete(args.delete)
         print(f"deleted run {args.delete}")
     else:
-        print(list_text(store, args.owner))
+        print(list_text(lab, args.owner))
     return 0
 
 
-def list_text(store: RunStore, owner: str | None = None) -> str:
+def list_text(lab: Lab, owner: str | None = None) -> str:
     """The runs as an aligned table (or a note that there are none), only ``owner``'s if given."""
-    table = store.table()
-    owners = {r.id: r.owner for r in store.list()}
+    table = lab.runs_table()
+    owners = {r.id: r.owner for r in lab.runs_of(owner)}
+    table = table[table["id"].isin(owners)].reset_index(drop=True)
     table["owner"] = [owner_label(owners.get(i)) for i in table["id"]]
-    if owner is not None:
-        wanted = owner.casefold()
-        table = table[[owners.get(i) is not None and wanted in (owners[i].casefold(), owner_label(owners[i]).casefold())
-                       for i in table["id"]]]
-        if table.empty:
-            return f"no runs of {owner}"
+    if owner is not None and table.empty:
+        return f"no runs of {owner}"
     if table.empty:
-        return f"no runs in {store.root}"
+        return f"no runs in {lab.view.root}"
     shown = table[LIST_COLUMNS].copy()
     shown["pipeline"] = shown["pipeline"].map(lambda s: s if len(s) <= 40 else s[:39] + "…")
     shown["epochs"] = shown["epochs"].map(lambda v: "" if pd.isna(v) else str(int(v)))
@@ -81,9 +79,9 @@ def _status(row: dict) -> str:
     return row["status"]
 
 
-def show_text(store: RunStore, run_id: str) -> str:
+def show_text(lab: Lab, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
-    r = store.get(run_id)
+    r = lab.run(run_id)
     lines = [f"run {r.id}: {r.status}", f"owner: {owner_label(r.owner)}", f"dataset: {display_spec(r.dataset)}",
              f"pipeline: {r.pipeline_label}",
              f"preset: {r.preset}"]
@@ -93,7 +91,7 @@ def show_text(store: RunStore, run_id: str) -> str:
         epochs = r.config.hyperparams.epochs
     else:
         epochs = "?"
-    lines += [epoch_line(row, epochs) for row in store.history(run_id).to_dict("records")]
+    lines += [epoch_line(row, epochs) for row in lab.history(run_id).to_dict("records")]
     if r.metrics.get("epochs"):
         lines += ["## FIT RESULT ##", f"#### {fit_result_line(r.metrics)}"]
     if "test_accuracy" in r.metrics:

@@ -12,14 +12,14 @@ import sys
 from typing import Any, TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
-from core.execution.queue import JobQueue
+from core.commands.door import admin_lab
+from core.lab import Lab
 from core.labels.search import LabelMarks
 from core.training.augment import augment_text
-from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
+from core.runs.eta import start_text
+from core.runs.store import FINISHED, QUEUED, Run, fit_result_line, leaky_line
 from core.training.config import RunConfig
-from core.runs.store import FINISHED, QUEUED, Run, RunStore, fit_result_line, leaky_line
-from core.execution.eta import start_text
-from core.settings import settings
+from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,37 +71,36 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def run(args: argparse.Namespace) -> int:
     """Submit the run, follow it to its end, and print ``run: <id>`` last."""
     config = config_from_args(args)
-    store = RunStore(settings().run_root)
-    jobs = JobQueue(store)
-    run_id = jobs.submit(config)
+    lab = admin_lab()
+    run_id = lab.train(config)
     print(config.title)
     print(architecture_text(config.hyperparams))
     print(augment_text(config.augment))
-    follower = Follower(store, run_id, sys.stdout, sys.stderr)
-    final = _wait(jobs, run_id, follower)
+    follower = Follower(lab, run_id, sys.stdout, sys.stderr)
+    final = _wait(lab, run_id, follower)
     follower.finish(final)
     print(f"run: {run_id}")
     return 0 if final.status == FINISHED else 1
 
 
-def _wait(jobs: JobQueue, run_id: str, follower: "Follower") -> Run:
+def _wait(lab: Lab, run_id: str, follower: "Follower") -> Run:
     try:
-        return jobs.wait(run_id, on_poll=follower.update)
+        return lab.wait(run_id, on_poll=follower.update)
     except KeyboardInterrupt:
         follower.note(f"stopping run {run_id} (Ctrl-C again to leave it running)")
-        jobs.stop(run_id)
+        lab.stop(run_id)
     try:
-        return jobs.wait(run_id, on_poll=follower.update)
+        return lab.wait(run_id, on_poll=follower.update)
     except KeyboardInterrupt:
         follower.note(f"left run {run_id} stopping in the background")
-        return jobs.store.get(run_id)
+        return lab.run(run_id)
 
 
 class Follower:
     """Prints a run's new epochs as they land, and a live progress line on a terminal."""
 
-    def __init__(self, store: RunStore, run_id: str, out: TextIO, err: TextIO) -> None:
-        self.store, self.run_id, self.out, self.err = store, run_id, out, err
+    def __init__(self, lab: Lab, run_id: str, out: TextIO, err: TextIO) -> None:
+        self.lab, self.run_id, self.out, self.err = lab, run_id, out, err
         self.printed = 0
         self.live = err.isatty()
         self.said_queued = False
@@ -110,7 +109,7 @@ class Follower:
         if run.status == QUEUED and not self.said_queued:
             self.note(f"queued at position {run.queue_position}, {start_text(run.estimated_start)}")
             self.said_queued = True
-        history = self.store.history(self.run_id)
+        history = self.lab.history(self.run_id)
         epochs = run.config.hyperparams.epochs if run.config else "?"
         for row in history.iloc[self.printed:].to_dict("records"):
             self._clear()

@@ -15,20 +15,16 @@ some), count 4x4 blocks down to 20x20, threshold to binary, and paste into 28x28
 mass lands where AHDD's does.
 
 Everything is a pure function of (seed, split, writer index), so output is bit-for-bit
-reproducible and does not depend on how many worker processes render the chunks. The per-image
-work is vectorised over the ten copies of a digit a writer makes; only the OpenCV drawing calls
+reproducible. The per-image work is vectorised over the ten copies of a digit a writer makes; only the OpenCV drawing calls
 run per image, so one process draws the full 70,000 images in a few seconds.
 """
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import tempfile
 import warnings
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +44,7 @@ DEFAULT_SEED = 0
 NAME = "synthetic AHDD"
 
 IMAGES_PER_WRITER = 100  # AHDD: every writer wrote each digit ten times
-WRITERS_PER_CHUNK = 10   # unit of work for the process pool (fixed, so output ignores worker count)
+WRITERS_PER_CHUNK = 10   # writers drawn together (one unit of work)
 SUPERSAMPLE = 4          # drawing resolution relative to the final pixels
 BOX = 20                 # the digit's longer side, in final pixels
 SIDE = 28
@@ -274,12 +270,12 @@ def _write_chunk(seed: int, split: str, first: int, count: int) -> tuple[np.ndar
     return np.concatenate([p[0] for p in pages]), np.concatenate([p[1] for p in pages])
 
 
-def _write_split(seed: int, split: str, n: int, pool: ProcessPoolExecutor | None) -> tuple[np.ndarray, np.ndarray]:
+def _write_split(seed: int, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     writers = math.ceil(n / IMAGES_PER_WRITER)
     firsts = range(0, writers, WRITERS_PER_CHUNK)
     counts = [min(WRITERS_PER_CHUNK, writers - f) for f in firsts]
     args = ([seed] * len(counts), [split] * len(counts), list(firsts), counts)
-    chunks = list(pool.map(_write_chunk, *args) if pool else map(_write_chunk, *args))
+    chunks = list(map(_write_chunk, *args))
     x = np.concatenate([c[0] for c in chunks])[:n]
     y = np.concatenate([c[1] for c in chunks])[:n]
     return x, y
@@ -291,34 +287,19 @@ def _check_count(value: int, what: str) -> int:
     return int(value)
 
 
-def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED, workers: int = 1) -> Dataset:
+def generate(n_train: int, n_test: int, seed: int = DEFAULT_SEED) -> Dataset:
     """Draw a synthetic AHDD: ``n_train`` images by train writers, ``n_test`` by other writers.
 
-    Deterministic: the same arguments give the same arrays bit for bit, whatever ``workers`` is,
-    and a smaller ``n_train`` gives a prefix of a larger one. One process draws the full 70,000
-    images in a few seconds; ``workers > 1`` spreads chunks of writers over that many spawned
-    processes, which re-import the caller's main module, so a script doing that needs the usual
-    ``if __name__ == "__main__":`` guard (the default never starts a process, so it is safe
-    anywhere: notebooks, Streamlit, scripts).
+    Deterministic: the same arguments give the same arrays bit for bit, and a smaller ``n_train``
+    gives a prefix of a larger one. One process draws the full 70,000 images in a few seconds; a
+    server draws them in the background as a task (core.execution.dataset_fill), never in a
+    process of its own making.
     """
     n_train = _check_count(n_train, "n_train")
     n_test = _check_count(n_test, "n_test")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DigitLabError(f"seed must be a non-negative whole number, got {seed!r}", NAME)
-    workers = _check_count(workers, "workers")
-    chunks = sum(math.ceil(n / (IMAGES_PER_WRITER * WRITERS_PER_CHUNK)) for n in (n_train, n_test))
-    if min(workers, chunks) == 1:
-        train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
-    else:
-        # spawn, not fork: the caller may hold TensorFlow threads, which fork does not copy safely
-        try:
-            with ProcessPoolExecutor(min(workers, chunks), mp_context=multiprocessing.get_context("spawn")) as pool:
-                train, test = _write_split(seed, "train", n_train, pool), _write_split(seed, "test", n_test, pool)
-        except BrokenProcessPool:
-            # A helper process died (killed, out of memory): the output does not depend on the
-            # worker count, so finish in this process rather than fail.
-            warnings.warn("synthetic: a worker process died; generating in this process instead")
-            train, test = _write_split(seed, "train", n_train, None), _write_split(seed, "test", n_test, None)
+    train, test = _write_split(seed, "train", n_train), _write_split(seed, "test", n_test)
     return Dataset(NAME, train[0], train[1], test[0], test[1], ARABIC_CLASS_NAMES)
 
 
@@ -336,7 +317,7 @@ def _load(path: Path, name: str) -> Dataset:
         return Dataset(name, npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"], ARABIC_CLASS_NAMES)
 
 
-def _save(ds: Dataset, path: Path) -> None:
+def save_cache(ds: Dataset, path: Path) -> None:
     """Write atomically: a reader sees the old file, no file, or the whole new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
@@ -369,7 +350,7 @@ def default_dataset(size: str = "full", cache_dir: Path | None = None) -> Datase
     ds = generate(*SIZES[size], seed=DEFAULT_SEED)
     ds = Dataset(name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.class_names)
     try:
-        _save(ds, path)
+        save_cache(ds, path)
     except OSError as err:
         warnings.warn(f"{path}: could not cache the synthetic dataset ({err})", stacklevel=2)
     return ds

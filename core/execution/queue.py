@@ -29,14 +29,14 @@ from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayE
                             TaskCancelledError, WorkerCrashedError)
 
 from core.execution import cluster
-from core.errors import DigitLabError
-from core.classroom.limits import limits
-from core.training.config import RunConfig
-from core.runs.store import (EPOCH_PREDICTIONS_NAME, FAILED, PREDICTIONS_NAME, QUEUED, RUNNING, STOPPED,
-                       Run, RunStore, atomic_write_bytes)
-from core.settings import settings
 from core.execution.keeper import keeper
-from core.execution.worker import dataset_payload, run_events, train_task
+from core.errors import DigitLabError
+from core.execution.shipping import dataset_payload
+from core.execution.worker import run_events, train_task
+from core.runs.store import EPOCH_PREDICTIONS_NAME, PREDICTIONS_NAME, Run, RunStore, atomic_write_bytes
+from core.settings import settings
+from core.states import FAILED, QUEUED, RUNNING, STOPPED
+from core.training.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,22 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 1.2
 #: Starts the Ray task of a claimed run: (run, the RunEvents actor) -> ObjectRef of its result.
 Launcher = Callable[[Run, Any], Any]
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """What the queue holds when a submission is checked: runs waiting, slots free, and how many
+    of the submitting owner's runs wait."""
+
+    waiting: int
+    free: int
+    owner_waiting: int
+
+
+#: A submission's admission check (the Lab passes the classroom's limits): raises DigitLabError to
+#: refuse ``configs`` for the owner, before anything is queued; its second argument gives the
+#: queue's counts (asked only if needed: it may ask the cluster for its size).
+Admission = Callable[[Sequence[RunConfig], Callable[[], QueueCounts]], None]
 
 
 def launch_training(run: Run, events: Any, resources: dict[str, float] | None = None) -> Any:
@@ -73,12 +89,16 @@ class JobQueue:
     """Submit, stop and dispatch training runs of ``store``, at most ``max_jobs`` at once.
 
     ``max_jobs`` defaults to ``DIGITLAB_MAX_JOBS`` or, when that is unset, to as many runs as the
-    cluster's CPUs hold at ``DIGITLAB_CPUS_PER_RUN`` each.
+    cluster's CPUs hold at ``DIGITLAB_CPUS_PER_RUN`` each. ``running_per_owner`` says how many of
+    one owner's runs may train at once (asked at each dispatch, so a changed limit holds at once;
+    None: no cap). The queue decides nothing about people beyond these numbers.
     """
 
     def __init__(self, store: RunStore, max_jobs: int | None = None, launcher: Launcher = launch_training,
-                 interval: float = 0.25, stop_grace: float = STOP_GRACE_S) -> None:
+                 interval: float = 0.25, stop_grace: float = STOP_GRACE_S,
+                 running_per_owner: Callable[[], int | None] | None = None) -> None:
         self.store = store
+        self.running_per_owner = running_per_owner
         self.stop_grace = stop_grace
         self._max_jobs = max_jobs if max_jobs is not None else (settings().max_jobs or None)
         self.launcher = launcher
@@ -122,37 +142,31 @@ class JobQueue:
 
     # ---- submitting and stopping -------------------------------------------------------------
 
-    def submit(self, config: RunConfig, owner: str | None = None, grid: str | None = None) -> str:
+    def submit(self, config: RunConfig, owner: str | None = None, grid: str | None = None,
+               admit: Admission | None = None) -> str:
         """Queue a run for ``owner`` and start it at once if a slot is free; return its id.
 
-        The instance's limits (core.classroom.limits) are checked first: too many epochs, too big a model, a
-        full queue or too many of this owner's runs waiting raise DigitLabError and queue nothing.
+        ``admit`` (the caller's rules, e.g. the classroom's limits) is asked first with the queue's
+        counts; its DigitLabError queues nothing.
         """
-        return self.submit_many([config], owner=owner, grid=grid)[0]
+        return self.submit_many([config], owner=owner, grid=grid, admit=admit)[0]
 
     def submit_many(self, configs: Sequence[RunConfig], owner: str | None = None,
-                    grid: str | None = None) -> list[str]:
-        """Queue several runs for ``owner`` (a grid: all or none pass the limits); return their ids."""
-        with self._submit_lock:  # one check-then-create at a time, so the queue limits hold here
-            self.check_limits(configs, owner)
+                    grid: str | None = None, admit: Admission | None = None) -> list[str]:
+        """Queue several runs for ``owner`` (a grid: ``admit`` passes all or none); return their ids."""
+        with self._submit_lock:  # one check-then-create at a time, so the caller's limits hold here
+            if admit is not None:
+                admit(configs, lambda: self.counts(owner))
             ids = [self.store.create(config, grid=grid, owner=owner).id for config in configs]
         self.dispatch()
         return ids
 
-    def check_limits(self, configs: Sequence[RunConfig], owner: str | None = None) -> None:
-        """Raise DigitLabError unless the instance's limits (core.classroom.limits) allow ``owner`` to queue
-        ``configs`` now: each one's epochs and model size, how many runs would then wait for a slot,
-        and how many of ``owner``'s would."""
-        allowed = limits()
-        for config in configs:
-            allowed.check_config(config)
-        if allowed.max_queue is not None or allowed.max_queued_per_owner is not None:
-            runs = self.store.list()
-            waiting = sum(r.status == QUEUED for r in runs)
-            free = self.max_jobs - sum(r.status == RUNNING for r in runs)
-            allowed.check_queue(waiting, free, adding=len(configs))
-            allowed.check_owner_queue(sum(r.status == QUEUED and r.owner == owner for r in runs),
-                                      adding=len(configs))
+    def counts(self, owner: str | None = None) -> QueueCounts:
+        """Runs waiting, slots free now, and ``owner``'s runs waiting."""
+        runs = self.store.list()
+        return QueueCounts(waiting=sum(r.status == QUEUED for r in runs),
+                           free=self.max_jobs - sum(r.status == RUNNING for r in runs),
+                           owner_waiting=sum(r.status == QUEUED and r.owner == owner for r in runs))
 
     def stop(self, run_id: str) -> Run:
         """Cancel a queued run at once, or stop a running one: gracefully at its next batch (the
@@ -179,7 +193,7 @@ class JobQueue:
             elif not self.store.has_queued():  # idle: no need to reach Ray at all
                 return []
             started = []
-            cap = limits().max_running_per_owner
+            cap = self.running_per_owner() if self.running_per_owner is not None else None
             while (run := self.store.claim_next(self.max_jobs, cap)) is not None:
                 self.store.set_pid(run.id, os.getpid())  # this process collects the result
                 try:

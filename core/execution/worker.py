@@ -1,7 +1,7 @@
 """Training on a Ray worker: the task that trains one run, and the actor its progress flows through.
 
-The task never sees the run folder: it gets the run's config (and, for an uploaded dataset, the
-file's bytes through the object store), reports progress and epochs to :class:`RunEvents`, and
+The task never sees the run folder: it gets the run's config (and, for a dataset file or folder,
+its shipment through the object store: core.execution.shipping), reports progress and epochs to :class:`RunEvents`, and
 returns the model and predictions, which the dispatcher (core.execution.queue) writes into the run folder.
 Ray keeps worker processes between tasks, so TensorFlow is imported once per worker; Keras'
 state is cleared at each run (core.training.fit.train does it), and TensorFlow's thread pools are
@@ -21,10 +21,11 @@ import ray
 
 from core.datasets import DatasetSpec
 from core.errors import DigitLabError
+from core.execution.shipping import Shipment, local_spec
+from core.states import FAILED
 from core.training.config import RunConfig
 
 EVENTS_NAME = "digitlab-run-events"
-FAILED, STOPPED = "failed", "stopped"
 
 
 @ray.remote(num_cpus=0, max_concurrency=4)
@@ -126,35 +127,7 @@ def _size_thread_pools(cpus: int) -> None:
     _threads_set = True
 
 
-def dataset_payload(spec: str) -> bytes | None:
-    """What a task on any node needs besides ``spec`` to load it: an uploaded file's bytes (sent
-    through the object store), or None for ready datasets (generated or cached on that node)."""
-    path = DatasetSpec.parse(spec).path
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise DigitLabError(f"cannot read the dataset file: {err.strerror}", path) from None
-
-
-def local_spec(spec: str, payload: bytes | None) -> str:
-    """``spec`` readable on this node: a file sent as bytes is saved into this node's cache (once)."""
-    if payload is None:
-        return spec
-    from core.settings import settings
-
-    folder = settings().cache_dir / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / DatasetSpec.parse(spec).path.name
-    if not path.is_file() or path.stat().st_size != len(payload):
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as tmp:
-            tmp.write(payload)
-        os.replace(tmp.name, path)
-    return str(DatasetSpec.of_file(path))
-
-
-def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: bytes | None = None,
+def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: Shipment | None = None,
               cpus: int = 1) -> dict[str, Any]:
     """Train one run here; return {status, metrics, model (bytes), predictions, epoch_predictions}
     or {status: "failed", error}. Errors never escape (the run must end with a reason)."""

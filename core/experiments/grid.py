@@ -23,8 +23,8 @@ import pandas as pd
 
 from core.errors import DigitLabError
 from core.exports import csv_text, markdown_cell
-from core.execution.eta import start_text
-from core.execution.queue import JobQueue
+from core.runs.eta import start_text
+from core.execution.queue import Admission, JobQueue
 from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, get_preset
 from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES,
@@ -149,7 +149,7 @@ def new_grid_id() -> str:
     return secrets.token_hex(4)
 
 
-def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str:
+def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None, admit: Admission | None = None) -> str:
     """Queue every run of ``spec`` for ``owner`` under a new grid id, exactly as single runs are
     queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
     return the id.
@@ -163,7 +163,7 @@ def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None) -> str
         allowed.check_config(config)
     check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
-    jobs.submit_many(configs, owner=owner, grid=grid_id)
+    jobs.submit_many(configs, owner=owner, grid=grid_id, admit=admit)
     return grid_id
 
 

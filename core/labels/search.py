@@ -9,11 +9,12 @@ The fast model is a one-hidden-layer Keras MLP (256 ReLU units, a few epochs). M
 synthetic default (6,000 images, 3 folds, 2 shared cores): 13 s for 95.6% out-of-fold accuracy;
 scikit-learn's logistic regression on 14x14 downscaled pixels took 25 s for 95.8%.
 
-A search can run in the background for the dashboard: :func:`start_search` submits it as a Ray
-task (core.execution.tasks; TensorFlow stays out of the server, and the task may run on another node), and
-:func:`read_search` brings its progress and result into a folder under ``settings().cache_dir``.
-Searches are keyed by what they compute, so one done by any session (or by the CLI with
-``--out``) is found again and never recomputed.
+A search runs in the background: :func:`start_search` submits it as a task of kind
+:data:`SEARCH_TASK` (core.execution.tasks; TensorFlow stays out of the server, the task may run on
+another node, the dataset travels whole: core.execution.shipping). The worker returns the
+suspects; the server writes them into a folder under ``settings().cache_dir``, where
+:func:`read_search` finds them. Searches are keyed by what they compute, so one done by any
+session (or by the CLI) is found again and never recomputed.
 
 :class:`LabelMarks` keeps, per dataset spec, which training images a person marked "label wrong"
 or "fine" (a JSON file, rewritten atomically under a lock). Training leaves the images marked
@@ -25,8 +26,9 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +42,13 @@ from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.exports import csv_text
 from core.training.models import Hyperparams, build_model
+from core.execution import tasks
+from core.execution.shipping import Shipment, dataset_payload, local_spec
 from core.preprocess import Pipeline, get_pipeline
-from core.runs.store import atomic_write_text, process_alive, process_start
+from core.runs.store import atomic_write_text
 from core.settings import settings
-
-#: on_progress(fraction done in 0..1, what is happening).
-ProgressCallback = Callable[[float, str], None]
+from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress  # noqa: F401 - re-exported
+from core.training.models import Hyperparams, build_model
 
 #: The fast model: a core.training.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
 FAST_MODEL = Hyperparams(hidden=(256,), optimizer="adam", learning_rate=0.001, epochs=6, batch_size=128)
@@ -62,7 +65,7 @@ SEARCH_VERSION = 1
 # ---- finding suspects ---------------------------------------------------------------------------
 
 def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 3, seed: int = 0,
-                              on_progress: ProgressCallback | None = None) -> np.ndarray:
+                              on_progress: Progress | None = None) -> np.ndarray:
     """Class probabilities (N, 10) of each image from a fast model trained on the other folds.
 
     ``x`` is float32 (N, 28, 28) scaled to about 0..1; folds are stratified by class and drawn
@@ -126,7 +129,7 @@ def rank_suspects(y: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
 
 
 def find_suspects(ds: Dataset, folds: int = 3, pipeline: Pipeline | None = None, seed: int = 0,
-                  on_progress: ProgressCallback | None = None) -> pd.DataFrame:
+                  on_progress: Progress | None = None) -> pd.DataFrame:
     """Suspected label errors among ``ds``'s training images, most suspect first (see rank_suspects).
 
     ``pipeline`` preprocesses the images first with its label-free steps only (``transform``):
@@ -148,8 +151,7 @@ def find_suspects(ds: Dataset, folds: int = 3, pipeline: Pipeline | None = None,
 
 def check_folds(y: np.ndarray, folds: int) -> None:
     """DigitLabError unless ``folds`` is 2..MAX_FOLDS and every class has at least that many images."""
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= folds <= MAX_FOLDS:
-        raise DigitLabError(f"folds must be a whole number from 2 to {MAX_FOLDS}, got {folds!r}")
+    check_fold_count(folds)
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=10)
     short = [c for c in range(10) if counts[c] < folds]
     if short:
@@ -157,22 +159,29 @@ def check_folds(y: np.ndarray, folds: int) -> None:
                             f"class; class {short[0]} has {counts[short[0]]}")
 
 
-def _report(on_progress: ProgressCallback | None, fraction: float, text: str) -> None:
+def check_fold_count(folds: int) -> None:
+    """DigitLabError unless ``folds`` is a whole number from 2 to MAX_FOLDS."""
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= folds <= MAX_FOLDS:
+        raise DigitLabError(f"folds must be a whole number from 2 to {MAX_FOLDS}, got {folds!r}")
+
+
+def _report(on_progress: Progress | None, fraction: float, text: str) -> None:
     if on_progress is not None:
         on_progress(min(max(fraction, 0.0), 1.0), text)
 
 
 # ---- background searches ------------------------------------------------------------------------
 
-NONE, RUNNING, DONE, FAILED = "none", "running", "done", "failed"
-SUSPECTS_FILE, PROGRESS_FILE, REQUEST_FILE, ERROR_FILE, LOG_FILE, OWNERS_FILE = (
-    "suspects.csv", "progress.json", "request.json", "error.txt", "log.txt", "owners.json")
+#: A search never started (or started by a server that has ended without its result).
+NONE = "none"
+SUSPECTS_FILE, PROGRESS_FILE, OWNERS_FILE = "suspects.csv", "progress.json", "owners.json"
 
 
 @dataclass(frozen=True)
 class SearchState:
-    """What a background search's folder says: status (none, running, done, failed), progress,
-    and the suspects once done (with ``examined``, the number of training images looked at)."""
+    """Where a search is: none, or a task state (core.states: queued, running, finished, failed,
+    stopped) with its progress, the suspects once finished (with ``examined``, the number of
+    training images looked at), the cause if failed, and its task id while it is this server's."""
 
     key: str
     status: str
@@ -181,10 +190,25 @@ class SearchState:
     suspects: pd.DataFrame | None = None
     examined: int | None = None
     error: str | None = None
+    task: str | None = None
 
     @property
     def running(self) -> bool:
-        return self.status == RUNNING
+        """Queued or running."""
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What a worker needs for a search: the dataset's spec and shipment, folds, label-free
+    pipeline and seed; and the folder the server writes the result into."""
+
+    folder: str
+    spec: str
+    folds: int
+    pipeline: str
+    seed: int
+    dataset: Shipment | None
 
 
 def search_key(spec: str, folds: int, pipeline_json: str, seed: int) -> str:
@@ -200,17 +224,46 @@ def search_folder(key: str, root: Path | None = None) -> Path:
     return Path(root if root is not None else settings().cache_dir) / "label_issues" / key
 
 
+def search_work(request: SearchRequest, progress: Progress) -> tuple[pd.DataFrame, int]:
+    """On a worker: (suspects, images examined); touches no folder of the server's."""
+    from core.datasets import load_spec
+
+    ds = load_spec(local_spec(request.spec, request.dataset))
+    frame = find_suspects(ds, folds=request.folds, pipeline=get_pipeline(request.pipeline), seed=request.seed,
+                          on_progress=progress)
+    return frame, int(len(ds.y_train))
+
+
+def save_search(request: SearchRequest, outcome: tuple[pd.DataFrame, int]) -> pd.DataFrame:
+    """On the server: write the suspects a worker returned into the search's folder."""
+    frame, examined = outcome
+    frame.attrs["examined"] = examined
+    folder = Path(request.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / PROGRESS_FILE, json.dumps({
+        "fraction": 1.0, "text": f"{len(frame):,} suspected of {examined:,}", "examined": examined,
+        "updated": time.time()}))
+    atomic_write_text(folder / SUSPECTS_FILE, frame.to_csv(index=False))  # last: its presence means done
+    return frame
+
+
+#: The background task kind: the worker searches, the server writes the suspects.
+SEARCH_TASK = tasks.TaskKind("label-search", search_work, save_search)
+
+_searches: dict[str, str] = {}  # search key -> id of the task this server submitted for it
+_searches_lock = threading.Lock()
+
+
 def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0,
-                 owner: str | None = None) -> str:
-    """Submit this search as a background task (core.execution.tasks) for ``owner`` unless it is done or
-    running already; return its key (for :func:`read_search`).
+                 owner: str | None = None, running_per_owner: int | None = None) -> str:
+    """Submit this search as a background task for ``owner`` unless it is done or under way
+    already; return its key (for :func:`read_search`).
 
     ``owner`` (an identity key, core.classroom.access) becomes one of the search's owners: a search done
     for one student is reused for another without recomputing, but only its owners read it.
+    ``running_per_owner``: the task policy's cap (core.execution.tasks.submit).
     """
-    from core.execution import tasks
-    from core.execution.worker import dataset_payload
-
+    check_fold_count(folds)
     pipeline_json = get_pipeline(pipeline).to_json()
     key = search_key(spec, folds, pipeline_json, seed)
     folder = search_folder(key)
@@ -219,99 +272,51 @@ def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0
         if owner is not None:
             owners = set(_json(folder / OWNERS_FILE).get("owners", [])) | {owner}
             atomic_write_text(folder / OWNERS_FILE, json.dumps({"owners": sorted(owners)}))
-        if read_search(key).status in (RUNNING, DONE):
+        if read_search(key).status in (*ACTIVE, FINISHED):
             return key
-        for name in (ERROR_FILE, PROGRESS_FILE, LOG_FILE):
-            (folder / name).unlink(missing_ok=True)
-        task_id = tasks.submit(search_task, spec, folds, pipeline_json, seed, dataset_payload(spec),
-                               kind="label-search", owner=owner)
-        # The process that submitted the task brings its result home (read_search): recorded, so a
-        # search whose server ended is seen as failed rather than running for ever.
-        atomic_write_text(folder / REQUEST_FILE, json.dumps({
-            "dataset": spec, "folds": folds, "pipeline": pipeline_json, "seed": seed, "task": task_id,
-            "pid": os.getpid(), "pid_start": process_start(os.getpid()), "started": time.time()}))
+        request = SearchRequest(str(folder), spec, int(folds), pipeline_json, int(seed), dataset_payload(spec))
+        task_id = tasks.submit(SEARCH_TASK, request, owner=owner, running_per_owner=running_per_owner)
+        with _searches_lock:
+            _searches[key] = task_id
     return key
 
 
-def search_task(spec: str, folds: int, pipeline_json: str, seed: int, payload: bytes | None, *,
-                progress: ProgressCallback) -> tuple[pd.DataFrame, int]:
-    """The background search on a Ray worker: (suspects, images examined)."""
-    from core.datasets import load_spec
-    from core.execution.worker import local_spec
-
-    ds = load_spec(local_spec(spec, payload))
-    frame = find_suspects(ds, folds=folds, pipeline=get_pipeline(pipeline_json), seed=seed, on_progress=progress)
-    return frame, int(len(ds.y_train))
-
-
 def read_search(key: str, root: Path | None = None, viewer: Identity | None = None) -> SearchState:
-    """The state of search ``key``: done (with its suspects), failed, running (with progress) or none.
+    """The state of search ``key``: finished (with its suspects), or its task's state and progress,
+    or none (never started here, or started by a server that has ended since).
 
-    In the process that started it, the task's progress and outcome are written into the folder
-    first. A search whose starting process is gone without a result counts as failed, so it can be
-    started again. With a ``viewer`` (core.classroom.access) who is neither staff nor one of its owners, the
+    With a ``viewer`` (core.classroom.access) who is neither staff nor one of its owners, the
     search reads as none, exactly like one never started.
     """
     folder = search_folder(key, root)
     if viewer is not None and not viewer.staff and viewer.key not in _json(folder / OWNERS_FILE).get("owners", []):
         return SearchState(key, NONE)
-    request = _json(folder / REQUEST_FILE)
-    if request.get("task") and not (folder / SUSPECTS_FILE).is_file() and not (folder / ERROR_FILE).is_file():
-        _bring_home(str(request["task"]), FolderReporter(folder))
+    with _searches_lock:
+        task_id = _searches.get(key)
+    task = None
+    if task_id is not None:
+        try:
+            task = tasks.follow(task_id)  # brings a finished result home into the folder
+        except DigitLabError:
+            task = None
     if (folder / SUSPECTS_FILE).is_file():
         frame = pd.read_csv(folder / SUSPECTS_FILE)
         progress = _json(folder / PROGRESS_FILE)
-        return SearchState(key, DONE, 1.0, str(progress.get("text", "")), frame, progress.get("examined"))
-    if (folder / ERROR_FILE).is_file():
-        return SearchState(key, FAILED, error=(folder / ERROR_FILE).read_text(encoding="utf-8").strip())
-    if not request:
+        return SearchState(key, FINISHED, 1.0, str(progress.get("text", "")), frame, progress.get("examined"))
+    if task is None:
         return SearchState(key, NONE)
-    progress = _json(folder / PROGRESS_FILE)
-    if not process_alive(int(request.get("pid", -1)), request.get("pid_start")):
-        return SearchState(key, FAILED, error="the process that started the search ended without a result"
-                           + (f": {tail}" if (tail := _last_line(folder / LOG_FILE)) else ""))
-    return SearchState(key, RUNNING, float(progress.get("fraction", 0.0)), str(progress.get("text", "starting…")))
+    if task.state == FINISHED:  # finished, yet its result could not be written
+        return SearchState(key, FAILED, error="the search's result was lost", task=task.id)
+    text = task.text if task.state != QUEUED else "waiting for a free CPU"
+    return SearchState(key, task.state, task.fraction, text, error=task.error, task=task.id)
 
 
-def _bring_home(task_id: str, reporter: "FolderReporter") -> None:
-    """Write a search task's latest progress, or its outcome, into its folder (if this process
-    submitted it; another process's task is left to that process)."""
-    from core.execution import tasks
-
-    try:
-        task = tasks.get(task_id)
-    except DigitLabError:
-        return
-    if task.state == tasks.FINISHED:
-        frame, examined = task.result
-        frame.attrs["examined"] = examined
-        reporter.done(frame)
-    elif task.state in (tasks.FAILED, tasks.STOPPED):
-        reporter.failed(task.error or "the search was stopped")
-    else:
-        reporter(task.fraction, task.text if task.state == tasks.RUNNING else "waiting for a free CPU")
-
-
-class FolderReporter:
-    """Progress and result of a search written into its folder (what ``--out`` does)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, fraction: float, text: str) -> None:
-        atomic_write_text(self.folder / PROGRESS_FILE, json.dumps({"fraction": fraction, "text": text,
-                                                                   "updated": time.time()}))
-
-    def done(self, frame: pd.DataFrame) -> None:
-        """The result: progress first, the CSV last (its presence means done)."""
-        atomic_write_text(self.folder / PROGRESS_FILE, json.dumps({
-            "fraction": 1.0, "text": f"{len(frame):,} suspected of {frame.attrs.get('examined', '?'):,}",
-            "examined": frame.attrs.get("examined"), "updated": time.time()}))
-        atomic_write_text(self.folder / SUSPECTS_FILE, frame.to_csv(index=False))
-
-    def failed(self, message: str) -> None:
-        atomic_write_text(self.folder / ERROR_FILE, message)
+def cancel_search(key: str) -> None:
+    """Stop this server's task for the search ``key`` (nothing if there is none)."""
+    with _searches_lock:
+        task_id = _searches.get(key)
+    if task_id is not None:
+        tasks.cancel(task_id)
 
 
 # ---- marks --------------------------------------------------------------------------------------
@@ -403,11 +408,3 @@ def _json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, Mapping) else {}
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""

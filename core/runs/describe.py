@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
-from core.execution.eta import start_text
+from core.runs.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, fit_result_line, leaky_line
 from core.training.config import RunConfig

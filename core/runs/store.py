@@ -33,15 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.execution import eta
+from core.runs import eta
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.training.config import RunConfig
 from core.settings import settings
+from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
 
-QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
-ACTIVE = (QUEUED, RUNNING)
-STATUSES = (QUEUED, RUNNING, FINISHED, STOPPED, FAILED)
+STATUSES = STATES
 
 RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 INDEX_NAME = "index.sqlite3"
@@ -110,7 +109,7 @@ class Run:
     folder: Path = Path()
     problem: str | None = None
     queue_position: int | None = None
-    #: When a queued run should start (Unix time, core.execution.eta), or None without comparable history.
+    #: When a queued run should start (Unix time, core.runs.eta), or None without comparable history.
     estimated_start: float | None = None
     grid: str | None = None
     #: Who queued the run (an identity key, see core.classroom.access); None for runs from before accounts.
@@ -626,7 +625,7 @@ def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, i
 
 
 def _pending(row: sqlite3.Row) -> eta.Pending:
-    """A queued or running row as core.execution.eta needs it (a running one with its epochs so far
+    """A queued or running row as core.runs.eta needs it (a running one with its epochs so far
     and its own pace, from the epochs it reported)."""
     try:
         epochs = int(json.loads(row["config"])["hyperparams"]["epochs"])
