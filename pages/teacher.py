@@ -32,7 +32,6 @@ for challenge in lab.challenges():
         challenge_views.manage(lab, challenge)
 challenge_views.create_form(lab, st.session_state.get(state.DATASET_SPEC))
 
-runs = lab.class_runs()
 with st.expander("Uploads per student (stored, compressed)", icon=":material/cloud_upload:"):
     usage = lab.upload_usage()
     if usage.empty:
@@ -45,7 +44,7 @@ with st.expander("Uploads per student (stored, compressed)", icon=":material/clo
         except DigitLabError:
             pass  # the limits' own error is shown below
 
-runs = store.list()
+runs = lab.class_runs()
 st.subheader("Students")
 if not runs:
     st.info("No student has launched a run yet.")

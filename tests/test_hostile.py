@@ -204,10 +204,12 @@ def test_hostile_lab_applies_the_quota_and_shows_the_teacher_usage(monkeypatch, 
     isolate_env(monkeypatch, tmp_path)
     monkeypatch.setenv("DIGITLAB_CLASS_CODE", "c0de")
     monkeypatch.setenv("DIGITLAB_TEACHERS", "tess")
+    monkeypatch.setenv("DIGITLAB_TEACHER_CODE", "t3ach")
     monkeypatch.setenv("DIGITLAB_UPLOAD_QUOTA_MB", "1")
     from core.lab import Lab, engine
 
-    amal, tess = (Lab(class_code_identity(n, "c0de"), engine(dispatching=False)) for n in ("amal", "tess"))
+    amal, tess = (Lab(class_code_identity(n, "c0de", teacher_code=t), engine(dispatching=False))
+                  for n, t in (("amal", ""), ("tess", "t3ach")))
     amal.upload(_noise(600, 100, 1), "one.npz")
     with pytest.raises(DigitLabError, match="over your quota"):
         amal.upload(_noise(600, 100, 2), "two.npz")
@@ -276,7 +278,7 @@ def test_hostile_every_download_goes_through_the_safe_export():
     """Every CSV or Markdown handed to a download button, and every frame written as CSV, is built
     by core.exports (or by a core function that uses it)."""
     safe_builders = ("csv_text(", "to_csv(result.summary)", "to_markdown(result)", "marks_store.to_csv(",
-                     "pipeline.to_json(", "model.read_bytes()")
+                     "pipeline.to_json(", "model.read_bytes()", "challenge_results_csv(")
     offenders = []
     for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("core/**/*.py")]:
         text = path.read_text(encoding="utf-8")

@@ -114,11 +114,28 @@ ATTEMPTS = {
     "challenge_board": lambda c, b: refuse(lambda: b.challenge_board(a_challenge(c), private=True),
                                            "private board"),
     "challenge_results_csv": lambda c, b: refuse(lambda: b.challenge_results_csv(a_challenge(c)), "only a teacher"),
+    "wait": lambda c, b: same_as_missing(lambda rid: b.wait(rid, timeout=0), c.finished),
+    "grid_runs": lambda c, b: same_as_missing(b.grid_runs, c.grid, "deadbeef"),
+    "wait_task": lambda c, b: refuse(lambda: b.wait_task("0" * 16, timeout=0), "no task"),
+    "runs_of": lambda c, b: assert_empty(b.runs_of(c.a.key), b.runs_of()),
+    "runs_table": lambda c, b: assert_empty(b.runs_table()),
+    "my_uploads": lambda c, b: (a_upload(c), assert_empty(b.my_uploads())),
+    "delete_upload": lambda c, b: b_cannot_delete_a_upload(c, b),
+    "upload_usage": lambda c, b: refuse(b.upload_usage, "only a teacher"),
     "class_students": lambda c, b: refuse(b.class_students, "only a teacher"),
     "class_runs": lambda c, b: refuse(b.class_runs, "only a teacher"),
     "may_see": lambda c, b: assert_false(b.may_see(c.a.key)),
     "may_publish": lambda c, b: assert_false(b.may_publish()),
 }
+
+
+def b_cannot_delete_a_upload(c, b: Lab) -> None:
+    spec = a_upload(c)
+    try:
+        b.delete_upload(spec)
+    except DigitLabError as err:
+        assert "no such upload" in str(err)
+    assert len(lab_of(c, c.a).dataset(spec).y_train) > 0 and len(lab_of(c, c.a).my_uploads()) == 1
 
 
 def a_challenge(c) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from core.datasets import DatasetSpec, ready_datasets, ready_specs
 from core.errors import DigitLabError
-from core.execution.worker import dataset_payload, local_spec
+from core.execution.shipping import SHIPPED, dataset_payload, local_spec
 from core.labels.corrections import provenance
 from core.preprocess import NAMED_PIPELINES, Closing, Pipeline, get_pipeline, name_of_pipeline
 from core.training.shared_model import SharedModel
@@ -35,17 +35,18 @@ def test_file_specs_round_trip_and_ready_specs_list_every_size(tmp_path):
 
 
 def test_a_worker_ships_a_file_spec_as_bytes_and_saves_it_in_its_own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "node"))
+    monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "server"))
     source = tmp_path / "server" / "abc.npz"
     source.parent.mkdir()
     source.write_bytes(b"dataset bytes")
     assert dataset_payload("default:tiny") is None and local_spec("default:tiny", None) == "default:tiny"
     payload = dataset_payload(str(DatasetSpec.of_file(source)))
-    assert payload == b"dataset bytes"
+    assert payload.data == b"dataset bytes" and payload.name == "abc.npz"
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "node"))  # the worker's machine
     here = DatasetSpec.parse(local_spec(str(DatasetSpec.of_file(source)), payload))
-    assert here.path == tmp_path / "node" / "uploads" / "abc.npz" and here.path.read_bytes() == payload
-    with pytest.raises(DigitLabError, match="cannot read the dataset file"):
-        dataset_payload(str(DatasetSpec.of_file(tmp_path / "missing.npz")))
+    assert here.path == tmp_path / "node" / SHIPPED / payload.digest / "abc.npz" and here.path.read_bytes() == payload.data
+    with pytest.raises(DigitLabError, match="missing.npz"):
+        dataset_payload(str(DatasetSpec.of_file(tmp_path / "server" / "missing.npz")))
 
 
 def test_provenance_is_none_for_anything_but_a_version(tmp_path):

@@ -206,7 +206,7 @@ def test_a_hostile_train_link_falls_back_with_notices():
     assert at.number_input(key="train_seed").value == 0
     assert len(at.warning) == 4
     # escaped, so the browser shows the hostile value as text
-    assert warnings(at)[0].startswith("The link's preset was not used: unknown preset '\\<script\\>'")
+    assert warnings(at)[0].startswith("The link's preset was not used: unknown preset '\\<script>'")
 
 
 def test_train_page_shows_and_applies_the_teachers_limits(monkeypatch):

@@ -22,8 +22,6 @@ Who may do what is decided in :mod:`core.lab` (``Lab``), never here.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
@@ -41,6 +39,7 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
+from core.exports import csv_text
 from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, Run, RunStore, atomic_save_npy
 from core.states import Progress
@@ -483,15 +482,12 @@ RESULT_COLUMNS = ["challenge", "student", "owner", "run", "preset", "pipeline", 
 
 
 def results_csv(challenge: Challenge, subs: list[Submission], label: Callable[[str], str]) -> str:
-    """Every submission of a challenge with both scores, as CSV (for the teacher)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(RESULT_COLUMNS)
-    for s in subs:
-        writer.writerow([challenge.name, label(s.owner), s.owner, s.run_id, s.preset, s.pipeline, s.validation,
-                         datetime.fromtimestamp(s.created, timezone.utc).isoformat(timespec="seconds"), s.status,
-                         _fmt(s.public_score), _fmt(s.private_score), _fmt(s.all_score), s.error or ""])
-    return out.getvalue()
+    """Every submission of a challenge with both scores, as CSV (for the teacher; names that begin
+    like a spreadsheet formula are neutralised, core.exports)."""
+    rows = [[challenge.name, label(s.owner), s.owner, s.run_id, s.preset, s.pipeline, s.validation,
+             datetime.fromtimestamp(s.created, timezone.utc).isoformat(timespec="seconds"), s.status,
+             _fmt(s.public_score), _fmt(s.private_score), _fmt(s.all_score), s.error or ""] for s in subs]
+    return csv_text(pd.DataFrame(rows, columns=RESULT_COLUMNS), index=False)
 
 
 def _fmt(value: float | None) -> str:
