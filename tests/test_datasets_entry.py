@@ -114,7 +114,7 @@ def test_save_upload_and_load_spec_round_trip(dirs):
     assert spec.startswith("file:") and path.parent == (cache / "uploads").resolve() and path.suffix == ".npz"
     assert save_upload(Dataset("my upload", **arrays)) == spec  # same content, same file
     # only the upload in its folder (no temporary file left behind); its record (file name, owners) apart
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert [p.name for p in path.parent.iterdir() if not p.name.startswith(".")] == [path.name]
     assert [p.name for p in (cache / "upload_info").iterdir()] == [path.with_suffix(".json").name]
     again = load_spec(spec)
     assert_same_arrays(again, arrays)

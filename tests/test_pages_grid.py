@@ -120,8 +120,8 @@ def test_augmentation_is_a_grid_dimension(store):
     assert at.multiselect(key="grid_augment").value == ["off"]
     at.multiselect(key="grid_augment").set_value(["off", "on"]).run()
     no_exceptions(at)
-    _button(at, "Launch 2 runs").click().run()
+    button(at, "Launch 2 runs").click().run()
     no_exceptions(at)
     runs = store.list()
     assert sorted(str(r.config.augment) for r in runs) == sorted([str(None), str(Augmentation())])
-    _button(at, "Stop grid").click().run()
+    button(at, "Stop grid").click().run()

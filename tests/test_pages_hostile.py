@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import io
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +145,6 @@ def test_hostile_query_strings_never_crash_a_page(page_env):
     (page_env / "runs" / run_id / "model.keras").unlink()
     queries = hostile_queries(500, seed=26)
     queries[::7] = [{**q, "run": run_id} for q in queries[::7]]  # links to a run that exists, too
-    start = time.monotonic()
     failures = []
     for n, page in enumerate(PAGES):
         at = _open(page)
@@ -157,7 +155,6 @@ def test_hostile_query_strings_never_crash_a_page(page_env):
             if at.exception:
                 failures.append((page, query, [e.value for e in at.exception][0][:300]))
     assert not failures, failures[:5]
-    assert time.monotonic() - start < 120
 
 
 # ---- uploads on the Data and Teacher pages --------------------------------------------------------

@@ -189,7 +189,7 @@ def test_augmentation_on_previews_links_and_trains_augmented(store):
     assert at.query_params["augment"] == "on"
     at.number_input(key="train_aug_zoom").set_value(0.0).run()
     assert at.query_params["augment"] == "rotation=10,shift=0.1,zoom=0"
-    _button(at, "Train").click().run()
+    button(at, "Train").click().run()
     no_exceptions(at)
     run_id = at.session_state[state.ACTIVE_RUN]
     assert store.get(run_id).config.augment == Augmentation(zoom=0.0)

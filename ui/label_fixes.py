@@ -12,7 +12,7 @@ from core.labels.corrections import LabelCorrections, provenance
 from core.lab import Lab
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
-from ui.inside_views import escape
+from ui.markdown import code_span, escape
 
 ACCEPT_TEXT = "accept suggested"
 VERSION_KEY = "labels_version"
@@ -77,5 +77,5 @@ def version_note(spec: str) -> None:
     """On a corrected version: which dataset it corrects and how many labels."""
     made = provenance(spec)
     if made is not None:
-        st.info(f"This dataset is a corrected version of `{escape(made['parent'])}` "
+        st.info(f"This dataset is a corrected version of {code_span(made['parent'])} "
                 f"({len(made.get('corrections', []))} labels corrected).", icon=":material/new_label:")
