@@ -30,6 +30,8 @@ from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spe
                            uploads)
 from core.errors import DigitLabError
 from core.execution import tasks
+# The default dataset drawn in the background (a task of the one API), as the pages ask for it.
+from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state  # noqa: F401 - re-exported
 from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
@@ -192,8 +194,10 @@ class Lab:
 
     def submit_grid(self, spec: grids.GridSpec) -> str:
         """Queue every run of a grid for the caller (all or none pass the limits); its id."""
-        for dataset in {c.dataset for c in spec.configs()}:
+        configs = spec.configs()
+        for dataset in {c.dataset for c in configs}:
             self.check_dataset(dataset)
+        grids.check_queue_room(limits().max_queue, self.jobs, len(configs))  # said per grid, before the rest
         return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=admit_within_limits)
 
     def grids(self) -> list[tuple[str, float, int]]:
@@ -261,7 +265,7 @@ class Lab:
 
     def search(self, key: str) -> label_search.SearchState:
         """A search's state; one the caller did not start (and is not staff) reads as none."""
-        return label_search.read_search(key, viewer=self.who)
+        return label_search.read_search(key, viewer=self.who.key, staff=self.staff)
 
     def _writer(self) -> str | None:
         """The owner of what the caller writes beside a dataset (marks, corrections): their key;

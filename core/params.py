@@ -85,8 +85,6 @@ class ParamSpec:
             return self._check_layers(value)
         if value in (None, (), []):
             return ()
-        from core.preprocess.kernels import check_rows  # core.preprocess imports this module
-
         try:
             return check_rows(value)
         except DigitLabError as err:
@@ -165,3 +163,33 @@ def _strict_int(value: Any) -> int:
             raise ValueError(value)
         return int(value)
     return int(str(value).strip())
+
+
+#: The largest kernel (either side) a custom matrix may have.
+MAX_KERNEL_SIZE = 15
+
+
+def check_rows(rows: object) -> tuple[str, ...]:
+    """Validate a custom matrix given as rows of '0'/'1' (strings, or lists of 0/1 numbers).
+
+    Returns the canonical tuple of strings; raises DigitLabError saying what is wrong.
+    """
+    if isinstance(rows, str) or not isinstance(rows, (list, tuple)):
+        raise DigitLabError(f"kernel must be a list of rows like \"01110\", got {rows!r}")
+    out: list[str] = []
+    for row in rows:
+        if isinstance(row, (list, tuple)) and all(v in (0, 1) and not isinstance(v, float) for v in row):
+            row = "".join(str(int(v)) for v in row)
+        if not isinstance(row, str) or not row or set(row) - {"0", "1"}:
+            raise DigitLabError(f"kernel rows must be non-empty strings of 0 and 1, got {row!r}")
+        out.append(row)
+    if not out:
+        raise DigitLabError("kernel must have at least one row")
+    if len({len(r) for r in out}) != 1:
+        raise DigitLabError(f"kernel rows must all have the same length, got lengths {[len(r) for r in out]}")
+    if len(out) > MAX_KERNEL_SIZE or len(out[0]) > MAX_KERNEL_SIZE:
+        raise DigitLabError(f"kernel must be at most {MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}, "
+                            f"got {len(out[0])}x{len(out)}")
+    if not any("1" in r for r in out):
+        raise DigitLabError("kernel must contain at least one 1")
+    return tuple(out)

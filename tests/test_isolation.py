@@ -166,8 +166,8 @@ def test_isolation_label_search_reads_as_never_started(c, tmp_path):
     folder = search_folder(key)
     save_search(SearchRequest(str(folder), "default:tiny", 2, "[]", 0, None), (_suspects(), 100))
     (folder / "owners.json").write_text(json.dumps({"owners": [c.a.key]}))
-    assert read_search(key, viewer=c.b).status == NONE
-    assert read_search(key, viewer=c.a).status == FINISHED
+    assert read_search(key, viewer=c.b.key).status == NONE
+    assert read_search(key, viewer=c.a.key).status == FINISHED
 
 
 def test_isolation_upload_of_another_student_reads_as_missing(c):

@@ -15,7 +15,7 @@ from core.datasets import ready_datasets
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.lab import Lab
-from core.runs.store import Run
+from core.runs.records import Run
 from ui.markdown import escape
 
 SCORE = st.column_config.NumberColumn(format="%.4f")

@@ -13,7 +13,7 @@ from core.errors import DigitLabError
 from core.experiments.grid import GridResult, honest_glance
 from core.preprocess import LABEL_FREE_BEST
 from core.lab import Lab
-from core.runs.store import Run
+from core.runs.records import Run
 from ui import run_widgets
 from ui.markdown import escape
 

@@ -17,7 +17,7 @@ from core.text import escape  # the one escaping path (pages call inside_views.e
 from core.states import FAILED, STOPPED
 from core.analysis.inspection import diverging_rgb
 from core.lab import Lab
-from core.runs.store import Run
+from core.runs.records import Run
 from ui import models
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).

@@ -11,7 +11,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from core.training.models import describe_preset
 from core.lab import Lab
 from core.runs import describe
-from core.runs.store import Run
+from core.runs.records import Run
 from ui import query_state
 from ui.param_widgets import param_widget
 from ui.markdown import escape

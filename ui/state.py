@@ -6,9 +6,8 @@ import streamlit as st
 from core.classroom import access, workspace
 from core.classroom.access import Identity
 from core.datasets import Dataset, DatasetSpec, load_spec
-from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state
 from core.errors import DigitLabError
-from core.lab import Lab
+from core.lab import FIRST_SIZE, Lab, fill_in_background, fill_state
 from core.preprocess import Pipeline
 from core.settings import settings
 from ui import identity

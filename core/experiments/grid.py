@@ -25,13 +25,11 @@ from core.errors import DigitLabError
 from core.exports import csv_text, markdown_cell
 from core.runs.eta import start_text
 from core.execution.queue import Admission, JobQueue
-from core.classroom.limits import Limits, limits
 from core.training.models import PRESETS, get_preset
 from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES,
                              name_of_pipeline)
 from core.training.augment import Augmentation, parse_augment
 from core.training.config import RunConfig, parse_seed
-from core.classroom.run_access import RunView
 from core.runs.describe import fit_result_entry, fit_result_report
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.experiments.report_results import report_figure
@@ -154,34 +152,30 @@ def submit_grid(jobs: JobQueue, spec: GridSpec, owner: str | None = None, admit:
     queued (fair share across owners, Ray tasks on warm workers), and start what max_jobs allows;
     return the id.
 
-    All configs are checked first, against the instance's limits too (core.classroom.limits: epochs, model
-    size, queue length, runs waiting per owner), so a spec that breaks one queues nothing.
+    All configs are checked first, and ``admit`` (the caller's rules: the Lab passes the classroom's
+    limits, core.lab) with them, so a spec that breaks one queues nothing.
     """
     configs = spec.configs()
-    allowed = limits()
-    for config in configs:
-        allowed.check_config(config)
-    check_queue_room(allowed, jobs, len(configs))
     grid_id = new_grid_id()
     jobs.submit_many(configs, owner=owner, grid=grid_id, admit=admit)
     return grid_id
 
 
-def check_queue_room(allowed: Limits, jobs: JobQueue, n_runs: int) -> None:
+def check_queue_room(max_queue: int | None, jobs: JobQueue, n_runs: int) -> None:
     """Refuse ``n_runs`` more runs when they would leave more than ``max_queue`` runs waiting."""
-    if allowed.max_queue is None:
+    if max_queue is None:
         return
     runs = jobs.store.list()
     waiting = sum(r.status == QUEUED for r in runs)
     free = max(0, jobs.max_jobs - sum(r.status == RUNNING for r in runs))
     would_wait = waiting + n_runs - (min(free, n_runs) if waiting == 0 else 0)
-    if would_wait > allowed.max_queue:
+    if would_wait > max_queue:
         runs_text = f"{n_runs} run{'s' if n_runs != 1 else ''}"
         raise DigitLabError(f"a grid of {runs_text} would leave {would_wait} waiting in the queue; this instance "
-                            f"allows {allowed.max_queue}: choose fewer pipelines, presets or seeds")
+                            f"allows {max_queue}: choose fewer pipelines, presets or seeds")
 
 
-def stop_grid(store: RunStore | RunView, grid_id: str) -> int:
+def stop_grid(store: RunStore | Any, grid_id: str) -> int:
     """Cancel the grid's queued runs and ask its running ones to stop; return how many were active."""
     active = [r for r in grid_runs(store, grid_id) if r.active]
     for run in reversed(active):  # the queue's tail first, so no queued run starts meanwhile
@@ -189,7 +183,7 @@ def stop_grid(store: RunStore | RunView, grid_id: str) -> int:
     return len(active)
 
 
-def grid_runs(store: RunStore | RunView, grid_id: str) -> list[Run]:
+def grid_runs(store: RunStore | Any, grid_id: str) -> list[Run]:
     """The grid's runs in queue order; DigitLabError if the store holds none with that id."""
     runs = store.grid_runs(grid_id)
     if not runs:
@@ -327,7 +321,7 @@ class GridResult:
         return sorted({int(s) for s in self.runs["seed"].dropna()})
 
 
-def read_grid(store: RunStore | RunView, grid_id: str) -> GridResult:
+def read_grid(store: RunStore | Any, grid_id: str) -> GridResult:
     """The grid ``grid_id`` as it stands now (running runs with their latest epoch)."""
     runs = grid_runs(store, grid_id)
     history = {r.id: store.history(r.id) for r in runs if r.status == RUNNING}

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.classroom.access import LOCAL_USER, Identity
 from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.exports import csv_text
@@ -53,6 +52,8 @@ from core.training.models import Hyperparams, build_model
 #: The fast model: a core.training.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
 FAST_MODEL = Hyperparams(hidden=(256,), optimizer="adam", learning_rate=0.001, epochs=6, batch_size=128)
 MAX_FOLDS = 10
+#: The single local user's key (core.classroom.access.LOCAL_USER): their marks are the CLI's, named by the spec alone.
+LOCAL_KEY = "local"
 SUSPECT_COLUMNS = ["rank", "index", "given", "suggested", "self_confidence", "confidence"]
 
 #: Marks a person can give a suspect, and how pages say them.
@@ -281,15 +282,15 @@ def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0
     return key
 
 
-def read_search(key: str, root: Path | None = None, viewer: Identity | None = None) -> SearchState:
+def read_search(key: str, root: Path | None = None, viewer: str | None = None, staff: bool = False) -> SearchState:
     """The state of search ``key``: finished (with its suspects), or its task's state and progress,
     or none (never started here, or started by a server that has ended since).
 
-    With a ``viewer`` (core.classroom.access) who is neither staff nor one of its owners, the
+    With a ``viewer`` (an identity key) who is neither ``staff`` nor one of its owners, the
     search reads as none, exactly like one never started.
     """
     folder = search_folder(key, root)
-    if viewer is not None and not viewer.staff and viewer.key not in _json(folder / OWNERS_FILE).get("owners", []):
+    if viewer is not None and not staff and viewer not in _json(folder / OWNERS_FILE).get("owners", []):
         return SearchState(key, NONE)
     with _searches_lock:
         task_id = _searches.get(key)
@@ -332,7 +333,7 @@ class LabelMarks:
 
     def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
-        self.owner = None if owner == LOCAL_USER.key else owner
+        self.owner = None if owner == LOCAL_KEY else owner
         folder = Path(root if root is not None else settings().cache_dir) / "label_marks"
         named = spec if self.owner is None else json.dumps([self.owner, spec])
         self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"

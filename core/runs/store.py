@@ -38,18 +38,18 @@ from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.training.config import RunConfig
 from core.settings import settings
+from core.runs.records import (LEAKY_METRIC_NAMES, LEAKY_NOTE, METRIC_NAMES, RUN_ID, Run,  # noqa: F401 - re-exported
+                               fit_result_line, format_metric, leaky_line, validate_run_id)
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
 
 STATUSES = STATES
 
-RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 INDEX_NAME = "index.sqlite3"
 MODEL_NAME = "model.keras"
 PREDICTIONS_NAME = "test_probabilities.npy"
 EPOCH_PREDICTIONS_NAME = "test_probabilities_by_epoch.npy"
 #: A run claimed by a dispatcher that recorded no worker pid within this time has lost its worker.
 STARTUP_GRACE_S = 60.0
-METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,93 +82,6 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 #: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
 _ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"), ("published", "INTEGER NOT NULL DEFAULT 0"))
-
-
-@dataclass(frozen=True)
-class Run:
-    """One row of the index plus what the folder check found.
-
-    ``problem`` is set when the run is broken (folder or artifact missing, unreadable config);
-    such a run still lists with its status. ``queue_position`` counts from 1 for queued runs.
-    """
-
-    id: str
-    status: str
-    created: float
-    started: float | None
-    finished: float | None
-    error: str | None
-    config: RunConfig | None
-    dataset: str
-    pipeline_label: str
-    preset: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    progress: dict[str, Any] = field(default_factory=dict)
-    pid: int | None = None
-    stop_requested: bool = False
-    folder: Path = Path()
-    problem: str | None = None
-    queue_position: int | None = None
-    #: When a queued run should start (Unix time, core.runs.eta), or None without comparable history.
-    estimated_start: float | None = None
-    grid: str | None = None
-    #: Who queued the run (an identity key, see core.classroom.access); None for runs from before accounts.
-    owner: str | None = None
-    #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
-    published: bool = False
-
-    @property
-    def active(self) -> bool:
-        """Queued or running."""
-        return self.status in ACTIVE
-
-    @property
-    def broken(self) -> bool:
-        """Whether the folder check found a problem."""
-        return self.problem is not None
-
-    @property
-    def seconds(self) -> float | None:
-        """Wall time from start to finish (to now while running)."""
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
-
-
-def validate_run_id(run_id: Any) -> str:
-    """``run_id`` if it is a well-formed id (8 hex digits), so it can never name a path elsewhere."""
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        raise DigitLabError(f"not a run id: {str(run_id)[:40]!r} (expected 8 hex digits)")
-    return run_id
-
-
-def format_metric(value: float) -> str:
-    """A number as Keras' progress bar prints it: 4 decimals, or scientific below 1e-3."""
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
-
-
-def fit_result_line(metrics: dict[str, Any]) -> str:
-    """The report's FIT RESULT style: ``loss: 0.0113 - accuracy: 0.9963 - val_loss: ... - val_accuracy: ...``,
-    then `` · augmentation: rotate ±10°, ...`` for a run trained on augmented images."""
-    line = " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
-                      for name in METRIC_NAMES if metrics.get(name) is not None)
-    return f"{line} · augmentation: {metrics['augmentation']}" if metrics.get("augmentation") else line
-
-
-#: The leaky protocol's figures (core.training.fit.leaky_metrics): test images preprocessed WITH their
-#: test labels. Shown beside the honest ones, never instead of them.
-LEAKY_METRIC_NAMES = ("leaky_val_loss", "leaky_val_accuracy")
-LEAKY_NOTE = "leaky protocol, uses test labels"
-
-
-def leaky_line(metrics: dict[str, Any]) -> str | None:
-    """``leaky protocol, uses test labels: val_loss: ... - val_accuracy: ...``, or None when the run
-    did not ask for the leaky protocol."""
-    if metrics.get("leaky_val_accuracy") is None:
-        return None
-    figures = " - ".join(f"{name.removeprefix('leaky_')}: {format_metric(float(metrics[name]))}"
-                         for name in LEAKY_METRIC_NAMES if metrics.get(name) is not None)
-    return f"{LEAKY_NOTE}: {figures}"
 
 
 class RunStore:

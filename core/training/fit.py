@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from core.errors import DigitLabError
-from core.analysis.evaluation import log_loss
+from core.training.metrics import log_loss
 from core.training.augment import training_batches
 from core.training.models import build_model
 from core.training.config import RunConfig
