@@ -25,7 +25,7 @@ from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
 from core.datasets import Dataset, DatasetSpec, load_spec, save_upload, upload_owners
 from core.errors import DigitLabError
-from core.execution import task_env, tasks
+from core.execution import task_env, tasks, warmup
 from core.execution.queue import JobQueue
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
@@ -48,6 +48,13 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
         if queue is None:
             queue = _engines[key] = JobQueue(RunStore(Path(key)))
     return queue.start() if dispatching else queue
+
+
+def warm_up() -> bool:
+    """Warm a training worker for this process's engine in the background, once per run root
+    (core.execution.warmup): the first run then starts like a later one. True if this call began it."""
+    queue = engine(dispatching=False)
+    return warmup.warm_up(queue, str(queue.store.root))
 
 
 class Lab:

@@ -6,9 +6,8 @@ Always the TEST labels (the report captioned its error gallery with training lab
 import streamlit as st
 
 from core.analysis import evaluation
-from core.datasets import display_spec
 from core.errors import DigitLabError
-from ui import charts, inside_views, run_views, run_widgets, state
+from ui import charts, inside_views, run_views, run_widgets, state, wording
 from ui.markdown import escape
 from ui.gallery import show_grid, to_display
 
@@ -46,7 +45,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=run_views.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} (`{display_spec(other.spec if other else run.config.dataset)}`), "
+st.caption(f"Dataset {wording.dataset_markdown(ds.name, other.spec if other else run.config.dataset)}, "
            f"pipeline {run.pipeline_label}. "
            "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
@@ -118,14 +117,14 @@ errors = run_views.filter_errors(
 rows = errors.head(int(limit)).to_dict("records")
 where = "" if true_name == pred_name == ALL else \
     f" with true class {true_name if true_name != ALL else 'any'} and prediction {pred_name if pred_name != ALL else 'any'}"
-st.caption(f"{len(errors):,} misclassified test images{where}" +
+st.caption(f"{wording.plural(len(errors), 'misclassified test image')}{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
     # Under each tile its mistake, then its three most probable classes.
     show_grid(ds.x_test[[r["index"] for r in rows]],
               [run_views.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
               notes=[run_views.top3_lines(r, names) for r in rows], columns=8)
-    st.download_button(f"Download these {len(errors):,} errors (CSV)",
+    st.download_button(f"Download {'this error' if len(errors) == 1 else f'these {len(errors):,} errors'} (CSV)",
                        run_views.name_errors(errors, names).to_csv(index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")

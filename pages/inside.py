@@ -97,7 +97,9 @@ elif view == MAP:
             st.stop()
         st.info(f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
                 "10,000 test images about half a minute, in the background). It is kept with the run.")
-        if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
+        if not store.mine(run):  # a published run is read-only: its owner or a teacher computes its maps
+            st.caption("This run was published to the class: its owner or a teacher can compute its map.")
+        elif st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
             problem = inside_views.start_task(task, embedding.compute_map, str(store.root), run.id, method,
                                               kind="embedding-map", owner=state.me().key)
             if problem is None:

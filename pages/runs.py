@@ -77,7 +77,9 @@ table = run_views.runs_table(runs)
 first = ["id", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
 st.dataframe(table, hide_index=True, width="stretch",
              column_order=first + [c for c in table.columns if c not in first],
-             column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
+             column_config={"pipeline": st.column_config.TextColumn(width="large"),
+                            "status": st.column_config.TextColumn(width="large"),  # "queued #2, starts in …" whole
+                            "loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
                             run_views.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
@@ -130,6 +132,8 @@ if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
     st.warning(escape(run_views.ended_text(run)))
+elif run.status == "stopped":
+    st.caption(escape(run_views.ended_text(run)) + ".", help=run_views.ended_detail(run))
 if run.metrics.get("epochs"):
     st.code(run_views.fit_result_block(run), language=None)
 if honest_view.has_training_only_step(run) and run.status == "finished" and not run.broken:

@@ -1,5 +1,6 @@
 """Teacher page: every student's runs, what runs or waits now, a leaderboard per dataset (honest
 test accuracy only), the per-student limits, and deleting one student's runs in bulk."""
+import pandas as pd
 import streamlit as st
 
 from core.classroom.access import owner_label
@@ -30,19 +31,45 @@ if not runs:
     st.info("No student has launched a run yet.")
     st.stop()
 per_student = students(runs)
-accuracy = st.column_config.NumberColumn(format="%.4f")
-st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch",
-             column_config={"best_test_accuracy": accuracy})
+#: Column headers in words (the frames keep the code's names), and how each figure reads.
+HEADERS = {"best_test_accuracy": "best test accuracy", "test_accuracy": "test accuracy",
+           "val_accuracy": "val accuracy", "val_loss": "val loss"}
+FIGURES = {"loss": "{:.4f}", "accuracy": "{:.4f}", "val_loss": "{:.4f}", "val_accuracy": "{:.4f}",
+           "test_accuracy": "{:.4f}", "best_test_accuracy": "{:.4f}", run_views.LEAKY_COLUMN: "{:.4f}",
+           "time (s)": "{:.1f}"}
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with worded headers and a blank cell where a figure is missing, not "None"
+    (figures become text, so a missing one can be blank)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in FIGURES:
+            out[column] = ["" if _missing(v) else FIGURES[column].format(v) for v in out[column]]
+        elif out[column].dtype == object or str(out[column].dtype) == "Int64":
+            out[column] = ["" if _missing(v) else str(v) for v in out[column]]
+    return out.rename(columns=HEADERS)
+
+
+st.dataframe(_for_people(per_student.drop(columns="owner")), hide_index=True, width="stretch")
 try:
     notes = limits().notes()
-    st.caption("Limits of this instance (the limits file): " + ("; ".join(notes) if notes else "none set") + ".")
+    if notes:
+        st.caption("Limits of this instance: " + "; ".join(notes) + ".")
+    else:
+        st.caption("No limits are set on this instance (see the README's Limits: DIGITLAB_MAX_EPOCHS and the "
+                   "others, or a TOML file named by DIGITLAB_LIMITS_FILE).")
 except DigitLabError as err:
-    st.error(f"The limits file is misconfigured: {err}")
+    st.error(f"The limits are misconfigured: {err}")
 
 st.subheader("Running and queued now")
 active = [r for r in runs if r.active]
 if active:
-    st.dataframe(run_views.runs_table(active).assign(student=[owner_label(r.owner) for r in active]),
+    st.dataframe(_for_people(run_views.runs_table(active).assign(student=[owner_label(r.owner) for r in active])),
                  hide_index=True, width="stretch")
 else:
     st.caption("Nothing runs or waits now.")
@@ -53,8 +80,7 @@ if board.empty:
     st.caption("No finished run with a test accuracy yet.")
 for dataset, rows in board.groupby("dataset", sort=True):
     st.markdown(f"**{escape(dataset)}**")
-    st.dataframe(rows.drop(columns="dataset"), hide_index=True, width="stretch",
-                 column_config={"test_accuracy": accuracy})
+    st.dataframe(_for_people(rows.drop(columns="dataset")), hide_index=True, width="stretch")
 st.caption("Ranked by each student's best honest test accuracy (test images preprocessed without their "
            "labels). The report's leaky-protocol figures used the test labels and are never ranked.")
 
@@ -62,7 +88,7 @@ st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
 theirs = [r for r in runs if r.owner == chosen]
-st.dataframe(run_views.runs_table(theirs), hide_index=True, width="stretch")
+st.dataframe(_for_people(run_views.runs_table(theirs)), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:

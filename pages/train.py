@@ -10,7 +10,7 @@ from core.training.models import PRESETS, architecture_text, count_params, descr
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.config import RunConfig
 from core.settings import settings
-from ui import charts, query_state, run_views, run_widgets, session_runs, state
+from ui import charts, query_state, run_views, run_widgets, session_runs, state, wording
 from ui.markdown import escape
 
 state.init_session()
@@ -85,7 +85,7 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{escape(ds.name)}** (`{display_spec(spec)}`): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset {wording.dataset_markdown(ds.name, spec)}: {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
@@ -139,7 +139,7 @@ with valid_col.container(border=True):
     exclude: tuple[int, ...] = ()
     if marked := LabelMarks(spec, owner=state.me().key).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
-        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+        if st.checkbox(f"Leave out the {wording.plural(len(marked), 'training image')} marked label wrong", key="train_exclude_marked",
                        persist_state="session",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
@@ -205,6 +205,8 @@ else:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
                         on_click=store.request_stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
+        if not run.active and (detail := run_views.ended_detail(run)) is not None:
+            st.caption(f"Model kept: epoch {run.metrics['kept_epoch']}'s", help=detail)
         if len(view.history):
             c1, c2 = st.columns(2)
             c1.altair_chart(charts.history(view.history, "loss"), width="stretch")

@@ -81,6 +81,7 @@ def _sign_in_screen(how: str) -> None:
             except DigitLabError as err:
                 st.error(f"Not signed in: {err}.")
             else:
+                access.remember_name(st.session_state[CLASS_IDENTITY])  # tables show the name as typed
                 st.rerun()
 
 

@@ -228,7 +228,7 @@ def map_gallery(rows: pd.DataFrame, x_test: np.ndarray, limit: int = 40) -> None
 
     rows = rows.sort_values(["right", "index"], kind="stable")
     shown = rows.head(limit)
-    st.caption(f"{len(rows):,} test images selected" + (f"; the first {len(shown)} (misclassified first):"
+    st.caption(f"{len(rows):,} test image{'s' if len(rows) != 1 else ''} selected" + (f"; the first {len(shown)} (misclassified first):"
                                                         if len(shown) < len(rows) else ":"))
     show_grid(x_test[shown["index"].to_numpy()],
               [f"#{r['index']}: {r['true']}" + ("" if r["right"] else f" -> {r['predicted']}")

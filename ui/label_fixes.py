@@ -12,6 +12,7 @@ from core.labels.corrections import LabelCorrections, make_version, provenance
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
 from ui.inside_views import escape
+from ui.wording import plural
 
 ACCEPT_TEXT = "accept suggested"
 VERSION_KEY = "labels_version"
@@ -61,7 +62,7 @@ def version_panel(spec: str, fixes: LabelCorrections, owner: str | None = None) 
     made = provenance(version) if version else None
     if made is None or made.get("parent") != spec:
         return
-    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {len(made['corrections'])} corrections "
+    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {plural(len(made['corrections']), 'correction')} "
                f"of `{escape(spec)}`.", icon=":material/check_circle:")
     with st.expander("Provenance"):
         st.json({k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}, expanded=1)
@@ -77,4 +78,4 @@ def version_note(spec: str) -> None:
     made = provenance(spec)
     if made is not None:
         st.info(f"This dataset is a corrected version of `{escape(made['parent'])}` "
-                f"({len(made.get('corrections', []))} labels corrected).", icon=":material/new_label:")
+                f"({plural(len(made.get('corrections', [])), 'label')} corrected).", icon=":material/new_label:")

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.training.models import describe_preset
+from core.classroom.access import owner_label
 from core.classroom.run_access import RunView
 from core.runs.store import FINISHED, Run
 from ui import query_state, run_views
@@ -61,7 +62,8 @@ def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_t
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
-    labels = {r.id: run_views.run_label(r) for r in runs}
+    labels = {r.id: run_views.run_label(r) if store.mine(r) else f"published by {owner_label(r.owner)} · "
+              + run_views.run_label(r) for r in runs}
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
         if wanted is not None and wanted not in labels:
@@ -74,4 +76,8 @@ def finished_run_picker(store: RunView, page: str, key: str, label: str, empty_t
         st.session_state.pop(key, None)  # deleted meanwhile: back to the newest
     run_id = st.selectbox(label, list(labels), format_func=labels.get, key=key)
     query_state.publish(page, {"run": run_id})
-    return next(r for r in runs if r.id == run_id)
+    run = next(r for r in runs if r.id == run_id)
+    if not store.mine(run):
+        st.caption(f":material/visibility: Published by {escape(owner_label(run.owner))} for the class: you may look "
+                   "at it here, read-only.")
+    return run

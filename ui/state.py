@@ -44,6 +44,18 @@ def _leave_legacy_page_mode() -> None:
         st.rerun()
 
 
+def warm_up() -> None:
+    """Once per server process, from app.py while the first page loads: warm a training worker
+    (core.lab.warm_up) so the first run is charted as soon as a later one. Not under AppTest,
+    whose test process must not gain Ray workers behind the tests' backs."""
+    from streamlit import config
+
+    from core import lab
+
+    if not config.get_option("global.appTest"):
+        lab.warm_up()
+
+
 def init_session() -> None:
     """Session defaults; called first by every page so any page can be the first one opened.
 

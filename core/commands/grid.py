@@ -16,6 +16,7 @@ from typing import TextIO
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
 from core.experiments.grid import (GridResult, GridSpec, fit_result_text, grid_runs, parse_pipelines, parse_presets,
                        parse_seeds, read_grid, stop_grid, submit_grid, table_text, TRAINING_ONLY_NOTE)
+from core.classroom.access import ADMINISTRATOR
 from core.execution.queue import JobQueue
 from core.runs.store import FINISHED, Run, RunStore, fit_result_line
 from core.settings import settings
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = JobQueue(store)
     max_jobs = jobs.max_jobs
     started = time.monotonic()
-    grid_id = submit_grid(jobs, spec)
+    grid_id = submit_grid(jobs, spec, owner=ADMINISTRATOR.key)  # the command line is the administrator
     print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
           f"{len(spec.seeds)} seeds) on {spec.dataset}, max_jobs {max_jobs}", flush=True)
     result = follow(jobs, grid_id, sys.stdout, sys.stderr)

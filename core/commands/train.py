@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from core.commands.dataset_args import add_dataset_arguments, dataset_from_args
+from core.classroom.access import ADMINISTRATOR
 from core.execution.queue import JobQueue
 from core.labels.search import LabelMarks
 from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     store = RunStore(settings().run_root)
     jobs = JobQueue(store)
-    run_id = jobs.submit(config)
+    run_id = jobs.submit(config, owner=ADMINISTRATOR.key)  # the command line is the administrator
     print(config.title)
     print(architecture_text(config.hyperparams))
     follower = Follower(store, run_id, sys.stdout, sys.stderr)
