@@ -55,14 +55,10 @@ st.caption(f"Dataset {wording.dataset_markdown(ds.name, other.spec if other else
 epochs = len(by_epoch) if by_epoch is not None else 0
 epoch = epochs
 if epochs > 1:
-    if st.session_state.get("errors_epoch_run") != run.id or st.session_state.get("errors_epoch", 0) > epochs:
-        st.session_state["errors_epoch"] = epochs  # another run: start at its last epoch
-    st.session_state["errors_epoch_run"] = run.id
-    inside_views.restore_epoch(run.id, epochs, "errors_epoch")
-    epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
-                      help="The confusion matrix, the per-class table and the gallery as they were after this "
-                           "epoch. Images the model got right at an earlier epoch are marked.")
-    inside_views.remember_epoch(run.id, epoch)
+    epoch = inside_views.epoch_slider(
+        run.id, epochs, "errors_epoch",
+        help="The confusion matrix, the per-class table and the gallery as they were after this "
+             "epoch. Images the model got right at an earlier epoch are marked.")
 snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
 probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)

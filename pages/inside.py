@@ -109,13 +109,10 @@ elif view == MAP:
     epochs = len(by_epoch) if by_epoch is not None else 0
     epoch = epochs
     if epochs > 1:
-        inside_views.restore_epoch(run.id, epochs, "inside_epoch")
-        if st.session_state.get("inside_epoch", epochs + 1) > epochs:
-            st.session_state["inside_epoch"] = epochs
-        epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="inside_epoch",
-                          help="Which predictions mark the points misclassified: those after this epoch (the "
-                               "Errors page shows the same epoch). The map itself is the final model's.")
-        inside_views.remember_epoch(run.id, epoch)
+        epoch = inside_views.epoch_slider(
+            run.id, epochs, "inside_epoch",
+            help="Which predictions mark the points misclassified: those after this epoch (the "
+                 "Errors page shows the same epoch). The map itself is the final model's.")
     shown = probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
     try:
         frame = embedding.map_frame(points, ds.y_test, shown, names)

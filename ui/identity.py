@@ -72,7 +72,8 @@ def _sign_in_screen(how: str) -> None:
         return
     st.write("Enter your name and the class code your teacher gave you.")
     st.caption("Names are not verified in class-code mode: use the name your teacher expects.")
-    with st.form("class_code_form"):
+    holder = st.empty()  # emptied on success: the form must not linger under the page that loads next
+    with holder.form("class_code_form"):
         name = st.text_input("Your name", max_chars=access.MAX_NAME, key="class_name")
         code = st.text_input("Class code", type="password", key="class_code")
         if st.form_submit_button("Enter", type="primary"):
@@ -82,6 +83,7 @@ def _sign_in_screen(how: str) -> None:
                 st.error(f"Not signed in: {err}.")
             else:
                 access.remember_name(st.session_state[CLASS_IDENTITY])  # tables show the name as typed
+                holder.empty()
                 st.rerun()
 
 
