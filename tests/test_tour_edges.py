@@ -203,3 +203,18 @@ def test_the_teacher_page_has_worded_headers_blank_cells_and_says_no_limits(monk
     captions = [x.value for x in at.caption]
     assert any(x.startswith("No limits are set on this instance") for x in captions), captions
     assert not any("none set" in x or "(the limits file)" in x for x in captions)
+
+
+# ---- 16: the Runs table's status column holds its text -------------------------------------------
+
+def test_the_runs_tables_status_column_is_wide_enough_for_a_queue_position(monkeypatch, tmp_path):
+    import json
+
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    at = page_as("runs", c, c.a)
+    no_exceptions(at)
+    table = at.dataframe[0]
+    statuses = table.value["status"].tolist()
+    assert any(s.startswith("queued #") for s in statuses), statuses
+    columns = json.loads(table.proto.columns)
+    assert columns["status"]["width"] == "large", columns.get("status")  # "queued #2, start time unknown (…)"

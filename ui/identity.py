@@ -52,14 +52,19 @@ def require() -> Identity:
     """The session's identity; without one, show the sign-in screen and stop the page there."""
     who = current()
     if who is None:
-        _sign_in_screen(mode())
+        with st.container():  # one element: the page's first one replaces it whole once signed in
+            _sign_in_screen(mode())
         st.stop()
     return who
 
 
 def sign_in_page() -> None:
-    """The sign-in screen as a page of its own (app.py shows only it until someone signs in)."""
-    _sign_in_screen(mode())
+    """The sign-in screen as a page of its own (app.py shows only it until someone signs in).
+
+    In one container, so the page that follows a sign-in replaces the whole screen with its first
+    element (its title), rather than leaving the form under it while the rest loads."""
+    with st.container():
+        _sign_in_screen(mode())
 
 
 def _sign_in_screen(how: str) -> None:
@@ -72,8 +77,7 @@ def _sign_in_screen(how: str) -> None:
         return
     st.write("Enter your name and the class code your teacher gave you.")
     st.caption("Names are not verified in class-code mode: use the name your teacher expects.")
-    holder = st.empty()  # emptied on success: the form must not linger under the page that loads next
-    with holder.form("class_code_form"):
+    with st.form("class_code_form"):
         name = st.text_input("Your name", max_chars=access.MAX_NAME, key="class_name")
         code = st.text_input("Class code", type="password", key="class_code")
         if st.form_submit_button("Enter", type="primary"):
@@ -83,7 +87,6 @@ def _sign_in_screen(how: str) -> None:
                 st.error(f"Not signed in: {err}.")
             else:
                 access.remember_name(st.session_state[CLASS_IDENTITY])  # tables show the name as typed
-                holder.empty()
                 st.rerun()
 
 

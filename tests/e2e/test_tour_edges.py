@@ -89,6 +89,11 @@ def _nav(pg, title: str) -> None:
     pg.wait_for_selector(IDLE)
 
 
+def _shown(box) -> str:
+    """What a select box shows: its label and its chosen option (held in its input)."""
+    return box.inner_text() + " " + " ".join(i.input_value() for i in box.locator("input").all())
+
+
 def _no_exception(pg) -> None:
     assert pg.locator("[data-testid='stException']").count() == 0
 
@@ -105,13 +110,13 @@ def test_signing_in_through_a_run_link_clears_the_form_and_marks_the_published_r
     assert tab.get_by_role("button", name="Enter").count() == 0
     tab.wait_for_selector(IDLE)
     picker = tab.locator("[data-testid='stSelectbox']", has_text="Model")
-    assert "published by Amal" in picker.inner_text()
+    assert "published by Amal" in _shown(picker)
     tab.get_by_text(re.compile("Published by Amal for the class.*read-only")).wait_for()
     _no_exception(tab)
     screenshot(tab, "tour-published-try-it")
     for page in ("Errors", "Inside the model"):
         _nav(tab, page)
-        assert "published by Amal" in tab.locator("[data-testid='stSelectbox']").first.inner_text()
+        assert "published by Amal" in _shown(tab.locator("[data-testid='stSelectbox']").first)
         tab.get_by_text(re.compile("Published by Amal for the class.*read-only")).wait_for()
     tab.get_by_text("Map of the test set", exact=True).click()
     tab.get_by_text("its owner or a teacher can compute its map").wait_for()  # read-only: no compute button
@@ -122,7 +127,7 @@ def test_signing_in_through_a_run_link_clears_the_form_and_marks_the_published_r
 # ---- 1: the epoch shown, the slider and the Errors page stay one ----------------------------------
 
 def _slider_value(pg) -> int:
-    return int(pg.locator("[data-testid='stSlider'] [role='slider']").first.get_attribute("aria-valuenow"))
+    return int(pg.locator("[data-testid='stSliderThumbValue']").first.inner_text())
 
 
 def _caption_epoch(pg) -> int:
@@ -181,3 +186,97 @@ def test_the_first_stroke_after_switching_the_model_is_kept(tab, tour):
     assert heading is not None
     _no_exception(tab)
     screenshot(tab, "tour-try-it-switched")
+
+
+# ---- 9, 10, 11, 12, 16: the words a student reads ---------------------------------------------------
+
+def _npz(n_train: int = 200, n_test: int = 50) -> bytes:
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+             y_train=np.arange(n_train) % 10, x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+             y_test=np.arange(n_test) % 10)
+    return buffer.getvalue()
+
+
+def test_a_students_words_toggle_upload_runs_and_statuses(tab, tour):
+    url = tour[0]
+    _open(tab, url, "preprocess", "Badr", "Preprocess")
+    tab.get_by_role("button", name="Add", exact=True).click()
+    toggle = tab.locator("[data-testid='stCheckbox']", has_text=re.compile(r"^(On|Off)$"))
+    toggle.wait_for()
+    assert toggle.inner_text().strip() == "On"
+    toggle.locator("label").click()
+    tab.wait_for_selector(IDLE)
+    tab.locator("[data-testid='stCheckbox']", has_text=re.compile(r"^Off$")).wait_for()  # 9: off reads Off
+    screenshot(tab, "tour-preprocess-toggle-off")
+
+    _nav(tab, "Data")  # 11: an upload is named once
+    tab.get_by_text("Upload files").click()
+    tab.locator("[data-testid='stFileUploaderDropzone'] input[type=file]").set_input_files(
+        files=[{"name": "digits.npz", "mimeType": "application/octet-stream", "buffer": _npz()}])
+    tab.get_by_role("button", name="Load upload").click()
+    tab.get_by_text(re.compile("Loaded digits.npz")).wait_for()
+    _nav(tab, "Train")
+    line = tab.get_by_text(re.compile(r"^Dataset digits\.npz")).inner_text()
+    assert line.startswith("Dataset digits.npz (upload): 200 training") and line.count("digits.npz") == 1, line
+
+    # 12 and 10: a run whose threshold is crossed at its last epoch did not stop early; one epoch, singular
+    _open(tab, url, "train?preset=D&epochs=1&early_stop=0.01", "Badr", "Train")
+    tab.get_by_role("button", name="Train", exact=True).click()
+    bar = tab.locator("[data-testid='stProgress']", has_text="Finished")
+    bar.wait_for(timeout=240_000)
+    assert re.match(r"Finished: 1 epoch in \d+ s of training$", bar.inner_text().strip()), bar.inner_text()
+
+    # 16: a long run and one waiting behind it (one slot): the waiting one's whole status
+    _open(tab, url, "train?preset=D&epochs=20", "Badr", "Train")
+    tab.get_by_role("button", name="Train", exact=True).click()
+    tab.locator("[data-testid='stProgress']", has_text=re.compile("Epoch|Loading|Starting|Preprocessing|Building")).wait_for()
+    tab.get_by_role("button", name="Train", exact=True).click()
+    tab.locator("[data-testid='stProgress']", has_text="Queued").wait_for()
+    _nav(tab, "Runs")
+    screenshot(tab, "tour-runs-statuses")
+    _no_exception(tab)
+
+
+# ---- 13, 14, 15: the Teacher page ---------------------------------------------------------------------
+
+def test_the_teacher_page_reads_as_people_write(tab, tour):
+    url = tour[0]
+    _open(tab, url, "teacher", "Ms Teacher", "Teacher")
+    tab.get_by_text("No limits are set on this instance").wait_for()  # 15
+    assert tab.get_by_text("none set").count() == 0
+    grid = tab.locator("[data-testid='stDataFrame']").first
+    grid.wait_for()
+    text = " ".join(tab.locator("[data-testid='stDataFrame']").all_text_contents())
+    assert "best test accuracy" in text and "best_test_accuracy" not in text, text[:500]  # 14: headers
+    assert "Amal" in text and "Badr" in text and "amal" not in text.replace("Amal", ""), text[:500]  # 13: as typed
+    assert "None" not in text  # 14: blank cells
+    screenshot(tab, "tour-teacher")
+    _no_exception(tab)
+
+
+# ---- 2: after "Work on this version", the suspects are the version's ---------------------------------
+
+def test_label_issues_follow_the_version_in_use(tab, tour):
+    url = tour[0]
+    _open(tab, url, "labels", "Amal", "Label issues")
+    tab.get_by_role("button", name="Find suspects").click()
+    tab.locator("[data-testid='stMetric']", has_text=re.compile("^Suspected")).wait_for(timeout=240_000)
+    tab.wait_for_selector(IDLE)
+    accept = tab.get_by_role("button", name=re.compile("accept")).first
+    accept.click()
+    tab.get_by_text(re.compile(r"^1 label corrected so far")).wait_for()  # 10: singular
+    tab.get_by_role("button", name="Make the corrected version").click()
+    tab.get_by_text(re.compile(r"1 correction of")).wait_for()
+    tab.get_by_role("button", name=re.compile("Work on this version")).click()
+    tab.get_by_text(re.compile(r"This dataset is a corrected version of .*\(1 label corrected\)")).wait_for()
+    tab.wait_for_selector(IDLE)
+    tab.get_by_text(re.compile("Choose the folds and press Find suspects")).wait_for()
+    assert tab.locator("[data-testid='stMetric']", has_text=re.compile("^Suspected")).count() == 0  # not the original's list
+    screenshot(tab, "tour-labels-version")
+    _no_exception(tab)
