@@ -73,8 +73,8 @@ labels = {r.id: run_views.run_label(r) for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
 table = run_views.runs_table(runs)
-# The figures a student compares first, before the long pipeline names push them off the right edge.
-first = ["id", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
+# The status and the figures a student compares first, before the long pipeline names push them off the right edge.
+first = ["id", "status", "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
 st.dataframe(table, hide_index=True, width="stretch",
              column_order=first + [c for c in table.columns if c not in first],
              column_config={"pipeline": st.column_config.TextColumn(width="large"),

@@ -218,3 +218,5 @@ def test_the_runs_tables_status_column_is_wide_enough_for_a_queue_position(monke
     assert any(s.startswith("queued #") for s in statuses), statuses
     columns = json.loads(table.proto.columns)
     assert columns["status"]["width"] == "large", columns.get("status")  # "queued #2, start time unknown (…)"
+    order = table.proto.column_order
+    assert list(order[:2]) == ["id", "status"], order  # before the wide pipeline column pushes it off

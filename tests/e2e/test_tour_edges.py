@@ -250,12 +250,12 @@ def test_the_teacher_page_reads_as_people_write(tab, tour):
     _open(tab, url, "teacher", "Ms Teacher", "Teacher")
     tab.get_by_text("No limits are set on this instance").wait_for()  # 15
     assert tab.get_by_text("none set").count() == 0
-    grid = tab.locator("[data-testid='stDataFrame']").first
-    grid.wait_for()
-    text = " ".join(tab.locator("[data-testid='stDataFrame']").all_text_contents())
-    assert "best test accuracy" in text and "best_test_accuracy" not in text, text[:500]  # 14: headers
-    assert "Amal" in text and "Badr" in text and "amal" not in text.replace("Amal", ""), text[:500]  # 13: as typed
-    assert "None" not in text  # 14: blank cells
+    student = tab.locator("[data-testid='stSelectbox']", has_text="Student")
+    assert "Amal" in _shown(student)  # 13: the name as typed, not "amal"
+    tab.get_by_role("button", name=re.compile("runs? of Amal")).wait_for()
+    # 14's headers and blank cells are drawn on the grids' canvas: AppTest reads them
+    # (tests/test_tour_edges.py); here the page is looked at once they are drawn.
+    tab.wait_for_function("() => document.querySelectorAll(\"[data-testid='stDataFrame'] canvas\").length >= 3")
     screenshot(tab, "tour-teacher")
     _no_exception(tab)
 
@@ -268,7 +268,7 @@ def test_label_issues_follow_the_version_in_use(tab, tour):
     tab.get_by_role("button", name="Find suspects").click()
     tab.locator("[data-testid='stMetric']", has_text=re.compile("^Suspected")).wait_for(timeout=240_000)
     tab.wait_for_selector(IDLE)
-    accept = tab.get_by_role("button", name=re.compile("accept")).first
+    accept = tab.get_by_role("radio", name=re.compile("accept")).first
     accept.click()
     tab.get_by_text(re.compile(r"^1 label corrected so far")).wait_for()  # 10: singular
     tab.get_by_role("button", name="Make the corrected version").click()
