@@ -26,7 +26,7 @@ import ray
 from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayError, RayTaskError,
                             TaskCancelledError, WorkerCrashedError)
 
-from core.execution import cluster
+from core.execution import cluster, warmup
 from core.errors import DigitLabError
 from core.classroom.limits import limits
 from core.training.config import RunConfig
@@ -50,6 +50,7 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
     if run.config is None:
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
+    warmup.wait_for_warm_up()  # the first run after a start takes the worker being warmed
     payload = dataset_payload(run.config.dataset)
     upload = ray.put(payload) if payload is not None else None
     return train_task.options(num_cpus=cpus, resources=resources or {}, name=f"train:{run.id}").remote(
@@ -122,7 +123,8 @@ class JobQueue:
         with self._submit_lock:  # one check-then-create at a time, so the queue limits hold here
             self.check_limits(configs, owner)
             ids = [self.store.create(config, grid=grid, owner=owner).id for config in configs]
-        self.dispatch()
+        if self._thread is None or not self._thread.is_alive():
+            self.dispatch()  # else the dispatcher thread starts them within `interval`: the page shows them at once
         return ids
 
     def check_limits(self, configs: Sequence[RunConfig], owner: str | None = None) -> None:

@@ -7,7 +7,9 @@ process in a background thread: join Ray, create the queue's RunEvents actor (fi
 takes a pooled worker of its own, and it must not take the warmed one), then run
 :func:`warm_worker` as a task shaped like a training run, which leaves an idle Ray worker with
 TensorFlow imported, its thread pools sized, and a tiny model built and called. Ray reuses that
-idle worker for the next task of the same shape: the first run.
+idle worker for the next task of the same shape: the first run, whose launch waits for a warm-up
+still under way (:func:`wait_for_warm_up`) rather than start a second worker importing TensorFlow
+beside it.
 """
 from __future__ import annotations
 
@@ -18,9 +20,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_started: set[str] = set()
+#: {key: set once that warm-up has ended, warm or not}
+_finished: dict[str, threading.Event] = {}
 #: Seconds the warm-up waits for its task (a loaded machine takes long to import TensorFlow).
 WARM_TIMEOUT_S = 300
+#: Seconds a run's launch waits for a warm-up under way: its worker is then the warm one, rather
+#: than a second one importing TensorFlow beside it on the same cores.
+LAUNCH_WAIT_S = 30.0
 
 
 def warm_worker(cpus: int) -> float:
@@ -50,14 +56,22 @@ def warm_up(queue: Any, key: str = "") -> bool:
     once per process and ``key`` (e.g. the run root); True if this call started it. Never raises:
     a failed warm-up only leaves the first run as slow as before."""
     with _lock:
-        if key in _started:
+        if key in _finished:
             return False
-        _started.add(key)
-    threading.Thread(target=_warm, args=(queue,), name="digitlab-warm-up", daemon=True).start()
+        _finished[key] = done = threading.Event()
+    threading.Thread(target=_warm, args=(queue, done), name="digitlab-warm-up", daemon=True).start()
     return True
 
 
-def _warm(queue: Any) -> None:
+def wait_for_warm_up(timeout: float = LAUNCH_WAIT_S) -> bool:
+    """Before launching a run: wait up to ``timeout`` seconds for this process's warm-ups under
+    way (none: at once); True if none is left."""
+    with _lock:
+        pending = [event for event in _finished.values() if not event.is_set()]
+    return all(event.wait(timeout) for event in pending)
+
+
+def _warm(queue: Any, done: threading.Event) -> None:
     try:
         import ray
 
@@ -70,3 +84,5 @@ def _warm(queue: Any) -> None:
         log.info("a training worker is warm (%.1f s)", seconds)
     except Exception as err:  # noqa: BLE001 - warming is an optimisation, never a failure
         log.warning("could not warm a training worker: %s", err)
+    finally:
+        done.set()
