@@ -220,3 +220,39 @@ def test_the_runs_tables_status_column_is_wide_enough_for_a_queue_position(monke
     assert columns["status"]["width"] == "large", columns.get("status")  # "queued #2, start time unknown (…)"
     order = table.proto.column_order
     assert list(order[:2]) == ["id", "status"], order  # before the wide pipeline column pushes it off
+
+
+# ---- 7 and 8: a warm first worker; training yields the CPU to pages ------------------------------
+
+def test_a_warm_up_runs_once_per_key_and_launches_wait_for_it(monkeypatch):
+    import threading
+
+    from core.execution import warmup
+
+    monkeypatch.setattr(warmup, "_finished", {})
+    release = threading.Event()
+    monkeypatch.setattr(warmup, "_warm", lambda queue, done: (release.wait(30), done.set()))
+    assert warmup.wait_for_warm_up(0) is True  # none under way: no wait
+    assert warmup.warm_up(object(), "root-a") is True
+    assert warmup.warm_up(object(), "root-a") is False  # once per process and run root
+    assert warmup.wait_for_warm_up(0.05) is False  # under way: a launch waits (bounded)
+    release.set()
+    assert warmup.wait_for_warm_up(30) is True
+
+
+def test_a_warmed_worker_has_built_and_run_a_model():
+    from core.execution import warmup
+
+    assert warmup.warm_worker(1) > 0
+
+
+def test_training_workers_run_below_the_dashboards_priority():
+    import subprocess
+    import sys
+
+    code = "import os; from core.execution.worker import _yield_to_pages; _yield_to_pages(); print(os.nice(0))"
+    base = int(subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True,
+                              text=True, check=True).stdout)
+    lowered = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1])).stdout
+    assert int(lowered) == min(base + 10, 19)
