@@ -256,3 +256,21 @@ def test_training_workers_run_below_the_dashboards_priority():
     lowered = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1])).stdout
     assert int(lowered) == min(base + 10, 19)
+
+
+# ---- 3: a rerun carrying this session's earlier address is not a link ------------------------------
+
+def test_a_stale_address_does_not_undo_a_model_switch(monkeypatch, tmp_path):
+    from tests.run_fixtures import fake_finished_run
+    from tests.accounts_support import CONFIG, HISTORY
+
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    second = fake_finished_run(c.store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=c.a.key)
+    at = page_as("try_it", c, c.a, params={"run": c.finished})
+    assert at.selectbox(key="try_run").value == c.finished
+    at.selectbox(key="try_run").set_value(second).run()
+    assert at.query_params["run"] == [second] or at.query_params["run"] == second
+    # A stroke drawn at once: its rerun still carries the address before the switch.
+    at.query_params["run"] = c.finished
+    at.run()
+    assert at.selectbox(key="try_run").value == second
