@@ -251,6 +251,7 @@ def test_the_teacher_page_reads_as_people_write(tab, tour):
     tab.get_by_text("No limits are set on this instance").wait_for()  # 15
     assert tab.get_by_text("none set").count() == 0
     tab.locator("[data-testid='stSelectbox']", has_text="Student").click()
+    tab.get_by_role("option").first.wait_for()
     names = [t.strip() for t in tab.get_by_role("option").all_inner_texts()]
     assert "Amal" in names and "amal" not in names, names  # 13: the name as typed
     tab.keyboard.press("Escape")
