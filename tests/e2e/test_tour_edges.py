@@ -179,9 +179,8 @@ def test_the_first_stroke_after_switching_the_model_is_kept(tab, tour):
     tab.get_by_text("Draw a digit on the left").wait_for()
     tab.locator("[data-testid='stSelectbox']", has_text="Model").click()
     tab.get_by_role("option", name=re.compile(second)).click()
-    tab.wait_for_selector(IDLE)
-    assert f"run={second}" in tab.url
-    _draw(tab)
+    tab.wait_for_url(re.compile(f"run={second}"))  # the switch's rerun has published its address
+    _draw(tab)  # at once, as a student does
     heading = tab.wait_for_selector(f"h3:has-text('Model {second}: predicted')", timeout=120_000)
     assert heading is not None
     _no_exception(tab)
