@@ -61,7 +61,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install
-	for b in generate load preprocess train jobs load_sessions first_page embedding inside; do \
+	for b in generate load preprocess train jobs load_sessions first_page embedding inside first_run preview_load; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).

@@ -6,6 +6,7 @@ import streamlit as st
 from ui import identity, state
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
+state.warm_up()  # once per server process: a training worker warms while the first page loads
 
 #: (file, title, icon) of every page; the Teacher page is added for teachers only.
 PAGE_FILES = [

@@ -29,7 +29,7 @@ from core.classroom.run_access import RunView
 from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
                            uploads)
 from core.errors import DigitLabError
-from core.execution import tasks
+from core.execution import tasks, warmup
 # The default dataset drawn in the background (a task of the one API), as the pages ask for it.
 from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state  # noqa: F401 - re-exported
 from core.execution.queue import JobQueue, QueueCounts
@@ -66,6 +66,11 @@ def close_engine(root: Path | None = None) -> None:
         queue = _engines.pop(key, None)
     if queue is not None:
         queue.close()
+def warm_up() -> bool:
+    """Warm a training worker for this process's engine in the background, once per run root
+    (core.execution.warmup): the first run then starts like a later one. True if this call began it."""
+    queue = engine(dispatching=False)
+    return warmup.warm_up(queue, str(queue.store.root))
 
 
 class Lab:

@@ -10,7 +10,7 @@ from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.exports import csv_text
 from core.runs import describe
-from ui import charts, inside_views, query_state, run_widgets, state
+from ui import charts, inside_views, query_state, run_widgets, state, wording
 from ui.markdown import code_span, escape
 from ui.gallery import show_grid, to_display
 
@@ -50,7 +50,7 @@ m4.metric("Preset", run.preset)
 if m5:
     m5[0].metric("Leaky protocol (uses test labels)", f"{run.metrics['leaky_val_accuracy']:.4f}",
                  help=describe.leaky_note(run))
-st.caption(f"Dataset {escape(ds.name)} ({code_span(display_spec(other.spec if other else run.config.dataset))}), "
+st.caption(f"Dataset {wording.dataset_markdown(ds.name, other.spec if other else run.config.dataset)}, "
            f"pipeline {run.pipeline_label}. "
            "Every figure here compares the model's predictions for the test images with the test labels"
            + (", except the leaky protocol's, which preprocessed the test images with them." if m5 else "."))
@@ -60,14 +60,10 @@ st.caption(f"Dataset {escape(ds.name)} ({code_span(display_spec(other.spec if ot
 epochs = len(by_epoch) if by_epoch is not None else 0
 epoch = epochs
 if epochs > 1:
-    if st.session_state.get("errors_epoch_run") != run.id or st.session_state.get("errors_epoch", 0) > epochs:
-        st.session_state["errors_epoch"] = epochs  # another run: start at its last epoch
-    st.session_state["errors_epoch_run"] = run.id
-    inside_views.restore_epoch(run.id, epochs, "errors_epoch")
-    epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="errors_epoch",
-                      help="The confusion matrix, the per-class table and the gallery as they were after this "
-                           "epoch. Images the model got right at an earlier epoch are marked.")
-    inside_views.remember_epoch(run.id, epoch)
+    epoch = inside_views.epoch_slider(
+        run.id, epochs, "errors_epoch",
+        help="The confusion matrix, the per-class table and the gallery as they were after this "
+             "epoch. Images the model got right at an earlier epoch are marked.")
 snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
 probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)
@@ -125,14 +121,14 @@ errors = errors_view.filter_errors(
 rows = errors.head(int(limit)).to_dict("records")
 where = "" if true_name == pred_name == ALL else \
     f" with true class {escape(true_name) if true_name != ALL else 'any'} and prediction {escape(pred_name) if pred_name != ALL else 'any'}"
-st.caption(f"{len(errors):,} misclassified test images{where}" +
+st.caption(f"{wording.plural(len(errors), 'misclassified test image')}{where}" +
            (f"; the first {len(rows)} are shown." if len(rows) < len(errors) else "."))
 if rows:
     # Under each tile its mistake, then its three most probable classes.
     show_grid(ds.x_test[[r["index"] for r in rows]],
               [errors_view.evolution_caption(r, names, int(was_right[r["index"]])) for r in rows],
               notes=[errors_view.top3_lines(r, names) for r in rows], columns=8)
-    st.download_button(f"Download these {len(errors):,} errors (CSV)",
+    st.download_button(f"Download {'this error' if len(errors) == 1 else f'these {len(errors):,} errors'} (CSV)",
                        csv_text(errors_view.name_errors(errors, names), index=False).encode(),
                        file_name=f"misclassified-{run.id}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")

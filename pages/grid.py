@@ -12,7 +12,7 @@ from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, Grid
 from core.training.models import PRESETS
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
 from core.settings import settings
-from ui import charts, honest_view, state
+from ui import charts, honest_view, state, wording
 from ui.markdown import code_span, escape
 
 state.init_session()
@@ -67,7 +67,7 @@ with st.container(border=True):
     seeds = tuple(range(int(n_seeds)))
     n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
-    launch = b1.button(f"Launch {n_runs} runs", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
+    launch = b1.button(f"Launch {wording.plural(n_runs, 'run')}", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
     report_default = str(DatasetSpec("default", settings().default_size))
     report_table = b2.button("Run the report's table", icon=":material/history_edu:",
                            help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
@@ -94,7 +94,7 @@ if not grids:
     st.stop()
 ids = [g for g, _, _ in grids]
 current = st.session_state[GRID_ID] if st.session_state[GRID_ID] in ids else ids[0]
-described = {g: f"{g} · {pd.Timestamp(created, unit='s'):%Y-%m-%d %H:%M} · {n} runs" for g, created, n in grids}
+described = {g: f"{g} · {pd.Timestamp(created, unit='s'):%Y-%m-%d %H:%M} · {wording.plural(n, 'run')}" for g, created, n in grids}
 # No widget key: the choice lives in GRID_ID, which (unlike widget state) survives a page change.
 grid_id = st.selectbox("Grid", ids, index=ids.index(current), format_func=described.get,
                        help="Grids are kept in the run store; pick an earlier one to read its table again.")
@@ -140,7 +140,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.stop_grid, args=(grid_id,))
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
-        st.progress(result.ended / result.total, text=f"{result.ended} of {result.total} runs ended{upcoming}")
+        st.progress(result.ended / result.total, text=f"{result.ended} of {wording.plural(result.total, 'run')} ended{upcoming}")
     honest_view.grid_glance(result)
     st.altair_chart(charts.grid_heatmap(_cells(result)), width="stretch")
     st.dataframe(_shown_summary(result), hide_index=True, width="stretch",
@@ -156,7 +156,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
     for preset in result.presets:  # one under the other: the lines are as long as the report's
         st.markdown(f"**{PRESETS[preset].title}**")
         st.code(fit_result_text(result.summary, preset), language=None)
-    with st.expander(f"All {result.total} runs"):
+    with st.expander("The run" if result.total == 1 else f"All {result.total} runs"):
         st.dataframe(result.runs.drop(columns=["training_only"]), hide_index=True, width="stretch")
     if result.active:
         st.caption("The CSV and Markdown exports appear once every run has ended.")

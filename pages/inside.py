@@ -96,7 +96,9 @@ elif view == MAP:
             st.stop()
         st.info(f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
                 "10,000 test images about half a minute, in the background). It is kept with the run.")
-        if st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
+        if not lab.mine(run):  # a published run is read-only: its owner or a teacher computes its maps
+            st.caption("This run was published to the class: its owner or a teacher can compute its map.")
+        elif st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
             problem = inside_views.start_task(lab, task, lab.compute_map, run.id, method)
             if problem is None:
                 st.rerun()
@@ -105,13 +107,10 @@ elif view == MAP:
     epochs = len(by_epoch) if by_epoch is not None else 0
     epoch = epochs
     if epochs > 1:
-        inside_views.restore_epoch(run.id, epochs, "inside_epoch")
-        if st.session_state.get("inside_epoch", epochs + 1) > epochs:
-            st.session_state["inside_epoch"] = epochs
-        epoch = st.slider("Epoch", min_value=1, max_value=epochs, key="inside_epoch",
-                          help="Which predictions mark the points misclassified: those after this epoch (the "
-                               "Errors page shows the same epoch). The map itself is the final model's.")
-        inside_views.remember_epoch(run.id, epoch)
+        epoch = inside_views.epoch_slider(
+            run.id, epochs, "inside_epoch",
+            help="Which predictions mark the points misclassified: those after this epoch (the "
+                 "Errors page shows the same epoch). The map itself is the final model's.")
     shown = probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
     try:
         frame = embedding.map_frame(points, ds.y_test, shown, names)

@@ -10,7 +10,7 @@ from core.labels.search import (FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WR
                                 estimate_search_seconds)
 from core.preprocess import Pipeline
 from core.runs.describe import duration_text
-from ui import label_fixes, run_widgets, state
+from ui import label_fixes, run_widgets, state, wording
 from ui.markdown import code_span, escape
 from ui.gallery import to_display
 
@@ -31,12 +31,23 @@ except DigitLabError as err:
     st.error(f"The session's dataset does not load: {escape(err)}")
     st.stop()
 names = list(ds.class_names)
+# Every view follows the dataset in use: after "Work on this version" (or any other dataset), the
+# suspects, their marks and the metrics are that dataset's; each dataset keeps its own search.
+SEARCHES, SEARCH_SPEC = "labels_searches", "labels_search_spec"
+searches = st.session_state.setdefault(SEARCHES, {})
+if (previous := st.session_state.get(SEARCH_SPEC)) != spec:
+    if previous is not None:
+        searches[previous] = st.session_state[SEARCH]
+        st.session_state[SEARCH] = searches.get(spec)
+        for stale in [k for k in st.session_state if str(k).startswith("labels_mark_")]:
+            del st.session_state[stale]  # start again from this dataset's marks and corrections
+    st.session_state[SEARCH_SPEC] = spec
 lab = state.lab()
 marks_store = lab.marks(spec)  # each identity marks and corrects on its own
 fixes = lab.corrections(spec)
 label_fixes.version_note(spec)
 
-st.caption(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}), {len(ds.y_train):,} training images. A fast model is trained k "
+st.caption(f"Dataset {wording.dataset_markdown(ds.name, spec)}, {wording.plural(len(ds.y_train), 'training image')}. A fast model is trained k "
            "times, each time without one fold, so every image is judged by a model that never saw it; "
            "cleanlab then ranks the images whose given label those models most confidently disagree with. "
            "A suspect is not proof: look at it and mark it.")
@@ -140,7 +151,7 @@ if given_filter != "All":
 if hide_marked:
     shown = shown[~shown["index"].isin(list(marks))]
 rows = shown.head(int(limit)).to_dict("records")
-st.caption(f"{len(shown):,} suspects" + (f"; the {len(rows)} most suspect are shown" if len(rows) < len(shown) else "")
+st.caption(wording.plural(len(shown), "suspect") + (f"; the {len(rows)} most suspect are shown" if len(rows) < len(shown) else "")
            + ". Under each image: its training index, the given label, the label the models suggest and how "
              "sure they are of it.")
 
@@ -165,11 +176,12 @@ d1, d2 = st.columns(2)
 d1.download_button("Download the marks (CSV)", marks_store.to_csv(ds, suspects).encode(),
                    file_name="label-marks.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_marks_csv")
-d2.download_button(f"Download all {len(suspects):,} suspects (CSV)", csv_text(suspects, index=False).encode(),
+d2.download_button(f"Download {'the suspect' if len(suspects) == 1 else f'all {len(suspects):,} suspects'} (CSV)",
+                   csv_text(suspects, index=False).encode(),
                    file_name="label-suspects.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
                    key="labels_suspects_csv")
 wrong = marks_store.wrong()
-st.caption(f"{len(wrong):,} training images are marked label wrong. To train without them, tick "
+st.caption(f"{wording.plural(len(wrong), 'training image')} {'is' if len(wrong) == 1 else 'are'} marked label wrong. To train without them, tick "
            "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
            "`python -m core train`).")
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")

@@ -68,7 +68,9 @@ def _step_editor(i: int, entry: dict) -> None:
         # The title on a line of its own: beside the buttons, long titles were cut to "Min-max normalisation to [..."
         st.markdown(f"**{i + 1}. {escape(cls.TITLE)}**")
         head = st.columns([3, 1, 1, 1], vertical_alignment="center")
-        entry["enabled"] = head[0].toggle("On", value=entry["enabled"], key=f"on{sid}",
+        # The label says the state it shows (the toggle's identity is its key, so the label may change).
+        entry["enabled"] = head[0].toggle("On" if st.session_state.get(f"on{sid}", entry["enabled"]) else "Off",
+                                          value=entry["enabled"], key=f"on{sid}",
                                           help="Off: the step is kept here but skipped")
         head[1].button("", icon=":material/arrow_upward:", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
         head[2].button("", icon=":material/arrow_downward:", key=f"dn{sid}", on_click=_move, args=(i, 1),

@@ -85,11 +85,15 @@ labels = {r.id: describe.run_label(r) + (f" · {lab.owner_name(r)}" if lab.shows
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
 table = describe.runs_table(runs, lab.owner_name if lab.shows_owners else None)
-# The figures a student compares first, before the long pipeline names push them off the right edge.
-first = ["id", *(["owner"] if lab.shows_owners else []), "preset", "val_accuracy", "test_accuracy", "epochs", "pipeline"]
+# The status and the figures a student compares first, before the long pipeline names push them off the
+# right edge; a teacher sees whose run each is.
+first = ["id", *(["owner"] if lab.shows_owners else []), "status", "preset", "val_accuracy", "test_accuracy",
+         "epochs", "pipeline"]
 st.dataframe(table, hide_index=True, width="stretch",
              column_order=first + [c for c in table.columns if c not in first and c != "owner"],
-             column_config={"pipeline": st.column_config.TextColumn(width="large"),"loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
+             column_config={"pipeline": st.column_config.TextColumn(width="large"),
+                            "status": st.column_config.TextColumn(width="large"),  # "queued #2, starts in …" whole
+                            "loss": metric_format, "accuracy": metric_format, "val_loss": metric_format,
                             "val_accuracy": metric_format, "test_accuracy": metric_format,
                             describe.LEAKY_COLUMN: metric_format,
                             "time (s)": st.column_config.NumberColumn(format="%.1f")})
@@ -148,6 +152,8 @@ if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
 elif run.status == "failed":
     st.warning(escape(describe.ended_text(run)))
+elif run.status == "stopped":
+    st.caption(escape(describe.ended_text(run)) + ".", help=describe.ended_detail(run))
 if run.metrics.get("epochs"):
     st.code(describe.fit_result_block(run), language=None)
 if has_training_only_step(run) and run.status == "finished" and not run.broken:

@@ -1,5 +1,6 @@
 """Teacher page: class challenges (create, edit, close, results CSV, both boards), every student's
 runs, what runs or waits now, the per-student limits, and deleting one student's runs in bulk."""
+import pandas as pd
 import streamlit as st
 
 from core.classroom.access import owner_label
@@ -50,10 +51,33 @@ if not runs:
     st.info("No student has launched a run yet.")
     st.stop()
 per_student = students(runs)
-accuracy = st.column_config.NumberColumn(format="%.4f")
-st.dataframe(per_student.drop(columns="owner"), hide_index=True, width="stretch",
-             column_config={"best_test_accuracy": accuracy})
-st.caption("validated_on_test: finished runs that chose their settings on the test set, so their test accuracy "
+#: Column headers in words (the frames keep the code's names), and how each figure reads.
+HEADERS = {"best_test_accuracy": "best test accuracy", "test_accuracy": "test accuracy",
+           "validated_on_test": "validated on test",
+           "val_accuracy": "val accuracy", "val_loss": "val loss"}
+FIGURES = {"loss": "{:.4f}", "accuracy": "{:.4f}", "val_loss": "{:.4f}", "val_accuracy": "{:.4f}",
+           "test_accuracy": "{:.4f}", "best_test_accuracy": "{:.4f}", describe.LEAKY_COLUMN: "{:.4f}",
+           "time (s)": "{:.1f}"}
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with worded headers and a blank cell where a figure is missing, not "None"
+    (figures become text, so a missing one can be blank)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in FIGURES:
+            out[column] = ["" if _missing(v) else FIGURES[column].format(v) for v in out[column]]
+        elif out[column].dtype == object or str(out[column].dtype) == "Int64":
+            out[column] = ["" if _missing(v) else str(v) for v in out[column]]
+    return out.rename(columns=HEADERS)
+
+
+st.dataframe(_for_people(per_student.drop(columns="owner")), hide_index=True, width="stretch")
+st.caption("Validated on test: finished runs that chose their settings on the test set, so their test accuracy "
            "is not an honest estimate; compare students on a challenge's hidden test set instead.")
 try:
     st.caption(limits().summary())
@@ -112,7 +136,7 @@ st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
 theirs = [r for r in runs if r.owner == chosen]
-st.dataframe(describe.runs_table(theirs), hide_index=True, width="stretch")
+st.dataframe(_for_people(describe.runs_table(theirs)), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:

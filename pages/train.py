@@ -10,7 +10,7 @@ from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.augment import Augmentation, augment_images
 from core.training.config import RunConfig
 from core.runs import describe
-from ui import charts, query_state, run_widgets, state
+from ui import charts, query_state, run_widgets, state, wording
 from ui.gallery import show_grid
 from ui.markdown import code_span, escape
 from ui.param_widgets import param_widget
@@ -120,7 +120,7 @@ with data_col.container(border=True):
     spec = st.session_state[state.DATASET_SPEC]
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset **{escape(ds.name)}** ({code_span(display_spec(spec))}): {len(ds.x_train):,} training and "
+        st.markdown(f"Dataset {wording.dataset_markdown(ds.name, spec)}: {len(ds.x_train):,} training and "
                     f"{len(ds.x_test):,} test images.")
     except DigitLabError as err:
         ds = None
@@ -174,7 +174,7 @@ with valid_col.container(border=True):
     exclude: tuple[int, ...] = ()
     if marked := lab.marks(spec).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
-        if st.checkbox(f"Leave out the {len(marked):,} training images marked label wrong", key="train_exclude_marked",
+        if st.checkbox(f"Leave out the {wording.plural(len(marked), 'training image')} marked label wrong", key="train_exclude_marked",
                        persist_state="session",
                        help="marked on the Label issues page; the run's config lists them"):
             exclude = marked
@@ -251,6 +251,8 @@ else:
             stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
                         on_click=lab.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
         st.progress(view.progress.fraction, text=view.progress.text)
+        if not run.active and (detail := describe.ended_detail(run)) is not None:
+            st.caption(f"Model kept: epoch {run.metrics['kept_epoch']}'s", help=detail)
         if len(view.history):
             c1, c2 = st.columns(2)
             c1.altair_chart(charts.history(view.history, "loss"), width="stretch")

@@ -85,7 +85,7 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     assert by_epoch.shape == (2, 100, 10)
     at = open_app_page("errors")
     no_exceptions(at)
-    slider = at.slider(key="errors_epoch")
+    slider = at.slider(key=f"errors_epoch_{run_id}")
     assert (slider.value, slider.min, slider.max) == (2, 1, 2)
 
     def shown_confusion(at):
@@ -113,7 +113,7 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     assert per_class.sort_values(["epoch", "label"])["accuracy"].tolist() == pytest.approx(
         want.sort_values(["epoch", "label"])["accuracy"].tolist())
 
-    at.slider(key="errors_epoch").set_value(1).run()
+    at.slider(key=f"errors_epoch_{run_id}").set_value(1).run()
     no_exceptions(at)
     first = by_epoch[0].astype(np.float32)
     assert (shown_confusion(at) == evaluation.confusion_matrix(ds.y_test, first, names).to_numpy()).all()
@@ -149,7 +149,7 @@ def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figur
     at = open_app_page("errors")
     at.selectbox(key="errors_run").set_value(run_id).run()
     no_exceptions(at)
-    assert at.slider(key="errors_epoch").value == 3
+    assert at.slider(key=f"errors_epoch_{run_id}").value == 3
     assert [m.label for m in at.metric][-1] == "Leaky protocol (uses test labels)"
     assert at.metric[-1].value == "0.9900" and at.metric[0].value == "0.9600"
     gallery = _captions(at)[:4]
@@ -157,7 +157,7 @@ def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figur
     assert sum(c.endswith("was right at epoch 2") for c in gallery) == 1  # image 50, forgotten last
     assert any(c.value == "After epoch 3 of 3: 4 misclassified (accuracy 0.9600); 4 of them were right at an "
                "earlier epoch (the final model)." for c in at.caption)
-    at.slider(key="errors_epoch").set_value(2).run()
+    at.slider(key=f"errors_epoch_{run_id}").set_value(2).run()
     gallery = _captions(at)[:5]
     assert all(c.endswith("was right at epoch 1") for c in gallery)
     assert gallery[0].startswith(f"{names[y[0]]} -> {names[(y[0] + 1) % 10]}")

@@ -105,15 +105,15 @@ def test_map_computed_once_then_in_step_with_the_errors_epoch(lab):
     y = load_spec("default:tiny").y_test
     final = store.predictions(run_id)
     assert len(frame) == 100 and int((frame["outcome"] == "misclassified").sum()) == int((final.argmax(1) != y).sum())
-    assert at.slider(key="inside_epoch").value == 2
+    assert at.slider(key=f"inside_epoch_{run_id}").value == 2
 
     # the Errors page's epoch slider moves the map's marks too
     at.switch_page("pages/errors.py").run()
     no_exceptions(at)
-    at.slider(key="errors_epoch").set_value(1).run()
+    at.slider(key=f"errors_epoch_{run_id}").set_value(1).run()
     at.switch_page("pages/inside.py").run()
     no_exceptions(at)
-    assert at.slider(key="inside_epoch").value == 1
+    assert at.slider(key=f"inside_epoch_{run_id}").value == 1
     first = store.epoch_predictions(run_id)[0]
     frame = chart_data(at)
     assert int((frame["outcome"] == "misclassified").sum()) == int((first.argmax(1) != y).sum())

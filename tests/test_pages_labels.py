@@ -104,7 +104,7 @@ def test_progress_then_gallery_marks_and_exports(monkeypatch, ray_session):
         {"index": 437, "mark": "label wrong", "given": ds.y_train[437], "given_name": names[ds.y_train[437]],
          "suggested": (ds.y_train[437] + 1) % 10}]
     assert pd.read_csv(io.BytesIO(downloads["label-suspects.csv"]))["index"].tolist() == frame["index"].tolist()
-    assert any("1 training images are marked label wrong" in c.value for c in at.caption)
+    assert any("1 training image is marked label wrong" in c.value for c in at.caption)
 
     # Clearing a mark removes it; hiding marked images leaves the unmarked ones.
     at.segmented_control(key="labels_mark_12").set_value(None).run()

@@ -71,7 +71,7 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
     assert colour["legend"]["values"] == [f"{real} · {r.pipeline_label} · D"] and colour["legend"]["labelLimit"] == 0
     # test_accuracy comes right after val_accuracy, before the long pipeline names
     order = at.dataframe[0].proto.column_order
-    assert list(order[:5]) == ["id", "preset", "val_accuracy", "test_accuracy", "epochs"]
+    assert list(order[:6]) == ["id", "status", "preset", "val_accuracy", "test_accuracy", "epochs"]
 
     at.selectbox(key="runs_selected").set_value(real).run()
     no_exceptions(at)

@@ -124,7 +124,7 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     button(at, "Stop").click().run()
     no_exceptions(at)
     assert store.get(waiting.id).status == "stopped"
-    assert at.get("progress")[0].proto.text.startswith("Stopped by request")
+    assert at.get("progress")[0].proto.text.startswith("Stopped after")
     at.button(key="train_follow").click().run()
     assert at.session_state[state.ACTIVE_RUN] == busy.id
     store.fail(busy.id, "test over")

@@ -58,7 +58,8 @@ def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
                        status="running")
     store.finish(run.id, STOPPED, {"epochs": 2, "kept_epoch": 2, "val_accuracy": 0.5, "test_accuracy": 0.5})
     text = describe.ended_text(store.get(run.id))
-    assert text.startswith("Stopped by request after 2 complete epoch(s); the model kept is epoch 2's")
+    assert text == "Stopped after 2 epochs; the model is as it was after epoch 2"  # issue 24 item 17: at a glance
+    assert "partial epoch was undone" in describe.ended_detail(store.get(run.id))  # the detail: its tooltip
 
 
 def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_one_is_drawn(monkeypatch):

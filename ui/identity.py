@@ -106,14 +106,19 @@ def require() -> Identity:
     """The session's identity; without one, show the sign-in screen and stop the page there."""
     who = current()
     if who is None:
-        _sign_in_screen(mode())
+        with st.container():  # one element: the page's first one replaces it whole once signed in
+            _sign_in_screen(mode())
         st.stop()
     return who
 
 
 def sign_in_page() -> None:
-    """The sign-in screen as a page of its own (app.py shows only it until someone signs in)."""
-    _sign_in_screen(mode())
+    """The sign-in screen as a page of its own (app.py shows only it until someone signs in).
+
+    In one container, so the page that follows a sign-in replaces the whole screen with its first
+    element (its title), rather than leaving the form under it while the rest loads."""
+    with st.container():
+        _sign_in_screen(mode())
 
 
 def _sign_in_screen(how: str) -> None:
@@ -146,6 +151,7 @@ def _sign_in_screen(how: str) -> None:
                     st.session_state.pop(key, None)
                 st.session_state[CLASS_IDENTITY] = who
                 st.session_state[SIGNIN_TOKEN] = tokens.make_token(who.name, who.teacher)
+                access.remember_name(who)  # tables show the name as typed
                 st.rerun()
 
 

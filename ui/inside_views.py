@@ -119,12 +119,20 @@ def follow_task(lab: Lab, name: str, what: str) -> bool:
 
 # ---- the epoch shown, in step between pages -----------------------------------------------------
 
-def restore_epoch(run_id: str, epochs: int, key: str) -> None:
-    """Before an epoch slider: a slider just (re)appearing starts at the epoch last shown for this
-    run on any page (a slider already on the page keeps what its user chose)."""
+def epoch_slider(run_id: str, epochs: int, key: str, help: str) -> int:
+    """The Epoch slider of ``run_id`` (1..``epochs``), starting at the epoch last shown for this run
+    on any page, else the last; returns the epoch chosen and remembers it for the other pages.
+
+    The script never writes the slider's value into the session: a slider that (re)appears takes
+    ``value``, so the browser and the server start from the same epoch (a value written before a
+    slider reappeared, after a t-SNE map was computed, was shown as 1 while the page used 15). Its
+    key holds the run, so another run's slider is another widget.
+    """
     remembered = st.session_state.get(EPOCH_SHOWN, {}).get(run_id)
-    if key not in st.session_state and remembered is not None and 1 <= remembered <= epochs:
-        st.session_state[key] = remembered
+    start = remembered if remembered is not None and 1 <= remembered <= epochs else epochs
+    epoch = st.slider("Epoch", min_value=1, max_value=epochs, value=start, key=f"{key}_{run_id}", help=help)
+    remember_epoch(run_id, epoch)
+    return int(epoch)
 
 
 def remember_epoch(run_id: str, epoch: int) -> None:
@@ -193,7 +201,7 @@ def map_gallery(rows: pd.DataFrame, x_test: np.ndarray, limit: int = 40) -> None
 
     rows = rows.sort_values(["right", "index"], kind="stable")
     shown = rows.head(limit)
-    st.caption(f"{len(rows):,} test images selected" + (f"; the first {len(shown)} (misclassified first):"
+    st.caption(f"{len(rows):,} test image{'s' if len(rows) != 1 else ''} selected" + (f"; the first {len(shown)} (misclassified first):"
                                                         if len(shown) < len(rows) else ":"))
     show_grid(x_test[shown["index"].to_numpy()],
               [f"#{r['index']}: {r['true']}" + ("" if r["right"] else f" -> {r['predicted']}")

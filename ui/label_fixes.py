@@ -13,6 +13,7 @@ from core.lab import Lab
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
 from ui.markdown import code_span, escape
+from ui.wording import plural
 
 ACCEPT_TEXT = "accept suggested"
 VERSION_KEY = "labels_version"
@@ -62,7 +63,7 @@ def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     made = provenance(version) if version else None
     if made is None or made.get("parent") != spec:
         return
-    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {len(made['corrections'])} corrections "
+    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {plural(len(made['corrections']), 'correction')} "
                f"of `{escape(spec)}`.", icon=":material/check_circle:")
     with st.expander("Provenance"):
         st.json({k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}, expanded=1)
@@ -78,4 +79,4 @@ def version_note(spec: str) -> None:
     made = provenance(spec)
     if made is not None:
         st.info(f"This dataset is a corrected version of {code_span(made['parent'])} "
-                f"({len(made.get('corrections', []))} labels corrected).", icon=":material/new_label:")
+                f"({plural(len(made.get('corrections', [])), 'label')} corrected).", icon=":material/new_label:")

@@ -19,6 +19,9 @@ from core.links import (COMPACT_PREFIX, MAX_JSON_DEPTH, MAX_PIPELINE_STEPS, MAX_
 from core.preprocess import Pipeline
 
 _SESSION_KEY = "query_state_{page}"
+#: The addresses this session itself wrote on a page, newest last (at most _WRITTEN_KEPT).
+_WRITTEN_KEY = "query_state_written_{page}"
+_WRITTEN_KEPT = 20
 
 
 # ---- the URL itself --------------------------------------------------------------------------
@@ -29,6 +32,11 @@ def incoming(page: str) -> dict[str, str] | None:
     params = st.query_params.to_dict()
     if not params or params == st.session_state.get(_SESSION_KEY.format(page=page)):
         return None
+    # A rerun asked for before the browser showed this session's latest address still carries an
+    # earlier one (a stroke drawn right after switching the model): not a link, or it would undo
+    # the switch.
+    if params in st.session_state.get(_WRITTEN_KEY.format(page=page), []):
+        return None
     st.session_state[_SESSION_KEY.format(page=page)] = params
     return params
 
@@ -37,6 +45,9 @@ def publish(page: str, params: Mapping[str, str]) -> None:
     """Make the URL show ``params`` (only when they changed) and remember them as this session's."""
     params = {k: str(v) for k, v in params.items()}
     st.session_state[_SESSION_KEY.format(page=page)] = params
+    written = st.session_state.setdefault(_WRITTEN_KEY.format(page=page), [])
+    if params not in written:
+        written[:] = [*written, params][-_WRITTEN_KEPT:]
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 

@@ -53,6 +53,21 @@ def _leave_legacy_page_mode() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
+
+def warm_up() -> None:
+    """Once per server process, from app.py while the first page loads: warm a training worker
+    (core.lab.warm_up) so the first run is charted as soon as a later one. Not under AppTest,
+    whose test process must not gain Ray workers behind the tests' backs."""
+    import os
+
+    from streamlit import config
+
+    from core import lab
+
+    if not config.get_option("global.appTest") and os.environ.get("DIGITLAB_WARM_UP", "1") != "0":
+        lab.warm_up()
+
+
 def init_session() -> None:
     """Session defaults; called first by every page so any page can be the first one opened.
 

@@ -20,12 +20,16 @@ may not see is answered exactly like something missing, so ids leak nothing.
 """
 from __future__ import annotations
 
+import fcntl
 import hmac
 import ipaddress
 import logging
+import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.errors import DigitLabError
@@ -194,8 +198,67 @@ def check_dataset(who: Identity, spec: str) -> str:
     return spec
 
 
+#: How the command line's runs (owned by the administrator) read in a table.
+COMMAND_LINE = "command line (administrator)"
+#: The file beside the run index that keeps class-code names as typed (keys are case-folded).
+NAMES_FILE = "names.json"
+
+
+def _names_path() -> Path:
+    return settings().run_root / NAMES_FILE
+
+
+def remember_name(who: Identity) -> None:
+    """Keep a class-code identity's name as typed ("Amal"), so tables show it rather than its
+    case-folded key ("amal"); matching stays case-insensitive. The latest spelling wins."""
+    if not who.key.startswith("code:"):
+        return
+    path = _names_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f".{NAMES_FILE}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            names = _read_names(path)
+            if names.get(who.key) != who.name:
+                names[who.key] = who.name
+                tmp = path.with_name(f".tmp-{os.getpid()}-{NAMES_FILE}")
+                tmp.write_text(json.dumps(names, ensure_ascii=False, indent=1), encoding="utf-8")
+                os.replace(tmp, path)
+    except OSError:  # a name not kept only shows lower-cased; signing in must not fail over it
+        pass
+
+
+def _read_names(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+_names_cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def known_names() -> dict[str, str]:
+    """{class-code key: name as typed}, re-read only when the file changed."""
+    path = _names_path()
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        return {}
+    cached = _names_cache.get(str(path))
+    if cached is None or cached[0] != stamp:
+        cached = _names_cache[str(path)] = (stamp, _read_names(path))
+    return cached[1]
+
+
 def owner_label(owner: str | None) -> str:
-    """How an owner key reads in a table: the e-mail or class-code name, without its prefix."""
+    """How an owner key reads in a table: the e-mail, the class-code name as typed, or the
+    command line (the administrator); runs from before accounts have no owner."""
     if owner is None:
         return "(before accounts)"
+    if owner == ADMINISTRATOR.key:
+        return COMMAND_LINE
+    if owner.startswith("code:"):
+        return known_names().get(owner) or owner.removeprefix("code:")
     return owner.partition(":")[2] or owner

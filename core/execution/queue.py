@@ -28,7 +28,7 @@ import ray
 from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayError, RayTaskError,
                             TaskCancelledError, WorkerCrashedError)
 
-from core.execution import cluster
+from core.execution import cluster, warmup
 from core.execution.keeper import keeper
 from core.errors import DigitLabError
 from core.execution.shipping import dataset_payload
@@ -69,6 +69,7 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
     if run.config is None:
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
+    warmup.wait_for_warm_up()  # the first run after a start takes the worker being warmed
     payload = dataset_payload(run.config.dataset)
     # The keeper submits the task, so it outlives this process (a server restart); its result's
     # reference comes back borrowed. The payload travels by value: the keeper owns its copy.
@@ -158,7 +159,8 @@ class JobQueue:
             if admit is not None:
                 admit(configs, lambda: self.counts(owner))
             ids = [self.store.create(config, grid=grid, owner=owner).id for config in configs]
-        self.dispatch()
+        if self._thread is None or not self._thread.is_alive():
+            self.dispatch()  # else the dispatcher thread starts them within `interval`: the page shows them at once
         return ids
 
     def counts(self, owner: str | None = None) -> QueueCounts:

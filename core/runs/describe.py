@@ -112,20 +112,28 @@ def ended_text(run: Run) -> str:
         took = run.metrics.get("seconds", run.seconds)
         epochs = run.metrics.get("epochs")
         early = run.metrics.get("early_stopped_epoch")
+        planned = run.config.hyperparams.epochs if run.config else None
         text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "Finished"
-        if early:
+        if early and (planned is None or early < planned):  # reaching the threshold at the last epoch stops nothing
             text += f" (early stop at epoch {early})"
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
         epochs = run.metrics.get("epochs", 0)
-        text = f"Stopped by request after {epochs} complete epoch(s)"
+        text = f"Stopped after {epochs} epoch{'s' if epochs != 1 else ''}"
         if run.metrics.get("kept_epoch"):
-            text += (f"; the model kept is epoch {run.metrics['kept_epoch']}'s (the partial epoch after it was "
-                     "undone), so its val_ and test figures are one model's")
+            text += f"; the model is as it was after epoch {run.metrics['kept_epoch']}"
         return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
+
+
+def ended_detail(run: Run) -> str | None:
+    """The fine print behind :func:`ended_text`, for its tooltip (None when there is none)."""
+    if run.status == STOPPED and run.metrics.get("kept_epoch"):
+        return (f"Training stopped in the middle of an epoch. That partial epoch was undone, so the model kept is "
+                f"epoch {run.metrics['kept_epoch']}'s, and its val_ and test figures all come from that one model.")
+    return None
 
 
 def duration_text(seconds: float | None) -> str:
