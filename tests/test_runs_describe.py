@@ -43,7 +43,7 @@ def test_status_ended_and_duration_texts():
     assert describe.ended_text(run(metrics={"epochs": 2, "seconds": 61.0, "early_stopped_epoch": 2})) == \
         "Finished: 2 epochs (early stop at epoch 2) in 1 min 01 s of training"
     assert describe.ended_text(run(FAILED, error="out of memory")) == "Failed: out of memory"
-    assert describe.ended_text(run(STOPPED, metrics={"epochs": 1})) == "Stopped by request after 1 complete epoch(s)"
+    assert describe.ended_text(run(STOPPED, metrics={"epochs": 1})) == "Stopped after 1 epoch"
     assert describe.duration_text(float("nan")) == "?"
 
 
