@@ -201,7 +201,8 @@ def test_the_teacher_page_has_worded_headers_blank_cells_and_says_no_limits(monk
     assert "None" not in cells and "nan" not in cells and "<NA>" not in cells
     assert sorted(theirs["val accuracy"].tolist()) == ["", "", "", "0.4500"]
     captions = [x.value for x in at.caption]
-    assert any(x.startswith("No limits are set on this instance") for x in captions), captions
+    # Said plainly: a class (sign-in on, no limits file) gets the default limits, listed as such.
+    assert any(x.startswith("This instance's limits (the defaults for a class") for x in captions), captions
     assert not any("none set" in x or "(the limits file)" in x for x in captions)
 
 
