@@ -260,6 +260,19 @@ def preprocess_params(pipeline: Pipeline, dataset: str) -> dict[str, str]:
     return params
 
 
+def _lenient(params: Mapping[str, str], name: str, cut: int, parse: Callable[[str], Any], default: Any,
+             fallback: str, warnings: list[str]) -> Any:
+    """``parse`` the link's ``name`` cut to ``cut`` characters; missing or refused, ``default`` (with a
+    warning that says ``fallback``)."""
+    if (raw := params.get(name)) is None:
+        return default
+    try:
+        return parse(raw[:cut])
+    except Exception as err:  # noqa: BLE001 - see _part
+        warnings.append(f"The link's {name} was not used ({err}); {fallback}.")
+        return default
+
+
 def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tuple[TrainLink, list[str]]:
     """The Train page's link, each part checked (and the epochs against the instance's limit)."""
     warnings: list[str] = []
@@ -296,24 +309,10 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
     pipeline, p_warn = parse_pipeline(params.get("pipeline"))
     dataset, d_warn = parse_dataset(params.get("dataset"))
     warnings += [w for w in (p_warn, d_warn) if w]
-    validation: str | float = "test"
-    if (raw := params.get("validation")) is not None:
-        try:
-            validation = parse_validation(raw[:40])
-        except Exception as err:  # noqa: BLE001 - see _part
-            warnings.append(f"The link's validation was not used ({err}); validating on the test set.")
-    seed = 0
-    if (raw := params.get("seed")) is not None:
-        try:
-            seed = parse_seed(raw[:40])
-        except Exception as err:  # noqa: BLE001 - see _part
-            warnings.append(f"The link's seed was not used ({err}); the seed is 0.")
-    augment = None
-    if (raw := params.get("augment")) is not None:
-        try:
-            augment = parse_augment(raw[:80])
-        except Exception as err:  # noqa: BLE001 - see _part
-            warnings.append(f"The link's augment was not used ({err}); augmentation is off.")
+    validation: str | float = _lenient(params, "validation", 40, parse_validation, "test",
+                                       "validating on the test set", warnings)
+    seed = _lenient(params, "seed", 40, parse_seed, 0, "the seed is 0", warnings)
+    augment = _lenient(params, "augment", 80, parse_augment, None, "augmentation is off", warnings)
     pipeline_arg = None
     if pipeline is not None:
         raw = params["pipeline"].strip()

@@ -57,13 +57,10 @@ st.caption(f"Dataset {wording.dataset_markdown(ds.name, other.spec if other else
 
 # The epoch shown: the final model unless the slider picks an earlier epoch (per-epoch test
 # predictions exist when the run validated on the test set).
-epochs = len(by_epoch) if by_epoch is not None else 0
-epoch = epochs
-if epochs > 1:
-    epoch = inside_views.epoch_slider(
-        run.id, epochs, "errors_epoch",
-        help="The confusion matrix, the per-class table and the gallery as they were after this "
-             "epoch. Images the model got right at an earlier epoch are marked.")
+epoch, epochs = inside_views.epoch_shown(
+    run.id, by_epoch, "errors_epoch",
+    help="The confusion matrix, the per-class table and the gallery as they were after this "
+         "epoch. Images the model got right at an earlier epoch are marked.")
 snapshot = evaluation.epoch_snapshot(ds.y_test, final_probabilities, by_epoch, epoch)
 probabilities, was_right = snapshot.probabilities, snapshot.was_right
 confusion = evaluation.confusion_matrix(ds.y_test, probabilities, names)

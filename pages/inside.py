@@ -104,13 +104,10 @@ elif view == MAP:
                 st.rerun()
             st.error(problem)
         st.stop()
-    epochs = len(by_epoch) if by_epoch is not None else 0
-    epoch = epochs
-    if epochs > 1:
-        epoch = inside_views.epoch_slider(
-            run.id, epochs, "inside_epoch",
-            help="Which predictions mark the points misclassified: those after this epoch (the "
-                 "Errors page shows the same epoch). The map itself is the final model's.")
+    epoch, epochs = inside_views.epoch_shown(
+        run.id, by_epoch, "inside_epoch",
+        help="Which predictions mark the points misclassified: those after this epoch (the "
+             "Errors page shows the same epoch). The map itself is the final model's.")
     shown = probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
     try:
         frame = embedding.map_frame(points, ds.y_test, shown, names)

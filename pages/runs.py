@@ -17,24 +17,18 @@ st.session_state.setdefault(CONFIRM, None)
 
 
 def _delete(run_id: str) -> None:
-    try:
-        lab.delete(run_id)
-        st.session_state[FLASH] = ("success", f"Deleted run {run_id}.")
-        if st.session_state[state.ACTIVE_RUN] == run_id:
-            st.session_state[state.ACTIVE_RUN] = None
-    except DigitLabError as err:
-        st.session_state[FLASH] = ("error", f"Could not delete run {run_id}: {err}")
+    if state.flash_outcome(FLASH, lambda: lab.delete(run_id), f"Deleted run {run_id}.",
+                           f"Could not delete run {run_id}: ") \
+            and st.session_state[state.ACTIVE_RUN] == run_id:
+        st.session_state[state.ACTIVE_RUN] = None
     st.session_state[CONFIRM] = None
 
 
 def _publish(run_id: str) -> None:
     published = bool(st.session_state[f"runs_publish_{run_id}"])
-    try:
-        lab.publish(run_id, published)
-        st.session_state[FLASH] = ("success", f"Run {run_id} is {'now' if published else 'no longer'} "
-                                              "published to the class.")
-    except DigitLabError as err:
-        st.session_state[FLASH] = ("error", f"Could not publish run {run_id}: {err}")
+    state.flash_outcome(FLASH, lambda: lab.publish(run_id, published),
+                        f"Run {run_id} is {'now' if published else 'no longer'} published to the class.",
+                        f"Could not publish run {run_id}: ")
 
 
 def _requeue(run_id: str) -> None:

@@ -54,34 +54,13 @@ def test_isolation_list_hides_other_students_runs(c):
     assert len(RunView(c.store, c.a).list()) == 4
 
 
-def test_isolation_history_refused(c):
+@pytest.mark.parametrize("method, run", [
+    ("history", "finished"), ("predictions", "finished"), ("epoch_predictions", "finished"),
+    ("model_path", "finished"), ("model_download", "finished"), ("progress", "queued"),
+])
+def test_isolation_read_refused(c, method, run):
     view = RunView(c.store, c.b)
-    _same_as_missing(view, view.history, c.finished)
-
-
-def test_isolation_predictions_refused(c):
-    view = RunView(c.store, c.b)
-    _same_as_missing(view, view.predictions, c.finished)
-
-
-def test_isolation_epoch_predictions_refused(c):
-    view = RunView(c.store, c.b)
-    _same_as_missing(view, view.epoch_predictions, c.finished)
-
-
-def test_isolation_model_path_refused(c):
-    view = RunView(c.store, c.b)
-    _same_as_missing(view, view.model_path, c.finished)
-
-
-def test_isolation_model_download_refused(c):
-    view = RunView(c.store, c.b)
-    _same_as_missing(view, view.model_download, c.finished)
-
-
-def test_isolation_progress_refused(c):
-    view = RunView(c.store, c.b)
-    _same_as_missing(view, view.progress, c.queued)
+    _same_as_missing(view, getattr(view, method), getattr(c, run))
 
 
 def test_isolation_stop_refused_and_the_run_keeps_going(c):

@@ -31,12 +31,18 @@ def _run(tmp_path, planned: int, status: str, metrics: dict):
 
 # ---- 2: every view follows the dataset in use ------------------------------------------------
 
-def test_after_work_on_this_version_the_suspects_are_not_the_originals(page_env):
+def _labels_page_with_437_accepted():
+    """The Labels page on a finished search, image 437's suggested label accepted."""
     finished_search(KEY, suspects_frame())
     at = open_app_page("labels")
     at.session_state["labels_search"] = KEY
     at.run()
     at.segmented_control(key="labels_mark_437").set_value("accept suggested").run()
+    return at
+
+
+def test_after_work_on_this_version_the_suspects_are_not_the_originals(page_env):
+    at = _labels_page_with_437_accepted()
     at.button(key="labels_make_version").click().run()
     version = at.session_state["labels_version"]
     at.button(key="labels_use_version").click().run()
@@ -144,11 +150,7 @@ def test_counts_agree_with_their_nouns():
 
 
 def test_one_correction_reads_in_the_singular(page_env):
-    finished_search(KEY, suspects_frame())
-    at = open_app_page("labels")
-    at.session_state["labels_search"] = KEY
-    at.run()
-    at.segmented_control(key="labels_mark_437").set_value("accept suggested").run()
+    at = _labels_page_with_437_accepted()
     assert any(c.value.startswith("1 label corrected so far") for c in at.caption)
     at.button(key="labels_make_version").click().run()
     assert "1 correction of" in at.success[0].value and "1 corrections" not in at.success[0].value

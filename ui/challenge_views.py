@@ -16,6 +16,7 @@ from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.lab import Lab
 from core.runs.records import Run
+from ui import state
 from ui.markdown import escape
 
 SCORE = st.column_config.NumberColumn(format="%.4f")
@@ -97,12 +98,9 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
 # ---- the Runs page ------------------------------------------------------------------------------
 
 def _submit(lab: Lab, name: str, run_id: str) -> None:
-    try:
-        lab.submit_to_challenge(name, run_id)
-        st.session_state[FLASH] = ("success", f"Run {run_id} submitted to {name}: it is being scored; see the "
-                                              "Challenges page.")
-    except DigitLabError as err:
-        st.session_state[FLASH] = ("error", f"Not submitted: {err}")
+    state.flash_outcome(FLASH, lambda: lab.submit_to_challenge(name, run_id),
+                        f"Run {run_id} submitted to {name}: it is being scored; see the Challenges page.",
+                        "Not submitted: ")
 
 
 def submit_box(lab: Lab, run: Run) -> None:
@@ -173,11 +171,8 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
 
 
 def _close(lab: Lab, name: str, closed: bool) -> None:
-    try:
-        lab.close_challenge(name, closed)
-        st.session_state[FLASH] = ("success", f"{name} is {'closed' if closed else 'open again'}.")
-    except DigitLabError as err:
-        st.session_state[FLASH] = ("error", str(err))
+    state.flash_outcome(FLASH, lambda: lab.close_challenge(name, closed),
+                        f"{name} is {'closed' if closed else 'open again'}.", "")
 
 
 def manage(lab: Lab, challenge: ch_core.Challenge) -> None:

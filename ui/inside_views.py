@@ -135,6 +135,15 @@ def epoch_slider(run_id: str, epochs: int, key: str, help: str) -> int:
     return int(epoch)
 
 
+def epoch_shown(run_id: str, by_epoch: Sequence[Any] | None, key: str, help: str) -> tuple[int, int]:
+    """(epoch shown, epochs) of a run whose per-epoch predictions are ``by_epoch``: the final model
+    unless the :func:`epoch_slider` (shown where there is more than one epoch) picks an earlier one."""
+    epochs = len(by_epoch) if by_epoch is not None else 0
+    if epochs > 1:
+        return epoch_slider(run_id, epochs, key, help=help), epochs
+    return epochs, epochs
+
+
 def remember_epoch(run_id: str, epoch: int) -> None:
     """After an epoch slider: the epoch shown for this run, for the other pages."""
     st.session_state.setdefault(EPOCH_SHOWN, {})[run_id] = int(epoch)

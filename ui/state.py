@@ -1,6 +1,8 @@
 """Session keys shared by the pages, declared once, and the cached loaders behind them."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from core.classroom import access, workspace
@@ -200,3 +202,15 @@ def lab() -> Lab:
     """The one door (core.lab) for this session's identity: every run, grid, upload, search,
     evaluation and map a page shows or makes goes through it."""
     return Lab(me())
+
+
+def flash_outcome(key: str, act: Callable[[], object], success: str, failure: str) -> bool:
+    """Run ``act`` (a page's button callback) and keep its outcome under ``key`` for the next run of
+    the page to show: ``success``, or ``failure`` followed by the error. True when it succeeded."""
+    try:
+        act()
+    except DigitLabError as err:
+        st.session_state[key] = ("error", f"{failure}{err}")
+        return False
+    st.session_state[key] = ("success", success)
+    return True

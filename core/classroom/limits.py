@@ -175,22 +175,16 @@ class Limits:
 
     def notes(self) -> list[str]:
         """One sentence per limit that is set, for a note on the pages."""
-        lines = []
-        if self.max_epochs is not None:
-            lines.append(f"at most {self.max_epochs} epochs per run")
-        if self.max_params is not None:
-            lines.append(f"models of at most {self.max_params:,} parameters")
-        if self.max_queue is not None:
-            lines.append(f"at most {self.max_queue} runs waiting in the queue")
-        if self.max_running_per_owner is not None:
-            lines.append(f"at most {self.max_running_per_owner} of one person's runs training at once")
-        if self.max_queued_per_owner is not None:
-            lines.append(f"at most {self.max_queued_per_owner} of one person's runs waiting")
-        if self.upload_formats is not None:
-            lines.append(f"uploads: {formats_text(self.upload_formats)}")
-        if self.upload_quota_mb is not None:
-            lines.append(f"at most {self.upload_quota_mb:,} MB of uploads per person")
-        return lines
+        words = (
+            (self.max_epochs, lambda v: f"at most {v} epochs per run"),
+            (self.max_params, lambda v: f"models of at most {v:,} parameters"),
+            (self.max_queue, lambda v: f"at most {v} runs waiting in the queue"),
+            (self.max_running_per_owner, lambda v: f"at most {v} of one person's runs training at once"),
+            (self.max_queued_per_owner, lambda v: f"at most {v} of one person's runs waiting"),
+            (self.upload_formats, lambda v: f"uploads: {formats_text(v)}"),
+            (self.upload_quota_mb, lambda v: f"at most {v:,} MB of uploads per person"),
+        )
+        return [say(value) for value, say in words if value is not None]
 
     def summary(self) -> str:
         """The sentence the Data, Train and Teacher pages show: every limit, and where it comes from."""

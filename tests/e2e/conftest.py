@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,28 +49,54 @@ def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
         proc.kill()
 
 
+def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server with its own run, cache and data folders under ``tmp``."""
+    return dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
+                DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2",
+                **extra)
+
+
+@contextmanager
+def folders_of(env: Mapping[str, str]) -> Iterator[None]:
+    """This process uses ``env``'s run, cache and data folders (to fill a store before a server starts)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("DIGITLAB_RUN_ROOT", "DIGITLAB_CACHE_DIR", "DIGITLAB_DATA_DIR"):
+            mp.setenv(key, env[key])
+        yield
+
+
+@contextmanager
+def streamlit_server(tmp: Path, env: Mapping[str, str], port: int | None = None,
+                     host: str = "127.0.0.1") -> Iterator[str]:
+    """`streamlit run app.py` on loopback with ``env``, its log in ``tmp``; yields its base URL
+    (``host`` names the machine in it), then ends the server."""
+    port = _free_port() if port is None else port
+    with open(tmp / "streamlit.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            yield f"http://{host}:{port}"
+        finally:
+            stop_server(proc)
+
+
+def lab_folder(tmp_path_factory, name: str) -> Path:
+    """A new folder ``name`` for a server's files; skips the test where there is no chromium."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    return tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> str:
     """Base URL of a streamlit server on loopback with its own run, cache and data folders."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
-    tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2")
-    log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    tmp = lab_folder(tmp_path_factory, "e2e")
+    with streamlit_server(tmp, lab_env(tmp)) as url:
         yield url
-    finally:
-        stop_server(proc)
-        log.close()
 
 
 @pytest.fixture(scope="session")

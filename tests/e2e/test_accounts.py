@@ -4,11 +4,7 @@ asks an unauthenticated visitor to sign in and shows no data. Screenshots: artif
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +12,7 @@ import pytest
 
 from core.training.config import RunConfig
 from core.runs.store import RunStore
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import _free_port, lab_env, lab_folder, screenshot, streamlit_server
 from tests.run_fixtures import fake_finished_run
 
 pytestmark = pytest.mark.e2e
@@ -38,21 +34,10 @@ def _seed_run(tmp: Path, owner: str) -> str:
                              metrics={"test_accuracy": 0.45})
 
 
-@contextmanager
-def _streamlit(tmp: Path, port: int, **env: str) -> Iterator[str]:
+def _streamlit(tmp: Path, port: int, **env: str):
     """`streamlit run app.py` on loopback with its own folders and ``env``; yields its base URL."""
-    full = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-                DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2", **env)
-    with open(tmp / "streamlit.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}", proc)
-            yield f"http://localhost:{port}"  # the host of the redirect URI, so the cookie matches
-        finally:
-            stop_server(proc)
+    # the host of the redirect URI, so the cookie matches
+    return streamlit_server(tmp, lab_env(tmp, **env), port, host="localhost")
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +54,7 @@ def provider() -> Iterator[int]:
 def oidc_lab(provider, tmp_path_factory) -> Iterator[tuple[str, str]]:
     """A lab configured for the provider in a secrets.toml, with Tess as teacher and one finished
     run of Amal's; yields (base URL, Amal's run id)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    tmp = tmp_path_factory.mktemp("oidc-lab")
+    tmp = lab_folder(tmp_path_factory, "oidc-lab")
     port = _free_port()
     secrets = tmp / "secrets.toml"
     secrets.write_text(f"""[auth]
@@ -89,9 +72,7 @@ server_metadata_url = "http://localhost:{provider}/.well-known/openid-configurat
 @pytest.fixture(scope="module")
 def class_lab(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """A lab in class-code mode with one finished run of Amal's; yields (base URL, run id)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    tmp = tmp_path_factory.mktemp("class-lab")
+    tmp = lab_folder(tmp_path_factory, "class-lab")
     run_id = _seed_run(tmp, "code:amal")
     with _streamlit(tmp, _free_port(), DIGITLAB_CLASS_CODE=CODE) as url:
         yield url, run_id
@@ -124,6 +105,18 @@ def _open(page, url: str, path: str, title: str) -> None:
 def _shows(page, text: str) -> None:
     """Wait until ``text`` is visible (tables are drawn on a canvas: their cells are hidden text)."""
     page.locator(f"text={text} >> visible=true").first.wait_for()
+
+
+def _enter_with_code(browser, url: str, name: str):
+    """A new context's page at ``url`` with ``name`` signed in on its class-code form: (context, page)."""
+    ctx = _context(browser)
+    page = ctx.new_page()
+    page.goto(url)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Class code").fill(CODE)
+    page.get_by_role("button", name="Enter").click()
+    page.wait_for_selector(f"[data-testid='stSidebar'] >> text=Signed in as {name}")
+    return ctx, page
 
 
 def _nav(page, title: str) -> None:
@@ -220,13 +213,7 @@ def test_class_code_mode_in_a_browser(browser, class_lab):
     _shows(page, run_id)
     screenshot(page, "accounts-class-code")
 
-    other = _context(browser)
-    badr = other.new_page()
-    badr.goto(f"{url}/runs?run={run_id}")
-    badr.get_by_label("Your name").fill("Badr")
-    badr.get_by_label("Class code").fill(CODE)
-    badr.get_by_role("button", name="Enter").click()
-    badr.wait_for_selector("[data-testid='stSidebar'] >> text=Signed in as Badr")
+    other, badr = _enter_with_code(browser, f"{url}/runs?run={run_id}", "Badr")
     _nav(badr, "Runs")
     badr.wait_for_selector("text=No runs yet")
     assert run_id not in badr.inner_text("[data-testid='stMain']")

@@ -4,7 +4,6 @@ holds nothing of the hidden set. Screenshots: artifacts/screenshots/."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,8 +12,8 @@ from PIL import Image
 
 from core.classroom import challenges as ch
 from core.runs.store import RunStore
-from tests.e2e.conftest import CHROMIUM, _free_port, screenshot
-from tests.e2e.test_accounts import CODE, _context, _nav, _seed_run, _shows, _streamlit
+from tests.e2e.conftest import _free_port, lab_folder, screenshot
+from tests.e2e.test_accounts import CODE, _enter_with_code, _nav, _seed_run, _shows, _streamlit
 from tests.test_challenges import FILE_MARKER, NAME_MARKER, hidden_set
 from tests.test_pages_challenges import _has_stamp
 
@@ -25,9 +24,7 @@ pytestmark = pytest.mark.e2e
 def challenge_lab(tmp_path_factory) -> Iterator[tuple[str, str, np.ndarray]]:
     """Class-code lab: Amal's finished run, a challenge on its dataset with a scored submission of
     it; yields (base URL, run id, hidden images)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    tmp = tmp_path_factory.mktemp("challenge-lab")
+    tmp = lab_folder(tmp_path_factory, "challenge-lab")
     run_id = _seed_run(tmp, "code:amal")
     hidden = hidden_set(40)
     store = ch.ChallengeStore(tmp / "runs")
@@ -53,13 +50,7 @@ def _html_and_images(page) -> tuple[str, list[np.ndarray]]:
 
 def test_a_students_challenges_and_runs_pages_hold_nothing_of_the_hidden_set(browser, challenge_lab):
     url, run_id, hidden = challenge_lab
-    ctx = _context(browser)
-    page = ctx.new_page()
-    page.goto(f"{url}/challenges")
-    page.get_by_label("Your name").fill("Amal")
-    page.get_by_label("Class code").fill(CODE)
-    page.get_by_role("button", name="Enter").click()
-    page.wait_for_selector("[data-testid='stSidebar'] >> text=Signed in as Amal")
+    ctx, page = _enter_with_code(browser, f"{url}/challenges", "Amal")
     _nav(page, "Challenges")
     page.wait_for_selector("text=Your submissions")
     page.wait_for_selector("text=Public board")

@@ -3,14 +3,11 @@ HTML and formulas. The Errors and Try it pages show them as text: the HTML holds
 link from data, and the browser asks the beacon's address for nothing."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import folders_of, lab_env, lab_folder, screenshot, streamlit_server
 from tests.hostile_files import HOSTILE_CLASS_NAMES
 
 pytestmark = pytest.mark.e2e
@@ -24,14 +21,9 @@ FROM_DATA = ("img[src*='127.0.0.1:9'], img[src='x'], a[href*='127.0.0.1:9'], a[h
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
     """(base URL, run id) of a server whose one finished run is on the hostile-named dataset."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
-    tmp = tmp_path_factory.mktemp("hostile-e2e")
-    env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("DIGITLAB_RUN_ROOT", "DIGITLAB_CACHE_DIR", "DIGITLAB_DATA_DIR"):
-            mp.setenv(key, env[key])
+    tmp = lab_folder(tmp_path_factory, "hostile-e2e")
+    env = lab_env(tmp)
+    with folders_of(env):
         from core.classroom.access import LOCAL_USER
         from core.datasets import Dataset, load_ready, save_upload
         from core.runs.store import RunStore
@@ -45,20 +37,8 @@ def hostile_server(tmp_path_factory):
         probabilities = np.random.default_rng(0).dirichlet(np.ones(10), len(ds.y_test)).astype(np.float32)
         run_id = fake_finished_run(RunStore(tmp / "runs"), RunConfig.build(spec, "raw", "G", {"epochs": 1}),
                                    probabilities, HISTORY, owner=LOCAL_USER.key)
-    port = _free_port()
-    log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with streamlit_server(tmp, env) as url:
         yield url, run_id
-    finally:
-        stop_server(proc)
-        log.close()
 
 
 @pytest.mark.parametrize("path, shown", [

@@ -2,47 +2,28 @@
 those test images in the gallery below it (Debian's chromium through Playwright)."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from core.analysis.embedding import compute_map, load_map
 from core.runs.store import RunStore
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import folders_of, lab_env, lab_folder, screenshot, streamlit_server
 from tests.inside_fixtures import train_into
 
 
 @pytest.fixture(scope="module")
 def map_server(tmp_path_factory):
     """A streamlit server whose run store holds one finished run with its PCA map computed."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    tmp = tmp_path_factory.mktemp("inside-e2e")
-    env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("DIGITLAB_RUN_ROOT", "DIGITLAB_CACHE_DIR", "DIGITLAB_DATA_DIR"):
-            mp.setenv(key, env[key])
+    tmp = lab_folder(tmp_path_factory, "inside-e2e")
+    env = lab_env(tmp)
+    with folders_of(env):
         store = RunStore(tmp / "runs")
         run_id = train_into(store, "D", epochs=2)
         compute_map(str(store.root), run_id, "pca")
-    port = _free_port()
-    log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with streamlit_server(tmp, env) as url:
         yield url, store, run_id
-    finally:
-        stop_server(proc)
-        log.close()
 
 
 def test_brushing_the_map_shows_those_images(browser, map_server):

@@ -5,16 +5,13 @@ tests/test_tour_edges.py. Screenshots land in artifacts/screenshots/tour-*.png."
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from core.analysis.embedding import compute_map
 from core.runs.store import RunStore
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import folders_of, lab_env, lab_folder, screenshot, streamlit_server
 from tests.inside_fixtures import train_into
 
 pytestmark = pytest.mark.e2e
@@ -29,17 +26,11 @@ TEACHER_CODE = "heron-7"
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
     """(base URL, store, Amal's first run, Amal's second run, published) of a class-code server."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    tmp = tmp_path_factory.mktemp("tour-e2e")
-    env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2",
-               DIGITLAB_CLASS_CODE=CODE, DIGITLAB_TEACHERS="Ms Teacher", DIGITLAB_TEACHER_CODE=TEACHER_CODE,
-               DIGITLAB_MAX_JOBS="1")
+    tmp = lab_folder(tmp_path_factory, "tour-e2e")
+    env = lab_env(tmp, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_TEACHERS="Ms Teacher", DIGITLAB_TEACHER_CODE=TEACHER_CODE,
+                  DIGITLAB_MAX_JOBS="1")
     env.pop("DIGITLAB_LIMITS_FILE", None)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("DIGITLAB_RUN_ROOT", "DIGITLAB_CACHE_DIR", "DIGITLAB_DATA_DIR"):
-            mp.setenv(key, env[key])
+    with folders_of(env):
         store = RunStore(tmp / "runs")
         first = train_into(store, "D", epochs=2)
         second = train_into(store, "G", epochs=2)
@@ -48,19 +39,8 @@ def tour(tmp_path_factory):
         db.execute("UPDATE runs SET owner = 'code:amal'")
     store.set_published(second, True)
     (tmp / "runs" / "names.json").write_text(json.dumps({"code:amal": "Amal"}))
-    port = _free_port()
-    log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with streamlit_server(tmp, env) as url:
         yield url, store, first, second
-    finally:
-        stop_server(proc)
-        log.close()
 
 
 @pytest.fixture
