@@ -66,8 +66,13 @@ def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_
     from core.execution.dataset_fill import wait_for_fill
     from core.datasets.synthetic import cache_path
 
+    from core.execution import cluster
+
     monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "small")  # the tests' cache folder is empty
     assert not cache_path("small").exists()
+    # Ray up first: on a loaded machine its start can miss its window, and the page then (by design)
+    # draws the size itself; this test is about the drawing in the background.
+    cluster.connect()
     at = open_app_page("data")
     no_exceptions(at)
     assert at.session_state[state.DATASET_SPEC] == "default:tiny"
