@@ -77,3 +77,16 @@ def test_the_teacher_sees_owners_on_runs_a_student_does_not(c):
     at = page_as("runs", c, c.a, {"run": c.finished})
     no_exceptions(at)
     assert not any("Owner:" in m.value for m in at.markdown)
+
+
+def test_queue_again_from_the_command_line(c, capsys, monkeypatch):
+    from core.__main__ import main
+
+    failed = c.store.create(CONFIG, status="running", owner=c.a.key)
+    c.store.fail(failed.id, "its worker process was killed")
+    monkeypatch.setattr(JobQueue, "dispatch", lambda self: [])  # it stays queued: only the queueing is tested
+    assert main(["runs", "--requeue", failed.id]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"run {failed.id} queued again as run ")
+    new = c.store.get(out.rsplit(" ", 1)[1])
+    assert new.status == "queued" and new.owner == c.a.key and new.config == CONFIG

@@ -1,4 +1,4 @@
-"""``python -m core runs``: list runs with their metrics; show, stop or delete one.
+"""``python -m core runs``: list runs with their metrics; show, stop, delete or queue again one.
 
 The CLI runs on the server and acts as the administrator (core.classroom.access.ADMINISTRATOR): it sees
 everyone's runs; ``--owner`` lists one person's.
@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     action.add_argument("--show", metavar="ID", help="print one run's config, epochs and FIT RESULT")
     action.add_argument("--stop", metavar="ID", help="cancel a queued run or stop a running one")
     action.add_argument("--delete", metavar="ID", help="delete a run that is not running")
+    action.add_argument("--requeue", metavar="ID", help="queue a failed or stopped run again: the same config as "
+                        "a new run of the same owner")
     p.add_argument("--owner", metavar="WHO", help="list only the runs of this owner: an e-mail address or "
                    "class-code name (as the Teacher page shows it), or a full key such as oidc:amal@school.org")
     p.set_defaults(handler=run)
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.delete:
         lab.delete(args.delete)
         print(f"deleted run {args.delete}")
+    elif args.requeue:
+        print(f"run {args.requeue} queued again as run {lab.requeue(args.requeue)}")
     else:
         print(list_text(lab, args.owner))
     return 0
