@@ -60,8 +60,8 @@ browser:
 test: install-dev browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-bench: install
-	for b in generate load preprocess train jobs load_sessions first_page embedding inside first_run preview_load; do \
+bench: install-dev
+	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).

@@ -1,0 +1,116 @@
+"""Runs outlive the dashboard: restart the server while three runs train, and count what finishes.
+
+As ``make run`` sets it up: the lab's own Ray started apart (``ray start --head`` on loopback), the
+dashboard (``streamlit run app.py``) joined to it through DIGITLAB_RAY_ADDRESS. Three runs of
+several epochs are queued; once each has charted two epochs the server is killed (SIGKILL: a crash,
+the harshest restart) and started again on the same address. A page is opened in Chromium after
+each start (a server dispatches once a session runs). Then the runs are waited for; a run counts as
+finished when it ends "finished" with every epoch it was configured for and its model file.
+Last line: ``restart: <n> runs in flight, server restarted, <k> finished, <f> lost`` (goal: k = n, f = 0).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from server_support import free_port, start_server  # noqa: E402
+
+RUNS, EPOCHS = 3, 8
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def open_page(url: str) -> None:
+    """One session on the server (its dispatcher starts with the first session's Lab)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{url}/runs")
+        page.wait_for_selector("h1:has-text('Runs')", timeout=120_000)
+        browser.close()
+
+
+def stop_ray(port: int) -> None:
+    """End the Ray this benchmark started (only its processes: `ray stop` would end every Ray here)."""
+    marks = (f"127.0.0.1:{port}", f"--gcs_server_port={port}")
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and any(m in cmd for m in marks):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def wait(what, timeout: float, say: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {say}")
+        time.sleep(0.5)
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="digitlab-bench-restart-"))
+    ray_port = free_port()
+    ray_env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={ray_port}",
+                    f"--num-cpus={RUNS}", "--object-store-memory=268435456", "--include-dashboard=false",
+                    "--disable-usage-stats"], env=ray_env, check=True, stdout=subprocess.DEVNULL)
+    settings = {"DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}", "RAY_AUTH_MODE": "disabled",
+                "DIGITLAB_MAX_JOBS": str(RUNS), "DIGITLAB_WARM_UP": "0"}
+    os.environ.update({"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
+                       "DIGITLAB_DATA_DIR": str(work / "data")})
+    from core.runs.store import RunStore
+    from core.training.config import RunConfig
+
+    store = RunStore(work / "runs")
+    config = RunConfig.build("default:small", "raw", "H", {"epochs": EPOCHS, "early_stop": None})
+    ids = [store.create(config, owner="code:bench").id for _ in range(RUNS)]
+    server, url = start_server(work, "tiny", **settings)
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        open_page(url)
+        wait(lambda: all(len(store.history(i)) >= 2 for i in ids), 600, "every run charting two epochs")
+        in_flight = sum(store.get(i).status == "running" for i in ids)
+        epochs_at_kill = {i: len(store.history(i)) for i in ids}
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        print(f"server killed with {in_flight} runs in flight at epochs {sorted(epochs_at_kill.values())}")
+        server, url = start_server(work, "tiny", port=port, **settings)
+        open_page(url)
+        wait(lambda: not any(store.get(i).active for i in ids), 900, "every run ending")
+        finished = 0
+        for i in ids:
+            run = store.get(i)
+            whole = (run.status == "finished" and len(store.history(i)) == EPOCHS
+                     and store.model_path(i).is_file())
+            finished += whole
+            print(f"{i}: {run.status}, {len(store.history(i))} epochs, model {'kept' if whole else 'missing'}"
+                  + (f" ({run.error})" if run.error else ""))
+    finally:
+        server.kill()
+        stop_ray(ray_port)
+    print(f"restart: {in_flight} runs in flight, server restarted, {finished} finished, {in_flight - finished} lost")
+
+
+if __name__ == "__main__":
+    main()
