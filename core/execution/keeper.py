@@ -19,6 +19,7 @@ from typing import Any
 import ray
 
 from core.execution import cluster
+from core.settings import settings
 
 KEEPER_NAME = "digitlab-run-keeper"
 
@@ -30,10 +31,14 @@ class RunKeeper:
     def __init__(self) -> None:
         self.refs: dict[str, Any] = {}
 
-    def launch(self, run_id: str, task: Any, options: dict[str, Any], args: tuple) -> list[Any]:
-        """Submit ``task.options(**options).remote(*args)`` as run ``run_id``'s task; returns its
-        result's reference wrapped in a list (so the caller borrows it rather than waits on it)."""
-        ref = task.options(**options).remote(*args)
+    def launch(self, run_id: str, options: dict[str, Any], args: tuple) -> list[Any]:
+        """Submit the training task (core.execution.worker.train_task) of run ``run_id`` with
+        ``options`` and ``args``; returns its result's reference wrapped in a list (so the caller
+        borrows it rather than waits on it). The task is imported here, not sent: a remote function
+        does not travel through a Ray Client connection (compose.yaml's ray://)."""
+        from core.execution.worker import train_task
+
+        ref = train_task.options(**options).remote(*args)
         self.refs[run_id] = ref
         return [ref]
 
@@ -63,7 +68,10 @@ _lock = threading.Lock()
 def keeper() -> Any:
     """The cluster's RunKeeper (created on first use; detached on a cluster, see the module doc)."""
     cluster.connect()
-    where = ray.get_runtime_context().gcs_address
+    try:
+        where = str(ray.get_runtime_context().gcs_address)
+    except Exception:  # noqa: BLE001 - a Ray Client connection (ray://) does not say; one cluster per process
+        where = str(settings().ray_address)
     with _lock:
         if where not in _handles:
             _handles[where] = RunKeeper.options(name=KEEPER_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,

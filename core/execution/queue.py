@@ -32,7 +32,7 @@ from core.execution import cluster, warmup
 from core.execution.keeper import keeper
 from core.errors import DigitLabError
 from core.execution.shipping import dataset_payload
-from core.execution.worker import run_events, train_task
+from core.execution.worker import run_events
 from core.runs.store import EPOCH_PREDICTIONS_NAME, PREDICTIONS_NAME, Run, RunStore, atomic_write_bytes
 from core.settings import settings
 from core.states import FAILED, QUEUED, RUNNING, STOPPED
@@ -74,8 +74,7 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
     # The keeper submits the task, so it outlives this process (a server restart); its result's
     # reference comes back borrowed. The payload travels by value: the keeper owns its copy.
     options = {"num_cpus": cpus, "resources": resources or {}, "name": f"train:{run.id}"}
-    return ray.get(keeper().launch.remote(run.id, train_task, options,
-                                          (run.id, run.config.to_dict(), events, payload, cpus)))[0]
+    return ray.get(keeper().launch.remote(run.id, options, (run.id, run.config.to_dict(), events, payload, cpus)))[0]
 
 
 @dataclass
