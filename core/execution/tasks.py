@@ -114,7 +114,10 @@ def board() -> Any:
     """
     global _board
     cluster.connect()
-    job = ray.get_runtime_context().get_job_id()
+    try:
+        job = str(ray.get_runtime_context().get_job_id())
+    except Exception:  # noqa: BLE001 - a Ray Client connection (ray://) may not say; one cluster per process
+        job = "client"
     with _lock:
         if _board is None or _board[0] != job:
             _board = (job, TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
