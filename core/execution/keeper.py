@@ -21,7 +21,8 @@ import ray
 from core.execution import cluster
 from core.settings import settings
 
-KEEPER_NAME = "digitlab-run-keeper"
+#: Versioned: a detached keeper outlives an upgrade, and a new server must not call an old one's methods.
+KEEPER_NAME = "digitlab-run-keeper-v2"
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
