@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a running run has to obey a stop request before its worker is ended.
 STOP_GRACE_S = 1.2
+#: How long the dispatcher waits for the keeper to take a run before it fails the launch.
+LAUNCH_TIMEOUT_S = 120.0
 #: Starts the Ray task of a claimed run: (run, the RunEvents actor) -> ObjectRef of its result.
 Launcher = Callable[[Run, Any], Any]
 
@@ -74,7 +76,11 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
     # The keeper submits the task, so it outlives this process (a server restart); its result's
     # reference comes back borrowed. The payload travels by value: the keeper owns its copy.
     options = {"num_cpus": cpus, "resources": resources or {}, "name": f"train:{run.id}"}
-    return ray.get(keeper().launch.remote(run.id, options, (run.id, run.config.to_dict(), events, payload, cpus)))[0]
+    launched = keeper().launch.remote(run.id, options, (run.id, run.config.to_dict(), events, payload, cpus))
+    try:
+        return ray.get(launched, timeout=LAUNCH_TIMEOUT_S)[0]
+    except GetTimeoutError:
+        raise DigitLabError(f"the cluster did not take the run within {LAUNCH_TIMEOUT_S:.0f} s") from None
 
 
 @dataclass

@@ -47,6 +47,8 @@ _lock = threading.RLock()
 PROGRESS_INTERVAL_S = 0.2
 #: Seconds between two rounds of the thread that starts queued tasks and collects ended ones.
 PUMP_INTERVAL_S = 0.2
+#: How long a page waits for the task board to answer before it shows the task as waiting on it.
+BOARD_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,10 @@ def follow(task_id: str) -> Task:
     base = dict(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted)
     if entry.ref is None:
         return Task(state=QUEUED, text="waiting for a free slot", **base)
-    seen = ray.get(board().read.remote([task_id]))
+    try:  # a busy or restarting cluster may answer late: report the task as waiting, never hang a page
+        seen = ray.get(board().read.remote([task_id]), timeout=BOARD_TIMEOUT_S)
+    except GetTimeoutError:
+        return Task(state=RUNNING, text="waiting for the cluster to answer", **base)
     if task_id not in seen:
         return Task(state=QUEUED, text="waiting for a free CPU", **base)
     fraction, text = seen[task_id]
