@@ -100,12 +100,14 @@ def test_fair_share_starts_the_owner_with_fewest_running_first(monkeypatch):
     a1, a2 = (tasks.submit(COUNT, {"n": 1000}, owner="alice") for _ in range(2))
     assert wait_for(lambda: {tasks.follow(a1).state, tasks.follow(a2).state} == {tasks.RUNNING}, timeout=60)
     a3 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="alice")
-    b1 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="bob")  # after alice's third
+    b1 = tasks.submit(COUNT, {"n": 1000}, owner="bob")  # after alice's third; holds its slot
     tasks.cancel(a1)  # one slot frees: bob has none running, alice one
-    assert tasks.wait(b1, timeout=60).state == tasks.FINISHED
-    assert tasks.follow(a3).state == tasks.QUEUED
+    assert wait_for(lambda: tasks.follow(b1).state == tasks.RUNNING, timeout=60)
+    # Both slots are taken again (a2, b1), so a3 was never given one.
+    assert tasks.follow(a3).state == tasks.QUEUED and tasks.follow(a3).text == "waiting for a free slot"
     tasks.cancel(a2)
     assert tasks.wait(a3, timeout=60).state == tasks.FINISHED
+    tasks.cancel(b1)
 
 
 def test_a_queued_task_cancelled_never_starts(monkeypatch):

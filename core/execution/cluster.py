@@ -25,6 +25,8 @@ NAMESPACE = "digitlab"
 _lock = threading.Lock()
 #: Set by shutdown(): lets the thread that started the local Ray end (see _init_from_keeper_thread).
 _released = threading.Event()
+#: Counts the times this process started or joined Ray (see :func:`generation`).
+_generation = 0
 
 
 def _runtime_env(remote: bool) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def connect() -> None:
 
     if ray.is_initialized():
         return
+    global _generation
     with _lock:
         if ray.is_initialized():
             return
@@ -57,6 +60,7 @@ def connect() -> None:
         for attempt in (1, 2):  # a loaded machine can miss Ray's fixed 30 s node start-up window once
             try:
                 _init_from_keeper_thread(conf)
+                _generation += 1
                 return
             except Exception as err:  # ray.init raises bare Exception on a start-up timeout
                 ray.shutdown()
@@ -112,6 +116,16 @@ def _init(conf: Any) -> None:
                  logging_level=logging.WARNING, configure_logging=False)
 
 
+def generation() -> int:
+    """A number that changes each time this process starts or joins Ray anew.
+
+    Actor handles cached by module (the task board, the run keeper) must be kept under it: a handle
+    from a Ray this process has left makes Ray abort the whole process when it is passed to a task
+    (a failed internal check), and a new local Ray reuses the old one's job id and address.
+    """
+    return _generation
+
+
 def is_remote() -> bool:
     """Whether this process joined a cluster (DIGITLAB_RAY_ADDRESS) rather than starting its own."""
     return bool(settings().ray_address)
@@ -129,7 +143,9 @@ def shutdown() -> None:
     """Leave Ray (a local instance ends with it)."""
     import ray
 
+    global _generation
     with _lock:
         if ray.is_initialized():
             ray.shutdown()
+            _generation += 1
         _released.set()

@@ -19,7 +19,6 @@ from typing import Any
 import ray
 
 from core.execution import cluster
-from core.settings import settings
 
 #: Versioned: a detached keeper outlives an upgrade, and a new server must not call an old one's methods.
 KEEPER_NAME = "digitlab-run-keeper-v2"
@@ -62,19 +61,17 @@ class RunKeeper:
 
 #: The handle this process holds, per Ray instance: a named actor that is not detached ends when
 #: its creator's last handle goes, taking the runs it owns with it, so the handle is kept.
-_handles: dict[str, Any] = {}
+_handles: dict[int, Any] = {}
 _lock = threading.Lock()
 
 
 def keeper() -> Any:
     """The cluster's RunKeeper (created on first use; detached on a cluster, see the module doc)."""
     cluster.connect()
-    try:
-        where = str(ray.get_runtime_context().gcs_address)
-    except Exception:  # noqa: BLE001 - a Ray Client connection (ray://) does not say; one cluster per process
-        where = str(settings().ray_address)
+    where = cluster.generation()  # never a handle from a Ray this process has left
     with _lock:
         if where not in _handles:
+            _handles.clear()  # handles of a Ray this process left are of no use (and unsafe)
             _handles[where] = RunKeeper.options(name=KEEPER_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
                                                 lifetime="detached" if cluster.is_remote() else None).remote()
         return _handles[where]

@@ -116,6 +116,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._events: Any = None
         self._keeper: Any = None
+        self._generation = -1  # cluster.generation() of the handles above and of every flight
         self._drain: Any = None  # a RunEvents.drain call not answered yet
 
     @property
@@ -134,17 +135,40 @@ class JobQueue:
     @property
     def events(self) -> Any:
         """The cluster's RunEvents actor (joining Ray on first use)."""
+        self._check_generation()
         if self._events is None:
-            cluster.connect()
             self._events = run_events(detached=cluster.is_remote())
         return self._events
 
     @property
     def keeper(self) -> Any:
         """The cluster's RunKeeper, the owner of training tasks (joining Ray on first use)."""
+        self._check_generation()
         if self._keeper is None:
             self._keeper = keeper()
         return self._keeper
+
+    def _check_generation(self) -> None:
+        """Join Ray; if this process left the Ray its handles and flights came from, drop them (Ray
+        aborts the process when a gone Ray's handle is passed to a task) and fail those runs."""
+        cluster.connect()
+        if self._generation == cluster.generation():
+            return
+        self._events = self._keeper = self._drain = None
+        self._generation = cluster.generation()
+        gone, self._flights = list(self._flights), {}
+        if not gone:
+            return
+        try:  # on a cluster the keeper may still hold them: take fresh refs from it
+            held = ray.get(self.keeper.adopt.remote(gone), timeout=30)
+        except (RayError, GetTimeoutError, DigitLabError) as err:
+            log.warning("could not reach the run keeper: %s", err)
+            held = {}
+        for run_id in gone:
+            if run_id in held:
+                self._flights[run_id] = _Flight(held[run_id][0])
+            elif self.store.get(run_id).active:
+                self.store.fail(run_id, "the lab's Ray restarted while it ran: queue it again")
 
     # ---- submitting and stopping -------------------------------------------------------------
 
@@ -193,6 +217,8 @@ class JobQueue:
         """One round: record reports, close ended runs, enforce stops, start queued runs while
         slots are free. Returns the ids started."""
         with self._lock:
+            if self._flights:
+                self._check_generation()
             self._adopt_orphans()
             if self._flights:
                 self._collect()

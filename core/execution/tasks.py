@@ -104,7 +104,7 @@ class TaskBoard:
         self.states.pop(task_id, None)
 
 
-_board: tuple[str, Any] | None = None  # (the Ray job it belongs to, the handle)
+_board: tuple[int, Any] | None = None  # (cluster.generation() it belongs to, the handle)
 
 
 def board() -> Any:
@@ -116,13 +116,10 @@ def board() -> Any:
     """
     global _board
     cluster.connect()
-    try:
-        job = str(ray.get_runtime_context().get_job_id())
-    except Exception:  # noqa: BLE001 - a Ray Client connection (ray://) may not say; one cluster per process
-        job = "client"
+    instance = cluster.generation()  # never a handle from a Ray this process has left
     with _lock:
-        if _board is None or _board[0] != job:
-            _board = (job, TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
+        if _board is None or _board[0] != instance:
+            _board = (instance, TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
                                              lifetime="detached" if cluster.is_remote() else None).remote())
         return _board[1]
 
@@ -159,6 +156,7 @@ class _Entry:
     cap: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     ref: Any = None  # set once started
+    generation: int = 0  # cluster.generation() when started: a ref of a Ray this process left is dead
     closing: bool = False  # one caller brings its outcome home
     final: Task | None = None
 
@@ -221,7 +219,7 @@ def cancel(task_id: str) -> Task:
         if entry.final is None:
             base = dict(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted)
             entry.final = Task(state=STOPPED, **base)
-            if entry.ref is not None:
+            if entry.ref is not None and entry.generation == cluster.generation():
                 ray.cancel(entry.ref, force=True)
                 board().forget.remote(task_id)
     return entry.final
@@ -265,6 +263,11 @@ def _pump() -> None:
     """One round: close the tasks whose worker ended, then start queued ones while slots allow."""
     with _lock:
         running = {i: e for i, e in _tasks.items() if e.ref is not None and e.final is None and not e.closing}
+        for task_id, entry in list(running.items()):
+            if entry.generation != cluster.generation():  # never hand a gone Ray's ref back to Ray
+                del running[task_id]
+                entry.final = Task(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted,
+                                   state=FAILED, error="the lab's Ray restarted while it ran: start it again")
     if running:
         refs = [e.ref for e in running.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -298,8 +301,10 @@ def _next_to_start() -> tuple[str, _Entry] | None:
 def _start(task_id: str, entry: _Entry) -> None:
     kind = entry.kind
     try:
+        handle = board()
+        entry.generation = cluster.generation()
         entry.ref = _run.options(num_cpus=kind.cpus, resources=entry.resources, name=f"{kind.name}:{task_id}").remote(
-            task_id, board(), kind.work, entry.payload, entry.env)
+            task_id, handle, kind.work, entry.payload, entry.env)
     except (RayError, DigitLabError, TypeError) as err:  # e.g. a payload that does not pickle
         entry.final = Task(id=task_id, kind=kind.name, owner=entry.owner, submitted=entry.submitted, state=FAILED,
                            error=f"could not start the task: {err}")
