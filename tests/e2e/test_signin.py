@@ -13,7 +13,7 @@ import pytest
 
 from core.classroom import tokens
 from core.settings import Settings
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server, ARTIFACTS
 from tests.e2e.test_accounts import _seed_run
 
 pytestmark = pytest.mark.e2e
@@ -141,7 +141,12 @@ def test_sign_in_survives_a_server_restart_with_the_dataset(browser, lab):
     # and told why the page blinked.
     page.locator("[data-testid='stSidebarNavLink']", has_text="Train").first.click()
     page.locator("text=The lab restarted; your work is kept.").first.wait_for()
-    page.locator(SIGNED_IN).first.wait_for()
+    try:
+        page.locator(SIGNED_IN).first.wait_for()
+    except Exception:
+        screenshot(page, "signin-after-restart-FAILED")
+        (ARTIFACTS / "signin-after-restart-FAILED.html").write_text(page.content())
+        raise
     page.locator("text=default:small").first.wait_for()
     page.locator("text=6,000 training").first.wait_for()
     assert page.get_by_label("Class code").count() == 0
