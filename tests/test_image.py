@@ -30,6 +30,7 @@ ENGINE = find_engine()
 UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
 
 pytestmark = [pytest.mark.image,
+              pytest.mark.timeout(3600),  # a first build or compose start on a fresh machine takes long
               pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)")]
 
 

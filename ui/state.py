@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
@@ -47,13 +48,26 @@ def _leave_legacy_page_mode() -> None:
     """
     from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     # AppTest resets the flag before every run, so there the rerun would come on every run and
     # drop each button click; its runs go on in the old mode, as before (tests/e2e covers this).
     # (config.get_option at call time: AppTest patches it there, not st.get_option.)
-    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+    if config.get_option("global.appTest"):
+        return
+    # The flag is one for the whole server: another session may have cleared it after this run
+    # began in the old mode, so the run also tells by its pages (the old mode lists app.py).
+    ctx = get_script_run_ctx()
+    if PagesManager.uses_pages_directory or (ctx is not None and _main_script_is_a_page(ctx.pages_manager)):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def _main_script_is_a_page(pages: object) -> bool:
+    """Whether the run's page list holds the main script itself, as only the old mode's does."""
+    main = Path(pages.main_script_path).resolve()
+    return any(Path(info.get("script_path", "")).resolve() == main and info.get("page_name") == main.stem
+               for info in pages.get_pages().values())
 
 
 def warm_up() -> None:
