@@ -56,9 +56,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (browser tests will skip)"; fi; }
 
-# Two processes: much of the suite waits on servers, Ray and the browser (19 min serial, 12 with two).
+# Two processes: much of the suite waits on servers, Ray and the browser (19 min serial, 11 with two).
+# A crashed test process ends the run at once with that test named (xdist's restarts could hang it).
 test: install-dev browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 bench: install-dev
 	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data; do \
