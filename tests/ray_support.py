@@ -55,3 +55,13 @@ class Sleepers:
     def close(self):
         for ref in self.refs.values():
             ray.cancel(ref, force=True)
+
+
+def gated(work, gate: str, request, progress):
+    """A task's ``work`` that starts only once the file ``gate`` exists (a test opens the gate when
+    it has seen what should show while the task is under way: no race with a fast task)."""
+    from pathlib import Path
+
+    while not Path(gate).exists():
+        time.sleep(0.05)
+    return work(request, progress)

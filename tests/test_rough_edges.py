@@ -62,14 +62,23 @@ def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
     assert "partial epoch was undone" in describe.ended_detail(store.get(run.id))  # the detail: its tooltip
 
 
-def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_one_is_drawn(monkeypatch):
-    from core.execution.dataset_fill import wait_for_fill
-    from core.datasets.synthetic import cache_path
+def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_one_is_drawn(monkeypatch, tmp_path):
+    import functools
 
-    from core.execution import cluster
+    from core.datasets.synthetic import cache_path
+    from core.execution import cluster, dataset_fill, tasks
+    from core.execution.dataset_fill import wait_for_fill
+    from tests.ray_support import gated
 
     monkeypatch.setenv("DIGITLAB_DEFAULT_SIZE", "small")  # the tests' cache folder is empty
     assert not cache_path("small").exists()
+    # The drawing waits for a gate this test opens once it has seen the page under way: on warm
+    # workers it can otherwise end within the page's first run (which then rightly switches).
+    gate = tmp_path / "gate"
+    kind = dataset_fill.DRAW_TASK
+    monkeypatch.setattr(dataset_fill, "DRAW_TASK",
+                        tasks.TaskKind(kind.name, functools.partial(gated, kind.work, str(gate)),
+                                       kind.collect, kind.cpus))
     # Ray up first: on a loaded machine its start can miss its window, and the page then (by design)
     # draws the size itself; this test is about the drawing in the background.
     cluster.connect()
@@ -78,6 +87,7 @@ def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_
     assert at.session_state[state.DATASET_SPEC] == "default:tiny"
     assert [m.value for m in at.metric][:2] == ["600", "100"]
     assert "is being drawn" in at.info[0].value
+    gate.touch()
     assert wait_for_fill("small", timeout=600) == "cached"
     at.run()
     no_exceptions(at)
