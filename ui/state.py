@@ -65,9 +65,9 @@ def _leave_legacy_page_mode() -> None:
 
 def _main_script_is_a_page(pages: object) -> bool:
     """Whether the run's page list holds the main script itself, as only the old mode's does."""
-    main = Path(pages.main_script_path).resolve()
-    return any(Path(info.get("script_path", "")).resolve() == main and info.get("page_name") == main.stem
-               for info in pages.get_pages().values())
+    main = Path(pages.main_script_path)
+    return any(info.get("page_name") == main.stem and Path(info.get("script_path", "")).resolve() == main.resolve()
+               for info in pages.get_pages().values())  # the name first: no file lookups on every rerun
 
 
 def warm_up() -> None:

@@ -126,6 +126,28 @@ def generation() -> int:
     return _generation
 
 
+_actors: dict[str, tuple[int, Any]] = {}  # actor name -> (generation, handle)
+
+
+def named_actor(actor_class: Any, name: str) -> Any:
+    """The cluster's actor ``name`` of ``actor_class`` (a ``ray.remote`` class), created on first
+    use; detached on a cluster, so it outlives a server restart.
+
+    The handle is kept for as long as this process stays in the same Ray (a named actor that is
+    not detached ends when its creator's last handle goes, taking its work with it), and never
+    beyond: see :func:`generation`.
+    """
+    connect()
+    now = generation()
+    with _lock:
+        cached = _actors.get(name)
+        if cached is None or cached[0] != now:
+            handle = actor_class.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                         lifetime="detached" if is_remote() else None).remote()
+            _actors[name] = cached = (now, handle)
+        return cached[1]
+
+
 def is_remote() -> bool:
     """Whether this process joined a cluster (DIGITLAB_RAY_ADDRESS) rather than starting its own."""
     return bool(settings().ray_address)

@@ -13,7 +13,6 @@ next server fails them with that reason (README: "Runs that outlive the dashboar
 """
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import ray
@@ -59,19 +58,6 @@ class RunKeeper:
         self.refs.pop(run_id, None)
 
 
-#: The handle this process holds, per Ray instance: a named actor that is not detached ends when
-#: its creator's last handle goes, taking the runs it owns with it, so the handle is kept.
-_handles: dict[int, Any] = {}
-_lock = threading.Lock()
-
-
 def keeper() -> Any:
     """The cluster's RunKeeper (created on first use; detached on a cluster, see the module doc)."""
-    cluster.connect()
-    where = cluster.generation()  # never a handle from a Ray this process has left
-    with _lock:
-        if where not in _handles:
-            _handles.clear()  # handles of a Ray this process left are of no use (and unsafe)
-            _handles[where] = RunKeeper.options(name=KEEPER_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
-                                                lifetime="detached" if cluster.is_remote() else None).remote()
-        return _handles[where]
+    return cluster.named_actor(RunKeeper, KEEPER_NAME)

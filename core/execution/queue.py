@@ -159,11 +159,7 @@ class JobQueue:
         gone, self._flights = list(self._flights), {}
         if not gone:
             return
-        try:  # on a cluster the keeper may still hold them: take fresh refs from it
-            held = ray.get(self.keeper.adopt.remote(gone), timeout=30)
-        except (RayError, GetTimeoutError, DigitLabError) as err:
-            log.warning("could not reach the run keeper: %s", err)
-            held = {}
+        held = self._held_by_keeper(gone) or {}  # on a cluster the keeper may still hold them
         for run_id in gone:
             if run_id in held:
                 self._flights[run_id] = _Flight(held[run_id][0])
@@ -272,16 +268,23 @@ class JobQueue:
             except Exception:  # a locked store or a lost cluster must not kill the dispatcher
                 log.exception("dispatch failed")
 
+    def _held_by_keeper(self, run_ids: list[str]) -> dict[str, list[Any]] | None:
+        """Fresh references of the runs among ``run_ids`` the keeper still holds; None if it
+        cannot be reached (nothing is decided then)."""
+        try:
+            return ray.get(self.keeper.adopt.remote(run_ids), timeout=30)
+        except (RayError, GetTimeoutError, DigitLabError) as err:
+            log.warning("could not reach the run keeper: %s", err)
+            return None
+
     def _adopt_orphans(self) -> None:
         """Take over the running runs whose dispatcher ended (a server restart): those the keeper
         still holds are collected from now on as if started here; the others are failed."""
         orphans = self.store.orphans()
         if not orphans:
             return
-        try:
-            held = ray.get(self.keeper.adopt.remote([run_id for run_id, _ in orphans]), timeout=30)
-        except (RayError, GetTimeoutError, DigitLabError) as err:
-            log.warning("could not reach the run keeper: %s", err)
+        held = self._held_by_keeper([run_id for run_id, _ in orphans])
+        if held is None:
             return
         for run_id, pid in orphans:
             if not self.store.take_over(run_id, pid, os.getpid()):

@@ -104,24 +104,9 @@ class TaskBoard:
         self.states.pop(task_id, None)
 
 
-_board: tuple[int, Any] | None = None  # (cluster.generation() it belongs to, the handle)
-
-
 def board() -> Any:
-    """The task board actor (created on first use; on a cluster it outlives a server restart).
-
-    The handle is kept for as long as this process stays in the same Ray: a non-detached actor
-    ends as soon as its creator holds no handle to it any more, taking every progress report
-    (and any task about to report) with it.
-    """
-    global _board
-    cluster.connect()
-    instance = cluster.generation()  # never a handle from a Ray this process has left
-    with _lock:
-        if _board is None or _board[0] != instance:
-            _board = (instance, TaskBoard.options(name=BOARD_NAME, namespace=cluster.NAMESPACE, get_if_exists=True,
-                                             lifetime="detached" if cluster.is_remote() else None).remote())
-        return _board[1]
+    """The task board actor (created on first use; on a cluster it outlives a server restart)."""
+    return cluster.named_actor(TaskBoard, BOARD_NAME)
 
 
 class _Progress:
@@ -199,17 +184,16 @@ def follow(task_id: str) -> Task:
     _pump()
     if entry.final is not None:
         return entry.final
-    base = dict(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted)
     if entry.ref is None:
-        return Task(state=QUEUED, text="waiting for a free slot", **base)
+        return _task(task_id, entry, state=QUEUED, text="waiting for a free slot")
     try:  # a busy or restarting cluster may answer late: report the task as waiting, never hang a page
         seen = ray.get(board().read.remote([task_id]), timeout=BOARD_TIMEOUT_S)
     except GetTimeoutError:
-        return Task(state=RUNNING, text="waiting for the cluster to answer", **base)
+        return _task(task_id, entry, state=RUNNING, text="waiting for the cluster to answer")
     if task_id not in seen:
-        return Task(state=QUEUED, text="waiting for a free CPU", **base)
+        return _task(task_id, entry, state=QUEUED, text="waiting for a free CPU")
     fraction, text = seen[task_id]
-    return Task(state=RUNNING, fraction=fraction, text=text, **base)
+    return _task(task_id, entry, state=RUNNING, fraction=fraction, text=text)
 
 
 def cancel(task_id: str) -> Task:
@@ -217,9 +201,8 @@ def cancel(task_id: str) -> Task:
     entry = _entry(task_id)
     with _lock:
         if entry.final is None:
-            base = dict(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted)
-            entry.final = Task(state=STOPPED, **base)
-            if entry.ref is not None and entry.generation == cluster.generation():
+            entry.final = _task(task_id, entry, state=STOPPED)
+            if entry.ref is not None and not _stale(entry):
                 ray.cancel(entry.ref, force=True)
                 board().forget.remote(task_id)
     return entry.final
@@ -251,6 +234,16 @@ def run_task(run: Any) -> Task:
 
 # ---- the policy: start queued tasks fairly, collect ended ones ----------------------------------
 
+def _task(task_id: str, entry: _Entry, **state: Any) -> Task:
+    """The Task of ``entry`` in the given state (the fields every state shares filled in)."""
+    return Task(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted, **state)
+
+
+def _stale(entry: _Entry) -> bool:
+    """Whether the entry was started in a Ray this process has left (its ref is dead there)."""
+    return entry.generation != cluster.generation()
+
+
 def _entry(task_id: str) -> _Entry:
     with _lock:
         entry = _tasks.get(task_id) if isinstance(task_id, str) else None
@@ -264,10 +257,10 @@ def _pump() -> None:
     with _lock:
         running = {i: e for i, e in _tasks.items() if e.ref is not None and e.final is None and not e.closing}
         for task_id, entry in list(running.items()):
-            if entry.generation != cluster.generation():  # never hand a gone Ray's ref back to Ray
+            if _stale(entry):  # never hand a gone Ray's ref back to Ray
                 del running[task_id]
-                entry.final = Task(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted,
-                                   state=FAILED, error="the lab's Ray restarted while it ran: start it again")
+                entry.final = _task(task_id, entry, state=FAILED,
+                                    error="the lab's Ray restarted while it ran: start it again")
     if running:
         refs = [e.ref for e in running.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -306,30 +299,28 @@ def _start(task_id: str, entry: _Entry) -> None:
         entry.ref = _run.options(num_cpus=kind.cpus, resources=entry.resources, name=f"{kind.name}:{task_id}").remote(
             task_id, handle, kind.work, entry.payload, entry.env)
     except (RayError, DigitLabError, TypeError) as err:  # e.g. a payload that does not pickle
-        entry.final = Task(id=task_id, kind=kind.name, owner=entry.owner, submitted=entry.submitted, state=FAILED,
-                           error=f"could not start the task: {err}")
+        entry.final = _task(task_id, entry, state=FAILED, error=f"could not start the task: {err}")
 
 
 def _close(task_id: str, entry: _Entry) -> None:
     """Bring an ended task's outcome home, collecting its result on the server (once)."""
-    base = dict(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted)
     try:
         result = ray.get(entry.ref, timeout=30)
         if entry.kind.collect is not None:
             result = entry.kind.collect(entry.payload, result)
-        final = Task(state=FINISHED, fraction=1.0, text="done", result=result, **base)
+        final = _task(task_id, entry, state=FINISHED, fraction=1.0, text="done", result=result)
     except TaskCancelledError:
-        final = Task(state=STOPPED, **base)
+        final = _task(task_id, entry, state=STOPPED)
     except WorkerCrashedError:
-        final = Task(state=FAILED, error="the worker process died (killed or out of memory)", **base)
+        final = _task(task_id, entry, state=FAILED, error="the worker process died (killed or out of memory)")
     except RayTaskError as err:
         cause = err.cause
         message = str(cause) if isinstance(cause, DigitLabError) else f"{type(cause).__name__}: {cause}"
-        final = Task(state=FAILED, error=message, **base)
+        final = _task(task_id, entry, state=FAILED, error=message)
     except DigitLabError as err:  # the server could not keep the result
-        final = Task(state=FAILED, error=f"could not save the result: {err}", **base)
+        final = _task(task_id, entry, state=FAILED, error=f"could not save the result: {err}")
     except (RayError, GetTimeoutError, OSError) as err:
-        final = Task(state=FAILED, error=f"{type(err).__name__}: {err}", **base)
+        final = _task(task_id, entry, state=FAILED, error=f"{type(err).__name__}: {err}")
     with _lock:
         if entry.final is None:  # a cancel may have closed it meanwhile
             entry.final = final
