@@ -7,6 +7,7 @@ sleeps) so they run in about a second; one end-to-end test trains for real.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -148,8 +149,8 @@ def test_a_restarted_dispatcher_fails_runs_that_ray_no_longer_holds(tmp_path, sl
     fresh = JobQueue(RunStore(tmp_path), max_jobs=1, launcher=sleepers)
     b = fresh.submit(CONFIG)
     assert store.get(run.id).status == FAILED
-    assert store.get(run.id).error.startswith(f"Ray lost it: the server or CLI that dispatched it (process {gone.pid}) "
-                                              "ended and its Ray with it")
+    assert store.get(run.id).error.startswith("Ray lost it: the server or CLI that dispatched it "
+                                              f"(process {gone.pid} on {socket.gethostname()}) ended and its Ray")
     assert store.get(b).status == RUNNING
 
 

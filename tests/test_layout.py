@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: core's stages, in the order data flows; a module may import its own stage and the ones above.
-STAGES = ["errors", "settings", "params", "states", "text", "exports", "datasets", "preprocess", "training",
+STAGES = ["errors", "settings", "params", "states", "store", "text", "exports", "datasets", "preprocess", "training",
           "runs", "execution", "analysis", "labels", "experiments", "classroom", "links", "lab", "commands",
           "__main__", "__init__"]
 #: What pages and ui/ must not import: the door (core.lab) is their way to these.

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from core.store import jobs
 from core.runs import store as runs
 from core.errors import DigitLabError
 from core.training.models import hyperparams_for
@@ -191,15 +192,31 @@ def test_a_run_whose_dispatcher_died_is_an_orphan_for_the_next_dispatcher(tmp_pa
     run = store.create(CONFIG)
     store.claim_next(1)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # the dispatching server
-    store.set_pid(run.id, proc.pid)
+    gone = jobs.dispatcher_name(proc.pid)
+    store.set_dispatcher(run.id, gone)
     assert store.get(run.id).status == RUNNING and store.orphans() == []
     proc.kill()
     proc.wait()
     # Still running (its task may be training on): the next dispatcher adopts it or fails it.
-    assert store.get(run.id).status == RUNNING and store.orphans() == [(run.id, proc.pid)]
-    assert store.take_over(run.id, proc.pid, os.getpid())
-    assert not store.take_over(run.id, proc.pid, os.getpid())  # one dispatcher adopts it, not two
+    assert store.get(run.id).status == RUNNING and store.orphans() == [(run.id, gone)]
+    assert store.take_over(run.id, gone)
+    assert not store.take_over(run.id, gone)  # one dispatcher adopts it, not two
     assert store.orphans() == [] and store.get(run.id).pid == os.getpid()
+
+
+def test_a_dispatcher_on_another_machine_holds_its_runs_while_its_lease_lasts(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(CONFIG)
+    store.claim_next(1)
+    elsewhere = "replica-b/7/123/abcd"  # another container: its pid means nothing here
+    store.set_dispatcher(run.id, elsewhere)
+    assert store.orphans() == []  # the lease was just given
+    with sqlite3.connect(tmp_path / runs.INDEX_NAME) as db:  # replica-b stopped renewing it
+        db.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (time.time() - 1, run.id))
+    assert store.orphans() == [(run.id, elsewhere)]
+    assert store.renew([run.id]) == set()  # this process does not hold it until it takes it over
+    assert store.take_over(run.id, elsewhere) and store.renew([run.id]) == {run.id}
+    assert store.orphans() == []
 
 
 def test_pid_reuse_does_not_keep_a_dead_dispatcher_alive(tmp_path):
@@ -207,15 +224,17 @@ def test_pid_reuse_does_not_keep_a_dead_dispatcher_alive(tmp_path):
     run = store.create(CONFIG)
     store.claim_next(1)
     store.set_pid(run.id, 1)
-    with sqlite3.connect(tmp_path / runs.INDEX_NAME) as db:  # as if pid 1 belonged to another process
-        db.execute("UPDATE runs SET pid_start = '0' WHERE id = ?", (run.id,))
-    assert store.orphans() == [(run.id, 1)]
+    reused = f"{jobs.HOST}/1/0/x"  # as if pid 1 had belonged to another process, started earlier
+    store.set_dispatcher(run.id, reused)
+    assert store.orphans() == [(run.id, reused)]
 
 
 def test_a_claimed_run_without_a_worker_fails_after_the_grace_period(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     run = store.create(CONFIG)
     store.claim_next(1)
+    with sqlite3.connect(tmp_path / runs.INDEX_NAME) as db:  # as an upgraded index may hold it: no dispatcher
+        db.execute("UPDATE jobs SET dispatcher = NULL WHERE id = ?", (run.id,))
     assert store.get(run.id).status == RUNNING  # within the grace period
     monkeypatch.setattr(runs, "STARTUP_GRACE_S", 0.0)
     assert store.get(run.id).error == "no dispatcher ever took the run up"
@@ -244,8 +263,8 @@ def test_a_queued_run_gets_an_estimated_start_from_runs_like_it(tmp_path):
     busy = store.create(two_epochs, status=RUNNING)
     now = time.time()
     with sqlite3.connect(tmp_path / runs.INDEX_NAME) as db:  # done took 20 s (10 s/epoch); busy began 5 s ago
-        db.execute("UPDATE runs SET started = ?, finished = ? WHERE id = ?", (now - 40, now - 20, done.id))
-        db.execute("UPDATE runs SET started = ? WHERE id = ?", (now - 5, busy.id))
+        db.execute("UPDATE jobs SET started = ?, finished = ? WHERE id = ?", (now - 40, now - 20, done.id))
+        db.execute("UPDATE jobs SET started = ? WHERE id = ?", (now - 5, busy.id))
     waiting = store.create(two_epochs)
     other = store.create(RunConfig("default:tiny", "[]", "raw dataset", "H", hyperparams_for("H", {"epochs": 1})))
     got = store.get(waiting.id)

@@ -6,7 +6,8 @@ task ended (writing the model and predictions it returned into the run folder), 
 were not obeyed in time, and claims queued runs, fair share across owners, while slots are free,
 submitting each as a Ray task. The dashboard keeps one queue with a background thread
 (:meth:`JobQueue.start`); the CLI dispatches in its foreground loop (:meth:`JobQueue.wait`).
-Claims are atomic in SQLite, so every dispatcher on a machine (server and CLIs) shares the slots.
+Claims are atomic in the lab's database (core.store.jobs), so every dispatcher (replicas and
+CLIs, on any machine) shares the slots; each renews the leases of the runs it holds.
 
 Fault policy: a run whose worker process dies or whose node is lost ends **failed** with the
 reason; it is never retried (a retry would repeat epochs already reported). A dispatcher that
@@ -17,7 +18,6 @@ Only a run the keeper no longer holds (Ray itself was restarted) is failed, with
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +36,7 @@ from core.execution.worker import run_events
 from core.runs.store import EPOCH_PREDICTIONS_NAME, PREDICTIONS_NAME, Run, RunStore, atomic_write_bytes
 from core.settings import settings
 from core.states import FAILED, QUEUED, RUNNING, STOPPED
+from core.store.jobs import LEASE_S, dispatcher_label
 from core.training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class JobQueue:
         self._keeper: Any = None
         self._generation = -1  # cluster.generation() of the handles above and of every flight
         self._drain: Any = None  # a RunEvents.drain call not answered yet
+        self._renewed = float("-inf")  # when this dispatcher last renewed its leases
 
     @property
     def max_jobs(self) -> int:
@@ -216,6 +218,7 @@ class JobQueue:
             if self._flights:
                 self._check_generation()
             self._adopt_orphans()
+            self._renew_leases()
             if self._flights:
                 self._collect()
                 self._enforce_stops()
@@ -223,8 +226,7 @@ class JobQueue:
                 return []
             started = []
             cap = self.running_per_owner() if self.running_per_owner is not None else None
-            while (run := self.store.claim_next(self.max_jobs, cap)) is not None:
-                self.store.set_pid(run.id, os.getpid())  # this process collects the result
+            while (run := self.store.claim_next(self.max_jobs, cap)) is not None:  # held by this process
                 try:
                     ref = self.launcher(run, self.events)
                 except (DigitLabError, RayError, OSError) as err:
@@ -277,6 +279,24 @@ class JobQueue:
             log.warning("could not reach the run keeper: %s", err)
             return None
 
+    def _renew_leases(self) -> None:
+        """Tell the other replicas this dispatcher lives (every third of a lease); let go of runs
+        another dispatcher took over meanwhile (this one was thought gone)."""
+        now = time.monotonic()
+        if not self._flights or now - self._renewed < LEASE_S / 3:
+            return
+        self._renewed = now
+        ids = list(self._flights)
+        held = self.store.renew(ids)
+        for run_id in set(ids) - held:
+            try:
+                taken = self.store.get(run_id).status == RUNNING
+            except DigitLabError:
+                taken = False
+            if taken:
+                log.warning("run %s was taken over by another dispatcher", run_id)
+                del self._flights[run_id]
+
     def _adopt_orphans(self) -> None:
         """Take over the running runs whose dispatcher ended (a server restart): those the keeper
         still holds are collected from now on as if started here; the others are failed."""
@@ -286,14 +306,14 @@ class JobQueue:
         held = self._held_by_keeper([run_id for run_id, _ in orphans])
         if held is None:
             return
-        for run_id, pid in orphans:
-            if not self.store.take_over(run_id, pid, os.getpid()):
+        for run_id, gone in orphans:
+            if not self.store.take_over(run_id, gone):
                 continue  # another dispatcher adopted it first
             if run_id in held:
                 self._flights[run_id] = _Flight(held[run_id][0])
-                log.info("adopted run %s from ended dispatcher %s", run_id, pid)
+                log.info("adopted run %s from ended dispatcher %s", run_id, gone)
             else:
-                self.store.fail(run_id, f"Ray lost it: the server or CLI that dispatched it (process {pid}) "
+                self.store.fail(run_id, f"Ray lost it: the server or CLI that dispatched it ({dispatcher_label(gone)}) "
                                         "ended and its Ray with it (make run keeps Ray apart so runs outlive the "
                                         "server); queue it again")
 

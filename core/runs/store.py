@@ -1,92 +1,68 @@
-"""The run store: one folder per run under a root, indexed in SQLite (which is also the job queue).
+"""The run store: one folder per run under a root, indexed in the lab's database (core.store).
 
 Layout under ``root``::
 
-    index.sqlite3                 runs, their status/progress/metrics, and per-epoch history
     <id>/config.json              the RunConfig (the folder describes itself)
     <id>/model.keras              the trained model
     <id>/test_probabilities.npy   float32 (N_test, 10) class probabilities of the final model
     <id>/test_probabilities_by_epoch.npy   float16 (epochs, N_test, 10), when validation is the test set
     <id>/result.json              final metrics and history, written last
 
-A run may carry a grid id (core.experiments.grid): the runs of one experiment grid are found again by it.
+In the database a run is a row of ``runs`` (what it is) and of ``jobs`` (where it is: the one job
+table every dispatcher claims from, core.store.jobs), plus its ``epochs``. A run may carry a grid
+id (core.experiments.grid): the runs of one experiment grid are found again by it.
 
 Files are written to a temporary name and renamed into place, and a run becomes "finished" only
-after all of them exist, so a worker that dies leaves a run marked failed, never half-written.
-SQLite runs in WAL mode with short transactions, so the dashboard reads while a worker writes.
+after all of them exist, so no replica ever reads half a file and a worker that dies leaves a run
+marked failed, never half-written.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import exc as sa_exc
 
-from core.runs import eta
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.training.config import RunConfig
-from core.settings import settings
+from core.runs import eta
 from core.runs.records import (LEAKY_METRIC_NAMES, LEAKY_NOTE, METRIC_NAMES, RUN_ID, Run,  # noqa: F401 - re-exported
                                fit_result_line, format_metric, leaky_line, validate_run_id)
+from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
+from core.store import database
+from core.store import jobs as job_table
+from core.store.db import SQLITE_NAME
+from core.store.jobs import RUNS, fair_order, process_alive, process_start  # noqa: F401 - re-exported
+from core.store.schema import epochs, jobs, runs
+from core.training.config import RunConfig
 
 STATUSES = STATES
 
-INDEX_NAME = "index.sqlite3"
+INDEX_NAME = SQLITE_NAME
 MODEL_NAME = "model.keras"
 PREDICTIONS_NAME = "test_probabilities.npy"
 EPOCH_PREDICTIONS_NAME = "test_probabilities_by_epoch.npy"
-#: A run claimed by a dispatcher that recorded no worker pid within this time has lost its worker.
+#: A run claimed by a dispatcher that recorded none within this time has lost its worker.
 STARTUP_GRACE_S = 60.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    status TEXT NOT NULL,
-    error TEXT,
-    config TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    pipeline_label TEXT NOT NULL,
-    preset TEXT NOT NULL,
-    metrics TEXT,
-    progress TEXT,
-    pid INTEGER,
-    pid_start TEXT,
-    stop_requested INTEGER NOT NULL DEFAULT 0,
-    grid TEXT,
-    owner TEXT,
-    published INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL,
-    PRIMARY KEY (run_id, epoch)
-);
-"""
-#: Columns added after the first release: (name, SQL type). Older indexes gain them when opened.
-_ADDED_COLUMNS = (("grid", "TEXT"), ("owner", "TEXT"), ("published", "INTEGER NOT NULL DEFAULT 0"))
+#: A run as one row: what it is (runs) and where it is (jobs).
+_RUN_ROWS = select(runs, jobs.c.owner, jobs.c.state.label("status"), jobs.c.created, jobs.c.started,
+                   jobs.c.finished, jobs.c.error, jobs.c.progress, jobs.c.stop_requested,
+                   jobs.c.dispatcher).select_from(runs.join(jobs, runs.c.id == jobs.c.id))
 
 
 class RunStore:
-    """Runs under ``root`` (default: ``settings().run_root``). Safe to use from many threads and
-    processes: every call opens its own short SQLite connection."""
+    """Runs under ``root`` (default: ``settings().run_root``), indexed in the lab's database.
+    Safe to use from many threads, processes and replicas: every call is its own transaction."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root if root is not None else settings().run_root)
@@ -97,10 +73,7 @@ class RunStore:
         self.index_path = self.root / INDEX_NAME
         #: How many runs train at once, once a dispatcher of this process knows it (for estimates).
         self.slots: int | None = None
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        self._add_missing_columns()
+        self.db = database(self.root)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -118,25 +91,23 @@ class RunStore:
     def list(self) -> list[Run]:
         """Every run, newest first. Broken runs are included with ``problem`` set."""
         self.reap_dead()
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs ORDER BY created DESC, id").fetchall()
+        rows = self._rows(_RUN_ROWS.order_by(jobs.c.created.desc(), runs.c.id))
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
     def grid_runs(self, grid: str) -> list[Run]:
         """The runs tagged with ``grid``, in the order they were created (the queue's order)."""
         self.reap_dead()
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs WHERE grid = ? ORDER BY created, id", (grid,)).fetchall()
+        rows = self._rows(_RUN_ROWS.where(runs.c.grid == grid).order_by(jobs.c.created, runs.c.id))
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
     def grids(self) -> list[tuple[str, float, int]]:
         """Every grid id with its first run's creation time and its number of runs, newest first."""
-        with self._connect() as db:
-            rows = db.execute("SELECT grid, MIN(created) AS created, COUNT(*) AS n FROM runs "
-                              "WHERE grid IS NOT NULL GROUP BY grid ORDER BY created DESC").fetchall()
-        return [(r["grid"], r["created"], r["n"]) for r in rows]
+        created = func.min(jobs.c.created).label("created")
+        query = (select(runs.c.grid, created, func.count().label("n")).select_from(runs.join(jobs, runs.c.id == jobs.c.id))
+                 .where(runs.c.grid.is_not(None)).group_by(runs.c.grid).order_by(created.desc()))
+        return [(r["grid"], r["created"], r["n"]) for r in self._rows(query)]
 
     def queued(self) -> list[Run]:
         """Queued runs in the order they will start."""
@@ -173,11 +144,9 @@ class RunStore:
     def history(self, run_id: str) -> pd.DataFrame:
         """Per-epoch metrics: epoch (from 1), loss, accuracy, val_loss, val_accuracy, seconds."""
         validate_run_id(run_id)
-        with self._connect() as db:
-            rows = db.execute("SELECT epoch, loss, accuracy, val_loss, val_accuracy, seconds FROM epochs "
-                              "WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
-        return pd.DataFrame([dict(r) for r in rows],
-                            columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
+        rows = self._rows(select(epochs.c.epoch, *(epochs.c[n] for n in METRIC_NAMES), epochs.c.seconds)
+                          .where(epochs.c.run_id == run_id).order_by(epochs.c.epoch))
+        return pd.DataFrame(rows, columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
 
     def predictions(self, run_id: str) -> np.ndarray:
         """Test-set class probabilities of the run's final model, float32 (N_test, 10)."""
@@ -219,17 +188,18 @@ class RunStore:
             folder = self.root / run_id
             if folder.exists():
                 continue
+            now = time.time()
             try:
-                with self._tx() as db:
-                    now = time.time()
-                    db.execute(
-                        "INSERT INTO runs (id, created, started, status, config, dataset, pipeline_label, "
-                        "preset, progress, pid, pid_start, grid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, now, now if status == RUNNING else None, status, cfg_json, config.dataset,
-                         config.pipeline_label, config.preset, json.dumps({"phase": status}),
-                         *((os.getpid(), process_start(os.getpid())) if status == RUNNING else (None, None)),
-                         grid, owner))
-            except sqlite3.IntegrityError:
+                with self.db.write() as conn:
+                    conn.execute(insert(jobs).values(
+                        id=run_id, kind="training", pool=RUNS, owner=owner, state=status, created=now,
+                        started=now if status == RUNNING else None, progress=json.dumps({"phase": status}),
+                        dispatcher=job_table.dispatcher_name() if status == RUNNING else None,
+                        lease_until=now + job_table.LEASE_S if status == RUNNING else None))
+                    conn.execute(insert(runs).values(id=run_id, config=cfg_json, dataset=config.dataset,
+                                                     pipeline_label=config.pipeline_label, preset=config.preset,
+                                                     grid=grid))
+            except sa_exc.IntegrityError:
                 continue
             folder.mkdir(parents=True)
             atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2))
@@ -240,10 +210,9 @@ class RunStore:
         """Stop a run: a queued run is cancelled at once (status stopped); a running one gets a
         flag its worker polls and stops within a second. Finished runs are left alone."""
         validate_run_id(run_id)
-        with self._tx() as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, progress = ? WHERE id = ? AND status = ?",
-                       (STOPPED, time.time(), json.dumps({"phase": STOPPED}), run_id, QUEUED))
-            db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ? AND status = ?", (run_id, RUNNING))
+        with self.db.write() as conn:
+            job_table.close(conn, run_id, STOPPED, states=(QUEUED,))
+            conn.execute(update(jobs).where(jobs.c.id == run_id, jobs.c.state == RUNNING).values(stop_requested=True))
         return self.get(run_id)
 
     def set_published(self, run_id: str, published: bool) -> Run:
@@ -251,21 +220,21 @@ class RunStore:
         run = self.get(run_id)
         if published and run.status != FINISHED:
             raise DigitLabError(f"run {run_id} is {run.status}; only a finished run can be published")
-        with self._tx() as db:
-            db.execute("UPDATE runs SET published = ? WHERE id = ?", (int(published), run_id))
+        with self.db.write() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(published=bool(published)))
         return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
         """Remove a run's rows and folder. A running run must be stopped first."""
         validate_run_id(run_id)
-        with self._tx() as db:
-            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is not None and row["status"] == RUNNING:
+        with self.db.write() as conn:
+            status = conn.execute(select(jobs.c.state).where(jobs.c.id == run_id)).scalar()
+            if status == RUNNING:
                 raise DigitLabError(f"run {run_id} is running; stop it before deleting it")
-            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            for table, key in ((epochs, epochs.c.run_id), (runs, runs.c.id), (jobs, jobs.c.id)):
+                conn.execute(delete(table).where(key == run_id))
         folder = self.root / run_id
-        if row is None and not folder.exists():
+        if status is None and not folder.exists():
             raise DigitLabError(f"no run {run_id}", self.root)
         if folder.exists():
             # Rename first so no half-deleted folder is ever left under the run's name.
@@ -273,106 +242,93 @@ class RunStore:
             os.replace(folder, trash)
             shutil.rmtree(trash, ignore_errors=True)
 
-    # ---- the queue (used by core.execution.queue) -------------------------------------------------------
-    # A running run's pid is its dispatcher's (the server or CLI process that submitted it to Ray):
-    # when that process is gone, the next dispatcher adopts the run (or fails it if Ray lost it).
+    # ---- the queue (used by core.execution.queue) -------------------------------------------
+    # A running run is held by a dispatcher (a server replica or CLI process that submitted it to
+    # Ray, core.store.jobs): when that one is gone, the next dispatcher adopts the run (or fails it
+    # if Ray lost it).
 
     def claim_next(self, max_jobs: int, max_running_per_owner: int | None = None) -> Run | None:
-        """Atomically move the next queued run (fair share, see :func:`fair_order`) to running if
-        fewer than ``max_jobs`` run, and fewer than ``max_running_per_owner`` of its owner's.
-
-        The count and the update share one IMMEDIATE transaction, so dispatchers in several
-        processes (the server, a CLI) together never exceed ``max_jobs``.
-        """
+        """Atomically move the next queued run (fair share, see :func:`fair_order`) to running,
+        held by this process, if fewer than ``max_jobs`` run and fewer than
+        ``max_running_per_owner`` of its owner's (core.store.jobs.claim_next: one job, one claim,
+        across every replica)."""
         self.reap_dead()
-        with self._connect() as db:  # most rounds find nothing queued: skip the write lock then
-            if db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is None:
-                return None
-        with self._tx() as db:
-            running = _owner_counts(db)
-            if sum(running.values()) >= max_jobs:
-                return None
-            queued = db.execute("SELECT id, owner, created FROM runs WHERE status = ? ORDER BY created, id",
-                                (QUEUED,)).fetchall()
-            order = fair_order([(r["id"], r["owner"]) for r in queued], running, max_running_per_owner,
-                               _owner_served(db))
-            if not order:
-                return None
-            db.execute("UPDATE runs SET status = ?, started = ?, progress = ? WHERE id = ?",
-                       (RUNNING, time.time(), json.dumps({"phase": "starting"}), order[0]))
-        return self.get(order[0])
+        run_id = job_table.claim_next(self.db, RUNS, max_jobs, max_running_per_owner)
+        return None if run_id is None else self.get(run_id)
 
     def has_queued(self) -> bool:
         """Whether any run waits in the queue (one cheap read)."""
-        with self._connect() as db:
-            return db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (QUEUED,)).fetchone() is not None
+        return job_table.has_queued(self.db, RUNS)
 
     def queue_positions(self) -> dict[str, tuple[int, float | None]]:
         """Queued run id -> (its place from 1 in the fair-share start order, its estimated start)."""
-        with self._connect() as db:
-            running, served = _owner_counts(db), _owner_served(db)
-            queued = db.execute("SELECT id, owner, config, preset, dataset FROM runs WHERE status = ? "
-                                "ORDER BY created, id", (QUEUED,)).fetchall()
-            if not queued:
+        with self.db.read() as conn:
+            order = job_table.start_order(conn, RUNS, capped=False)
+            if not order:
                 return {}
-            busy = db.execute("SELECT r.id, r.config, r.preset, r.dataset, r.started, COUNT(e.epoch) AS done, "
-                              "AVG(e.seconds) AS per FROM runs r LEFT JOIN epochs e ON e.run_id = r.id "
-                              "WHERE r.status = ? GROUP BY r.id", (RUNNING,)).fetchall()
-            done = db.execute("SELECT preset, dataset, started, finished, metrics FROM runs WHERE status = ? "
-                              "AND started IS NOT NULL ORDER BY finished DESC LIMIT 200", (FINISHED,)).fetchall()
-        order = fair_order([(r["id"], r["owner"]) for r in queued], running, last_started=served)
+            queued = _dicts(conn, select(runs.c.id, runs.c.config, runs.c.preset, runs.c.dataset)
+                            .where(runs.c.id.in_(order)))
+            done_n = func.count(epochs.c.epoch).label("done")
+            busy = _dicts(conn, select(runs.c.id, runs.c.config, runs.c.preset, runs.c.dataset, jobs.c.started,
+                                       done_n, func.avg(epochs.c.seconds).label("per"))
+                          .select_from(runs.join(jobs, runs.c.id == jobs.c.id)
+                                       .outerjoin(epochs, epochs.c.run_id == runs.c.id))
+                          .where(jobs.c.state == RUNNING).group_by(runs.c.id, jobs.c.started))
+            done = _dicts(conn, select(runs.c.preset, runs.c.dataset, jobs.c.started, jobs.c.finished, runs.c.metrics)
+                          .select_from(runs.join(jobs, runs.c.id == jobs.c.id))
+                          .where(jobs.c.state == FINISHED, jobs.c.started.is_not(None))
+                          .order_by(jobs.c.finished.desc()).limit(200))
         by_id = {r["id"]: r for r in queued}
         pace = eta.paces([_past(r) for r in done if int(_json_dict(r["metrics"]).get("epochs") or 0) > 0])
-        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order], pace,
-                                      slots=self.slots)
+        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order if i in by_id],
+                                      pace, slots=self.slots)
         return {run_id: (i + 1, starts.get(run_id)) for i, run_id in enumerate(order)}
 
     def set_pid(self, run_id: str, pid: int) -> None:
-        """Record the process training a running run, with its start time, for liveness checks."""
-        with self._tx() as db:
-            db.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ?",
-                       (pid, process_start(pid), validate_run_id(run_id)))
+        """Record process ``pid`` of this machine as the dispatcher holding a running run."""
+        self.set_dispatcher(run_id, job_table.dispatcher_name(pid))
+
+    def set_dispatcher(self, run_id: str, dispatcher: str) -> None:
+        """Record ``dispatcher`` (core.store.jobs.dispatcher_name) as the holder of a running run."""
+        with self.db.write() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == validate_run_id(run_id)).values(
+                dispatcher=dispatcher, lease_until=time.time() + job_table.LEASE_S))
 
     def reap_dead(self) -> list[str]:
         """Mark failed every running run that no dispatcher ever took up; return their ids."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs WHERE status = ?", (RUNNING,)).fetchall()
+        rows = self._rows(_RUN_ROWS.where(jobs.c.state == RUNNING, jobs.c.dispatcher.is_(None)))
         return [r["id"] for r in rows if self._reap_row(r)]
 
-    def orphans(self) -> list[tuple[str, int]]:
-        """Running runs whose dispatcher process has ended: (run id, that process's pid). Their
-        tasks may still be training (core.execution.keeper): a dispatcher adopts or fails them."""
-        with self._connect() as db:
-            rows = db.execute("SELECT id, pid, pid_start FROM runs WHERE status = ? AND pid IS NOT NULL",
-                              (RUNNING,)).fetchall()
-        return [(r["id"], r["pid"]) for r in rows if not process_alive(r["pid"], r["pid_start"])]
+    def orphans(self) -> list[tuple[str, str]]:
+        """Running runs whose dispatcher is gone: (run id, that dispatcher's name). Their tasks may
+        still be training (core.execution.keeper): a dispatcher adopts or fails them."""
+        return job_table.orphans(self.db, RUNS)
 
-    def take_over(self, run_id: str, old_pid: int, pid: int) -> bool:
-        """Make process ``pid`` the dispatcher of an orphaned run, unless another did first."""
-        with self._tx() as db:
-            cur = db.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND status = ? AND pid IS ?",
-                             (pid, process_start(pid), run_id, RUNNING, old_pid))
-        return cur.rowcount > 0
+    def take_over(self, run_id: str, old: str, dispatcher: str | None = None) -> bool:
+        """Make ``dispatcher`` (default: this process) the holder of an orphaned run, unless
+        another did first."""
+        return job_table.take_over(self.db, run_id, old, dispatcher)
+
+    def renew(self, run_ids: list[str]) -> set[str]:
+        """Extend this process's leases on ``run_ids``; return the ones it still holds."""
+        return job_table.renew(self.db, run_ids)
 
     # ---- the worker's side -----------------------------------------------------------------
 
     def update_progress(self, run_id: str, progress: dict[str, Any]) -> bool:
         """Store the latest progress; return whether a stop was requested (one round trip)."""
         progress = {**progress, "updated": time.time()}
-        with self._tx() as db:
-            db.execute("UPDATE runs SET progress = ? WHERE id = ?", (json.dumps(progress), run_id))
-            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return bool(row and row["stop_requested"])
+        with self.db.write() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == run_id).values(progress=json.dumps(progress)))
+            return bool(conn.execute(select(jobs.c.stop_requested).where(jobs.c.id == run_id)).scalar())
 
     def add_epoch(self, run_id: str, event: dict[str, Any]) -> bool:
-        """Append one epoch's metrics; return whether a stop was requested."""
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, "
-                       "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, int(event["epoch"]), *(_float(event.get(k)) for k in METRIC_NAMES),
-                        _float(event.get("seconds"))))
-            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return bool(row and row["stop_requested"])
+        """Record one epoch's metrics (again: the later report wins); return whether a stop was requested."""
+        with self.db.write() as conn:
+            conn.execute(delete(epochs).where(epochs.c.run_id == run_id, epochs.c.epoch == int(event["epoch"])))
+            conn.execute(insert(epochs).values(run_id=run_id, epoch=int(event["epoch"]),
+                                               **{k: _float(event.get(k)) for k in (*METRIC_NAMES, "seconds")}))
+            return bool(conn.execute(select(jobs.c.stop_requested).where(jobs.c.id == run_id)).scalar())
 
     def save_model(self, run_id: str, model: Any) -> Path:
         """Save a Keras model atomically as the run's model.keras."""
@@ -397,83 +353,38 @@ class RunStore:
         history = self.history(run_id).to_dict(orient="records")
         atomic_write_text(self.folder(run_id) / "result.json",
                           json.dumps({"status": status, "metrics": metrics, "history": history}, indent=2))
-        with self._tx() as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, metrics = ?, progress = ? "
-                       "WHERE id = ? AND status = ?",
-                       (status, time.time(), json.dumps(metrics), json.dumps({"phase": status}),
-                        run_id, RUNNING))
+        with self.db.write() as conn:
+            if job_table.close(conn, run_id, status, states=(RUNNING,)):
+                conn.execute(update(runs).where(runs.c.id == run_id).values(metrics=json.dumps(metrics)))
 
     def fail(self, run_id: str, error: str) -> None:
         """Mark an active run failed with ``error``."""
-        with self._tx() as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
-                       "WHERE id = ? AND status IN (?, ?)",
-                       (FAILED, time.time(), error, json.dumps({"phase": FAILED}), run_id, *ACTIVE))
+        with self.db.write() as conn:
+            job_table.close(conn, run_id, FAILED, error=error)
 
     # ---- internals -------------------------------------------------------------------------
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as err:
-            raise DigitLabError(f"cannot open the run index: {err}", self.index_path) from None
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.DatabaseError as err:
-            raise DigitLabError(f"run index error: {err}", self.index_path) from None
-        finally:
-            db.close()
+    def _rows(self, query: Any) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return _dicts(conn, query)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the lock up front (no upgrade deadlocks)."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _row(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows(_RUN_ROWS.where(runs.c.id == run_id))
+        return rows[0] if rows else None
 
-    def _add_missing_columns(self) -> None:
-        """Bring an index written by an older version up to date (existing rows get NULL)."""
-        with self._connect() as db:
-            have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
-        if all(name in have for name, _ in _ADDED_COLUMNS):
-            return
-        with self._tx() as db:  # re-read under the write lock: another process may have added them
-            have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
-            for name, sql_type in _ADDED_COLUMNS:
-                if name not in have:
-                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
-
-    def _row(self, run_id: str) -> sqlite3.Row | None:
-        with self._connect() as db:
-            return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-
-    def _reap_row(self, row: sqlite3.Row) -> bool:
+    def _reap_row(self, row: dict[str, Any]) -> bool:
         """Fail a running row that no dispatcher took up in time; True if it did. (A run whose
         dispatcher ended may still be training: the next dispatcher adopts it, see :meth:`orphans`.)"""
-        pid, run_id = row["pid"], row["id"]
-        if pid is not None:
+        if row["dispatcher"] is not None:
             return False
         started = row["started"] or row["created"]
         if time.time() - started < STARTUP_GRACE_S:
             return False
-        reason = "no dispatcher ever took the run up"
-        with self._tx() as db:
-            cur = db.execute("UPDATE runs SET status = ?, finished = ?, error = ?, progress = ? "
-                             "WHERE id = ? AND status = ? AND pid IS ?",
-                             (FAILED, time.time(), reason, json.dumps({"phase": FAILED}), run_id, RUNNING, pid))
-        return cur.rowcount > 0
+        with self.db.write() as conn:
+            return job_table.close(conn, row["id"], FAILED, states=(RUNNING,),
+                                   error="no dispatcher ever took the run up")
 
-    def _run(self, row: sqlite3.Row, place: tuple[int, float | None] | None) -> Run:
+    def _run(self, row: dict[str, Any], place: tuple[int, float | None] | None) -> Run:
         problem = None
         try:
             config = RunConfig.from_dict(json.loads(row["config"]))
@@ -490,7 +401,8 @@ class RunStore:
             id=row["id"], status=row["status"], created=row["created"], started=row["started"],
             finished=row["finished"], error=row["error"], config=config, dataset=row["dataset"],
             pipeline_label=row["pipeline_label"], preset=row["preset"],
-            metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]), pid=row["pid"],
+            metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]),
+            pid=job_table.dispatcher_pid(row["dispatcher"]),
             stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
             queue_position=place[0] if place else None, estimated_start=place[1] if place else None,
             grid=row["grid"], owner=row["owner"], published=bool(row["published"]))
@@ -505,121 +417,57 @@ class RunStore:
             raise DigitLabError(f"unreadable predictions: {err}", path) from None
 
 
-def fair_order(queued: list[tuple[str, str | None]], running: dict[str | None, int],
-               max_running_per_owner: int | None = None,
-               last_started: dict[str | None, float] | None = None) -> list[str]:
-    """The order in which ``queued`` (run id, owner) pairs, oldest first, will start: round-robin
-    across owners, the owner with the fewest runs in progress first; ties go to the owner served
-    longest ago (``last_started``: when their latest run started), then to the longest waiting.
-
-    So one person's 18-run grid cannot hold another's single run behind it. ``None`` counts as one
-    owner. With ``max_running_per_owner`` the order stops where every remaining owner is at it.
-    """
-    heads: dict[str | None, list[str]] = {}
-    for run_id, owner in queued:
-        heads.setdefault(owner, []).append(run_id)
-    arrival = {owner: i for i, owner in enumerate(heads)}  # whose oldest run waits longest
-    counts = {owner: running.get(owner, 0) for owner in heads}
-    served = {owner: (last_started or {}).get(owner, float("-inf")) for owner in heads}
-    tick = max([t for t in served.values() if t != float("-inf")], default=0.0)
-    cap = max_running_per_owner
-    order: list[str] = []
-    while heads:
-        owner = min(heads, key=lambda o: (counts[o], served[o], arrival[o]))
-        if cap is not None and counts[owner] >= cap:  # the fewest in progress is at the cap: all are
-            break
-        order.append(heads[owner].pop(0))
-        counts[owner] += 1
-        tick += 1.0  # picked now: served most recently
-        served[owner] = tick
-        if not heads[owner]:
-            del heads[owner]
-    return order
+def _dicts(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _pending(row: sqlite3.Row) -> eta.Pending:
+def _pending(row: dict[str, Any]) -> eta.Pending:
     """A queued or running row as core.runs.eta needs it (a running one with its epochs so far
     and its own pace, from the epochs it reported)."""
     try:
-        epochs = int(json.loads(row["config"])["hyperparams"]["epochs"])
+        epochs_asked = int(json.loads(row["config"])["hyperparams"]["epochs"])
     except (ValueError, KeyError, TypeError):
-        epochs = 1
-    keys = row.keys()
-    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs, row["started"] if "started" in keys else None,
-                       int(row["done"] or 0) if "done" in keys else 0, _float(row["per"]) if "per" in keys else None)
+        epochs_asked = 1
+    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs_asked, row.get("started"),
+                       int(row.get("done") or 0), _float(row.get("per")))
 
 
-def _past(row: sqlite3.Row) -> eta.Past:
+def _past(row: dict[str, Any]) -> eta.Past:
     """A finished row's pace: its training seconds per epoch and its wall time outside epochs."""
     metrics = _json_dict(row["metrics"])
-    epochs = int(metrics.get("epochs") or 1)
+    epochs_done = int(metrics.get("epochs") or 1)
     wall = row["finished"] - row["started"]
     trained = _float(metrics.get("seconds")) or wall
-    return eta.Past(row["preset"], row["dataset"], trained / epochs, max(wall - trained, 0.0))
-
-
-def _owner_served(db: sqlite3.Connection) -> dict[str | None, float]:
-    """When each owner's latest run started."""
-    return {r["owner"]: r["t"] for r in db.execute(
-        "SELECT owner, MAX(started) AS t FROM runs WHERE started IS NOT NULL GROUP BY owner")}
-
-
-def _owner_counts(db: sqlite3.Connection) -> dict[str | None, int]:
-    """Runs in progress per owner."""
-    return {r["owner"]: r["n"] for r in db.execute(
-        "SELECT owner, COUNT(*) AS n FROM runs WHERE status = ? GROUP BY owner", (RUNNING,))}
-
-
-def process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None if it is
-    gone or a zombie. Together with the pid it names one process, even once pids are reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
-    if not fields or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def process_alive(pid: int, start: str | None) -> bool:
-    """Whether the process recorded as (``pid``, ``start``) still runs.
-
-    Where /proc exists the start time must match, so a pid reused after a restart never counts
-    and an exited, unreaped child (a zombie) counts as gone. Elsewhere: whether the pid exists.
-    """
-    if Path("/proc/self/stat").exists():
-        return start is not None and process_start(pid) == start
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return eta.Past(row["preset"], row["dataset"], trained / epochs_done, max(wall - trained, 0.0))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` through a temporary file and a rename (the temporary name is
+    unique per process and call, so two replicas writing one file never mix their bytes)."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(3)}-{path.name}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """``np.save`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(3)}-{path.name}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_dict(text: str | None) -> dict[str, Any]:
