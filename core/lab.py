@@ -55,7 +55,10 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
             # The classroom's per-owner cap, read at each dispatch (limits may change while it runs).
             queue = _engines[key] = JobQueue(RunStore(Path(key)),
                                              running_per_owner=lambda: limits().max_running_per_owner)
-    return queue.start() if dispatching else queue
+    if not dispatching:
+        return queue
+    tasks.serve(queue.store.db)  # this process also takes its share of everyone's background tasks
+    return queue.start()
 
 
 def close_engine(root: Path | None = None) -> None:
@@ -66,6 +69,7 @@ def close_engine(root: Path | None = None) -> None:
         queue = _engines.pop(key, None)
     if queue is not None:
         queue.close()
+        tasks.unserve(queue.store.db)
 def warm_up() -> bool:
     """Warm a training worker for this process's engine in the background, once per run root
     (core.execution.warmup): the first run then starts like a later one. True if this call began it."""
@@ -509,27 +513,25 @@ class Lab:
 
     def _score_in_background(self, sub: class_challenges.Submission) -> str:
         """The one place a submission's scoring becomes a background task."""
-        task_id = tasks.submit(class_challenges.SCORE_TASK, class_challenges.score_request(str(self.jobs.store.root),
-                                                                                            sub.id), owner=sub.owner)
-        _scoring_tasks[sub.id] = task_id
-        return task_id
+        return tasks.submit(class_challenges.SCORE_TASK, class_challenges.score_request(str(self.jobs.store.root),
+                                                                                         sub.id),
+                            owner=sub.owner, task_id=_scoring_task_id(sub.id))
 
     def _refreshed(self, subs: list[class_challenges.Submission]) -> list[class_challenges.Submission]:
-        """Submissions whose scoring task ended without recording (a killed worker, a restart)
-        are marked failed (they do not count against the daily limit)."""
+        """Submissions whose scoring task ended without recording (a killed worker, Ray lost) are
+        marked failed (they do not count against the daily limit). Scoring tasks live in the job
+        table, so a restart or another replica loses none; one from before the job table that
+        never recorded is given up after ``STALE_AFTER_S``."""
         store, changed = self._challenges(), False
         for sub in subs:
             if sub.status != class_challenges.SCORING:
                 continue
-            task_id = _scoring_tasks.get(sub.id)
-            if task_id is None:
+            try:
+                task = tasks.follow(_scoring_task_id(sub.id))
+            except DigitLabError:
                 if time.time() - sub.created > class_challenges.STALE_AFTER_S:
                     store.fail_stale(sub.id, "scoring was interrupted (the server restarted)")
                     changed = True
-                continue
-            try:
-                task = tasks.follow(task_id)
-            except DigitLabError:
                 continue
             if not task.active and task.state != tasks.FINISHED:
                 store.fail_stale(sub.id, task.error or f"scoring {task.state}")
@@ -537,9 +539,12 @@ class Lab:
         return [store.submission(s.id) for s in subs] if changed else subs
 
     def scoring_task(self, submission_id: str) -> str | None:
-        """The task scoring one of the caller's submissions in this process, if any."""
-        task_id = _scoring_tasks.get(submission_id)
-        return task_id if task_id is not None and can_act(self.who, tasks.follow(task_id).owner) else None
+        """The task scoring one of the caller's submissions, if any."""
+        try:
+            task = tasks.follow(_scoring_task_id(submission_id))
+        except DigitLabError:
+            return None
+        return task.id if can_act(self.who, task.owner) else None
 
     def sees_private(self, ch: class_challenges.Challenge) -> bool:
         """Whether the caller sees the private board: staff always, students after the end."""
@@ -575,8 +580,10 @@ class Lab:
         return class_challenges.results_csv(ch, self._refreshed(self._challenges().submissions(ch.id)), owner_label)
 
 
-#: submission id -> the task scoring it, for submissions made by this process.
-_scoring_tasks: dict[str, str] = {}
+def _scoring_task_id(submission_id: str) -> str:
+    """The id of the task scoring a submission: any replica finds it again from the submission."""
+    return f"score-{submission_id}"
+
 
 def admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:
     """The classroom's limits on queuing ``configs`` (each one's epochs and model size, how many

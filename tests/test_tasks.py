@@ -38,8 +38,9 @@ DOUBLED = tasks.TaskKind("demo-collected", count_to, collect=lambda payload, res
 
 
 @pytest.fixture(autouse=True)
-def _ray(ray_session, monkeypatch):
+def _ray(ray_session, monkeypatch, tmp_path):
     monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
+    monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path / "runs"))  # where the job table is
     yield
 
 

@@ -20,12 +20,13 @@ import ray
 from core.execution import cluster
 
 #: Versioned: a detached keeper outlives an upgrade, and a new server must not call an old one's methods.
-KEEPER_NAME = "digitlab-run-keeper-v2"
+KEEPER_NAME = "digitlab-run-keeper-v3"
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
 class RunKeeper:
-    """Submits training tasks on behalf of dispatchers and keeps their references until collected."""
+    """Submits training runs and background tasks on behalf of dispatchers and keeps their
+    references until collected (ids: a run's or a task's, core.store.jobs)."""
 
     def __init__(self) -> None:
         self.refs: dict[str, Any] = {}
@@ -39,6 +40,15 @@ class RunKeeper:
 
         ref = train_task.options(**options).remote(*args)
         self.refs[run_id] = ref
+        return [ref]
+
+    def launch_task(self, task_id: str, options: dict[str, Any], args: tuple) -> list[Any]:
+        """Submit background task ``task_id`` (core.execution.tasks.run_on_worker) with ``options``
+        and ``args``, as :meth:`launch` does a run: it outlives the dispatcher that asked."""
+        from core.execution.tasks import run_on_worker
+
+        ref = run_on_worker.options(**options).remote(*args)
+        self.refs[task_id] = ref
         return [ref]
 
     def adopt(self, run_ids: list[str]) -> dict[str, list[Any]]:

@@ -1,28 +1,28 @@
 """The one way to run background work on Ray: submit, follow, cancel.
 
 A task is one piece of work of a declared :class:`TaskKind` (a label search, an embedding map, a
-cross-dataset evaluation, drawing the default dataset...): ``submit(kind, payload, owner)`` runs
-``kind.work(payload, progress)`` on a Ray worker and returns the task's id; ``follow(id)`` says
-where it is (queued, running, finished with its result, failed with its cause, stopped: the
-states of :mod:`core.states`) with the latest ``progress(fraction, text)`` it reported;
-``cancel(id)`` stops it. Training and grid runs are the other kinds of work: they go through the
-run queue (core.execution.queue), whose runs :func:`run_task` shows as the same :class:`Task`.
+cross-dataset evaluation, drawing the default dataset...): ``submit(kind, payload, owner)`` queues
+``kind.work(payload, progress)`` and returns the task's id; ``follow(id)`` says where it is
+(queued, running, finished with its result, failed with its cause, stopped: the states of
+:mod:`core.states`) with the latest ``progress(fraction, text)`` it reported; ``cancel(id)`` stops
+it. Training and grid runs are the other kinds of work: they go through the run queue
+(core.execution.queue), whose runs :func:`run_task` shows as the same :class:`Task`.
 
-Policy, the same as the run queue's: at most ``slots()`` tasks run at once (``DIGITLAB_MAX_JOBS``,
-or the cluster's CPUs over ``DIGITLAB_CPUS_PER_RUN``), the next one to start is the oldest of the
-owner with the fewest tasks running (fair share), and an owner's running tasks are capped by the
-number the caller passes (the classroom's ``max_running_per_owner``, passed in by the Lab).
-A fault fails the task with its cause and is never retried.
-
-Workers return results through Ray; they write no run folder and no index. A kind's ``collect``
-runs on the server when the task ends (once, in the process that submitted it) and writes what
-the worker returned. Progress travels through one named actor (:class:`TaskBoard`), so a task on
-another node reports without any shared filesystem. Task ids live in this process: a task
-belongs to the server (or CLI) that submitted it; a small daemon thread starts queued tasks and
-collects ended ones even when nobody follows them.
+Every task is a row of the lab's one job table (core.store.jobs), pool ``tasks``: its payload,
+its state and, once collected, its result live there, so any replica (or CLI) can follow it, and
+a task outlives the replica that submitted it. Each process that submits or serves runs a small
+daemon thread, its dispatcher: it claims queued tasks (one claim per task across replicas, fair
+share and per-owner caps from core.store.jobs), has the run keeper (core.execution.keeper) start
+them so they outlive this process, collects the ones it holds when they end (``kind.collect`` runs
+there, once, and writes what the worker returned), renews its leases, and adopts the tasks of a
+dispatcher that is gone. At most ``slots()`` tasks run at once (``DIGITLAB_MAX_JOBS``, or the
+cluster's CPUs over ``DIGITLAB_CPUS_PER_RUN``). A fault fails the task with its cause and is never
+retried. Progress travels through one named actor (:class:`TaskBoard`), so a task on another node
+reports without any shared filesystem.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -32,12 +32,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
+from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
+from sqlalchemy import insert, select, update
 
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
+from core.execution.keeper import keeper
 from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress
+from core.store import Database, codec, database
+from core.store import jobs as job_table
+from core.store.jobs import TASKS
+from core.store.schema import jobs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ PROGRESS_INTERVAL_S = 0.2
 PUMP_INTERVAL_S = 0.2
 #: How long a page waits for the task board to answer before it shows the task as waiting on it.
 BOARD_TIMEOUT_S = 10.0
+#: Every kind this process knows, by name: a task adopted from another replica finds its kind here.
+_KINDS: dict[str, "TaskKind"] = {}
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,17 @@ class TaskKind:
     ``work(payload, progress)`` runs on a worker (a module-level function: it travels by pickle)
     and returns the result; ``collect(payload, result)``, if given, runs on the server when the
     task has finished and returns what :func:`follow` then gives as the result (it is where run
-    folders are written). ``cpus``: what one task of this kind takes.
+    folders are written). ``cpus``: what one task of this kind takes. A kind is known by its name
+    to every process that imports the module declaring it.
     """
 
     name: str
     work: Callable[[Any, Progress], Any]
     collect: Callable[[Any, Any], Any] | None = None
     cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        _KINDS[self.name] = self
 
 
 @dataclass(frozen=True)
@@ -123,8 +136,10 @@ class _Progress:
 
 
 @ray.remote(max_retries=0)
-def _run(task_id: str, board_handle: Any, work: Callable[[Any, Progress], Any], payload: Any,
-         env: Mapping[str, str]) -> Any:
+def run_on_worker(task_id: str, board_handle: Any, packed: bytes) -> Any:
+    """A task on a worker: ``packed`` is (work, payload, env) pickled by the dispatcher, so the run
+    keeper that starts it never has to import the kind's module."""
+    work, payload, env = cloudpickle.loads(packed)
     progress = _Progress(task_id, board_handle)
     ray.get(board_handle.report.remote(task_id, 0.0, "started"))  # marks it running
     with task_env.applied(env):  # the submitting server's folders and settings
@@ -132,23 +147,25 @@ def _run(task_id: str, board_handle: Any, work: Callable[[Any, Progress], Any], 
 
 
 @dataclass
-class _Entry:
-    kind: TaskKind
-    owner: str | None
+class _Flight:
+    """A task this process's dispatcher holds: its result's ref and what collecting it needs."""
+
+    db: Database
+    kind: "TaskKind"
     payload: Any
-    submitted: float
-    resources: dict[str, float] = field(default_factory=dict)
-    cap: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    ref: Any = None  # set once started
-    generation: int = 0  # cluster.generation() when started: a ref of a Ray this process left is dead
+    ref: Any
+    generation: int  # cluster.generation() when taken: a ref of a Ray this process left is dead
     closing: bool = False  # one caller brings its outcome home
-    final: Task | None = None
 
 
-_tasks: dict[str, _Entry] = {}
+_flights: dict[str, _Flight] = {}
+#: Kinds of the tasks this process submitted (a test may declare two kinds of one name).
+_own_kinds: dict[str, TaskKind] = {}
+#: Databases this process dispatches for: served ones always, others while they have tasks.
+_databases: dict[str, tuple[Database, bool]] = {}
 _pumper: threading.Thread | None = None
 _slots: int | None = None
+_renewed = float("-inf")
 
 
 def slots() -> int:
@@ -161,51 +178,89 @@ def slots() -> int:
     return _slots
 
 
+def serve(db: Database | None = None) -> None:
+    """Dispatch tasks of ``db`` (default: the lab's database) from this process for as long as it
+    runs: a dashboard replica takes its share of everyone's queued tasks and adopts those of a
+    replica that is gone."""
+    _watch(db or database(), served=True)
+
+
+def unserve(db: Database | None = None) -> None:
+    """Stop serving ``db`` (tests, whose folders go away); its tasks in flight are still collected."""
+    db = db or database()
+    with _lock:
+        if db.url in _databases:
+            _databases[db.url] = (db, False)
+
+
 def submit(kind: TaskKind, payload: Any = None, owner: str | None = None,
-           resources: Mapping[str, float] | None = None, running_per_owner: int | None = None) -> str:
+           resources: Mapping[str, float] | None = None, running_per_owner: int | None = None,
+           task_id: str | None = None) -> str:
     """Queue ``kind.work(payload, progress)`` for ``owner``; it starts as soon as the policy (see the
     module docstring) allows. ``resources``: custom Ray resources that place it on nodes having
-    them; ``running_per_owner``: how many of this owner's tasks may run at once (None: no cap)."""
+    them; ``running_per_owner``: how many of this owner's tasks may run at once (None: no cap);
+    ``task_id``: the id to give it (9 to 32 characters: what it works for, found again by any
+    replica), else a fresh one. An id already taken is refused."""
     if not isinstance(kind, TaskKind) or not callable(kind.work):
         raise DigitLabError(f"a task is submitted with its TaskKind, not {type(kind).__name__}")
     board()  # joins Ray (a clear DigitLabError when it cannot start) before anything is queued
-    task_id = secrets.token_hex(8)
+    kept = codec.encode({"payload": payload, "env": task_env.current()})
+    if task_id is not None and not (isinstance(task_id, str) and 8 < len(task_id) <= 32):
+        raise DigitLabError(f"a task id has 9 to 32 characters, not {str(task_id)[:40]!r}")
+    db = database()
+    task_id = task_id or secrets.token_hex(8)
+    with db.write() as conn:
+        if conn.execute(select(jobs.c.id).where(jobs.c.id == task_id)).first() is not None:
+            raise DigitLabError(f"task {task_id!r} exists already")
+        conn.execute(insert(jobs).values(
+            id=task_id, kind=kind.name, pool=TASKS, owner=owner, state=QUEUED, created=time.time(),
+            cap=running_per_owner, resources=json.dumps(dict(resources or {})), payload=kept,
+            progress=json.dumps({"phase": QUEUED})))
     with _lock:
-        _tasks[task_id] = _Entry(kind, owner, payload, time.time(), dict(resources or {}), running_per_owner,
-                                 task_env.current())
+        _own_kinds[task_id] = kind
+    _watch(db)
     _pump()
-    _ensure_pumper()
     return task_id
 
 
 def follow(task_id: str) -> Task:
-    """The task's state; DigitLabError for an id this process did not submit."""
-    entry = _entry(task_id)
+    """The task's state; DigitLabError for an id no one submitted to this lab."""
+    db = database()
+    _row(db, task_id)  # unknown ids fail before anything else
+    _watch(db)
     _pump()
-    if entry.final is not None:
-        return entry.final
-    if entry.ref is None:
-        return _task(task_id, entry, state=QUEUED, text="waiting for a free slot")
+    row = _row(db, task_id)
+    if row.state not in ACTIVE:
+        return _final(row)
+    if row.state == QUEUED:
+        return _task(row, text="waiting for a free slot")
     try:  # a busy or restarting cluster may answer late: report the task as waiting, never hang a page
         seen = ray.get(board().read.remote([task_id]), timeout=BOARD_TIMEOUT_S)
     except GetTimeoutError:
-        return _task(task_id, entry, state=RUNNING, text="waiting for the cluster to answer")
+        return _task(row, text="waiting for the cluster to answer")
     if task_id not in seen:
-        return _task(task_id, entry, state=QUEUED, text="waiting for a free CPU")
+        return _task(row, state=QUEUED, text="waiting for a free CPU")
     fraction, text = seen[task_id]
-    return _task(task_id, entry, state=RUNNING, fraction=fraction, text=text)
+    # 100 % only once its result is home: the worker's last report arrives before its result does
+    return _task(row, fraction=min(fraction, 0.99), text=text)
 
 
 def cancel(task_id: str) -> Task:
-    """Stop the task: a queued one never starts, a running one's worker is ended at once."""
-    entry = _entry(task_id)
-    with _lock:
-        if entry.final is None:
-            entry.final = _task(task_id, entry, state=STOPPED)
-            if entry.ref is not None and not _stale(entry):
-                ray.cancel(entry.ref, force=True)
-                board().forget.remote(task_id)
-    return entry.final
+    """Stop the task: a queued one never starts, a running one's worker is ended at once (by the
+    run keeper that started it, whichever replica holds it)."""
+    db = database()
+    _row(db, task_id)
+    with db.write() as conn:
+        stopped_running = job_table.close(conn, task_id, STOPPED, states=(RUNNING,))
+        if not stopped_running:
+            job_table.close(conn, task_id, STOPPED, states=(QUEUED,))
+    if stopped_running:
+        try:
+            ray.get(keeper().cancel.remote(task_id), timeout=30)
+            board().forget.remote(task_id)
+        except (RayError, GetTimeoutError, DigitLabError) as err:
+            log.warning("could not end task %s's worker: %s", task_id, err)
+    return _final(_row(db, task_id))
 
 
 def wait(task_id: str, timeout: float | None = None, poll: float = 0.1) -> Task:
@@ -232,104 +287,216 @@ def run_task(run: Any) -> Task:
                 submitted=float(run.created or 0.0))
 
 
-# ---- the policy: start queued tasks fairly, collect ended ones ----------------------------------
+# ---- rows as Tasks -------------------------------------------------------------------------------
 
-def _task(task_id: str, entry: _Entry, **state: Any) -> Task:
-    """The Task of ``entry`` in the given state (the fields every state shares filled in)."""
-    return Task(id=task_id, kind=entry.kind.name, owner=entry.owner, submitted=entry.submitted, **state)
+def _row(db: Database, task_id: str) -> Any:
+    row = None
+    if isinstance(task_id, str) and 0 < len(task_id) <= 32:
+        with db.read() as conn:
+            row = conn.execute(select(jobs.c.id, jobs.c.kind, jobs.c.owner, jobs.c.state, jobs.c.created,
+                                      jobs.c.error, jobs.c.result).where(
+                jobs.c.id == task_id, jobs.c.pool == TASKS)).first()
+    if row is None:
+        raise DigitLabError(f"no task {str(task_id)[:40]!r} (unknown here)")
+    return row
 
 
-def _stale(entry: _Entry) -> bool:
-    """Whether the entry was started in a Ray this process has left (its ref is dead there)."""
-    return entry.generation != cluster.generation()
+def _task(row: Any, **state: Any) -> Task:
+    values = {"state": row.state, **state}
+    return Task(id=row.id, kind=row.kind, owner=row.owner, submitted=float(row.created), **values)
 
 
-def _entry(task_id: str) -> _Entry:
+def _final(row: Any) -> Task:
+    """An ended task as its row keeps it (a finished one with its collected result)."""
+    if row.state in ACTIVE:
+        return _task(row)
+    result = None
+    if row.state == FINISHED and row.result is not None:
+        try:
+            result = codec.decode(row.result)
+        except (DigitLabError, ValueError, AttributeError, ImportError, TypeError) as err:
+            return _task(row, state=FAILED, error=f"its result cannot be read here: {err}")
+    return _task(row, fraction=1.0 if row.state == FINISHED else 0.0, text="done" if row.state == FINISHED else "",
+                 error=row.error, result=result)
+
+
+# ---- the dispatcher: claim, start, renew, adopt, collect -----------------------------------------
+
+def _watch(db: Database, served: bool = False) -> None:
     with _lock:
-        entry = _tasks.get(task_id) if isinstance(task_id, str) else None
-    if entry is None:
-        raise DigitLabError(f"no task {str(task_id)[:40]!r} (unknown here, or from before a restart)")
-    return entry
+        was = _databases.get(db.url)
+        _databases[db.url] = (db, served or (was is not None and was[1]))
+    _ensure_pumper()
 
 
 def _pump() -> None:
-    """One round: close the tasks whose worker ended, then start queued ones while slots allow."""
+    """One round for every watched database: collect ended tasks, renew leases, adopt orphans,
+    start queued tasks while slots allow. A database with nothing to do is no longer watched."""
+    _collect()
+    global _renewed
+    if time.monotonic() - _renewed > job_table.LEASE_S / 3:
+        _renewed = time.monotonic()
+        _renew()
     with _lock:
-        running = {i: e for i, e in _tasks.items() if e.ref is not None and e.final is None and not e.closing}
-        for task_id, entry in list(running.items()):
-            if _stale(entry):  # never hand a gone Ray's ref back to Ray
-                del running[task_id]
-                entry.final = _task(task_id, entry, state=FAILED,
-                                    error="the lab's Ray restarted while it ran: start it again")
-    if running:
-        refs = [e.ref for e in running.values()]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        ready_set = set(ready)
-        for task_id, entry in running.items():
+        watched = list(_databases.values())
+    for db, served in watched:
+        try:
+            _adopt(db)
+            _start_queued(db)
+            idle = not served and not _has_active(db) and not any(f.db.url == db.url for f in _flights.values())
+        except DigitLabError as err:  # its folder went away (a test), or the database is down
+            log.debug("tasks of %s: %s", db.where, err)
+            idle = not served
+        if idle:
             with _lock:
-                mine = entry.ref in ready_set and not entry.closing
-                entry.closing = entry.closing or mine
-            if mine:
-                _close(task_id, entry)
+                if _databases.get(db.url, (None, True))[1] is False:
+                    _databases.pop(db.url, None)
+
+
+def _has_active(db: Database) -> bool:
+    with db.read() as conn:
+        return conn.execute(select(jobs.c.id).where(jobs.c.pool == TASKS, jobs.c.state.in_(list(ACTIVE)))
+                            .limit(1)).first() is not None
+
+
+def _start_queued(db: Database) -> None:
+    while (task_id := job_table.claim_next(db, TASKS, slots())) is not None:
+        with db.read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == task_id)).first()
+        kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
+        try:
+            if kind is None:
+                raise DigitLabError(f"this server does not know the task kind {row.kind!r}")
+            kept = codec.decode(row.payload)
+            payload, env = kept["payload"], kept["env"]
+            resources = json.loads(row.resources or "{}")
+            handle = board()
+            # Ray's own channel (what it does with every task argument); the store never holds a pickle
+            packed = cloudpickle.dumps((kind.work, payload, env))
+            options = {"num_cpus": kind.cpus, "resources": resources, "name": f"{kind.name}:{task_id}"}
+            ref = ray.get(keeper().launch_task.remote(task_id, options, (task_id, handle, packed)), timeout=120)[0]
+        except (RayError, GetTimeoutError, DigitLabError, TypeError, ValueError) as err:
+            with db.write() as conn:
+                job_table.close(conn, task_id, FAILED, error=f"could not start the task: {err}")
+            continue
+        with _lock:
+            _flights[task_id] = _Flight(db, kind, payload, ref, cluster.generation())
+
+
+def _adopt(db: Database) -> None:
+    """Take over the running tasks whose dispatcher is gone: those the run keeper still holds are
+    collected here from now on; the others failed (Ray lost them)."""
+    orphans = job_table.orphans(db, TASKS)
+    if not orphans:
+        return
+    try:
+        held = ray.get(keeper().adopt.remote([task_id for task_id, _ in orphans]), timeout=30)
+    except (RayError, GetTimeoutError, DigitLabError) as err:
+        log.warning("could not reach the run keeper: %s", err)
+        return
+    for task_id, gone in orphans:
+        if not job_table.take_over(db, task_id, gone):
+            continue  # another dispatcher adopted it first
+        with db.read() as conn:
+            row = conn.execute(select(jobs.c.kind, jobs.c.payload).where(jobs.c.id == task_id)).first()
+        kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
+        if task_id in held and kind is not None:
+            with _lock:
+                _flights[task_id] = _Flight(db, kind, codec.decode(row.payload)["payload"], held[task_id][0],
+                                            cluster.generation())
+            log.info("adopted task %s from ended dispatcher %s", task_id, gone)
+        else:
+            with db.write() as conn:
+                job_table.close(conn, task_id, FAILED, states=(RUNNING,),
+                                error=f"the lab lost it: its dispatcher ({job_table.dispatcher_label(gone)}) "
+                                      "ended and Ray no longer holds it; start it again")
+
+
+def _renew() -> None:
+    """Keep the leases of held tasks; let go of those another dispatcher took over or that ended
+    elsewhere (a cancel)."""
+    by_db: dict[str, list[str]] = {}
     with _lock:
-        while (picked := _next_to_start()) is not None:
-            _start(*picked)
+        for task_id, flight in _flights.items():
+            by_db.setdefault(flight.db.url, []).append(task_id)
+    for ids in by_db.values():
+        db = _flights[ids[0]].db if ids[0] in _flights else None
+        if db is None:
+            continue
+        try:
+            held = job_table.renew(db, ids)
+        except DigitLabError:
+            continue
+        with _lock:
+            for task_id in set(ids) - held:
+                flight = _flights.get(task_id)
+                if flight is not None and not flight.closing:
+                    del _flights[task_id]
 
 
-def _next_to_start() -> tuple[str, _Entry] | None:
-    """The queued task to start now: the oldest of the owner with the fewest running (under caps)."""
-    active = [e for e in _tasks.values() if e.ref is not None and e.final is None]
-    if len(active) >= slots():
-        return None
-    busy: dict[str | None, int] = {}
-    for e in active:
-        busy[e.owner] = busy.get(e.owner, 0) + 1
-    waiting = [(i, e) for i, e in _tasks.items() if e.ref is None and e.final is None
-               and (e.cap is None or busy.get(e.owner, 0) < e.cap)]
-    if not waiting:
-        return None
-    return min(waiting, key=lambda item: (busy.get(item[1].owner, 0), item[1].submitted))
+def _collect() -> None:
+    """Bring home the outcome of every held task whose worker ended (once per task)."""
+    with _lock:
+        running = {i: f for i, f in _flights.items() if not f.closing}
+        for task_id, flight in list(running.items()):
+            if flight.generation != cluster.generation():  # never hand a gone Ray's ref back to Ray
+                del running[task_id], _flights[task_id]
+                _write_end(flight.db, task_id, FAILED, error="the lab's Ray restarted while it ran: start it again")
+    if not running:
+        return
+    refs = [f.ref for f in running.values()]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+    ready_set = set(ready)
+    for task_id, flight in running.items():
+        with _lock:
+            mine = flight.ref in ready_set and not flight.closing
+            flight.closing = flight.closing or mine
+        if mine:
+            _close(task_id, flight)
 
 
-def _start(task_id: str, entry: _Entry) -> None:
-    kind = entry.kind
-    try:
-        handle = board()
-        entry.generation = cluster.generation()
-        entry.ref = _run.options(num_cpus=kind.cpus, resources=entry.resources, name=f"{kind.name}:{task_id}").remote(
-            task_id, handle, kind.work, entry.payload, entry.env)
-    except (RayError, DigitLabError, TypeError) as err:  # e.g. a payload that does not pickle
-        entry.final = _task(task_id, entry, state=FAILED, error=f"could not start the task: {err}")
-
-
-def _close(task_id: str, entry: _Entry) -> None:
+def _close(task_id: str, flight: _Flight) -> None:
     """Bring an ended task's outcome home, collecting its result on the server (once)."""
+    state, values = FINISHED, {}
     try:
-        result = ray.get(entry.ref, timeout=30)
-        if entry.kind.collect is not None:
-            result = entry.kind.collect(entry.payload, result)
-        final = _task(task_id, entry, state=FINISHED, fraction=1.0, text="done", result=result)
+        result = ray.get(flight.ref, timeout=30)
+        if flight.kind.collect is not None:
+            result = flight.kind.collect(flight.payload, result)
+        values = {"result": codec.encode(result)}
     except TaskCancelledError:
-        final = _task(task_id, entry, state=STOPPED)
+        state = STOPPED
     except WorkerCrashedError:
-        final = _task(task_id, entry, state=FAILED, error="the worker process died (killed or out of memory)")
+        state, values = FAILED, {"error": "the worker process died (killed or out of memory)"}
     except RayTaskError as err:
         cause = err.cause
         message = str(cause) if isinstance(cause, DigitLabError) else f"{type(cause).__name__}: {cause}"
-        final = _task(task_id, entry, state=FAILED, error=message)
+        state, values = FAILED, {"error": message}
     except DigitLabError as err:  # the server could not keep the result
-        final = _task(task_id, entry, state=FAILED, error=f"could not save the result: {err}")
-    except (RayError, GetTimeoutError, OSError) as err:
-        final = _task(task_id, entry, state=FAILED, error=f"{type(err).__name__}: {err}")
+        state, values = FAILED, {"error": f"could not save the result: {err}"}
+    except (RayError, GetTimeoutError, OSError, TypeError) as err:
+        state, values = FAILED, {"error": f"{type(err).__name__}: {err}"}
+    _write_end(flight.db, task_id, state, **values)
     with _lock:
-        if entry.final is None:  # a cancel may have closed it meanwhile
-            entry.final = final
-            entry.payload = None  # its bytes are of no use any more
-    board().forget.remote(task_id)
+        _flights.pop(task_id, None)
+    try:
+        keeper().forget.remote(task_id)
+        board().forget.remote(task_id)
+    except (RayError, DigitLabError):
+        pass
+
+
+def _write_end(db: Database, task_id: str, state: str, **values: Any) -> None:
+    """Record how a held task ended, unless a cancel closed it first; its payload is dropped."""
+    try:
+        with db.write() as conn:
+            job_table.close(conn, task_id, state, states=(RUNNING,), **values)
+            conn.execute(update(jobs).where(jobs.c.id == task_id).values(payload=None))
+    except DigitLabError as err:
+        log.warning("could not record the end of task %s: %s", task_id, err)
 
 
 def _ensure_pumper() -> None:
-    """The daemon thread that keeps starting and collecting while any task is not closed."""
+    """The daemon thread that keeps dispatching while any database is watched."""
     global _pumper
     with _lock:
         if _pumper is not None and _pumper.is_alive():
@@ -343,7 +510,7 @@ def _pump_loop() -> None:
     while True:
         time.sleep(PUMP_INTERVAL_S)
         with _lock:
-            if all(e.final is not None for e in _tasks.values()):
+            if not _databases and not _flights:
                 _pumper = None
                 return
         try:
@@ -353,4 +520,4 @@ def _pump_loop() -> None:
 
 
 __all__ = ["ACTIVE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "Progress", "Task", "TaskKind",
-           "cancel", "follow", "run_task", "slots", "submit", "wait"]
+           "cancel", "follow", "run_task", "serve", "slots", "submit", "unserve", "wait"]

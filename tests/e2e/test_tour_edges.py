@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -35,8 +36,8 @@ def tour(tmp_path_factory):
         first = train_into(store, "D", epochs=2)
         second = train_into(store, "G", epochs=2)
         compute_map(str(store.root), first, "pca")
-    with store._connect() as db:  # Amal's runs, made before the server starts
-        db.execute("UPDATE runs SET owner = 'code:amal'")
+    with sqlite3.connect(store.index_path) as db:  # Amal's runs, made before the server starts
+        db.execute("UPDATE jobs SET owner = 'code:amal'")
     store.set_published(second, True)
     (tmp / "runs" / "names.json").write_text(json.dumps({"code:amal": "Amal"}))
     with streamlit_server(tmp, env) as url:
