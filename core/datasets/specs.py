@@ -296,6 +296,10 @@ def _record_upload(conn: Connection, digest: str, record: tuple[str | None, set[
 
 
 def _upload_name(digest: str) -> str | None:
-    """The name the upload ``digest`` was first uploaded as, if known."""
-    with database().read() as conn:
-        return conn.execute(select(upload_table.c.name).where(upload_table.c.hash == digest)).scalar()
+    """The name the upload ``digest`` was first uploaded as, if known (a store that cannot be read
+    leaves it unknown: showing a spec must not fail)."""
+    try:
+        with database().read() as conn:
+            return conn.execute(select(upload_table.c.name).where(upload_table.c.hash == digest)).scalar()
+    except DigitLabError:
+        return None
