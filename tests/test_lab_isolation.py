@@ -215,8 +215,11 @@ def test_isolation_lab_tasks_and_evaluations_are_their_makers(monkeypatch, tmp_p
     from tests.run_fixtures import copy_trained_runs
     run_id = copy_trained_runs(tmp_path / "runs")  # before a_class holds the queue's dispatcher back
     c = a_class("class-code", monkeypatch, tmp_path)
-    with c.store._tx() as db:  # the trained fixture run becomes A's
-        db.execute("update runs set owner = ? where id = ?", (c.a.key, run_id))
+    from sqlalchemy import update
+
+    from core.store.schema import jobs
+    with c.store.db.write() as conn:  # the trained fixture run becomes A's (its job row holds the owner)
+        conn.execute(update(jobs).where(jobs.c.id == run_id).values(owner=c.a.key))
     lab_a, lab_b, lab_t = lab_of(c, c.a), lab_of(c, c.b), lab_of(c, c.teacher)
     same_as_missing(lambda rid: lab_b.evaluate(rid, "default:tiny"), run_id)  # not published yet
     lab_t.publish(run_id)
