@@ -80,3 +80,89 @@ def sleepers(ray_session):
     launcher = Sleepers()
     yield launcher
     launcher.close()
+
+
+def _postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server programs (15 preferred), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3] != "15")
+    return found[0].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL for this test session (Debian's package: initdb + pg_ctl, run as the
+    ``postgres`` user when the tests run as root), listening only on 127.0.0.1 on a free port, with a
+    password-protected role ``lab`` and fsync off; yields ``postgresql://lab:<pw>@127.0.0.1:<port>/lab``.
+    Skips, saying why, where PostgreSQL is not installed or does not start."""
+    import pwd
+    import secrets
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    binaries = _postgres_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package: /usr/lib/postgresql/*/bin)")
+    run_as: list[str] = []
+    owner = None
+    if os.geteuid() == 0:  # the server refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root, and there is no postgres user to run PostgreSQL as")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    base = Path(tempfile.mkdtemp(prefix="digitlab-pg-"))
+    data, password = base / "data", secrets.token_hex(16)
+    (base / "pw").write_text(password)
+    if owner is not None:
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+        os.chown(base / "pw", owner.pw_uid, owner.pw_gid)
+    with socket.socket() as probe:  # a free port (released just before the server takes it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c fsync=off -c unix_socket_directories={base}"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
+
+    made = run(str(binaries / "initdb"), "-D", str(data), "-U", "lab", f"--pwfile={base / 'pw'}",
+               "--auth=scram-sha-256", "-E", "UTF8", "--no-instructions")
+    started = made.returncode == 0 and run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                                           "-l", str(base / "log"), "start").returncode == 0
+    if not started:
+        log = (base / "log").read_text() if (base / "log").exists() else made.stderr
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {log.strip()[-500:]}")
+    url = f"postgresql://lab:{password}@127.0.0.1:{port}"
+    try:
+        import psycopg
+
+        with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE lab")
+        yield f"{url}/lab"
+    finally:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(postgres_url: str, monkeypatch) -> Iterator[str]:
+    """A fresh database on the session's PostgreSQL for one test, set as DIGITLAB_DATABASE_URL
+    (the lab's store uses it); dropped afterwards. Yields its URL."""
+    import secrets
+
+    import psycopg
+
+    from core.store import dispose_all
+
+    server, name = postgres_url.rsplit("/", 1)[0], f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"{server}/{name}"
+    monkeypatch.setenv("DIGITLAB_DATABASE_URL", url)
+    dispose_all()
+    yield url
+    dispose_all()  # pooled connections would keep the database from being dropped
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

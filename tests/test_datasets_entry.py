@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from core.datasets import (Dataset, first_subset, load_files, load_from_data_dir,
                            load_path, load_spec, save_upload)
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
+from core.store import database
+from core.store.schema import uploads
 from datasets_samples import (CSV_NAMES, assert_same_arrays, csv_files, idx_files, png_files, sample_arrays,
                               write_files, zip_bytes)
 
@@ -26,6 +29,7 @@ def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
     data.mkdir()
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(data))
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(cache))
+    monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path / "runs"))  # the store keeps the uploads' records
     return data, cache
 
 
@@ -115,7 +119,8 @@ def test_save_upload_and_load_spec_round_trip(dirs):
     assert save_upload(Dataset("my upload", **arrays)) == spec  # same content, same file
     # only the upload in its folder (no temporary file left behind); its record (file name, owners) apart
     assert [p.name for p in path.parent.iterdir() if not p.name.startswith(".")] == [path.name]
-    assert [p.name for p in (cache / "upload_info").iterdir()] == [path.with_suffix(".json").name]
+    with database().read() as conn:
+        assert conn.execute(select(uploads.c.hash)).scalars().all() == [path.stem]
     again = load_spec(spec)
     assert_same_arrays(again, arrays)
     assert again.name == "my upload"

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import insert
 
 from core.__main__ import main
 from core.datasets import Dataset, load_spec
@@ -17,6 +18,8 @@ from core.labels.search import (FAILED, FINISHED, NONE, STOPPED, SUSPECT_COLUMNS
                                check_folds, rank_suspects, read_search, search_folder, search_key,
                                start_search)
 from core.preprocess import get_pipeline
+from core.store import database
+from core.store.schema import label_marks
 
 PLANTED = np.arange(5, 600, 60)  # ten training images, one per class, given a wrong label
 
@@ -24,6 +27,7 @@ PLANTED = np.arange(5, 600, 60)  # ten training images, one per class, given a w
 @pytest.fixture(autouse=True)
 def _cache(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path_factory.getbasetemp() / "runs"))  # the store's database
 
 
 def planted_dataset() -> Dataset:
@@ -172,7 +176,8 @@ def test_marks_are_kept_per_dataset_and_lose_nothing_between_writers(tmp_path):
     assert pd.isna(frame.set_index("index").loc[101, "suggested"])
     csv = marks.to_csv(ds)
     assert csv.splitlines()[0] == "index,mark,given,given_name" and len(csv.splitlines()) == 23
-    marks.path.write_text("{not json")
-    assert marks.load() == {}  # an unreadable file holds no marks, and is replaced by the next one
-    marks.set(5, "wrong")
-    assert marks.wrong() == (5,)
+    with database(tmp_path).write() as conn:  # a row no version of the lab writes is no mark
+        conn.execute(insert(label_marks).values(owner="", dataset="default:tiny", image=6, mark="maybe", updated=0.0))
+    assert 6 not in marks.load()
+    marks.set(6, "wrong")
+    assert marks.load()[6] == "wrong"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import stat
 
 import pytest
+from sqlalchemy import select, update
 
 from core.classroom import access, tokens, workspace
 from core.errors import DigitLabError
 from core.settings import Settings
+from core.store import database
+from core.store.schema import secrets, workspaces
 
 NOW = 1_800_000_000
 
@@ -18,7 +20,8 @@ NOW = 1_800_000_000
 @pytest.fixture
 def config(tmp_path) -> Settings:
     base = Settings.from_env()
-    return Settings(**{**base.__dict__, "cache_dir": tmp_path / "cache", "class_code": "owl-42",
+    return Settings(**{**base.__dict__, "cache_dir": tmp_path / "cache", "run_root": tmp_path / "runs",
+                       "class_code": "owl-42",
                        "teacher_code": "heron-7", "teachers": frozenset({"ms teacher"}), "signin_hours": 12.0})
 
 
@@ -71,7 +74,7 @@ def test_forged_and_altered_tokens_are_refused(config):
 def test_a_token_from_another_instance_is_refused(config, tmp_path):
     token = tokens.make_token("Amal", config=config, now=NOW)
     with pytest.raises(tokens.TokenError, match="not valid"):
-        tokens.read_token(token, _with(config, cache_dir=tmp_path / "elsewhere"), now=NOW)
+        tokens.read_token(token, _with(config, run_root=tmp_path / "elsewhere"), now=NOW)
 
 
 def test_changing_the_class_code_signs_everyone_out(config):
@@ -87,12 +90,15 @@ def test_changing_the_class_code_signs_everyone_out(config):
         tokens.read_token(teacher, new_teacher_code, now=NOW)
 
 
-def test_the_instance_secret_is_made_once_and_private(config):
+def test_the_instance_secret_is_made_once_and_kept_in_the_store(config):
     first = tokens.instance_secret(config)
-    path = config.cache_dir / tokens.SECRET_FILE
     assert len(first) == 32 and tokens.instance_secret(config) == first
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    path.write_text("not hex")
+    db = database(config.run_root)
+    with db.read() as conn:
+        assert conn.execute(select(secrets.c.value).where(secrets.c.name == tokens.SECRET_NAME)).scalar() == first
+    assert not (config.cache_dir / "signin-secret").exists()  # no file: every replica reads the one row
+    with db.write() as conn:
+        conn.execute(update(secrets).values(value=b"short"))
     with pytest.raises(DigitLabError, match="damaged"):
         tokens.instance_secret(config)
 
@@ -112,8 +118,8 @@ def test_a_workspace_keeps_json_values_per_person(config):
     kept = workspace.load("code:amal", config)
     assert kept.values == {k: v for k, v in values.items() if k != "not_json"} and kept.this_process
     assert workspace.load("code:badr", config) is None
-    files = list((config.cache_dir / workspace.FOLDER).iterdir())
-    assert len(files) == 1 and "amal" not in files[0].name  # named by a hash, never by the key
+    with database(config.run_root).read() as conn:  # one row per person, in the store every replica reads
+        assert conn.execute(select(workspaces.c.key)).scalars().all() == ["code:amal"]
     assert not workspace.save("code:amal", {"big": "x" * workspace.MAX_BYTES}, config)
     assert workspace.load("code:amal", config).values["train_seed"] == 7  # the last good one stays
 

@@ -20,20 +20,21 @@ may not see is answered exactly like something missing, so ids leak nothing.
 """
 from __future__ import annotations
 
-import fcntl
 import hmac
 import ipaddress
 import logging
-import json
-import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from sqlalchemy import insert, select, update
 
 from core.errors import DigitLabError
 from core.settings import Settings, settings
+from core.store import database
+from core.store.schema import class_names
 
 LOCAL, OIDC, CLASS_CODE = "local", "oidc", "class-code"
 STUDENT, TEACHER, ADMIN = "student", "teacher", "admin"
@@ -200,55 +201,43 @@ def check_dataset(who: Identity, spec: str) -> str:
 
 #: How the command line's runs (owned by the administrator) read in a table.
 COMMAND_LINE = "command line (administrator)"
-#: The file beside the run index that keeps class-code names as typed (keys are case-folded).
+#: Where earlier versions kept class-code names as typed (beside the run index); the store's
+#: revision 0002 imports it into ``class_names``.
 NAMES_FILE = "names.json"
-
-
-def _names_path() -> Path:
-    return settings().run_root / NAMES_FILE
+#: Names another replica remembered show here within this many seconds.
+NAMES_FRESH_S = 2.0
 
 
 def remember_name(who: Identity) -> None:
     """Keep a class-code identity's name as typed ("Amal"), so tables show it rather than its
     case-folded key ("amal"); matching stays case-insensitive. The latest spelling wins."""
-    if not who.key.startswith("code:"):
+    if not who.key.startswith("code:") or known_names().get(who.key) == who.name:
         return
-    path = _names_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(f".{NAMES_FILE}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            names = _read_names(path)
-            if names.get(who.key) != who.name:
-                names[who.key] = who.name
-                tmp = path.with_name(f".tmp-{os.getpid()}-{NAMES_FILE}")
-                tmp.write_text(json.dumps(names, ensure_ascii=False, indent=1), encoding="utf-8")
-                os.replace(tmp, path)
-    except OSError:  # a name not kept only shows lower-cased; signing in must not fail over it
-        pass
-
-
-def _read_names(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        with database().write(lock=f"name:{who.key}") as conn:
+            if not conn.execute(update(class_names).where(class_names.c.key == who.key)
+                                .values(name=who.name)).rowcount:
+                conn.execute(insert(class_names).values(key=who.key, name=who.name))
+    except DigitLabError:  # a name not kept only shows lower-cased; signing in must not fail over it
+        return
+    _names_cache.clear()
 
 
 _names_cache: dict[str, tuple[float, dict[str, str]]] = {}
 
 
 def known_names() -> dict[str, str]:
-    """{class-code key: name as typed}, re-read only when the file changed."""
-    path = _names_path()
-    try:
-        stamp = path.stat().st_mtime
-    except OSError:
-        return {}
-    cached = _names_cache.get(str(path))
-    if cached is None or cached[0] != stamp:
-        cached = _names_cache[str(path)] = (stamp, _read_names(path))
+    """{class-code key: name as typed}, read again at most every NAMES_FRESH_S seconds (tables ask
+    once per row)."""
+    db = database()
+    cached = _names_cache.get(db.url)
+    if cached is None or time.monotonic() - cached[0] > NAMES_FRESH_S:
+        try:
+            with db.read() as conn:
+                names = {row.key: row.name for row in conn.execute(select(class_names.c.key, class_names.c.name))}
+        except DigitLabError:
+            names = {}
+        cached = _names_cache[db.url] = (time.monotonic(), names)
     return cached[1]
 
 

@@ -9,8 +9,10 @@ returns them, only scores.
 
 A seeded permutation, drawn once at creation and stored beside the hidden set (``split.npy``, with
 its seed in the index), splits the hidden images into a public share (scored live on the public
-board) and the private rest (revealed at the deadline). Submissions and their scores on both parts
-are kept in ``<run_root>/challenges/challenges.sqlite``.
+board) and the private rest (revealed at the deadline). Challenges, submissions and their scores on
+both parts are kept in the lab's store (core.store: tables ``challenges`` and ``submissions``), so
+every dashboard replica shows the same boards; earlier versions' ``challenges.sqlite`` is imported
+by the store's revision 0002.
 
 Scoring (:func:`score_submission`, a background task) is :mod:`core.analysis.cross_eval`'s
 evaluation path on the hidden images: the run's pipeline without its training-only steps
@@ -25,10 +27,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import RowMapping, func, insert, select, update
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
@@ -43,9 +44,12 @@ from core.exports import csv_text
 from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, Run, RunStore, atomic_save_npy
 from core.states import Progress
+from core.store import database
+from core.store.schema import challenges as challenge_table
+from core.store.schema import submissions as submission_table
 
 FOLDER = "challenges"
-INDEX_NAME, HIDDEN_NAME, SPLIT_NAME = "challenges.sqlite", "hidden.npz", "split.npy"
+HIDDEN_NAME, SPLIT_NAME = "hidden.npz", "split.npy"
 SCORING, SCORED, FAILED = "scoring", "scored", "failed"
 DEFAULT_PUBLIC, DEFAULT_PER_DAY = 0.3, 5
 #: A submission still "scoring" this long after it was made, with no task in this process, was cut
@@ -53,20 +57,6 @@ DEFAULT_PUBLIC, DEFAULT_PER_DAY = 0.3, 5
 STALE_AFTER_S = 900.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
 #: progress(fraction done in 0..1, what is happening).
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS challenges (
-    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, dataset TEXT NOT NULL, public_share REAL NOT NULL,
-    per_day INTEGER NOT NULL, deadline REAL, show_private INTEGER NOT NULL, closed INTEGER NOT NULL,
-    seed INTEGER NOT NULL, images INTEGER NOT NULL, public_images INTEGER NOT NULL,
-    created REAL NOT NULL, created_by TEXT);
-CREATE TABLE IF NOT EXISTS submissions (
-    id TEXT PRIMARY KEY, challenge_id TEXT NOT NULL, owner TEXT NOT NULL, run_id TEXT NOT NULL,
-    preset TEXT, pipeline TEXT, validation TEXT, created REAL NOT NULL, status TEXT NOT NULL,
-    public_score REAL, private_score REAL, all_score REAL, error TEXT, scored REAL);
-CREATE INDEX IF NOT EXISTS submissions_by_owner ON submissions (challenge_id, owner, created);
-"""
-
 
 @dataclass(frozen=True)
 class Challenge:
@@ -164,28 +154,15 @@ def check_settings(public_share: float, per_day: int) -> None:
 class ChallengeStore:
     """Challenges and submissions under ``<root>/challenges`` (``root``: the run root).
 
-    Every call opens its own SQLite connection, so one store object may serve several threads and
-    a new object on the same root (after a restart) reads exactly the same state.
+    Hidden sets are files under that folder; everything else is in the lab's store (core.store),
+    one transaction per call, so one store object may serve several threads and every replica
+    (and a new object after a restart) reads exactly the same state.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.folder = self.root / FOLDER
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # Made on first use: a page that only looks for challenges leaves the run root as it was.
-        new = not (self.folder / INDEX_NAME).exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.folder / INDEX_NAME, timeout=30)
-        db.row_factory = sqlite3.Row
-        if new:
-            db.executescript(SCHEMA)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        self.db = database(self.root)
 
     def hidden_folder(self, challenge_id: str) -> Path:
         """Where a challenge's hidden set and split are kept (ids are generated hex, never typed)."""
@@ -218,34 +195,29 @@ class ChallengeStore:
         folder.mkdir(parents=True)
         np.savez_compressed(folder / HIDDEN_NAME, x=x, y=y, class_names=np.array(hidden.class_names))
         atomic_save_npy(folder / SPLIT_NAME, public.astype(np.int64))
-        with self._db() as db:
-            db.execute("INSERT INTO challenges VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (challenge_id, name, str(dataset), float(public_share), int(per_day), deadline,
-                        int(bool(show_private)), 0, seed, len(y), public_images, time.time(), created_by))
+        with self.db.write() as conn:
+            conn.execute(insert(challenge_table).values(
+                id=challenge_id, name=name, dataset=str(dataset), public_share=float(public_share),
+                per_day=int(per_day), deadline=deadline, show_private=bool(show_private), closed=False, seed=seed,
+                images=len(y), public_images=public_images, created=time.time(), created_by=created_by))
         return self.get(challenge_id)
 
     def get(self, challenge_id: str) -> Challenge:
         """A challenge by id (DigitLabError when there is none)."""
-        with self._db() as db:
-            row = db.execute("SELECT * FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+        row = self._one(select(challenge_table).where(challenge_table.c.id == challenge_id))
         if row is None:
             raise DigitLabError(f"no challenge {challenge_id[:40]!r}")
         return _challenge(row)
 
     def find(self, name: str) -> Challenge | None:
         """The challenge named ``name`` (case-insensitive), or None."""
-        if not (self.folder / INDEX_NAME).exists():
-            return None
-        with self._db() as db:
-            row = db.execute("SELECT * FROM challenges WHERE lower(name) = lower(?)", (str(name).strip(),)).fetchone()
+        row = self._one(select(challenge_table).where(
+            func.lower(challenge_table.c.name) == str(name).strip().lower()))
         return _challenge(row) if row is not None else None
 
     def list(self) -> list[Challenge]:
         """Every challenge, newest first."""
-        if not (self.folder / INDEX_NAME).exists():
-            return []
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM challenges ORDER BY created DESC").fetchall()
+        rows = self._all(select(challenge_table).order_by(challenge_table.c.created.desc()))
         return [_challenge(r) for r in rows]
 
     def edit(self, challenge_id: str, *, per_day: int | None = None, deadline: float | None | str = "keep",
@@ -259,9 +231,9 @@ class ChallengeStore:
                       show_private=old.show_private if show_private is None else bool(show_private),
                       closed=old.closed if closed is None else bool(closed))
         check_settings(new.public_share, new.per_day)
-        with self._db() as db:
-            db.execute("UPDATE challenges SET per_day = ?, deadline = ?, show_private = ?, closed = ? WHERE id = ?",
-                       (new.per_day, new.deadline, int(new.show_private), int(new.closed), challenge_id))
+        with self.db.write() as conn:
+            conn.execute(update(challenge_table).where(challenge_table.c.id == challenge_id).values(
+                per_day=new.per_day, deadline=new.deadline, show_private=new.show_private, closed=new.closed))
         return self.get(challenge_id)
 
     def public_indices(self, challenge_id: str) -> np.ndarray:
@@ -282,28 +254,25 @@ class ChallengeStore:
                          preset=run.preset, pipeline=run.pipeline_label,
                          validation=validation_text(config.validation) if config is not None else "?",
                          created=time.time() if now is None else now, status=SCORING)
-        with self._db() as db:
-            db.execute("INSERT INTO submissions (id, challenge_id, owner, run_id, preset, pipeline, validation, "
-                       "created, status) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (sub.id, sub.challenge_id, sub.owner, sub.run_id, sub.preset, sub.pipeline,
-                        sub.validation, sub.created, sub.status))
+        with self.db.write() as conn:
+            conn.execute(insert(submission_table).values(
+                id=sub.id, challenge_id=sub.challenge_id, owner=sub.owner, run_id=sub.run_id, preset=sub.preset,
+                pipeline=sub.pipeline, validation=sub.validation, created=sub.created, status=sub.status))
         return sub
 
     def submission(self, submission_id: str) -> Submission:
         """One submission by id (DigitLabError when there is none)."""
-        with self._db() as db:
-            row = db.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+        row = self._one(select(submission_table).where(submission_table.c.id == submission_id))
         if row is None:
             raise DigitLabError(f"no submission {submission_id[:40]!r}")
         return _submission(row)
 
     def submissions(self, challenge_id: str, owner: str | None = None) -> list[Submission]:
         """A challenge's submissions (one owner's if given), oldest first."""
-        query, args = "SELECT * FROM submissions WHERE challenge_id = ?", [challenge_id]
+        query = select(submission_table).where(submission_table.c.challenge_id == challenge_id)
         if owner is not None:
-            query, args = query + " AND owner = ?", args + [owner]
-        with self._db() as db:
-            rows = db.execute(query + " ORDER BY created, id", args).fetchall()
+            query = query.where(submission_table.c.owner == owner)
+        rows = self._all(query.order_by(submission_table.c.created, submission_table.c.id))
         return [_submission(r) for r in rows]
 
     def used_today(self, challenge_id: str, owner: str, now: float | None = None) -> int:
@@ -315,26 +284,35 @@ class ChallengeStore:
                whole: float | None = None, error: str | None = None) -> None:
         """Write a submission's scores (or why scoring failed)."""
         status = FAILED if error is not None else SCORED
-        with self._db() as db:
-            db.execute("UPDATE submissions SET status = ?, public_score = ?, private_score = ?, all_score = ?, "
-                       "error = ?, scored = ? WHERE id = ?",
-                       (status, public, private, whole, error, time.time(), submission_id))
+        with self.db.write() as conn:
+            conn.execute(update(submission_table).where(submission_table.c.id == submission_id).values(
+                status=status, public_score=public, private_score=private, all_score=whole, error=error,
+                scored=time.time()))
 
     def fail_stale(self, submission_id: str, why: str) -> None:
         """Mark a submission still scoring as failed (its task is gone)."""
-        with self._db() as db:
-            db.execute("UPDATE submissions SET status = ?, error = ? WHERE id = ? AND status = ?",
-                       (FAILED, why, submission_id, SCORING))
+        with self.db.write() as conn:
+            conn.execute(update(submission_table).where(submission_table.c.id == submission_id,
+                                                        submission_table.c.status == SCORING)
+                         .values(status=FAILED, error=why))
+
+    def _one(self, query: Any) -> RowMapping | None:
+        with self.db.read() as conn:
+            return conn.execute(query).mappings().first()
+
+    def _all(self, query: Any) -> list[RowMapping]:
+        with self.db.read() as conn:
+            return list(conn.execute(query).mappings())
 
 
-def _challenge(row: sqlite3.Row) -> Challenge:
+def _challenge(row: RowMapping) -> Challenge:
     return Challenge(id=row["id"], name=row["name"], dataset=row["dataset"], public_share=row["public_share"],
                      per_day=row["per_day"], deadline=row["deadline"], show_private=bool(row["show_private"]),
                      closed=bool(row["closed"]), seed=row["seed"], images=row["images"],
                      public_images=row["public_images"], created=row["created"], created_by=row["created_by"])
 
 
-def _submission(row: sqlite3.Row) -> Submission:
+def _submission(row: RowMapping) -> Submission:
     return Submission(id=row["id"], challenge_id=row["challenge_id"], owner=row["owner"], run_id=row["run_id"],
                       preset=row["preset"] or "", pipeline=row["pipeline"] or "", validation=row["validation"] or "",
                       created=row["created"], status=row["status"], public_score=row["public_score"],

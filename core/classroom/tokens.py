@@ -4,8 +4,8 @@ A token is ``<payload>.<signature>``, both URL-safe base64: the payload is a sma
 (the person's display name, whether they proved to be a teacher, when it was issued and when it
 expires), the signature an HMAC-SHA256 over it. It holds no password and no code.
 
-The signing key is derived from a per-instance secret (a file made once with :mod:`secrets` in
-the cache folder, never sent anywhere) AND the class code (and, for a teacher's token, the teacher
+The signing key is derived from a per-instance secret (made once with :mod:`secrets` and kept in
+the lab's store, core.store's ``secrets`` table, so every replica signs alike; never sent anywhere) AND the class code (and, for a teacher's token, the teacher
 code): changing ``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
 """
 from __future__ import annotations
@@ -14,18 +14,21 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from sqlalchemy import insert, select
 
 from core.errors import DigitLabError
 from core.settings import Settings, settings
+from core.store import database
+from core.store.schema import secrets as secret_table
 
 #: The cookie that carries the token (letters and underscores: safe in a cookie header).
 COOKIE = "digitlab_signin"
-SECRET_FILE = "signin-secret"
+#: The secret's name in the store (earlier versions kept it in the cache folder's ``signin-secret``).
+SECRET_NAME = "signin"
 _SECRET_BYTES = 32
 _MAX_TOKEN = 1024
 
@@ -50,22 +53,23 @@ class SignIn:
 
 
 def instance_secret(config: Settings | None = None) -> bytes:
-    """This instance's signing secret, created once (readable by the server's user only)."""
-    path = Path((config or settings()).cache_dir) / SECRET_FILE
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    except ValueError as err:
-        raise DigitLabError(f"the sign-in secret {path} is damaged: delete it to sign everyone out") from err
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it meanwhile: use theirs
-        return instance_secret(config)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_hex(_SECRET_BYTES))
-    return instance_secret(config)
+    """This instance's signing secret, made once: the first replica to need it inserts one, and
+    every replica (also one racing it) reads back the one stored."""
+    db = database((config or settings()).run_root)
+    query = select(secret_table.c.value).where(secret_table.c.name == SECRET_NAME)
+    with db.read() as conn:
+        value = conn.execute(query).scalar()
+    if value is None:
+        # Insert if absent, under the write lock (SQLite) or an advisory lock (PostgreSQL).
+        with db.write(lock=f"secret:{SECRET_NAME}") as conn:
+            value = conn.execute(query).scalar()
+            if value is None:
+                value = secrets.token_bytes(_SECRET_BYTES)
+                conn.execute(insert(secret_table).values(name=SECRET_NAME, value=value))
+    if len(value) != _SECRET_BYTES:
+        raise DigitLabError(f"the stored sign-in secret is damaged: delete the {SECRET_NAME!r} row of the "
+                            "secrets table to sign everyone out")
+    return bytes(value)
 
 
 def signing_key(teacher: bool, config: Settings | None = None) -> bytes:

@@ -1,25 +1,27 @@
 """What each person was working on, kept server-side so it outlives a tab, a reload and a restart.
 
-One small JSON file per identity key under ``<cache dir>/workspaces/`` (named by a hash of the
-key, so a key never becomes a path): the values a session holds (dataset spec, pipeline, form
-values, followed run) as plain JSON, plus which server process wrote it last, so a session that
-brings it back can tell the person the lab restarted meanwhile. Nothing here knows Streamlit.
+One row per identity key in the lab's store (core.store, table ``workspaces``), so every dashboard
+replica sees the same: the values a session holds (dataset spec, pipeline, form values, followed
+run) as plain JSON, plus which replica process wrote it last, so a session that brings it back can
+tell the person the lab restarted (or another replica took over) meanwhile. Nothing here knows
+Streamlit.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, settings
+from sqlalchemy import insert, select, update
 
-FOLDER = "workspaces"
-#: This server process: a workspace written by another one was written before a restart.
+from core.settings import Settings, settings
+from core.store import database
+from core.store.schema import workspaces
+
+#: This replica process: a workspace written by another one was written before a restart (or by
+#: another replica).
 PROCESS = uuid.uuid4().hex
 #: A workspace larger than this is not written (form values are small; this bounds a bad caller).
 MAX_BYTES = 256_000
@@ -27,15 +29,10 @@ MAX_BYTES = 256_000
 
 @dataclass(frozen=True)
 class Workspace:
-    """A person's saved values and whether this server process wrote them."""
+    """A person's saved values and whether this replica process wrote them."""
 
     values: dict[str, Any] = field(default_factory=dict)
     this_process: bool = True
-
-
-def _path(key: str, config: Settings | None) -> Path:
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return Path((config or settings()).cache_dir) / FOLDER / f"{digest}.json"
 
 
 def encode(values: dict[str, Any]) -> str:
@@ -52,30 +49,27 @@ def encode(values: dict[str, Any]) -> str:
 
 def load(key: str, config: Settings | None = None) -> Workspace | None:
     """The workspace of identity ``key``, or None if it has none (or an unreadable one)."""
+    db = database((config or settings()).run_root)
+    with db.read() as conn:
+        row = conn.execute(select(workspaces.c.process, workspaces.c.body).where(workspaces.c.key == key)).first()
+    if row is None:
+        return None
     try:
-        body = json.loads(_path(key, config).read_text())
-        values = body["values"]
-    except (OSError, ValueError, KeyError, TypeError):
+        values = json.loads(row.body)
+    except ValueError:
         return None
-    if not isinstance(values, dict) or body.get("key") != key:
-        return None
-    return Workspace(values, body.get("process") == PROCESS)
+    return Workspace(values, row.process == PROCESS) if isinstance(values, dict) else None
 
 
 def save(key: str, values: dict[str, Any], config: Settings | None = None) -> bool:
-    """Keep ``values`` (see :func:`encode`) as ``key``'s workspace, replacing the file atomically
-    so a reader never sees half of it; False when it was too large to keep."""
-    text = json.dumps({"key": key, "process": PROCESS, "values": json.loads(encode(values))})
-    if len(text) > MAX_BYTES:
+    """Keep ``values`` (see :func:`encode`) as ``key``'s workspace, replacing the last one in one
+    transaction; False when it was too large to keep."""
+    body = encode(values)
+    if len(body) + len(key) > MAX_BYTES:
         return False
-    path = _path(key, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ws-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    row = {"process": PROCESS, "body": body, "updated": time.time()}
+    # The advisory lock (PostgreSQL) makes two replicas saving one key at once take turns.
+    with database((config or settings()).run_root).write(lock=f"workspace:{key}") as conn:
+        if not conn.execute(update(workspaces).where(workspaces.c.key == key).values(**row)).rowcount:
+            conn.execute(insert(workspaces).values(key=key, **row))
     return True

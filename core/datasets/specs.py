@@ -7,8 +7,9 @@ Written as strings (session state, run configs, job files, links): ``"default:sm
 ``load_spec`` only follows ``file:`` specs into ``settings().cache_dir`` and ``settings().data_dir``,
 since specs travel through session state and job files.
 
-An upload is shown by the name of the file its student uploaded, kept beside it with who uploaded
-it (``<cache_dir>/upload_info/<hash>.json``): the same content uploaded twice has two owners (core.classroom.access).
+An upload is shown by the name of the file its student uploaded, kept with who uploaded it in the
+lab's store (core.store: tables ``uploads`` and ``upload_owners``, by content hash; the files stay
+under ``<cache_dir>/uploads``): the same content uploaded twice has two owners (core.classroom.access).
 Uploads are stored compressed and deduplicated by content; each owner's uploads count in full
 against their quota (``quota_bytes``; the caller passes the instance's, core.classroom.limits), and
 an owner can list (:func:`uploads`) and delete (:func:`delete_upload`) theirs: the file goes when
@@ -16,17 +17,14 @@ its last owner deletes it.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Connection, delete, insert, select, update
 
 from core.datasets.dataset import Dataset
 from core.datasets.detect import load_path
@@ -34,6 +32,9 @@ from core.datasets.npz import dataset_to_npz
 from core.datasets.registry import SIZE_NAMES, load_ready
 from core.errors import DigitLabError
 from core.settings import settings
+from core.store import database
+from core.store.schema import upload_owners as owner_table
+from core.store.schema import uploads as upload_table
 
 FILE_PREFIX = "file:"
 UPLOADS = "uploads"
@@ -94,7 +95,7 @@ class DatasetSpec:
         if self.path is None:
             return str(self)
         if self.path.parent.name == UPLOADS:
-            name = _read_json(_upload_info(self.path)).get("name")
+            name = _upload_name(self.path.stem)
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
         if self.path.parent.name == "versions":  # core.labels.corrections: a corrected version
             return f"version {self.path.stem[:8]}"
@@ -150,25 +151,28 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
     return its spec.
 
     ``file_name`` (what the browser sent, shown instead of the hash) and ``owner`` (an identity key,
-    see core.classroom.access) are recorded beside it. With ``quota_bytes``, an upload that would
+    see core.classroom.access) are recorded in the store. With ``quota_bytes``, an upload that would
     take the owner's stored uploads over it is refused, naming both figures.
     """
     folder = settings().cache_dir / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{content_hash(ds)}.npz").resolve()
     data = None if target.exists() else dataset_to_npz(ds, compressed=True)
-    with _uploads_locked(folder):  # two uploads at once must not both fit under one quota
-        return _store_upload(ds, target, data, file_name, owner, quota_bytes)
+    # One transaction under the uploads lock: two uploads at once (on any replicas) must not both
+    # fit under one quota, nor a delete remove a file an upload just counted on.
+    with database().write(lock=UPLOADS) as conn:
+        return _store_upload(conn, ds, target, data, file_name, owner, quota_bytes)
 
 
-def _store_upload(ds: Dataset, target: Path, data: bytes | None, file_name: str | None, owner: str | None,
-                  quota_bytes: int | None) -> str:
-    """save_upload's checks and writes, under the uploads lock."""
+def _store_upload(conn: Connection, ds: Dataset, target: Path, data: bytes | None, file_name: str | None,
+                  owner: str | None, quota_bytes: int | None) -> str:
+    """save_upload's checks and writes, in its transaction."""
     folder = target.parent
     if data is None and not target.exists():  # its last owner deleted it meanwhile
         data = dataset_to_npz(ds, compressed=True)
-    if quota_bytes is not None and owner is not None and owner not in _owners_of(target):
-        used = upload_usage().get(owner, 0)
+    records = _records(conn)
+    if quota_bytes is not None and owner is not None and owner not in records.get(target.stem, (None, set()))[1]:
+        used = _usage(_listed(folder, records)).get(owner, 0)
         size = target.stat().st_size if data is None else len(data)
         if used + size > quota_bytes:
             raise DigitLabError(f"this upload takes {_mb(size)} stored and your uploads already take {_mb(used)}, "
@@ -184,7 +188,7 @@ def _store_upload(ds: Dataset, target: Path, data: bytes | None, file_name: str 
                 os.unlink(tmp.name)
                 raise
         os.replace(tmp.name, target)
-    _record_upload(target, Path(file_name).name if file_name else None, owner)
+    _record_upload(conn, target.stem, records.get(target.stem), Path(file_name).name if file_name else None, owner)
     return str(DatasetSpec.of_file(target))
 
 
@@ -201,26 +205,35 @@ class Upload:
 
 def uploads(owner: str | None = None) -> list[Upload]:
     """The stored uploads (``owner``'s only, when given), newest first."""
-    folder = settings().cache_dir / UPLOADS
+    with database().read() as conn:
+        records = _records(conn)
+    found = _listed(settings().cache_dir / UPLOADS, records)
+    return [u for u in found if owner is None or owner in u.owners]
+
+
+def _listed(folder: Path, records: dict[str, tuple[str | None, set[str]]]) -> list[Upload]:
+    """The upload files in ``folder`` with their records, newest first."""
     found = []
     for path in folder.glob("*.npz") if folder.is_dir() else ():
         try:
             stat = path.stat()
         except OSError:  # deleted meanwhile
             continue
-        info = _read_json(_upload_info(path))
-        owners = frozenset(info.get("owners", []))
-        if owner is None or owner in owners:
-            spec = DatasetSpec(name="", size="", path=path.resolve())
-            found.append(Upload(str(spec), spec.display.removesuffix(" (upload)"), stat.st_size, stat.st_mtime,
-                                owners))
+        name, owners = records.get(path.stem, (None, set()))
+        spec = DatasetSpec(name="", size="", path=path.resolve())
+        found.append(Upload(str(spec), name or f"upload {path.stem[:8]}", stat.st_size, stat.st_mtime,
+                            frozenset(owners)))
     return sorted(found, key=lambda u: u.modified, reverse=True)
 
 
 def upload_usage() -> dict[str, int]:
     """Each owner's stored uploads in bytes (an upload two people made counts for both)."""
+    return _usage(uploads())
+
+
+def _usage(found: list[Upload]) -> dict[str, int]:
     usage: dict[str, int] = {}
-    for upload in uploads():
+    for upload in found:
         for owner in upload.owners:
             usage[owner] = usage.get(owner, 0) + upload.size
     return usage
@@ -233,29 +246,15 @@ def delete_upload(spec: "str | DatasetSpec", owner: str | None) -> None:
     if owners is None or (owner is not None and owner not in owners):
         raise DigitLabError("no such upload")
     path = DatasetSpec.parse(spec).path.resolve()
-    with _uploads_locked(path.parent):
-        left = set() if owner is None else set(upload_owners(spec) or ()) - {owner}
-        if left:
-            info = _read_json(_upload_info(path))
-            _write_json(_upload_info(path), {"name": info.get("name"), "owners": sorted(left)})
-            return
+    with database().write(lock=UPLOADS) as conn:
+        gone = owner_table.c.hash == path.stem
+        if owner is not None:
+            conn.execute(delete(owner_table).where(gone, owner_table.c.owner == owner))
+            if conn.execute(select(owner_table.c.owner).where(gone).limit(1)).first() is not None:
+                return
+        conn.execute(delete(owner_table).where(gone))
+        conn.execute(delete(upload_table).where(upload_table.c.hash == path.stem))
         path.unlink(missing_ok=True)
-        _upload_info(path).unlink(missing_ok=True)
-
-
-@contextmanager
-def _uploads_locked(folder: Path) -> Iterator[None]:
-    """An exclusive advisory lock on the uploads folder (across processes) for the with-block."""
-    with open(folder / ".lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _owners_of(target: Path) -> set[str]:
-    return set(_read_json(_upload_info(target)).get("owners", [])) if target.exists() else set()
 
 
 def _mb(size: int) -> str:
@@ -269,33 +268,38 @@ def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
         inside = path is not None and path.resolve().parent == (settings().cache_dir / UPLOADS).resolve()
     except (DigitLabError, OSError):
         return None
-    return frozenset(_read_json(_upload_info(path)).get("owners", [])) if inside else None
+    if not inside:
+        return None
+    with database().read() as conn:
+        return frozenset(conn.scalars(select(owner_table.c.owner).where(owner_table.c.hash == path.stem)))
 
 
-def _record_upload(target: Path, file_name: str | None, owner: str | None) -> None:
-    """Add ``owner`` to the upload's sidecar (the first file name it was uploaded as is kept)."""
-    sidecar = _upload_info(target)
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
-    info = _read_json(sidecar)
-    owners = set(info.get("owners", [])) | ({owner} if owner is not None else set())
-    _write_json(sidecar, {"name": info.get("name") or file_name, "owners": sorted(owners)})
+def _records(conn: Connection) -> dict[str, tuple[str | None, set[str]]]:
+    """Every upload's record: content hash -> (the name it was first uploaded as, its owners)."""
+    records: dict[str, tuple[str | None, set[str]]] = {
+        row.hash: (row.name, set()) for row in conn.execute(select(upload_table.c.hash, upload_table.c.name))}
+    for row in conn.execute(select(owner_table.c.hash, owner_table.c.owner)):
+        records.setdefault(row.hash, (None, set()))[1].add(row.owner)
+    return records
 
 
-def _write_json(path: Path, value: dict) -> None:
-    """Write ``value`` to ``path`` atomically (beside it, then rename)."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(json.dumps(value), encoding="utf-8")
-    os.replace(tmp, path)
+def _record_upload(conn: Connection, digest: str, record: tuple[str | None, set[str]] | None,
+                   file_name: str | None, owner: str | None) -> None:
+    """Add ``owner`` to the upload's record (the first file name it was uploaded as is kept)."""
+    if record is None:
+        conn.execute(insert(upload_table).values(hash=digest, name=file_name))
+        record = (file_name, set())
+    elif record[0] is None and file_name:
+        conn.execute(update(upload_table).where(upload_table.c.hash == digest).values(name=file_name))
+    if owner is not None and owner not in record[1]:
+        conn.execute(insert(owner_table).values(hash=digest, owner=owner))
 
 
-def _upload_info(upload: Path) -> Path:
-    """Where an upload's file name and owners are kept: ``<cache_dir>/upload_info/<hash>.json``."""
-    return settings().cache_dir / "upload_info" / f"{upload.stem}.json"
-
-
-def _read_json(path: Path) -> dict:
+def _upload_name(digest: str) -> str | None:
+    """The name the upload ``digest`` was first uploaded as, if known (a store that cannot be read
+    leaves it unknown: showing a spec must not fail)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+        with database().read() as conn:
+            return conn.execute(select(upload_table.c.name).where(upload_table.c.hash == digest)).scalar()
+    except DigitLabError:
+        return None

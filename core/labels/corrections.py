@@ -1,19 +1,18 @@
 """Label corrections a person accepted, and the corrected dataset versions made from them.
 
 :class:`LabelCorrections` keeps, per dataset spec, the training images whose label was corrected:
-the new label, the label given before, who accepted it and from which label-issues search (a JSON
-file, rewritten atomically under a lock, like ``core.labels.search.LabelMarks``).
+the new label, the label given before, who accepted it and from which label-issues search (rows
+of the lab's store, core.store's ``label_corrections``, like ``core.labels.search.LabelMarks``).
 
 :func:`make_version` applies the corrections to a copy of the dataset and stores it as
-``<cache_dir>/versions/<content hash>.npz`` with a provenance file beside it
-(``<content hash>.json``: the original spec and its content hash, each correction with who
-accepted it and the search that suggested it). The returned ``file:`` spec loads with
+``<cache_dir>/versions/<content hash>.npz`` (written atomically) with its provenance in the store
+(``dataset_versions``: the original spec and its content hash, each correction with who accepted
+it and the search that suggested it), so every replica reads it. The returned ``file:`` spec loads with
 ``core.datasets.load_spec`` like any dataset, so a version is trained, gridded and compared in
 Runs and Grid as any dataset is. The same corrections of the same dataset give the same version.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,14 +22,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, insert, select, update
 
 from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.npz import dataset_to_npz
 from core.datasets.specs import content_hash
 from core.errors import DigitLabError
-from core.labels.search import _json, _locked
-from core.runs.store import atomic_write_text
 from core.settings import settings
+from core.store import database
+from core.store.schema import dataset_versions, label_corrections
 
 VERSIONS = "versions"
 CORRECTION_COLUMNS = ["index", "given", "label", "by", "search", "accepted"]
@@ -38,23 +38,24 @@ CORRECTION_COLUMNS = ["index", "given", "label", "by", "search", "accepted"]
 
 class LabelCorrections:
     """One person's accepted label corrections of one dataset spec: training index -> new label,
-    with who accepted it and from which search. Stored as
-    ``<root>/label_corrections/<hash of owner and spec>.json``; like marks, each ``owner`` has their
-    own (the single local user's and the CLI's, no owner, are one set named by the spec alone)."""
+    with who accepted it and from which search. Kept in the lab's store (``label_corrections``, one
+    row per image; ``root``: the run root whose database it is, default ``settings().run_root``);
+    like marks, each ``owner`` has their own (the single local user's and the CLI's, no owner, are
+    one set named by the spec alone)."""
 
     def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
         self.owner = owner
-        folder = Path(root if root is not None else settings().cache_dir) / "label_corrections"
-        named = spec if owner is None else json.dumps([owner, spec])
-        self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"
+        self.db = database(root)
+        self._mine = (label_corrections.c.owner == (owner or ""), label_corrections.c.dataset == spec)
 
     def load(self) -> dict[int, dict[str, Any]]:
         """Every correction by training index: ``{"given", "label", "by", "search", "accepted"}``."""
-        data = _json(self.path)
-        items = data.get("corrections", {}) if data.get("dataset") == self.spec else {}
-        return {int(i): c for i, c in items.items()
-                if str(i).isdigit() and isinstance(c, Mapping) and _is_label(c.get("label"))}
+        t = label_corrections.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(t.image, t.given, t.label, t.by, t.search, t.accepted).where(*self._mine))
+            return {r.image: {"given": r.given, "label": r.label, "by": r.by, "search": r.search,
+                              "accepted": r.accepted} for r in rows}
 
     def accept(self, index: int, label: int, given: int, by: str | None = None,
                search: str | None = None) -> dict[int, dict[str, Any]]:
@@ -79,17 +80,12 @@ class LabelCorrections:
                              for i in sorted(items)], columns=CORRECTION_COLUMNS)
 
     def _change(self, index: int, value: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.path.with_suffix(".lock")):
-            items = self.load()
-            if value is None:
-                items.pop(index, None)
-            else:
-                items[index] = value
-            atomic_write_text(self.path, json.dumps({
-                "dataset": self.spec, "updated": time.time(),
-                "corrections": {str(i): items[i] for i in sorted(items)}}, indent=1))
-        return items
+        with self.db.write(lock=f"corrections:{self.owner}:{self.spec}") as conn:
+            conn.execute(delete(label_corrections).where(*self._mine, label_corrections.c.image == index))
+            if value is not None:
+                conn.execute(insert(label_corrections).values(owner=self.owner or "", dataset=self.spec,
+                                                              image=index, **value))
+        return self.load()
 
 
 def apply_corrections(ds: Dataset, corrections: Mapping[int, Mapping[str, Any]]) -> Dataset:
@@ -112,7 +108,7 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
     """The corrected version of dataset ``spec`` (its corrections applied), stored with its
     provenance; returns the version's spec. DigitLabError if there is no correction."""
     base = Path(root if root is not None else settings().cache_dir)
-    corrections = LabelCorrections(spec, base, owner=owner).load()
+    corrections = LabelCorrections(spec, owner=owner).load()
     if not corrections:
         raise DigitLabError("no correction accepted yet: accept a suggested label first")
     ds = load_spec(spec)
@@ -130,7 +126,11 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
         "made_by": owner, "made": time.time(),
         "corrections": [{"index": i, **corrections[i]} for i in sorted(corrections)],
     }
-    atomic_write_text(target.with_suffix(".json"), json.dumps(provenance, indent=1))
+    body = json.dumps(provenance)
+    with database().write(lock=f"version:{digest}") as conn:
+        if not conn.execute(update(dataset_versions).where(dataset_versions.c.hash == digest)
+                            .values(provenance=body)).rowcount:
+            conn.execute(insert(dataset_versions).values(hash=digest, provenance=body))
     return str(DatasetSpec.of_file(target))
 
 
@@ -142,8 +142,13 @@ def provenance(spec: str) -> dict[str, Any] | None:
         return None
     if path is None or path.parent.name != VERSIONS or path.suffix != ".npz":
         return None
-    data = _json(path.with_suffix(".json"))
-    return data or None
+    with database().read() as conn:
+        body = conn.execute(select(dataset_versions.c.provenance).where(dataset_versions.c.hash == path.stem)).scalar()
+    try:
+        data = json.loads(body) if body is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data else None
 
 
 def _is_label(value: Any) -> bool:

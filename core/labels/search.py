@@ -17,7 +17,8 @@ suspects; the server writes them into a folder under ``settings().cache_dir``, w
 session (or by the CLI) is found again and never recomputed.
 
 :class:`LabelMarks` keeps, per dataset spec, which training images a person marked "label wrong"
-or "fine" (a JSON file, rewritten atomically under a lock). Training leaves the images marked
+or "fine" (rows of the lab's store, core.store's ``label_marks``: one per image, so two sessions
+marking at once on any replicas lose nothing). Training leaves the images marked
 wrong out with ``RunConfig(exclude=LabelMarks(spec).wrong())``.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, insert, select
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
@@ -46,6 +48,8 @@ from core.execution.shipping import Shipment, dataset_payload, local_spec
 from core.preprocess import Pipeline, get_pipeline
 from core.runs.store import atomic_write_text
 from core.settings import settings
+from core.store import database
+from core.store.schema import label_marks
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress  # noqa: F401 - re-exported
 from core.training.models import Hyperparams, build_model
 
@@ -325,25 +329,23 @@ def cancel_search(key: str) -> None:
 class LabelMarks:
     """A person's verdicts on training images of one dataset spec: index -> "wrong" or "fine".
 
-    Stored as ``<root>/label_marks/<hash of owner and spec>.json`` (root: ``settings().cache_dir``);
-    every change re-reads the file under a lock and replaces it atomically, so sessions marking
-    the same dataset at once lose nothing. Each ``owner`` (an identity key, core.classroom.access) has their
-    own marks; the local user's and the CLI's (no owner) are one set, named by the spec alone.
+    Kept in the lab's store (``label_marks``, one row per image; ``root``: the run root whose
+    database it is, default ``settings().run_root``), each change its own transaction. Each
+    ``owner`` (an identity key, core.classroom.access) has their own marks; the local user's and
+    the CLI's (no owner) are one set, named by the spec alone.
     """
 
     def __init__(self, spec: str, root: str | os.PathLike[str] | None = None, owner: str | None = None) -> None:
         self.spec = spec
         self.owner = None if owner == LOCAL_KEY else owner
-        folder = Path(root if root is not None else settings().cache_dir) / "label_marks"
-        named = spec if self.owner is None else json.dumps([self.owner, spec])
-        self.path = folder / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json"
+        self.db = database(root)
+        self._mine = (label_marks.c.owner == (self.owner or ""), label_marks.c.dataset == spec)
 
     def load(self) -> dict[int, str]:
-        """Every mark, by training-image index (an absent or unreadable file holds none)."""
-        data = _json(self.path)
-        mine = data.get("dataset") == self.spec and data.get("owner") == self.owner
-        marks = data.get("marks", {}) if mine else {}
-        return {int(i): m for i, m in marks.items() if str(i).isdigit() and m in MARK_TEXT}
+        """Every mark, by training-image index."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(label_marks.c.image, label_marks.c.mark).where(*self._mine))
+            return {row.image: row.mark for row in rows if row.mark in MARK_TEXT}
 
     def set(self, index: int, mark: str | None) -> dict[int, str]:
         """Mark image ``index`` "wrong" or "fine" (None clears its mark); return every mark."""
@@ -351,17 +353,12 @@ class LabelMarks:
             raise DigitLabError(f"a mark is one of {', '.join(MARK_TEXT)}, got {mark!r}")
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise DigitLabError(f"a training image index is a whole number from 0, got {index!r}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.path.with_suffix(".lock")):
-            marks = self.load()
-            if mark is None:
-                marks.pop(int(index), None)
-            else:
-                marks[int(index)] = mark
-            atomic_write_text(self.path, json.dumps({
-                "dataset": self.spec, "owner": self.owner, "updated": time.time(),
-                "marks": {str(i): marks[i] for i in sorted(marks)}}, indent=1))
-        return marks
+        with self.db.write(lock=f"marks:{self.owner}:{self.spec}") as conn:
+            conn.execute(delete(label_marks).where(*self._mine, label_marks.c.image == int(index)))
+            if mark is not None:
+                conn.execute(insert(label_marks).values(owner=self.owner or "", dataset=self.spec, image=int(index),
+                                                        mark=mark, updated=time.time()))
+        return self.load()
 
     def wrong(self) -> tuple[int, ...]:
         """Indices marked "label wrong", sorted: what ``RunConfig(exclude=...)`` takes."""

@@ -9,6 +9,12 @@ Writes go through :meth:`Database.write`: on SQLite a transaction that takes the
 front (``BEGIN IMMEDIATE``: no upgrade deadlocks between processes); on PostgreSQL a transaction
 that may take an advisory lock by name, which is how dispatchers on many replicas claim jobs one
 at a time.
+
+Files of earlier versions (workspaces, the sign-in secret file, ``challenges.sqlite``, upload
+records, label marks and corrections, class names: :func:`legacy_files`) are imported by Alembic
+revision 0002. A brand-new database is normally created from the current schema at once and never
+runs revisions; so where such files exist, a new database takes the Alembic path from nothing
+instead, and the one importer (in the revision) runs either way.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ from core.settings import settings
 from core.store.schema import metadata
 
 #: The newest schema revision (core/store/migrations/versions); a test checks Alembic agrees.
-HEAD = "0001"
+HEAD = "0002"
 SQLITE_NAME = "index.sqlite3"
 _ENV = "DIGITLAB_DATABASE_URL"
 
@@ -120,7 +126,8 @@ class Database:
                 version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                 if version == HEAD:
                     return
-            elif not tables & set(metadata.tables):  # a new database: the current schema at once
+            elif not tables & set(metadata.tables) and not legacy_files(*file_roots(self.url)):
+                # A new database with nothing of earlier versions to import: the current schema at once.
                 metadata.create_all(conn)
                 conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
                 conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
@@ -128,6 +135,30 @@ class Database:
             from core.store.migrate import upgrade  # Alembic only where there is something to upgrade
 
             upgrade(conn)
+
+
+def file_roots(url: str) -> tuple[Path, Path]:
+    """(run root, cache folder) whose files of earlier versions belong to the database ``url``: a
+    SQLite database's own folder is its run root; a server's is the configured one."""
+    config = settings()
+    if url.startswith("sqlite"):
+        return Path(url.removeprefix("sqlite:///")).parent, Path(config.cache_dir)
+    return Path(config.run_root), Path(config.cache_dir)
+
+
+#: What earlier versions kept in files, relative to (run root, cache folder): revision 0002 imports it.
+LEGACY_RUN_ROOT = ("challenges/challenges.sqlite", "names.json")
+LEGACY_CACHE = ("workspaces", "signin-secret", "upload_info", "label_marks", "label_corrections", "versions")
+
+
+def legacy_files(run_root: Path, cache_dir: Path) -> bool:
+    """Whether files of earlier versions lie under ``run_root`` or ``cache_dir`` (to import)."""
+    try:
+        return (any((run_root / name).exists() for name in LEGACY_RUN_ROOT)
+                or any((cache_dir / name).exists() for name in LEGACY_CACHE[:-1])
+                or any((cache_dir / LEGACY_CACHE[-1]).glob("*.json")))
+    except OSError:  # an unreadable folder holds nothing to import
+        return False
 
 
 def _engine(url: str) -> Engine:

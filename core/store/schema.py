@@ -2,7 +2,7 @@
 older database to this shape; a new one is created from it directly."""
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         false)
 
 metadata = MetaData()
@@ -63,4 +63,106 @@ secrets = Table(
     "secrets", metadata,
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
+)
+
+#: What each person was working on (core.classroom.workspace): their session values as JSON, and
+#: which replica process wrote them last (another one: the lab restarted meanwhile).
+workspaces = Table(
+    "workspaces", metadata,
+    Column("key", Text, primary_key=True),
+    Column("process", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+#: Class challenges (core.classroom.challenges); their hidden sets stay files under the run root.
+challenges = Table(
+    "challenges", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("dataset", Text, nullable=False),
+    Column("public_share", Float, nullable=False),
+    Column("per_day", Integer, nullable=False),
+    Column("deadline", Float),
+    Column("show_private", Boolean, nullable=False),
+    Column("closed", Boolean, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("images", Integer, nullable=False),
+    Column("public_images", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("created_by", Text),
+)
+
+#: Runs submitted to a challenge, what they were, and their scores.
+submissions = Table(
+    "submissions", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("challenge_id", String(32), nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("preset", Text),
+    Column("pipeline", Text),
+    Column("validation", Text),
+    Column("created", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("public_score", Float),
+    Column("private_score", Float),
+    Column("all_score", Float),
+    Column("error", Text),
+    Column("scored", Float),
+)
+Index("submissions_by_owner", submissions.c.challenge_id, submissions.c.owner, submissions.c.created)
+
+#: Browser uploads (core.datasets.specs), by content hash (the file's name under the cache's
+#: uploads folder): the name it was first uploaded as.
+uploads = Table(
+    "uploads", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("name", Text),
+)
+
+#: Who uploaded what: the same content uploaded by two people has two owners.
+upload_owners = Table(
+    "upload_owners", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("owner", Text, primary_key=True),
+)
+
+#: A person's verdicts on training images (core.labels.search.LabelMarks); owner "" is the single
+#: local user's and the CLI's set.
+label_marks = Table(
+    "label_marks", metadata,
+    Column("owner", Text, primary_key=True),
+    Column("dataset", Text, primary_key=True),
+    Column("image", Integer, primary_key=True),
+    Column("mark", String(16), nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+#: Label corrections a person accepted (core.labels.corrections); owner "" as for marks.
+label_corrections = Table(
+    "label_corrections", metadata,
+    Column("owner", Text, primary_key=True),
+    Column("dataset", Text, primary_key=True),
+    Column("image", Integer, primary_key=True),
+    Column("given", Integer, nullable=False),
+    Column("label", Integer, nullable=False),
+    Column("by", Text),
+    Column("search", Text),
+    Column("accepted", Float, nullable=False),
+)
+
+#: Corrected dataset versions (files under the cache's versions folder), by content hash, with
+#: their provenance as JSON (what they were made from, by whom, which corrections).
+dataset_versions = Table(
+    "dataset_versions", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("provenance", Text, nullable=False),
+)
+
+#: Class-code names as typed (core.classroom.access), by case-folded identity key.
+class_names = Table(
+    "class_names", metadata,
+    Column("key", Text, primary_key=True),
+    Column("name", Text, nullable=False),
 )
