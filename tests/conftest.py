@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _lab_folders_default_to_tmp(monkeypatch, tmp_path_factory) -> None:
+    """A test that sets no run root still never writes the lab's database into the checkout."""
+    if "DIGITLAB_RUN_ROOT" not in os.environ:
+        monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path_factory.mktemp("lab") / "runs"))
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """The ../shared folder beside the checkout; tests using it skip where it is absent."""
