@@ -21,7 +21,7 @@ DOCKER = $(eval DOCKER := $(shell if docker info >/dev/null 2>&1; then echo dock
 endif
 NO_ENGINE := echo "skipped: no container engine works here (docker info and podman info both failed); install Docker or Podman"
 
-.PHONY: run ray ray-stop test install install-dev browser bench clean image image-test
+.PHONY: run ray ray-stop test install install-dev browser postgres bench clean image image-test
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,9 +56,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (browser tests will skip)"; fi; }
 
+# Debian's PostgreSQL for the store's tests on a real server (a fixture starts a throwaway one on
+# loopback; the lab itself needs none: SQLite unless DIGITLAB_DATABASE_URL is set).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql' (PostgreSQL tests will skip)"; fi; }
+
 # Two processes: much of the suite waits on servers, Ray and the browser (19 min serial, 11 with two).
 # A crashed test process ends the run at once with that test named (xdist's restarts could hang it).
-test: install-dev browser
+test: install-dev browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 bench: install-dev
