@@ -125,7 +125,7 @@ class JobQueue:
     def max_jobs(self) -> int:
         """Runs that may train at once (asks the cluster on first use when not set)."""
         if self._max_jobs is None:
-            self._max_jobs = max(1, cluster.total_cpus() // settings().cpus_per_run)
+            self._max_jobs = cluster.slots()
         self.store.slots = max(1, self._max_jobs)  # the store's start estimates count free slots
         return self.store.slots
 

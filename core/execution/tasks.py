@@ -39,7 +39,6 @@ from sqlalchemy import insert, select, update
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
 from core.execution.keeper import keeper
-from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress
 from core.store import Database, codec, database
 from core.store import jobs as job_table
@@ -164,18 +163,12 @@ _own_kinds: dict[str, TaskKind] = {}
 #: Databases this process dispatches for: served ones always, others while they have tasks.
 _databases: dict[str, tuple[Database, bool]] = {}
 _pumper: threading.Thread | None = None
-_slots: int | None = None
 _renewed = float("-inf")
 
 
 def slots() -> int:
-    """Tasks that may run at once: ``DIGITLAB_MAX_JOBS``, or the cluster's CPUs per run's CPUs."""
-    global _slots
-    if settings().max_jobs:
-        return settings().max_jobs
-    if _slots is None:
-        _slots = max(1, cluster.total_cpus() // settings().cpus_per_run)
-    return _slots
+    """Tasks that may run at once (core.execution.cluster.slots, the same figure as runs)."""
+    return cluster.slots()
 
 
 def serve(db: Database | None = None) -> None:
