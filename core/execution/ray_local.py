@@ -130,9 +130,49 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def stop(port: int, config: Settings | None = None, timeout: float = 10.0) -> bool:
-    """End the lab's Ray started by :func:`start` on ``port`` (SIGTERM, then SIGKILL after
-    ``timeout`` s); False when none was recorded or it had ended already."""
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _end(pids: list[int], timeout: float) -> None:
+    """SIGTERM ``pids``, wait up to ``timeout`` s for them to go, then SIGKILL the rest."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+
+    def alive() -> list[int]:
+        return [pid for pid in pids if _comm(pid) and _state(pid) not in ("Z", "")]
+
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def stop(port: int, config: Settings | None = None, timeout: float = 15.0) -> bool:
+    """End the lab's Ray started by :func:`start` on ``port``; False when none was recorded or it
+    had ended already.
+
+    In Ray's own order (``ray stop``): the raylet first, the GCS last, else they wait on each other
+    (a GCS sent SIGTERM with its raylet alive did not exit in 30 s here). Each step gets a third
+    of ``timeout``, then SIGKILL.
+    """
     group = _group_file(port, config)
     try:
         pgid = int(group.read_text().strip())
@@ -141,12 +181,9 @@ def stop(port: int, config: Settings | None = None, timeout: float = 10.0) -> bo
     if pgid <= 1 or not group_members(pgid):
         group.unlink(missing_ok=True)
         return False
-    os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while group_members(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if group_members(pgid):
-        os.killpg(pgid, signal.SIGKILL)
+    _end([pid for pid in group_members(pgid) if _comm(pid) == "raylet"], timeout / 3)
+    _end([pid for pid in group_members(pgid) if _comm(pid) != "gcs_server"], timeout / 3)
+    _end(group_members(pgid), timeout / 3)
     group.unlink(missing_ok=True)
     return True
 
