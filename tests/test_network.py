@@ -168,7 +168,7 @@ def _grpc_status(port: int, token: str | None, client_server: bool = False) -> s
     from ray.core.generated import gcs_service_pb2, ray_client_pb2
 
     if client_server:
-        method, request, reply = ("/ray.rpc.RayletDriver/ClusterInfo", ray_client_pb2.ClusterInfoRequest(),
+        method, request, reply = ("/ray.rpc.RayletDriver/ClusterInfo", ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
                                   ray_client_pb2.ClusterInfoResponse)
     else:
         method, request, reply = ("/ray.rpc.NodeInfoGcsService/GetClusterId",
@@ -259,6 +259,7 @@ def test_network_clients_without_the_token_or_with_a_wrong_one_are_refused(lab_r
         assert _grpc_status(port, token) == "OK"
         assert _grpc_status(port + 1, None, client_server=True) == "UNAUTHENTICATED"
         assert _grpc_status(port + 1, wrong, client_server=True) == "UNAUTHENTICATED"
+        assert _grpc_status(port + 1, token, client_server=True) == "OK"
         results = {name: proc.communicate(timeout=150) for name, proc in procs.items()}
     finally:
         for proc in procs.values():
