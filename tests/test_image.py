@@ -232,7 +232,8 @@ import os, grpc
 from ray.core.generated import gcs_service_pb2, ray_client_pb2
 calls = {6379: ("/ray.rpc.NodeInfoGcsService/GetClusterId", gcs_service_pb2.GetClusterIdRequest(),
                 gcs_service_pb2.GetClusterIdReply),
-         10001: ("/ray.rpc.RayletDriver/ClusterInfo", ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
+         10001: ("/ray.rpc.RayletDriver/ClusterInfo",
+                 ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
                  ray_client_pb2.ClusterInfoResponse)}
 tokens = {"none": None, "wrong": "0" * 64, "right": os.environ["RAY_AUTH_TOKEN"]}
 for port, (method, request, reply) in calls.items():

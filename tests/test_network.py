@@ -168,8 +168,8 @@ def _grpc_status(port: int, token: str | None, client_server: bool = False) -> s
     from ray.core.generated import gcs_service_pb2, ray_client_pb2
 
     if client_server:
-        method, request, reply = ("/ray.rpc.RayletDriver/ClusterInfo", ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
-                                  ray_client_pb2.ClusterInfoResponse)
+        ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
+        method, request, reply = ("/ray.rpc.RayletDriver/ClusterInfo", ping, ray_client_pb2.ClusterInfoResponse)
     else:
         method, request, reply = ("/ray.rpc.NodeInfoGcsService/GetClusterId",
                                   gcs_service_pb2.GetClusterIdRequest(), gcs_service_pb2.GetClusterIdReply)
