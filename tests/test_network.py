@@ -323,3 +323,41 @@ def test_network_the_servers_own_local_ray_is_loopback_with_the_token(tmp_path):
     finally:
         client.stdin.close()
         client.wait(timeout=60)
+
+
+# ---- the token itself --------------------------------------------------------------------------------
+def test_network_the_lab_token_is_made_once_private_and_the_operators_wins(tmp_path, monkeypatch):
+    """The lab's token file is made once (0600, 64 hex digits) and kept; an operator's token (ours
+    first, then Ray's own variable) is used instead and never written; a short one is refused
+    without being repeated."""
+    from core.errors import DigitLabError
+    from core.execution import ray_token
+
+    for name in ("DIGITLAB_RAY_TOKEN", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
+    env: dict[str, str] = {"RAY_AUTH_TOKEN": "stale"}
+    ray_token.apply(env)
+    path = tmp_path / "cache" / "ray-token"
+    assert env == {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(path)}
+    token = path.read_text()
+    assert len(token) == 64 and int(token, 16) >= 0 and path.stat().st_mode & 0o777 == 0o600
+    assert ray_token.auth_env()["RAY_AUTH_TOKEN_PATH"] == str(path) and path.read_text() == token
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "r" * 32)
+    assert ray_token.auth_env() == {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "r" * 32}
+    monkeypatch.setenv("DIGITLAB_RAY_TOKEN", "d" * 32)
+    assert ray_token.auth_env()["RAY_AUTH_TOKEN"] == "d" * 32
+    monkeypatch.setenv("DIGITLAB_RAY_TOKEN", "short-secret")
+    with pytest.raises(DigitLabError) as refused:
+        ray_token.auth_env()
+    assert "DIGITLAB_RAY_TOKEN" in str(refused.value) and "short-secret" not in str(refused.value)
+    assert path.read_text() == token
+
+
+def test_network_only_loopback_addresses_count_as_this_machines_ray():
+    from core.execution.ray_local import is_loopback
+
+    assert all(is_loopback(a) for a in ("", "127.0.0.1:6390", "localhost:6390", "ray://127.0.0.1:10001",
+                                        "[::1]:6390", "127.0.0.2:1"))
+    assert not any(is_loopback(a) for a in ("head:6379", "ray://head:10001", "192.0.2.2:6390", "0.0.0.0:6390"))

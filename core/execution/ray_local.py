@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.errors import DigitLabError
 from core.execution import ray_token
 from core.settings import Settings, settings
 
@@ -193,17 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("start", "stop"))
     parser.add_argument("--port", type=int, default=6390)
     args = parser.parse_args(argv)
-    if args.action == "start":
-        if start(args.port):
-            print(f"Ray started at {LOOPBACK}:{args.port}, loopback only, with the lab's token "
+    try:
+        return _run(args.action, args.port)
+    except DigitLabError as err:  # a bad operator token, say: one line, never the token itself
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(action: str, port: int) -> int:
+    if action == "start":
+        if start(port):
+            print(f"Ray started at {LOOPBACK}:{port}, loopback only, with the lab's token "
                   "(make ray-stop ends it)")
         else:
-            print(f"Ray already answers at {LOOPBACK}:{args.port}: reused")
-        return 0
-    if stop(args.port):
-        print(f"Ray at {LOOPBACK}:{args.port} stopped")
+            print(f"Ray already answers at {LOOPBACK}:{port}: reused")
+    elif stop(port):
+        print(f"Ray at {LOOPBACK}:{port} stopped")
     else:
-        print(f"no Ray of this lab recorded at {LOOPBACK}:{args.port} (one started otherwise: `ray stop` "
+        print(f"no Ray of this lab recorded at {LOOPBACK}:{port} (one started otherwise: `ray stop` "
               "ends every Ray of this user)")
     return 0
 
