@@ -361,3 +361,34 @@ def test_network_only_loopback_addresses_count_as_this_machines_ray():
     assert all(is_loopback(a) for a in ("", "127.0.0.1:6390", "localhost:6390", "ray://127.0.0.1:10001",
                                         "[::1]:6390", "127.0.0.2:1"))
     assert not any(is_loopback(a) for a in ("head:6379", "ray://head:10001", "192.0.2.2:6390", "0.0.0.0:6390"))
+
+
+def test_network_make_ray_does_not_reuse_a_ray_that_answers_without_a_token(tmp_path, monkeypatch):
+    """Something answering Ray's GCS call without a token on the port (as a Ray started before the
+    lab's token would): `ray_local start` refuses to reuse it and says how to end it."""
+    from concurrent import futures
+
+    import grpc
+    from ray.core.generated import gcs_service_pb2
+
+    from core.errors import DigitLabError
+    from core.execution import ray_local
+
+    def cluster_id(request, context):
+        return gcs_service_pb2.GetClusterIdReply()
+
+    handler = grpc.method_handlers_generic_handler("ray.rpc.NodeInfoGcsService", {
+        "GetClusterId": grpc.unary_unary_rpc_method_handler(
+            cluster_id, request_deserializer=gcs_service_pb2.GetClusterIdRequest.FromString,
+            response_serializer=gcs_service_pb2.GetClusterIdReply.SerializeToString)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path))
+    try:
+        assert ray_local.answers_without_token(port)
+        with pytest.raises(DigitLabError, match="without token authentication"):
+            ray_local.start(port)
+        assert not (tmp_path / f"ray-{port}.pgid").exists()
+    finally:
+        server.stop(None)

@@ -91,6 +91,23 @@ def answers(port: int) -> bool:
         return False
 
 
+def answers_without_token(port: int) -> bool:
+    """Whether the Ray GCS on 127.0.0.1:``port`` answers a call that carries no token (a Ray
+    started without token authentication, e.g. by an older ``make ray``)."""
+    import grpc
+    from ray.core.generated import gcs_service_pb2
+
+    with grpc.insecure_channel(f"{LOOPBACK}:{port}") as channel:
+        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
+                                   request_serializer=gcs_service_pb2.GetClusterIdRequest.SerializeToString,
+                                   response_deserializer=gcs_service_pb2.GetClusterIdReply.FromString)
+        try:
+            call(gcs_service_pb2.GetClusterIdRequest(), timeout=10)
+        except grpc.RpcError:
+            return False  # refused (UNAUTHENTICATED), or not a Ray GCS at all
+    return True
+
+
 def _group_file(port: int, config: Settings | None = None) -> Path:
     return Path((config or settings()).cache_dir) / f"ray-{port}.pgid"
 
@@ -98,10 +115,15 @@ def _group_file(port: int, config: Settings | None = None) -> Path:
 def start(port: int, config: Settings | None = None) -> bool:
     """Start the lab's Ray on ``port`` unless one answers there; True when it was started.
 
+    A Ray that answers without the token (an older ``make ray``'s) is not reused: DigitLabError.
+
     Its processes get a process group of their own, recorded in the cache folder, so
     :func:`stop` ends this Ray and no other on the machine (``ray stop`` ends every one).
     """
     if answers(port):
+        if answers_without_token(port):
+            raise DigitLabError(f"the Ray at {LOOPBACK}:{port} runs without token authentication (started "
+                                "before the lab's token): end it (`ray stop`), then start it again")
         return False
     proc = subprocess.Popen(start_command(port, config), env=node_env(config), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
