@@ -32,7 +32,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     DIGITLAB_DATA_DIR=/data/datasets \
     DIGITLAB_CACHE_DIR=/data/cache \
     DIGITLAB_MAX_JOBS=0 \
-    DIGITLAB_MAX_UPLOAD_MB=200
+    DIGITLAB_MAX_UPLOAD_MB=200 \
+    RAY_AUTH_MODE=token
+# RAY_AUTH_MODE=token: every Ray in this image uses Ray's token authentication. The lab's own Ray
+# (no DIGITLAB_RAY_ADDRESS) gets a token made once in /data/cache/ray-token and listens on loopback;
+# compose's head and workers (`ray start`) refuse to start without RAY_AUTH_TOKEN.
 
 # tini as PID 1: forwards docker stop's SIGTERM to Streamlit and reaps orphaned processes, which
 # a Python PID 1 leaves as zombies. apt-get clean: no package caches left in the layer.

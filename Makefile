@@ -8,10 +8,13 @@ ADDRESS ?= 127.0.0.1
 IMAGE  ?= digit-lab
 # The lab's own Ray, a set of processes of its own that outlive the dashboard: restarting the
 # server (a setting changed, an upgrade, a crash) leaves the runs in flight training, and the
-# restarted server collects them. Loopback only; `make ray-stop` ends it (and its runs).
+# restarted server collects them. Loopback only (every Ray server on 127.0.0.1, whatever ADDRESS
+# the dashboard gets) and Ray's token authentication with the lab's token (made once in the cache
+# folder, or DIGITLAB_RAY_TOKEN): core/execution/ray_local.py holds the command line.
+# `make ray-stop` ends it (and its runs). RAY_PORT + 1 is its (unused, loopback) ray:// port.
 RAY_PORT ?= 6390
 RAY_ADDRESS := 127.0.0.1:$(RAY_PORT)
-RAY_ENV := RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 PYTHONPATH=$(CURDIR)
+RAY_ENV := RAY_USAGE_STATS_ENABLED=0 PYTHONPATH=$(CURDIR)
 
 # The container engine: docker where it has an engine, else podman (same arguments), else none.
 # Decided once, on first use (`make DOCKER=podman ...` skips the probe).
@@ -42,13 +45,11 @@ run: install ray
 
 # Start the lab's Ray unless it answers already (then it is reused, with whatever it is training).
 ray: install
-	@$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(RAY_PORT)), 2)" 2>/dev/null || { \
-	  $(RAY_ENV) $(BIN)/ray start --head --node-ip-address=127.0.0.1 --port=$(RAY_PORT) \
-	    --num-cpus=$$(nproc) --object-store-memory=268435456 --include-dashboard=false \
-	    --disable-usage-stats >/dev/null && echo "Ray started at $(RAY_ADDRESS) (make ray-stop ends it)"; }
+	@$(RAY_ENV) $(BIN)/python -m core.execution.ray_local start --port $(RAY_PORT)
 
+# Ends this lab's Ray only (`ray stop` would end every Ray of this user on the machine).
 ray-stop: install
-	$(RAY_ENV) $(BIN)/ray stop
+	@$(RAY_ENV) $(BIN)/python -m core.execution.ray_local stop --port $(RAY_PORT)
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:

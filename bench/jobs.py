@@ -60,6 +60,10 @@ def main() -> None:
                        "DIGITLAB_CPUS_PER_RUN": "1"})
     from ray.cluster_utils import Cluster
 
+    from core.execution import ray_local, ray_token
+
+    ray_local.use_loopback(True)  # the nodes take this environment: loopback, the lab's token
+    ray_token.apply()
     head = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 128 * 2**20,
                                                           "include_dashboard": False})
     head.add_node(num_cpus=1, env_vars={"DIGITLAB_CACHE_DIR": str(work / "node2-cache"),

@@ -1,6 +1,7 @@
 """Runs outlive the dashboard: restart the server while three runs train, and count what finishes.
 
-As ``make run`` sets it up: the lab's own Ray started apart (``ray start --head`` on loopback), the
+As ``make run`` sets it up: the lab's own Ray started apart (``core.execution.ray_local``: loopback,
+the lab's token), the
 dashboard (``streamlit run app.py``) joined to it through DIGITLAB_RAY_ADDRESS. Three runs of
 several epochs are queued; once each has charted two epochs the server is killed (SIGKILL: a crash,
 the harshest restart) and started again on the same address. A page is opened in Chromium after
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,21 +44,6 @@ def open_page(url: str) -> None:
         browser.close()
 
 
-def stop_ray(port: int) -> None:
-    """End the Ray this benchmark started (only its processes: `ray stop` would end every Ray here)."""
-    marks = (f"127.0.0.1:{port}", f"--gcs_server_port={port}")
-    for entry in Path("/proc").iterdir():
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and any(m in cmd for m in marks):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-            except OSError:
-                pass
-
-
 def wait(what, timeout: float, say: str) -> None:
     deadline = time.monotonic() + timeout
     while not what():
@@ -70,15 +55,14 @@ def wait(what, timeout: float, say: str) -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-restart-"))
     ray_port = free_port()
-    ray_env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={ray_port}",
-                    f"--num-cpus={RUNS}", "--object-store-memory=268435456", "--include-dashboard=false",
-                    "--disable-usage-stats"], env=ray_env, check=True, stdout=subprocess.DEVNULL)
-    settings = {"DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}", "RAY_AUTH_MODE": "disabled",
-                "DIGITLAB_MAX_JOBS": str(RUNS), "DIGITLAB_WARM_UP": "0"}
+    # The servers get cache = work/cache (start_server): the Ray's token file is made there too.
     os.environ.update({"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
-                       "DIGITLAB_DATA_DIR": str(work / "data")})
+                       "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_RAY_CPUS": str(RUNS)})
+    from core.execution import ray_local
+
+    ray_local.start(ray_port)
+    settings = {"DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}", "DIGITLAB_MAX_JOBS": str(RUNS),
+                "DIGITLAB_WARM_UP": "0"}
     from core.runs.store import RunStore
     from core.training.config import RunConfig
 
@@ -108,7 +92,7 @@ def main() -> None:
                   + (f" ({run.error})" if run.error else ""))
     finally:
         server.kill()
-        stop_ray(ray_port)
+        ray_local.stop(ray_port)  # this Ray only: `ray stop` would end every Ray here
     print(f"restart: {in_flight} runs in flight, server restarted, {finished} finished, {in_flight - finished} lost")
 
 

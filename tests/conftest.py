@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every Ray the tests start or join (the session's cluster, a page test's local Ray, the CLIs they
+# run) uses Ray's token authentication as the lab's do: one operator-style token for the session.
+os.environ.setdefault("DIGITLAB_RAY_TOKEN", secrets.token_hex(32))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -60,7 +64,12 @@ def ray_session():
 
     from core.execution import cluster
 
+    from core.execution import ray_local, ray_token
+
     cluster.shutdown()  # a page test may have started a plain local Ray in this process
+    # Its nodes take this environment: the session's token, and loopback addresses only.
+    ray_local.use_loopback(True)
+    ray_token.apply()
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     for attempt in (1, 2):  # Ray gives a node a fixed 30 s to start: a loaded machine may miss it once
         try:

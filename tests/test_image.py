@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -177,14 +178,17 @@ class ComposeProject:
                     time.sleep(2)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster(engine: Engine, image: str):
+    """compose.yaml up once for this module's compose tests, with a Ray token of its own (as the
+    operator's .env gives it)."""
     command = compose_command(engine)
     if command is None:
         pytest.skip(f"no compose for {engine.command} (docker compose, or podman-compose from requirements-dev.txt)")
     port = free_port()
     project = ComposeProject(engine, command, f"digitlab-test-{uuid.uuid4().hex[:8]}",
-                             {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image},
+                             {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image,
+                              "DIGITLAB_RAY_TOKEN": secrets.token_hex(32)},
                              f"http://127.0.0.1:{port}")
     try:
         project.compose("up", "-d")
@@ -219,3 +223,58 @@ def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker
     on_workers = {w: tasks_run_on(w) for w in services["worker"]}
     assert sum(f"train:{run_id}" in tasks for tasks in on_workers.values()) == 1, on_workers
     assert not any(f"train:{run_id}" in tasks_run_on(c) for c in services["head"] + services["lab"])
+
+
+#: Run in a compose container: gRPC calls to the head's GCS (6379) and Ray's client server (10001)
+#: as any client on the compose network could send them; prints "<what> <status>" per call.
+GRPC_PROBE = """
+import os, grpc
+from ray.core.generated import gcs_service_pb2, ray_client_pb2
+calls = {6379: ("/ray.rpc.NodeInfoGcsService/GetClusterId", gcs_service_pb2.GetClusterIdRequest(),
+                gcs_service_pb2.GetClusterIdReply),
+         10001: ("/ray.rpc.RayletDriver/ClusterInfo",
+                 ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
+                 ray_client_pb2.ClusterInfoResponse)}
+tokens = {"none": None, "wrong": "0" * 64, "right": os.environ["RAY_AUTH_TOKEN"]}
+for port, (method, request, reply) in calls.items():
+    for name, token in tokens.items():
+        with grpc.insecure_channel(f"head:{port}") as channel:
+            call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
+                                       response_deserializer=reply.FromString)
+            try:
+                call(request, metadata=[] if token is None else [("authorization", "Bearer " + token)], timeout=30)
+                status = "OK"
+            except grpc.RpcError as err:
+                status = err.code().name
+        print(port, name, status)
+"""
+
+#: A plain Ray client in a compose container, with whatever token its environment gives.
+RAY_CLIENT = """
+import sys, ray
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False)
+    print("accepted", ray.get(ray.remote(lambda: 41 + 1).options(num_cpus=0).remote(), timeout=60))
+except Exception as err:
+    print("refused", type(err).__name__)
+"""
+
+
+def test_network_the_compose_clusters_ray_refuses_clients_without_the_token(cluster: ComposeProject):
+    """On the compose network (inside the lab container), calls to the head's GCS and client server
+    without the token or with a wrong one are UNAUTHENTICATED, the compose token is answered; a Ray
+    client without the token is refused."""
+    services = cluster.containers()
+    cluster.wait_for_healthchecks(yaml.safe_load((ROOT / "compose.yaml").read_text()))
+    (lab,) = services["lab"]
+    out = cluster.exec(lab, "python", "-c", GRPC_PROBE, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    statuses = {tuple(line.split()[:2]): line.split()[2] for line in out.stdout.splitlines()}
+    assert statuses == {("6379", "none"): "UNAUTHENTICATED", ("6379", "wrong"): "UNAUTHENTICATED",
+                        ("6379", "right"): "OK", ("10001", "none"): "UNAUTHENTICATED",
+                        ("10001", "wrong"): "UNAUTHENTICATED", ("10001", "right"): "OK"}, out.stdout
+    # A Ray client without the token (Ray's token variables removed): refused after Ray's retries.
+    bare = cluster.exec(lab, "env", "-u", "RAY_AUTH_TOKEN", "-u", "RAY_AUTH_MODE", "python", "-c", RAY_CLIENT,
+                        "head:6379", timeout=300)
+    assert bare.stdout.strip().splitlines()[-1] == "refused ConnectionError", (bare.stdout, bare.stderr[-2000:])
+    assert "Unauthenticated" in bare.stderr, bare.stderr[-2000:]

@@ -5,6 +5,8 @@ Every background job (training runs, grid runs, label searches, other long tasks
 machine's CPUs (no Ray dashboard, a bounded object store); with ``DIGITLAB_RAY_ADDRESS`` the
 cluster started by ``ray start --head`` (workers there need ``core`` importable: PYTHONPATH, or
 ``DIGITLAB_RAY_SHIP_CODE=1`` to send this checkout as the job's working_dir).
+Either way with the lab's Ray token (:mod:`core.execution.ray_token`), and a Ray on this machine
+stays on 127.0.0.1 (:mod:`core.execution.ray_local`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DigitLabError
+from core.execution import ray_local, ray_token
 from core.settings import settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ def connect() -> None:
         if ray.is_initialized():
             return
         conf = settings()
+        _prepare_auth_and_bind(conf)
         for attempt in (1, 2):  # a loaded machine can miss Ray's fixed 30 s node start-up window once
             try:
                 _init_from_keeper_thread(conf)
@@ -69,6 +73,20 @@ def connect() -> None:
                              else "a local Ray")
                     raise DigitLabError(f"could not start or reach {where}: {err}") from None
                 log.warning("Ray did not start (%s); trying again", err)
+
+
+def _prepare_auth_and_bind(conf: Any) -> None:
+    """Before Ray starts or joins: the lab's token, and loopback addresses for a Ray on this machine.
+
+    A cluster elsewhere needs the operator's token (DIGITLAB_RAY_TOKEN or RAY_AUTH_TOKEN) or the
+    lab's token file: a token made up here could never match it.
+    """
+    local = ray_local.is_loopback(conf.ray_address)
+    ray_local.use_loopback(local)
+    if not local and ray_token.operator_token() is None and not ray_token.token_path(conf).is_file():
+        raise DigitLabError(f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address} needs its token: "
+                            "set DIGITLAB_RAY_TOKEN to the token its nodes were started with")
+    ray_token.apply(config=conf)
 
 
 def _init_from_keeper_thread(conf: Any) -> None:
