@@ -1,0 +1,360 @@
+"""A school on one lab: two dashboard replicas behind HAProxy, one of them killed mid-lesson.
+
+On this machine, loopback only, everything in throwaway folders: a PostgreSQL from Debian's
+package (``initdb``/``pg_ctl``, as the ``postgres`` user when run as root, a password), the lab's
+own Ray (``ray start --head`` as ``make ray`` starts it, on a free port), two replicas
+(``streamlit run app.py``) sharing that database, one run root and one cache folder, in class-code
+mode on the tiny default, and HAProxy (Debian's package, installed when missing) in front with
+cookie-sticky sessions, as compose.school.yaml sets it up with containers.
+
+Three students sign in through the proxy with the class code in headless Chromium, each open the
+Train page on preset G and start two runs. Then the replica serving them is killed (SIGKILL)
+while runs train, and each student carries on through the proxy: reloads (still signed in?),
+opens the Train page afresh (their choices back?) and each of their runs (shown to them?). The
+runs are waited for; a run counts as finished when it ends "finished" with every epoch it was
+configured for and its model file. Last line exactly:
+``replicas: 2 labs, 1 killed mid-lesson, <s> of 3 students kept their sign-in and work, <k> of <n> runs finished, <f> lost``
+(goal: s = 3, k = n = 6, f = 0).
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from restart import stop_ray  # noqa: E402
+from server_support import free_port  # noqa: E402
+
+STUDENTS = ("Amal", "Badr", "Chen")
+RUNS_EACH, EPOCHS = 2, 30
+CODE = "owl-42"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+APP = "[data-testid='stApp']"
+IDLE = f"{APP}[data-test-script-state='notRunning']"
+SIGNIN_COOKIE = "digitlab_signin"
+STICKY_COOKIE = "SERVERID"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def wait(what: Callable[[], object], timeout: float, doing: str, every: float = 0.5) -> None:
+    """Poll ``what`` until it is true; SystemExit naming ``doing`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out ({timeout:.0f} s): {doing}")
+        time.sleep(every)
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.read() == b"ok"
+    except OSError:
+        return False
+
+
+# ---- PostgreSQL ---------------------------------------------------------------------------------
+
+class Postgres:
+    """A throwaway server from Debian's package, on loopback with a password, in its own folder."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            raise SystemExit(f"no PostgreSQL 15 in {PG_BIN}: apt-get install postgresql-15")
+        self.port, self.password = free_port(), secrets.token_hex(12)
+        # Its own folder: the server runs as `postgres`, which cannot enter the bench's private one.
+        self.home = Path(tempfile.mkdtemp(prefix="digitlab-bench-pg-"))
+        self.data = self.home / "data"
+        self.as_user: list[str] = []
+        if os.getuid() == 0:  # PostgreSQL refuses to run as root
+            user = pwd.getpwnam("postgres")
+            os.chown(self.home, user.pw_uid, user.pw_gid)
+            self.as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups"]
+        self.started = False
+
+    def _run(self, *command: str) -> None:
+        out = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise SystemExit(f"{Path(command[0]).name} failed: {(out.stderr or out.stdout).strip()[-800:]}")
+
+    def start(self) -> str:
+        """Initialise and start it; the URL of database ``digitlab`` on it."""
+        pwfile = self.home / "pw"
+        pwfile.write_text(self.password)
+        if self.as_user:
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "digitlab", f"--pwfile={pwfile}",
+                  "--auth-host=scram-sha-256", "--auth-local=trust")
+        pwfile.unlink()
+        # The socket in its own folder (no /var/run/postgresql needed), TCP on loopback only.
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "log"), "-w", "-t", "60",
+                  "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.home}", "start")
+        self.started = True
+        import psycopg
+
+        base = f"postgresql://digitlab:{self.password}@127.0.0.1:{self.port}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE digitlab")
+        return f"{base}/digitlab"
+
+    def stop(self) -> None:
+        if self.started:
+            subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
+                            "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+# ---- HAProxy ------------------------------------------------------------------------------------
+
+def haproxy_binary() -> str:
+    """Debian's haproxy, installed first when missing (root only)."""
+    found = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy")
+    if found:
+        return found
+    if os.getuid() != 0:
+        raise SystemExit("haproxy missing: run 'sudo apt-get install haproxy'")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "haproxy"], check=True, capture_output=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), timeout=600)
+    return shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def haproxy_config(port: int, labs: dict[str, int]) -> str:
+    """deploy/haproxy.cfg's proxy with fixed servers on loopback (no DNS here)."""
+    servers = "\n".join(f"    server {name} 127.0.0.1:{p} cookie {name}" for name, p in labs.items())
+    return f"""global
+    maxconn 1024
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 8h
+frontend lab
+    bind 127.0.0.1:{port}
+    default_backend labs
+backend labs
+    balance roundrobin
+    cookie {STICKY_COOKIE} insert indirect nocache httponly
+    option redispatch
+    retries 3
+    option httpchk GET /_stcore/health
+    http-check expect string ok
+    default-server check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+{servers}
+"""
+
+
+# ---- the students ---------------------------------------------------------------------------------
+
+def owner(name: str) -> str:
+    """A class-code student's owner key (core.classroom.access: ``code:<name, lower case>``)."""
+    return f"code:{name.lower()}"
+
+
+def signed_in(page, name: str, timeout: float = 60_000) -> bool:
+    try:
+        page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first.wait_for(
+            timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - Playwright's TimeoutError: not signed in, reported as such
+        return False
+
+
+def cookie(ctx, name: str) -> str | None:
+    return next((c["value"] for c in ctx.cookies() if c["name"] == name), None)
+
+
+def sign_in(ctx, url: str, name: str):
+    """Sign ``name`` in with the class code through the proxy; the page, once the cookie is kept."""
+    page = ctx.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Class code").fill(CODE)
+    page.get_by_role("button", name="Enter").click()
+    if not signed_in(page, name, 120_000):
+        raise SystemExit(f"{name} could not sign in through the proxy")
+    wait(lambda: cookie(ctx, SIGNIN_COOKIE), 30, f"{name}'s sign-in cookie", 0.1)
+    page.wait_for_selector(IDLE)
+    return page
+
+
+def start_runs(page, url: str, store, name: str) -> list[str]:
+    """``RUNS_EACH`` runs of preset G for ``EPOCHS`` epochs from the Train page; their ids."""
+    page.goto(f"{url}/train?preset=G&epochs={EPOCHS}")
+    page.wait_for_selector(IDLE)
+    for n in range(1, RUNS_EACH + 1):
+        page.get_by_role("button", name=re.compile("Train")).last.click()
+        wait(lambda: len(runs_of(store, name)) >= n, 120, f"{name}'s run {n} in the store")
+        page.wait_for_selector(IDLE)
+    return runs_of(store, name)
+
+
+def runs_of(store, name: str) -> list[str]:
+    return [r.id for r in store.list() if r.owner == owner(name)]
+
+
+def carries_on(ctx, page, url: str, name: str, run_ids: list[str]) -> tuple[bool, str]:
+    """After the kill, through the proxy: a reload keeps ``name`` signed in, the Train page opened
+    afresh has their preset back, and each of their runs opens for them. (ok, what failed)."""
+    page.reload()
+    if not signed_in(page, name, 120_000):
+        return False, "signed out by the reload"
+    page.goto(f"{url}/train")  # no query: what shows comes from the kept work, not the address
+    page.wait_for_selector(IDLE)
+    try:
+        page.locator("[data-testid='stSelectbox']", has_text="Part G").first.wait_for(timeout=60_000)
+    except Exception:  # noqa: BLE001 - Playwright's TimeoutError
+        return False, "the Train page lost their preset"
+    for run_id in run_ids:
+        page.goto(f"{url}/runs?run={run_id}")
+        try:
+            page.locator(f"text={run_id} >> visible=true").first.wait_for(timeout=60_000)
+        except Exception:  # noqa: BLE001
+            return False, f"run {run_id} is not shown to them"
+    page.goto(f"{url}/train")  # the live view stays open while the runs finish
+    return True, ""
+
+
+# ---- the benchmark --------------------------------------------------------------------------------
+
+def start_lab(work: Path, port: int, env: dict[str, str], name: str) -> subprocess.Popen:
+    with open(work / f"{name}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def end(proc: subprocess.Popen | None, grace: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="digitlab-bench-replicas-"))
+    ray_port = free_port()
+    procs: dict[str, subprocess.Popen] = {}
+    students = kept = finished = 0
+    n = 0
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, work, ignore_errors=True)
+        pg = Postgres()
+        cleanup.callback(pg.stop)
+        database_url = pg.start()
+        say(f"PostgreSQL 15 on 127.0.0.1:{pg.port}")
+
+        ray_env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
+        cleanup.callback(stop_ray, ray_port)
+        subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address=127.0.0.1",
+                        f"--port={ray_port}", "--num-cpus=2", "--object-store-memory=268435456",
+                        "--include-dashboard=false", "--disable-usage-stats"],
+                       env=ray_env, check=True, stdout=subprocess.DEVNULL, timeout=180)
+        say(f"Ray on 127.0.0.1:{ray_port}")
+
+        shared = {"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
+                  "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_DATABASE_URL": database_url}
+        os.environ.update(shared)  # this process reads the same store to count the runs
+        env = dict(os.environ, **shared, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_DEFAULT_SIZE="tiny",
+                   DIGITLAB_RAY_ADDRESS=f"127.0.0.1:{ray_port}", RAY_AUTH_MODE="disabled",
+                   DIGITLAB_MAX_JOBS="2", DIGITLAB_WARM_UP="0", TF_CPP_MIN_LOG_LEVEL="2")
+        from core.runs.store import RunStore
+
+        store = RunStore(work / "runs")  # makes the schema before the replicas race for it
+
+        ports = {"lab1": free_port(), "lab2": free_port()}
+        cleanup.callback(lambda: [end(p) for p in procs.values()])
+        for name, port in ports.items():
+            procs[name] = start_lab(work, port, env, name)
+        for name, port in ports.items():
+            wait(lambda: healthy(f"http://127.0.0.1:{port}") or procs[name].poll() is not None, 120,
+                 f"{name} answering its health check")
+            if procs[name].poll() is not None:
+                raise SystemExit(f"{name} ended: {(work / f'{name}.log').read_text()[-1500:]}")
+        say(f"replicas lab1 :{ports['lab1']}, lab2 :{ports['lab2']}")
+
+        proxy_port = free_port()
+        cfg = work / "haproxy.cfg"
+        cfg.write_text(haproxy_config(proxy_port, ports))
+        with open(work / "haproxy.log", "wb") as log:
+            procs["haproxy"] = subprocess.Popen([haproxy_binary(), "-W", "-db", "-f", str(cfg)],
+                                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{proxy_port}"
+        wait(lambda: healthy(url), 30, "HAProxy answering")
+        say(f"HAProxy on {url}")
+
+        from playwright.sync_api import sync_playwright
+
+        pw = cleanup.enter_context(sync_playwright())
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        cleanup.callback(browser.close)
+        pages, run_ids = {}, {}
+        for name in STUDENTS:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            # Every student on lab1, the one that dies: round-robin would leave one of three on
+            # the survivor, whose sign-in would prove nothing.
+            ctx.add_cookies([{"name": STICKY_COOKIE, "value": "lab1", "url": url}])
+            pages[name] = (ctx, sign_in(ctx, url, name))
+            run_ids[name] = start_runs(pages[name][1], url, store, name)
+            say(f"{name} signed in on {cookie(ctx, STICKY_COOKIE)}, runs {', '.join(run_ids[name])}")
+        every = [i for ids in run_ids.values() for i in ids]
+        n = len(every)
+
+        # Mid-lesson: a run has charted an epoch and none has ended.
+        wait(lambda: any(len(store.history(i)) >= 1 for i in every), 600, "a run charting its first epoch")
+        states = [store.get(i).status for i in every]
+        procs["lab1"].send_signal(signal.SIGKILL)
+        procs["lab1"].wait(timeout=30)
+        say(f"lab1 killed with runs {', '.join(sorted(states))}")
+
+        for name in STUDENTS:
+            ctx, page = pages[name]
+            ok, why = carries_on(ctx, page, url, name, run_ids[name])
+            students += ok
+            say(f"{name}: {'kept sign-in and work' if ok else why} (now on {cookie(ctx, STICKY_COOKIE)})")
+
+        # Runs still going after the deadline are counted lost, not waited for forever.
+        deadline = time.monotonic() + 900
+        while any(store.get(i).active for i in every) and time.monotonic() < deadline:
+            time.sleep(2)
+        for i in every:
+            run = store.get(i)
+            whole = run.status == "finished" and len(store.history(i)) == EPOCHS and store.model_path(i).is_file()
+            finished += whole
+            say(f"{i} ({run.owner}): {run.status}, {len(store.history(i))} epochs, model "
+                f"{'kept' if whole else 'missing'}" + (f" ({run.error})" if run.error else ""))
+        kept = students
+    say(f"replicas: 2 labs, 1 killed mid-lesson, {kept} of {len(STUDENTS)} students kept their sign-in and work, "
+        f"{finished} of {n} runs finished, {n - finished} lost")
+
+
+if __name__ == "__main__":
+    main()
