@@ -62,7 +62,7 @@ test: install-dev browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 bench: install-dev
-	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data; do \
+	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data replicas; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).
@@ -71,7 +71,8 @@ image:
 	  set -x; $(DOCKER) build $(if $(findstring podman,$(DOCKER)),--format docker) -t $(IMAGE) . ; fi
 
 # The real image's tests (tests/test_image.py, marker "image"), then the one-line check, printed last.
-image-test: install-dev image
+# browser: the compose.school.yaml test signs a student in through the proxy in Chromium.
+image-test: install-dev browser image
 	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
 	  DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
 	    -k "not check_script" \

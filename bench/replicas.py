@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from restart import stop_ray  # noqa: E402
 from server_support import free_port  # noqa: E402
 
 STUDENTS = ("Amal", "Badr", "Chen")
@@ -51,6 +50,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 APP = "[data-testid='stApp']"
 IDLE = f"{APP}[data-test-script-state='notRunning']"
 SIGNIN_COOKIE = "digitlab_signin"
+SHOTS = ROOT / "artifacts" / "screenshots"
 STICKY_COOKIE = "SERVERID"
 
 
@@ -73,6 +73,33 @@ def healthy(url: str) -> bool:
             return resp.read() == b"ok"
     except OSError:
         return False
+
+
+# ---- Ray ----------------------------------------------------------------------------------------
+
+def start_ray(port: int, mark: str) -> None:
+    """The lab's own Ray as `make ray` starts it, on loopback at ``port``. Every process it starts
+    inherits ``mark`` in its environment, which is how :func:`stop_ray` finds them all (agents
+    and workers rename themselves, and the head's address may not be 127.0.0.1 in every name)."""
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT),
+               DIGITLAB_BENCH_RAY=mark)
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address=127.0.0.1",
+                    f"--port={port}", "--num-cpus=2", "--object-store-memory=268435456",
+                    "--include-dashboard=false", "--disable-usage-stats"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, timeout=300)
+
+
+def stop_ray(mark: str) -> None:
+    """SIGKILL every process of the Ray :func:`start_ray` started (never another Ray here)."""
+    needle = f"DIGITLAB_BENCH_RAY={mark}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
@@ -173,13 +200,19 @@ def owner(name: str) -> str:
     return f"code:{name.lower()}"
 
 
-def signed_in(page, name: str, timeout: float = 60_000) -> bool:
-    try:
-        page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first.wait_for(
-            timeout=timeout)
-        return True
-    except Exception:  # noqa: BLE001 - Playwright's TimeoutError: not signed in, reported as such
-        return False
+def signed_in(page, name: str, timeout: float = 300) -> bool:
+    """Whether the page comes to show ``name`` signed in; False as soon as it shows the sign-in
+    form instead (a slow page, on a busy machine, is waited for until ``timeout`` seconds)."""
+    shown = page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first
+    form = page.get_by_label("Your name")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if shown.is_visible():
+            return True
+        if form.is_visible():
+            return False
+        page.wait_for_timeout(250)
+    return False
 
 
 def cookie(ctx, name: str) -> str | None:
@@ -194,7 +227,7 @@ def sign_in(ctx, url: str, name: str):
     page.get_by_label("Your name").fill(name)
     page.get_by_label("Class code").fill(CODE)
     page.get_by_role("button", name="Enter").click()
-    if not signed_in(page, name, 120_000):
+    if not signed_in(page, name):
         raise SystemExit(f"{name} could not sign in through the proxy")
     wait(lambda: cookie(ctx, SIGNIN_COOKIE), 30, f"{name}'s sign-in cookie", 0.1)
     page.wait_for_selector(IDLE)
@@ -218,16 +251,27 @@ def runs_of(store, name: str) -> list[str]:
 
 def carries_on(ctx, page, url: str, name: str, run_ids: list[str]) -> tuple[bool, str]:
     """After the kill, through the proxy: a reload keeps ``name`` signed in, the Train page opened
-    afresh has their preset back, and each of their runs opens for them. (ok, what failed)."""
+    afresh has their preset back, and each of their runs opens for them. (ok, what failed; a
+    screenshot of a failure lands in artifacts/screenshots/)."""
+    ok, why = _carries_on(page, url, name, run_ids)
+    if not ok:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"replicas-{name.lower()}.png"), full_page=True)
+    return ok, why
+
+
+def _carries_on(page, url: str, name: str, run_ids: list[str]) -> tuple[bool, str]:
     page.reload()
-    if not signed_in(page, name, 120_000):
+    if not signed_in(page, name):
         return False, "signed out by the reload"
-    page.goto(f"{url}/train")  # no query: what shows comes from the kept work, not the address
-    page.wait_for_selector(IDLE)
-    try:
-        page.locator("[data-testid='stSelectbox']", has_text="Part G").first.wait_for(timeout=60_000)
-    except Exception:  # noqa: BLE001 - Playwright's TimeoutError
-        return False, "the Train page lost their preset"
+    # No query: the page publishes its state into the address, so preset and epochs showing up
+    # there come from the work kept server-side.
+    page.goto(f"{url}/train")
+    deadline = time.monotonic() + 120
+    while not re.search(rf"preset=G\b.*epochs={EPOCHS}\b", page.url):
+        if time.monotonic() > deadline:
+            return False, f"the Train page lost their preset and epochs ({page.url})"
+        page.wait_for_timeout(250)
     for run_id in run_ids:
         page.goto(f"{url}/runs?run={run_id}")
         try:
@@ -272,12 +316,9 @@ def main() -> None:
         database_url = pg.start()
         say(f"PostgreSQL 15 on 127.0.0.1:{pg.port}")
 
-        ray_env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
-        cleanup.callback(stop_ray, ray_port)
-        subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address=127.0.0.1",
-                        f"--port={ray_port}", "--num-cpus=2", "--object-store-memory=268435456",
-                        "--include-dashboard=false", "--disable-usage-stats"],
-                       env=ray_env, check=True, stdout=subprocess.DEVNULL, timeout=180)
+        mark = secrets.token_hex(8)
+        cleanup.callback(stop_ray, mark)
+        start_ray(ray_port, mark)
         say(f"Ray on 127.0.0.1:{ray_port}")
 
         shared = {"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
@@ -317,6 +358,12 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         cleanup.callback(browser.close)
         pages, run_ids = {}, {}
+        # lab2 serves someone too, as in a school (a replica's first page is slow: imports, data).
+        bystander = browser.new_context()
+        bystander.add_cookies([{"name": STICKY_COOKIE, "value": "lab2", "url": url}])
+        lobby = bystander.new_page()
+        lobby.goto(url)
+        lobby.get_by_label("Your name").wait_for(timeout=300_000)
         for name in STUDENTS:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             # Every student on lab1, the one that dies: round-robin would leave one of three on
