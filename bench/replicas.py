@@ -77,15 +77,17 @@ def healthy(url: str) -> bool:
 
 # ---- Ray ----------------------------------------------------------------------------------------
 
-def start_ray(port: int, mark: str) -> None:
-    """The lab's own Ray as `make ray` starts it, on loopback at ``port``. Every process it starts
-    inherits ``mark`` in its environment, which is how :func:`stop_ray` finds them all (agents
-    and workers rename themselves, and the head's address may not be 127.0.0.1 in every name)."""
+def start_ray(port: int, mark: str, temp: Path) -> None:
+    """The lab's own Ray as `make ray` starts it, on loopback at ``port``, its sessions in ``temp``
+    (short: Ray's socket paths must fit 107 bytes; and apart, so the /tmp/ray/ray_current_cluster
+    of other Rays here stays as it is). Every process it starts inherits ``mark`` in its
+    environment, which is how :func:`stop_ray` finds them all (agents and workers rename
+    themselves, and the head's address may not be 127.0.0.1 in every name)."""
     env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT),
                DIGITLAB_BENCH_RAY=mark)
     subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address=127.0.0.1",
                     f"--port={port}", "--num-cpus=2", "--object-store-memory=268435456",
-                    "--include-dashboard=false", "--disable-usage-stats"],
+                    "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
                    env=env, check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
@@ -227,8 +229,8 @@ def sign_in(ctx, url: str, name: str):
     page.get_by_label("Your name").fill(name)
     page.get_by_label("Class code").fill(CODE)
     page.get_by_role("button", name="Enter").click()
-    if not signed_in(page, name):
-        raise SystemExit(f"{name} could not sign in through the proxy")
+    page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first.wait_for(
+        timeout=300_000)
     wait(lambda: cookie(ctx, SIGNIN_COOKIE), 30, f"{name}'s sign-in cookie", 0.1)
     page.wait_for_selector(IDLE)
     return page
@@ -317,8 +319,10 @@ def main() -> None:
         say(f"PostgreSQL 15 on 127.0.0.1:{pg.port}")
 
         mark = secrets.token_hex(8)
-        cleanup.callback(stop_ray, mark)
-        start_ray(ray_port, mark)
+        ray_temp = Path(tempfile.mkdtemp(prefix="dlray-"))
+        cleanup.callback(shutil.rmtree, ray_temp, ignore_errors=True)
+        cleanup.callback(stop_ray, mark)  # (callbacks run last-in first-out: Ray ends, then its folder goes)
+        start_ray(ray_port, mark, ray_temp)
         say(f"Ray on 127.0.0.1:{ray_port}")
 
         shared = {"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
