@@ -273,7 +273,7 @@ def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_wh
     from playwright.sync_api import sync_playwright
 
     from core.classroom import tokens
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
 
     spec = yaml.safe_load((ROOT / "compose.school.yaml").read_text())
     services = school.containers()
@@ -291,11 +291,17 @@ def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_wh
     def cookie(ctx, name: str) -> str | None:
         return next((c["value"] for c in ctx.cookies() if c["name"] == name), None)
 
+    def logs() -> str:
+        tails = {name: school.engine.run("logs", "--tail", "30", name, check=False)
+                 for name in services["lab"] + services["proxy"]}
+        return "\n".join(f"--- {name}\n{(out.stdout + out.stderr)[-1500:]}" for name, out in tails.items())
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = None
         try:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            ctx.set_default_timeout(120_000)
+            ctx.set_default_timeout(300_000)  # a replica's first page, on a busy machine
             page = ctx.new_page()
             page.goto(school.url)
             page.get_by_label("Your name").fill("Amal")
@@ -322,5 +328,10 @@ def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_wh
             assert cookie(ctx, "SERVERID") != first, "the student never left the replica that served them"
             assert cookie(ctx, tokens.COOKIE), "the sign-in cookie was cleared"
             assert not page.locator("[data-testid='stException']").count()
+        except Exception:
+            if page is not None:
+                screenshot(page, "school-replicas")
+            print(logs())
+            raise
         finally:
             browser.close()
