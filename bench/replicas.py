@@ -51,6 +51,8 @@ APP = "[data-testid='stApp']"
 IDLE = f"{APP}[data-test-script-state='notRunning']"
 SIGNIN_COOKIE = "digitlab_signin"
 SHOTS = ROOT / "artifacts" / "screenshots"
+#: Error pages from the proxy (502, 503, 504) a student saw and reloaded, by student.
+ERROR_PAGES: dict[str, int] = {}
 STICKY_COOKIE = "SERVERID"
 
 
@@ -188,6 +190,7 @@ backend labs
     cookie {STICKY_COOKIE} insert indirect nocache httponly
     option redispatch
     retries 3
+    retry-on conn-failure empty-response junk-response response-timeout
     option httpchk GET /_stcore/health
     http-check expect string ok
     default-server check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
@@ -204,7 +207,8 @@ def owner(name: str) -> str:
 
 def signed_in(page, name: str, timeout: float = 300) -> bool:
     """Whether the page comes to show ``name`` signed in; False as soon as it shows the sign-in
-    form instead (a slow page, on a busy machine, is waited for until ``timeout`` seconds)."""
+    form instead (a slow page, on a busy machine, is waited for until ``timeout`` seconds). An
+    error page from the proxy itself is reloaded, as a student would, and counted in ERROR_PAGES."""
     shown = page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first
     form = page.get_by_label("Your name")
     deadline = time.monotonic() + timeout
@@ -213,6 +217,10 @@ def signed_in(page, name: str, timeout: float = 300) -> bool:
             return True
         if form.is_visible():
             return False
+        if page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
+            ERROR_PAGES[name] = ERROR_PAGES.get(name, 0) + 1
+            page.reload()
+            continue
         page.wait_for_timeout(250)
     return False
 
@@ -390,7 +398,8 @@ def main() -> None:
             ctx, page = pages[name]
             ok, why = carries_on(ctx, page, url, name, run_ids[name])
             students += ok
-            say(f"{name}: {'kept sign-in and work' if ok else why} (now on {cookie(ctx, STICKY_COOKIE)})")
+            errors = f", after {ERROR_PAGES[name]} proxy error page(s)" if name in ERROR_PAGES else ""
+            say(f"{name}: {'kept sign-in and work' if ok else why} (now on {cookie(ctx, STICKY_COOKIE)}{errors})")
 
         # Runs still going after the deadline are counted lost, not waited for forever.
         deadline = time.monotonic() + 900

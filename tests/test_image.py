@@ -251,7 +251,8 @@ def school(engine: Engine, image: str):
 
 def _signed_in_after_reload(page, name: str, timeout: float = 180) -> None:
     """Reload until the page shows ``name`` signed in. While the proxy has no replica up yet it
-    answers 503 and the page is retried; the sign-in form showing instead fails at once."""
+    answers with an error page of its own and the page is reloaded; the sign-in form showing
+    instead fails at once."""
     deadline = time.monotonic() + timeout
     signed_in = page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first
     form = page.get_by_label("Your name")
@@ -262,8 +263,8 @@ def _signed_in_after_reload(page, name: str, timeout: float = 180) -> None:
             if signed_in.is_visible():
                 return
             assert not form.is_visible(), f"{name} was signed out"
-            if "503" in (page.title() or "") or "No server is available" in page.content():
-                break  # the proxy's own answer: reload once a replica is up
+            if page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
+                break  # the proxy's own error page (no replica up yet): reload
             page.wait_for_timeout(500)
         assert time.monotonic() < deadline, f"{name} not shown signed in within {timeout:.0f} s"
 
