@@ -137,7 +137,8 @@ class Postgres:
         if self.as_user:
             shutil.chown(pwfile, "postgres", "postgres")
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "digitlab", f"--pwfile={pwfile}",
-                  "--auth-host=scram-sha-256", "--auth-local=trust")
+                  "--auth-host=scram-sha-256", "--auth-local=trust",
+                  "--encoding=UTF8", "--locale=C.UTF-8")  # not SQL_ASCII, whatever this shell's locale
         pwfile.unlink()
         # The socket in its own folder (no /var/run/postgresql needed), TCP on loopback only.
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "log"), "-w", "-t", "60",
