@@ -284,10 +284,13 @@ def _carries_on(page, url: str, name: str, run_ids: list[str]) -> tuple[bool, st
             return False, f"the Train page lost their preset and epochs ({page.url})"
         page.wait_for_timeout(250)
     for run_id in run_ids:
+        # A run they may not see answers "not here" and the page picks another (and publishes it).
         page.goto(f"{url}/runs?run={run_id}")
         try:
-            page.locator(f"text={run_id} >> visible=true").first.wait_for(timeout=60_000)
-        except Exception:  # noqa: BLE001
+            page.get_by_text(re.compile(r"Status: ")).first.wait_for(timeout=120_000)
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError
+            return False, f"the Runs page did not open run {run_id}"
+        if page.get_by_text("from the link is not here").count() or f"run={run_id}" not in page.url:
             return False, f"run {run_id} is not shown to them"
     page.goto(f"{url}/train")  # the live view stays open while the runs finish
     return True, ""
