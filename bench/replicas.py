@@ -321,8 +321,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-replicas-"))
     ray_port = free_port()
     procs: dict[str, subprocess.Popen] = {}
-    students = kept = finished = 0
-    n = 0
+    students = finished = n = 0
     with ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, work, ignore_errors=True)
         pg = Postgres()
@@ -391,7 +390,7 @@ def main() -> None:
         every = [i for ids in run_ids.values() for i in ids]
         n = len(every)
 
-        # Mid-lesson: a run has charted an epoch and none has ended.
+        # Mid-lesson: a run has charted an epoch (30 each, two runs at a time: the rest are in flight).
         wait(lambda: any(len(store.history(i)) >= 1 for i in every), 600, "a run charting its first epoch")
         states = [store.get(i).status for i in every]
         procs["lab1"].send_signal(signal.SIGKILL)
@@ -415,8 +414,7 @@ def main() -> None:
             finished += whole
             say(f"{i} ({run.owner}): {run.status}, {len(store.history(i))} epochs, model "
                 f"{'kept' if whole else 'missing'}" + (f" ({run.error})" if run.error else ""))
-        kept = students
-    say(f"replicas: 2 labs, 1 killed mid-lesson, {kept} of {len(STUDENTS)} students kept their sign-in and work, "
+    say(f"replicas: 2 labs, 1 killed mid-lesson, {students} of {len(STUDENTS)} students kept their sign-in and work, "
         f"{finished} of {n} runs finished, {n - finished} lost")
 
 
