@@ -233,7 +233,7 @@ def cookie(ctx, name: str) -> str | None:
 def sign_in(ctx, url: str, name: str):
     """Sign ``name`` in with the class code through the proxy; the page, once the cookie is kept."""
     page = ctx.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)  # a page on a replica of a busy shared machine may take minutes
     page.goto(url)
     page.get_by_label("Your name").fill(name)
     page.get_by_label("Class code").fill(CODE)
@@ -384,8 +384,14 @@ def main() -> None:
             # Every student on lab1, the one that dies: round-robin would leave one of three on
             # the survivor, whose sign-in would prove nothing.
             ctx.add_cookies([{"name": STICKY_COOKIE, "value": "lab1", "url": url}])
-            pages[name] = (ctx, sign_in(ctx, url, name))
-            run_ids[name] = start_runs(pages[name][1], url, store, name)
+            try:
+                pages[name] = (ctx, sign_in(ctx, url, name))
+                run_ids[name] = start_runs(pages[name][1], url, store, name)
+            except Exception as err:  # noqa: BLE001 - Playwright's errors: before the kill, nothing to measure
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                ctx.pages[-1].screenshot(path=str(SHOTS / f"replicas-{name.lower()}.png"), full_page=True)
+                raise SystemExit(f"replicas: {name} could not sign in and start runs through the proxy before "
+                                 f"the kill: {str(err).splitlines()[0]}") from None
             say(f"{name} signed in on {cookie(ctx, STICKY_COOKIE)}, runs {', '.join(run_ids[name])}")
         every = [i for ids in run_ids.values() for i in ids]
         n = len(every)
