@@ -51,8 +51,8 @@ APP = "[data-testid='stApp']"
 IDLE = f"{APP}[data-test-script-state='notRunning']"
 SIGNIN_COOKIE = "digitlab_signin"
 SHOTS = ROOT / "artifacts" / "screenshots"
-#: Error pages from the proxy (502, 503, 504) a student saw and reloaded, by student.
-ERROR_PAGES: dict[str, int] = {}
+#: Error pages from the proxy (their status: 502, 503, 504) a student saw and reloaded, by student.
+ERROR_PAGES: dict[str, list[str]] = {}
 STICKY_COOKIE = "SERVERID"
 
 
@@ -218,8 +218,8 @@ def signed_in(page, name: str, timeout: float = 300) -> bool:
             return True
         if form.is_visible():
             return False
-        if page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
-            ERROR_PAGES[name] = ERROR_PAGES.get(name, 0) + 1
+        if (error := page.locator("h1", has_text=re.compile(r"^50[234] "))).count():
+            ERROR_PAGES.setdefault(name, []).append(error.first.inner_text().split()[0])
             page.reload()
             continue
         page.wait_for_timeout(250)
@@ -407,7 +407,7 @@ def main() -> None:
             ctx, page = pages[name]
             ok, why = carries_on(ctx, page, url, name, run_ids[name])
             students += ok
-            errors = f", after {ERROR_PAGES[name]} proxy error page(s)" if name in ERROR_PAGES else ""
+            errors = f", after proxy error page(s) {', '.join(ERROR_PAGES[name])}" if name in ERROR_PAGES else ""
             say(f"{name}: {'kept sign-in and work' if ok else why} (now on {cookie(ctx, STICKY_COOKIE)}{errors})")
 
         # Runs still going after the deadline are counted lost, not waited for forever.
