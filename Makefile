@@ -10,7 +10,7 @@ IMAGE  ?= digit-lab
 # server (a setting changed, an upgrade, a crash) leaves the runs in flight training, and the
 # restarted server collects them. Loopback only (every Ray server on 127.0.0.1, whatever ADDRESS
 # the dashboard gets) and Ray's token authentication with the lab's token (made once in the cache
-# folder, or DIGITLAB_RAY_TOKEN): core/execution/ray_local.py holds the command line.
+# folder, or DIGITLAB_RAY_TOKEN): tools/lab_ray.py holds the command line.
 # `make ray-stop` ends it (and its runs). RAY_PORT + 1 is its (unused, loopback) ray:// port.
 RAY_PORT ?= 6390
 RAY_ADDRESS := 127.0.0.1:$(RAY_PORT)
@@ -45,11 +45,11 @@ run: install ray
 
 # Start the lab's Ray unless it answers already (then it is reused, with whatever it is training).
 ray: install
-	@$(RAY_ENV) $(BIN)/python -m core.execution.ray_local start --port $(RAY_PORT)
+	@$(RAY_ENV) $(BIN)/python -m tools.lab_ray start --port $(RAY_PORT)
 
 # Ends this lab's Ray only (`ray stop` would end every Ray of this user on the machine).
 ray-stop: install
-	@$(RAY_ENV) $(BIN)/python -m core.execution.ray_local stop --port $(RAY_PORT)
+	@$(RAY_ENV) $(BIN)/python -m tools.lab_ray stop --port $(RAY_PORT)
 
 # Debian's chromium for the end-to-end browser tests (Playwright drives it; it never downloads one).
 browser:
@@ -70,7 +70,7 @@ test: install-dev browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 bench: install-dev
-	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data; do \
+	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data replicas; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).
@@ -79,7 +79,8 @@ image:
 	  set -x; $(DOCKER) build $(if $(findstring podman,$(DOCKER)),--format docker) -t $(IMAGE) . ; fi
 
 # The real image's tests (tests/test_image.py, marker "image"), then the one-line check, printed last.
-image-test: install-dev image
+# browser: the compose.school.yaml test signs a student in through the proxy in Chromium.
+image-test: install-dev browser image
 	@if [ -z "$(DOCKER)" ]; then $(NO_ENGINE); else \
 	  DOCKER=$(DOCKER) DIGITLAB_IMAGE=$(IMAGE) $(BIN)/python -m pytest -m image tests/test_image.py \
 	    -k "not check_script" \

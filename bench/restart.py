@@ -1,6 +1,6 @@
 """Runs outlive the dashboard: restart the server while three runs train, and count what finishes.
 
-As ``make run`` sets it up: the lab's own Ray started apart (``core.execution.ray_local``: loopback,
+As ``make run`` sets it up: the lab's own Ray started apart (``tools/lab_ray.py``: loopback,
 the lab's token), the
 dashboard (``streamlit run app.py``) joined to it through DIGITLAB_RAY_ADDRESS. Three runs of
 several epochs are queued; once each has charted two epochs the server is killed (SIGKILL: a crash,
@@ -58,7 +58,7 @@ def main() -> None:
     # The servers get cache = work/cache (start_server): the Ray's token file is made there too.
     os.environ.update({"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
                        "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_RAY_CPUS": str(RUNS)})
-    from core.execution import ray_local
+    from tools import lab_ray as ray_local
 
     ray_local.start(ray_port)
     settings = {"DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}", "DIGITLAB_MAX_JOBS": str(RUNS),

@@ -138,16 +138,17 @@ def compose_command(engine: Engine) -> list[str] | None:
 
 @dataclass
 class ComposeProject:
-    """A compose.yaml brought up under its own project name (own network, containers and volume)."""
+    """A compose file brought up under its own project name (own network, containers and volumes)."""
 
     engine: Engine
     command: list[str]
     name: str
     env: dict[str, str]
     url: str
+    file: str = "compose.yaml"
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([*self.command, "-p", self.name, "-f", str(ROOT / "compose.yaml"), *args],
+        out = subprocess.run([*self.command, "-p", self.name, "-f", str(ROOT / self.file), *args],
                              capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=self.env)
         assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
         return out
@@ -278,3 +279,116 @@ def test_network_the_compose_clusters_ray_refuses_clients_without_the_token(clus
                         "head:6379", timeout=300)
     assert bare.stdout.strip().splitlines()[-1] == "refused ConnectionError", (bare.stdout, bare.stderr[-2000:])
     assert "Unauthenticated" in bare.stderr, bare.stderr[-2000:]
+
+
+# ---- compose.school.yaml: two lab replicas over PostgreSQL, HAProxy in front ----------------------
+
+SCHOOL_CODE = "owl-42"
+
+
+@pytest.fixture
+def school(engine: Engine, image: str):
+    from tests.e2e.conftest import CHROMIUM
+
+    command = compose_command(engine)
+    if command is None:
+        pytest.skip(f"no compose for {engine.command} (docker compose, or podman-compose from requirements-dev.txt)")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (make image-test installs it as root)")
+    port = free_port()
+    env = {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image,
+           "DIGITLAB_DB_PASSWORD": uuid.uuid4().hex, "DIGITLAB_RAY_TOKEN": secrets.token_hex(32),
+           "DIGITLAB_CLASS_CODE": SCHOOL_CODE,
+           "DIGITLAB_DEFAULT_SIZE": "tiny"}
+    project = ComposeProject(engine, command, f"digitlab-school-{uuid.uuid4().hex[:8]}", env,
+                             f"http://127.0.0.1:{port}", "compose.school.yaml")
+    try:
+        project.compose("up", "-d")
+        yield project
+    finally:
+        project.compose("down", "-v", "-t", "10", timeout=300)
+
+
+def _signed_in_after_reload(page, name: str, timeout: float = 300) -> None:
+    """Reload until the page shows ``name`` signed in. While the proxy has no replica up yet it
+    answers with an error page of its own, and the page is reloaded; the sign-in form showing
+    instead fails at once. (Slow: a replica's first page, on a busy machine.)"""
+    deadline = time.monotonic() + timeout
+    signed_in = page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first
+    form = page.get_by_label("Your name")
+    page.reload()
+    while not signed_in.is_visible():
+        assert not form.is_visible(), f"{name} was signed out"
+        assert time.monotonic() < deadline, f"{name} not shown signed in within {timeout:.0f} s"
+        page.wait_for_timeout(500)
+        if page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
+            page.reload()  # the proxy's own error page
+
+
+def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_when_one_stops(
+        school: ComposeProject):
+    from playwright.sync_api import sync_playwright
+
+    from core.classroom import tokens
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+
+    spec = yaml.safe_load((ROOT / "compose.school.yaml").read_text())
+    services = school.containers()
+    assert {s: len(n) for s, n in services.items()} == {"db": 1, "lab": 2, "proxy": 1, "head": 1, "worker": 1}
+    school.wait_for_healthchecks(spec)
+    # Only the proxy publishes a port.
+    published = {name: school.engine.run("port", name, check=False).stdout.strip()
+                 for names in services.values() for name in names}
+    assert [n for n, ports in published.items() if ports] == services["proxy"], published
+    deadline = time.monotonic() + 120  # the proxy finds the replicas by DNS and checks them
+    while fetch(school.url, "/_stcore/health") != (200, b"ok"):
+        assert time.monotonic() < deadline, "the proxy found no healthy replica"
+        time.sleep(1)
+
+    def cookie(ctx, name: str) -> str | None:
+        return next((c["value"] for c in ctx.cookies() if c["name"] == name), None)
+
+    def logs() -> str:
+        tails = {name: school.engine.run("logs", "--tail", "30", name, check=False)
+                 for name in services["lab"] + services["proxy"]}
+        return "\n".join(f"--- {name}\n{(out.stdout + out.stderr)[-1500:]}" for name, out in tails.items())
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = None
+        try:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            ctx.set_default_timeout(300_000)  # a replica's first page, on a busy machine
+            page = ctx.new_page()
+            page.goto(school.url)
+            page.get_by_label("Your name").fill("Amal")
+            page.get_by_label("Class code").fill(SCHOOL_CODE)
+            page.get_by_role("button", name="Enter").click()
+            page.locator("[data-testid='stSidebar'] >> text=Signed in as Amal >> visible=true").first.wait_for()
+            deadline = time.monotonic() + 30
+            while cookie(ctx, tokens.COOKIE) is None:
+                assert time.monotonic() < deadline, "the browser never got the sign-in cookie"
+                time.sleep(0.2)
+            first = cookie(ctx, "SERVERID")
+            assert first, "the proxy set no sticky-session cookie"
+
+            # Stop one replica; if the student was on the other one, bring it back and stop that
+            # one instead: either way the replica serving them is gone once, the other one serves.
+            a, b = services["lab"]
+            school.engine.run("stop", "-t", "10", a, timeout=120)
+            _signed_in_after_reload(page, "Amal")
+            if cookie(ctx, "SERVERID") == first:
+                school.engine.run("start", a, timeout=120)
+                school.wait_for_healthchecks(spec)
+                school.engine.run("stop", "-t", "10", b, timeout=120)
+                _signed_in_after_reload(page, "Amal")
+            assert cookie(ctx, "SERVERID") != first, "the student never left the replica that served them"
+            assert cookie(ctx, tokens.COOKIE), "the sign-in cookie was cleared"
+            assert not page.locator("[data-testid='stException']").count()
+        except Exception:
+            if page is not None:
+                screenshot(page, "school-replicas")
+            print(logs())
+            raise
+        finally:
+            browser.close()

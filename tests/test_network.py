@@ -210,7 +210,7 @@ def lab_ray(tmp_path_factory) -> Iterator[dict]:
         stopped = _make("ray-stop", port, env)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         if group is not None:
-            from core.execution.ray_local import group_members
+            from tools.lab_ray import group_members
 
             assert group_members(group) == [], "make ray-stop left processes of the lab's Ray"
 
@@ -365,14 +365,14 @@ def test_network_only_loopback_addresses_count_as_this_machines_ray():
 
 def test_network_make_ray_does_not_reuse_a_ray_that_answers_without_a_token(tmp_path, monkeypatch):
     """Something answering Ray's GCS call without a token on the port (as a Ray started before the
-    lab's token would): `ray_local start` refuses to reuse it and says how to end it."""
+    lab's token would): `tools.lab_ray start` refuses to reuse it and says how to end it."""
     from concurrent import futures
 
     import grpc
     from ray.core.generated import gcs_service_pb2
 
     from core.errors import DigitLabError
-    from core.execution import ray_local
+    from tools import lab_ray as ray_local
 
     def cluster_id(request, context):
         return gcs_service_pb2.GetClusterIdReply()
