@@ -163,7 +163,10 @@ def legacy_files(run_root: Path, cache_dir: Path) -> bool:
 
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # UTF-8 on the wire whatever the server's encoding (a SQL_ASCII database, from an initdb without
+        # a locale, would otherwise hand text back as bytes).
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             connect_args={"client_encoding": "utf8"})
     # No pool: a connection per transaction, as cheap as SQLite's open, and never one left open on
     # a file that was replaced meanwhile.
     engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30.0, "check_same_thread": False})
