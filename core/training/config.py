@@ -15,7 +15,7 @@ import numpy as np
 from core.errors import DigitLabError
 from core.datasets.specs import display_spec
 from core.training.augment import Augmentation, parse_augment
-from core.training.models import Hyperparams, get_preset, hyperparams_for
+from core.training.models import Hyperparams, chooses_by_validation, recipe_text, get_preset, hyperparams_for
 from core.preprocess import Pipeline, get_pipeline
 
 MAX_SEED = 2**31 - 1
@@ -61,6 +61,7 @@ class RunConfig:
             raise DigitLabError(f"leaky_protocol must be true or false, got {self.leaky_protocol!r}")
         object.__setattr__(self, "exclude", parse_exclude(self.exclude))
         object.__setattr__(self, "augment", parse_augment(self.augment))
+        check_honest_selection(self.hyperparams, self.validation == "test")
 
     @classmethod
     def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
@@ -77,9 +78,11 @@ class RunConfig:
     @property
     def title(self) -> str:
         """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path),
-        ending in ``· augmented`` when training images are augmented."""
+        then ``· augmented`` when training images are augmented and the recipe's knobs that are on
+        (``· warmup-cosine, weight decay 0.0005, ...``)."""
         title = f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
-        return f"{title} · augmented" if self.augment else title
+        title = f"{title} · augmented" if self.augment else title
+        return f"{title} · {recipe}" if (recipe := recipe_text(self.hyperparams)) else title
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
@@ -111,6 +114,16 @@ class RunConfig:
                    validation=d.get("validation", "test"), seed=d.get("seed", 0),
                    leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
                    exclude=d.get("exclude", ()), augment=d.get("augment"))
+
+
+def check_honest_selection(hp: Hyperparams, val_is_test: bool) -> None:
+    """Refuse a run that would choose by its validation figures (best epoch, plateau schedule) while
+    they are test figures: its test accuracy would then be chosen on the test set."""
+    what = chooses_by_validation(hp)
+    if what is not None and val_is_test:
+        raise DigitLabError(f"{what} chooses by the validation figures, and this run validates on the test set, "
+                            "so its test accuracy would be picked on the test set: validate on a held-out part "
+                            "of the training set (e.g. validation 0.1)")
 
 
 def parse_validation(value: Any) -> str | float:
