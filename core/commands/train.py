@@ -17,6 +17,7 @@ from core.lab import Lab
 from core.labels.search import LabelMarks
 from core.training.augment import augment_text
 from core.runs.eta import start_text
+from core.runs.records import tta_line
 from core.runs.store import FINISHED, QUEUED, Run, fit_result_line, leaky_line
 from core.training.config import RunConfig
 from core.training.models import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRESETS, architecture_text
@@ -57,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", nargs="?", const="on", default="off", metavar="on|off|rotation=R,shift=S,zoom=Z",
                    help="move training images at random while training (rotation in degrees, shift and zoom as "
                         "fractions of the side); '--augment' alone means on: rotation=10,shift=0.1,zoom=0.1")
+    p.add_argument("--tta", action="store_true",
+                   help="also measure the final model with test-time augmentation (its predictions averaged over "
+                        "the test image and copies shifted by one pixel); printed apart from the plain test figure")
     p.add_argument("--exclude-marked", action="store_true",
                    help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
     p.set_defaults(handler=run)
@@ -74,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
                            leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude,
-                           augment=getattr(args, "augment", None))
+                           augment=getattr(args, "augment", None), tta=getattr(args, "tta", False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,6 +145,8 @@ class Follower:
             print(f"#### {fit_result_line(m)}", file=self.out)
         if "test_accuracy" in m:
             print(f"test accuracy: {m['test_accuracy']:.4f} ({m.get('test_images', '?')} images)", file=self.out)
+        if (line := tta_line(m)) is not None:
+            print(line, file=self.out)
         if (line := leaky_line(m)) is not None:
             print(line, file=self.out)
         if run.status != FINISHED:

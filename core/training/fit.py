@@ -394,6 +394,12 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         metrics["augmentation"] = config.augment.text
     if recipe := recipe_text(hp):
         metrics["recipe"] = recipe
+    if config.tta:  # apart from test_accuracy, which stays the plain figure
+        from core.analysis.tta import SHIFTS, tta_probabilities
+        _phase(reporter, "testing with shifted copies")
+        tta_probs = tta_probabilities(model, data.x_test)
+        metrics.update({"tta_test_accuracy": float((tta_probs.argmax(axis=1) == data.y_test).mean()),
+                        "tta_test_loss": log_loss(data.y_test, tta_probs), "tta_shifts": len(SHIFTS)})
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
