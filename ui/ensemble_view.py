@@ -47,9 +47,11 @@ def show(lab: Lab) -> None:
               "probabilities; no member was chosen by it")
     c2.metric("Best member", f"{best.accuracy:.4f}", help=f"run {best.run_id}")
     c3.metric("Test loss", f"{result.loss:.4f}")
-    st.dataframe(pd.DataFrame([{"run": m.run_id, "what": m.title, "accuracy": m.accuracy,
+    # The counts before the long titles, so they stay in view at 1400 px.
+    st.dataframe(pd.DataFrame([{"run": m.run_id, "accuracy": m.accuracy,
                                 "ensemble right, run wrong": len(result.rescued[m.run_id]),
-                                "ensemble wrong, run right": len(result.lost[m.run_id])} for m in result.members]),
+                                "ensemble wrong, run right": len(result.lost[m.run_id]), "what": m.title}
+                               for m in result.members]),
                  hide_index=True, width="stretch",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.4f")})
     names = [str(c) for c in result.confusion().index]
