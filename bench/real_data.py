@@ -14,7 +14,7 @@ raw images:
   one knob (warm-up cosine, weight decay, label smoothing, best epoch), then all of them (the
   CNN-BN-long preset). The recipe with the best mean val_accuracy is "best recipe" (r);
 - the ensemble of that recipe's models, one per seed (k members, e), and apart, test-time
-  augmentation (core.analysis.tta) of the best recipe and of the ensemble;
+  augmentation (core.training.tta) of the best recipe and of the ensemble;
 - the default-trained CNN (its preset settings on the synthetic default at --default-size)
   evaluated on the same 500 real test images (d).
 
@@ -78,7 +78,8 @@ def main() -> int:
     if not ZIP.is_file():
         print(f"real: skipped, {ZIP} is absent (it sits in ../shared beside the checkout)")
         return 0
-    from core.analysis import ensemble, tta
+    from core.analysis import ensemble
+    from core.training import tta
     from core.preprocess import get_pipeline
     from core.training.config import RunConfig
     from core.training.fit import TrainingData, train

@@ -68,7 +68,7 @@ class TrainLink:
     validation: str | float = "test"
     seed: int = 0
     augment: Augmentation | None = None  # training images moved at random (core.training.augment)
-    tta: bool = False  # also measured with test-time augmentation (core.analysis.tta), apart
+    tta: bool = False  # also measured with test-time augmentation (core.training.tta), apart
 
     @property
     def named_pipeline(self) -> bool:

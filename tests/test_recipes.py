@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core import links
-from core.analysis.tta import SHIFTS, shift_images, tta_probabilities
+from core.training.tta import SHIFTS, shift_images, tta_probabilities
 from core.commands import train as train_command
 from core.errors import DigitLabError
 from core.experiments.grid import GridSpec, pipeline_title, runs_frame

@@ -35,7 +35,7 @@ class RunConfig:
     stays honest. ``exclude`` lists training images (indices into the dataset's training split)
     left out of training, e.g. the ones marked "label wrong" (core.labels.search). ``augment``
     (core.training.augment; None is off) moves training images at random while training only.
-    ``tta`` also measures the final model with test-time augmentation (core.analysis.tta), a figure
+    ``tta`` also measures the final model with test-time augmentation (core.training.tta), a figure
     kept apart (``tta_test_accuracy``). These four are written to JSON only when set, so configs
     stored before they existed read the same.
     """

@@ -395,7 +395,7 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     if recipe := recipe_text(hp):
         metrics["recipe"] = recipe
     if config.tta:  # apart from test_accuracy, which stays the plain figure
-        from core.analysis.tta import SHIFTS, tta_probabilities
+        from core.training.tta import SHIFTS, tta_probabilities
         _phase(reporter, "testing with shifted copies")
         tta_probs = tta_probabilities(model, data.x_test)
         metrics.update({"tta_test_accuracy": float((tta_probs.argmax(axis=1) == data.y_test).mean()),
