@@ -31,7 +31,7 @@ def show(lab: Lab) -> None:
         st.caption("No other finished run of this run's dataset: an ensemble's runs share their test images.")
         return
     others = st.multiselect("With", list(partners), format_func=partners.get, key="ensemble_with",
-                            max_selections=19, help="finished runs of the same dataset (same test images and classes)")
+                            max_selections=31, help="finished runs of the same dataset (same test images and classes)")
     if not others:
         st.caption("Choose one run or more to average with the first.")
         return

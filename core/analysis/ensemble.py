@@ -18,7 +18,7 @@ from core.errors import DigitLabError
 from core.training.metrics import accuracy, check_inputs, log_loss
 
 #: Fewer members is no ensemble; more is rarely worth the predictions it reads.
-MIN_MEMBERS, MAX_MEMBERS = 2, 20
+MIN_MEMBERS, MAX_MEMBERS = 2, 32
 
 
 @dataclass(frozen=True, eq=False)
