@@ -141,8 +141,7 @@ def test_the_long_preset_needs_a_held_out_split():
     with pytest.raises(DigitLabError, match="keeping the best epoch"):
         RunConfig.build("default:tiny", "raw", "CNN-BN-long")
     hp = RunConfig.build("default:tiny", "raw", "CNN-BN-long", validation=0.1).hyperparams
-    assert (hp.lr_schedule, hp.weight_decay, hp.label_smoothing, hp.patience) == (
-        "warmup-cosine", 0.0005, 0.1, 10)
+    assert (hp.lr_schedule, hp.weight_decay, hp.label_smoothing, hp.patience, hp.epochs) == ("cosine", 0.0, 0.0, 10, 40)
     assert get_preset("cnn-bn-long").defaults.conv_filters == get_preset("CNN-BN").defaults.conv_filters
 
 
