@@ -7,7 +7,7 @@ import sys
 
 from core.errors import DigitLabError
 
-COMMANDS = ("data", "train", "runs", "grid", "label-issues", "evaluate", "challenge")
+COMMANDS = ("data", "train", "runs", "grid", "label-issues", "evaluate", "challenge", "ensemble")
 
 
 def main(argv: list[str] | None = None) -> int:

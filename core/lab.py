@@ -579,6 +579,31 @@ class Lab:
         ch = self.challenge(name)
         return class_challenges.results_csv(ch, self._refreshed(self._challenges().submissions(ch.id)), owner_label)
 
+    # ---- ensembles (core.analysis.ensemble) ----------------------------------------------------
+
+    def ensemble(self, run_ids: Sequence[str]) -> "ensemble_analysis.EnsembleResult":
+        """The ensemble of finished runs the caller may see (their own; published ones too): their test
+        probabilities averaged and evaluated like a run, with what it gets right that each member missed.
+        The runs must share one dataset; a run that is not the caller's to see reads as "no run <id>"."""
+        from core.analysis import ensemble as ensemble_analysis
+        from core.training.metrics import accuracy
+
+        ids = [str(i).strip().lower() for i in run_ids]
+        ensemble_analysis.check_members(ids, ["one"] * len(ids))  # the count and repeats, before any lookup
+        runs = [self._viewable_finished(run_id) for run_id in ids]
+        ensemble_analysis.check_members(ids, [r.dataset for r in runs])
+        ds = self.dataset(runs[0].dataset)
+        probabilities = [self.predictions(r.id) for r in runs]
+        members = [ensemble_analysis.Member(r.id, r.config.title if r.config else r.preset, accuracy(ds.y_test, p))
+                   for r, p in zip(runs, probabilities)]
+        return ensemble_analysis.evaluate(members, probabilities, ds.y_test, runs[0].dataset, ds.class_names)
+
+    def ensemble_partners(self, run_id: str) -> list[Run]:
+        """The finished runs the caller may see that can join ``run_id`` in an ensemble (same dataset),
+        newest first, ``run_id`` itself left out."""
+        run = self._viewable_finished(run_id)
+        return [r for r in self.finished_runs() if r.dataset == run.dataset and r.id != run.id]
+
 
 def _scoring_task_id(submission_id: str) -> str:
     """The id of the task scoring a submission: any replica finds it again from the submission."""

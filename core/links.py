@@ -45,7 +45,7 @@ MAX_PIPELINE_STEPS = 30
 #: ``json.loads``, which recurses once per bracket (2,000 of them raise RecursionError).
 MAX_JSON_DEPTH = 6
 #: Query parameters of the Train page besides the hyperparameters' own names.
-TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed", "augment")
+TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed", "augment", "tta")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class TrainLink:
     validation: str | float = "test"
     seed: int = 0
     augment: Augmentation | None = None  # training images moved at random (core.training.augment)
+    tta: bool = False  # also measured with test-time augmentation (core.training.tta), apart
 
     @property
     def named_pipeline(self) -> bool:
@@ -313,18 +314,31 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
                                        "validating on the test set", warnings)
     seed = _lenient(params, "seed", 40, parse_seed, 0, "the seed is 0", warnings)
     augment = _lenient(params, "augment", 80, parse_augment, None, "augmentation is off", warnings)
+    tta = _lenient(params, "tta", 10, _parse_on_off, False, "test-time augmentation is off", warnings)
     pipeline_arg = None
     if pipeline is not None:
         raw = params["pipeline"].strip()
         pipeline_arg = raw if raw in NAMED_PIPELINES else pipeline.to_json()
-    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed, augment), warnings
+    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed, augment, tta), warnings
+
+
+def _parse_on_off(raw: str) -> bool:
+    """``on``/``off`` (and true/false, yes/no, 1/0) from a link."""
+    text = raw.strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0", ""):
+        return False
+    raise DigitLabError(f"expected on or off, got {raw[:10]!r}")
 
 
 def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | None, dataset: str,
-                 validation: str | float, seed: int, augment: Augmentation | None = None) -> dict[str, str]:
+                 validation: str | float, seed: int, augment: Augmentation | None = None,
+                 tta: bool = False) -> dict[str, str]:
     """The Train page's URL: the preset, every hyperparameter that differs from the preset's own,
     the pipeline (a name or its JSON; left out when empty), a ready dataset, validation, seed and
-    augmentation (``augment=on``, or its settings; left out when off)."""
+    augmentation (``augment=on``, or its settings; left out when off) and ``tta=on``. The recipe knobs
+    are hyperparameters, written like the others when they differ from the preset's."""
     params = {"preset": get_preset(preset).name}
     if hyperparams is not None:
         base = get_preset(preset).defaults
@@ -342,6 +356,8 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
         params["seed"] = str(int(seed))
     if augment is not None:
         params["augment"] = augment.compact
+    if tta:
+        params["tta"] = "on"
     return params
 
 

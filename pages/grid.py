@@ -10,6 +10,7 @@ from core.experiments.grid import (LEAKY_TITLE, REPORT_PRESETS, GridResult, Grid
                        mean_pm_std, pipeline_title, to_csv, to_markdown,
                        with_report_figures)
 from core.training.models import PRESETS
+from core.training.recipes import NAMED_RECIPES, parse_recipe
 from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
 from core.settings import settings
 from ui import charts, honest_view, state, wording
@@ -41,6 +42,12 @@ def _pipeline_option(value: str) -> str:
 
 
 AUGMENT_CHOICES = {"off": "off", "on": f"on ({Augmentation().text})"}
+
+
+def _recipe_option(name: str) -> str:
+    knobs = NAMED_RECIPES[name]
+    return "off (each preset's own)" if not knobs else f"{name} ({', '.join(f'{k} {v}' for k, v in knobs.items())})"
+
 spec = st.session_state[state.DATASET_SPEC]
 with st.container(border=True):
     # Full width each: the pipelines' titles are long, and a narrow box hides the chosen ones.
@@ -64,8 +71,17 @@ with st.container(border=True):
         "Augmentation", list(AUGMENT_CHOICES), default=["off"], key="grid_augment", persist_state="session",
         format_func=AUGMENT_CHOICES.get, help="Both: each pipeline once as it is and once with its training images "
                                               "moved at random while training (a row of its own).")
+    r1, r2 = st.columns([3, 1])
+    recipe_choices = r1.multiselect(
+        "Training recipes", list(NAMED_RECIPES), default=["off"], key="grid_recipes", persist_state="session",
+        format_func=_recipe_option,
+        help="Each pipeline once per recipe, a row of its own: its knobs are set over each preset's own. "
+             "best-epoch, plateau and all choose by validation figures, so they need a held-out validation part.")
+    held_out = r2.checkbox("Validate on 10% held out", key="grid_held_out", persist_state="session",
+                           help="Validate on a tenth of the training set, drawn per class with each run's seed, "
+                                "instead of the test set (the report's way)")
     seeds = tuple(range(int(n_seeds)))
-    n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices)
+    n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices) * len(recipe_choices)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
     launch = b1.button(f"Launch {wording.plural(n_runs, 'run')}", type="primary", disabled=n_runs == 0, icon=":material/grid_on:")
     report_default = str(DatasetSpec("default", settings().default_size))
@@ -78,7 +94,9 @@ to_launch = None
 if launch:
     to_launch = GridSpec(dataset=spec, pipelines=tuple(pipelines), presets=tuple(presets), seeds=seeds,
                          epochs=None if epochs is None else int(epochs), leaky_protocol=leaky_protocol,
-                         augments=tuple(parse_augment(a) for a in augment_choices) or (None,))
+                         augments=tuple(parse_augment(a) for a in augment_choices) or (None,),
+                         recipes=tuple(parse_recipe(r) for r in recipe_choices) or (None,),
+                         validation=0.1 if held_out else "test")
 elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:

@@ -6,7 +6,7 @@ from core.analysis.honest import has_training_only_step
 from core.errors import DigitLabError
 from core.runs import describe
 from core.training.models import architecture_text
-from ui import challenge_views, charts, honest_view, query_state, run_widgets, state
+from ui import challenge_views, charts, ensemble_view, honest_view, query_state, run_widgets, state
 from ui.markdown import escape
 
 state.init_session()
@@ -129,6 +129,10 @@ if with_epochs:
         st.caption("Choose runs above to compare their curves.")
 else:
     st.caption("No run has completed an epoch yet.")
+
+st.subheader("Ensemble")
+with st.expander("Average the test probabilities of several finished runs of one dataset"):
+    ensemble_view.show(lab)
 
 st.subheader("One run")
 if st.session_state.get("runs_selected") not in labels:

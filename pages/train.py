@@ -5,7 +5,9 @@ import streamlit as st
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.classroom.limits import Limits, limits
-from core.training.models import PRESETS, architecture_text, count_params, describe_preset, get_preset, hyperparams_for
+from core.training.models import (PRESETS, architecture_text, chooses_by_validation, count_params, describe_preset,
+                                  get_preset, hyperparams_for)
+from core.runs.records import tta_line
 from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.augment import Augmentation, augment_images
 from core.training.config import RunConfig
@@ -55,6 +57,7 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
         st.session_state["train_fraction"] = float(link.validation)
     st.session_state["train_seed"] = link.seed
     st.session_state["train_augment"] = link.augment is not None
+    st.session_state["train_tta"] = link.tta
     for spec in Augmentation.params():
         st.session_state[f"train_aug_{spec.name}"] = getattr(link.augment or Augmentation(), spec.name)
 
@@ -171,6 +174,15 @@ with valid_col.container(border=True):
     seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed",
                            persist_state="session",
                            help="fixes the initial weights, the shuffling, dropout and the held-out split")
+    st.session_state.setdefault("train_tta", False)
+    tta = st.checkbox("Also measure with test-time augmentation", key="train_tta", persist_state="session",
+                      help="After training, also average the model's predictions over each test image and copies of "
+                           "it shifted by one pixel up, down, left and right. Shown apart: the plain test figure "
+                           "stays the result.")
+    selector = chooses_by_validation(hyperparams) if hyperparams is not None else None
+    if selector is not None and validation == "test":
+        st.warning(f"With {selector} the run chooses by its validation figures: validate on a held-out part of "
+                   "the training set, or the test figures would be chosen on the test set.", icon=":material/rule:")
     exclude: tuple[int, ...] = ()
     if marked := lab.marks(spec).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
@@ -181,15 +193,16 @@ with valid_col.container(border=True):
 
 augment = augmentation_form(ds, pipeline)
 query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed),
-                                                      augment))
+                                                      augment, tta))
 st.caption("To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
-           "pipeline, dataset, validation, seed and augmentation.")
+           "pipeline, dataset, validation, seed, augmentation and test-time augmentation.")
 
-ready = hyperparams is not None and ds is not None and pipeline_arg is not None
+ready = hyperparams is not None and ds is not None and pipeline_arg is not None \
+    and not (selector is not None and validation == "test")
 if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
     try:
         config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                 leaky_protocol=leaky_protocol, exclude=exclude, augment=augment)
+                                 leaky_protocol=leaky_protocol, exclude=exclude, augment=augment, tta=tta)
         st.session_state[state.ACTIVE_RUN] = lab.train(config)
     except DigitLabError as err:
         st.error(f"Could not start the run: {escape(err)}")
@@ -264,6 +277,8 @@ else:
             if run.metrics.get("test_accuracy") is not None:
                 st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
                            f"{run.metrics.get('test_images', '?')} test images.")
+            if (line := tta_line(run.metrics)) is not None:
+                st.caption(line[0].upper() + line[1:] + ": the plain test accuracy above is the run's result.")
             if (note := describe.leaky_note(run)) is not None:
                 st.caption(note)
         if run.status == "failed":

@@ -127,6 +127,9 @@ ATTEMPTS = {
     "class_runs": lambda c, b: refuse(b.class_runs, "only a teacher"),
     "may_see": lambda c, b: assert_false(b.may_see(c.a.key)),
     "may_publish": lambda c, b: assert_false(b.may_publish()),
+    # An ensemble with A's run in it reads as if that run did not exist (its other member is missing too).
+    "ensemble": lambda c, b: same_as_missing(lambda rid: b.ensemble([rid, "0badc0df"]), c.finished),
+    "ensemble_partners": lambda c, b: same_as_missing(b.ensemble_partners, c.finished),
 }
 
 

@@ -18,7 +18,7 @@ def test_presets_match_the_report():
     assert (d.hidden, d.optimizer, d.batch_size, d.epochs) == ((32, 32, 32), "adam", 32, 8)
     assert (h.hidden, h.optimizer, h.batch_size, h.epochs, h.early_stop) == ((512, 64), "adam", 256, 10, 0.988)
     assert PRESETS["CNN"].defaults.conv_filters == (32, 64)
-    assert set(PRESETS) == {"G", "D", "H", "CNN", "CNN-BN", "Custom"}
+    assert set(PRESETS) == {"G", "D", "H", "CNN", "CNN-BN", "CNN-BN-long", "Custom"}
 
 
 def test_preset_lookup_is_case_insensitive_and_unknown_names_fail():

@@ -18,6 +18,7 @@ from core.commands.door import admin_lab
 from core.experiments.grid import (GridResult, GridSpec, fit_result_text, parse_augments, parse_pipelines, parse_presets,
                                    parse_seeds, table_text, TRAINING_ONLY_NOTE)
 from core.lab import Lab
+from core.training.recipes import NAMED_RECIPES, parse_recipes
 from core.runs.store import FINISHED, Run, fit_result_line
 
 
@@ -43,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", default="off", metavar="off,on",
                    help="a comma list of augmentation settings, each a grid dimension: 'off', 'on' (rotation 10, "
                         "shift 0.1, zoom 0.1) or 'rotation=R;shift=S;zoom=Z' (default: off)")
+    p.add_argument("--recipes", default="off", metavar="off,all",
+                   help="a comma list of training recipes, each a grid dimension: off (each preset's own), "
+                        f"{', '.join(n for n in NAMED_RECIPES if n != 'off')}, or knobs such as "
+                        "'lr_schedule=plateau;weight_decay=0.001' (best-epoch, plateau and all need "
+                        "--validation 0.1 or so) (default: off)")
     p.add_argument("--show", metavar="GRID", help="print the table of an existing grid instead")
     p.set_defaults(handler=run)
 
@@ -53,7 +59,8 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
     return GridSpec(dataset=dataset, pipelines=parse_pipelines(args.pipelines),
                     presets=parse_presets(args.presets), seeds=parse_seeds(args.seeds), epochs=args.epochs,
                     validation=args.validation, leaky_protocol=getattr(args, "leaky_protocol", False),
-                    augments=parse_augments(getattr(args, "augment", "off")))
+                    augments=parse_augments(getattr(args, "augment", "off")),
+                    recipes=parse_recipes(getattr(args, "recipes", "off")))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     grid_id = lab.submit_grid(spec)
     augments = f" x {len(spec.augments)} augmentations" if len(spec.augments) > 1 else ""
+    augments += f" x {len(spec.recipes)} recipes" if len(spec.recipes) > 1 else ""
     print(f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
           f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.jobs.max_jobs}", flush=True)
     result = follow(lab, grid_id, sys.stdout, sys.stderr)

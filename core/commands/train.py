@@ -17,9 +17,10 @@ from core.lab import Lab
 from core.labels.search import LabelMarks
 from core.training.augment import augment_text
 from core.runs.eta import start_text
+from core.runs.records import tta_line
 from core.runs.store import FINISHED, QUEUED, Run, fit_result_line, leaky_line
 from core.training.config import RunConfig
-from core.training.models import ACTIVATIONS, OPTIMIZERS, PRESETS, architecture_text
+from core.training.models import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRESETS, architecture_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--conv", help="convolution filters per block, e.g. 32,64 (Custom preset only)")
     p.add_argument("--dropout", type=float, help="Custom preset only")
     p.add_argument("--early-stop", help="stop once val_accuracy exceeds this, or 'off'")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="constant, cosine (per epoch), warmup-cosine (per step, after a warm-up over a tenth of "
+                        "the training) or plateau (halved when val_loss stalls; needs --validation 0.1 or so)")
+    p.add_argument("--weight-decay", type=float, help="decoupled weight decay (Adam becomes AdamW); 0 is off")
+    p.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy, e.g. 0.1; 0 is off")
+    p.add_argument("--patience", type=int,
+                   help="keep the best epoch (lowest val_loss) and stop after this many epochs without a better "
+                        "one; 0 keeps the last. Needs --validation 0.1 or so: never chosen on the test set")
     p.add_argument("--validation", default="test",
                    help="'test' (the report's way) or a held-out fraction of the training set, e.g. 0.1")
     p.add_argument("--seed", type=int, default=0)
@@ -49,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", nargs="?", const="on", default="off", metavar="on|off|rotation=R,shift=S,zoom=Z",
                    help="move training images at random while training (rotation in degrees, shift and zoom as "
                         "fractions of the side); '--augment' alone means on: rotation=10,shift=0.1,zoom=0.1")
+    p.add_argument("--tta", action="store_true",
+                   help="also measure the final model with test-time augmentation (its predictions averaged over "
+                        "the test image and copies shifted by one pixel); printed apart from the plain test figure")
     p.add_argument("--exclude-marked", action="store_true",
                    help="leave out the training images marked 'label wrong' for this dataset (Label issues page)")
     p.set_defaults(handler=run)
@@ -59,13 +71,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     dataset = str(dataset_from_args(args))
     names = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
              "optimizer": "optimizer", "activation": "activation", "hidden": "hidden", "conv": "conv_filters",
-             "dropout": "dropout", "early_stop": "early_stop"}
+             "dropout": "dropout", "early_stop": "early_stop", "lr_schedule": "lr_schedule",
+             "weight_decay": "weight_decay", "label_smoothing": "label_smoothing", "patience": "patience"}
     overrides: dict[str, Any] = {field: getattr(args, arg) for arg, field in names.items()
                                  if getattr(args, arg) is not None}
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
                            leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude,
-                           augment=getattr(args, "augment", None))
+                           augment=getattr(args, "augment", None), tta=getattr(args, "tta", False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +145,8 @@ class Follower:
             print(f"#### {fit_result_line(m)}", file=self.out)
         if "test_accuracy" in m:
             print(f"test accuracy: {m['test_accuracy']:.4f} ({m.get('test_images', '?')} images)", file=self.out)
+        if (line := tta_line(m)) is not None:
+            print(line, file=self.out)
         if (line := leaky_line(m)) is not None:
             print(line, file=self.out)
         if run.status != FINISHED:

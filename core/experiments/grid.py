@@ -30,6 +30,7 @@ from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, 
                              name_of_pipeline)
 from core.training.augment import Augmentation, parse_augment
 from core.training.config import RunConfig, parse_seed
+from core.training.recipes import Recipe, recipe_suffix
 from core.runs.describe import fit_result_entry, fit_result_report
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.experiments.report_results import report_figure
@@ -57,7 +58,9 @@ class GridSpec:
     preset's own number of epochs (None keeps them); ``validation`` and ``leaky_protocol`` are as in
     RunConfig (the latter adds each run's figure on test images preprocessed with their labels).
     ``augments`` is one more dimension: each pipeline runs once per augmentation setting (None: off);
-    an augmented pipeline is its own row of the table (``raw + augmentation``).
+    an augmented pipeline is its own row of the table (``raw + augmentation``). ``recipes``
+    (core.training.recipes; None: each preset's own knobs) is another: a recipe's knobs are set over
+    the preset's, and its rows are named by them (``raw + warmup-cosine, weight decay 0.0005``).
     """
 
     dataset: str
@@ -68,6 +71,7 @@ class GridSpec:
     validation: str | float = "test"
     leaky_protocol: bool = False
     augments: tuple[Augmentation | None, ...] = (None,)
+    recipes: tuple[Recipe | None, ...] = (None,)
 
     @classmethod
     def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> "GridSpec":
@@ -78,13 +82,13 @@ class GridSpec:
     @property
     def size(self) -> int:
         """Number of runs."""
-        return len(self.pipelines) * len(self.presets) * len(self.seeds) * len(self.augments)
+        return len(self.pipelines) * len(self.presets) * len(self.seeds) * len(self.augments) * len(self.recipes)
 
     def configs(self) -> list[RunConfig]:
         """Every run's config, checked, in queue order: seed by seed, so that each cell has a
         first figure early and later seeds refine it; within a seed, preset by preset."""
         for what, items in (("pipeline", self.pipelines), ("preset", self.presets), ("seed", self.seeds),
-                            ("augmentation setting", self.augments)):
+                            ("augmentation setting", self.augments), ("recipe", self.recipes)):
             if not items:
                 raise DigitLabError(f"a grid needs at least one {what}")
             if len(set(items)) != len(items):
@@ -92,10 +96,11 @@ class GridSpec:
         if self.size > MAX_GRID_RUNS:
             raise DigitLabError(f"a grid of {self.size} runs is too big (at most {MAX_GRID_RUNS})")
         overrides = {} if self.epochs is None else {"epochs": self.epochs}
-        return [RunConfig.build(self.dataset, pipeline, preset, overrides, self.validation, seed,
+        return [RunConfig.build(self.dataset, pipeline, preset,
+                                {**overrides, **(recipe.overrides if recipe else {})}, self.validation, seed,
                                 leaky_protocol=self.leaky_protocol, augment=augment)
                 for seed in self.seeds for preset in self.presets for pipeline in self.pipelines
-                for augment in self.augments]
+                for augment in self.augments for recipe in self.recipes]
 
 
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
@@ -201,9 +206,8 @@ def pipeline_name(pipeline_json: str, label: str = "") -> str:
 def pipeline_title(name: str) -> str:
     """How result tables title a pipeline: the report's title for its six, the pipeline's
     title for other named ones, else ``name`` itself (a label)."""
-    if name.endswith(AUGMENTED):
-        return pipeline_title(name.removesuffix(AUGMENTED)) + AUGMENTED
-    return PIPELINE_TITLES.get(name, name)
+    base, plus, rest = name.partition(" + ")  # "raw + augmentation + warmup-cosine": its rows' own parts
+    return PIPELINE_TITLES.get(base, base) + plus + rest
 
 
 def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
@@ -217,6 +221,8 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
         cfg = run.config
         name = pipeline_name(cfg.pipeline.to_json(), cfg.pipeline_label) if cfg else run.pipeline_label
         name = f"{name}{AUGMENTED}" if cfg and cfg.augment else name  # its own row of the table
+        if cfg and (recipe := recipe_suffix(cfg.preset, cfg.hyperparams)):
+            name = f"{name} + {recipe}"
         m = run.metrics
         if run.status == RUNNING and history is not None and len(history.get(run.id, ())):
             hist = history[run.id]

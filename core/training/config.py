@@ -15,7 +15,7 @@ import numpy as np
 from core.errors import DigitLabError
 from core.datasets.specs import display_spec
 from core.training.augment import Augmentation, parse_augment
-from core.training.models import Hyperparams, get_preset, hyperparams_for
+from core.training.models import Hyperparams, chooses_by_validation, recipe_text, get_preset, hyperparams_for
 from core.preprocess import Pipeline, get_pipeline
 
 MAX_SEED = 2**31 - 1
@@ -35,7 +35,9 @@ class RunConfig:
     stays honest. ``exclude`` lists training images (indices into the dataset's training split)
     left out of training, e.g. the ones marked "label wrong" (core.labels.search). ``augment``
     (core.training.augment; None is off) moves training images at random while training only.
-    These three are written to JSON only when set, so configs stored before they existed read the same.
+    ``tta`` also measures the final model with test-time augmentation (core.training.tta), a figure
+    kept apart (``tta_test_accuracy``). These four are written to JSON only when set, so configs
+    stored before they existed read the same.
     """
 
     dataset: str
@@ -48,6 +50,7 @@ class RunConfig:
     leaky_protocol: bool = False
     exclude: tuple[int, ...] = ()
     augment: Augmentation | None = None
+    tta: bool = False
 
     def __post_init__(self) -> None:
         if not self.dataset or not isinstance(self.dataset, str):
@@ -59,27 +62,32 @@ class RunConfig:
         object.__setattr__(self, "seed", parse_seed(self.seed))
         if not isinstance(self.leaky_protocol, bool):
             raise DigitLabError(f"leaky_protocol must be true or false, got {self.leaky_protocol!r}")
+        if not isinstance(self.tta, bool):
+            raise DigitLabError(f"tta must be true or false, got {self.tta!r}")
         object.__setattr__(self, "exclude", parse_exclude(self.exclude))
         object.__setattr__(self, "augment", parse_augment(self.augment))
+        check_honest_selection(self.hyperparams, self.validation == "test")
 
     @classmethod
     def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
               overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
               seed: int = 0, leaky_protocol: bool = False, exclude: Iterable[int] = (),
-              augment: Any = None) -> "RunConfig":
+              augment: Any = None, tta: bool = False) -> "RunConfig":
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         pipe = get_pipeline(pipeline)
         return cls(dataset=dataset, pipeline=pipe, pipeline_label=pipe.label,
                    preset=preset, hyperparams=hyperparams_for(preset, overrides),
                    validation=validation, seed=seed, leaky_protocol=leaky_protocol, exclude=tuple(exclude),
-                   augment=augment)
+                   augment=augment, tta=tta)
 
     @property
     def title(self) -> str:
         """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path),
-        ending in ``· augmented`` when training images are augmented."""
+        then ``· augmented`` when training images are augmented and the recipe's knobs that are on
+        (``· warmup-cosine, weight decay 0.0005, ...``)."""
         title = f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
-        return f"{title} · augmented" if self.augment else title
+        title = f"{title} · augmented" if self.augment else title
+        return f"{title} · {recipe}" if (recipe := recipe_text(self.hyperparams)) else title
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
@@ -93,6 +101,8 @@ class RunConfig:
             d["exclude"] = list(self.exclude)
         if self.augment:
             d["augment"] = self.augment.to_dict()
+        if self.tta:
+            d["tta"] = True
         return d
 
     @classmethod
@@ -110,7 +120,17 @@ class RunConfig:
                    hyperparams=Hyperparams.from_dict(d["hyperparams"]),
                    validation=d.get("validation", "test"), seed=d.get("seed", 0),
                    leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
-                   exclude=d.get("exclude", ()), augment=d.get("augment"))
+                   exclude=d.get("exclude", ()), augment=d.get("augment"), tta=d.get("tta", False))
+
+
+def check_honest_selection(hp: Hyperparams, val_is_test: bool) -> None:
+    """Refuse a run that would choose by its validation figures (best epoch, plateau schedule) while
+    they are test figures: its test accuracy would then be chosen on the test set."""
+    what = chooses_by_validation(hp)
+    if what is not None and val_is_test:
+        raise DigitLabError(f"{what} chooses by the validation figures, and this run validates on the test set, "
+                            "so its test accuracy would be picked on the test set: validate on a held-out part "
+                            "of the training set (e.g. validation 0.1)")
 
 
 def parse_validation(value: Any) -> str | float:

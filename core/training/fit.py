@@ -19,8 +19,8 @@ import numpy as np
 from core.errors import DigitLabError
 from core.training.metrics import log_loss
 from core.training.augment import training_batches
-from core.training.models import build_model
-from core.training.config import RunConfig
+from core.training.models import CLASSES, build_model, recipe_text
+from core.training.config import RunConfig, check_honest_selection
 
 #: Batch size for validation/test predictions: inference only, so bigger is simply faster on CPU.
 PREDICT_BATCH = 1024
@@ -28,6 +28,8 @@ PREDICT_BATCH = 1024
 REPORT_INTERVAL_S = 0.25
 #: What each recorded epoch holds besides its number.
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+#: The plateau schedule: the rate is multiplied by this after this many epochs without a lower val_loss.
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +86,8 @@ class TrainOutcome:
     test_probabilities: np.ndarray | None = None
     test_probabilities_by_epoch: np.ndarray | None = None
     early_stopped_epoch: int | None = None
+    #: The optimiser's learning rate at the end of each recorded epoch (what the schedule gave).
+    learning_rates: list[float] | None = None
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,12 +232,14 @@ class EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.reporter = reporter
         self.history: list[dict[str, Any]] = []
+        self.learning_rates: list[float] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.model.stop_training or not logs:
             return  # a partial epoch is not recorded
         event = {"epoch": epoch + 1, **{key: _num(logs.get(key)) for key in EPOCH_METRICS}}
         self.history.append(event)
+        self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
         self.reporter.epoch_end(event)
 
 
@@ -322,32 +328,44 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     hp = config.hyperparams
     if data is None:
         data = prepare_data(config, on_phase=reporter)
+    check_honest_selection(hp, data.val_is_test)  # also for data handed in (benchmarks)
     reporter.progress({"phase": "building model"})
     if reporter.stop_requested():
         return TrainOutcome(status="stopped", model=None, metrics={})
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    model = build_model(hp)
+    model = build_model(hp, steps_per_epoch=math.ceil(len(data.y_train) / hp.batch_size))
     validation = ValidationMetrics(data.x_val, data.y_val, keep_probabilities=data.val_is_test)
     keeper = KeepLastCompleteEpoch(validation)
     recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
     # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
     # then the stops, which read what the first ones wrote.
     callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop, keeper]
-    if hp.lr_schedule == "cosine":
-        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_rate(hp.learning_rate, hp.epochs)))
+    callbacks += schedule_callbacks(hp)
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
+    best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True) \
+        if hp.patience else None
+    if best is not None:
+        callbacks.append(best)
+    # Smoothing needs one-hot labels (see build_model); the images are the same either way.
+    y_train = keras.utils.to_categorical(data.y_train, CLASSES) if hp.label_smoothing \
+        else data.y_train
     if config.augment:  # training images only, drawn afresh each epoch; validation and test stay as they are
-        batches = training_batches(data.x_train, data.y_train, hp.batch_size, config.augment, config.seed)
+        batches = training_batches(data.x_train, y_train, hp.batch_size, config.augment, config.seed)
         model.fit(batches, epochs=hp.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     else:
-        model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
+        model.fit(data.x_train, y_train, epochs=hp.epochs, batch_size=hp.batch_size,
                   callbacks=callbacks, verbose=0, shuffle=True)
     # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
     # complete epoch's, so val_accuracy and test_accuracy are one model's.
     kept_epoch = len(recorder.history) if keeper.restore() else None
+    best_epoch = None
+    if best is not None and best.best_weights is not None and recorder.history:
+        # Keras restored them at the end of fit; again here, as a user's stop may have undone that.
+        model.set_weights(best.best_weights)
+        best_epoch = min(best.best_epoch + 1, len(recorder.history))
 
     if data.val_is_test and validation.last_probabilities is not None and validation.current:
         test_probs = validation.last_probabilities
@@ -356,7 +374,8 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         test_probs = model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0)
     test_probs = np.asarray(test_probs, dtype=np.float32)
     history = recorder.history
-    metrics: dict[str, Any] = dict(history[-1]) if history else {}
+    # The figures of the epoch whose weights the model has: the best one when it was kept.
+    metrics: dict[str, Any] = dict(history[(best_epoch or len(history)) - 1]) if history else {}
     metrics.pop("epoch", None)
     metrics.update({
         "epochs": len(history),
@@ -369,23 +388,46 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     })
     if kept_epoch is not None:
         metrics["kept_epoch"] = kept_epoch
+    if best_epoch is not None:
+        metrics["best_epoch"] = best_epoch
     if config.augment:
         metrics["augmentation"] = config.augment.text
+    if recipe := recipe_text(hp):
+        metrics["recipe"] = recipe
+    if config.tta:  # apart from test_accuracy, which stays the plain figure
+        from core.training.tta import SHIFTS, tta_probabilities
+        _phase(reporter, "testing with shifted copies")
+        tta_probs = tta_probabilities(model, data.x_test)
+        metrics.update({"tta_test_accuracy": float((tta_probs.argmax(axis=1) == data.y_test).mean()),
+                        "tta_test_loss": log_loss(data.y_test, tta_probs), "tta_shifts": len(SHIFTS)})
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
     return TrainOutcome(
         status="stopped" if stop.user_stopped else "finished", model=model,
         metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
-        early_stopped_epoch=metrics["early_stopped_epoch"])
+        early_stopped_epoch=metrics["early_stopped_epoch"], learning_rates=list(recorder.learning_rates))
+
+
+def schedule_callbacks(hp: Any) -> list[keras.callbacks.Callback]:
+    """The callbacks of ``hp``'s learning-rate schedule, all Keras' own ("warmup-cosine" is a per-step
+    schedule given to the optimiser instead, see core.training.models.make_optimizer)."""
+    if hp.lr_schedule == "cosine":
+        return [keras.callbacks.LearningRateScheduler(cosine_rate(hp.learning_rate, hp.epochs))]
+    if hp.lr_schedule == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=PLATEAU_FACTOR,
+                                                  patience=PLATEAU_PATIENCE, min_lr=hp.learning_rate / 100)]
+    return []
 
 
 def cosine_rate(rate: float, epochs: int):
-    """The learning rate of each epoch (from 0) under cosine decay: ``rate`` at the first, falling
-    along half a cosine towards 0 after the last; calmer last epochs, so the final model is less
-    a matter of luck."""
+    """The learning rate of each epoch (from 0) under Keras' cosine decay: ``rate`` at the first,
+    falling along half a cosine towards 0 after the last; calmer last epochs, so the final model is
+    less a matter of luck."""
+    decay = keras.optimizers.schedules.CosineDecay(rate, decay_steps=epochs)
+
     def schedule(epoch: int, current: float = rate) -> float:
-        return float(rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+        return float(keras.ops.convert_to_numpy(decay(epoch)))
     return schedule
 
 
