@@ -44,10 +44,12 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     if link.named_pipeline:
         st.session_state["train_pipeline_source"] = FROM_REPORT
         st.session_state["train_named_pipeline"] = link.pipeline
-    elif link.pipeline is not None or not has_pipeline:
+    elif link.pipeline is not None:
         st.session_state["train_pipeline_source"] = FROM_EDITOR
-        st.session_state[state.PIPELINE_STEPS] = query_state.editor_entries(
-            get_pipeline(link.pipeline) if link.pipeline else get_pipeline("raw"))
+        # The editor already runs this pipeline: kept as it is, with its steps switched off.
+        if get_pipeline(link.pipeline).to_json() != state.current_pipeline().to_json():
+            st.session_state[state.PIPELINE_STEPS] = query_state.editor_entries(get_pipeline(link.pipeline))
+    # No pipeline in the link: the person's own stays as it is.
     if link.dataset is not None:
         st.session_state[state.DATASET_SPEC] = link.dataset
     st.session_state["train_validation"] = ON_TEST if link.validation == "test" else HELD_OUT
