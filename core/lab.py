@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import cross_eval, embedding
+from core.analysis.class_match import match_classes
 from core.classroom import challenges as class_challenges
 from core.classroom import overview
 from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
@@ -453,11 +454,21 @@ class Lab:
         self._staff_only("create a challenge")
         spec = self.check_dataset(dataset)
         training = load_spec(spec)
-        if tuple(hidden.class_names) != tuple(training.class_names):
+        # Classes whose names differ only in script (``0`` and ``٠ (0)``) are matched by the digit
+        # they stand for, as an evaluation on another dataset does; the hidden labels are then kept
+        # in the training dataset's class order and names, and the challenge carries the note.
+        try:
+            match = match_classes(training.class_names, hidden.class_names)
+        except DigitLabError:
             raise DigitLabError(f"the hidden set's classes ({', '.join(hidden.class_names[:3])}, ...) differ from "
-                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)")
-        return self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
+                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)") from None
+        if match.note is not None:
+            order = np.asarray(match.order, dtype=np.int64)
+            hidden = replace(hidden, y_test=order[np.asarray(hidden.y_test, dtype=np.int64)],
+                             class_names=tuple(training.class_names))
+        made = self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
                                          deadline=deadline, show_private=show_private, created_by=self.who.key)
+        return replace(made, class_match=match.note)
 
     def edit_challenge(self, name: str, *, per_day: int | None = None, deadline: "float | None | str" = "keep",
                        show_private: bool | None = None) -> class_challenges.Challenge:
