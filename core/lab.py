@@ -24,7 +24,9 @@ from core.analysis import cross_eval, embedding
 from core.analysis.class_match import match_classes
 from core.classroom import challenges as class_challenges
 from core.classroom import overview
-from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
+from core.classroom import tokens as class_tokens
+from core.classroom.access import (ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, can_sign_out,
+                                   known_names, owner_label)
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
 from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
@@ -425,6 +427,19 @@ class Lab:
     def may_see(self, owner: str | None, published: bool = False) -> bool:
         """Whether the caller may view work owned by ``owner``."""
         return can_see(self.who, owner, published)
+
+    def class_members(self) -> dict[str, str]:
+        """Staff: {identity key: name as typed} of everyone who signed in with the class code."""
+        self._staff_only("see the class")
+        return dict(sorted(known_names().items(), key=lambda kv: kv[1].casefold()))
+
+    def sign_out(self, key: str) -> None:
+        """Staff: end every sign-in of the class-code member ``key`` on every browser (a lost
+        laptop); they can sign in again with the class code."""
+        if not can_sign_out(self.who, key):
+            raise DigitLabError("only a teacher can sign someone else out" if not self.staff
+                                else f"{owner_label(key)} cannot be signed out from here")
+        class_tokens.end_signins_of(key)
 
     def may_publish(self) -> bool:
         """Whether the caller may publish runs to the class."""

@@ -165,3 +165,18 @@ if st.session_state[CONFIRM] == chosen:
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, delete them", on_click=_delete_all, args=(chosen,), type="primary", key="teacher_delete_yes")
         n.button("Cancel", on_click=_ask, args=(None,), key="teacher_delete_no")
+
+
+def _sign_out(key: str) -> None:
+    state.flash_outcome(FLASH, lambda: lab.sign_out(key),
+                        f"{owner_label(key)} is signed out on every browser; they can sign in again with the class code.",
+                        "Could not sign them out: ")
+
+
+members = {k: n for k, n in lab.class_members().items() if k != state.me().key}
+if members:
+    with st.expander("Sign a student out (a lost or shared laptop)", icon=":material/logout:"):
+        who_out = st.selectbox("Student", list(members), format_func=members.get, key="teacher_sign_out_who")
+        st.button(f"Sign {escape(members[who_out])} out everywhere", on_click=_sign_out, args=(who_out,),
+                  key="teacher_sign_out", icon=":material/logout:",
+                  help="Every browser they are signed in on (a copy of their cookie too) asks for the class code again.")
