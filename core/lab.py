@@ -23,7 +23,7 @@ import pandas as pd
 from core.analysis import cross_eval, embedding
 from core.analysis.class_match import match_classes
 from core.classroom import challenges as class_challenges
-from core.classroom import overview
+from core.classroom import once, overview
 from core.classroom import tokens as class_tokens
 from core.classroom.access import (ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, can_sign_out,
                                    known_names, owner_label)
@@ -172,9 +172,22 @@ class Lab:
         self.check_dataset(config.dataset)  # another person's upload reads as missing
         return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
 
+    def train_once(self, config: RunConfig, request: str) -> tuple[str, bool]:
+        """:meth:`train`, once per ``request`` (the browser session and its click) and form: a
+        repeat within core.classroom.once.WINDOW_S seconds, or while the first is still being
+        queued, makes no second run. (run id, whether this call queued it)."""
+        key = once.request_key(self.who.key, request, config.to_dict())
+        return once.RECENT.once(key, lambda: self.train(config))
+
+    def requeued_as(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """{run id: the run it was queued again as} for those of the visible ``run_ids`` that were."""
+        return once.requeued_as(run_ids)
+
     def requeue(self, run_id: str) -> str:
         """Queue a failed or stopped run again: the same config as a new run of the same owner
-        (the caller's own runs; staff: anyone's). Returns the new run's id."""
+        (the caller's own runs; staff: anyone's). Returns the new run's id. A run is queued again
+        once: a second request (a double click, the teacher after the student) raises
+        core.classroom.once.AlreadyRequeued, which names the first one's run."""
         run = self.run(run_id)
         if not self.mine(run):
             raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher can "
@@ -183,8 +196,9 @@ class Lab:
             raise DigitLabError(f"run {run_id} is {run.status}: only a failed or stopped run is queued again")
         if run.config is None:
             raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
-        return self.jobs.submit(run.config, owner=run.owner if run.owner is not None else self.who.key,
-                                admit=admit_within_limits)
+        config = run.config
+        return once.claim_requeue(run.id, self.who.key, lambda: self.jobs.submit(
+            config, owner=run.owner if run.owner is not None else self.who.key, admit=admit_within_limits))
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
