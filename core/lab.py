@@ -443,9 +443,12 @@ class Lab:
         return can_see(self.who, owner, published)
 
     def class_members(self) -> dict[str, str]:
-        """Staff: {identity key: name as typed} of everyone who signed in with the class code."""
+        """Staff: {identity key: name} of everyone who signed in with the class code (or owns runs)."""
         self._staff_only("see the class")
-        return dict(sorted(known_names().items(), key=lambda kv: kv[1].casefold()))
+        members = {r.owner: owner_label(r.owner) for r in self.jobs.store.list()
+                   if r.owner is not None and r.owner.startswith("code:")}
+        members.update(known_names())
+        return dict(sorted(members.items(), key=lambda kv: kv[1].casefold()))
 
     def sign_out(self, key: str) -> None:
         """Staff: end every sign-in of the class-code member ``key`` on every browser (a lost

@@ -142,6 +142,8 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
     if not _codes_match(code, config.class_code):
         raise DigitLabError("wrong class code")
     name = " ".join(name.split())
+    if name and len(name) <= MAX_NAME:  # a look-alike is told so, whatever else is wrong with it
+        _look_alike_refused(name, f"code:{name.casefold()}", config)
     if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
         raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, "
                             "hyphens or apostrophes")
@@ -155,7 +157,6 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
             raise DigitLabError(_teacher_name_refused(name, config))
         if not is_teacher_name:
             raise DigitLabError(f"{name} is not one of this lab's teachers (DIGITLAB_TEACHERS)")
-    _look_alike_refused(name, f"code:{name.casefold()}", config)
     return class_code_member(name, is_teacher_name, config)
 
 
