@@ -6,6 +6,8 @@ tab and a restart. AppTest covers the rest (tests/test_tour_three.py). Screensho
 artifacts/screenshots/tour3-*.png."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.runs.store import RunStore
@@ -68,13 +70,13 @@ def _open(pg, url: str, path: str, title: str, name: str = "Amal") -> None:
 
 
 def _augment_on(pg) -> bool:
-    return pg.get_by_role("checkbox", name=AUGMENT).is_checked()
+    return pg.locator("[data-testid='stCheckbox']", has_text=AUGMENT).locator("input").is_checked()
 
 
-def _closing_off(pg) -> bool:
-    """Whether the Preprocess editor's 4th step (dilation) shows its toggle Off."""
-    box = pg.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="4. Dilation").first
-    return box.get_by_role("checkbox").first.is_checked() is False
+def _step_states(pg) -> list[str]:
+    """The Preprocess editor's step toggles as they read, in order (On or Off)."""
+    toggles = pg.locator("[data-testid='stCheckbox']", has_text=re.compile(r"^(On|Off)$"))
+    return [t.inner_text().strip() for t in toggles.all()]
 
 
 def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_restart(browser, lab):
@@ -105,14 +107,14 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
     # 2. A shared link with its 4th step off keeps it off; the tab's address carries it.
     tab2 = ctx.new_page()
     _open(tab2, url, "preprocess?pipeline=normal-threshold-dilate-erosion&off=4&dataset=default:tiny", "Preprocess")
-    assert _closing_off(tab2)
+    assert _step_states(tab2) == ["On", "On", "On", "Off", "On"]
     tab2.wait_for_function("() => location.search.includes('off=4')")
     own_old_address = tab2.url
     screenshot(tab2, "tour3-preprocess-off-step")
     # Newer work in another tab: a raw pipeline.
     tab3 = ctx.new_page()
     _open(tab3, url, "preprocess", "Preprocess")
-    assert _closing_off(tab3)  # a new tab finds the saved work, the step still off
+    assert _step_states(tab3) == ["On", "On", "On", "Off", "On"]  # a new tab: the saved work, still off
     tab3.get_by_role("button", name="Load").click()
     tab3.get_by_text("No steps: the model sees the raw pixels").wait_for()
     tab3.wait_for_selector(IDLE)
