@@ -115,7 +115,7 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
     tab3 = ctx.new_page()
     _open(tab3, url, "preprocess", "Preprocess")
     assert _step_states(tab3) == ["On", "On", "On", "Off", "On"]  # a new tab: the saved work, still off
-    tab3.get_by_role("button", name="Load").click()
+    tab3.get_by_role("button", name="Load", exact=True).click()
     tab3.get_by_text("No steps: the model sees the raw pixels").wait_for()
     tab3.wait_for_selector(IDLE)
     tab3.close()
