@@ -161,7 +161,7 @@ def check_not_ended(signed: SignIn, config: Settings | None = None) -> None:
             signin_revocations.c.key.in_((f"token:{signed.token_id}", f"person:{signed.key}")))).all()
     for row in rows:
         if row.key.startswith("token:"):
-            raise TokenError("you signed out of this sign-in")
+            raise TokenError("this sign-in was signed out")
         if signed.at < row.not_before:
             raise TokenError("a teacher signed you out")
 

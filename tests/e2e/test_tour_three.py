@@ -130,7 +130,7 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
     stolen = thief.new_page()
     stolen.goto(f"{url}/train")
     stolen.wait_for_selector("[aria-label='Your name']")
-    stolen.get_by_text("You signed out of this sign-in").wait_for()
+    stolen.get_by_text("This sign-in was signed out").wait_for()
     assert stolen.locator("h1:has-text('Train')").count() == 0
     screenshot(stolen, "tour3-copied-cookie-refused")
     thief.close()
