@@ -21,9 +21,12 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import cross_eval, embedding
+from core.analysis.class_match import match_classes
 from core.classroom import challenges as class_challenges
-from core.classroom import overview
-from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
+from core.classroom import once, overview
+from core.classroom import tokens as class_tokens
+from core.classroom.access import (ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, can_sign_out,
+                                   known_names, owner_label)
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
 from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
@@ -169,9 +172,22 @@ class Lab:
         self.check_dataset(config.dataset)  # another person's upload reads as missing
         return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
 
+    def train_once(self, config: RunConfig, request: str) -> tuple[str, bool]:
+        """:meth:`train`, once per ``request`` (the browser session and its click) and form: a
+        repeat within core.classroom.once.WINDOW_S seconds, or while the first is still being
+        queued, makes no second run. (run id, whether this call queued it)."""
+        key = once.request_key(self.who.key, request, config.to_dict())
+        return once.RECENT.once(key, lambda: self.train(config))
+
+    def requeued_as(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """{run id: the run it was queued again as} for those of the visible ``run_ids`` that were."""
+        return once.requeued_as(run_ids)
+
     def requeue(self, run_id: str) -> str:
         """Queue a failed or stopped run again: the same config as a new run of the same owner
-        (the caller's own runs; staff: anyone's). Returns the new run's id."""
+        (the caller's own runs; staff: anyone's). Returns the new run's id. A run is queued again
+        once: a second request (a double click, the teacher after the student) raises
+        core.classroom.once.AlreadyRequeued, which names the first one's run."""
         run = self.run(run_id)
         if not self.mine(run):
             raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher can "
@@ -180,8 +196,9 @@ class Lab:
             raise DigitLabError(f"run {run_id} is {run.status}: only a failed or stopped run is queued again")
         if run.config is None:
             raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
-        return self.jobs.submit(run.config, owner=run.owner if run.owner is not None else self.who.key,
-                                admit=admit_within_limits)
+        config = run.config
+        return once.claim_requeue(run.id, self.who.key, lambda: self.jobs.submit(
+            config, owner=run.owner if run.owner is not None else self.who.key, admit=admit_within_limits))
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
@@ -425,6 +442,22 @@ class Lab:
         """Whether the caller may view work owned by ``owner``."""
         return can_see(self.who, owner, published)
 
+    def class_members(self) -> dict[str, str]:
+        """Staff: {identity key: name} of everyone who signed in with the class code (or owns runs)."""
+        self._staff_only("see the class")
+        members = {r.owner: owner_label(r.owner) for r in self.jobs.store.list()
+                   if r.owner is not None and r.owner.startswith("code:")}
+        members.update(known_names())
+        return dict(sorted(members.items(), key=lambda kv: kv[1].casefold()))
+
+    def sign_out(self, key: str) -> None:
+        """Staff: end every sign-in of the class-code member ``key`` on every browser (a lost
+        laptop); they can sign in again with the class code."""
+        if not can_sign_out(self.who, key):
+            raise DigitLabError("only a teacher can sign someone else out" if not self.staff
+                                else f"{owner_label(key)} cannot be signed out from here")
+        class_tokens.end_signins_of(key)
+
     def may_publish(self) -> bool:
         """Whether the caller may publish runs to the class."""
         return can_publish(self.who)
@@ -453,11 +486,21 @@ class Lab:
         self._staff_only("create a challenge")
         spec = self.check_dataset(dataset)
         training = load_spec(spec)
-        if tuple(hidden.class_names) != tuple(training.class_names):
+        # Classes whose names differ only in script (``0`` and ``٠ (0)``) are matched by the digit
+        # they stand for, as an evaluation on another dataset does; the hidden labels are then kept
+        # in the training dataset's class order and names, and the challenge carries the note.
+        try:
+            match = match_classes(training.class_names, hidden.class_names)
+        except DigitLabError:
             raise DigitLabError(f"the hidden set's classes ({', '.join(hidden.class_names[:3])}, ...) differ from "
-                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)")
-        return self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
+                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)") from None
+        if match.note is not None:
+            order = np.asarray(match.order, dtype=np.int64)
+            hidden = replace(hidden, y_test=order[np.asarray(hidden.y_test, dtype=np.int64)],
+                             class_names=tuple(training.class_names))
+        made = self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
                                          deadline=deadline, show_private=show_private, created_by=self.who.key)
+        return replace(made, class_match=match.note)
 
     def edit_challenge(self, name: str, *, per_day: int | None = None, deadline: "float | None | str" = "keep",
                        show_private: bool | None = None) -> class_challenges.Challenge:

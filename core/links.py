@@ -54,6 +54,8 @@ class PreprocessLink:
 
     pipeline: Pipeline | None = None
     dataset: str | None = None
+    #: The pipeline's steps switched off in the editor (0-based; kept in the link, skipped when run).
+    off: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,18 +246,38 @@ def url_value(hp: Hyperparams, name: str) -> str:
 
 # ---- whole pages ------------------------------------------------------------------------------
 
+@_part("off")
+def parse_off(raw: str | None, count: int) -> tuple[tuple[int, ...] | None, str | None]:
+    """The steps switched off (``off=2,4``: 1-based step numbers of a pipeline of ``count`` steps), 0-based."""
+    if raw is None or raw == "":
+        return (), None
+    if len(raw) > 200:
+        return (), "The link's switched-off steps were not used: too long."
+    numbers = [part.strip() for part in raw.split(",")]
+    if not all(n.isascii() and n.isdigit() and 0 < int(n) <= count for n in numbers):
+        return (), f"The link's switched-off steps {raw[:40]!r} are not step numbers 1..{count}: every step is on."
+    return tuple(sorted({int(n) - 1 for n in numbers})), None
+
+
 def parse_preprocess(params: Mapping[str, str]) -> tuple[PreprocessLink, list[str]]:
-    """The Preprocess page's link: its pipeline and dataset, and a warning per part not used."""
+    """The Preprocess page's link: its pipeline (with the steps switched off) and dataset, and a
+    warning per part not used. No ``pipeline`` at all: the link leaves the person's pipeline as it is."""
     pipeline, p_warn = parse_pipeline(params.get("pipeline"))
     dataset, d_warn = parse_dataset(params.get("dataset"))
-    return PreprocessLink(pipeline, dataset), [w for w in (p_warn, d_warn) if w]
+    off: tuple[int, ...] | None = ()
+    o_warn = None
+    if pipeline is not None:
+        off, o_warn = parse_off(params.get("off"), len(pipeline.steps))
+    return PreprocessLink(pipeline, dataset, off or ()), [w for w in (p_warn, d_warn, o_warn) if w]
 
 
-def preprocess_params(pipeline: Pipeline, dataset: str) -> dict[str, str]:
-    """The Preprocess page's URL for ``pipeline`` on dataset spec ``dataset``."""
-    params: dict[str, str] = {}
-    if pipeline.steps:
-        params["pipeline"] = pipeline_param_text(pipeline)
+def preprocess_params(pipeline: Pipeline, dataset: str, off: "tuple[int, ...] | list[int]" = ()) -> dict[str, str]:
+    """The Preprocess page's URL for ``pipeline`` (every step, ``off`` the 0-based ones switched
+    off) on dataset spec ``dataset``. An empty pipeline is written ``raw``: a link without
+    ``pipeline`` leaves the receiver's own pipeline alone."""
+    params: dict[str, str] = {"pipeline": pipeline_param_text(pipeline)}
+    if off:
+        params["off"] = ",".join(str(i + 1) for i in sorted(set(off)))
     if shareable_dataset(dataset):
         params["dataset"] = dataset
     return params
@@ -336,7 +358,7 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
                  validation: str | float, seed: int, augment: Augmentation | None = None,
                  tta: bool = False) -> dict[str, str]:
     """The Train page's URL: the preset, every hyperparameter that differs from the preset's own,
-    the pipeline (a name or its JSON; left out when empty), a ready dataset, validation, seed and
+    the pipeline (a name or its compact form; ``raw`` when empty), a ready dataset, validation, seed and
     augmentation (``augment=on``, or its settings; left out when off) and ``tta=on``. The recipe knobs
     are hyperparameters, written like the others when they differ from the preset's."""
     params = {"preset": get_preset(preset).name}
@@ -345,8 +367,8 @@ def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | N
         for spec in describe_preset(preset):
             if not spec.fixed and getattr(hyperparams, spec.name) != getattr(base, spec.name):
                 params[spec.name] = url_value(hyperparams, spec.name)
-    if pipeline is not None and pipeline.strip() not in ("", "[]"):
-        text = pipeline.strip()
+    if pipeline is not None:  # an empty one as "raw": a link without a pipeline keeps the receiver's
+        text = pipeline.strip() or "[]"
         params["pipeline"] = text if text in NAMED_PIPELINES else pipeline_param_text(get_pipeline(text))
     if shareable_dataset(dataset):
         params["dataset"] = dataset

@@ -20,8 +20,9 @@ if (link_params := query_state.incoming("preprocess")) is not None:
     shared, link_warnings = query_state.parse_preprocess(link_params)
     for warning in link_warnings:
         st.warning(escape(warning), icon=":material/link_off:")
-    if shared.pipeline is not None or "pipeline" not in link_params:
-        st.session_state[STEPS] = query_state.editor_entries(shared.pipeline or Pipeline(()))
+    # No pipeline in the link (or one not used): the person's own pipeline stays as it is.
+    if shared.pipeline is not None:
+        st.session_state[STEPS] = query_state.editor_entries(shared.pipeline, shared.off)
     if shared.dataset is not None:
         st.session_state[state.DATASET_SPEC] = shared.dataset
 
@@ -122,8 +123,11 @@ with editor:
     a2.button("Add", on_click=_add, args=(kind,), key="add_step")
 
     pipeline = state.current_pipeline()
-    query_state.publish("preprocess", query_state.preprocess_params(pipeline, st.session_state[state.DATASET_SPEC]))
-    st.caption("To share this pipeline, copy the page's address: it holds the pipeline and the dataset.")
+    every_step, switched_off = query_state.editor_pipeline(st.session_state[STEPS])
+    query_state.publish("preprocess", query_state.preprocess_params(every_step, st.session_state[state.DATASET_SPEC],
+                                                                    switched_off))
+    st.caption("To share this pipeline, copy the page's address: it holds the pipeline (steps switched off "
+               "included) and the dataset.")
     with st.expander("Pipeline as JSON (copy, download, or paste one)"):
         st.code(pipeline.to_json(indent=2), language="json")
         st.download_button("Download JSON", pipeline.to_json(indent=2), file_name="pipeline.json",

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.classroom.access import owner_label
+from core.classroom.once import AlreadyRequeued
 from core.classroom.overview import students
 from core.errors import DigitLabError
 from core.classroom.limits import limits
@@ -44,6 +45,22 @@ with st.expander("Uploads per student (stored, compressed)", icon=":material/clo
                        "an upload two people made counts for both.")
         except DigitLabError:
             pass  # the limits' own error is shown below
+
+
+def _sign_out(key: str) -> None:
+    state.flash_outcome(FLASH, lambda: lab.sign_out(key),
+                        f"{owner_label(key)} is signed out on every browser; they can sign in again with the class code.",
+                        "Could not sign them out: ")
+
+
+members = {k: n for k, n in lab.class_members().items() if k != state.me().key}
+if members:
+    with st.expander("Sign a student out (a lost or shared laptop)", icon=":material/logout:"):
+        who_out = st.selectbox("Student", list(members), format_func=members.get, key="teacher_sign_out_who")
+        st.button(f"Sign {escape(members[who_out])} out everywhere", on_click=_sign_out, args=(who_out,),
+                  key="teacher_sign_out", icon=":material/logout:",
+                  help="Every browser they are signed in on (a copy of their cookie too) asks for the class code again.")
+
 
 runs = lab.class_runs()
 st.subheader("Students")
@@ -94,6 +111,8 @@ def _stop(run_id: str) -> None:
 def _requeue(run_id: str) -> None:
     try:
         st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {lab.requeue(run_id)}.")
+    except AlreadyRequeued as err:  # its student (or a second click) was first: no third copy
+        st.session_state[FLASH] = ("success", f"{str(err)[0].upper()}{str(err)[1:]}: nothing more was queued.")
     except DigitLabError as err:
         st.session_state[FLASH] = ("error", f"Could not queue run {run_id} again: {err}")
 
@@ -118,6 +137,7 @@ def class_now() -> None:
         c[4].button("Stop", key=f"teacher_stop_{run.id}", on_click=_stop, args=(run.id,), icon=":material/stop:",
                     disabled=run.stop_requested)
     ended = [r for r in lab.class_runs(statuses=("failed", "stopped"))][:5]
+    again = lab.requeued_as([r.id for r in ended])  # queued again already: no button, the new run named
     if ended:
         st.caption("Ended without finishing, latest first:")
         for run in ended:
@@ -126,8 +146,11 @@ def class_now() -> None:
             c[1].write(f"`{run.id}`")
             c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
             c[3].write(escape(describe.status_text(run)))
-            c[4].button("Queue again", key=f"teacher_requeue_{run.id}", on_click=_requeue, args=(run.id,),
-                        icon=":material/replay:")
+            if run.id in again:
+                c[4].caption(f"queued again as `{again[run.id]}`" if again[run.id] else "being queued again")
+            else:
+                c[4].button("Queue again", key=f"teacher_requeue_{run.id}", on_click=_requeue, args=(run.id,),
+                            icon=":material/replay:")
 
 
 class_now()
@@ -165,3 +188,4 @@ if st.session_state[CONFIRM] == chosen:
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, delete them", on_click=_delete_all, args=(chosen,), type="primary", key="teacher_delete_yes")
         n.button("Cancel", on_click=_ask, args=(None,), key="teacher_delete_no")
+

@@ -1,7 +1,10 @@
 """Train page: choose a model preset, its hyperparameters, the pipeline and validation; launch a
 run in the background and follow it live (curves, progress, stop, the report's FIT RESULT line)."""
+import uuid
+
 import streamlit as st
 
+from core.classroom.once import AlreadyRequeued
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.classroom.limits import Limits, limits
@@ -46,10 +49,12 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     if link.named_pipeline:
         st.session_state["train_pipeline_source"] = FROM_REPORT
         st.session_state["train_named_pipeline"] = link.pipeline
-    elif link.pipeline is not None or not has_pipeline:
+    elif link.pipeline is not None:
         st.session_state["train_pipeline_source"] = FROM_EDITOR
-        st.session_state[state.PIPELINE_STEPS] = query_state.editor_entries(
-            get_pipeline(link.pipeline) if link.pipeline else get_pipeline("raw"))
+        # The editor already runs this pipeline: kept as it is, with its steps switched off.
+        if get_pipeline(link.pipeline).to_json() != state.current_pipeline().to_json():
+            st.session_state[state.PIPELINE_STEPS] = query_state.editor_entries(get_pipeline(link.pipeline))
+    # No pipeline in the link: the person's own stays as it is.
     if link.dataset is not None:
         st.session_state[state.DATASET_SPEC] = link.dataset
     st.session_state["train_validation"] = ON_TEST if link.validation == "test" else HELD_OUT
@@ -199,13 +204,33 @@ st.caption("To share this experiment, copy the page's address: it holds the pres
 
 ready = hyperparams is not None and ds is not None and pipeline_arg is not None \
     and not (selector is not None and validation == "test")
-if st.button("Train", type="primary", disabled=not ready, icon=":material/play_arrow:"):
+# One click, one run: the click's callback marks the launch, so this run of the page draws the
+# button disabled ("Launching…") before queuing, and lab.train_once recognises the same form sent
+# again by this session (a second click that got through) and answers with the first one's run.
+LAUNCHING, LAUNCH_FLASH = "train_launching", "train_launch_flash"
+launching = bool(st.session_state.get(LAUNCHING))
+st.button("Launching…" if launching else "Train", type="primary", disabled=not ready or launching,
+          icon=":material/hourglass_top:" if launching else ":material/play_arrow:", key="train_launch",
+          on_click=lambda: st.session_state.update({LAUNCHING: True}))
+if launching:
     try:
-        config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                 leaky_protocol=leaky_protocol, exclude=exclude, augment=augment, tta=tta)
-        st.session_state[state.ACTIVE_RUN] = lab.train(config)
+        if ready:
+            config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
+                                     leaky_protocol=leaky_protocol, exclude=exclude, augment=augment, tta=tta)
+            request = st.session_state.setdefault("train_request_session", uuid.uuid4().hex)
+            run_id, launched = lab.train_once(config, request)
+            st.session_state[state.ACTIVE_RUN] = run_id
+            if not launched:
+                st.session_state[LAUNCH_FLASH] = ("info", f"That was the same click: run {run_id} was just launched "
+                                                          "from this form, and is followed below. Change something "
+                                                          "(the seed, say) to launch another.")
     except DigitLabError as err:
-        st.error(f"Could not start the run: {escape(err)}")
+        st.session_state[LAUNCH_FLASH] = ("error", f"Could not start the run: {err}")
+    finally:
+        st.session_state[LAUNCHING] = False
+    st.rerun()
+if flash := st.session_state.pop(LAUNCH_FLASH, None):
+    (st.info if flash[0] == "info" else st.error)(escape(flash[1]))
 
 st.divider()
 st.subheader("Live run")
@@ -228,6 +253,11 @@ def follow_offer(exclude: str | None) -> bool:
 def _requeue(run_id: str) -> None:
     try:
         st.session_state[state.ACTIVE_RUN] = lab.requeue(run_id)
+    except AlreadyRequeued as err:  # a second click, or the teacher first: follow that run
+        if err.new_run:
+            st.session_state[state.ACTIVE_RUN] = err.new_run
+        else:
+            st.session_state["train_requeue_error"] = f"Run {run_id} is being queued again."
     except DigitLabError as err:
         st.session_state["train_requeue_error"] = f"Could not queue run {run_id} again: {err}"
 
@@ -284,8 +314,14 @@ else:
         if run.status == "failed":
             st.error(escape(describe.ended_text(run)))
         if run.status in ("failed", "stopped") and lab.mine(run):
-            st.button("Queue again", on_click=_requeue, args=(run.id,), key="train_requeue", icon=":material/replay:",
-                      help="The same config as a new run, followed here.")
+            if again := lab.requeued_as([run.id]).get(run.id):
+                st.caption(f"Queued again as run {again}.")
+                if st.button(f"Follow run {again}", key="train_follow_requeued", icon=":material/replay:"):
+                    st.session_state[state.ACTIVE_RUN] = again
+                    st.rerun()
+            else:
+                st.button("Queue again", on_click=_requeue, args=(run.id,), key="train_requeue",
+                          icon=":material/replay:", help="The same config as a new run, followed here.")
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
         queued = lab.queued()

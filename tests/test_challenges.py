@@ -92,8 +92,9 @@ def test_create_refuses_bad_settings_and_other_classes(env):
         teacher.create_challenge("A", "default:tiny", hidden_set(), per_day=0)
     with pytest.raises(DigitLabError, match="challenge name"):
         teacher.create_challenge("../etc", "default:tiny", hidden_set())
+    clothes = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
     with pytest.raises(DigitLabError, match="classes"):
-        teacher.create_challenge("A", "default:tiny", hidden_set(class_names=WESTERN_CLASS_NAMES))
+        teacher.create_challenge("A", "default:tiny", hidden_set(class_names=clothes))
     teacher.create_challenge("A", "default:tiny", hidden_set())
     with pytest.raises(DigitLabError, match="already a challenge"):
         teacher.create_challenge("a", "default:tiny", hidden_set())
@@ -345,3 +346,36 @@ def test_looking_for_challenges_leaves_the_run_root_untouched(env):
     with pytest.raises(DigitLabError, match="no challenge 'x'"):
         lab.challenge("x")
     assert not (env / "runs" / ch.FOLDER).exists()
+
+
+def test_cli_a_hidden_set_named_0_to_9_matches_the_default_by_digit(monkeypatch, tmp_path, capsys):
+    """Issue 31, item 4: an NPZ without class_names (``0``..``9``) or with them in another order and
+    script is accepted for a challenge on the default (``٠ (0)``...), its classes matched by the digit
+    they stand for, with evaluation's note; the hidden labels are kept in the default's order."""
+    from tests.pages_support import isolate_env
+
+    isolate_env(monkeypatch, tmp_path)
+    plain = hidden_set(40, seed=3, class_names=WESTERN_CLASS_NAMES)
+    path = tmp_path / "h.npz"
+    with np.load(hidden_file(tmp_path, plain), allow_pickle=False) as f:  # an NPZ with no class_names at all
+        np.savez(path, **{k: f[k] for k in f.files if k != "class_names"})
+    assert main(["challenge", "create", "c1", "--dataset", "default:tiny", "--hidden", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "40 hidden images" in out
+    assert _last_line(out, "note:").startswith("note: classes matched by the digit they stand for")
+    store = ch.ChallengeStore(tmp_path / "runs")
+    _, y, names = store.hidden_set(store.find("c1").id)
+    assert names == tuple(ARABIC_CLASS_NAMES) and np.array_equal(y, plain.y_test)
+
+    # Mathematical double-struck digits, listed 9..0: every label lands on the default's class of its digit.
+    reverse = tuple(chr(0x1D7D8 + d) + f" ({d})" for d in range(9, -1, -1))
+    (tmp_path / "h2.npz").write_bytes(dataset_to_npz(hidden_set(40, seed=3, class_names=reverse)))
+    assert main(["challenge", "create", "c2", "--dataset", "default:tiny", "--hidden", str(tmp_path / "h2.npz")]) == 0
+    assert "note: classes matched by the digit" in capsys.readouterr().out
+    _, y2, _ = store.hidden_set(store.find("c2").id)
+    assert np.array_equal(y2, 9 - plain.y_test)
+    # Other classes are still refused.
+    clothes = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
+    (tmp_path / "h3.npz").write_bytes(dataset_to_npz(hidden_set(40, seed=3, class_names=clothes)))
+    assert main(["challenge", "create", "c3", "--dataset", "default:tiny", "--hidden", str(tmp_path / "h3.npz")]) == 2
+    assert "classes" in capsys.readouterr().err

@@ -166,6 +166,8 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                                             deadline=_deadline(day, at), show_private=show_private)
                 st.success(f"Created {escape(made.name)}: {made.images:,} hidden images, "
                            f"{made.public_images:,} of them public.")
+                if made.class_match:
+                    st.caption(escape(made.class_match[0].upper() + made.class_match[1:] + "."))
             except DigitLabError as err:
                 st.error(f"Could not create the challenge: {escape(err)}")
 

@@ -10,6 +10,7 @@ With nothing configured the session is the local user.
 from __future__ import annotations
 
 import logging
+import time
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -28,6 +29,11 @@ SIGNIN_TOKEN = "signin_token"
 SIGNED_OUT = "signed_out"
 #: Session key of why the browser's sign-in cookie was refused (expired, forged, old class code).
 COOKIE_REFUSED = "signin_cookie_refused"
+#: Session key of the sign-in (core.classroom.tokens.SignIn) this session holds, and when it was
+#: last checked as not ended (signed out elsewhere, or by a teacher) on the server.
+SIGNIN, SIGNIN_CHECKED = "signin_claims", "signin_checked"
+#: How often a session checks that its sign-in was not ended meanwhile.
+RECHECK_S = 2.0
 log = logging.getLogger(__name__)
 
 # Trusted code: it receives only {"value": token or "", "max_age": seconds} and writes one cookie.
@@ -75,7 +81,7 @@ def current() -> Identity | None:
             return None
     who = st.session_state.get(CLASS_IDENTITY)
     if isinstance(who, Identity):
-        return who
+        return who if _still_signed_in() else None
     if st.session_state.get(SIGNED_OUT) or COOKIE_REFUSED in st.session_state:
         return None
     return _from_cookie()
@@ -99,7 +105,31 @@ def _from_cookie() -> Identity | None:
         log.warning("sign-in cookie refused: %s", err)
         return None
     st.session_state[CLASS_IDENTITY] = who
+    _hold(signed)
     return who
+
+
+def _hold(signed: tokens.SignIn) -> None:
+    st.session_state[SIGNIN] = signed
+    st.session_state[SIGNIN_CHECKED] = time.monotonic()
+
+
+def _still_signed_in() -> bool:
+    """Whether the session's sign-in was not ended on the server meanwhile (checked every
+    RECHECK_S seconds); an ended one leaves the session signed out, saying why."""
+    signed = st.session_state.get(SIGNIN)
+    if not isinstance(signed, tokens.SignIn) or time.monotonic() - st.session_state.get(SIGNIN_CHECKED, 0) < RECHECK_S:
+        return True
+    try:
+        tokens.check_not_ended(signed)
+    except tokens.TokenError as err:
+        st.session_state.clear()
+        st.session_state[COOKIE_REFUSED] = str(err)
+        return False
+    except DigitLabError:  # the store unreachable for a moment: checked again next time
+        return True
+    st.session_state[SIGNIN_CHECKED] = time.monotonic()
+    return True
 
 
 def require() -> Identity:
@@ -151,13 +181,20 @@ def _sign_in_screen(how: str) -> None:
                     st.session_state.pop(key, None)
                 st.session_state[CLASS_IDENTITY] = who
                 st.session_state[SIGNIN_TOKEN] = tokens.make_token(who.name, who.teacher)
+                _hold(tokens.read_token(st.session_state[SIGNIN_TOKEN]))
                 access.remember_name(who)  # tables show the name as typed
                 st.rerun()
 
 
 def _sign_out_class_code() -> None:
-    """Forget the identity and everything the session held (a shared computer's next student
-    starts afresh; their saved work waits for their next sign-in), and clear the cookie."""
+    """End the sign-in on the server (a copy of its cookie is refused from now on), forget the
+    identity and everything the session held (a shared computer's next student starts afresh;
+    their saved work waits for their next sign-in), and clear the cookie."""
+    if isinstance(signed := st.session_state.get(SIGNIN), tokens.SignIn):
+        try:
+            tokens.end_signin(signed)
+        except DigitLabError as err:
+            log.warning("sign-out not recorded on the server: %s", err)
     st.session_state.clear()
     st.session_state[SIGNED_OUT] = True
 

@@ -13,7 +13,7 @@ from core.errors import DigitLabError
 from core.lab import FIRST_SIZE, Lab, fill_in_background, fill_state
 from core.preprocess import Pipeline
 from core.settings import settings
-from ui import identity
+from ui import identity, query_state
 
 
 #: The dataset every page works on, as a spec string that a worker process can reload.
@@ -29,11 +29,15 @@ DEFAULT_PENDING = "default_pending"
 #: hyperparameter widget (``hp_<preset>_<name>``). Buttons and uploaders cannot be restored: none here.
 WORK_KEYS = (DATASET_SPEC, PIPELINE_STEPS, "next_step_id", ACTIVE_RUN,
              "train_preset", "train_pipeline_source", "train_named_pipeline", "train_leaky_protocol",
-             "train_validation", "train_fraction", "train_seed", "train_exclude_marked",
+             "train_validation", "train_fraction", "train_seed", "train_exclude_marked", "train_augment",
              "prep_named", "prep_add_kind", "prep_as_test",
              "data_source", "data_class_names", "data_count", "data_split",
-             "grid_presets", "grid_pipelines", "grid_seeds", "grid_epochs", "grid_leaky_protocol")
-WORK_PREFIXES = ("hp_",)
+             "grid_presets", "grid_pipelines", "grid_seeds", "grid_epochs", "grid_leaky_protocol", "grid_augment",
+             # Label issues: the search followed, each dataset's, and the form (a reload finds it again).
+             "labels_search", "labels_searches", "labels_search_spec", "labels_folds", "labels_source", "labels_seed")
+#: ``train_aug_<name>``: the augmentation's settings; ``query_state_written_<page>``: the addresses
+#: this person's sessions wrote (ui/query_state.py: an old one reopened is not a link to apply).
+WORK_PREFIXES = ("hp_", "train_aug_", query_state.WRITTEN_PREFIX)
 #: The workspace as last written by this session (written again only when it changes).
 _SAVED_WORK = "_saved_work"
 RESTARTED = "The lab restarted; your work is kept."
@@ -148,8 +152,13 @@ def save_work(force: bool = False) -> None:
     values = _work_values()
     text = workspace.encode(values)
     if force or st.session_state.get(_SAVED_WORK) != text:
+        if (stored := workspace.load(who.key)) is not None:  # another tab's addresses stay known
+            query_state.merge_written(stored.values, values)
+            for key, value in values.items():
+                if key.startswith(query_state.WRITTEN_PREFIX):
+                    st.session_state[key] = value
         workspace.save(who.key, values)
-        st.session_state[_SAVED_WORK] = text
+        st.session_state[_SAVED_WORK] = workspace.encode(_work_values())
 
 def _first_dataset_spec() -> str:
     """The default dataset at its configured size, or, on a fresh machine where that size is not

@@ -25,6 +25,7 @@ import ipaddress
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,8 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
     if not _codes_match(code, config.class_code):
         raise DigitLabError("wrong class code")
     name = " ".join(name.split())
+    if name and len(name) <= MAX_NAME:  # a look-alike is told so, whatever else is wrong with it
+        _look_alike_refused(name, f"code:{name.casefold()}", config)
     if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
         raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, "
                             "hyphens or apostrophes")
@@ -155,6 +158,69 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
         if not is_teacher_name:
             raise DigitLabError(f"{name} is not one of this lab's teachers (DIGITLAB_TEACHERS)")
     return class_code_member(name, is_teacher_name, config)
+
+
+# ---- names that look alike ------------------------------------------------------------------------
+
+#: Letters of other scripts (and digits) drawn like a Latin letter, mapped to it: a small table of
+#: the common Cyrillic and Greek look-alikes of Unicode's confusables (UTS #39), upper and lower case.
+_LOOK_ALIKES = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "ë", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ї": "ï",
+    "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "ѵ": "v", "ү": "y", "к": "k",
+    "м": "m", "н": "h", "т": "t", "п": "n", "г": "r", "ɡ": "g", "ɑ": "a",
+    "А": "A", "В": "B", "Е": "E", "Ё": "Ë", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "У": "Y", "Ү": "Y", "Ѕ": "S", "І": "l", "Ї": "Ï", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Ӏ": "l",
+    "Ь": "b", "З": "3", "Ѵ": "V",
+    # Greek
+    "α": "a", "ο": "o", "ν": "v", "ρ": "p", "ι": "i", "κ": "k", "υ": "u", "χ": "x", "ϲ": "c", "γ": "y", "ε": "e",
+    "ω": "w", "η": "n", "τ": "t", "ϳ": "j",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "l", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ϲ": "C",
+    # Latin and digits drawn alike
+    "I": "l", "ı": "i", "ℓ": "l", "0": "o", "1": "l", "|": "l", "ſ": "f", "ǀ": "l",
+})
+#: Letter pairs drawn like one letter (UTS #39 maps them so too).
+_PAIRS = (("rn", "m"), ("vv", "w"))
+
+
+def _skeleton(text: str) -> str:
+    """One way of drawing ``text``: NFKC, invisible (format) characters and stray combining marks
+    removed, look-alikes mapped to the Latin letter they are drawn like, spaces removed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Mn", "Me"))  # after NFKC: stray marks
+    text = "".join(text.translate(_LOOK_ALIKES).split())  # a space or none (a zero-width one) reads alike
+    for pair, one in _PAIRS:
+        text = text.replace(pair, one)
+    return text
+
+
+def name_skeletons(name: str) -> frozenset[str]:
+    """How ``name`` can look, case aside: two names any of whose skeletons are equal are drawn
+    alike (``Ms Teacher``, ``ms teacher``, ``Ms Tеacher`` with a Cyrillic е, ``Ms\u200bTeacher``)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return frozenset(_skeleton(t).casefold().translate(_LOOK_ALIKES) for t in (name, folded))
+
+
+def confusable(one: str, other: str) -> bool:
+    """Whether the names ``one`` and ``other`` look alike (Unicode confusables, case, spaces)."""
+    return bool(name_skeletons(one) & name_skeletons(other))
+
+
+def _look_alike_refused(name: str, key: str, config: Settings) -> None:
+    """DigitLabError when ``name`` (of identity ``key``) looks like a teacher's or another class
+    member's name without being it: a student never passes for the teacher or a classmate."""
+    mine = name_skeletons(name)
+    teacher_names = {t for t in config.teachers} | {n for k, n in known_names().items()
+                                                    if k.removeprefix("code:") in config.teachers}
+    if name.casefold() not in config.teachers and any(mine & name_skeletons(t) for t in teacher_names):
+        log.warning("class-code sign-in refused: %r looks like a teacher's name", name)
+        raise DigitLabError(f"{name} looks like a teacher's name (a letter from another script, or an invisible "
+                            "character): choose a name that reads differently")
+    for other_key, other in known_names().items():
+        if other_key != key and other_key.removeprefix("code:") not in config.teachers and mine & name_skeletons(other):
+            raise DigitLabError(f"{name} looks like the name of another student, {other}: choose a name that reads "
+                                "differently")
 
 
 def class_code_member(name: str, teacher: bool, config: Settings | None = None) -> Identity:
@@ -178,6 +244,12 @@ def can_see(who: Identity, owner: str | None, published: bool = False) -> bool:
 def can_act(who: Identity, owner: str | None) -> bool:
     """Whether ``who`` may stop, delete or download work owned by ``owner``."""
     return who.staff or (owner is not None and owner == who.key)
+
+
+def can_sign_out(who: Identity, key: str) -> bool:
+    """Teachers (and administrators) end a class-code member's sign-ins (a lost laptop); not their own
+    from here: their own "Sign out" does that."""
+    return who.staff and key.startswith("code:") and key != who.key
 
 
 def can_publish(who: Identity) -> bool:

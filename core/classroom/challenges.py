@@ -75,6 +75,9 @@ class Challenge:
     public_images: int
     created: float
     created_by: str | None = None
+    #: Only as just created: how the hidden set's classes were matched with the training dataset's
+    #: when their names differ in script (core.analysis.class_match), else None. Not stored.
+    class_match: str | None = None
 
     def ended(self, now: float | None = None) -> bool:
         """Closed by the teacher, or past its deadline: no more submissions, private board revealed."""

@@ -65,6 +65,8 @@ def run_create(args: argparse.Namespace) -> int:
                                  deadline=challenges.parse_deadline(args.deadline), show_private=args.show_private)
     print(f"challenge {ch.name!r} on {challenges.display_dataset(ch.dataset)}: {ch.images} hidden images, "
           f"{ch.public_images} public; {ch.per_day} submissions a day; {ch.deadline_text}")
+    if ch.class_match:
+        print(f"note: {ch.class_match}")
     return 0
 
 

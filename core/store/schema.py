@@ -166,3 +166,22 @@ class_names = Table(
     Column("key", Text, primary_key=True),
     Column("name", Text, nullable=False),
 )
+
+#: Ended class-code sign-ins (core.classroom.tokens): ``token:<id>``, one sign-in ended by its
+#: "Sign out" (every copy of its cookie refused), or ``person:<identity key>``, every sign-in of that
+#: person made before ``not_before`` (a teacher signed them out). ``expires``: when the row may go.
+signin_revocations = Table(
+    "signin_revocations", metadata,
+    Column("key", Text, primary_key=True),
+    Column("not_before", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+
+#: A failed or stopped run queued again (core.lab.Lab.requeue): once, as ``new_run``.
+requeues = Table(
+    "requeues", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("new_run", String(32), nullable=False),
+    Column("by", Text),
+    Column("at", Float, nullable=False),
+)
