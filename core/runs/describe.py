@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from core.classroom.access import ADMINISTRATOR, owner_label
 from core.datasets import display_spec
 from core.runs.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
@@ -119,13 +120,38 @@ def ended_text(run: Run) -> str:
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
         epochs = run.metrics.get("epochs", 0)
-        text = f"Stopped after {epochs} epoch{'s' if epochs != 1 else ''}"
+        text = f"{stopped_by_text(run)} after {epochs} epoch{'s' if epochs != 1 else ''}"
         if run.metrics.get("kept_epoch"):
             text += f"; the model is as it was after epoch {run.metrics['kept_epoch']}"
         return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
+
+
+def stopped_by_text(run: Run) -> str:
+    """"Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
+    who = run.stopped_by
+    if who is None or who == run.owner:
+        return "Stopped"
+    if who == ADMINISTRATOR.key:
+        return "Stopped by an administrator (command line)"
+    return f"Stopped by the teacher ({owner_label(who)})"
+
+
+def _publisher(run: Run) -> str:
+    return "a teacher" if run.published_by is None else owner_label(run.published_by)
+
+
+def published_label(run: Run) -> str:
+    """How a select box names a run published by someone else: owner, publisher, then the run."""
+    return f"{owner_label(run.owner)}'s run, published by {_publisher(run)} · {run_label(run)}"
+
+
+def published_note(run: Run) -> str:
+    """The line under a picker showing someone else's published run: whose it is and who published it."""
+    return (f"{owner_label(run.owner)}'s run, published for the class by {_publisher(run)}: you may look at it "
+            "here, read-only.")
 
 
 def ended_detail(run: Run) -> str | None:

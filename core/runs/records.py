@@ -50,6 +50,9 @@ class Run:
     owner: str | None = None
     #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
     published: bool = False
+    #: Who published it and who stopped it (identity keys; core.runs.credits fills them in).
+    published_by: str | None = None
+    stopped_by: str | None = None
 
     @property
     def active(self) -> bool:
