@@ -102,7 +102,28 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
         text=alt.Text(f"{field}:Q", format=".0%" if share else "d"),
         color=alt.condition(f"datum.{field} > {dark}", alt.value("white"), alt.value("black")),
     )
-    return (rect + text).properties(height=380, width=420)
+    if selectable:
+        # The number is part of the cell: a click on it selects the cell too (one selection, both layers).
+        text = text.add_params(cell).encode(tooltip=["true", "predicted", "count",
+                                                     alt.Tooltip("share:Q", format=".1%", title="share of the row")])
+    layered = (rect + text).properties(height=380, width=420)
+    if selectable:
+        layered = _select_in_every_layer(layered, "cell")
+    return layered
+
+
+def _select_in_every_layer(chart: alt.LayerChart, param: str) -> alt.LayerChart:
+    """``chart`` with its top-level selection ``param`` bound to every layer (Altair keeps it on
+    the first layer's view only, so a click on a later layer's mark, a cell's number, did nothing)."""
+    names = []
+    for i, layer in enumerate(chart.layer):
+        if layer.name is alt.Undefined:
+            layer.name = f"{param}_layer_{i}"
+        names.append(layer.name)
+    for p in chart.params if chart.params is not alt.Undefined else []:
+        if p.name == param:
+            p.views = names
+    return chart
 
 
 def class_probabilities(probs: pd.DataFrame) -> alt.Chart:
@@ -132,10 +153,12 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
     )
     tooltip = ["title", "preset", alt.Tooltip(f"{label}:N", title="val_accuracy"), "n", "status"]
     empty = base.mark_rect(color="#eeeeee").encode(tooltip=tooltip)
+    # Below, across: beside a short grid the default 200 px gradient was cut off at the bottom. No
+    # legend until a cell has a value: a gradient over no values read "NaN".
+    legend = (alt.Legend(orient="bottom", direction="horizontal", gradientLength=240)
+              if values.notna().any() else None)
     filled = base.transform_filter("datum.n > 0").mark_rect().encode(
-        # Below, across: beside a short grid the default 200 px gradient was cut off at the bottom.
-        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues"),
-                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=240)),
+        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues"), legend=legend),
         tooltip=tooltip,
     )
     text = base.mark_text(fontSize=14).encode(
