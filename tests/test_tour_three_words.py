@@ -162,10 +162,14 @@ def test_no_legend_until_a_grid_cell_has_a_value():
 def test_the_confusion_cells_number_selects_the_cell_too():
     frame = pd.DataFrame({"true": ["a", "a", "b", "b"], "predicted": ["a", "b", "a", "b"], "count": [5, 1, 2, 7],
                           "share": [.8, .2, .2, .8]})
+    from core.analysis.errors_view import selected_cell
+
     spec = charts.confusion_heatmap(frame, ["a", "b"]).to_dict()
-    cell = next(p for p in spec["params"] if p["name"] == "cell")
-    assert cell["views"] == [layer["name"] for layer in spec["layer"]] and len(cell["views"]) == 2
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "text"]
+    assert sorted(p["name"] for p in spec["params"]) == ["cell", "cell_number"]
+    assert len({view for p in spec["params"] for view in p["views"]}) == 2  # one on the colour, one on the number
+    assert selected_cell({"cell": [], "cell_number": [{"true": "b", "predicted": "a"}]}) == ("b", "a")
+    assert selected_cell({"cell": [{"true": "a", "predicted": "a"}], "cell_number": []}) == ("a", "a")
+    assert selected_cell({"cell": [], "cell_number": []}) is None
 
 
 # ---- 9: page names ------------------------------------------------------------------------------

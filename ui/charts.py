@@ -94,7 +94,7 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
         tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%", title="share of the row")],
     )
     if selectable:
-        cell = alt.selection_point(name="cell", fields=["true", "predicted"])
+        cell = alt.selection_point(name=errors_view.CELL, fields=["true", "predicted"])
         # The picked cell stays bright, the others fade, so the filter below has a visible source.
         rect = rect.add_params(cell).encode(opacity=alt.condition(cell, alt.value(1.0), alt.value(0.35)))
     dark = float(confusion[field].max()) / 2 if len(confusion) else 0
@@ -103,27 +103,17 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
         color=alt.condition(f"datum.{field} > {dark}", alt.value("white"), alt.value("black")),
     )
     if selectable:
-        # The number is part of the cell: a click on it selects the cell too (one selection, both layers).
-        text = text.add_params(cell).encode(tooltip=["true", "predicted", "count",
-                                                     alt.Tooltip("share:Q", format=".1%", title="share of the row")])
-    layered = (rect + text).properties(height=380, width=420)
-    if selectable:
-        layered = _select_in_every_layer(layered, "cell")
-    return layered
+        # The number is part of the cell: a click on it picks the cell too. Its own selection (one
+        # per layer: a click on one mark empties the other's), read with the cell's by
+        # core.analysis.errors_view.selected_cell.
+        number = alt.selection_point(name=errors_view.CELL_NUMBER, fields=["true", "predicted"])
+        text = text.add_params(number).encode(tooltip=["true", "predicted", "count",
+                                                       alt.Tooltip("share:Q", format=".1%", title="share of the row")])
+    return (rect + text).properties(height=380, width=420)
 
 
-def _select_in_every_layer(chart: alt.LayerChart, param: str) -> alt.LayerChart:
-    """``chart`` with its top-level selection ``param`` bound to every layer (Altair keeps it on
-    the first layer's view only, so a click on a later layer's mark, a cell's number, did nothing)."""
-    names = []
-    for i, layer in enumerate(chart.layer):
-        if layer.name is alt.Undefined:
-            layer.name = f"{param}_layer_{i}"
-        names.append(layer.name)
-    for p in chart.params if chart.params is not alt.Undefined else []:
-        if p.name == param:
-            p.views = names
-    return chart
+#: The confusion heatmap's selections, for ``st.altair_chart(selection_mode=...)``.
+CELL_SELECTIONS = (errors_view.CELL, errors_view.CELL_NUMBER)
 
 
 def class_probabilities(probs: pd.DataFrame) -> alt.Chart:

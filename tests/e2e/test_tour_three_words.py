@@ -121,3 +121,60 @@ def test_every_page_name_opens_that_page(tab, lab):
     assert tab.get_by_text("Page not found").count() == 0
     assert tab.locator(NAV_LINK, has_text="Teacher").count() == 0
     _no_exception(tab)
+
+
+# ---- 7: a confusion cell's number filters the gallery ---------------------------------------------
+
+def _cell_centre(pg, row: int, col: int, classes: int = 10) -> tuple[float, float]:
+    """Where cell (row, col) of the confusion heatmap is on the screen: the plot is 420x380 px at
+    the canvas's top right (5 px padding), the class axis on its left and below."""
+    box = pg.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.bounding_box()
+    left, top = box["x"] + box["width"] - 5 - 420, box["y"] + 5
+    return left + (col + 0.5) * 420 / classes, top + (row + 0.5) * 380 / classes
+
+
+def test_a_confusion_cells_number_filters_the_gallery(tab, lab):
+    url, store, eroded, _ = lab
+    _open(tab, url, f"errors?run={eroded}", "Amal", "Errors")
+    tab.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.wait_for()
+    screenshot(tab, "words-errors-before")
+    x, y = _cell_centre(tab, 1, 1)  # the centre of a diagonal cell: exactly where its number is
+    tab.mouse.click(x, y)
+    tab.get_by_text(re.compile(r"with true class \S+ \(1\) and prediction \S+ \(1\)")).wait_for()
+    tab.wait_for_selector(IDLE)
+    _no_exception(tab)
+    screenshot(tab, "words-errors-number-clicked")
+
+
+# ---- 6, 11, 12, 18: a look at the pages changed -------------------------------------------------
+
+def test_the_changed_pages_as_a_student_and_the_teacher_see_them(tab, browser, lab, tmp_path):
+    import cv2
+    import numpy as np
+
+    url, _, eroded, published = lab
+    _open(tab, url, f"try_it?run={eroded}", "Amal", "Try it")
+    tab.get_by_text("Upload a photo").click()
+    paper = np.full((450, 600), 215, np.uint8)
+    cv2.polylines(paper, [np.array([(150, 100), (300, 100), (200, 350)], np.int32)], False, 35, 12)
+    photo = tmp_path / "seven.png"
+    cv2.imwrite(str(photo), paper)
+    tab.locator("input[type='file']").set_input_files(str(photo))
+    tab.get_by_text(re.compile("skipped, needs training labels")).wait_for()
+    tab.wait_for_selector(IDLE)
+    strip = tab.locator("[data-testid='stImage'] img").all()
+    widths = {round(img.bounding_box()["width"]) for img in strip[-4:]}
+    assert len(widths) == 1, widths  # the skipped step's image is the size of the others
+    screenshot(tab, "words-try-it")
+    teacher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    teacher.set_default_timeout(120_000)
+    try:
+        _open(teacher, url, "teacher", "Ms Teacher", "Teacher")
+        teacher.get_by_text("One student's runs").wait_for()
+        screenshot(teacher, "words-teacher")
+        _open(teacher, url, f"errors?run={published}", "Ms Teacher", "Errors")
+        _open(teacher, url, "challenges", "Ms Teacher", "Challenges")
+        assert teacher.get_by_text(re.compile("submissions? left today")).count() == 0
+        screenshot(teacher, "words-challenges-teacher")
+    finally:
+        teacher.context.close()
