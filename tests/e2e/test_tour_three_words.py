@@ -126,11 +126,21 @@ def test_every_page_name_opens_that_page(tab, lab):
 # ---- 7: a confusion cell's number filters the gallery ---------------------------------------------
 
 def _cell_centre(pg, row: int, col: int, classes: int = 10) -> tuple[float, float]:
-    """Where cell (row, col) of the confusion heatmap is on the screen: the plot is 420x380 px at
-    the canvas's top right (5 px padding), the class axis on its left and below."""
-    box = pg.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.bounding_box()
-    left, top = box["x"] + box["width"] - 5 - 420, box["y"] + 5
-    return left + (col + 0.5) * 420 / classes, top + (row + 0.5) * 380 / classes
+    """Where cell (row, col) of the confusion heatmap is on the screen: the plot is the box of its
+    blue pixels (every cell is a shade of blue), found in a screenshot of the chart."""
+    import cv2
+    import numpy as np
+
+    chart = pg.locator("[data-testid='stVegaLiteChart']").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    pixels = cv2.imdecode(np.frombuffer(chart.screenshot(), np.uint8), cv2.IMREAD_COLOR).astype(int)
+    blue = (pixels[..., 0] - pixels[..., 2] > 25)
+    ys, xs = np.nonzero(blue)
+    scale = pixels.shape[1] / box["width"]
+    left, right, top, bottom = xs.min() / scale, (xs.max() + 1) / scale, ys.min() / scale, (ys.max() + 1) / scale
+    return (box["x"] + left + (col + 0.5) * (right - left) / classes,
+            box["y"] + top + (row + 0.5) * (bottom - top) / classes)
 
 
 def test_a_confusion_cells_number_filters_the_gallery(tab, lab):
