@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.classroom.access import Identity, can_act, can_publish, can_see
+from core.classroom.access import Identity, can_act, can_publish, can_see, owner_label
 from core.errors import DigitLabError
 from core.runs.credits import record_publisher, record_stopper, with_credits
 from core.training.config import RunConfig
@@ -60,13 +60,13 @@ class RunView:
             raise self._missing(run_id) from None
         if not self.visible(run):
             raise self._missing(run_id)
-        return with_credits(self.store.db, [run])[0]
+        return with_credits(self.store.db, [run], owner_label)[0]
 
     def list(self, published: bool = False) -> list[Run]:
         """The caller's runs (staff: everyone's), newest first; ``published`` adds the class's
         published runs (what the Errors and Try it pickers offer)."""
         return with_credits(self.store.db, [r for r in self.store.list()
-                                            if self.mine(r) or (published and self.visible(r))])
+                                            if self.mine(r) or (published and self.visible(r))], owner_label)
 
     def grid_runs(self, grid: str) -> list[Run]:
         """The caller's runs of ``grid`` (none: the grid is not theirs, or does not exist)."""
@@ -146,7 +146,7 @@ class RunView:
             raise DigitLabError("only a teacher can publish a run to the class")
         done = self.store.set_published(run.id, published)
         record_publisher(self.store.db, run.id, self.who.key if published else None)
-        return with_credits(self.store.db, [done])[0]
+        return with_credits(self.store.db, [done], owner_label)[0]
 
     def delete_owner_runs(self, owner: str) -> tuple[list[str], list[str]]:
         """Staff: delete every run ``owner`` has that is not running; (deleted ids, kept ids).

@@ -3,7 +3,7 @@
 teacher", not just the owner's name. Read and written through core.classroom.run_access."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sqlalchemy import select, update
@@ -25,8 +25,9 @@ def record_stopper(db: Database, run_id: str, who: str) -> None:
         conn.execute(update(runs).where(runs.c.id == run_id, runs.c.stopped_by.is_(None)).values(stopped_by=who))
 
 
-def with_credits(db: Database, found: Sequence[Run]) -> list[Run]:
-    """``found`` with ``published_by`` and ``stopped_by`` filled in (one read for all of them)."""
+def with_credits(db: Database, found: Sequence[Run], name: Callable[[str | None], str]) -> list[Run]:
+    """``found`` with ``published_by`` and ``stopped_by`` filled in (one read for all of them), and
+    the owner's, publisher's and stopper's names as ``name`` reads a key."""
     if not found:
         return []
     ids = [r.id for r in found]
@@ -38,6 +39,8 @@ def with_credits(db: Database, found: Sequence[Run]) -> list[Run]:
     out = []
     for run in found:
         published_by, stopped_by = by_id.get(run.id, (None, None))
-        out.append(replace(run, published_by=published_by if run.published else None, stopped_by=stopped_by)
-                   if published_by or stopped_by else run)
+        published_by = published_by if run.published else None
+        out.append(replace(run, published_by=published_by, stopped_by=stopped_by, owner_name=name(run.owner),
+                           published_by_name=name(published_by) if published_by else None,
+                           stopped_by_name=name(stopped_by) if stopped_by else None))
     return out

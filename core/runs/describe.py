@@ -14,7 +14,6 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from core.classroom.access import ADMINISTRATOR, owner_label
 from core.datasets import display_spec
 from core.runs.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
@@ -131,27 +130,20 @@ def ended_text(run: Run) -> str:
 
 def stopped_by_text(run: Run) -> str:
     """"Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
-    who = run.stopped_by
-    if who is None or who == run.owner:
+    if run.stopped_by is None or run.stopped_by == run.owner:
         return "Stopped"
-    if who == ADMINISTRATOR.key:
-        return "Stopped by an administrator (command line)"
-    return f"Stopped by the teacher ({owner_label(who)})"
-
-
-def _publisher(run: Run) -> str:
-    return "a teacher" if run.published_by is None else owner_label(run.published_by)
+    return f"Stopped by the teacher ({run.stopped_by_name or run.stopped_by})"
 
 
 def published_label(run: Run) -> str:
     """How a select box names a run published by someone else: owner, publisher, then the run."""
-    return f"{owner_label(run.owner)}'s run, published by {_publisher(run)} · {run_label(run)}"
+    return f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · {run_label(run)}"
 
 
 def published_note(run: Run) -> str:
     """The line under a picker showing someone else's published run: whose it is and who published it."""
-    return (f"{owner_label(run.owner)}'s run, published for the class by {_publisher(run)}: you may look at it "
-            "here, read-only.")
+    return (f"{run.owner_name or 'Someone'}'s run, published for the class by {run.published_by_name or 'a teacher'}: "
+            "you may look at it here, read-only.")
 
 
 def ended_detail(run: Run) -> str | None:
