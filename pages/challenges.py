@@ -25,7 +25,7 @@ except DigitLabError as err:  # deleted between the list and now
     st.error(escape(err))
     st.stop()
 st.markdown(challenge_views.settings_line(challenge))
-if not challenge.ended():
+if not challenge.ended() and not lab.staff:  # the limit is the students'; the line above says it
     left = lab.submissions_left(challenge.name)
     st.caption(f"You have {left} submission{'s' if left != 1 else ''} left today (the count starts again at "
                "00:00 UTC). Submit a finished run of this dataset from the Runs page.")

@@ -87,7 +87,7 @@ with left:
                        persist_state="session", help="Each row divided by its class's test images: the share of a class that "
                                                      "went to each prediction, whatever the class sizes.")
     st.altair_chart(charts.confusion_heatmap(errors_view.confusion_long(confusion), names, share=shares),
-                    on_select=_cell_picked, selection_mode="cell", key=CHART_KEY)
+                    on_select=_cell_picked, selection_mode=charts.CELL_SELECTIONS, key=CHART_KEY)
     st.caption("Rows are true classes, columns predicted ones. Click a cell to show its images below.")
 with right:
     st.subheader("Per class")

@@ -159,7 +159,7 @@ st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
 theirs = [r for r in runs if r.owner == chosen]
-st.dataframe(_for_people(describe.runs_table(theirs)), hide_index=True, width="stretch")
+st.dataframe(_for_people(describe.runs_table(theirs, lab.owner_name)), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:

@@ -27,6 +27,10 @@ except DigitLabError as err:
     dataset = None
     st.caption(f"The run's dataset does not load ({escape(err)}); classes are named as in AHDD.")
 class_names, binary = drawings.class_names_and_binary(run, dataset)
+try:
+    models.start_loading(lab, run.id)  # in the background while the person draws
+except DigitLabError:
+    pass  # said where the prediction goes
 
 left, right = st.columns([1, 1], gap="large")
 with left:
@@ -44,12 +48,31 @@ with left:
         photo = st.file_uploader("A photo of one digit on plain paper (PNG or JPEG)", type=list(PHOTO_TYPES),
                                  key="try_photo")
 
+
+
+@st.fragment(run_every=1)
+def _model_loading(run_id: str) -> None:
+    """Says the model loads; once it has, reruns the page (which then waits for a digit, or predicts
+    the one drawn meanwhile)."""
+    if models.ready(lab, run_id):
+        st.rerun()
+    st.info(models.LOADING_TEXT.format(run_id=run_id), icon=":material/hourglass_top:")
+
+
 with right:
+    loaded = models.ready(lab, run.id)
     if image is None and photo is None:
-        st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
+        if loaded:
+            st.info("Draw a digit on the left" if mode == DRAW else "Upload a photo on the left", icon=":material/draw:")
+        else:
+            _model_loading(run.id)
         st.stop()
     try:
-        model = models.run_model(lab, run.id)
+        if loaded:
+            model = models.run_model(lab, run.id)
+        else:
+            with st.spinner(models.LOADING_TEXT.format(run_id=run.id), show_time=True):
+                model = models.start_loading(lab, run.id).result()
         if image is not None:
             result = drawings.predict_canvas(model, run, image, class_names, binary)
         else:

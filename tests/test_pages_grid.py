@@ -58,7 +58,10 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert not at.info
     erosion = result.summary[result.summary["pipeline"] == "normal-threshold-erosion-closing"].iloc[0]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Honest test accuracy"] == f"{erosion['test_accuracy_mean']:.4f}"
+    assert metrics["Honest test accuracy of that cell"] == f"{erosion['test_accuracy_mean']:.4f}"
+    best = result.summary.loc[result.summary["test_accuracy_mean"].idxmax()]
+    assert metrics["Best honest test accuracy"] == f"{best['test_accuracy_mean']:.4f}"
+    assert any(c.value.startswith(f"Best cell: {best['title']} with D (run ") for c in at.caption)
     assert metrics["The report's protocol (uses test labels)"] == "—"  # not asked for in this grid
     assert any("with D: its step that needs the labels changed only the training images" in c.value
                for c in at.caption)

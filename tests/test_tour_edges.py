@@ -69,11 +69,13 @@ def test_a_published_run_reads_published_by_its_owner_in_a_students_picker(monke
         at = page_as(page, c, c.b)
         picker = at.selectbox[0]
         assert picker.value == c.finished
-        assert picker.format_func(c.finished).startswith("published by Amal · "), picker.format_func(c.finished)
-        assert any("Published by Amal for the class" in x.value and "read-only" in x.value for x in at.caption), page
+        assert picker.format_func(c.finished).startswith("Amal's run, published by a teacher · "), \
+            picker.format_func(c.finished)
+        assert any("Amal's run, published for the class by a teacher" in x.value and "read-only" in x.value
+                   for x in at.caption), page
     own = page_as("errors", c, c.a)  # its owner sees it as their own
-    assert not own.selectbox[0].format_func(c.finished).startswith("published by")
-    assert not any("Published by" in x.value for x in own.caption)
+    assert "published" not in own.selectbox[0].format_func(c.finished)
+    assert not any("published for the class" in x.value for x in own.caption)
 
 
 # ---- 6 and 13: owners as people read them ---------------------------------------------------------

@@ -20,6 +20,10 @@ from ui import state
 from ui.markdown import escape
 
 SCORE = st.column_config.NumberColumn(format="%.4f")
+#: The pipeline's label can be long: a bounded column, so the table stays within the page.
+PIPELINE = st.column_config.TextColumn(width="medium")
+#: Session key counting the challenges this session created: a new count is a new, empty form.
+CREATED = "challenge_created_count"
 FLASH = "challenges_flash"
 GAP_NOTE = ("**gap**: public rank minus private rank (positive: climbed on the private part). Each "
             "student's submission with the best public score is ranked on both parts, as in Kaggle: "
@@ -57,7 +61,8 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
     if public.empty:
         st.caption("No scored submission yet.")
     else:
-        st.dataframe(public, hide_index=True, width="stretch", column_config={"score": SCORE}, key=f"{key}_public")
+        st.dataframe(public, hide_index=True, width="stretch", column_config={"score": SCORE, "pipeline": PIPELINE},
+                     key=f"{key}_public")
     if lab.sees_private(challenge):
         private = lab.challenge_board(challenge.name, private=True)
         ended = challenge.ended()
@@ -66,8 +71,8 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
         if private.empty:
             st.caption("No scored submission yet.")
         else:
-            st.dataframe(private, hide_index=True, width="stretch", column_config={"score": SCORE},
-                         key=f"{key}_private")
+            st.dataframe(private, hide_index=True, width="stretch",
+                         column_config={"score": SCORE, "pipeline": PIPELINE}, key=f"{key}_private")
             st.caption(GAP_NOTE)
     else:
         st.caption(f"The private board opens at the deadline ({escape(challenge.deadline_text)})." if challenge.deadline
@@ -80,18 +85,18 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
     """The caller's submissions (staff: everyone's) as a table; True while one is being scored."""
     subs = lab.my_submissions(challenge.name)
     if not subs:
-        st.caption("No submission yet: submit a finished run of this challenge's dataset from the Runs page.")
+        st.caption(ch_core.no_submission_text(challenge, lab.staff))
         return False
-    rows = [{"run": s.run_id, "preset": s.preset, "pipeline": s.pipeline, "validation": s.validation,
-             "submitted": pd.Timestamp(s.created, unit="s").floor("s"), "status": s.status,
-             "public": s.public_score, "private": s.private_score, "why": s.error or ""} for s in reversed(subs)]
-    if lab.staff:
-        for row, s in zip(rows, reversed(subs)):
-            row["student"] = owner_label(s.owner)
+    private_shown = lab.staff or challenge.ended() or challenge.show_private
+    rows = [{**({"student": owner_label(s.owner)} if lab.staff else {}),
+             "run": s.run_id, "status": s.status, "public": s.public_score,
+             **({"private": s.private_score} if private_shown else {}),
+             "preset": s.preset, "validation": s.validation, "pipeline": s.pipeline,
+             "submitted": pd.Timestamp(s.created, unit="s").floor("s"), "why": s.error or ""} for s in reversed(subs)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"public": SCORE, "private": SCORE}, key=f"{key}_mine")
-    if not (lab.staff or challenge.ended() or challenge.show_private):
-        st.caption("Private scores stay hidden until the deadline.")
+                 column_config={"public": SCORE, "private": SCORE, "pipeline": PIPELINE}, key=f"{key}_mine")
+    if not private_shown:
+        st.caption(ch_core.PRIVATE_HIDDEN_TEXT)
     return any(s.status == ch_core.SCORING for s in subs)
 
 
@@ -140,7 +145,9 @@ def _training_specs(lab: Lab, current: str | None) -> list[str]:
 
 def create_form(lab: Lab, current_spec: str | None) -> None:
     """The teacher's form to create a challenge (the hidden set is uploaded here)."""
-    with st.form("challenge_create", clear_on_submit=False):
+    made_here = st.session_state.get(CREATED, 0)
+    suffix = f"_{made_here}" if made_here else ""  # a new form (no file, no name) after each creation
+    with st.form(f"challenge_create{suffix}", clear_on_submit=False):
         st.markdown("**New challenge**")
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", max_chars=60, placeholder="Digits week 1")
@@ -150,7 +157,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                                help="What students train on; an upload or corrected version is offered when "
                                     "it is this session's dataset (Data page).")
         files = st.file_uploader("Hidden test set (any supported format; its test split is used; same classes)",
-                                 accept_multiple_files=True, key="challenge_hidden")
+                                 accept_multiple_files=True, key=f"challenge_hidden{suffix}")
         c3, c4, c5, c6 = st.columns(4)
         share = c3.slider("Public share", 0.05, 0.95, ch_core.DEFAULT_PUBLIC, 0.05)
         per_day = c4.number_input("Submissions per day", 1, 100, ch_core.DEFAULT_PER_DAY)
@@ -164,12 +171,14 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                 hidden = load_upload({f.name: f.getvalue() for f in files}, name="hidden set")
                 made = lab.create_challenge(name, dataset, hidden, public_share=share, per_day=int(per_day),
                                             deadline=_deadline(day, at), show_private=show_private)
-                st.success(f"Created {escape(made.name)}: {made.images:,} hidden images, "
-                           f"{made.public_images:,} of them public.")
-                if made.class_match:
-                    st.caption(escape(made.class_match[0].upper() + made.class_match[1:] + "."))
             except DigitLabError as err:
                 st.error(f"Could not create the challenge: {escape(err)}")
+            else:  # shown at once in the list above, with an empty form below it
+                st.session_state[CREATED] = made_here + 1
+                matched = f" {made.class_match[0].upper()}{made.class_match[1:]}." if made.class_match else ""
+                st.session_state[FLASH] = ("success", f"Created {made.name}: {made.images:,} hidden images, "
+                                                      f"{made.public_images:,} of them public.{matched}")
+                st.rerun()
 
 
 def _close(lab: Lab, name: str, closed: bool) -> None:

@@ -94,7 +94,7 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
         tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%", title="share of the row")],
     )
     if selectable:
-        cell = alt.selection_point(name="cell", fields=["true", "predicted"])
+        cell = alt.selection_point(name=errors_view.CELL, fields=["true", "predicted"])
         # The picked cell stays bright, the others fade, so the filter below has a visible source.
         rect = rect.add_params(cell).encode(opacity=alt.condition(cell, alt.value(1.0), alt.value(0.35)))
     dark = float(confusion[field].max()) / 2 if len(confusion) else 0
@@ -102,7 +102,18 @@ def confusion_heatmap(confusion: pd.DataFrame, order: list[str], selectable: boo
         text=alt.Text(f"{field}:Q", format=".0%" if share else "d"),
         color=alt.condition(f"datum.{field} > {dark}", alt.value("white"), alt.value("black")),
     )
+    if selectable:
+        # The number is part of the cell: a click on it picks the cell too. Its own selection (one
+        # per layer: a click on one mark empties the other's), read with the cell's by
+        # core.analysis.errors_view.selected_cell.
+        number = alt.selection_point(name=errors_view.CELL_NUMBER, fields=["true", "predicted"])
+        text = text.add_params(number).encode(tooltip=["true", "predicted", "count",
+                                                       alt.Tooltip("share:Q", format=".1%", title="share of the row")])
     return (rect + text).properties(height=380, width=420)
+
+
+#: The confusion heatmap's selections, for ``st.altair_chart(selection_mode=...)``.
+CELL_SELECTIONS = (errors_view.CELL, errors_view.CELL_NUMBER)
 
 
 def class_probabilities(probs: pd.DataFrame) -> alt.Chart:
@@ -132,10 +143,12 @@ def grid_heatmap(cells: pd.DataFrame, value: str = "val_accuracy_mean", label: s
     )
     tooltip = ["title", "preset", alt.Tooltip(f"{label}:N", title="val_accuracy"), "n", "status"]
     empty = base.mark_rect(color="#eeeeee").encode(tooltip=tooltip)
+    # Below, across: beside a short grid the default 200 px gradient was cut off at the bottom. No
+    # legend until a cell has a value: a gradient over no values read "NaN".
+    legend = (alt.Legend(orient="bottom", direction="horizontal", gradientLength=240)
+              if values.notna().any() else None)
     filled = base.transform_filter("datum.n > 0").mark_rect().encode(
-        # Below, across: beside a short grid the default 200 px gradient was cut off at the bottom.
-        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues"),
-                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=240)),
+        color=alt.Color(f"{value}:Q", title="val_accuracy", scale=alt.Scale(scheme="blues"), legend=legend),
         tooltip=tooltip,
     )
     text = base.mark_text(fontSize=14).encode(

@@ -29,6 +29,8 @@ def show_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str]
     for start in range(0, len(images), columns):
         cols = st.columns(columns)
         for i, (col, img, cap) in enumerate(zip(cols, images[start:start + columns], captions[start:start + columns])):
-            col.image(to_display(img, scale), caption=escape(cap), output_format="PNG")
+            shown = to_display(img, scale)
+            # Its own width: a long caption (a skipped step's) must not stretch the image with it.
+            col.image(shown, caption=escape(cap), output_format="PNG", width=shown.shape[1])
             if notes is not None:
                 col.caption("  \n".join(escape(line) for line in notes[start + i]))

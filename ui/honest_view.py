@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.analysis.honest import honest_figures
 from core.errors import DigitLabError
-from core.experiments.grid import GridResult, honest_glance
+from core.experiments.grid import GridResult, best_honest_cell, honest_glance
 from core.preprocess import LABEL_FREE_BEST
 from core.lab import Lab
 from core.runs.records import Run
@@ -23,10 +23,10 @@ def _figure(value: float | None) -> str:
 
 
 def three_figures(honest: float | None, report_protocol: float | None, label_free: float | None,
-                  label_free_source: str | None) -> None:
+                  label_free_source: str | None, honest_label: str = "Honest test accuracy") -> None:
     """The honest figure, the report's protocol figure and the label-free alternative side by side."""
     c1, c2, c3 = st.columns(3)
-    c1.metric("Honest test accuracy", _figure(honest),
+    c1.metric(honest_label, _figure(honest),
               help="Test images preprocessed without their labels, as any new image must be.")
     c2.metric("The report's protocol (uses test labels)", _figure(report_protocol),
               help="Test images eroded by their test labels, as the report did: for comparison only. Tick 'Also "
@@ -37,13 +37,26 @@ def three_figures(honest: float | None, report_protocol: float | None, label_fre
 
 
 def grid_glance(result: GridResult) -> None:
-    """A grid's honest-evaluation story: three figures for its best training-only cell, one line
-    saying what they mean, and a link to that run (whose confusion matrix shows why)."""
+    """A grid's headline, its best honest cell and which one it is; then the honest-evaluation
+    story: three figures for its best training-only cell, one line saying what they mean, and a
+    link to that run (whose confusion matrix shows why)."""
+    best = best_honest_cell(result)
+    if best is None:
+        return
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")
+    c1.metric("Best honest test accuracy", _figure(best.honest),
+              help="The cell whose runs did best on test images preprocessed without their labels, "
+                   "as any new image must be (mean over its seeds).")
+    c2.caption(escape(f"Best cell: {best.title} with {best.preset} (run {best.run_id}), of "
+                      f"{best.measured} cell{'s' if best.measured != 1 else ''} with a test figure so far."))
     glance = honest_glance(result)
     if glance is None:
         return
+    st.caption(escape(f"The pipeline that needs the labels, {glance.title} with {glance.preset}, beside the "
+                      "report's way and the label-free alternative:"))
     three_figures(glance.honest, glance.report_protocol, glance.label_free,
-                  f"this grid's {glance.preset} cell" if glance.label_free is not None else None)
+                  f"this grid's {glance.preset} cell" if glance.label_free is not None else None,
+                  honest_label="Honest test accuracy of that cell")
     if glance.report_protocol is None:
         line = ("its step that needs the labels changed only the training images; tick 'Also evaluate as "
                 "the report did' to measure the report's figure beside it.")

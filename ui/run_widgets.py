@@ -62,8 +62,7 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
-    labels = {r.id: describe.run_label(r) if lab.mine(r) else f"published by {lab.owner_name(r)} · "
-              + describe.run_label(r) for r in runs}
+    labels = {r.id: describe.run_label(r) if lab.mine(r) else describe.published_label(r) for r in runs}
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
         if wanted is not None and wanted not in labels:
@@ -78,6 +77,5 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
     query_state.publish(page, {"run": run_id})
     run = next(r for r in runs if r.id == run_id)
     if not lab.mine(run):
-        st.caption(f":material/visibility: Published by {escape(lab.owner_name(run))} for the class: you may look "
-                   "at it here, read-only.")
+        st.caption(":material/visibility: " + escape(describe.published_note(run)))
     return run

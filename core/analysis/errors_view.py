@@ -24,16 +24,22 @@ def confusion_long(confusion: pd.DataFrame) -> pd.DataFrame:
     return tidy.astype({"true": str, "predicted": str, "count": "int64"})
 
 
+#: The confusion heatmap's selections: a click on a cell's colour, and one on its number.
+CELL, CELL_NUMBER = "cell", "cell_number"
+
+
 def selected_cell(selection: Any) -> tuple[str, str] | None:
     """(true, predicted) class names of the cell picked in the confusion heatmap, if one is.
 
     ``selection`` is the chart state's ``selection`` (Streamlit gives ``{"cell": [{"true": ..,
-    "predicted": ..}]}`` after a click, an empty ``cell`` otherwise).
+    "predicted": ..}]}`` after a click on a cell, the same under ``cell_number`` after a click on
+    its number, and empty lists otherwise).
     """
     if not isinstance(selection, Mapping):
         return None
-    points = selection.get("cell")
-    if not isinstance(points, Sequence) or isinstance(points, str) or not points:
+    points = next((p for name in (CELL, CELL_NUMBER)
+                   if isinstance(p := selection.get(name), Sequence) and not isinstance(p, str) and p), None)
+    if points is None:
         return None
     point = points[0]
     if not isinstance(point, Mapping) or "true" not in point or "predicted" not in point:

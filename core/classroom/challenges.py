@@ -421,9 +421,25 @@ def _say(progress: Progress | None, fraction: float, text: str) -> None:
         progress(fraction, text)
 
 
+# ---- words -----------------------------------------------------------------------------------
+
+PRIVATE_HIDDEN_TEXT = "Private scores stay hidden until the deadline."
+
+
+def no_submission_text(challenge: "Challenge", staff: bool = False) -> str:
+    """What the submissions table says while it is empty: how to submit while the challenge is
+    open, that it is over once it has ended."""
+    if staff:
+        return "No submission yet." if not challenge.ended() else "No one submitted to this challenge."
+    if challenge.ended():
+        return "You made no submission to this challenge; it has ended."
+    return "No submission yet: submit a finished run of this challenge's dataset from the Runs page."
+
+
 # ---- boards and results ------------------------------------------------------------------------
 
-BOARD_COLUMNS = ["rank", "student", "run", "preset", "pipeline", "validation", "score", "submissions", "time"]
+#: The score right after the student, the long pipeline near the end: a narrow window still shows the score.
+BOARD_COLUMNS = ["rank", "student", "score", "submissions", "run", "preset", "validation", "pipeline", "time"]
 
 
 def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.DataFrame:
@@ -441,7 +457,7 @@ def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.
     for s in sorted(scored, key=lambda s: s.created):
         if s.owner not in chosen or s.public_score > chosen[s.owner].public_score:
             chosen[s.owner] = s
-    columns = BOARD_COLUMNS + (["public rank", "gap"] if part == "private" else [])
+    columns = BOARD_COLUMNS[:3] + (["public rank", "gap"] if part == "private" else []) + BOARD_COLUMNS[3:]
     if not chosen:
         return pd.DataFrame(columns=columns)
     rows = [{"student": label(s.owner), "run": s.run_id, "preset": s.preset, "pipeline": s.pipeline,

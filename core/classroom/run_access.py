@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.classroom.access import Identity, can_act, can_publish, can_see
+from core.classroom.access import Identity, can_act, can_publish, can_see, owner_label
 from core.errors import DigitLabError
+from core.runs.credits import record_publisher, record_stopper, with_credits
 from core.training.config import RunConfig
 from core.runs.store import QUEUED, Run, RunStore, validate_run_id
 
@@ -59,13 +60,13 @@ class RunView:
             raise self._missing(run_id) from None
         if not self.visible(run):
             raise self._missing(run_id)
-        return run
+        return with_credits(self.store.db, [run], owner_label)[0]
 
     def list(self, published: bool = False) -> list[Run]:
         """The caller's runs (staff: everyone's), newest first; ``published`` adds the class's
         published runs (what the Errors and Try it pickers offer)."""
-        return [r for r in self.store.list()
-                if self.mine(r) or (published and self.visible(r))]
+        return with_credits(self.store.db, [r for r in self.store.list()
+                                            if self.mine(r) or (published and self.visible(r))], owner_label)
 
     def grid_runs(self, grid: str) -> list[Run]:
         """The caller's runs of ``grid`` (none: the grid is not theirs, or does not exist)."""
@@ -128,7 +129,9 @@ class RunView:
 
     def request_stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
-        self._own(run_id, "stop")
+        run = self._own(run_id, "stop")
+        if run.active:
+            record_stopper(self.store.db, run_id, self.who.key)
         return self.jobs.stop(run_id) if self.jobs is not None else self.store.request_stop(run_id)
 
     def delete(self, run_id: str) -> None:
@@ -141,7 +144,9 @@ class RunView:
         run = self.get(run_id)
         if not can_publish(self.who):
             raise DigitLabError("only a teacher can publish a run to the class")
-        return self.store.set_published(run.id, published)
+        done = self.store.set_published(run.id, published)
+        record_publisher(self.store.db, run.id, self.who.key if published else None)
+        return with_credits(self.store.db, [done], owner_label)[0]
 
     def delete_owner_runs(self, owner: str) -> tuple[list[str], list[str]]:
         """Staff: delete every run ``owner`` has that is not running; (deleted ids, kept ids).

@@ -394,6 +394,33 @@ class HonestGlance:
     label_free: float | None  # the label-free alternative (LABEL_FREE_BEST) with the same preset
 
 
+@dataclass(frozen=True)
+class BestCell:
+    """A grid's headline: its best cell by honest test accuracy (test images preprocessed without
+    their labels, whatever the pipeline), and which cell that is."""
+
+    preset: str
+    title: str
+    run_id: str      # the cell's best finished run
+    honest: float    # the cell's mean test accuracy over its seeds
+    measured: int    # how many cells have a test figure so far
+
+
+def best_honest_cell(result: GridResult) -> BestCell | None:
+    """The cell with the highest mean test accuracy (ties: the first in the grid's order), or None
+    while no cell has a test figure."""
+    summary = result.summary
+    done = summary[summary["test_accuracy_mean"].notna()]
+    if done.empty:
+        return None
+    best = done.loc[done["test_accuracy_mean"].astype(float).idxmax()]
+    runs = result.runs
+    cell = runs[(runs["pipeline"] == best["pipeline"]) & (runs["preset"] == best["preset"])
+                & (runs["status"] == FINISHED)]
+    run_id = cell.sort_values("test_accuracy", ascending=False)["run"].iloc[0]
+    return BestCell(best["preset"], best["title"], run_id, float(best["test_accuracy_mean"]), len(done))
+
+
 def honest_glance(result: GridResult) -> HonestGlance | None:
     """The glance for the first preset that has a finished training-only cell, else None."""
     summary = result.summary

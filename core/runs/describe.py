@@ -119,13 +119,31 @@ def ended_text(run: Run) -> str:
         return text + (f" in {duration_text(took)} of training" if took is not None else "")
     if run.status == STOPPED:
         epochs = run.metrics.get("epochs", 0)
-        text = f"Stopped after {epochs} epoch{'s' if epochs != 1 else ''}"
+        text = f"{stopped_by_text(run)} after {epochs} epoch{'s' if epochs != 1 else ''}"
         if run.metrics.get("kept_epoch"):
             text += f"; the model is as it was after epoch {run.metrics['kept_epoch']}"
         return text
     if run.status == FAILED:
         return f"Failed: {run.error or 'no reason recorded'}"
     return run.status.capitalize()
+
+
+def stopped_by_text(run: Run) -> str:
+    """"Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
+    if run.stopped_by is None or run.stopped_by == run.owner:
+        return "Stopped"
+    return f"Stopped by the teacher ({run.stopped_by_name or run.stopped_by})"
+
+
+def published_label(run: Run) -> str:
+    """How a select box names a run published by someone else: owner, publisher, then the run."""
+    return f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · {run_label(run)}"
+
+
+def published_note(run: Run) -> str:
+    """The line under a picker showing someone else's published run: whose it is and who published it."""
+    return (f"{run.owner_name or 'Someone'}'s run, published for the class by {run.published_by_name or 'a teacher'}: "
+            "you may look at it here, read-only.")
 
 
 def ended_detail(run: Run) -> str | None:

@@ -50,6 +50,13 @@ class Run:
     owner: str | None = None
     #: A teacher published the run: everyone may view its Errors and Try it pages, read-only.
     published: bool = False
+    #: Who published it and who stopped it (identity keys), and how the owner, the publisher and
+    #: the stopper read (core.runs.credits fills them in for core.classroom.run_access).
+    published_by: str | None = None
+    stopped_by: str | None = None
+    owner_name: str | None = None
+    published_by_name: str | None = None
+    stopped_by_name: str | None = None
 
     @property
     def active(self) -> bool:

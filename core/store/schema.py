@@ -43,6 +43,9 @@ runs = Table(
     Column("metrics", Text),
     Column("grid", Text),
     Column("published", Boolean, nullable=False, server_default=false()),
+    #: Who published the run (an identity key), and who asked a running or queued run to stop.
+    Column("published_by", Text),
+    Column("stopped_by", Text),
 )
 Index("runs_grid", runs.c.grid)
 

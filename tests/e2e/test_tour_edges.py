@@ -99,14 +99,14 @@ def test_signing_in_through_a_run_link_clears_the_form_and_marks_the_published_r
     assert tab.get_by_role("button", name="Enter").count() == 0
     tab.wait_for_selector(IDLE)
     picker = tab.locator("[data-testid='stSelectbox']", has_text="Model")
-    assert "published by Amal" in _shown(picker)
-    tab.get_by_text(re.compile("Published by Amal for the class.*read-only")).wait_for()
+    assert "Amal's run, published by a teacher" in _shown(picker)
+    tab.get_by_text(re.compile("Amal's run, published for the class by a teacher.*read-only")).wait_for()
     _no_exception(tab)
     screenshot(tab, "tour-published-try-it")
     for page in ("Errors", "Inside the model"):
         _nav(tab, page)
-        assert "published by Amal" in _shown(tab.locator("[data-testid='stSelectbox']").first)
-        tab.get_by_text(re.compile("Published by Amal for the class.*read-only")).wait_for()
+        assert "Amal's run, published by a teacher" in _shown(tab.locator("[data-testid='stSelectbox']").first)
+        tab.get_by_text(re.compile("Amal's run, published for the class by a teacher.*read-only")).wait_for()
     tab.get_by_text("Map of the test set", exact=True).click()
     tab.get_by_text("its owner or a teacher can compute its map").wait_for()  # read-only: no compute button
     assert tab.get_by_role("button", name=re.compile("Compute the")).count() == 0
