@@ -47,8 +47,11 @@ class Lab:
         stop_server(self.proc)
 
     def config(self) -> Settings:
+        """The server's settings: its folders (the sign-in secret is in the lab's database, under the
+        run root) and its class code."""
         base = Settings.from_env()
-        return Settings(**{**base.__dict__, "cache_dir": self.tmp / "cache", "class_code": CODE, "teacher_code": None})
+        return Settings(**{**base.__dict__, "run_root": self.tmp / "runs", "cache_dir": self.tmp / "cache",
+                           "data_dir": self.tmp / "data", "class_code": CODE, "teacher_code": None})
 
 
 @pytest.fixture(scope="module")
