@@ -181,7 +181,13 @@ class Lab:
 
     def requeued_as(self, run_ids: Sequence[str]) -> dict[str, str]:
         """{run id: the run it was queued again as} for those of the visible ``run_ids`` that were."""
-        return once.requeued_as(run_ids)
+        visible = []
+        for run_id in run_ids:
+            try:
+                visible.append(self.run(run_id).id)
+            except DigitLabError:  # not the caller's to see: answers as if never queued again
+                continue
+        return once.requeued_as(visible)
 
     def requeue(self, run_id: str) -> str:
         """Queue a failed or stopped run again: the same config as a new run of the same owner

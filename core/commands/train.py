@@ -74,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
              "dropout": "dropout", "early_stop": "early_stop", "lr_schedule": "lr_schedule",
              "weight_decay": "weight_decay", "label_smoothing": "label_smoothing", "patience": "patience"}
     overrides: dict[str, Any] = {field: getattr(args, arg) for arg, field in names.items()
-                                 if getattr(args, arg) is not None}
+                                 if getattr(args, arg, None) is not None}  # a caller's Namespace may lack newer knobs
     exclude = LabelMarks(dataset).wrong() if getattr(args, "exclude_marked", False) else ()
     return RunConfig.build(dataset, args.pipeline, args.preset, overrides, args.validation, args.seed,
                            leaky_protocol=getattr(args, "leaky_protocol", False), exclude=exclude,

@@ -130,7 +130,7 @@ def ended_text(run: Run) -> str:
 
 def stopped_by_text(run: Run) -> str:
     """"Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
-    if run.stopped_by is None or run.stopped_by == run.owner:
+    if run.stopped_by is None or run.owner is None or run.stopped_by == run.owner:  # stopped by its own maker
         return "Stopped"
     return f"Stopped by the teacher ({run.stopped_by_name or run.stopped_by})"
 
