@@ -176,8 +176,11 @@ else:
     except (DigitLabError, OSError):
         b1.caption("This run has no saved model to download.")
 if run.status in ("failed", "stopped") and lab.mine(run):
-    b3.button("Queue again", on_click=_requeue, args=(run.id,), key="runs_requeue", icon=":material/replay:",
-              help="The same config as a new run (this one stays as it is).")
+    if again := lab.requeued_as([run.id]).get(run.id):  # a run is queued again once (by its owner or a teacher)
+        b3.caption(f"Queued again as run {again}.")
+    else:
+        b3.button("Queue again", on_click=_requeue, args=(run.id,), key="runs_requeue", icon=":material/replay:",
+                  help="The same config as a new run (this one stays as it is).")
 b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_delete", icon=":material/delete:",
           disabled=st.session_state[CONFIRM] == run.id)
 if lab.may_publish() and run.status == "finished":

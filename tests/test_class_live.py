@@ -60,11 +60,18 @@ def test_queue_again_on_the_teacher_and_runs_pages(c):
     _button(at, f"teacher_requeue_{failed.id}").click().run()
     no_exceptions(at)
     assert queued() == before + 1
-    at = page_as("runs", c, c.a, {"run": failed.id})
+    at = page_as("runs", c, c.a, {"run": failed.id})  # queued again once: its student sees where, no button
     no_exceptions(at)
+    assert not [b for b in at.button if b.key == "runs_requeue"]
+    assert any(m.value.startswith("Queued again as run ") for m in at.caption)
+    assert queued() == before + 1
+    stopped = c.store.create(CONFIG, status="running", owner=c.a.key)
+    c.store.finish(stopped.id, "stopped", {"epochs": 0})
+    at = page_as("runs", c, c.a, {"run": stopped.id})
     _button(at, "runs_requeue").click().run()
     no_exceptions(at)
-    assert at.success[0].value.startswith(f"Run {failed.id} queued again as run ")
+    assert at.success[0].value.startswith(f"Run {stopped.id} queued again as run ")
+    assert queued() == before + 2
 
 
 def test_the_teacher_sees_owners_on_runs_a_student_does_not(c):
