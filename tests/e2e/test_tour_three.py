@@ -76,6 +76,10 @@ def _augment_on(pg) -> bool:
 def _step_states(pg) -> list[str]:
     """The Preprocess editor's step toggles as they read, in order (On or Off)."""
     toggles = pg.locator("[data-testid='stCheckbox']", has_text=re.compile(r"^(On|Off)$"))
+    # A new tab's page can be idle for a moment between its first run and the rerun that draws the
+    # saved pipeline: wait for the editor's steps, then for the run that drew them to end.
+    toggles.first.wait_for()
+    pg.wait_for_selector(IDLE)
     return [t.inner_text().strip() for t in toggles.all()]
 
 
@@ -97,12 +101,16 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
 
     # 3. A double click on Train: one run.
     pg.get_by_role("button", name="Train", exact=True).dblclick()
-    pg.wait_for_selector("text=Live run")
-    pg.get_by_text("Run ", exact=False).first.wait_for()
+    # The click's run of the page shows "Launching…", queues the run and reruns: wait until the
+    # page follows the run it made (its heading and its Stop button), not for text already there.
+    pg.locator("[data-testid='stMarkdownContainer'] strong", has_text=re.compile(r"^Run \S+$")).wait_for()
+    stop = pg.locator(".st-key-train_stop button")  # not the "Early stop" field's help button
+    stop.wait_for()
+    pg.get_by_role("button", name="Train", exact=True).wait_for()  # no longer "Launching…"
     pg.wait_for_selector(IDLE)
     runs = [r for r in RunStore(lab.tmp / "runs").list() if r.owner == "code:amal"]
     assert len(runs) == 1, [r.id for r in runs]
-    pg.get_by_role("button", name="Stop").click()  # the machine is shared: it need not train
+    stop.click()  # the machine is shared: it need not train
 
     # 2. A shared link with its 4th step off keeps it off; the tab's address carries it.
     tab2 = ctx.new_page()
