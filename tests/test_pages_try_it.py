@@ -4,6 +4,7 @@ no digit, and ``?run=`` links."""
 from __future__ import annotations
 
 import importlib.util
+from concurrent import futures
 
 import cv2
 import numpy as np
@@ -90,8 +91,8 @@ def test_the_page_waits_for_a_drawing_and_links_its_run(trained):
     no_exceptions(at)
     assert at.selectbox(key="try_run").value == run_id
     if at.info[0].value.startswith("Loading the model"):  # the load began as the page opened
-        for future in list(models._loads.values()):
-            future.result(timeout=120)
+        # Wait for the loads to end; another test's run whose model failed to load stays failed there.
+        futures.wait(list(models._loads.values()), timeout=120)
         at.run()
     assert at.info[0].value == "Draw a digit on the left"
     assert at.query_params["run"] == run_id

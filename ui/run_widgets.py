@@ -68,12 +68,16 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         if wanted is not None and wanted not in labels:
             link_warning = f"Run {wanted} from the link is not a finished run here; showing the newest one."
         if link_warning:
-            st.warning(escape(link_warning), icon=":material/link_off:")
+            st.session_state[f"{key}_link_warning"] = link_warning
         elif wanted is not None:
             st.session_state[key] = wanted
+    # Said until another run is picked: a page that reruns itself at once (a model loaded) keeps it.
+    if (shown := st.session_state.get(f"{key}_link_warning")) is not None:
+        st.warning(escape(shown), icon=":material/link_off:")
     if st.session_state.get(key) not in labels:
         st.session_state.pop(key, None)  # deleted meanwhile: back to the newest
-    run_id = st.selectbox(label, list(labels), format_func=labels.get, key=key)
+    run_id = st.selectbox(label, list(labels), format_func=labels.get, key=key,
+                          on_change=lambda: st.session_state.pop(f"{key}_link_warning", None))
     query_state.publish(page, {"run": run_id})
     run = next(r for r in runs if r.id == run_id)
     if not lab.mine(run):
