@@ -98,7 +98,8 @@ class DatasetSpec:
             name = _upload_name(self.path.stem)
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
         if self.path.parent.name == "versions":  # core.labels.corrections: a corrected version
-            return f"version {self.path.stem[:8]}"
+            name = _version_name(self.path.stem)
+            return f"{name} (version {self.path.stem[:8]})" if name else f"version {self.path.stem[:8]}"
         return self.path.name
 
     def __str__(self) -> str:
@@ -303,3 +304,19 @@ def _upload_name(digest: str) -> str | None:
             return conn.execute(select(upload_table.c.name).where(upload_table.c.hash == digest)).scalar()
     except DigitLabError:
         return None
+
+
+def _version_name(digest: str) -> str | None:
+    """A corrected version's name ("digits · 3 labels corrected"), if its provenance is stored."""
+    import json
+
+    from core.store.schema import dataset_versions
+
+    try:
+        with database().read() as conn:
+            body = conn.execute(select(dataset_versions.c.provenance)
+                                .where(dataset_versions.c.hash == digest)).scalar()
+        name = json.loads(body).get("name") if body else None
+    except (DigitLabError, ValueError, AttributeError):
+        return None
+    return str(name) if name else None
