@@ -23,11 +23,12 @@ import pandas as pd
 from core.analysis import cross_eval, embedding
 from core.classroom import challenges as class_challenges
 from core.classroom import overview
+from core.classroom import access
 from core.classroom.access import ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, owner_label
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
-from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
-                           uploads)
+from core.datasets import (Dataset, DatasetSpec, Upload, dataset_owners, delete_upload, display_spec, load_spec,
+                           save_upload, upload_owners, uploads, versions)
 from core.errors import DigitLabError
 from core.execution import tasks, warmup
 # The default dataset drawn in the background (a task of the one API), as the pages ask for it.
@@ -36,9 +37,14 @@ from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
+from core.runs import describe
 from core.runs.store import FAILED, FINISHED, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
+
+class PrivateData(DigitLabError):
+    """A published run's data that publishing does not share (its owner's own upload)."""
+
 
 _engines: dict[str, JobQueue] = {}
 _engines_lock = threading.Lock()
@@ -225,14 +231,46 @@ class Lab:
 
     def check_dataset(self, spec: "str | DatasetSpec") -> str:
         """``spec`` as text if the caller may load it: ready datasets are everyone's, an upload
-        its uploaders' (and staff's); someone else's upload reads as missing."""
+        its uploaders' and a corrected version its makers' (and staff's); someone else's reads as
+        missing."""
         text = str(DatasetSpec.parse(spec))
         if class_challenges.names_hidden_set(text, self.jobs.store.root):
             raise DigitLabError("no such dataset")
-        owners = upload_owners(text)
-        if owners is not None and not self.staff and self.who.key not in owners:
-            raise DigitLabError("no such upload")
+        if not access.may_load(self.who, dataset_owners(text)):
+            raise DigitLabError("no such upload" if upload_owners(text) is not None else "no such dataset")
         return text
+
+    # ---- what a published run shows of its data ----------------------------------------------
+
+    def run_data_hidden(self, run: Run) -> bool:
+        """Whether ``run`` (visible to the caller) was trained on data the caller may not see: a
+        published run of someone else's upload or corrected version."""
+        return not access.may_see_run_data(self.who, run.owner, dataset_owners(run.dataset))
+
+    def run_data_spec(self, run_id: str) -> str:
+        """The dataset a visible run was trained on, if the caller may load it; for a published
+        run on its owner's private upload, DigitLabError saying so (publishing does not share it)."""
+        run = self.run(run_id)
+        if self.run_data_hidden(run):
+            raise PrivateData(f"Run {run.id} was {access.private_data_note(run.owner)}.")
+        return self.check_dataset(run.dataset)
+
+    def run_dataset_name(self, run: Run) -> str:
+        """How a run's dataset reads for the caller: its name, or "<owner>'s own upload" when private."""
+        return f"{owner_label(run.owner)}'s own upload" if self.run_data_hidden(run) else display_spec(run.dataset)
+
+    def run_class_names(self, run_id: str) -> tuple[str, ...]:
+        """A visible finished run's class names: its dataset's, or "class 0", "class 1", ... when
+        that dataset is someone else's private upload (the model's outputs say how many)."""
+        try:
+            return tuple(load_spec(self.run_data_spec(run_id)).class_names)
+        except PrivateData:
+            classes = int(self.predictions(run_id).shape[-1])
+            return tuple(f"class {i}" for i in range(classes))
+
+    def run_label(self, run: Run) -> str:
+        """One line naming a visible run in a picker (a private upload named only as its owner's)."""
+        return describe.run_label(run, dataset=self.run_dataset_name(run))
 
     def dataset(self, spec: "str | DatasetSpec") -> Dataset:
         """The dataset ``spec`` names, if the caller may load it."""
@@ -255,7 +293,7 @@ class Lab:
         """Staff: each person's stored uploads (person, uploads, MB), largest first."""
         self._staff_only("see the class's uploads")
         rows: dict[str, list[int]] = {}
-        for upload in uploads():
+        for upload in [*uploads(), *versions()]:
             for owner in upload.owners:
                 count_size = rows.setdefault(owner, [0, 0])
                 count_size[0] += 1
@@ -290,8 +328,18 @@ class Lab:
         return label_corrections.LabelCorrections(self.check_dataset(spec), owner=self._writer())
 
     def make_version(self, spec: str) -> str:
-        """The corrected version of ``spec`` made of the caller's corrections; its spec."""
-        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer())
+        """The corrected version of ``spec`` made of the caller's corrections; its spec. It is the
+        caller's: counted in their upload quota, theirs to load and delete."""
+        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer(), keeper=self.who.key,
+                                              quota_bytes=self.limits().upload_quota_bytes)
+
+    def my_versions(self) -> list[Upload]:
+        """The corrected versions the caller made, newest first."""
+        return versions(self.who.key)
+
+    def delete_version(self, spec: str) -> None:
+        """Forget one of the caller's corrected versions (the file goes with its last owner)."""
+        label_corrections.delete_version(spec, self.who.key)
 
     # ---- evaluations and maps (background tasks) ----------------------------------------------
 
@@ -324,8 +372,10 @@ class Lab:
         return found
 
     def compute_map(self, run_id: str, method: str = "pca") -> str:
-        """Compute the embedding map of a visible finished run's test set in the background."""
+        """Compute the embedding map of a visible finished run's test set in the background (not
+        of a published run on someone else's private upload: its images stay private)."""
         self._viewable_finished(run_id)
+        self.run_data_spec(run_id)
         embedding.check_method(method)
         return self._submit(embedding.MAP_TASK, embedding.map_request(str(self.jobs.store.root), run_id, method))
 

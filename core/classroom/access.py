@@ -185,17 +185,41 @@ def can_publish(who: Identity) -> bool:
     return who.staff
 
 
+def may_load(who: Identity, owners: frozenset[str] | None) -> bool:
+    """Whether ``who`` may load a dataset whose owners are ``owners`` (None: a ready dataset,
+    everyone's): an upload or a corrected version is its owners' and staff's."""
+    return owners is None or who.staff or who.key in owners
+
+
+#: What publishing a run grants the class, said where a teacher publishes and where a student looks.
+PUBLISH_GRANTS = ("Publishing shares a run's figures, curves and model (to look at and to draw on in Try it) "
+                  "with the class; a run trained on a student's own upload keeps that upload's images, "
+                  "class names and labels private to its owner.")
+
+
+def may_see_run_data(who: Identity, run_owner: str | None, dataset_owners: frozenset[str] | None) -> bool:
+    """Whether ``who`` may see the data a run was trained on (its test images, class names,
+    labels): publishing a run does not publish its owner's upload or corrected version, so only
+    those who may load that dataset themselves do (its owners, staff); ready datasets are everyone's."""
+    return may_load(who, dataset_owners)
+
+
+def private_data_note(run_owner: str | None) -> str:
+    """What a student sees instead of someone else's private data behind a published run."""
+    return (f"trained on {owner_label(run_owner)}'s own upload: its images stay private (publishing shares the "
+            "run's figures, curves and model, not its owner's data)")
+
+
 def check_dataset(who: Identity, spec: str) -> str:
     """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
-    (and staff's). Someone else's upload reads as missing."""
+    and a corrected version its makers' (and staff's). Someone else's reads as missing."""
     from core.classroom.challenges import names_hidden_set
-    from core.datasets.specs import upload_owners
+    from core.datasets.specs import dataset_owners, upload_owners
 
     if names_hidden_set(spec):  # a challenge's hidden set is nobody's dataset, a teacher's neither
         raise DigitLabError("no such dataset")
-    owners = upload_owners(spec)
-    if owners is not None and not who.staff and who.key not in owners:
-        raise DigitLabError("no such upload")
+    if not may_load(who, dataset_owners(spec)):
+        raise DigitLabError("no such upload" if upload_owners(spec) is not None else "no such dataset")
     return spec
 
 

@@ -185,13 +185,14 @@ def status_text(run: Run) -> str:
     return run.status
 
 
-def run_label(run: Run) -> str:
-    """One line naming a run in a select box: id, dataset, pipeline, preset and outcome."""
+def run_label(run: Run, dataset: str | None = None) -> str:
+    """One line naming a run in a select box: id, dataset (``dataset``, else its display name),
+    pipeline, preset and outcome."""
     outcome = status_text(run)
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
+    return f"{run.id} · {dataset if dataset is not None else display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = None) -> pd.DataFrame:
