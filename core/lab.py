@@ -10,6 +10,7 @@ The CLI is the administrator (:data:`core.classroom.access.ADMINISTRATOR`) throu
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
 from core.runs import describe
-from core.runs.store import FAILED, FINISHED, STOPPED, Run, RunStore
+from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
 
@@ -46,6 +47,7 @@ class PrivateData(DigitLabError):
     """A published run's data that publishing does not share (its owner's own upload)."""
 
 
+log = logging.getLogger(__name__)
 _engines: dict[str, JobQueue] = {}
 _engines_lock = threading.Lock()
 
@@ -59,8 +61,11 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
         queue = _engines.get(key)
         if queue is None:
             # The classroom's per-owner cap, read at each dispatch (limits may change while it runs).
-            queue = _engines[key] = JobQueue(RunStore(Path(key)),
-                                             running_per_owner=lambda: limits().max_running_per_owner)
+            store = RunStore(Path(key))
+            # The classroom's per-owner cap and fair share, read at each dispatch (limits may change
+            # while it runs); runs past the time budget, or over fair share while others wait, yield.
+            queue = _engines[key] = JobQueue(store)
+            queue.running_per_owner = lambda q=queue: class_dispatch_cap(q.store, q.max_jobs)
     if not dispatching:
         return queue
     tasks.serve(queue.store.db)  # this process also takes its share of everyone's background tasks
@@ -633,6 +638,37 @@ class Lab:
 def _scoring_task_id(submission_id: str) -> str:
     """The id of the task scoring a submission: any replica finds it again from the submission."""
     return f"score-{submission_id}"
+
+
+def class_dispatch_cap(store: RunStore, slots: int, now: float | None = None) -> int | None:
+    """What one person may have training at once, asked by the queue before each dispatch round
+    (core.classroom.limits.Limits.fair_share: the per-owner cap, and the slots shared among
+    everyone with work while two or more people have some). On the way it asks to stop (the
+    model so far is kept) a run past the run time budget, and, while someone with nothing
+    training waits and no slot is free, the newest runs of whoever holds more than that share:
+    no one holds every slot while another waits."""
+    allowed = limits()
+    now = time.time() if now is None else now
+    active = [r for r in store.list() if r.status in (RUNNING, QUEUED)]
+    running = [r for r in active if r.status == RUNNING and not r.stop_requested]
+    for run in list(running):
+        if run.started is not None and allowed.over_time(now - run.started):
+            log.warning("run %s stopped: it trained past the run time budget of %s minutes", run.id,
+                        allowed.max_run_minutes)
+            store.request_stop(run.id)
+            running.remove(run)
+    cap = allowed.fair_share(slots, len({r.owner for r in active}))
+    holding: dict[str | None, list[Run]] = {}
+    for run in running:
+        holding.setdefault(run.owner, []).append(run)
+    starved = {r.owner for r in active if r.status == QUEUED} - set(holding)
+    if cap is not None and starved and len(running) >= slots:
+        for owner, theirs in holding.items():
+            for run in sorted(theirs, key=lambda r: r.started or 0.0)[cap:]:  # the newest give way
+                log.warning("run %s of %s stopped: over its fair share of %s slot(s) while others wait", run.id,
+                            owner_label(owner), cap)
+                store.request_stop(run.id)
+    return cap
 
 
 def admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:
