@@ -476,6 +476,18 @@ class Lab:
         self._staff_only("see the class")
         return [r for r in self.jobs.store.list() if statuses is None or r.status in statuses]
 
+    def class_list(self) -> list[str]:
+        """Staff: the class list (names as listed; empty: any name signs in with the class code)."""
+        self._staff_only("see the class list")
+        return sorted(access.class_list().values(), key=str.casefold)
+
+    def set_class_list(self, text: str) -> list[str]:
+        """Teachers: the class list from names one per line (empty: no list); the names kept."""
+        self._staff_only("set the class list")
+        names = access.parse_class_list(text)
+        access.set_class_list(names)
+        return names
+
     def may_see(self, owner: str | None, published: bool = False) -> bool:
         """Whether the caller may view work owned by ``owner``."""
         return can_see(self.who, owner, published)

@@ -127,7 +127,8 @@ def _teacher_name_refused(name: str, config: Settings) -> str:
     return f"{name} is a teacher's name: a teacher also enters the teacher code"
 
 
-def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "") -> Identity:
+def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "",
+                        client: str | None = None) -> Identity:
     """The identity of someone who typed ``name``, ``code`` and perhaps a ``teacher_code``
     (DigitLabError if any is wrong).
 
@@ -135,10 +136,14 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
     ``DIGITLAB_TEACHERS`` is the teacher's only with the right teacher code: without it the name
     is refused (a student never takes a teacher's name, rights or work) and the attempt logged.
     """
+    from core.classroom import attempts
+
     config = config or settings()
     if not config.class_code:
         raise DigitLabError("this lab has no class code")
+    attempts.check(client, name)  # too many wrong codes lately: refused, right code or not
     if not _codes_match(code, config.class_code):
+        attempts.failed(client, name, "class code")
         raise DigitLabError("wrong class code")
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
@@ -150,11 +155,14 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
             log.warning("class-code sign-in refused: %r with %s teacher code", name,
                         "a wrong" if teacher_code.strip() else "no")
             if teacher_code.strip():
+                attempts.failed(client, name, "teacher code")
                 raise DigitLabError("wrong teacher code")
             raise DigitLabError(_teacher_name_refused(name, config))
         if not is_teacher_name:
             raise DigitLabError(f"{name} is not one of this lab's teachers (DIGITLAB_TEACHERS)")
-    return class_code_member(name, is_teacher_name, config)
+    who = class_code_member(name, is_teacher_name, config)
+    attempts.succeeded(name)
+    return who
 
 
 def class_code_member(name: str, teacher: bool, config: Settings | None = None) -> Identity:
@@ -165,6 +173,9 @@ def class_code_member(name: str, teacher: bool, config: Settings | None = None) 
     is_teacher_name = name.casefold() in config.teachers
     if is_teacher_name and not teacher:
         raise DigitLabError(_teacher_name_refused(name, config))
+    if not is_teacher_name and not listed(name):
+        raise DigitLabError(f"{name} is not on this class's list: sign in with your name as your teacher listed "
+                            "it, or ask your teacher to add it")
     return Identity(f"code:{name.casefold()}", name, TEACHER if is_teacher_name else STUDENT)
 
 
@@ -221,6 +232,53 @@ def check_dataset(who: Identity, spec: str) -> str:
     if not may_load(who, dataset_owners(spec)):
         raise DigitLabError("no such upload" if upload_owners(spec) is not None else "no such dataset")
     return spec
+
+
+# ---- the class list ---------------------------------------------------------------------------
+
+def class_list() -> dict[str, str]:
+    """The teacher's class list: {case-folded name: name as listed}; empty when none is set
+    (then any name may sign in with the class code)."""
+    from core.store.schema import class_list as list_table
+
+    try:
+        with database().read() as conn:
+            return {row.key: row.name for row in conn.execute(select(list_table.c.key, list_table.c.name))}
+    except DigitLabError:
+        return {}
+
+
+def listed(name: str) -> bool:
+    """Whether ``name`` may sign in with the class code: it is on the class list, or none is set."""
+    names = class_list()
+    return not names or " ".join(name.split()).casefold() in names
+
+
+def parse_class_list(text: str) -> list[str]:
+    """Names one per line (blank lines skipped, spaces collapsed, duplicates ignored whatever their
+    case); DigitLabError naming the first name that is not a valid display name."""
+    names: dict[str, str] = {}
+    for number, line in enumerate(str(text).splitlines(), 1):
+        name = " ".join(line.split())
+        if not name:
+            continue
+        if len(name) > MAX_NAME or not _NAME.fullmatch(name):
+            raise DigitLabError(f"line {number}: a name is 1 to {MAX_NAME} letters, digits, spaces, dots, hyphens or "
+                                "apostrophes")
+        names.setdefault(name.casefold(), name)
+    return list(names.values())
+
+
+def set_class_list(names: list[str]) -> None:
+    """Replace the class list with ``names`` (empty: no list, any name signs in)."""
+    from sqlalchemy import delete
+
+    from core.store.schema import class_list as list_table
+
+    with database().write(lock="class_list") as conn:
+        conn.execute(delete(list_table))
+        if names:
+            conn.execute(insert(list_table), [{"key": n.casefold(), "name": n} for n in names])
 
 
 #: How the command line's runs (owned by the administrator) read in a table.
