@@ -283,8 +283,9 @@ class Lab:
 
     def upload(self, ds: Dataset, file_name: str | None = None) -> str:
         """Keep an uploaded dataset for the caller (within their upload quota); its spec."""
-        return save_upload(ds, file_name=file_name, owner=self.who.key,
-                           quota_bytes=self.limits().upload_quota_bytes)
+        allowed = self.limits()
+        return save_upload(ds, file_name=file_name, owner=self.who.key, quota_bytes=allowed.upload_quota_bytes,
+                           instance_bytes=allowed.instance_upload_bytes)
 
     def my_uploads(self) -> list[Upload]:
         """The caller's stored uploads, newest first."""
@@ -336,7 +337,8 @@ class Lab:
         """The corrected version of ``spec`` made of the caller's corrections; its spec. It is the
         caller's: counted in their upload quota, theirs to load and delete."""
         return label_corrections.make_version(self.check_dataset(spec), owner=self._writer(), keeper=self.who.key,
-                                              quota_bytes=self.limits().upload_quota_bytes)
+                                              quota_bytes=self.limits().upload_quota_bytes,
+                                              instance_bytes=self.limits().instance_upload_bytes)
 
     def my_versions(self) -> list[Upload]:
         """The corrected versions the caller made, newest first."""

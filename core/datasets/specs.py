@@ -151,7 +151,7 @@ def content_hash(ds: Dataset) -> str:
 
 
 def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None,
-                quota_bytes: int | None = None) -> str:
+                quota_bytes: int | None = None, instance_bytes: int | None = None) -> str:
     """Write ``ds`` compressed as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and
     return its spec.
 
@@ -166,6 +166,8 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
     # One transaction under the uploads lock: two uploads at once (on any replicas) must not both
     # fit under one quota, nor a delete remove a file an upload just counted on.
     with database().write(lock=UPLOADS) as conn:
+        if data is not None:
+            check_instance(conn, len(data), instance_bytes)
         return _store_upload(conn, ds, target, data, file_name, owner, quota_bytes)
 
 
@@ -304,6 +306,18 @@ def check_quota(conn: Connection, owner: str | None, size: int, quota_bytes: int
         raise DigitLabError(f"{what} takes {_mb(size)} stored and your uploads and versions already take "
                             f"{_mb(used)}, over your quota of {_mb(quota_bytes)}: delete some of yours on the "
                             "Data page")
+
+
+def check_instance(conn: Connection, size: int, instance_bytes: int | None) -> None:
+    """Refuse ``size`` more stored bytes when everyone's uploads and versions would pass the lab's
+    instance-wide budget (None: none)."""
+    if instance_bytes is None:
+        return
+    total = sum(u.size for u in _listed(settings().cache_dir / UPLOADS, _records(conn)))
+    total += sum(v.size for v in _versions_of(conn, None))
+    if total + size > instance_bytes:
+        raise DigitLabError(f"the lab's storage for uploads and corrected versions is full ({_mb(total)} of "
+                            f"{_mb(instance_bytes)}): ask your teacher to make room")
 
 
 def dataset_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:

@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select, update
 
 from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.npz import dataset_to_npz
-from core.datasets.specs import UPLOADS, check_quota, content_hash
+from core.datasets.specs import UPLOADS, check_instance, check_quota, content_hash
 from core.errors import DigitLabError
 from core.settings import settings
 from core.store import database
@@ -105,7 +105,8 @@ def apply_corrections(ds: Dataset, corrections: Mapping[int, Mapping[str, Any]])
 
 
 def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[str] | None = None,
-                 keeper: str | None = None, quota_bytes: int | None = None) -> str:
+                 keeper: str | None = None, quota_bytes: int | None = None,
+                 instance_bytes: int | None = None) -> str:
     """The corrected version of dataset ``spec`` (its corrections applied), stored compressed with
     its provenance; returns the version's spec. DigitLabError if there is no correction.
 
@@ -138,6 +139,8 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
             size = target.stat().st_size if data is None and target.exists() else len(
                 data if data is not None else dataset_to_npz(version, compressed=True))
             check_quota(conn, keeper, size, quota_bytes, "this corrected version")
+        if data is not None:
+            check_instance(conn, len(data), instance_bytes)
         if data is not None or not target.exists():
             tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
             tmp.write_bytes(data if data is not None else dataset_to_npz(version, compressed=True))
