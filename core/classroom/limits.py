@@ -228,6 +228,18 @@ class Limits:
         return f"This instance's limits{origin}: {'; '.join(notes)}."
 
 
+def check_selection(sizes: Iterable[int], max_total_bytes: int) -> None:
+    """Refuse files selected in one uploader whose sizes together pass ``max_total_bytes`` (the
+    server's per-file limit, server.maxUploadSize: several files may not add up past what one may),
+    before any of them is read."""
+    sizes = list(sizes)
+    total = sum(sizes)
+    if total > max_total_bytes:
+        raise DigitLabError(f"the {len(sizes)} files selected take {total / MIB:,.1f} MB together; one upload takes at "
+                            f"most {max_total_bytes / MIB:,.0f} MB in all: they were removed, select fewer or smaller "
+                            "files (a zip of PNGs is smaller)")
+
+
 def formats_text(formats: Iterable[str]) -> str:
     """``an .npz archive, a train/test tree of PNGs`` (or ``none``)."""
     names = [UPLOAD_FORMATS[f] for f in UPLOAD_FORMATS if f in set(formats)]
