@@ -10,6 +10,7 @@ The CLI is the administrator (:data:`core.classroom.access.ADMINISTRATOR`) throu
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +24,14 @@ import pandas as pd
 from core.analysis import cross_eval, embedding
 from core.analysis.class_match import match_classes
 from core.classroom import challenges as class_challenges
-from core.classroom import once, overview
+from core.classroom import access, once, overview
 from core.classroom import tokens as class_tokens
 from core.classroom.access import (ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, can_sign_out,
                                    known_names, owner_label)
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
-from core.datasets import (Dataset, DatasetSpec, Upload, delete_upload, load_spec, save_upload, upload_owners,
-                           uploads)
+from core.datasets import (Dataset, DatasetSpec, Upload, dataset_owners, delete_upload, display_spec, load_spec,
+                           save_upload, upload_owners, uploads, versions)
 from core.errors import DigitLabError
 from core.execution import tasks, warmup
 # The default dataset drawn in the background (a task of the one API), as the pages ask for it.
@@ -39,10 +40,16 @@ from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
-from core.runs.store import FAILED, FINISHED, STOPPED, Run, RunStore
+from core.runs import describe
+from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
 
+class PrivateData(DigitLabError):
+    """A published run's data that publishing does not share (its owner's own upload)."""
+
+
+log = logging.getLogger(__name__)
 _engines: dict[str, JobQueue] = {}
 _engines_lock = threading.Lock()
 
@@ -56,8 +63,11 @@ def engine(root: Path | None = None, dispatching: bool = True) -> JobQueue:
         queue = _engines.get(key)
         if queue is None:
             # The classroom's per-owner cap, read at each dispatch (limits may change while it runs).
-            queue = _engines[key] = JobQueue(RunStore(Path(key)),
-                                             running_per_owner=lambda: limits().max_running_per_owner)
+            store = RunStore(Path(key))
+            # The classroom's per-owner cap and fair share, read at each dispatch (limits may change
+            # while it runs); runs past the time budget, or over fair share while others wait, yield.
+            queue = _engines[key] = JobQueue(store)
+            queue.running_per_owner = lambda q=queue: class_dispatch_cap(q.store, q.max_jobs)
     if not dispatching:
         return queue
     tasks.serve(queue.store.db)  # this process also takes its share of everyone's background tasks
@@ -248,14 +258,46 @@ class Lab:
 
     def check_dataset(self, spec: "str | DatasetSpec") -> str:
         """``spec`` as text if the caller may load it: ready datasets are everyone's, an upload
-        its uploaders' (and staff's); someone else's upload reads as missing."""
+        its uploaders' and a corrected version its makers' (and staff's); someone else's reads as
+        missing."""
         text = str(DatasetSpec.parse(spec))
         if class_challenges.names_hidden_set(text, self.jobs.store.root):
             raise DigitLabError("no such dataset")
-        owners = upload_owners(text)
-        if owners is not None and not self.staff and self.who.key not in owners:
-            raise DigitLabError("no such upload")
+        if not access.may_load(self.who, dataset_owners(text)):
+            raise DigitLabError("no such upload" if upload_owners(text) is not None else "no such dataset")
         return text
+
+    # ---- what a published run shows of its data ----------------------------------------------
+
+    def run_data_hidden(self, run: Run) -> bool:
+        """Whether ``run`` (visible to the caller) was trained on data the caller may not see: a
+        published run of someone else's upload or corrected version."""
+        return not access.may_see_run_data(self.who, run.owner, dataset_owners(run.dataset))
+
+    def run_data_spec(self, run_id: str) -> str:
+        """The dataset a visible run was trained on, if the caller may load it; for a published
+        run on its owner's private upload, DigitLabError saying so (publishing does not share it)."""
+        run = self.run(run_id)
+        if self.run_data_hidden(run):
+            raise PrivateData(f"Run {run.id} was {access.private_data_note(run.owner)}.")
+        return self.check_dataset(run.dataset)
+
+    def run_dataset_name(self, run: Run) -> str:
+        """How a run's dataset reads for the caller: its name, or "<owner>'s own upload" when private."""
+        return f"{owner_label(run.owner)}'s own upload" if self.run_data_hidden(run) else display_spec(run.dataset)
+
+    def run_class_names(self, run_id: str) -> tuple[str, ...]:
+        """A visible finished run's class names: its dataset's, or "class 0", "class 1", ... when
+        that dataset is someone else's private upload (the model's outputs say how many)."""
+        try:
+            return tuple(load_spec(self.run_data_spec(run_id)).class_names)
+        except PrivateData:
+            classes = int(self.predictions(run_id).shape[-1])
+            return tuple(f"class {i}" for i in range(classes))
+
+    def run_label(self, run: Run) -> str:
+        """One line naming a visible run in a picker (a private upload named only as its owner's)."""
+        return describe.run_label(run, dataset=self.run_dataset_name(run))
 
     def dataset(self, spec: "str | DatasetSpec") -> Dataset:
         """The dataset ``spec`` names, if the caller may load it."""
@@ -263,8 +305,9 @@ class Lab:
 
     def upload(self, ds: Dataset, file_name: str | None = None) -> str:
         """Keep an uploaded dataset for the caller (within their upload quota); its spec."""
-        return save_upload(ds, file_name=file_name, owner=self.who.key,
-                           quota_bytes=self.limits().upload_quota_bytes)
+        allowed = self.limits()
+        return save_upload(ds, file_name=file_name, owner=self.who.key, quota_bytes=allowed.upload_quota_bytes,
+                           instance_bytes=allowed.instance_upload_bytes)
 
     def my_uploads(self) -> list[Upload]:
         """The caller's stored uploads, newest first."""
@@ -278,7 +321,7 @@ class Lab:
         """Staff: each person's stored uploads (person, uploads, MB), largest first."""
         self._staff_only("see the class's uploads")
         rows: dict[str, list[int]] = {}
-        for upload in uploads():
+        for upload in [*uploads(), *versions()]:
             for owner in upload.owners:
                 count_size = rows.setdefault(owner, [0, 0])
                 count_size[0] += 1
@@ -313,8 +356,19 @@ class Lab:
         return label_corrections.LabelCorrections(self.check_dataset(spec), owner=self._writer())
 
     def make_version(self, spec: str) -> str:
-        """The corrected version of ``spec`` made of the caller's corrections; its spec."""
-        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer())
+        """The corrected version of ``spec`` made of the caller's corrections; its spec. It is the
+        caller's: counted in their upload quota, theirs to load and delete."""
+        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer(), keeper=self.who.key,
+                                              quota_bytes=self.limits().upload_quota_bytes,
+                                              instance_bytes=self.limits().instance_upload_bytes)
+
+    def my_versions(self) -> list[Upload]:
+        """The corrected versions the caller made, newest first."""
+        return versions(self.who.key)
+
+    def delete_version(self, spec: str) -> None:
+        """Forget one of the caller's corrected versions (the file goes with its last owner)."""
+        label_corrections.delete_version(spec, self.who.key)
 
     # ---- evaluations and maps (background tasks) ----------------------------------------------
 
@@ -347,8 +401,10 @@ class Lab:
         return found
 
     def compute_map(self, run_id: str, method: str = "pca") -> str:
-        """Compute the embedding map of a visible finished run's test set in the background."""
+        """Compute the embedding map of a visible finished run's test set in the background (not
+        of a published run on someone else's private upload: its images stay private)."""
         self._viewable_finished(run_id)
+        self.run_data_spec(run_id)
         embedding.check_method(method)
         return self._submit(embedding.MAP_TASK, embedding.map_request(str(self.jobs.store.root), run_id, method))
 
@@ -443,6 +499,18 @@ class Lab:
         """Staff: everyone's runs (optionally only those in ``statuses``), newest first."""
         self._staff_only("see the class")
         return [r for r in self.jobs.store.list() if statuses is None or r.status in statuses]
+
+    def class_list(self) -> list[str]:
+        """Staff: the class list (names as listed; empty: any name signs in with the class code)."""
+        self._staff_only("see the class list")
+        return sorted(access.class_list().values(), key=str.casefold)
+
+    def set_class_list(self, text: str) -> list[str]:
+        """Teachers: the class list from names one per line (empty: no list); the names kept."""
+        self._staff_only("set the class list")
+        names = access.parse_class_list(text)
+        access.set_class_list(names)
+        return names
 
     def may_see(self, owner: str | None, published: bool = False) -> bool:
         """Whether the caller may view work owned by ``owner``."""
@@ -657,6 +725,37 @@ class Lab:
 def _scoring_task_id(submission_id: str) -> str:
     """The id of the task scoring a submission: any replica finds it again from the submission."""
     return f"score-{submission_id}"
+
+
+def class_dispatch_cap(store: RunStore, slots: int, now: float | None = None) -> int | None:
+    """What one person may have training at once, asked by the queue before each dispatch round
+    (core.classroom.limits.Limits.fair_share: the per-owner cap, and the slots shared among
+    everyone with work while two or more people have some). On the way it asks to stop (the
+    model so far is kept) a run past the run time budget, and, while someone with nothing
+    training waits and no slot is free, the newest runs of whoever holds more than that share:
+    no one holds every slot while another waits."""
+    allowed = limits()
+    now = time.time() if now is None else now
+    active = [r for r in store.list() if r.status in (RUNNING, QUEUED)]
+    running = [r for r in active if r.status == RUNNING and not r.stop_requested]
+    for run in list(running):
+        if run.started is not None and allowed.over_time(now - run.started):
+            log.warning("run %s stopped: it trained past the run time budget of %s minutes", run.id,
+                        allowed.max_run_minutes)
+            store.request_stop(run.id)
+            running.remove(run)
+    cap = allowed.fair_share(slots, len({r.owner for r in active}))
+    holding: dict[str | None, list[Run]] = {}
+    for run in running:
+        holding.setdefault(run.owner, []).append(run)
+    starved = {r.owner for r in active if r.status == QUEUED} - set(holding)
+    if cap is not None and starved and len(running) >= slots:
+        for owner, theirs in holding.items():
+            for run in sorted(theirs, key=lambda r: r.started or 0.0)[cap:]:  # the newest give way
+                log.warning("run %s of %s stopped: over its fair share of %s slot(s) while others wait", run.id,
+                            owner_label(owner), cap)
+                store.request_stop(run.id)
+    return cap
 
 
 def admit_within_limits(configs: Sequence[RunConfig], counts: Callable[[], QueueCounts]) -> None:

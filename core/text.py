@@ -18,7 +18,11 @@ import unicodedata
 # :red[colour] (one followed by a space, as in "file: problem", cannot). A ">" is HTML only after a
 # "<" (escaped), and "#" only at a line's start, so they are escaped only there: "3 -> 5" and
 # "#12: given 3" stay as written.
-_INLINE = re.compile(r"([\\`*_{}\[\]<|~$@]|:(?=\S))")
+_INLINE = re.compile(r"([\\`*_{}\[\]<|~$@])")
+# Streamlit turns ":material/icon:", ":material_icon:", ":streamlit:" and emoji shortcodes into
+# icons in the TEXT after backslash escapes are undone, so an escaped colon is not enough: a word
+# joiner after it breaks every such pattern (":\u2060material/warning:" matches none of them).
+_COLON = re.compile(r":\u2060?(?=\S)")
 # GitHub-flavoured Markdown (Streamlit's) also links bare addresses, and it finds them in the text
 # after backslash escapes are undone: an invisible word joiner breaks "http://", "www." and "a@b"
 # so they stay text (Chromium showed the escaped forms as live links).
@@ -37,6 +41,7 @@ def escape(text: object) -> str:
     """``text`` with its Markdown-active characters backslash-escaped, so it shows literally:
     ``train/<label>/*.png`` stays ``train/<label>/*.png``, ``![t](http://x/b.png)`` is no image."""
     escaped = _INLINE.sub(r"\\\1", _BARE_LINK.sub(lambda m: m[0] + WORD_JOINER, str(text)))
+    escaped = _COLON.sub("\\:" + WORD_JOINER, escaped)
     return _LINE_START.sub(lambda m: m[1] + (f"\\{m[2] or m[5]}" if m[2] or m[5] else f"{m[3]}\\{m[4]}"), escaped)
 
 
@@ -44,6 +49,7 @@ def code_span(text: object) -> str:
     """``text`` as a Markdown code span (monospace, nothing inside is markup). A backtick would close
     the span, so it becomes a prime; line breaks become spaces."""
     body = re.sub(r"\s+", " ", str(text)).replace("`", "\u2032").strip() or " "
+    body = body.replace(":material/", ":" + WORD_JOINER + "material/")  # Streamlit rewrites it before parsing
     return f"`{body}`"
 
 

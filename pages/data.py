@@ -7,7 +7,7 @@ from core.datasets import (DatasetSpec, class_counts, parse_class_names, ready_d
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.settings import settings
-from core.classroom.limits import formats_text, limits, load_upload
+from core.classroom.limits import check_selection, formats_text, limits, load_upload
 from core.lab import Lab, engine
 from ui import charts, state
 from ui.markdown import escape
@@ -15,6 +15,7 @@ from ui.gallery import show_grid
 from ui.uploads import uploads_panel
 
 state.init_session()
+UPLOADER_ROUND, UPLOADER_REFUSED = "data_upload_round", "data_upload_refused"
 st.title("Data")
 state.pending_default_notice()
 lab = state.lab()
@@ -36,12 +37,22 @@ with st.container(border=True):
         if c3.button("Use this dataset", type="primary"):
             st.session_state[state.DATASET_SPEC] = str(DatasetSpec(name, size))
     else:
+        # A new key drops the selected files: Streamlit then removes them from the server's memory.
+        st.session_state.setdefault(UPLOADER_ROUND, 0)
+        if refused := st.session_state.pop(UPLOADER_REFUSED, None):
+            st.error(escape(refused))
         files = st.file_uploader(
             "AHDD CSV files (or a zip of them), MNIST IDX files (.gz or not), an .npz with x_train, "
             "y_train, x_test, y_test, or a zip of PNGs in train/<label>/ and test/<label>/",
             # No type filter: MNIST's own names (train-images-idx3-ubyte) have no extension to match;
             # the loaders recognise every format by content and name, and refuse the rest clearly.
-            accept_multiple_files=True)
+            accept_multiple_files=True, key=f"data_upload_{st.session_state[UPLOADER_ROUND]}")
+        try:
+            check_selection([f.size for f in files or ()], st.get_option("server.maxUploadSize") * (1 << 20))
+        except DigitLabError as err:  # before reading any of them; release them all
+            st.session_state[UPLOADER_REFUSED] = str(err)
+            st.session_state[UPLOADER_ROUND] += 1
+            st.rerun()
         try:
             allowed = limits()
             if allowed.upload_formats is not None:

@@ -9,6 +9,7 @@ from core.analysis import errors_view, evaluation
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.exports import csv_text
+from core.lab import PrivateData
 from core.runs import describe
 from ui import charts, inside_views, query_state, run_widgets, state, wording
 from ui.markdown import code_span, escape
@@ -27,13 +28,17 @@ run = run_widgets.finished_run_picker(lab, "errors", "errors_run", "Finished run
 
 other = inside_views.evaluation_picker(lab, run)  # None: the run's own test set
 try:
-    ds = state.load_dataset(other.spec if other else run.config.dataset)
+    ds = state.load_dataset(other.spec if other else lab.run_data_spec(run.id))
     final_probabilities = other.probabilities() if other else lab.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = run.config.pipeline
     by_epoch = None if other else lab.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
+except PrivateData as err:  # a published run on its owner's own upload: its figures, not its images
+    st.info(f"{escape(err)} Test accuracy {run.metrics.get('test_accuracy', float('nan')):.4f}; evaluate the model "
+            "on a dataset of yours above to see its errors.", icon=":material/lock:")
+    st.stop()
 except DigitLabError as err:
     st.error(f"Cannot analyse run {run.id}: {escape(err)}")
     st.stop()

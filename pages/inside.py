@@ -10,6 +10,7 @@ from core.analysis import embedding
 from core.analysis import inspection
 from core.datasets import ready_specs
 from core.errors import DigitLabError
+from core.lab import PrivateData
 from ui import inside_views, models, run_widgets, state
 from ui.gallery import to_display
 
@@ -21,10 +22,13 @@ LEARNED, MAP, OTHER = "What it learned", "Map of the test set", "On another data
 run = run_widgets.finished_run_picker(lab, "inside", "inside_run", "Finished run (newest first)",
                                       "No finished run yet: train one first.")
 try:
-    ds = state.load_dataset(run.config.dataset)
+    ds = state.load_dataset(lab.run_data_spec(run.id))
     model = models.run_model(lab, run.id)
     probabilities = lab.predictions(run.id)
     by_epoch = lab.epoch_predictions(run.id)
+except PrivateData as err:  # a published run on its owner's own upload: its images stay private
+    st.info(inside_views.escape(str(err)), icon=":material/lock:")
+    st.stop()
 except DigitLabError as err:
     st.error(f"Cannot look inside run {run.id}: {inside_views.escape(str(err))}")
     st.stop()

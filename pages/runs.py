@@ -2,6 +2,7 @@
 curves of several runs overlaid, and one run's details, model download, stop and deletion."""
 import streamlit as st
 
+from core.classroom.access import PUBLISH_GRANTS
 from core.analysis.honest import has_training_only_step
 from core.errors import DigitLabError
 from core.runs import describe
@@ -156,7 +157,7 @@ if run.metrics.get("epochs"):
     st.code(describe.fit_result_block(run), language=None)
 if has_training_only_step(run) and run.status == "finished" and not run.broken:
     try:
-        ds = state.load_dataset(run.config.dataset)
+        ds = state.load_dataset(lab.run_data_spec(run.id))
         honest_view.show(run, lab, ds.class_names, ds.y_test)
     except DigitLabError as err:
         st.caption(f"The run's dataset does not load ({escape(err)}).")
@@ -186,7 +187,7 @@ b2.button("Delete this run…", on_click=_ask_delete, args=(run.id,), key="runs_
 if lab.may_publish() and run.status == "finished":
     b3.toggle("Published to the class", value=run.published, key=f"runs_publish_{run.id}",
               on_change=_publish, args=(run.id,),
-              help="Everyone may then open this run's Errors and Try it pages, read-only.")
+              help="Everyone may then open this run's Errors and Try it pages, read-only. " + PUBLISH_GRANTS)
 if st.session_state[CONFIRM] == run.id:
     with st.container(border=True):
         st.warning(f"Delete run {run.id} ({run.pipeline_label}, {run.preset}) with its model and predictions? "

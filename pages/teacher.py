@@ -3,7 +3,7 @@ runs, what runs or waits now, the per-student limits, and deleting one student's
 import pandas as pd
 import streamlit as st
 
-from core.classroom.access import owner_label
+from core.classroom.access import PUBLISH_GRANTS, owner_label
 from core.classroom.once import AlreadyRequeued
 from core.classroom.overview import students
 from core.errors import DigitLabError
@@ -61,6 +61,22 @@ if members:
                   key="teacher_sign_out", icon=":material/logout:",
                   help="Every browser they are signed in on (a copy of their cookie too) asks for the class code again.")
 
+with st.expander("Class list (who may sign in with the class code)", icon=":material/group:"):
+    listed = lab.class_list()
+    st.caption("One name per line. When the list holds any name, the class code signs in only these names "
+               "(matched whatever their case): every quota and limit then holds per listed student, and a name off "
+               "the list is refused at sign-in. Empty: any name signs in." + (f" {len(listed)} listed now."
+                                                                               if listed else " No list is set."))
+    with st.form("teacher_class_list"):
+        typed = st.text_area("Names", value="\n".join(listed), height=160, key="teacher_class_names")
+        if st.form_submit_button("Save the class list"):
+            try:
+                kept = lab.set_class_list(typed)
+                st.success(f"The class list holds {len(kept)} name{'s' if len(kept) != 1 else ''}." if kept
+                           else "No class list: any name signs in with the class code.")
+            except DigitLabError as err:
+                st.error(f"The class list was not saved: {escape(err)}")
+st.caption(PUBLISH_GRANTS)
 
 runs = lab.class_runs()
 st.subheader("Students")

@@ -7,6 +7,7 @@ from streamlit_drawable_canvas import st_canvas
 from core.analysis import drawings
 from core.preprocess.drawing import PHOTO_TYPES
 from core.errors import DigitLabError
+from core.lab import PrivateData
 from ui import charts, models, run_widgets, state
 from ui.markdown import escape
 from ui.gallery import show_grid
@@ -22,11 +23,16 @@ run = run_widgets.finished_run_picker(
     "No finished run yet: train one first, then try its model on your own handwriting.")
 
 try:
-    dataset = state.load_dataset(run.config.dataset)
+    dataset = state.load_dataset(lab.run_data_spec(run.id))
+except PrivateData as err:  # a published run on its owner's own upload: draw on its model, not its data
+    dataset = None
+    st.caption(f"{escape(err)} Its classes are numbered here.")
 except DigitLabError as err:
     dataset = None
     st.caption(f"The run's dataset does not load ({escape(err)}); classes are named as in AHDD.")
 class_names, binary = drawings.class_names_and_binary(run, dataset)
+if dataset is None and lab.run_data_hidden(run):
+    class_names = lab.run_class_names(run.id)
 try:
     models.start_loading(lab, run.id)  # in the background while the person draws
 except DigitLabError:

@@ -135,6 +135,16 @@ ATTEMPTS = {
     # An ensemble with A's run in it reads as if that run did not exist (its other member is missing too).
     "ensemble": lambda c, b: same_as_missing(lambda rid: b.ensemble([rid, "0badc0df"]), c.finished),
     "ensemble_partners": lambda c, b: same_as_missing(b.ensemble_partners, c.finished),
+    # Issue 33: a run of A's B cannot see reads as missing; its data, versions and the class list are A's or staff's.
+    "run_data_spec": lambda c, b: same_as_missing(b.run_data_spec, c.finished),
+    "run_class_names": lambda c, b: same_as_missing(b.run_class_names, c.finished),
+    "run_data_hidden": lambda c, b: None,  # takes a visible run: tests/test_hostile_holes.py
+    "run_dataset_name": lambda c, b: None,  # likewise
+    "run_label": lambda c, b: None,  # likewise
+    "my_versions": lambda c, b: assert_empty(b.my_versions()),
+    "delete_version": lambda c, b: refuse(lambda: b.delete_version("file:/nowhere/versions/x.npz"), "no such version"),
+    "class_list": lambda c, b: refuse(b.class_list, "only a teacher"),
+    "set_class_list": lambda c, b: refuse(lambda: b.set_class_list("Badr"), "only a teacher"),
 }
 
 

@@ -126,7 +126,7 @@ def _old_cache(cache: Path) -> None:
 
 
 def test_alembic_and_the_store_agree_on_the_newest_revision():
-    assert head() == HEAD == "0005"
+    assert head() == HEAD == "0006"
 
 
 @pytest.mark.parametrize("layout", ["old-index", "no-index", "postgres"])

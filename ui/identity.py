@@ -15,7 +15,7 @@ import time
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from core.classroom import access, tokens
+from core.classroom import access, attempts, tokens
 from core.classroom.access import Identity
 from core.errors import DigitLabError
 from core.settings import settings
@@ -164,7 +164,7 @@ def _sign_in_screen(how: str) -> None:
     if refused := st.session_state.get(COOKIE_REFUSED):
         st.warning(f"{escape(refused[0].upper() + refused[1:])}: sign in again.", icon=":material/lock_clock:")
     st.write("Enter your name and the class code your teacher gave you.")
-    st.caption(access.TEACHER_NAME_RULE)
+    st.caption(f"{access.TEACHER_NAME_RULE} {attempts.FORM_NOTE}")
     teacher_code_set = bool(settings().teacher_code)
     with st.form("class_code_form"):
         name = st.text_input("Your name", max_chars=access.MAX_NAME, key="class_name")
@@ -173,7 +173,7 @@ def _sign_in_screen(how: str) -> None:
                         if teacher_code_set else "")
         if st.form_submit_button("Enter", type="primary"):
             try:
-                who = access.class_code_identity(name, code, teacher_code=teacher_code)
+                who = access.class_code_identity(name, code, teacher_code=teacher_code, client=_client())
             except DigitLabError as err:
                 st.error(f"Not signed in: {escape(err)}.")
             else:
@@ -184,6 +184,15 @@ def _sign_in_screen(how: str) -> None:
                 _hold(tokens.read_token(st.session_state[SIGNIN_TOKEN]))
                 access.remember_name(who)  # tables show the name as typed
                 st.rerun()
+
+
+def _client() -> str | None:
+    """The browser's address as the server sees it (a proxy's, behind one: the per-name count
+    still holds), for counting wrong codes."""
+    try:
+        return getattr(st.context, "ip_address", None) or None
+    except Exception:  # noqa: BLE001 - an unknown client is counted by name only
+        return None
 
 
 def _sign_out_class_code() -> None:

@@ -177,7 +177,7 @@ def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
         st.session_state[key] = wanted[1]
     if st.session_state.get(key) not in options:
         st.session_state[key] = OWN_TEST_SET
-    labels = {OWN_TEST_SET: f"its own test set ({run.dataset})", **{e.key: e.label for e in found}}
+    labels = {OWN_TEST_SET: f"its own test set ({lab.run_dataset_name(run)})", **{e.key: e.label for e in found}}
     picked = st.selectbox("Test images", options, format_func=labels.get, key=key,
                           help="A run evaluated on another dataset (Inside the model page) can be analysed "
                                "on that dataset's test images.")

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.labels.corrections import LabelCorrections, provenance
 from core.lab import Lab
@@ -64,9 +65,11 @@ def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     if made is None or made.get("parent") != spec:
         return
     st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {plural(len(made['corrections']), 'correction')} "
-               f"of `{escape(spec)}`.", icon=":material/check_circle:")
+               f"of {escape(display_spec(spec))}.", icon=":material/check_circle:")
     with st.expander("Provenance"):
-        st.json({k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}, expanded=1)
+        # The parent by its name: its written spec of an upload holds the server's cache path.
+        shown = {k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}
+        st.json({**shown, "parent": display_spec(made["parent"])}, expanded=1)
     if st.button("Work on this version (Train, Grid, Runs)", type="primary", key="labels_use_version"):
         st.session_state[state.DATASET_SPEC] = version
         st.session_state.pop(VERSION_KEY, None)
@@ -78,5 +81,5 @@ def version_note(spec: str) -> None:
     """On a corrected version: which dataset it corrects and how many labels."""
     made = provenance(spec)
     if made is not None:
-        st.info(f"This dataset is a corrected version of {code_span(made['parent'])} "
+        st.info(f"This dataset is a corrected version of {code_span(display_spec(made['parent']))} "
                 f"({plural(len(made.get('corrections', [])), 'label')} corrected).", icon=":material/new_label:")

@@ -62,7 +62,8 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
-    labels = {r.id: describe.run_label(r) if lab.mine(r) else describe.published_label(r) for r in runs}
+    labels = {r.id: lab.run_label(r) if lab.mine(r) else describe.published_label(r, lab.run_dataset_name(r))
+              for r in runs}
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
         if wanted is not None and wanted not in labels:

@@ -128,7 +128,8 @@ def _teacher_name_refused(name: str, config: Settings) -> str:
     return f"{name} is a teacher's name: a teacher also enters the teacher code"
 
 
-def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "") -> Identity:
+def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "",
+                        client: str | None = None) -> Identity:
     """The identity of someone who typed ``name``, ``code`` and perhaps a ``teacher_code``
     (DigitLabError if any is wrong).
 
@@ -136,10 +137,14 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
     ``DIGITLAB_TEACHERS`` is the teacher's only with the right teacher code: without it the name
     is refused (a student never takes a teacher's name, rights or work) and the attempt logged.
     """
+    from core.classroom import attempts
+
     config = config or settings()
     if not config.class_code:
         raise DigitLabError("this lab has no class code")
+    attempts.check(client, name)  # too many wrong codes lately: refused, right code or not
     if not _codes_match(code, config.class_code):
+        attempts.failed(client, name, "class code")
         raise DigitLabError("wrong class code")
     name = " ".join(name.split())
     if name and len(name) <= MAX_NAME:  # a look-alike is told so, whatever else is wrong with it
@@ -153,11 +158,14 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
             log.warning("class-code sign-in refused: %r with %s teacher code", name,
                         "a wrong" if teacher_code.strip() else "no")
             if teacher_code.strip():
+                attempts.failed(client, name, "teacher code")
                 raise DigitLabError("wrong teacher code")
             raise DigitLabError(_teacher_name_refused(name, config))
         if not is_teacher_name:
             raise DigitLabError(f"{name} is not one of this lab's teachers (DIGITLAB_TEACHERS)")
-    return class_code_member(name, is_teacher_name, config)
+    who = class_code_member(name, is_teacher_name, config)
+    attempts.succeeded(name)
+    return who
 
 
 # ---- names that look alike ------------------------------------------------------------------------
@@ -231,6 +239,9 @@ def class_code_member(name: str, teacher: bool, config: Settings | None = None) 
     is_teacher_name = name.casefold() in config.teachers
     if is_teacher_name and not teacher:
         raise DigitLabError(_teacher_name_refused(name, config))
+    if not is_teacher_name and not listed(name):
+        raise DigitLabError(f"{name} is not on this class's list: sign in with your name as your teacher listed "
+                            "it, or ask your teacher to add it")
     return Identity(f"code:{name.casefold()}", name, TEACHER if is_teacher_name else STUDENT)
 
 
@@ -257,18 +268,89 @@ def can_publish(who: Identity) -> bool:
     return who.staff
 
 
+def may_load(who: Identity, owners: frozenset[str] | None) -> bool:
+    """Whether ``who`` may load a dataset whose owners are ``owners`` (None: a ready dataset,
+    everyone's): an upload or a corrected version is its owners' and staff's."""
+    return owners is None or who.staff or who.key in owners
+
+
+#: What publishing a run grants the class, said where a teacher publishes and where a student looks.
+PUBLISH_GRANTS = ("Publishing shares a run's figures, curves and model (to look at and to draw on in Try it) "
+                  "with the class; a run trained on a student's own upload keeps that upload's images, "
+                  "class names and labels private to its owner.")
+
+
+def may_see_run_data(who: Identity, run_owner: str | None, dataset_owners: frozenset[str] | None) -> bool:
+    """Whether ``who`` may see the data a run was trained on (its test images, class names,
+    labels): publishing a run does not publish its owner's upload or corrected version, so only
+    those who may load that dataset themselves do (its owners, staff); ready datasets are everyone's."""
+    return may_load(who, dataset_owners)
+
+
+def private_data_note(run_owner: str | None) -> str:
+    """What a student sees instead of someone else's private data behind a published run."""
+    return (f"trained on {owner_label(run_owner)}'s own upload: its images stay private (publishing shares the "
+            "run's figures, curves and model, not its owner's data)")
+
+
 def check_dataset(who: Identity, spec: str) -> str:
     """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
-    (and staff's). Someone else's upload reads as missing."""
+    and a corrected version its makers' (and staff's). Someone else's reads as missing."""
     from core.classroom.challenges import names_hidden_set
-    from core.datasets.specs import upload_owners
+    from core.datasets.specs import dataset_owners, upload_owners
 
     if names_hidden_set(spec):  # a challenge's hidden set is nobody's dataset, a teacher's neither
         raise DigitLabError("no such dataset")
-    owners = upload_owners(spec)
-    if owners is not None and not who.staff and who.key not in owners:
-        raise DigitLabError("no such upload")
+    if not may_load(who, dataset_owners(spec)):
+        raise DigitLabError("no such upload" if upload_owners(spec) is not None else "no such dataset")
     return spec
+
+
+# ---- the class list ---------------------------------------------------------------------------
+
+def class_list() -> dict[str, str]:
+    """The teacher's class list: {case-folded name: name as listed}; empty when none is set
+    (then any name may sign in with the class code)."""
+    from core.store.schema import class_list as list_table
+
+    try:
+        with database().read() as conn:
+            return {row.key: row.name for row in conn.execute(select(list_table.c.key, list_table.c.name))}
+    except DigitLabError:
+        return {}
+
+
+def listed(name: str) -> bool:
+    """Whether ``name`` may sign in with the class code: it is on the class list, or none is set."""
+    names = class_list()
+    return not names or " ".join(name.split()).casefold() in names
+
+
+def parse_class_list(text: str) -> list[str]:
+    """Names one per line (blank lines skipped, spaces collapsed, duplicates ignored whatever their
+    case); DigitLabError naming the first name that is not a valid display name."""
+    names: dict[str, str] = {}
+    for number, line in enumerate(str(text).splitlines(), 1):
+        name = " ".join(line.split())
+        if not name:
+            continue
+        if len(name) > MAX_NAME or not _NAME.fullmatch(name):
+            raise DigitLabError(f"line {number}: a name is 1 to {MAX_NAME} letters, digits, spaces, dots, hyphens or "
+                                "apostrophes")
+        names.setdefault(name.casefold(), name)
+    return list(names.values())
+
+
+def set_class_list(names: list[str]) -> None:
+    """Replace the class list with ``names`` (empty: no list, any name signs in)."""
+    from sqlalchemy import delete
+
+    from core.store.schema import class_list as list_table
+
+    with database().write(lock="class_list") as conn:
+        conn.execute(delete(list_table))
+        if names:
+            conn.execute(insert(list_table), [{"key": n.casefold(), "name": n} for n in names])
 
 
 #: How the command line's runs (owned by the administrator) read in a table.

@@ -10,6 +10,8 @@ win over the file key by key::
     DIGITLAB_MAX_RUNNING_PER_OWNER=2 max_running_per_owner = 2  (one person's runs training at once)
     DIGITLAB_MAX_QUEUED_PER_OWNER=20 max_queued_per_owner = 20  (one person's runs waiting)
     DIGITLAB_UPLOAD_QUOTA_MB=500     upload_quota_mb = 500      (one person's stored uploads; default 1024)
+    DIGITLAB_MAX_RUN_MINUTES=20      max_run_minutes = 20       (a run is stopped, its model so far kept, after it)
+    DIGITLAB_INSTANCE_UPLOAD_MB=20480 instance_upload_mb = 20480 (everyone's uploads and versions together)
 
 Unset means unlimited (the upload quota: 1 GB), except in a class: when sign-in is configured
 (class code or OpenID Connect) and no limits file is named, :data:`CLASS_DEFAULTS` apply to the
@@ -42,13 +44,20 @@ UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
 ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
        "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE",
        "max_running_per_owner": "DIGITLAB_MAX_RUNNING_PER_OWNER",
-       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER", "upload_quota_mb": "DIGITLAB_UPLOAD_QUOTA_MB"}
+       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER", "upload_quota_mb": "DIGITLAB_UPLOAD_QUOTA_MB",
+       "max_run_minutes": "DIGITLAB_MAX_RUN_MINUTES", "instance_upload_mb": "DIGITLAB_INSTANCE_UPLOAD_MB"}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
 #: One person's stored uploads when no quota is set (compressed bytes on disk).
 DEFAULT_UPLOAD_QUOTA_MB = 1024
 MIB = 1 << 20
 #: Per-person caps when sign-in is configured and no limits file is named (README "Limits").
-CLASS_DEFAULTS: dict[str, int] = {"max_epochs": 50, "max_running_per_owner": 2, "max_queued_per_owner": 10}
+CLASS_DEFAULTS: dict[str, int] = {"max_epochs": 50, "max_running_per_owner": 2, "max_queued_per_owner": 10,
+                                  # a 120-million-parameter model took 4.6 GB; the largest preset has 435,402
+                                  "max_params": 2_000_000,
+                                  # no run holds a slot longer than this while the class shares two or three
+                                  "max_run_minutes": 20,
+                                  # every person's quota together must not fill the server's disk
+                                  "instance_upload_mb": 20_480}
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class Limits:
     max_running_per_owner: int | None = None
     max_queued_per_owner: int | None = None
     upload_quota_mb: int | None = None
+    max_run_minutes: int | None = None
+    instance_upload_mb: int | None = None
     #: True when some values are the class defaults (sign-in on, no limits file): pages say so.
     class_defaults: bool = field(default=False, compare=False)
 
@@ -79,7 +90,9 @@ class Limits:
                                                    source),
                    max_queued_per_owner=_positive(values.get("max_queued_per_owner"), "max_queued_per_owner",
                                                   source, allow_zero=True),
-                   upload_quota_mb=_positive(values.get("upload_quota_mb"), "upload_quota_mb", source))
+                   upload_quota_mb=_positive(values.get("upload_quota_mb"), "upload_quota_mb", source),
+                   max_run_minutes=_positive(values.get("max_run_minutes"), "max_run_minutes", source),
+                   instance_upload_mb=_positive(values.get("instance_upload_mb"), "instance_upload_mb", source))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
@@ -107,13 +120,31 @@ class Limits:
                                else None, "max_queue": self.max_queue,
                                "max_running_per_owner": self.max_running_per_owner,
                                "max_queued_per_owner": self.max_queued_per_owner,
-                               "upload_quota_mb": self.upload_quota_mb}
+                               "upload_quota_mb": self.upload_quota_mb, "max_run_minutes": self.max_run_minutes,
+                               "instance_upload_mb": self.instance_upload_mb}
         return {k: v for k, v in out.items() if v is not None}
 
     @property
     def upload_quota_bytes(self) -> int:
         """One person's stored uploads at most, in bytes (1 GB unless set)."""
         return (self.upload_quota_mb if self.upload_quota_mb is not None else DEFAULT_UPLOAD_QUOTA_MB) * MIB
+
+    @property
+    def instance_upload_bytes(self) -> int | None:
+        """Everyone's stored uploads and corrected versions together at most, in bytes (None: no limit)."""
+        return self.instance_upload_mb * MIB if self.instance_upload_mb is not None else None
+
+    def fair_share(self, slots: int, owners_with_work: int) -> int | None:
+        """How many runs one person may have training at once: the per-owner cap, and while two or
+        more people have runs running or waiting, no more than the slots shared among them (at least
+        one each). None: no cap (one person alone, no per-owner limit)."""
+        share = max(1, slots // owners_with_work) if owners_with_work > 1 else None
+        caps = [c for c in (self.max_running_per_owner, share) if c is not None]
+        return min(caps) if caps else None
+
+    def over_time(self, seconds: float) -> bool:
+        """Whether a run that has trained ``seconds`` is past the run time budget."""
+        return self.max_run_minutes is not None and seconds > self.max_run_minutes * 60
 
     @property
     def active(self) -> bool:
@@ -183,6 +214,8 @@ class Limits:
             (self.max_queued_per_owner, lambda v: f"at most {v} of one person's runs waiting"),
             (self.upload_formats, lambda v: f"uploads: {formats_text(v)}"),
             (self.upload_quota_mb, lambda v: f"at most {v:,} MB of uploads per person"),
+            (self.max_run_minutes, lambda v: f"a run trains at most {v} minutes (then it stops, its model so far kept)"),
+            (self.instance_upload_mb, lambda v: f"at most {v:,} MB of uploads and corrected versions on the whole lab"),
         )
         return [say(value) for value, say in words if value is not None]
 
@@ -193,6 +226,18 @@ class Limits:
             return "No limits are set on this instance."
         origin = " (the defaults for a class: sign-in is on and no limits file is named)" if self.class_defaults else ""
         return f"This instance's limits{origin}: {'; '.join(notes)}."
+
+
+def check_selection(sizes: Iterable[int], max_total_bytes: int) -> None:
+    """Refuse files selected in one uploader whose sizes together pass ``max_total_bytes`` (the
+    server's per-file limit, server.maxUploadSize: several files may not add up past what one may),
+    before any of them is read."""
+    sizes = list(sizes)
+    total = sum(sizes)
+    if total > max_total_bytes:
+        raise DigitLabError(f"the {len(sizes)} files selected take {total / MIB:,.1f} MB together; one upload takes at "
+                            f"most {max_total_bytes / MIB:,.0f} MB in all: they were removed, select fewer or smaller "
+                            "files (a zip of PNGs is smaller)")
 
 
 def formats_text(formats: Iterable[str]) -> str:

@@ -35,9 +35,13 @@ from core.settings import settings
 from core.store import database
 from core.store.schema import upload_owners as owner_table
 from core.store.schema import uploads as upload_table
+from core.store.schema import version_owners as version_owner_table
 
 FILE_PREFIX = "file:"
 UPLOADS = "uploads"
+#: Corrected versions (core.labels.corrections) live in ``<cache_dir>/versions``; they count in
+#: their owners' upload quota like uploads.
+VERSIONS = "versions"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class DatasetSpec:
             name = _upload_name(self.path.stem)
             return f"{name} (upload)" if isinstance(name, str) and name else f"upload {self.path.stem[:8]}"
         if self.path.parent.name == "versions":  # core.labels.corrections: a corrected version
-            return f"version {self.path.stem[:8]}"
+            name = _version_name(self.path.stem)
+            return f"{name} (version {self.path.stem[:8]})" if name else f"version {self.path.stem[:8]}"
         return self.path.name
 
     def __str__(self) -> str:
@@ -146,7 +151,7 @@ def content_hash(ds: Dataset) -> str:
 
 
 def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None,
-                quota_bytes: int | None = None) -> str:
+                quota_bytes: int | None = None, instance_bytes: int | None = None) -> str:
     """Write ``ds`` compressed as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and
     return its spec.
 
@@ -161,6 +166,8 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
     # One transaction under the uploads lock: two uploads at once (on any replicas) must not both
     # fit under one quota, nor a delete remove a file an upload just counted on.
     with database().write(lock=UPLOADS) as conn:
+        if data is not None:
+            check_instance(conn, len(data), instance_bytes)
         return _store_upload(conn, ds, target, data, file_name, owner, quota_bytes)
 
 
@@ -172,7 +179,7 @@ def _store_upload(conn: Connection, ds: Dataset, target: Path, data: bytes | Non
         data = dataset_to_npz(ds, compressed=True)
     records = _records(conn)
     if quota_bytes is not None and owner is not None and owner not in records.get(target.stem, (None, set()))[1]:
-        used = _usage(_listed(folder, records)).get(owner, 0)
+        used = stored_usage(conn, owner)
         size = target.stat().st_size if data is None else len(data)
         if used + size > quota_bytes:
             raise DigitLabError(f"this upload takes {_mb(size)} stored and your uploads already take {_mb(used)}, "
@@ -257,6 +264,82 @@ def delete_upload(spec: "str | DatasetSpec", owner: str | None) -> None:
         path.unlink(missing_ok=True)
 
 
+def stored_usage(conn: Connection, owner: str) -> int:
+    """Bytes ``owner``'s stored uploads and corrected versions take (what their quota counts)."""
+    used = _usage(_listed(settings().cache_dir / UPLOADS, _records(conn))).get(owner, 0)
+    return used + sum(v.size for v in _versions_of(conn, owner))
+
+
+def _versions_of(conn: Connection, owner: str | None) -> list[Upload]:
+    """The corrected versions ``owner`` made (None: every owned one), newest first, named by
+    their provenance (core.labels.corrections)."""
+    folder = settings().cache_dir / VERSIONS
+    owners: dict[str, set[str]] = {}
+    for row in conn.execute(select(version_owner_table.c.hash, version_owner_table.c.owner)):
+        owners.setdefault(row.hash, set()).add(row.owner)
+    found = []
+    for digest, who in owners.items():
+        if owner is not None and owner not in who:
+            continue
+        path = folder / f"{digest}.npz"
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        spec = DatasetSpec(name="", size="", path=path.resolve())
+        found.append(Upload(str(spec), spec.display, stat.st_size, stat.st_mtime, frozenset(who)))
+    return sorted(found, key=lambda u: u.modified, reverse=True)
+
+
+def versions(owner: str | None = None) -> list[Upload]:
+    """The stored corrected versions (``owner``'s only, when given), newest first."""
+    with database().read() as conn:
+        return _versions_of(conn, owner)
+
+
+def check_quota(conn: Connection, owner: str | None, size: int, quota_bytes: int | None, what: str) -> None:
+    """Refuse ``size`` more bytes for ``owner`` over ``quota_bytes`` (None: no quota), naming both."""
+    if quota_bytes is None or owner is None:
+        return
+    used = stored_usage(conn, owner)
+    if used + size > quota_bytes:
+        raise DigitLabError(f"{what} takes {_mb(size)} stored and your uploads and versions already take "
+                            f"{_mb(used)}, over your quota of {_mb(quota_bytes)}: delete some of yours on the "
+                            "Data page")
+
+
+def check_instance(conn: Connection, size: int, instance_bytes: int | None) -> None:
+    """Refuse ``size`` more stored bytes when everyone's uploads and versions would pass the lab's
+    instance-wide budget (None: none)."""
+    if instance_bytes is None:
+        return
+    total = sum(u.size for u in _listed(settings().cache_dir / UPLOADS, _records(conn)))
+    total += sum(v.size for v in _versions_of(conn, None))
+    if total + size > instance_bytes:
+        raise DigitLabError(f"the lab's storage for uploads and corrected versions is full ({_mb(total)} of "
+                            f"{_mb(instance_bytes)}): ask your teacher to make room")
+
+
+def dataset_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
+    """Who may load the dataset ``spec`` names besides staff: an upload's uploaders, a corrected
+    version's makers; None when it is neither (a ready dataset, a data-folder file, a version from
+    before versions had owners)."""
+    owners = upload_owners(spec)
+    if owners is not None:
+        return owners
+    try:
+        path = DatasetSpec.parse(spec).path
+        inside = path is not None and path.resolve().parent == (settings().cache_dir / VERSIONS).resolve()
+    except (DigitLabError, OSError):
+        return None
+    if not inside:
+        return None
+    with database().read() as conn:
+        found = frozenset(conn.scalars(select(version_owner_table.c.owner)
+                                       .where(version_owner_table.c.hash == path.stem)))
+    return found or None
+
+
 def _mb(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MB"
 
@@ -303,3 +386,19 @@ def _upload_name(digest: str) -> str | None:
             return conn.execute(select(upload_table.c.name).where(upload_table.c.hash == digest)).scalar()
     except DigitLabError:
         return None
+
+
+def _version_name(digest: str) -> str | None:
+    """A corrected version's name ("digits · 3 labels corrected"), if its provenance is stored."""
+    import json
+
+    from core.store.schema import dataset_versions
+
+    try:
+        with database().read() as conn:
+            body = conn.execute(select(dataset_versions.c.provenance)
+                                .where(dataset_versions.c.hash == digest)).scalar()
+        name = json.loads(body).get("name") if body else None
+    except (DigitLabError, ValueError, AttributeError):
+        return None
+    return str(name) if name else None

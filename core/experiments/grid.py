@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.datasets.specs import display_spec
 from core.errors import DigitLabError
 from core.exports import csv_text, markdown_cell
 from core.runs.eta import start_text
@@ -229,7 +230,8 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
             m = {**hist.iloc[-1].to_dict(), "epochs": len(hist)}
         rows.append({
             "run": run.id, "status": run.status, "pipeline": name, "title": pipeline_title(name),
-            "preset": run.preset, "seed": cfg.seed if cfg else None, "dataset": run.dataset,
+            "preset": run.preset, "seed": cfg.seed if cfg else None,
+            "dataset": display_spec(run.dataset),  # its name, never a server path (file:<cache>/uploads/...)
             "epochs": m.get("epochs"), **{k: m.get(k) for k in METRIC_NAMES},
             "test_accuracy": m.get("test_accuracy"),
             "seconds": m.get("seconds"), "progress": _progress_text(run), "error": run.error or run.problem,

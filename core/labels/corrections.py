@@ -26,11 +26,11 @@ from sqlalchemy import delete, insert, select, update
 
 from core.datasets import Dataset, DatasetSpec, load_spec
 from core.datasets.npz import dataset_to_npz
-from core.datasets.specs import content_hash
+from core.datasets.specs import UPLOADS, check_instance, check_quota, content_hash
 from core.errors import DigitLabError
 from core.settings import settings
 from core.store import database
-from core.store.schema import dataset_versions, label_corrections
+from core.store.schema import dataset_versions, label_corrections, version_owners
 
 VERSIONS = "versions"
 CORRECTION_COLUMNS = ["index", "given", "label", "by", "search", "accepted"]
@@ -104,9 +104,16 @@ def apply_corrections(ds: Dataset, corrections: Mapping[int, Mapping[str, Any]])
     return Dataset(name, ds.x_train, y, ds.x_test, ds.y_test, ds.class_names)
 
 
-def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
-    """The corrected version of dataset ``spec`` (its corrections applied), stored with its
-    provenance; returns the version's spec. DigitLabError if there is no correction."""
+def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[str] | None = None,
+                 keeper: str | None = None, quota_bytes: int | None = None,
+                 instance_bytes: int | None = None) -> str:
+    """The corrected version of dataset ``spec`` (its corrections applied), stored compressed with
+    its provenance; returns the version's spec. DigitLabError if there is no correction.
+
+    ``keeper`` (an identity key, default ``owner``) owns the version: it counts in their upload
+    quota (``quota_bytes``: refused over it, as an upload is) and is theirs to delete. The same
+    content is stored once, whoever makes it."""
+    keeper = keeper if keeper is not None else owner
     base = Path(root if root is not None else settings().cache_dir)
     corrections = LabelCorrections(spec, owner=owner).load()
     if not corrections:
@@ -117,21 +124,57 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
     folder = base / VERSIONS
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / f"{digest}.npz").resolve()
-    if not target.exists():
-        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        tmp.write_bytes(dataset_to_npz(version))
-        os.replace(tmp, target)
+    data = None if target.exists() else dataset_to_npz(version, compressed=True)
     provenance = {
         "version": digest, "name": version.name, "parent": spec, "parent_hash": content_hash(ds),
         "made_by": owner, "made": time.time(),
         "corrections": [{"index": i, **corrections[i]} for i in sorted(corrections)],
     }
     body = json.dumps(provenance)
-    with database().write(lock=f"version:{digest}") as conn:
+    # Under the uploads' lock: the quota counts uploads and versions together (core.datasets.specs).
+    with database().write(lock=UPLOADS) as conn:
+        owned = keeper is not None and conn.execute(select(version_owners.c.owner).where(
+            version_owners.c.hash == digest, version_owners.c.owner == keeper)).first() is not None
+        if not owned:
+            size = target.stat().st_size if data is None and target.exists() else len(
+                data if data is not None else dataset_to_npz(version, compressed=True))
+            check_quota(conn, keeper, size, quota_bytes, "this corrected version")
+        if data is not None:
+            check_instance(conn, len(data), instance_bytes)
+        if data is not None or not target.exists():
+            tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+            tmp.write_bytes(data if data is not None else dataset_to_npz(version, compressed=True))
+            os.replace(tmp, target)
         if not conn.execute(update(dataset_versions).where(dataset_versions.c.hash == digest)
                             .values(provenance=body)).rowcount:
             conn.execute(insert(dataset_versions).values(hash=digest, provenance=body))
+        if keeper is not None and not owned:
+            conn.execute(insert(version_owners).values(hash=digest, owner=keeper))
     return str(DatasetSpec.of_file(target))
+
+
+def delete_version(spec: str, owner: str | None) -> None:
+    """Forget ``owner``'s corrected version ``spec`` (None: everyone's, for staff); the file and its
+    provenance go with its last owner. Not a version of ``owner``'s: "no such version"."""
+    try:
+        path = DatasetSpec.parse(spec).path
+    except DigitLabError:
+        path = None
+    if path is None or path.parent.name != VERSIONS or path.suffix != ".npz":
+        raise DigitLabError("no such version")
+    digest = path.stem
+    with database().write(lock=UPLOADS) as conn:
+        mine = version_owners.c.hash == digest
+        owners = set(conn.scalars(select(version_owners.c.owner).where(mine)))
+        if not owners or (owner is not None and owner not in owners):
+            raise DigitLabError("no such version")
+        if owner is not None:
+            conn.execute(delete(version_owners).where(mine, version_owners.c.owner == owner))
+            if owners - {owner}:
+                return
+        conn.execute(delete(version_owners).where(mine))
+        conn.execute(delete(dataset_versions).where(dataset_versions.c.hash == digest))
+        (settings().cache_dir / VERSIONS / f"{digest}.npz").unlink(missing_ok=True)
 
 
 def provenance(spec: str) -> dict[str, Any] | None:

@@ -135,9 +135,11 @@ def stopped_by_text(run: Run) -> str:
     return f"Stopped by the teacher ({run.stopped_by_name or run.stopped_by})"
 
 
-def published_label(run: Run) -> str:
-    """How a select box names a run published by someone else: owner, publisher, then the run."""
-    return f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · {run_label(run)}"
+def published_label(run: Run, dataset: str | None = None) -> str:
+    """How a select box names a run published by someone else: owner, publisher, then the run
+    (``dataset``: the name to show for its dataset, see :func:`run_label`)."""
+    return (f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · "
+            f"{run_label(run, dataset)}")
 
 
 def published_note(run: Run) -> str:
@@ -203,13 +205,14 @@ def status_text(run: Run) -> str:
     return run.status
 
 
-def run_label(run: Run) -> str:
-    """One line naming a run in a select box: id, dataset, pipeline, preset and outcome."""
+def run_label(run: Run, dataset: str | None = None) -> str:
+    """One line naming a run in a select box: id, dataset (``dataset``, else its display name),
+    pipeline, preset and outcome."""
     outcome = status_text(run)
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
+    return f"{run.id} · {dataset if dataset is not None else display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = None) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from core.settings import settings
 from core.store.schema import metadata
 
 #: The newest schema revision (core/store/migrations/versions); a test checks Alembic agrees.
-HEAD = "0005"
+HEAD = "0006"
 SQLITE_NAME = "index.sqlite3"
 _ENV = "DIGITLAB_DATABASE_URL"
 

@@ -188,3 +188,32 @@ requeues = Table(
     Column("by", Text),
     Column("at", Float, nullable=False),
 )
+
+#: Who made which corrected version (core.labels.corrections): a version counts in its owners'
+#: upload quota, is theirs to delete and theirs (and staff's) to load; the same content made by two
+#: people has two owners.
+version_owners = Table(
+    "version_owners", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("owner", Text, primary_key=True),
+)
+
+#: Wrong class and teacher codes (core.classroom.signin), per client and per typed name: shared by
+#: every replica, so a guesser is slowed whichever one answers. ``key`` is "client:<address>" or
+#: "name:<case-folded name>"; never the code typed.
+signin_attempts = Table(
+    "signin_attempts", metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Column("strikes", Integer, nullable=False),
+)
+
+#: The teacher's class list (the Teacher page): when it holds any name, class-code students sign
+#: in only under a listed name. ``key`` is the case-folded name, ``name`` as the teacher typed it.
+class_list = Table(
+    "class_list", metadata,
+    Column("key", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+)
