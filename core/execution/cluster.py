@@ -171,18 +171,13 @@ def is_remote() -> bool:
     return bool(settings().ray_address)
 
 
-_slots: dict[int, int] = {}
-
-
 def slots() -> int:
     """How many jobs of one pool may run at once, the one figure both pools use:
-    ``DIGITLAB_MAX_JOBS``, else the cluster's CPUs over ``DIGITLAB_CPUS_PER_RUN`` (asked once per Ray)."""
+    ``DIGITLAB_MAX_JOBS``, else the cluster's CPUs now over ``DIGITLAB_CPUS_PER_RUN`` (asked anew:
+    a node may have joined since)."""
     if settings().max_jobs:
         return settings().max_jobs
-    key = generation()
-    if key not in _slots:
-        _slots[key] = max(1, total_cpus() // settings().cpus_per_run)
-    return _slots[key]
+    return max(1, total_cpus() // settings().cpus_per_run)
 
 
 def total_cpus() -> int:

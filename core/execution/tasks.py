@@ -39,6 +39,7 @@ from sqlalchemy import insert, select, update
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
 from core.execution.keeper import keeper
+from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress
 from core.store import Database, codec, database
 from core.store import jobs as job_table
@@ -166,9 +167,18 @@ _pumper: threading.Thread | None = None
 _renewed = float("-inf")
 
 
+_slots: dict[int, int] = {}
+
+
 def slots() -> int:
-    """Tasks that may run at once (core.execution.cluster.slots, the same figure as runs)."""
-    return cluster.slots()
+    """Tasks that may run at once (core.execution.cluster.slots, the same figure as runs), asked
+    once per Ray this process joins (the dispatcher asks every round)."""
+    if settings().max_jobs:
+        return settings().max_jobs
+    key = cluster.generation()
+    if key not in _slots:
+        _slots[key] = cluster.slots()
+    return _slots[key]
 
 
 def serve(db: Database | None = None) -> None:
