@@ -33,6 +33,15 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
     return False
 
 
+def cluster_report() -> str:
+    """What the session's Ray has free now and which nodes live (for a failing assertion's message)."""
+    try:
+        nodes = [(n["NodeID"][:8], n["Alive"], n["Resources"]) for n in ray.nodes()]
+        return f"available {ray.available_resources()} of {ray.cluster_resources()}; nodes {nodes}"
+    except Exception as err:  # a report must not hide the assertion it explains
+        return f"no cluster report: {err}"
+
+
 class Sleepers:
     """A JobQueue launcher of stand-in tasks; remembers them so tests can kill their workers."""
 

@@ -14,7 +14,7 @@ from core.execution.queue import JobQueue, launch_training
 from core.training.config import RunConfig
 from core.runs.store import FAILED, FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
 from tests.pages_support import ROOT
-from tests.ray_support import wait_for
+from tests.ray_support import cluster_report, wait_for
 
 SHORT = RunConfig.build("default:tiny", "raw", "D", {"epochs": 2})
 LONG = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 300, "batch_size": 8})
@@ -38,7 +38,7 @@ def test_a_run_on_the_second_node_comes_home_with_epochs_predictions_and_model(s
     store = RunStore(tmp_path / "runs")
     jobs = JobQueue(store, max_jobs=1, launcher=functools.partial(launch_training, resources={"second_node": 1}))
     run = jobs.wait(jobs.submit(SHORT, owner="alice"), timeout=240)
-    assert run.status == FINISHED, run.error
+    assert run.status == FINISHED, (run.error, run.progress, cluster_report())
     assert run.metrics["node_id"] == node.node_id  # it trained there...
     assert len(store.history(run.id)) == 2 and run.metrics["epochs"] == 2
     assert store.predictions(run.id).shape == (100, 10) and store.epoch_predictions(run.id).shape == (2, 100, 10)
@@ -53,7 +53,8 @@ def test_stop_on_the_second_node(second_node, tmp_path):
     jobs = JobQueue(store, max_jobs=1, stop_grace=30.0,
                     launcher=functools.partial(launch_training, resources={"second_node": 1}))
     run_id = jobs.submit(LONG)
-    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240)
+    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240), \
+        (store.get(run_id), cluster_report())
     assert store.get(run_id).progress["node_id"] == node.node_id
     jobs.stop(run_id)
     run = jobs.wait(run_id, timeout=60)
@@ -91,7 +92,7 @@ def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts
     restarted = JobQueue(RunStore(root), max_jobs=1)  # the server, started again
     restarted.dispatch()
     run = store.get(run_id)
-    assert run.status == RUNNING and run.pid == os.getpid()  # adopted, not failed: it trains on
+    assert run.status == RUNNING and run.pid == os.getpid(), (run, cluster_report())  # adopted: it trains on
     # Epochs go on arriving, those reported while no server listened included.
     assert wait_for(lambda: restarted.dispatch() is not None and len(store.history(run_id)) > at_kill + 1,
                     timeout=240), store.get(run_id)
