@@ -36,7 +36,7 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
 def cluster_report() -> str:
     """What the session's Ray has free now and which nodes live (for a failing assertion's message)."""
     try:
-        nodes = [(n["NodeID"][:8], n["Alive"], n["Resources"]) for n in ray.nodes()]
+        nodes = [(n["NodeID"][:8], n["Alive"], n["NodeManagerAddress"], n["Resources"]) for n in ray.nodes()]
         return f"available {ray.available_resources()} of {ray.cluster_resources()}; nodes {nodes}"
     except Exception as err:  # a report must not hide the assertion it explains
         return f"no cluster report: {err}"

@@ -131,6 +131,7 @@ def test_a_failed_search_says_why(monkeypatch, ray_session):
     assert wait_for(lambda: read_search(KEY).status == FAILED, timeout=60)
     at.run()
     no_exceptions(at)
-    # (the colon of default:tiny escaped, so Markdown cannot take ":tiny:" for an emoji code)
-    assert at.error[0].value == ("The search failed: default\\:tiny: 3-fold cross-validation needs at least 3 "
+    # (the colon of default:tiny escaped and followed by a word joiner, so neither Markdown nor
+    # Streamlit's directives can take ":tiny:" for an emoji or icon code)
+    assert at.error[0].value == ("The search failed: default\\:\u2060tiny: 3-fold cross-validation needs at least 3 "
                                  "training images of every class")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from ray.cluster_utils import Cluster
 
 from core.execution.queue import JobQueue, launch_training
 from core.training.config import RunConfig
@@ -21,16 +22,37 @@ LONG = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs
 
 
 @pytest.fixture(scope="module")
-def second_node(ray_session, tmp_path_factory):
-    """A second node (1 CPU, custom resource "second_node") whose DIGITLAB_RUN_ROOT, cache and data
-    folders point at an empty scratch folder: tasks there never see the server's run folder."""
+def two_nodes(ray_session, tmp_path_factory):
+    """This module's own two-node cluster, apart from the session's (whose workers and objects the
+    tests before it leave behind): a head of 2 CPUs and a second node (1 CPU, custom resource
+    "second_node") whose DIGITLAB_RUN_ROOT, cache and data folders point at an empty scratch folder,
+    so tasks there never see the server's run folder. Yields (cluster, second node, scratch); the
+    session's cluster is joined again afterwards."""
+    from core.execution import cluster
+
     scratch = tmp_path_factory.mktemp("second-node")
-    node = ray_session.add_node(num_cpus=1, resources={"second_node": 1}, env_vars={
-        "DIGITLAB_RUN_ROOT": str(scratch / "runs"), "DIGITLAB_CACHE_DIR": str(scratch / "cache"),
-        "DIGITLAB_DATA_DIR": str(scratch / "data")})
-    ray_session.wait_for_nodes()
-    yield node, scratch
-    ray_session.remove_node(node)
+    cluster.shutdown()
+    own = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+    os.environ["DIGITLAB_RAY_ADDRESS"] = own.address
+    try:
+        node = own.add_node(num_cpus=1, resources={"second_node": 1}, env_vars={
+            "DIGITLAB_RUN_ROOT": str(scratch / "runs"), "DIGITLAB_CACHE_DIR": str(scratch / "cache"),
+            "DIGITLAB_DATA_DIR": str(scratch / "data")})
+        own.wait_for_nodes()
+        cluster.connect()
+        yield own, node, scratch
+    finally:
+        cluster.shutdown()
+        own.shutdown()
+        os.environ["DIGITLAB_RAY_ADDRESS"] = ray_session.address
+        cluster.connect()
+
+
+@pytest.fixture
+def second_node(two_nodes):
+    _, node, scratch = two_nodes
+    return node, scratch
 
 
 def test_a_run_on_the_second_node_comes_home_with_epochs_predictions_and_model(second_node, tmp_path):
@@ -74,10 +96,10 @@ jobs.wait(run_id)
 """
 
 
-def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts_it(ray_session, tmp_path):
+def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts_it(two_nodes, tmp_path):
     root = tmp_path / "runs"
     RunStore(root)
-    # A server process that joins the session's cluster (DIGITLAB_RAY_ADDRESS is set) and trains.
+    # A server process that joins the module's cluster (DIGITLAB_RAY_ADDRESS is set) and trains.
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(root)], cwd=ROOT, stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
