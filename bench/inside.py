@@ -10,6 +10,7 @@ and making a corrected dataset version, each against a plain baseline in the sam
 
 Last line: ``inside: inspection <x>x predict, evaluation <x>x bare predict, version <x>x save_upload``.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,9 @@ def main() -> None:
         print(f"inspection of 20 images: {t_inspect:.2f} s; predict_on_batch of them: {t_predict:.2f} s", flush=True)
 
         t_eval = _timed(lambda: evaluate_run(str(store.root), run_id, "default:full"))
-        t_bare = _timed(lambda: model.predict(inspection.model_inputs(run.config, full.x_test), batch_size=1024,
-                                              verbose=0))
+        t_bare = _timed(
+            lambda: model.predict(inspection.model_inputs(run.config, full.x_test), batch_size=1024, verbose=0)
+        )
         print(f"evaluation on 10,000 images: {t_eval:.2f} s; bare predict: {t_bare:.2f} s", flush=True)
 
         fixes = LabelCorrections("default:full")
@@ -70,8 +72,10 @@ def main() -> None:
         copy = Dataset(full.name + " copy", full.x_train, full.y_train, full.x_test, full.y_test, full.class_names)
         t_save = _timed(lambda: save_upload(copy))
         print(f"version with 100 corrections: {t_version:.2f} s; save_upload: {t_save:.2f} s", flush=True)
-    print(f"inside: inspection {t_inspect / t_predict:.1f}x predict, evaluation {t_eval / t_bare:.1f}x bare predict, "
-          f"version {t_version / t_save:.1f}x save_upload")
+    print(
+        f"inside: inspection {t_inspect / t_predict:.1f}x predict, evaluation {t_eval / t_bare:.1f}x bare predict, "
+        f"version {t_version / t_save:.1f}x save_upload"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The one error type for problems a user can cause (a bad file, a bad parameter)."""
+
 from __future__ import annotations
 
 from pathlib import PurePath

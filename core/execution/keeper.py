@@ -11,6 +11,7 @@ as if it had started them. Epochs reported meanwhile wait in the detached RunEve
 With a local Ray started by the server itself, Ray ends with the server, and so do its runs: the
 next server fails them with that reason (README: "Runs that outlive the dashboard").
 """
+
 from __future__ import annotations
 
 from typing import Any

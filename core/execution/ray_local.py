@@ -10,6 +10,7 @@ use (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read on every platform) keeps 127.
 IP, and every server then binds to 127.0.0.1. Clients of a loopback Ray need the same switch, or
 Ray rewrites their 127.0.0.1 address to the network one (see :func:`use_loopback`).
 """
+
 from __future__ import annotations
 
 import ipaddress

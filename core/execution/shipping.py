@@ -7,6 +7,7 @@ zip of its files (bounded like any archive the loaders accept). The worker write
 into its own cache, once per content, and loads it from there exactly as the server would.
 Ready datasets (generated or cached on each node) travel as their spec alone.
 """
+
 from __future__ import annotations
 
 import hashlib

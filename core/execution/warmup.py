@@ -11,6 +11,7 @@ idle worker for the next task of the same shape: the first run, whose launch wai
 still under way (:func:`wait_for_warm_up`) rather than start a second worker importing TensorFlow
 beside it.
 """
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ sensitivity to position. Nothing is learned from the test images: the shifts are
 advance and no label is read. The figure is always shown apart from the plain one (it costs
 ``len(SHIFTS)`` predictions per image).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,7 +35,8 @@ def tta_probabilities(model: Any, images: np.ndarray, shifts: Sequence[tuple[int
     x = np.asarray(images, dtype=np.float32)
     total = None
     for rows, cols in shifts:
-        p = np.asarray(model.predict(shift_images(x, rows, cols), batch_size=PREDICT_BATCH, verbose=0),
-                       dtype=np.float64)
+        p = np.asarray(
+            model.predict(shift_images(x, rows, cols), batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64
+        )
         total = p if total is None else total + p
     return (total / len(shifts)).astype(np.float32)
