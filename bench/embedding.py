@@ -9,18 +9,15 @@ Last line: ``embedding: t-SNE map of 10000 test images in <s> s (scikit-learn TS
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.inside_support import trained_run  # noqa: E402
-from core.analysis.embedding import compute_map, hidden_features, load_map  # noqa: E402
-from core.analysis.inspection import model_inputs  # noqa: E402
-from core.datasets import load_spec  # noqa: E402
-from core.training.fit import load_model  # noqa: E402
+from bench.inside_support import trained_run
+from core.analysis.embedding import compute_map, hidden_features, load_map
+from core.analysis.inspection import model_inputs
+from core.datasets import load_spec
+from core.training.fit import load_model
 
 
 def main() -> None:

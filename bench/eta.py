@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 KINDS = [("D", 3), ("G", 2)]  # (preset, epochs)
 OWNERS = ("alice", "bob", "carol")

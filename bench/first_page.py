@@ -13,17 +13,13 @@ then shows the full dataset.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.server_support import start_server  # noqa: E402
-from core.datasets.synthetic import SIZES, generate  # noqa: E402
-from tests.st_wire import WireSession  # noqa: E402
+from bench.server_support import start_server
+from core.datasets.synthetic import SIZES, generate
+from tests.st_wire import WireSession
 
 
 def main() -> None:

@@ -17,16 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.server_support import start_server  # noqa: E402
-from core.datasets.synthetic import cache_path  # noqa: E402
+from bench.server_support import start_server
+from core.datasets.synthetic import cache_path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

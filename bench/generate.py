@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.datasets.synthetic import SIZES, cache_path, default_dataset, generate  # noqa: E402
+from core.datasets.synthetic import SIZES, cache_path, default_dataset, generate
 
 GENERATE_BUDGET_S = 20.0
 LOAD_BUDGET_S = 1.0

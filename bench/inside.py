@@ -14,21 +14,18 @@ Last line: ``inside: inspection <x>x predict, evaluation <x>x bare predict, vers
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.inside_support import trained_run  # noqa: E402
-from core import inspection  # noqa: E402
-from core.analysis.cross_eval import evaluate_run  # noqa: E402
-from core.datasets import Dataset, load_spec, save_upload  # noqa: E402
-from core.labels.corrections import LabelCorrections, make_version  # noqa: E402
-from core.training.fit import load_model  # noqa: E402
+from bench.inside_support import trained_run
+from core.analysis import inspection
+from core.analysis.cross_eval import evaluate_run
+from core.datasets import Dataset, load_spec, save_upload
+from core.labels.corrections import LabelCorrections, make_version
+from core.training.fit import load_model
 
 
 def _timed(work) -> float:

@@ -17,14 +17,12 @@ Last line: ``jobs: 18 runs, through the queue <a> s, in-process <b> s, overhead 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def rss_mb(pid: int) -> float:

@@ -11,7 +11,6 @@ Last line: ``ahdd-csv load <s> s for 70000 images (baseline np.loadtxt <s> s, sp
 from __future__ import annotations
 
 import io
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.datasets import load_path  # noqa: E402
-from core.datasets.ahdd_csv import EXPECTED_FILES, images_to_csv  # noqa: E402
+from core.datasets import load_path
+from core.datasets.ahdd_csv import EXPECTED_FILES, images_to_csv
 
 N_TRAIN, N_TEST = 60_000, 10_000
 BASELINE_FRACTION = 10

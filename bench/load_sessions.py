@@ -17,11 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.server_support import start_server  # noqa: E402
-from tests.st_wire import WireSession  # noqa: E402
+from bench.server_support import start_server
+from tests.st_wire import WireSession
 
 ROUNDS = 5
 PAGES = ("", "train")

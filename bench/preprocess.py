@@ -18,19 +18,13 @@ image on the whole data against a per-image loop of the plain OpenCV call (on --
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from report_loop import from_report_layout, report_loop, to_report_layout  # noqa: E402
-
-from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview  # noqa: E402
+from bench.report_loop import from_report_layout, report_loop, to_report_layout
+from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview
 
 
 def plain_call(step):

@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
 ZIP = ROOT.parent / "shared" / "data" / "ahdd-real-sample.zip"
 TRAIN_IDS = 1500  # ids 1..1500 train, the rest test: writers never on both sides
 VAL_IDS = 150  # the last 150 training ids, other writers, held out to select on

@@ -35,11 +35,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from server_support import free_port  # noqa: E402
+from bench.server_support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STUDENTS = ("Amal", "Badr", "Chen")
 RUNS_EACH, EPOCHS = 2, 30

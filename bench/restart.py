@@ -15,17 +15,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from server_support import free_port, start_server  # noqa: E402
+from bench.server_support import free_port, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUNS, EPOCHS = 3, 8
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

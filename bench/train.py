@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from core.errors import DigitLabError  # noqa: E402
-from core.execution.worker import StoreReporter  # noqa: E402
-from core.runs.store import RUNNING, RunStore  # noqa: E402
-from core.training.config import RunConfig  # noqa: E402
-from core.training.fit import TrainingData, train  # noqa: E402
-from core.training.models import build_model, hyperparams_for  # noqa: E402
+from core.errors import DigitLabError
+from core.execution.worker import StoreReporter
+from core.runs.store import RUNNING, RunStore
+from core.training.config import RunConfig
+from core.training.fit import TrainingData, train
+from core.training.models import build_model, hyperparams_for
 
 
 def load_data(size: str) -> tuple[TrainingData, str]:
