@@ -36,17 +36,21 @@ ARGS = [
 ]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 #: True once the run card of a run other than ``previous`` shows (its "Run <id>" title).
-CARD = """previous => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+CARD = """previous => {
+  const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
   return !!s && s.textContent !== previous; }"""
 #: True once that run's first epoch is charted: charts drawn and the progress line past epoch 1.
-CHARTED = """previous => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+CHARTED = """previous => {
+  const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
   const bar = document.querySelector("[data-testid='stProgress']");
-  return !!s && s.textContent !== previous && document.querySelectorAll("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").length >= 2
+  const charts = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg";
+  return !!s && s.textContent !== previous && document.querySelectorAll(charts).length >= 2
     && !!bar && /left$|Finished/.test(bar.textContent) && !/after the first epoch/.test(bar.textContent); }"""
 
 
 def _card_title(page) -> str:
-    return page.evaluate("""() => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+    return page.evaluate("""() => {
+      const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
       return s ? s.textContent : ''; }""")
 
 

@@ -60,12 +60,12 @@ def per_step_table(x: np.ndarray, y: np.ndarray, loop_n: int, repeat: int) -> No
     for kind, cls in STEP_TYPES.items():
         step = cls()
         pipeline = Pipeline((step,))
-        project_s, _ = best_time(lambda: pipeline.transform_train(x, y), repeat)
+        project_s, _ = best_time(lambda: pipeline.transform_train(x, y), repeat)  # noqa: B023 - called at once
         call = plain_call(step)
         loop = "-"
         ratio = ""
         if call is not None:
-            loop_s, _ = best_time(lambda: [call(img, label) for img, label in zip(xf, y)], repeat)
+            loop_s, _ = best_time(lambda: [call(img, label) for img, label in zip(xf, y)], repeat)  # noqa: B023 - called at once
             loop_us = loop_s / len(xf) * 1e6
             loop = f"{loop_us:.2f}"
             ratio = f"{loop_us / (project_s / len(x) * 1e6):.1f}x"

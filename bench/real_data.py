@@ -25,7 +25,7 @@ The last line is (means over seeds, the ensemble's a single figure)
     .venv/bin/python bench/real_data.py [--seeds 0,1,2] [--epochs 20] [--long-epochs 40] [--default-size small]
 
 It skips with a message where ../shared is absent. Nothing of the data is written anywhere.
-"""
+"""  # noqa: E501 - the docstring quotes the exact last line
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def main() -> int:
     for name in variants:
         t = test_acc[name]
         print(
-            f"{name}: {np.mean(val_acc[name]):.4f}, {np.mean(val_loss[name]):.4f} | {mean[name]:.4f} ± {np.std(t, ddof=1) if len(t) > 1 else 0:.4f} "
+            f"{name}: {np.mean(val_acc[name]):.4f}, {np.mean(val_loss[name]):.4f} | "
+            f"{mean[name]:.4f} ± {np.std(t, ddof=1) if len(t) > 1 else 0:.4f} "
             f"({min(t):.4f}..{max(t):.4f})"
         )
     # Chosen on validation figures only: the highest val_accuracy, ties (150 images) broken by val_loss.

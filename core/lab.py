@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,9 @@ from core.runs import describe
 from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
+
+if TYPE_CHECKING:  # imported where used: it loads TensorFlow
+    from core.analysis import ensemble as ensemble_analysis
 
 
 class PrivateData(DigitLabError):

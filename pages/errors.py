@@ -154,7 +154,8 @@ rows = errors.head(int(limit)).to_dict("records")
 where = (
     ""
     if true_name == pred_name == ALL
-    else f" with true class {escape(true_name) if true_name != ALL else 'any'} and prediction {escape(pred_name) if pred_name != ALL else 'any'}"
+    else f" with true class {escape(true_name) if true_name != ALL else 'any'}"
+    f" and prediction {escape(pred_name) if pred_name != ALL else 'any'}"
 )
 st.caption(
     f"{wording.plural(len(errors), 'misclassified test image')}{where}"

@@ -47,7 +47,8 @@ fixes = lab.corrections(spec)
 label_fixes.version_note(spec)
 
 st.caption(
-    f"Dataset {wording.dataset_markdown(ds.name, spec)}, {wording.plural(len(ds.y_train), 'training image')}. A fast model is trained k "
+    f"Dataset {wording.dataset_markdown(ds.name, spec)}, {wording.plural(len(ds.y_train), 'training image')}. "
+    "A fast model is trained k "
     "times, each time without one fold, so every image is judged by a model that never saw it; "
     "cleanlab then ranks the images whose given label those models most confidently disagree with. "
     "A suspect is not proof: look at it and mark it."
@@ -239,7 +240,8 @@ d2.download_button(
 )
 wrong = marks_store.wrong()
 st.caption(
-    f"{wording.plural(len(wrong), 'training image')} {'is' if len(wrong) == 1 else 'are'} marked label wrong. To train without them, tick "
+    f"{wording.plural(len(wrong), 'training image')} {'is' if len(wrong) == 1 else 'are'} marked label wrong. "
+    "To train without them, tick "
     "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
     "`python -m core train`)."
 )

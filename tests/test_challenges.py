@@ -141,8 +141,8 @@ def test_isolation_links_and_specs_naming_the_hidden_set_are_refused(mode, monke
         for call in (
             lab.dataset,
             lab.check_dataset,
-            lambda s: lab.start_search(s),
-            lambda s: lab.train(RunConfig.build(s, "raw", "G", {"epochs": 1})),
+            lab.start_search,
+            lambda s: lab.train(RunConfig.build(s, "raw", "G", {"epochs": 1})),  # noqa: B023 - called at once
         ):
             with pytest.raises(DigitLabError, match="no such dataset"):
                 call(spec)

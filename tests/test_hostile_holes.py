@@ -127,7 +127,7 @@ def test_hostile_streamlit_directives_in_data_text_stay_text():
 
 
 def test_hostile_hundredth_wrong_code_in_a_minute_is_refused_even_when_right(monkeypatch, tmp_path, caplog):
-    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    a_class(CLASS_CODE, monkeypatch, tmp_path)
     refused = 0
     for i in range(99):
         with pytest.raises(DigitLabError) as caught:

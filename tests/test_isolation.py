@@ -17,7 +17,6 @@ from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.experiments.grid import read_grid, stop_grid, to_csv
 from core.labels.search import (
-    FINISHED,
     NONE,
     LabelMarks,
     SearchRequest,

@@ -96,7 +96,7 @@ def _make(target: str, port: int, env: dict[str, str]) -> subprocess.CompletedPr
 def _listening() -> dict[int, tuple[str, int]]:
     """Listening TCP sockets of this machine: inode -> (address, port), from /proc/net/tcp{,6}."""
     found: dict[int, tuple[str, int]] = {}
-    for name, width in (("tcp", 4), ("tcp6", 16)):
+    for name, _width in (("tcp", 4), ("tcp6", 16)):
         try:
             lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
         except OSError:

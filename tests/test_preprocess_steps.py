@@ -81,7 +81,9 @@ def both_paths(step, reference, x8=X8, xf=XF) -> None:
 
 
 def test_normalize_matches_cv2_including_constant_images():
-    ref = lambda img: cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+    def ref(img):
+        return cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+
     both_paths(Normalize(), ref)
     out = Normalize().apply(np.full((2, 28, 28), 7, np.uint8))
     assert out.min() == out.max() == 0.0  # OpenCV maps a constant image to 0

@@ -47,7 +47,7 @@ export default function (component) {
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
   document.cookie = "%s=" + value + "; Max-Age=" + age + "; Path=/; SameSite=Lax" + secure;
 }
-"""
+"""  # noqa: UP031 - JavaScript full of braces: % needs no escaping
     % tokens.COOKIE
 )
 _cookie_writer = st.components.v2.component("digitlab_signin_cookie", js=_COOKIE_JS)

@@ -15,8 +15,9 @@ win over the file key by key::
 
 Unset means unlimited (the upload quota: 1 GB), except in a class: when sign-in is configured
 (class code or OpenID Connect) and no limits file is named, :data:`CLASS_DEFAULTS` apply to the
-keys no variable sets, so one student cannot fill the queue or the disk. A value that does not parse is an error naming the variable or the file,
-never a silently dropped limit: an instance whose limits are misconfigured refuses to train.
+keys no variable sets, so one student cannot fill the queue or the disk. A value that does not
+parse is an error naming the variable or the file, never a silently dropped limit: an instance
+whose limits are misconfigured refuses to train.
 The checks live here so the job queue, the CLI and the pages enforce the same rules.
 """
 

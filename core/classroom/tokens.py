@@ -5,8 +5,9 @@ A token is ``<payload>.<signature>``, both URL-safe base64: the payload is a sma
 expires), the signature an HMAC-SHA256 over it. It holds no password and no code.
 
 The signing key is derived from a per-instance secret (made once with :mod:`secrets` and kept in
-the lab's store, core.store's ``secrets`` table, so every replica signs alike; never sent anywhere) AND the class code (and, for a teacher's token, the teacher
-code): changing ``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
+the lab's store, core.store's ``secrets`` table, so every replica signs alike; never sent
+anywhere) AND the class code (and, for a teacher's token, the teacher code): changing
+``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
 
 A sign-in also ends on the server: "Sign out" records its token's id (:func:`end_signin`), and a
 teacher can end every sign-in of a student (:func:`end_signins_of`, a lost laptop), in the store's

@@ -15,8 +15,8 @@ some), count 4x4 blocks down to 20x20, threshold to binary, and paste into 28x28
 mass lands where AHDD's does.
 
 Everything is a pure function of (seed, split, writer index), so output is bit-for-bit
-reproducible. The per-image work is vectorised over the ten copies of a digit a writer makes; only the OpenCV drawing calls
-run per image, so one process draws the full 70,000 images in a few seconds.
+reproducible. The per-image work is vectorised over the ten copies of a digit a writer makes; only
+the OpenCV drawing calls run per image, so one process draws the full 70,000 images in a few seconds.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def _warm(queue: Any, done: threading.Event) -> None:
 
         from core.settings import settings
 
-        queue.events  # joins Ray and creates the RunEvents actor, before the warm task takes a worker
+        _ = queue.events  # joins Ray and creates the RunEvents actor, before the warm task takes a worker
         cpus = settings().cpus_per_run
         task = ray.remote(max_retries=0)(warm_worker).options(num_cpus=cpus, name="warm-up")
         seconds = ray.get(task.remote(cpus), timeout=WARM_TIMEOUT_S)

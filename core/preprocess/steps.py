@@ -38,7 +38,7 @@ class Step(ABC):
             object.__setattr__(self, spec.name, spec.coerce(getattr(self, spec.name)))
         self._check()
 
-    def _check(self) -> None:
+    def _check(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Cross-parameter checks and canonicalisation (override where needed)."""
 
     @classmethod

@@ -236,7 +236,8 @@ def run_label(run: Run, dataset: str | None = None) -> str:
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {dataset if dataset is not None else display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
+    name = dataset if dataset is not None else display_spec(run.dataset)
+    return f"{run.id} · {name} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = None) -> pd.DataFrame:

@@ -211,8 +211,8 @@ PRESETS: dict[str, Preset] = {
             "CNN-BN",
             "Modern CNN: batch norm and dropout",
             "Two convolution blocks (32 and 64 filters of 3x3, each with batch normalisation, 2x2 max pooling "
-            "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: regularised to learn "
-            "from few images, best with augmentation (see README, What helps on real digits).",
+            "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: "
+            "regularised to learn from few images, best with augmentation (see README, What helps on real digits).",
             Hyperparams(
                 hidden=(128,),
                 conv_filters=(32, 64),

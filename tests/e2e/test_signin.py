@@ -197,7 +197,9 @@ def test_forged_and_expired_cookies_are_refused(browser, lab):
     forged = tokens.make_token("Amal", config=lab.config()).split(".")[0]
     cases = {
         # The payload of a teacher's token with the signature of Amal's.
-        f"{tokens.make_token('Tess', teacher=True, config=lab.config()).split('.')[0]}.{signature}": "Your sign-in is not valid here (the class code may have changed): sign in again.",
+        f"{tokens.make_token('Tess', teacher=True, config=lab.config()).split('.')[0]}.{signature}": (
+            "Your sign-in is not valid here (the class code may have changed): sign in again."
+        ),
         f"{forged}.{'A' * len(signature)}": "Your sign-in is not valid here (the class code may have changed): "
         "sign in again.",
         tokens.make_token(
