@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
 
 
 class DigitLabError(Exception):
@@ -11,7 +11,7 @@ class DigitLabError(Exception):
     Pages show it with ``st.error``; the CLI prints ``error: <message>`` and exits with status 2.
     """
 
-    def __init__(self, problem: str, file: str | PurePath | None = None) -> None:
+    def __init__(self, problem: str, file: str | os.PathLike[str] | None = None) -> None:
         self.problem = problem
         self.file = None if file is None else str(file)
         super().__init__(f"{self.file}: {problem}" if self.file else problem)

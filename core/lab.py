@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,7 @@ from core.execution import tasks, warmup
 from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state  # noqa: F401 - re-exported
 from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
+from core.experiments.grid import GridResult
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
 from core.runs import describe
@@ -280,7 +281,7 @@ class Lab:
         """The grids the caller owns runs of: (grid id, created, runs)."""
         return self.view.grids()
 
-    def grid(self, grid_id: str) -> grids.GridResult:
+    def grid(self, grid_id: str) -> GridResult:
         """One of the caller's grids (an unknown or someone else's reads as having no runs)."""
         return grids.read_grid(self.view, grid_id)
 
@@ -660,7 +661,7 @@ class Lab:
         name: str,
         *,
         per_day: int | None = None,
-        deadline: float | None | str = "keep",
+        deadline: float | None | Literal["keep"] = "keep",
         show_private: bool | None = None,
     ) -> class_challenges.Challenge:
         """Teachers: change a challenge's daily limit, deadline (None: none) or whether students

@@ -128,6 +128,7 @@ class ParamSpec:
 
     def coerce_item(self, value: Any) -> int:
         """One entry of a "layers" value: a whole number in range."""
+        assert self.minimum is not None and self.maximum is not None, self.name  # a "layers" spec has both
         if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
             raise DigitLabError(
                 f"{self.name}: each entry must be between {self.minimum:g} and {self.maximum:g}, got {value!r}"

@@ -63,7 +63,7 @@ def match_classes(model_names: Sequence[str], dataset_names: Sequence[str]) -> C
         None in model_values
         or None in data_values
         or len(set(model_values)) != len(model_values)
-        or sorted(model_values) != sorted(data_values)
+        or sorted(model_values) != sorted(data_values)  # type: ignore[type-var]  # no None: checked just above
     ):
         raise DigitLabError(
             f"the run was trained on other classes ({_few(model_names)}) than this dataset has "

@@ -164,10 +164,16 @@ def epoch_snapshot(
     epoch = epochs if epoch is None else epoch
     if epochs and not 1 <= epoch <= epochs:
         raise DigitLabError(f"epoch must be in 1..{epochs}, got {epoch}")
-    probabilities = (
-        np.asarray(final_probabilities) if epoch == epochs else probabilities_by_epoch[epoch - 1].astype(np.float32)
-    )
-    was_right = last_right_epoch(y, probabilities_by_epoch, epoch) if epochs > 1 else np.zeros(len(y), dtype=np.int64)
+    if epoch == epochs:
+        probabilities = np.asarray(final_probabilities)
+    else:
+        assert probabilities_by_epoch is not None  # epochs > 0
+        probabilities = probabilities_by_epoch[epoch - 1].astype(np.float32)
+    if epochs > 1:
+        assert probabilities_by_epoch is not None
+        was_right = last_right_epoch(y, probabilities_by_epoch, epoch)
+    else:
+        was_right = np.zeros(len(y), dtype=np.int64)
     wrong = probabilities.argmax(axis=1) != y
     return EpochSnapshot(
         epoch=epoch,

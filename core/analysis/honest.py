@@ -44,6 +44,7 @@ def honest_figures(
             and r.config is not None
             and r.id != run.id
             and name_of_pipeline(r.config.pipeline) == LABEL_FREE_BEST
+            and run.config is not None
             and r.config.dataset == run.config.dataset
             and r.preset == run.preset
         ),

@@ -25,6 +25,7 @@ Who may do what is decided in :mod:`core.lab` (``Lab``), never here.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import secrets
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -254,7 +255,7 @@ class ChallengeStore:
         challenge_id: str,
         *,
         per_day: int | None = None,
-        deadline: float | None | str = "keep",
+        deadline: float | None | Literal["keep"] = "keep",
         show_private: bool | None = None,
         closed: bool | None = None,
     ) -> Challenge:
@@ -326,7 +327,7 @@ class ChallengeStore:
             raise DigitLabError(f"no submission {submission_id[:40]!r}")
         return _submission(row)
 
-    def submissions(self, challenge_id: str, owner: str | None = None) -> list[Submission]:
+    def submissions(self, challenge_id: str, owner: str | None = None) -> builtins.list[Submission]:
         """A challenge's submissions (one owner's if given), oldest first."""
         query = select(submission_table).where(submission_table.c.challenge_id == challenge_id)
         if owner is not None:
@@ -377,7 +378,7 @@ class ChallengeStore:
         with self.db.read() as conn:
             return conn.execute(query).mappings().first()
 
-    def _all(self, query: Any) -> list[RowMapping]:
+    def _all(self, query: Any) -> builtins.list[RowMapping]:
         with self.db.read() as conn:
             return list(conn.execute(query).mappings())
 
@@ -495,7 +496,9 @@ def score_on_worker(request: ScoreRequest, progress: Progress | None = None) -> 
 def record_scores(request: ScoreRequest, scores: dict[str, float]) -> dict[str, Any]:
     """On the server: record a submission's scores; the task's result names only the submission
     and its status (a task's result is shown to its submitter: no scores in it)."""
-    ChallengeStore(request.root).record(request.submission_id, **scores)
+    ChallengeStore(request.root).record(
+        request.submission_id, public=scores["public"], private=scores["private"], whole=scores["whole"]
+    )
     return {"submission": request.submission_id, "status": SCORED}
 
 
@@ -556,7 +559,8 @@ def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.
         used[s.owner] = used.get(s.owner, 0) + (s.status != FAILED)
     chosen: dict[str, Submission] = {}
     for s in sorted(scored, key=lambda s: s.created):
-        if s.owner not in chosen or s.public_score > chosen[s.owner].public_score:
+        # cast: every submission in scored has its public score
+        if s.owner not in chosen or cast(float, s.public_score) > cast(float, chosen[s.owner].public_score):
             chosen[s.owner] = s
     columns = BOARD_COLUMNS[:3] + (["public rank", "gap"] if part == "private" else []) + BOARD_COLUMNS[3:]
     if not chosen:

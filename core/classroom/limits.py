@@ -299,7 +299,7 @@ def sign_in_configured(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     if environ.get("DIGITLAB_CLASS_CODE", "").strip():
         return True
-    named = [p.strip() for p in environ.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
+    named: list[str | Path] = [p.strip() for p in environ.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
     for path in named or [Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"]:
         try:
             if isinstance(tomllib.loads(Path(path).read_text(encoding="utf-8")).get("auth"), dict):

@@ -8,6 +8,7 @@ work. Runs a teacher published are visible to everyone but only their owner and 
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,16 +73,16 @@ class RunView:
             owner_label,
         )
 
-    def grid_runs(self, grid: str) -> list[Run]:
+    def grid_runs(self, grid: str) -> builtins.list[Run]:
         """The caller's runs of ``grid`` (none: the grid is not theirs, or does not exist)."""
         return [r for r in self.store.grid_runs(grid) if self.mine(r)]
 
-    def grids(self) -> list[tuple[str, float, int]]:
+    def grids(self) -> builtins.list[tuple[str, float, int]]:
         """The grids the caller owns runs of, as RunStore.grids."""
         mine = {r.grid for r in self.list() if r.grid is not None}
         return [g for g in self.store.grids() if g[0] in mine]
 
-    def queued(self) -> list[Run]:
+    def queued(self) -> builtins.list[Run]:
         """The caller's queued runs in start order (their positions count everyone's runs)."""
         return [r for r in self.store.queued() if self.mine(r)]
 
@@ -151,7 +152,7 @@ class RunView:
         record_publisher(self.store.db, run.id, self.who.key if published else None)
         return with_credits(self.store.db, [done], owner_label)[0]
 
-    def delete_owner_runs(self, owner: str) -> tuple[list[str], list[str]]:
+    def delete_owner_runs(self, owner: str) -> tuple[builtins.list[str], builtins.list[str]]:
         """Staff: delete every run ``owner`` has that is not running; (deleted ids, kept ids).
 
         Queued runs are cancelled first; running ones are asked to stop and kept (delete them

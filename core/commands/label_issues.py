@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if search.status != FINISHED:
         raise DigitLabError(search.error or f"the search was {search.status}")
     frame = search.suspects
+    assert frame is not None  # a finished search has its suspects
     if args.csv is not None:
         safe_frame(frame).to_csv(args.csv, index=False)  # opened in spreadsheets: no live formulas
     print(

@@ -120,7 +120,7 @@ def show_text(lab: Lab, run_id: str) -> str:
     if r.config is not None:
         lines.append(f"model: {architecture_text(r.config.hyperparams)}")
         lines.append(f"validation: {r.config.validation}  seed: {r.config.seed}")
-        epochs = r.config.hyperparams.epochs
+        epochs: int | str = r.config.hyperparams.epochs
     else:
         epochs = "?"
     lines += [epoch_line(row, epochs) for row in lab.history(run_id).to_dict("records")]

@@ -29,7 +29,7 @@ class DatasetBounds:
     max_images: int = DEFAULT_MAX_IMAGES
     max_bytes: int = DEFAULT_MAX_MB * MIB
 
-    def check_images(self, count: int, where: object = None) -> None:
+    def check_images(self, count: int, where: str | os.PathLike[str] | None = None) -> None:
         """Refuse ``count`` images (declared or found) over the image bound, naming it."""
         if count > self.max_images:
             raise DigitLabError(
@@ -38,7 +38,7 @@ class DatasetBounds:
                 where,
             )
 
-    def check_bytes(self, size: int, where: object = None, what: str = "inflates to") -> None:
+    def check_bytes(self, size: int, where: str | os.PathLike[str] | None = None, what: str = "inflates to") -> None:
         """Refuse ``size`` bytes (declared or inflated) over the byte bound, naming it."""
         if size > self.max_bytes:
             raise DigitLabError(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from typing import IO
 
 import numpy as np
 
@@ -146,7 +147,7 @@ def _check_members(data: bytes, file: str) -> None:
         raise DigitLabError(f"cannot read member ({err})", file) from None
 
 
-def _check_npy_header(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo, file: str) -> tuple[int, ...]:
+def _check_npy_header(stream: IO[bytes], info: zipfile.ZipInfo, file: str) -> tuple[int, ...]:
     """The array a ``.npy`` member declares must fit in the member (no giant allocation, no pickles)."""
     key = info.filename.removesuffix(".npy")
     try:

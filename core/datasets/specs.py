@@ -147,7 +147,7 @@ def content_hash(ds: Dataset) -> str:
     digest.update("\0".join((ds.name, *ds.class_names)).encode())
     for array in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array))
+        digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:32]
 
 
@@ -268,7 +268,9 @@ def delete_upload(spec: str | DatasetSpec, owner: str | None) -> None:
     owners = upload_owners(spec)
     if owners is None or (owner is not None and owner not in owners):
         raise DigitLabError("no such upload")
-    path = DatasetSpec.parse(spec).path.resolve()
+    path = DatasetSpec.parse(spec).path
+    assert path is not None  # an upload is a file
+    path = path.resolve()
     with database().write(lock=UPLOADS) as conn:
         gone = owner_table.c.hash == path.stem
         if owner is not None:
@@ -352,7 +354,7 @@ def dataset_owners(spec: str | DatasetSpec) -> frozenset[str] | None:
         inside = path is not None and path.resolve().parent == (settings().cache_dir / VERSIONS).resolve()
     except (DigitLabError, OSError):
         return None
-    if not inside:
+    if not inside or path is None:
         return None
     with database().read() as conn:
         found = frozenset(
@@ -372,7 +374,7 @@ def upload_owners(spec: str | DatasetSpec) -> frozenset[str] | None:
         inside = path is not None and path.resolve().parent == (settings().cache_dir / UPLOADS).resolve()
     except (DigitLabError, OSError):
         return None
-    if not inside:
+    if not inside or path is None:
         return None
     with database().read() as conn:
         return frozenset(conn.scalars(select(owner_table.c.owner).where(owner_table.c.hash == path.stem)))

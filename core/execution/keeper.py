@@ -24,7 +24,7 @@ from core.execution import cluster
 KEEPER_NAME = "digitlab-run-keeper-v3"
 
 
-@ray.remote(num_cpus=0, max_concurrency=8)
+@ray.remote(num_cpus=0, max_concurrency=8)  # type: ignore[call-overload]  # Ray's stubs lack actor options
 class RunKeeper:
     """Submits training runs and background tasks on behalf of dispatchers and keeps their
     references until collected (ids: a run's or a task's, core.store.jobs)."""

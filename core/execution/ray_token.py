@@ -94,7 +94,10 @@ def apply(env: MutableMapping[str, str] | None = None, config: Settings | None =
 def _refresh_ray() -> None:
     """Make an already loaded Ray re-read the auth mode and the token from the environment."""
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import (  # type: ignore[attr-defined]  # a compiled module its stubs leave out
+            AuthenticationTokenLoader,
+            Config,
+        )
     except ImportError:  # Ray not importable here: nothing cached
         return
     Config.initialize("")

@@ -401,6 +401,7 @@ def _start_queued(db: Database) -> None:
     while (task_id := job_table.claim_next(db, TASKS, slots())) is not None:
         with db.read() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == task_id)).first()
+        assert row is not None, task_id  # just claimed: tasks are never deleted
         kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
         try:
             if kind is None:
@@ -437,6 +438,7 @@ def _adopt(db: Database) -> None:
             continue  # another dispatcher adopted it first
         with db.read() as conn:
             row = conn.execute(select(jobs.c.kind, jobs.c.payload).where(jobs.c.id == task_id)).first()
+        assert row is not None, task_id  # just taken over: tasks are never deleted
         kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
         if task_id in held and kind is not None:
             with _lock:
@@ -473,8 +475,8 @@ def _renew() -> None:
             continue
         with _lock:
             for task_id in set(ids) - held:
-                flight = _flights.get(task_id)
-                if flight is not None and not flight.closing:
+                stale = _flights.get(task_id)
+                if stale is not None and not stale.closing:
                     del _flights[task_id]
 
 
@@ -501,7 +503,8 @@ def _collect() -> None:
 
 def _close(task_id: str, flight: _Flight) -> None:
     """Bring an ended task's outcome home, collecting its result on the server (once)."""
-    state, values = FINISHED, {}
+    state = FINISHED
+    values: dict[str, Any] = {}
     try:
         result = ray.get(flight.ref, timeout=30)
         if flight.kind.collect is not None:

@@ -28,7 +28,7 @@ from core.training.config import RunConfig
 EVENTS_NAME = "digitlab-run-events"
 
 
-@ray.remote(num_cpus=0, max_concurrency=4)
+@ray.remote(num_cpus=0, max_concurrency=4)  # type: ignore[call-overload]  # Ray's stubs lack actor options
 class RunEvents:
     """Where running tasks push progress and epochs and read their stop flag; the dispatchers
     drain it (each only its own runs). One per cluster, named; threaded so that draining never
@@ -67,7 +67,9 @@ class RunEvents:
 def run_events(detached: bool = False) -> Any:
     """The cluster's RunEvents actor (created on first use; ``detached`` on a shared cluster, so it
     outlives a server restart)."""
-    return RunEvents.options(name=EVENTS_NAME, get_if_exists=True, lifetime="detached" if detached else None).remote()
+    return RunEvents.options(  # type: ignore[attr-defined]  # an actor class: Ray adds .options
+        name=EVENTS_NAME, get_if_exists=True, lifetime="detached" if detached else None
+    ).remote()
 
 
 class ActorReporter:

@@ -101,6 +101,12 @@ class Batch:
         """True while the buffer holds uint8 codes rather than float32 values."""
         return self.lut is not None
 
+    @property
+    def table(self) -> np.ndarray:
+        """The code table, value per code (a coded batch only)."""
+        assert self.lut is not None, "the batch holds values, not codes"
+        return self.lut
+
     def tall_images(self) -> np.ndarray:
         """(n, 28, 28) view of the images (switches to the tall layout)."""
         self.to_tall()
@@ -201,7 +207,7 @@ class Batch:
 
     def code_values_of(self, images: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The float32 value of ``codes[k]`` in image ``images[k]``."""
-        values = self.lut[codes]
+        values = self.table[codes]
         if self.affine is not None:
             scale, shift = self.affine
             values = fma_values(values, scale[images], shift[images])
@@ -210,8 +216,8 @@ class Batch:
     def binarize(
         self,
         passes: Callable[[np.ndarray], np.ndarray],
-        value_pass: float,
-        value_fail: float,
+        value_pass: float | np.floating,
+        value_fail: float | np.floating,
         guess: np.ndarray | None = None,
     ) -> None:
         """Coded batch: pixels whose value passes the test get value_pass, the others value_fail.
@@ -278,7 +284,7 @@ class Batch:
         """out (float32, one row per image) = the values of codes (uint8, the same shape)."""
         factor = self._code_factor()
         if factor is None:
-            _into(cv2.LUT(codes, self.lut, dst=out), out)
+            _into(cv2.LUT(codes, self.table, dst=out), out)
         else:
             # value = code * factor exactly: numpy's SIMD cast beats cv2.LUT's gather 3x here
             np.copyto(out, codes)
@@ -315,7 +321,7 @@ class Batch:
         """a if the table is exactly float32(code) * a for every code in use, else None."""
         if not self.coded or self.max_code < 1:
             return None
-        used = self.lut[: self.max_code + 1]
+        used = self.table[: self.max_code + 1]
         factor = used[1]
         expected = np.arange(self.max_code + 1, dtype=np.float32) * factor
         return factor if np.array_equal(used.view(np.uint32), expected.view(np.uint32)) else None

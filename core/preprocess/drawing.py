@@ -227,7 +227,7 @@ def _imdecode(data: bytes, flags: int, source: str) -> np.ndarray:
     if image is None or image.size == 0:
         raise DigitLabError("cannot decode the photo (damaged or truncated file)", source)
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = (np.asarray(image, np.uint16) >> 8).astype(np.uint8)
     return image
 
 

@@ -25,7 +25,8 @@ WORKERS = 2
 class RunnableStep(Protocol):
     """What the engine needs from a step (core.preprocess.steps.Step provides it)."""
 
-    pad: int
+    @property
+    def pad(self) -> int: ...
 
     def run(self, batch: Batch, labels: np.ndarray | None) -> None: ...
 

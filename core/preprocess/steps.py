@@ -122,7 +122,7 @@ class Normalize(Step):
             # Values grow with codes, so the per-image min/max are at the min/max codes; the
             # per-image map is kept pending (see Batch) and later fused with a threshold.
             rows = batch.image_rows()
-            batch.affine = minmax_coefficients(batch.lut[rows.min(axis=1)], batch.lut[rows.max(axis=1)])
+            batch.affine = minmax_coefficients(batch.table[rows.min(axis=1)], batch.table[rows.max(axis=1)])
             return
         batch.materialize()
         rows = batch.image_rows()
@@ -139,7 +139,7 @@ class Scale(Step):
 
     def run(self, batch: Batch, labels: np.ndarray | None) -> None:
         if batch.coded and batch.affine is None:
-            batch.map_values(batch.lut / np.float32(255))
+            batch.map_values(batch.table / np.float32(255))
             return
         batch.materialize()
         np.divide(batch.data, np.float32(255), out=batch.data)
@@ -192,12 +192,13 @@ class Threshold(Step):
             rows = batch.image_rows()
             rows[...] = otsu_threshold(rows, self.maxval, self.type)
         elif batch.coded and batch.affine is None:
-            batch.map_values(cv2.threshold(batch.lut, self.thresh, self.maxval, kind)[1])
+            batch.map_values(cv2.threshold(batch.table, self.thresh, self.maxval, kind)[1])
         elif batch.coded and self.type in ("binary", "binary-inverse"):
             # Output depends only on "value > thresh": decide it with the same cv2 call on the
             # candidate values, per image, then set 0/1 codes in one pass.
             above = np.float32(self.maxval if self.type == "binary" else 0.0)
             below = np.float32(0.0 if self.type == "binary" else self.maxval)
+            assert batch.affine is not None  # the branch above took the batches without one
             scale, shift = batch.affine
             with np.errstate(divide="ignore", invalid="ignore"):
                 bound = (float(np.float32(self.thresh)) - shift.astype(np.float64)) / scale
@@ -205,7 +206,7 @@ class Threshold(Step):
                 lambda v: cv2.threshold(v, self.thresh, 1.0, cv2.THRESH_BINARY)[1].ravel() > 0,
                 above,
                 below,
-                guess=np.searchsorted(batch.lut, bound, side="right"),
+                guess=np.searchsorted(batch.table, bound, side="right"),
             )
         else:
             batch.materialize()
@@ -521,7 +522,7 @@ def deskew_images(images: np.ndarray) -> np.ndarray:
             out[i] = img
             continue
         skew = m["mu11"] / m["mu02"]
-        matrix = np.float32([[1, skew, -0.5 * SIDE * skew], [0, 1, 0]])
+        matrix = np.array([[1, skew, -0.5 * SIDE * skew], [0, 1, 0]], np.float32)
         out[i] = cv2.warpAffine(img, matrix, (SIDE, SIDE), flags=flags)
     return out
 

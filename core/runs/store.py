@@ -19,6 +19,7 @@ marked failed, never half-written.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -104,6 +105,7 @@ class RunStore:
             raise DigitLabError(f"no run {run_id}", self.root)
         if row["status"] == RUNNING and self._reap_row(row):
             row = self._row(run_id)
+            assert row is not None, run_id  # reaping marks a run failed, it never deletes one
         place = self.queue_positions().get(run_id) if row["status"] == QUEUED else None
         return self._run(row, place)
 
@@ -114,14 +116,14 @@ class RunStore:
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
-    def grid_runs(self, grid: str) -> list[Run]:
+    def grid_runs(self, grid: str) -> builtins.list[Run]:
         """The runs tagged with ``grid``, in the order they were created (the queue's order)."""
         self.reap_dead()
         rows = self._rows(_RUN_ROWS.where(runs.c.grid == grid).order_by(jobs.c.created, runs.c.id))
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
-    def grids(self) -> list[tuple[str, float, int]]:
+    def grids(self) -> builtins.list[tuple[str, float, int]]:
         """Every grid id with its first run's creation time and its number of runs, newest first."""
         created = func.min(jobs.c.created).label("created")
         query = (
@@ -133,7 +135,7 @@ class RunStore:
         )
         return [(r["grid"], r["created"], r["n"]) for r in self._rows(query)]
 
-    def queued(self) -> list[Run]:
+    def queued(self) -> builtins.list[Run]:
         """Queued runs in the order they will start."""
         return sorted((r for r in self.list() if r.status == QUEUED), key=lambda r: r.queue_position or 0)
 
@@ -376,12 +378,12 @@ class RunStore:
                 .values(dispatcher=dispatcher, lease_until=time.time() + job_table.LEASE_S)
             )
 
-    def reap_dead(self) -> list[str]:
+    def reap_dead(self) -> builtins.list[str]:
         """Mark failed every running run that no dispatcher ever took up; return their ids."""
         rows = self._rows(_RUN_ROWS.where(jobs.c.state == RUNNING, jobs.c.dispatcher.is_(None)))
         return [r["id"] for r in rows if self._reap_row(r)]
 
-    def orphans(self) -> list[tuple[str, str]]:
+    def orphans(self) -> builtins.list[tuple[str, str]]:
         """Running runs whose dispatcher is gone: (run id, that dispatcher's name). Their tasks may
         still be training (core.execution.keeper): a dispatcher adopts or fails them."""
         return job_table.orphans(self.db, RUNS)
@@ -391,7 +393,7 @@ class RunStore:
         another did first."""
         return job_table.take_over(self.db, run_id, old, dispatcher)
 
-    def renew(self, run_ids: list[str]) -> set[str]:
+    def renew(self, run_ids: builtins.list[str]) -> set[str]:
         """Extend this process's leases on ``run_ids``; return the ones it still holds."""
         return job_table.renew(self.db, run_ids)
 
@@ -453,7 +455,7 @@ class RunStore:
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _rows(self, query: Any) -> list[dict[str, Any]]:
+    def _rows(self, query: Any) -> builtins.list[dict[str, Any]]:
         with self.db.read() as conn:
             return _dicts(conn, query)
 

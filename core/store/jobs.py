@@ -96,7 +96,7 @@ def fair_order(
     )
     order: list[str] = []
     while heads:
-        for owner in [o for o in heads if caps.get(o) is not None and counts[o] >= caps[o]]:
+        for owner in [o for o in heads if (cap := caps.get(o)) is not None and counts[o] >= cap]:
             del heads[owner]
         if not heads:
             break

@@ -141,7 +141,7 @@ class RunConfig:
             raise DigitLabError("run config: hyperparams must be an object")
         return cls(
             dataset=str(d["dataset"]),
-            pipeline=str(d["pipeline"]),
+            pipeline=get_pipeline(str(d["pipeline"])),
             pipeline_label=str(d.get("pipeline_label", "")),
             preset=str(d["preset"]),
             hyperparams=Hyperparams.from_dict(d["hyperparams"]),

@@ -253,7 +253,7 @@ def _corrections(cache: Path) -> Iterator[dict[str, Any]]:
         spec, items = data.get("dataset"), data.get("corrections")
         if not isinstance(spec, str) or not isinstance(items, dict):
             continue
-        people = {c.get("by") for c in items.values() if isinstance(c, dict) and isinstance(c.get("by"), str)}
+        people = {by for c in items.values() if isinstance(c, dict) and isinstance(by := c.get("by"), str)}
         owner = next((o for o in (None, *sorted(people)) if _named(spec, o) == path.stem), None)
         for index, c in items.items():
             if not (str(index).isdigit() and isinstance(c, dict) and _label(c.get("label")) and _label(c.get("given"))):
