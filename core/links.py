@@ -225,7 +225,7 @@ def parse_class_index(raw: str | None, count: int) -> tuple[int | None, str | No
     return int(text), None
 
 
-def parse_errors_cell(params: Mapping[str, str], count: int) -> tuple[tuple[int | None, int | None], list[str]]:
+def parse_errors_cell(params: Mapping[str, str | None], count: int) -> tuple[tuple[int | None, int | None], list[str]]:
     """The Errors page's confusion cell from ``?true=<class>&predicted=<class>``, each part on its own."""
     true, t_warn = parse_class_index(params.get("true"), count)
     predicted, p_warn = parse_class_index(params.get("predicted"), count)

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.classroom.limits import check_selection, formats_text, limits, load_upload
+from core.classroom.limits import Limits, check_selection, formats_text, limits, load_upload
 from core.datasets import DatasetSpec, class_counts, parse_class_names, ready_datasets, summary_lines, with_class_names
 from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
@@ -68,6 +68,7 @@ with st.container(border=True):
             st.session_state[UPLOADER_REFUSED] = str(err)
             st.session_state[UPLOADER_ROUND] += 1
             st.rerun()
+        allowed: Limits | None
         try:
             allowed = limits()
             if allowed.upload_formats is not None:

@@ -26,6 +26,7 @@ cell_params = {k: st.query_params.get(k) for k in ("true", "predicted")}
 run = run_widgets.finished_run_picker(
     lab, "errors", "errors_run", "Finished run (newest first)", "No finished run yet: train one first."
 )
+assert run.config is not None  # a finished run has its config
 
 other = inside_views.evaluation_picker(lab, run)  # None: the run's own test set
 try:
@@ -216,6 +217,7 @@ if rows:
         )
 
 if epochs > 1:
+    assert by_epoch is not None  # more than one epoch shown: the per-epoch predictions are there
     st.subheader("How the errors evolved")
     st.altair_chart(
         charts.class_accuracy(evaluation.class_accuracy_by_epoch(ds.y_test, by_epoch, names), epoch=epoch, order=names),

@@ -18,7 +18,7 @@ from core.experiments.grid import (
     to_markdown,
     with_report_figures,
 )
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, name_of_pipeline
+from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_PIPELINES, Pipeline, name_of_pipeline
 from core.settings import settings
 from core.training.augment import Augmentation, parse_augment
 from core.training.models import PRESETS
@@ -38,6 +38,7 @@ st.caption(
 )
 
 # ---- choosing and launching ---------------------------------------------------------------------
+editor: Pipeline | None
 try:
     editor = state.current_pipeline()
 except DigitLabError:
@@ -50,6 +51,7 @@ if editor is not None and editor.steps and name_of_pipeline(editor) is None:
 def _pipeline_option(value: str) -> str:
     if value in NAMED_PIPELINES:
         return pipeline_title(value)
+    assert editor is not None  # the only other option is the editor's pipeline
     return f"From the Preprocess page: {editor.label}"
 
 
@@ -117,7 +119,7 @@ with st.container(border=True):
         default=["off"],
         key="grid_augment",
         persist_state="session",
-        format_func=AUGMENT_CHOICES.get,
+        format_func=AUGMENT_CHOICES.__getitem__,
         help="Both: each pipeline once as it is and once with its training images "
         "moved at random while training (a row of its own).",
     )
@@ -190,7 +192,7 @@ grid_id = st.selectbox(
     "Grid",
     ids,
     index=ids.index(current),
-    format_func=described.get,
+    format_func=described.__getitem__,
     help="Grids are kept in the run store; pick an earlier one to read its table again.",
 )
 st.session_state[GRID_ID] = grid_id
@@ -244,7 +246,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s])
     )
     if result.active:
-        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.stop_grid, args=(grid_id,))
+        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.stop_grid, args=(grid_id,))  # type: ignore[arg-type]  # return value ignored
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
         st.progress(

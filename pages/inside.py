@@ -45,6 +45,7 @@ def test_image_input() -> tuple[int, np.ndarray]:
     index = int(
         c1.number_input("Test image #", min_value=0, max_value=len(ds.y_test) - 1, value=0, step=1, key="inside_image")
     )
+    assert run.config is not None  # a finished run has its config
     x = inspection.model_inputs(run.config, ds.x_test[index : index + 1])[0]
     predicted = int(probabilities[index].argmax())
     c2.image(
@@ -109,7 +110,11 @@ if view == LEARNED:
 elif view == MAP:
     inside_views.keep_widget("inside_method", "pca")
     st.radio(
-        "Projection", list(embedding.METHODS), format_func=embedding.METHODS.get, horizontal=True, key="inside_method"
+        "Projection",
+        list(embedding.METHODS),
+        format_func=embedding.METHODS.__getitem__,
+        horizontal=True,
+        key="inside_method",
     )
     method = inside_views.kept("inside_method")
     points = lab.embedding_map(run.id, method)
@@ -136,7 +141,11 @@ elif view == MAP:
         help="Which predictions mark the points misclassified: those after this epoch (the "
         "Errors page shows the same epoch). The map itself is the final model's.",
     )
-    shown = probabilities if epoch == epochs else by_epoch[epoch - 1].astype(np.float32)
+    if epoch == epochs:
+        shown = probabilities
+    else:
+        assert by_epoch is not None  # an earlier epoch is only offered when there are per-epoch predictions
+        shown = by_epoch[epoch - 1].astype(np.float32)
     try:
         frame = embedding.map_frame(points, ds.y_test, shown, names)
     except DigitLabError as err:
@@ -173,7 +182,7 @@ else:
     target = c1.selectbox(
         "Dataset (its test images)",
         options,
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         key="inside_target",
         help="Any dataset of 28x28 images with the same classes; load your own on the Data page.",
     )

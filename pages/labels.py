@@ -155,6 +155,7 @@ if search.status != FINISHED:
     st.stop()
 
 suspects = search.suspects
+assert suspects is not None  # a finished search has its suspects
 marks = marks_store.load()
 corrections = fixes.load()
 examined = search.examined or len(ds.y_train)
@@ -211,7 +212,7 @@ for start in range(0, len(rows), COLUMNS):
                 MARK_OPTIONS,
                 key=mark_key,
                 label_visibility="collapsed",
-                format_func=MARK_LABELS.get,
+                format_func=MARK_LABELS.__getitem__,
                 width="stretch",
                 wrap=True,
                 on_change=_set_mark,

@@ -1,5 +1,7 @@
 """Preprocess page: build an ordered pipeline of steps and see what it does, live."""
 
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
@@ -107,7 +109,7 @@ def _step_editor(i: int, entry: dict) -> None:
         if cls.TRAINING_ONLY:
             st.caption(":orange[Training images only: it needs the labels, so test images never get it.]")
         specs = cls.params()
-        values = {"step": cls.KIND}
+        values: dict[str, Any] = {"step": cls.KIND}
         cols = st.columns(3)
         shape = entry["step"].get("shape")
         for n, spec in enumerate(spec for spec in specs if spec.kind != "kernel"):

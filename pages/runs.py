@@ -152,7 +152,9 @@ st.subheader("Curves")
 with_epochs = [r.id for r in runs if r.metrics.get("epochs") or r.active]
 if with_epochs:
     default = [i for i in with_epochs if not by_id[i].active][:3]
-    chosen = st.multiselect("Runs to overlay", with_epochs, default=default, format_func=labels.get, key="runs_overlay")
+    chosen = st.multiselect(
+        "Runs to overlay", with_epochs, default=default, format_func=labels.__getitem__, key="runs_overlay"
+    )
     history = describe.overlay_history(lab, [by_id[i] for i in chosen])
     if len(history):
         # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
@@ -173,7 +175,7 @@ with st.expander("Average the test probabilities of several finished runs of one
 st.subheader("One run")
 if st.session_state.get("runs_selected") not in labels:
     st.session_state.pop("runs_selected", None)  # deleted, or hidden by "My runs"
-run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
+run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_selected")
 query_state.publish("runs", {"run": run_id})
 run = by_id[run_id]
 if run.config is not None:
@@ -205,7 +207,7 @@ b1, b2, b3 = st.columns(3)
 if run.active:
     b1.button(
         "Stop this run",
-        on_click=lab.stop,
+        on_click=lab.stop,  # type: ignore[arg-type]  # its return value is ignored
         args=(run.id,),
         disabled=run.stop_requested,
         key="runs_stop",

@@ -62,7 +62,7 @@ def _sign_out(key: str) -> None:
 members = {k: n for k, n in lab.class_members().items() if k != state.me().key}
 if members:
     with st.expander("Sign a student out (a lost or shared laptop)", icon=":material/logout:"):
-        who_out = st.selectbox("Student", list(members), format_func=members.get, key="teacher_sign_out_who")
+        who_out = st.selectbox("Student", list(members), format_func=members.__getitem__, key="teacher_sign_out_who")
         st.button(
             f"Sign {escape(members[who_out])} out everywhere",
             on_click=_sign_out,

@@ -7,15 +7,16 @@ import streamlit as st
 
 from core.classroom.limits import Limits, limits
 from core.classroom.once import AlreadyRequeued
-from core.datasets import display_spec
+from core.datasets import Dataset, display_spec
 from core.errors import DigitLabError
-from core.preprocess import NAMED_PIPELINES, get_pipeline
+from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline
 from core.runs import describe
 from core.runs.records import tta_line
 from core.training.augment import Augmentation, augment_images
 from core.training.config import RunConfig
 from core.training.models import (
     PRESETS,
+    Hyperparams,
     architecture_text,
     chooses_by_validation,
     count_params,
@@ -131,6 +132,7 @@ with st.container(border=True):
     )
     st.caption(PRESETS[preset].description)
     overrides = run_widgets.hyperparameter_form(preset, maximums=caps)
+    hyperparams: Hyperparams | None
     try:
         hyperparams = hyperparams_for(preset, overrides)
         st.markdown(f"`{architecture_text(hyperparams)}` · {count_params(hyperparams):,} parameters")
@@ -143,6 +145,7 @@ data_col, valid_col = st.columns(2)
 with data_col.container(border=True):
     st.subheader("Data")
     spec = st.session_state[state.DATASET_SPEC]
+    ds: Dataset | None
     try:
         ds = state.current_dataset()
         st.markdown(
@@ -161,8 +164,9 @@ with data_col.container(border=True):
         key="train_pipeline_source",
         persist_state="session",
     )
-    pipeline_arg = None
+    pipeline_arg: str | None = None
     if source == FROM_EDITOR:
+        pipeline: Pipeline | None
         try:
             pipeline = state.current_pipeline()
             pipeline_arg = pipeline.to_json()
@@ -208,7 +212,7 @@ with valid_col.container(border=True):
         help="The report validated on the test set, so its val_ figures are test figures. A "
         "held-out part of the training set keeps the test set unseen until the end.",
     )
-    validation = "test"
+    validation: str | float = "test"
     if how == HELD_OUT:
         st.session_state.setdefault("train_fraction", 0.1)
         validation = st.slider(
@@ -288,6 +292,7 @@ st.button(
 if launching:
     try:
         if ready:
+            assert pipeline_arg is not None  # ready: the pipeline is valid
             config = RunConfig.build(
                 spec,
                 pipeline_arg,
@@ -328,7 +333,9 @@ def follow_offer(exclude: str | None) -> bool:
     if not others:
         return False
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
-    chosen = f1.selectbox("Follow another active run", list(others), format_func=others.get, key="train_follow_choice")
+    chosen = f1.selectbox(
+        "Follow another active run", list(others), format_func=others.__getitem__, key="train_follow_choice"
+    )
     if f2.button("Follow", key="train_follow"):
         st.session_state[state.ACTIVE_RUN] = chosen
         st.rerun()
@@ -382,7 +389,7 @@ else:
             stop.button(
                 "Stop" if not run.stop_requested else "Stopping…",
                 disabled=run.stop_requested,
-                on_click=lab.stop,
+                on_click=lab.stop,  # type: ignore[arg-type]  # its return value is ignored
                 args=(run.id,),
                 key="train_stop",
                 icon=":material/stop:",

@@ -6,6 +6,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core.analysis import drawings
+from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.lab import PrivateData
 from core.preprocess.drawing import PHOTO_TYPES
@@ -27,6 +28,7 @@ run = run_widgets.finished_run_picker(
     "No finished run yet: train one first, then try its model on your own handwriting.",
 )
 
+dataset: Dataset | None
 try:
     dataset = state.load_dataset(lab.run_data_spec(run.id))
 except PrivateData as err:  # a published run on its owner's own upload: draw on its model, not its data
@@ -100,6 +102,7 @@ with right:
         if image is not None:
             result = drawings.predict_canvas(model, run, image, class_names, binary)
         else:
+            assert photo is not None  # stopped above when neither is there
             result = drawings.predict_photo(model, run, photo.getvalue(), photo.name, class_names, binary)
     except DigitLabError as err:
         st.warning(escape(err), icon=":material/block:")

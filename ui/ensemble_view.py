@@ -28,7 +28,7 @@ def show(lab: Lab) -> None:
         )
         return
     labels = {r.id: describe.run_label(r) for r in finished}
-    first = st.selectbox("First run", list(labels), format_func=labels.get, key="ensemble_first")
+    first = st.selectbox("First run", list(labels), format_func=labels.__getitem__, key="ensemble_first")
     partners = {r.id: labels[r.id] for r in lab.ensemble_partners(first)}
     if not partners:
         st.caption("No other finished run of this run's dataset: an ensemble's runs share their test images.")
@@ -36,7 +36,7 @@ def show(lab: Lab) -> None:
     others = st.multiselect(
         "With",
         list(partners),
-        format_func=partners.get,
+        format_func=partners.__getitem__,
         key="ensemble_with",
         max_selections=31,
         help="finished runs of the same dataset (same test images and classes)",

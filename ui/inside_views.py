@@ -150,7 +150,7 @@ def epoch_slider(run_id: str, epochs: int, key: str, help: str) -> int:
     return int(epoch)
 
 
-def epoch_shown(run_id: str, by_epoch: Sequence[Any] | None, key: str, help: str) -> tuple[int, int]:
+def epoch_shown(run_id: str, by_epoch: Sequence[Any] | np.ndarray | None, key: str, help: str) -> tuple[int, int]:
     """(epoch shown, epochs) of a run whose per-epoch predictions are ``by_epoch``: the final model
     unless the :func:`epoch_slider` (shown where there is more than one epoch) picks an earlier one."""
     epochs = len(by_epoch) if by_epoch is not None else 0
@@ -197,7 +197,7 @@ def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
     picked = st.selectbox(
         "Test images",
         options,
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         key=key,
         help="A run evaluated on another dataset (Inside the model page) can be analysed "
         "on that dataset's test images.",

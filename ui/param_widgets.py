@@ -54,6 +54,7 @@ def param_widget(spec: ParamSpec, value: Any, key: str, container: Any, persist:
     if spec.kind == "bool":
         return container.checkbox(spec.title, **default(value=value), **common)
     if spec.kind == "int":
+        assert spec.minimum is not None and spec.maximum is not None, spec.name  # numbers have bounds
         return container.number_input(
             spec.title,
             min_value=int(spec.minimum),
@@ -63,6 +64,7 @@ def param_widget(spec: ParamSpec, value: Any, key: str, container: Any, persist:
             **common,
         )
     if spec.kind == "float":
+        assert spec.minimum is not None and spec.maximum is not None, spec.name
         return container.number_input(
             spec.title,
             min_value=float(spec.minimum),

@@ -83,7 +83,7 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
     run_id = st.selectbox(
         label,
         list(labels),
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         key=key,
         on_change=lambda: st.session_state.pop(f"{key}_link_warning", None),
     )

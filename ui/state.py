@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -95,7 +96,7 @@ def _leave_legacy_page_mode() -> None:
         st.rerun()
 
 
-def _main_script_is_a_page(pages: object) -> bool:
+def _main_script_is_a_page(pages: Any) -> bool:
     """Whether the run's page list holds the main script itself, as only the old mode's does."""
     main = Path(pages.main_script_path)
     return any(
@@ -173,7 +174,7 @@ def _still_loads(who: Identity, spec: object) -> bool:
         parsed = DatasetSpec.parse(str(spec))
     except DigitLabError:
         return False
-    return parsed.path.exists() if parsed.is_file else True
+    return parsed.path is not None and parsed.path.exists() if parsed.is_file else True
 
 
 def save_work(force: bool = False) -> None:
