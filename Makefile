@@ -24,12 +24,15 @@ DOCKER = $(eval DOCKER := $(shell if docker info >/dev/null 2>&1; then echo dock
 endif
 NO_ENGINE := echo "skipped: no container engine works here (docker info and podman info both failed); install Docker or Podman"
 
-.PHONY: run ray ray-stop test install install-dev browser postgres bench clean image image-test
+.PHONY: run ray ray-stop test lint install install-dev browser postgres bench clean image image-test
 
-$(BIN)/.installed: requirements.txt
+# The editable install (pyproject.toml) puts this checkout on the venv's path: core, ui, tools,
+# bench and tests import from any directory, with no sys.path tricks.
+$(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -e . --no-deps
 	touch $@
 
 # The test tools on top of the runtime (requirements-dev.txt includes requirements.txt).
@@ -68,6 +71,12 @@ postgres:
 # A crashed test process ends the run at once with that test named (xdist's restarts could hang it).
 test: install-dev browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
+
+# Style and type gates (settings in pyproject.toml); the whole tree passes them.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check core ui pages app.py tools bench tests
+	$(BIN)/mypy
 
 bench: install-dev
 	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data replicas; do \

@@ -1,4 +1,5 @@
 """Digit Lab: the Streamlit entry point. Shared setup lives here; each page is a file in pages/."""
+
 import streamlit as st
 
 from ui import identity, navigation, state
@@ -17,10 +18,15 @@ who = identity.current()
 if who is None:
     # Sign-in first (OpenID Connect or class code): every page's address shows the sign-in screen
     # and nothing else, no data and no page list, until someone signs in.
-    st.navigation([st.Page(identity.sign_in_page, title="Sign in", url_path="sign-in", default=True)]
-                  + [st.Page(identity.sign_in_page, title="Sign in", url_path=path)
-                     for path in navigation.every_path() if path and path != "sign-in"],
-                  position="hidden").run()
+    st.navigation(
+        [st.Page(identity.sign_in_page, title="Sign in", url_path="sign-in", default=True)]
+        + [
+            st.Page(identity.sign_in_page, title="Sign in", url_path=path)
+            for path in navigation.every_path()
+            if path and path != "sign-in"
+        ],
+        position="hidden",
+    ).run()
     st.stop()
 if list_hidden_here:
     st.rerun()  # this run's browser was told "no page list" (the first load after a start): tell it again

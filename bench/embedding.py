@@ -6,20 +6,18 @@ scikit-learn's ``TSNE`` with its default settings on the same last-hidden-layer 
 Last line: ``embedding: t-SNE map of 10000 test images in <s> s (scikit-learn TSNE defaults <s> s,
 <x>x faster); PCA map <s> s``.
 """
+
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.inside_support import trained_run  # noqa: E402
-from core.datasets import load_spec  # noqa: E402
-from core.analysis.embedding import compute_map, hidden_features, load_map  # noqa: E402
-from core.analysis.inspection import model_inputs  # noqa: E402
-from core.training.fit import load_model  # noqa: E402
+from bench.inside_support import trained_run
+from core.analysis.embedding import compute_map, hidden_features, load_map
+from core.analysis.inspection import model_inputs
+from core.datasets import load_spec
+from core.training.fit import load_model
 
 
 def main() -> None:
@@ -31,8 +29,10 @@ def main() -> None:
             started = time.perf_counter()
             compute_map(root, run_id, method)
             times[method] = time.perf_counter() - started
-            print(f"{method}: {time.perf_counter() - started:.1f} s for {len(load_map(store, run_id, method))} points",
-                  flush=True)
+            print(
+                f"{method}: {time.perf_counter() - started:.1f} s for {len(load_map(store, run_id, method))} points",
+                flush=True,
+            )
 
         from sklearn.manifold import TSNE
 
@@ -43,8 +43,10 @@ def main() -> None:
         TSNE(n_components=2, random_state=0).fit_transform(features)
         baseline = time.perf_counter() - started
         print(f"baseline TSNE defaults: {baseline:.1f} s", flush=True)
-    print(f"embedding: t-SNE map of {len(features)} test images in {times['tsne']:.1f} s (scikit-learn TSNE "
-          f"defaults {baseline:.1f} s, {baseline / times['tsne']:.1f}x faster); PCA map {times['pca']:.1f} s")
+    print(
+        f"embedding: t-SNE map of {len(features)} test images in {times['tsne']:.1f} s (scikit-learn TSNE "
+        f"defaults {baseline:.1f} s, {baseline / times['tsne']:.1f}x faster); PCA map {times['pca']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

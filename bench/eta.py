@@ -8,18 +8,17 @@ queued (``Run.estimated_start``, what Train, Runs and Grid show) is compared wit
 really started.
 Last line: ``eta: <n> queued runs, median announced/actual wait <r>x`` (goal: r in 0.67..1.5).
 """
+
 from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 KINDS = [("D", 3), ("G", 2)]  # (preset, epochs)
 OWNERS = ("alice", "bob", "carol")
@@ -28,9 +27,15 @@ PER_OWNER = 3
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-eta-"))
-    os.environ.update({"PYTHONPATH": str(ROOT), "DIGITLAB_CACHE_DIR": str(work / "cache"),
-                       "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_RUN_ROOT": str(work / "runs"),
-                       "DIGITLAB_CPUS_PER_RUN": "1"})
+    os.environ.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DIGITLAB_CACHE_DIR": str(work / "cache"),
+            "DIGITLAB_DATA_DIR": str(work / "data"),
+            "DIGITLAB_RUN_ROOT": str(work / "runs"),
+            "DIGITLAB_CPUS_PER_RUN": "1",
+        }
+    )
     from core.execution.queue import JobQueue
     from core.runs.store import RunStore
     from core.training.config import RunConfig
@@ -47,8 +52,12 @@ def main() -> None:
     # worker's first run imports TensorFlow and may draw the dataset: once per worker, not per run).
     warm = [jobs.submit(configs[p], owner="teacher") for p, _ in KINDS for _ in range(3)]
     wait_all(warm)
-    print("pace measured on", len(warm), "runs:", ", ".join(f"{store.get(i).preset} {store.get(i).seconds:.1f} s"
-                                                          for i in warm))
+    print(
+        "pace measured on",
+        len(warm),
+        "runs:",
+        ", ".join(f"{store.get(i).preset} {store.get(i).seconds:.1f} s" for i in warm),
+    )
     burst, announced, queued_at = [], {}, {}
     for round_ in range(PER_OWNER):
         for k, owner in enumerate(OWNERS):

@@ -10,19 +10,16 @@ then shows the full dataset.
 
     .venv/bin/python bench/first_page.py
 """
+
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from core.datasets.synthetic import SIZES, generate  # noqa: E402
-from bench.server_support import start_server  # noqa: E402
-from tests.st_wire import WireSession  # noqa: E402
+from bench.server_support import start_server
+from core.datasets.synthetic import SIZES, generate
+from tests.st_wire import WireSession
 
 
 def main() -> None:
@@ -39,20 +36,26 @@ def main() -> None:
                 first = session.run("")
                 usable = time.perf_counter() - answered
                 shown = first.metric("Train images")
-                print(f"first Data page after the server answered: {usable:.1f} s, showing {shown} training "
-                      f"images (render {first.seconds:.1f} s)")
+                print(
+                    f"first Data page after the server answered: {usable:.1f} s, showing {shown} training "
+                    f"images (render {first.seconds:.1f} s)"
+                )
                 deadline = time.monotonic() + 180
                 full = shown
                 while full != f"{SIZES['full'][0]:,}" and time.monotonic() < deadline:
                     time.sleep(1)
                     full = session.run("").metric("Train images")
-                print(f"full default shown {time.perf_counter() - answered:.1f} s after the server answered "
-                      f"({full} training images)")
+                print(
+                    f"full default shown {time.perf_counter() - answered:.1f} s after the server answered "
+                    f"({full} training images)"
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"first page usable in {usable:.1f} s vs {baseline:.1f} s of drawing the full default first: "
-          f"ratio {usable / baseline:.2f} (target: usable within 3 s)")
+    print(
+        f"first page usable in {usable:.1f} s vs {baseline:.1f} s of drawing the full default first: "
+        f"ratio {usable / baseline:.2f} (target: usable within 3 s)"
+    )
 
 
 if __name__ == "__main__":

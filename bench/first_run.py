@@ -11,38 +11,46 @@ first epoch). Then a second click on the same server times a warm run the same w
 
 The machine is shared with other work: run it once or twice and read the spread.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.server_support import start_server  # noqa: E402
-from core.datasets.synthetic import cache_path  # noqa: E402
+from bench.server_support import start_server
+from core.datasets.synthetic import cache_path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 #: True once the run card of a run other than ``previous`` shows (its "Run <id>" title).
-CARD = """previous => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+CARD = """previous => {
+  const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
   return !!s && s.textContent !== previous; }"""
 #: True once that run's first epoch is charted: charts drawn and the progress line past epoch 1.
-CHARTED = """previous => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+CHARTED = """previous => {
+  const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
   const bar = document.querySelector("[data-testid='stProgress']");
-  return !!s && s.textContent !== previous && document.querySelectorAll("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").length >= 2
+  const charts = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg";
+  return !!s && s.textContent !== previous && document.querySelectorAll(charts).length >= 2
     && !!bar && /left$|Finished/.test(bar.textContent) && !/after the first epoch/.test(bar.textContent); }"""
 
 
 def _card_title(page) -> str:
-    return page.evaluate("""() => { const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
+    return page.evaluate("""() => {
+      const s = [...document.querySelectorAll('strong')].find(e => /^Run [0-9a-z]+$/.test(e.textContent));
       return s ? s.textContent : ''; }""")
 
 
@@ -72,6 +80,7 @@ def main() -> None:
         else:
             os.environ["DIGITLAB_CACHE_DIR"] = str(Path(tmp) / "cache")
             from core.datasets import load_spec
+
             load_spec("default:small")
         started = time.perf_counter()
         proc, url = start_server(Path(tmp), "small")
@@ -84,14 +93,19 @@ def main() -> None:
                 opened = time.perf_counter()
                 page.goto(f"{url}/train?preset=H&epochs=2")
                 page.wait_for_selector(IDLE)
-                print(f"Train page ready {time.perf_counter() - opened:.1f} s after opening it; "
-                      f"clicking Train {args.think:g} s later")
+                print(
+                    f"Train page ready {time.perf_counter() - opened:.1f} s after opening it; "
+                    f"clicking Train {args.think:g} s later"
+                )
                 page.wait_for_timeout(args.think * 1000)  # someone reading the page: not a wait for a state
                 fresh_card, fresh = timed_run(page)
                 print(f"fresh server: run card {fresh_card:.1f} s, first epoch charted {fresh:.1f} s after the click")
-                page.wait_for_function("() => /Finished|Stopped|Failed/.test("
-                                       "document.querySelector(\"[data-testid='stProgress']\").textContent)",
-                                       polling=200, timeout=300_000)
+                page.wait_for_function(
+                    "() => /Finished|Stopped|Failed/.test("
+                    "document.querySelector(\"[data-testid='stProgress']\").textContent)",
+                    polling=200,
+                    timeout=300_000,
+                )
                 page.wait_for_selector(IDLE)
                 warm_card, warm = timed_run(page)
                 print(f"warm server: run card {warm_card:.1f} s, first epoch charted {warm:.1f} s after the click")

@@ -7,6 +7,7 @@ Budgets: generation at most 20 s, cached load at most 1 s on the 2-core target m
 
 Run: .venv/bin/python bench/generate.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.datasets.synthetic import SIZES, cache_path, default_dataset, generate  # noqa: E402
+from core.datasets.synthetic import SIZES, cache_path, default_dataset, generate
 
 GENERATE_BUDGET_S = 20.0
 LOAD_BUDGET_S = 1.0
@@ -47,10 +46,14 @@ def main() -> int:
         _, npy_s = timed(np.load, raw)
 
     print(f"baseline: 7,000-image slice {slice_s:.2f} s x 10 = {serial_s:.2f} s")
-    print(f"full generation + save: {full_s:.2f} s ({full_s / serial_s:.2f}x the baseline; "
-          f"budget {GENERATE_BUDGET_S:.0f} s: {'ok' if full_s <= GENERATE_BUDGET_S else 'OVER'})")
-    print(f"cached load of {size_mb:.0f} MB: {load_s:.3f} s ({load_s / npy_s:.2f}x a plain np.load of the "
-          f"same bytes, {npy_s:.3f} s; budget {LOAD_BUDGET_S:.0f} s: {'ok' if load_s <= LOAD_BUDGET_S else 'OVER'})")
+    print(
+        f"full generation + save: {full_s:.2f} s ({full_s / serial_s:.2f}x the baseline; "
+        f"budget {GENERATE_BUDGET_S:.0f} s: {'ok' if full_s <= GENERATE_BUDGET_S else 'OVER'})"
+    )
+    print(
+        f"cached load of {size_mb:.0f} MB: {load_s:.3f} s ({load_s / npy_s:.2f}x a plain np.load of the "
+        f"same bytes, {npy_s:.3f} s; budget {LOAD_BUDGET_S:.0f} s: {'ok' if load_s <= LOAD_BUDGET_S else 'OVER'})"
+    )
     print(f"generate {full_s:.2f} s for {total} images, cached load {load_s:.3f} s")
     return 0
 

@@ -10,24 +10,22 @@ and making a corrected dataset version, each against a plain baseline in the sam
 
 Last line: ``inside: inspection <x>x predict, evaluation <x>x bare predict, version <x>x save_upload``.
 """
+
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.inside_support import trained_run  # noqa: E402
-from core import inspection  # noqa: E402
-from core.analysis.cross_eval import evaluate_run  # noqa: E402
-from core.datasets import Dataset, load_spec, save_upload  # noqa: E402
-from core.labels.corrections import LabelCorrections, make_version  # noqa: E402
-from core.training.fit import load_model  # noqa: E402
+from bench.inside_support import trained_run
+from core.analysis import inspection
+from core.analysis.cross_eval import evaluate_run
+from core.datasets import Dataset, load_spec, save_upload
+from core.labels.corrections import LabelCorrections, make_version
+from core.training.fit import load_model
 
 
 def _timed(work) -> float:
@@ -57,8 +55,9 @@ def main() -> None:
         print(f"inspection of 20 images: {t_inspect:.2f} s; predict_on_batch of them: {t_predict:.2f} s", flush=True)
 
         t_eval = _timed(lambda: evaluate_run(str(store.root), run_id, "default:full"))
-        t_bare = _timed(lambda: model.predict(inspection.model_inputs(run.config, full.x_test), batch_size=1024,
-                                              verbose=0))
+        t_bare = _timed(
+            lambda: model.predict(inspection.model_inputs(run.config, full.x_test), batch_size=1024, verbose=0)
+        )
         print(f"evaluation on 10,000 images: {t_eval:.2f} s; bare predict: {t_bare:.2f} s", flush=True)
 
         fixes = LabelCorrections("default:full")
@@ -70,8 +69,10 @@ def main() -> None:
         copy = Dataset(full.name + " copy", full.x_train, full.y_train, full.x_test, full.y_test, full.class_names)
         t_save = _timed(lambda: save_upload(copy))
         print(f"version with 100 corrections: {t_version:.2f} s; save_upload: {t_save:.2f} s", flush=True)
-    print(f"inside: inspection {t_inspect / t_predict:.1f}x predict, evaluation {t_eval / t_bare:.1f}x bare predict, "
-          f"version {t_version / t_save:.1f}x save_upload")
+    print(
+        f"inside: inspection {t_inspect / t_predict:.1f}x predict, evaluation {t_eval / t_bare:.1f}x bare predict, "
+        f"version {t_version / t_save:.1f}x save_upload"
+    )
 
 
 if __name__ == "__main__":

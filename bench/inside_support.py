@@ -1,11 +1,12 @@
 """Shared by bench/embedding.py and bench/inside.py: one real run trained in this process."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from core.training.config import RunConfig
 from core.runs.store import FINISHED, PREDICTIONS_NAME, RunStore
+from core.training.config import RunConfig
 
 
 def trained_run(root: Path, dataset: str = "default:full", preset: str = "H", epochs: int = 1) -> tuple[RunStore, str]:
@@ -22,14 +23,21 @@ def trained_run(root: Path, dataset: str = "default:full", preset: str = "H", ep
             self.store.add_epoch(self.run_id, event)
 
     store = RunStore(root)
-    config = RunConfig.build(dataset=dataset, pipeline="normal-threshold-dilate-erosion", preset=preset,
-                             overrides={"epochs": epochs, "early_stop": None})
+    config = RunConfig.build(
+        dataset=dataset,
+        pipeline="normal-threshold-dilate-erosion",
+        preset=preset,
+        overrides={"epochs": epochs, "early_stop": None},
+    )
     run = store.create(config, status="running")
     started = time.perf_counter()
     outcome = train(config, EpochRecorder(store, run.id))
     store.save_model(run.id, outcome.model)
     store.save_array(run.id, PREDICTIONS_NAME, outcome.test_probabilities)
     store.finish(run.id, FINISHED, outcome.metrics)
-    print(f"trained {preset} on {dataset} for {epochs} epoch(s) in {time.perf_counter() - started:.1f} s "
-          f"(test accuracy {outcome.metrics['test_accuracy']:.4f})", flush=True)
+    print(
+        f"trained {preset} on {dataset} for {epochs} epoch(s) in {time.perf_counter() - started:.1f} s "
+        f"(test accuracy {outcome.metrics['test_accuracy']:.4f})",
+        flush=True,
+    )
     return store, run.id

@@ -13,17 +13,16 @@ Also printed: the memory of the idle Ray processes, of each warm worker after tr
 stop latency (a running run's stop request until its status is "stopped").
 Last line: ``jobs: 18 runs, through the queue <a> s, in-process <b> s, overhead <r>x, nodes 2, fair share <yes|no>``.
 """
+
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def rss_mb(pid: int) -> float:
@@ -56,33 +55,41 @@ def ray_processes(session_name: str) -> dict[int, str]:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-jobs-"))
-    os.environ.update({"PYTHONPATH": str(ROOT), "DIGITLAB_CACHE_DIR": str(work / "cache"),
-                       "DIGITLAB_CPUS_PER_RUN": "1"})
+    os.environ.update(
+        {"PYTHONPATH": str(ROOT), "DIGITLAB_CACHE_DIR": str(work / "cache"), "DIGITLAB_CPUS_PER_RUN": "1"}
+    )
     from ray.cluster_utils import Cluster
 
     from core.execution import ray_local, ray_token
 
     ray_local.use_loopback(True)  # the nodes take this environment: loopback, the lab's token
     ray_token.apply()
-    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 128 * 2**20,
-                                                          "include_dashboard": False})
-    head.add_node(num_cpus=1, env_vars={"DIGITLAB_CACHE_DIR": str(work / "node2-cache"),
-                                                 "DIGITLAB_RUN_ROOT": str(work / "node2-runs")})
+    head = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": 128 * 2**20, "include_dashboard": False},
+    )
+    head.add_node(
+        num_cpus=1,
+        env_vars={"DIGITLAB_CACHE_DIR": str(work / "node2-cache"), "DIGITLAB_RUN_ROOT": str(work / "node2-runs")},
+    )
     head.wait_for_nodes()
     os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
-    from core.execution import cluster
     from core.datasets import load_spec
-    from core.experiments.grid import GridSpec, submit_grid
+    from core.execution import cluster
     from core.execution.queue import JobQueue
-    from core.training.config import RunConfig
+    from core.experiments.grid import GridSpec, submit_grid
     from core.runs.store import RunStore
+    from core.training.config import RunConfig
 
     cluster.connect()
     session_name = Path(head.head_node.get_session_dir_path()).name
     idle = {pid: cmd for pid, cmd in ray_processes(session_name).items() if "ray::" not in cmd}
     idle_mb = sum(rss_mb(pid) for pid in idle)
-    print(f"memory: this server process {rss_mb(os.getpid()):.0f} MB; its Ray (2 nodes, {len(idle)} processes, idle) "
-          f"{idle_mb:.0f} MB", flush=True)
+    print(
+        f"memory: this server process {rss_mb(os.getpid()):.0f} MB; its Ray (2 nodes, {len(idle)} processes, idle) "
+        f"{idle_mb:.0f} MB",
+        flush=True,
+    )
 
     spec = GridSpec.report_table("default:small", epochs=1)
     configs = spec.configs()
@@ -116,9 +123,11 @@ def main() -> None:
         jobs.stop(long_run)
         while store.get(long_run).active:
             time.sleep(0.02)
-        print(f"stop: a running run stopped {time.perf_counter() - asked:.2f} s after the request "
-              f"({store.get(long_run).status}, model kept: {(store.folder(long_run) / 'model.keras').is_file()})",
-              flush=True)
+        print(
+            f"stop: a running run stopped {time.perf_counter() - asked:.2f} s after the request "
+            f"({store.get(long_run).status}, model kept: {(store.folder(long_run) / 'model.keras').is_file()})",
+            flush=True,
+        )
     finally:
         jobs.close()
         cluster.shutdown()
@@ -130,8 +139,10 @@ def main() -> None:
     for config in configs:
         train(config)
     loop_s = time.perf_counter() - start
-    print(f"jobs: {len(configs)} runs, through the queue {queue_s:.1f} s, in-process {loop_s:.1f} s, "
-          f"overhead {queue_s / loop_s:.2f}x, nodes 2, fair share {'yes' if fair else 'no'}")
+    print(
+        f"jobs: {len(configs)} runs, through the queue {queue_s:.1f} s, in-process {loop_s:.1f} s, "
+        f"overhead {queue_s / loop_s:.2f}x, nodes 2, fair share {'yes' if fair else 'no'}"
+    )
 
 
 if __name__ == "__main__":

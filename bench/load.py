@@ -7,10 +7,10 @@ the image lines, scaled up. For the record, ``pandas.read_csv(engine="c", dtype=
 timed on the same tenth (the loader uses ``np.loadtxt(dtype=np.uint8)``, which measured faster).
 Last line: ``ahdd-csv load <s> s for 70000 images (baseline np.loadtxt <s> s, speedup <x>x)``.
 """
+
 from __future__ import annotations
 
 import io
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.datasets import load_path  # noqa: E402
-from core.datasets.ahdd_csv import EXPECTED_FILES, images_to_csv  # noqa: E402
+from core.datasets import load_path
+from core.datasets.ahdd_csv import EXPECTED_FILES, images_to_csv
 
 N_TRAIN, N_TEST = 60_000, 10_000
 BASELINE_FRACTION = 10
@@ -53,8 +51,9 @@ def main() -> None:
         started = time.perf_counter()
         arrays = write_ahdd_csv(folder)
         size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
-        print(f"wrote {N_TRAIN + N_TEST} images as AHDD CSV ({size_mb:.0f} MB) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"wrote {N_TRAIN + N_TEST} images as AHDD CSV ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s"
+        )
 
         started = time.perf_counter()
         ds = load_path(folder)
@@ -67,8 +66,10 @@ def main() -> None:
         baseline = _seconds(lambda: np.loadtxt(io.BytesIO(part), delimiter=",")) * scale
         pandas_u8 = _seconds(lambda: pd.read_csv(io.BytesIO(part), header=None, engine="c", dtype=np.uint8)) * scale
     print(f"pandas.read_csv(engine='c', dtype=uint8), scaled: {pandas_u8:.2f} s")
-    print(f"ahdd-csv load {ours:.2f} s for {N_TRAIN + N_TEST} images "
-          f"(baseline np.loadtxt {baseline:.2f} s, speedup {baseline / ours:.1f}x)")
+    print(
+        f"ahdd-csv load {ours:.2f} s for {N_TRAIN + N_TEST} images "
+        f"(baseline np.loadtxt {baseline:.2f} s, speedup {baseline / ours:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ sessions. Prints median render times, their ratio, and the server's memory per s
 
     .venv/bin/python bench/load_sessions.py [sessions]
 """
+
 from __future__ import annotations
 
 import statistics
@@ -16,11 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.server_support import start_server  # noqa: E402
-from tests.st_wire import WireSession  # noqa: E402
+from bench.server_support import start_server
+from tests.st_wire import WireSession
 
 ROUNDS = 5
 PAGES = ("", "train")
@@ -66,9 +64,13 @@ def main(sessions: int) -> None:
             proc.wait(timeout=20)
     one, many = statistics.median(alone), statistics.median(together)
     print(f"1 session: median render {one * 1000:.0f} ms ({len(alone)} renders)")
-    print(f"{sessions} sessions: median render {many * 1000:.0f} ms, slowest {max(together):.2f} s, "
-          f"{len(together)} renders in {wall:.1f} s ({len(together) / wall:.1f} per s)")
-    print(f"server RSS {rss_before:.0f} -> {rss_after:.0f} MB ({(rss_after - rss_before) / sessions:.1f} MB per session)")
+    print(
+        f"{sessions} sessions: median render {many * 1000:.0f} ms, slowest {max(together):.2f} s, "
+        f"{len(together)} renders in {wall:.1f} s ({len(together) / wall:.1f} per s)"
+    )
+    print(
+        f"server RSS {rss_before:.0f} -> {rss_after:.0f} MB ({(rss_after - rss_before) / sessions:.1f} MB per session)"
+    )
     print(f"render slowdown with {sessions} concurrent sessions: x{many / one:.1f}")
 
 

@@ -14,21 +14,17 @@ where identical means the report's output, transposed back upright, equals the p
 --per-step first prints, for every step type alone with its defaults, the project's time per
 image on the whole data against a per-image loop of the plain OpenCV call (on --loop-n images).
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview  # noqa: E402
-from report_loop import from_report_layout, report_loop, to_report_layout  # noqa: E402
+from bench.report_loop import from_report_layout, report_loop, to_report_layout
+from core.preprocess import STEP_TYPES, Pipeline, get_pipeline, preview
 
 
 def plain_call(step):
@@ -45,8 +41,12 @@ def plain_call(step):
     if kind == "class-erosion":
         kernel = step.kernel_array()
         return lambda img, label: cv2.erode(img, kernel, iterations=step.iterations) if label == step.digit else img
-    ops = {"erosion": cv2.MORPH_ERODE, "dilation": cv2.MORPH_DILATE, "opening": cv2.MORPH_OPEN,
-           "closing": cv2.MORPH_CLOSE}
+    ops = {
+        "erosion": cv2.MORPH_ERODE,
+        "dilation": cv2.MORPH_DILATE,
+        "opening": cv2.MORPH_OPEN,
+        "closing": cv2.MORPH_CLOSE,
+    }
     if kind in ops:
         kernel = step.kernel_array()
         return lambda img, label: cv2.morphologyEx(img, ops[kind], kernel, iterations=step.iterations)
@@ -60,12 +60,12 @@ def per_step_table(x: np.ndarray, y: np.ndarray, loop_n: int, repeat: int) -> No
     for kind, cls in STEP_TYPES.items():
         step = cls()
         pipeline = Pipeline((step,))
-        project_s, _ = best_time(lambda: pipeline.transform_train(x, y), repeat)
+        project_s, _ = best_time(lambda: pipeline.transform_train(x, y), repeat)  # noqa: B023 - called at once
         call = plain_call(step)
         loop = "-"
         ratio = ""
         if call is not None:
-            loop_s, _ = best_time(lambda: [call(img, label) for img, label in zip(xf, y)], repeat)
+            loop_s, _ = best_time(lambda: [call(img, label) for img, label in zip(xf, y)], repeat)  # noqa: B023 - called at once
             loop_us = loop_s / len(xf) * 1e6
             loop = f"{loop_us:.2f}"
             ratio = f"{loop_us / (project_s / len(x) * 1e6):.1f}x"
@@ -131,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     report_s, report_out = best_time(run_report, args.repeat)
     project_s, project_out = best_time(lambda: pipeline.transform_train(x, y), args.repeat)
     identical = np.array_equal(from_report_layout(report_out), project_out)
-    print(f"seed-loop {report_s:.3f} s, project {project_s:.3f} s, speedup {report_s / project_s:.1f}x, "
-          f"identical: {'yes' if identical else 'no'}")
+    print(
+        f"seed-loop {report_s:.3f} s, project {project_s:.3f} s, speedup {report_s / project_s:.1f}x, "
+        f"identical: {'yes' if identical else 'no'}"
+    )
     return 0 if identical else 1
 
 

@@ -13,19 +13,18 @@ machine adds its own noise: run it once or twice.
 The last line: ``preview under training: <r0>x slower with training at the server's priority,
 <r10>x with training's priority lowered``
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _page_reruns(repeat: int) -> float:
@@ -79,8 +78,10 @@ def measure(nice: int, repeat: int, tmp: Path) -> tuple[float, float]:
         while any(jobs.store.get(i).active for i in ids) and time.monotonic() < deadline:
             time.sleep(0.5)
         jobs.close()
-    print(f"training nice {nice:2d}: preview rerun {quiet:.2f} s quiet, {loaded:.2f} s with "
-          f"{len(ids)} trainings ({loaded / quiet:.1f}x)")
+    print(
+        f"training nice {nice:2d}: preview rerun {quiet:.2f} s quiet, {loaded:.2f} s with "
+        f"{len(ids)} trainings ({loaded / quiet:.1f}x)"
+    )
     return quiet, loaded
 
 
@@ -90,19 +91,29 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        os.environ.update(DIGITLAB_CACHE_DIR=str(tmp / "cache"), DIGITLAB_DATA_DIR=str(tmp / "data"),
-                          DIGITLAB_DEFAULT_SIZE="small", TF_CPP_MIN_LOG_LEVEL="2")
+        os.environ.update(
+            DIGITLAB_CACHE_DIR=str(tmp / "cache"),
+            DIGITLAB_DATA_DIR=str(tmp / "data"),
+            DIGITLAB_DEFAULT_SIZE="small",
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
         from core.datasets.synthetic import cache_path
 
         target = cache_path("small")
-        cached = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digitlab" / target.relative_to(tmp / "cache")
+        cached = (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            / "digitlab"
+            / target.relative_to(tmp / "cache")
+        )
         target.parent.mkdir(parents=True)
         if cached.is_file():
             shutil.copy(cached, target)
         same = measure(0, args.repeat, tmp)
         lowered = measure(10, args.repeat, tmp)
-    print(f"preview under training: {same[1] / same[0]:.1f}x slower with training at the server's priority, "
-          f"{lowered[1] / lowered[0]:.1f}x with training's priority lowered")
+    print(
+        f"preview under training: {same[1] / same[0]:.1f}x slower with training at the server's priority, "
+        f"{lowered[1] / lowered[0]:.1f}x with training's priority lowered"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ The last line is (means over seeds, the ensemble's a single figure)
     .venv/bin/python bench/real_data.py [--seeds 0,1,2] [--epochs 20] [--long-epochs 40] [--default-size small]
 
 It skips with a message where ../shared is absent. Nothing of the data is written anywhere.
-"""
+"""  # noqa: E501 - the docstring quotes the exact last line
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
 ZIP = ROOT.parent / "shared" / "data" / "ahdd-real-sample.zip"
 TRAIN_IDS = 1500  # ids 1..1500 train, the rest test: writers never on both sides
 VAL_IDS = 150  # the last 150 training ids, other writers, held out to select on
@@ -49,8 +49,10 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "long + weight decay": ("CNN-BN", {"weight_decay": 0.0005}),
     "long + label smoothing": ("CNN-BN", {"label_smoothing": 0.1}),
     "long + best epoch": ("CNN-BN", {"patience": 10}),
-    "long + all four": ("CNN-BN", {"lr_schedule": "warmup-cosine", "weight_decay": 0.0005, "label_smoothing": 0.1,
-                                   "patience": 10}),
+    "long + all four": (
+        "CNN-BN",
+        {"lr_schedule": "warmup-cosine", "weight_decay": 0.0005, "label_smoothing": 0.1, "patience": 10},
+    ),
 }
 
 
@@ -62,8 +64,9 @@ def load_real(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         names = [n for n in archive.namelist() if n.endswith(".png")]
         ids = np.array([int(n.rsplit("id_", 1)[1].split("_")[0]) for n in names])
         order = np.argsort(ids)
-        x = np.stack([cv2.imdecode(np.frombuffer(archive.read(names[i]), np.uint8), cv2.IMREAD_GRAYSCALE)
-                      for i in order])
+        x = np.stack(
+            [cv2.imdecode(np.frombuffer(archive.read(names[i]), np.uint8), cv2.IMREAD_GRAYSCALE) for i in order]
+        )
     y = np.array([int(names[i].rsplit("label_", 1)[1].split(".")[0]) for i in order], dtype=np.int64)
     return x, y, ids[order]
 
@@ -80,8 +83,8 @@ def main() -> int:
         print(f"real: skipped, {ZIP} is absent (it sits in ../shared beside the checkout)")
         return 0
     from core.analysis import ensemble
-    from core.training import tta
     from core.preprocess import get_pipeline
+    from core.training import tta
     from core.training.config import RunConfig
     from core.training.fit import TrainingData, train
 
@@ -91,24 +94,37 @@ def main() -> int:
     x_all, y_all, x_test, y_test = xr[train_part], y[train_part], xr[test_part], y[test_part]
     seeds = [int(s) for s in args.seeds.split(",")]
     recipes = {name: RECIPES[name.strip()] for name in args.recipes.split(",")}
-    variants = {"CNN": ("CNN", {"epochs": args.epochs}, None),
-                "CNN-BN with augmentation": ("CNN-BN", {"epochs": args.epochs}, "on"),
-                **{name: (preset, {"epochs": args.long_epochs, **over}, "on") for name, (preset, over) in recipes.items()}}
+    variants = {
+        "CNN": ("CNN", {"epochs": args.epochs}, None),
+        "CNN-BN with augmentation": ("CNN-BN", {"epochs": args.epochs}, "on"),
+        **{name: (preset, {"epochs": args.long_epochs, **over}, "on") for name, (preset, over) in recipes.items()},
+    }
     test_acc: dict[str, list[float]] = {name: [] for name in variants}
     val_acc: dict[str, list[float]] = {name: [] for name in variants}
     val_loss: dict[str, list[float]] = {name: [] for name in variants}
     probs: dict[str, list[np.ndarray]] = {name: [] for name in variants}
     models: dict[str, list] = {name: [] for name in recipes}
     default_cnn: list[float] = []
-    print(f"{len(y_test)} real test images (ids {TRAIN_IDS + 1}..{ids.max()}), {len(y_all)} real training images "
-          f"(ids {TRAIN_IDS - VAL_IDS + 1}..{TRAIN_IDS} held out to select on), seeds {seeds}", flush=True)
+    print(
+        f"{len(y_test)} real test images (ids {TRAIN_IDS + 1}..{ids.max()}), {len(y_all)} real training images "
+        f"(ids {TRAIN_IDS - VAL_IDS + 1}..{TRAIN_IDS} held out to select on), seeds {seeds}",
+        flush=True,
+    )
     tr, va = np.arange(len(y_all) - VAL_IDS), np.arange(len(y_all) - VAL_IDS, len(y_all))  # ids are in order
     for seed in seeds:
-        data = TrainingData(x_train=x_all[tr], y_train=y_all[tr], x_val=x_all[va], y_val=y_all[va],
-                            x_test=x_test, y_test=y_test, val_is_test=False)
+        data = TrainingData(
+            x_train=x_all[tr],
+            y_train=y_all[tr],
+            x_val=x_all[va],
+            y_val=y_all[va],
+            x_test=x_test,
+            y_test=y_test,
+            val_is_test=False,
+        )
         for name, (preset, overrides, augment) in variants.items():
-            config = RunConfig.build("default:tiny", "raw", preset, overrides, validation=VALIDATION, seed=seed,
-                                     augment=augment)
+            config = RunConfig.build(
+                "default:tiny", "raw", preset, overrides, validation=VALIDATION, seed=seed, augment=augment
+            )
             started = time.perf_counter()
             out = train(config, data=data)
             m = out.metrics
@@ -119,21 +135,29 @@ def main() -> int:
             if name in models:
                 models[name].append(out.model)
             best = f", best epoch {m['best_epoch']}/{m['epochs']}" if m.get("best_epoch") else ""
-            print(f"seed {seed} {name}: val {m['val_accuracy']:.4f}, test {m['test_accuracy']:.4f}{best} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"seed {seed} {name}: val {m['val_accuracy']:.4f}, test {m['test_accuracy']:.4f}{best} "
+                f"({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
         config = RunConfig.build(f"default:{args.default_size}", "raw", "CNN", seed=seed)
         started = time.perf_counter()
         p = train(config).model.predict(x_test, batch_size=1024, verbose=0)
         default_cnn.append(float((p.argmax(axis=1) == y_test).mean()))
-        print(f"seed {seed} default-trained CNN on real: {default_cnn[-1]:.4f} "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"seed {seed} default-trained CNN on real: {default_cnn[-1]:.4f} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     mean = {name: float(np.mean(v)) for name, v in test_acc.items()}
     print("\nname: val_accuracy, val_loss means | test_accuracy mean ± std (min..max)")
     for name in variants:
         t = test_acc[name]
-        print(f"{name}: {np.mean(val_acc[name]):.4f}, {np.mean(val_loss[name]):.4f} | {mean[name]:.4f} ± {np.std(t, ddof=1) if len(t) > 1 else 0:.4f} "
-              f"({min(t):.4f}..{max(t):.4f})")
+        print(
+            f"{name}: {np.mean(val_acc[name]):.4f}, {np.mean(val_loss[name]):.4f} | "
+            f"{mean[name]:.4f} ± {np.std(t, ddof=1) if len(t) > 1 else 0:.4f} "
+            f"({min(t):.4f}..{max(t):.4f})"
+        )
     # Chosen on validation figures only: the highest val_accuracy, ties (150 images) broken by val_loss.
     best_recipe = max(recipes, key=lambda n: (round(float(np.mean(val_acc[n])), 4), -np.mean(val_loss[n])))
     print(f"best recipe (highest mean val_accuracy, ties by val_loss): {best_recipe}")
@@ -149,9 +173,11 @@ def main() -> int:
         for line in ens.member_lines():
             print(f"  {line}")
     k, e = (len(ens.members), ens.accuracy) if ens is not None else (1, mean[best_recipe])
-    print(f"real: {len(y_test)} real test images, CNN {mean['CNN']:.4f}, CNN-BN with augmentation "
-          f"{mean['CNN-BN with augmentation']:.4f}, best recipe {mean[best_recipe]:.4f}, ensemble of {k} {e:.4f}, "
-          f"default-trained CNN {float(np.mean(default_cnn)):.4f}")
+    print(
+        f"real: {len(y_test)} real test images, CNN {mean['CNN']:.4f}, CNN-BN with augmentation "
+        f"{mean['CNN-BN with augmentation']:.4f}, best recipe {mean[best_recipe]:.4f}, ensemble of {k} {e:.4f}, "
+        f"default-trained CNN {float(np.mean(default_cnn)):.4f}"
+    )
     return 0
 
 

@@ -15,7 +15,8 @@ runs are waited for; a run counts as finished when it ends "finished" with every
 configured for and its model file. Last line exactly:
 ``replicas: 2 labs, 1 killed mid-lesson, <s> of 3 students kept their sign-in and work, <k> of <n> runs finished, <f> lost``
 (goal: s = 3, k = n = 6, f = 0).
-"""
+"""  # noqa: E501 - the docstring quotes the exact last line
+
 from __future__ import annotations
 
 import os
@@ -34,19 +35,25 @@ from contextlib import ExitStack
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from server_support import free_port  # noqa: E402
+from bench.server_support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STUDENTS = ("Amal", "Badr", "Chen")
 RUNS_EACH, EPOCHS = 2, 30
 CODE = "owl-42"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 APP = "[data-testid='stApp']"
 IDLE = f"{APP}[data-test-script-state='notRunning']"
 SIGNIN_COOKIE = "digitlab_signin"
@@ -79,6 +86,7 @@ def healthy(url: str) -> bool:
 
 # ---- Ray ----------------------------------------------------------------------------------------
 
+
 def start_ray(port: int, mark: str, temp: Path) -> None:
     """The lab's own Ray as `make ray` starts it, on loopback at ``port``, its sessions in ``temp``
     (short: Ray's socket paths must fit 107 bytes; and apart, so the /tmp/ray/ray_current_cluster
@@ -89,8 +97,9 @@ def start_ray(port: int, mark: str, temp: Path) -> None:
     from tools.lab_ray import start_command
 
     env = dict(node_env(), DIGITLAB_BENCH_RAY=mark)  # loopback and the lab's token, as `make ray` gives
-    subprocess.run([*start_command(port), f"--temp-dir={temp}"], env=env, check=True, stdout=subprocess.DEVNULL,
-                   timeout=300)
+    subprocess.run(
+        [*start_command(port), f"--temp-dir={temp}"], env=env, check=True, stdout=subprocess.DEVNULL, timeout=300
+    )
 
 
 def stop_ray(mark: str) -> None:
@@ -107,6 +116,7 @@ def stop_ray(mark: str) -> None:
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
+
 
 class Postgres:
     """A throwaway server from Debian's package, on loopback with a password, in its own folder."""
@@ -136,13 +146,33 @@ class Postgres:
         pwfile.write_text(self.password)
         if self.as_user:
             shutil.chown(pwfile, "postgres", "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "digitlab", f"--pwfile={pwfile}",
-                  "--auth-host=scram-sha-256", "--auth-local=trust",
-                  "--encoding=UTF8", "--locale=C.UTF-8")  # not SQL_ASCII, whatever this shell's locale
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "digitlab",
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )  # not SQL_ASCII, whatever this shell's locale
         pwfile.unlink()
         # The socket in its own folder (no /var/run/postgresql needed), TCP on loopback only.
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "log"), "-w", "-t", "60",
-                  "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.home}", "start")
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.home / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.home}",
+            "start",
+        )
         self.started = True
         import psycopg
 
@@ -153,12 +183,16 @@ class Postgres:
 
     def stop(self) -> None:
         if self.started:
-            subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
-                            "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(self.home, ignore_errors=True)
 
 
 # ---- HAProxy ------------------------------------------------------------------------------------
+
 
 def haproxy_binary() -> str:
     """Debian's haproxy, installed first when missing (root only)."""
@@ -167,8 +201,13 @@ def haproxy_binary() -> str:
         return found
     if os.getuid() != 0:
         raise SystemExit("haproxy missing: run 'sudo apt-get install haproxy'")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "haproxy"], check=True, capture_output=True,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), timeout=600)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "haproxy"],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        timeout=600,
+    )
     return shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
@@ -200,6 +239,7 @@ backend labs
 
 
 # ---- the students ---------------------------------------------------------------------------------
+
 
 def owner(name: str) -> str:
     """A class-code student's owner key (core.classroom.access: ``code:<name, lower case>``)."""
@@ -239,7 +279,8 @@ def sign_in(ctx, url: str, name: str):
     page.get_by_label("Class code").fill(CODE)
     page.get_by_role("button", name="Enter").click()
     page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first.wait_for(
-        timeout=300_000)
+        timeout=300_000
+    )
     wait(lambda: cookie(ctx, SIGNIN_COOKIE), 30, f"{name}'s sign-in cookie", 0.1)
     page.wait_for_selector(IDLE)
     return page
@@ -251,7 +292,7 @@ def start_runs(page, url: str, store, name: str) -> list[str]:
     page.wait_for_selector(IDLE)
     for n in range(1, RUNS_EACH + 1):
         page.get_by_role("button", name=re.compile("Train")).last.click()
-        wait(lambda: len(runs_of(store, name)) >= n, 120, f"{name}'s run {n} in the store")
+        wait(lambda: len(runs_of(store, name)) >= n, 120, f"{name}'s run {n} in the store")  # noqa: B023 - called at once
         page.wait_for_selector(IDLE)
     return runs_of(store, name)
 
@@ -298,12 +339,32 @@ def _carries_on(page, url: str, name: str, run_ids: list[str]) -> tuple[bool, st
 
 # ---- the benchmark --------------------------------------------------------------------------------
 
+
 def start_lab(work: Path, port: int, env: dict[str, str], name: str) -> subprocess.Popen:
     with open(work / f"{name}.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def end(proc: subprocess.Popen | None, grace: float = 15) -> None:
@@ -337,12 +398,23 @@ def main() -> None:
         start_ray(ray_port, mark, ray_temp)
         say(f"Ray on 127.0.0.1:{ray_port}")
 
-        shared = {"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
-                  "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_DATABASE_URL": database_url}
+        shared = {
+            "DIGITLAB_RUN_ROOT": str(work / "runs"),
+            "DIGITLAB_CACHE_DIR": str(work / "cache"),
+            "DIGITLAB_DATA_DIR": str(work / "data"),
+            "DIGITLAB_DATABASE_URL": database_url,
+        }
         os.environ.update(shared)  # this process reads the same store to count the runs
-        env = dict(os.environ, **shared, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_DEFAULT_SIZE="tiny",
-                   DIGITLAB_RAY_ADDRESS=f"127.0.0.1:{ray_port}",
-                   DIGITLAB_MAX_JOBS="2", DIGITLAB_WARM_UP="0", TF_CPP_MIN_LOG_LEVEL="2")
+        env = dict(
+            os.environ,
+            **shared,
+            DIGITLAB_CLASS_CODE=CODE,
+            DIGITLAB_DEFAULT_SIZE="tiny",
+            DIGITLAB_RAY_ADDRESS=f"127.0.0.1:{ray_port}",
+            DIGITLAB_MAX_JOBS="2",
+            DIGITLAB_WARM_UP="0",
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
         from core.runs.store import RunStore
 
         store = RunStore(work / "runs")  # makes the schema before the replicas race for it
@@ -352,8 +424,11 @@ def main() -> None:
         for name, port in ports.items():
             procs[name] = start_lab(work, port, env, name)
         for name, port in ports.items():
-            wait(lambda: healthy(f"http://127.0.0.1:{port}") or procs[name].poll() is not None, 120,
-                 f"{name} answering its health check")
+            wait(
+                lambda: healthy(f"http://127.0.0.1:{port}") or procs[name].poll() is not None,  # noqa: B023 - called at once
+                120,
+                f"{name} answering its health check",
+            )
             if procs[name].poll() is not None:
                 raise SystemExit(f"{name} ended: {(work / f'{name}.log').read_text()[-1500:]}")
         say(f"replicas lab1 :{ports['lab1']}, lab2 :{ports['lab2']}")
@@ -362,8 +437,9 @@ def main() -> None:
         cfg = work / "haproxy.cfg"
         cfg.write_text(haproxy_config(proxy_port, ports))
         with open(work / "haproxy.log", "wb") as log:
-            procs["haproxy"] = subprocess.Popen([haproxy_binary(), "-W", "-db", "-f", str(cfg)],
-                                                stdout=log, stderr=subprocess.STDOUT)
+            procs["haproxy"] = subprocess.Popen(
+                [haproxy_binary(), "-W", "-db", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT
+            )
         url = f"http://127.0.0.1:{proxy_port}"
         wait(lambda: healthy(url), 30, "HAProxy answering")
         say(f"HAProxy on {url}")
@@ -391,8 +467,10 @@ def main() -> None:
             except Exception as err:  # noqa: BLE001 - Playwright's errors: before the kill, nothing to measure
                 SHOTS.mkdir(parents=True, exist_ok=True)
                 ctx.pages[-1].screenshot(path=str(SHOTS / f"replicas-{name.lower()}.png"), full_page=True)
-                raise SystemExit(f"replicas: {name} could not sign in and start runs through the proxy before "
-                                 f"the kill: {str(err).splitlines()[0]}") from None
+                raise SystemExit(
+                    f"replicas: {name} could not sign in and start runs through the proxy before "
+                    f"the kill: {str(err).splitlines()[0]}"
+                ) from None
             say(f"{name} signed in on {cookie(ctx, STICKY_COOKIE)}, runs {', '.join(run_ids[name])}")
         every = [i for ids in run_ids.values() for i in ids]
         n = len(every)
@@ -419,10 +497,14 @@ def main() -> None:
             run = store.get(i)
             whole = run.status == "finished" and len(store.history(i)) == EPOCHS and store.model_path(i).is_file()
             finished += whole
-            say(f"{i} ({run.owner}): {run.status}, {len(store.history(i))} epochs, model "
-                f"{'kept' if whole else 'missing'}" + (f" ({run.error})" if run.error else ""))
-    say(f"replicas: 2 labs, 1 killed mid-lesson, {students} of {len(STUDENTS)} students kept their sign-in and work, "
-        f"{finished} of {n} runs finished, {n - finished} lost")
+            say(
+                f"{i} ({run.owner}): {run.status}, {len(store.history(i))} epochs, model "
+                f"{'kept' if whole else 'missing'}" + (f" ({run.error})" if run.error else "")
+            )
+    say(
+        f"replicas: 2 labs, 1 killed mid-lesson, {students} of {len(STUDENTS)} students kept their sign-in and work, "
+        f"{finished} of {n} runs finished, {n - finished} lost"
+    )
 
 
 if __name__ == "__main__":

@@ -6,47 +6,45 @@ iteration and one OpenCV call per image and operation. Only the training-split l
 (the report's test loops did the same, with the test labels). Used by bench/preprocess.py as the
 baseline and by tests/test_preprocess_named.py as the reference for the named pipelines.
 """
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-kernel = np.array([[0, 1, 1, 1, 0],
-                   [0, 1, 1, 1, 0],
-                   [1, 1, 1, 1, 1],
-                   [0, 1, 1, 1, 0],
-                   [0, 1, 1, 1, 0]], dtype=np.uint8)
+kernel = np.array([[0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0]], dtype=np.uint8)
 
-closing_kernel = np.array([[1, 1, 1, 1],
-                           [1, 1, 1, 1],
-                           [1, 1, 1, 1],
-                           [1, 1, 1, 1],
-                           ], dtype=np.uint8)
+closing_kernel = np.array(
+    [
+        [1, 1, 1, 1],
+        [1, 1, 1, 1],
+        [1, 1, 1, 1],
+        [1, 1, 1, 1],
+    ],
+    dtype=np.uint8,
+)
 
 
 def report_normalize(images_train: np.ndarray) -> None:
     """1. Noramlization."""
     for item in range(images_train.shape[0]):
-        images_train[item] = cv2.normalize(images_train[item],
-                                           None, 0, 1.0,
-                                           cv2.NORM_MINMAX, dtype=cv2.CV_32F).reshape((28*28,))
+        images_train[item] = cv2.normalize(images_train[item], None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F).reshape(
+            (28 * 28,)
+        )
 
 
 def report_threshold(images_train: np.ndarray) -> None:
     """2. thresholding."""
     for item in range(images_train.shape[0]):
-        images_train[item] = cv2.threshold(images_train[item],
-                                           0.2, 1.0, cv2.THRESH_BINARY)[1].reshape((28*28,))
+        images_train[item] = cv2.threshold(images_train[item], 0.2, 1.0, cv2.THRESH_BINARY)[1].reshape((28 * 28,))
 
 
 def report_erosion(images_train: np.ndarray, label_train: np.ndarray) -> None:
     """The class-0 part of the report's final preprocessing alone (below): its "Erosion" variants."""
     for item in range(images_train.shape[0]):
         if label_train[item] == 0:
-            images_train[item] = cv2.erode(images_train[item].reshape((28, 28)),
-                                           kernel).reshape((784,))
-            images_train[item] = cv2.erode(images_train[item].reshape((28, 28)),
-                                           kernel).reshape((784,))
+            images_train[item] = cv2.erode(images_train[item].reshape((28, 28)), kernel).reshape((784,))
+            images_train[item] = cv2.erode(images_train[item].reshape((28, 28)), kernel).reshape((784,))
 
 
 def report_erosion_dilation(images_train: np.ndarray, label_train: np.ndarray) -> None:
@@ -55,17 +53,16 @@ def report_erosion_dilation(images_train: np.ndarray, label_train: np.ndarray) -
     # The report's loop did both per image; eroding the 0s first gives the same pixels (each image alone).
     report_erosion(images_train, label_train)
     for item in range(images_train.shape[0]):
-        images_train[item] = cv2.dilate(images_train[item].reshape((28, 28)),
-                                        np.ones((3, 3), np.uint8)).reshape((784,))
-        images_train[item] = cv2.erode(images_train[item].reshape((28, 28)),
-                                       np.ones((3, 3), np.uint8)).reshape((784,))
+        images_train[item] = cv2.dilate(images_train[item].reshape((28, 28)), np.ones((3, 3), np.uint8)).reshape((784,))
+        images_train[item] = cv2.erode(images_train[item].reshape((28, 28)), np.ones((3, 3), np.uint8)).reshape((784,))
 
 
 def report_closing(images_train: np.ndarray) -> None:
     """4. closing (the training loop; the report's test loop wrote to images_train by mistake)."""
     for item in range(images_train.shape[0]):
-        images_train[item] = cv2.morphologyEx(images_train[item].reshape((28, 28)),
-                                              cv2.MORPH_CLOSE, closing_kernel).reshape((28*28,))
+        images_train[item] = cv2.morphologyEx(
+            images_train[item].reshape((28, 28)), cv2.MORPH_CLOSE, closing_kernel
+        ).reshape((28 * 28,))
 
 
 def report_loop(images_train: np.ndarray, label_train: np.ndarray) -> None:

@@ -9,27 +9,32 @@ each start (a server dispatches once a session runs). Then the runs are waited f
 finished when it ends "finished" with every epoch it was configured for and its model file.
 Last line: ``restart: <n> runs in flight, server restarted, <k> finished, <f> lost`` (goal: k = n, f = 0).
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from server_support import free_port, start_server  # noqa: E402
+from bench.server_support import free_port, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUNS, EPOCHS = 3, 8
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def open_page(url: str) -> None:
@@ -56,13 +61,22 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-restart-"))
     ray_port = free_port()
     # The servers get cache = work/cache (start_server): the Ray's token file is made there too.
-    os.environ.update({"DIGITLAB_RUN_ROOT": str(work / "runs"), "DIGITLAB_CACHE_DIR": str(work / "cache"),
-                       "DIGITLAB_DATA_DIR": str(work / "data"), "DIGITLAB_RAY_CPUS": str(RUNS)})
+    os.environ.update(
+        {
+            "DIGITLAB_RUN_ROOT": str(work / "runs"),
+            "DIGITLAB_CACHE_DIR": str(work / "cache"),
+            "DIGITLAB_DATA_DIR": str(work / "data"),
+            "DIGITLAB_RAY_CPUS": str(RUNS),
+        }
+    )
     from tools import lab_ray as ray_local
 
     ray_local.start(ray_port)
-    settings = {"DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}", "DIGITLAB_MAX_JOBS": str(RUNS),
-                "DIGITLAB_WARM_UP": "0"}
+    settings = {
+        "DIGITLAB_RAY_ADDRESS": f"127.0.0.1:{ray_port}",
+        "DIGITLAB_MAX_JOBS": str(RUNS),
+        "DIGITLAB_WARM_UP": "0",
+    }
     from core.runs.store import RunStore
     from core.training.config import RunConfig
 
@@ -85,11 +99,12 @@ def main() -> None:
         finished = 0
         for i in ids:
             run = store.get(i)
-            whole = (run.status == "finished" and len(store.history(i)) == EPOCHS
-                     and store.model_path(i).is_file())
+            whole = run.status == "finished" and len(store.history(i)) == EPOCHS and store.model_path(i).is_file()
             finished += whole
-            print(f"{i}: {run.status}, {len(store.history(i))} epochs, model {'kept' if whole else 'missing'}"
-                  + (f" ({run.error})" if run.error else ""))
+            print(
+                f"{i}: {run.status}, {len(store.history(i))} epochs, model {'kept' if whole else 'missing'}"
+                + (f" ({run.error})" if run.error else "")
+            )
     finally:
         server.kill()
         ray_local.stop(ray_port)  # this Ray only: `ray stop` would end every Ray here

@@ -8,33 +8,32 @@ early stop); the first epoch (graph tracing) is left out of both means.
 Data: the full default dataset scaled to 0..1, or random arrays of the same shape if it cannot load.
 Last line: ``engine <s> s/epoch, bare fit <s> s/epoch, ratio <x>x``.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from core.errors import DigitLabError  # noqa: E402
-from core.training.models import build_model, hyperparams_for  # noqa: E402
-from core.training.config import RunConfig  # noqa: E402
-from core.runs.store import RUNNING, RunStore  # noqa: E402
-from core.training.fit import TrainingData, train  # noqa: E402
-from core.execution.worker import StoreReporter  # noqa: E402
+from core.errors import DigitLabError
+from core.execution.worker import StoreReporter
+from core.runs.store import RUNNING, RunStore
+from core.training.config import RunConfig
+from core.training.fit import TrainingData, train
+from core.training.models import build_model, hyperparams_for
 
 
 def load_data(size: str) -> tuple[TrainingData, str]:
     """The default dataset at ``size`` as 0..1 floats, else random arrays shaped like the full one."""
     try:
         from core.datasets import load_spec
+
         ds = load_spec(f"default:{size}")
         x_train, y_train, x_test, y_test, what = ds.x_train, ds.y_train, ds.x_test, ds.y_test, f"default:{size}"
     except (ImportError, DigitLabError) as err:
@@ -43,8 +42,15 @@ def load_data(size: str) -> tuple[TrainingData, str]:
         y_train, y_test = rng.integers(0, 10, 60_000), rng.integers(0, 10, 10_000)
         what = f"random arrays ({err})"
     x_test = (x_test / 255).astype(np.float32)
-    return TrainingData(x_train=(x_train / 255).astype(np.float32), y_train=y_train, x_val=x_test,
-                        y_val=y_test, x_test=x_test, y_test=y_test, val_is_test=True), what
+    return TrainingData(
+        x_train=(x_train / 255).astype(np.float32),
+        y_train=y_train,
+        x_val=x_test,
+        y_val=y_test,
+        x_test=x_test,
+        y_test=y_test,
+        val_is_test=True,
+    ), what
 
 
 def engine_epochs(config: RunConfig, data: TrainingData) -> list[float]:
@@ -75,8 +81,15 @@ def bare_epochs(config: RunConfig, data: TrainingData) -> list[float]:
     hp = config.hyperparams
     model = build_model(hp)
     timer = EpochTimer()
-    model.fit(data.x_train, data.y_train, epochs=hp.epochs, batch_size=hp.batch_size,
-              validation_data=(data.x_test, data.y_test), callbacks=[timer], verbose=0)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=hp.epochs,
+        batch_size=hp.batch_size,
+        validation_data=(data.x_test, data.y_test),
+        callbacks=[timer],
+        verbose=0,
+    )
     return timer.seconds
 
 
@@ -93,8 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     data, what = load_data(args.size)
     print(f"data: {what}, {len(data.y_train)} train / {len(data.y_test)} test images")
-    config = RunConfig("bench", "[]", "raw", "H",
-                       hyperparams_for("H", {"epochs": args.epochs, "early_stop": None}))
+    config = RunConfig("bench", "[]", "raw", "H", hyperparams_for("H", {"epochs": args.epochs, "early_stop": None}))
     engine, bare = [], []
     for i in range(args.repeats):
         e, b = engine_epochs(config, data), bare_epochs(config, data)

@@ -1,4 +1,5 @@
 """Command line: ``python -m core <command> ...``. Each command lives in ``core/commands/<name>.py``."""
+
 from __future__ import annotations
 
 import argparse

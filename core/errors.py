@@ -1,7 +1,8 @@
 """The one error type for problems a user can cause (a bad file, a bad parameter)."""
+
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
 
 
 class DigitLabError(Exception):
@@ -10,7 +11,7 @@ class DigitLabError(Exception):
     Pages show it with ``st.error``; the CLI prints ``error: <message>`` and exits with status 2.
     """
 
-    def __init__(self, problem: str, file: str | PurePath | None = None) -> None:
+    def __init__(self, problem: str, file: str | os.PathLike[str] | None = None) -> None:
         self.problem = problem
         self.file = None if file is None else str(file)
         super().__init__(f"{self.file}: {problem}" if self.file else problem)

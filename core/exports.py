@@ -7,6 +7,7 @@ quote, so it shows as written. Every CSV and Markdown download of the app and th
 through :func:`safe_cell` (:func:`csv_text` for data frames, :func:`markdown_cell` for tables).
 Numbers are left as numbers: only text cells can hold a formula.
 """
+
 from __future__ import annotations
 
 from typing import Any

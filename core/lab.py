@@ -8,6 +8,7 @@ may do what; nothing in front of it (pages, ``ui/``, the CLI) opens the run stor
 
 The CLI is the administrator (:data:`core.classroom.access.ADMINISTRATOR`) through this same door.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,34 +17,60 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from core.analysis import cross_eval, embedding
 from core.analysis.class_match import match_classes
-from core.classroom import challenges as class_challenges
 from core.classroom import access, once, overview
+from core.classroom import challenges as class_challenges
 from core.classroom import tokens as class_tokens
-from core.classroom.access import (ADMINISTRATOR, LOCAL_USER, Identity, can_act, can_publish, can_see, can_sign_out,
-                                   known_names, owner_label)
+from core.classroom.access import (
+    ADMINISTRATOR,
+    LOCAL_USER,
+    Identity,
+    can_act,
+    can_publish,
+    can_see,
+    can_sign_out,
+    known_names,
+    owner_label,
+)
 from core.classroom.limits import Limits, limits
 from core.classroom.run_access import RunView
-from core.datasets import (Dataset, DatasetSpec, Upload, dataset_owners, delete_upload, display_spec, load_spec,
-                           save_upload, upload_owners, uploads, versions)
+from core.datasets import (
+    Dataset,
+    DatasetSpec,
+    Upload,
+    dataset_owners,
+    delete_upload,
+    display_spec,
+    load_spec,
+    save_upload,
+    upload_owners,
+    uploads,
+    versions,
+)
 from core.errors import DigitLabError
 from core.execution import tasks, warmup
+
 # The default dataset drawn in the background (a task of the one API), as the pages ask for it.
 from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state  # noqa: F401 - re-exported
 from core.execution.queue import JobQueue, QueueCounts
 from core.experiments import grid as grids
+from core.experiments.grid import GridResult
 from core.labels import corrections as label_corrections
 from core.labels import search as label_search
 from core.runs import describe
 from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Run, RunStore
 from core.settings import settings
 from core.training.config import RunConfig
+
+if TYPE_CHECKING:  # imported where used: it loads TensorFlow
+    from core.analysis import ensemble as ensemble_analysis
+
 
 class PrivateData(DigitLabError):
     """A published run's data that publishing does not share (its owner's own upload)."""
@@ -83,6 +110,8 @@ def close_engine(root: Path | None = None) -> None:
     if queue is not None:
         queue.close()
         tasks.unserve(queue.store.db)
+
+
 def warm_up() -> bool:
     """Warm a training worker for this process's engine in the background, once per run root
     (core.execution.warmup): the first run then starts like a later one. True if this call began it."""
@@ -206,15 +235,21 @@ class Lab:
         core.classroom.once.AlreadyRequeued, which names the first one's run."""
         run = self.run(run_id)
         if not self.mine(run):
-            raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher can "
-                                "queue it again")
+            raise DigitLabError(
+                f"run {run_id} was published to the class; only its owner or a teacher can queue it again"
+            )
         if run.status not in (FAILED, STOPPED):
             raise DigitLabError(f"run {run_id} is {run.status}: only a failed or stopped run is queued again")
         if run.config is None:
             raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
         config = run.config
-        return once.claim_requeue(run.id, self.who.key, lambda: self.jobs.submit(
-            config, owner=run.owner if run.owner is not None else self.who.key, admit=admit_within_limits))
+        return once.claim_requeue(
+            run.id,
+            self.who.key,
+            lambda: self.jobs.submit(
+                config, owner=run.owner if run.owner is not None else self.who.key, admit=admit_within_limits
+            ),
+        )
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
@@ -246,7 +281,7 @@ class Lab:
         """The grids the caller owns runs of: (grid id, created, runs)."""
         return self.view.grids()
 
-    def grid(self, grid_id: str) -> grids.GridResult:
+    def grid(self, grid_id: str) -> GridResult:
         """One of the caller's grids (an unknown or someone else's reads as having no runs)."""
         return grids.read_grid(self.view, grid_id)
 
@@ -256,7 +291,7 @@ class Lab:
 
     # ---- datasets and uploads ----------------------------------------------------------------
 
-    def check_dataset(self, spec: "str | DatasetSpec") -> str:
+    def check_dataset(self, spec: str | DatasetSpec) -> str:
         """``spec`` as text if the caller may load it: ready datasets are everyone's, an upload
         its uploaders' and a corrected version its makers' (and staff's); someone else's reads as
         missing."""
@@ -299,15 +334,20 @@ class Lab:
         """One line naming a visible run in a picker (a private upload named only as its owner's)."""
         return describe.run_label(run, dataset=self.run_dataset_name(run))
 
-    def dataset(self, spec: "str | DatasetSpec") -> Dataset:
+    def dataset(self, spec: str | DatasetSpec) -> Dataset:
         """The dataset ``spec`` names, if the caller may load it."""
         return load_spec(self.check_dataset(spec))
 
     def upload(self, ds: Dataset, file_name: str | None = None) -> str:
         """Keep an uploaded dataset for the caller (within their upload quota); its spec."""
         allowed = self.limits()
-        return save_upload(ds, file_name=file_name, owner=self.who.key, quota_bytes=allowed.upload_quota_bytes,
-                           instance_bytes=allowed.instance_upload_bytes)
+        return save_upload(
+            ds,
+            file_name=file_name,
+            owner=self.who.key,
+            quota_bytes=allowed.upload_quota_bytes,
+            instance_bytes=allowed.instance_upload_bytes,
+        )
 
     def my_uploads(self) -> list[Upload]:
         """The caller's stored uploads, newest first."""
@@ -326,8 +366,13 @@ class Lab:
                 count_size = rows.setdefault(owner, [0, 0])
                 count_size[0] += 1
                 count_size[1] += upload.size
-        frame = pd.DataFrame([{"student": owner_label(o), "uploads": n, "MB": round(size / (1 << 20), 1)}
-                              for o, (n, size) in rows.items()], columns=["student", "uploads", "MB"])
+        frame = pd.DataFrame(
+            [
+                {"student": owner_label(o), "uploads": n, "MB": round(size / (1 << 20), 1)}
+                for o, (n, size) in rows.items()
+            ],
+            columns=["student", "uploads", "MB"],
+        )
         return frame.sort_values("MB", ascending=False, kind="stable").reset_index(drop=True)
 
     # ---- label searches, marks, corrected versions -------------------------------------------
@@ -335,8 +380,9 @@ class Lab:
     def start_search(self, spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0) -> str:
         """Search ``spec``'s training labels for suspects in the background; the search's key."""
         spec = self.check_dataset(spec)
-        return label_search.start_search(spec, folds, pipeline, seed, owner=self.who.key,
-                                         running_per_owner=self._task_cap())
+        return label_search.start_search(
+            spec, folds, pipeline, seed, owner=self.who.key, running_per_owner=self._task_cap()
+        )
 
     def search(self, key: str) -> label_search.SearchState:
         """A search's state; one the caller did not start (and is not staff) reads as none."""
@@ -358,9 +404,13 @@ class Lab:
     def make_version(self, spec: str) -> str:
         """The corrected version of ``spec`` made of the caller's corrections; its spec. It is the
         caller's: counted in their upload quota, theirs to load and delete."""
-        return label_corrections.make_version(self.check_dataset(spec), owner=self._writer(), keeper=self.who.key,
-                                              quota_bytes=self.limits().upload_quota_bytes,
-                                              instance_bytes=self.limits().instance_upload_bytes)
+        return label_corrections.make_version(
+            self.check_dataset(spec),
+            owner=self._writer(),
+            keeper=self.who.key,
+            quota_bytes=self.limits().upload_quota_bytes,
+            instance_bytes=self.limits().instance_upload_bytes,
+        )
 
     def my_versions(self) -> list[Upload]:
         """The corrected versions the caller made, newest first."""
@@ -389,8 +439,7 @@ class Lab:
     def evaluations(self, run_id: str) -> list[cross_eval.Evaluation]:
         """A visible run's evaluations the caller made (staff: all of them), newest first."""
         self.run(run_id)
-        return [e for e in cross_eval.evaluations(self.jobs.store, run_id)
-                if self.staff or e.owner == self.who.key]
+        return [e for e in cross_eval.evaluations(self.jobs.store, run_id) if self.staff or e.owner == self.who.key]
 
     def evaluation(self, run_id: str, key: str) -> cross_eval.Evaluation:
         """One of the caller's evaluations of a visible run (someone else's reads as missing)."""
@@ -446,8 +495,7 @@ class Lab:
     # The CLI has no dispatcher thread (Lab(ADMINISTRATOR, jobs=engine(dispatching=False))): these
     # dispatch in the caller's loop while it waits, within the same queue, slots and rules.
 
-    def wait(self, run_id: str, on_poll: Callable[[Run], None] | None = None,
-             timeout: float | None = None) -> Run:
+    def wait(self, run_id: str, on_poll: Callable[[Run], None] | None = None, timeout: float | None = None) -> Run:
         """Dispatch until the visible run ``run_id`` ends; ``on_poll(run)`` after each look."""
         self.run(run_id)
         return self.jobs.wait(run_id, on_poll=on_poll, timeout=timeout)
@@ -457,8 +505,13 @@ class Lab:
         self.jobs.dispatch()
         return grids.grid_runs(self.view, grid_id)
 
-    def wait_task(self, task_id: str, on_progress: Callable[[tasks.Task], None] | None = None,
-                  timeout: float | None = None, poll: float = 0.2) -> tasks.Task:
+    def wait_task(
+        self,
+        task_id: str,
+        on_progress: Callable[[tasks.Task], None] | None = None,
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> tasks.Task:
         """Follow one of the caller's background tasks until it ends; ``on_progress(task)`` after each look."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -476,7 +529,9 @@ class Lab:
         if owner is None:
             return runs
         wanted = owner.casefold()
-        return [r for r in runs if r.owner is not None and wanted in (r.owner.casefold(), owner_label(r.owner).casefold())]
+        return [
+            r for r in runs if r.owner is not None and wanted in (r.owner.casefold(), owner_label(r.owner).casefold())
+        ]
 
     def runs_table(self) -> pd.DataFrame:
         """The caller's runs (staff: everyone's) as the run index's table (queue position and
@@ -519,8 +574,11 @@ class Lab:
     def class_members(self) -> dict[str, str]:
         """Staff: {identity key: name} of everyone who signed in with the class code (or owns runs)."""
         self._staff_only("see the class")
-        members = {r.owner: owner_label(r.owner) for r in self.jobs.store.list()
-                   if r.owner is not None and r.owner.startswith("code:")}
+        members = {
+            r.owner: owner_label(r.owner)
+            for r in self.jobs.store.list()
+            if r.owner is not None and r.owner.startswith("code:")
+        }
         members.update(known_names())
         return dict(sorted(members.items(), key=lambda kv: kv[1].casefold()))
 
@@ -528,8 +586,11 @@ class Lab:
         """Staff: end every sign-in of the class-code member ``key`` on every browser (a lost
         laptop); they can sign in again with the class code."""
         if not can_sign_out(self.who, key):
-            raise DigitLabError("only a teacher can sign someone else out" if not self.staff
-                                else f"{owner_label(key)} cannot be signed out from here")
+            raise DigitLabError(
+                "only a teacher can sign someone else out"
+                if not self.staff
+                else f"{owner_label(key)} cannot be signed out from here"
+            )
         class_tokens.end_signins_of(key)
 
     def may_publish(self) -> bool:
@@ -552,9 +613,17 @@ class Lab:
             raise DigitLabError(f"no challenge {str(name)[:60]!r}")
         return found
 
-    def create_challenge(self, name: str, dataset: str, hidden: Dataset, *,
-                         public_share: float = class_challenges.DEFAULT_PUBLIC, per_day: int = class_challenges.DEFAULT_PER_DAY,
-                         deadline: float | None = None, show_private: bool = False) -> class_challenges.Challenge:
+    def create_challenge(
+        self,
+        name: str,
+        dataset: str,
+        hidden: Dataset,
+        *,
+        public_share: float = class_challenges.DEFAULT_PUBLIC,
+        per_day: int = class_challenges.DEFAULT_PER_DAY,
+        deadline: float | None = None,
+        show_private: bool = False,
+    ) -> class_challenges.Challenge:
         """Teachers: a challenge on the training dataset ``dataset`` whose hidden set is ``hidden``'s
         test split (same classes as the training dataset)."""
         self._staff_only("create a challenge")
@@ -566,23 +635,41 @@ class Lab:
         try:
             match = match_classes(training.class_names, hidden.class_names)
         except DigitLabError:
-            raise DigitLabError(f"the hidden set's classes ({', '.join(hidden.class_names[:3])}, ...) differ from "
-                                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)") from None
+            raise DigitLabError(
+                f"the hidden set's classes ({', '.join(hidden.class_names[:3])}, ...) differ from "
+                f"the training dataset's ({', '.join(training.class_names[:3])}, ...)"
+            ) from None
         if match.note is not None:
             order = np.asarray(match.order, dtype=np.int64)
-            hidden = replace(hidden, y_test=order[np.asarray(hidden.y_test, dtype=np.int64)],
-                             class_names=tuple(training.class_names))
-        made = self._challenges().create(name, spec, hidden, public_share=public_share, per_day=per_day,
-                                         deadline=deadline, show_private=show_private, created_by=self.who.key)
+            hidden = replace(
+                hidden, y_test=order[np.asarray(hidden.y_test, dtype=np.int64)], class_names=tuple(training.class_names)
+            )
+        made = self._challenges().create(
+            name,
+            spec,
+            hidden,
+            public_share=public_share,
+            per_day=per_day,
+            deadline=deadline,
+            show_private=show_private,
+            created_by=self.who.key,
+        )
         return replace(made, class_match=match.note)
 
-    def edit_challenge(self, name: str, *, per_day: int | None = None, deadline: "float | None | str" = "keep",
-                       show_private: bool | None = None) -> class_challenges.Challenge:
+    def edit_challenge(
+        self,
+        name: str,
+        *,
+        per_day: int | None = None,
+        deadline: float | None | Literal["keep"] = "keep",
+        show_private: bool | None = None,
+    ) -> class_challenges.Challenge:
         """Teachers: change a challenge's daily limit, deadline (None: none) or whether students
         see their own private score before it ends."""
         self._staff_only("edit a challenge")
-        return self._challenges().edit(self.challenge(name).id, per_day=per_day, deadline=deadline,
-                                       show_private=show_private)
+        return self._challenges().edit(
+            self.challenge(name).id, per_day=per_day, deadline=deadline, show_private=show_private
+        )
 
     def close_challenge(self, name: str, closed: bool = True) -> class_challenges.Challenge:
         """Teachers: end a challenge now (no more submissions, private board revealed), or reopen it."""
@@ -605,21 +692,29 @@ class Lab:
         owner = as_owner or self.who.key
         ch = self.challenge(name)
         if ch.ended():
-            raise DigitLabError(f"challenge {ch.name!r} is over ({'closed' if ch.closed else f'its deadline was {ch.deadline_text}'}): "
-                                "no more submissions")
+            raise DigitLabError(
+                f"challenge {ch.name!r} is over ({'closed' if ch.closed else f'its deadline was {ch.deadline_text}'}): "
+                "no more submissions"
+            )
         run = self.run(run_id)
         if run.owner != owner and not (run.owner is None and self.staff):  # a CLI run has no owner
-            raise DigitLabError(f"run {run.id} is not {'yours' if owner == self.who.key else owner_label(owner) + chr(39) + 's'}: "
-                                "only your own runs can be submitted")
+            raise DigitLabError(
+                f"run {run.id} is not {'yours' if owner == self.who.key else owner_label(owner) + chr(39) + 's'}: "
+                "only your own runs can be submitted"
+            )
         if run.status != FINISHED or run.broken or run.config is None:
             raise DigitLabError(f"run {run.id} is {run.status}: only a finished run can be submitted")
         if run.config.dataset != ch.dataset:
-            raise DigitLabError(f"run {run.id} was trained on {class_challenges.display_dataset(run.config.dataset)}; "
-                                f"challenge {ch.name!r} is on {class_challenges.display_dataset(ch.dataset)}")
+            raise DigitLabError(
+                f"run {run.id} was trained on {class_challenges.display_dataset(run.config.dataset)}; "
+                f"challenge {ch.name!r} is on {class_challenges.display_dataset(ch.dataset)}"
+            )
         store = self._challenges()
         if store.used_today(ch.id, owner) >= ch.per_day:
-            raise DigitLabError(f"the daily limit of challenge {ch.name!r} is used: {ch.per_day} submission"
-                                f"{'s' if ch.per_day != 1 else ''} a day; the next one from 00:00 UTC")
+            raise DigitLabError(
+                f"the daily limit of challenge {ch.name!r} is used: {ch.per_day} submission"
+                f"{'s' if ch.per_day != 1 else ''} a day; the next one from 00:00 UTC"
+            )
         sub = store.add_submission(ch, run, owner)
         try:
             self._score_in_background(sub)
@@ -630,9 +725,12 @@ class Lab:
 
     def _score_in_background(self, sub: class_challenges.Submission) -> str:
         """The one place a submission's scoring becomes a background task."""
-        return tasks.submit(class_challenges.SCORE_TASK, class_challenges.score_request(str(self.jobs.store.root),
-                                                                                         sub.id),
-                            owner=sub.owner, task_id=_scoring_task_id(sub.id))
+        return tasks.submit(
+            class_challenges.SCORE_TASK,
+            class_challenges.score_request(str(self.jobs.store.root), sub.id),
+            owner=sub.owner,
+            task_id=_scoring_task_id(sub.id),
+        )
 
     def _refreshed(self, subs: list[class_challenges.Submission]) -> list[class_challenges.Submission]:
         """Submissions whose scoring task ended without recording (a killed worker, Ray lost) are
@@ -698,7 +796,7 @@ class Lab:
 
     # ---- ensembles (core.analysis.ensemble) ----------------------------------------------------
 
-    def ensemble(self, run_ids: Sequence[str]) -> "ensemble_analysis.EnsembleResult":
+    def ensemble(self, run_ids: Sequence[str]) -> ensemble_analysis.EnsembleResult:
         """The ensemble of finished runs the caller may see (their own; published ones too): their test
         probabilities averaged and evaluated like a run, with what it gets right that each member missed.
         The runs must share one dataset; a run that is not the caller's to see reads as "no run <id>"."""
@@ -711,8 +809,10 @@ class Lab:
         ensemble_analysis.check_members(ids, [r.dataset for r in runs])
         ds = self.dataset(runs[0].dataset)
         probabilities = [self.predictions(r.id) for r in runs]
-        members = [ensemble_analysis.Member(r.id, r.config.title if r.config else r.preset, accuracy(ds.y_test, p))
-                   for r, p in zip(runs, probabilities)]
+        members = [
+            ensemble_analysis.Member(r.id, r.config.title if r.config else r.preset, accuracy(ds.y_test, p))
+            for r, p in zip(runs, probabilities)
+        ]
         return ensemble_analysis.evaluate(members, probabilities, ds.y_test, runs[0].dataset, ds.class_names)
 
     def ensemble_partners(self, run_id: str) -> list[Run]:
@@ -740,8 +840,9 @@ def class_dispatch_cap(store: RunStore, slots: int, now: float | None = None) ->
     running = [r for r in active if r.status == RUNNING and not r.stop_requested]
     for run in list(running):
         if run.started is not None and allowed.over_time(now - run.started):
-            log.warning("run %s stopped: it trained past the run time budget of %s minutes", run.id,
-                        allowed.max_run_minutes)
+            log.warning(
+                "run %s stopped: it trained past the run time budget of %s minutes", run.id, allowed.max_run_minutes
+            )
             store.request_stop(run.id)
             running.remove(run)
     cap = allowed.fair_share(slots, len({r.owner for r in active}))
@@ -752,8 +853,12 @@ def class_dispatch_cap(store: RunStore, slots: int, now: float | None = None) ->
     if cap is not None and starved and len(running) >= slots:
         for owner, theirs in holding.items():
             for run in sorted(theirs, key=lambda r: r.started or 0.0)[cap:]:  # the newest give way
-                log.warning("run %s of %s stopped: over its fair share of %s slot(s) while others wait", run.id,
-                            owner_label(owner), cap)
+                log.warning(
+                    "run %s of %s stopped: over its fair share of %s slot(s) while others wait",
+                    run.id,
+                    owner_label(owner),
+                    cap,
+                )
                 store.request_stop(run.id)
     return cap
 

@@ -12,6 +12,7 @@ the preset's (``epochs=3&hidden=128,64``), the validation and the seed; the Runs
 and Inside pages take ``?run=<id>``, the Errors page ``&true=<class>&predicted=<class>`` too.
 ``ui/query_state.py`` is the Streamlit glue (reading and writing ``st.query_params``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,10 +80,13 @@ class TrainLink:
 
 # ---- reading one value --------------------------------------------------------------------------
 
-def _part(name: str) -> Callable[[Callable[..., tuple[T | None, str | None]]],
-                                 Callable[..., tuple[T | None, str | None]]]:
+
+def _part(
+    name: str,
+) -> Callable[[Callable[..., tuple[T | None, str | None]]], Callable[..., tuple[T | None, str | None]]]:
     """Make a ``parse_*`` function of one link part total: any exception it raises (a bug, or an
     input nobody foresaw) becomes "not used" with a warning naming the part."""
+
     def wrap(parse: Callable[..., tuple[T | None, str | None]]) -> Callable[..., tuple[T | None, str | None]]:
         @functools.wraps(parse)
         def safe(*args: Any, **kwargs: Any) -> tuple[T | None, str | None]:
@@ -91,7 +95,9 @@ def _part(name: str) -> Callable[[Callable[..., tuple[T | None, str | None]]],
             except Exception as err:  # noqa: BLE001 - a link must never crash a page
                 log.warning("link part %s could not be read: %r", name, err)
                 return None, f"The link's {name} could not be read; it was not used."
+
         return safe
+
     return wrap
 
 
@@ -137,7 +143,7 @@ def compact_pipeline(pipeline: Pipeline) -> str:
 
 def _expand_pipeline(raw: str) -> str:
     """The JSON of a compact pipeline (:func:`compact_pipeline`); DigitLabError if damaged or huge."""
-    body = raw[len(COMPACT_PREFIX):]
+    body = raw[len(COMPACT_PREFIX) :]
     try:
         packed = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         inflate = zlib.decompressobj()
@@ -189,8 +195,10 @@ def parse_dataset(raw: str | None) -> tuple[str | None, str | None]:
     if spec is not None and spec.is_file or "/" in raw or "\\" in raw:
         return None, "A link can only name a ready dataset, not a file: the dataset was left as it is."
     if spec is None or not spec.is_ready or ":" not in raw:
-        return None, (f"The link's dataset {raw[:60]!r} is not available here (ready: "
-                      f"{', '.join(ready_datasets())}; sizes: {', '.join(SIZE_NAMES)}): left as it is.")
+        return None, (
+            f"The link's dataset {raw[:60]!r} is not available here (ready: "
+            f"{', '.join(ready_datasets())}; sizes: {', '.join(SIZE_NAMES)}): left as it is."
+        )
     return str(spec), None
 
 
@@ -217,7 +225,7 @@ def parse_class_index(raw: str | None, count: int) -> tuple[int | None, str | No
     return int(text), None
 
 
-def parse_errors_cell(params: Mapping[str, str], count: int) -> tuple[tuple[int | None, int | None], list[str]]:
+def parse_errors_cell(params: Mapping[str, str | None], count: int) -> tuple[tuple[int | None, int | None], list[str]]:
     """The Errors page's confusion cell from ``?true=<class>&predicted=<class>``, each part on its own."""
     true, t_warn = parse_class_index(params.get("true"), count)
     predicted, p_warn = parse_class_index(params.get("predicted"), count)
@@ -246,6 +254,7 @@ def url_value(hp: Hyperparams, name: str) -> str:
 
 # ---- whole pages ------------------------------------------------------------------------------
 
+
 @_part("off")
 def parse_off(raw: str | None, count: int) -> tuple[tuple[int, ...] | None, str | None]:
     """The steps switched off (``off=2,4``: 1-based step numbers of a pipeline of ``count`` steps), 0-based."""
@@ -271,7 +280,7 @@ def parse_preprocess(params: Mapping[str, str]) -> tuple[PreprocessLink, list[st
     return PreprocessLink(pipeline, dataset, off or ()), [w for w in (p_warn, d_warn, o_warn) if w]
 
 
-def preprocess_params(pipeline: Pipeline, dataset: str, off: "tuple[int, ...] | list[int]" = ()) -> dict[str, str]:
+def preprocess_params(pipeline: Pipeline, dataset: str, off: tuple[int, ...] | list[int] = ()) -> dict[str, str]:
     """The Preprocess page's URL for ``pipeline`` (every step, ``off`` the 0-based ones switched
     off) on dataset spec ``dataset``. An empty pipeline is written ``raw``: a link without
     ``pipeline`` leaves the receiver's own pipeline alone."""
@@ -283,8 +292,15 @@ def preprocess_params(pipeline: Pipeline, dataset: str, off: "tuple[int, ...] | 
     return params
 
 
-def _lenient(params: Mapping[str, str], name: str, cut: int, parse: Callable[[str], Any], default: Any,
-             fallback: str, warnings: list[str]) -> Any:
+def _lenient(
+    params: Mapping[str, str],
+    name: str,
+    cut: int,
+    parse: Callable[[str], Any],
+    default: Any,
+    fallback: str,
+    warnings: list[str],
+) -> Any:
     """``parse`` the link's ``name`` cut to ``cut`` characters; missing or refused, ``default`` (with a
     warning that says ``fallback``)."""
     if (raw := params.get(name)) is None:
@@ -319,8 +335,12 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
             if (problem := _too_long(spec.name, raw)) is not None:
                 raise DigitLabError(problem)
             hp = hyperparams_for(preset, {spec.name: raw})
-            if spec.name == "epochs" and limits is not None and limits.max_epochs is not None \
-                    and hp.epochs > limits.max_epochs:
+            if (
+                spec.name == "epochs"
+                and limits is not None
+                and limits.max_epochs is not None
+                and hp.epochs > limits.max_epochs
+            ):
                 raise DigitLabError(f"{hp.epochs} epochs is over this instance's limit of {limits.max_epochs}")
         except Exception as err:  # noqa: BLE001 - see _part
             default = form_value(base, spec.name, spec.kind)
@@ -332,8 +352,9 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
     pipeline, p_warn = parse_pipeline(params.get("pipeline"))
     dataset, d_warn = parse_dataset(params.get("dataset"))
     warnings += [w for w in (p_warn, d_warn) if w]
-    validation: str | float = _lenient(params, "validation", 40, parse_validation, "test",
-                                       "validating on the test set", warnings)
+    validation: str | float = _lenient(
+        params, "validation", 40, parse_validation, "test", "validating on the test set", warnings
+    )
     seed = _lenient(params, "seed", 40, parse_seed, 0, "the seed is 0", warnings)
     augment = _lenient(params, "augment", 80, parse_augment, None, "augmentation is off", warnings)
     tta = _lenient(params, "tta", 10, _parse_on_off, False, "test-time augmentation is off", warnings)
@@ -354,9 +375,16 @@ def _parse_on_off(raw: str) -> bool:
     raise DigitLabError(f"expected on or off, got {raw[:10]!r}")
 
 
-def train_params(preset: str, hyperparams: Hyperparams | None, pipeline: str | None, dataset: str,
-                 validation: str | float, seed: int, augment: Augmentation | None = None,
-                 tta: bool = False) -> dict[str, str]:
+def train_params(
+    preset: str,
+    hyperparams: Hyperparams | None,
+    pipeline: str | None,
+    dataset: str,
+    validation: str | float,
+    seed: int,
+    augment: Augmentation | None = None,
+    tta: bool = False,
+) -> dict[str, str]:
     """The Train page's URL: the preset, every hyperparameter that differs from the preset's own,
     the pipeline (a name or its compact form; ``raw`` when empty), a ready dataset, validation, seed and
     augmentation (``augment=on``, or its settings; left out when off) and ``tta=on``. The recipe knobs
@@ -394,5 +422,3 @@ def shareable_dataset(spec: str) -> bool:
 def pipeline_param_text(pipeline: Pipeline) -> str:
     """A pipeline as a link carries it: its name when it is a named one, else its compact form."""
     return name_of_pipeline(pipeline) or compact_pipeline(pipeline)
-
-

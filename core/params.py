@@ -4,6 +4,7 @@ A parameter is a dataclass field made with :func:`param`; its :class:`ParamSpec`
 default, help text and limits, so one place checks a value (``coerce``/``parse``) and one widget
 factory (``ui.param_widgets``) builds a form for it, whatever it belongs to.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,8 +69,10 @@ class ParamSpec:
             value = float(value)
             if self.kind == "threshold":
                 if not self.minimum < value <= self.maximum:
-                    raise DigitLabError(f"{self.name} must be {self.what or 'a number'} in "
-                                        f"({self.minimum:g}, {self.maximum:g}], got {value:g}")
+                    raise DigitLabError(
+                        f"{self.name} must be {self.what or 'a number'} in "
+                        f"({self.minimum:g}, {self.maximum:g}], got {value:g}"
+                    )
             else:
                 self._check_range(value)
             return value
@@ -125,9 +128,11 @@ class ParamSpec:
 
     def coerce_item(self, value: Any) -> int:
         """One entry of a "layers" value: a whole number in range."""
+        assert self.minimum is not None and self.maximum is not None, self.name  # a "layers" spec has both
         if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
-            raise DigitLabError(f"{self.name}: each entry must be between {self.minimum:g} and "
-                                f"{self.maximum:g}, got {value!r}")
+            raise DigitLabError(
+                f"{self.name}: each entry must be between {self.minimum:g} and {self.maximum:g}, got {value!r}"
+            )
         return value
 
     def _check_range(self, value: float) -> None:
@@ -150,8 +155,9 @@ def param(default: Any, kind: str, help: str, **limits: Any) -> Any:
 
 def params_of(cls: type) -> tuple[ParamSpec, ...]:
     """The ParamSpecs of a dataclass made with :func:`param` fields, in field order."""
-    return tuple(dataclasses.replace(f.metadata["param"], name=f.name)
-                 for f in dataclasses.fields(cls) if "param" in f.metadata)
+    return tuple(
+        dataclasses.replace(f.metadata["param"], name=f.name) for f in dataclasses.fields(cls) if "param" in f.metadata
+    )
 
 
 def _strict_int(value: Any) -> int:
@@ -175,7 +181,7 @@ def check_rows(rows: object) -> tuple[str, ...]:
     Returns the canonical tuple of strings; raises DigitLabError saying what is wrong.
     """
     if isinstance(rows, str) or not isinstance(rows, (list, tuple)):
-        raise DigitLabError(f"kernel must be a list of rows like \"01110\", got {rows!r}")
+        raise DigitLabError(f'kernel must be a list of rows like "01110", got {rows!r}')
     out: list[str] = []
     for row in rows:
         if isinstance(row, (list, tuple)) and all(v in (0, 1) and not isinstance(v, float) for v in row):
@@ -188,8 +194,7 @@ def check_rows(rows: object) -> tuple[str, ...]:
     if len({len(r) for r in out}) != 1:
         raise DigitLabError(f"kernel rows must all have the same length, got lengths {[len(r) for r in out]}")
     if len(out) > MAX_KERNEL_SIZE or len(out[0]) > MAX_KERNEL_SIZE:
-        raise DigitLabError(f"kernel must be at most {MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}, "
-                            f"got {len(out[0])}x{len(out)}")
+        raise DigitLabError(f"kernel must be at most {MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}, got {len(out[0])}x{len(out)}")
     if not any("1" in r for r in out):
         raise DigitLabError("kernel must contain at least one 1")
     return tuple(out)

@@ -1,4 +1,5 @@
 """Settings read from the environment, so one container image serves many set-ups."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,7 @@ class Settings:
     signin_hours: float = 12.0
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Read ``DIGITLAB_*`` variables, falling back to defaults for a local checkout."""
         cache_default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digitlab"
         return cls(
@@ -69,8 +70,9 @@ class Settings:
             ray_ship_code=os.environ.get("DIGITLAB_RAY_SHIP_CODE", "").strip() in ("1", "true", "yes"),
             cpus_per_run=max(1, _int_env("DIGITLAB_CPUS_PER_RUN", 1)),
             class_code=os.environ.get("DIGITLAB_CLASS_CODE", "").strip() or None,
-            teachers=frozenset(t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",")
-                               if t.strip()),
+            teachers=frozenset(
+                t.strip().casefold() for t in os.environ.get("DIGITLAB_TEACHERS", "").split(",") if t.strip()
+            ),
             teacher_code=os.environ.get("DIGITLAB_TEACHER_CODE", "").strip() or None,
             signin_hours=_hours_env("DIGITLAB_SIGNIN_HOURS", 12.0),
         )

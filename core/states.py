@@ -4,6 +4,7 @@ A training run (core.runs.store), a task of any kind (core.execution.tasks) and 
 (core.labels.search) all move through the same states: queued, running, then finished, stopped
 or failed. Long work reports how far it is with one callable, :data:`Progress`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -7,6 +7,7 @@ captions, alerts, widget labels and image captions; a class name such as
 :func:`escape` makes any text literal Markdown; :func:`code_span` puts it in a code span;
 :func:`cap_text` bounds a name's length and drops control characters, at loading.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,7 +57,10 @@ def code_span(text: object) -> str:
 def cap_text(text: object, limit: int = NAME_CHARS) -> str:
     """``text`` on one line without control or format characters other than the direction marks
     (which the Arabic-Indic class names need), cut to ``limit`` characters with an ellipsis."""
-    kept = "".join(" " if ch in "\r\n\t" else ch for ch in str(text)
-                   if ch in "\u200e\u200f" or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs"))
+    kept = "".join(
+        " " if ch in "\r\n\t" else ch
+        for ch in str(text)
+        if ch in "\u200e\u200f" or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs")
+    )
     kept = kept.strip()
-    return kept if len(kept) <= limit else kept[:limit - 1].rstrip() + "\u2026"
+    return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "\u2026"

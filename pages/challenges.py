@@ -1,5 +1,6 @@
 """Challenges page: each class challenge's boards (public live, private after the deadline, with
 the public/private rank gap) and the caller's own submissions. Submitting is on the Runs page."""
+
 import streamlit as st
 
 from core.errors import DigitLabError
@@ -27,8 +28,10 @@ except DigitLabError as err:  # deleted between the list and now
 st.markdown(challenge_views.settings_line(challenge))
 if not challenge.ended() and not lab.staff:  # the limit is the students'; the line above says it
     left = lab.submissions_left(challenge.name)
-    st.caption(f"You have {left} submission{'s' if left != 1 else ''} left today (the count starts again at "
-               "00:00 UTC). Submit a finished run of this dataset from the Runs page.")
+    st.caption(
+        f"You have {left} submission{'s' if left != 1 else ''} left today (the count starts again at "
+        "00:00 UTC). Submit a finished run of this dataset from the Runs page."
+    )
     run_widgets.page_link("pages/runs.py", label="Go to the Runs page", icon=":material/table_chart:")
 
 st.subheader("All submissions" if lab.staff else "Your submissions")

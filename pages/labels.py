@@ -1,18 +1,17 @@
 """Label issues page: training images whose label looks wrong, ranked by cleanlab from out-of-fold
 probabilities of a fast model (k-fold cross-validation), with a gallery to mark each one "label
 wrong" or "fine", a CSV of the marks, and live progress while the folds train in the background."""
+
 import streamlit as st
 
-from core.datasets import display_spec
-from core.exports import csv_text
 from core.errors import DigitLabError
-from core.labels.search import (FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, SearchState,
-                                estimate_search_seconds)
+from core.exports import csv_text
+from core.labels.search import FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, SearchState, estimate_search_seconds
 from core.preprocess import Pipeline
 from core.runs.describe import duration_text
 from ui import label_fixes, run_widgets, state, wording
-from ui.markdown import code_span, escape
 from ui.gallery import to_display
+from ui.markdown import escape
 
 state.init_session()
 st.title("Label issues")
@@ -47,10 +46,14 @@ marks_store = lab.marks(spec)  # each identity marks and corrects on its own
 fixes = lab.corrections(spec)
 label_fixes.version_note(spec)
 
-st.caption(f"Dataset {wording.dataset_markdown(ds.name, spec)}, {wording.plural(len(ds.y_train), 'training image')}. A fast model is trained k "
-           "times, each time without one fold, so every image is judged by a model that never saw it; "
-           "cleanlab then ranks the images whose given label those models most confidently disagree with. "
-           "A suspect is not proof: look at it and mark it.")
+st.caption(
+    f"Dataset {wording.dataset_markdown(ds.name, spec)}, {wording.plural(len(ds.y_train), 'training image')}. "
+    "A fast model is trained k "
+    "times, each time without one fold, so every image is judged by a model that never saw it; "
+    "cleanlab then ranks the images whose given label those models most confidently disagree with. "
+    "A suspect is not proof: look at it and mark it."
+)
+
 
 def _search_pipeline(source: str) -> Pipeline:
     """The pipeline the search preprocesses with: none, or the editor's label-free steps."""
@@ -61,20 +64,42 @@ def _start() -> None:
     """The Find suspects button: start (or find again) the search the form describes."""
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
-        st.session_state[SEARCH] = lab.start_search(spec, int(st.session_state["labels_folds"]), pipeline.to_json(),
-                                                    int(st.session_state["labels_seed"]))
+        st.session_state[SEARCH] = lab.start_search(
+            spec, int(st.session_state["labels_folds"]), pipeline.to_json(), int(st.session_state["labels_seed"])
+        )
     except (DigitLabError, OSError) as err:
         st.session_state["labels_error"] = f"Could not start the search: {err}"
 
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Folds", min_value=2, max_value=MAX_FOLDS, value=3, step=1, key="labels_folds", persist_state="session",
-                    help="more folds: each model sees more images, the search takes longer")
-    source = c2.radio("Images as", [RAW, EDITOR], key="labels_source", persist_state="session",
-                      help="Steps that use the labels are left out: they would tell the model the answer.")
-    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="labels_seed", persist_state="session",
-                    help="draws the folds and the models' initial weights")
+    c1.number_input(
+        "Folds",
+        min_value=2,
+        max_value=MAX_FOLDS,
+        value=3,
+        step=1,
+        key="labels_folds",
+        persist_state="session",
+        help="more folds: each model sees more images, the search takes longer",
+    )
+    source = c2.radio(
+        "Images as",
+        [RAW, EDITOR],
+        key="labels_source",
+        persist_state="session",
+        help="Steps that use the labels are left out: they would tell the model the answer.",
+    )
+    c3.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        value=0,
+        step=1,
+        key="labels_seed",
+        persist_state="session",
+        help="draws the folds and the models' initial weights",
+    )
     try:
         c2.caption(f"Pipeline: {_search_pipeline(source).label}")
     except DigitLabError as err:
@@ -88,8 +113,9 @@ with st.container(border=True):
 def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
     """A mark widget changed: store its value (no choice clears the mark; accepting the suggested
     label records a correction)."""
-    problem = label_fixes.record_choice(marks_store, fixes, index, st.session_state.get(key), given, suggested,
-                                        st.session_state[SEARCH])
+    problem = label_fixes.record_choice(
+        marks_store, fixes, index, st.session_state.get(key), given, suggested, st.session_state[SEARCH]
+    )
     if problem is not None:
         st.session_state["labels_error"] = problem
 
@@ -109,12 +135,15 @@ def _progress(key: str, polling: bool) -> SearchState:
 key = st.session_state[SEARCH]
 if key is None:
     folds = int(st.session_state["labels_folds"])
-    st.info(f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
-            f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
-            "its progress, and you may leave it meanwhile).")
+    st.info(
+        f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
+        f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
+        "its progress, and you may leave it meanwhile)."
+    )
     st.stop()
 search = lab.search(key)
 if search.running:
+
     @st.fragment(run_every=1)
     def live_search(key: str) -> None:
         _progress(key, polling=True)
@@ -126,6 +155,7 @@ if search.status != FINISHED:
     st.stop()
 
 suspects = search.suspects
+assert suspects is not None  # a finished search has its suspects
 marks = marks_store.load()
 corrections = fixes.load()
 examined = search.examined or len(ds.y_train)
@@ -144,45 +174,77 @@ if int(suspects["index"].max()) >= len(ds.y_train):
 f1, f2, f3 = st.columns([2, 2, 1], vertical_alignment="bottom")
 given_filter = f1.selectbox("Given label", ["All", *names], key="labels_given")
 hide_marked = f2.toggle("Hide images already marked", key="labels_hide_marked", persist_state="session")
-limit = f3.number_input("Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit", persist_state="session")
+limit = f3.number_input(
+    "Show", min_value=6, max_value=300, value=36, step=6, key="labels_limit", persist_state="session"
+)
 shown = suspects
 if given_filter != "All":
     shown = shown[shown["given"] == names.index(given_filter)]
 if hide_marked:
     shown = shown[~shown["index"].isin(list(marks))]
 rows = shown.head(int(limit)).to_dict("records")
-st.caption(wording.plural(len(shown), "suspect") + (f"; the {len(rows)} most suspect are shown" if len(rows) < len(shown) else "")
-           + ". Under each image: its training index, the given label, the label the models suggest and how "
-             "sure they are of it.")
+st.caption(
+    wording.plural(len(shown), "suspect")
+    + (f"; the {len(rows)} most suspect are shown" if len(rows) < len(shown) else "")
+    + ". Under each image: its training index, the given label, the label the models suggest and how "
+    "sure they are of it."
+)
 
 for start in range(0, len(rows), COLUMNS):
     cols = st.columns(COLUMNS)
-    for col, row in zip(cols, rows[start:start + COLUMNS]):
+    for col, row in zip(cols, rows[start : start + COLUMNS]):
         index = int(row["index"])
         with col:
-            st.image(to_display(ds.x_train[index], 4), output_format="PNG",
-                     caption=escape(f"#{index}: given {names[int(row['given'])]}, suggested "
-                                    f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}"))
+            st.image(
+                to_display(ds.x_train[index], 4),
+                output_format="PNG",
+                caption=escape(
+                    f"#{index}: given {names[int(row['given'])]}, suggested "
+                    f"{names[int(row['suggested'])]} · {float(row['confidence']):.0%}"
+                ),
+            )
             mark_key = f"labels_mark_{index}"
             if mark_key not in st.session_state:
                 st.session_state[mark_key] = label_fixes.initial_choice(index, marks, corrections)
             # Short labels that fill the tile, wrapping rather than clipping in a narrow window.
-            st.segmented_control("Mark", MARK_OPTIONS, key=mark_key, label_visibility="collapsed",
-                                 format_func=MARK_LABELS.get, width="stretch", wrap=True, on_change=_set_mark,
-                                 args=(index, mark_key, int(row["given"]), int(row["suggested"])))
+            st.segmented_control(
+                "Mark",
+                MARK_OPTIONS,
+                key=mark_key,
+                label_visibility="collapsed",
+                format_func=MARK_LABELS.__getitem__,
+                width="stretch",
+                wrap=True,
+                on_change=_set_mark,
+                args=(index, mark_key, int(row["given"]), int(row["suggested"])),
+            )
 
 st.divider()
 d1, d2 = st.columns(2)
-d1.download_button("Download the marks (CSV)", marks_store.to_csv(ds, suspects).encode(),
-                   file_name="label-marks.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
-                   key="labels_marks_csv")
-d2.download_button(f"Download {'the suspect' if len(suspects) == 1 else f'all {len(suspects):,} suspects'} (CSV)",
-                   csv_text(suspects, index=False).encode(),
-                   file_name="label-suspects.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
-                   key="labels_suspects_csv")
+d1.download_button(
+    "Download the marks (CSV)",
+    marks_store.to_csv(ds, suspects).encode(),
+    file_name="label-marks.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+    key="labels_marks_csv",
+)
+d2.download_button(
+    f"Download {'the suspect' if len(suspects) == 1 else f'all {len(suspects):,} suspects'} (CSV)",
+    csv_text(suspects, index=False).encode(),
+    file_name="label-suspects.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+    key="labels_suspects_csv",
+)
 wrong = marks_store.wrong()
-st.caption(f"{wording.plural(len(wrong), 'training image')} {'is' if len(wrong) == 1 else 'are'} marked label wrong. To train without them, tick "
-           "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
-           "`python -m core train`).")
+st.caption(
+    f"{wording.plural(len(wrong), 'training image')} {'is' if len(wrong) == 1 else 'are'} marked label wrong. "
+    "To train without them, tick "
+    "'Leave out the images marked label wrong' on the Train page (or pass --exclude-marked to "
+    "`python -m core train`)."
+)
 run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
 label_fixes.version_panel(lab, spec, fixes)

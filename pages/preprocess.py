@@ -1,13 +1,24 @@
 """Preprocess page: build an ordered pipeline of steps and see what it does, live."""
+
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
 from core.errors import DigitLabError
-from core.preprocess import LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, STEP_TYPES, Pipeline, preview, step_from_dict
+from core.preprocess import (
+    LABEL_FREE_BEST,
+    NAMED_PIPELINES,
+    PIPELINE_TITLES,
+    STEP_TYPES,
+    Pipeline,
+    preview,
+    step_from_dict,
+)
 from core.runs.describe import LABEL_FREE_HINT
 from ui import charts, query_state, state
-from ui.markdown import escape
 from ui.gallery import show_grid
+from ui.markdown import escape
 from ui.param_widgets import param_widget
 
 state.init_session()
@@ -70,17 +81,35 @@ def _step_editor(i: int, entry: dict) -> None:
         st.markdown(f"**{i + 1}. {escape(cls.TITLE)}**")
         head = st.columns([3, 1, 1, 1], vertical_alignment="center")
         # The label says the state it shows (the toggle's identity is its key, so the label may change).
-        entry["enabled"] = head[0].toggle("On" if st.session_state.get(f"on{sid}", entry["enabled"]) else "Off",
-                                          value=entry["enabled"], key=f"on{sid}",
-                                          help="Off: the step is kept here but skipped")
-        head[1].button("", icon=":material/arrow_upward:", key=f"up{sid}", on_click=_move, args=(i, -1), disabled=i == 0, help="Move up")
-        head[2].button("", icon=":material/arrow_downward:", key=f"dn{sid}", on_click=_move, args=(i, 1),
-                       disabled=i == len(st.session_state[STEPS]) - 1, help="Move down")
+        entry["enabled"] = head[0].toggle(
+            "On" if st.session_state.get(f"on{sid}", entry["enabled"]) else "Off",
+            value=entry["enabled"],
+            key=f"on{sid}",
+            help="Off: the step is kept here but skipped",
+        )
+        head[1].button(
+            "",
+            icon=":material/arrow_upward:",
+            key=f"up{sid}",
+            on_click=_move,
+            args=(i, -1),
+            disabled=i == 0,
+            help="Move up",
+        )
+        head[2].button(
+            "",
+            icon=":material/arrow_downward:",
+            key=f"dn{sid}",
+            on_click=_move,
+            args=(i, 1),
+            disabled=i == len(st.session_state[STEPS]) - 1,
+            help="Move down",
+        )
         head[3].button("", icon=":material/close:", key=f"rm{sid}", on_click=_remove, args=(i,), help="Remove")
         if cls.TRAINING_ONLY:
             st.caption(":orange[Training images only: it needs the labels, so test images never get it.]")
         specs = cls.params()
-        values = {"step": cls.KIND}
+        values: dict[str, Any] = {"step": cls.KIND}
         cols = st.columns(3)
         shape = entry["step"].get("shape")
         for n, spec in enumerate(spec for spec in specs if spec.kind != "kernel"):
@@ -90,8 +119,9 @@ def _step_editor(i: int, entry: dict) -> None:
         for spec in specs:
             if spec.kind == "kernel":
                 if shape == "custom":
-                    values[spec.name] = param_widget(spec, entry["step"][spec.name] or ["111", "111", "111"],
-                                                      f"s{sid}_{spec.name}", st)
+                    values[spec.name] = param_widget(
+                        spec, entry["step"][spec.name] or ["111", "111", "111"], f"s{sid}_{spec.name}", st
+                    )
                 else:
                     values[spec.name] = []
         try:
@@ -107,8 +137,13 @@ editor, view = st.columns([5, 6], gap="large")
 with editor:
     names = list(NAMED_PIPELINES)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    chosen = c1.selectbox("Start from a ready-made pipeline (the report's, or a label-free one)", names,
-                          format_func=lambda n: PIPELINE_TITLES[n], key="prep_named", persist_state="session")
+    chosen = c1.selectbox(
+        "Start from a ready-made pipeline (the report's, or a label-free one)",
+        names,
+        format_func=lambda n: PIPELINE_TITLES[n],
+        key="prep_named",
+        persist_state="session",
+    )
     c2.button("Load", on_click=_load_named, args=(chosen,), key="load_named")
 
     entries = st.session_state[STEPS]
@@ -118,20 +153,29 @@ with editor:
         _step_editor(i, entry)
 
     a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
-    kind = a1.selectbox("Add a step", list(STEP_TYPES), format_func=lambda k: STEP_TYPES[k].TITLE,
-                        key="prep_add_kind", persist_state="session")
+    kind = a1.selectbox(
+        "Add a step",
+        list(STEP_TYPES),
+        format_func=lambda k: STEP_TYPES[k].TITLE,
+        key="prep_add_kind",
+        persist_state="session",
+    )
     a2.button("Add", on_click=_add, args=(kind,), key="add_step")
 
     pipeline = state.current_pipeline()
     every_step, switched_off = query_state.editor_pipeline(st.session_state[STEPS])
-    query_state.publish("preprocess", query_state.preprocess_params(every_step, st.session_state[state.DATASET_SPEC],
-                                                                    switched_off))
-    st.caption("To share this pipeline, copy the page's address: it holds the pipeline (steps switched off "
-               "included) and the dataset.")
+    query_state.publish(
+        "preprocess", query_state.preprocess_params(every_step, st.session_state[state.DATASET_SPEC], switched_off)
+    )
+    st.caption(
+        "To share this pipeline, copy the page's address: it holds the pipeline (steps switched off "
+        "included) and the dataset."
+    )
     with st.expander("Pipeline as JSON (copy, download, or paste one)"):
         st.code(pipeline.to_json(indent=2), language="json")
-        st.download_button("Download JSON", pipeline.to_json(indent=2), file_name="pipeline.json",
-                           mime="application/json")
+        st.download_button(
+            "Download JSON", pipeline.to_json(indent=2), file_name="pipeline.json", mime="application/json"
+        )
         st.text_area("Paste a pipeline", key="pipeline_json_in", height=100)
         st.button("Use pasted JSON", on_click=_load_json)
         if "json_error" in st.session_state:
@@ -140,13 +184,20 @@ with editor:
 with view:
     st.markdown(f"**Pipeline:** {pipeline.label}")
     if pipeline.has_training_only:
-        st.caption(":material/visibility: A step here uses the labels, so it runs on training images only and "
-                   "test figures stay honest (the report also eroded its test images by their labels). "
-                   f"Label-free alternative: `{LABEL_FREE_BEST}`.", help=LABEL_FREE_HINT)
+        st.caption(
+            ":material/visibility: A step here uses the labels, so it runs on training images only and "
+            "test figures stay honest (the report also eroded its test images by their labels). "
+            f"Label-free alternative: `{LABEL_FREE_BEST}`.",
+            help=LABEL_FREE_HINT,
+        )
     p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
-    as_test = p1.toggle("Preview as test images", value=False, key="prep_as_test", persist_state="session",
-                        help="As test and drawn images are preprocessed: without labels, so without "
-                             "training-only steps.")
+    as_test = p1.toggle(
+        "Preview as test images",
+        value=False,
+        key="prep_as_test",
+        persist_state="session",
+        help="As test and drawn images are preprocessed: without labels, so without training-only steps.",
+    )
     if p2.button("New sample images"):
         st.session_state["preview_seed"] += 1
     rng = np.random.default_rng(st.session_state["preview_seed"])
@@ -162,8 +213,9 @@ with view:
 
     if len(frames) > 1:
         st.caption("Step by step, for one image")
-        which = st.select_slider("Image", options=list(range(len(idx))), value=0,
-                                 format_func=lambda k: f"#{k + 1} {captions[k]}")
+        which = st.select_slider(
+            "Image", options=list(range(len(idx))), value=0, format_func=lambda k: f"#{k + 1} {captions[k]}"
+        )
         strip = [frame[which] for _, frame in frames]
         show_grid(strip, [label for label, _ in frames], columns=min(len(frames), 8), scale=3)
 

@@ -1,13 +1,14 @@
 """Teacher page: class challenges (create, edit, close, results CSV, both boards), every student's
 runs, what runs or waits now, the per-student limits, and deleting one student's runs in bulk."""
+
 import pandas as pd
 import streamlit as st
 
 from core.classroom.access import PUBLISH_GRANTS, owner_label
+from core.classroom.limits import limits
 from core.classroom.once import AlreadyRequeued
 from core.classroom.overview import students
 from core.errors import DigitLabError
-from core.classroom.limits import limits
 from core.runs import describe
 from ui import challenge_views, state
 from ui.markdown import escape
@@ -41,39 +42,54 @@ with st.expander("Uploads per student (stored, compressed)", icon=":material/clo
     else:
         st.dataframe(usage, hide_index=True, width="stretch")
         try:
-            st.caption(f"Each person may keep {limits().upload_quota_bytes / (1 << 20):,.0f} MB of uploads; "
-                       "an upload two people made counts for both.")
+            st.caption(
+                f"Each person may keep {limits().upload_quota_bytes / (1 << 20):,.0f} MB of uploads; "
+                "an upload two people made counts for both."
+            )
         except DigitLabError:
             pass  # the limits' own error is shown below
 
 
 def _sign_out(key: str) -> None:
-    state.flash_outcome(FLASH, lambda: lab.sign_out(key),
-                        f"{owner_label(key)} is signed out on every browser; they can sign in again with the class code.",
-                        "Could not sign them out: ")
+    state.flash_outcome(
+        FLASH,
+        lambda: lab.sign_out(key),
+        f"{owner_label(key)} is signed out on every browser; they can sign in again with the class code.",
+        "Could not sign them out: ",
+    )
 
 
 members = {k: n for k, n in lab.class_members().items() if k != state.me().key}
 if members:
     with st.expander("Sign a student out (a lost or shared laptop)", icon=":material/logout:"):
-        who_out = st.selectbox("Student", list(members), format_func=members.get, key="teacher_sign_out_who")
-        st.button(f"Sign {escape(members[who_out])} out everywhere", on_click=_sign_out, args=(who_out,),
-                  key="teacher_sign_out", icon=":material/logout:",
-                  help="Every browser they are signed in on (a copy of their cookie too) asks for the class code again.")
+        who_out = st.selectbox("Student", list(members), format_func=members.__getitem__, key="teacher_sign_out_who")
+        st.button(
+            f"Sign {escape(members[who_out])} out everywhere",
+            on_click=_sign_out,
+            args=(who_out,),
+            key="teacher_sign_out",
+            icon=":material/logout:",
+            help="Every browser they are signed in on (a copy of their cookie too) asks for the class code again.",
+        )
 
 with st.expander("Class list (who may sign in with the class code)", icon=":material/group:"):
     listed = lab.class_list()
-    st.caption("One name per line. When the list holds any name, the class code signs in only these names "
-               "(matched whatever their case): every quota and limit then holds per listed student, and a name off "
-               "the list is refused at sign-in. Empty: any name signs in." + (f" {len(listed)} listed now."
-                                                                               if listed else " No list is set."))
+    st.caption(
+        "One name per line. When the list holds any name, the class code signs in only these names "
+        "(matched whatever their case): every quota and limit then holds per listed student, and a name off "
+        "the list is refused at sign-in. Empty: any name signs in."
+        + (f" {len(listed)} listed now." if listed else " No list is set.")
+    )
     with st.form("teacher_class_list"):
         typed = st.text_area("Names", value="\n".join(listed), height=160, key="teacher_class_names")
         if st.form_submit_button("Save the class list"):
             try:
                 kept = lab.set_class_list(typed)
-                st.success(f"The class list holds {len(kept)} name{'s' if len(kept) != 1 else ''}." if kept
-                           else "No class list: any name signs in with the class code.")
+                st.success(
+                    f"The class list holds {len(kept)} name{'s' if len(kept) != 1 else ''}."
+                    if kept
+                    else "No class list: any name signs in with the class code."
+                )
             except DigitLabError as err:
                 st.error(f"The class list was not saved: {escape(err)}")
 st.caption(PUBLISH_GRANTS)
@@ -85,12 +101,23 @@ if not runs:
     st.stop()
 per_student = students(runs)
 #: Column headers in words (the frames keep the code's names), and how each figure reads.
-HEADERS = {"best_test_accuracy": "best test accuracy", "test_accuracy": "test accuracy",
-           "validated_on_test": "validated on test",
-           "val_accuracy": "val accuracy", "val_loss": "val loss"}
-FIGURES = {"loss": "{:.4f}", "accuracy": "{:.4f}", "val_loss": "{:.4f}", "val_accuracy": "{:.4f}",
-           "test_accuracy": "{:.4f}", "best_test_accuracy": "{:.4f}", describe.LEAKY_COLUMN: "{:.4f}",
-           "time (s)": "{:.1f}"}
+HEADERS = {
+    "best_test_accuracy": "best test accuracy",
+    "test_accuracy": "test accuracy",
+    "validated_on_test": "validated on test",
+    "val_accuracy": "val accuracy",
+    "val_loss": "val loss",
+}
+FIGURES = {
+    "loss": "{:.4f}",
+    "accuracy": "{:.4f}",
+    "val_loss": "{:.4f}",
+    "val_accuracy": "{:.4f}",
+    "test_accuracy": "{:.4f}",
+    "best_test_accuracy": "{:.4f}",
+    describe.LEAKY_COLUMN: "{:.4f}",
+    "time (s)": "{:.1f}",
+}
 
 
 def _missing(value: object) -> bool:
@@ -110,12 +137,15 @@ def _for_people(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 st.dataframe(_for_people(per_student.drop(columns="owner")), hide_index=True, width="stretch")
-st.caption("Validated on test: finished runs that chose their settings on the test set, so their test accuracy "
-           "is not an honest estimate; compare students on a challenge's hidden test set instead.")
+st.caption(
+    "Validated on test: finished runs that chose their settings on the test set, so their test accuracy "
+    "is not an honest estimate; compare students on a challenge's hidden test set instead."
+)
 try:
     st.caption(limits().summary())
 except DigitLabError as err:
     st.error(f"The limits file is misconfigured: {escape(err)}")
+
 
 def _stop(run_id: str) -> None:
     try:
@@ -150,8 +180,14 @@ def class_now() -> None:
         c[1].write(f"`{run.id}`")
         c[2].write(escape(f"{run.preset} · {run.pipeline_label}"))
         c[3].write(escape("stopping…" if run.stop_requested else describe.status_text(run)))
-        c[4].button("Stop", key=f"teacher_stop_{run.id}", on_click=_stop, args=(run.id,), icon=":material/stop:",
-                    disabled=run.stop_requested)
+        c[4].button(
+            "Stop",
+            key=f"teacher_stop_{run.id}",
+            on_click=_stop,
+            args=(run.id,),
+            icon=":material/stop:",
+            disabled=run.stop_requested,
+        )
     ended = [r for r in lab.class_runs(statuses=("failed", "stopped"))][:5]
     again = lab.requeued_as([r.id for r in ended])  # queued again already: no button, the new run named
     if ended:
@@ -165,8 +201,13 @@ def class_now() -> None:
             if run.id in again:
                 c[4].caption(f"queued again as `{again[run.id]}`" if again[run.id] else "being queued again")
             else:
-                c[4].button("Queue again", key=f"teacher_requeue_{run.id}", on_click=_requeue, args=(run.id,),
-                            icon=":material/replay:")
+                c[4].button(
+                    "Queue again",
+                    key=f"teacher_requeue_{run.id}",
+                    on_click=_requeue,
+                    args=(run.id,),
+                    icon=":material/replay:",
+                )
 
 
 class_now()
@@ -195,13 +236,20 @@ def _ask(owner: str | None) -> None:
 
 
 st.session_state.setdefault(CONFIRM, None)
-st.button(f"Delete {'the run' if len(theirs) == 1 else f'all {len(theirs)} runs'} of {escape(owner_label(chosen))}…", on_click=_ask, args=(chosen,),
-          key="teacher_delete", icon=":material/delete_sweep:", disabled=st.session_state[CONFIRM] == chosen)
+st.button(
+    f"Delete {'the run' if len(theirs) == 1 else f'all {len(theirs)} runs'} of {escape(owner_label(chosen))}…",
+    on_click=_ask,
+    args=(chosen,),
+    key="teacher_delete",
+    icon=":material/delete_sweep:",
+    disabled=st.session_state[CONFIRM] == chosen,
+)
 if st.session_state[CONFIRM] == chosen:
     with st.container(border=True):
-        st.warning(f"Delete every run of {escape(owner_label(chosen))} with its models and predictions? Running runs are "
-                   "asked to stop first. This cannot be undone.")
+        st.warning(
+            f"Delete every run of {escape(owner_label(chosen))} with its models and predictions? Running runs are "
+            "asked to stop first. This cannot be undone."
+        )
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, delete them", on_click=_delete_all, args=(chosen,), type="primary", key="teacher_delete_yes")
         n.button("Cancel", on_click=_ask, args=(None,), key="teacher_delete_no")
-

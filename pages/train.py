@@ -1,23 +1,32 @@
 """Train page: choose a model preset, its hyperparameters, the pipeline and validation; launch a
 run in the background and follow it live (curves, progress, stop, the report's FIT RESULT line)."""
+
 import uuid
 
 import streamlit as st
 
-from core.classroom.once import AlreadyRequeued
-from core.datasets import display_spec
-from core.errors import DigitLabError
 from core.classroom.limits import Limits, limits
-from core.training.models import (PRESETS, architecture_text, chooses_by_validation, count_params, describe_preset,
-                                  get_preset, hyperparams_for)
+from core.classroom.once import AlreadyRequeued
+from core.datasets import Dataset, display_spec
+from core.errors import DigitLabError
+from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline
+from core.runs import describe
 from core.runs.records import tta_line
-from core.preprocess import NAMED_PIPELINES, get_pipeline
 from core.training.augment import Augmentation, augment_images
 from core.training.config import RunConfig
-from core.runs import describe
+from core.training.models import (
+    PRESETS,
+    Hyperparams,
+    architecture_text,
+    chooses_by_validation,
+    count_params,
+    describe_preset,
+    get_preset,
+    hyperparams_for,
+)
 from ui import charts, query_state, run_widgets, state, wording
 from ui.gallery import show_grid
-from ui.markdown import code_span, escape
+from ui.markdown import escape
 from ui.param_widgets import param_widget
 
 state.init_session()
@@ -72,14 +81,20 @@ def augmentation_form(ds, pipeline) -> Augmentation | None:
     with st.container(border=True):
         st.subheader("Augmentation")
         st.session_state.setdefault("train_augment", False)
-        if not st.toggle("Augment the training images", key="train_augment", persist_state="session",
-                         help="Each epoch, every training image is rotated, shifted and zoomed a little at random, "
-                              "so the model sees more ways of writing a digit. Training images only, while "
-                              "training only: validation and test images are never moved."):
+        if not st.toggle(
+            "Augment the training images",
+            key="train_augment",
+            persist_state="session",
+            help="Each epoch, every training image is rotated, shifted and zoomed a little at random, "
+            "so the model sees more ways of writing a digit. Training images only, while "
+            "training only: validation and test images are never moved.",
+        ):
             return None
         cols = st.columns(3)
-        values = {s.name: param_widget(s, s.default, f"train_aug_{s.name}", col, persist=True)
-                  for s, col in zip(Augmentation.params(), cols)}
+        values = {
+            s.name: param_widget(s, s.default, f"train_aug_{s.name}", col, persist=True)
+            for s, col in zip(Augmentation.params(), cols)
+        }
         try:
             augment = Augmentation(**values)
         except DigitLabError as err:
@@ -89,8 +104,10 @@ def augmentation_form(ds, pipeline) -> Augmentation | None:
             try:
                 originals = pipeline.transform(ds.x_train[:PREVIEW])
                 moved = augment_images(augment, originals, seed=int(st.session_state.get("train_seed", 0)))
-                st.caption(f"{augment.text}: the first {PREVIEW} training images after the pipeline (top) and as "
-                           "one epoch might show them (bottom).")
+                st.caption(
+                    f"{augment.text}: the first {PREVIEW} training images after the pipeline (top) and as "
+                    "one epoch might show them (bottom)."
+                )
                 show_grid([*originals, *moved], [""] * (2 * PREVIEW), columns=PREVIEW)
             except DigitLabError as err:
                 st.caption(f"No preview: {escape(err)}")
@@ -110,10 +127,12 @@ with st.container(border=True):
     st.subheader("Model")
     names = list(PRESETS)
     st.session_state.setdefault("train_preset", "H")
-    preset = st.selectbox("Preset", names, key="train_preset", persist_state="session",
-                          format_func=lambda n: PRESETS[n].title)
+    preset = st.selectbox(
+        "Preset", names, key="train_preset", persist_state="session", format_func=lambda n: PRESETS[n].title
+    )
     st.caption(PRESETS[preset].description)
     overrides = run_widgets.hyperparameter_form(preset, maximums=caps)
+    hyperparams: Hyperparams | None
     try:
         hyperparams = hyperparams_for(preset, overrides)
         st.markdown(f"`{architecture_text(hyperparams)}` · {count_params(hyperparams):,} parameters")
@@ -126,19 +145,28 @@ data_col, valid_col = st.columns(2)
 with data_col.container(border=True):
     st.subheader("Data")
     spec = st.session_state[state.DATASET_SPEC]
+    ds: Dataset | None
     try:
         ds = state.current_dataset()
-        st.markdown(f"Dataset {wording.dataset_markdown(ds.name, spec)}: {len(ds.x_train):,} training and "
-                    f"{len(ds.x_test):,} test images.")
+        st.markdown(
+            f"Dataset {wording.dataset_markdown(ds.name, spec)}: {len(ds.x_train):,} training and "
+            f"{len(ds.x_test):,} test images."
+        )
     except DigitLabError as err:
         ds = None
         st.error(f"The session's dataset does not load: {escape(err)}")
     run_widgets.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/dataset:")
     st.session_state.setdefault("train_pipeline_source", FROM_EDITOR)
-    source = st.radio("Preprocessing", [FROM_EDITOR, FROM_REPORT], horizontal=True, key="train_pipeline_source",
-                      persist_state="session")
-    pipeline_arg = None
+    source = st.radio(
+        "Preprocessing",
+        [FROM_EDITOR, FROM_REPORT],
+        horizontal=True,
+        key="train_pipeline_source",
+        persist_state="session",
+    )
+    pipeline_arg: str | None = None
     if source == FROM_EDITOR:
+        pipeline: Pipeline | None
         try:
             pipeline = state.current_pipeline()
             pipeline_arg = pipeline.to_json()
@@ -149,81 +177,144 @@ with data_col.container(border=True):
         run_widgets.page_link("pages/preprocess.py", label="Edit it on the Preprocess page", icon=":material/tune:")
     else:
         st.session_state.setdefault("train_named_pipeline", next(iter(NAMED_PIPELINES)))
-        pipeline_arg = st.selectbox("Report pipeline", list(NAMED_PIPELINES), key="train_named_pipeline",
-                                    persist_state="session",
-                                    format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}")
+        pipeline_arg = st.selectbox(
+            "Report pipeline",
+            list(NAMED_PIPELINES),
+            key="train_named_pipeline",
+            persist_state="session",
+            format_func=lambda n: f"{n}: {NAMED_PIPELINES[n].label}",
+        )
         pipeline = NAMED_PIPELINES[pipeline_arg]
     leaky_protocol = False
     if pipeline is not None and pipeline.has_training_only:
-        st.caption("Training-only steps change the training images only; the test and validation "
-                   "images go through the other steps, without looking at their labels.")
+        st.caption(
+            "Training-only steps change the training images only; the test and validation "
+            "images go through the other steps, without looking at their labels."
+        )
         st.session_state.setdefault("train_leaky_protocol", False)
         leaky_protocol = st.checkbox(
-            "Also evaluate as the report did (uses test labels)", key="train_leaky_protocol", persist_state="session",
+            "Also evaluate as the report did (uses test labels)",
+            key="train_leaky_protocol",
+            persist_state="session",
             help="After training, also measure the model on test images preprocessed WITH their test labels, "
-                 "as the report did. Shown beside the honest figures, marked, for comparison only. "
-                 + describe.LABEL_FREE_HINT)
+            "as the report did. Shown beside the honest figures, marked, for comparison only. "
+            + describe.LABEL_FREE_HINT,
+        )
 
 with valid_col.container(border=True):
     st.subheader("Validation")
     st.session_state.setdefault("train_validation", ON_TEST)
-    how = st.radio("Validate on", [ON_TEST, HELD_OUT], key="train_validation", persist_state="session",
-                   help="The report validated on the test set, so its val_ figures are test figures. A "
-                        "held-out part of the training set keeps the test set unseen until the end.")
-    validation = "test"
+    how = st.radio(
+        "Validate on",
+        [ON_TEST, HELD_OUT],
+        key="train_validation",
+        persist_state="session",
+        help="The report validated on the test set, so its val_ figures are test figures. A "
+        "held-out part of the training set keeps the test set unseen until the end.",
+    )
+    validation: str | float = "test"
     if how == HELD_OUT:
         st.session_state.setdefault("train_fraction", 0.1)
-        validation = st.slider("Held-out fraction", min_value=0.05, max_value=0.5, step=0.05,
-                               key="train_fraction", persist_state="session", help="drawn per class, with the seed below")
+        validation = st.slider(
+            "Held-out fraction",
+            min_value=0.05,
+            max_value=0.5,
+            step=0.05,
+            key="train_fraction",
+            persist_state="session",
+            help="drawn per class, with the seed below",
+        )
     st.session_state.setdefault("train_seed", 0)
-    seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed",
-                           persist_state="session",
-                           help="fixes the initial weights, the shuffling, dropout and the held-out split")
+    seed = st.number_input(
+        "Random seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        key="train_seed",
+        persist_state="session",
+        help="fixes the initial weights, the shuffling, dropout and the held-out split",
+    )
     st.session_state.setdefault("train_tta", False)
-    tta = st.checkbox("Also measure with test-time augmentation", key="train_tta", persist_state="session",
-                      help="After training, also average the model's predictions over each test image and copies of "
-                           "it shifted by one pixel up, down, left and right. Shown apart: the plain test figure "
-                           "stays the result.")
+    tta = st.checkbox(
+        "Also measure with test-time augmentation",
+        key="train_tta",
+        persist_state="session",
+        help="After training, also average the model's predictions over each test image and copies of "
+        "it shifted by one pixel up, down, left and right. Shown apart: the plain test figure "
+        "stays the result.",
+    )
     selector = chooses_by_validation(hyperparams) if hyperparams is not None else None
     if selector is not None and validation == "test":
-        st.warning(f"With {selector} the run chooses by its validation figures: validate on a held-out part of "
-                   "the training set, or the test figures would be chosen on the test set.", icon=":material/rule:")
+        st.warning(
+            f"With {selector} the run chooses by its validation figures: validate on a held-out part of "
+            "the training set, or the test figures would be chosen on the test set.",
+            icon=":material/rule:",
+        )
     exclude: tuple[int, ...] = ()
     if marked := lab.marks(spec).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
-        if st.checkbox(f"Leave out the {wording.plural(len(marked), 'training image')} marked label wrong", key="train_exclude_marked",
-                       persist_state="session",
-                       help="marked on the Label issues page; the run's config lists them"):
+        if st.checkbox(
+            f"Leave out the {wording.plural(len(marked), 'training image')} marked label wrong",
+            key="train_exclude_marked",
+            persist_state="session",
+            help="marked on the Label issues page; the run's config lists them",
+        ):
             exclude = marked
 
 augment = augmentation_form(ds, pipeline)
-query_state.publish("train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed),
-                                                      augment, tta))
-st.caption("To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
-           "pipeline, dataset, validation, seed, augmentation and test-time augmentation.")
+query_state.publish(
+    "train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed), augment, tta)
+)
+st.caption(
+    "To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
+    "pipeline, dataset, validation, seed, augmentation and test-time augmentation."
+)
 
-ready = hyperparams is not None and ds is not None and pipeline_arg is not None \
+ready = (
+    hyperparams is not None
+    and ds is not None
+    and pipeline_arg is not None
     and not (selector is not None and validation == "test")
+)
 # One click, one run: the click's callback marks the launch, so this run of the page draws the
 # button disabled ("Launching…") before queuing, and lab.train_once recognises the same form sent
 # again by this session (a second click that got through) and answers with the first one's run.
 LAUNCHING, LAUNCH_FLASH = "train_launching", "train_launch_flash"
 launching = bool(st.session_state.get(LAUNCHING))
-st.button("Launching…" if launching else "Train", type="primary", disabled=not ready or launching,
-          icon=":material/hourglass_top:" if launching else ":material/play_arrow:", key="train_launch",
-          on_click=lambda: st.session_state.update({LAUNCHING: True}))
+st.button(
+    "Launching…" if launching else "Train",
+    type="primary",
+    disabled=not ready or launching,
+    icon=":material/hourglass_top:" if launching else ":material/play_arrow:",
+    key="train_launch",
+    on_click=lambda: st.session_state.update({LAUNCHING: True}),
+)
 if launching:
     try:
         if ready:
-            config = RunConfig.build(spec, pipeline_arg, preset, overrides, validation, int(seed),
-                                     leaky_protocol=leaky_protocol, exclude=exclude, augment=augment, tta=tta)
+            assert pipeline_arg is not None  # ready: the pipeline is valid
+            config = RunConfig.build(
+                spec,
+                pipeline_arg,
+                preset,
+                overrides,
+                validation,
+                int(seed),
+                leaky_protocol=leaky_protocol,
+                exclude=exclude,
+                augment=augment,
+                tta=tta,
+            )
             request = st.session_state.setdefault("train_request_session", uuid.uuid4().hex)
             run_id, launched = lab.train_once(config, request)
             st.session_state[state.ACTIVE_RUN] = run_id
             if not launched:
-                st.session_state[LAUNCH_FLASH] = ("info", f"That was the same click: run {run_id} was just launched "
-                                                          "from this form, and is followed below. Change something "
-                                                          "(the seed, say) to launch another.")
+                st.session_state[LAUNCH_FLASH] = (
+                    "info",
+                    f"That was the same click: run {run_id} was just launched "
+                    "from this form, and is followed below. Change something "
+                    "(the seed, say) to launch another.",
+                )
     except DigitLabError as err:
         st.session_state[LAUNCH_FLASH] = ("error", f"Could not start the run: {err}")
     finally:
@@ -242,8 +333,9 @@ def follow_offer(exclude: str | None) -> bool:
     if not others:
         return False
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
-    chosen = f1.selectbox("Follow another active run", list(others), format_func=others.get,
-                          key="train_follow_choice")
+    chosen = f1.selectbox(
+        "Follow another active run", list(others), format_func=others.__getitem__, key="train_follow_choice"
+    )
     if f2.button("Follow", key="train_follow"):
         st.session_state[state.ACTIVE_RUN] = chosen
         st.rerun()
@@ -275,6 +367,7 @@ if followed is None:
     offered = follow_offer(None)
     st.info("No run followed: launch one above" + (" or follow an active run." if offered else "."))
 else:
+
     @st.fragment(run_every=1 if followed.active else None)
     def live_run(run_id: str, polling: bool) -> None:
         """Redraws the followed run from the store; reruns the page once the run has ended."""
@@ -288,11 +381,19 @@ else:
         run = view.run
         follow_offer(run.id)  # inside the fragment, so runs that start or end meanwhile show up
         head, stop = st.columns([5, 1], vertical_alignment="bottom")
-        head.markdown(f"**Run {run.id}** · {escape(run.config.title if run.config else display_spec(run.dataset))}  \n"
-                      + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else ""))
+        head.markdown(
+            f"**Run {run.id}** · {escape(run.config.title if run.config else display_spec(run.dataset))}  \n"
+            + (f"`{architecture_text(run.config.hyperparams)}`" if run.config else "")
+        )
         if run.active:
-            stop.button("Stop" if not run.stop_requested else "Stopping…", disabled=run.stop_requested,
-                        on_click=lab.stop, args=(run.id,), key="train_stop", icon=":material/stop:")
+            stop.button(
+                "Stop" if not run.stop_requested else "Stopping…",
+                disabled=run.stop_requested,
+                on_click=lab.stop,  # type: ignore[arg-type]  # its return value is ignored
+                args=(run.id,),
+                key="train_stop",
+                icon=":material/stop:",
+            )
         st.progress(view.progress.fraction, text=view.progress.text)
         if not run.active and (detail := describe.ended_detail(run)) is not None:
             st.caption(f"Model kept: epoch {run.metrics['kept_epoch']}'s", help=detail)
@@ -305,8 +406,10 @@ else:
         if view.summary:
             st.code("## FIT RESULT ##\n" + view.summary, language=None)
             if run.metrics.get("test_accuracy") is not None:
-                st.caption(f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
-                           f"{run.metrics.get('test_images', '?')} test images.")
+                st.caption(
+                    f"Test accuracy {run.metrics['test_accuracy']:.4f} on "
+                    f"{run.metrics.get('test_images', '?')} test images."
+                )
             if (line := tta_line(run.metrics)) is not None:
                 st.caption(line[0].upper() + line[1:] + ": the plain test accuracy above is the run's result.")
             if (note := describe.leaky_note(run)) is not None:
@@ -320,15 +423,24 @@ else:
                     st.session_state[state.ACTIVE_RUN] = again
                     st.rerun()
             else:
-                st.button("Queue again", on_click=_requeue, args=(run.id,), key="train_requeue",
-                          icon=":material/replay:", help="The same config as a new run, followed here.")
+                st.button(
+                    "Queue again",
+                    on_click=_requeue,
+                    args=(run.id,),
+                    key="train_requeue",
+                    icon=":material/replay:",
+                    help="The same config as a new run, followed here.",
+                )
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
         queued = lab.queued()
         if waiting := lab.waiting_total():
             others = waiting - len(queued)
-            st.caption(f"Waiting runs ({lab.slots()} train at a time)"
-                       + (f", {others} of them someone else's" if others else "") + ":")
+            st.caption(
+                f"Waiting runs ({lab.slots()} train at a time)"
+                + (f", {others} of them someone else's" if others else "")
+                + ":"
+            )
             if queued:
                 st.dataframe(describe.queue_table(queued), hide_index=True, width="stretch")
         if polling and view.done:

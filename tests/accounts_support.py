@@ -1,5 +1,6 @@
 """Helpers for the accounts tests: two students and a teacher in either signed-in mode, a store
 holding student A's work, and AppTest pages opened as one of them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.classroom.access import Identity, class_code_identity, oidc_identity
 from core.execution.queue import JobQueue
-from core.training.config import RunConfig
 from core.runs.store import RunStore
+from core.training.config import RunConfig
 from tests.pages_support import ROOT, TIMEOUT, isolate_env
 from tests.run_fixtures import fake_finished_run
 from ui.identity import CLASS_IDENTITY
@@ -23,12 +24,18 @@ TEACHER_CODE = "heron-7"
 EMAILS = {"A": "amal@school.example", "B": "badr@school.example", "T": "teacher@school.example"}
 NAMES = {"A": "Amal", "B": "Badr", "T": "Ms Teacher"}
 #: A [auth] section as a school would write it (AppTest never contacts the provider).
-AUTH_SECRETS = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-                "client_id": "digitlab", "client_secret": "secret",
-                "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration"}
+AUTH_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "x" * 32,
+    "client_id": "digitlab",
+    "client_secret": "secret",
+    "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
+}
 CONFIG = RunConfig.build("default:tiny", "raw", "G", {"epochs": 2})
-HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "seconds": 1.0},
-           {"epoch": 2, "loss": 0.8, "accuracy": 0.6, "val_loss": 0.9, "val_accuracy": 0.45, "seconds": 1.0}]
+HISTORY = [
+    {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "seconds": 1.0},
+    {"epoch": 2, "loss": 0.8, "accuracy": 0.6, "val_loss": 0.9, "val_accuracy": 0.45, "seconds": 1.0},
+]
 
 
 @dataclass
@@ -64,8 +71,9 @@ def a_class(mode: str, monkeypatch, tmp_path: Path) -> Class:
     a, b, teacher = people(mode, monkeypatch)
     store = RunStore(tmp_path / "runs")
     c = Class(mode, a, b, teacher, store)
-    c.finished = fake_finished_run(store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=a.key,
-                                   metrics={"test_accuracy": 0.45})
+    c.finished = fake_finished_run(
+        store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=a.key, metrics={"test_accuracy": 0.45}
+    )
     c.queued = store.create(CONFIG, owner=a.key).id  # no dispatcher here: it stays queued
     c.grid = "a1b2c3d4"
     for _ in range(2):
@@ -79,8 +87,11 @@ def page_as(page: str, c: Class, who: Identity | None, params: dict[str, str] | 
     at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
     if c.mode == OIDC:
         at.secrets["auth"] = AUTH_SECRETS
-        at.user = ({"is_logged_in": True, "sub": f"sub-{who.key}", "email": who.key.removeprefix("oidc:"),
-                    "name": who.name} if who is not None else {"is_logged_in": False})
+        at.user = (
+            {"is_logged_in": True, "sub": f"sub-{who.key}", "email": who.key.removeprefix("oidc:"), "name": who.name}
+            if who is not None
+            else {"is_logged_in": False}
+        )
     elif who is not None:
         at.session_state[CLASS_IDENTITY] = who
     for key, value in (params or {}).items():

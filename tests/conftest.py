@@ -1,4 +1,5 @@
 """Shared fixtures: the page tests' isolated environment, one local Ray, and the optional ../shared reference data."""
+
 from __future__ import annotations
 
 import os
@@ -62,9 +63,7 @@ def ray_session():
     import ray
     from ray.cluster_utils import Cluster
 
-    from core.execution import cluster
-
-    from core.execution import ray_local, ray_token
+    from core.execution import cluster, ray_local, ray_token
 
     cluster.shutdown()  # a page test may have started a plain local Ray in this process
     # Its nodes take this environment: the session's token, and loopback addresses only.
@@ -73,8 +72,10 @@ def ray_session():
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     for attempt in (1, 2):  # Ray gives a node a fixed 30 s to start: a loaded machine may miss it once
         try:
-            head = Cluster(initialize_head=True, head_node_args={
-                "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+            head = Cluster(
+                initialize_head=True,
+                head_node_args={"num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False},
+            )
             break
         except Exception:
             if attempt == 2:
@@ -142,10 +143,25 @@ def postgres_url() -> Iterator[str]:
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
 
-    made = run(str(binaries / "initdb"), "-D", str(data), "-U", "lab", f"--pwfile={base / 'pw'}",
-               "--auth=scram-sha-256", "-E", "UTF8", "--no-instructions")
-    started = made.returncode == 0 and run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                                           "-l", str(base / "log"), "start").returncode == 0
+    made = run(
+        str(binaries / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "lab",
+        f"--pwfile={base / 'pw'}",
+        "--auth=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--no-instructions",
+    )
+    started = (
+        made.returncode == 0
+        and run(
+            str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"
+        ).returncode
+        == 0
+    )
     if not started:
         log = (base / "log").read_text() if (base / "log").exists() else made.stderr
         shutil.rmtree(base, ignore_errors=True)

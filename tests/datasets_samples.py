@@ -1,4 +1,5 @@
 """Tiny datasets written in each on-disk format, for the loader tests (files built in memory)."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,12 +14,16 @@ from core.datasets.idx import images_to_idx, labels_to_idx
 from core.datasets.png_folder import image_to_png
 
 CSV_NAMES = {
-    "train_images": "csvTrainImages 60k.csv", "train_labels": "csvTrainLabel 60k.csv",
-    "test_images": "csvTestImages 10k.csv", "test_labels": "csvTestLabel 10k.csv",
+    "train_images": "csvTrainImages 60k.csv",
+    "train_labels": "csvTrainLabel 60k.csv",
+    "test_images": "csvTestImages 10k.csv",
+    "test_labels": "csvTestLabel 10k.csv",
 }
 IDX_NAMES = {
-    "train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte",
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
 }
 
 

@@ -5,6 +5,7 @@ zeros, closed with a full flush, encodes to the same bytes every time, so a bomb
 that block repeated N times (0.6 s for a gigabyte instead of 9 s), and the archive around it is
 written by hand, so its headers can say whatever a test needs, truthful or not.
 """
+
 from __future__ import annotations
 
 import functools
@@ -106,8 +107,12 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
 
 def good_arrays(n_train: int = 20, n_test: int = 10) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
-    return {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), "y_train": np.arange(n_train) % 10,
-            "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), "y_test": np.arange(n_test) % 10}
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(n_train) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(n_test) % 10,
+    }
 
 
 class Tripwire:
@@ -134,9 +139,12 @@ def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` 8-bit gray pixels: a valid black image when
     small, else a header over 64 bytes of pixel data."""
     rows = bytes((width + 1) * height) if width * height <= MIB else bytes(64)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", zlib.compress(rows))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 # ---- a hostile student's files, names and links (issue 26) --------------------------------------
@@ -145,8 +153,15 @@ def png_claiming(width: int, height: int) -> bytes:
 #: Streamlit directives, raw HTML, and spreadsheet formulas. Ten different names, each at most 40
 #: characters, so the loader keeps them as they are.
 HOSTILE_CLASS_NAMES = (
-    "![t](http://127.0.0.1:9/beacon.png)", "[phish](http://127.0.0.1:9/login)", "**bold**", ":red[RED]",
-    "<img src=x onerror=alert(1)>", '=HYPERLINK("http://x","y")', "+SUM(A1)", "-2+3", "@cmd",
+    "![t](http://127.0.0.1:9/beacon.png)",
+    "[phish](http://127.0.0.1:9/login)",
+    "**bold**",
+    ":red[RED]",
+    "<img src=x onerror=alert(1)>",
+    '=HYPERLINK("http://x","y")',
+    "+SUM(A1)",
+    "-2+3",
+    "@cmd",
     "<a href='http://x'>x</a>",
 )
 
@@ -166,22 +181,102 @@ def npz_bomb(images: int = 1_360_000) -> bytes:
 #: Values a hostile link carries: numbers Python reads as digits but int() does not, huge and
 #: non-finite numbers, deep JSON, damaged compact pipelines, paths, markup, control characters.
 HOSTILE_VALUES = (
-    "²", "¹²", "٣", "-1", "1e309", "nan", "inf", "-inf", "0x10", "9" * 400, "1" * 5000, "", " ", "\x00", "%00",
-    "[" * 2000, "[" * 2000 + "]" * 2000, "{" * 1500, '[{"step": ' * 800, '[{"step":"normalize","x":' + "[" * 900,
-    "z.", "z.!!!!", "z.eNqLjgUAARUAuQ", "z." + "A" * 3000, "z.eJzLSM3JyVcozy_KSQEAGgQEXQ", "null", "[]", "{}",
-    '[{"step": "threshold", "thresh": 1e400}]', '[{"step": "erode", "kernel": -5}]', '[{"step": "nope"}]',
-    '[{"step": "normalize"}]' * 3, "[" + ",".join(['{"step":"normalize"}'] * 200) + "]",
-    "../../etc/passwd", "file:/etc/passwd", "file:../runs", "/etc/passwd", "C:\\Windows", "default:../../x",
-    "default:full", "default:tiny", "fashion-mnist:huge", "<script>alert(1)</script>", "![x](http://x/b.png)",
-    ":red[x]", "javascript:alert(1)", "\u202eevil", "😀" * 50, "H", "G", "cnn", "h\nG", "0.5", "1.5", "-0.0",
-    "test", "0" * 60, "abcdef0123456789", "ffffffffffffffffffffffff", "../x", "a" * 40, "true", "off",
-    "128,64", "128," * 200, "-3,5", "3" + "\u0663", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    "²",
+    "¹²",
+    "٣",
+    "-1",
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "0x10",
+    "9" * 400,
+    "1" * 5000,
+    "",
+    " ",
+    "\x00",
+    "%00",
+    "[" * 2000,
+    "[" * 2000 + "]" * 2000,
+    "{" * 1500,
+    '[{"step": ' * 800,
+    '[{"step":"normalize","x":' + "[" * 900,
+    "z.",
+    "z.!!!!",
+    "z.eNqLjgUAARUAuQ",
+    "z." + "A" * 3000,
+    "z.eJzLSM3JyVcozy_KSQEAGgQEXQ",
+    "null",
+    "[]",
+    "{}",
+    '[{"step": "threshold", "thresh": 1e400}]',
+    '[{"step": "erode", "kernel": -5}]',
+    '[{"step": "nope"}]',
+    '[{"step": "normalize"}]' * 3,
+    "[" + ",".join(['{"step":"normalize"}'] * 200) + "]",
+    "../../etc/passwd",
+    "file:/etc/passwd",
+    "file:../runs",
+    "/etc/passwd",
+    "C:\\Windows",
+    "default:../../x",
+    "default:full",
+    "default:tiny",
+    "fashion-mnist:huge",
+    "<script>alert(1)</script>",
+    "![x](http://x/b.png)",
+    ":red[x]",
+    "javascript:alert(1)",
+    "\u202eevil",
+    "😀" * 50,
+    "H",
+    "G",
+    "cnn",
+    "h\nG",
+    "0.5",
+    "1.5",
+    "-0.0",
+    "test",
+    "0" * 60,
+    "abcdef0123456789",
+    "ffffffffffffffffffffffff",
+    "../x",
+    "a" * 40,
+    "true",
+    "off",
+    "128,64",
+    "128," * 200,
+    "-3,5",
+    "3" + "\u0663",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
 )
 #: Keys the pages read, and some they do not.
-HOSTILE_KEYS = ("pipeline", "dataset", "preset", "epochs", "hidden", "learning_rate", "batch_size", "dropout",
-                "conv_filters", "activation", "optimizer", "early_stop",
-                "validation", "seed", "run", "true", "predicted", "grid", "page", "embed", "x" * 300, "",
-                "__proto__", "pipeline[]")
+HOSTILE_KEYS = (
+    "pipeline",
+    "dataset",
+    "preset",
+    "epochs",
+    "hidden",
+    "learning_rate",
+    "batch_size",
+    "dropout",
+    "conv_filters",
+    "activation",
+    "optimizer",
+    "early_stop",
+    "validation",
+    "seed",
+    "run",
+    "true",
+    "predicted",
+    "grid",
+    "page",
+    "embed",
+    "x" * 300,
+    "",
+    "__proto__",
+    "pipeline[]",
+)
 
 
 def hostile_queries(count: int, seed: int) -> list[dict[str, str]]:
@@ -189,5 +284,6 @@ def hostile_queries(count: int, seed: int) -> list[dict[str, str]]:
     import random
 
     rng = random.Random(seed)
-    return [{rng.choice(HOSTILE_KEYS): rng.choice(HOSTILE_VALUES) for _ in range(rng.randint(1, 4))}
-            for _ in range(count)]
+    return [
+        {rng.choice(HOSTILE_KEYS): rng.choice(HOSTILE_VALUES) for _ in range(rng.randint(1, 4))} for _ in range(count)
+    ]

@@ -1,15 +1,17 @@
 """Real runs for the "inside the model" tests: presets trained in this process (one epoch on the
 tiny default, a few seconds each) and written into a run store as a worker writes them."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.runs.store import EPOCH_PREDICTIONS_NAME, FINISHED, PREDICTIONS_NAME, RunStore
 from core.training.config import RunConfig
-from core.runs.store import FINISHED, PREDICTIONS_NAME, EPOCH_PREDICTIONS_NAME, RunStore
 
 
-def train_into(store: RunStore, preset: str = "D", dataset: str = "default:tiny", epochs: int = 2,
-               pipeline: str = "raw") -> str:
+def train_into(
+    store: RunStore, preset: str = "D", dataset: str = "default:tiny", epochs: int = 2, pipeline: str = "raw"
+) -> str:
     """Train ``preset`` for real and store it as a finished run; return its id."""
     from core.training.fit import NullReporter, train
 

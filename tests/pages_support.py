@@ -1,4 +1,5 @@
 """Helpers for AppTest page tests: an isolated environment and a page opened through app.py."""
+
 from __future__ import annotations
 
 from pathlib import Path

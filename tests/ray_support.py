@@ -3,6 +3,7 @@
 Launched on the session's Ray (the ``ray_session`` fixture) instead of real training, so queue
 tests run in about a second; killing its worker process is a real worker crash.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ class Sleepers:
 
     def kill(self, jobs, run_id: str) -> int:
         """SIGKILL the worker process of ``run_id`` once it has reported its pid; return the pid."""
-        assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in jobs.store.get(run_id).progress,
-                        timeout=90), jobs.store.get(run_id)
+        assert wait_for(
+            lambda: jobs.dispatch() is not None and "worker_pid" in jobs.store.get(run_id).progress, timeout=90
+        ), jobs.store.get(run_id)
         pid = jobs.store.get(run_id).progress["worker_pid"]
         os.kill(pid, signal.SIGKILL)
         return pid

@@ -5,6 +5,7 @@ Training is real (``core.execution.worker`` in a subprocess, ~10 s with TensorFl
 once per test process: :func:`trained_store` trains into a private folder and every test gets a
 copy of it, free to delete runs from.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -22,14 +23,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.execution.queue import JobQueue
-from core.training.config import RunConfig
 from core.runs.store import RunStore
+from core.training.config import RunConfig
 from tests.pages_support import ROOT, TIMEOUT
 
 #: The run the Errors and Runs tests look at: two epochs of preset D on the tiny dataset, with a
 #: pipeline that has a visible test-time step (Normal, Thresholding...) and a training-only one.
-TRAINED_CONFIG = dict(dataset="default:tiny", pipeline="normal-threshold-dilate-erosion", preset="D",
-                      overrides={"epochs": 2})
+TRAINED_CONFIG = dict(
+    dataset="default:tiny", pipeline="normal-threshold-dilate-erosion", preset="D", overrides={"epochs": 2}
+)
 
 
 def open_app_page(page: str) -> AppTest:
@@ -111,8 +113,14 @@ class FakeModel:
         Path(path).write_bytes(b"not really a keras model")
 
 
-def fake_finished_run(store: RunStore, config: RunConfig, probabilities, history: list[dict],
-                      owner: str | None = None, metrics: dict | None = None) -> str:
+def fake_finished_run(
+    store: RunStore,
+    config: RunConfig,
+    probabilities,
+    history: list[dict],
+    owner: str | None = None,
+    metrics: dict | None = None,
+) -> str:
     """A finished run written straight into the store (no worker, no queue): its epochs, a
     stand-in model, its test probabilities and final metrics (those of the last epoch, updated
     with ``metrics``), owned by ``owner`` (an identity key)."""
@@ -124,6 +132,9 @@ def fake_finished_run(store: RunStore, config: RunConfig, probabilities, history
     store.save_model(run.id, FakeModel())
     store.save_array(run.id, PREDICTIONS_NAME, probabilities)
     last = {k: v for k, v in history[-1].items() if k != "epoch"}
-    store.finish(run.id, FINISHED, {**last, "epochs": len(history),
-                                    "seconds": sum(e["seconds"] for e in history), **(metrics or {})})
+    store.finish(
+        run.id,
+        FINISHED,
+        {**last, "epochs": len(history), "seconds": sum(e["seconds"] for e in history), **(metrics or {})},
+    )
     return run.id

@@ -9,6 +9,7 @@ session runs the page scripts in the server process.
 
 Also here: the HTTP side a browser uses around a session (the XSRF cookie, file upload PUTs).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -90,9 +91,13 @@ class WireSession:
         self.timeout = timeout
         self.xsrf = xsrf_cookie(self.base_url)
         ws_url = "ws" + self.base_url.removeprefix("http") + "/_stcore/stream"
-        self._ws: ClientConnection = connect(ws_url, subprotocols=["streamlit"], max_size=None,
-                                             open_timeout=timeout,
-                                             additional_headers={"Cookie": f"{XSRF_COOKIE}={self.xsrf}"})
+        self._ws: ClientConnection = connect(
+            ws_url,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=timeout,
+            additional_headers={"Cookie": f"{XSRF_COOKIE}={self.xsrf}"},
+        )
         self.session_id = ""
         self.pages: dict[str, str] = {}  # url path -> page script hash, from the navigation message
         self.page = ""
@@ -104,7 +109,7 @@ class WireSession:
     def close(self) -> None:
         self._ws.close()
 
-    def __enter__(self) -> "WireSession":
+    def __enter__(self) -> WireSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -196,16 +201,17 @@ class WireSession:
 
     # ---- uploads ---------------------------------------------------------------------------
 
-    def upload_put(self, size: int, name: str = "upload.bin", with_xsrf: bool = True,
-                   send_body: bool = True) -> int:
+    def upload_put(self, size: int, name: str = "upload.bin", with_xsrf: bool = True, send_body: bool = True) -> int:
         """PUT a ``size``-byte file upload for this session as the browser does; the HTTP status.
 
         With ``send_body=False`` only the headers go out (announcing the full length) before the
         answer is read: how a server that refuses by Content-Length answers without reading.
         """
         boundary = uuid.uuid4().hex
-        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         url = urlparse(self.base_url)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)

@@ -1,5 +1,6 @@
 """Accounts: modes, identities, the open-server warning, upload names, the students table, the CLI's
 owner filter, and the sign-in screen on every page for a visitor who has not signed in."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,15 +8,14 @@ import pytest
 
 from core.classroom import access, tokens
 from core.classroom.overview import students
+from core.classroom.run_access import RunView
 from core.commands.runs import list_text
 from core.datasets import display_spec, load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.classroom.run_access import RunView
 from core.runs.store import RunStore
 from core.settings import Settings
-from tests.accounts_support import (CLASS_CODE, CODE, CONFIG, HISTORY, NAMES, OIDC, TEACHER_CODE, a_class,
-                                    page_as)
+from tests.accounts_support import CLASS_CODE, CODE, CONFIG, HISTORY, NAMES, OIDC, TEACHER_CODE, a_class, page_as
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import fake_finished_run
 from ui.identity import CLASS_IDENTITY, SIGNIN_TOKEN
@@ -36,9 +36,19 @@ def test_modes_follow_the_configuration():
     assert access.access_mode(True, _settings(class_code="owl")) == access.OIDC
 
 
-@pytest.mark.parametrize("address, warned", [("127.0.0.1", False), ("localhost", False), ("::1", False),
-                                              ("", True), (None, True), ("0.0.0.0", True), ("10.1.2.3", True),
-                                              ("lab.school.example", True)])
+@pytest.mark.parametrize(
+    "address, warned",
+    [
+        ("127.0.0.1", False),
+        ("localhost", False),
+        ("::1", False),
+        ("", True),
+        (None, True),
+        ("0.0.0.0", True),
+        ("10.1.2.3", True),
+        ("lab.school.example", True),
+    ],
+)
 def test_open_server_warning_only_in_local_mode_beyond_loopback(address, warned):
     assert access.open_to_network(access.LOCAL, address) is warned
     assert not access.open_to_network(access.OIDC, address) and not access.open_to_network(access.CLASS_CODE, address)
@@ -55,8 +65,12 @@ def test_class_code_identities():
         access.class_code_identity("Amal", "owl-42", config, teacher_code="heron-7")
     with pytest.raises(DigitLabError, match="wrong teacher code"):
         access.class_code_identity("Ms Teacher", "owl-42", config, teacher_code="heron-8")
-    for name, code, problem in (("Amal", "owl-41", "wrong class code"), ("", "owl-42", "display name"),
-                                ("<script>", "owl-42", "display name"), ("x" * 41, "owl-42", "display name")):
+    for name, code, problem in (
+        ("Amal", "owl-41", "wrong class code"),
+        ("", "owl-42", "display name"),
+        ("<script>", "owl-42", "display name"),
+        ("x" * 41, "owl-42", "display name"),
+    ):
         with pytest.raises(DigitLabError, match=problem):
             access.class_code_identity(name, code, config)
     with pytest.raises(DigitLabError, match="no class code"):
@@ -77,8 +91,13 @@ def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     from core.datasets import Dataset
 
-    ds = Dataset("x", rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10,
-                 rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10)
+    ds = Dataset(
+        "x",
+        rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+        np.arange(20) % 10,
+        rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
+        np.arange(10) % 10,
+    )
     ds = load_files({"digits.npz": dataset_to_npz(ds)}, "digits.npz")
     spec = save_upload(ds, file_name="my digits.npz", owner="oidc:a@x")
     assert spec.startswith("file:") and display_spec(spec) == "my digits.npz (upload)"
@@ -95,8 +114,9 @@ def test_students_table_counts_honest_best_and_runs_validated_on_test(tmp_path):
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.90})
     fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:amal", metrics={"test_accuracy": 0.80})
     # Badr's leaky-protocol figure is far higher but never ranked: his honest 0.85 is.
-    fake_finished_run(store, CONFIG, probs, HISTORY, owner="code:badr",
-                      metrics={"test_accuracy": 0.85, "leaky_val_accuracy": 0.99})
+    fake_finished_run(
+        store, CONFIG, probs, HISTORY, owner="code:badr", metrics={"test_accuracy": 0.85, "leaky_val_accuracy": 0.99}
+    )
     store.create(CONFIG, owner="code:cyra")  # queued: no accuracy yet
     table = students(store.list()).set_index("student")
     assert table.loc["amal", "runs"] == 2 and table.loc["cyra", "queued"] == 1
@@ -149,7 +169,11 @@ def test_app_states_the_mode_and_who_is_signed_in(monkeypatch, tmp_path):
     assert sidebar[0] == "Class code: names are not verified.  \nSigned in as **Amal**."
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
     at.sidebar.button[0].click().run()
-    assert [t.label for t in at.text_input] == ["Your name", "Class code", "Teacher code (teachers only)"] and not at.sidebar.button
+    assert [t.label for t in at.text_input] == [
+        "Your name",
+        "Class code",
+        "Teacher code (teachers only)",
+    ] and not at.sidebar.button
 
 
 def test_single_user_mode_needs_no_sign_in(monkeypatch, tmp_path):

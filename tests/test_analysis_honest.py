@@ -1,4 +1,5 @@
 """core.analysis.honest: one run's honest figures, the label-free alternative and the worst cell."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,22 @@ from core.runs.store import FINISHED, RUNNING, Run
 from core.training.config import RunConfig
 
 
-def run(run_id: str, pipeline: str, status: str = FINISHED, dataset: str = "default:tiny", preset: str = "D",
-        **metrics) -> Run:
-    return Run(id=run_id, status=status, created=0.0, started=None, finished=None, error=None,
-               config=RunConfig.build(dataset, pipeline, preset), dataset=dataset, pipeline_label=pipeline,
-               preset=preset, metrics=metrics)
+def run(
+    run_id: str, pipeline: str, status: str = FINISHED, dataset: str = "default:tiny", preset: str = "D", **metrics
+) -> Run:
+    return Run(
+        id=run_id,
+        status=status,
+        created=0.0,
+        started=None,
+        finished=None,
+        error=None,
+        config=RunConfig.build(dataset, pipeline, preset),
+        dataset=dataset,
+        pipeline_label=pipeline,
+        preset=preset,
+        metrics=metrics,
+    )
 
 
 def test_worst_cell_is_the_largest_mistake_with_its_class_size():
@@ -26,12 +38,18 @@ def test_worst_cell_is_the_largest_mistake_with_its_class_size():
 
 def test_honest_figures_find_the_label_free_run_on_the_same_dataset_and_preset():
     mine = run("a", "erosion", test_accuracy=0.9, leaky_val_accuracy=0.95)
-    others = [run("b", "normal-threshold-shrink-blobs-dilate-erosion", test_accuracy=0.93),
-              run("c", "normal-threshold-shrink-blobs-dilate-erosion", dataset="default:small", test_accuracy=0.99),
-              run("d", "normal-threshold-shrink-blobs-dilate-erosion", status=RUNNING),
-              run("e", "raw", test_accuracy=0.5)]
+    others = [
+        run("b", "normal-threshold-shrink-blobs-dilate-erosion", test_accuracy=0.93),
+        run("c", "normal-threshold-shrink-blobs-dilate-erosion", dataset="default:small", test_accuracy=0.99),
+        run("d", "normal-threshold-shrink-blobs-dilate-erosion", status=RUNNING),
+        run("e", "raw", test_accuracy=0.5),
+    ]
     figures = honest_figures(mine, [others[1], others[2], others[0], others[3], mine], None, None)
-    assert (figures.honest, figures.report_protocol, figures.label_free, figures.label_free_run) == \
-        (0.9, 0.95, 0.93, "b")
+    assert (figures.honest, figures.report_protocol, figures.label_free, figures.label_free_run) == (
+        0.9,
+        0.95,
+        0.93,
+        "b",
+    )
     assert honest_figures(mine, [others[3]], None, None).label_free is None
     assert has_training_only_step(mine) and not has_training_only_step(others[0])

@@ -1,5 +1,6 @@
 """Augmentation (core.training.augment) and the CNN-BN preset: off by default, old configs load,
 training images only and only while training, the preset's stated parameter count."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,16 +8,30 @@ import pytest
 
 from core.errors import DigitLabError
 from core.experiments.grid import GridSpec, parse_augments, runs_frame
+from core.runs.store import fit_result_line
 from core.training.augment import Augmentation, augment_images, parse_augment, training_batches
 from core.training.config import RunConfig
 from core.training.models import architecture_text, build_model, count_params, hyperparams_for
-from core.runs.store import fit_result_line
 
-OLD_CONFIG = {"dataset": "default:tiny", "pipeline": "raw", "pipeline_label": "raw dataset", "preset": "CNN",
-              "hyperparams": {"hidden": [64], "conv_filters": [32, 64], "activation": "relu", "dropout": 0.0,
-                              "optimizer": "adam", "learning_rate": 0.001, "epochs": 8, "batch_size": 128,
-                              "early_stop": None},
-              "validation": "test", "seed": 0}
+OLD_CONFIG = {
+    "dataset": "default:tiny",
+    "pipeline": "raw",
+    "pipeline_label": "raw dataset",
+    "preset": "CNN",
+    "hyperparams": {
+        "hidden": [64],
+        "conv_filters": [32, 64],
+        "activation": "relu",
+        "dropout": 0.0,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "epochs": 8,
+        "batch_size": 128,
+        "early_stop": None,
+    },
+    "validation": "test",
+    "seed": 0,
+}
 
 
 def test_off_by_default_and_old_configs_load_unchanged():
@@ -34,23 +49,39 @@ def test_augment_round_trips_and_shows_in_title_and_fit_result():
     assert config.to_dict()["augment"] == {"rotation": 15.0, "shift": 0.1, "zoom": 0.0}
     assert config.title.endswith(" · CNN · augmented")
     metrics = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "augmentation": config.augment.text}
-    assert fit_result_line(metrics) == ("loss: 0.5000 - accuracy: 0.8000 - val_loss: 0.6000 - val_accuracy: 0.7000"
-                                        " · augmentation: rotate ±15°, shift ±10%")
+    assert fit_result_line(metrics) == (
+        "loss: 0.5000 - accuracy: 0.8000 - val_loss: 0.6000 - val_accuracy: 0.7000"
+        " · augmentation: rotate ±15°, shift ±10%"
+    )
 
 
-@pytest.mark.parametrize("text,expected", [("off", None), ("", None), (None, None), ("on", Augmentation()),
-                                           (True, Augmentation()), ("shift=0.2", Augmentation(shift=0.2)),
-                                           ({"rotation": "5"}, Augmentation(rotation=5.0))])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("off", None),
+        ("", None),
+        (None, None),
+        ("on", Augmentation()),
+        (True, Augmentation()),
+        ("shift=0.2", Augmentation(shift=0.2)),
+        ({"rotation": "5"}, Augmentation(rotation=5.0)),
+    ],
+)
 def test_parse_augment(text, expected):
     assert parse_augment(text) == expected
     if expected is not None:
         assert parse_augment(expected.compact) == expected
 
 
-@pytest.mark.parametrize("text,message", [("sometimes", "augment: cannot read 'sometimes'"),
-                                          ("rotation=90", "rotation must be between 0 and 45, got 90"),
-                                          ("spin=3", "unknown augmentation setting(s): spin"),
-                                          ("rotation=0,shift=0,zoom=0", "does nothing; turn it off instead")])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("sometimes", "augment: cannot read 'sometimes'"),
+        ("rotation=90", "rotation must be between 0 and 45, got 90"),
+        ("spin=3", "unknown augmentation setting(s): spin"),
+        ("rotation=0,shift=0,zoom=0", "does nothing; turn it off instead"),
+    ],
+)
 def test_bad_augment_gets_a_message(text, message):
     with pytest.raises(DigitLabError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_augment(text)
@@ -100,8 +131,13 @@ def test_preview_moves_images_and_keeps_shape():
 
 
 def test_grid_has_augmentation_as_a_dimension():
-    spec = GridSpec(dataset="default:tiny", pipelines=("raw",), presets=("CNN", "CNN-BN"), seeds=(0, 1),
-                    augments=parse_augments("off,on"))
+    spec = GridSpec(
+        dataset="default:tiny",
+        pipelines=("raw",),
+        presets=("CNN", "CNN-BN"),
+        seeds=(0, 1),
+        augments=parse_augments("off,on"),
+    )
     configs = spec.configs()
     assert spec.size == len(configs) == 8
     assert [c.augment is not None for c in configs[:4]] == [False, True, False, True]
@@ -126,8 +162,13 @@ def test_cnn_bn_preset_builds_with_its_stated_parameter_count():
     model = build_model(hp)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert count_params(hp) == trainable == 225_226
-    assert [type(layer).__name__ for layer in model.layers][:5] == ["Reshape", "Conv2D", "MaxPooling2D",
-                                                                   "BatchNormalization", "Dropout"]
+    assert [type(layer).__name__ for layer in model.layers][:5] == [
+        "Reshape",
+        "Conv2D",
+        "MaxPooling2D",
+        "BatchNormalization",
+        "Dropout",
+    ]
     assert architecture_text(hp).startswith("Conv 32 3x3 relu + pool + batch norm + dropout 0.25 → ")
     with pytest.raises(DigitLabError, match="preset CNN-BN fixes batch_norm"):
         hyperparams_for("CNN-BN", {"batch_norm": False})
@@ -138,7 +179,8 @@ def test_cnn_bn_preset_builds_with_its_stated_parameter_count():
 def test_cli_augment_arguments_make_the_configs(monkeypatch, tmp_path):
     import argparse
 
-    from core.commands import grid as grid_command, train as train_command
+    from core.commands import grid as grid_command
+    from core.commands import train as train_command
 
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "cache"))
     parser = argparse.ArgumentParser()
@@ -150,8 +192,9 @@ def test_cli_augment_arguments_make_the_configs(monkeypatch, tmp_path):
     assert train_command.config_from_args(parser.parse_args([*train_args, "--augment"])).augment == Augmentation()
     config = train_command.config_from_args(parser.parse_args([*train_args, "--augment", "rotation=5,shift=0"]))
     assert config.augment == Augmentation(rotation=5.0, shift=0.0)
-    spec = grid_command.spec_from_args(parser.parse_args(["grid", "--size", "tiny", "--pipelines", "raw",
-                                                          "--presets", "CNN", "--augment", "off,on"]))
+    spec = grid_command.spec_from_args(
+        parser.parse_args(["grid", "--size", "tiny", "--pipelines", "raw", "--presets", "CNN", "--augment", "off,on"])
+    )
     assert spec.augments == (None, Augmentation()) and spec.size == 2
 
 
@@ -163,8 +206,9 @@ def test_train_links_carry_augmentation():
     assert query_state.parse_train({"augment": "on"})[0].augment == Augmentation()
     link, warnings = query_state.parse_train({"augment": "rotation=999"})
     assert link.augment is None
-    assert warnings == ["The link's augment was not used (rotation must be between 0 and 45, got 999); "
-                        "augmentation is off."]
+    assert warnings == [
+        "The link's augment was not used (rotation must be between 0 and 45, got 999); augmentation is off."
+    ]
     params = query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0, Augmentation(zoom=0.0))
     assert params["augment"] == "rotation=10,shift=0.1,zoom=0"
     assert "augment" not in query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0)

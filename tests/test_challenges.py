@@ -2,6 +2,7 @@
 submission, boards and their visibility, the hidden set never reachable as a dataset, scoring equal
 to ``python -m core evaluate`` on the same images, and the CLI. Cross-owner attempts are in tests
 whose name contains ``isolation``."""
+
 from __future__ import annotations
 
 import re
@@ -68,6 +69,7 @@ def _no_scoring(monkeypatch) -> list:
 
 # ---- the store ----------------------------------------------------------------------------------
 
+
 def test_split_is_stable_across_a_restart_and_has_the_public_share(env):
     store = ch.ChallengeStore(env / "runs")
     made = store.create("Week 1", "default:tiny", hidden_set(40), public_share=0.3)
@@ -107,9 +109,12 @@ def test_create_refuses_bad_settings_and_other_classes(env):
 def test_only_a_teacher_creates_edits_closes_and_downloads(mode, monkeypatch, tmp_path):
     c = a_class(mode, monkeypatch, tmp_path)
     student = _lab(c.a, tmp_path)
-    for call in (lambda: student.create_challenge("A", "default:tiny", hidden_set()),
-                 lambda: student.edit_challenge("A", per_day=9), lambda: student.close_challenge("A"),
-                 lambda: student.challenge_results_csv("A")):
+    for call in (
+        lambda: student.create_challenge("A", "default:tiny", hidden_set()),
+        lambda: student.edit_challenge("A", per_day=9),
+        lambda: student.close_challenge("A"),
+        lambda: student.challenge_results_csv("A"),
+    ):
         with pytest.raises(DigitLabError, match="only a teacher"):
             call()
     teacher = _lab(c.teacher, tmp_path)
@@ -119,6 +124,7 @@ def test_only_a_teacher_creates_edits_closes_and_downloads(mode, monkeypatch, tm
 
 
 # ---- the hidden set is no dataset ----------------------------------------------------------------
+
 
 def _hidden_spec(root: Path) -> str:
     store = ch.ChallengeStore(root / "runs")
@@ -132,8 +138,12 @@ def test_isolation_links_and_specs_naming_the_hidden_set_are_refused(mode, monke
     spec = _hidden_spec(tmp_path)
     for who in (c.a, c.teacher):  # a teacher neither: it would show on the projector
         lab = _lab(who, tmp_path)
-        for call in (lab.dataset, lab.check_dataset, lambda s: lab.start_search(s),
-                     lambda s: lab.train(RunConfig.build(s, "raw", "G", {"epochs": 1}))):
+        for call in (
+            lab.dataset,
+            lab.check_dataset,
+            lab.start_search,
+            lambda s: lab.train(RunConfig.build(s, "raw", "G", {"epochs": 1})),  # noqa: B023 - called at once
+        ):
             with pytest.raises(DigitLabError, match="no such dataset"):
                 call(spec)
         with pytest.raises(DigitLabError, match="no such dataset"):
@@ -147,7 +157,8 @@ def test_isolation_links_and_specs_naming_the_hidden_set_are_refused(mode, monke
 
     assert not any("hidden" in name for name in ready_datasets()) and upload_owners(spec) is None
     assert not list((tmp_path / "cache").rglob("*.npz")) or all(
-        FILE_MARKER not in p.name for p in (tmp_path / "cache").rglob("*"))
+        FILE_MARKER not in p.name for p in (tmp_path / "cache").rglob("*")
+    )
 
 
 def test_the_hidden_set_keeps_no_name_and_no_file_name(env):
@@ -160,6 +171,7 @@ def test_the_hidden_set_keeps_no_name_and_no_file_name(env):
 
 
 # ---- submissions: every refusal -------------------------------------------------------------------
+
 
 @pytest.fixture
 def cls(monkeypatch, tmp_path):
@@ -207,9 +219,16 @@ def test_an_unfinished_run_or_one_on_another_dataset_is_refused(cls):
     lab = _lab(cls.a, cls.root)
     with pytest.raises(DigitLabError, match=f"run {cls.queued} is queued: only a finished run"):
         lab.submit_to_challenge("Week 1", cls.queued)
-    other = fake_finished_run(cls.store, RunConfig.build("default:small", "raw", "G", {"epochs": 2}),
-                              np.full((100, 10), 0.1, np.float32), HISTORY, owner=cls.a.key)
-    with pytest.raises(DigitLabError, match=f"run {other} was trained on default:small; challenge 'Week 1' is on default:tiny"):
+    other = fake_finished_run(
+        cls.store,
+        RunConfig.build("default:small", "raw", "G", {"epochs": 2}),
+        np.full((100, 10), 0.1, np.float32),
+        HISTORY,
+        owner=cls.a.key,
+    )
+    with pytest.raises(
+        DigitLabError, match=f"run {other} was trained on default:small; challenge 'Week 1' is on default:tiny"
+    ):
         lab.submit_to_challenge("Week 1", other)
     with pytest.raises(DigitLabError, match="no challenge 'Week 9'"):
         lab.submit_to_challenge("Week 9", cls.finished)
@@ -247,10 +266,10 @@ def test_isolation_another_students_run_cannot_be_submitted(mode, monkeypatch, t
 
 # ---- boards and what a student sees -----------------------------------------------------------------
 
+
 def _scored(c, owner_lab: Lab, public: float, private: float) -> ch.Submission:
     sub = owner_lab.submit_to_challenge("Week 1", c.finished)
-    ch.ChallengeStore(c.root / "runs").record(sub.id, public=public, private=private,
-                                             whole=(public + private) / 2)
+    ch.ChallengeStore(c.root / "runs").record(sub.id, public=public, private=private, whole=(public + private) / 2)
     return sub
 
 
@@ -262,17 +281,23 @@ def test_boards_rank_the_best_public_submission_and_show_the_gap_after_the_deadl
     sub = badr.submit_to_challenge("Week 1", bdr_run)
     ch.ChallengeStore(cls.root / "runs").record(sub.id, public=0.80, private=0.78, whole=0.79)
     public = amal.challenge_board("Week 1")
-    assert public[["rank", "student", "score", "submissions"]].values.tolist() == [[1, "amal", 0.90, 2],
-                                                                                  [2, "badr", 0.80, 1]]
+    assert public[["rank", "student", "score", "submissions"]].values.tolist() == [
+        [1, "amal", 0.90, 2],
+        [2, "badr", 0.80, 1],
+    ]
     assert public["validation"].tolist() == ["test set (tuned on the test set)"] * 2
     # Before the deadline: a student gets neither the private board nor their private scores.
     with pytest.raises(DigitLabError, match="private board of 'Week 1' opens at its deadline"):
         amal.challenge_board("Week 1", private=True)
     assert [(s.public_score, s.private_score, s.all_score) for s in amal.my_submissions("Week 1")] == [
-        (0.70, None, None), (0.90, None, None)]
+        (0.70, None, None),
+        (0.90, None, None),
+    ]
     private = teacher.challenge_board("Week 1", private=True)  # the teacher always sees it
     assert private[["rank", "student", "score", "public rank", "gap"]].values.tolist() == [
-        [1, "badr", 0.78, 2, 1], [2, "amal", 0.60, 1, -1]]
+        [1, "badr", 0.78, 2, 1],
+        [2, "amal", 0.60, 1, -1],
+    ]
     teacher.edit_challenge("Week 1", show_private=True)  # own private score allowed before the end
     assert [s.private_score for s in amal.my_submissions("Week 1")] == [0.69, 0.60]
     assert [s.all_score for s in amal.my_submissions("Week 1")] == [None, None]
@@ -289,11 +314,13 @@ def test_a_submission_whose_task_is_gone_is_marked_failed(cls, monkeypatch):
     sub = lab.submit_to_challenge("Week 1", cls.finished)
     monkeypatch.setattr(ch, "STALE_AFTER_S", -1.0)  # no task of this process scores it: a restart
     assert [(s.status, s.error) for s in lab.my_submissions("Week 1")] == [
-        (ch.FAILED, "scoring was interrupted (the server restarted)")]
+        (ch.FAILED, "scoring was interrupted (the server restarted)")
+    ]
     assert sub.id and lab.submissions_left("Week 1") == 2
 
 
 # ---- scoring: a real run, a real task, equal to `python -m core evaluate` ------------------------------
+
 
 def _last_line(out: str, prefix: str) -> str:
     lines = [line for line in out.strip().splitlines() if line.startswith(prefix)]
@@ -308,8 +335,24 @@ def test_scoring_equals_cli_evaluate_on_the_same_images_and_the_cli_board(monkey
     run_id = copy_trained_runs(tmp_path / "runs")
     hidden = hidden_set(120, seed=9)
     path = hidden_file(tmp_path, hidden)
-    assert main(["challenge", "create", "Week 1", "--dataset", "default:tiny", "--hidden", str(path),
-                 "--public", "0.25", "--deadline", "2030-01-01"]) == 0
+    assert (
+        main(
+            [
+                "challenge",
+                "create",
+                "Week 1",
+                "--dataset",
+                "default:tiny",
+                "--hidden",
+                str(path),
+                "--public",
+                "0.25",
+                "--deadline",
+                "2030-01-01",
+            ]
+        )
+        == 0
+    )
     assert "120 hidden images, 30 public" in capsys.readouterr().out
     assert main(["challenge", "submit", "Week 1", run_id]) == 0
     out = capsys.readouterr().out
@@ -320,8 +363,9 @@ def test_scoring_equals_cli_evaluate_on_the_same_images_and_the_cli_board(monkey
     assert _last_line(capsys.readouterr().out, "evaluate:") == f"evaluate: accuracy {scores['all']} on 120 images"
     store = ch.ChallengeStore(tmp_path / "runs")
     public = store.public_indices(store.find("Week 1").id)
-    part = Dataset("part", hidden.x_train, hidden.y_train, hidden.x_test[public], hidden.y_test[public],
-                   hidden.class_names)
+    part = Dataset(
+        "part", hidden.x_train, hidden.y_train, hidden.x_test[public], hidden.y_test[public], hidden.class_names
+    )
     (tmp_path / "public.npz").write_bytes(dataset_to_npz(part))
     assert main(["evaluate", run_id, "--path", str(tmp_path / "public.npz")]) == 0
     assert _last_line(capsys.readouterr().out, "evaluate:") == f"evaluate: accuracy {scores['public']} on 30 images"
@@ -329,7 +373,8 @@ def test_scoring_equals_cli_evaluate_on_the_same_images_and_the_cli_board(monkey
     assert f"{sub.public_score:.4f}" == scores["public"] and f"{sub.private_score:.4f}" == scores["private"]
     # Scoring left nothing of the hidden set in the run's folder (no evaluation naming it).
     assert not (tmp_path / "runs" / run_id / "evaluations").exists() or all(
-        "challenges" not in p.read_text() for p in (tmp_path / "runs" / run_id / "evaluations").rglob("*.json"))
+        "challenges" not in p.read_text() for p in (tmp_path / "runs" / run_id / "evaluations").rglob("*.json")
+    )
 
     assert main(["challenge", "board", "Week 1"]) == 0
     out = capsys.readouterr().out.strip().splitlines()

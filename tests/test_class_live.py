@@ -1,6 +1,7 @@
 """The teacher steers the class live: a row per run in flight with its student and a Stop button,
 "Queue again" for runs that ended without finishing (Teacher, Runs and Train pages, and the door
 itself), and owners named wherever a teacher sees runs."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,6 +53,7 @@ def test_queue_again_makes_a_new_run_with_the_same_config(c):
 def test_queue_again_on_the_teacher_and_runs_pages(c):
     failed = c.store.create(CONFIG, status="running", owner=c.a.key)
     c.store.fail(failed.id, "the machine running it left the cluster")
+
     def queued() -> int:
         return sum(r.status == "queued" and r.config == CONFIG and r.owner == c.a.key for r in c.store.list())
 

@@ -1,5 +1,6 @@
 """Evaluation across scripts: classes pair by the digit they stand for (``٣ (3)`` and ``3``),
 with a note; other class sets are refused. Unit tests, then the CLI on a Western-digit NPZ."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,21 @@ from core.errors import DigitLabError
 from tests.inside_fixtures import env, train_into
 
 
-@pytest.mark.parametrize("name,value", [("3", 3), ("٣", 3), ("۳", 3), ("\u200e٣ (3)", 3), ("٠ (0)", 0),
-                                        (" 7 ", 7), ("٣ (4)", None), ("T-shirt/top", None), ("item 3", None),
-                                        ("33", None)])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("3", 3),
+        ("٣", 3),
+        ("۳", 3),
+        ("\u200e٣ (3)", 3),
+        ("٠ (0)", 0),
+        (" 7 ", 7),
+        ("٣ (4)", None),
+        ("T-shirt/top", None),
+        ("item 3", None),
+        ("33", None),
+    ],
+)
 def test_digit_value_reads_any_script(name, value):
     assert digit_value(name) == value
 
@@ -47,9 +60,13 @@ def test_classes_in_another_order_are_reordered():
     assert match.reorder(probs).argmax(axis=1).tolist() == [0]  # which is the dataset's class 0
 
 
-@pytest.mark.parametrize("other", [("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                                    "Sneaker", "Bag", "Ankle boot"),
-                                   tuple(f"item {i}" for i in range(10))])
+@pytest.mark.parametrize(
+    "other",
+    [
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        tuple(f"item {i}" for i in range(10)),
+    ],
+)
 def test_other_class_sets_are_refused(other):
     with pytest.raises(DigitLabError, match=r"trained on other classes \(٠ \(0\), ١ \(1\), ٢ \(2\), ...\)"):
         match_classes(ARABIC_CLASS_NAMES, other)
@@ -70,9 +87,11 @@ def test_cli_evaluates_a_default_run_on_western_digits(monkeypatch, tmp_path, ca
     stored = cross_eval.evaluations(store, run_id)
     assert len(stored) == 1 and "٩ (9) = 9" in stored[0].class_match
     # The same images under the run's own names give the same accuracy: matching changed nothing else.
-    own = cross_eval.evaluate_run(str(store.root), run_id,
-                                  _upload(Dataset("own names", ds.x_train[:20], ds.y_train[:20], ds.x_test[:30],
-                                                  ds.y_test[:30], ds.class_names)))
+    own = cross_eval.evaluate_run(
+        str(store.root),
+        run_id,
+        _upload(Dataset("own names", ds.x_train[:20], ds.y_train[:20], ds.x_test[:30], ds.y_test[:30], ds.class_names)),
+    )
     assert own["class_match"] is None and own["accuracy"] == stored[0].accuracy
     assert json.loads((stored[0].folder / cross_eval.META_NAME).read_text())["class_match"] == stored[0].class_match
 
@@ -86,8 +105,9 @@ def test_cli_evaluates_a_default_run_on_western_digits(monkeypatch, tmp_path, ca
     at.run()
     no_exceptions(at)
     assert at.selectbox(key="errors_evaluation").value == stored[0].key
-    assert any("classes matched by the digit they stand for" in info.value and "٩ (9) = 9" in info.value
-               for info in at.info), [i.value for i in at.info]
+    assert any(
+        "classes matched by the digit they stand for" in info.value and "٩ (9) = 9" in info.value for info in at.info
+    ), [i.value for i in at.info]
 
 
 def _upload(ds: Dataset) -> str:

@@ -1,4 +1,5 @@
 """The ``train`` and ``runs`` commands (one real training through the worker, the rest in-process)."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,9 @@ import pytest
 
 from core.__main__ import main
 from core.commands.train import epoch_line, progress_text
-from core.training.models import hyperparams_for
-from core.training.config import RunConfig
 from core.runs.store import FINISHED, RunStore
+from core.training.config import RunConfig
+from core.training.models import hyperparams_for
 
 
 @pytest.fixture
@@ -21,15 +22,33 @@ def env(tmp_path, monkeypatch):
 
 
 def test_train_follows_the_run_and_prints_its_id_last(env, capsys):
-    code = main(["train", "--dataset", "default", "--size", "tiny", "--pipeline", "normal-threshold-erosion-closing",
-                 "--preset", "D", "--epochs", "2", "--seed", "1"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "default",
+            "--size",
+            "tiny",
+            "--pipeline",
+            "normal-threshold-erosion-closing",
+            "--preset",
+            "D",
+            "--epochs",
+            "2",
+            "--seed",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out
     run_id = re.fullmatch(r"run: ([0-9a-f]{8})", out[-1]).group(1)
     assert out[0].startswith("default:tiny · Normal ==> Thresholding")
     epochs = [line for line in out if line.startswith("Epoch ")]
-    assert len(epochs) == 2 and re.match(r"Epoch 1/2 - \d+\.\ds - loss: \d\.\d{4} - accuracy: \d\.\d{4} - "
-                                         r"val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}$", epochs[0])
+    assert len(epochs) == 2 and re.match(
+        r"Epoch 1/2 - \d+\.\ds - loss: \d\.\d{4} - accuracy: \d\.\d{4} - "
+        r"val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}$",
+        epochs[0],
+    )
     assert "## FIT RESULT ##" in out and out[out.index("## FIT RESULT ##") + 1].startswith("#### loss: ")
     store = RunStore(env / "runs")
     run = store.get(run_id)
@@ -47,14 +66,17 @@ def test_train_follows_the_run_and_prints_its_id_last(env, capsys):
     assert store.list() == []
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--preset", "Z"], "unknown preset 'Z'"),
-    (["--preset", "H", "--hidden", "32"], "preset H fixes hidden"),
-    (["--pipeline", "sharpen"], "unknown pipeline 'sharpen'"),
-    (["--validation", "0.9"], "validation fraction"),
-    (["--epochs", "0"], "epochs must be between 1 and 500"),
-    (["--augment", "sometimes"], "augment: cannot read 'sometimes'"),
-])
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["--preset", "Z"], "unknown preset 'Z'"),
+        (["--preset", "H", "--hidden", "32"], "preset H fixes hidden"),
+        (["--pipeline", "sharpen"], "unknown pipeline 'sharpen'"),
+        (["--validation", "0.9"], "validation fraction"),
+        (["--epochs", "0"], "epochs must be between 1 and 500"),
+        (["--augment", "sometimes"], "augment: cannot read 'sometimes'"),
+    ],
+)
 def test_bad_train_arguments_fail_before_queuing(env, capsys, argv, problem):
     assert main(["train", "--size", "tiny", *argv]) == 2
     assert problem in capsys.readouterr().err
@@ -73,8 +95,9 @@ def test_runs_stop_cancels_a_queued_run_and_bad_ids_are_refused(env, capsys):
 
 def test_epoch_and_progress_lines():
     row = {"epoch": 3, "loss": 6.0452e-04, "accuracy": 1.0, "val_loss": 0.0541, "val_accuracy": 0.988, "seconds": 2.94}
-    assert epoch_line(row, 10) == ("Epoch 3/10 - 2.9s - loss: 6.0452e-04 - accuracy: 1.0000 - val_loss: 0.0541 - "
-                                   "val_accuracy: 0.9880")
+    assert epoch_line(row, 10) == (
+        "Epoch 3/10 - 2.9s - loss: 6.0452e-04 - accuracy: 1.0000 - val_loss: 0.0541 - val_accuracy: 0.9880"
+    )
 
     class FakeRun:
         status = "running"

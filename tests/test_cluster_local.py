@@ -4,6 +4,7 @@ Streamlit runs each rerun on a thread that then ends; Ray's local GCS and raylet
 *thread* that forked them (PR_SET_PDEATHSIG). This ran fine for one user and killed the shared
 server under load, so it is checked in a fresh process of its own.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,8 @@ cluster.shutdown()
 def test_a_local_ray_started_on_a_short_lived_thread_keeps_serving():
     env = {k: v for k, v in os.environ.items() if k != "DIGITLAB_RAY_ADDRESS" and not k.startswith("RAY_")}
     env.update(DIGITLAB_RAY_CPUS="1", PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "answer 42"

@@ -1,14 +1,15 @@
 """AHDD CSV: column-major images, loose file names, and one test per error (file and line named)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from datasets_samples import CSV_NAMES, assert_same_arrays, csv_files, sample_arrays, write_files
 
 from core.datasets import load_path
 from core.datasets.ahdd_csv import role_of
 from core.datasets.dataset import ARABIC_CLASS_NAMES
 from core.errors import DigitLabError
-from datasets_samples import CSV_NAMES, assert_same_arrays, csv_files, sample_arrays, write_files
 
 TRAIN_IMAGES = CSV_NAMES["train_images"]
 TRAIN_LABELS = CSV_NAMES["train_labels"]
@@ -42,16 +43,19 @@ def test_loads_the_four_files_from_a_folder(tmp_path):
     assert ds.y_train.dtype == np.int64
 
 
-@pytest.mark.parametrize(("name", "role"), [
-    ("csvTrainImages 60k.csv", ("train", "images")),
-    ("csvTrainImages.csv", ("train", "images")),
-    ("CSVTRAINIMAGES 60K.CSV", ("train", "images")),
-    ("csv_Test_Label_10k.csv", ("test", "labels")),
-    ("csvTestLabels.csv", ("test", "labels")),
-    ("csvTestImages 10k.csv", ("test", "images")),
-    ("trainImages.csv", None),
-    ("csvTrainImages 60k.txt", None),
-])
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("csvTrainImages 60k.csv", ("train", "images")),
+        ("csvTrainImages.csv", ("train", "images")),
+        ("CSVTRAINIMAGES 60K.CSV", ("train", "images")),
+        ("csv_Test_Label_10k.csv", ("test", "labels")),
+        ("csvTestLabels.csv", ("test", "labels")),
+        ("csvTestImages 10k.csv", ("test", "images")),
+        ("trainImages.csv", None),
+        ("csvTrainImages 60k.txt", None),
+    ],
+)
 def test_file_names_match_loosely(name, role):
     assert role_of(name) == role
 
@@ -94,9 +98,11 @@ def test_non_numeric_value_names_line_and_column(tmp_path):
     assert err.problem == "non-numeric value 'abc' at line 5, column 1"
     lines = _image_lines()
     lines[1] = "0," * 100 + "12.5" + ",0" * 683
-    assert _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem == \
-        "pixel value 12.5 at line 2, column 101 is not a whole number (floats are read as intensities " \
+    assert (
+        _load_with(tmp_path, TRAIN_IMAGES, "\n".join(lines).encode()).problem
+        == "pixel value 12.5 at line 2, column 101 is not a whole number (floats are read as intensities "
         "only when every value lies in 0..1)"
+    )
 
 
 def test_a_header_line_gets_a_hint(tmp_path):
@@ -152,8 +158,9 @@ def test_missing_file_is_named(tmp_path):
 
 
 def _as_floats(data: bytes, fmt=lambda v: f"{v}.0") -> bytes:
-    return "".join(",".join(fmt(int(v)) for v in line.split(",")) + "\r\n"
-                   for line in data.decode().splitlines()).encode()
+    return "".join(
+        ",".join(fmt(int(v)) for v in line.split(",")) + "\r\n" for line in data.decode().splitlines()
+    ).encode()
 
 
 def test_whole_number_floats_byte_order_marks_and_0_to_1_intensities_load(tmp_path):
@@ -169,13 +176,21 @@ def test_whole_number_floats_byte_order_marks_and_0_to_1_intensities_load(tmp_pa
     np.testing.assert_array_equal(ds.x_train, arrays["x_train"])
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda text: text.replace("255.0", "217.5", 1), "pixel value 217.5 at line 1, column 3 is not a whole number (floats are "
-                                                      "read as intensities only when every value lies in 0..1)"),
-    (lambda text: text.replace("255.0", "300.0", 1), "pixel value 300 at line 1, column 3 is outside 0..255"),
-    (lambda text: ",".join(f"p{i}" for i in range(784)) + "\n" + text, "non-numeric value 'p0' at line 1, column 1 "
-                                                                       "(a header line? the files have none)"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda text: text.replace("255.0", "217.5", 1),
+            "pixel value 217.5 at line 1, column 3 is not a whole number (floats are "
+            "read as intensities only when every value lies in 0..1)",
+        ),
+        (lambda text: text.replace("255.0", "300.0", 1), "pixel value 300 at line 1, column 3 is outside 0..255"),
+        (
+            lambda text: ",".join(f"p{i}" for i in range(784)) + "\n" + text,
+            "non-numeric value 'p0' at line 1, column 1 (a header line? the files have none)",
+        ),
+    ],
+)
 def test_float_files_are_refused_with_their_true_cause(tmp_path, edit, message):
     files = csv_files(sample_arrays(10, 10))
     row = np.zeros(784, int)

@@ -1,14 +1,15 @@
 """Safe in-memory zip reading: limits, unsafe names, corrupt and empty archives."""
+
 from __future__ import annotations
 
 import io
 import zipfile
 
 import pytest
+from datasets_samples import zip_bytes
 
 from core.datasets.archive import read_zip, safe_member_name
 from core.errors import DigitLabError
-from datasets_samples import zip_bytes
 
 
 def _zip_with(*names: str) -> bytes:
@@ -57,13 +58,16 @@ def test_lying_size_header_is_refused_as_corrupt():
     # Central directory entry: file size at offset 24 of the header that starts with PK\x01\x02.
     central = honest.rindex(b"PK\x01\x02")
     lying = bytearray(honest)
-    lying[central + 24:central + 28] = (1000).to_bytes(4, "little")
+    lying[central + 24 : central + 28] = (1000).to_bytes(4, "little")
     with pytest.raises(DigitLabError, match=r"^bomb\.zip/zeros\.csv: corrupt member"):
         read_zip(bytes(lying), "bomb.zip", max_total_bytes=50_000)
 
 
-@pytest.mark.parametrize("data", [b"not a zip at all", zip_bytes({"a.csv": b"1" * 1000})[:60], b""],
-                         ids=["not-a-zip", "truncated-zip", "empty"])
+@pytest.mark.parametrize(
+    "data",
+    [b"not a zip at all", zip_bytes({"a.csv": b"1" * 1000})[:60], b""],
+    ids=["not-a-zip", "truncated-zip", "empty"],
+)
 def test_corrupt_or_non_zip_files(data):
     with pytest.raises(DigitLabError, match=r"^up\.zip: not a zip file, or a corrupt one"):
         read_zip(data, "up.zip")

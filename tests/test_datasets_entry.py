@@ -1,4 +1,5 @@
 """Entry points: format detection, uploads, confinement to the data folder, specs, sizes, the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -8,16 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets_samples import (
+    CSV_NAMES,
+    assert_same_arrays,
+    csv_files,
+    idx_files,
+    png_files,
+    sample_arrays,
+    write_files,
+    zip_bytes,
+)
 from sqlalchemy import select
 
-from core.datasets import (Dataset, first_subset, load_files, load_from_data_dir,
-                           load_path, load_spec, save_upload)
+from core.datasets import Dataset, first_subset, load_files, load_from_data_dir, load_path, load_spec, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.store import database
 from core.store.schema import uploads
-from datasets_samples import (CSV_NAMES, assert_same_arrays, csv_files, idx_files, png_files, sample_arrays,
-                              write_files, zip_bytes)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,9 +44,15 @@ def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
 def test_zip_of_csv_files_inside_a_top_folder(tmp_path):
     arrays = sample_arrays()
     path = tmp_path / "ahdd.zip"
-    path.write_bytes(zip_bytes({f"AHDD/{name}": data for name, data in csv_files(arrays).items()}
-                               | {"__MACOSX/AHDD/._csvTrainImages 60k.csv": b"\0\5junk",
-                                  "AHDD/.old/csvTrainImages 60k.csv": b"hidden copy, ignored"}))
+    path.write_bytes(
+        zip_bytes(
+            {f"AHDD/{name}": data for name, data in csv_files(arrays).items()}
+            | {
+                "__MACOSX/AHDD/._csvTrainImages 60k.csv": b"\0\5junk",
+                "AHDD/.old/csvTrainImages 60k.csv": b"hidden copy, ignored",
+            }
+        )
+    )
     ds = load_path(str(path))
     assert_same_arrays(ds, arrays)
     assert ds.name == "ahdd"
@@ -78,8 +92,9 @@ def test_unrecognised_inputs_name_the_path(tmp_path):
 
 def test_uploads_one_zip_one_npz_or_loose_files():
     arrays = sample_arrays()
-    assert_same_arrays(load_files({"pngs.zip": zip_bytes(png_files(sample_arrays(10, 10)))}, "pngs"),
-                       sample_arrays(10, 10))
+    assert_same_arrays(
+        load_files({"pngs.zip": zip_bytes(png_files(sample_arrays(10, 10)))}, "pngs"), sample_arrays(10, 10)
+    )
     ds = load_files({"d.npz": dataset_to_npz(Dataset("d", **arrays))}, "d.npz")
     assert_same_arrays(ds, arrays)
     assert_same_arrays(load_files(csv_files(arrays), "upload"), arrays)
@@ -153,8 +168,14 @@ def test_first_subset_is_balanced_when_it_can_be():
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", "data", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "core", "data", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_cli_summary_and_bad_file(tmp_path):
@@ -194,7 +215,8 @@ def test_dataset_specs_parse_once_and_never_display_a_server_path(dirs):
     assert upload.is_file and not upload.is_ready and str(upload.path) not in upload.display
     assert upload.display.startswith("upload ") and len(upload.display) == len("upload ") + 8
     assert display_spec("file:/srv/data/set.npz") == "set.npz"
-    assert_same_arrays(upload.load(), {k: getattr(load_spec("default:tiny"), k)
-                                       for k in ("x_train", "y_train", "x_test", "y_test")})
+    assert_same_arrays(
+        upload.load(), {k: getattr(load_spec("default:tiny"), k) for k in ("x_train", "y_train", "x_test", "y_test")}
+    )
     with pytest.raises(DigitLabError, match="a dataset spec names a ready dataset"):
         DatasetSpec.parse(":tiny")

@@ -1,4 +1,5 @@
 """MNIST IDX: plain and gzipped files, name variants, every header error, Fashion-MNIST as ready."""
+
 from __future__ import annotations
 
 import gzip
@@ -6,12 +7,12 @@ import struct
 
 import numpy as np
 import pytest
+from datasets_samples import IDX_NAMES, assert_same_arrays, idx_files, sample_arrays, write_files
 
 from core.datasets import FASHION_MNIST_CLASS_NAMES, load_path, load_ready, ready_datasets, registry
 from core.datasets.idx import role_of
 from core.datasets.sources import gunzip_if_needed
 from core.errors import DigitLabError
-from datasets_samples import IDX_NAMES, assert_same_arrays, idx_files, sample_arrays, write_files
 
 TRAIN_IMAGES = IDX_NAMES["train_images"]
 TRAIN_LABELS = IDX_NAMES["train_labels"]
@@ -25,15 +26,18 @@ def test_loads_plain_and_gzipped_files(tmp_path, gz):
     assert ds.name == "mnist"
 
 
-@pytest.mark.parametrize(("name", "role"), [
-    ("train-images-idx3-ubyte", ("train", "images")),
-    ("train-images.idx3-ubyte", ("train", "images")),
-    ("t10k-labels-idx1-ubyte.gz", ("test", "labels")),
-    ("T10K-IMAGES-IDX3-UBYTE", ("test", "images")),
-    ("emnist-digits-train-labels-idx1-ubyte", ("train", "labels")),
-    ("train-images-idx1-ubyte", None),
-    ("train-images-idx3-ubyte.zip", None),
-])
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("train-images-idx3-ubyte", ("train", "images")),
+        ("train-images.idx3-ubyte", ("train", "images")),
+        ("t10k-labels-idx1-ubyte.gz", ("test", "labels")),
+        ("T10K-IMAGES-IDX3-UBYTE", ("test", "images")),
+        ("emnist-digits-train-labels-idx1-ubyte", ("train", "labels")),
+        ("train-images-idx1-ubyte", None),
+        ("train-images-idx3-ubyte.zip", None),
+    ],
+)
 def test_file_names(name, role):
     assert role_of(name) == role
 
@@ -60,8 +64,10 @@ def test_unsupported_data_type(tmp_path):
 
 def test_truncated_files(tmp_path):
     data = idx_files(sample_arrays(20, 10))[TRAIN_IMAGES]
-    assert _load_with(tmp_path, TRAIN_IMAGES, data[:-100]) == \
-        f"truncated: the header announces 20 items ({len(data):,} bytes) but the file has {len(data) - 100:,} bytes"
+    assert (
+        _load_with(tmp_path, TRAIN_IMAGES, data[:-100])
+        == f"truncated: the header announces 20 items ({len(data):,} bytes) but the file has {len(data) - 100:,} bytes"
+    )
     assert _load_with(tmp_path, TRAIN_IMAGES, data[:10]).startswith("truncated: 10 bytes, shorter than")
     assert _load_with(tmp_path, TRAIN_IMAGES, data + b"xx") == "2 bytes more than the header announces"
 
@@ -88,7 +94,7 @@ def test_labels_out_of_range(tmp_path):
 
 def test_corrupt_gzip(tmp_path):
     data = gzip.compress(idx_files(sample_arrays(20, 10))[TRAIN_IMAGES])
-    assert _load_with(tmp_path, TRAIN_IMAGES, data[:len(data) // 2]).startswith("corrupt gzip data")
+    assert _load_with(tmp_path, TRAIN_IMAGES, data[: len(data) // 2]).startswith("corrupt gzip data")
 
 
 def test_gzip_bomb_is_refused():

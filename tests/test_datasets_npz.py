@@ -1,4 +1,5 @@
 """NPZ: shapes, the float-to-uint8 rule, and refusals (NaN, pickles, lying headers, bad labels)."""
+
 from __future__ import annotations
 
 import io
@@ -6,11 +7,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from datasets_samples import assert_same_arrays, sample_arrays
 
 from core.datasets import FASHION_MNIST_CLASS_NAMES, Dataset, load_path
 from core.datasets.npz import dataset_to_npz, load_npz
 from core.errors import DigitLabError
-from datasets_samples import assert_same_arrays, sample_arrays
 
 
 def _npz(**arrays) -> bytes:
@@ -59,12 +60,15 @@ def test_floats_in_0_255_are_rounded_and_one_rule_serves_both_splits():
     assert set(np.unique(ds.x_test)) == {0}  # rint(0.5) = 0, not scaled
 
 
-@pytest.mark.parametrize(("bad", "problem"), [
-    (np.nan, "x_train contains NaN or infinite values"),
-    (np.inf, "x_train contains NaN or infinite values"),
-    (300.0, "x_train has values from 1 to 300, outside 0..255 (or 0..1 for floats)"),
-    (-2.0, "x_train has values from -2 to 1, outside 0..255 (or 0..1 for floats)"),
-])
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        (np.nan, "x_train contains NaN or infinite values"),
+        (np.inf, "x_train contains NaN or infinite values"),
+        (300.0, "x_train has values from 1 to 300, outside 0..255 (or 0..1 for floats)"),
+        (-2.0, "x_train has values from -2 to 1, outside 0..255 (or 0..1 for floats)"),
+    ],
+)
 def test_bad_float_pixels(bad, problem):
     arrays = sample_arrays(10, 10)
     x = np.ones((10, 28, 28), np.float32)
@@ -149,8 +153,13 @@ def test_dataset_to_npz_keeps_name_and_class_names():
 
 def test_class_names_default_to_plain_digits_and_old_arabic_names_get_their_mark():
     from core.datasets.dataset import ARABIC_CLASS_NAMES, LEGACY_ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES
-    arrays = dict(x_train=np.zeros((10, 28, 28), np.uint8), y_train=np.arange(10),
-                  x_test=np.zeros((10, 28, 28), np.uint8), y_test=np.arange(10))
+
+    arrays = dict(
+        x_train=np.zeros((10, 28, 28), np.uint8),
+        y_train=np.arange(10),
+        x_test=np.zeros((10, 28, 28), np.uint8),
+        y_test=np.arange(10),
+    )
     assert load_npz(_npz(**arrays), "a.npz", "a").class_names == WESTERN_CLASS_NAMES
     old = load_npz(_npz(**arrays, class_names=np.array(LEGACY_ARABIC_CLASS_NAMES)), "b.npz", "b")
     assert old.class_names == ARABIC_CLASS_NAMES and ARABIC_CLASS_NAMES[3] == "\u200e٣ (3)"

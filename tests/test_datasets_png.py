@@ -1,4 +1,5 @@
 """PNG trees: layout, colour conversion, size checks before decoding, and the real AHDD sample."""
+
 from __future__ import annotations
 
 import re
@@ -9,11 +10,11 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from datasets_samples import assert_same_arrays, png_files, sample_arrays, write_files, zip_bytes
 
 from core.datasets import load_files, load_path
 from core.datasets.png_folder import decode_png, image_to_png
 from core.errors import DigitLabError
-from datasets_samples import assert_same_arrays, png_files, sample_arrays, write_files, zip_bytes
 
 
 def _png(width: int, height: int, payload: bytes = b"") -> bytes:
@@ -88,8 +89,9 @@ def test_layout_errors(tmp_path):
 def test_real_ahdd_pngs_decode_as_binary_white_on_black(shared_dir):
     """The real sample is flat (id_<N>_label_<D>.png); arrange 300 of them as train/test in memory."""
     with zipfile.ZipFile(shared_dir / "data" / "ahdd-real-sample.zip") as zf:
-        names = sorted((n for n in zf.namelist() if n.endswith(".png")),
-                       key=lambda n: int(re.search(r"id_(\d+)_", n)[1]))[:300]
+        names = sorted(
+            (n for n in zf.namelist() if n.endswith(".png")), key=lambda n: int(re.search(r"id_(\d+)_", n)[1])
+        )[:300]
         files = {}
         for i, name in enumerate(names):
             label = re.search(r"label_(\d)\.png$", name)[1]

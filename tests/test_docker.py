@@ -5,9 +5,9 @@ put in the image (minus .dockerignore) are copied into a temporary /app, where e
 app uses must import from those files alone. The built image itself, run by docker or podman, is
 tests/test_image.py's.
 """
+
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -19,8 +19,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_PORT, IMAGE_ADDRESS = "8501", "0.0.0.0"
 
@@ -28,7 +26,7 @@ IMAGE_PORT, IMAGE_ADDRESS = "8501", "0.0.0.0"
 @dataclass(frozen=True)
 class Instruction:
     keyword: str  # upper case: FROM, RUN, COPY...
-    args: str     # the rest, continuation lines joined
+    args: str  # the rest, continuation lines joined
 
 
 def parse_dockerfile(text: str) -> list[Instruction]:
@@ -91,6 +89,7 @@ def copies(instructions: list[Instruction]) -> list[tuple[str, str]]:
 
 
 # ---- .dockerignore, with Docker's matching rules ------------------------------------------------
+
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     """Docker's pattern syntax: ``*`` and ``?`` stay within a path segment, ``**`` spans any."""
@@ -157,6 +156,7 @@ def build_app_tree(target: Path) -> list[str]:
 
 # ---- the static checks ----------------------------------------------------------------------------
 
+
 def test_image_stages_base_user_port_volume_and_settings():
     stages = [i.args for i in dockerfile() if i.keyword == "FROM"]
     # A build stage installs the requirements; the image copies its virtualenv only.
@@ -212,13 +212,34 @@ def test_every_copy_source_exists_and_survives_dockerignore():
 
 def test_dockerignore_keeps_repository_clutter_and_secrets_out():
     rules = dockerignore_rules()
-    for path in (".git/config", ".venv/bin/python", "runs/index.sqlite3", "runs/0a1b2c3d/model.keras",
-                 "tests/test_docker.py", "core/__pycache__/runs.cpython-311.pyc", "pages/__pycache__/x.pyc",
-                 ".streamlit/secrets.toml", "bench/load.py", "artifacts/screenshots/a.png", "data/x.npz",
-                 ".pytest_cache/v", "README.md", "tools/image_check.py", "compose.yaml", "requirements-dev.txt"):
+    for path in (
+        ".git/config",
+        ".venv/bin/python",
+        "runs/index.sqlite3",
+        "runs/0a1b2c3d/model.keras",
+        "tests/test_docker.py",
+        "core/__pycache__/runs.cpython-311.pyc",
+        "pages/__pycache__/x.pyc",
+        ".streamlit/secrets.toml",
+        "bench/load.py",
+        "artifacts/screenshots/a.png",
+        "data/x.npz",
+        ".pytest_cache/v",
+        "README.md",
+        "tools/image_check.py",
+        "compose.yaml",
+        "requirements-dev.txt",
+    ):
         assert ignored(path, rules), path
-    for path in ("app.py", "core/runs/store.py", "core/datasets/npz.py", "pages/data.py", "ui/state.py",
-                 ".streamlit/config.toml", "requirements.txt"):
+    for path in (
+        "app.py",
+        "core/runs/store.py",
+        "core/datasets/npz.py",
+        "pages/data.py",
+        "ui/state.py",
+        ".streamlit/config.toml",
+        "requirements.txt",
+    ):
         assert not ignored(path, rules), path
 
 
@@ -251,8 +272,9 @@ for name in sorted(names):
 print(json.dumps(local))
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     local = json.loads(out.stdout.strip().splitlines()[-1])
     # Paths relative to the tree: nothing came from the checkout.
@@ -268,13 +290,18 @@ def test_streamlit_config_is_hardened_and_read_by_streamlit():
     assert cfg["server"]["fileWatcherType"] == "none"
     assert cfg["browser"]["gatherUsageStats"] is False
     # Streamlit itself, started where the image starts it, reads the same values.
-    probe = ("import json; from streamlit import config; config.get_config_options(force_reparse=True); "
-             "print(json.dumps({k: config.get_option(k) for k in ('server.headless', 'server.maxUploadSize', "
-             "'server.enableXsrfProtection', 'browser.gatherUsageStats', 'server.fileWatcherType')}))")
+    probe = (
+        "import json; from streamlit import config; config.get_config_options(force_reparse=True); "
+        "print(json.dumps({k: config.get_option(k) for k in ('server.headless', 'server.maxUploadSize', "
+        "'server.enableXsrfProtection', 'browser.gatherUsageStats', 'server.fileWatcherType')}))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {
-        "server.headless": True, "server.maxUploadSize": cfg["server"]["maxUploadSize"],
-        "server.enableXsrfProtection": True, "browser.gatherUsageStats": False, "server.fileWatcherType": "none"}
+        "server.headless": True,
+        "server.maxUploadSize": cfg["server"]["maxUploadSize"],
+        "server.enableXsrfProtection": True,
+        "browser.gatherUsageStats": False,
+        "server.fileWatcherType": "none",
+    }

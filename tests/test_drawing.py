@@ -1,5 +1,6 @@
 """Drawn and photographed digits to 28x28 model inputs (AHDD/MNIST framing), the refusals of
 inputs that hold no digit, and one digit through a pipeline and a model."""
+
 from __future__ import annotations
 
 import struct
@@ -10,10 +11,20 @@ import numpy as np
 import pytest
 
 from core.datasets import load_ready
-from core.preprocess.drawing import (BOX, MAX_PHOTO_BYTES, MIN_STROKE_PX, canvas_ink, digit_from_mask, photo_size,
-                          predict_digit, read_canvas, read_photo, stroke_width)
 from core.errors import DigitLabError
 from core.preprocess import get_pipeline
+from core.preprocess.drawing import (
+    BOX,
+    MAX_PHOTO_BYTES,
+    MIN_STROKE_PX,
+    canvas_ink,
+    digit_from_mask,
+    photo_size,
+    predict_digit,
+    read_canvas,
+    read_photo,
+    stroke_width,
+)
 from core.preprocess.steps import centre_shifts, shift_images
 
 
@@ -57,6 +68,7 @@ def paper_photo(shape=(1200, 900), ink=40, paper=205, noise=6.0, seed=0) -> np.n
 
 
 # ---- canvas ---------------------------------------------------------------------------------------
+
 
 def test_a_vertical_stroke_becomes_an_ahdd_like_one():
     digit = read_canvas(stroke_canvas([(140, 40), (145, 240)]))
@@ -102,10 +114,13 @@ def test_grey_output_keeps_edges():
     assert len(np.unique(grey)) > 2 and grey.max() == 255
 
 
-@pytest.mark.parametrize("canvas, message", [
-    (np.zeros((280, 280, 4), np.uint8), "canvas: the canvas is blank: draw a digit"),
-    (stroke_canvas([(100, 100), (101, 101)], width=2), "canvas: almost no ink"),
-])
+@pytest.mark.parametrize(
+    "canvas, message",
+    [
+        (np.zeros((280, 280, 4), np.uint8), "canvas: the canvas is blank: draw a digit"),
+        (stroke_canvas([(100, 100), (101, 101)], width=2), "canvas: almost no ink"),
+    ],
+)
 def test_no_digit_on_the_canvas(canvas, message):
     with pytest.raises(DigitLabError) as err:
         read_canvas(canvas)
@@ -126,6 +141,7 @@ def test_bad_canvas_arrays():
 
 
 # ---- photo -----------------------------------------------------------------------------------------
+
 
 def test_dark_ink_on_paper_and_light_ink_on_a_board_read_alike():
     photo = paper_photo()
@@ -159,17 +175,22 @@ def _png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
-@pytest.mark.parametrize("data, message", [
-    (_png_claiming(100_000, 100_000), "the photo is 100000x100000 pixels (10000 megapixels); at most 50"),
-    (b"GIF89a" + bytes(100), "not a photo this page reads: give a PNG, JPG image"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(9), "damaged JPEG: no image size in its header"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(30), "damaged JPEG header"),
-    (_png_claiming(640, 480) + b"\x00" * 50, "cannot decode the photo"),
-    (encode(np.full((300, 400), 128, np.uint8), ".png"), "the photo is one flat colour"),
-    (encode(paper_photo(ink=190), ".png"), "the photo has too little contrast"),
-    (encode(np.kron(np.indices((8, 8)).sum(0) % 2 * 190 + 30, np.ones((40, 40))).astype(np.uint8), ".png"),
-     "50% of the photo looks like ink"),  # a chessboard
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (_png_claiming(100_000, 100_000), "the photo is 100000x100000 pixels (10000 megapixels); at most 50"),
+        (b"GIF89a" + bytes(100), "not a photo this page reads: give a PNG, JPG image"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(9), "damaged JPEG: no image size in its header"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(30), "damaged JPEG header"),
+        (_png_claiming(640, 480) + b"\x00" * 50, "cannot decode the photo"),
+        (encode(np.full((300, 400), 128, np.uint8), ".png"), "the photo is one flat colour"),
+        (encode(paper_photo(ink=190), ".png"), "the photo has too little contrast"),
+        (
+            encode(np.kron(np.indices((8, 8)).sum(0) % 2 * 190 + 30, np.ones((40, 40))).astype(np.uint8), ".png"),
+            "50% of the photo looks like ink",
+        ),  # a chessboard
+    ],
+)
 def test_photos_without_a_readable_digit(data, message):
     with pytest.raises(DigitLabError) as err:
         read_photo(data, "upload.png")
@@ -187,6 +208,7 @@ def test_an_empty_mask_is_no_digit():
 
 
 # ---- prediction ------------------------------------------------------------------------------------
+
 
 class Recorder:
     """A stand-in model: remembers its input, answers fixed probabilities."""

@@ -1,5 +1,6 @@
 """Durable work on the pages (ui.state): a signed-in person's dataset, pipeline and form values
 come back in a new session of theirs, and only theirs; the local user's lab opens afresh."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Ensembles (core.analysis.ensemble, Lab.ensemble, ``python -m core ensemble``): the mean of the members'
 probabilities, evaluated like a run, with what it rescues per member; only runs the caller may see."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,11 +42,14 @@ def test_mean_of_two_runs_is_the_mean_of_their_probabilities_and_says_what_it_re
     assert result.summary().startswith("ensemble of 2: accuracy ")
 
 
-@pytest.mark.parametrize("ids, datasets, words", [
-    (["aaaaaaaa"], ["default:tiny"], "at least 2"),
-    (["aaaaaaaa", "aaaaaaaa"], ["default:tiny"] * 2, "twice"),
-    (["aaaaaaaa", "bbbbbbbb"], ["default:tiny", "default:small"], "one dataset"),
-])
+@pytest.mark.parametrize(
+    "ids, datasets, words",
+    [
+        (["aaaaaaaa"], ["default:tiny"], "at least 2"),
+        (["aaaaaaaa", "aaaaaaaa"], ["default:tiny"] * 2, "twice"),
+        (["aaaaaaaa", "bbbbbbbb"], ["default:tiny", "default:small"], "one dataset"),
+    ],
+)
 def test_members_are_checked(ids, datasets, words):
     with pytest.raises(DigitLabError, match=words):
         ensemble.check_members(ids, datasets)
@@ -57,8 +61,12 @@ def test_predictions_of_other_shapes_are_refused():
 
 
 def _two_runs_of(c, owner_key: str, y: np.ndarray) -> list[str]:
-    return [fake_finished_run(c.store, CONFIG, probabilities_for(y, np.arange(len(y)) % k != 0, seed=k), HISTORY,
-                              owner=owner_key) for k in (2, 3)]
+    return [
+        fake_finished_run(
+            c.store, CONFIG, probabilities_for(y, np.arange(len(y)) % k != 0, seed=k), HISTORY, owner=owner_key
+        )
+        for k in (2, 3)
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,5 +1,6 @@
 """Watching errors evolve: per-epoch correctness, "was right at epoch k", each class's accuracy over
 epochs, and the Errors page's epoch slider on a real trained run."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,6 @@ from core.errors import DigitLabError
 from core.runs.store import RunStore
 from tests.pages_support import isolate_env, no_exceptions
 from tests.run_fixtures import chart_data, copy_trained_runs, open_app_page
-from ui import state
 
 
 def one_hot(labels: list[int], k: int = 3) -> np.ndarray:
@@ -22,16 +22,24 @@ def one_hot(labels: list[int], k: int = 3) -> np.ndarray:
 
 # Four images with true classes 0, 1, 2, 0, predicted over four epochs:
 Y = np.array([0, 1, 2, 0])
-STACK = np.stack([one_hot([0, 0, 2, 1]),   # epoch 1: images 0 and 2 right
-                  one_hot([0, 1, 0, 1]),   # epoch 2: 0, 1 right
-                  one_hot([1, 1, 0, 1]),   # epoch 3: 1 right
-                  one_hot([1, 0, 0, 0])])  # epoch 4: 3 right
+STACK = np.stack(
+    [
+        one_hot([0, 0, 2, 1]),  # epoch 1: images 0 and 2 right
+        one_hot([0, 1, 0, 1]),  # epoch 2: 0, 1 right
+        one_hot([1, 1, 0, 1]),  # epoch 3: 1 right
+        one_hot([1, 0, 0, 0]),
+    ]
+)  # epoch 4: 3 right
 
 
 def test_right_by_epoch_and_last_right_epoch():
     right = evaluation.right_by_epoch(Y, STACK)
-    assert right.tolist() == [[True, False, True, False], [True, True, False, False],
-                              [False, True, False, False], [False, False, False, True]]
+    assert right.tolist() == [
+        [True, False, True, False],
+        [True, True, False, False],
+        [False, True, False, False],
+        [False, False, False, True],
+    ]
     assert evaluation.last_right_epoch(Y, STACK, 4).tolist() == [2, 3, 1, 0]
     assert evaluation.last_right_epoch(Y, STACK, 3).tolist() == [2, 2, 1, 0]
     assert evaluation.last_right_epoch(Y, STACK, 1).tolist() == [0, 0, 0, 0]
@@ -103,31 +111,36 @@ def test_errors_page_epoch_slider_redraws_matrix_and_gallery(trained):
     assert _captions(at)[:n_final] == expected_captions(final, 2)
     wrong = final.argmax(axis=1) != ds.y_test
     relapsed = int((wrong & (evaluation.last_right_epoch(ds.y_test, by_epoch, 2) > 0)).sum())
-    assert any(c.value == f"After epoch 2 of 2: {int(wrong.sum())} misclassified (accuracy "
-               f"{1 - wrong.mean():.4f}); {relapsed} of them were right at an earlier epoch (the final model)."
-               for c in at.caption)
-    accuracy_chart = next(i for i in range(len(at.get("vega_lite_chart")))
-                          if "accuracy" in chart_data(at, i).columns and "class" in chart_data(at, i).columns)
+    assert any(
+        c.value == f"After epoch 2 of 2: {int(wrong.sum())} misclassified (accuracy "
+        f"{1 - wrong.mean():.4f}); {relapsed} of them were right at an earlier epoch (the final model)."
+        for c in at.caption
+    )
+    accuracy_chart = next(
+        i
+        for i in range(len(at.get("vega_lite_chart")))
+        if "accuracy" in chart_data(at, i).columns and "class" in chart_data(at, i).columns
+    )
     per_class = chart_data(at, accuracy_chart)
     want = evaluation.class_accuracy_by_epoch(ds.y_test, by_epoch, names)
     assert per_class.sort_values(["epoch", "label"])["accuracy"].tolist() == pytest.approx(
-        want.sort_values(["epoch", "label"])["accuracy"].tolist())
+        want.sort_values(["epoch", "label"])["accuracy"].tolist()
+    )
 
     at.slider(key=f"errors_epoch_{run_id}").set_value(1).run()
     no_exceptions(at)
     first = by_epoch[0].astype(np.float32)
     assert (shown_confusion(at) == evaluation.confusion_matrix(ds.y_test, first, names).to_numpy()).all()
     n_first = len(evaluation.misclassified(ds.y_test, first))
-    captions = _captions(at)[:min(n_first, 40)]
+    captions = _captions(at)[: min(n_first, 40)]
     assert captions == expected_captions(first, 1)
     assert not any("was right at epoch" in c for c in captions)  # nothing is earlier than epoch 1
     assert any(c.value.startswith(f"After epoch 1 of 2: {n_first} misclassified") for c in at.caption)
 
 
 def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figure(trained):
-    from core.training.models import hyperparams_for
-    from core.training.config import RunConfig
     from core.runs.store import EPOCH_PREDICTIONS_NAME
+    from core.training.config import RunConfig
     from tests.run_fixtures import fake_finished_run
 
     store, _ = trained
@@ -138,11 +151,12 @@ def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figur
     for e, forgotten in ((1, [0, 1, 2, 3, 4]), (2, [0, 1, 2, 50])):  # epochs 2 and 3 (0-based 1, 2)
         stack[e, forgotten, y[forgotten]] = 0.02
         stack[e, forgotten, (y[forgotten] + 1) % 10] = 0.82
-    history = [{"epoch": e, "loss": 1.0, "accuracy": 0.9, "val_loss": 1.0, "val_accuracy": acc, "seconds": 1.0}
-               for e, acc in ((1, 1.0), (2, 0.95), (3, 0.96))]
+    history = [
+        {"epoch": e, "loss": 1.0, "accuracy": 0.9, "val_loss": 1.0, "val_accuracy": acc, "seconds": 1.0}
+        for e, acc in ((1, 1.0), (2, 0.95), (3, 0.96))
+    ]
     history[-1].update(leaky_val_loss=0.5, leaky_val_accuracy=0.99)
-    config = RunConfig.build("default:tiny", "normal-threshold-dilate-erosion", "D", {"epochs": 3},
-                             leaky_protocol=True)
+    config = RunConfig.build("default:tiny", "normal-threshold-dilate-erosion", "D", {"epochs": 3}, leaky_protocol=True)
     run_id = fake_finished_run(store, config, stack[-1], history)
     store.save_array(run_id, EPOCH_PREDICTIONS_NAME, stack.astype(np.float16))
 
@@ -155,8 +169,11 @@ def test_errors_page_marks_images_it_once_got_right_and_the_leaky_protocol_figur
     gallery = _captions(at)[:4]
     assert sorted(c.endswith("was right at epoch 1") for c in gallery) == [False, True, True, True]
     assert sum(c.endswith("was right at epoch 2") for c in gallery) == 1  # image 50, forgotten last
-    assert any(c.value == "After epoch 3 of 3: 4 misclassified (accuracy 0.9600); 4 of them were right at an "
-               "earlier epoch (the final model)." for c in at.caption)
+    assert any(
+        c.value == "After epoch 3 of 3: 4 misclassified (accuracy 0.9600); 4 of them were right at an "
+        "earlier epoch (the final model)."
+        for c in at.caption
+    )
     at.slider(key=f"errors_epoch_{run_id}").set_value(2).run()
     gallery = _captions(at)[:5]
     assert all(c.endswith("was right at epoch 1") for c in gallery)

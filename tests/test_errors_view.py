@@ -1,4 +1,5 @@
 """core.analysis.errors_view: the Errors page's frames and texts, from evaluation results alone."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,22 +1,32 @@
 """Error analysis on hand-made arrays whose answers are known."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from core.analysis.evaluation import (
+    accuracy,
+    confusion_matrix,
+    epoch_snapshot,
+    errors_by_epoch,
+    log_loss,
+    misclassified,
+    per_class_report,
+)
 from core.errors import DigitLabError
-from core.analysis.evaluation import (accuracy, confusion_matrix, epoch_snapshot, errors_by_epoch, log_loss, misclassified,
-                             per_class_report)
 
 # Four images of a 3-class problem: rows 0 and 3 right, row 1 (true 1) taken for 2 with 0.7,
 # row 2 (true 2) taken for 0 with 0.5.
 Y = np.array([0, 1, 2, 2])
-P = np.array([
-    [0.8, 0.1, 0.1],
-    [0.1, 0.2, 0.7],
-    [0.5, 0.2, 0.3],
-    [0.0, 0.1, 0.9],
-])
+P = np.array(
+    [
+        [0.8, 0.1, 0.1],
+        [0.1, 0.2, 0.7],
+        [0.5, 0.2, 0.3],
+        [0.0, 0.1, 0.9],
+    ]
+)
 
 
 def test_accuracy():

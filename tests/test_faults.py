@@ -4,6 +4,7 @@ server restarting. The store, the queue and the pages carry on, and no finished 
 The kill scenario trains for real on the session's Ray (SIGKILL of the worker process training a
 run), once for the module. Server restarts mid-run are in test_ray_cluster.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.execution.queue import JobQueue
-from core.training.config import RunConfig
 from core.runs.store import FAILED, FINISHED, MODEL_NAME, PREDICTIONS_NAME, QUEUED, RUNNING, RunStore
+from core.training.config import RunConfig
 from tests.pages_support import ROOT, TIMEOUT, isolate_env, no_exceptions
 from ui.markdown import escape
 
@@ -43,9 +44,9 @@ def _until(predicate, timeout: float, what: str, poll: float = 0.1):
 @dataclass
 class Killed:
     root: Path
-    killed: str          # the run whose worker got SIGKILL mid-epoch
-    waiting: str         # the run queued behind it, which then trained
-    seen_queued: bool    # the waiting run was queued while the other ran
+    killed: str  # the run whose worker got SIGKILL mid-epoch
+    waiting: str  # the run queued behind it, which then trained
+    seen_queued: bool  # the waiting run was queued while the other ran
     progress_at_kill: dict
     epochs_at_kill: int
     failed_seen_by_fresh_store: str
@@ -63,19 +64,25 @@ def killed(tmp_path_factory, ray_session) -> Killed:
     def mid_epoch() -> dict | None:
         jobs.dispatch()
         progress = store.get(victim).progress
-        return progress if progress.get("phase") == "training" and progress.get("epoch", 0) >= 2 \
-            and 0 < progress.get("batch", 0) else None
+        return (
+            progress
+            if progress.get("phase") == "training" and progress.get("epoch", 0) >= 2 and 0 < progress.get("batch", 0)
+            else None
+        )
 
     progress = _until(mid_epoch, 180, "the worker did not reach its second epoch")
     epochs_done = len(store.history(victim))
     os.kill(progress["worker_pid"], signal.SIGKILL)
     # The dispatcher hears of the crash from Ray; any store (another server process) then sees it.
-    _until(lambda: jobs.dispatch() is not None and store.get(victim).status == FAILED, 60,
-           "the crash was not noticed")
+    _until(lambda: jobs.dispatch() is not None and store.get(victim).status == FAILED, 60, "the crash was not noticed")
     fresh_view = RunStore(base / "runs").get(victim)
     _until(lambda: jobs.dispatch() or store.get(waiting).status != QUEUED, 20, "the waiting run did not start")
-    _until(lambda: jobs.dispatch() is not None and not store.get(waiting).active, 120,
-           "the waiting run did not finish", poll=0.3)
+    _until(
+        lambda: jobs.dispatch() is not None and not store.get(waiting).active,
+        120,
+        "the waiting run did not finish",
+        poll=0.3,
+    )
     jobs.close()
     return Killed(base / "runs", victim, waiting, seen_queued, progress, epochs_done, fresh_view.status)
 
@@ -130,15 +137,20 @@ def test_the_pages_show_the_killed_and_the_finished_run(killed, monkeypatch, tmp
 
 # ---- damaged run folders ------------------------------------------------------------------------------
 
+
 def _finished_run(store: RunStore) -> str:
     """A finished run with every artefact, made without training (the files are what listing checks)."""
     run = store.create(SHORT, status=RUNNING)
-    store.add_epoch(run.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4,
-                             "seconds": 0.1})
+    store.add_epoch(
+        run.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "seconds": 0.1}
+    )
     store.save_array(run.id, PREDICTIONS_NAME, np.full((100, 10), 0.1, np.float32))
     (run.folder / MODEL_NAME).write_bytes(b"a model")
-    store.finish(run.id, FINISHED, {"epochs": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1,
-                                    "val_accuracy": 0.4, "test_accuracy": 0.4})
+    store.finish(
+        run.id,
+        FINISHED,
+        {"epochs": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "test_accuracy": 0.4},
+    )
     return run.id
 
 

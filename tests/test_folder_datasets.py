@@ -1,6 +1,7 @@
 """Datasets travel whole: a folder (the four AHDD CSV files, the four IDX files) trains, grids and
 evaluates through the CLI (``--path DIR``) and trains from the Train page, the folder shipped to
 the Ray worker zipped (core.execution.shipping), exactly like a single file."""
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,11 @@ def env(tmp_path, monkeypatch, ray_session):
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.setenv("DIGITLAB_MAX_JOBS", "1")
     data = tmp_path / "data"
-    return {"root": tmp_path, "csv": write_files(data / "ahdd", csv_files(ARRAYS)),
-            "idx": write_files(data / "mnist-like", idx_files(ARRAYS))}
+    return {
+        "root": tmp_path,
+        "csv": write_files(data / "ahdd", csv_files(ARRAYS)),
+        "idx": write_files(data / "mnist-like", idx_files(ARRAYS)),
+    }
 
 
 def test_a_folder_ships_as_a_zip_that_loads_the_same_on_another_node(env, monkeypatch):

@@ -1,5 +1,6 @@
 """Experiment grids: specs, the summary table (mean/std over seeds), exports, the grid column of
 the run store (and its migration), slot hand-over between runs of a grid, and the CLI contract."""
+
 from __future__ import annotations
 
 import io
@@ -15,15 +16,27 @@ import pandas as pd
 import pytest
 
 from core.__main__ import main
-from core.errors import DigitLabError
-from core.experiments.grid import (GridSpec, accuracy_pivot, fit_result_text, mean_pm_std, parse_pipelines, parse_presets,
-                       parse_seeds, read_grid, stop_grid, submit_grid, to_csv, to_markdown)
 from core.classroom.access import LOCAL_USER
+from core.errors import DigitLabError
 from core.execution.queue import JobQueue
+from core.experiments.grid import (
+    GridSpec,
+    accuracy_pivot,
+    fit_result_text,
+    mean_pm_std,
+    parse_pipelines,
+    parse_presets,
+    parse_seeds,
+    read_grid,
+    stop_grid,
+    submit_grid,
+    to_csv,
+    to_markdown,
+)
 from core.lab import Lab
 from core.preprocess import REPORT_PIPELINES
-from core.training.config import RunConfig
 from core.runs.store import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+from core.training.config import RunConfig
 from tests.pages_support import ROOT
 
 
@@ -34,8 +47,20 @@ def config(pipeline="raw", preset="D", seed=0, epochs=1) -> RunConfig:
 def finished_run(store: RunStore, cfg: RunConfig, grid: str, val_accuracy: float, **metrics) -> str:
     """A run closed as finished with hand-made metrics (no worker, no training)."""
     run = store.create(cfg, status=RUNNING, grid=grid)
-    store.finish(run.id, FINISHED, {"loss": 0.1, "accuracy": 0.99, "val_loss": 0.2, "val_accuracy": val_accuracy,
-                                    "test_accuracy": val_accuracy, "epochs": 1, "seconds": 2.0, **metrics})
+    store.finish(
+        run.id,
+        FINISHED,
+        {
+            "loss": 0.1,
+            "accuracy": 0.99,
+            "val_loss": 0.2,
+            "val_accuracy": val_accuracy,
+            "test_accuracy": val_accuracy,
+            "epochs": 1,
+            "seconds": 2.0,
+            **metrics,
+        },
+    )
     return run.id
 
 
@@ -76,8 +101,9 @@ def test_summary_gives_mean_std_and_n_over_finished_seeds(store, grid):
 
 def test_running_runs_show_their_latest_epoch(store):
     run = store.create(config(epochs=3), status=RUNNING, grid="live")
-    store.add_epoch(run.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
-                             "seconds": 1.0})
+    store.add_epoch(
+        run.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "seconds": 1.0}
+    )
     store.update_progress(run.id, {"phase": "training", "epoch": 2, "epochs": 3, "batch": 1, "batches": 10})
     result = read_grid(store, "live")
     row = result.runs.iloc[0]
@@ -94,7 +120,8 @@ def test_fit_result_text_is_the_reports_block_with_means(store, grid):
         "#### loss: 0.2000 - accuracy: 0.9900 - val_loss: 0.2000 - val_accuracy: 0.9800"
         " (mean of 3 seeds; val_accuracy std 0.0100)\n"
         "## Erosion\n"
-        "#### loss: 0.1000 - accuracy: 0.9900 - val_loss: 0.2000 - val_accuracy: 0.9500")
+        "#### loss: 0.1000 - accuracy: 0.9900 - val_loss: 0.2000 - val_accuracy: 0.9500"
+    )
     assert fit_result_text(summary, "G") == "## FIT RESULT ##"
 
 
@@ -126,7 +153,11 @@ def test_spec_orders_runs_seed_by_seed_and_checks_everything():
     configs = spec.configs()
     assert spec.size == len(configs) == 8
     assert [(c.seed, c.preset, c.pipeline_label[:3]) for c in configs[:4]] == [
-        (0, "G", "raw"), (0, "G", "Ero"), (0, "H", "raw"), (0, "H", "Ero")]
+        (0, "G", "raw"),
+        (0, "G", "Ero"),
+        (0, "H", "raw"),
+        (0, "H", "Ero"),
+    ]
     assert {c.hyperparams.epochs for c in configs} == {2} and configs[2].hyperparams.early_stop == 0.988
     table = GridSpec.report_table("default:small").configs()
     assert len(table) == 18 and [c.hyperparams.epochs for c in table[::6]] == [10, 8, 10]
@@ -144,7 +175,9 @@ def test_parsing_pipelines_presets_and_seeds():
     assert parse_pipelines("report") == parse_pipelines("seed") == REPORT_PIPELINES  # "seed": the old name
     assert parse_pipelines(" raw, erosion ") == ("raw", "erosion")
     assert parse_pipelines("report,normal-threshold-shrink-blobs-dilate-erosion,raw") == (
-        *REPORT_PIPELINES, "normal-threshold-shrink-blobs-dilate-erosion")
+        *REPORT_PIPELINES,
+        "normal-threshold-shrink-blobs-dilate-erosion",
+    )
     with pytest.raises(DigitLabError, match="unknown pipeline\\(s\\) 'sharpen'"):
         parse_pipelines("raw,sharpen")
     assert parse_presets("g,d,H") == ("G", "D", "H")
@@ -162,8 +195,9 @@ def test_submit_queues_tagged_runs_and_stop_grid_ends_them(store, sleepers):
     with pytest.raises(DigitLabError, match="unknown pipeline"):
         submit_grid(jobs, GridSpec("default:tiny", pipelines=("raw", "sharpen")))
     assert store.list() == []  # a bad spec queues nothing
-    grid_id = submit_grid(jobs, GridSpec("default:tiny", pipelines=("raw", "erosion"), presets=("D",),
-                                         seeds=(0, 1), epochs=1))
+    grid_id = submit_grid(
+        jobs, GridSpec("default:tiny", pipelines=("raw", "erosion"), presets=("D",), seeds=(0, 1), epochs=1)
+    )
     runs = store.grid_runs(grid_id)
     assert [r.status for r in runs] == [RUNNING, QUEUED, QUEUED, QUEUED]
     assert {r.grid for r in runs} == {grid_id} and store.grids()[0][::2] == (grid_id, 4)
@@ -177,8 +211,9 @@ def test_submit_queues_tagged_runs_and_stop_grid_ends_them(store, sleepers):
 
 def test_a_grid_does_not_hold_another_owners_run_behind_it(store, sleepers):
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
-    grid_id = submit_grid(jobs, GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:6], presets=("D",), epochs=1),
-                          owner="alice")
+    grid_id = submit_grid(
+        jobs, GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:6], presets=("D",), epochs=1), owner="alice"
+    )
     single = jobs.submit(config(), owner="bob")
     runs = store.grid_runs(grid_id)
     assert {r.owner for r in runs} == {"alice"} and runs[0].status == RUNNING
@@ -193,12 +228,12 @@ def test_grids_respect_the_instances_limits(store, monkeypatch, sleepers):
     with pytest.raises(DigitLabError, match="10 epochs asked; this instance trains at most 5"):
         lab.submit_grid(GridSpec.report_table("default:tiny"))
     monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "3")
-    with pytest.raises(DigitLabError, match="a grid of 6 runs would leave 5 waiting in the queue; this "
-                                            "instance allows 3"):
+    with pytest.raises(
+        DigitLabError, match="a grid of 6 runs would leave 5 waiting in the queue; this instance allows 3"
+    ):
         lab.submit_grid(GridSpec("default:tiny", presets=("D",), epochs=1))
     assert store.list() == []
-    grid_id = lab.submit_grid(GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:4], presets=("D",),
-                                         epochs=1))
+    grid_id = lab.submit_grid(GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:4], presets=("D",), epochs=1))
     assert [r.status for r in store.grid_runs(grid_id)] == [RUNNING] + [QUEUED] * 3
     with pytest.raises(DigitLabError, match="a grid of 1 run would leave 4 waiting"):
         lab.submit_grid(GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
@@ -217,9 +252,11 @@ def test_an_index_from_before_grids_opens_and_gains_the_column(tmp_path):
             val_loss REAL, val_accuracy REAL, seconds REAL, PRIMARY KEY (run_id, epoch));
     """)
     cfg = config()
-    db.execute("INSERT INTO runs (id, created, status, config, dataset, pipeline_label, preset) "
-               "VALUES ('0badc0de', ?, 'queued', ?, ?, ?, ?)",
-               (time.time(), json.dumps(cfg.to_dict()), cfg.dataset, cfg.pipeline_label, cfg.preset))
+    db.execute(
+        "INSERT INTO runs (id, created, status, config, dataset, pipeline_label, preset) "
+        "VALUES ('0badc0de', ?, 'queued', ?, ?, ?, ?)",
+        (time.time(), json.dumps(cfg.to_dict()), cfg.dataset, cfg.pipeline_label, cfg.preset),
+    )
     db.commit()
     db.close()
     (root / "0badc0de").mkdir()
@@ -233,11 +270,36 @@ def test_an_index_from_before_grids_opens_and_gains_the_column(tmp_path):
 
 
 def test_cli_grid_runs_through_the_queue_and_prints_the_table_last(tmp_path, monkeypatch, capsys):
-    env = {**os.environ, "DIGITLAB_RUN_ROOT": str(tmp_path / "runs"), "DIGITLAB_CACHE_DIR": str(tmp_path / "cache"),
-           "DIGITLAB_MAX_JOBS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-m", "core", "grid", "--dataset", "default", "--size", "tiny",
-                           "--presets", "D", "--pipelines", "raw,normal-threshold-erosion-closing", "--epochs", "1"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    env = {
+        **os.environ,
+        "DIGITLAB_RUN_ROOT": str(tmp_path / "runs"),
+        "DIGITLAB_CACHE_DIR": str(tmp_path / "cache"),
+        "DIGITLAB_MAX_JOBS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "grid",
+            "--dataset",
+            "default",
+            "--size",
+            "tiny",
+            "--presets",
+            "D",
+            "--pipelines",
+            "raw,normal-threshold-erosion-closing",
+            "--epochs",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert lines[-1] == "grid: 2 runs finished"

@@ -1,5 +1,6 @@
 """Honest evaluation: label-conditional steps never touch test images, the report's protocol only as
 an extra, separately stored figure, excluded training images, and the label-free ShrinkBlobs step."""
+
 from __future__ import annotations
 
 import cv2
@@ -9,9 +10,17 @@ import pytest
 from core.analysis import evaluation
 from core.datasets import load_spec
 from core.errors import DigitLabError
-from core.training.models import hyperparams_for
-from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, REPORT_KERNEL_UPRIGHT, Normalize, Pipeline,
-                             ShrinkBlobs, Threshold, get_pipeline, structuring_element)
+from core.preprocess import (
+    LABEL_FREE_BEST,
+    NAMED_PIPELINES,
+    REPORT_KERNEL_UPRIGHT,
+    Normalize,
+    Pipeline,
+    ShrinkBlobs,
+    Threshold,
+    get_pipeline,
+    structuring_element,
+)
 from core.preprocess.engine import run_steps
 from core.training.config import RunConfig
 from core.training.fit import prepare_data, train
@@ -53,9 +62,14 @@ def shrink_loop(x: np.ndarray, step: ShrinkBlobs) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("params", [{}, {"min_ink": 0.1, "iterations": 1, "shape": "rect", "width": 3, "height": 3},
-                                    {"min_ink": 0.15, "ink_level": 0.2, "shape": "ellipse", "width": 5,
-                                     "height": 3, "iterations": 3}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"min_ink": 0.1, "iterations": 1, "shape": "rect", "width": 3, "height": 3},
+        {"min_ink": 0.15, "ink_level": 0.2, "shape": "ellipse", "width": 5, "height": 3, "iterations": 3},
+    ],
+)
 def test_shrink_blobs_equals_a_per_image_cv2_loop(params):
     x, y = blob_images()
     step = ShrinkBlobs(**params)
@@ -125,8 +139,9 @@ def test_run_config_reads_old_configs_and_writes_new_options_only_when_set():
     assert RunConfig.from_dict(full.to_dict()) == full
     for bad in ([-1], ["3"], "12", [1.5], [True]):
         with pytest.raises(DigitLabError, match="exclude"):
-            RunConfig.build("default:tiny", "raw", "D", exclude=bad) if not isinstance(bad, str) else \
-                RunConfig.from_dict({**d, "exclude": bad})
+            RunConfig.build("default:tiny", "raw", "D", exclude=bad) if not isinstance(
+                bad, str
+            ) else RunConfig.from_dict({**d, "exclude": bad})
     with pytest.raises(DigitLabError, match="leaky_protocol"):
         RunConfig.from_dict({**d, "leaky_protocol": "yes"})
 
@@ -147,21 +162,43 @@ def test_a_grid_can_ask_for_the_leaky_protocol_and_shows_it_apart(tmp_path):
     from core.experiments.grid import LEAKY_TITLE, GridSpec, read_grid, table_text
     from core.runs.store import FINISHED, RunStore
 
-    spec = GridSpec("default:tiny", pipelines=(REPORT_BEST, LABEL_FREE_BEST), presets=("D",), seeds=(0, 1),
-                    epochs=1, leaky_protocol=True)
+    spec = GridSpec(
+        "default:tiny",
+        pipelines=(REPORT_BEST, LABEL_FREE_BEST),
+        presets=("D",),
+        seeds=(0, 1),
+        epochs=1,
+        leaky_protocol=True,
+    )
     configs = spec.configs()
     assert len(configs) == 4 and all(c.leaky_protocol for c in configs)
     assert not any(c.leaky_protocol for c in GridSpec("default:tiny", presets=("D",)).configs())
 
     store = RunStore(tmp_path / "runs")
-    figures = {(REPORT_BEST, 0): (0.86, 0.96), (REPORT_BEST, 1): (0.88, 0.94),
-               (LABEL_FREE_BEST, 0): (0.92, 0.92), (LABEL_FREE_BEST, 1): (0.93, 0.93)}
+    figures = {
+        (REPORT_BEST, 0): (0.86, 0.96),
+        (REPORT_BEST, 1): (0.88, 0.94),
+        (LABEL_FREE_BEST, 0): (0.92, 0.92),
+        (LABEL_FREE_BEST, 1): (0.93, 0.93),
+    }
     for config in configs:
         run = store.create(config, status="running", grid="abcd0123")
-        honest, leaky = figures[(next(n for n in (REPORT_BEST, LABEL_FREE_BEST)
-                                      if get_pipeline(n) == config.pipeline), config.seed)]
-        store.finish(run.id, FINISHED, {"loss": 0.1, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": honest,
-                                        "leaky_val_loss": 0.2, "leaky_val_accuracy": leaky, "epochs": 1})
+        honest, leaky = figures[
+            (next(n for n in (REPORT_BEST, LABEL_FREE_BEST) if get_pipeline(n) == config.pipeline), config.seed)
+        ]
+        store.finish(
+            run.id,
+            FINISHED,
+            {
+                "loss": 0.1,
+                "accuracy": 0.9,
+                "val_loss": 0.3,
+                "val_accuracy": honest,
+                "leaky_val_loss": 0.2,
+                "leaky_val_accuracy": leaky,
+                "epochs": 1,
+            },
+        )
     summary = read_grid(store, "abcd0123").summary.set_index("pipeline")
     assert summary.loc[REPORT_BEST, "val_accuracy_mean"] == pytest.approx(0.87)
     assert summary.loc[REPORT_BEST, "leaky_val_accuracy_mean"] == pytest.approx(0.95)
@@ -231,8 +268,9 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
     train_command.register(parser.add_subparsers())
     LabelMarks("default:tiny").set(7, "wrong")
     LabelMarks("default:tiny").set(2, "fine")
-    args = parser.parse_args(["train", "--size", "tiny", "--pipeline", REPORT_BEST, "--leaky-protocol",
-                              "--exclude-marked"])
+    args = parser.parse_args(
+        ["train", "--size", "tiny", "--pipeline", REPORT_BEST, "--leaky-protocol", "--exclude-marked"]
+    )
     config = train_command.config_from_args(args)
     assert config.leaky_protocol is True and config.exclude == (7,)
     plain = train_command.config_from_args(parser.parse_args(["train", "--size", "tiny"]))
@@ -242,16 +280,25 @@ def test_cli_train_flags_become_the_run_config(monkeypatch, tmp_path):
 
 
 def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
+    from core.runs import describe
     from core.runs.store import RunStore, fit_result_line
     from tests.pages_support import isolate_env, no_exceptions, open_page
     from tests.run_fixtures import fake_finished_run
-    from core.runs import describe
-    from ui import state
 
     isolate_env(monkeypatch, tmp_path)
     store = RunStore(tmp_path / "runs")
-    history = [{"epoch": 1, "loss": 0.2, "accuracy": 0.95, "val_loss": 1.6, "val_accuracy": 0.8633, "seconds": 2.0,
-                "leaky_val_loss": 0.1485, "leaky_val_accuracy": 0.9631}]
+    history = [
+        {
+            "epoch": 1,
+            "loss": 0.2,
+            "accuracy": 0.95,
+            "val_loss": 1.6,
+            "val_accuracy": 0.8633,
+            "seconds": 2.0,
+            "leaky_val_loss": 0.1485,
+            "leaky_val_accuracy": 0.9631,
+        }
+    ]
     config = RunConfig.build("default:tiny", REPORT_BEST, "H", leaky_protocol=True)
     run_id = fake_finished_run(store, config, np.full((100, 10), 0.1, np.float32), history)
     at = open_page("runs")
@@ -259,12 +306,16 @@ def test_runs_page_marks_leaky_protocol_figures(monkeypatch, tmp_path):
     table = at.dataframe[0].value.set_index("id")
     assert table.loc[run_id, describe.LEAKY_COLUMN] == pytest.approx(0.9631)
     assert table.loc[run_id, "val_accuracy"] == pytest.approx(0.8633)
-    assert any(c.value.startswith(f"The column '{describe.LEAKY_COLUMN}' (1 run) measured the model on test "
-                                  "images preprocessed with their test labels") for c in at.caption)
+    assert any(
+        c.value.startswith(
+            f"The column '{describe.LEAKY_COLUMN}' (1 run) measured the model on test "
+            "images preprocessed with their test labels"
+        )
+        for c in at.caption
+    )
     block = next(c.value for c in at.code if c.value.startswith("## Normal"))
     assert block.splitlines()[1] == f"#### {fit_result_line(store.get(run_id).metrics)}"
-    assert block.splitlines()[2] == ("#### (leaky protocol, uses test labels: val_loss: 0.1485 - "
-                                     "val_accuracy: 0.9631)")
+    assert block.splitlines()[2] == ("#### (leaky protocol, uses test labels: val_loss: 0.1485 - val_accuracy: 0.9631)")
     # At a glance, side by side: the honest figure, the report's protocol figure, the label-free one.
     figures = {m.label: m.value for m in at.metric}
     assert figures["The report's protocol (uses test labels)"] == "0.9631"

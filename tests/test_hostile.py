@@ -1,5 +1,6 @@
 """Issue 26, a hostile student: bounded datasets, upload quotas, text from data never markup, links
 that never crash, safe exports. Every test name says ``hostile``."""
+
 from __future__ import annotations
 
 import html
@@ -13,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from datasets_samples import csv_files, idx_files, png_files, sample_arrays, write_files, zip_bytes
 
 from core.classroom.access import class_code_identity
 from core.classroom.limits import CLASS_DEFAULTS, Limits
-from core.datasets import (Dataset, load_files, load_from_data_dir, save_upload, upload_usage,
-                           uploads)
+from core.datasets import Dataset, load_files, load_from_data_dir, save_upload, upload_usage, uploads
 from core.errors import DigitLabError
 from core.exports import FORMULA_STARTS, csv_text, markdown_cell, safe_cell
 from core.text import cap_text, code_span, escape
-from datasets_samples import csv_files, idx_files, png_files, sample_arrays, write_files, zip_bytes
 from tests.hostile_files import HOSTILE_CLASS_NAMES, MIB, npz_bomb, npz_bytes
 from tests.pages_support import ROOT, isolate_env
 
@@ -71,8 +71,15 @@ def test_hostile_npz_bomb_is_refused_quickly_with_bounded_memory(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DIGITLAB_MAX_DATASET_IMAGES", None)
     env.pop("DIGITLAB_MAX_DATASET_MB", None)
-    out = subprocess.run([sys.executable, "-c", _LOAD_AND_MEASURE, str(bomb)], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=120, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_MEASURE, str(bomb)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
     message, (seconds, before_kib, after_kib) = out[0], out[1].split()
     assert message.startswith("zeros.npz: its arrays inflate to 1,06") and "limit of 268,435,456" in message
     assert float(seconds) < 2.0
@@ -129,17 +136,30 @@ def test_hostile_byte_bound_applies_before_inflating(monkeypatch, tmp_path, read
     else:
         write_files(tmp_path / "data" / "set", csv_files(arrays))
         load = lambda: load_from_data_dir("set")  # noqa: E731
-    with pytest.raises(DigitLabError, match=r"more than (this instance's limit of|the limit of) 1,048,576"
-                                            r".*DIGITLAB_MAX_DATASET_MB"):
+    with pytest.raises(
+        DigitLabError,
+        match=r"more than (this instance's limit of|the limit of) 1,048,576"
+        r".*DIGITLAB_MAX_DATASET_MB",
+    ):
         load()
 
 
 def test_hostile_bounds_hold_on_the_command_line(tmp_path):
     write_files(tmp_path / "set", csv_files(sample_arrays(20, 10)))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGITLAB_MAX_DATASET_IMAGES": "25",
-           "DIGITLAB_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "core", "data", "--path", str(tmp_path / "set"), "--summary"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DIGITLAB_MAX_DATASET_IMAGES": "25",
+        "DIGITLAB_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "data", "--path", str(tmp_path / "set"), "--summary"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 2 and "limit of 25 (DIGITLAB_MAX_DATASET_IMAGES)" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -152,18 +172,29 @@ def test_hostile_misconfigured_bounds_name_the_variable(monkeypatch):
 
 # ---- uploads: compressed, deduplicated, a quota per person ---------------------------------------
 
+
 def _noise(n_train: int, n_test: int, seed: int, names: tuple[str, ...] | None = None) -> Dataset:
     """Incompressible images: their stored size is their size."""
     rng = np.random.default_rng(seed)
-    return Dataset(f"noise-{seed}", rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-                   np.arange(n_train) % 10, rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-                   np.arange(n_test) % 10, *(() if names is None else (names,)))
+    return Dataset(
+        f"noise-{seed}",
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        np.arange(n_train) % 10,
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        np.arange(n_test) % 10,
+        *(() if names is None else (names,)),
+    )
 
 
 def test_hostile_uploads_are_stored_compressed_and_once(monkeypatch, tmp_path):
     isolate_env(monkeypatch, tmp_path)
-    zeros = Dataset("zeros", np.zeros((6000, 28, 28), np.uint8), np.arange(6000) % 10,
-                    np.zeros((1000, 28, 28), np.uint8), np.arange(1000) % 10)
+    zeros = Dataset(
+        "zeros",
+        np.zeros((6000, 28, 28), np.uint8),
+        np.arange(6000) % 10,
+        np.zeros((1000, 28, 28), np.uint8),
+        np.arange(1000) % 10,
+    )
     spec = save_upload(zeros, "zeros.npz", owner="class:amal")
     assert save_upload(zeros, "again.npz", owner="class:badr") == spec
     (stored,) = uploads()
@@ -189,6 +220,7 @@ def test_hostile_upload_quota_is_reached_and_freed(monkeypatch, tmp_path):
     assert sorted(upload_usage()) == ["class:amal", "class:badr"]
 
     from core.datasets import delete_upload
+
     with pytest.raises(DigitLabError, match="no such upload"):
         delete_upload(first, "class:badr")  # not theirs: reads as missing
     delete_upload(first, "class:amal")
@@ -208,8 +240,10 @@ def test_hostile_lab_applies_the_quota_and_shows_the_teacher_usage(monkeypatch, 
     monkeypatch.setenv("DIGITLAB_UPLOAD_QUOTA_MB", "1")
     from core.lab import Lab, engine
 
-    amal, tess = (Lab(class_code_identity(n, "c0de", teacher_code=t), engine(dispatching=False))
-                  for n, t in (("amal", ""), ("tess", "t3ach")))
+    amal, tess = (
+        Lab(class_code_identity(n, "c0de", teacher_code=t), engine(dispatching=False))
+        for n, t in (("amal", ""), ("tess", "t3ach"))
+    )
     amal.upload(_noise(600, 100, 1), "one.npz")
     with pytest.raises(DigitLabError, match="over your quota"):
         amal.upload(_noise(600, 100, 2), "two.npz")
@@ -224,6 +258,7 @@ def test_hostile_lab_applies_the_quota_and_shows_the_teacher_usage(monkeypatch, 
 
 
 # ---- default limits in a class --------------------------------------------------------------------
+
 
 def test_hostile_class_modes_get_default_limits(tmp_path):
     assert not Limits.from_env({}).active  # one person on a laptop: no caps
@@ -243,8 +278,18 @@ def test_hostile_class_modes_get_default_limits(tmp_path):
 
 # ---- text from data is never markup ------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [*HOSTILE_CLASS_NAMES, "see www.example.com or amal@school.example",
-                                  "http://127.0.0.1:9/x", "a\n# heading", "1. item", "- item"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *HOSTILE_CLASS_NAMES,
+        "see www.example.com or amal@school.example",
+        "http://127.0.0.1:9/x",
+        "a\n# heading",
+        "1. item",
+        "- item",
+    ],
+)
 def test_hostile_text_renders_literally_without_images_or_links(name):
     html_out = rendered(escape(name))
     assert "<img" not in html_out and "<a " not in html_out and "<h1" not in html_out, html_out
@@ -265,6 +310,7 @@ def test_hostile_names_are_capped_at_loading():
 
 # ---- safe exports -----------------------------------------------------------------------------
 
+
 def test_hostile_formula_cells_are_neutralised():
     frame = pd.DataFrame({"name": list(HOSTILE_CLASS_NAMES) + ["\tx", "\rx", "ok"], "n": range(-1, 12)})
     text = csv_text(frame, index=False)
@@ -277,13 +323,20 @@ def test_hostile_formula_cells_are_neutralised():
 def test_hostile_every_download_goes_through_the_safe_export():
     """Every CSV or Markdown handed to a download button, and every frame written as CSV, is built
     by core.exports (or by a core function that uses it)."""
-    safe_builders = ("csv_text(", "to_csv(result.summary)", "to_markdown(result)", "marks_store.to_csv(",
-                     "pipeline.to_json(", "model.read_bytes()", "challenge_results_csv(")
+    safe_builders = (
+        "csv_text(",
+        "to_csv(result.summary)",
+        "to_markdown(result)",
+        "marks_store.to_csv(",
+        "pipeline.to_json(",
+        "model.read_bytes()",
+        "challenge_results_csv(",
+    )
     offenders = []
     for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("core/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         for match in re.finditer(r"download_button\(", text):
-            call = text[match.start():match.start() + 300]  # the label and the data: two lines at most
+            call = text[match.start() : match.start() + 300]  # the label and the data: two lines at most
             if not any(b in call for b in safe_builders):
                 offenders.append(f"{path.relative_to(ROOT)}: {call[:80]}")
         for match in re.finditer(r"\n(.*)\.to_csv\((.*)", text):

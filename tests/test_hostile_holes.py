@@ -1,6 +1,7 @@
 """Issue 33, the hostile student's last holes: a published run's private upload, server paths,
 Streamlit directives, guessed codes, corrected versions and the quota, training slots, the class
 list, and the uploader's selection."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ from core.runs.store import RUNNING, STOPPED, RunStore
 from core.settings import settings
 from core.text import WORD_JOINER, escape
 from core.training.config import RunConfig
-from tests.accounts_support import CLASS_CODE, TEACHER_CODE, CODE, a_class, page_as
+from tests.accounts_support import CLASS_CODE, CODE, TEACHER_CODE, a_class, page_as
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import fake_finished_run
 
@@ -30,8 +31,9 @@ HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accu
 
 def _secret_upload(owner: str, quota: int | None = None) -> str:
     tiny = load_ready("default", "tiny")
-    ds = Dataset("amal private set", tiny.x_train[:200], tiny.y_train[:200], tiny.x_test[:50], tiny.y_test[:50],
-                 SECRET_CLASSES)
+    ds = Dataset(
+        "amal private set", tiny.x_train[:200], tiny.y_train[:200], tiny.x_test[:50], tiny.y_test[:50], SECRET_CLASSES
+    )
     return save_upload(ds, file_name="amal-secret.npz", owner=owner, quota_bytes=quota)
 
 
@@ -40,9 +42,14 @@ def published(monkeypatch, tmp_path):
     """Amal's finished run on her own upload, published by the teacher; Badr looks at it."""
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     spec = _secret_upload(c.a.key)
-    run_id = fake_finished_run(c.store, RunConfig.build(spec, "raw", "G", {"epochs": 1}),
-                               np.full((50, 10), 0.1, np.float32), HISTORY, owner=c.a.key,
-                               metrics={"test_accuracy": 0.5})
+    run_id = fake_finished_run(
+        c.store,
+        RunConfig.build(spec, "raw", "G", {"epochs": 1}),
+        np.full((50, 10), 0.1, np.float32),
+        HISTORY,
+        owner=c.a.key,
+        metrics={"test_accuracy": 0.5},
+    )
     c.store.set_published(run_id, True)
     yield c, spec, run_id
     from core.lab import close_engine
@@ -74,8 +81,11 @@ def test_hostile_published_run_pages_never_show_its_owners_upload(published, pag
     c, spec, run_id = published
     at = page_as(page, c, c.b, {"run": run_id})
     no_exceptions(at)
-    shown = " ".join(str(getattr(el, "value", "") or getattr(el, "body", "")) for kind in
-                     ("markdown", "caption", "info", "error", "warning", "subheader") for el in at.get(kind))
+    shown = " ".join(
+        str(getattr(el, "value", "") or getattr(el, "body", ""))
+        for kind in ("markdown", "caption", "info", "error", "warning", "subheader")
+        for el in at.get(kind)
+    )
     shown += " ".join(str(o) for box in at.selectbox for o in box.options)
     assert "secretclass" not in shown and "amal-secret" not in shown and "amal private set" not in shown
     assert str(settings().cache_dir) not in shown
@@ -117,7 +127,7 @@ def test_hostile_streamlit_directives_in_data_text_stay_text():
 
 
 def test_hostile_hundredth_wrong_code_in_a_minute_is_refused_even_when_right(monkeypatch, tmp_path, caplog):
-    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    a_class(CLASS_CODE, monkeypatch, tmp_path)
     refused = 0
     for i in range(99):
         with pytest.raises(DigitLabError) as caught:
@@ -138,7 +148,7 @@ def test_hostile_hundredth_wrong_code_in_a_minute_is_refused_even_when_right(mon
         class_code_identity("Ms Teacher", CODE, teacher_code=TEACHER_CODE, client="10.0.0.11")
     # Logged, never with the code typed; a block ends after its delay.
     assert "wrong class code for 'Mallory' from 10.0.0.9" in caplog.text and "guess-" not in caplog.text
-    assert attempts.refused_for("10.0.0.12", "Someone", now=10 ** 12) == 0
+    assert attempts.refused_for("10.0.0.12", "Someone", now=10**12) == 0
     assert class_code_identity("Amal", CODE, client="10.0.0.12").name == "Amal"
 
 

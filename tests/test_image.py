@@ -6,6 +6,7 @@ container, started as a teacher would (a volume on /data, an upload limit), serv
 on health, user, upload limit, XSRF and pages; ``tools/image_check.py`` (run here as a script)
 checks a CLI training run and that its data outlives the container.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = find_engine()
 UPLOAD_MB = 3  # a limit no default uses, so seeing it enforced proves the variable got through
 
-pytestmark = [pytest.mark.image,
-              pytest.mark.timeout(3600),  # a first build or compose start on a fresh machine takes long
-              pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)")]
+pytestmark = [
+    pytest.mark.image,
+    pytest.mark.timeout(3600),  # a first build or compose start on a fresh machine takes long
+    pytest.mark.skipif(ENGINE is None, reason="no container engine (docker info and podman info failed)"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,9 @@ def image(engine: Engine) -> str:
 def lab(engine: Engine, image: str):
     """A lab container on a fresh volume, upload limit UPLOAD_MB, dashboard on the tiny default."""
     volume = f"digitlab-test-{uuid.uuid4().hex[:8]}"
-    container = engine.start(image, volume, free_port(),
-                             env={"DIGITLAB_MAX_UPLOAD_MB": str(UPLOAD_MB), "DIGITLAB_DEFAULT_SIZE": "tiny"})
+    container = engine.start(
+        image, volume, free_port(), env={"DIGITLAB_MAX_UPLOAD_MB": str(UPLOAD_MB), "DIGITLAB_DEFAULT_SIZE": "tiny"}
+    )
     try:
         container.wait_healthy()
         yield container
@@ -65,9 +69,11 @@ def lab(engine: Engine, image: str):
 
 
 def test_the_image_holds_the_runtime_and_not_the_test_tools(engine: Engine, image: str):
-    probe = ("import importlib.util, json; print(json.dumps({n: importlib.util.find_spec(n) is not None for n in "
-             "['tensorflow', 'keras', 'ray', 'streamlit', 'cv2', 'sklearn', 'cleanlab', 'authlib', "
-             "'streamlit_drawable_canvas', 'pytest', 'playwright', 'oidc_provider_mock']}))")
+    probe = (
+        "import importlib.util, json; print(json.dumps({n: importlib.util.find_spec(n) is not None for n in "
+        "['tensorflow', 'keras', 'ray', 'streamlit', 'cv2', 'sklearn', 'cleanlab', 'authlib', "
+        "'streamlit_drawable_canvas', 'pytest', 'playwright', 'oidc_provider_mock']}))"
+    )
     found = json.loads(engine.run("run", "--rm", image, "python", "-c", probe, timeout=120).stdout)
     assert {name for name, present in found.items() if not present} == {"pytest", "playwright", "oidc_provider_mock"}
     # Smaller than the 2.87 GB the image was with the test tools in it.
@@ -80,8 +86,9 @@ def test_health_answers_within_a_minute_and_the_image_healthcheck_agrees(lab: Co
     assert lab.healthcheck() == 0
 
 
-def test_the_server_runs_as_a_numeric_non_root_user_that_cannot_rewrite_the_code(engine: Engine, image: str,
-                                                                                  lab: Container):
+def test_the_server_runs_as_a_numeric_non_root_user_that_cannot_rewrite_the_code(
+    engine: Engine, image: str, lab: Container
+):
     assert engine.image_config(image)["User"] == f"{LAB_UID}:{LAB_UID}"
     assert process_uid(lab) == LAB_UID  # tini, and the server under it
     assert lab.exec("id", "-u").stdout.strip() == LAB_UID
@@ -115,9 +122,14 @@ def test_every_page_renders_and_state_lands_in_the_data_volume(lab: Container):
 
 def test_the_image_check_script_trains_and_keeps_the_run(image: str):
     """The one-line check (``make image-test`` runs it itself after this module, so it skips this)."""
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "image_check.py"), "--image", image],
-                         capture_output=True, text=True, timeout=1800, cwd=ROOT,
-                         env={**os.environ, "DOCKER": ENGINE or ""})
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "image_check.py"), "--image", image],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+        env={**os.environ, "DOCKER": ENGINE or ""},
+    )
     last = out.stdout.strip().splitlines()[-1]
     assert out.returncode == 0, out.stdout[-2000:]
     match = re.fullmatch(r"image: (\d+) MB, healthy in ([\d.]+) s, run finished, non-root, data kept", last)
@@ -126,6 +138,7 @@ def test_the_image_check_script_trains_and_keeps_the_run(image: str):
 
 
 # ---- compose.yaml: the lab, a Ray head and two Ray workers ----------------------------------------
+
 
 def compose_command(engine: Engine) -> list[str] | None:
     """``docker compose`` with docker; with podman, podman-compose (a dev requirement) beside this Python."""
@@ -148,15 +161,27 @@ class ComposeProject:
     file: str = "compose.yaml"
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([*self.command, "-p", self.name, "-f", str(ROOT / self.file), *args],
-                             capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=self.env)
+        out = subprocess.run(
+            [*self.command, "-p", self.name, "-f", str(ROOT / self.file), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env=self.env,
+        )
         assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
         return out
 
     def containers(self) -> dict[str, list[str]]:
         """Container names by compose service."""
-        out = self.engine.run("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}",
-                              "--format", '{{.Names}} {{index .Labels "com.docker.compose.service"}}').stdout
+        out = self.engine.run(
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={self.name}",
+            "--format",
+            '{{.Names}} {{index .Labels "com.docker.compose.service"}}',
+        ).stdout
         services: dict[str, list[str]] = {}
         for line in out.splitlines():
             name, service = line.split()
@@ -187,10 +212,18 @@ def cluster(engine: Engine, image: str):
     if command is None:
         pytest.skip(f"no compose for {engine.command} (docker compose, or podman-compose from requirements-dev.txt)")
     port = free_port()
-    project = ComposeProject(engine, command, f"digitlab-test-{uuid.uuid4().hex[:8]}",
-                             {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image,
-                              "DIGITLAB_RAY_TOKEN": secrets.token_hex(32)},
-                             f"http://127.0.0.1:{port}")
+    project = ComposeProject(
+        engine,
+        command,
+        f"digitlab-test-{uuid.uuid4().hex[:8]}",
+        {
+            **os.environ,
+            "DIGITLAB_PORT": str(port),
+            "DIGITLAB_IMAGE": image,
+            "DIGITLAB_RAY_TOKEN": secrets.token_hex(32),
+        },
+        f"http://127.0.0.1:{port}",
+    )
     try:
         project.compose("up", "-d")
         yield project
@@ -208,8 +241,9 @@ def test_compose_brings_up_the_lab_on_a_ray_cluster_and_a_run_trains_on_a_worker
         assert int(cluster.exec(name, "sh", "-c", "df -m /dev/shm | tail -1 | awk '{print $2}'").stdout) >= 500
 
     (lab,) = services["lab"]
-    out = cluster.exec(lab, "python", "-m", "core", "train", "--dataset", "default", "--size", "small",
-                       "--epochs", "1", timeout=900)
+    out = cluster.exec(
+        lab, "python", "-m", "core", "train", "--dataset", "default", "--size", "small", "--epochs", "1", timeout=900
+    )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
     run_id = out.stdout.strip().splitlines()[-1].removeprefix("run: ")
     listed = cluster.exec(lab, "python", "-m", "core", "runs").stdout
@@ -271,12 +305,18 @@ def test_network_the_compose_clusters_ray_refuses_clients_without_the_token(clus
     out = cluster.exec(lab, "python", "-c", GRPC_PROBE, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     statuses = {tuple(line.split()[:2]): line.split()[2] for line in out.stdout.splitlines()}
-    assert statuses == {("6379", "none"): "UNAUTHENTICATED", ("6379", "wrong"): "UNAUTHENTICATED",
-                        ("6379", "right"): "OK", ("10001", "none"): "UNAUTHENTICATED",
-                        ("10001", "wrong"): "UNAUTHENTICATED", ("10001", "right"): "OK"}, out.stdout
+    assert statuses == {
+        ("6379", "none"): "UNAUTHENTICATED",
+        ("6379", "wrong"): "UNAUTHENTICATED",
+        ("6379", "right"): "OK",
+        ("10001", "none"): "UNAUTHENTICATED",
+        ("10001", "wrong"): "UNAUTHENTICATED",
+        ("10001", "right"): "OK",
+    }, out.stdout
     # A Ray client without the token (Ray's token variables removed): refused after Ray's retries.
-    bare = cluster.exec(lab, "env", "-u", "RAY_AUTH_TOKEN", "-u", "RAY_AUTH_MODE", "python", "-c", RAY_CLIENT,
-                        "head:6379", timeout=300)
+    bare = cluster.exec(
+        lab, "env", "-u", "RAY_AUTH_TOKEN", "-u", "RAY_AUTH_MODE", "python", "-c", RAY_CLIENT, "head:6379", timeout=300
+    )
     assert bare.stdout.strip().splitlines()[-1] == "refused ConnectionError", (bare.stdout, bare.stderr[-2000:])
     assert "Unauthenticated" in bare.stderr, bare.stderr[-2000:]
 
@@ -296,12 +336,23 @@ def school(engine: Engine, image: str):
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make image-test installs it as root)")
     port = free_port()
-    env = {**os.environ, "DIGITLAB_PORT": str(port), "DIGITLAB_IMAGE": image,
-           "DIGITLAB_DB_PASSWORD": uuid.uuid4().hex, "DIGITLAB_RAY_TOKEN": secrets.token_hex(32),
-           "DIGITLAB_CLASS_CODE": SCHOOL_CODE,
-           "DIGITLAB_DEFAULT_SIZE": "tiny"}
-    project = ComposeProject(engine, command, f"digitlab-school-{uuid.uuid4().hex[:8]}", env,
-                             f"http://127.0.0.1:{port}", "compose.school.yaml")
+    env = {
+        **os.environ,
+        "DIGITLAB_PORT": str(port),
+        "DIGITLAB_IMAGE": image,
+        "DIGITLAB_DB_PASSWORD": uuid.uuid4().hex,
+        "DIGITLAB_RAY_TOKEN": secrets.token_hex(32),
+        "DIGITLAB_CLASS_CODE": SCHOOL_CODE,
+        "DIGITLAB_DEFAULT_SIZE": "tiny",
+    }
+    project = ComposeProject(
+        engine,
+        command,
+        f"digitlab-school-{uuid.uuid4().hex[:8]}",
+        env,
+        f"http://127.0.0.1:{port}",
+        "compose.school.yaml",
+    )
     try:
         project.compose("up", "-d")
         yield project
@@ -325,8 +376,7 @@ def _signed_in_after_reload(page, name: str, timeout: float = 300) -> None:
             page.reload()  # the proxy's own error page
 
 
-def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_when_one_stops(
-        school: ComposeProject):
+def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_when_one_stops(school: ComposeProject):
     from playwright.sync_api import sync_playwright
 
     from core.classroom import tokens
@@ -337,8 +387,11 @@ def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_wh
     assert {s: len(n) for s, n in services.items()} == {"db": 1, "lab": 2, "proxy": 1, "head": 1, "worker": 1}
     school.wait_for_healthchecks(spec)
     # Only the proxy publishes a port.
-    published = {name: school.engine.run("port", name, check=False).stdout.strip()
-                 for names in services.values() for name in names}
+    published = {
+        name: school.engine.run("port", name, check=False).stdout.strip()
+        for names in services.values()
+        for name in names
+    }
     assert [n for n, ports in published.items() if ports] == services["proxy"], published
     deadline = time.monotonic() + 120  # the proxy finds the replicas by DNS and checks them
     while fetch(school.url, "/_stcore/health") != (200, b"ok"):
@@ -349,8 +402,10 @@ def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_wh
         return next((c["value"] for c in ctx.cookies() if c["name"] == name), None)
 
     def logs() -> str:
-        tails = {name: school.engine.run("logs", "--tail", "30", name, check=False)
-                 for name in services["lab"] + services["proxy"]}
+        tails = {
+            name: school.engine.run("logs", "--tail", "30", name, check=False)
+            for name in services["lab"] + services["proxy"]
+        }
         return "\n".join(f"--- {name}\n{(out.stdout + out.stderr)[-1500:]}" for name, out in tails.items())
 
     with sync_playwright() as p:

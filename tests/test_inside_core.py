@@ -1,16 +1,13 @@
 """The engine behind "Inside the model": weights, activations, saliency, the embedding map,
 cross-dataset evaluation (with the CLI) and label corrections, on real trained runs."""
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.analysis import cross_eval
-from core.analysis import embedding
-from core.analysis import inspection
 from core.__main__ import main
+from core.analysis import cross_eval, embedding, inspection
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
 from core.errors import DigitLabError
@@ -111,9 +108,11 @@ def test_embedding_map_is_computed_once_and_cached(lab, method):
     ds = load_spec("default:tiny")
     frame = embedding.map_frame(points, ds.y_test, store.predictions(run_id), ds.class_names)
     assert len(frame) == 100 and frame["right"].mean() == pytest.approx(
-        (store.predictions(run_id).argmax(1) == ds.y_test).mean())
-    brushed = embedding.in_brush(frame, {"brush": {"x": [frame.x.min(), frame.x.median()],
-                                                   "y": [frame.y.min(), frame.y.max()]}})
+        (store.predictions(run_id).argmax(1) == ds.y_test).mean()
+    )
+    brushed = embedding.in_brush(
+        frame, {"brush": {"x": [frame.x.min(), frame.x.median()], "y": [frame.y.min(), frame.y.max()]}}
+    )
     assert 0 < len(brushed) < 100 and (brushed.x <= frame.x.median()).all()
 
 
@@ -122,6 +121,7 @@ def test_embedding_refuses_bad_method_and_unfinished_run(lab):
     with pytest.raises(DigitLabError, match="unknown map method"):
         embedding.compute_map(str(store.root), lab["mlp"], "umap")
     from core.training.config import RunConfig
+
     queued = store.create(RunConfig.build(dataset="default:tiny", preset="D"))
     with pytest.raises(DigitLabError, match="queued"):
         embedding.compute_map(str(store.root), queued.id, "pca")
@@ -148,6 +148,7 @@ def test_evaluate_a_file_from_the_cli(lab, tmp_path, capsys):
     other = Dataset("someone's upload", ds.x_train, ds.y_train, ds.x_test[:40], ds.y_test[:40], ds.class_names)
     path = tmp_path / "other.npz"
     from core.datasets.npz import dataset_to_npz
+
     path.write_bytes(dataset_to_npz(other))
     assert main(["evaluate", lab["mlp"], "--path", str(path)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith(" on 40 images")
@@ -156,11 +157,12 @@ def test_evaluate_a_file_from_the_cli(lab, tmp_path, capsys):
 def test_evaluate_refuses_bad_inputs(lab, capsys):
     store, run_id = lab["store"], lab["mlp"]
     ds = load_spec("default:tiny")
-    clothes = Dataset("clothes", ds.x_train, ds.y_train, ds.x_test, ds.y_test,
-                      tuple(f"item {i}" for i in range(10)))
+    clothes = Dataset("clothes", ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(f"item {i}" for i in range(10)))
     with pytest.raises(DigitLabError, match="other classes"):
         cross_eval.evaluate_run(str(store.root), run_id, save_upload(clothes))
-    gone = save_upload(Dataset("gone", ds.x_train[:10], ds.y_train[:10], ds.x_test[:10], ds.y_test[:10], ds.class_names))
+    gone = save_upload(
+        Dataset("gone", ds.x_train[:10], ds.y_train[:10], ds.x_test[:10], ds.y_test[:10], ds.class_names)
+    )
     (lab["root"] / "cache" / "uploads" / gone.rsplit("/", 1)[1]).unlink()
     with pytest.raises(DigitLabError, match="does not load"):
         cross_eval.evaluate_run(str(store.root), run_id, gone)
@@ -206,5 +208,6 @@ def test_a_corrected_version_trains(lab):
     version = make_version(spec)
     from core.training.config import RunConfig
     from core.training.fit import prepare_data
+
     data = prepare_data(RunConfig.build(dataset=version, preset="D", overrides={"epochs": 1}))
     assert data.y_train[3] == (int(ds.y_train[3]) + 1) % 10

@@ -4,18 +4,27 @@ modes (OpenID Connect and class code). ``pytest -k isolation`` selects exactly t
 
 What is not B's answers exactly like what does not exist: the same error text, the same notice.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from core.classroom import access
+from core.classroom.run_access import RunView
 from core.datasets import load_files, save_upload
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
 from core.experiments.grid import read_grid, stop_grid, to_csv
-from core.labels.search import FINISHED, NONE, LabelMarks, SearchRequest, read_search, save_search, search_folder, search_key
-from core.classroom.run_access import RunView
+from core.labels.search import (
+    NONE,
+    LabelMarks,
+    SearchRequest,
+    read_search,
+    save_search,
+    search_folder,
+    search_key,
+)
 from core.runs.store import FINISHED, QUEUED
 from tests.accounts_support import MODES, a_class, page_as
 from tests.pages_support import no_exceptions
@@ -43,6 +52,7 @@ def _same_as_missing(view: RunView, call, run_id: str) -> None:
 
 # ---- core: the run store as B sees it -------------------------------------------------------------
 
+
 def test_isolation_get_answers_like_a_missing_run(c):
     view = RunView(c.store, c.b)
     _same_as_missing(view, view.get, c.finished)
@@ -54,10 +64,17 @@ def test_isolation_list_hides_other_students_runs(c):
     assert len(RunView(c.store, c.a).list()) == 4
 
 
-@pytest.mark.parametrize("method, run", [
-    ("history", "finished"), ("predictions", "finished"), ("epoch_predictions", "finished"),
-    ("model_path", "finished"), ("model_download", "finished"), ("progress", "queued"),
-])
+@pytest.mark.parametrize(
+    "method, run",
+    [
+        ("history", "finished"),
+        ("predictions", "finished"),
+        ("epoch_predictions", "finished"),
+        ("model_path", "finished"),
+        ("model_download", "finished"),
+        ("progress", "queued"),
+    ],
+)
 def test_isolation_read_refused(c, method, run):
     view = RunView(c.store, c.b)
     _same_as_missing(view, getattr(view, method), getattr(c, run))
@@ -159,6 +176,7 @@ def test_isolation_upload_of_another_student_reads_as_missing(c):
 
 # ---- pages: links, pickers and buttons as B ---------------------------------------------------------
 
+
 def test_isolation_errors_link_to_another_students_run(c):
     at = page_as("errors", c, c.b, {"run": c.finished})
     no_exceptions(at)
@@ -236,8 +254,9 @@ def test_isolation_teacher_page_refuses_students(c):
 def _suspects():
     import pandas as pd
 
-    frame = pd.DataFrame({"rank": [1], "index": [3], "given": [1], "suggested": [7], "self_confidence": [0.1],
-                          "confidence": [0.9]})
+    frame = pd.DataFrame(
+        {"rank": [1], "index": [3], "given": [1], "suggested": [7], "self_confidence": [0.1], "confidence": [0.9]}
+    )
     frame.attrs["examined"] = 100
     return frame
 
@@ -246,8 +265,13 @@ def _tiny_dataset():
     from core.datasets import Dataset
 
     rng = np.random.default_rng(0)
-    return Dataset("tiny", rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10,
-                   rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10)
+    return Dataset(
+        "tiny",
+        rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+        np.arange(20) % 10,
+        rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
+        np.arange(10) % 10,
+    )
 
 
 def test_isolation_class_code_and_a_teachers_name_give_no_teacher_rights(monkeypatch, tmp_path, caplog):
@@ -274,8 +298,9 @@ def test_isolation_class_code_and_a_teachers_name_give_no_teacher_rights(monkeyp
     at.text_input(key="class_code").input(CODE)
     at.button[0].click().run()
     no_exceptions(at)
-    assert [e.value for e in at.error] == [f"Not signed in: {NAMES['T']} is a teacher's name: a teacher also "
-                                           "enters the teacher code."]
+    assert [e.value for e in at.error] == [
+        f"Not signed in: {NAMES['T']} is a teacher's name: a teacher also enters the teacher code."
+    ]
     assert "class_identity" not in at.session_state and not at.dataframe
     assert [t.value for t in at.title] == ["Digit Lab"]
     assert any("teacher's name is refused without the teacher code" in x.value for x in at.caption)

@@ -4,6 +4,7 @@ starts, stop, dead workers and dispatchers, concurrent dispatchers.
 Most tests launch a stand-in task on the session's Ray (it reports its worker's pid, then
 sleeps) so they run in about a second; one end-to-end test trains for real.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,14 +15,14 @@ import threading
 
 import pytest
 
-from core.runs import eta
-from core.errors import DigitLabError
 from core.classroom.limits import limits
+from core.errors import DigitLabError
 from core.execution.queue import JobQueue
 from core.lab import admit_within_limits
-from core.training.models import hyperparams_for
-from core.training.config import RunConfig
+from core.runs import eta
 from core.runs.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fair_order
+from core.training.config import RunConfig
+from core.training.models import hyperparams_for
 from tests.ray_support import wait_for
 
 CONFIG = RunConfig("default:tiny", "[]", "raw", "D", hyperparams_for("D", {"epochs": 1}))
@@ -100,14 +101,22 @@ def test_per_owner_caps_from_the_limits(tmp_path, sleepers, monkeypatch):
 
 
 def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():
-    history = [eta.Past("D", "default:tiny", 2.0), eta.Past("D", "default:tiny", 4.0),
-               eta.Past("D", "default:tiny", 3.0), eta.Past("H", "default:tiny", 30.0)]
+    history = [
+        eta.Past("D", "default:tiny", 2.0),
+        eta.Past("D", "default:tiny", 4.0),
+        eta.Past("D", "default:tiny", 3.0),
+        eta.Past("H", "default:tiny", 30.0),
+    ]
     pace = eta.paces(history)
     assert pace == {("D", "default:tiny"): eta.Pace(3.0), ("H", "default:tiny"): eta.Pace(30.0)}
     running = [eta.Pending("r1", "H", "default:tiny", 2, started=100.0)]  # frees at 160
-    queued = [eta.Pending("q1", "D", "default:tiny", 10), eta.Pending("q2", "D", "default:tiny", 1),
-              eta.Pending("q3", "D", "default:tiny", 1), eta.Pending("q4", "G", "default:tiny", 1),
-              eta.Pending("q5", "D", "default:tiny", 1)]
+    queued = [
+        eta.Pending("q1", "D", "default:tiny", 10),
+        eta.Pending("q2", "D", "default:tiny", 1),
+        eta.Pending("q3", "D", "default:tiny", 1),
+        eta.Pending("q4", "G", "default:tiny", 1),
+        eta.Pending("q5", "D", "default:tiny", 1),
+    ]
     starts = eta.estimated_starts(running, queued, pace, now=110.0)
     # One slot: q1 waits for r1, q2 for q1's 10 epochs; q4 has no history, so neither has q5 behind it.
     assert starts == {"q1": 160.0, "q2": 190.0, "q3": 193.0, "q4": None, "q5": None}
@@ -116,7 +125,9 @@ def test_estimated_start_from_recent_runs_of_the_same_preset_and_size():
 
 
 def test_estimates_count_free_slots_overhead_and_the_epochs_already_done():
-    pace = eta.paces([eta.Past("D", "default:tiny", 2.0, overhead=4.0), eta.Past("D", "default:tiny", 2.0, overhead=6.0)])
+    pace = eta.paces(
+        [eta.Past("D", "default:tiny", 2.0, overhead=4.0), eta.Past("D", "default:tiny", 2.0, overhead=6.0)]
+    )
     assert pace[("D", "default:tiny")] == eta.Pace(2.0, 4.0)
     # Two slots, one busy with a run at epoch 8 of 10 (its own pace: 1 s an epoch): q1 starts at once,
     # q2 when the running one ends (2 epochs + the end of its overhead), q3 after q1 (4 + 10 x 2 s).
@@ -149,8 +160,10 @@ def test_a_restarted_dispatcher_fails_runs_that_ray_no_longer_holds(tmp_path, sl
     fresh = JobQueue(RunStore(tmp_path), max_jobs=1, launcher=sleepers)
     b = fresh.submit(CONFIG)
     assert store.get(run.id).status == FAILED
-    assert store.get(run.id).error.startswith("Ray lost it: the server or CLI that dispatched it "
-                                              f"(process {gone.pid} on {socket.gethostname()}) ended and its Ray")
+    assert store.get(run.id).error.startswith(
+        "Ray lost it: the server or CLI that dispatched it "
+        f"(process {gone.pid} on {socket.gethostname()}) ended and its Ray"
+    )
     assert store.get(b).status == RUNNING
 
 

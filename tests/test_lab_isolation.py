@@ -4,6 +4,7 @@ What is not B's answers exactly like what does not exist. ``pytest -k isolation`
 
 A guard test lists Lab's public methods: a new method must join the table below to pass.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -73,8 +74,9 @@ ATTEMPTS = {
     "shows_owners": lambda c, b: assert_false(b.shows_owners),
     "requeue": lambda c, b: same_as_missing(b.requeue, c.finished),
     "requeued_as": lambda c, b: assert_true(b.requeued_as([c.finished]) == {}),
-    "train_once": lambda c, b: refuse(lambda: b.train_once(RunConfig.build(dataset=a_upload(c), preset="D"), "tab"),
-                                      "no such upload"),
+    "train_once": lambda c, b: refuse(
+        lambda: b.train_once(RunConfig.build(dataset=a_upload(c), preset="D"), "tab"), "no such upload"
+    ),
     "class_members": lambda c, b: refuse(b.class_members, "only a teacher"),
     "sign_out": lambda c, b: refuse(lambda: b.sign_out(c.a.key), "only a teacher"),
     "train": lambda c, b: refuse(lambda: b.train(RunConfig.build(dataset=a_upload(c), preset="D")), "no such upload"),
@@ -82,16 +84,21 @@ ATTEMPTS = {
     "delete": lambda c, b: (same_as_missing(b.delete, c.finished), c.store.get(c.finished)),
     "publish": lambda c, b: refuse(lambda: b.publish(c.finished), "no run"),
     "delete_owner_runs": lambda c, b: refuse(lambda: b.delete_owner_runs(c.a.key), "only a teacher"),
-    "submit_grid": lambda c, b: refuse(lambda: b.submit_grid(GridSpec(dataset=a_upload(c), pipelines=("raw",),
-                                                                      presets=("D",), seeds=(0,))), "no such upload"),
+    "submit_grid": lambda c, b: refuse(
+        lambda: b.submit_grid(GridSpec(dataset=a_upload(c), pipelines=("raw",), presets=("D",), seeds=(0,))),
+        "no such upload",
+    ),
     "grids": lambda c, b: assert_empty(b.grids()),
     "grid": lambda c, b: same_as_missing(b.grid, c.grid, "deadbeef"),
-    "stop_grid": lambda c, b: (same_as_missing(b.stop_grid, c.grid, "deadbeef"),
-                               assert_true(all(r.status == "queued" for r in c.store.grid_runs(c.grid)))),
+    "stop_grid": lambda c, b: (
+        same_as_missing(b.stop_grid, c.grid, "deadbeef"),
+        assert_true(all(r.status == "queued" for r in c.store.grid_runs(c.grid))),
+    ),
     "check_dataset": lambda c, b: refuse(lambda: b.check_dataset(a_upload(c)), "no such upload"),
     "dataset": lambda c, b: refuse(lambda: b.dataset(a_upload(c)), "no such upload"),
-    "upload": lambda c, b: refuse(lambda: lab_of(c, c.a).check_dataset(b.upload(b_dataset(), file_name="b.npz")),
-                                  "no such upload"),
+    "upload": lambda c, b: refuse(
+        lambda: lab_of(c, c.a).check_dataset(b.upload(b_dataset(), file_name="b.npz")), "no such upload"
+    ),
     "start_search": lambda c, b: refuse(lambda: b.start_search(a_upload(c)), "no such upload"),
     "search": lambda c, b: None,  # covered in test_isolation.py (a search B did not start reads as none)
     "marks": lambda c, b: marks_are_own(c, b),
@@ -106,19 +113,20 @@ ATTEMPTS = {
     "cancel": lambda c, b: None,  # likewise
     "challenges": lambda c, b: assert_true([a_challenge(c)] == [ch.name for ch in b.challenges()]),
     "challenge": lambda c, b: refuse(lambda: b.challenge("not one"), "no challenge"),
-    "create_challenge": lambda c, b: refuse(lambda: b.create_challenge("mine", "default:tiny", hidden_set()),
-                                            "only a teacher"),
+    "create_challenge": lambda c, b: refuse(
+        lambda: b.create_challenge("mine", "default:tiny", hidden_set()), "only a teacher"
+    ),
     "edit_challenge": lambda c, b: refuse(lambda: b.edit_challenge(a_challenge(c), per_day=50), "only a teacher"),
     "close_challenge": lambda c, b: refuse(lambda: b.close_challenge(a_challenge(c)), "only a teacher"),
     "challenges_for_run": lambda c, b: b.challenges_for_run(c.store.get(c.finished)),  # names only, no scores
-    "submit_to_challenge": lambda c, b: same_as_missing(lambda rid: b.submit_to_challenge(a_challenge(c), rid),
-                                                        c.finished),
+    "submit_to_challenge": lambda c, b: same_as_missing(
+        lambda rid: b.submit_to_challenge(a_challenge(c), rid), c.finished
+    ),
     "scoring_task": lambda c, b: assert_true(b.scoring_task("0" * 16) is None),
     "sees_private": lambda c, b: assert_false(b.sees_private(b.challenge(a_challenge(c)))),
     "my_submissions": lambda c, b: assert_empty(b.my_submissions(a_challenge(c))),
     "submissions_left": lambda c, b: assert_true(b.submissions_left(a_challenge(c)) == 5),
-    "challenge_board": lambda c, b: refuse(lambda: b.challenge_board(a_challenge(c), private=True),
-                                           "private board"),
+    "challenge_board": lambda c, b: refuse(lambda: b.challenge_board(a_challenge(c), private=True), "private board"),
     "challenge_results_csv": lambda c, b: refuse(lambda: b.challenge_results_csv(a_challenge(c)), "only a teacher"),
     "wait": lambda c, b: same_as_missing(lambda rid: b.wait(rid, timeout=0), c.finished),
     "grid_runs": lambda c, b: same_as_missing(b.grid_runs, c.grid, "deadbeef"),
@@ -232,6 +240,7 @@ def test_isolation_lab_tasks_and_evaluations_are_their_makers(monkeypatch, tmp_p
     """B evaluates A's *published* run: the evaluation is B's (and staff's), never in A's lists;
     B's task reads as missing to A and cannot be cancelled by A."""
     from tests.run_fixtures import copy_trained_runs
+
     run_id = copy_trained_runs(tmp_path / "runs")  # before a_class holds the queue's dispatcher back
     c = a_class("class-code", monkeypatch, tmp_path)
     with sqlite3.connect(c.store.index_path) as db:  # the trained fixture run becomes A's

@@ -1,5 +1,6 @@
 """Suspected label errors: cleanlab's ranking, out-of-fold search on tiny data with planted label
 errors, the CLI, background searches as tasks (core.execution.tasks), and the marks store."""
+
 from __future__ import annotations
 
 import threading
@@ -14,9 +15,21 @@ from core.__main__ import main
 from core.datasets import Dataset, load_spec
 from core.datasets.npz import dataset_to_npz
 from core.errors import DigitLabError
-from core.labels.search import (FAILED, FINISHED, NONE, STOPPED, SUSPECT_COLUMNS, LabelMarks, cancel_search,
-                               check_folds, rank_suspects, read_search, search_folder, search_key,
-                               start_search)
+from core.labels.search import (
+    FAILED,
+    FINISHED,
+    NONE,
+    STOPPED,
+    SUSPECT_COLUMNS,
+    LabelMarks,
+    cancel_search,
+    check_folds,
+    rank_suspects,
+    read_search,
+    search_folder,
+    search_key,
+    start_search,
+)
 from core.preprocess import get_pipeline
 from core.store import database
 from core.store.schema import label_marks
@@ -67,8 +80,7 @@ def test_folds_must_fit_every_class():
         check_folds(np.delete(y, [12]), 3)
 
 
-def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys, monkeypatch, tmp_path,
-                                                                         ray_session):
+def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys, monkeypatch, tmp_path, ray_session):
     """One real search (3 folds on 600 images): the CLI through the Lab, as a background task."""
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
@@ -103,20 +115,22 @@ def test_cli_finds_planted_label_errors_with_progress_and_the_count_last(capsys,
     assert "folds must be a whole number from 2 to 10" in capsys.readouterr().err
 
 
-def test_a_failing_search_reads_as_failed_with_its_cause_and_only_its_owners_see_it(monkeypatch, tmp_path,
-                                                                                     ray_session):
+def test_a_failing_search_reads_as_failed_with_its_cause_and_only_its_owners_see_it(monkeypatch, tmp_path, ray_session):
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     ds = load_spec("default:tiny")
     keep = np.concatenate([np.flatnonzero(ds.y_train == c)[:2] for c in range(10)])  # two images a class
-    (tmp_path / "data" / "few.npz").write_bytes(dataset_to_npz(
-        Dataset("few", ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.class_names)))
+    (tmp_path / "data" / "few.npz").write_bytes(
+        dataset_to_npz(Dataset("few", ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.class_names))
+    )
     key = start_search(f"file:{tmp_path / 'data' / 'few.npz'}", folds=3, owner="code:amal")
     deadline = time.monotonic() + 120
     while (state := read_search(key)).running and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert (state.status, state.error) == (FAILED, "3-fold cross-validation needs at least 3 training images of "
-                                                   "every class; class 0 has 2")
+    assert (state.status, state.error) == (
+        FAILED,
+        "3-fold cross-validation needs at least 3 training images of every class; class 0 has 2",
+    )
     assert read_search(key, viewer="code:badr").status == NONE  # exactly like a search never started
     assert read_search(key, viewer="code:amal").status == FAILED
     with pytest.raises(DigitLabError, match="not a search key"):
@@ -154,8 +168,11 @@ def test_marks_are_kept_per_dataset_and_lose_nothing_between_writers(tmp_path):
     marks.set(12, None)
     assert LabelMarks("default:tiny", root=tmp_path).wrong() == (40,)
     assert LabelMarks("default:small", root=tmp_path).load() == {}
-    for bad_index, bad_mark, match in ((1, "maybe", "a mark is one of"), (-1, "wrong", "index"),
-                                       ("7", "wrong", "index")):
+    for bad_index, bad_mark, match in (
+        (1, "maybe", "a mark is one of"),
+        (-1, "wrong", "index"),
+        ("7", "wrong", "index"),
+    ):
         with pytest.raises(DigitLabError, match=match):
             marks.set(bad_index, bad_mark)
 
@@ -171,8 +188,12 @@ def test_marks_are_kept_per_dataset_and_lose_nothing_between_writers(tmp_path):
     frame = marks.frame(ds, suspects)
     assert frame.columns.tolist() == ["index", "mark", "given", "given_name", "suggested"]
     row = frame.set_index("index").loc[3]
-    assert (row["mark"], row["given"], row["given_name"], row["suggested"]) == \
-        ("fine", ds.y_train[3], ds.class_names[ds.y_train[3]], 1)
+    assert (row["mark"], row["given"], row["given_name"], row["suggested"]) == (
+        "fine",
+        ds.y_train[3],
+        ds.class_names[ds.y_train[3]],
+        1,
+    )
     assert pd.isna(frame.set_index("index").loc[101, "suggested"])
     csv = marks.to_csv(ds)
     assert csv.splitlines()[0] == "index,mark,given,given_name" and len(csv.splitlines()) == 23

@@ -1,6 +1,7 @@
 """The layout's rules, read from the code's imports: `core` by stage with imports running only down
 the stages, pages and `ui/` through the one door (never the run store, the queue or Ray), and no
 process pools or subprocesses under `core/` (background work runs on Ray, through one task API)."""
+
 from __future__ import annotations
 
 import ast
@@ -8,12 +9,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: core's stages, in the order data flows; a module may import its own stage and the ones above.
-STAGES = ["errors", "settings", "params", "states", "store", "text", "exports", "datasets", "preprocess", "training",
-          "runs", "execution", "analysis", "labels", "experiments", "classroom", "links", "lab", "commands",
-          "__main__", "__init__"]
+STAGES = [
+    "errors",
+    "settings",
+    "params",
+    "states",
+    "store",
+    "text",
+    "exports",
+    "datasets",
+    "preprocess",
+    "training",
+    "runs",
+    "execution",
+    "analysis",
+    "labels",
+    "experiments",
+    "classroom",
+    "links",
+    "lab",
+    "commands",
+    "__main__",
+    "__init__",
+]
 #: What pages and ui/ must not import: the door (core.lab) is their way to these.
-BEHIND_THE_DOOR = ("core.store", "core.runs.store", "core.execution.queue", "core.execution.tasks", "core.execution.cluster",
-                   "core.execution.keeper", "core.execution.worker", "core.classroom.run_access", "ray")
+BEHIND_THE_DOOR = (
+    "core.store",
+    "core.runs.store",
+    "core.execution.queue",
+    "core.execution.tasks",
+    "core.execution.cluster",
+    "core.execution.keeper",
+    "core.execution.worker",
+    "core.classroom.run_access",
+    "ray",
+)
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -55,16 +85,25 @@ def test_core_is_a_package_per_stage_and_imports_run_down_the_stages():
 
 
 def test_pages_and_ui_go_through_the_door():
-    offenders = [f"{path.relative_to(ROOT)}:{line} imports {module}"
-                 for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"]
-                 for line, module in _imports(path)
-                 if _behind(module)]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"]
+        for line, module in _imports(path)
+        if _behind(module)
+    ]
     assert not offenders, offenders
 
 
 def test_the_door_check_reads_every_import_form(tmp_path):
-    forms = ["from core.runs import store", "from core.execution import queue, tasks", "import core.store.jobs",
-             "from core import store", "from core.store.db import database", "import ray", "from ray import get"]
+    forms = [
+        "from core.runs import store",
+        "from core.execution import queue, tasks",
+        "import core.store.jobs",
+        "from core import store",
+        "from core.store.db import database",
+        "import ray",
+        "from ray import get",
+    ]
     for form in forms:
         page = tmp_path / "page.py"
         page.write_text(form + "\n")
@@ -75,6 +114,10 @@ def test_the_door_check_reads_every_import_form(tmp_path):
 
 def test_no_process_pools_or_subprocesses_under_core():
     words = ("Popen", "ProcessPoolExecutor", "multiprocessing")
-    found = [f"{path.relative_to(ROOT)}: {word}" for path in (ROOT / "core").rglob("*.py")
-             for word in words if word in path.read_text(encoding="utf-8")]
+    found = [
+        f"{path.relative_to(ROOT)}: {word}"
+        for path in (ROOT / "core").rglob("*.py")
+        for word in words
+        if word in path.read_text(encoding="utf-8")
+    ]
     assert not found, found

@@ -1,5 +1,6 @@
 """Teacher's limits: parsing from the environment and a TOML file, the parameter count, and their
 enforcement by the job queue (epochs, model size, queue length) and by uploads (formats)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,18 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.classroom.limits import Limits, limits, load_upload, read_limits_file, upload_format
 from core.errors import DigitLabError
 from core.execution.queue import JobQueue
 from core.lab import admit_within_limits
-from core.classroom.limits import Limits, limits, load_upload, read_limits_file, upload_format
-from core.training.models import PRESETS, count_params, hyperparams_for
-from core.training.config import RunConfig
 from core.runs.store import QUEUED, RunStore
+from core.training.config import RunConfig
+from core.training.models import PRESETS, count_params, hyperparams_for
 from tests.datasets_samples import csv_files, idx_files, png_files, sample_arrays, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_VARS = ("DIGITLAB_MAX_EPOCHS", "DIGITLAB_MAX_PARAMS", "DIGITLAB_UPLOAD_FORMATS", "DIGITLAB_MAX_QUEUE",
-            "DIGITLAB_LIMITS_FILE")
+ALL_VARS = (
+    "DIGITLAB_MAX_EPOCHS",
+    "DIGITLAB_MAX_PARAMS",
+    "DIGITLAB_UPLOAD_FORMATS",
+    "DIGITLAB_MAX_QUEUE",
+    "DIGITLAB_LIMITS_FILE",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -40,9 +46,12 @@ def test_environment_variables(monkeypatch):
     monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "0")
     got = limits()
     assert got == Limits(max_epochs=20, max_params=100_000, upload_formats=frozenset({"npz", "png"}), max_queue=0)
-    assert got.notes() == ["at most 20 epochs per run", "models of at most 100,000 parameters",
-                           "at most 0 runs waiting in the queue",
-                           "uploads: an .npz archive, a train/test tree of PNGs"]
+    assert got.notes() == [
+        "at most 20 epochs per run",
+        "models of at most 100,000 parameters",
+        "at most 0 runs waiting in the queue",
+        "uploads: an .npz archive, a train/test tree of PNGs",
+    ]
 
 
 def test_file_then_variables_over_it(monkeypatch, tmp_path):
@@ -55,13 +64,16 @@ def test_file_then_variables_over_it(monkeypatch, tmp_path):
     assert read_limits_file(path) == Limits(max_params=5000, upload_formats=frozenset())
 
 
-@pytest.mark.parametrize("name, value, problem", [
-    ("DIGITLAB_MAX_EPOCHS", "ten", "max_epochs must be a whole number, got 'ten'"),
-    ("DIGITLAB_MAX_EPOCHS", "0", "max_epochs must be at least 1, got 0"),
-    ("DIGITLAB_MAX_QUEUE", "-1", "max_queue must be 0 or more, got -1"),
-    ("DIGITLAB_MAX_PARAMS", "1e6", "max_params must be a whole number, got '1e6'"),
-    ("DIGITLAB_UPLOAD_FORMATS", "npz,exe", "unknown upload format(s) exe; known: csv, idx, npz, png"),
-])
+@pytest.mark.parametrize(
+    "name, value, problem",
+    [
+        ("DIGITLAB_MAX_EPOCHS", "ten", "max_epochs must be a whole number, got 'ten'"),
+        ("DIGITLAB_MAX_EPOCHS", "0", "max_epochs must be at least 1, got 0"),
+        ("DIGITLAB_MAX_QUEUE", "-1", "max_queue must be 0 or more, got -1"),
+        ("DIGITLAB_MAX_PARAMS", "1e6", "max_params must be a whole number, got '1e6'"),
+        ("DIGITLAB_UPLOAD_FORMATS", "npz,exe", "unknown upload format(s) exe; known: csv, idx, npz, png"),
+    ],
+)
 def test_bad_variables_are_errors_naming_them(monkeypatch, name, value, problem):
     monkeypatch.setenv(name, value)
     with pytest.raises(DigitLabError) as err:
@@ -69,12 +81,15 @@ def test_bad_variables_are_errors_naming_them(monkeypatch, name, value, problem)
     assert err.value.file == name and err.value.problem == problem
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("max_epochs = ", "not valid TOML"),
-    ("max_epochs = 2.5", "max_epochs must be a whole number"),
-    ("max_runs = 3", "unknown limit(s) max_runs"),
-    ('upload_formats = "zip"', "unknown upload format(s) zip"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("max_epochs = ", "not valid TOML"),
+        ("max_epochs = 2.5", "max_epochs must be a whole number"),
+        ("max_runs = 3", "unknown limit(s) max_runs"),
+        ('upload_formats = "zip"', "unknown upload format(s) zip"),
+    ],
+)
 def test_bad_files_are_errors_naming_them(monkeypatch, tmp_path, text, problem):
     path = tmp_path / "limits.toml"
     path.write_text(text)
@@ -99,12 +114,19 @@ def test_parameter_count_matches_keras():
     """Keras itself, in a subprocess so this test process never imports TensorFlow."""
     presets = ["G", "D", "H", "CNN"]
     custom = hyperparams_for("Custom", {"hidden": "7,5", "conv_filters": "4,3,2"})
-    code = ("import sys; from core.training.models import PRESETS, build_model, hyperparams_for\n"
-            "for p in sys.argv[1:]: print(build_model(PRESETS[p].defaults).count_params())\n"
-            "print(build_model(hyperparams_for('Custom', {'hidden': '7,5', 'conv_filters': '4,3,2'})).count_params())")
-    out = subprocess.run([sys.executable, "-c", code, *presets], capture_output=True, text=True, check=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
-                         cwd=ROOT)
+    code = (
+        "import sys; from core.training.models import PRESETS, build_model, hyperparams_for\n"
+        "for p in sys.argv[1:]: print(build_model(PRESETS[p].defaults).count_params())\n"
+        "print(build_model(hyperparams_for('Custom', {'hidden': '7,5', 'conv_filters': '4,3,2'})).count_params())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *presets],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+    )
     expected = [count_params(PRESETS[p].defaults) for p in presets] + [count_params(custom)]
     assert [int(line) for line in out.stdout.split()] == expected
 
@@ -124,7 +146,7 @@ def test_config_checks():
 
 def test_queue_check():
     one = Limits(max_queue=1)
-    one.check_queue(waiting=0, free_slots=0)   # waits first in line
+    one.check_queue(waiting=0, free_slots=0)  # waits first in line
     with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):
         one.check_queue(waiting=1, free_slots=0)
     none_waiting = Limits(max_queue=0)
@@ -133,8 +155,9 @@ def test_queue_check():
         none_waiting.check_queue(waiting=0, free_slots=0)
     three = Limits(max_queue=3)
     three.check_queue(waiting=0, free_slots=2, adding=5)  # two start, three wait
-    with pytest.raises(DigitLabError, match="^6 more runs would leave 4 waiting in the queue; this instance "
-                                            "allows at most 3$"):
+    with pytest.raises(
+        DigitLabError, match="^6 more runs would leave 4 waiting in the queue; this instance allows at most 3$"
+    ):
         three.check_queue(waiting=1, free_slots=3, adding=6)
 
 
@@ -146,7 +169,7 @@ def test_job_queue_enforces_limits(monkeypatch, tmp_path, sleepers):
     with pytest.raises(DigitLabError, match="4 epochs asked"):
         jobs.submit(_config("D", epochs=4), admit=admit_within_limits)
     assert store.list() == []
-    first = jobs.submit(_config("D", epochs=3), admit=admit_within_limits)   # takes the one slot
+    first = jobs.submit(_config("D", epochs=3), admit=admit_within_limits)  # takes the one slot
     second = jobs.submit(_config("D", epochs=1), admit=admit_within_limits)  # waits
     assert store.get(second).status == QUEUED and store.get(first).status == "running"
     with pytest.raises(DigitLabError, match=r"the queue is full \(1 run waiting, at most 1\)"):

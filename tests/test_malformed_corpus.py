@@ -1,19 +1,19 @@
 """Every malformed upload of the corpus (tests/malformed_corpus.py) is a DigitLabError naming the
 file and the problem, from the loaders and on the Data page, where the loaded dataset stays."""
+
 from __future__ import annotations
 
 import pytest
-
-from ui.markdown import escape
+from datasets_samples import IDX_NAMES
 from streamlit.elements.lib.file_uploader_utils import enforce_filename_restriction
 from streamlit.errors import StreamlitAPIException
 
 from core.datasets import load_files
 from core.errors import DigitLabError
-from datasets_samples import IDX_NAMES
 from tests.hostile_files import good_arrays, npz_bytes
 from tests.malformed_corpus import Case, build_corpus, upload_name
 from tests.pages_support import isolate_env, no_exceptions, open_page
+from ui.markdown import escape
 
 CORPUS = build_corpus()
 MIME = "application/octet-stream"
@@ -25,8 +25,23 @@ def test_the_corpus_covers_every_format_and_kind_of_damage():
     for fragment in (".csv", "-ubyte", ".gz", ".npz", ".zip"):
         assert fragment in names
     kinds = " ".join(case.id for case in CORPUS)
-    for kind in ("empty", "truncated", "27x27", "counts-differ", "utf16", "latin1", "nan", "inf", "negative",
-                 "over-255", "label-10", "bomb", "traversal", "renamed", "object-array"):
+    for kind in (
+        "empty",
+        "truncated",
+        "27x27",
+        "counts-differ",
+        "utf16",
+        "latin1",
+        "nan",
+        "inf",
+        "negative",
+        "over-255",
+        "label-10",
+        "bomb",
+        "traversal",
+        "renamed",
+        "object-array",
+    ):
         assert kind in kinds, kind
 
 

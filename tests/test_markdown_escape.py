@@ -1,4 +1,5 @@
 """Messages that quote file names and patterns render them literally (ui.markdown.escape)."""
+
 from __future__ import annotations
 
 import html
@@ -18,14 +19,17 @@ def shown(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", RENDER.render(text))).replace("\u2060", "").strip()
 
 
-@pytest.mark.parametrize("text", [
-    "expected train/<label>/*.png and test/<label>/*.png images",
-    "csvTrain_Images_60k.csv: non-numeric value '**' at line 1",
-    "- a file name that looks like a list item",
-    "3. or a numbered one",
-    "[click](http://example.com) `code` # heading | table ~~strike~~ $x$ :material/home:",
-    "a back\\slash and an_underscored_name",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "expected train/<label>/*.png and test/<label>/*.png images",
+        "csvTrain_Images_60k.csv: non-numeric value '**' at line 1",
+        "- a file name that looks like a list item",
+        "3. or a numbered one",
+        "[click](http://example.com) `code` # heading | table ~~strike~~ $x$ :material/home:",
+        "a back\\slash and an_underscored_name",
+    ],
+)
 def test_escaped_text_shows_exactly_as_written(text):
     assert shown(escape(text)) == text
 

@@ -1,4 +1,5 @@
 """Presets, hyperparameter checks, RunConfig round trips, and the Keras models they build."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,16 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.training.models import (PRESETS, Hyperparams, architecture_text, build_model, describe_preset, get_preset,
-                         hyperparams_for)
 from core.training.config import RunConfig, parse_seed, parse_validation
+from core.training.models import (
+    PRESETS,
+    Hyperparams,
+    architecture_text,
+    build_model,
+    describe_preset,
+    get_preset,
+    hyperparams_for,
+)
 
 
 def test_presets_match_the_report():
@@ -41,19 +49,22 @@ def test_presets_refuse_architecture_changes():
     assert hyperparams_for("G", {"hidden": [16, 16]}).hidden == (16, 16)  # same value is fine
 
 
-@pytest.mark.parametrize("overrides, problem", [
-    ({"epochs": 0}, "epochs must be between 1 and 500"),
-    ({"epochs": 2.5}, "epochs: cannot read"),
-    ({"batch_size": "many"}, "batch_size: cannot read"),
-    ({"learning_rate": 0}, "learning_rate"),
-    ({"early_stop": 1.5}, "early_stop"),
-    ({"optimizer": "lbfgs"}, "optimizer must be one of"),
-    ({"activation": "swishy"}, "activation must be one of"),
-    ({"dropout": 0.95}, "dropout"),
-    ({"hidden": [0]}, "hidden: each entry must be between 1 and 4096"),
-    ({"conv_filters": [8, 8, 8, 8]}, "at most 3 blocks"),
-    ({"colour": "red"}, "unknown hyperparameter"),
-])
+@pytest.mark.parametrize(
+    "overrides, problem",
+    [
+        ({"epochs": 0}, "epochs must be between 1 and 500"),
+        ({"epochs": 2.5}, "epochs: cannot read"),
+        ({"batch_size": "many"}, "batch_size: cannot read"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"early_stop": 1.5}, "early_stop"),
+        ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+        ({"activation": "swishy"}, "activation must be one of"),
+        ({"dropout": 0.95}, "dropout"),
+        ({"hidden": [0]}, "hidden: each entry must be between 1 and 4096"),
+        ({"conv_filters": [8, 8, 8, 8]}, "at most 3 blocks"),
+        ({"colour": "red"}, "unknown hyperparameter"),
+    ],
+)
 def test_bad_hyperparameters_raise_digitlab_errors(overrides, problem):
     with pytest.raises(DigitLabError, match=problem):
         hyperparams_for("Custom", overrides)
@@ -69,12 +80,12 @@ def test_describe_preset_marks_fixed_fields():
 
 def test_architecture_text():
     assert architecture_text(PRESETS["G"].defaults) == (
-        "Dense 16 relu → Dense 16 relu → Dense 10 softmax · sgd 0.01 · batch 16 · 10 epochs")
+        "Dense 16 relu → Dense 16 relu → Dense 10 softmax · sgd 0.01 · batch 16 · 10 epochs"
+    )
 
 
 def test_run_config_round_trips_through_json():
-    cfg = RunConfig("default:tiny", "[]", "raw", "h", hyperparams_for("H", {"epochs": 2}),
-                    validation="0.1", seed=7)
+    cfg = RunConfig("default:tiny", "[]", "raw", "h", hyperparams_for("H", {"epochs": 2}), validation="0.1", seed=7)
     assert cfg.preset == "H" and cfg.validation == 0.1
     back = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert back == cfg and back.hyperparams.hidden == (512, 64)

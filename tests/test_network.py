@@ -6,6 +6,7 @@ clients without the lab's token, or with a wrong one, are refused; the lab's own
 server's ``cluster.connect`` with the token file beside the sign-in secret) is accepted. The
 server's own local Ray (no ``DIGITLAB_RAY_ADDRESS``) is checked the same way.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -70,23 +71,32 @@ def _free_port_pair() -> int:
 
 def _base_env(cache: Path) -> dict[str, str]:
     """This environment without any Ray token or address (a fresh shell), the lab's cache in ``cache``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RAY_") and k not in ("DIGITLAB_RAY_TOKEN", "DIGITLAB_RAY_ADDRESS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RAY_") and k not in ("DIGITLAB_RAY_TOKEN", "DIGITLAB_RAY_ADDRESS")
+    }
     env.update(DIGITLAB_CACHE_DIR=str(cache), DIGITLAB_RAY_CPUS="1", PYTHONPATH=str(ROOT))
     return env
 
 
 def _make(target: str, port: int, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``make <target>`` as ``make run`` runs it (``-o install``: this checkout's venv is set up)."""
-    return subprocess.run(["make", "-o", "install", target, f"RAY_PORT={port}", f"BIN={BIN}"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        ["make", "-o", "install", target, f"RAY_PORT={port}", f"BIN={BIN}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 # ---- what listens, and who -------------------------------------------------------------------------
 def _listening() -> dict[int, tuple[str, int]]:
     """Listening TCP sockets of this machine: inode -> (address, port), from /proc/net/tcp{,6}."""
     found: dict[int, tuple[str, int]] = {}
-    for name, width in (("tcp", 4), ("tcp6", 16)):
+    for name, _width in (("tcp", 4), ("tcp6", 16)):
         try:
             lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
         except OSError:
@@ -99,7 +109,7 @@ def _listening() -> dict[int, tuple[str, int]]:
             hex_addr, hex_port = local.split(":")
             raw = bytes.fromhex(hex_addr)
             # /proc prints the address as 32-bit words in host (little-endian) order.
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found[inode] = (str(ipaddress.ip_address(raw)), int(hex_port, 16))
     return found
 
@@ -171,12 +181,16 @@ def _grpc_status(port: int, token: str | None, client_server: bool = False) -> s
         ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
         method, request, reply = ("/ray.rpc.RayletDriver/ClusterInfo", ping, ray_client_pb2.ClusterInfoResponse)
     else:
-        method, request, reply = ("/ray.rpc.NodeInfoGcsService/GetClusterId",
-                                  gcs_service_pb2.GetClusterIdRequest(), gcs_service_pb2.GetClusterIdReply)
+        method, request, reply = (
+            "/ray.rpc.NodeInfoGcsService/GetClusterId",
+            gcs_service_pb2.GetClusterIdRequest(),
+            gcs_service_pb2.GetClusterIdReply,
+        )
     metadata = [] if token is None else [("authorization", f"Bearer {token}")]
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
-                                   response_deserializer=reply.FromString)
+        call = channel.unary_unary(
+            method, request_serializer=type(request).SerializeToString, response_deserializer=reply.FromString
+        )
         try:
             call(request, metadata=metadata, timeout=30)
         except grpc.RpcError as err:
@@ -203,8 +217,13 @@ def lab_ray(tmp_path_factory) -> Iterator[dict]:
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert "loopback only" in started.stdout
-        yield {"port": port, "cache": cache, "env": env, "pgid": int(pgid_file.read_text()),
-               "token": (cache / "ray-token").read_text().strip()}
+        yield {
+            "port": port,
+            "cache": cache,
+            "env": env,
+            "pgid": int(pgid_file.read_text()),
+            "token": (cache / "ray-token").read_text().strip(),
+        }
     finally:
         group = int(pgid_file.read_text()) if pgid_file.is_file() else None
         stopped = _make("ray-stop", port, env)
@@ -219,16 +238,23 @@ def test_network_the_lab_ray_listens_on_loopback_only(lab_ray):
     """`make ray`'s Ray and a client joined the lab's way (a task run, an actor alive): every
     listening socket of theirs is on 127.0.0.1, the GCS's among them."""
     env = dict(lab_ray["env"], DIGITLAB_RAY_ADDRESS=f"127.0.0.1:{lab_ray['port']}")
-    client = subprocess.Popen([sys.executable, "-c", LAB_CLIENT], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-c", LAB_CLIENT],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         task, actor = client.stdout.readline(), client.stdout.readline()
         assert task.strip() == "task 42", _failed(client)
         actor_pid = int(actor.split()[1])
         held = _sockets_of(_processes({lab_ray["pgid"]}, {client.pid}))
         ports = {port for _, port in held.values()}
-        assert lab_ray["port"] in ports, held          # the GCS, found where `make ray` put it
-        assert lab_ray["port"] + 1 in ports, held      # Ray's client server (ray://): on loopback too
+        assert lab_ray["port"] in ports, held  # the GCS, found where `make ray` put it
+        assert lab_ray["port"] + 1 in ports, held  # Ray's client server (ray://): on loopback too
         assert any(pid == actor_pid for pid, _, _ in held), held  # a worker's own server
         assert _beyond_loopback(held) == {}, held
     finally:
@@ -250,9 +276,17 @@ def test_network_clients_without_the_token_or_with_a_wrong_one_are_refused(lab_r
         "right": dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(lab_ray["cache"] / "ray-token")),
     }
     # Refused Ray clients give up after Ray's own ~20 s of retries: run all three at once.
-    procs = {name: subprocess.Popen([sys.executable, "-c", PLAIN_CLIENT, f"127.0.0.1:{port}"], cwd=ROOT,
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, env in clients.items()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", PLAIN_CLIENT, f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, env in clients.items()
+    }
     try:
         assert _grpc_status(port, None) == "UNAUTHENTICATED"
         assert _grpc_status(port, wrong) == "UNAUTHENTICATED"
@@ -298,7 +332,7 @@ def _session_dirs(pgid: int) -> set[Path]:
             text = arg.decode(errors="replace")
             for flag in ("--session_dir=", "--session-dir=", "--log_dir=", "--logs-dir="):
                 if text.startswith(flag):
-                    folder = Path(text[len(flag):])
+                    folder = Path(text[len(flag) :])
                     dirs.add(folder.parent if folder.name == "logs" else folder)
     return dirs
 
@@ -307,8 +341,15 @@ def test_network_the_servers_own_local_ray_is_loopback_with_the_token(tmp_path):
     """Without DIGITLAB_RAY_ADDRESS the server starts its own Ray (ray.init): loopback only, and
     refusing calls without the lab's token."""
     env = _base_env(tmp_path)
-    client = subprocess.Popen([sys.executable, "-c", LAB_CLIENT], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-c", LAB_CLIENT],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         task, _ = client.stdout.readline(), client.stdout.readline()
         assert task.strip() == "task 42", _failed(client)
@@ -358,8 +399,10 @@ def test_network_the_lab_token_is_made_once_private_and_the_operators_wins(tmp_p
 def test_network_only_loopback_addresses_count_as_this_machines_ray():
     from core.execution.ray_local import is_loopback
 
-    assert all(is_loopback(a) for a in ("", "127.0.0.1:6390", "localhost:6390", "ray://127.0.0.1:10001",
-                                        "[::1]:6390", "127.0.0.2:1"))
+    assert all(
+        is_loopback(a)
+        for a in ("", "127.0.0.1:6390", "localhost:6390", "ray://127.0.0.1:10001", "[::1]:6390", "127.0.0.2:1")
+    )
     assert not any(is_loopback(a) for a in ("head:6379", "ray://head:10001", "192.0.2.2:6390", "0.0.0.0:6390"))
 
 
@@ -377,10 +420,16 @@ def test_network_make_ray_does_not_reuse_a_ray_that_answers_without_a_token(tmp_
     def cluster_id(request, context):
         return gcs_service_pb2.GetClusterIdReply()
 
-    handler = grpc.method_handlers_generic_handler("ray.rpc.NodeInfoGcsService", {
-        "GetClusterId": grpc.unary_unary_rpc_method_handler(
-            cluster_id, request_deserializer=gcs_service_pb2.GetClusterIdRequest.FromString,
-            response_serializer=gcs_service_pb2.GetClusterIdReply.SerializeToString)})
+    handler = grpc.method_handlers_generic_handler(
+        "ray.rpc.NodeInfoGcsService",
+        {
+            "GetClusterId": grpc.unary_unary_rpc_method_handler(
+                cluster_id,
+                request_deserializer=gcs_service_pb2.GetClusterIdRequest.FromString,
+                response_serializer=gcs_service_pb2.GetClusterIdReply.SerializeToString,
+            )
+        },
+    )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

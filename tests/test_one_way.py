@@ -1,5 +1,6 @@
 """One way for each: the named-pipeline lookup, dataset specs built by DatasetSpec only (also where a
 worker ships a file), and the run model shared by sessions behind one lock."""
+
 from __future__ import annotations
 
 import threading
@@ -30,7 +31,11 @@ def test_file_specs_round_trip_and_ready_specs_list_every_size(tmp_path):
     spec = DatasetSpec.of_file(tmp_path / "a.npz")
     assert DatasetSpec.parse(str(spec)) == spec and spec.is_file and str(spec) == f"file:{tmp_path / 'a.npz'}"
     specs = ready_specs()
-    assert specs[:3] == [DatasetSpec("default", "full"), DatasetSpec("default", "small"), DatasetSpec("default", "tiny")]
+    assert specs[:3] == [
+        DatasetSpec("default", "full"),
+        DatasetSpec("default", "small"),
+        DatasetSpec("default", "tiny"),
+    ]
     assert len(specs) == 3 * len(ready_datasets()) and all(s.is_ready for s in specs)
 
 
@@ -44,7 +49,9 @@ def test_a_worker_ships_a_file_spec_as_bytes_and_saves_it_in_its_own_cache(tmp_p
     assert payload.data == b"dataset bytes" and payload.name == "abc.npz"
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "node"))  # the worker's machine
     here = DatasetSpec.parse(local_spec(str(DatasetSpec.of_file(source)), payload))
-    assert here.path == tmp_path / "node" / SHIPPED / payload.digest / "abc.npz" and here.path.read_bytes() == payload.data
+    assert (
+        here.path == tmp_path / "node" / SHIPPED / payload.digest / "abc.npz" and here.path.read_bytes() == payload.data
+    )
     with pytest.raises(DigitLabError, match="missing.npz"):
         dataset_payload(str(DatasetSpec.of_file(tmp_path / "server" / "missing.npz")))
 
@@ -92,7 +99,17 @@ def test_a_drawing_is_framed_like_the_runs_training_images():
     assert class_names_and_binary(None, None) == (ARABIC_CLASS_NAMES, True)
     assert class_names_and_binary(None, binary) == (tuple("abcdefghij"), True)
     assert class_names_and_binary(None, grey)[1] is False
-    broken = Run(id="r1", status=FINISHED, created=0.0, started=None, finished=None, error=None, config=None,
-                 dataset="default:tiny", pipeline_label="?", preset="D")
+    broken = Run(
+        id="r1",
+        status=FINISHED,
+        created=0.0,
+        started=None,
+        finished=None,
+        error=None,
+        config=None,
+        dataset="default:tiny",
+        pipeline_label="?",
+        preset="D",
+    )
     with pytest.raises(DigitLabError, match="run r1 has no readable config"):
         predict_canvas(SharedModel(_SlowModel()), broken, np.zeros((280, 280, 4), np.uint8), ARABIC_CLASS_NAMES)

@@ -1,6 +1,7 @@
 """Challenges in the pages (AppTest): the Challenges page's boards as a student and as a teacher, the
 Teacher page's create/edit/close/CSV, Submit on the Runs page; and every page of a student's session
 searched for the hidden set (its file name, its dataset name, its images' bytes)."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,19 @@ from tests.test_challenges import FILE_MARKER, NAME_MARKER, _no_scoring, hidden_
 
 pytestmark = pytest.mark.usefixtures("page_env")
 
-EVERY_PAGE = ("data", "preprocess", "train", "errors", "try_it", "inside", "labels", "runs", "grid", "challenges",
-              "teacher")
+EVERY_PAGE = (
+    "data",
+    "preprocess",
+    "train",
+    "errors",
+    "try_it",
+    "inside",
+    "labels",
+    "runs",
+    "grid",
+    "challenges",
+    "teacher",
+)
 
 
 def _lab(who, root) -> Lab:
@@ -162,8 +174,9 @@ def test_submit_from_the_runs_page(chal):
     assert any("2 submissions left today" in c.value for c in at.caption)
     assert any(c.value.startswith("1 finished run validated on the test set") for c in at.caption)
     at.button(key="runs_challenge_submit").click().run()
-    assert [s.value for s in at.success] == [f"Run {chal.finished} submitted to Week 1: it is being scored; see "
-                                             "the Challenges page."]
+    assert [s.value for s in at.success] == [
+        f"Run {chal.finished} submitted to Week 1: it is being scored; see the Challenges page."
+    ]
     assert len(chal.made) == 2 and chal.made[-1].owner == chal.a.key
     at.button(key="runs_challenge_submit").click().run()  # the third and last of the day
     assert at.button(key="runs_challenge_submit").disabled

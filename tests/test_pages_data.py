@@ -1,4 +1,5 @@
 """The Data page: summary, class balance, gallery, uploads (good and bad)."""
+
 from __future__ import annotations
 
 import io
@@ -9,17 +10,19 @@ import pytest
 from core.datasets import ARABIC_CLASS_NAMES
 from tests.pages_support import no_exceptions, open_page
 
-
 pytestmark = pytest.mark.usefixtures("page_env")
 
 
 def _npz_bytes(n_train=40, n_test=20, seed=1) -> bytes:
     rng = np.random.default_rng(seed)
     buf = io.BytesIO()
-    np.savez(buf, x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-             y_train=np.arange(n_train) % 10,
-             x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-             y_test=np.arange(n_test) % 10)
+    np.savez(
+        buf,
+        x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        y_train=np.arange(n_train) % 10,
+        x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        y_test=np.arange(n_test) % 10,
+    )
     return buf.getvalue()
 
 

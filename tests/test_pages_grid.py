@@ -1,5 +1,6 @@
 """The Grid page: a tiny grid launched and followed to its end (real workers), the report's table
 in one click (stopped at once), and re-reading an earlier grid."""
+
 from __future__ import annotations
 
 import io
@@ -12,7 +13,6 @@ from core.experiments.grid import fit_result_text, read_grid
 from core.preprocess import REPORT_PIPELINES
 from tests.pages_support import button, no_exceptions
 from tests.run_fixtures import capture_downloads, chart_data, chart_specs, open_app_page
-
 
 pytestmark = pytest.mark.usefixtures("page_env")
 
@@ -43,8 +43,9 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
 
     grid_id = at.session_state["grid_id"]
     runs = store.grid_runs(grid_id)
-    assert [(r.config.dataset, r.preset, r.config.hyperparams.epochs, r.config.seed) for r in runs] == \
-        [("default:tiny", "D", 1, 0)] * 2
+    assert [(r.config.dataset, r.preset, r.config.hyperparams.epochs, r.config.seed) for r in runs] == [
+        ("default:tiny", "D", 1, 0)
+    ] * 2
     assert any(b.label == "Stop grid" for b in at.button) and len(at.get("progress")) == 1
 
     poll_until_ended(at)
@@ -63,8 +64,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     assert metrics["Best honest test accuracy"] == f"{best['test_accuracy_mean']:.4f}"
     assert any(c.value.startswith(f"Best cell: {best['title']} with D (run ") for c in at.caption)
     assert metrics["The report's protocol (uses test labels)"] == "—"  # not asked for in this grid
-    assert any("with D: its step that needs the labels changed only the training images" in c.value
-               for c in at.caption)
+    assert any("with D: its step that needs the labels changed only the training images" in c.value for c in at.caption)
     best_run = next(r.id for r in runs if r.config.pipeline.has_training_only)
     links = [e.proto.label for e in at.get("page_link")] + [c.value for c in at.caption]
     assert any(f"Why: run {best_run}, its figures and confusion cell" in t for t in links), links

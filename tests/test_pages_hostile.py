@@ -1,6 +1,7 @@
 """Issue 26 on the pages: a hostile student's class names, file name and dataset name shown
 literally everywhere; every page's links fuzzed with hostile query strings; the Errors CSV with its
 formula cells neutralised; the Data page's uploads panel and the Teacher page's usage table."""
+
 from __future__ import annotations
 
 import html
@@ -38,12 +39,23 @@ def _upload_and_run(root: Path, n_train: int, n_test: int) -> tuple[str, str]:
     names, uploaded by the local user under a hostile file name, and a finished run on it (most
     test images wrong)."""
     tiny = load_ready("default", "tiny")
-    ds = Dataset(HOSTILE_DATASET, tiny.x_train[:n_train], tiny.y_train[:n_train], tiny.x_test[:n_test],
-                 tiny.y_test[:n_test], HOSTILE_CLASS_NAMES)
+    ds = Dataset(
+        HOSTILE_DATASET,
+        tiny.x_train[:n_train],
+        tiny.y_train[:n_train],
+        tiny.x_test[:n_test],
+        tiny.y_test[:n_test],
+        HOSTILE_CLASS_NAMES,
+    )
     spec = save_upload(ds, file_name=HOSTILE_FILE, owner=LOCAL_USER.key)
     probabilities = np.random.default_rng(0).dirichlet(np.ones(10), len(ds.y_test)).astype(np.float32)
-    run_id = fake_finished_run(RunStore(root / "runs"), RunConfig.build(spec, "raw", "G", {"epochs": 1}),
-                               probabilities, HISTORY, owner=LOCAL_USER.key)
+    run_id = fake_finished_run(
+        RunStore(root / "runs"),
+        RunConfig.build(spec, "raw", "G", {"epochs": 1}),
+        probabilities,
+        HISTORY,
+        owner=LOCAL_USER.key,
+    )
     return spec, run_id
 
 
@@ -55,8 +67,7 @@ def hostile_run(page_env: Path) -> tuple[str, str]:
 
 def markdown_sources(at: AppTest) -> list[str]:
     """Every Markdown text the page rendered: text elements, expander and metric labels, image captions."""
-    sources = [str(getattr(el, "value", None) or getattr(el, "body", "")) for kind in TEXT_KINDS
-               for el in at.get(kind)]
+    sources = [str(getattr(el, "value", None) or getattr(el, "body", "")) for kind in TEXT_KINDS for el in at.get(kind)]
     sources += [el.label for el in at.expander] + [el.label for el in at.get("metric")]
     sources += [img.caption for el in at.get("image") for img in el.proto.imgs]
     return sources
@@ -93,6 +104,7 @@ def _use(at: AppTest, spec: str) -> AppTest:
 
 # ---- text from data shown literally -------------------------------------------------------------
 
+
 def test_hostile_names_show_literally_on_the_data_page(hostile_run):
     spec, _ = hostile_run
     at = _use(_open("data"), spec)
@@ -105,8 +117,10 @@ def test_hostile_names_show_literally_on_the_preprocess_page(hostile_run):
     spec, _ = hostile_run
     at = _use(_open("preprocess"), spec)
     assert_literal(at)
-    assert any(name in "\n".join(img.caption for el in at.get("image") for img in el.proto.imgs)
-               .replace("\\", "") for name in HOSTILE_CLASS_NAMES)
+    assert any(
+        name in "\n".join(img.caption for el in at.get("image") for img in el.proto.imgs).replace("\\", "")
+        for name in HOSTILE_CLASS_NAMES
+    )
 
 
 def test_hostile_names_show_literally_on_errors_and_its_csv_is_safe(hostile_run, monkeypatch):
@@ -151,23 +165,26 @@ def test_hostile_query_strings_never_crash_a_page(page_env, page):
     n = PAGES.index(page)
     failures = []
     at = _open(page)
-    for query in queries[n::len(PAGES)]:
+    for query in queries[n :: len(PAGES)]:
         at.query_params.clear()
         at.query_params.update(query)
         at.run()
         if at.exception:
             failures.append((query, [e.value for e in at.exception][0][:300]))
-    assert len(queries[n::len(PAGES)]) == 50 and not failures, failures[:5]
+    assert len(queries[n :: len(PAGES)]) == 50 and not failures, failures[:5]
 
 
 # ---- uploads on the Data and Teacher pages --------------------------------------------------------
+
 
 def test_hostile_uploads_panel_lists_uses_and_deletes(hostile_run):
     spec, _ = hostile_run
     at = _open("data").run()
     at.radio[0].set_value("Upload files").run()
     no_exceptions(at)
-    assert any("Your uploads and corrected versions take 0." in c.value and "of your 1,024 MB" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any(
+        "Your uploads and corrected versions take 0." in c.value and "of your 1,024 MB" in c.value for c in at.caption
+    ), [c.value for c in at.caption]
     (panel,) = [e for e in at.expander if e.label.startswith("Your uploads")]
     assert panel.label == "Your uploads (1)"
     assert any(HOSTILE_FILE in html.unescape(RENDER.render(m.value)).replace("\u2060", "") for m in panel.markdown)

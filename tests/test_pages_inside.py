@@ -1,17 +1,17 @@
 """The Inside the model page (weights, units, CNN filters and maps, the embedding map, evaluation on
 another dataset), the Errors page opening on an evaluation with its saliency maps, and the epoch kept
 in step between the two; on real runs trained once for the module."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.analysis import embedding
-from core.analysis import inspection
-from core.execution import tasks
+from core.analysis import embedding, inspection
 from core.analysis.cross_eval import evaluations
 from core.datasets import load_spec, save_upload
 from core.datasets.dataset import Dataset
+from core.execution import tasks
 from core.training.fit import load_model
 from tests.inside_fixtures import env, train_into
 from tests.pages_support import no_exceptions
@@ -122,7 +122,7 @@ def test_map_computed_once_then_in_step_with_the_errors_epoch(lab):
     first = store.epoch_predictions(run_id)[0]
     frame = chart_data(at)
     assert int((frame["outcome"] == "misclassified").sum()) == int((first.argmax(1) != y).sum())
-    assert any(f"misclassified after epoch 1" in c.value for c in at.caption)
+    assert any("misclassified after epoch 1" in c.value for c in at.caption)
 
 
 def test_evaluate_on_another_dataset_and_open_it_on_errors(lab):
@@ -134,16 +134,18 @@ def test_evaluate_on_another_dataset_and_open_it_on_errors(lab):
     finish_task(at, f"evaluate:{run_id}")
     no_exceptions(at)
     found = next(e for e in evaluations(store, run_id) if e.spec == "default:small")
-    assert any(m.value.startswith(f"{found.dataset_name} · accuracy {found.accuracy:.4f} on 1,000 images")
-               for m in at.markdown), [m.value for m in at.markdown]
+    assert any(
+        m.value.startswith(f"{found.dataset_name} · accuracy {found.accuracy:.4f} on 1,000 images") for m in at.markdown
+    ), [m.value for m in at.markdown]
     at.button(key=f"inside_open_{found.key}").click().run()
     no_exceptions(at)
     assert at.selectbox(key="errors_evaluation").value == found.key
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test images"] == "1,000" and metrics["Test accuracy"] == f"{found.accuracy:.4f}"
     # the saliency maps of the image in detail: for the true and for the predicted class
-    assert sum(c.startswith("for the true class") or c.startswith("for the predicted class")
-               for c in _captions(at)) == 2
+    assert (
+        sum(c.startswith("for the true class") or c.startswith("for the predicted class") for c in _captions(at)) == 2
+    )
     at.switch_page("pages/errors.py")  # AppTest's own page pointer does not follow st.switch_page
     at.selectbox(key="errors_evaluation").set_value("own").run()
     no_exceptions(at)
@@ -152,8 +154,9 @@ def test_evaluate_on_another_dataset_and_open_it_on_errors(lab):
 
 def test_bad_datasets_get_a_message(lab):
     ds = load_spec("default:tiny")
-    clothes = save_upload(Dataset("clothes_[x]", ds.x_train, ds.y_train, ds.x_test, ds.y_test,
-                                  tuple(f"item {i}" for i in range(10))))
+    clothes = save_upload(
+        Dataset("clothes_[x]", ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(f"item {i}" for i in range(10)))
+    )
     at = open_app_page("inside")
     at.session_state[state.DATASET_SPEC] = clothes
     at.run()
@@ -163,7 +166,9 @@ def test_bad_datasets_get_a_message(lab):
     wait_failed(at, f"evaluate:{lab['mlp']}")
     no_exceptions(at)
     assert "other classes" in at.error[0].value and "clothes\\_\\[x\\]" in at.error[0].value
-    gone = save_upload(Dataset("gone", ds.x_train[:20], ds.y_train[:20], ds.x_test[:20], ds.y_test[:20], ds.class_names))
+    gone = save_upload(
+        Dataset("gone", ds.x_train[:20], ds.y_train[:20], ds.x_test[:20], ds.y_test[:20], ds.class_names)
+    )
     (lab["root"] / "cache" / "uploads" / gone.rsplit("/", 1)[1]).unlink()
     at.session_state[state.DATASET_SPEC] = gone
     at.run()

@@ -2,6 +2,7 @@
 marking images, the exports, and a failed search. The search runs as a stand-in task of the same
 kind (the real search is covered by tests/test_label_issues.py), so the page never waits for
 TensorFlow; a finished search is written as the server writes what a worker returned."""
+
 from __future__ import annotations
 
 import io
@@ -18,8 +19,17 @@ from core.datasets import load_spec
 from core.errors import DigitLabError
 from core.execution.tasks import TaskKind
 from core.labels import search
-from core.labels.search import (FAILED, FINISHED, SUSPECT_COLUMNS, LabelMarks, SearchRequest, read_search,
-                               save_search, search_folder, search_key)
+from core.labels.search import (
+    FAILED,
+    FINISHED,
+    SUSPECT_COLUMNS,
+    LabelMarks,
+    SearchRequest,
+    read_search,
+    save_search,
+    search_folder,
+    search_key,
+)
 from tests.pages_support import no_exceptions, open_page
 from tests.ray_support import wait_for
 from tests.run_fixtures import capture_downloads, open_app_page
@@ -36,9 +46,17 @@ pytestmark = pytest.mark.usefixtures("page_env")
 def suspects_frame() -> pd.DataFrame:
     y = load_spec(SPEC).y_train
     index = np.array([437, 12, 250, 99, 3, 518, 77])
-    frame = pd.DataFrame({"rank": np.arange(1, 8), "index": index, "given": y[index],
-                          "suggested": (y[index] + 1) % 10, "self_confidence": np.linspace(0.01, 0.2, 7),
-                          "confidence": np.linspace(0.95, 0.6, 7)}, columns=SUSPECT_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, 8),
+            "index": index,
+            "given": y[index],
+            "suggested": (y[index] + 1) % 10,
+            "self_confidence": np.linspace(0.01, 0.2, 7),
+            "confidence": np.linspace(0.95, 0.6, 7),
+        },
+        columns=SUSPECT_COLUMNS,
+    )
     frame.attrs["examined"] = 600
     return frame
 
@@ -87,8 +105,10 @@ def test_progress_then_gallery_marks_and_exports(monkeypatch, ray_session):
     ds = load_spec(SPEC)
     names = list(ds.class_names)
     assert [m.value for m in at.metric] == ["7", "0", "0", "1.2%"]
-    expected = [f"#{r['index']}: given {names[r['given']]}, suggested {names[r['suggested']]} · "
-                f"{r['confidence']:.0%}" for r in frame.to_dict("records")]
+    expected = [
+        f"#{r['index']}: given {names[r['given']]}, suggested {names[r['suggested']]} · {r['confidence']:.0%}"
+        for r in frame.to_dict("records")
+    ]
     assert _captions(at) == expected
 
     # Mark the first suspect wrong and the second fine: the store has them, the counts follow.
@@ -99,10 +119,21 @@ def test_progress_then_gallery_marks_and_exports(monkeypatch, ray_session):
     assert [m.value for m in at.metric][:3] == ["7", "1", "1"]
     marks_csv = pd.read_csv(io.BytesIO(downloads["label-marks.csv"]))
     assert marks_csv.to_dict("records") == [
-        {"index": 12, "mark": "fine", "given": ds.y_train[12], "given_name": names[ds.y_train[12]],
-         "suggested": (ds.y_train[12] + 1) % 10},
-        {"index": 437, "mark": "label wrong", "given": ds.y_train[437], "given_name": names[ds.y_train[437]],
-         "suggested": (ds.y_train[437] + 1) % 10}]
+        {
+            "index": 12,
+            "mark": "fine",
+            "given": ds.y_train[12],
+            "given_name": names[ds.y_train[12]],
+            "suggested": (ds.y_train[12] + 1) % 10,
+        },
+        {
+            "index": 437,
+            "mark": "label wrong",
+            "given": ds.y_train[437],
+            "given_name": names[ds.y_train[437]],
+            "suggested": (ds.y_train[437] + 1) % 10,
+        },
+    ]
     assert pd.read_csv(io.BytesIO(downloads["label-suspects.csv"]))["index"].tolist() == frame["index"].tolist()
     assert any("1 training image is marked label wrong" in c.value for c in at.caption)
 
@@ -133,5 +164,7 @@ def test_a_failed_search_says_why(monkeypatch, ray_session):
     no_exceptions(at)
     # (the colon of default:tiny escaped and followed by a word joiner, so neither Markdown nor
     # Streamlit's directives can take ":tiny:" for an emoji or icon code)
-    assert at.error[0].value == ("The search failed: default\\:\u2060tiny: 3-fold cross-validation needs at least 3 "
-                                 "training images of every class")
+    assert at.error[0].value == (
+        "The search failed: default\\:\u2060tiny: 3-fold cross-validation needs at least 3 "
+        "training images of every class"
+    )

@@ -1,5 +1,6 @@
 """The Label issues page's corrections: accept a suspect's suggested label, make the corrected
 version (with provenance), and work on it; a suggestion equal to the given label gets a message."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,6 @@ from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 from tests.test_pages_labels import KEY, SPEC, finished_search, suspects_frame
 from ui import state
-
 
 pytestmark = pytest.mark.usefixtures("page_env")
 

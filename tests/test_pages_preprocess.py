@@ -1,15 +1,14 @@
 """The Preprocess page: named pipelines, editing steps, reordering, previews, JSON, honesty note."""
+
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from core.preprocess import get_pipeline
 from tests.pages_support import no_exceptions, open_page
 from ui.state import PIPELINE_STEPS
-
 
 pytestmark = pytest.mark.usefixtures("page_env")
 
@@ -101,7 +100,7 @@ def test_json_round_trip_and_bad_json():
     at.text_area(key="pipeline_json_in").set_value(text).run()
     next(b for b in at.button if b.label == "Use pasted JSON").click().run()
     assert _steps(at) == json.loads(text)
-    at.text_area(key="pipeline_json_in").set_value("[{\"step\": \"explode\"}]").run()
+    at.text_area(key="pipeline_json_in").set_value('[{"step": "explode"}]').run()
     next(b for b in at.button if b.label == "Use pasted JSON").click().run()
     no_exceptions(at)
     assert any("explode" in e.value for e in at.error)

@@ -1,5 +1,6 @@
 """The Runs page: table and FIT RESULT text of a real run, overlaid curves, model download, the
 training-only note, deletion with confirmation, and broken runs."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -7,16 +8,24 @@ import sqlite3
 import numpy as np
 import pytest
 
-from core.training.models import hyperparams_for
-from core.training.config import RunConfig
 from core.runs.store import RunStore, fit_result_line
+from core.training.config import RunConfig
+from core.training.models import hyperparams_for
 from tests.pages_support import button, no_exceptions
-from tests.run_fixtures import (capture_downloads, chart_data, chart_specs, copy_trained_runs, fake_finished_run,
-                                open_app_page)
+from tests.run_fixtures import (
+    capture_downloads,
+    chart_data,
+    chart_specs,
+    copy_trained_runs,
+    fake_finished_run,
+    open_app_page,
+)
 
 RAW_CONFIG = RunConfig("default:tiny", "[]", "raw dataset", "G", hyperparams_for("G", {"epochs": 2}))
-RAW_HISTORY = [{"epoch": e, "loss": 2.0 / e, "accuracy": 0.3 * e, "val_loss": 2.2 / e, "val_accuracy": 0.25 * e,
-                "seconds": 1.5} for e in (1, 2)]
+RAW_HISTORY = [
+    {"epoch": e, "loss": 2.0 / e, "accuracy": 0.3 * e, "val_loss": 2.2 / e, "val_accuracy": 0.25 * e, "seconds": 1.5}
+    for e in (1, 2)
+]
 
 
 pytestmark = pytest.mark.usefixtures("page_env")
@@ -50,8 +59,10 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
 
     fit = at.code[0].value
     # Each block names its run, so two runs of one pipeline can be told apart.
-    assert fit == (f"## FIT RESULT ##\n## raw dataset  [run {fake}, G]\n#### {fit_result_line(store.get(fake).metrics)}\n"
-                   f"## {r.pipeline_label}  [run {real}, D]\n#### {fit_result_line(r.metrics)}")
+    assert fit == (
+        f"## FIT RESULT ##\n## raw dataset  [run {fake}, G]\n#### {fit_result_line(store.get(fake).metrics)}\n"
+        f"## {r.pipeline_label}  [run {real}, D]\n#### {fit_result_line(r.metrics)}"
+    )
     note = next(c.value for c in at.caption if "training-only step" in c.value)
     assert note.startswith("1 run has a training-only step") and real not in note  # no list of ids on top
 
@@ -59,10 +70,17 @@ def test_table_fit_result_overlay_and_download(two_runs, monkeypatch):
     assert at.multiselect(key="runs_overlay").value == [fake, real]
     loss = chart_data(at, 0)
     assert loss.groupby(["run", "series"]).size().to_dict() == {
-        (f"{fake} · raw dataset · G", "loss"): 2, (f"{fake} · raw dataset · G", "val_loss"): 2,
-        (f"{real} · {r.pipeline_label} · D", "loss"): 2, (f"{real} · {r.pipeline_label} · D", "val_loss"): 2}
-    colours = {name: colour for name, colour in zip(*(lambda sc: (sc["domain"], sc["range"]))(
-        chart_specs(at)[0]["encoding"]["color"]["scale"]))}
+        (f"{fake} · raw dataset · G", "loss"): 2,
+        (f"{fake} · raw dataset · G", "val_loss"): 2,
+        (f"{real} · {r.pipeline_label} · D", "loss"): 2,
+        (f"{real} · {r.pipeline_label} · D", "val_loss"): 2,
+    }
+    colours = {
+        name: colour
+        for name, colour in zip(
+            *(lambda sc: (sc["domain"], sc["range"]))(chart_specs(at)[0]["encoding"]["color"]["scale"])
+        )
+    }
     at.multiselect(key="runs_overlay").set_value([real]).run()
     assert set(chart_data(at, 1)["run"]) == {f"{real} · {r.pipeline_label} · D"}
     # The remaining run keeps its colour, and the legend shows its whole name.

@@ -1,19 +1,18 @@
 """The Train page: a real 1-epoch run launched through the page, parameter errors, the queue, and
 the polling function behind the live fragment (AppTest never fires ``run_every``)."""
+
 from __future__ import annotations
 
 import pytest
 
-from ui.markdown import escape
-
-from core.training.models import hyperparams_for
-from core.training.config import RunConfig
 from core.runs import describe
 from core.runs.store import RunStore, fit_result_line
+from core.training.config import RunConfig
+from core.training.models import hyperparams_for
 from tests.pages_support import button, no_exceptions, open_page
 from tests.run_fixtures import chart_data, chart_specs, open_app_page, wait_until_ended
 from ui import state
-
+from ui.markdown import escape
 
 pytestmark = pytest.mark.usefixtures("page_env")
 
@@ -25,8 +24,10 @@ def test_launch_follow_finish_and_come_back(store):
     assert any(link.proto.label == "Edit it on the Preprocess page" for link in at.get("page_link"))
     at.selectbox(key="train_preset").set_value("D").run()
     at.number_input(key="hp_D_epochs").set_value(1).run()
-    assert "Dense 32 relu → Dense 32 relu → Dense 32 relu → Dense 10 softmax · adam 0.001 · batch 32 · 1 epochs" \
+    assert (
+        "Dense 32 relu → Dense 32 relu → Dense 32 relu → Dense 10 softmax · adam 0.001 · batch 32 · 1 epochs"
         in at.markdown[0].value
+    )
     button(at, "Train").click().run()
     no_exceptions(at)
 
@@ -81,8 +82,9 @@ def test_parameter_errors_are_shown_not_raised():
 
 def test_report_pipeline_held_out_validation_and_seed_reach_the_run_config(store):
     # The one slot is held by this process, so the launched run waits in the queue (no worker).
-    busy = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 1})),
-                        status="running")
+    busy = store.create(
+        RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 1})), status="running"
+    )
     at = open_page("train")
     assert at.text_input(key="hp_H_hidden").disabled and at.text_input(key="hp_H_hidden").value == "512, 64"
     assert not at.number_input(key="hp_H_epochs").disabled
@@ -115,8 +117,9 @@ def test_a_waiting_run_shows_its_queue_position_and_can_be_cancelled(store):
     at.session_state[state.ACTIVE_RUN] = waiting.id
     at.run()
     no_exceptions(at)
-    assert at.get("progress")[0].proto.text == ("Queued: position 1 in the queue, start time unknown "
-                                                "(no finished run like it yet)")
+    assert at.get("progress")[0].proto.text == (
+        "Queued: position 1 in the queue, start time unknown (no finished run like it yet)"
+    )
     queue = at.dataframe[0].value
     assert list(queue["id"]) == [waiting.id] and list(queue["position"]) == [1]
     assert at.selectbox(key="train_follow_choice").value == busy.id  # offered: follow the running one
@@ -146,8 +149,9 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     assert view.progress.text == "Epoch 1/4 · batch 5/10 · time left known after the first epoch"
     assert view.progress.fraction == pytest.approx(0.5 / 4)
 
-    store.add_epoch(run.id, {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6,
-                             "seconds": 4.0})
+    store.add_epoch(
+        run.id, {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 1.0, "val_accuracy": 0.6, "seconds": 4.0}
+    )
     store.update_progress(run.id, {"phase": "training", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10})
     view = _poll(store, run.id)
     assert view.progress.text == "Epoch 2/4 · batch 5/10 · about 10 s left"  # 2.5 epochs of 4 s
@@ -155,22 +159,33 @@ def test_polling_reports_epoch_batch_and_time_left(store):
     assert list(view.history["epoch"]) == [1] and view.summary is None
 
     # Once there are later epochs, the first (which also built the graph) no longer sets the pace.
-    store.add_epoch(run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
-                             "seconds": 2.0})
+    store.add_epoch(
+        run.id, {"epoch": 2, "loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7, "seconds": 2.0}
+    )
     store.update_progress(run.id, {"phase": "training", "epoch": 3, "epochs": 4, "batch": 5, "batches": 10})
     assert _poll(store, run.id).progress.text == "Epoch 3/4 · batch 5/10 · about 3 s left"
 
-    store.finish(run.id, "finished", {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7,
-                                      "epochs": 2, "seconds": 6.0})
+    store.finish(
+        run.id,
+        "finished",
+        {"loss": 0.8, "accuracy": 0.75, "val_loss": 0.9, "val_accuracy": 0.7, "epochs": 2, "seconds": 6.0},
+    )
     view = _poll(store, run.id)
     assert view.done and view.progress.fraction == 1.0
     assert view.progress.text == "Finished: 2 epochs in 6 s of training"
-    assert view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"
+    assert (
+        view.summary == "## raw dataset\n#### loss: 0.8000 - accuracy: 0.7500 - val_loss: 0.9000 - val_accuracy: 0.7000"
+    )
 
 
 def test_duration_text():
-    assert [describe.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == \
-        ["4 s", "1 min 00 s", "1 min 01 s", "1 h 02 min", "?"]
+    assert [describe.duration_text(s) for s in (4.4, 59.6, 61, 3600 + 125, None)] == [
+        "4 s",
+        "1 min 00 s",
+        "1 min 01 s",
+        "1 h 02 min",
+        "?",
+    ]
 
 
 def test_augmentation_on_previews_links_and_trains_augmented(store):
@@ -183,8 +198,9 @@ def test_augmentation_on_previews_links_and_trains_augmented(store):
     at.toggle(key="train_augment").set_value(True).run()
     no_exceptions(at)
     assert at.number_input(key="train_aug_rotation").value == 10.0
-    assert any(c.value.startswith("rotate ±10°, shift ±10%, zoom ±10%: the first 6 training images")
-               for c in at.caption)
+    assert any(
+        c.value.startswith("rotate ±10°, shift ±10%, zoom ±10%: the first 6 training images") for c in at.caption
+    )
     assert len(at.get("image")) == 12  # 6 images after the pipeline, the same 6 moved
     assert at.query_params["augment"] == "on"
     at.number_input(key="train_aug_zoom").set_value(0.0).run()

@@ -1,6 +1,7 @@
 """The Try it page on a real trained run: a synthetic stroke through the canvas's prediction
 function (AppTest cannot draw on the canvas), a photo uploaded through the page, inputs that hold
 no digit, and ``?run=`` links."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 from core.analysis import drawings
-from core.preprocess.drawing import read_canvas
 from core.errors import DigitLabError
+from core.preprocess.drawing import read_canvas
 from core.runs.store import RunStore
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions, open_page
 from tests.run_fixtures import chart_data, copy_trained_runs
@@ -116,10 +117,16 @@ def test_an_uploaded_photo_is_predicted_on_the_page(trained):
     assert any("skipped" in img.proto.imgs[0].caption for img in at.get("image"))
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"not an image at all", "seven.png: not a photo this page reads"),
-    (cv2.imencode(".png", np.full((200, 200), 128, np.uint8))[1].tobytes(), "seven.png: the photo is one flat colour"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"not an image at all", "seven.png: not a photo this page reads"),
+        (
+            cv2.imencode(".png", np.full((200, 200), 128, np.uint8))[1].tobytes(),
+            "seven.png: the photo is one flat colour",
+        ),
+    ],
+)
 def test_a_photo_without_a_digit_gets_a_clear_message(trained, data, message):
     at = _open_with()
     at.radio(key="try_mode").set_value("Upload a photo").run()
@@ -129,10 +136,13 @@ def test_a_photo_without_a_digit_gets_a_clear_message(trained, data, message):
     assert not at.subheader and not at.get("vega_lite_chart")
 
 
-@pytest.mark.parametrize("raw, warning", [
-    ("../../etc", "The link's run was not used: not a run id"),
-    ("deadbeef", "Run deadbeef from the link is not a finished run here"),
-])
+@pytest.mark.parametrize(
+    "raw, warning",
+    [
+        ("../../etc", "The link's run was not used: not a run id"),
+        ("deadbeef", "Run deadbeef from the link is not a finished run here"),
+    ],
+)
 def test_bad_run_links_fall_back_to_the_newest(trained, raw, warning):
     _, run_id = trained
     at = _open_with({"run": raw})

@@ -1,4 +1,5 @@
 """The report's named pipelines reproduce its own loops exactly, and lookup by name or JSON."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,9 +11,18 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_KERNEL_ROWS,
-                             REPORT_KERNEL_UPRIGHT, REPORT_PIPELINES, REPORT_TITLES, ClassErosion, Pipeline,
-                             get_pipeline)
+from core.preprocess import (
+    LABEL_FREE_BEST,
+    NAMED_PIPELINES,
+    PIPELINE_TITLES,
+    REPORT_KERNEL_ROWS,
+    REPORT_KERNEL_UPRIGHT,
+    REPORT_PIPELINES,
+    REPORT_TITLES,
+    ClassErosion,
+    Pipeline,
+    get_pipeline,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("report_loop", ROOT / "bench" / "report_loop.py")
@@ -47,13 +57,21 @@ def report_result(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def test_the_six_report_variants_in_table_order():
-    assert REPORT_PIPELINES == ("raw", "erosion", "erosion-closing", "threshold-erosion-closing",
-                              "normal-threshold-erosion-closing", "normal-threshold-dilate-erosion")
+    assert REPORT_PIPELINES == (
+        "raw",
+        "erosion",
+        "erosion-closing",
+        "threshold-erosion-closing",
+        "normal-threshold-erosion-closing",
+        "normal-threshold-dilate-erosion",
+    )
     assert set(REPORT_TITLES) == set(REPORT_PIPELINES) == set(report_loop.REPORT_VARIANTS)
     assert set(PIPELINE_TITLES) == set(NAMED_PIPELINES) == {*REPORT_PIPELINES, LABEL_FREE_BEST}
     assert not NAMED_PIPELINES[LABEL_FREE_BEST].has_training_only
-    assert NAMED_PIPELINES["normal-threshold-dilate-erosion"].label == \
-        "Normal ==> Thresholding ==> Erosion of 0s (training images only) ==> Dilate+Erosion"
+    assert (
+        NAMED_PIPELINES["normal-threshold-dilate-erosion"].label
+        == "Normal ==> Thresholding ==> Erosion of 0s (training images only) ==> Dilate+Erosion"
+    )
     assert NAMED_PIPELINES["raw"].label == "raw dataset"
 
 
@@ -82,8 +100,10 @@ def test_report_test_split_is_not_eroded():
 
 def test_named_pipelines_equal_the_report_on_real_ahdd_images(shared_dir):
     with zipfile.ZipFile(shared_dir / "data" / "ahdd-real-sample.zip") as archive:
-        names = sorted((n for n in archive.namelist() if n.endswith(".png")),
-                       key=lambda n: int(n.rsplit("id_", 1)[1].split("_")[0]))[:300]
+        names = sorted(
+            (n for n in archive.namelist() if n.endswith(".png")),
+            key=lambda n: int(n.rsplit("id_", 1)[1].split("_")[0]),
+        )[:300]
         x = np.stack([cv2.imdecode(np.frombuffer(archive.read(n), np.uint8), cv2.IMREAD_GRAYSCALE) for n in names])
     y = np.array([int(n.rsplit("label_", 1)[1].split(".")[0]) for n in names])
     for name in REPORT_PIPELINES:
@@ -98,11 +118,14 @@ def test_get_pipeline_by_name_or_json():
     assert get_pipeline('[{"step": "scale"}]').label == "Scale /255"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("normal", "pipeline: unknown pipeline 'normal'; use one of raw, erosion, erosion-closing"),
-    ("[1, 2", "pipeline: invalid JSON"),
-    ('[{"step": "normalise"}]', "pipeline: step 1: unknown step 'normalise'"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("normal", "pipeline: unknown pipeline 'normal'; use one of raw, erosion, erosion-closing"),
+        ("[1, 2", "pipeline: invalid JSON"),
+        ('[{"step": "normalise"}]', "pipeline: step 1: unknown step 'normalise'"),
+    ],
+)
 def test_get_pipeline_errors(text, message):
     with pytest.raises(DigitLabError) as err:
         get_pipeline(text)

@@ -3,6 +3,7 @@
 Each step runs two ways: on uint8 images through a Pipeline (the engine's coded fast path) and on
 float32 images through Step.apply (the float path); both must equal the per-image reference.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -10,8 +11,21 @@ import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.preprocess import (REPORT_KERNEL_UPRIGHT, CentreOfMass, ClassErosion, Closing, Deskew, Dilation, Erosion,
-                             GaussianBlur, Normalize, Opening, Pipeline, Scale, Threshold)
+from core.preprocess import (
+    REPORT_KERNEL_UPRIGHT,
+    CentreOfMass,
+    ClassErosion,
+    Closing,
+    Deskew,
+    Dilation,
+    Erosion,
+    GaussianBlur,
+    Normalize,
+    Opening,
+    Pipeline,
+    Scale,
+    Threshold,
+)
 from core.preprocess.cv_exact import normalize_rows_u8
 from core.preprocess.engine import run_steps
 from core.preprocess.steps import THRESHOLD_TYPES
@@ -26,8 +40,13 @@ def make_images(n: int = 96, seed: int = 0) -> np.ndarray:
         if kind == 0:
             for _ in range(3):
                 p, q = rng.integers(-3, 31, 2), rng.integers(-3, 31, 2)
-                cv2.line(img, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), int(rng.integers(40, 256)),
-                         int(rng.integers(1, 4)))
+                cv2.line(
+                    img,
+                    (int(p[0]), int(p[1])),
+                    (int(q[0]), int(q[1])),
+                    int(rng.integers(40, 256)),
+                    int(rng.integers(1, 4)),
+                )
         elif kind == 1:
             img[...] = rng.integers(0, 256, (28, 28)) * (rng.random((28, 28)) < 0.4)
         elif kind == 2:
@@ -62,7 +81,9 @@ def both_paths(step, reference, x8=X8, xf=XF) -> None:
 
 
 def test_normalize_matches_cv2_including_constant_images():
-    ref = lambda img: cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+    def ref(img):
+        return cv2.normalize(img, None, 0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+
     both_paths(Normalize(), ref)
     out = Normalize().apply(np.full((2, 28, 28), 7, np.uint8))
     assert out.min() == out.max() == 0.0  # OpenCV maps a constant image to 0
@@ -100,9 +121,14 @@ def otsu_reference(kind: str, maxval: float):
         t = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0]
         above = u8 > t
         t_value = np.float32(float(img.min()) + t * (float(img.max()) - float(img.min())) / 255)
-        return {"binary": np.where(above, maxval, 0), "binary-inverse": np.where(above, 0, maxval),
-                "to-zero": np.where(above, img, 0), "to-zero-inverse": np.where(above, 0, img),
-                "truncate": np.where(above, t_value, img)}[kind]
+        return {
+            "binary": np.where(above, maxval, 0),
+            "binary-inverse": np.where(above, 0, maxval),
+            "to-zero": np.where(above, img, 0),
+            "to-zero-inverse": np.where(above, 0, img),
+            "truncate": np.where(above, t_value, img),
+        }[kind]
+
     return ref
 
 
@@ -138,7 +164,9 @@ MORPH = {
 
 
 @pytest.mark.parametrize("cls", list(MORPH))
-@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.get("shape") + str(k.get("width", "")) + str(k.get("height", "")))
+@pytest.mark.parametrize(
+    "kernel", KERNELS, ids=lambda k: k.get("shape") + str(k.get("width", "")) + str(k.get("height", ""))
+)
 @pytest.mark.parametrize("iterations", [1, 3])
 def test_morphology(cls, kernel, iterations):
     step = cls(iterations=iterations, **kernel)

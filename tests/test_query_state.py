@@ -1,5 +1,6 @@
 """Experiments in the URL: the parsing and writing functions on good and hostile links, then the
 Preprocess, Train, Runs and Errors pages opened with ``at.query_params`` set before the run."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.classroom.limits import Limits
-from core.training.models import hyperparams_for
 from core.preprocess import NAMED_PIPELINES, get_pipeline
-from core.training.config import RunConfig
 from core.runs.store import RunStore
+from core.training.config import RunConfig
+from core.training.models import hyperparams_for
 from tests.pages_support import ROOT, TIMEOUT, no_exceptions
 from tests.run_fixtures import fake_finished_run
 from ui import query_state, state
@@ -26,8 +27,13 @@ HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accu
 
 @pytest.fixture(autouse=True)
 def _env(page_env, monkeypatch):
-    for name in ("DIGITLAB_MAX_EPOCHS", "DIGITLAB_MAX_PARAMS", "DIGITLAB_UPLOAD_FORMATS", "DIGITLAB_MAX_QUEUE",
-                 "DIGITLAB_LIMITS_FILE"):
+    for name in (
+        "DIGITLAB_MAX_EPOCHS",
+        "DIGITLAB_MAX_PARAMS",
+        "DIGITLAB_UPLOAD_FORMATS",
+        "DIGITLAB_MAX_QUEUE",
+        "DIGITLAB_LIMITS_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -45,6 +51,7 @@ def warnings(at) -> list[str]:
 
 # ---- parsing and writing ------------------------------------------------------------------------
 
+
 def test_pipelines_by_name_or_json():
     assert query_state.parse_pipeline("erosion-closing") == (NAMED_PIPELINES["erosion-closing"], None)
     pipeline, problem = query_state.parse_pipeline(CUSTOM_PIPELINE)
@@ -52,28 +59,37 @@ def test_pipelines_by_name_or_json():
     assert query_state.parse_pipeline(None) == (None, None)
 
 
-@pytest.mark.parametrize("raw, problem", [
-    ("[{", "The link's pipeline was not used: invalid JSON"),
-    ('[{"step": "rm -rf"}]', "The link's pipeline was not used: step 1: unknown step"),
-    ('[{"step": "erosion", "iterations": 1000000}]', "The link's pipeline was not used: step 1: erosion: iterations must be between 1 and 10"),
-    ('{"step": "normalize"}', "The link's pipeline was not used: unknown pipeline '{\"step\": \"normalize\"}'"),
-    ("[" + ",".join(['{"step":"normalize"}'] * 31) + "]", "The link's pipeline has 31 steps (at most 30)"),
-    ("[" + " " * 5000 + "]", "The link's pipeline is 5,002 characters long (at most 4,000)"),
-    ("nonsense", "The link's pipeline was not used: unknown pipeline 'nonsense'"),
-])
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        ("[{", "The link's pipeline was not used: invalid JSON"),
+        ('[{"step": "rm -rf"}]', "The link's pipeline was not used: step 1: unknown step"),
+        (
+            '[{"step": "erosion", "iterations": 1000000}]',
+            "The link's pipeline was not used: step 1: erosion: iterations must be between 1 and 10",
+        ),
+        ('{"step": "normalize"}', 'The link\'s pipeline was not used: unknown pipeline \'{"step": "normalize"}\''),
+        ("[" + ",".join(['{"step":"normalize"}'] * 31) + "]", "The link's pipeline has 31 steps (at most 30)"),
+        ("[" + " " * 5000 + "]", "The link's pipeline is 5,002 characters long (at most 4,000)"),
+        ("nonsense", "The link's pipeline was not used: unknown pipeline 'nonsense'"),
+    ],
+)
 def test_hostile_pipelines_are_dropped_with_a_reason(raw, problem):
     pipeline, warning = query_state.parse_pipeline(raw)
     assert pipeline is None and warning.startswith(problem)
 
 
-@pytest.mark.parametrize("raw, expected, problem", [
-    ("default:small", "default:small", None),
-    ("file:/etc/passwd", None, "A link can only name a ready dataset, not a file"),
-    ("file:uploads/abc.npz", None, "A link can only name a ready dataset, not a file"),
-    ("default:../../x", None, "A link can only name a ready dataset"),
-    ("default:huge", None, "The link's dataset 'default:huge' is not available here"),
-    ("mnist:full", None, "The link's dataset 'mnist:full' is not available here"),
-])
+@pytest.mark.parametrize(
+    "raw, expected, problem",
+    [
+        ("default:small", "default:small", None),
+        ("file:/etc/passwd", None, "A link can only name a ready dataset, not a file"),
+        ("file:uploads/abc.npz", None, "A link can only name a ready dataset, not a file"),
+        ("default:../../x", None, "A link can only name a ready dataset"),
+        ("default:huge", None, "The link's dataset 'default:huge' is not available here"),
+        ("mnist:full", None, "The link's dataset 'mnist:full' is not available here"),
+    ],
+)
 def test_only_ready_datasets_travel_in_links(raw, expected, problem):
     spec, warning = query_state.parse_dataset(raw)
     assert spec == expected
@@ -84,14 +100,27 @@ def test_only_ready_datasets_travel_in_links(raw, expected, problem):
 def test_train_links_round_trip():
     hp = hyperparams_for("Custom", {"hidden": "16, 8", "epochs": 3, "learning_rate": 0.0005, "early_stop": 0.9})
     params = query_state.train_params("custom", hp, "erosion", "default:small", 0.2, 7)
-    assert params == {"preset": "Custom", "hidden": "16,8", "learning_rate": "0.0005", "epochs": "3",
-                      "early_stop": "0.9", "pipeline": "erosion", "dataset": "default:small",
-                      "validation": "0.2", "seed": "7"}
+    assert params == {
+        "preset": "Custom",
+        "hidden": "16,8",
+        "learning_rate": "0.0005",
+        "epochs": "3",
+        "early_stop": "0.9",
+        "pipeline": "erosion",
+        "dataset": "default:small",
+        "validation": "0.2",
+        "seed": "7",
+    }
     link, problems = query_state.parse_train(params)
     assert problems == []
-    assert link == query_state.TrainLink(preset="Custom", form={"hidden": "16, 8", "learning_rate": 0.0005,
-                                                                "epochs": 3, "early_stop": "0.9"},
-                                         pipeline="erosion", dataset="default:small", validation=0.2, seed=7)
+    assert link == query_state.TrainLink(
+        preset="Custom",
+        form={"hidden": "16, 8", "learning_rate": 0.0005, "epochs": 3, "early_stop": "0.9"},
+        pipeline="erosion",
+        dataset="default:small",
+        validation=0.2,
+        seed=7,
+    )
     assert link.named_pipeline
     # Defaults are left out; an uploaded dataset never goes into a link.
     assert query_state.train_params("H", hyperparams_for("H"), None, "file:/x.npz", "test", 0) == {"preset": "H"}
@@ -99,9 +128,19 @@ def test_train_links_round_trip():
 
 def test_hostile_train_links_fall_back_value_by_value():
     link, problems = query_state.parse_train(
-        {"preset": "D", "epochs": "99999999999", "batch_size": "64", "hidden": "4096,4096", "seed": "-3",
-         "validation": "0.9", "dataset": "file:/etc/shadow", "pipeline": "[", "junk": "ignored"},
-        Limits(max_epochs=20))
+        {
+            "preset": "D",
+            "epochs": "99999999999",
+            "batch_size": "64",
+            "hidden": "4096,4096",
+            "seed": "-3",
+            "validation": "0.9",
+            "dataset": "file:/etc/shadow",
+            "pipeline": "[",
+            "junk": "ignored",
+        },
+        Limits(max_epochs=20),
+    )
     assert link == query_state.TrainLink(preset="D", form={"batch_size": 64})
     assert problems == [
         "Preset D fixes hidden: the link's value was not used.",
@@ -114,7 +153,8 @@ def test_hostile_train_links_fall_back_value_by_value():
     ]
     link, problems = query_state.parse_train({"preset": "Custom", "epochs": "30"}, Limits(max_epochs=5))
     assert link.form == {} and problems == [
-        "The link's epochs was not used (30 epochs is over this instance's limit of 5); it is 5."]
+        "The link's epochs was not used (30 epochs is over this instance's limit of 5); it is 5."
+    ]
     link, problems = query_state.parse_train({"preset": "Z" * 10_000})
     assert link.preset == "H" and problems[0].startswith("The link's preset was not used: The link's preset is")
 
@@ -137,15 +177,19 @@ def test_compact_pipelines_are_short_and_survive_hostile_edits():
     assert query_state.parse_pipeline(compact)[0].to_json() == pipeline.to_json()
     assert query_state.pipeline_param_text(NAMED_PIPELINES["erosion"]) == "erosion"
     bomb = "z." + base64.urlsafe_b64encode(zlib.compress(b"[" + b" " * 2_000_000 + b"]", 9)).decode()
-    for hostile, why in [("z.", "its compact form is damaged"), ("z.!!!!", "its compact form is damaged"),
-                         (compact[:-6], "its compact form is damaged"),
-                         (bomb, "it unpacks to more than 4,000 characters")]:
+    for hostile, why in [
+        ("z.", "its compact form is damaged"),
+        ("z.!!!!", "its compact form is damaged"),
+        (compact[:-6], "its compact form is damaged"),
+        (bomb, "it unpacks to more than 4,000 characters"),
+    ]:
         assert query_state.parse_pipeline(hostile) == (None, f"The link's pipeline was not used: {why}.")
     evil = "z." + base64.urlsafe_b64encode(zlib.compress(b'[{"step": "exec", "cmd": "rm"}]')).decode()
     assert query_state.parse_pipeline(evil)[1].startswith("The link's pipeline was not used: step 1")
 
 
 # ---- pages --------------------------------------------------------------------------------------
+
 
 def test_a_preprocess_link_opens_the_same_pipeline_and_dataset():
     at = open_with("preprocess", {"pipeline": CUSTOM_PIPELINE, "dataset": "default:small"})
@@ -179,8 +223,19 @@ def test_editing_after_a_link_is_not_undone_by_it():
 
 
 def test_a_train_link_fills_the_form():
-    at = open_with("train", {"preset": "custom", "hidden": "16,8", "epochs": "3", "optimizer": "sgd",
-                             "pipeline": "erosion", "validation": "0.2", "seed": "7", "dataset": "default:small"})
+    at = open_with(
+        "train",
+        {
+            "preset": "custom",
+            "hidden": "16,8",
+            "epochs": "3",
+            "optimizer": "sgd",
+            "pipeline": "erosion",
+            "validation": "0.2",
+            "seed": "7",
+            "dataset": "default:small",
+        },
+    )
     no_exceptions(at)
     assert not at.warning
     assert at.selectbox(key="train_preset").value == "Custom"
@@ -242,8 +297,10 @@ def test_run_links_on_runs_and_errors(tmp_path, page, key):
     assert at.selectbox(key=key).value == older
     assert not [w.value for w in at.warning if not w.value.startswith("No saliency map")]
     assert at.query_params["run"] == older
-    for raw, notice in (("../../etc/passwd", "The link's run was not used: not a run id"),
-                        ("0badc0de", "Run 0badc0de from the link is not")):
+    for raw, notice in (
+        ("../../etc/passwd", "The link's run was not used: not a run id"),
+        ("0badc0de", "Run 0badc0de from the link is not"),
+    ):
         at = open_with(page, {"run": raw})
         no_exceptions(at)
         assert warnings(at)[0].startswith(notice) and at.selectbox(key=key).value == newer
@@ -257,5 +314,6 @@ def test_runs_page_my_runs_is_every_run_in_single_user_mode(tmp_path):
     at.radio(key="runs_scope").set_value("My runs").run()
     no_exceptions(at)
     assert list(at.dataframe[0].value["id"]) == [newer, older]
-    assert at.selectbox(key="runs_selected").options[0] == (f"{newer} · default:tiny · raw dataset · G "
-                                                           "(finished, val_accuracy 0.4500)")
+    assert at.selectbox(key="runs_selected").options[0] == (
+        f"{newer} · default:tiny · raw dataset · G (finished, val_accuracy 0.4500)"
+    )

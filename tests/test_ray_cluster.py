@@ -1,5 +1,6 @@
 """Runs across Ray nodes and dispatcher restarts: a second node with its own empty folders, stop
 on that node, and a server killed mid-run while the cluster carries on."""
+
 from __future__ import annotations
 
 import functools
@@ -12,8 +13,8 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from core.execution.queue import JobQueue, launch_training
+from core.runs.store import FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
 from core.training.config import RunConfig
-from core.runs.store import FAILED, FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
 from tests.pages_support import ROOT
 from tests.ray_support import cluster_report, wait_for
 
@@ -32,13 +33,21 @@ def two_nodes(ray_session, tmp_path_factory):
 
     scratch = tmp_path_factory.mktemp("second-node")
     cluster.shutdown()
-    own = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False})
+    own = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False},
+    )
     os.environ["DIGITLAB_RAY_ADDRESS"] = own.address
     try:
-        node = own.add_node(num_cpus=1, resources={"second_node": 1}, env_vars={
-            "DIGITLAB_RUN_ROOT": str(scratch / "runs"), "DIGITLAB_CACHE_DIR": str(scratch / "cache"),
-            "DIGITLAB_DATA_DIR": str(scratch / "data")})
+        node = own.add_node(
+            num_cpus=1,
+            resources={"second_node": 1},
+            env_vars={
+                "DIGITLAB_RUN_ROOT": str(scratch / "runs"),
+                "DIGITLAB_CACHE_DIR": str(scratch / "cache"),
+                "DIGITLAB_DATA_DIR": str(scratch / "data"),
+            },
+        )
         own.wait_for_nodes()
         cluster.connect()
         yield own, node, scratch
@@ -72,11 +81,14 @@ def test_a_run_on_the_second_node_comes_home_with_epochs_predictions_and_model(s
 def test_stop_on_the_second_node(second_node, tmp_path):
     node, _ = second_node
     store = RunStore(tmp_path / "runs")
-    jobs = JobQueue(store, max_jobs=1, stop_grace=30.0,
-                    launcher=functools.partial(launch_training, resources={"second_node": 1}))
+    jobs = JobQueue(
+        store, max_jobs=1, stop_grace=30.0, launcher=functools.partial(launch_training, resources={"second_node": 1})
+    )
     run_id = jobs.submit(LONG)
-    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240), \
-        (store.get(run_id), cluster_report())
+    assert wait_for(lambda: jobs.dispatch() is not None and len(store.history(run_id)) >= 1, timeout=240), (
+        store.get(run_id),
+        cluster_report(),
+    )
     assert store.get(run_id).progress["node_id"] == node.node_id
     jobs.stop(run_id)
     run = jobs.wait(run_id, timeout=60)
@@ -100,8 +112,13 @@ def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts
     root = tmp_path / "runs"
     RunStore(root)
     # A server process that joins the module's cluster (DIGITLAB_RAY_ADDRESS is set) and trains.
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(root)], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(root)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         run_id = server.stdout.readline().strip()
         store = RunStore(root)
@@ -116,8 +133,9 @@ def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts
     run = store.get(run_id)
     assert run.status == RUNNING and run.pid == os.getpid(), (run, cluster_report())  # adopted: it trains on
     # Epochs go on arriving, those reported while no server listened included.
-    assert wait_for(lambda: restarted.dispatch() is not None and len(store.history(run_id)) > at_kill + 1,
-                    timeout=240), store.get(run_id)
+    assert wait_for(
+        lambda: restarted.dispatch() is not None and len(store.history(run_id)) > at_kill + 1, timeout=240
+    ), store.get(run_id)
     restarted.stop(run_id)
     run = restarted.wait(run_id, timeout=120)
     assert run.status == STOPPED and store.model_path(run_id).is_file()  # and it obeys the new server

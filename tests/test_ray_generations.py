@@ -2,6 +2,7 @@
 reconnecting) never hands the old Ray's actor handles to the new one: Ray would abort the whole
 process on a failed internal check (this once killed a test worker mid-suite). Run in a child
 process, so a regression is a clear failure here rather than a crashed test runner."""
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,15 @@ print("seen", seen, flush=True)
 
 def test_tasks_and_runs_work_in_a_second_ray_of_the_same_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITLAB_")}
-    env.update(PYTHONPATH=str(ROOT), DIGITLAB_CACHE_DIR=str(tmp_path / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp_path / "data"), DIGITLAB_RAY_CPUS="2", TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=500)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DIGITLAB_CACHE_DIR=str(tmp_path / "cache"),
+        DIGITLAB_DATA_DIR=str(tmp_path / "data"),
+        DIGITLAB_RAY_CPUS="2",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=500
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "seen [1, 'finished', 2, 'finished']" in done.stdout

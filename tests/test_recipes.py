@@ -1,6 +1,7 @@
 """Training recipes (learning-rate schedules, weight decay, label smoothing, the best epoch kept) and
 test-time augmentation: each knob reaches the Keras model, travels with the config (CLI, links, grids,
 titles, FIT RESULT), and nothing is chosen on the test set."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 
 from core import links
-from core.training.tta import SHIFTS, shift_images, tta_probabilities
 from core.commands import train as train_command
 from core.errors import DigitLabError
 from core.experiments.grid import GridSpec, pipeline_title, runs_frame
@@ -21,6 +21,7 @@ from core.training.fit import TrainingData, train
 from core.training.metrics import log_loss
 from core.training.models import build_model, get_preset, hyperparams_for
 from core.training.recipes import NAMED_RECIPES, parse_recipe, parse_recipes, recipe_suffix
+from core.training.tta import SHIFTS, shift_images, tta_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,15 @@ def small() -> TrainingData:
     rng = np.random.default_rng(0)
     x = rng.random((240, 28, 28), dtype=np.float32)
     y = np.arange(240) % 10
-    return TrainingData(x_train=x[:160], y_train=y[:160], x_val=x[160:200], y_val=y[160:200],
-                        x_test=x[200:], y_test=y[200:], val_is_test=False)
+    return TrainingData(
+        x_train=x[:160],
+        y_train=y[:160],
+        x_val=x[160:200],
+        y_val=y[160:200],
+        x_test=x[200:],
+        y_test=y[200:],
+        val_is_test=False,
+    )
 
 
 def held_out(preset: str = "D", seed: int = 0, tta: bool = False, **overrides) -> RunConfig:
@@ -55,6 +63,7 @@ class Epochs:
 
 
 # ---- each knob reaches the model ------------------------------------------------------------------
+
 
 def test_weight_decay_makes_adam_adamw_and_reaches_sgd():
     assert type(build_model(hyperparams_for("D")).optimizer) is keras.optimizers.Adam
@@ -87,8 +96,9 @@ def test_a_smoothed_run_trains_on_a_different_loss(small):
 
 def test_cosine_schedule_follows_keras_cosine_decay_per_epoch(small):
     out = train(held_out(epochs=4, lr_schedule="cosine", learning_rate=0.01), data=small)
-    assert out.learning_rates == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)],
-                                               rel=1e-5)
+    assert out.learning_rates == pytest.approx(
+        [0.01 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)], rel=1e-5
+    )
 
 
 def test_warmup_cosine_rises_for_a_tenth_of_the_steps_then_decays(small):
@@ -123,10 +133,11 @@ def test_best_epoch_stops_after_patience_epochs_without_a_better_one(small):
     out = train(held_out(preset="Custom", epochs=12, patience=2, learning_rate=0.01, hidden="256"), reporter, small)
     losses = [e["val_loss"] for e in reporter.epochs]
     assert len(losses) == out.metrics["best_epoch"] + 2 < 12
-    assert min(losses[out.metrics["best_epoch"]:]) >= losses[out.metrics["best_epoch"] - 1]
+    assert min(losses[out.metrics["best_epoch"] :]) >= losses[out.metrics["best_epoch"] - 1]
 
 
 # ---- nothing chosen on the test set ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("knob", [{"patience": 5}, {"lr_schedule": "plateau"}])
 def test_choosing_by_validation_while_validating_on_the_test_set_is_refused(knob, small):
@@ -147,6 +158,7 @@ def test_the_long_preset_needs_a_held_out_split():
 
 # ---- the knobs travel with the config -----------------------------------------------------------------
 
+
 def test_old_configs_read_with_the_knobs_off():
     d = RunConfig.build("default:tiny", "raw", "D").to_dict()
     for knob in ("weight_decay", "label_smoothing", "patience"):
@@ -160,24 +172,58 @@ def test_old_configs_read_with_the_knobs_off():
 
 def test_title_and_fit_result_line_name_the_recipe():
     config = held_out(lr_schedule="warmup-cosine", weight_decay=0.0005, label_smoothing=0.1, patience=4)
-    assert config.title.endswith(" · D · warmup-cosine, weight decay 0.0005, label smoothing 0.1, "
-                                 "best epoch (patience 4)")
+    assert config.title.endswith(
+        " · D · warmup-cosine, weight decay 0.0005, label smoothing 0.1, best epoch (patience 4)"
+    )
     assert held_out().title == "default:tiny · raw dataset · D"
-    line = fit_result_line({"loss": 0.1, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.8,
-                            "recipe": "weight decay 0.0005", "best_epoch": 7, "epochs": 12})
+    line = fit_result_line(
+        {
+            "loss": 0.1,
+            "accuracy": 0.9,
+            "val_loss": 0.2,
+            "val_accuracy": 0.8,
+            "recipe": "weight decay 0.0005",
+            "best_epoch": 7,
+            "epochs": 12,
+        }
+    )
     assert line.endswith("val_accuracy: 0.8000 · recipe: weight decay 0.0005 · best epoch 7 of 12")
 
 
 def test_cli_flags_make_the_config():
     parser = argparse.ArgumentParser()
     train_command.register(parser.add_subparsers())
-    args = parser.parse_args(["train", "--dataset", "default", "--size", "tiny", "--preset", "CNN-BN",
-                              "--lr-schedule", "plateau", "--weight-decay", "0.001", "--label-smoothing", "0.1",
-                              "--patience", "5", "--validation", "0.1", "--tta"])
+    args = parser.parse_args(
+        [
+            "train",
+            "--dataset",
+            "default",
+            "--size",
+            "tiny",
+            "--preset",
+            "CNN-BN",
+            "--lr-schedule",
+            "plateau",
+            "--weight-decay",
+            "0.001",
+            "--label-smoothing",
+            "0.1",
+            "--patience",
+            "5",
+            "--validation",
+            "0.1",
+            "--tta",
+        ]
+    )
     config = train_command.config_from_args(args)
     hp = config.hyperparams
     assert (hp.lr_schedule, hp.weight_decay, hp.label_smoothing, hp.patience, config.tta) == (
-        "plateau", 0.001, 0.1, 5, True)
+        "plateau",
+        0.001,
+        0.1,
+        5,
+        True,
+    )
     args = parser.parse_args(["train", "--dataset", "default", "--size", "tiny", "--patience", "5"])
     with pytest.raises(DigitLabError, match="validates on the test set"):
         train_command.config_from_args(args)
@@ -201,18 +247,47 @@ def test_recipes_are_a_grid_dimension_with_rows_of_their_own():
     assert parse_recipe("all").compact == "all"
     with pytest.raises(DigitLabError, match="a recipe sets only"):
         parse_recipe("epochs=3")
-    spec = GridSpec(dataset="default:tiny", pipelines=("raw",), presets=("D", "CNN-BN"), seeds=(0,), epochs=2,
-                    validation=0.1, recipes=parse_recipes("off,schedule,best-epoch"))
+    spec = GridSpec(
+        dataset="default:tiny",
+        pipelines=("raw",),
+        presets=("D", "CNN-BN"),
+        seeds=(0,),
+        epochs=2,
+        validation=0.1,
+        recipes=parse_recipes("off,schedule,best-epoch"),
+    )
     configs = spec.configs()
     assert spec.size == len(configs) == 6
-    assert [c.hyperparams.lr_schedule for c in configs] == ["constant", "warmup-cosine", "constant",
-                                                            "cosine", "warmup-cosine", "cosine"]
+    assert [c.hyperparams.lr_schedule for c in configs] == [
+        "constant",
+        "warmup-cosine",
+        "constant",
+        "cosine",
+        "warmup-cosine",
+        "cosine",
+    ]
     assert [c.hyperparams.patience for c in configs] == [0, 0, 10, 0, 0, 10]
     assert all(c.hyperparams.epochs == 2 for c in configs)
     assert [recipe_suffix(c.preset, c.hyperparams) for c in configs[:3]] == [
-        "", "warmup-cosine", "best epoch (patience 10)"]
-    runs = [Run(id=f"{i:08x}", status="queued", created=0.0, started=None, finished=None, error=None, config=c,
-                dataset=c.dataset, pipeline_label=c.pipeline_label, preset=c.preset) for i, c in enumerate(configs)]
+        "",
+        "warmup-cosine",
+        "best epoch (patience 10)",
+    ]
+    runs = [
+        Run(
+            id=f"{i:08x}",
+            status="queued",
+            created=0.0,
+            started=None,
+            finished=None,
+            error=None,
+            config=c,
+            dataset=c.dataset,
+            pipeline_label=c.pipeline_label,
+            preset=c.preset,
+        )
+        for i, c in enumerate(configs)
+    ]
     assert list(runs_frame(runs)["pipeline"][:3]) == ["raw", "raw + warmup-cosine", "raw + best epoch (patience 10)"]
     assert pipeline_title("raw + augmentation + warmup-cosine").endswith(" + augmentation + warmup-cosine")
     with pytest.raises(DigitLabError, match="validates on the test set"):
@@ -221,6 +296,7 @@ def test_recipes_are_a_grid_dimension_with_rows_of_their_own():
 
 
 # ---- test-time augmentation ------------------------------------------------------------------------
+
 
 def test_shifts_move_whole_pixels_and_fill_with_background():
     x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4) + 1

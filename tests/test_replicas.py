@@ -1,6 +1,7 @@
 """Dashboard replicas over one store (core.store): dispatchers in separate processes share the job
 table, each job is claimed once, and a replica killed mid-run leaves its runs to another, which
 finishes collecting them. On SQLite and on a real PostgreSQL (the ``pg_database`` fixture)."""
+
 from __future__ import annotations
 
 import os
@@ -58,11 +59,26 @@ def test_replicas_claim_each_of_500_jobs_exactly_once(lab_db, request):
     db = database(lab_db)
     now = time.time()
     with db.write() as conn:
-        conn.execute(insert(jobs), [{"id": f"job{i:05d}", "kind": "demo", "pool": job_table.TASKS, "state": "queued",
-                                     "created": now + i * 1e-6} for i in range(n)])
+        conn.execute(
+            insert(jobs),
+            [
+                {
+                    "id": f"job{i:05d}",
+                    "kind": "demo",
+                    "pool": job_table.TASKS,
+                    "state": "queued",
+                    "created": now + i * 1e-6,
+                }
+                for i in range(n)
+            ],
+        )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    replicas = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(lab_db)], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, str(lab_db)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     claimed = [out.split() for out, _ in (p.communicate(timeout=300) for p in replicas)]
     assert [p.returncode for p in replicas] == [0, 0, 0]
     every = [job_id for ids in claimed for job_id in ids]
@@ -90,11 +106,18 @@ def test_replicas_a_killed_replica_runs_finish_and_are_collected_by_the_other(la
     config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 100, "batch_size": 8})
     run_ids = [store.create(config, owner=f"code:{name}").id for name in ("amal", "badr")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGITLAB_RAY_ADDRESS": ray_session.address}
-    first = subprocess.Popen([sys.executable, "-c", REPLICA, str(lab_db)], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", REPLICA, str(lab_db)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert wait_for(lambda: all(len(store.history(r)) >= 1 for r in run_ids), timeout=300), \
-            [store.get(r) for r in run_ids]
+        assert wait_for(lambda: all(len(store.history(r)) >= 1 for r in run_ids), timeout=300), [
+            store.get(r) for r in run_ids
+        ]
         assert {store.get(r).pid for r in run_ids} == {first.pid}  # the first replica holds both
     finally:
         first.send_signal(signal.SIGKILL)  # the replica dies mid-lesson

@@ -1,5 +1,6 @@
 """What a student tripped over on a first tour (issue 16), checked page by page with AppTest; the
 browser-only parts (clipping, rendering) are in tests/e2e/test_rough_edges.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,6 @@ from core.runs.store import STOPPED, RunStore
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import chart_specs, open_app_page
 from ui import state
-
 
 pytestmark = pytest.mark.usefixtures("page_env")
 
@@ -50,12 +50,13 @@ def test_label_search_time_is_estimated_from_the_data_size():
 
 
 def test_a_stopped_runs_view_says_which_epochs_weights_it_kept(tmp_path):
-    from core.training.models import hyperparams_for
     from core.training.config import RunConfig
+    from core.training.models import hyperparams_for
 
     store = RunStore(tmp_path / "runs")
-    run = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 5})),
-                       status="running")
+    run = store.create(
+        RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": 5})), status="running"
+    )
     store.finish(run.id, STOPPED, {"epochs": 2, "kept_epoch": 2, "val_accuracy": 0.5, "test_accuracy": 0.5})
     text = describe.ended_text(store.get(run.id))
     assert text == "Stopped after 2 epochs; the model is as it was after epoch 2"  # issue 24 item 17: at a glance
@@ -76,9 +77,11 @@ def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_
     # workers it can otherwise end within the page's first run (which then rightly switches).
     gate = tmp_path / "gate"
     kind = dataset_fill.DRAW_TASK
-    monkeypatch.setattr(dataset_fill, "DRAW_TASK",
-                        tasks.TaskKind(kind.name, functools.partial(gated, kind.work, str(gate)),
-                                       kind.collect, kind.cpus))
+    monkeypatch.setattr(
+        dataset_fill,
+        "DRAW_TASK",
+        tasks.TaskKind(kind.name, functools.partial(gated, kind.work, str(gate)), kind.collect, kind.cpus),
+    )
     # Ray up first: on a loaded machine its start can miss its window, and the page then (by design)
     # draws the size itself; this test is about the drawing in the background.
     cluster.connect()
@@ -93,4 +96,3 @@ def test_a_fresh_machine_opens_on_the_tiny_default_and_switches_when_the_bigger_
     no_exceptions(at)
     assert at.session_state[state.DATASET_SPEC] == "default:small"
     assert [m.value for m in at.metric][:2] == ["6,000", "1,000"] and not at.info
-

@@ -1,8 +1,9 @@
 """The run store: ids, lifecycle, history, artifacts, restart safety, broken runs, deletion."""
+
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -11,13 +12,22 @@ import time
 import numpy as np
 import pytest
 
-from core.store import jobs
-from core.runs import store as runs
 from core.errors import DigitLabError
-from core.training.models import hyperparams_for
+from core.runs import store as runs
+from core.runs.store import (
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    RunStore,
+    fit_result_line,
+    format_metric,
+    validate_run_id,
+)
+from core.store import jobs
 from core.training.config import RunConfig
-from core.runs.store import (FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, fit_result_line, format_metric,
-                       validate_run_id)
+from core.training.models import hyperparams_for
 
 CONFIG = RunConfig("default:tiny", "[]", "raw", "H", hyperparams_for("H", {"epochs": 2}))
 
@@ -35,12 +45,32 @@ def finished_run(store: RunStore, accuracy: float = 0.9) -> str:
     assert store.claim_next(max_jobs=1).id == run.id
     store.set_pid(run.id, 1)
     for epoch in (1, 2):
-        store.add_epoch(run.id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": accuracy - 0.1 / epoch,
-                                 "val_loss": 1.2 / epoch, "val_accuracy": accuracy - 0.2 / epoch, "seconds": 0.5})
+        store.add_epoch(
+            run.id,
+            {
+                "epoch": epoch,
+                "loss": 1.0 / epoch,
+                "accuracy": accuracy - 0.1 / epoch,
+                "val_loss": 1.2 / epoch,
+                "val_accuracy": accuracy - 0.2 / epoch,
+                "seconds": 0.5,
+            },
+        )
     store.save_model(run.id, FakeModel())
     store.save_array(run.id, runs.PREDICTIONS_NAME, np.full((3, 10), 0.1, np.float32))
-    store.finish(run.id, FINISHED, {"loss": 0.5, "accuracy": accuracy, "val_loss": 0.6, "val_accuracy": 0.8,
-                                    "test_accuracy": 0.8, "epochs": 2, "seconds": 1.0})
+    store.finish(
+        run.id,
+        FINISHED,
+        {
+            "loss": 0.5,
+            "accuracy": accuracy,
+            "val_loss": 0.6,
+            "val_accuracy": 0.8,
+            "test_accuracy": 0.8,
+            "epochs": 2,
+            "seconds": 1.0,
+        },
+    )
     return run.id
 
 
@@ -86,11 +116,13 @@ def test_progress_epochs_and_stop_flag(tmp_path):
     store.claim_next(1)
     assert store.update_progress(run.id, {"phase": "training", "epoch": 1, "batch": 3, "batches": 10}) is False
     assert store.get(run.id).progress["batch"] == 3 and "updated" in store.get(run.id).progress
-    store.add_epoch(run.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
-                             "seconds": 1.5})
+    store.add_epoch(
+        run.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "seconds": 1.5}
+    )
     hist = store.history(run.id)
-    assert hist.to_dict("records") == [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6,
-                                        "val_accuracy": 0.7, "seconds": 1.5}]
+    assert hist.to_dict("records") == [
+        {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "seconds": 1.5}
+    ]
     live = store.table().iloc[0]  # a running run shows its latest epoch
     assert (live["status"], live["epochs"], live["val_accuracy"]) == (RUNNING, 1, 0.7)
     assert store.request_stop(run.id).stop_requested
@@ -116,8 +148,13 @@ def test_finished_run_has_artifacts_table_row_and_result_json(tmp_path):
     assert (tmp_path / run_id / "result.json").is_file()
     assert not list((tmp_path / run_id).glob(".tmp-*"))  # atomic writes leave no temporaries
     row = store.table().iloc[0]
-    assert (row["id"], row["status"], row["preset"], row["pipeline"], row["epochs"]) == (run_id, FINISHED, "H",
-                                                                                       "raw", 2)
+    assert (row["id"], row["status"], row["preset"], row["pipeline"], row["epochs"]) == (
+        run_id,
+        FINISHED,
+        "H",
+        "raw",
+        2,
+    )
     assert row["val_accuracy"] == 0.8
     assert fit_result_line(run.metrics) == "loss: 0.5000 - accuracy: 0.9000 - val_loss: 0.6000 - val_accuracy: 0.8000"
 
@@ -125,7 +162,8 @@ def test_finished_run_has_artifacts_table_row_and_result_json(tmp_path):
 def test_fit_result_line_formats_like_keras():
     assert format_metric(6.0452e-04) == "6.0452e-04"
     assert fit_result_line({"loss": 0.0113, "accuracy": 0.9963, "val_loss": 0.0999, "val_accuracy": 0.9811}) == (
-        "loss: 0.0113 - accuracy: 0.9963 - val_loss: 0.0999 - val_accuracy: 0.9811")
+        "loss: 0.0113 - accuracy: 0.9963 - val_loss: 0.0999 - val_accuracy: 0.9811"
+    )
     assert fit_result_line({"loss": 0.5}) == "loss: 0.5000"
 
 

@@ -1,4 +1,5 @@
 """core.runs.describe: what the pages and the CLI say about runs, from Run records alone."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,15 +13,28 @@ METRICS = {"loss": 0.0113, "accuracy": 0.9963, "val_loss": 0.0999, "val_accuracy
 
 def run(status: str = FINISHED, **fields) -> Run:
     """A run record as the store lists it (no folder behind it)."""
-    base = dict(id="r1", status=status, created=1000.0, started=None, finished=None, error=None,
-                config=RunConfig.build("default:tiny", "raw", "D"), dataset="default:tiny",
-                pipeline_label="raw dataset", preset="D")
+    base = dict(
+        id="r1",
+        status=status,
+        created=1000.0,
+        started=None,
+        finished=None,
+        error=None,
+        config=RunConfig.build("default:tiny", "raw", "D"),
+        dataset="default:tiny",
+        pipeline_label="raw dataset",
+        preset="D",
+    )
     return Run(**{**base, **fields})
 
 
 def test_fit_result_entries_and_report_are_the_reports_block():
-    assert describe.fit_result_entry("raw dataset", "loss: 1.0", "(note)") == "## raw dataset\n#### loss: 1.0\n#### (note)"
-    assert describe.fit_result_report(["## a\n#### x", "## b\n#### y"]) == "## FIT RESULT ##\n## a\n#### x\n## b\n#### y"
+    assert (
+        describe.fit_result_entry("raw dataset", "loss: 1.0", "(note)") == "## raw dataset\n#### loss: 1.0\n#### (note)"
+    )
+    assert (
+        describe.fit_result_report(["## a\n#### x", "## b\n#### y"]) == "## FIT RESULT ##\n## a\n#### x\n## b\n#### y"
+    )
     assert describe.fit_result_report([]) == "## FIT RESULT ##"
 
 
@@ -28,7 +42,8 @@ def test_a_runs_fit_result_block_with_its_id_and_the_leaky_figure():
     finished = run(metrics={**METRICS, "epochs": 3, "leaky_val_loss": 0.05, "leaky_val_accuracy": 0.99})
     assert describe.fit_result_block(finished) == (
         "## raw dataset\n#### loss: 0.0113 - accuracy: 0.9963 - val_loss: 0.0999 - val_accuracy: 0.9811\n"
-        "#### (leaky protocol, uses test labels: val_loss: 0.0500 - val_accuracy: 0.9900)")
+        "#### (leaky protocol, uses test labels: val_loss: 0.0500 - val_accuracy: 0.9900)"
+    )
     assert describe.fit_result_block(finished, with_id=True).startswith("## raw dataset  [run r1, D]\n")
     assert describe.fit_result_block(run(RUNNING)) is None  # no epoch yet
     text = describe.runs_fit_result([finished, run(QUEUED, id="r2")])
@@ -37,11 +52,16 @@ def test_a_runs_fit_result_block_with_its_id_and_the_leaky_figure():
 
 
 def test_status_ended_and_duration_texts():
-    assert describe.status_text(run(QUEUED, queue_position=2)) == "queued #2, start time unknown (no finished run like it yet)"
+    assert (
+        describe.status_text(run(QUEUED, queue_position=2))
+        == "queued #2, start time unknown (no finished run like it yet)"
+    )
     assert describe.status_text(run(RUNNING, progress={"epoch": 3, "epochs": 10})) == "running 3/10"
     assert describe.status_text(run(FINISHED, problem="model missing")) == "finished (broken)"
-    assert describe.ended_text(run(metrics={"epochs": 2, "seconds": 61.0, "early_stopped_epoch": 2})) == \
-        "Finished: 2 epochs (early stop at epoch 2) in 1 min 01 s of training"
+    assert (
+        describe.ended_text(run(metrics={"epochs": 2, "seconds": 61.0, "early_stopped_epoch": 2}))
+        == "Finished: 2 epochs (early stop at epoch 2) in 1 min 01 s of training"
+    )
     assert describe.ended_text(run(FAILED, error="out of memory")) == "Failed: out of memory"
     assert describe.ended_text(run(STOPPED, metrics={"epochs": 1})) == "Stopped after 1 epoch"
     assert describe.duration_text(float("nan")) == "?"
@@ -65,8 +85,15 @@ def test_runs_and_queue_tables_show_names_never_paths():
     queued = run(QUEUED, queue_position=1, dataset="file:/srv/cache/uploads/abc.npz", created=0.0)
     row = describe.queue_table([queued]).iloc[0]
     assert row["position"] == 1 and "/srv" not in row["dataset"] and row["start"].startswith("start time unknown")
-    assert list(describe.queue_table([]).columns) == ["position", "id", "dataset", "pipeline", "preset", "waiting",
-                                                      "start"]
+    assert list(describe.queue_table([]).columns) == [
+        "position",
+        "id",
+        "dataset",
+        "pipeline",
+        "preset",
+        "waiting",
+        "start",
+    ]
 
 
 def test_notes_on_training_only_steps_and_the_leaky_protocol():
@@ -89,8 +116,12 @@ class _Histories:
 
 
 def test_overlay_history_reads_any_source_and_a_live_view_ends_with_its_run():
-    source = _Histories({"r1": pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.5, 0.6]}),
-                         "r2": pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds"])})
+    source = _Histories(
+        {
+            "r1": pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.5, 0.6]}),
+            "r2": pd.DataFrame(columns=["epoch", *METRIC_NAMES, "seconds"]),
+        }
+    )
     frame = describe.overlay_history(source, [run(id="r1"), run(id="r2")])
     assert list(frame["run"]) == ["r1 · raw dataset · D"] * 2
     assert describe.overlay_history(source, [run(id="r2")]).empty

@@ -4,30 +4,43 @@ bounded before anything is inflated, server paths stay inside their folders, ses
 Bombs are real archives (built in tests/hostile_files.py); memory is what ``tracemalloc`` saw
 allocated while the loader refused them (NumPy's buffers included).
 """
+
 from __future__ import annotations
 
 import ast
 import io
 import os
 import struct
-import zipfile
 import tracemalloc
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets_samples import CSV_NAMES, IDX_NAMES, csv_files, idx_files, png_files, sample_arrays, zip_bytes
 
 from core.datasets import load_files, load_from_data_dir, load_spec, save_upload
 from core.datasets.archive import MAX_MEMBERS, MAX_TOTAL_BYTES
 from core.datasets.sources import MAX_GUNZIP_BYTES
 from core.errors import DigitLabError
-from core.training.config import RunConfig
 from core.runs.store import PREDICTIONS_NAME, RUNNING, RunStore, validate_run_id
-from datasets_samples import CSV_NAMES, IDX_NAMES, csv_files, idx_files, png_files, sample_arrays, zip_bytes
-from tests.hostile_files import (MIB, RawMember, central_directory_bomb, deflated_zeros, good_arrays, npy_header,
-                                 npz_bytes, pickle_tripwire, png_claiming, raw_zip, stored_member, zeros_member)
+from core.training.config import RunConfig
+from tests.hostile_files import (
+    MIB,
+    RawMember,
+    central_directory_bomb,
+    deflated_zeros,
+    good_arrays,
+    npy_header,
+    npz_bytes,
+    pickle_tripwire,
+    png_claiming,
+    raw_zip,
+    stored_member,
+    zeros_member,
+)
 from tests.pages_support import ROOT, isolate_env, no_exceptions, open_page
 
 #: What refusing a hostile file may allocate, whatever it claims to hold.
@@ -54,6 +67,7 @@ def refused(files: dict[str, bytes], name: str = "upload") -> DigitLabError:
 
 # ---- uploads are data, never code ------------------------------------------------------------------
 
+
 def test_an_npz_holding_an_object_array_is_refused_and_never_unpickled(tmp_path):
     tripwire = tmp_path / "unpickled"
     arrays = good_arrays()
@@ -76,16 +90,24 @@ def test_an_npz_member_that_is_a_bare_pickle_is_refused(tmp_path):
 
 def test_a_keras_model_upload_is_not_a_dataset():
     """A .keras file is a zip of config.json and weights: the loaders see an unknown format."""
-    model = zip_bytes({"metadata.json": b'{"keras_version": "3.15.1"}',
-                       "config.json": b'{"class_name": "Sequential", "config": {"layers": []}}',
-                       "model.weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64)})
+    model = zip_bytes(
+        {
+            "metadata.json": b'{"keras_version": "3.15.1"}',
+            "config.json": b'{"class_name": "Sequential", "config": {"layers": []}}',
+            "model.weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
+        }
+    )
     err = refused({"model.keras": model})
     assert err.file == "model.keras" and "cannot tell the dataset format" in err.problem
 
 
 def _project_sources() -> list[Path]:
-    return [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
-            *sorted((ROOT / "core").rglob("*.py"))]
+    return [
+        ROOT / "app.py",
+        *sorted((ROOT / "pages").glob("*.py")),
+        *sorted((ROOT / "ui").glob("*.py")),
+        *sorted((ROOT / "core").rglob("*.py")),
+    ]
 
 
 def _dotted(node: ast.AST) -> str:
@@ -104,8 +126,9 @@ def test_no_code_path_unpickles_or_loads_a_model_unsafely():
         for node in ast.walk(ast.parse(path.read_text(), where)):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                if any(m.split(".")[0] in ("pickle", "dill", "joblib", "marshal", "shelve", "cloudpickle")
-                       for m in modules):
+                if any(
+                    m.split(".")[0] in ("pickle", "dill", "joblib", "marshal", "shelve", "cloudpickle") for m in modules
+                ):
                     problems.append(f"{where}:{node.lineno} imports {modules}")
             if not isinstance(node, ast.Call):
                 continue
@@ -115,8 +138,13 @@ def test_no_code_path_unpickles_or_loads_a_model_unsafely():
                 flag = keywords.get("allow_pickle")
                 if not (isinstance(flag, ast.Constant) and flag.value is False):
                     problems.append(f"{where}:{node.lineno} np.load without allow_pickle=False")
-            if name in ("eval", "exec", "pd.read_pickle", "pickle.loads", "enable_unsafe_deserialization") \
-                    or name.endswith(".enable_unsafe_deserialization"):
+            if name in (
+                "eval",
+                "exec",
+                "pd.read_pickle",
+                "pickle.loads",
+                "enable_unsafe_deserialization",
+            ) or name.endswith(".enable_unsafe_deserialization"):
                 problems.append(f"{where}:{node.lineno} calls {name}")
             if "safe_mode" in keywords:
                 problems.append(f"{where}:{node.lineno} passes safe_mode")
@@ -138,10 +166,12 @@ def test_a_model_or_pickle_uploaded_on_the_data_page_is_refused_as_data(monkeypa
     """Whatever types the uploader lets through, a model or a pickle is only ever parsed as data."""
     isolate_env(monkeypatch, tmp_path)
     tripwire = tmp_path / "unpickled"
-    content = {"model.keras": zip_bytes({"config.json": b"{}", "model.weights.h5": b"\x89HDF\r\n\x1a\n"}),
-               "weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
-               "data.pkl": pickle_tripwire(str(tripwire)),
-               "arrays.npy": npz_bytes(y=np.array([pickle_tripwire(str(tripwire))], dtype=object))}[name]
+    content = {
+        "model.keras": zip_bytes({"config.json": b"{}", "model.weights.h5": b"\x89HDF\r\n\x1a\n"}),
+        "weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
+        "data.pkl": pickle_tripwire(str(tripwire)),
+        "arrays.npy": npz_bytes(y=np.array([pickle_tripwire(str(tripwire))], dtype=object)),
+    }[name]
     at = open_page("data")
     at.radio[0].set_value("Upload files").run()
     types = {t.lower().lstrip(".") for t in at.get("file_uploader")[0].proto.type}
@@ -172,9 +202,17 @@ def test_run_models_load_in_keras_safe_mode(tmp_path):
 
 # ---- archives and images: bounded before inflating ---------------------------------------------------
 
-@pytest.mark.parametrize("member", ["../csvTrainImages 60k.csv", "top/../../csvTrainImages 60k.csv",
-                                    "/etc/csvTrainImages 60k.csv", "C:/csvTrainImages 60k.csv",
-                                    "..\\csvTrainImages 60k.csv"])
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "../csvTrainImages 60k.csv",
+        "top/../../csvTrainImages 60k.csv",
+        "/etc/csvTrainImages 60k.csv",
+        "C:/csvTrainImages 60k.csv",
+        "..\\csvTrainImages 60k.csv",
+    ],
+)
 def test_zip_members_that_climb_out_are_refused(member):
     files = {name: data for name, data in csv_files(sample_arrays()).items()}
     files[member] = files.pop(CSV_NAMES["train_images"])
@@ -198,8 +236,10 @@ def test_a_zip_bomb_is_refused_before_inflating():
     with allocations() as used:
         err = refused({"bomb.zip": bomb})
     assert err.file == "bomb.zip"
-    assert err.problem == (f"archive would inflate to {4 * 300 * MIB:,} bytes, more than the limit of "
-                           f"{MAX_TOTAL_BYTES:,} (DIGITLAB_MAX_DATASET_MB)")
+    assert err.problem == (
+        f"archive would inflate to {4 * 300 * MIB:,} bytes, more than the limit of "
+        f"{MAX_TOTAL_BYTES:,} (DIGITLAB_MAX_DATASET_MB)"
+    )
     assert used["peak"] < SMALL
 
 
@@ -240,11 +280,17 @@ def _gzip_idx_bomb(images: int, zeros_mib: int) -> bytes:
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + stream + struct.pack("<II", crc, size & 0xFFFFFFFF)
 
 
-@pytest.mark.parametrize("images, problem", [
-    (2_000_000, f"the header announces 2,000,000 x 28 x 28 bytes of data, more than this instance's limit "
-                f"of {MAX_GUNZIP_BYTES:,} (DIGITLAB_MAX_DATASET_MB)"),
-    (20, f"{MIB:,} bytes more than the header announces"),  # a modest header, 400 MiB behind it
-])
+@pytest.mark.parametrize(
+    "images, problem",
+    [
+        (
+            2_000_000,
+            f"the header announces 2,000,000 x 28 x 28 bytes of data, more than this instance's limit "
+            f"of {MAX_GUNZIP_BYTES:,} (DIGITLAB_MAX_DATASET_MB)",
+        ),
+        (20, f"{MIB:,} bytes more than the header announces"),  # a modest header, 400 MiB behind it
+    ],
+)
 def test_a_gzip_bomb_inflates_no_further_than_its_header_announces(images, problem):
     files = idx_files(sample_arrays())
     bomb = _gzip_idx_bomb(images, 400)
@@ -274,6 +320,7 @@ def test_a_png_claiming_100000_by_100000_pixels_is_refused_before_decoding(monke
 
 # ---- server paths ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def folders(monkeypatch, tmp_path) -> dict[str, Path]:
     """A data folder with one good dataset, a cache folder, and a dataset outside both."""
@@ -296,8 +343,17 @@ def test_a_dataset_in_the_data_folder_loads(folders):
     assert len(load_from_data_dir("good.npz").x_train) == 20
 
 
-@pytest.mark.parametrize("relative", ["../outside/secret.npz", "sub/../../outside/secret.npz", "link.npz",
-                                      "linked-folder", "mixed", "mixed/csvTrainImages 60k.csv"])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "../outside/secret.npz",
+        "sub/../../outside/secret.npz",
+        "link.npz",
+        "linked-folder",
+        "mixed",
+        "mixed/csvTrainImages 60k.csv",
+    ],
+)
 def test_reading_the_server_disk_stays_inside_the_data_folder(folders, relative):
     data, outside = folders["data"], folders["outside"]
     (data / "sub").mkdir()
@@ -325,8 +381,12 @@ def test_dataset_specs_follow_files_only_into_the_cache_and_data_folders(folders
     cache, outside = folders["cache"], folders["outside"]
     (cache / "uploads").mkdir()
     (cache / "uploads" / "planted.npz").symlink_to(outside / "secret.npz")
-    for spec in (f"file:{outside / 'secret.npz'}", f"file:{cache}/../outside/secret.npz",
-                 f"file:{cache / 'uploads' / 'planted.npz'}", "file:/etc/passwd"):
+    for spec in (
+        f"file:{outside / 'secret.npz'}",
+        f"file:{cache}/../outside/secret.npz",
+        f"file:{cache / 'uploads' / 'planted.npz'}",
+        "file:/etc/passwd",
+    ):
         with pytest.raises(DigitLabError, match="refused"):
             load_spec(spec)
     spec = save_upload(load_files({"mine.npz": npz_bytes(**good_arrays())}, "mine.npz"))
@@ -334,8 +394,22 @@ def test_dataset_specs_follow_files_only_into_the_cache_and_data_folders(folders
     assert load_spec(spec).name == "mine.npz"
 
 
-EVIL_IDS = ["../x", "..", "/etc", "0a1b2c3d/../../x", "0a1b2c3d/..", "", None, 12345678, "0a1b2c3d\n",
-            "0A1B2C3D", "0a1b2c3", "0a1b2c3d0", " 0a1b2c3d", "0a1b2c3\u0000"]
+EVIL_IDS = [
+    "../x",
+    "..",
+    "/etc",
+    "0a1b2c3d/../../x",
+    "0a1b2c3d/..",
+    "",
+    None,
+    12345678,
+    "0a1b2c3d\n",
+    "0A1B2C3D",
+    "0a1b2c3",
+    "0a1b2c3d0",
+    " 0a1b2c3d",
+    "0a1b2c3\u0000",
+]
 
 
 @pytest.mark.parametrize("run_id", EVIL_IDS)
@@ -347,9 +421,17 @@ def test_a_run_id_from_a_request_never_reaches_outside_the_run_root(tmp_path, ru
     (sentinel / "keep.txt").write_text("keep")
     with pytest.raises(DigitLabError, match="not a run id"):
         validate_run_id(run_id)
-    for call in (store.get, store.folder, store.history, store.delete, store.request_stop, store.predictions,
-                 store.epoch_predictions, store.model_path,
-                 lambda r: store.set_pid(r, os.getpid())):
+    for call in (
+        store.get,
+        store.folder,
+        store.history,
+        store.delete,
+        store.request_stop,
+        store.predictions,
+        store.epoch_predictions,
+        store.model_path,
+        lambda r: store.set_pid(r, os.getpid()),
+    ):
         with pytest.raises(DigitLabError, match="not a run id"):
             call(run_id)
     assert (sentinel / "keep.txt").read_text() == "keep"
@@ -369,6 +451,7 @@ def test_run_arrays_are_written_only_under_their_fixed_names(tmp_path):
 
 # ---- sessions ----------------------------------------------------------------------------------------
 
+
 def test_each_session_sees_its_own_upload_while_runs_are_shared(monkeypatch, tmp_path):
     """Two browser sessions: one uploads, the other keeps the default dataset; both list the same runs.
 
@@ -378,8 +461,9 @@ def test_each_session_sees_its_own_upload_while_runs_are_shared(monkeypatch, tmp
     isolate_env(monkeypatch, tmp_path)
     alice, bob = open_page("data"), open_page("data")
     alice.radio[0].set_value("Upload files").run()
-    alice.get("file_uploader")[0].set_value(("alice.npz", npz_bytes(**good_arrays(40, 20)),
-                                             "application/octet-stream")).run()
+    alice.get("file_uploader")[0].set_value(
+        ("alice.npz", npz_bytes(**good_arrays(40, 20)), "application/octet-stream")
+    ).run()
     next(b for b in alice.button if b.label == "Load upload").click().run()
     no_exceptions(alice)
     assert [m.value for m in alice.metric][:2] == ["40", "20"]

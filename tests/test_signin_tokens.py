@@ -1,5 +1,6 @@
 """Class-code sign-in tokens (core.classroom.tokens) and per-person workspaces
 (core.classroom.workspace): forged, altered, expired and old-code tokens are refused."""
+
 from __future__ import annotations
 
 import base64
@@ -20,9 +21,17 @@ NOW = 1_800_000_000
 @pytest.fixture
 def config(tmp_path) -> Settings:
     base = Settings.from_env()
-    return Settings(**{**base.__dict__, "cache_dir": tmp_path / "cache", "run_root": tmp_path / "runs",
-                       "class_code": "owl-42",
-                       "teacher_code": "heron-7", "teachers": frozenset({"ms teacher"}), "signin_hours": 12.0})
+    return Settings(
+        **{
+            **base.__dict__,
+            "cache_dir": tmp_path / "cache",
+            "run_root": tmp_path / "runs",
+            "class_code": "owl-42",
+            "teacher_code": "heron-7",
+            "teachers": frozenset({"ms teacher"}),
+            "signin_hours": 12.0,
+        }
+    )
 
 
 def _with(config: Settings, **kw) -> Settings:
@@ -58,12 +67,15 @@ def test_forged_and_altered_tokens_are_refused(config):
     token = tokens.make_token("Amal", config=config, now=NOW)
     signature = token.split(".")[1]
     forged = [
-        _payload({**_body(token), "n": "Badr"}) + "." + signature,           # another name, old signature
-        _payload({**_body(token), "exp": NOW + 10**6}) + "." + signature,    # a longer life
+        _payload({**_body(token), "n": "Badr"}) + "." + signature,  # another name, old signature
+        _payload({**_body(token), "exp": NOW + 10**6}) + "." + signature,  # a longer life
         _payload({**_body(token), "t": True, "n": "Ms Teacher"}) + "." + signature,
-        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),          # a changed signature
-        token.split(".")[0] + ".",                                           # no signature
-        "not-a-token", "", "a.b.c", "x" * 5000 + "." + signature,
+        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # a changed signature
+        token.split(".")[0] + ".",  # no signature
+        "not-a-token",
+        "",
+        "a.b.c",
+        "x" * 5000 + "." + signature,
     ]
     for bad in forged:
         with pytest.raises(tokens.TokenError, match="not valid") as refused:
@@ -111,8 +123,12 @@ def test_a_token_gives_teacher_rights_only_with_the_teacher_proof(config):
 
 
 def test_a_workspace_keeps_json_values_per_person(config):
-    values = {"dataset_spec": "default:small", "pipeline_steps": [{"id": 1, "enabled": True, "step": {"type": "x"}}],
-              "train_seed": 7, "not_json": object()}
+    values = {
+        "dataset_spec": "default:small",
+        "pipeline_steps": [{"id": 1, "enabled": True, "step": {"type": "x"}}],
+        "train_seed": 7,
+        "not_json": object(),
+    }
     assert workspace.load("code:amal", config) is None
     assert workspace.save("code:amal", values, config)
     kept = workspace.load("code:amal", config)

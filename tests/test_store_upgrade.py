@@ -1,5 +1,6 @@
 """A lab upgraded from the files of earlier versions keeps everything (core.store revision 0002),
 and each module moved into the store round-trips on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -71,15 +72,71 @@ def lab(tmp_path, monkeypatch) -> tuple[Path, Path]:
 def _old_runs(root: Path) -> None:
     db = sqlite3.connect(root / "index.sqlite3")
     db.executescript(OLD_RUNS)
-    row = "INSERT INTO runs (id, created, started, finished, status, error, config, dataset, pipeline_label, " \
-          "preset, metrics, progress, pid, pid_start, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    row = (
+        "INSERT INTO runs (id, created, started, finished, status, error, config, dataset, pipeline_label, "
+        "preset, metrics, progress, pid, pid_start, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
     config = json.dumps(CONFIG.to_dict())
-    db.execute(row, ("aaaa0001", NOW, NOW + 1, NOW + 9, "finished", None, config, "default:tiny", "raw", "H",
-                     json.dumps({"accuracy": 0.9, "epochs": 2}), None, None, None, "code:amal"))
-    db.execute(row, ("aaaa0002", NOW + 10, NOW + 11, None, "running", None, config, "default:tiny", "raw", "H",
-                     None, json.dumps({"epoch": 1}), 4242, "77", "code:badr"))
-    db.execute(row, ("aaaa0003", NOW + 20, None, None, "queued", None, config, "default:tiny", "raw", "H",
-                     None, None, None, None, "code:amal"))
+    db.execute(
+        row,
+        (
+            "aaaa0001",
+            NOW,
+            NOW + 1,
+            NOW + 9,
+            "finished",
+            None,
+            config,
+            "default:tiny",
+            "raw",
+            "H",
+            json.dumps({"accuracy": 0.9, "epochs": 2}),
+            None,
+            None,
+            None,
+            "code:amal",
+        ),
+    )
+    db.execute(
+        row,
+        (
+            "aaaa0002",
+            NOW + 10,
+            NOW + 11,
+            None,
+            "running",
+            None,
+            config,
+            "default:tiny",
+            "raw",
+            "H",
+            None,
+            json.dumps({"epoch": 1}),
+            4242,
+            "77",
+            "code:badr",
+        ),
+    )
+    db.execute(
+        row,
+        (
+            "aaaa0003",
+            NOW + 20,
+            None,
+            None,
+            "queued",
+            None,
+            config,
+            "default:tiny",
+            "raw",
+            "H",
+            None,
+            None,
+            None,
+            None,
+            "code:amal",
+        ),
+    )
     for epoch in (1, 2):
         db.execute("INSERT INTO epochs VALUES (?,?,?,?,?,?,?)", ("aaaa0001", epoch, 1.0 / epoch, 0.8, 1.1, 0.7, 0.5))
     db.execute("INSERT INTO epochs VALUES (?,?,?,?,?,?,?)", ("aaaa0002", 1, 1.0, 0.5, 1.2, 0.4, 0.5))
@@ -91,38 +148,89 @@ def _old_challenges(root: Path) -> None:
     (root / "challenges").mkdir()
     db = sqlite3.connect(root / "challenges" / "challenges.sqlite")
     db.executescript(OLD_CHALLENGES)
-    db.execute("INSERT INTO challenges VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-               ("0123456789ab", "Spring cup", "default:tiny", 0.3, 5, NOW + 86400, 1, 0, 4_000_000_000, 20, 6,
-                NOW, "code:ms teacher"))
-    db.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-               ("ba9876543210", "0123456789ab", "code:amal", "aaaa0001", "H", "raw", "20% of training held out",
-                NOW + 5, SCORED, 0.8, 0.75, 0.77, None, NOW + 6))
+    db.execute(
+        "INSERT INTO challenges VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            "0123456789ab",
+            "Spring cup",
+            "default:tiny",
+            0.3,
+            5,
+            NOW + 86400,
+            1,
+            0,
+            4_000_000_000,
+            20,
+            6,
+            NOW,
+            "code:ms teacher",
+        ),
+    )
+    db.execute(
+        "INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            "ba9876543210",
+            "0123456789ab",
+            "code:amal",
+            "aaaa0001",
+            "H",
+            "raw",
+            "20% of training held out",
+            NOW + 5,
+            SCORED,
+            0.8,
+            0.75,
+            0.77,
+            None,
+            NOW + 6,
+        ),
+    )
     db.commit()
     db.close()
 
 
 def _old_cache(cache: Path) -> None:
     (cache / "workspaces").mkdir()
-    (cache / "workspaces" / f"{hashlib.sha256(b'code:amal').hexdigest()[:32]}.json").write_text(json.dumps(
-        {"key": "code:amal", "process": "an-earlier-server", "values": {"train_seed": 7, "dataset_spec": "default:tiny"}}))
+    (cache / "workspaces" / f"{hashlib.sha256(b'code:amal').hexdigest()[:32]}.json").write_text(
+        json.dumps(
+            {
+                "key": "code:amal",
+                "process": "an-earlier-server",
+                "values": {"train_seed": 7, "dataset_spec": "default:tiny"},
+            }
+        )
+    )
     (cache / "signin-secret").write_text(SECRET.hex())
     (cache / "uploads").mkdir()
     (cache / "uploads" / "c0ffee00c0ffee00c0ffee00c0ffee00.npz").write_bytes(b"npz stand-in")
     (cache / "upload_info").mkdir()
     (cache / "upload_info" / "c0ffee00c0ffee00c0ffee00c0ffee00.json").write_text(
-        json.dumps({"name": "digits.csv", "owners": ["code:amal", "code:badr"]}))
+        json.dumps({"name": "digits.csv", "owners": ["code:amal", "code:badr"]})
+    )
     (cache / "label_marks").mkdir()
     named = json.dumps(["code:amal", "default:tiny"])
-    (cache / "label_marks" / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json").write_text(json.dumps(
-        {"dataset": "default:tiny", "owner": "code:amal", "updated": NOW, "marks": {"3": "wrong", "12": "fine"}}))
+    (cache / "label_marks" / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json").write_text(
+        json.dumps(
+            {"dataset": "default:tiny", "owner": "code:amal", "updated": NOW, "marks": {"3": "wrong", "12": "fine"}}
+        )
+    )
     (cache / "label_corrections").mkdir()
-    (cache / "label_corrections" / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json").write_text(json.dumps(
-        {"dataset": "default:tiny", "updated": NOW, "corrections": {
-            "5": {"given": 1, "label": 7, "by": "code:amal", "search": "00ff00ff00ff00ff", "accepted": NOW}}}))
+    (cache / "label_corrections" / f"{hashlib.sha256(named.encode()).hexdigest()[:16]}.json").write_text(
+        json.dumps(
+            {
+                "dataset": "default:tiny",
+                "updated": NOW,
+                "corrections": {
+                    "5": {"given": 1, "label": 7, "by": "code:amal", "search": "00ff00ff00ff00ff", "accepted": NOW}
+                },
+            }
+        )
+    )
     (cache / "versions").mkdir()
     (cache / "versions" / "beef0000beef0000beef0000beef0000.npz").write_bytes(b"npz stand-in")
-    (cache / "versions" / "beef0000beef0000beef0000beef0000.json").write_text(json.dumps(
-        {"version": "beef0000beef0000beef0000beef0000", "parent": "default:tiny", "made_by": "code:amal"}))
+    (cache / "versions" / "beef0000beef0000beef0000beef0000.json").write_text(
+        json.dumps({"version": "beef0000beef0000beef0000beef0000", "parent": "default:tiny", "made_by": "code:amal"})
+    )
 
 
 def test_alembic_and_the_store_agree_on_the_newest_revision():
@@ -157,8 +265,10 @@ def test_an_upgraded_lab_keeps_every_run_workspace_secret_challenge_upload_and_m
         with db.read() as conn:
             states = {r.id: (r.state, r.owner, r.dispatcher) for r in conn.execute(select(jobs))}
         assert {k: v[:2] for k, v in states.items()} == {
-            "aaaa0001": ("finished", "code:amal"), "aaaa0002": ("running", "code:badr"),
-            "aaaa0003": ("queued", "code:amal")}
+            "aaaa0001": ("finished", "code:amal"),
+            "aaaa0002": ("running", "code:badr"),
+            "aaaa0003": ("queued", "code:amal"),
+        }
         assert states["aaaa0002"][2].endswith("/4242/77/legacy")  # adopted or failed by the next dispatcher
         finished = store.get("aaaa0001")
         assert (finished.status, finished.owner, finished.metrics["accuracy"]) == ("finished", "code:amal", 0.9)
@@ -174,10 +284,20 @@ def test_an_upgraded_lab_keeps_every_run_workspace_secret_challenge_upload_and_m
     challenges = ChallengeStore(root)
     cup = challenges.find("spring CUP")
     assert (cup.id, cup.seed, cup.show_private, cup.closed, cup.created_by) == (
-        "0123456789ab", 4_000_000_000, True, False, "code:ms teacher")
+        "0123456789ab",
+        4_000_000_000,
+        True,
+        False,
+        "code:ms teacher",
+    )
     [sub] = challenges.submissions(cup.id, "code:amal")
     assert (sub.id, sub.run_id, sub.status, sub.public_score, sub.private_score) == (
-        "ba9876543210", "aaaa0001", SCORED, 0.8, 0.75)
+        "ba9876543210",
+        "aaaa0001",
+        SCORED,
+        0.8,
+        0.75,
+    )
     # Uploads, marks, corrections, versions, names.
     upload = f"file:{(cache / 'uploads' / 'c0ffee00c0ffee00c0ffee00c0ffee00.npz').resolve()}"
     assert upload_owners(upload) == {"code:amal", "code:badr"}
@@ -205,8 +325,14 @@ def test_a_new_lab_without_old_files_is_created_at_once(lab):
 
 def _tiny(seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
-    return Dataset("tiny", rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10,
-                   rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), np.arange(10) % 10, tuple("0123456789"))
+    return Dataset(
+        "tiny",
+        rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+        np.arange(20) % 10,
+        rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
+        np.arange(10) % 10,
+        tuple("0123456789"),
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -256,6 +382,7 @@ def test_every_moved_module_round_trips_on_the_store(backend, lab):
     assert provenance(version)["corrections"][0]["label"] == 9
     assert fixes.withdraw(2) == {}
     # Class names.
-    access.remember_name(access.class_code_member("Amal", False, type(settings())(
-        **{**settings().__dict__, "class_code": "owl"})))
+    access.remember_name(
+        access.class_code_member("Amal", False, type(settings())(**{**settings().__dict__, "class_code": "owl"}))
+    )
     assert access.owner_label("code:amal") == "Amal"

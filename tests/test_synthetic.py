@@ -1,4 +1,5 @@
 """The synthetic default dataset: determinism, layout, ink statistics, the on-disk cache."""
+
 from __future__ import annotations
 
 import re
@@ -90,7 +91,7 @@ def test_test_writers_are_not_train_writers(sample):
 
 def test_ink_coverage_per_class_is_in_ahdd_bands(sample):
     ink = ink_by_class(sample.x_train, sample.y_train)
-    assert ink[0] > ink[1:].max()               # the dot becomes a blob
+    assert ink[0] > ink[1:].max()  # the dot becomes a blob
     assert ink[1] < ink[[0, 2, 3, 4, 6, 7, 8, 9]].min()  # the thin stroke
     assert 0.20 < ink[0] < 0.32 and 0.05 < ink[1] < 0.10
     assert ((ink[2:] > 0.10) & (ink[2:] < 0.28)).all()

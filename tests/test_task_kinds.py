@@ -3,12 +3,13 @@
 evaluation, a label search, drawing the default dataset, a training run and a grid run; each
 submitted, followed to its end and cancelled, on the session's real Ray. The workers return what
 they computed; the server writes it into the run folder."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.analysis import cross_eval, embedding
+from core.analysis import embedding
 from core.classroom.access import ADMINISTRATOR, Identity
 from core.errors import DigitLabError
 from core.execution import dataset_fill, tasks
@@ -115,5 +116,4 @@ def test_training_and_grid_runs_are_followed_and_cancelled_as_tasks(lab):
     badr.cancel(grid_run.id)
     assert badr.task(grid_run.id).state == tasks.STOPPED
     amal.cancel(run_id)
-    assert wait_for(lambda: amal.jobs.dispatch() is not None and amal.task(run_id).state == tasks.STOPPED,
-                    timeout=30)
+    assert wait_for(lambda: amal.jobs.dispatch() is not None and amal.task(run_id).state == tasks.STOPPED, timeout=30)

@@ -1,15 +1,16 @@
 """The one background-task API (core.execution.tasks) on the session's local Ray: progress and
 result, failures with their cause, cancel (running and queued), fair share and per-owner caps."""
+
 from __future__ import annotations
 
 import sys
 import time
 
-from ray import cloudpickle
 import pytest
+from ray import cloudpickle
 
-from core.execution import tasks
 from core.errors import DigitLabError
+from core.execution import tasks
 from tests.ray_support import wait_for
 
 # The task functions below travel to Ray workers by value (the tests folder is not on their path).

@@ -1,5 +1,6 @@
 """Issue 24, "What a class trips over, second tour": the items AppTest and plain calls can show
 (the browser's side is tests/e2e/test_tour_edges.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +10,7 @@ import pytest
 
 from core.classroom import access
 from core.datasets import load_spec, save_upload
+from core.runs import describe
 from core.runs.store import FINISHED, STOPPED, RunStore
 from core.training.config import RunConfig
 from core.training.models import hyperparams_for
@@ -16,20 +18,21 @@ from tests.accounts_support import CLASS_CODE, CODE, a_class, page_as
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 from tests.test_pages_labels import KEY, SPEC, finished_search, suspects_frame
-from core.runs import describe
 from ui import state
 from ui.wording import dataset_markdown, plural
 
 
 def _run(tmp_path, planned: int, status: str, metrics: dict):
     store = RunStore(tmp_path / "runs")
-    run = store.create(RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": planned})),
-                       status="running")
+    run = store.create(
+        RunConfig("default:tiny", "[]", "raw dataset", "D", hyperparams_for("D", {"epochs": planned})), status="running"
+    )
     store.finish(run.id, status, metrics)
     return store.get(run.id)
 
 
 # ---- 2: every view follows the dataset in use ------------------------------------------------
+
 
 def _labels_page_with_437_accepted():
     """The Labels page on a finished search, image 437's suggested label accepted."""
@@ -61,6 +64,7 @@ def test_after_work_on_this_version_the_suspects_are_not_the_originals(page_env)
 
 # ---- 5: a published run is marked and read-only ------------------------------------------------
 
+
 def test_a_published_run_reads_published_by_its_owner_in_a_students_picker(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     access.remember_name(c.a)  # Amal signed in once
@@ -69,16 +73,19 @@ def test_a_published_run_reads_published_by_its_owner_in_a_students_picker(monke
         at = page_as(page, c, c.b)
         picker = at.selectbox[0]
         assert picker.value == c.finished
-        assert picker.format_func(c.finished).startswith("Amal's run, published by a teacher · "), \
-            picker.format_func(c.finished)
-        assert any("Amal's run, published for the class by a teacher" in x.value and "read-only" in x.value
-                   for x in at.caption), page
+        assert picker.format_func(c.finished).startswith("Amal's run, published by a teacher · "), picker.format_func(
+            c.finished
+        )
+        assert any(
+            "Amal's run, published for the class by a teacher" in x.value and "read-only" in x.value for x in at.caption
+        ), page
     own = page_as("errors", c, c.a)  # its owner sees it as their own
     assert "published" not in own.selectbox[0].format_func(c.finished)
     assert not any("published for the class" in x.value for x in own.caption)
 
 
 # ---- 6 and 13: owners as people read them ---------------------------------------------------------
+
 
 def test_command_line_runs_are_the_administrators_and_read_so(monkeypatch, tmp_path):
     from core.commands import train as train_command
@@ -92,10 +99,26 @@ def test_command_line_runs_are_the_administrators_and_read_so(monkeypatch, tmp_p
         raise SystemExit(0)  # enough: who the run would belong to
 
     monkeypatch.setattr(JobQueue, "submit", submit)
-    args = train_command.argparse.Namespace(dataset="default", size="tiny", path=None, pipeline="raw", preset="D",
-                                            epochs=1, batch_size=None, learning_rate=None, optimizer=None,
-                                            activation=None, hidden=None, conv=None, dropout=None, early_stop=None,
-                                            validation="test", seed=0, leaky_protocol=False, exclude_marked=False)
+    args = train_command.argparse.Namespace(
+        dataset="default",
+        size="tiny",
+        path=None,
+        pipeline="raw",
+        preset="D",
+        epochs=1,
+        batch_size=None,
+        learning_rate=None,
+        optimizer=None,
+        activation=None,
+        hidden=None,
+        conv=None,
+        dropout=None,
+        early_stop=None,
+        validation="test",
+        seed=0,
+        leaky_protocol=False,
+        exclude_marked=False,
+    )
     with pytest.raises(SystemExit):
         train_command.run(args)
     assert owners == [access.ADMINISTRATOR.key]
@@ -118,9 +141,10 @@ def test_class_code_names_show_as_typed_and_match_whatever_the_case(monkeypatch,
 
 
 def test_the_sign_in_form_keeps_the_name_as_typed(monkeypatch, tmp_path):
-    from tests.pages_support import isolate_env
-    from tests.accounts_support import ROOT, TIMEOUT
     from streamlit.testing.v1 import AppTest
+
+    from tests.accounts_support import ROOT, TIMEOUT
+    from tests.pages_support import isolate_env
 
     isolate_env(monkeypatch, tmp_path)
     monkeypatch.setenv("DIGITLAB_CLASS_CODE", CODE)
@@ -133,6 +157,7 @@ def test_the_sign_in_form_keeps_the_name_as_typed(monkeypatch, tmp_path):
 
 # ---- 9: a step's toggle says its state ----------------------------------------------------------
 
+
 def test_a_steps_toggle_reads_off_when_off(page_env):
     at = open_app_page("preprocess")
     at.button(key="add_step").click().run()
@@ -144,6 +169,7 @@ def test_a_steps_toggle_reads_off_when_off(page_env):
 
 
 # ---- 10 and 11: counts and names ---------------------------------------------------------------
+
 
 def test_counts_agree_with_their_nouns():
     assert plural(1, "correction") == "1 correction"
@@ -175,6 +201,7 @@ def test_an_upload_is_named_once(page_env):
 
 # ---- 12 and 17: how a run ended ---------------------------------------------------------------
 
+
 def test_early_stop_only_when_training_stopped_early(tmp_path):
     whole = _run(tmp_path, 5, FINISHED, {"epochs": 5, "early_stopped_epoch": 5, "seconds": 3.0})
     assert describe.ended_text(whole) == "Finished: 5 epochs in 3 s of training"
@@ -190,6 +217,7 @@ def test_the_stop_message_is_short_with_its_detail_apart(tmp_path):
 
 
 # ---- 14 and 15: the Teacher page in words --------------------------------------------------------
+
 
 def test_the_teacher_page_has_worded_headers_blank_cells_and_says_no_limits(monkeypatch, tmp_path):
     monkeypatch.delenv("DIGITLAB_LIMITS_FILE", raising=False)
@@ -212,6 +240,7 @@ def test_the_teacher_page_has_worded_headers_blank_cells_and_says_no_limits(monk
 
 # ---- 16: the Runs table's status column holds its text -------------------------------------------
 
+
 def test_the_runs_tables_status_column_is_wide_enough_for_a_queue_position(monkeypatch, tmp_path):
     import json
 
@@ -228,6 +257,7 @@ def test_the_runs_tables_status_column_is_wide_enough_for_a_queue_position(monke
 
 
 # ---- 7 and 8: a warm first worker; training yields the CPU to pages ------------------------------
+
 
 def test_a_warm_up_runs_once_per_key_and_launches_wait_for_it(monkeypatch):
     import threading
@@ -256,18 +286,27 @@ def test_training_workers_run_below_the_dashboards_priority():
     import sys
 
     code = "import os; from core.execution.worker import _yield_to_pages; _yield_to_pages(); print(os.nice(0))"
-    base = int(subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True,
-                              text=True, check=True).stdout)
-    lowered = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1])).stdout
+    base = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    lowered = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]),
+    ).stdout
     assert int(lowered) == min(base + 10, 19)
 
 
 # ---- 3: a rerun carrying this session's earlier address is not a link ------------------------------
 
+
 def test_a_stale_address_does_not_undo_a_model_switch(monkeypatch, tmp_path):
-    from tests.run_fixtures import fake_finished_run
     from tests.accounts_support import CONFIG, HISTORY
+    from tests.run_fixtures import fake_finished_run
 
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     second = fake_finished_run(c.store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=c.a.key)

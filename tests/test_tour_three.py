@@ -1,6 +1,7 @@
 """Issue 31 ("third tour"): kept choices, links that never overwrite newer work, one click one run,
 sign-outs that end the sign-in, look-alike names. AppTest and core; the browser's side is
 tests/e2e/test_tour_three.py, the challenge with ``0..9`` hidden classes tests/test_challenges.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.usefixtures("page_env")
 
 # ---- 1. augmentation kept (Train, Grid); 17. a finished search kept (Label issues) -----------------
 
+
 def test_augmentation_and_the_label_search_come_back_in_a_new_session(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     at = page_as("train", c, c.a)
@@ -31,9 +33,15 @@ def test_augmentation_and_the_label_search_come_back_in_a_new_session(monkeypatc
     grid = page_as("grid", c, c.a)
     grid.multiselect(key="grid_augment").set_value(["off", "on"]).run()
     no_exceptions(grid)
-    workspace.save(c.a.key, {**workspace.load(c.a.key).values, "labels_search": "0123456789abcdef",
-                             "labels_searches": {"default:small": "fedcba9876543210"},
-                             "labels_search_spec": "default:tiny"})
+    workspace.save(
+        c.a.key,
+        {
+            **workspace.load(c.a.key).values,
+            "labels_search": "0123456789abcdef",
+            "labels_searches": {"default:small": "fedcba9876543210"},
+            "labels_search_spec": "default:tiny",
+        },
+    )
 
     again = page_as("train", c, c.a)  # a reload, a new tab or a restart: a new session
     no_exceptions(again)
@@ -47,6 +55,7 @@ def test_augmentation_and_the_label_search_come_back_in_a_new_session(monkeypatc
 
 
 # ---- 2. switched-off steps in links; a link never overwrites newer saved work; 16. no pipeline ---
+
 
 def test_links_keep_switched_off_steps_and_an_empty_pipeline_is_raw():
     pipeline = NAMED_PIPELINES["normal-threshold-dilate-erosion"]
@@ -96,6 +105,7 @@ def test_a_link_carries_off_steps_never_overwrites_newer_work_and_without_pipeli
 
 # ---- 3. one click, one run -------------------------------------------------------------------------
 
+
 def test_the_same_form_sent_twice_makes_one_run(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     lab = Lab(c.a, JobQueue(RunStore(tmp_path / "runs")))
@@ -141,6 +151,7 @@ def test_the_train_button_launches_once_and_a_run_is_queued_again_once(monkeypat
 
 # ---- 13. sign-out ends the sign-in; a teacher signs a student out -----------------------------------
 
+
 def test_a_signed_out_cookie_is_refused_and_a_teacher_signs_a_student_out(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     token = tokens.make_token("Amal", False)
@@ -179,8 +190,10 @@ def test_sign_out_on_the_sidebar_ends_the_sign_in(monkeypatch, tmp_path):
 
 # ---- 15. look-alike names -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["Ms T\u0435acher", "MS TEACHER\u200b", "Ms  Te\u0430cher", "Ms Teacher",
-                                  "M\u0455 Teacher", "Ms Τeacher"])
+
+@pytest.mark.parametrize(
+    "name", ["Ms T\u0435acher", "MS TEACHER\u200b", "Ms  Te\u0430cher", "Ms Teacher", "M\u0455 Teacher", "Ms Τeacher"]
+)
 def test_a_name_drawn_like_the_teachers_is_refused(name, monkeypatch, tmp_path):
     a_class(CLASS_CODE, monkeypatch, tmp_path)
     with pytest.raises(DigitLabError, match="teacher"):

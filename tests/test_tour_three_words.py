@@ -2,6 +2,7 @@
 pages: Try it's first prediction (6), a confusion cell's number (7), the grid legend (8), page
 names (9), published and stopped runs, the teacher's challenge page (11), the challenge tables
 (12, 18) and the Grid's headline (19). The browser-only parts are in tests/e2e/test_tour_three_words.py."""
+
 from __future__ import annotations
 
 import threading
@@ -14,10 +15,10 @@ import pytest
 from core.classroom import challenges as ch
 from core.experiments.grid import best_honest_cell
 from core.runs import describe
-from core.runs.credits import record_publisher, record_stopper
+from core.runs.credits import record_stopper
 from tests.accounts_support import CLASS_CODE, a_class, page_as
 from tests.pages_support import no_exceptions
-from tests.run_fixtures import chart_specs, copy_trained_runs
+from tests.run_fixtures import copy_trained_runs
 from tests.test_pages_challenges import _lab, chal  # noqa: F401  (the challenge fixture)
 from ui import charts, models, navigation
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("page_env")
 
 
 # ---- 11: who owns a published run, who published it, who stopped it --------------------------------
+
 
 def test_a_published_run_names_its_owner_and_its_publisher(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
@@ -38,8 +40,10 @@ def test_a_published_run_names_its_owner_and_its_publisher(monkeypatch, tmp_path
         no_exceptions(at)
         label = at.selectbox[0].format_func(c.finished)
         assert label.startswith(f"{c.a.name}'s run, published by {c.teacher.name} · "), label
-        assert any(f"{c.a.name}'s run, published for the class by {c.teacher.name}" in x.value
-                   and "read-only" in x.value for x in at.caption), page
+        assert any(
+            f"{c.a.name}'s run, published for the class by {c.teacher.name}" in x.value and "read-only" in x.value
+            for x in at.caption
+        ), page
     withdrawn = _lab(c.teacher, tmp_path).publish(c.finished, False)
     assert withdrawn.published_by is None
 
@@ -69,6 +73,7 @@ def test_the_teacher_reads_no_submissions_left_line(chal):  # noqa: F811
 
 
 # ---- 12 and 18: the challenge tables ----------------------------------------------------------------
+
 
 def test_boards_put_the_score_before_the_pipeline_and_the_teacher_sees_the_student_first(chal):  # noqa: F811
     at = page_as("challenges", chal, chal.teacher)
@@ -123,15 +128,29 @@ def test_one_students_runs_name_their_owner(chal):  # noqa: F811
 
 # ---- 19 and 8: the Grid ---------------------------------------------------------------------------
 
+
 def test_the_grid_headlines_its_best_honest_cell(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    summary = pd.DataFrame({
-        "title": ["raw dataset", "Normal ==> Erode the zeros (training images only)", "raw dataset"],
-        "pipeline": ["raw", "erode", "raw"], "preset": ["G", "G", "D"], "training_only": [False, True, False],
-        "test_accuracy_mean": [0.41, 0.101, 0.688], "leaky_val_accuracy_mean": [np.nan, np.nan, np.nan]})
-    runs = pd.DataFrame({"run": ["r1", "r2", "r3"], "pipeline": ["raw", "erode", "raw"], "preset": ["G", "G", "D"],
-                         "status": ["finished"] * 3, "test_accuracy": [0.41, 0.101, 0.688]})
+    summary = pd.DataFrame(
+        {
+            "title": ["raw dataset", "Normal ==> Erode the zeros (training images only)", "raw dataset"],
+            "pipeline": ["raw", "erode", "raw"],
+            "preset": ["G", "G", "D"],
+            "training_only": [False, True, False],
+            "test_accuracy_mean": [0.41, 0.101, 0.688],
+            "leaky_val_accuracy_mean": [np.nan, np.nan, np.nan],
+        }
+    )
+    runs = pd.DataFrame(
+        {
+            "run": ["r1", "r2", "r3"],
+            "pipeline": ["raw", "erode", "raw"],
+            "preset": ["G", "G", "D"],
+            "status": ["finished"] * 3,
+            "test_accuracy": [0.41, 0.101, 0.688],
+        }
+    )
     best = best_honest_cell(SimpleNamespace(summary=summary, runs=runs))
     assert (best.title, best.preset, best.run_id, best.honest, best.measured) == ("raw dataset", "D", "r3", 0.688, 3)
 
@@ -146,22 +165,40 @@ def test_the_grid_page_says_which_cell_is_best(monkeypatch, tmp_path):
 
 
 def test_no_legend_until_a_grid_cell_has_a_value():
-    cells = pd.DataFrame({"title": ["raw dataset"], "preset": ["D"], "val_accuracy_mean": [np.nan],
-                          "label": ["1 queued"], "n": [0], "status": ["queued"]})
+    cells = pd.DataFrame(
+        {
+            "title": ["raw dataset"],
+            "preset": ["D"],
+            "val_accuracy_mean": [np.nan],
+            "label": ["1 queued"],
+            "n": [0],
+            "status": ["queued"],
+        }
+    )
     spec = charts.grid_heatmap(cells).to_dict()
     assert "NaN" not in str(spec)
-    assert all(layer.get("encoding", {}).get("color", {}).get("legend", "none") is None
-               or "legend" not in layer.get("encoding", {}).get("color", {})
-               for layer in spec["layer"] if "field" in str(layer.get("encoding", {}).get("color", {})))
+    assert all(
+        layer.get("encoding", {}).get("color", {}).get("legend", "none") is None
+        or "legend" not in layer.get("encoding", {}).get("color", {})
+        for layer in spec["layer"]
+        if "field" in str(layer.get("encoding", {}).get("color", {}))
+    )
     filled = cells.assign(val_accuracy_mean=[0.7], label=["0.7000"], n=[1], status=["finished"])
     assert "legend" in str(charts.grid_heatmap(filled).to_dict()["layer"][1]["encoding"]["color"])
 
 
 # ---- 7: a confusion cell's number is part of the cell --------------------------------------------
 
+
 def test_the_confusion_cells_number_selects_the_cell_too():
-    frame = pd.DataFrame({"true": ["a", "a", "b", "b"], "predicted": ["a", "b", "a", "b"], "count": [5, 1, 2, 7],
-                          "share": [.8, .2, .2, .8]})
+    frame = pd.DataFrame(
+        {
+            "true": ["a", "a", "b", "b"],
+            "predicted": ["a", "b", "a", "b"],
+            "count": [5, 1, 2, 7],
+            "share": [0.8, 0.2, 0.2, 0.8],
+        }
+    )
     from core.analysis.errors_view import selected_cell
 
     spec = charts.confusion_heatmap(frame, ["a", "b"]).to_dict()
@@ -173,6 +210,7 @@ def test_the_confusion_cells_number_selects_the_cell_too():
 
 
 # ---- 9: page names ------------------------------------------------------------------------------
+
 
 def test_every_page_name_and_title_is_an_address():
     aliases = navigation.aliases()
@@ -186,6 +224,7 @@ def test_every_page_name_and_title_is_an_address():
 
 
 # ---- 6: Try it's first prediction ----------------------------------------------------------------
+
 
 @pytest.fixture
 def slow_model(monkeypatch, tmp_path):

@@ -1,13 +1,14 @@
 """Training in-process on tiny data: callbacks, determinism, stop requests, validation splits."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from core.errors import DigitLabError
-from core.training.models import hyperparams_for
 from core.training.config import RunConfig
 from core.training.fit import AccuracyThresholdStop, TrainingData, stratified_split, train
+from core.training.models import hyperparams_for
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +17,20 @@ def tiny(tmp_path_factory) -> TrainingData:
     mp = pytest.MonkeyPatch()
     mp.setenv("DIGITLAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     from core.datasets import load_spec
+
     ds = load_spec("default:tiny")
     mp.undo()
     x_test = ds.x_test.astype(np.float32) / 255
-    return TrainingData(x_train=ds.x_train.astype(np.float32) / 255, y_train=ds.y_train, x_val=x_test,
-                        y_val=ds.y_test, x_test=x_test, y_test=ds.y_test, val_is_test=True,
-                        class_names=ds.class_names)
+    return TrainingData(
+        x_train=ds.x_train.astype(np.float32) / 255,
+        y_train=ds.y_train,
+        x_val=x_test,
+        y_val=ds.y_test,
+        x_test=x_test,
+        y_test=ds.y_test,
+        val_is_test=True,
+        class_names=ds.class_names,
+    )
 
 
 def config(preset: str = "D", seed: int = 0, **overrides) -> RunConfig:
@@ -94,7 +103,7 @@ def test_threshold_callback_unit():
     cb = AccuracyThresholdStop(0.9)
     cb.set_model(Model())
     cb.on_epoch_end(0, {"val_accuracy": 0.9})  # not above: the report compares strictly
-    cb.on_epoch_end(1, {"loss": 0.1})          # no val_accuracy: ignored, not a crash
+    cb.on_epoch_end(1, {"loss": 0.1})  # no val_accuracy: ignored, not a crash
     assert not cb.model.stop_training and cb.stopped_epoch is None
     cb.on_epoch_end(2, {"val_accuracy": 0.95})
     assert cb.model.stop_training and cb.stopped_epoch == 3
@@ -139,8 +148,15 @@ def test_cnn_preset_trains(tiny):
 
 def test_held_out_validation_keeps_test_predictions_separate(tiny):
     tr, va = stratified_split(tiny.y_train, 0.2, seed=0)
-    data = TrainingData(x_train=tiny.x_train[tr], y_train=tiny.y_train[tr], x_val=tiny.x_train[va],
-                        y_val=tiny.y_train[va], x_test=tiny.x_test, y_test=tiny.y_test, val_is_test=False)
+    data = TrainingData(
+        x_train=tiny.x_train[tr],
+        y_train=tiny.y_train[tr],
+        x_val=tiny.x_train[va],
+        y_val=tiny.y_train[va],
+        x_test=tiny.x_test,
+        y_test=tiny.y_test,
+        val_is_test=False,
+    )
     out = train(config("D", epochs=1), data=data)
     assert out.test_probabilities_by_epoch is None
     assert out.metrics["val_images"] == len(va) and out.metrics["test_images"] == 100
@@ -176,10 +192,13 @@ class SpyPipeline:
         return x.astype(np.float32) / 255
 
 
-@pytest.mark.parametrize("validation, calls", [
-    ("test", [("transform_train", 600, 600), ("transform", 100)]),
-    (0.1, [("transform_train", 540, 540), ("transform", 60), ("transform", 100)]),
-])
+@pytest.mark.parametrize(
+    "validation, calls",
+    [
+        ("test", [("transform_train", 600, 600), ("transform", 100)]),
+        (0.1, [("transform_train", 540, 540), ("transform", 60), ("transform", 100)]),
+    ],
+)
 def test_prepare_data_never_shows_labels_to_validation_or_test_images(tmp_path, monkeypatch, validation, calls):
     from core.training.fit import prepare_data
 

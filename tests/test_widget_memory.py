@@ -1,5 +1,6 @@
 """Every page's widgets keep their values when the student goes to another page and back
 (Streamlit forgets a widget's value once a page run does not draw it; app.py keeps them)."""
+
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,6 @@ import pytest
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import open_app_page
 
-
 pytestmark = pytest.mark.usefixtures("page_env")
 
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("page_env")
 def duplicate_value_warnings(caplog, monkeypatch):
     """Streamlit's "created with a default value but also had its value set via Session State"."""
     from streamlit.elements.lib import policies
+
     monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process
     caplog.set_level(logging.WARNING)
     return lambda: [r.getMessage() for r in caplog.records if "default value" in r.getMessage()]
@@ -44,14 +45,17 @@ def test_train_form_survives_a_visit_to_the_data_page(duplicate_value_warnings):
     assert duplicate_value_warnings() == []
 
 
-@pytest.mark.parametrize("page, kind, key, value", [
-    ("data", "number_input", "data_count", 35),
-    ("data", "radio", "data_split", "test"),
-    ("preprocess", "toggle", "prep_as_test", True),
-    ("grid", "number_input", "grid_seeds", 3),
-    ("grid", "multiselect", "grid_presets", ["CNN"]),
-    ("labels", "number_input", "labels_folds", 4),
-])
+@pytest.mark.parametrize(
+    "page, kind, key, value",
+    [
+        ("data", "number_input", "data_count", 35),
+        ("data", "radio", "data_split", "test"),
+        ("preprocess", "toggle", "prep_as_test", True),
+        ("grid", "number_input", "grid_seeds", 3),
+        ("grid", "multiselect", "grid_presets", ["CNN"]),
+        ("labels", "number_input", "labels_folds", 4),
+    ],
+)
 def test_each_pages_choices_survive_a_page_change(page, kind, key, value):
     at = open_app_page(page)
     getattr(at, kind)(key=key).set_value(value).run()

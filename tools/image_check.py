@@ -10,6 +10,7 @@ The last line is exactly ``image: <size> MB, healthy in <s> s, run finished, non
 or ``image check failed: <why>`` with exit status 1. The engine comes from $DOCKER, else the first
 of docker and podman that answers ``info``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,14 +79,26 @@ class Engine:
         """The image's config: User, Env, Cmd..."""
         return json.loads(self.run("image", "inspect", "--format", "{{json .Config}}", image).stdout)
 
-    def start(self, image: str, volume: str, port: int, env: dict[str, str] | None = None,
-              name: str | None = None) -> "Container":
+    def start(
+        self, image: str, volume: str, port: int, env: dict[str, str] | None = None, name: str | None = None
+    ) -> Container:
         """``run -d`` the image with ``volume`` on /data and its port 8501 on 127.0.0.1:``port``."""
         name = name or f"digitlab-check-{uuid.uuid4().hex[:8]}"
         env_args = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
         # --shm-size as the README says: room for the local Ray's object store in /dev/shm.
-        self.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8501", "--shm-size=512m",
-                 "-v", f"{volume}:/data", *env_args, image)
+        self.run(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            f"127.0.0.1:{port}:8501",
+            "--shm-size=512m",
+            "-v",
+            f"{volume}:/data",
+            *env_args,
+            image,
+        )
         return Container(self, name, image, f"http://127.0.0.1:{port}", time.monotonic())
 
     def remove_volume(self, volume: str) -> None:
@@ -155,8 +168,9 @@ def process_uid(container: Container, pid: int = 1) -> str:
 
 def train_in(container: Container) -> str:
     """Train through the CLI in the container (small default, one epoch); the run id."""
-    out = container.exec("python", "-m", "core", "train", "--dataset", "default", "--size", "small",
-                         "--epochs", "1", timeout=900)
+    out = container.exec(
+        "python", "-m", "core", "train", "--dataset", "default", "--size", "small", "--epochs", "1", timeout=900
+    )
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     if not last.startswith("run: "):
         raise ImageCheckFailed(f"the CLI training printed no 'run: <id>' line: {out.stdout[-800:]}")
@@ -167,8 +181,10 @@ def run_listed_with_model(container: Container, run_id: str) -> bool:
     """Whether the CLI lists the run as finished and its model file is there and not empty."""
     listed = container.exec("python", "-m", "core", "runs").stdout
     row = next((line for line in listed.splitlines() if line.split()[:1] == [run_id]), "")
-    probe = ("import sys; from core.runs.store import RunStore; from core.settings import settings; "
-             "print(RunStore(settings().run_root).model_path(sys.argv[1]).stat().st_size)")
+    probe = (
+        "import sys; from core.runs.store import RunStore; from core.settings import settings; "
+        "print(RunStore(settings().run_root).model_path(sys.argv[1]).stat().st_size)"
+    )
     size = int(container.exec("python", "-c", probe, run_id).stdout.strip() or 0)
     return " finished " in f" {row} " and size > 0
 

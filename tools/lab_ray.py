@@ -6,6 +6,7 @@ loopback only, with the lab's token (core.execution.ray_local says why loopback 
 
 An operator's tool beside the engine: ``core`` starts no processes of its own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,18 @@ def start_command(port: int, config: Settings | None = None) -> list[str]:
     """
     conf = config or settings()
     ray_bin = Path(sys.executable).with_name("ray")
-    return [str(ray_bin) if ray_bin.exists() else "ray", "start", "--head",
-            f"--node-ip-address={LOOPBACK}", f"--port={port}", f"--ray-client-server-port={port + 1}",
-            f"--num-cpus={conf.ray_cpus}", f"--object-store-memory={conf.ray_object_store_mb * 2**20}",
-            "--include-dashboard=false", "--disable-usage-stats"]
+    return [
+        str(ray_bin) if ray_bin.exists() else "ray",
+        "start",
+        "--head",
+        f"--node-ip-address={LOOPBACK}",
+        f"--port={port}",
+        f"--ray-client-server-port={port + 1}",
+        f"--num-cpus={conf.ray_cpus}",
+        f"--object-store-memory={conf.ray_object_store_mb * 2**20}",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
 
 
 def answers(port: int) -> bool:
@@ -52,9 +61,11 @@ def answers_without_token(port: int) -> bool:
     from ray.core.generated import gcs_service_pb2
 
     with grpc.insecure_channel(f"{LOOPBACK}:{port}") as channel:
-        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
-                                   request_serializer=gcs_service_pb2.GetClusterIdRequest.SerializeToString,
-                                   response_deserializer=gcs_service_pb2.GetClusterIdReply.FromString)
+        call = channel.unary_unary(
+            "/ray.rpc.NodeInfoGcsService/GetClusterId",
+            request_serializer=gcs_service_pb2.GetClusterIdRequest.SerializeToString,
+            response_deserializer=gcs_service_pb2.GetClusterIdReply.FromString,
+        )
         try:
             call(gcs_service_pb2.GetClusterIdRequest(), timeout=10)
         except grpc.RpcError:
@@ -76,11 +87,19 @@ def start(port: int, config: Settings | None = None) -> bool:
     """
     if answers(port):
         if answers_without_token(port):
-            raise DigitLabError(f"the Ray at {LOOPBACK}:{port} runs without token authentication (started "
-                                "before the lab's token): end it (`ray stop`), then start it again")
+            raise DigitLabError(
+                f"the Ray at {LOOPBACK}:{port} runs without token authentication (started "
+                "before the lab's token): end it (`ray stop`), then start it again"
+            )
         return False
-    proc = subprocess.Popen(start_command(port, config), env=node_env(config), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        start_command(port, config),
+        env=node_env(config),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     group = _group_file(port, config)
     group.parent.mkdir(parents=True, exist_ok=True)
     group.write_text(str(proc.pid))  # its session's process group: every process of this Ray
@@ -180,15 +199,16 @@ def main(argv: list[str] | None = None) -> int:
 def _run(action: str, port: int) -> int:
     if action == "start":
         if start(port):
-            print(f"Ray started at {LOOPBACK}:{port}, loopback only, with the lab's token "
-                  "(make ray-stop ends it)")
+            print(f"Ray started at {LOOPBACK}:{port}, loopback only, with the lab's token (make ray-stop ends it)")
         else:
             print(f"Ray already answers at {LOOPBACK}:{port}: reused")
     elif stop(port):
         print(f"Ray at {LOOPBACK}:{port} stopped")
     else:
-        print(f"no Ray of this lab recorded at {LOOPBACK}:{port} (one started otherwise: `ray stop` "
-              "ends every Ray of this user)")
+        print(
+            f"no Ray of this lab recorded at {LOOPBACK}:{port} (one started otherwise: `ray stop` "
+            "ends every Ray of this user)"
+        )
     return 0
 
 

@@ -1,9 +1,11 @@
 """Widgets for class challenges: boards, one's own submissions, the teacher's create/edit/close
 forms and the Runs page's Submit. Everything goes through ``core.lab.Lab``; nothing here ever
 holds a hidden image, only scores."""
+
 from __future__ import annotations
 
-from datetime import datetime, time as clock, timezone
+from datetime import UTC, datetime
+from datetime import time as clock
 
 import pandas as pd
 import streamlit as st
@@ -25,9 +27,11 @@ PIPELINE = st.column_config.TextColumn(width="medium")
 #: Session key counting the challenges this session created: a new count is a new, empty form.
 CREATED = "challenge_created_count"
 FLASH = "challenges_flash"
-GAP_NOTE = ("**gap**: public rank minus private rank (positive: climbed on the private part). Each "
-            "student's submission with the best public score is ranked on both parts, as in Kaggle: "
-            "a big drop is what tuning on the measured figure does.")
+GAP_NOTE = (
+    "**gap**: public rank minus private rank (positive: climbed on the private part). Each "
+    "student's submission with the best public score is ranked on both parts, as in Kaggle: "
+    "a big drop is what tuning on the measured figure does."
+)
 
 
 def flash() -> None:
@@ -42,10 +46,12 @@ def flash() -> None:
 def settings_line(challenge: ch_core.Challenge) -> str:
     """One line on a challenge: dataset, share, limit, deadline, state."""
     state = "ended" if challenge.ended() else "open"
-    return (f"Training dataset **{escape(ch_core.display_dataset(challenge.dataset))}** · "
-            f"{challenge.images:,} hidden images, {challenge.public_share:.0%} scored on the public board · "
-            f"{challenge.per_day} submission{'s' if challenge.per_day != 1 else ''} a day · "
-            f"{_deadline_words(challenge)} · **{state}**")
+    return (
+        f"Training dataset **{escape(ch_core.display_dataset(challenge.dataset))}** · "
+        f"{challenge.images:,} hidden images, {challenge.public_share:.0%} scored on the public board · "
+        f"{challenge.per_day} submission{'s' if challenge.per_day != 1 else ''} a day · "
+        f"{_deadline_words(challenge)} · **{state}**"
+    )
 
 
 def _deadline_words(challenge: ch_core.Challenge) -> str:
@@ -61,24 +67,42 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
     if public.empty:
         st.caption("No scored submission yet.")
     else:
-        st.dataframe(public, hide_index=True, width="stretch", column_config={"score": SCORE, "pipeline": PIPELINE},
-                     key=f"{key}_public")
+        st.dataframe(
+            public,
+            hide_index=True,
+            width="stretch",
+            column_config={"score": SCORE, "pipeline": PIPELINE},
+            key=f"{key}_public",
+        )
     if lab.sees_private(challenge):
         private = lab.challenge_board(challenge.name, private=True)
         ended = challenge.ended()
-        st.markdown("**Private board** (the rest of the hidden set" + ("" if ended else "; students see it at the "
-                                                                       "deadline") + ")")
+        st.markdown(
+            "**Private board** (the rest of the hidden set"
+            + ("" if ended else "; students see it at the deadline")
+            + ")"
+        )
         if private.empty:
             st.caption("No scored submission yet.")
         else:
-            st.dataframe(private, hide_index=True, width="stretch",
-                         column_config={"score": SCORE, "pipeline": PIPELINE}, key=f"{key}_private")
+            st.dataframe(
+                private,
+                hide_index=True,
+                width="stretch",
+                column_config={"score": SCORE, "pipeline": PIPELINE},
+                key=f"{key}_private",
+            )
             st.caption(GAP_NOTE)
     else:
-        st.caption(f"The private board opens at the deadline ({escape(challenge.deadline_text)})." if challenge.deadline
-                   is not None else "The private board opens when the teacher closes the challenge.")
-    st.caption("Validation \"test set (tuned on the test set)\": the run chose its epochs and settings looking at "
-               "test figures; its own test accuracy is not an honest estimate, the hidden score is.")
+        st.caption(
+            f"The private board opens at the deadline ({escape(challenge.deadline_text)})."
+            if challenge.deadline is not None
+            else "The private board opens when the teacher closes the challenge."
+        )
+    st.caption(
+        'Validation "test set (tuned on the test set)": the run chose its epochs and settings looking at '
+        "test figures; its own test accuracy is not an honest estimate, the hidden score is."
+    )
 
 
 def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
@@ -88,13 +112,28 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
         st.caption(ch_core.no_submission_text(challenge, lab.staff))
         return False
     private_shown = lab.staff or challenge.ended() or challenge.show_private
-    rows = [{**({"student": owner_label(s.owner)} if lab.staff else {}),
-             "run": s.run_id, "status": s.status, "public": s.public_score,
-             **({"private": s.private_score} if private_shown else {}),
-             "preset": s.preset, "validation": s.validation, "pipeline": s.pipeline,
-             "submitted": pd.Timestamp(s.created, unit="s").floor("s"), "why": s.error or ""} for s in reversed(subs)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"public": SCORE, "private": SCORE, "pipeline": PIPELINE}, key=f"{key}_mine")
+    rows = [
+        {
+            **({"student": owner_label(s.owner)} if lab.staff else {}),
+            "run": s.run_id,
+            "status": s.status,
+            "public": s.public_score,
+            **({"private": s.private_score} if private_shown else {}),
+            "preset": s.preset,
+            "validation": s.validation,
+            "pipeline": s.pipeline,
+            "submitted": pd.Timestamp(s.created, unit="s").floor("s"),
+            "why": s.error or "",
+        }
+        for s in reversed(subs)
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={"public": SCORE, "private": SCORE, "pipeline": PIPELINE},
+        key=f"{key}_mine",
+    )
     if not private_shown:
         st.caption(ch_core.PRIVATE_HIDDEN_TEXT)
     return any(s.status == ch_core.SCORING for s in subs)
@@ -102,10 +141,14 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
 
 # ---- the Runs page ------------------------------------------------------------------------------
 
+
 def _submit(lab: Lab, name: str, run_id: str) -> None:
-    state.flash_outcome(FLASH, lambda: lab.submit_to_challenge(name, run_id),
-                        f"Run {run_id} submitted to {name}: it is being scored; see the Challenges page.",
-                        "Not submitted: ")
+    state.flash_outcome(
+        FLASH,
+        lambda: lab.submit_to_challenge(name, run_id),
+        f"Run {run_id} submitted to {name}: it is being scored; see the Challenges page.",
+        "Not submitted: ",
+    )
 
 
 def submit_box(lab: Lab, run: Run) -> None:
@@ -119,18 +162,27 @@ def submit_box(lab: Lab, run: Run) -> None:
         names = [c.name for c in open_ones]
         name = c1.selectbox("Submit this run to a challenge", names, key="runs_challenge")
         left = lab.submissions_left(name)
-        c2.button("Submit", on_click=_submit, args=(lab, name, run.id), key="runs_challenge_submit",
-                  icon=":material/send:", disabled=left == 0)
-        st.caption(f"{left} submission{'s' if left != 1 else ''} left today. The run's model and pipeline "
-                   "(training-only steps left out) are scored on the hidden test set in the background.")
+        c2.button(
+            "Submit",
+            on_click=_submit,
+            args=(lab, name, run.id),
+            key="runs_challenge_submit",
+            icon=":material/send:",
+            disabled=left == 0,
+        )
+        st.caption(
+            f"{left} submission{'s' if left != 1 else ''} left today. The run's model and pipeline "
+            "(training-only steps left out) are scored on the hidden test set in the background."
+        )
 
 
 # ---- the Teacher page -----------------------------------------------------------------------------
 
+
 def _deadline(day, at) -> float | None:
     if day is None:
         return None
-    return datetime.combine(day, at or clock(23, 59), tzinfo=timezone.utc).timestamp()
+    return datetime.combine(day, at or clock(23, 59), tzinfo=UTC).timestamp()
 
 
 def _training_specs(lab: Lab, current: str | None) -> list[str]:
@@ -152,12 +204,19 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", max_chars=60, placeholder="Digits week 1")
         specs = _training_specs(lab, current_spec)
-        dataset = c2.selectbox("Training dataset", specs, format_func=ch_core.display_dataset,
-                               index=specs.index(current_spec) if current_spec in specs else 0,
-                               help="What students train on; an upload or corrected version is offered when "
-                                    "it is this session's dataset (Data page).")
-        files = st.file_uploader("Hidden test set (any supported format; its test split is used; same classes)",
-                                 accept_multiple_files=True, key=f"challenge_hidden{suffix}")
+        dataset = c2.selectbox(
+            "Training dataset",
+            specs,
+            format_func=ch_core.display_dataset,
+            index=specs.index(current_spec) if current_spec in specs else 0,
+            help="What students train on; an upload or corrected version is offered when "
+            "it is this session's dataset (Data page).",
+        )
+        files = st.file_uploader(
+            "Hidden test set (any supported format; its test split is used; same classes)",
+            accept_multiple_files=True,
+            key=f"challenge_hidden{suffix}",
+        )
         c3, c4, c5, c6 = st.columns(4)
         share = c3.slider("Public share", 0.05, 0.95, ch_core.DEFAULT_PUBLIC, 0.05)
         per_day = c4.number_input("Submissions per day", 1, 100, ch_core.DEFAULT_PER_DAY)
@@ -169,21 +228,32 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                 if not files:
                     raise DigitLabError("upload the hidden test set")
                 hidden = load_upload({f.name: f.getvalue() for f in files}, name="hidden set")
-                made = lab.create_challenge(name, dataset, hidden, public_share=share, per_day=int(per_day),
-                                            deadline=_deadline(day, at), show_private=show_private)
+                made = lab.create_challenge(
+                    name,
+                    dataset,
+                    hidden,
+                    public_share=share,
+                    per_day=int(per_day),
+                    deadline=_deadline(day, at),
+                    show_private=show_private,
+                )
             except DigitLabError as err:
                 st.error(f"Could not create the challenge: {escape(err)}")
             else:  # shown at once in the list above, with an empty form below it
                 st.session_state[CREATED] = made_here + 1
                 matched = f" {made.class_match[0].upper()}{made.class_match[1:]}." if made.class_match else ""
-                st.session_state[FLASH] = ("success", f"Created {made.name}: {made.images:,} hidden images, "
-                                                      f"{made.public_images:,} of them public.{matched}")
+                st.session_state[FLASH] = (
+                    "success",
+                    f"Created {made.name}: {made.images:,} hidden images, "
+                    f"{made.public_images:,} of them public.{matched}",
+                )
                 st.rerun()
 
 
 def _close(lab: Lab, name: str, closed: bool) -> None:
-    state.flash_outcome(FLASH, lambda: lab.close_challenge(name, closed),
-                        f"{name} is {'closed' if closed else 'open again'}.", "")
+    state.flash_outcome(
+        FLASH, lambda: lab.close_challenge(name, closed), f"{name} is {'closed' if closed else 'open again'}.", ""
+    )
 
 
 def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
@@ -193,23 +263,34 @@ def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
     with st.form(f"{key}_edit"):
         c1, c2, c3, c4 = st.columns(4)
         per_day = c1.number_input("Submissions per day", 1, 100, challenge.per_day)
-        old = datetime.fromtimestamp(challenge.deadline, timezone.utc) if challenge.deadline is not None else None
+        old = datetime.fromtimestamp(challenge.deadline, UTC) if challenge.deadline is not None else None
         day = c2.date_input("Deadline (UTC)", value=old.date() if old else None)
         at = c3.time_input("at", value=old.time() if old else clock(23, 59))
         show_private = c4.checkbox("Own private score visible before", value=challenge.show_private)
         if st.form_submit_button("Save"):
             try:
-                lab.edit_challenge(challenge.name, per_day=int(per_day), deadline=_deadline(day, at),
-                                   show_private=show_private)
+                lab.edit_challenge(
+                    challenge.name, per_day=int(per_day), deadline=_deadline(day, at), show_private=show_private
+                )
                 st.session_state[FLASH] = ("success", f"Saved {challenge.name}.")
                 st.rerun()
             except DigitLabError as err:
                 st.error(escape(err))
     b1, b2 = st.columns(2)
-    b1.button("Reopen" if challenge.closed else "Close now", key=f"{key}_close", on_click=_close,
-              args=(lab, challenge.name, not challenge.closed),
-              icon=":material/lock_open:" if challenge.closed else ":material/lock:")
-    b2.download_button("Results (CSV)", lab.challenge_results_csv(challenge.name), on_click="ignore",
-                       file_name=f"challenge-{challenge.id}.csv", mime="text/csv", key=f"{key}_csv",
-                       icon=":material/download:")
+    b1.button(
+        "Reopen" if challenge.closed else "Close now",
+        key=f"{key}_close",
+        on_click=_close,
+        args=(lab, challenge.name, not challenge.closed),
+        icon=":material/lock_open:" if challenge.closed else ":material/lock:",
+    )
+    b2.download_button(
+        "Results (CSV)",
+        lab.challenge_results_csv(challenge.name),
+        on_click="ignore",
+        file_name=f"challenge-{challenge.id}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        icon=":material/download:",
+    )
     boards(lab, challenge, key)

@@ -1,4 +1,5 @@
 """Image grids: digits are 28 pixels, so they are enlarged without smoothing before display."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,14 +22,21 @@ def to_display(img: np.ndarray, scale: int = 3) -> np.ndarray:
     return cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
 
 
-def show_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str], columns: int = 10,
-              scale: int = 3, notes: Sequence[Sequence[str]] | None = None) -> None:
+def show_grid(
+    images: Sequence[np.ndarray] | np.ndarray,
+    captions: Sequence[str],
+    columns: int = 10,
+    scale: int = 3,
+    notes: Sequence[Sequence[str]] | None = None,
+) -> None:
     """Show images in rows of ``columns`` with a caption under each, and under that, when given,
     each image's ``notes`` one per line (plain text, shown small). Captions and notes are text from
     data (class names): both are shown literally."""
     for start in range(0, len(images), columns):
         cols = st.columns(columns)
-        for i, (col, img, cap) in enumerate(zip(cols, images[start:start + columns], captions[start:start + columns])):
+        for i, (col, img, cap) in enumerate(
+            zip(cols, images[start : start + columns], captions[start : start + columns])
+        ):
             shown = to_display(img, scale)
             # Its own width: a long caption (a skipped step's) must not stretch the image with it.
             col.image(shown, caption=escape(cap), output_format="PNG", width=shown.shape[1])

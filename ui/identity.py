@@ -7,6 +7,7 @@ token (core.classroom.tokens): read on every new session with ``st.context.cooki
 cleared by a tiny trusted component whose script only ever receives the token (never markup).
 With nothing configured the session is the local user.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,8 @@ RECHECK_S = 2.0
 log = logging.getLogger(__name__)
 
 # Trusted code: it receives only {"value": token or "", "max_age": seconds} and writes one cookie.
-_COOKIE_JS = """
+_COOKIE_JS = (
+    """
 export default function (component) {
   const data = component.data || {};
   const value = typeof data.value === "string" && /^[A-Za-z0-9._-]*$/.test(data.value) ? data.value : "";
@@ -45,7 +47,9 @@ export default function (component) {
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
   document.cookie = "%s=" + value + "; Max-Age=" + age + "; Path=/; SameSite=Lax" + secure;
 }
-""" % tokens.COOKIE
+"""  # noqa: UP031 - JavaScript full of braces: % needs no escaping
+    % tokens.COOKIE
+)
 _cookie_writer = st.components.v2.component("digitlab_signin_cookie", js=_COOKIE_JS)
 
 
@@ -169,8 +173,11 @@ def _sign_in_screen(how: str) -> None:
     with st.form("class_code_form"):
         name = st.text_input("Your name", max_chars=access.MAX_NAME, key="class_name")
         code = st.text_input("Class code", type="password", key="class_code")
-        teacher_code = (st.text_input("Teacher code (teachers only)", type="password", key="teacher_code")
-                        if teacher_code_set else "")
+        teacher_code = (
+            st.text_input("Teacher code (teachers only)", type="password", key="teacher_code")
+            if teacher_code_set
+            else ""
+        )
         if st.form_submit_button("Enter", type="primary"):
             try:
                 who = access.class_code_identity(name, code, teacher_code=teacher_code, client=_client())

@@ -1,6 +1,7 @@
 """Widgets and charts for looking inside a model, shared by the Inside the model, Errors and Label
 issues pages: diverging weight images, saliency maps, the embedding map, the evaluation picker,
 the epoch shown (kept in step between pages), accepting suggested labels and making a version."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -12,12 +13,12 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.cross_eval import Evaluation
-from core.errors import DigitLabError
-from core.text import escape  # the one escaping path (pages call inside_views.escape too)
-from core.states import FAILED, STOPPED
 from core.analysis.inspection import diverging_rgb
+from core.errors import DigitLabError
 from core.lab import Lab
 from core.runs.records import Run
+from core.states import FAILED, STOPPED
+from core.text import escape  # the one escaping path (pages call inside_views.escape too)
 from ui import models
 
 #: {run id: epoch} last shown on the Errors or Inside page (not a widget key: it survives page switches).
@@ -29,20 +30,27 @@ OWN_TEST_SET = "own"
 
 # ---- images -------------------------------------------------------------------------------------
 
-def diverging_grid(maps: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,
-                   scale: int = 4, shared: bool = True) -> None:
+
+def diverging_grid(
+    maps: np.ndarray | Sequence[np.ndarray],
+    captions: Sequence[str],
+    columns: int = 8,
+    scale: int = 4,
+    shared: bool = True,
+) -> None:
     """Signed 2-D maps as blue-white-red images in rows of ``columns`` (``shared``: one colour
     scale for all, so strengths compare; else each on its own)."""
     maps = [np.asarray(m) for m in maps]
     limit = max((float(np.abs(m).max()) for m in maps), default=0.0) if shared else None
     for start in range(0, len(maps), columns):
         cols = st.columns(columns)
-        for col, m, cap in zip(cols, maps[start:start + columns], captions[start:start + columns]):
+        for col, m, cap in zip(cols, maps[start : start + columns], captions[start : start + columns]):
             col.image(diverging_rgb(m, scale, limit), caption=escape(cap), output_format="PNG")
 
 
-def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, predicted: int,
-                 names: Sequence[str]) -> None:
+def saliency_row(
+    lab: Lab, run: Run, processed: np.ndarray | None, true: int, predicted: int, names: Sequence[str]
+) -> None:
     """The Errors page's saliency maps of one test image for its true and its predicted class."""
     from core.analysis.inspection import saliency_pair
 
@@ -54,11 +62,16 @@ def saliency_row(lab: Lab, run: Run, processed: np.ndarray | None, true: int, pr
         except DigitLabError as err:
             st.warning(f"No saliency map: {escape(str(err))}")
             return
-        diverging_grid([pair["true"], pair["predicted"]],
-                       [f"for the true class {names[true]}", f"for the predicted class {names[predicted]}"],
-                       columns=4, scale=6)
-        st.caption("Gradient x input of each class's probability: red pixels raise it, blue ones lower it "
-                   "(one colour scale for both maps).")
+        diverging_grid(
+            [pair["true"], pair["predicted"]],
+            [f"for the true class {names[true]}", f"for the predicted class {names[predicted]}"],
+            columns=4,
+            scale=6,
+        )
+        st.caption(
+            "Gradient x input of each class's probability: red pixels raise it, blue ones lower it "
+            "(one colour scale for both maps)."
+        )
 
 
 # ---- background tasks (through the Lab: core.lab.Lab.task / cancel) -----------------------------
@@ -99,6 +112,7 @@ def follow_task(lab: Lab, name: str, what: str) -> bool:
         st.session_state[TASKS].pop(name, None)
         return False
     if task.active:
+
         @st.fragment(run_every=1)
         def poll() -> None:
             now = lab.task(task_id)
@@ -119,6 +133,7 @@ def follow_task(lab: Lab, name: str, what: str) -> bool:
 
 # ---- the epoch shown, in step between pages -----------------------------------------------------
 
+
 def epoch_slider(run_id: str, epochs: int, key: str, help: str) -> int:
     """The Epoch slider of ``run_id`` (1..``epochs``), starting at the epoch last shown for this run
     on any page, else the last; returns the epoch chosen and remembers it for the other pages.
@@ -135,7 +150,7 @@ def epoch_slider(run_id: str, epochs: int, key: str, help: str) -> int:
     return int(epoch)
 
 
-def epoch_shown(run_id: str, by_epoch: Sequence[Any] | None, key: str, help: str) -> tuple[int, int]:
+def epoch_shown(run_id: str, by_epoch: Sequence[Any] | np.ndarray | None, key: str, help: str) -> tuple[int, int]:
     """(epoch shown, epochs) of a run whose per-epoch predictions are ``by_epoch``: the final model
     unless the :func:`epoch_slider` (shown where there is more than one epoch) picks an earlier one."""
     epochs = len(by_epoch) if by_epoch is not None else 0
@@ -164,6 +179,7 @@ def kept(key: str) -> Any:
 
 # ---- evaluations on other datasets --------------------------------------------------------------
 
+
 def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
     """On the Errors page: which test images to analyse, the run's own or those of a dataset it was
     evaluated on (Inside the model page). None: its own. Shown only when the run has evaluations."""
@@ -178,9 +194,14 @@ def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
     if st.session_state.get(key) not in options:
         st.session_state[key] = OWN_TEST_SET
     labels = {OWN_TEST_SET: f"its own test set ({lab.run_dataset_name(run)})", **{e.key: e.label for e in found}}
-    picked = st.selectbox("Test images", options, format_func=labels.get, key=key,
-                          help="A run evaluated on another dataset (Inside the model page) can be analysed "
-                               "on that dataset's test images.")
+    picked = st.selectbox(
+        "Test images",
+        options,
+        format_func=labels.__getitem__,
+        key=key,
+        help="A run evaluated on another dataset (Inside the model page) can be analysed "
+        "on that dataset's test images.",
+    )
     return None if picked == OWN_TEST_SET else next(e for e in found if e.key == picked)
 
 
@@ -193,15 +214,22 @@ def map_chart(frame: pd.DataFrame, names: Sequence[str]) -> alt.Chart:
     """The test set's map: colour by true class, misclassified points as crosses, brushable."""
     brush = alt.selection_interval(name=BRUSH, encodings=["x", "y"])
     data = frame.assign(outcome=np.where(frame["right"], "right", "misclassified"))
-    return alt.Chart(data).mark_point(filled=True, size=28, opacity=0.8).encode(
-        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-        color=alt.Color("true:N", sort=list(names), title="true class",
-                        scale=alt.Scale(scheme="tableau10")),
-        shape=alt.Shape("outcome:N", scale=alt.Scale(domain=["right", "misclassified"],
-                                                     range=["circle", "cross"]), title=None),
-        size=alt.condition("datum.right", alt.value(24), alt.value(90)),
-        tooltip=["index", "true", "predicted"],
-    ).add_params(brush).properties(height=460)
+    return (
+        alt.Chart(data)
+        .mark_point(filled=True, size=28, opacity=0.8)
+        .encode(
+            x=alt.X("x:Q", axis=None),
+            y=alt.Y("y:Q", axis=None),
+            color=alt.Color("true:N", sort=list(names), title="true class", scale=alt.Scale(scheme="tableau10")),
+            shape=alt.Shape(
+                "outcome:N", scale=alt.Scale(domain=["right", "misclassified"], range=["circle", "cross"]), title=None
+            ),
+            size=alt.condition("datum.right", alt.value(24), alt.value(90)),
+            tooltip=["index", "true", "predicted"],
+        )
+        .add_params(brush)
+        .properties(height=460)
+    )
 
 
 def map_gallery(rows: pd.DataFrame, x_test: np.ndarray, limit: int = 40) -> None:
@@ -210,9 +238,15 @@ def map_gallery(rows: pd.DataFrame, x_test: np.ndarray, limit: int = 40) -> None
 
     rows = rows.sort_values(["right", "index"], kind="stable")
     shown = rows.head(limit)
-    st.caption(f"{len(rows):,} test image{'s' if len(rows) != 1 else ''} selected" + (f"; the first {len(shown)} (misclassified first):"
-                                                        if len(shown) < len(rows) else ":"))
-    show_grid(x_test[shown["index"].to_numpy()],
-              [f"#{r['index']}: {r['true']}" + ("" if r["right"] else f" -> {r['predicted']}")
-               for r in shown.to_dict("records")], columns=10)
-
+    st.caption(
+        f"{len(rows):,} test image{'s' if len(rows) != 1 else ''} selected"
+        + (f"; the first {len(shown)} (misclassified first):" if len(shown) < len(rows) else ":")
+    )
+    show_grid(
+        x_test[shown["index"].to_numpy()],
+        [
+            f"#{r['index']}: {r['true']}" + ("" if r["right"] else f" -> {r['predicted']}")
+            for r in shown.to_dict("records")
+        ],
+        columns=10,
+    )

@@ -1,5 +1,6 @@
 """The Label issues page's corrections: "accept" a suspect's suggested label, and make the
 corrected dataset version (core.labels.corrections) to train on and compare with the original."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,8 +10,8 @@ import streamlit as st
 
 from core.datasets import display_spec
 from core.errors import DigitLabError
-from core.labels.corrections import LabelCorrections, provenance
 from core.lab import Lab
+from core.labels.corrections import LabelCorrections, provenance
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
 from ui.markdown import code_span, escape
@@ -27,8 +28,16 @@ def initial_choice(index: int, marks: Mapping[int, str], corrections: Mapping[in
     return MARK_TEXT[marks[index]] if index in marks else None
 
 
-def record_choice(marks: LabelMarks, fixes: LabelCorrections, index: int, text: str | None,
-                  given: int, suggested: int, search: str | None, by: str | None = None) -> str | None:
+def record_choice(
+    marks: LabelMarks,
+    fixes: LabelCorrections,
+    index: int,
+    text: str | None,
+    given: int,
+    suggested: int,
+    search: str | None,
+    by: str | None = None,
+) -> str | None:
     """Store what a person chose for a suspect: accepting the suggested label records a correction
     (and clears a mark); "label wrong" or "fine" records a mark (and withdraws a correction).
     Returns why a choice could not be stored (e.g. the suggestion is the given label), else None."""
@@ -50,11 +59,15 @@ def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     table = fixes.frame()
     st.subheader("Corrected version")
     if not len(table):
-        st.caption("Accept a suggested label under a suspect to correct it. The corrections then make a new "
-                   "version of the dataset (the original plus them) to train on and compare with the original.")
+        st.caption(
+            "Accept a suggested label under a suspect to correct it. The corrections then make a new "
+            "version of the dataset (the original plus them) to train on and compare with the original."
+        )
         return
-    st.caption(f"{len(table):,} label{'s' if len(table) != 1 else ''} corrected so far. A version is the original "
-               "dataset with these corrections; the same corrections always give the same version.")
+    st.caption(
+        f"{len(table):,} label{'s' if len(table) != 1 else ''} corrected so far. A version is the original "
+        "dataset with these corrections; the same corrections always give the same version."
+    )
     if st.button("Make the corrected version", icon=":material/new_label:", key="labels_make_version"):
         try:
             st.session_state[VERSION_KEY] = lab.make_version(spec)
@@ -64,8 +77,11 @@ def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     made = provenance(version) if version else None
     if made is None or made.get("parent") != spec:
         return
-    st.success(f"Version {made['version'][:12]}: {escape(made['name'])}, {plural(len(made['corrections']), 'correction')} "
-               f"of {escape(display_spec(spec))}.", icon=":material/check_circle:")
+    st.success(
+        f"Version {made['version'][:12]}: {escape(made['name'])}, {plural(len(made['corrections']), 'correction')} "
+        f"of {escape(display_spec(spec))}.",
+        icon=":material/check_circle:",
+    )
     with st.expander("Provenance"):
         # The parent by its name: its written spec of an upload holds the server's cache path.
         shown = {k: made[k] for k in ("version", "parent", "parent_hash", "made_by", "corrections")}
@@ -81,5 +97,8 @@ def version_note(spec: str) -> None:
     """On a corrected version: which dataset it corrects and how many labels."""
     made = provenance(spec)
     if made is not None:
-        st.info(f"This dataset is a corrected version of {code_span(display_spec(made['parent']))} "
-                f"({plural(len(made.get('corrections', [])), 'label')} corrected).", icon=":material/new_label:")
+        st.info(
+            f"This dataset is a corrected version of {code_span(display_spec(made['parent']))} "
+            f"({plural(len(made.get('corrections', [])), 'label')} corrected).",
+            icon=":material/new_label:",
+        )

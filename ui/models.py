@@ -1,5 +1,6 @@
 """Run models kept in the server's memory, one copy per run for every session (Try it, Inside the
 model, Errors' saliency maps)."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,10 @@ from core.training.shared_model import SharedModel
 #: Models kept in memory at once (an MLP of the report's Part H is 1.7 MB; a class has a few runs).
 MAX_MODELS = 4
 #: What a page says while a model loads (the first one also starts TensorFlow in this server).
-LOADING_TEXT = ("Loading the model of run {run_id}: the first model also starts TensorFlow on the server, "
-                "which can take a minute on a busy machine. The prediction shows as soon as it is ready.")
+LOADING_TEXT = (
+    "Loading the model of run {run_id}: the first model also starts TensorFlow on the server, "
+    "which can take a minute on a busy machine. The prediction shows as soon as it is ready."
+)
 
 #: Models loading in the background, by model file: a page starts the load when it opens, not when
 #: the first stroke needs it.

@@ -1,5 +1,6 @@
 """The lab's pages and every address a person can see or guess for each (``/data``, ``/try-it``,
 ``/Label-issues``, ``/inside_the_model``...): app.py's navigation."""
+
 from __future__ import annotations
 
 import re
@@ -26,9 +27,17 @@ TEACHER_PAGE = ("pages/teacher.py", "Teacher", ":material/school:")
 #: no address uses, so ``/data`` can be one of its aliases).
 HOME = "home"
 #: Addresses that are not a page's but lead to one (signed in, the sign-in address opens the first page).
-EXTRA = {"sign-in": PAGE_FILES[0][0], "signin": PAGE_FILES[0][0], "login": PAGE_FILES[0][0],
-         "index": PAGE_FILES[0][0], "models": "pages/inside.py", "model": "pages/inside.py",
-         "labels-issues": "pages/labels.py", "challenge": "pages/challenges.py", "run": "pages/runs.py"}
+EXTRA = {
+    "sign-in": PAGE_FILES[0][0],
+    "signin": PAGE_FILES[0][0],
+    "login": PAGE_FILES[0][0],
+    "index": PAGE_FILES[0][0],
+    "models": "pages/inside.py",
+    "model": "pages/inside.py",
+    "labels-issues": "pages/labels.py",
+    "challenge": "pages/challenges.py",
+    "run": "pages/runs.py",
+}
 
 
 def _names(file: str, title: str) -> list[str]:
@@ -67,18 +76,23 @@ def every_path() -> list[str]:
 def _switcher(file: str):
     def open_page() -> None:
         st.switch_page(file, query_params=st.query_params.to_dict() or None)
+
     return open_page
 
 
 def pages(teacher: bool) -> list:
     """The signed-in navigation: the pages (the Teacher page listed for teachers only, and reachable
     by its address for anyone: it says who it is for), and every alias leading to its page."""
-    shown = [st.Page(file, title=title, icon=icon, default=i == 0, url_path=HOME if i == 0 else None)
-             for i, (file, title, icon) in enumerate(PAGE_FILES)]
+    shown = [
+        st.Page(file, title=title, icon=icon, default=i == 0, url_path=HOME if i == 0 else None)
+        for i, (file, title, icon) in enumerate(PAGE_FILES)
+    ]
     file, title, icon = TEACHER_PAGE
     shown.append(st.Page(file, title=title, icon=icon, visibility="visible" if teacher else "hidden"))
-    shown += [st.Page(_switcher(target), title=title_of(target), url_path=name, visibility="hidden")
-              for name, target in aliases().items()]
+    shown += [
+        st.Page(_switcher(target), title=title_of(target), url_path=name, visibility="hidden")
+        for name, target in aliases().items()
+    ]
     return shown
 
 

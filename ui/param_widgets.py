@@ -1,5 +1,6 @@
 """One Streamlit widget per parameter, chosen by its ParamSpec: the Preprocess page's step forms
 and the hyperparameter form of the Train page both build their widgets here."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,19 +54,32 @@ def param_widget(spec: ParamSpec, value: Any, key: str, container: Any, persist:
     if spec.kind == "bool":
         return container.checkbox(spec.title, **default(value=value), **common)
     if spec.kind == "int":
-        return container.number_input(spec.title, min_value=int(spec.minimum), max_value=int(spec.maximum),
-                                      **default(value=int(value)), step=int(spec.step or (2 if spec.odd else 1)),
-                                      **common)
+        assert spec.minimum is not None and spec.maximum is not None, spec.name  # numbers have bounds
+        return container.number_input(
+            spec.title,
+            min_value=int(spec.minimum),
+            max_value=int(spec.maximum),
+            **default(value=int(value)),
+            step=int(spec.step or (2 if spec.odd else 1)),
+            **common,
+        )
     if spec.kind == "float":
-        return container.number_input(spec.title, min_value=float(spec.minimum), max_value=float(spec.maximum),
-                                      **default(value=float(value)), step=spec.step or FLOAT_STEP, format="%g",
-                                      **common)
+        assert spec.minimum is not None and spec.maximum is not None, spec.name
+        return container.number_input(
+            spec.title,
+            min_value=float(spec.minimum),
+            max_value=float(spec.maximum),
+            **default(value=float(value)),
+            step=spec.step or FLOAT_STEP,
+            format="%g",
+            **common,
+        )
     if spec.kind == "layers":
-        return container.text_input(spec.title, **default(value=widget_value(spec, value)), placeholder="none",
-                                    **common)
+        return container.text_input(
+            spec.title, **default(value=widget_value(spec, value)), placeholder="none", **common
+        )
     if spec.kind == "threshold":
-        return container.text_input(spec.title, **default(value=widget_value(spec, value)), placeholder="off",
-                                    **common)
+        return container.text_input(spec.title, **default(value=widget_value(spec, value)), placeholder="off", **common)
     common["help"] = help_text + " (one row per line, 0s and 1s)"
     text = container.text_area(spec.title, **default(value=widget_value(spec, value)), height=130, **common)
     return [row.strip() for row in text.splitlines() if row.strip()]

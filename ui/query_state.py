@@ -4,6 +4,7 @@ Every query parameter is parsed by ``core.links`` (plain Python; nothing there r
 falls back with a warning); :func:`incoming` and :func:`publish` are the only functions touching
 the URL. The parsing names are re-exported here so pages keep one import.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,11 +12,30 @@ from typing import Any
 
 import streamlit as st
 
-from core.links import (COMPACT_PREFIX, MAX_JSON_DEPTH, MAX_PIPELINE_STEPS, MAX_VALUE_CHARS,  # noqa: F401
-                        TRAIN_KEYS, PreprocessLink, TrainLink, compact_pipeline, form_value,
-                        parse_class_index, parse_dataset, parse_errors_cell, parse_off, parse_pipeline,
-                        parse_preprocess, parse_run_id, parse_train, pipeline_param_text,
-                        preprocess_params, shareable_dataset, train_params, url_value)
+from core.links import (  # noqa: F401
+    COMPACT_PREFIX,
+    MAX_JSON_DEPTH,
+    MAX_PIPELINE_STEPS,
+    MAX_VALUE_CHARS,
+    TRAIN_KEYS,
+    PreprocessLink,
+    TrainLink,
+    compact_pipeline,
+    form_value,
+    parse_class_index,
+    parse_dataset,
+    parse_errors_cell,
+    parse_off,
+    parse_pipeline,
+    parse_preprocess,
+    parse_run_id,
+    parse_train,
+    pipeline_param_text,
+    preprocess_params,
+    shareable_dataset,
+    train_params,
+    url_value,
+)
 from core.preprocess import Pipeline
 
 _SESSION_KEY = "query_state_{page}"
@@ -28,6 +48,7 @@ _WRITTEN_KEPT = 20
 
 
 # ---- the URL itself --------------------------------------------------------------------------
+
 
 def incoming(page: str) -> dict[str, str] | None:
     """The URL's parameters when they are a link to apply: not empty, and not what this session
@@ -65,7 +86,7 @@ def merge_written(stored: Mapping[str, Any], values: dict[str, Any]) -> None:
         values[key] = ([p for p in theirs if p not in ours] + list(ours))[-_WRITTEN_KEPT:]
 
 
-def editor_entries(pipeline: Pipeline, off: "tuple[int, ...]" = ()) -> list[dict[str, Any]]:
+def editor_entries(pipeline: Pipeline, off: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """The Preprocess editor's entries for ``pipeline`` (steps with fresh ids, so no widget of a
     previous pipeline keeps its state; those at the 0-based positions ``off`` switched off)."""
     st.session_state.setdefault("next_step_id", 0)
@@ -78,5 +99,7 @@ def editor_entries(pipeline: Pipeline, off: "tuple[int, ...]" = ()) -> list[dict
 
 def editor_pipeline(entries: list[dict[str, Any]]) -> tuple[Pipeline, tuple[int, ...]]:
     """Every step of the editor's ``entries`` (switched off or not) and the 0-based ones switched off."""
-    return (Pipeline.from_list([e["step"] for e in entries]),
-            tuple(i for i, e in enumerate(entries) if not e["enabled"]))
+    return (
+        Pipeline.from_list([e["step"] for e in entries]),
+        tuple(i for i, e in enumerate(entries) if not e["enabled"]),
+    )

@@ -1,4 +1,5 @@
 """Streamlit widgets shared by the Train, Errors and Runs pages."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,13 +9,14 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core.training.models import describe_preset
 from core.lab import Lab
 from core.runs import describe
 from core.runs.records import Run
+from core.training.models import describe_preset
 from ui import query_state
-from ui.param_widgets import param_widget
 from ui.markdown import escape
+from ui.param_widgets import param_widget
+
 
 def hyperparameter_form(preset: str, columns: int = 3, maximums: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Widgets for the preset's hyperparameters (from ``describe_preset``); returns the values of
@@ -62,8 +64,9 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
-    labels = {r.id: lab.run_label(r) if lab.mine(r) else describe.published_label(r, lab.run_dataset_name(r))
-              for r in runs}
+    labels = {
+        r.id: lab.run_label(r) if lab.mine(r) else describe.published_label(r, lab.run_dataset_name(r)) for r in runs
+    }
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
         if wanted is not None and wanted not in labels:
@@ -77,8 +80,13 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
         st.warning(escape(shown), icon=":material/link_off:")
     if st.session_state.get(key) not in labels:
         st.session_state.pop(key, None)  # deleted meanwhile: back to the newest
-    run_id = st.selectbox(label, list(labels), format_func=labels.get, key=key,
-                          on_change=lambda: st.session_state.pop(f"{key}_link_warning", None))
+    run_id = st.selectbox(
+        label,
+        list(labels),
+        format_func=labels.__getitem__,
+        key=key,
+        on_change=lambda: st.session_state.pop(f"{key}_link_warning", None),
+    )
     query_state.publish(page, {"run": run_id})
     run = next(r for r in runs if r.id == run_id)
     if not lab.mine(run):

@@ -1,8 +1,10 @@
 """Session keys shared by the pages, declared once, and the cached loaders behind them."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -15,7 +17,6 @@ from core.preprocess import Pipeline
 from core.settings import settings
 from ui import identity, query_state
 
-
 #: The dataset every page works on, as a spec string that a worker process can reload.
 DATASET_SPEC = "dataset_spec"
 #: The pipeline being edited: a list of {"step": <step dict>, "enabled": bool}.
@@ -27,20 +28,48 @@ DEFAULT_PENDING = "default_pending"
 #: What a signed-in person's workspace keeps (core.classroom.workspace): the dataset, pipeline and
 #: followed run, and the form values the pages keep across pages (``persist_state``), plus every
 #: hyperparameter widget (``hp_<preset>_<name>``). Buttons and uploaders cannot be restored: none here.
-WORK_KEYS = (DATASET_SPEC, PIPELINE_STEPS, "next_step_id", ACTIVE_RUN,
-             "train_preset", "train_pipeline_source", "train_named_pipeline", "train_leaky_protocol",
-             "train_validation", "train_fraction", "train_seed", "train_exclude_marked", "train_augment",
-             "prep_named", "prep_add_kind", "prep_as_test",
-             "data_source", "data_class_names", "data_count", "data_split",
-             "grid_presets", "grid_pipelines", "grid_seeds", "grid_epochs", "grid_leaky_protocol", "grid_augment",
-             # Label issues: the search followed, each dataset's, and the form (a reload finds it again).
-             "labels_search", "labels_searches", "labels_search_spec", "labels_folds", "labels_source", "labels_seed")
+WORK_KEYS = (
+    DATASET_SPEC,
+    PIPELINE_STEPS,
+    "next_step_id",
+    ACTIVE_RUN,
+    "train_preset",
+    "train_pipeline_source",
+    "train_named_pipeline",
+    "train_leaky_protocol",
+    "train_validation",
+    "train_fraction",
+    "train_seed",
+    "train_exclude_marked",
+    "train_augment",
+    "prep_named",
+    "prep_add_kind",
+    "prep_as_test",
+    "data_source",
+    "data_class_names",
+    "data_count",
+    "data_split",
+    "grid_presets",
+    "grid_pipelines",
+    "grid_seeds",
+    "grid_epochs",
+    "grid_leaky_protocol",
+    "grid_augment",
+    # Label issues: the search followed, each dataset's, and the form (a reload finds it again).
+    "labels_search",
+    "labels_searches",
+    "labels_search_spec",
+    "labels_folds",
+    "labels_source",
+    "labels_seed",
+)
 #: ``train_aug_<name>``: the augmentation's settings; ``query_state_written_<page>``: the addresses
 #: this person's sessions wrote (ui/query_state.py: an old one reopened is not a link to apply).
 WORK_PREFIXES = ("hp_", "train_aug_", query_state.WRITTEN_PREFIX)
 #: The workspace as last written by this session (written again only when it changes).
 _SAVED_WORK = "_saved_work"
 RESTARTED = "The lab restarted; your work is kept."
+
 
 def _leave_legacy_page_mode() -> None:
     """Hand a deep-linked page over to app.py's navigation.
@@ -67,11 +96,13 @@ def _leave_legacy_page_mode() -> None:
         st.rerun()
 
 
-def _main_script_is_a_page(pages: object) -> bool:
+def _main_script_is_a_page(pages: Any) -> bool:
     """Whether the run's page list holds the main script itself, as only the old mode's does."""
     main = Path(pages.main_script_path)
-    return any(info.get("page_name") == main.stem and Path(info.get("script_path", "")).resolve() == main.resolve()
-               for info in pages.get_pages().values())  # the name first: no file lookups on every rerun
+    return any(
+        info.get("page_name") == main.stem and Path(info.get("script_path", "")).resolve() == main.resolve()
+        for info in pages.get_pages().values()
+    )  # the name first: no file lookups on every rerun
 
 
 def warm_up() -> None:
@@ -113,8 +144,11 @@ def _keeps_work() -> bool:
 
 
 def _work_values() -> dict:
-    return {k: v for k, v in st.session_state.items()
-            if k in WORK_KEYS or (isinstance(k, str) and k.startswith(WORK_PREFIXES))}
+    return {
+        k: v
+        for k, v in st.session_state.items()
+        if k in WORK_KEYS or (isinstance(k, str) and k.startswith(WORK_PREFIXES))
+    }
 
 
 def _restore_work(who: Identity) -> None:
@@ -140,7 +174,7 @@ def _still_loads(who: Identity, spec: object) -> bool:
         parsed = DatasetSpec.parse(str(spec))
     except DigitLabError:
         return False
-    return parsed.path.exists() if parsed.is_file else True
+    return parsed.path is not None and parsed.path.exists() if parsed.is_file else True
 
 
 def save_work(force: bool = False) -> None:
@@ -160,6 +194,7 @@ def save_work(force: bool = False) -> None:
         workspace.save(who.key, values)
         st.session_state[_SAVED_WORK] = workspace.encode(_work_values())
 
+
 def _first_dataset_spec() -> str:
     """The default dataset at its configured size, or, on a fresh machine where that size is not
     cached yet, the tiny size at once while the configured one is drawn in the background."""
@@ -168,6 +203,7 @@ def _first_dataset_spec() -> str:
         st.session_state[DEFAULT_PENDING] = str(DatasetSpec("default", size))
         return str(DatasetSpec("default", FIRST_SIZE))
     return str(DatasetSpec("default", size))
+
 
 def _take_pending_default() -> None:
     """Switch to the default size drawn in the background once it is there (a failed drawing is
@@ -181,6 +217,7 @@ def _take_pending_default() -> None:
         st.session_state[DATASET_SPEC] = pending
         del st.session_state[DEFAULT_PENDING]
 
+
 def pending_default_notice() -> None:
     """While the default size is drawn in the background: say so, and switch to it when it is
     there (a fragment checks every two seconds, then reruns the page)."""
@@ -193,16 +230,21 @@ def pending_default_notice() -> None:
     def waiting() -> None:
         if fill_state(size) != "filling":
             st.rerun()
-        st.info(f"The default dataset at its {size} size is being drawn (the first time on "
-                f"this machine takes a few seconds); meanwhile this is its {FIRST_SIZE} size. The page switches "
-                "to it by itself.", icon=":material/hourglass_top:")
+        st.info(
+            f"The default dataset at its {size} size is being drawn (the first time on "
+            f"this machine takes a few seconds); meanwhile this is its {FIRST_SIZE} size. The page switches "
+            "to it by itself.",
+            icon=":material/hourglass_top:",
+        )
 
     waiting()
+
 
 def current_pipeline() -> Pipeline:
     """The pipeline being edited on the Preprocess page: its enabled steps, in order."""
     init_session()
     return Pipeline.from_list([e["step"] for e in st.session_state[PIPELINE_STEPS] if e["enabled"]])
+
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
 def load_dataset(spec: str) -> Dataset:
@@ -212,14 +254,17 @@ def load_dataset(spec: str) -> Dataset:
         arr.setflags(write=False)
     return ds
 
+
 def current_dataset() -> Dataset:
     """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
     return load_dataset(lab().check_dataset(st.session_state[DATASET_SPEC]))
 
+
 def me() -> Identity:
     """The session's identity (core.classroom.access); pages call it after ``init_session``."""
     return identity.require()
+
 
 def lab() -> Lab:
     """The one door (core.lab) for this session's identity: every run, grid, upload, search,

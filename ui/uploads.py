@@ -1,4 +1,5 @@
 """The Data page's "Your uploads" panel: each stored upload with its size, to use or delete."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,9 +22,11 @@ def uploads_panel(lab: Lab, allowed: Limits) -> None:
     made = lab.my_versions()
     used = sum(u.size for u in mine) + sum(v.size for v in made)
     quota = allowed.upload_quota_bytes
-    st.caption(f"Your uploads and corrected versions take {used / MIB:,.1f} MB of your {quota / MIB:,.0f} MB "
-               "(stored compressed; the same file uploaded twice is kept once)." + (f" {escape(allowed.summary())}" if allowed.active
-                                                                 else ""))
+    st.caption(
+        f"Your uploads and corrected versions take {used / MIB:,.1f} MB of your {quota / MIB:,.0f} MB "
+        "(stored compressed; the same file uploaded twice is kept once)."
+        + (f" {escape(allowed.summary())}" if allowed.active else "")
+    )
     if made:
         _versions_panel(lab, made)
     if not mine:

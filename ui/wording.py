@@ -1,4 +1,5 @@
 """Small pieces of wording shared by the pages: counts with their noun, and a dataset named once."""
+
 from __future__ import annotations
 
 from core.datasets import display_spec

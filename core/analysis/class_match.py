@@ -6,6 +6,7 @@ Arabic-Indic digits reads Western ones: :func:`match_classes` pairs the classes 
 they stand for and says so in a note. Classes that are not the same set of digits (a digit model
 on Fashion-MNIST's clothes) are refused. Pure Python, no dataset loading.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,10 +59,16 @@ def match_classes(model_names: Sequence[str], dataset_names: Sequence[str]) -> C
         return ClassMatch(tuple(range(len(model_names))))
     model_values = [digit_value(n) for n in model_names]
     data_values = [digit_value(n) for n in dataset_names]
-    if (None in model_values or None in data_values or len(set(model_values)) != len(model_values)
-            or sorted(model_values) != sorted(data_values)):
-        raise DigitLabError(f"the run was trained on other classes ({_few(model_names)}) than this dataset has "
-                            f"({_few(dataset_names)}): its predictions would mean nothing here")
+    if (
+        None in model_values
+        or None in data_values
+        or len(set(model_values)) != len(model_values)
+        or sorted(model_values) != sorted(data_values)  # type: ignore[type-var]  # no None: checked just above
+    ):
+        raise DigitLabError(
+            f"the run was trained on other classes ({_few(model_names)}) than this dataset has "
+            f"({_few(dataset_names)}): its predictions would mean nothing here"
+        )
     order = tuple(model_values.index(v) for v in data_values)
     pairs = ", ".join(f"{_bare(model_names[order[j]])} = {_bare(dataset_names[j])}" for j in range(len(order)))
     return ClassMatch(order, f"classes matched by the digit they stand for, their names differ in script: {pairs}")

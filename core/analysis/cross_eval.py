@@ -13,6 +13,7 @@ Refused with a clear message: a run that is not finished, a dataset that no long
 dataset whose classes differ from the run's (trained on digits, tested on clothes), a model that
 does not take 28x28 images.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +32,7 @@ from core.execution.shipping import Shipment, dataset_payload, local_spec, shipp
 from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, RunStore, atomic_save_npy, atomic_write_text, validate_run_id
 from core.states import Progress
+
 FOLDER = "evaluations"
 META_NAME, PROBABILITIES_NAME = "evaluation.json", "probabilities.npy"
 PREDICT_BATCH = 1024
@@ -86,8 +88,9 @@ class EvaluationRequest:
     dataset: Shipment | None
 
 
-def evaluation_request(root: str, run_id: str, spec: str, owner: str | None = None,
-                       ship: bool = True) -> EvaluationRequest:
+def evaluation_request(
+    root: str, run_id: str, spec: str, owner: str | None = None, ship: bool = True
+) -> EvaluationRequest:
     """The request to evaluate the finished run ``run_id`` on ``spec`` (DigitLabError for a run
     without a model or a dataset file that cannot be read)."""
     store = RunStore(root)
@@ -99,8 +102,9 @@ def evaluation_request(root: str, run_id: str, spec: str, owner: str | None = No
         shipment = dataset_payload(spec) if ship else None
     except DigitLabError as err:
         raise DigitLabError(f"the dataset to evaluate on does not load: {err}") from None
-    return EvaluationRequest(str(root), run_id, spec, owner, run.config.to_dict(),
-                             store.model_path(run_id).read_bytes(), shipment)
+    return EvaluationRequest(
+        str(root), run_id, spec, owner, run.config.to_dict(), store.model_path(run_id).read_bytes(), shipment
+    )
 
 
 def predict_on(request: EvaluationRequest, progress: Progress | None = None) -> dict[str, Any]:
@@ -142,9 +146,18 @@ def save_evaluation(request: EvaluationRequest, outcome: dict[str, Any]) -> dict
     key = evaluation_key(request.spec)
     folder = store.folder(request.run_id) / FOLDER / key
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"key": key, "run_id": request.run_id, "spec": request.spec, "dataset_name": str(outcome["dataset_name"]),
-            "accuracy": accuracy(y, probs), "loss": log_loss(y, probs), "images": int(len(y)),
-            "owner": request.owner, "created": time.time(), "class_match": outcome.get("class_match")}
+    meta = {
+        "key": key,
+        "run_id": request.run_id,
+        "spec": request.spec,
+        "dataset_name": str(outcome["dataset_name"]),
+        "accuracy": accuracy(y, probs),
+        "loss": log_loss(y, probs),
+        "images": int(len(y)),
+        "owner": request.owner,
+        "created": time.time(),
+        "class_match": outcome.get("class_match"),
+    }
     atomic_save_npy(folder / PROBABILITIES_NAME, probs)
     atomic_write_text(folder / META_NAME, json.dumps(meta, indent=1))  # written last: its presence means done
     return meta
@@ -154,8 +167,9 @@ def save_evaluation(request: EvaluationRequest, outcome: dict[str, Any]) -> dict
 EVALUATION_TASK = TaskKind("evaluation", predict_on, save_evaluation)
 
 
-def evaluate_run(root: str, run_id: str, spec: str, owner: str | None = None, *,
-                 progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_run(
+    root: str, run_id: str, spec: str, owner: str | None = None, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Evaluate the finished run ``run_id`` on the test split of the dataset ``spec`` in this
     process; store it and return its summary (see :func:`save_evaluation`)."""
     request = evaluation_request(root, run_id, spec, owner, ship=False)
@@ -200,10 +214,19 @@ def get_evaluation(store: Any, run_id: str, key: str) -> Evaluation:
 def _read(path: Path) -> Evaluation | None:
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
-        return Evaluation(key=str(m["key"]), run_id=str(m["run_id"]), spec=str(m["spec"]),
-                          dataset_name=str(m["dataset_name"]), accuracy=float(m["accuracy"]),
-                          loss=float(m["loss"]), images=int(m["images"]), owner=m.get("owner"),
-                          created=float(m["created"]), folder=path.parent, class_match=m.get("class_match"))
+        return Evaluation(
+            key=str(m["key"]),
+            run_id=str(m["run_id"]),
+            spec=str(m["spec"]),
+            dataset_name=str(m["dataset_name"]),
+            accuracy=float(m["accuracy"]),
+            loss=float(m["loss"]),
+            images=int(m["images"]),
+            owner=m.get("owner"),
+            created=float(m["created"]),
+            folder=path.parent,
+            class_match=m.get("class_match"),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,5 +1,6 @@
 """A drawing or a photo through a run: the class names and framing its training images call for, then
 its inference pipeline and model (the Try it page; tests call these directly, AppTest cannot draw)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,14 +23,16 @@ def class_names_and_binary(run: Run, dataset: Dataset | None) -> tuple[tuple[str
     return tuple(dataset.class_names), bool(np.isin(sample, (0, 255)).all())
 
 
-def predict_canvas(model: Predictor, run: Run, image: np.ndarray, class_names: Sequence[str],
-                   binary: bool = True) -> Prediction:
+def predict_canvas(
+    model: Predictor, run: Run, image: np.ndarray, class_names: Sequence[str], binary: bool = True
+) -> Prediction:
     """A canvas image (RGBA, light strokes) through the run's inference pipeline and model."""
     return predict_digit(model, _pipeline(run), read_canvas(image, binary=binary), tuple(class_names))
 
 
-def predict_photo(model: Predictor, run: Run, data: bytes, name: str, class_names: Sequence[str],
-                  binary: bool = True) -> Prediction:
+def predict_photo(
+    model: Predictor, run: Run, data: bytes, name: str, class_names: Sequence[str], binary: bool = True
+) -> Prediction:
     """A photo's bytes (PNG or JPEG) through the run's inference pipeline and model."""
     return predict_digit(model, _pipeline(run), read_photo(data, name, binary=binary), tuple(class_names))
 

@@ -12,6 +12,7 @@ t-SNE settings are chosen for speed on 10,000 points (bench/embedding.py measure
 30 dimensions first; Barnes-Hut t-SNE (angle 0.6, 300 iterations after the early exaggeration) of
 3,000 sampled points, the others placed where their 5 nearest sampled neighbours went.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from core.execution.shipping import Shipment, dataset_payload, local_spec, shipp
 from core.execution.tasks import TaskKind
 from core.runs.store import FINISHED, RunStore, atomic_save_npy, validate_run_id
 from core.states import Progress
+
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 PCA_DIMENSIONS = 30
 TSNE_ITERATIONS = 550  # includes scikit-learn's 250 early-exaggeration iterations
@@ -87,7 +89,6 @@ def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     if method == "pca":
         return _pad2(PCA(n_components=min(2, *f.shape), random_state=seed).fit_transform(f))
     from sklearn.manifold import TSNE
-
     from sklearn.neighbors import NearestNeighbors
 
     reduced = PCA(n_components=min(PCA_DIMENSIONS, *f.shape), random_state=seed).fit_transform(f)
@@ -96,8 +97,16 @@ def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     landmarks = np.sort(rng.choice(len(f), min(TSNE_LANDMARKS, len(f)), replace=False))
     perplexity = float(min(30.0, (len(landmarks) - 1) / 3))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                max_iter=TSNE_ITERATIONS, angle=TSNE_ANGLE, random_state=seed, n_jobs=1)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init="pca",
+        learning_rate="auto",
+        max_iter=TSNE_ITERATIONS,
+        angle=TSNE_ANGLE,
+        random_state=seed,
+        n_jobs=1,
+    )
     placed = tsne.fit_transform(reduced[landmarks])
     points = np.empty((len(f), 2), dtype=np.float32)
     points[landmarks] = placed
@@ -133,8 +142,9 @@ def map_request(root: str, run_id: str, method: str = "pca", ship: bool = True) 
     if run.status != FINISHED or run.config is None:
         raise DigitLabError(f"run {run_id} is {run.status}: only a finished run has a model to map")
     model = store.model_path(run_id).read_bytes()
-    return MapRequest(str(root), run_id, method, run.config.to_dict(), model,
-                      dataset_payload(run.config.dataset) if ship else None)
+    return MapRequest(
+        str(root), run_id, method, run.config.to_dict(), model, dataset_payload(run.config.dataset) if ship else None
+    )
 
 
 def map_points(request: MapRequest, progress: Progress | None = None) -> np.ndarray:
@@ -186,18 +196,29 @@ def compute_map(root: str, run_id: str, method: str = "pca", *, progress: Progre
     return save_map(request, map_points(request, progress))
 
 
-def map_frame(points: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray,
-              class_names: Sequence[str]) -> pd.DataFrame:
+def map_frame(
+    points: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> pd.DataFrame:
     """One row per test image: index, x, y, true, predicted (class names), right (bool)."""
     points = np.asarray(points)
     y = np.asarray(y_true, dtype=np.int64)
     if len(points) != len(y) or len(probabilities) != len(y):
-        raise DigitLabError(f"the map has {len(points):,} points for {len(y):,} test images: "
-                            "it was made on another dataset; compute it again")
+        raise DigitLabError(
+            f"the map has {len(points):,} points for {len(y):,} test images: "
+            "it was made on another dataset; compute it again"
+        )
     names = np.asarray(list(class_names), dtype=object)
     predicted = np.asarray(probabilities).argmax(axis=1)
-    return pd.DataFrame({"index": np.arange(len(y), dtype=np.int64), "x": points[:, 0], "y": points[:, 1],
-                         "true": names[y], "predicted": names[predicted], "right": predicted == y})
+    return pd.DataFrame(
+        {
+            "index": np.arange(len(y), dtype=np.int64),
+            "x": points[:, 0],
+            "y": points[:, 1],
+            "true": names[y],
+            "predicted": names[predicted],
+            "right": predicted == y,
+        }
+    )
 
 
 def in_brush(frame: pd.DataFrame, selection: Any, name: str = "brush") -> pd.DataFrame:

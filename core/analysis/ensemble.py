@@ -5,6 +5,7 @@ part of each one's mistakes. An ensemble is evaluated like a run (accuracy, loss
 says, per member, which test images the ensemble gets right that the member missed. Plain NumPy:
 it reads the runs' stored predictions and never loads a model.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -69,14 +70,19 @@ class EnsembleResult:
     def summary(self) -> str:
         """``ensemble of 3: accuracy 0.9720 on 500 test images (best member 0.9600, +0.0120)``."""
         best = self.best_member.accuracy
-        return (f"ensemble of {len(self.members)}: accuracy {self.accuracy:.4f} on {len(self.y_test)} test images "
-                f"(best member {best:.4f}, {self.accuracy - best:+.4f})")
+        return (
+            f"ensemble of {len(self.members)}: accuracy {self.accuracy:.4f} on {len(self.y_test)} test images "
+            f"(best member {best:.4f}, {self.accuracy - best:+.4f})"
+        )
 
     def member_lines(self) -> list[str]:
         """One line per member: its accuracy and the images the ensemble gets right that it missed."""
-        return [f"{m.run_id} · {m.title}: accuracy {m.accuracy:.4f}; the ensemble gets right "
-                f"{len(self.rescued[m.run_id])} test images it missed and misses {len(self.lost[m.run_id])} "
-                f"it got right" for m in self.members]
+        return [
+            f"{m.run_id} · {m.title}: accuracy {m.accuracy:.4f}; the ensemble gets right "
+            f"{len(self.rescued[m.run_id])} test images it missed and misses {len(self.lost[m.run_id])} "
+            f"it got right"
+            for m in self.members
+        ]
 
 
 def mean_probabilities(probabilities: Sequence[np.ndarray]) -> np.ndarray:
@@ -85,8 +91,10 @@ def mean_probabilities(probabilities: Sequence[np.ndarray]) -> np.ndarray:
         raise DigitLabError(f"an ensemble needs at least {MIN_MEMBERS} runs")
     shapes = {np.shape(p) for p in probabilities}
     if len(shapes) != 1:
-        raise DigitLabError(f"the runs' predictions differ in shape ({', '.join(map(str, sorted(shapes)))}): "
-                            "they were not made on the same test images")
+        raise DigitLabError(
+            f"the runs' predictions differ in shape ({', '.join(map(str, sorted(shapes)))}): "
+            "they were not made on the same test images"
+        )
     return np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in probabilities]), axis=0).astype(np.float32)
 
 
@@ -99,12 +107,19 @@ def check_members(run_ids: Sequence[str], datasets: Sequence[str]) -> None:
     if len(set(run_ids)) != len(run_ids):
         raise DigitLabError("an ensemble names a run twice")
     if len(set(datasets)) != 1:
-        raise DigitLabError("the runs of an ensemble must share one dataset (and so its test images and "
-                            f"classes); these are on {', '.join(sorted(set(datasets)))}")
+        raise DigitLabError(
+            "the runs of an ensemble must share one dataset (and so its test images and "
+            f"classes); these are on {', '.join(sorted(set(datasets)))}"
+        )
 
 
-def evaluate(members: Sequence[Member], probabilities: Sequence[np.ndarray], y_test: np.ndarray,
-             dataset: str, class_names: Sequence[str] = ()) -> EnsembleResult:
+def evaluate(
+    members: Sequence[Member],
+    probabilities: Sequence[np.ndarray],
+    y_test: np.ndarray,
+    dataset: str,
+    class_names: Sequence[str] = (),
+) -> EnsembleResult:
     """The ensemble of ``members`` (in order) from their test ``probabilities`` and the test labels."""
     check_members([m.run_id for m in members], [dataset] * len(members))
     mean = mean_probabilities(probabilities)
@@ -115,5 +130,12 @@ def evaluate(members: Sequence[Member], probabilities: Sequence[np.ndarray], y_t
         member_right = np.asarray(p).argmax(axis=1) == y
         rescued[member.run_id] = np.flatnonzero(right & ~member_right)
         lost[member.run_id] = np.flatnonzero(~right & member_right)
-    return EnsembleResult(dataset=dataset, class_names=tuple(class_names), members=tuple(members),
-                          probabilities=mean, y_test=y, rescued=rescued, lost=lost)
+    return EnsembleResult(
+        dataset=dataset,
+        class_names=tuple(class_names),
+        members=tuple(members),
+        probabilities=mean,
+        y_test=y,
+        rescued=rescued,
+        lost=lost,
+    )

@@ -4,6 +4,7 @@ as tidy rows, the picked cell, errors named and filtered, gallery captions and t
 They read ``core.analysis.evaluation``'s results (``misclassified``, ``confusion_matrix``); the
 page only composes widgets around them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -37,8 +38,14 @@ def selected_cell(selection: Any) -> tuple[str, str] | None:
     """
     if not isinstance(selection, Mapping):
         return None
-    points = next((p for name in (CELL, CELL_NUMBER)
-                   if isinstance(p := selection.get(name), Sequence) and not isinstance(p, str) and p), None)
+    points = next(
+        (
+            p
+            for name in (CELL, CELL_NUMBER)
+            if isinstance(p := selection.get(name), Sequence) and not isinstance(p, str) and p
+        ),
+        None,
+    )
     if points is None:
         return None
     point = points[0]
@@ -76,8 +83,7 @@ def filter_errors(errors: pd.DataFrame, true: int | None = None, predicted: int 
 
 def error_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:
     """``٣ (3) -> ٨ (8) · 93%``: true class, predicted class and the confidence of the mistake."""
-    return (f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} "
-            f"· {float(row['confidence']):.0%}")
+    return f"{class_names[int(row['true'])]} -> {class_names[int(row['predicted'])]} · {float(row['confidence']):.0%}"
 
 
 def top3_lines(row: Mapping[str, Any], class_names: Sequence[str]) -> list[str]:
@@ -97,8 +103,14 @@ def top_probabilities(probabilities: np.ndarray, class_names: Sequence[str], k: 
     """The ``k`` most probable classes of one image: rank, class, label, probability."""
     p = np.asarray(probabilities, dtype=np.float64)
     order = np.argsort(-p, kind="stable")[:k]
-    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), "class": [class_names[i] for i in order],
-                         "label": order.astype(np.int64), "probability": p[order]})
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(order) + 1),
+            "class": [class_names[i] for i in order],
+            "label": order.astype(np.int64),
+            "probability": p[order],
+        }
+    )
 
 
 def probability_frame(probabilities: np.ndarray, class_names: Sequence[str], true: int) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 Always pass the TEST labels with the test-set probabilities; the report titled its error gallery
 with train labels (``label_train[idx]``), which is what this module's callers must not repeat.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,9 @@ from core.training.metrics import accuracy, check_inputs, log_loss  # noqa: F401
 NUM_CLASSES = 10
 
 
-def confusion_matrix(y_true: np.ndarray, probabilities: np.ndarray,
-                     class_names: Sequence[str] | None = None) -> pd.DataFrame:
+def confusion_matrix(
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Counts with true classes as rows and predicted classes as columns."""
     y, p = check_inputs(y_true, probabilities)
     k = p.shape[1]
@@ -27,8 +29,9 @@ def confusion_matrix(y_true: np.ndarray, probabilities: np.ndarray,
     return pd.DataFrame(counts, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
 
-def per_class_report(y_true: np.ndarray, probabilities: np.ndarray,
-                     class_names: Sequence[str] | None = None) -> pd.DataFrame:
+def per_class_report(
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Precision, recall, F1 and support per class (0.0 where a ratio has no denominator)."""
     cm = confusion_matrix(y_true, probabilities, class_names).to_numpy().astype(np.float64)
     tp = np.diag(cm)
@@ -38,15 +41,21 @@ def per_class_report(y_true: np.ndarray, probabilities: np.ndarray,
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return pd.DataFrame({
-        "label": np.arange(len(tp)),
-        "precision": precision, "recall": recall, "f1": f1,
-        "support": support.astype(np.int64),
-    }, index=pd.Index(_names(class_names, len(tp)), name="class"))
+    return pd.DataFrame(
+        {
+            "label": np.arange(len(tp)),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support.astype(np.int64),
+        },
+        index=pd.Index(_names(class_names, len(tp)), name="class"),
+    )
 
 
-def misclassified(y_true: np.ndarray, probabilities: np.ndarray, top_k: int = 3,
-                  ascending: bool = False) -> pd.DataFrame:
+def misclassified(
+    y_true: np.ndarray, probabilities: np.ndarray, top_k: int = 3, ascending: bool = False
+) -> pd.DataFrame:
     """Wrongly predicted rows, most confident mistakes first (``ascending=True``: least first).
 
     Columns: index (position in the test set), true, predicted, confidence (probability of the
@@ -68,10 +77,9 @@ def misclassified(y_true: np.ndarray, probabilities: np.ndarray, top_k: int = 3,
     }
     for j in range(top_k):
         data[f"top{j + 1}"] = order[:, j].astype(np.int64)
-        data[f"p{j + 1}"] = np.take_along_axis(pw, order[:, j:j + 1], axis=1)[:, 0].astype(np.float64)
+        data[f"p{j + 1}"] = np.take_along_axis(pw, order[:, j : j + 1], axis=1)[:, 0].astype(np.float64)
     frame = pd.DataFrame(data)
-    return frame.sort_values(["confidence", "index"], ascending=[ascending, True], kind="stable",
-                             ignore_index=True)
+    return frame.sort_values(["confidence", "index"], ascending=[ascending, True], kind="stable", ignore_index=True)
 
 
 def errors_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray) -> pd.DataFrame:
@@ -84,9 +92,15 @@ def errors_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray) -> p
     for e, probs in enumerate(stack, start=1):
         y, p = check_inputs(y_true, probs)
         right = p.argmax(axis=1) == y
-        rows.append({"epoch": e, "errors": int((~right).sum()), "accuracy": float(right.mean()),
-                     "fixed": 0 if previous is None else int((right & ~previous).sum()),
-                     "broken": 0 if previous is None else int((~right & previous).sum())})
+        rows.append(
+            {
+                "epoch": e,
+                "errors": int((~right).sum()),
+                "accuracy": float(right.mean()),
+                "fixed": 0 if previous is None else int((right & ~previous).sum()),
+                "broken": 0 if previous is None else int((~right & previous).sum()),
+            }
+        )
         previous = right
     return pd.DataFrame(rows, columns=["epoch", "errors", "accuracy", "fixed", "broken"])
 
@@ -107,7 +121,7 @@ def last_right_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray, epo
     right = right_by_epoch(y_true, probabilities_by_epoch)
     if not 1 <= epoch <= len(right):
         raise DigitLabError(f"epoch must be in 1..{len(right)}, got {epoch}")
-    earlier = right[:epoch - 1]
+    earlier = right[: epoch - 1]
     if not len(earlier):
         return np.zeros(right.shape[1], dtype=np.int64)
     # index of the last True along the epochs axis, +1 for 1-based epochs; 0 where none
@@ -133,8 +147,12 @@ class EpochSnapshot:
         return 1 - self.errors / len(self.was_right)
 
 
-def epoch_snapshot(y_true: np.ndarray, final_probabilities: np.ndarray,
-                   probabilities_by_epoch: np.ndarray | None, epoch: int | None = None) -> EpochSnapshot:
+def epoch_snapshot(
+    y_true: np.ndarray,
+    final_probabilities: np.ndarray,
+    probabilities_by_epoch: np.ndarray | None,
+    epoch: int | None = None,
+) -> EpochSnapshot:
     """The test predictions after ``epoch`` (default: the last), from a run's per-epoch test
     predictions; without them (a run that did not validate on the test set) only the final ones.
 
@@ -146,17 +164,30 @@ def epoch_snapshot(y_true: np.ndarray, final_probabilities: np.ndarray,
     epoch = epochs if epoch is None else epoch
     if epochs and not 1 <= epoch <= epochs:
         raise DigitLabError(f"epoch must be in 1..{epochs}, got {epoch}")
-    probabilities = (np.asarray(final_probabilities) if epoch == epochs
-                     else probabilities_by_epoch[epoch - 1].astype(np.float32))
-    was_right = (last_right_epoch(y, probabilities_by_epoch, epoch) if epochs > 1
-                 else np.zeros(len(y), dtype=np.int64))
+    if epoch == epochs:
+        probabilities = np.asarray(final_probabilities)
+    else:
+        assert probabilities_by_epoch is not None  # epochs > 0
+        probabilities = probabilities_by_epoch[epoch - 1].astype(np.float32)
+    if epochs > 1:
+        assert probabilities_by_epoch is not None
+        was_right = last_right_epoch(y, probabilities_by_epoch, epoch)
+    else:
+        was_right = np.zeros(len(y), dtype=np.int64)
     wrong = probabilities.argmax(axis=1) != y
-    return EpochSnapshot(epoch=epoch, epochs=epochs, probabilities=probabilities, was_right=was_right,
-                         errors=int(wrong.sum()), relapsed=int((wrong & (was_right > 0)).sum()))
+    return EpochSnapshot(
+        epoch=epoch,
+        epochs=epochs,
+        probabilities=probabilities,
+        was_right=was_right,
+        errors=int(wrong.sum()),
+        relapsed=int((wrong & (was_right > 0)).sum()),
+    )
 
 
-def class_accuracy_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarray,
-                            class_names: Sequence[str] | None = None) -> pd.DataFrame:
+def class_accuracy_by_epoch(
+    y_true: np.ndarray, probabilities_by_epoch: np.ndarray, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Each class's accuracy (its recall: share of its test images predicted right) after each
     epoch, as tidy rows: epoch (from 1), label, class, accuracy, images."""
     right = right_by_epoch(y_true, probabilities_by_epoch)
@@ -169,8 +200,15 @@ def class_accuracy_by_epoch(y_true: np.ndarray, probabilities_by_epoch: np.ndarr
         hits = np.bincount(y[r], minlength=k)
         for c in range(k):
             if support[c]:
-                rows.append({"epoch": e, "label": c, "class": names[c], "accuracy": hits[c] / support[c],
-                             "images": int(support[c])})
+                rows.append(
+                    {
+                        "epoch": e,
+                        "label": c,
+                        "class": names[c],
+                        "accuracy": hits[c] / support[c],
+                        "images": int(support[c]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["epoch", "label", "class", "accuracy", "images"])
 
 

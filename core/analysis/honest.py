@@ -3,6 +3,7 @@
 
 A grid's counterpart (one glance over its cells) is ``core.experiments.grid.honest_glance``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,18 +29,34 @@ class HonestFigures:
     worst_cell: tuple[int, int, int, int] | None
 
 
-def honest_figures(run: Run, runs: Sequence[Run], y_test: np.ndarray | None,
-                   probabilities: np.ndarray | None) -> HonestFigures:
+def honest_figures(
+    run: Run, runs: Sequence[Run], y_test: np.ndarray | None, probabilities: np.ndarray | None
+) -> HonestFigures:
     """The figures for ``run``: its test accuracy, its report-protocol figure, the test accuracy
     of the newest finished run of the label-free pipeline on the same dataset and preset, and the
     largest off-diagonal cell of its confusion matrix (where the training-only step's gap shows)."""
     m = run.metrics
-    alternative = next((r for r in runs if r.status == FINISHED and r.config is not None and r.id != run.id
-                        and name_of_pipeline(r.config.pipeline) == LABEL_FREE_BEST
-                        and r.config.dataset == run.config.dataset and r.preset == run.preset), None)
-    return HonestFigures(m.get("test_accuracy"), m.get("leaky_val_accuracy"),
-                         alternative.metrics.get("test_accuracy") if alternative else None,
-                         alternative.id if alternative else None, worst_cell(y_test, probabilities))
+    alternative = next(
+        (
+            r
+            for r in runs
+            if r.status == FINISHED
+            and r.config is not None
+            and r.id != run.id
+            and name_of_pipeline(r.config.pipeline) == LABEL_FREE_BEST
+            and run.config is not None
+            and r.config.dataset == run.config.dataset
+            and r.preset == run.preset
+        ),
+        None,
+    )
+    return HonestFigures(
+        m.get("test_accuracy"),
+        m.get("leaky_val_accuracy"),
+        alternative.metrics.get("test_accuracy") if alternative else None,
+        alternative.id if alternative else None,
+        worst_cell(y_test, probabilities),
+    )
 
 
 def worst_cell(y_test: np.ndarray | None, probabilities: np.ndarray | None) -> tuple[int, int, int, int] | None:

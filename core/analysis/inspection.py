@@ -7,6 +7,7 @@ and images already through the run's inference pipeline, float32 (28, 28) or (N,
 (:func:`model_inputs` does that). Importing this module does not import TensorFlow; the functions
 that run the model do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ class UnitWeights:
     """First-layer units whose weights read as 28x28 images, strongest (largest L2 norm) first."""
 
     images: np.ndarray  # float32 (k, 28, 28), the weight each pixel gets
-    units: np.ndarray   # int64 (k,), the unit's position in the layer
-    norms: np.ndarray   # float64 (k,)
+    units: np.ndarray  # int64 (k,), the unit's position in the layer
+    norms: np.ndarray  # float64 (k,)
     layer: str
-    total: int          # units in the layer
+    total: int  # units in the layer
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def first_layer_weights(model: Any, top: int | None = None) -> UnitWeights:
     norms = np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=0))
     order = np.argsort(-norms, kind="stable")
     if top is not None:
-        order = order[:max(int(top), 1)]
+        order = order[: max(int(top), 1)]
     return UnitWeights(images[order], order.astype(np.int64), norms[order], layer.name, kernel.shape[1])
 
 
@@ -78,11 +79,16 @@ def top_units(model: Any, image: np.ndarray, top: int = 10) -> pd.DataFrame:
     probe = keras.Model(model.inputs, layer.output)
     acts = np.asarray(probe.predict_on_batch(_batch(image)))[0].astype(np.float64)
     kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)
-    order = np.argsort(-acts, kind="stable")[:max(int(top), 1)]
+    order = np.argsort(-acts, kind="stable")[: max(int(top), 1)]
     total = float(np.abs(acts).sum()) or 1.0
-    return pd.DataFrame({"unit": order.astype(np.int64), "activation": acts[order],
-                         "weight_norm": np.sqrt((kernel[:, order] ** 2).sum(axis=0)),
-                         "share": np.abs(acts[order]) / total})
+    return pd.DataFrame(
+        {
+            "unit": order.astype(np.int64),
+            "activation": acts[order],
+            "weight_norm": np.sqrt((kernel[:, order] ** 2).sum(axis=0)),
+            "share": np.abs(acts[order]) / total,
+        }
+    )
 
 
 def conv_filters(model: Any) -> list[FeatureMaps]:
@@ -104,8 +110,10 @@ def activation_maps(model: Any, image: np.ndarray) -> list[FeatureMaps]:
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe.predict_on_batch(_batch(image))
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [FeatureMaps(layer.name, np.asarray(o)[0].transpose(2, 0, 1).astype(np.float32))
-            for layer, o in zip(layers, outputs)]
+    return [
+        FeatureMaps(layer.name, np.asarray(o)[0].transpose(2, 0, 1).astype(np.float32))
+        for layer, o in zip(layers, outputs)
+    ]
 
 
 def saliency(model: Any, image: np.ndarray, class_index: int) -> np.ndarray:
@@ -140,14 +148,20 @@ def diverging_rgb(values: np.ndarray, scale: int = 4, limit: float | None = None
     t = np.clip(v / peak, -1.0, 1.0) if peak > 0 else np.zeros_like(v)
     pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
     # white fades to red (178, 24, 43) or to blue (33, 102, 172), as ColorBrewer's RdBu ends
-    rgb = np.stack([255 - pos * (255 - 178) - neg * (255 - 33),
-                    255 - pos * (255 - 24) - neg * (255 - 102),
-                    255 - pos * (255 - 43) - neg * (255 - 172)], axis=-1)
+    rgb = np.stack(
+        [
+            255 - pos * (255 - 178) - neg * (255 - 33),
+            255 - pos * (255 - 24) - neg * (255 - 102),
+            255 - pos * (255 - 43) - neg * (255 - 172),
+        ],
+        axis=-1,
+    )
     out = np.round(rgb).astype(np.uint8)
     return np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
 
 
 # ---- internals ----------------------------------------------------------------------------------
+
 
 def _batch(image: np.ndarray) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32)
@@ -173,5 +187,6 @@ def _first_dense_on_pixels(model: Any) -> Any:
             return layer
         if kind not in ("Flatten", "InputLayer"):
             break
-    raise DigitLabError("the model's first layer is not a Dense layer on the 784 pixels "
-                        "(a CNN: see its convolution filters instead)")
+    raise DigitLabError(
+        "the model's first layer is not a Dense layer on the 784 pixels (a CNN: see its convolution filters instead)"
+    )

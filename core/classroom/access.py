@@ -18,6 +18,7 @@ Rules: a student sees and acts on their own work; a run a teacher published can 
 everyone, read-only; teachers and administrators see and act on everything. Anything a caller
 may not see is answered exactly like something missing, so ids leak nothing.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -45,12 +46,16 @@ MODE_TEXT = {
     OIDC: "Signed in through your school's identity provider.",
     CLASS_CODE: "Class code: names are not verified.",
 }
-OPEN_WARNING = ("This lab listens beyond this computer with no sign-in configured: anyone who can reach it "
-                "can read and delete everything. Configure OpenID Connect or DIGITLAB_CLASS_CODE.")
+OPEN_WARNING = (
+    "This lab listens beyond this computer with no sign-in configured: anyone who can reach it "
+    "can read and delete everything. Configure OpenID Connect or DIGITLAB_CLASS_CODE."
+)
 MAX_NAME = 40
 #: What the sign-in form says about names and teachers (the behaviour chosen for teacher names).
-TEACHER_NAME_RULE = ("Names are not verified in class-code mode: use the name your teacher expects. A teacher's "
-                     "name is refused without the teacher code, so the class code alone never gives teacher rights.")
+TEACHER_NAME_RULE = (
+    "Names are not verified in class-code mode: use the name your teacher expects. A teacher's "
+    "name is refused without the teacher code, so the class code alone never gives teacher rights."
+)
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[\w .'-]+$")
 
@@ -123,13 +128,16 @@ def _codes_match(given: str, expected: str) -> bool:
 
 def _teacher_name_refused(name: str, config: Settings) -> str:
     if not config.teacher_code:
-        return (f"{name} is a teacher's name, and a teacher signs in with a teacher code, which this lab does not "
-                "set (DIGITLAB_TEACHER_CODE)")
+        return (
+            f"{name} is a teacher's name, and a teacher signs in with a teacher code, which this lab does not "
+            "set (DIGITLAB_TEACHER_CODE)"
+        )
     return f"{name} is a teacher's name: a teacher also enters the teacher code"
 
 
-def class_code_identity(name: str, code: str, config: Settings | None = None, teacher_code: str = "",
-                        client: str | None = None) -> Identity:
+def class_code_identity(
+    name: str, code: str, config: Settings | None = None, teacher_code: str = "", client: str | None = None
+) -> Identity:
     """The identity of someone who typed ``name``, ``code`` and perhaps a ``teacher_code``
     (DigitLabError if any is wrong).
 
@@ -150,13 +158,13 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
     if name and len(name) <= MAX_NAME:  # a look-alike is told so, whatever else is wrong with it
         _look_alike_refused(name, f"code:{name.casefold()}", config)
     if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
-        raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, "
-                            "hyphens or apostrophes")
+        raise DigitLabError(f"a display name is 1 to {MAX_NAME} letters, digits, spaces, dots, hyphens or apostrophes")
     is_teacher_name = name.casefold() in config.teachers
     if teacher_code.strip() or is_teacher_name:
         if not (config.teacher_code and _codes_match(teacher_code, config.teacher_code)):
-            log.warning("class-code sign-in refused: %r with %s teacher code", name,
-                        "a wrong" if teacher_code.strip() else "no")
+            log.warning(
+                "class-code sign-in refused: %r with %s teacher code", name, "a wrong" if teacher_code.strip() else "no"
+            )
             if teacher_code.strip():
                 attempts.failed(client, name, "teacher code")
                 raise DigitLabError("wrong teacher code")
@@ -172,22 +180,104 @@ def class_code_identity(name: str, code: str, config: Settings | None = None, te
 
 #: Letters of other scripts (and digits) drawn like a Latin letter, mapped to it: a small table of
 #: the common Cyrillic and Greek look-alikes of Unicode's confusables (UTS #39), upper and lower case.
-_LOOK_ALIKES = str.maketrans({
-    # Cyrillic
-    "а": "a", "в": "b", "е": "e", "ё": "ë", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ї": "ï",
-    "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "ѵ": "v", "ү": "y", "к": "k",
-    "м": "m", "н": "h", "т": "t", "п": "n", "г": "r", "ɡ": "g", "ɑ": "a",
-    "А": "A", "В": "B", "Е": "E", "Ё": "Ë", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "Х": "X", "У": "Y", "Ү": "Y", "Ѕ": "S", "І": "l", "Ї": "Ï", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Ӏ": "l",
-    "Ь": "b", "З": "3", "Ѵ": "V",
-    # Greek
-    "α": "a", "ο": "o", "ν": "v", "ρ": "p", "ι": "i", "κ": "k", "υ": "u", "χ": "x", "ϲ": "c", "γ": "y", "ε": "e",
-    "ω": "w", "η": "n", "τ": "t", "ϳ": "j",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "l", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
-    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ϲ": "C",
-    # Latin and digits drawn alike
-    "I": "l", "ı": "i", "ℓ": "l", "0": "o", "1": "l", "|": "l", "ſ": "f", "ǀ": "l",
-})
+_LOOK_ALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "ë",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "ï",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "һ": "h",
+        "ӏ": "l",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ь": "b",
+        "ѵ": "v",
+        "ү": "y",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "т": "t",
+        "п": "n",
+        "г": "r",
+        "ɡ": "g",
+        "ɑ": "a",
+        "А": "A",
+        "В": "B",
+        "Е": "E",
+        "Ё": "Ë",
+        "К": "K",
+        "М": "M",
+        "Н": "H",
+        "О": "O",
+        "Р": "P",
+        "С": "C",
+        "Т": "T",
+        "Х": "X",
+        "У": "Y",
+        "Ү": "Y",
+        "Ѕ": "S",
+        "І": "l",
+        "Ї": "Ï",
+        "Ј": "J",
+        "Ԛ": "Q",
+        "Ԝ": "W",
+        "Ӏ": "l",
+        "Ь": "b",
+        "З": "3",
+        "Ѵ": "V",
+        # Greek
+        "α": "a",
+        "ο": "o",
+        "ν": "v",
+        "ρ": "p",
+        "ι": "i",
+        "κ": "k",
+        "υ": "u",
+        "χ": "x",
+        "ϲ": "c",
+        "γ": "y",
+        "ε": "e",
+        "ω": "w",
+        "η": "n",
+        "τ": "t",
+        "ϳ": "j",
+        "Α": "A",
+        "Β": "B",
+        "Ε": "E",
+        "Ζ": "Z",
+        "Η": "H",
+        "Ι": "l",
+        "Κ": "K",
+        "Μ": "M",
+        "Ν": "N",
+        "Ο": "O",
+        "Ρ": "P",
+        "Τ": "T",
+        "Υ": "Y",
+        "Χ": "X",
+        "Ϲ": "C",
+        # Latin and digits drawn alike
+        "I": "l",
+        "ı": "i",
+        "ℓ": "l",
+        "0": "o",
+        "1": "l",
+        "|": "l",
+        "ſ": "f",
+        "ǀ": "l",
+    }
+)
 #: Letter pairs drawn like one letter (UTS #39 maps them so too).
 _PAIRS = (("rn", "m"), ("vv", "w"))
 
@@ -219,16 +309,20 @@ def _look_alike_refused(name: str, key: str, config: Settings) -> None:
     """DigitLabError when ``name`` (of identity ``key``) looks like a teacher's or another class
     member's name without being it: a student never passes for the teacher or a classmate."""
     mine = name_skeletons(name)
-    teacher_names = {t for t in config.teachers} | {n for k, n in known_names().items()
-                                                    if k.removeprefix("code:") in config.teachers}
+    teacher_names = {t for t in config.teachers} | {
+        n for k, n in known_names().items() if k.removeprefix("code:") in config.teachers
+    }
     if name.casefold() not in config.teachers and any(mine & name_skeletons(t) for t in teacher_names):
         log.warning("class-code sign-in refused: %r looks like a teacher's name", name)
-        raise DigitLabError(f"{name} looks like a teacher's name (a letter from another script, or an invisible "
-                            "character): choose a name that reads differently")
+        raise DigitLabError(
+            f"{name} looks like a teacher's name (a letter from another script, or an invisible "
+            "character): choose a name that reads differently"
+        )
     for other_key, other in known_names().items():
         if other_key != key and other_key.removeprefix("code:") not in config.teachers and mine & name_skeletons(other):
-            raise DigitLabError(f"{name} looks like the name of another student, {other}: choose a name that reads "
-                                "differently")
+            raise DigitLabError(
+                f"{name} looks like the name of another student, {other}: choose a name that reads differently"
+            )
 
 
 def class_code_member(name: str, teacher: bool, config: Settings | None = None) -> Identity:
@@ -240,12 +334,15 @@ def class_code_member(name: str, teacher: bool, config: Settings | None = None) 
     if is_teacher_name and not teacher:
         raise DigitLabError(_teacher_name_refused(name, config))
     if not is_teacher_name and not listed(name):
-        raise DigitLabError(f"{name} is not on this class's list: sign in with your name as your teacher listed "
-                            "it, or ask your teacher to add it")
+        raise DigitLabError(
+            f"{name} is not on this class's list: sign in with your name as your teacher listed "
+            "it, or ask your teacher to add it"
+        )
     return Identity(f"code:{name.casefold()}", name, TEACHER if is_teacher_name else STUDENT)
 
 
 # ---- the rules --------------------------------------------------------------------------------
+
 
 def can_see(who: Identity, owner: str | None, published: bool = False) -> bool:
     """Whether ``who`` may view work owned by ``owner`` (runs before accounts have none: staff only)."""
@@ -275,9 +372,11 @@ def may_load(who: Identity, owners: frozenset[str] | None) -> bool:
 
 
 #: What publishing a run grants the class, said where a teacher publishes and where a student looks.
-PUBLISH_GRANTS = ("Publishing shares a run's figures, curves and model (to look at and to draw on in Try it) "
-                  "with the class; a run trained on a student's own upload keeps that upload's images, "
-                  "class names and labels private to its owner.")
+PUBLISH_GRANTS = (
+    "Publishing shares a run's figures, curves and model (to look at and to draw on in Try it) "
+    "with the class; a run trained on a student's own upload keeps that upload's images, "
+    "class names and labels private to its owner."
+)
 
 
 def may_see_run_data(who: Identity, run_owner: str | None, dataset_owners: frozenset[str] | None) -> bool:
@@ -289,8 +388,10 @@ def may_see_run_data(who: Identity, run_owner: str | None, dataset_owners: froze
 
 def private_data_note(run_owner: str | None) -> str:
     """What a student sees instead of someone else's private data behind a published run."""
-    return (f"trained on {owner_label(run_owner)}'s own upload: its images stay private (publishing shares the "
-            "run's figures, curves and model, not its owner's data)")
+    return (
+        f"trained on {owner_label(run_owner)}'s own upload: its images stay private (publishing shares the "
+        "run's figures, curves and model, not its owner's data)"
+    )
 
 
 def check_dataset(who: Identity, spec: str) -> str:
@@ -307,6 +408,7 @@ def check_dataset(who: Identity, spec: str) -> str:
 
 
 # ---- the class list ---------------------------------------------------------------------------
+
 
 def class_list() -> dict[str, str]:
     """The teacher's class list: {case-folded name: name as listed}; empty when none is set
@@ -335,8 +437,9 @@ def parse_class_list(text: str) -> list[str]:
         if not name:
             continue
         if len(name) > MAX_NAME or not _NAME.fullmatch(name):
-            raise DigitLabError(f"line {number}: a name is 1 to {MAX_NAME} letters, digits, spaces, dots, hyphens or "
-                                "apostrophes")
+            raise DigitLabError(
+                f"line {number}: a name is 1 to {MAX_NAME} letters, digits, spaces, dots, hyphens or apostrophes"
+            )
         names.setdefault(name.casefold(), name)
     return list(names.values())
 
@@ -369,8 +472,7 @@ def remember_name(who: Identity) -> None:
         return
     try:
         with database().write(lock=f"name:{who.key}") as conn:
-            if not conn.execute(update(class_names).where(class_names.c.key == who.key)
-                                .values(name=who.name)).rowcount:
+            if not conn.execute(update(class_names).where(class_names.c.key == who.key).values(name=who.name)).rowcount:
                 conn.execute(insert(class_names).values(key=who.key, name=who.name))
     except DigitLabError:  # a name not kept only shows lower-cased; signing in must not fail over it
         return

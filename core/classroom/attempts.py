@@ -6,6 +6,7 @@ every further attempt from it is refused, right code or not, for a delay that do
 such block (:data:`FIRST_BLOCK_S`, then twice that, ... up to :data:`MAX_BLOCK_S`). A right code
 outside a block clears the name's count. Wrong attempts are logged without the code typed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,10 @@ WINDOW_S = 60.0
 FIRST_BLOCK_S = 30.0
 MAX_BLOCK_S = 3600.0
 #: What the sign-in form says.
-FORM_NOTE = (f"After {FREE} wrong codes within a minute, from this browser or for one name, sign-in is refused "
-             "for a while (longer each time), even with the right code; wrong codes are logged.")
+FORM_NOTE = (
+    f"After {FREE} wrong codes within a minute, from this browser or for one name, sign-in is refused "
+    "for a while (longer each time), even with the right code; wrong codes are logged."
+)
 log = logging.getLogger(__name__)
 
 
@@ -42,8 +45,11 @@ def refused_for(client: str | None, name: str, now: float | None = None) -> floa
     wanted = keys(client, name)
     try:
         with database().read() as conn:
-            until = conn.execute(select(signin_attempts.c.blocked_until)
-                                 .where(signin_attempts.c.key.in_(wanted))).scalars().all()
+            until = (
+                conn.execute(select(signin_attempts.c.blocked_until).where(signin_attempts.c.key.in_(wanted)))
+                .scalars()
+                .all()
+            )
     except DigitLabError:
         return 0.0
     return max([u - now for u in until] + [0.0])
@@ -53,8 +59,12 @@ def check(client: str | None, name: str, now: float | None = None) -> None:
     """Refuse (DigitLabError) an attempt from a client or for a name that is blocked now."""
     wait = refused_for(client, name, now)
     if wait > 0:
-        log.warning("sign-in refused without checking the code: %r from %s is blocked for %.0f s more",
-                    name[:40], client or "an unknown client", wait)
+        log.warning(
+            "sign-in refused without checking the code: %r from %s is blocked for %.0f s more",
+            name[:40],
+            client or "an unknown client",
+            wait,
+        )
         raise DigitLabError(f"too many wrong codes: try again in {_duration(wait)}")
 
 
@@ -66,8 +76,9 @@ def failed(client: str | None, name: str, what: str, now: float | None = None) -
         for key in keys(client, name):
             row = conn.execute(select(signin_attempts).where(signin_attempts.c.key == key)).first()
             if row is None:
-                conn.execute(insert(signin_attempts).values(key=key, failures=1, window_start=now, blocked_until=0.0,
-                                                            strikes=0))
+                conn.execute(
+                    insert(signin_attempts).values(key=key, failures=1, window_start=now, blocked_until=0.0, strikes=0)
+                )
                 continue
             failures, start, strikes, until = row.failures, row.window_start, row.strikes, row.blocked_until
             if now - start > WINDOW_S and until <= now:
@@ -78,16 +89,22 @@ def failed(client: str | None, name: str, what: str, now: float | None = None) -
                 until = now + min(FIRST_BLOCK_S * 2 ** (strikes - 1), MAX_BLOCK_S)
                 failures, start = 0, now
                 log.warning("sign-in blocked for %.0f s: %s", until - now, key)
-            conn.execute(update(signin_attempts).where(signin_attempts.c.key == key)
-                         .values(failures=failures, window_start=start, blocked_until=until, strikes=strikes))
+            conn.execute(
+                update(signin_attempts)
+                .where(signin_attempts.c.key == key)
+                .values(failures=failures, window_start=start, blocked_until=until, strikes=strikes)
+            )
 
 
 def succeeded(name: str) -> None:
     """A right code: the name's count starts afresh (the client's stays: one client may guess names)."""
     try:
         with database().write(lock="signin_attempts") as conn:
-            conn.execute(delete(signin_attempts).where(signin_attempts.c.key == keys(None, name)[0],
-                                                       signin_attempts.c.blocked_until <= time.time()))
+            conn.execute(
+                delete(signin_attempts).where(
+                    signin_attempts.c.key == keys(None, name)[0], signin_attempts.c.blocked_until <= time.time()
+                )
+            )
     except DigitLabError:
         pass
 

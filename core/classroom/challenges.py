@@ -22,17 +22,19 @@ evaluation path on the hidden images: the run's pipeline without its training-on
 
 Who may do what is decided in :mod:`core.lab` (``Lab``), never here.
 """
+
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -40,8 +42,8 @@ from sqlalchemy import RowMapping, func, insert, select, update
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
-from core.exports import csv_text
 from core.execution.tasks import TaskKind
+from core.exports import csv_text
 from core.runs.store import FINISHED, Run, RunStore, atomic_save_npy
 from core.states import Progress
 from core.store import database
@@ -57,6 +59,7 @@ DEFAULT_PUBLIC, DEFAULT_PER_DAY = 0.3, 5
 STALE_AFTER_S = 900.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
 #: progress(fraction done in 0..1, what is happening).
+
 
 @dataclass(frozen=True)
 class Challenge:
@@ -124,7 +127,7 @@ def display_dataset(spec: str) -> str:
 
 def format_time(seconds: float) -> str:
     """A UTC time as ``2026-12-20 17:00 UTC``."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_deadline(text: str | None) -> float | None:
@@ -137,13 +140,13 @@ def parse_deadline(text: str | None) -> float | None:
     except ValueError:
         raise DigitLabError(f"deadline {str(text)[:40]!r} is not an ISO date such as 2026-12-20T17:00") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
 def day_start(now: float) -> float:
     """The start of ``now``'s UTC day: daily limits count submissions since then."""
-    return datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def check_settings(public_share: float, per_day: int) -> None:
@@ -175,13 +178,25 @@ class ChallengeStore:
 
     # ---- challenges ----------------------------------------------------------------------------
 
-    def create(self, name: str, dataset: str, hidden: Dataset, *, public_share: float = DEFAULT_PUBLIC,
-               per_day: int = DEFAULT_PER_DAY, deadline: float | None = None, show_private: bool = False,
-               created_by: str | None = None, seed: int | None = None) -> Challenge:
+    def create(
+        self,
+        name: str,
+        dataset: str,
+        hidden: Dataset,
+        *,
+        public_share: float = DEFAULT_PUBLIC,
+        per_day: int = DEFAULT_PER_DAY,
+        deadline: float | None = None,
+        show_private: bool = False,
+        created_by: str | None = None,
+        seed: int | None = None,
+    ) -> Challenge:
         """A new challenge whose hidden set is ``hidden``'s test split (its training split is ignored)."""
         name = str(name).strip()
         if not NAME_PATTERN.match(name):
-            raise DigitLabError(f"a challenge name is 1 to 60 letters, digits, spaces, '.', '_' or '-', got {name[:60]!r}")
+            raise DigitLabError(
+                f"a challenge name is 1 to 60 letters, digits, spaces, '.', '_' or '-', got {name[:60]!r}"
+            )
         check_settings(public_share, per_day)
         if self.find(name) is not None:
             raise DigitLabError(f"there is already a challenge named {name!r}")
@@ -199,10 +214,23 @@ class ChallengeStore:
         np.savez_compressed(folder / HIDDEN_NAME, x=x, y=y, class_names=np.array(hidden.class_names))
         atomic_save_npy(folder / SPLIT_NAME, public.astype(np.int64))
         with self.db.write() as conn:
-            conn.execute(insert(challenge_table).values(
-                id=challenge_id, name=name, dataset=str(dataset), public_share=float(public_share),
-                per_day=int(per_day), deadline=deadline, show_private=bool(show_private), closed=False, seed=seed,
-                images=len(y), public_images=public_images, created=time.time(), created_by=created_by))
+            conn.execute(
+                insert(challenge_table).values(
+                    id=challenge_id,
+                    name=name,
+                    dataset=str(dataset),
+                    public_share=float(public_share),
+                    per_day=int(per_day),
+                    deadline=deadline,
+                    show_private=bool(show_private),
+                    closed=False,
+                    seed=seed,
+                    images=len(y),
+                    public_images=public_images,
+                    created=time.time(),
+                    created_by=created_by,
+                )
+            )
         return self.get(challenge_id)
 
     def get(self, challenge_id: str) -> Challenge:
@@ -214,8 +242,7 @@ class ChallengeStore:
 
     def find(self, name: str) -> Challenge | None:
         """The challenge named ``name`` (case-insensitive), or None."""
-        row = self._one(select(challenge_table).where(
-            func.lower(challenge_table.c.name) == str(name).strip().lower()))
+        row = self._one(select(challenge_table).where(func.lower(challenge_table.c.name) == str(name).strip().lower()))
         return _challenge(row) if row is not None else None
 
     def list(self) -> list[Challenge]:
@@ -223,20 +250,33 @@ class ChallengeStore:
         rows = self._all(select(challenge_table).order_by(challenge_table.c.created.desc()))
         return [_challenge(r) for r in rows]
 
-    def edit(self, challenge_id: str, *, per_day: int | None = None, deadline: float | None | str = "keep",
-             show_private: bool | None = None, closed: bool | None = None) -> Challenge:
+    def edit(
+        self,
+        challenge_id: str,
+        *,
+        per_day: int | None = None,
+        deadline: float | None | Literal["keep"] = "keep",
+        show_private: bool | None = None,
+        closed: bool | None = None,
+    ) -> Challenge:
         """Change a challenge's daily limit, deadline (None: none), private-score visibility or
         closed state. The public share is fixed at creation: changing it would move images from
         the part students were told about to the part they were not."""
         old = self.get(challenge_id)
-        new = replace(old, per_day=old.per_day if per_day is None else int(per_day),
-                      deadline=old.deadline if deadline == "keep" else deadline,
-                      show_private=old.show_private if show_private is None else bool(show_private),
-                      closed=old.closed if closed is None else bool(closed))
+        new = replace(
+            old,
+            per_day=old.per_day if per_day is None else int(per_day),
+            deadline=old.deadline if deadline == "keep" else deadline,
+            show_private=old.show_private if show_private is None else bool(show_private),
+            closed=old.closed if closed is None else bool(closed),
+        )
         check_settings(new.public_share, new.per_day)
         with self.db.write() as conn:
-            conn.execute(update(challenge_table).where(challenge_table.c.id == challenge_id).values(
-                per_day=new.per_day, deadline=new.deadline, show_private=new.show_private, closed=new.closed))
+            conn.execute(
+                update(challenge_table)
+                .where(challenge_table.c.id == challenge_id)
+                .values(per_day=new.per_day, deadline=new.deadline, show_private=new.show_private, closed=new.closed)
+            )
         return self.get(challenge_id)
 
     def public_indices(self, challenge_id: str) -> np.ndarray:
@@ -253,14 +293,31 @@ class ChallengeStore:
     def add_submission(self, challenge: Challenge, run: Run, owner: str, now: float | None = None) -> Submission:
         """Record ``run`` as submitted by ``owner`` (status scoring), with what the run was."""
         config = run.config
-        sub = Submission(id=secrets.token_hex(6), challenge_id=challenge.id, owner=owner, run_id=run.id,
-                         preset=run.preset, pipeline=run.pipeline_label,
-                         validation=validation_text(config.validation) if config is not None else "?",
-                         created=time.time() if now is None else now, status=SCORING)
+        sub = Submission(
+            id=secrets.token_hex(6),
+            challenge_id=challenge.id,
+            owner=owner,
+            run_id=run.id,
+            preset=run.preset,
+            pipeline=run.pipeline_label,
+            validation=validation_text(config.validation) if config is not None else "?",
+            created=time.time() if now is None else now,
+            status=SCORING,
+        )
         with self.db.write() as conn:
-            conn.execute(insert(submission_table).values(
-                id=sub.id, challenge_id=sub.challenge_id, owner=sub.owner, run_id=sub.run_id, preset=sub.preset,
-                pipeline=sub.pipeline, validation=sub.validation, created=sub.created, status=sub.status))
+            conn.execute(
+                insert(submission_table).values(
+                    id=sub.id,
+                    challenge_id=sub.challenge_id,
+                    owner=sub.owner,
+                    run_id=sub.run_id,
+                    preset=sub.preset,
+                    pipeline=sub.pipeline,
+                    validation=sub.validation,
+                    created=sub.created,
+                    status=sub.status,
+                )
+            )
         return sub
 
     def submission(self, submission_id: str) -> Submission:
@@ -270,7 +327,7 @@ class ChallengeStore:
             raise DigitLabError(f"no submission {submission_id[:40]!r}")
         return _submission(row)
 
-    def submissions(self, challenge_id: str, owner: str | None = None) -> list[Submission]:
+    def submissions(self, challenge_id: str, owner: str | None = None) -> builtins.list[Submission]:
         """A challenge's submissions (one owner's if given), oldest first."""
         query = select(submission_table).where(submission_table.c.challenge_id == challenge_id)
         if owner is not None:
@@ -283,43 +340,83 @@ class ChallengeStore:
         since = day_start(time.time() if now is None else now)
         return sum(s.created >= since and s.status != FAILED for s in self.submissions(challenge_id, owner))
 
-    def record(self, submission_id: str, *, public: float | None = None, private: float | None = None,
-               whole: float | None = None, error: str | None = None) -> None:
+    def record(
+        self,
+        submission_id: str,
+        *,
+        public: float | None = None,
+        private: float | None = None,
+        whole: float | None = None,
+        error: str | None = None,
+    ) -> None:
         """Write a submission's scores (or why scoring failed)."""
         status = FAILED if error is not None else SCORED
         with self.db.write() as conn:
-            conn.execute(update(submission_table).where(submission_table.c.id == submission_id).values(
-                status=status, public_score=public, private_score=private, all_score=whole, error=error,
-                scored=time.time()))
+            conn.execute(
+                update(submission_table)
+                .where(submission_table.c.id == submission_id)
+                .values(
+                    status=status,
+                    public_score=public,
+                    private_score=private,
+                    all_score=whole,
+                    error=error,
+                    scored=time.time(),
+                )
+            )
 
     def fail_stale(self, submission_id: str, why: str) -> None:
         """Mark a submission still scoring as failed (its task is gone)."""
         with self.db.write() as conn:
-            conn.execute(update(submission_table).where(submission_table.c.id == submission_id,
-                                                        submission_table.c.status == SCORING)
-                         .values(status=FAILED, error=why))
+            conn.execute(
+                update(submission_table)
+                .where(submission_table.c.id == submission_id, submission_table.c.status == SCORING)
+                .values(status=FAILED, error=why)
+            )
 
     def _one(self, query: Any) -> RowMapping | None:
         with self.db.read() as conn:
             return conn.execute(query).mappings().first()
 
-    def _all(self, query: Any) -> list[RowMapping]:
+    def _all(self, query: Any) -> builtins.list[RowMapping]:
         with self.db.read() as conn:
             return list(conn.execute(query).mappings())
 
 
 def _challenge(row: RowMapping) -> Challenge:
-    return Challenge(id=row["id"], name=row["name"], dataset=row["dataset"], public_share=row["public_share"],
-                     per_day=row["per_day"], deadline=row["deadline"], show_private=bool(row["show_private"]),
-                     closed=bool(row["closed"]), seed=row["seed"], images=row["images"],
-                     public_images=row["public_images"], created=row["created"], created_by=row["created_by"])
+    return Challenge(
+        id=row["id"],
+        name=row["name"],
+        dataset=row["dataset"],
+        public_share=row["public_share"],
+        per_day=row["per_day"],
+        deadline=row["deadline"],
+        show_private=bool(row["show_private"]),
+        closed=bool(row["closed"]),
+        seed=row["seed"],
+        images=row["images"],
+        public_images=row["public_images"],
+        created=row["created"],
+        created_by=row["created_by"],
+    )
 
 
 def _submission(row: RowMapping) -> Submission:
-    return Submission(id=row["id"], challenge_id=row["challenge_id"], owner=row["owner"], run_id=row["run_id"],
-                      preset=row["preset"] or "", pipeline=row["pipeline"] or "", validation=row["validation"] or "",
-                      created=row["created"], status=row["status"], public_score=row["public_score"],
-                      private_score=row["private_score"], all_score=row["all_score"], error=row["error"])
+    return Submission(
+        id=row["id"],
+        challenge_id=row["challenge_id"],
+        owner=row["owner"],
+        run_id=row["run_id"],
+        preset=row["preset"] or "",
+        pipeline=row["pipeline"] or "",
+        validation=row["validation"] or "",
+        created=row["created"],
+        status=row["status"],
+        public_score=row["public_score"],
+        private_score=row["private_score"],
+        all_score=row["all_score"],
+        error=row["error"],
+    )
 
 
 def names_hidden_set(spec: str, root: str | Path | None = None) -> bool:
@@ -337,6 +434,7 @@ def names_hidden_set(spec: str, root: str | Path | None = None) -> bool:
 
 
 # ---- scoring (a background task) ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ScoreRequest:
@@ -363,8 +461,9 @@ def score_request(root: str, submission_id: str) -> ScoreRequest:
     x, y, _ = store.hidden_set(sub.challenge_id)
     public = np.zeros(len(y), dtype=bool)
     public[store.public_indices(sub.challenge_id)] = True
-    return ScoreRequest(str(root), submission_id, run.config.to_dict(), runs.model_path(sub.run_id).read_bytes(),
-                        x, y, public)
+    return ScoreRequest(
+        str(root), submission_id, run.config.to_dict(), runs.model_path(sub.run_id).read_bytes(), x, y, public
+    )
 
 
 def score_on_worker(request: ScoreRequest, progress: Progress | None = None) -> dict[str, float]:
@@ -387,14 +486,19 @@ def score_on_worker(request: ScoreRequest, progress: Progress | None = None) -> 
     probs = np.asarray(model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
     y, public = request.y, request.public
     _say(progress, 1.0, "scored")
-    return {"public": accuracy(y[public], probs[public]), "private": accuracy(y[~public], probs[~public]),
-            "whole": accuracy(y, probs)}
+    return {
+        "public": accuracy(y[public], probs[public]),
+        "private": accuracy(y[~public], probs[~public]),
+        "whole": accuracy(y, probs),
+    }
 
 
 def record_scores(request: ScoreRequest, scores: dict[str, float]) -> dict[str, Any]:
     """On the server: record a submission's scores; the task's result names only the submission
     and its status (a task's result is shown to its submitter: no scores in it)."""
-    ChallengeStore(request.root).record(request.submission_id, **scores)
+    ChallengeStore(request.root).record(
+        request.submission_id, public=scores["public"], private=scores["private"], whole=scores["whole"]
+    )
     return {"submission": request.submission_id, "status": SCORED}
 
 
@@ -426,7 +530,7 @@ def _say(progress: Progress | None, fraction: float, text: str) -> None:
 PRIVATE_HIDDEN_TEXT = "Private scores stay hidden until the deadline."
 
 
-def no_submission_text(challenge: "Challenge", staff: bool = False) -> str:
+def no_submission_text(challenge: Challenge, staff: bool = False) -> str:
     """What the submissions table says while it is empty: how to submit while the challenge is
     open, that it is over once it has ended."""
     if staff:
@@ -455,15 +559,27 @@ def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.
         used[s.owner] = used.get(s.owner, 0) + (s.status != FAILED)
     chosen: dict[str, Submission] = {}
     for s in sorted(scored, key=lambda s: s.created):
-        if s.owner not in chosen or s.public_score > chosen[s.owner].public_score:
+        # cast: every submission in scored has its public score
+        if s.owner not in chosen or cast(float, s.public_score) > cast(float, chosen[s.owner].public_score):
             chosen[s.owner] = s
     columns = BOARD_COLUMNS[:3] + (["public rank", "gap"] if part == "private" else []) + BOARD_COLUMNS[3:]
     if not chosen:
         return pd.DataFrame(columns=columns)
-    rows = [{"student": label(s.owner), "run": s.run_id, "preset": s.preset, "pipeline": s.pipeline,
-             "validation": s.validation, "public": s.public_score, "private": s.private_score,
-             "submissions": used[s.owner], "time": pd.Timestamp(s.created, unit="s").floor("s"),
-             "created": s.created} for s in chosen.values()]
+    rows = [
+        {
+            "student": label(s.owner),
+            "run": s.run_id,
+            "preset": s.preset,
+            "pipeline": s.pipeline,
+            "validation": s.validation,
+            "public": s.public_score,
+            "private": s.private_score,
+            "submissions": used[s.owner],
+            "time": pd.Timestamp(s.created, unit="s").floor("s"),
+            "created": s.created,
+        }
+        for s in chosen.values()
+    ]
     frame = pd.DataFrame(rows)
     frame = frame.sort_values(["public", "created"], ascending=[False, True], ignore_index=True)
     frame["public rank"] = range(1, len(frame) + 1)
@@ -474,16 +590,44 @@ def board(subs: list[Submission], part: str, label: Callable[[str], str]) -> pd.
     return frame[columns]
 
 
-RESULT_COLUMNS = ["challenge", "student", "owner", "run", "preset", "pipeline", "validation", "submitted",
-                  "status", "public_score", "private_score", "all_score", "error"]
+RESULT_COLUMNS = [
+    "challenge",
+    "student",
+    "owner",
+    "run",
+    "preset",
+    "pipeline",
+    "validation",
+    "submitted",
+    "status",
+    "public_score",
+    "private_score",
+    "all_score",
+    "error",
+]
 
 
 def results_csv(challenge: Challenge, subs: list[Submission], label: Callable[[str], str]) -> str:
     """Every submission of a challenge with both scores, as CSV (for the teacher; names that begin
     like a spreadsheet formula are neutralised, core.exports)."""
-    rows = [[challenge.name, label(s.owner), s.owner, s.run_id, s.preset, s.pipeline, s.validation,
-             datetime.fromtimestamp(s.created, timezone.utc).isoformat(timespec="seconds"), s.status,
-             _fmt(s.public_score), _fmt(s.private_score), _fmt(s.all_score), s.error or ""] for s in subs]
+    rows = [
+        [
+            challenge.name,
+            label(s.owner),
+            s.owner,
+            s.run_id,
+            s.preset,
+            s.pipeline,
+            s.validation,
+            datetime.fromtimestamp(s.created, UTC).isoformat(timespec="seconds"),
+            s.status,
+            _fmt(s.public_score),
+            _fmt(s.private_score),
+            _fmt(s.all_score),
+            s.error or "",
+        ]
+        for s in subs
+    ]
     return csv_text(pd.DataFrame(rows, columns=RESULT_COLUMNS), index=False)
 
 
@@ -493,6 +637,14 @@ def _fmt(value: float | None) -> str:
 
 def settings_json(challenge: Challenge) -> str:
     """A challenge's settings as JSON (what the CLI prints after ``create``)."""
-    return json.dumps({"name": challenge.name, "dataset": challenge.dataset, "public_share": challenge.public_share,
-                       "per_day": challenge.per_day, "deadline": challenge.deadline_text,
-                       "images": challenge.images, "public_images": challenge.public_images})
+    return json.dumps(
+        {
+            "name": challenge.name,
+            "dataset": challenge.dataset,
+            "public_share": challenge.public_share,
+            "per_day": challenge.per_day,
+            "deadline": challenge.deadline_text,
+            "images": challenge.images,
+            "public_images": challenge.public_images,
+        }
+    )

@@ -15,10 +15,12 @@ win over the file key by key::
 
 Unset means unlimited (the upload quota: 1 GB), except in a class: when sign-in is configured
 (class code or OpenID Connect) and no limits file is named, :data:`CLASS_DEFAULTS` apply to the
-keys no variable sets, so one student cannot fill the queue or the disk. A value that does not parse is an error naming the variable or the file,
-never a silently dropped limit: an instance whose limits are misconfigured refuses to train.
+keys no variable sets, so one student cannot fill the queue or the disk. A value that does not
+parse is an error naming the variable or the file, never a silently dropped limit: an instance
+whose limits are misconfigured refuses to train.
 The checks live here so the job queue, the CLI and the pages enforce the same rules.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,32 +34,43 @@ from typing import TYPE_CHECKING, Any
 
 from core.datasets.detect import NAMED_FORMATS
 from core.errors import DigitLabError
-from core.training.models import Hyperparams, count_params
 from core.training.config import RunConfig
+from core.training.models import Hyperparams, count_params
 
 if TYPE_CHECKING:
     from core.datasets import Dataset
 
 #: Upload formats by the name the variable uses, with what they are: the loaders' own list.
-UPLOAD_FORMATS: dict[str, str] = dict(sorted({"npz": "an .npz archive",
-                                              **{name: text for name, _, text in NAMED_FORMATS}}.items()))
-ENV = {"max_epochs": "DIGITLAB_MAX_EPOCHS", "max_params": "DIGITLAB_MAX_PARAMS",
-       "upload_formats": "DIGITLAB_UPLOAD_FORMATS", "max_queue": "DIGITLAB_MAX_QUEUE",
-       "max_running_per_owner": "DIGITLAB_MAX_RUNNING_PER_OWNER",
-       "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER", "upload_quota_mb": "DIGITLAB_UPLOAD_QUOTA_MB",
-       "max_run_minutes": "DIGITLAB_MAX_RUN_MINUTES", "instance_upload_mb": "DIGITLAB_INSTANCE_UPLOAD_MB"}
+UPLOAD_FORMATS: dict[str, str] = dict(
+    sorted({"npz": "an .npz archive", **{name: text for name, _, text in NAMED_FORMATS}}.items())
+)
+ENV = {
+    "max_epochs": "DIGITLAB_MAX_EPOCHS",
+    "max_params": "DIGITLAB_MAX_PARAMS",
+    "upload_formats": "DIGITLAB_UPLOAD_FORMATS",
+    "max_queue": "DIGITLAB_MAX_QUEUE",
+    "max_running_per_owner": "DIGITLAB_MAX_RUNNING_PER_OWNER",
+    "max_queued_per_owner": "DIGITLAB_MAX_QUEUED_PER_OWNER",
+    "upload_quota_mb": "DIGITLAB_UPLOAD_QUOTA_MB",
+    "max_run_minutes": "DIGITLAB_MAX_RUN_MINUTES",
+    "instance_upload_mb": "DIGITLAB_INSTANCE_UPLOAD_MB",
+}
 FILE_ENV = "DIGITLAB_LIMITS_FILE"
 #: One person's stored uploads when no quota is set (compressed bytes on disk).
 DEFAULT_UPLOAD_QUOTA_MB = 1024
 MIB = 1 << 20
 #: Per-person caps when sign-in is configured and no limits file is named (README "Limits").
-CLASS_DEFAULTS: dict[str, int] = {"max_epochs": 50, "max_running_per_owner": 2, "max_queued_per_owner": 10,
-                                  # a 120-million-parameter model took 4.6 GB; the largest preset has 435,402
-                                  "max_params": 2_000_000,
-                                  # no run holds a slot longer than this while the class shares two or three
-                                  "max_run_minutes": 20,
-                                  # every person's quota together must not fill the server's disk
-                                  "instance_upload_mb": 20_480}
+CLASS_DEFAULTS: dict[str, int] = {
+    "max_epochs": 50,
+    "max_running_per_owner": 2,
+    "max_queued_per_owner": 10,
+    # a 120-million-parameter model took 4.6 GB; the largest preset has 435,402
+    "max_params": 2_000_000,
+    # no run holds a slot longer than this while the class shares two or three
+    "max_run_minutes": 20,
+    # every person's quota together must not fill the server's disk
+    "instance_upload_mb": 20_480,
+}
 
 
 @dataclass(frozen=True)
@@ -77,25 +90,27 @@ class Limits:
     class_defaults: bool = field(default=False, compare=False)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str = "limits") -> "Limits":
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "limits") -> Limits:
         """Parse ``{"max_epochs": 20, "upload_formats": "npz,png", ...}`` (TOML or strings)."""
         unknown = set(values) - set(ENV)
         if unknown:
             raise DigitLabError(f"unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(ENV)}", source)
-        return cls(max_epochs=_positive(values.get("max_epochs"), "max_epochs", source),
-                   max_params=_positive(values.get("max_params"), "max_params", source),
-                   upload_formats=_formats(values.get("upload_formats"), source),
-                   max_queue=_positive(values.get("max_queue"), "max_queue", source, allow_zero=True),
-                   max_running_per_owner=_positive(values.get("max_running_per_owner"), "max_running_per_owner",
-                                                   source),
-                   max_queued_per_owner=_positive(values.get("max_queued_per_owner"), "max_queued_per_owner",
-                                                  source, allow_zero=True),
-                   upload_quota_mb=_positive(values.get("upload_quota_mb"), "upload_quota_mb", source),
-                   max_run_minutes=_positive(values.get("max_run_minutes"), "max_run_minutes", source),
-                   instance_upload_mb=_positive(values.get("instance_upload_mb"), "instance_upload_mb", source))
+        return cls(
+            max_epochs=_positive(values.get("max_epochs"), "max_epochs", source),
+            max_params=_positive(values.get("max_params"), "max_params", source),
+            upload_formats=_formats(values.get("upload_formats"), source),
+            max_queue=_positive(values.get("max_queue"), "max_queue", source, allow_zero=True),
+            max_running_per_owner=_positive(values.get("max_running_per_owner"), "max_running_per_owner", source),
+            max_queued_per_owner=_positive(
+                values.get("max_queued_per_owner"), "max_queued_per_owner", source, allow_zero=True
+            ),
+            upload_quota_mb=_positive(values.get("upload_quota_mb"), "upload_quota_mb", source),
+            max_run_minutes=_positive(values.get("max_run_minutes"), "max_run_minutes", source),
+            instance_upload_mb=_positive(values.get("instance_upload_mb"), "instance_upload_mb", source),
+        )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """The file named by DIGITLAB_LIMITS_FILE (if set), then each DIGITLAB_* variable over it."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -109,19 +124,24 @@ class Limits:
             raw = environ.get(name, "").strip()
             if raw:
                 values[key] = Limits.from_mapping({key: raw}, name).as_dict()[key]
-        defaults = defaults and any(values.get(k) == v and not environ.get(ENV[k], "").strip()
-                                    for k, v in CLASS_DEFAULTS.items())
+        defaults = defaults and any(
+            values.get(k) == v and not environ.get(ENV[k], "").strip() for k, v in CLASS_DEFAULTS.items()
+        )
         return replace(cls.from_mapping(values), class_defaults=defaults)
 
     def as_dict(self) -> dict[str, Any]:
         """The limits that are set, as TOML-ready values."""
-        out: dict[str, Any] = {"max_epochs": self.max_epochs, "max_params": self.max_params,
-                               "upload_formats": sorted(self.upload_formats) if self.upload_formats is not None
-                               else None, "max_queue": self.max_queue,
-                               "max_running_per_owner": self.max_running_per_owner,
-                               "max_queued_per_owner": self.max_queued_per_owner,
-                               "upload_quota_mb": self.upload_quota_mb, "max_run_minutes": self.max_run_minutes,
-                               "instance_upload_mb": self.instance_upload_mb}
+        out: dict[str, Any] = {
+            "max_epochs": self.max_epochs,
+            "max_params": self.max_params,
+            "upload_formats": sorted(self.upload_formats) if self.upload_formats is not None else None,
+            "max_queue": self.max_queue,
+            "max_running_per_owner": self.max_running_per_owner,
+            "max_queued_per_owner": self.max_queued_per_owner,
+            "upload_quota_mb": self.upload_quota_mb,
+            "max_run_minutes": self.max_run_minutes,
+            "instance_upload_mb": self.instance_upload_mb,
+        }
         return {k: v for k, v in out.items() if v is not None}
 
     @property
@@ -164,8 +184,10 @@ class Limits:
         if self.max_params is not None:
             params = count_params(hp)
             if params > self.max_params:
-                raise DigitLabError(f"the model has {params:,} parameters; this instance allows at most "
-                                    f"{self.max_params:,} (fewer or smaller layers)")
+                raise DigitLabError(
+                    f"the model has {params:,} parameters; this instance allows at most "
+                    f"{self.max_params:,} (fewer or smaller layers)"
+                )
 
     def check_queue(self, waiting: int, free_slots: int, adding: int = 1) -> None:
         """Refuse ``adding`` more runs when more than ``max_queue`` runs would then wait.
@@ -179,18 +201,24 @@ class Limits:
         if would_wait <= self.max_queue:
             return
         if adding == 1:
-            raise DigitLabError(f"the queue is full ({waiting} run{'s' if waiting != 1 else ''} waiting, "
-                                f"at most {self.max_queue}): wait for one to finish, or stop one of yours")
-        raise DigitLabError(f"{adding} more runs would leave {would_wait} waiting in the queue; this instance "
-                            f"allows at most {self.max_queue}")
+            raise DigitLabError(
+                f"the queue is full ({waiting} run{'s' if waiting != 1 else ''} waiting, "
+                f"at most {self.max_queue}): wait for one to finish, or stop one of yours"
+            )
+        raise DigitLabError(
+            f"{adding} more runs would leave {would_wait} waiting in the queue; this instance "
+            f"allows at most {self.max_queue}"
+        )
 
     def check_owner_queue(self, waiting: int, adding: int = 1) -> None:
         """Refuse ``adding`` more runs of one owner who has ``waiting`` runs queued already, when more
         than ``max_queued_per_owner`` would then wait (their running runs do not count)."""
         if self.max_queued_per_owner is None or waiting + adding <= self.max_queued_per_owner:
             return
-        raise DigitLabError(f"you have {waiting} run{'s' if waiting != 1 else ''} waiting and this instance allows "
-                            f"at most {self.max_queued_per_owner} per person: wait for some to start, or stop some")
+        raise DigitLabError(
+            f"you have {waiting} run{'s' if waiting != 1 else ''} waiting and this instance allows "
+            f"at most {self.max_queued_per_owner} per person: wait for some to start, or stop some"
+        )
 
     def check_upload(self, files: Mapping[str, bytes]) -> None:
         """Refuse an upload whose dataset format is not allowed (an unknown format is the loader's
@@ -199,8 +227,9 @@ class Limits:
             return
         found = upload_format(files)
         if found is not None and found not in self.upload_formats:
-            raise DigitLabError(f"uploads of {UPLOAD_FORMATS[found]} are turned off here; accepted: "
-                                f"{formats_text(self.upload_formats)}")
+            raise DigitLabError(
+                f"uploads of {UPLOAD_FORMATS[found]} are turned off here; accepted: {formats_text(self.upload_formats)}"
+            )
 
     # ---- words for the pages --------------------------------------------------------------------
 
@@ -214,7 +243,10 @@ class Limits:
             (self.max_queued_per_owner, lambda v: f"at most {v} of one person's runs waiting"),
             (self.upload_formats, lambda v: f"uploads: {formats_text(v)}"),
             (self.upload_quota_mb, lambda v: f"at most {v:,} MB of uploads per person"),
-            (self.max_run_minutes, lambda v: f"a run trains at most {v} minutes (then it stops, its model so far kept)"),
+            (
+                self.max_run_minutes,
+                lambda v: f"a run trains at most {v} minutes (then it stops, its model so far kept)",
+            ),
             (self.instance_upload_mb, lambda v: f"at most {v:,} MB of uploads and corrected versions on the whole lab"),
         )
         return [say(value) for value, say in words if value is not None]
@@ -235,9 +267,11 @@ def check_selection(sizes: Iterable[int], max_total_bytes: int) -> None:
     sizes = list(sizes)
     total = sum(sizes)
     if total > max_total_bytes:
-        raise DigitLabError(f"the {len(sizes)} files selected take {total / MIB:,.1f} MB together; one upload takes at "
-                            f"most {max_total_bytes / MIB:,.0f} MB in all: they were removed, select fewer or smaller "
-                            "files (a zip of PNGs is smaller)")
+        raise DigitLabError(
+            f"the {len(sizes)} files selected take {total / MIB:,.1f} MB together; one upload takes at "
+            f"most {max_total_bytes / MIB:,.0f} MB in all: they were removed, select fewer or smaller "
+            "files (a zip of PNGs is smaller)"
+        )
 
 
 def formats_text(formats: Iterable[str]) -> str:
@@ -265,7 +299,7 @@ def sign_in_configured(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     if environ.get("DIGITLAB_CLASS_CODE", "").strip():
         return True
-    named = [p.strip() for p in environ.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
+    named: list[str | Path] = [p.strip() for p in environ.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
     for path in named or [Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"]:
         try:
             if isinstance(tomllib.loads(Path(path).read_text(encoding="utf-8")).get("auth"), dict):
@@ -280,7 +314,7 @@ def limits() -> Limits:
     return Limits.from_env()
 
 
-def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = None) -> "Dataset":
+def load_upload(files: Mapping[str, bytes], name: str, allowed: Limits | None = None) -> Dataset:
     """``core.datasets.load_files`` for a browser upload, after refusing a format the instance does
     not accept (the Data page's only way in)."""
     from core.datasets import load_files
@@ -334,11 +368,11 @@ def _formats(value: Any, source: str) -> frozenset[str] | None:
         return frozenset()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise DigitLabError(f"upload_formats must be a list or a comma list such as 'npz,png', got {value!r}",
-                            source)
+        raise DigitLabError(f"upload_formats must be a list or a comma list such as 'npz,png', got {value!r}", source)
     formats = {str(item).strip().lower().lstrip(".") for item in items if str(item).strip()}
     unknown = formats - set(UPLOAD_FORMATS)
     if unknown:
-        raise DigitLabError(f"unknown upload format(s) {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(UPLOAD_FORMATS)}", source)
+        raise DigitLabError(
+            f"unknown upload format(s) {', '.join(sorted(unknown))}; known: {', '.join(UPLOAD_FORMATS)}", source
+        )
     return frozenset(formats)

@@ -8,6 +8,7 @@
   store's ``requeues`` table, so every replica and a restart agree): a second "Queue again", by its
   student or the teacher, finds the first one's run instead of a third copy.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,11 @@ WINDOW_S = 30.0
 
 def request_key(*parts: Any) -> str:
     """An idempotency key from ``parts`` (owner, session, the form's values as plain JSON)."""
-    text = json.dumps([p if isinstance(p, (str, int, float, bool, type(None))) else repr(p) for p in parts],
-                      sort_keys=True, default=str)
+    text = json.dumps(
+        [p if isinstance(p, (str, int, float, bool, type(None))) else repr(p) for p in parts],
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -73,8 +77,9 @@ class AlreadyRequeued(DigitLabError):
     """The run was queued again already (``new_run``; "" while that is under way)."""
 
     def __init__(self, run_id: str, new_run: str) -> None:
-        super().__init__(f"run {run_id} was already queued again"
-                         + (f", as run {new_run}" if new_run else " a moment ago"))
+        super().__init__(
+            f"run {run_id} was already queued again" + (f", as run {new_run}" if new_run else " a moment ago")
+        )
         self.run_id, self.new_run = run_id, new_run
 
 

@@ -6,6 +6,7 @@ never count. Runs that validated on the test set are counted apart (``validated_
 test accuracy is what they were tuned on. Ranking students is done by class challenges on a hidden
 test set (core.classroom.challenges), no longer by a per-dataset leaderboard.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -15,8 +16,16 @@ import pandas as pd
 from core.classroom.access import owner_label
 from core.runs.store import FINISHED, QUEUED, RUNNING, Run
 
-STUDENT_COLUMNS = ["student", "owner", "runs", "queued", "running", "finished", "validated_on_test",
-                   "best_test_accuracy"]
+STUDENT_COLUMNS = [
+    "student",
+    "owner",
+    "runs",
+    "queued",
+    "running",
+    "finished",
+    "validated_on_test",
+    "best_test_accuracy",
+]
 
 
 def students(runs: Iterable[Run]) -> pd.DataFrame:
@@ -24,14 +33,26 @@ def students(runs: Iterable[Run]) -> pd.DataFrame:
     test accuracy; most runs first."""
     rows: dict[str | None, dict] = {}
     for run in runs:
-        row = rows.setdefault(run.owner, {"student": owner_label(run.owner), "owner": run.owner, "runs": 0,
-                                          "queued": 0, "running": 0, "finished": 0, "validated_on_test": 0,
-                                          "best_test_accuracy": None})
+        row = rows.setdefault(
+            run.owner,
+            {
+                "student": owner_label(run.owner),
+                "owner": run.owner,
+                "runs": 0,
+                "queued": 0,
+                "running": 0,
+                "finished": 0,
+                "validated_on_test": 0,
+                "best_test_accuracy": None,
+            },
+        )
         row["runs"] += 1
         row["queued"] += run.status == QUEUED
         row["running"] += run.status == RUNNING
         row["finished"] += run.status == FINISHED
-        row["validated_on_test"] += run.status == FINISHED and run.config is not None and run.config.validation == "test"
+        row["validated_on_test"] += (
+            run.status == FINISHED and run.config is not None and run.config.validation == "test"
+        )
         accuracy = _honest_accuracy(run)
         if accuracy is not None and (row["best_test_accuracy"] is None or accuracy > row["best_test_accuracy"]):
             row["best_test_accuracy"] = accuracy

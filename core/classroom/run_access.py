@@ -5,8 +5,10 @@ raw :class:`core.runs.store.RunStore`. A run the caller may not see raises exact
 missing run ("no run <id>", without the store's path), so a guessed or shared id tells nothing about other people's
 work. Runs a teacher published are visible to everyone but only their owner and staff act on them.
 """
+
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +18,8 @@ import pandas as pd
 from core.classroom.access import Identity, can_act, can_publish, can_see, owner_label
 from core.errors import DigitLabError
 from core.runs.credits import record_publisher, record_stopper, with_credits
-from core.training.config import RunConfig
 from core.runs.store import QUEUED, Run, RunStore, validate_run_id
+from core.training.config import RunConfig
 
 if TYPE_CHECKING:
     from core.execution.queue import JobQueue
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 class RunView:
     """``store`` seen by ``who``: the same reading methods as RunStore, filtered and checked."""
 
-    def __init__(self, store: RunStore, who: Identity, jobs: "JobQueue | None" = None) -> None:
+    def __init__(self, store: RunStore, who: Identity, jobs: JobQueue | None = None) -> None:
         self.store = store
         self.who = who
         #: The queue dispatching ``store``'s runs: stops go through it (it ends a worker that does
@@ -65,19 +67,22 @@ class RunView:
     def list(self, published: bool = False) -> list[Run]:
         """The caller's runs (staff: everyone's), newest first; ``published`` adds the class's
         published runs (what the Errors and Try it pickers offer)."""
-        return with_credits(self.store.db, [r for r in self.store.list()
-                                            if self.mine(r) or (published and self.visible(r))], owner_label)
+        return with_credits(
+            self.store.db,
+            [r for r in self.store.list() if self.mine(r) or (published and self.visible(r))],
+            owner_label,
+        )
 
-    def grid_runs(self, grid: str) -> list[Run]:
+    def grid_runs(self, grid: str) -> builtins.list[Run]:
         """The caller's runs of ``grid`` (none: the grid is not theirs, or does not exist)."""
         return [r for r in self.store.grid_runs(grid) if self.mine(r)]
 
-    def grids(self) -> list[tuple[str, float, int]]:
+    def grids(self) -> builtins.list[tuple[str, float, int]]:
         """The grids the caller owns runs of, as RunStore.grids."""
         mine = {r.grid for r in self.list() if r.grid is not None}
         return [g for g in self.store.grids() if g[0] in mine]
 
-    def queued(self) -> list[Run]:
+    def queued(self) -> builtins.list[Run]:
         """The caller's queued runs in start order (their positions count everyone's runs)."""
         return [r for r in self.store.queued() if self.mine(r)]
 
@@ -114,8 +119,7 @@ class RunView:
     def _own(self, run_id: str, doing: str) -> Run:
         run = self.get(run_id)
         if not self.mine(run):
-            raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher "
-                                f"can {doing} it")
+            raise DigitLabError(f"run {run_id} was published to the class; only its owner or a teacher can {doing} it")
         return run
 
     def model_download(self, run_id: str) -> Path:
@@ -148,7 +152,7 @@ class RunView:
         record_publisher(self.store.db, run.id, self.who.key if published else None)
         return with_credits(self.store.db, [done], owner_label)[0]
 
-    def delete_owner_runs(self, owner: str) -> tuple[list[str], list[str]]:
+    def delete_owner_runs(self, owner: str) -> tuple[builtins.list[str], builtins.list[str]]:
         """Staff: delete every run ``owner`` has that is not running; (deleted ids, kept ids).
 
         Queued runs are cancelled first; running ones are asked to stop and kept (delete them

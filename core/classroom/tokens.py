@@ -5,14 +5,16 @@ A token is ``<payload>.<signature>``, both URL-safe base64: the payload is a sma
 expires), the signature an HMAC-SHA256 over it. It holds no password and no code.
 
 The signing key is derived from a per-instance secret (made once with :mod:`secrets` and kept in
-the lab's store, core.store's ``secrets`` table, so every replica signs alike; never sent anywhere) AND the class code (and, for a teacher's token, the teacher
-code): changing ``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
+the lab's store, core.store's ``secrets`` table, so every replica signs alike; never sent
+anywhere) AND the class code (and, for a teacher's token, the teacher code): changing
+``DIGITLAB_CLASS_CODE`` makes every token invalid, so everyone signs in again.
 
 A sign-in also ends on the server: "Sign out" records its token's id (:func:`end_signin`), and a
 teacher can end every sign-in of a student (:func:`end_signins_of`, a lost laptop), in the store's
 ``signin_revocations`` table, which :func:`read_token` consults; so a copy of the cookie taken
 before "Sign out" is refused afterwards, on every replica.
 """
+
 from __future__ import annotations
 
 import base64
@@ -86,8 +88,10 @@ def instance_secret(config: Settings | None = None) -> bytes:
                 value = secrets.token_bytes(_SECRET_BYTES)
                 conn.execute(insert(secret_table).values(name=SECRET_NAME, value=value))
     if len(value) != _SECRET_BYTES:
-        raise DigitLabError(f"the stored sign-in secret is damaged: delete the {SECRET_NAME!r} row of the "
-                            "secrets table to sign everyone out")
+        raise DigitLabError(
+            f"the stored sign-in secret is damaged: delete the {SECRET_NAME!r} row of the "
+            "secrets table to sign everyone out"
+        )
     return bytes(value)
 
 
@@ -118,8 +122,14 @@ def make_token(name: str, teacher: bool = False, config: Settings | None = None,
     config = config or settings()
     issued = int(time.time() if now is None else now)
     at = time.time() if now is None else float(now)
-    body = {"n": name, "t": bool(teacher), "iat": issued, "exp": issued + int(config.signin_hours * 3600),
-            "j": secrets.token_hex(8), "at": round(at, 3)}
+    body = {
+        "n": name,
+        "t": bool(teacher),
+        "iat": issued,
+        "exp": issued + int(config.signin_hours * 3600),
+        "j": secrets.token_hex(8),
+        "at": round(at, 3),
+    }
     payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
     return f"{payload}.{_sign(payload, teacher, config)}"
 
@@ -137,8 +147,9 @@ def read_token(token: str, config: Settings | None = None, now: float | None = N
         name, teacher, issued, expires = body["n"], body["t"], body["iat"], body["exp"]
     except (ValueError, TypeError, KeyError) as err:
         raise invalid from err
-    if not (isinstance(name, str) and isinstance(teacher, bool) and isinstance(issued, int)
-            and isinstance(expires, int)):
+    if not (
+        isinstance(name, str) and isinstance(teacher, bool) and isinstance(issued, int) and isinstance(expires, int)
+    ):
         raise invalid
     if not hmac.compare_digest(signature, _sign(payload, teacher, config)):
         raise invalid
@@ -153,12 +164,16 @@ def read_token(token: str, config: Settings | None = None, now: float | None = N
 
 # ---- ending sign-ins on the server ------------------------------------------------------------
 
+
 def check_not_ended(signed: SignIn, config: Settings | None = None) -> None:
     """TokenError when ``signed`` was signed out, or made before a teacher signed its person out."""
     db = database((config or settings()).run_root)
     with db.read() as conn:
-        rows = conn.execute(select(signin_revocations.c.key, signin_revocations.c.not_before).where(
-            signin_revocations.c.key.in_((f"token:{signed.token_id}", f"person:{signed.key}")))).all()
+        rows = conn.execute(
+            select(signin_revocations.c.key, signin_revocations.c.not_before).where(
+                signin_revocations.c.key.in_((f"token:{signed.token_id}", f"person:{signed.key}"))
+            )
+        ).all()
     for row in rows:
         if row.key.startswith("token:"):
             raise TokenError("this sign-in was signed out")
@@ -172,7 +187,9 @@ def _upsert(key: str, not_before: float, expires: float, config: Settings | None
         now = time.time()
         conn.execute(delete(signin_revocations).where(signin_revocations.c.expires < now))  # outlived tokens
         values = {"not_before": not_before, "expires": expires}
-        if not conn.execute(update(signin_revocations).where(signin_revocations.c.key == key).values(**values)).rowcount:
+        if not conn.execute(
+            update(signin_revocations).where(signin_revocations.c.key == key).values(**values)
+        ).rowcount:
             conn.execute(insert(signin_revocations).values(key=key, **values))
 
 

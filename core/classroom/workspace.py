@@ -6,6 +6,7 @@ run) as plain JSON, plus which replica process wrote it last, so a session that 
 tell the person the lab restarted (or another replica took over) meanwhile. Nothing here knows
 Streamlit.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The dataset arguments the train, grid, evaluate and label-issues commands share:
 ``--dataset`` (a ready dataset or a whole spec) with ``--size``, or ``--path`` like ``data`` takes."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,15 @@ from core.settings import settings
 def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
     """Add ``--dataset`` (default: default) or ``--path``, and ``--size``."""
     source = parser.add_mutually_exclusive_group(required=required)
-    source.add_argument("--dataset", default=None if required else "default",
-                        help="a ready dataset (default, fashion-mnist) or a spec such as file:<path in the data "
-                             "folder> or default:small" + ("" if required else " (default: default)"))
-    source.add_argument("--path", nargs="+", metavar="PATH",
-                        help="a folder, zip or .npz, or the four AHDD CSV / MNIST IDX files")
+    source.add_argument(
+        "--dataset",
+        default=None if required else "default",
+        help="a ready dataset (default, fashion-mnist) or a spec such as file:<path in the data "
+        "folder> or default:small" + ("" if required else " (default: default)"),
+    )
+    source.add_argument(
+        "--path", nargs="+", metavar="PATH", help="a folder, zip or .npz, or the four AHDD CSV / MNIST IDX files"
+    )
     parser.add_argument("--size", choices=SIZE_NAMES, default="full", help="size of a ready dataset (default: full)")
 
 

@@ -1,4 +1,5 @@
 """The CLI's way in: every command works through ``Lab(ADMINISTRATOR)``, the door the pages use."""
+
 from __future__ import annotations
 
 from core.classroom.access import ADMINISTRATOR

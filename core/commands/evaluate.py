@@ -2,6 +2,7 @@
 dataset's test images, through the run's inference pipeline. The last line printed is
 ``evaluate: accuracy <x> on <n> images``; the evaluation is stored with the run (core.analysis.cross_eval),
 so the Errors page can open on it."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,12 @@ from core.execution.tasks import FINISHED, Task
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
-    p = subparsers.add_parser("evaluate", help="evaluate a finished run on another dataset's test images",
-                              description="Evaluate a finished run on the test split of another dataset of "
-                                          "28x28 images with the same classes, through the run's pipeline.")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a finished run on another dataset's test images",
+        description="Evaluate a finished run on the test split of another dataset of "
+        "28x28 images with the same classes, through the run's pipeline.",
+    )
     p.add_argument("run_id", metavar="RUN_ID", help="a finished run (see python -m core runs)")
     add_dataset_arguments(p, required=True)
     p.set_defaults(handler=run)

@@ -6,6 +6,7 @@ runs as a background task through the Lab, as the dashboard's do, so its result 
 found again by the Label issues page. Progress goes to stderr, the top suspects to stdout, and
 the last line is ``label-issues: <n> suspected of <m>``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,19 +25,27 @@ from core.labels.search import FINISHED, MAX_FOLDS, LabelMarks, SearchState
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``label-issues`` command."""
     p = subparsers.add_parser(
-        "label-issues", help="rank training images whose label looks wrong (k-fold + cleanlab)",
+        "label-issues",
+        help="rank training images whose label looks wrong (k-fold + cleanlab)",
         description="Train a fast model on k-1 folds for each fold, then rank the training images whose "
-                    "label disagrees with the out-of-fold probabilities (cleanlab). The last line is "
-                    "'label-issues: <n> suspected of <m>'.")
+        "label disagrees with the out-of-fold probabilities (cleanlab). The last line is "
+        "'label-issues: <n> suspected of <m>'.",
+    )
     add_dataset_arguments(p)
     p.add_argument("--folds", type=int, default=3, help=f"cross-validation folds, 2..{MAX_FOLDS} (default: 3)")
-    p.add_argument("--pipeline", default="raw",
-                   help="a named pipeline or pipeline JSON; only its label-free steps are used (default: raw)")
+    p.add_argument(
+        "--pipeline",
+        default="raw",
+        help="a named pipeline or pipeline JSON; only its label-free steps are used (default: raw)",
+    )
     p.add_argument("--seed", type=int, default=0, help="draws the folds and seeds the models (default: 0)")
     p.add_argument("--top", type=int, default=20, help="how many suspects to print (default: 20)")
     p.add_argument("--csv", type=Path, help="write every suspect to this CSV file")
-    p.add_argument("--marks", action="store_true",
-                   help="also show the marks already given ('label wrong' / 'fine') to the printed suspects")
+    p.add_argument(
+        "--marks",
+        action="store_true",
+        help="also show the marks already given ('label wrong' / 'fine') to the printed suspects",
+    )
     p.set_defaults(handler=run)
 
 
@@ -50,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if search.status != FINISHED:
         raise DigitLabError(search.error or f"the search was {search.status}")
     frame = search.suspects
+    assert frame is not None  # a finished search has its suspects
     if args.csv is not None:
         safe_frame(frame).to_csv(args.csv, index=False)  # opened in spreadsheets: no live formulas
-    print(f"{ds.name} ({spec}): {len(ds.y_train):,} training images, {args.folds}-fold out-of-fold "
-          f"probabilities, ranked by cleanlab (lowest probability of the given label first)")
+    print(
+        f"{ds.name} ({spec}): {len(ds.y_train):,} training images, {args.folds}-fold out-of-fold "
+        f"probabilities, ranked by cleanlab (lowest probability of the given label first)"
+    )
     shown = frame.head(max(args.top, 0)).copy()
     names = list(ds.class_names)
     shown["given"] = [names[g] for g in shown["given"]]

@@ -3,6 +3,7 @@
 The CLI runs on the server and acts as the administrator (core.classroom.access.ADMINISTRATOR): it sees
 everyone's runs; ``--owner`` lists one person's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,22 +19,45 @@ from core.runs.eta import start_text
 from core.runs.store import fit_result_line
 from core.training.models import architecture_text
 
-LIST_COLUMNS = ["id", "status", "owner", "dataset", "pipeline", "preset", "epochs", "loss", "accuracy", "val_loss",
-                "val_accuracy", "test_accuracy", "seconds"]
+LIST_COLUMNS = [
+    "id",
+    "status",
+    "owner",
+    "dataset",
+    "pipeline",
+    "preset",
+    "epochs",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_accuracy",
+    "seconds",
+]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``runs`` command."""
-    p = subparsers.add_parser("runs", help="list training runs; show, stop or delete one",
-                              description="List the runs in the run store (DIGITLAB_RUN_ROOT), newest first.")
+    p = subparsers.add_parser(
+        "runs",
+        help="list training runs; show, stop or delete one",
+        description="List the runs in the run store (DIGITLAB_RUN_ROOT), newest first.",
+    )
     action = p.add_mutually_exclusive_group()
     action.add_argument("--show", metavar="ID", help="print one run's config, epochs and FIT RESULT")
     action.add_argument("--stop", metavar="ID", help="cancel a queued run or stop a running one")
     action.add_argument("--delete", metavar="ID", help="delete a run that is not running")
-    action.add_argument("--requeue", metavar="ID", help="queue a failed or stopped run again: the same config as "
-                        "a new run of the same owner")
-    p.add_argument("--owner", metavar="WHO", help="list only the runs of this owner: an e-mail address or "
-                   "class-code name (as the Teacher page shows it), or a full key such as oidc:amal@school.org")
+    action.add_argument(
+        "--requeue",
+        metavar="ID",
+        help="queue a failed or stopped run again: the same config as a new run of the same owner",
+    )
+    p.add_argument(
+        "--owner",
+        metavar="WHO",
+        help="list only the runs of this owner: an e-mail address or "
+        "class-code name (as the Teacher page shows it), or a full key such as oidc:amal@school.org",
+    )
     p.set_defaults(handler=run)
 
 
@@ -86,13 +110,17 @@ def _status(row: dict) -> str:
 def show_text(lab: Lab, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
     r = lab.run(run_id)
-    lines = [f"run {r.id}: {r.status}", f"owner: {owner_label(r.owner)}", f"dataset: {display_spec(r.dataset)}",
-             f"pipeline: {r.pipeline_label}",
-             f"preset: {r.preset}"]
+    lines = [
+        f"run {r.id}: {r.status}",
+        f"owner: {owner_label(r.owner)}",
+        f"dataset: {display_spec(r.dataset)}",
+        f"pipeline: {r.pipeline_label}",
+        f"preset: {r.preset}",
+    ]
     if r.config is not None:
         lines.append(f"model: {architecture_text(r.config.hyperparams)}")
         lines.append(f"validation: {r.config.validation}  seed: {r.config.seed}")
-        epochs = r.config.hyperparams.epochs
+        epochs: int | str = r.config.hyperparams.epochs
     else:
         epochs = "?"
     lines += [epoch_line(row, epochs) for row in lab.history(run_id).to_dict("records")]

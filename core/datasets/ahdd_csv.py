@@ -9,6 +9,7 @@ Parsing is fast: NumPy's C parser straight to uint8, about 1.5 s for 70,000 imag
 9.7 s; ``bench/load.py``). Only when parsing fails does a slower diagnosis run, to name the first
 bad line and value.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,9 @@ def claims(keys: Iterable[str]) -> bool:
     return any(role_of(key.rsplit("/", 1)[-1]) for key in keys)
 
 
-def parse_int_csv(data: bytes, file: str, columns: int, max_value: int, what: str,
-                  intensities: bool = False) -> np.ndarray:
+def parse_int_csv(
+    data: bytes, file: str, columns: int, max_value: int, what: str, intensities: bool = False
+) -> np.ndarray:
     """A header-less CSV of integers 0..``max_value`` as a uint8 array of shape (lines, columns).
 
     Values written as floats (``217.0``, as pandas and spreadsheets write them) are accepted when
@@ -103,8 +105,9 @@ def images_to_csv(images: np.ndarray) -> bytes:
 
 def load(files: Mapping[str, bytes], source: str, name: str) -> Dataset:
     """The AHDD dataset from the four CSV files among ``files`` (named loosely, anywhere in the tree)."""
-    return load_four_files(files, source, name, role_of, EXPECTED_FILES, images_from_csv, labels_from_csv,
-                           ARABIC_CLASS_NAMES)
+    return load_four_files(
+        files, source, name, role_of, EXPECTED_FILES, images_from_csv, labels_from_csv, ARABIC_CLASS_NAMES
+    )
 
 
 def _float_values(body: bytes, columns: int) -> np.ndarray | None:
@@ -136,8 +139,11 @@ def _whole_or_intensity(values: np.ndarray, file: str, max_value: int, what: str
 def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | None:
     """The first problem in a CSV that failed to parse, as "line N: ..." text, or None if none found."""
     if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in body[:4096]:  # before any per-line message
-        kind = ("UTF-16 text" if body[:2] in (b"\xff\xfe", b"\xfe\xff")
-                else "NUL bytes (UTF-16 text without a byte-order mark, or binary data)")
+        kind = (
+            "UTF-16 text"
+            if body[:2] in (b"\xff\xfe", b"\xfe\xff")
+            else "NUL bytes (UTF-16 text without a byte-order mark, or binary data)"
+        )
         return f"file holds {kind}, not a CSV of plain digits and commas (save it as UTF-8 or ASCII)"
     lines = body.split(b"\n")
     for number, line in enumerate(lines, 1):
@@ -159,7 +165,7 @@ def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | Non
         _, number, column = _field_at(body, pos)
         return f"empty value at line {number}{_column(column, columns)}"
     for first in range(0, len(lines), _BLOCK_LINES):  # in blocks, so int64 values never fill memory
-        block = b"\n".join(lines[first:first + _BLOCK_LINES])
+        block = b"\n".join(lines[first : first + _BLOCK_LINES])
         try:
             values = np.loadtxt(io.BytesIO(block), delimiter=",", dtype=np.int64, comments=None, ndmin=2)
         except (ValueError, OverflowError):  # a number too long even for int64, or a field of blanks
@@ -172,8 +178,14 @@ def _diagnose(body: bytes, columns: int, max_value: int, what: str) -> str | Non
             return None
         rows, cols = np.nonzero(values > max_value)
         if rows.size:
-            return _out_of_range(what, str(values[rows[0], cols[0]]).encode(), first + int(rows[0]) + 1,
-                                 int(cols[0]) + 1, columns, max_value)
+            return _out_of_range(
+                what,
+                str(values[rows[0], cols[0]]).encode(),
+                first + int(rows[0]) + 1,
+                int(cols[0]) + 1,
+                columns,
+                max_value,
+            )
     return None
 
 

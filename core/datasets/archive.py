@@ -3,6 +3,7 @@
 A zip from a user can lie: member names that climb out of a folder, millions of members, or a few
 kilobytes that inflate to gigabytes. ``read_zip`` refuses all of these before and while reading.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,7 +53,7 @@ def count_central_entries(source: bytes | Path) -> int:
         while chunk := fh.read(16 * _CHUNK):
             window = tail + chunk
             count += window.count(_CENTRAL_ENTRY)
-            tail = window[-(len(_CENTRAL_ENTRY) - 1):]  # a signature split across chunks is seen once
+            tail = window[-(len(_CENTRAL_ENTRY) - 1) :]  # a signature split across chunks is seen once
     return count
 
 
@@ -66,8 +67,9 @@ def check_member_count(source: bytes | Path, display: str, max_members: int = MA
         raise DigitLabError(f"archive has {count:,} members, more than the limit of {max_members:,}", display)
 
 
-def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBERS,
-             max_total_bytes: int | None = None) -> dict[str, bytes]:
+def read_zip(
+    source: bytes | Path, display: str, *, max_members: int = MAX_MEMBERS, max_total_bytes: int | None = None
+) -> dict[str, bytes]:
     """Every file member of a zip as ``{path inside the zip: bytes}`` (folders are skipped).
 
     ``source`` is the zip's bytes or its path; ``display`` names it in errors. Refuses a corrupt or
@@ -88,15 +90,16 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
     with zf:
         infos = zf.infolist()
         if len(infos) > max_members:
-            raise DigitLabError(f"archive has {len(infos):,} members, more than the limit of {max_members:,}",
-                                display)
+            raise DigitLabError(f"archive has {len(infos):,} members, more than the limit of {max_members:,}", display)
         files = [info for info in infos if not info.is_dir()]
         if not files:
             raise DigitLabError("archive is empty", display)
         declared = sum(info.file_size for info in files)
         if declared > max_total_bytes:
-            raise DigitLabError(f"archive would inflate to {declared:,} bytes, more than the limit of "
-                                f"{max_total_bytes:,}{named}", display)
+            raise DigitLabError(
+                f"archive would inflate to {declared:,} bytes, more than the limit of {max_total_bytes:,}{named}",
+                display,
+            )
         members: dict[str, bytes] = {}
         total = 0
         for info in files:
@@ -109,8 +112,9 @@ def read_zip(source: bytes | Path, display: str, *, max_members: int = MAX_MEMBE
         return members
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, total: int,
-                 max_total_bytes: int) -> tuple[bytes, int]:
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, total: int, max_total_bytes: int
+) -> tuple[bytes, int]:
     """One member's bytes, counting actual inflated bytes against the archive-wide limit."""
     chunks = []
     try:
@@ -118,8 +122,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, total
             while chunk := stream.read(_CHUNK):
                 total += len(chunk)
                 if total > max_total_bytes:
-                    raise DigitLabError(f"archive inflates to more than the limit of {max_total_bytes:,} bytes",
-                                        display)
+                    raise DigitLabError(
+                        f"archive inflates to more than the limit of {max_total_bytes:,} bytes", display
+                    )
                 chunks.append(chunk)
     except RuntimeError as err:  # zipfile raises RuntimeError for encrypted members
         raise DigitLabError(f"cannot read member ({err})", display) from None

@@ -9,6 +9,7 @@ refused file costs little memory and a loaded one about its final array.
 ``DIGITLAB_MAX_DATASET_MB`` (inflated bytes, default 256) change them; ready datasets (the
 synthetic default, Fashion-MNIST) are not bound by them.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,18 +29,23 @@ class DatasetBounds:
     max_images: int = DEFAULT_MAX_IMAGES
     max_bytes: int = DEFAULT_MAX_MB * MIB
 
-    def check_images(self, count: int, where: object = None) -> None:
+    def check_images(self, count: int, where: str | os.PathLike[str] | None = None) -> None:
         """Refuse ``count`` images (declared or found) over the image bound, naming it."""
         if count > self.max_images:
-            raise DigitLabError(f"holds {count:,} images, more than this instance's limit of "
-                                f"{self.max_images:,} (DIGITLAB_MAX_DATASET_IMAGES)", where)
+            raise DigitLabError(
+                f"holds {count:,} images, more than this instance's limit of "
+                f"{self.max_images:,} (DIGITLAB_MAX_DATASET_IMAGES)",
+                where,
+            )
 
-    def check_bytes(self, size: int, where: object = None, what: str = "inflates to") -> None:
+    def check_bytes(self, size: int, where: str | os.PathLike[str] | None = None, what: str = "inflates to") -> None:
         """Refuse ``size`` bytes (declared or inflated) over the byte bound, naming it."""
         if size > self.max_bytes:
-            raise DigitLabError(f"{what} {size:,} bytes, more than this instance's limit of "
-                                f"{self.max_bytes:,} ({self.max_bytes // MIB} MB, DIGITLAB_MAX_DATASET_MB)",
-                                where)
+            raise DigitLabError(
+                f"{what} {size:,} bytes, more than this instance's limit of "
+                f"{self.max_bytes:,} ({self.max_bytes // MIB} MB, DIGITLAB_MAX_DATASET_MB)",
+                where,
+            )
 
 
 def _positive_env(name: str, default: int) -> int:
@@ -55,5 +61,7 @@ def _positive_env(name: str, default: int) -> int:
 
 def dataset_bounds() -> DatasetBounds:
     """The bounds from the environment (re-read each call, like ``core.settings``)."""
-    return DatasetBounds(_positive_env("DIGITLAB_MAX_DATASET_IMAGES", DEFAULT_MAX_IMAGES),
-                         _positive_env("DIGITLAB_MAX_DATASET_MB", DEFAULT_MAX_MB) * MIB)
+    return DatasetBounds(
+        _positive_env("DIGITLAB_MAX_DATASET_IMAGES", DEFAULT_MAX_IMAGES),
+        _positive_env("DIGITLAB_MAX_DATASET_MB", DEFAULT_MAX_MB) * MIB,
+    )

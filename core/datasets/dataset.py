@@ -1,4 +1,5 @@
 """The Dataset value shared by every loader, and the Part A summary of the report."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,8 +47,11 @@ class Dataset:
             x = getattr(self, f"x_{split}")
             y = getattr(self, f"y_{split}")
             if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-                raise DigitLabError(f"{split} images must be uint8 of shape (N, 28, 28), got "
-                                    f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}", self.name)
+                raise DigitLabError(
+                    f"{split} images must be uint8 of shape (N, 28, 28), got "
+                    f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}",
+                    self.name,
+                )
             if not isinstance(y, np.ndarray) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
                 raise DigitLabError(f"{split} labels must be a 1-D integer array", self.name)
             if len(x) != len(y):
@@ -71,8 +75,10 @@ def parse_class_names(text: str) -> tuple[str, ...]:
     """Ten class names typed as one line, separated by commas (``zero, one, ..., nine``)."""
     names = tuple(part.strip() for part in text.split(","))
     if len(names) != NUM_CLASSES or not all(names):
-        raise DigitLabError(f"class names: give {NUM_CLASSES} names separated by commas, got "
-                            f"{sum(1 for n in names if n)} non-empty of {len(names)}")
+        raise DigitLabError(
+            f"class names: give {NUM_CLASSES} names separated by commas, got "
+            f"{sum(1 for n in names if n)} non-empty of {len(names)}"
+        )
     if len(set(names)) != NUM_CLASSES:
         raise DigitLabError("class names: the 10 names must all be different")
     if max(map(len, names)) > 40:
@@ -97,12 +103,14 @@ def summary_lines(ds: Dataset) -> list[str]:
 
 def class_counts(ds: Dataset) -> pd.DataFrame:
     """Per-class image counts: one row per class with columns label, name, train, test."""
-    return pd.DataFrame({
-        "label": np.arange(NUM_CLASSES),
-        "name": list(ds.class_names),
-        "train": np.bincount(ds.y_train, minlength=NUM_CLASSES),
-        "test": np.bincount(ds.y_test, minlength=NUM_CLASSES),
-    })
+    return pd.DataFrame(
+        {
+            "label": np.arange(NUM_CLASSES),
+            "name": list(ds.class_names),
+            "train": np.bincount(ds.y_train, minlength=NUM_CLASSES),
+            "test": np.bincount(ds.y_test, minlength=NUM_CLASSES),
+        }
+    )
 
 
 def first_subset(ds: Dataset, n_train: int, n_test: int) -> Dataset:
@@ -112,6 +120,7 @@ def first_subset(ds: Dataset, n_train: int, n_test: int) -> Dataset:
     class are taken instead, so a small subset keeps the classes balanced. A split with no more
     than the requested count is kept whole.
     """
+
     def pick(y: np.ndarray, n: int) -> np.ndarray:
         if n >= len(y):
             return np.arange(len(y))

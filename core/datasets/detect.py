@@ -5,6 +5,7 @@ The format is told from the file names (the four AHDD CSV files, the four IDX fi
 input is an error that names it. ``load_from_data_dir`` is the entry point for paths a user typed:
 it refuses anything that resolves outside the server's data folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,16 @@ from core.settings import settings
 PathLike = str | os.PathLike[str]
 #: Formats told apart by their file names (each module has ``claims(keys)`` and ``load(files, source, name)``):
 #: short name (as an instance's limits name it), module, and the label used in messages.
-NAMED_FORMATS = (("csv", ahdd_csv, "AHDD CSV files"), ("idx", idx, "MNIST IDX files"),
-                 ("png", png_folder, "a train/test tree of PNGs"))
-_EXPECTED = ("expected a folder or zip holding the four AHDD CSV files (csvTrainImages 60k.csv...), "
-             "the four MNIST IDX files (train-images-idx3-ubyte...), train/<label>/*.png and "
-             "test/<label>/*.png images, or one .npz")
+NAMED_FORMATS = (
+    ("csv", ahdd_csv, "AHDD CSV files"),
+    ("idx", idx, "MNIST IDX files"),
+    ("png", png_folder, "a train/test tree of PNGs"),
+)
+_EXPECTED = (
+    "expected a folder or zip holding the four AHDD CSV files (csvTrainImages 60k.csv...), "
+    "the four MNIST IDX files (train-images-idx3-ubyte...), train/<label>/*.png and "
+    "test/<label>/*.png images, or one .npz"
+)
 
 
 def load_files(files: Mapping[str, bytes], name: str) -> Dataset:
@@ -100,8 +106,9 @@ def _load_named_formats(files: Mapping[str, bytes], source: str, name: str) -> D
         return npz.load_npz(files[npz_keys[0]], display(source, npz_keys[0]), name)
     claimed = [(module, label) for _, module, label in NAMED_FORMATS if module.claims(keys)]
     if len(claimed) > 1:
-        raise DigitLabError(f"holds files of several formats ({', '.join(label for _, label in claimed)}); "
-                            "keep one", source or name)
+        raise DigitLabError(
+            f"holds files of several formats ({', '.join(label for _, label in claimed)}); keep one", source or name
+        )
     if not claimed:
         raise DigitLabError(f"cannot tell the dataset format: {_EXPECTED}", source or name)
     return claimed[0][0].load(files, source, name)

@@ -8,6 +8,7 @@ teeth of ٢ and ٣, the tip of ٧ and ٨). Coordinates are (x, y) in a unit box,
 `compile_glyph` turns a variant into control points plus a fixed linear basis, so the curve points
 of many jittered copies are one matrix product (see `Glyph.curve`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,30 +39,54 @@ VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
     ),
     # ٢ one tooth on the top-right end of the arm, stem curving down
     (
-        ((((0.88, 0.3), (0.84, 0.02)),
-          ((0.84, 0.02), (0.55, 0.0), (0.25, 0.1), (0.28, 0.45), (0.5, 0.78), (0.78, 1.0))),),
-        ((((0.85, 0.28), (0.8, 0.0)),
-          ((0.8, 0.0), (0.5, 0.02), (0.3, 0.12), (0.32, 0.5), (0.38, 1.0))),),
+        (
+            (
+                ((0.88, 0.3), (0.84, 0.02)),
+                ((0.84, 0.02), (0.55, 0.0), (0.25, 0.1), (0.28, 0.45), (0.5, 0.78), (0.78, 1.0)),
+            ),
+        ),
+        ((((0.85, 0.28), (0.8, 0.0)), ((0.8, 0.0), (0.5, 0.02), (0.3, 0.12), (0.32, 0.5), (0.38, 1.0))),),
         # written wide: the stem turns into a long stroke to the right, like a C
-        ((((0.85, 0.22), (0.8, 0.0)),
-          ((0.8, 0.0), (0.35, 0.02), (0.1, 0.3), (0.2, 0.7), (0.55, 0.88), (0.95, 0.9))),),
+        ((((0.85, 0.22), (0.8, 0.0)), ((0.8, 0.0), (0.35, 0.02), (0.1, 0.3), (0.2, 0.7), (0.55, 0.88), (0.95, 0.9))),),
     ),
     # ٣ two teeth on the arm (cusps at their tips, round between), the stem rising to the left
     (
-        ((((0.95, 0.0), (0.83, 0.33), (0.7, 0.02)), ((0.7, 0.02), (0.57, 0.33), (0.35, 0.0)),
-          ((0.35, 0.0), (0.37, 0.45), (0.5, 0.75), (0.62, 1.0))),),
-        ((((0.9, 0.04), (0.8, 0.28), (0.68, 0.05)), ((0.68, 0.05), (0.56, 0.28), (0.38, 0.0)),
-          ((0.38, 0.0), (0.4, 0.45), (0.45, 1.0))),),
+        (
+            (
+                ((0.95, 0.0), (0.83, 0.33), (0.7, 0.02)),
+                ((0.7, 0.02), (0.57, 0.33), (0.35, 0.0)),
+                ((0.35, 0.0), (0.37, 0.45), (0.5, 0.75), (0.62, 1.0)),
+            ),
+        ),
+        (
+            (
+                ((0.9, 0.04), (0.8, 0.28), (0.68, 0.05)),
+                ((0.68, 0.05), (0.56, 0.28), (0.38, 0.0)),
+                ((0.38, 0.0), (0.4, 0.45), (0.45, 1.0)),
+            ),
+        ),
     ),
     # ٤ a small upper bow, a cusp on the right, a larger lower bow ending in a tail to the right
     (
-        ((((0.72, 0.06), (0.45, 0.0), (0.28, 0.12), (0.38, 0.35), (0.58, 0.42)),
-          ((0.58, 0.42), (0.3, 0.5), (0.18, 0.72), (0.35, 0.92), (0.62, 0.95), (0.92, 0.93))),),
-        ((((0.8, 0.08), (0.5, 0.0), (0.28, 0.15), (0.42, 0.42), (0.62, 0.45)),
-          ((0.62, 0.45), (0.35, 0.55), (0.25, 0.8), (0.45, 1.0), (0.8, 0.95))),),
+        (
+            (
+                ((0.72, 0.06), (0.45, 0.0), (0.28, 0.12), (0.38, 0.35), (0.58, 0.42)),
+                ((0.58, 0.42), (0.3, 0.5), (0.18, 0.72), (0.35, 0.92), (0.62, 0.95), (0.92, 0.93)),
+            ),
+        ),
+        (
+            (
+                ((0.8, 0.08), (0.5, 0.0), (0.28, 0.15), (0.42, 0.42), (0.62, 0.45)),
+                ((0.62, 0.45), (0.35, 0.55), (0.25, 0.8), (0.45, 1.0), (0.8, 0.95)),
+            ),
+        ),
         # written flat: a small bow and a long wavy tail to the right
-        ((((0.5, 0.08), (0.25, 0.0), (0.12, 0.18), (0.3, 0.35)),
-          ((0.3, 0.35), (0.12, 0.45), (0.2, 0.65), (0.55, 0.6), (0.85, 0.7), (1.2, 0.68))),),
+        (
+            (
+                ((0.5, 0.08), (0.25, 0.0), (0.12, 0.18), (0.3, 0.35)),
+                ((0.3, 0.35), (0.12, 0.45), (0.2, 0.65), (0.55, 0.6), (0.85, 0.7), (1.2, 0.68)),
+            ),
+        ),
     ),
     # ٥ a loop: an oval, or a heart with a cusp at the bottom
     (
@@ -85,10 +110,18 @@ VARIANTS: tuple[tuple[tuple[Stroke, ...], ...], ...] = (
     ),
     # ٩ a loop on top with a tail down from its right side
     (
-        ((((0.75, 0.42), (0.4, 0.46), (0.15, 0.24), (0.38, 0.0), (0.7, 0.08), (0.75, 0.42)),
-          ((0.75, 0.42), (0.76, 0.7), (0.8, 1.0))),),
-        ((((0.65, 0.35), (0.4, 0.38), (0.28, 0.2), (0.42, 0.02), (0.62, 0.08), (0.65, 0.35)),
-          ((0.65, 0.35), (0.68, 0.7), (0.75, 1.0))),),
+        (
+            (
+                ((0.75, 0.42), (0.4, 0.46), (0.15, 0.24), (0.38, 0.0), (0.7, 0.08), (0.75, 0.42)),
+                ((0.75, 0.42), (0.76, 0.7), (0.8, 1.0)),
+            ),
+        ),
+        (
+            (
+                ((0.65, 0.35), (0.4, 0.38), (0.28, 0.2), (0.42, 0.02), (0.62, 0.08), (0.65, 0.35)),
+                ((0.65, 0.35), (0.68, 0.7), (0.75, 1.0)),
+            ),
+        ),
     ),
 )
 
@@ -135,8 +168,7 @@ def _catmull_rom_rows(idx: list[int], n_controls: int, closed: bool) -> np.ndarr
     segments = m if closed else m - 1
     t = np.arange(SAMPLES_PER_SEGMENT) / SAMPLES_PER_SEGMENT
     # Catmull-Rom weights of p[i-1], p[i], p[i+1], p[i+2] at parameter t
-    w = 0.5 * np.stack([-t + 2 * t**2 - t**3, 2 - 5 * t**2 + 3 * t**3,
-                        t + 4 * t**2 - 3 * t**3, -t**2 + t**3], axis=1)
+    w = 0.5 * np.stack([-t + 2 * t**2 - t**3, 2 - 5 * t**2 + 3 * t**3, t + 4 * t**2 - 3 * t**3, -(t**2) + t**3], axis=1)
     rows = []
     for s in range(segments):
         block = np.zeros((SAMPLES_PER_SEGMENT, n_controls))
@@ -180,10 +212,10 @@ def compile_glyph(digit: int, variant: int) -> Glyph:
             stroke_rows.append(rows if k == 0 else rows[1:])
         blocks.append(np.concatenate(stroke_rows))
         ends.append(sum(len(b) for b in blocks))
-    return Glyph(digit, variant, np.array(points, dtype=np.float64), np.concatenate(blocks),
-                 tuple(ends), closed)
+    return Glyph(digit, variant, np.array(points, dtype=np.float64), np.concatenate(blocks), tuple(ends), closed)
 
 
 #: Every variant compiled once: GLYPHS[digit][variant].
 GLYPHS: tuple[tuple[Glyph, ...], ...] = tuple(
-    tuple(compile_glyph(d, v) for v in range(len(VARIANTS[d]))) for d in range(10))
+    tuple(compile_glyph(d, v) for v in range(len(VARIANTS[d]))) for d in range(10)
+)

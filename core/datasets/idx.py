@@ -4,6 +4,7 @@ Each file is a big-endian header (magic ``0x0000 08 0D``: unsigned bytes, ``D`` 
 ``D`` sizes) followed by the raw bytes. Files may be gzipped (detected from the content, not the
 name). MNIST, Fashion-MNIST, Kannada-MNIST and MADBase all ship this way.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -16,8 +17,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from core.datasets.dataset import WESTERN_CLASS_NAMES, NUM_CLASSES, Dataset
 from core.datasets.bounds import DatasetBounds, dataset_bounds
+from core.datasets.dataset import NUM_CLASSES, WESTERN_CLASS_NAMES, Dataset
 from core.datasets.sources import Role, load_four_files
 from core.errors import DigitLabError
 
@@ -68,8 +69,11 @@ def parse_idx(data: bytes, file: str, ndim: int) -> np.ndarray:
     _check_announced(dims, file, dataset_bounds())
     count = int(np.prod(dims, dtype=np.int64))
     if len(data) - header < count:
-        raise DigitLabError(f"truncated: the header announces {dims[0]:,} items ({header + count:,} bytes) but "
-                            f"the file has {len(data):,} bytes", file)
+        raise DigitLabError(
+            f"truncated: the header announces {dims[0]:,} items ({header + count:,} bytes) but "
+            f"the file has {len(data):,} bytes",
+            file,
+        )
     if len(data) - header > count:
         raise DigitLabError(f"{len(data) - header - count:,} bytes more than the header announces", file)
     return np.frombuffer(data, np.uint8, count=count, offset=header).reshape(dims).copy()
@@ -103,8 +107,11 @@ def _check_announced(dims: tuple[int, ...], file: str, bounds: DatasetBounds) ->
     """Refuse a header announcing more images or bytes than the bounds, before reading its data."""
     size = math.prod(dims)
     if size > bounds.max_bytes:
-        raise DigitLabError(f"the header announces {' x '.join(f'{d:,}' for d in dims)} bytes of data, "
-                            f"more than this instance's limit of {bounds.max_bytes:,} (DIGITLAB_MAX_DATASET_MB)", file)
+        raise DigitLabError(
+            f"the header announces {' x '.join(f'{d:,}' for d in dims)} bytes of data, "
+            f"more than this instance's limit of {bounds.max_bytes:,} (DIGITLAB_MAX_DATASET_MB)",
+            file,
+        )
     if len(dims) == 3:
         bounds.check_images(dims[0], file)
 
@@ -123,11 +130,11 @@ def labels_from_idx(data: bytes, file: str) -> np.ndarray:
     return labels
 
 
-def load(files: Mapping[str, bytes], source: str, name: str,
-         class_names: tuple[str, ...] = WESTERN_CLASS_NAMES) -> Dataset:
+def load(
+    files: Mapping[str, bytes], source: str, name: str, class_names: tuple[str, ...] = WESTERN_CLASS_NAMES
+) -> Dataset:
     """The dataset from the four IDX files among ``files`` (anywhere in the tree)."""
-    return load_four_files(files, source, name, role_of, EXPECTED_FILES, images_from_idx, labels_from_idx,
-                           class_names)
+    return load_four_files(files, source, name, role_of, EXPECTED_FILES, images_from_idx, labels_from_idx, class_names)
 
 
 def images_to_idx(images: np.ndarray) -> bytes:

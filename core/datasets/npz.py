@@ -17,18 +17,25 @@ anything.
 Optional ``name`` and ``class_names`` arrays (as ``dataset_to_npz`` writes) are honoured; without
 ``class_names`` the classes are named 0..9.
 """
+
 from __future__ import annotations
 
 import io
 import zipfile
 import zlib
+from typing import IO
 
 import numpy as np
 
 from core.datasets.archive import MAX_MEMBERS, check_member_count
 from core.datasets.bounds import dataset_bounds
-from core.datasets.dataset import (ARABIC_CLASS_NAMES, LEGACY_ARABIC_CLASS_NAMES, NUM_CLASSES,
-                                   WESTERN_CLASS_NAMES, Dataset)
+from core.datasets.dataset import (
+    ARABIC_CLASS_NAMES,
+    LEGACY_ARABIC_CLASS_NAMES,
+    NUM_CLASSES,
+    WESTERN_CLASS_NAMES,
+    Dataset,
+)
 from core.errors import DigitLabError
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -39,8 +46,7 @@ def load_npz(data: bytes, file: str, name: str) -> Dataset:
     arrays = read_npz_arrays(data, file)
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
-        raise DigitLabError(f"missing array(s) {', '.join(missing)}; found {', '.join(sorted(arrays)) or 'none'}",
-                            file)
+        raise DigitLabError(f"missing array(s) {', '.join(missing)}; found {', '.join(sorted(arrays)) or 'none'}", file)
     x_train, x_test = images_to_uint8(arrays["x_train"], arrays["x_test"], file)
     y_train = labels_to_int(arrays["y_train"], file, "y_train")
     y_test = labels_to_int(arrays["y_test"], file, "y_test")
@@ -106,8 +112,15 @@ def dataset_to_npz(ds: Dataset, compressed: bool = False) -> bytes:
     """The dataset as ``.npz`` bytes with its name and class names: uncompressed (reloading is
     fastest), or ``compressed`` (deflated: what uploads are stored as, a fraction of the disk)."""
     buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
-             class_names=np.array(ds.class_names), name=np.array(ds.name))
+    (np.savez_compressed if compressed else np.savez)(
+        buffer,
+        x_train=ds.x_train,
+        y_train=ds.y_train,
+        x_test=ds.x_test,
+        y_test=ds.y_test,
+        class_names=np.array(ds.class_names),
+        name=np.array(ds.name),
+    )
     return buffer.getvalue()
 
 
@@ -134,7 +147,7 @@ def _check_members(data: bytes, file: str) -> None:
         raise DigitLabError(f"cannot read member ({err})", file) from None
 
 
-def _check_npy_header(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo, file: str) -> tuple[int, ...]:
+def _check_npy_header(stream: IO[bytes], info: zipfile.ZipInfo, file: str) -> tuple[int, ...]:
     """The array a ``.npy`` member declares must fit in the member (no giant allocation, no pickles)."""
     key = info.filename.removesuffix(".npy")
     try:
@@ -174,6 +187,7 @@ def _to_uint8(x: np.ndarray, file: str, key: str, scale: float) -> np.ndarray:
         raise DigitLabError(f"{key} has dtype {x.dtype}, expected numbers", file)
     values = x * scale if x.dtype.kind == "f" else x
     if values.min(initial=0) < 0 or values.max(initial=0) > 255:
-        raise DigitLabError(f"{key} has values from {x.min():g} to {x.max():g}, outside 0..255 "
-                            f"(or 0..1 for floats)", file)
+        raise DigitLabError(
+            f"{key} has values from {x.min():g} to {x.max():g}, outside 0..255 (or 0..1 for floats)", file
+        )
     return np.rint(values).astype(np.uint8) if x.dtype.kind == "f" else values.astype(np.uint8)

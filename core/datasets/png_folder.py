@@ -5,6 +5,7 @@ Images must be 28x28; colour ones are converted to gray. The size is read from t
 before decoding, so a tiny file declaring a gigantic image (a decompression bomb) is never
 inflated.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` package (``apt-get i
 dataset-fashion-mnist``), which puts the four gzipped IDX files in ``/usr/share/datasets/fashion-mnist``.
 The synthetic module is imported only when needed, so the loaders work without it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,18 @@ from core.errors import DigitLabError
 DEFAULT = "default"
 FASHION_MNIST = "fashion-mnist"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_CLASS_NAMES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_MNIST_CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 #: The size names of ``core.datasets.synthetic.SIZES``, known without importing it (for CLI choices).
 SIZE_NAMES = ("full", "small", "tiny")
 
@@ -31,8 +42,10 @@ def sizes() -> dict[str, tuple[int, int]]:
 
 def fashion_mnist_installed() -> bool:
     """True when the four Fashion-MNIST IDX files (gzipped or not) are in ``FASHION_MNIST_DIR``."""
-    return all((FASHION_MNIST_DIR / f"{name}.gz").is_file() or (FASHION_MNIST_DIR / name).is_file()
-               for name in idx.EXPECTED_FILES.values())
+    return all(
+        (FASHION_MNIST_DIR / f"{name}.gz").is_file() or (FASHION_MNIST_DIR / name).is_file()
+        for name in idx.EXPECTED_FILES.values()
+    )
 
 
 def ready_datasets() -> list[str]:

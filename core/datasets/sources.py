@@ -4,6 +4,7 @@ A zip's members, a browser upload and a folder on disk all become a ``Mapping[st
 keys use ``/`` separators. A folder is read lazily, so detecting its format reads no file.
 Loaders name a file in errors with ``display(source, key)``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -85,8 +86,11 @@ def read_file(path: Path, limit: int | None = None) -> bytes:
     try:
         size = path.stat().st_size
         if size > limit:
-            raise DigitLabError(f"file is {size:,} bytes, more than the limit of {limit:,} bytes left for "
-                                f"the dataset (DIGITLAB_MAX_DATASET_MB)", path)
+            raise DigitLabError(
+                f"file is {size:,} bytes, more than the limit of {limit:,} bytes left for "
+                f"the dataset (DIGITLAB_MAX_DATASET_MB)",
+                path,
+            )
         return path.read_bytes()
     except OSError as err:
         raise DigitLabError(f"cannot read the file ({err.strerror or err})", path) from None
@@ -112,8 +116,9 @@ Role = tuple[str, str]  # (split, kind): ("train" | "test", "images" | "labels")
 ROLES: tuple[Role, ...] = (("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels"))
 
 
-def assign_roles(keys: Iterable[str], role_of: Callable[[str], Role | None], where: str,
-                 expected: Mapping[Role, str]) -> dict[Role, str]:
+def assign_roles(
+    keys: Iterable[str], role_of: Callable[[str], Role | None], where: str, expected: Mapping[Role, str]
+) -> dict[Role, str]:
     """Map each of the four roles to the one key whose file name ``role_of`` recognises.
 
     ``expected`` gives each role's canonical file name, used to say which file is missing; ``where``
@@ -126,8 +131,7 @@ def assign_roles(keys: Iterable[str], role_of: Callable[[str], Role | None], whe
         if role is None:
             continue
         if role in found:
-            raise DigitLabError(f"two files look like the {role[0]} {role[1]}: {found[role]!r} and {key!r}",
-                                where)
+            raise DigitLabError(f"two files look like the {role[0]} {role[1]}: {found[role]!r} and {key!r}", where)
         found[role] = key
     missing = [expected[role] for role in ROLES if role not in found]
     if missing:
@@ -135,9 +139,16 @@ def assign_roles(keys: Iterable[str], role_of: Callable[[str], Role | None], whe
     return found
 
 
-def load_four_files(files: Mapping[str, bytes], source: str, name: str, role_of: Callable[[str], Role | None],
-                    expected: Mapping[Role, str], read_images: Callable[[bytes, str], np.ndarray],
-                    read_labels: Callable[[bytes, str], np.ndarray], class_names: tuple[str, ...]) -> Dataset:
+def load_four_files(
+    files: Mapping[str, bytes],
+    source: str,
+    name: str,
+    role_of: Callable[[str], Role | None],
+    expected: Mapping[Role, str],
+    read_images: Callable[[bytes, str], np.ndarray],
+    read_labels: Callable[[bytes, str], np.ndarray],
+    class_names: tuple[str, ...],
+) -> Dataset:
     """A dataset stored as four files (train/test images/labels), as the CSV and IDX layouts are.
 
     ``read_images(data, file)`` and ``read_labels(data, file)`` parse one file each; this finds
@@ -155,7 +166,15 @@ def load_four_files(files: Mapping[str, bytes], source: str, name: str, role_of:
     for split in ("train", "test"):
         images, labels = arrays[(split, "images")], arrays[(split, "labels")]
         if len(images) != len(labels):
-            raise DigitLabError(f"{len(images):,} images but {display(source, keys[(split, 'labels')])} has "
-                                f"{len(labels):,} labels", display(source, keys[(split, "images")]))
-    return Dataset(name, arrays[("train", "images")], arrays[("train", "labels")],
-                   arrays[("test", "images")], arrays[("test", "labels")], class_names)
+            raise DigitLabError(
+                f"{len(images):,} images but {display(source, keys[(split, 'labels')])} has {len(labels):,} labels",
+                display(source, keys[(split, "images")]),
+            )
+    return Dataset(
+        name,
+        arrays[("train", "images")],
+        arrays[("train", "labels")],
+        arrays[("test", "images")],
+        arrays[("test", "labels")],
+        class_names,
+    )

@@ -15,6 +15,7 @@ against their quota (``quota_bytes``; the caller passes the instance's, core.cla
 an owner can list (:func:`uploads`) and delete (:func:`delete_upload`) theirs: the file goes when
 its last owner deletes it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,25 +59,25 @@ class DatasetSpec:
     path: Path | None = None
 
     @classmethod
-    def parse(cls, text: "str | DatasetSpec") -> "DatasetSpec":
+    def parse(cls, text: str | DatasetSpec) -> DatasetSpec:
         """Read a written spec; ``default`` alone means ``default:full``."""
         if isinstance(text, DatasetSpec):
             return text
         text = str(text).strip()
         if text.startswith(FILE_PREFIX):
-            return cls(name="", size="", path=Path(text[len(FILE_PREFIX):]))
+            return cls(name="", size="", path=Path(text[len(FILE_PREFIX) :]))
         name, _, size = text.partition(":")
         if not name:
             raise DigitLabError(f"a dataset spec names a ready dataset such as 'default:small', got {text!r}")
         return cls(name=name, size=size or "full")
 
     @classmethod
-    def of_file(cls, path: "str | os.PathLike[str]") -> "DatasetSpec":
+    def of_file(cls, path: str | os.PathLike[str]) -> DatasetSpec:
         """The spec of a dataset file (an upload, a corrected version, a file in the data folder)."""
         return cls(name="", size="", path=Path(path))
 
     @classmethod
-    def from_cli(cls, dataset: str, size: str = "full") -> "DatasetSpec":
+    def from_cli(cls, dataset: str, size: str = "full") -> DatasetSpec:
         """The spec a command's ``--dataset`` and ``--size`` name: a whole spec (``file:...``,
         ``default:tiny``) as it is, else the ready dataset at ``size``."""
         return cls.parse(dataset) if ":" in dataset else cls(name=dataset, size=size)
@@ -127,7 +128,7 @@ def ready_specs() -> list[DatasetSpec]:
     return [DatasetSpec(name, size) for name in ready_datasets() for size in SIZE_NAMES]
 
 
-def load_spec(spec: "str | DatasetSpec") -> Dataset:
+def load_spec(spec: str | DatasetSpec) -> Dataset:
     """The dataset a spec names (see :meth:`DatasetSpec.load`)."""
     return DatasetSpec.parse(spec).load()
 
@@ -146,12 +147,17 @@ def content_hash(ds: Dataset) -> str:
     digest.update("\0".join((ds.name, *ds.class_names)).encode())
     for array in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array))
+        digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:32]
 
 
-def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = None,
-                quota_bytes: int | None = None, instance_bytes: int | None = None) -> str:
+def save_upload(
+    ds: Dataset,
+    file_name: str | None = None,
+    owner: str | None = None,
+    quota_bytes: int | None = None,
+    instance_bytes: int | None = None,
+) -> str:
     """Write ``ds`` compressed as ``<cache_dir>/uploads/<content hash>.npz`` (atomically, once) and
     return its spec.
 
@@ -171,8 +177,15 @@ def save_upload(ds: Dataset, file_name: str | None = None, owner: str | None = N
         return _store_upload(conn, ds, target, data, file_name, owner, quota_bytes)
 
 
-def _store_upload(conn: Connection, ds: Dataset, target: Path, data: bytes | None, file_name: str | None,
-                  owner: str | None, quota_bytes: int | None) -> str:
+def _store_upload(
+    conn: Connection,
+    ds: Dataset,
+    target: Path,
+    data: bytes | None,
+    file_name: str | None,
+    owner: str | None,
+    quota_bytes: int | None,
+) -> str:
     """save_upload's checks and writes, in its transaction."""
     folder = target.parent
     if data is None and not target.exists():  # its last owner deleted it meanwhile
@@ -182,9 +195,11 @@ def _store_upload(conn: Connection, ds: Dataset, target: Path, data: bytes | Non
         used = stored_usage(conn, owner)
         size = target.stat().st_size if data is None else len(data)
         if used + size > quota_bytes:
-            raise DigitLabError(f"this upload takes {_mb(size)} stored and your uploads already take {_mb(used)}, "
-                                f"over your quota of {_mb(quota_bytes)}: delete some of yours on the Data page",
-                                Path(file_name).name if file_name else None)
+            raise DigitLabError(
+                f"this upload takes {_mb(size)} stored and your uploads already take {_mb(used)}, "
+                f"over your quota of {_mb(quota_bytes)}: delete some of yours on the Data page",
+                Path(file_name).name if file_name else None,
+            )
     if data is not None:
         # Write beside the target, then rename: a reader never sees a half-written file.
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", suffix=".tmp", delete=False) as tmp:
@@ -228,8 +243,9 @@ def _listed(folder: Path, records: dict[str, tuple[str | None, set[str]]]) -> li
             continue
         name, owners = records.get(path.stem, (None, set()))
         spec = DatasetSpec(name="", size="", path=path.resolve())
-        found.append(Upload(str(spec), name or f"upload {path.stem[:8]}", stat.st_size, stat.st_mtime,
-                            frozenset(owners)))
+        found.append(
+            Upload(str(spec), name or f"upload {path.stem[:8]}", stat.st_size, stat.st_mtime, frozenset(owners))
+        )
     return sorted(found, key=lambda u: u.modified, reverse=True)
 
 
@@ -246,13 +262,15 @@ def _usage(found: list[Upload]) -> dict[str, int]:
     return usage
 
 
-def delete_upload(spec: "str | DatasetSpec", owner: str | None) -> None:
+def delete_upload(spec: str | DatasetSpec, owner: str | None) -> None:
     """Forget ``owner``'s upload ``spec`` (None: everyone's, for an administrator); the file is
     deleted with its last owner. Not an upload of ``owner``: DigitLabError "no such upload"."""
     owners = upload_owners(spec)
     if owners is None or (owner is not None and owner not in owners):
         raise DigitLabError("no such upload")
-    path = DatasetSpec.parse(spec).path.resolve()
+    path = DatasetSpec.parse(spec).path
+    assert path is not None  # an upload is a file
+    path = path.resolve()
     with database().write(lock=UPLOADS) as conn:
         gone = owner_table.c.hash == path.stem
         if owner is not None:
@@ -303,9 +321,11 @@ def check_quota(conn: Connection, owner: str | None, size: int, quota_bytes: int
         return
     used = stored_usage(conn, owner)
     if used + size > quota_bytes:
-        raise DigitLabError(f"{what} takes {_mb(size)} stored and your uploads and versions already take "
-                            f"{_mb(used)}, over your quota of {_mb(quota_bytes)}: delete some of yours on the "
-                            "Data page")
+        raise DigitLabError(
+            f"{what} takes {_mb(size)} stored and your uploads and versions already take "
+            f"{_mb(used)}, over your quota of {_mb(quota_bytes)}: delete some of yours on the "
+            "Data page"
+        )
 
 
 def check_instance(conn: Connection, size: int, instance_bytes: int | None) -> None:
@@ -316,11 +336,13 @@ def check_instance(conn: Connection, size: int, instance_bytes: int | None) -> N
     total = sum(u.size for u in _listed(settings().cache_dir / UPLOADS, _records(conn)))
     total += sum(v.size for v in _versions_of(conn, None))
     if total + size > instance_bytes:
-        raise DigitLabError(f"the lab's storage for uploads and corrected versions is full ({_mb(total)} of "
-                            f"{_mb(instance_bytes)}): ask your teacher to make room")
+        raise DigitLabError(
+            f"the lab's storage for uploads and corrected versions is full ({_mb(total)} of "
+            f"{_mb(instance_bytes)}): ask your teacher to make room"
+        )
 
 
-def dataset_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
+def dataset_owners(spec: str | DatasetSpec) -> frozenset[str] | None:
     """Who may load the dataset ``spec`` names besides staff: an upload's uploaders, a corrected
     version's makers; None when it is neither (a ready dataset, a data-folder file, a version from
     before versions had owners)."""
@@ -332,11 +354,12 @@ def dataset_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
         inside = path is not None and path.resolve().parent == (settings().cache_dir / VERSIONS).resolve()
     except (DigitLabError, OSError):
         return None
-    if not inside:
+    if not inside or path is None:
         return None
     with database().read() as conn:
-        found = frozenset(conn.scalars(select(version_owner_table.c.owner)
-                                       .where(version_owner_table.c.hash == path.stem)))
+        found = frozenset(
+            conn.scalars(select(version_owner_table.c.owner).where(version_owner_table.c.hash == path.stem))
+        )
     return found or None
 
 
@@ -344,14 +367,14 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MB"
 
 
-def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
+def upload_owners(spec: str | DatasetSpec) -> frozenset[str] | None:
     """Who uploaded the dataset ``spec`` names (identity keys), or None when it is no upload."""
     try:
         path = DatasetSpec.parse(spec).path
         inside = path is not None and path.resolve().parent == (settings().cache_dir / UPLOADS).resolve()
     except (DigitLabError, OSError):
         return None
-    if not inside:
+    if not inside or path is None:
         return None
     with database().read() as conn:
         return frozenset(conn.scalars(select(owner_table.c.owner).where(owner_table.c.hash == path.stem)))
@@ -360,14 +383,16 @@ def upload_owners(spec: "str | DatasetSpec") -> frozenset[str] | None:
 def _records(conn: Connection) -> dict[str, tuple[str | None, set[str]]]:
     """Every upload's record: content hash -> (the name it was first uploaded as, its owners)."""
     records: dict[str, tuple[str | None, set[str]]] = {
-        row.hash: (row.name, set()) for row in conn.execute(select(upload_table.c.hash, upload_table.c.name))}
+        row.hash: (row.name, set()) for row in conn.execute(select(upload_table.c.hash, upload_table.c.name))
+    }
     for row in conn.execute(select(owner_table.c.hash, owner_table.c.owner)):
         records.setdefault(row.hash, (None, set()))[1].add(row.owner)
     return records
 
 
-def _record_upload(conn: Connection, digest: str, record: tuple[str | None, set[str]] | None,
-                   file_name: str | None, owner: str | None) -> None:
+def _record_upload(
+    conn: Connection, digest: str, record: tuple[str | None, set[str]] | None, file_name: str | None, owner: str | None
+) -> None:
     """Add ``owner`` to the upload's record (the first file name it was uploaded as is kept)."""
     if record is None:
         conn.execute(insert(upload_table).values(hash=digest, name=file_name))
@@ -396,8 +421,7 @@ def _version_name(digest: str) -> str | None:
 
     try:
         with database().read() as conn:
-            body = conn.execute(select(dataset_versions.c.provenance)
-                                .where(dataset_versions.c.hash == digest)).scalar()
+            body = conn.execute(select(dataset_versions.c.provenance).where(dataset_versions.c.hash == digest)).scalar()
         name = json.loads(body).get("name") if body else None
     except (DigitLabError, ValueError, AttributeError):
         return None

@@ -15,9 +15,10 @@ some), count 4x4 blocks down to 20x20, threshold to binary, and paste into 28x28
 mass lands where AHDD's does.
 
 Everything is a pure function of (seed, split, writer index), so output is bit-for-bit
-reproducible. The per-image work is vectorised over the ten copies of a digit a writer makes; only the OpenCV drawing calls
-run per image, so one process draws the full 70,000 images in a few seconds.
+reproducible. The per-image work is vectorised over the ten copies of a digit a writer makes; only
+the OpenCV drawing calls run per image, so one process draws the full 70,000 images in a few seconds.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,25 +45,25 @@ DEFAULT_SEED = 0
 NAME = "synthetic AHDD"
 
 IMAGES_PER_WRITER = 100  # AHDD: every writer wrote each digit ten times
-WRITERS_PER_CHUNK = 10   # writers drawn together (one unit of work)
-SUPERSAMPLE = 4          # drawing resolution relative to the final pixels
-BOX = 20                 # the digit's longer side, in final pixels
+WRITERS_PER_CHUNK = 10  # writers drawn together (one unit of work)
+SUPERSAMPLE = 4  # drawing resolution relative to the final pixels
+BOX = 20  # the digit's longer side, in final pixels
 SIDE = 28
-COM_TARGET = 13.1        # where AHDD's centre of mass sits (0-based row/column), measured
-INK_THRESHOLD = 0.3      # a final pixel is ink when this fraction of its 4x4 sub-pixels is
-GRAIN = 0.2              # +- noise on that fraction: ragged edges, never a speck on blank paper
+COM_TARGET = 13.1  # where AHDD's centre of mass sits (0-based row/column), measured
+INK_THRESHOLD = 0.3  # a final pixel is ink when this fraction of its 4x4 sub-pixels is
+GRAIN = 0.2  # +- noise on that fraction: ragged edges, never a speck on blank paper
 
 _SPLITS = {"train": 1, "test": 2}
 #: Which digit a slip of the pen turns a digit into: look-alike pairs (٢/٣, ٧/٨, ٠/٥, ١/٩ ...).
 _SLIP_PARTNER = (5, 9, 3, 2, 3, 0, 2, 8, 7, 1)
 _SLIP_RATE = 0.004
-COMMON_VARIANT = 0.6     # share of writers who write a digit its most common way
-HALO_BETA = (1.5, 0.7)   # writers' halo rates: Beta-distributed, mean about 0.68
+COMMON_VARIANT = 0.6  # share of writers who write a digit its most common way
+HALO_BETA = (1.5, 0.7)  # writers' halo rates: Beta-distributed, mean about 0.68
 #: How often a halo shows on each digit relative to the writer's rate: AHDD's small-written digits
 #: (٥, ٠, ٧) were enlarged most and show it most; the tall ١ and ٦ hardly ever.
 HALO_AFFINITY = (0.6, 0.05, 0.4, 0.2, 0.15, 1.0, 0.05, 0.45, 0.3, 0.25)
-HALO_THRESHOLD = 0.4     # a pixel can carry halo when this fraction of it is halo
-HALO_FILL = 0.6          # besides a checkerboard half, this share of halo pixels is ink
+HALO_THRESHOLD = 0.4  # a pixel can carry halo when this fraction of it is halo
+HALO_FILL = 0.6  # besides a checkerboard half, this share of halo pixels is ink
 
 
 @dataclass(frozen=True)
@@ -72,27 +73,29 @@ class WriterStyle:
     Lengths are in page units (a tall ١ is 1 unit high) unless said otherwise; angles in radians.
     """
 
-    pen: float                 # pen width
-    slant: float               # horizontal shear: > 0 leans the top to the right
-    tilt: float                # rotation of the whole digit
-    aspect: float              # horizontal stretch
-    jitter: float              # per-image noise of control points (unit-box units)
-    wobble: float              # amplitude of the smooth per-image displacement
-    halo_rate: float           # how often their images get a halo (times HALO_AFFINITY of the digit)
-    halo_gap: float            # final pixels between the stroke and its halo
-    halo_width: float          # final pixels of the halo line
+    pen: float  # pen width
+    slant: float  # horizontal shear: > 0 leans the top to the right
+    tilt: float  # rotation of the whole digit
+    aspect: float  # horizontal stretch
+    jitter: float  # per-image noise of control points (unit-box units)
+    wobble: float  # amplitude of the smooth per-image displacement
+    halo_rate: float  # how often their images get a halo (times HALO_AFFINITY of the digit)
+    halo_gap: float  # final pixels between the stroke and its halo
+    halo_width: float  # final pixels of the halo line
     variants: tuple[int, ...]  # which variant of each digit they write
     habits: tuple[np.ndarray, ...]  # per digit: fixed offsets of its control points
-    zero_aspect: float         # how elongated their dot (٠) is
-    zero_angle: float          # and at what angle
-    zero_ring: bool            # writes ٠ as a small ring with a hole rather than a filled dot
+    zero_aspect: float  # how elongated their dot (٠) is
+    zero_angle: float  # and at what angle
+    zero_ring: bool  # writes ٠ as a small ring with a hole rather than a filled dot
 
 
 def draw_writer(rng: np.random.Generator) -> WriterStyle:
     """A random writer."""
     # the first variant of a digit is the common way to write it; the others share the rest
-    variants = tuple(0 if rng.random() < COMMON_VARIANT or len(GLYPHS[d]) == 1
-                     else int(rng.integers(1, len(GLYPHS[d]))) for d in range(10))
+    variants = tuple(
+        0 if rng.random() < COMMON_VARIANT or len(GLYPHS[d]) == 1 else int(rng.integers(1, len(GLYPHS[d])))
+        for d in range(10)
+    )
     habits = tuple(rng.normal(0.0, 0.07, GLYPHS[d][variants[d]].controls.shape) for d in range(10))
     return WriterStyle(
         pen=float(np.clip(0.13 * rng.lognormal(0.0, 0.25), 0.07, 0.26)),
@@ -141,12 +144,12 @@ def _digit_points(glyph: Glyph, style: WriterStyle, rng: np.random.Generator, n:
 class Ink:
     """How n digits are inked: all arrays have n rows (or n leading entries)."""
 
-    pens: np.ndarray        # pen width, page units
-    filled: np.ndarray      # fill the closed shape (the dot ٠)
-    gap: np.ndarray         # final pixels between stroke and halo; 0 where there is no halo
-    halo: np.ndarray        # final pixels of halo line; 0 where there is no halo
-    grain: np.ndarray       # (n, BOX, BOX) noise added to each pixel's ink fraction
-    dots: np.ndarray        # (n, BOX, BOX) which halo pixels survive
+    pens: np.ndarray  # pen width, page units
+    filled: np.ndarray  # fill the closed shape (the dot ٠)
+    gap: np.ndarray  # final pixels between stroke and halo; 0 where there is no halo
+    halo: np.ndarray  # final pixels of halo line; 0 where there is no halo
+    grain: np.ndarray  # (n, BOX, BOX) noise added to each pixel's ink fraction
+    dots: np.ndarray  # (n, BOX, BOX) which halo pixels survive
 
 
 _CORE, _HALO = 17, 1  # canvas values: a 4x4 block's sum splits back into both counts (16 < 17)
@@ -184,8 +187,9 @@ def _rasterise(glyph: Glyph, pts: np.ndarray, ink: Ink) -> np.ndarray:
     scale = hi / span.max(axis=1)  # hi-res pixels per page unit
     pad = (hi - span * scale[:, None]) / 2
     # 8 sub-pixel steps (shift=3) so positions are not rounded to whole hi-res pixels
-    coords = np.rint(((pts - lo[:, None] + ink.pens[:, None, None] / 2) * scale[:, None, None]
-                      + pad[:, None]) * 8).astype(np.int32)
+    coords = np.rint(
+        ((pts - lo[:, None] + ink.pens[:, None, None] / 2) * scale[:, None, None] + pad[:, None]) * 8
+    ).astype(np.int32)
     core = np.maximum(1, np.rint(ink.pens * scale)).astype(int)
     inner = core + np.rint(2 * SUPERSAMPLE * ink.gap).astype(int)
     outer = inner + np.rint(2 * SUPERSAMPLE * ink.halo).astype(int)
@@ -195,8 +199,7 @@ def _rasterise(glyph: Glyph, pts: np.ndarray, ink: Ink) -> np.ndarray:
         strokes = [coords[i, a:b] for a, b in zip(starts, glyph.stroke_ends)]
         img = canvas[i]
         # halo band, then the gap cleared inside it, then the stroke itself
-        layers = ((_HALO, outer[i]), (0, inner[i]), (_CORE, core[i])) if outer[i] > core[i] \
-            else ((_CORE, core[i]),)
+        layers = ((_HALO, outer[i]), (0, inner[i]), (_CORE, core[i])) if outer[i] > core[i] else ((_CORE, core[i]),)
         for value, width in layers:
             if ink.filled[i]:
                 cv2.fillPoly(img, strokes, value, cv2.LINE_8, 3)
@@ -220,7 +223,7 @@ def _centre(boxes: np.ndarray) -> np.ndarray:
     left = np.clip(np.rint(COM_TARGET - com_x), 0, SIDE - BOX).astype(int)
     out = np.zeros((n, SIDE, SIDE), np.uint8)
     for i in range(n):
-        out[i, top[i]:top[i] + BOX, left[i]:left[i] + BOX] = boxes[i] * 255
+        out[i, top[i] : top[i] + BOX, left[i] : left[i] + BOX] = boxes[i] * 255
     return out
 
 

@@ -8,6 +8,7 @@ cluster started by ``ray start --head`` (workers there need ``core`` importable:
 Either way with the lab's Ray token (:mod:`core.execution.ray_token`), and a Ray on this machine
 stays on 127.0.0.1 (:mod:`core.execution.ray_local`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,7 @@ def _runtime_env(remote: bool) -> dict[str, Any]:
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
     if not remote:
         # Local workers are this machine's: point them at this checkout.
-        env_vars["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+        env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     elif settings().ray_ship_code:
         runtime_env["working_dir"] = str(PROJECT_ROOT)
         runtime_env["excludes"] = [".venv", ".git", "runs", "data", "*.zip", "__pycache__", "node_modules"]
@@ -69,8 +69,11 @@ def connect() -> None:
             except Exception as err:  # ray.init raises bare Exception on a start-up timeout
                 ray.shutdown()
                 if attempt == 2:
-                    where = (f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address}" if conf.ray_address
-                             else "a local Ray")
+                    where = (
+                        f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address}"
+                        if conf.ray_address
+                        else "a local Ray"
+                    )
                     raise DigitLabError(f"could not start or reach {where}: {err}") from None
                 log.warning("Ray did not start (%s); trying again", err)
 
@@ -84,8 +87,10 @@ def _prepare_auth_and_bind(conf: Any) -> None:
     local = ray_local.is_loopback(conf.ray_address)
     ray_local.use_loopback(local)
     if not local and ray_token.operator_token() is None and not ray_token.token_path(conf).is_file():
-        raise DigitLabError(f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address} needs its token: "
-                            "set DIGITLAB_RAY_TOKEN to the token its nodes were started with")
+        raise DigitLabError(
+            f"the Ray cluster at DIGITLAB_RAY_ADDRESS={conf.ray_address} needs its token: "
+            "set DIGITLAB_RAY_TOKEN to the token its nodes were started with"
+        )
     ray_token.apply(config=conf)
 
 
@@ -123,15 +128,27 @@ def _init(conf: Any) -> None:
     import ray
 
     if conf.ray_address:
-        ray.init(address=conf.ray_address, namespace=NAMESPACE, runtime_env=_runtime_env(True),
-                 log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(
+            address=conf.ray_address,
+            namespace=NAMESPACE,
+            runtime_env=_runtime_env(True),
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     else:
         # address="local": always a fresh instance of our own, never a `ray start` cluster found on
         # this machine (that takes DIGITLAB_RAY_ADDRESS).
-        ray.init(address="local", num_cpus=conf.ray_cpus, include_dashboard=False,
-                 object_store_memory=conf.ray_object_store_mb * 2**20, namespace=NAMESPACE,
-                 runtime_env=_runtime_env(False), log_to_driver=False,
-                 logging_level=logging.WARNING, configure_logging=False)
+        ray.init(
+            address="local",
+            num_cpus=conf.ray_cpus,
+            include_dashboard=False,
+            object_store_memory=conf.ray_object_store_mb * 2**20,
+            namespace=NAMESPACE,
+            runtime_env=_runtime_env(False),
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
 
 
 def generation() -> int:
@@ -160,8 +177,9 @@ def named_actor(actor_class: Any, name: str) -> Any:
     with _lock:
         cached = _actors.get(name)
         if cached is None or cached[0] != now:
-            handle = actor_class.options(name=name, namespace=NAMESPACE, get_if_exists=True,
-                                         lifetime="detached" if is_remote() else None).remote()
+            handle = actor_class.options(
+                name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached" if is_remote() else None
+            ).remote()
             _actors[name] = cached = (now, handle)
         return cached[1]
 

@@ -8,6 +8,7 @@ reader never sees half a file, even if two servers draw it at once); :func:`fill
 when it is there. One task per cache file per server process: every session asking for the same
 size shares it.
 """
+
 from __future__ import annotations
 
 import threading

@@ -11,6 +11,7 @@ as if it had started them. Epochs reported meanwhile wait in the detached RunEve
 With a local Ray started by the server itself, Ray ends with the server, and so do its runs: the
 next server fails them with that reason (README: "Runs that outlive the dashboard").
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,7 @@ from core.execution import cluster
 KEEPER_NAME = "digitlab-run-keeper-v3"
 
 
-@ray.remote(num_cpus=0, max_concurrency=8)
+@ray.remote(num_cpus=0, max_concurrency=8)  # type: ignore[call-overload]  # Ray's stubs lack actor options
 class RunKeeper:
     """Submits training runs and background tasks on behalf of dispatchers and keeps their
     references until collected (ids: a run's or a task's, core.store.jobs)."""

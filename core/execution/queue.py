@@ -15,6 +15,7 @@ ends (a server restart) leaves its runs training: their tasks belong to the RunK
 (core.execution.keeper), and the next dispatcher adopts them, epochs reported meanwhile included.
 Only a run the keeper no longer holds (Ray itself was restarted) is failed, with that reason.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,12 +26,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import (GetTimeoutError, NodeDiedError, OwnerDiedError, RayError, RayTaskError,
-                            TaskCancelledError, WorkerCrashedError)
+from ray.exceptions import (
+    GetTimeoutError,
+    NodeDiedError,
+    OwnerDiedError,
+    RayError,
+    RayTaskError,
+    TaskCancelledError,
+    WorkerCrashedError,
+)
 
+from core.errors import DigitLabError
 from core.execution import cluster, warmup
 from core.execution.keeper import keeper
-from core.errors import DigitLabError
 from core.execution.shipping import dataset_payload
 from core.execution.worker import run_events
 from core.runs.store import EPOCH_PREDICTIONS_NAME, PREDICTIONS_NAME, Run, RunStore, atomic_write_bytes
@@ -101,9 +109,15 @@ class JobQueue:
     None: no cap). The queue decides nothing about people beyond these numbers.
     """
 
-    def __init__(self, store: RunStore, max_jobs: int | None = None, launcher: Launcher = launch_training,
-                 interval: float = 0.25, stop_grace: float = STOP_GRACE_S,
-                 running_per_owner: Callable[[], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        max_jobs: int | None = None,
+        launcher: Launcher = launch_training,
+        interval: float = 0.25,
+        stop_grace: float = STOP_GRACE_S,
+        running_per_owner: Callable[[], int | None] | None = None,
+    ) -> None:
         self.store = store
         self.running_per_owner = running_per_owner
         self.stop_grace = stop_grace
@@ -170,8 +184,9 @@ class JobQueue:
 
     # ---- submitting and stopping -------------------------------------------------------------
 
-    def submit(self, config: RunConfig, owner: str | None = None, grid: str | None = None,
-               admit: Admission | None = None) -> str:
+    def submit(
+        self, config: RunConfig, owner: str | None = None, grid: str | None = None, admit: Admission | None = None
+    ) -> str:
         """Queue a run for ``owner`` and start it at once if a slot is free; return its id.
 
         ``admit`` (the caller's rules, e.g. the classroom's limits) is asked first with the queue's
@@ -179,8 +194,13 @@ class JobQueue:
         """
         return self.submit_many([config], owner=owner, grid=grid, admit=admit)[0]
 
-    def submit_many(self, configs: Sequence[RunConfig], owner: str | None = None,
-                    grid: str | None = None, admit: Admission | None = None) -> list[str]:
+    def submit_many(
+        self,
+        configs: Sequence[RunConfig],
+        owner: str | None = None,
+        grid: str | None = None,
+        admit: Admission | None = None,
+    ) -> list[str]:
         """Queue several runs for ``owner`` (a grid: ``admit`` passes all or none); return their ids."""
         with self._submit_lock:  # one check-then-create at a time, so the caller's limits hold here
             if admit is not None:
@@ -193,9 +213,11 @@ class JobQueue:
     def counts(self, owner: str | None = None) -> QueueCounts:
         """Runs waiting, slots free now, and ``owner``'s runs waiting."""
         runs = self.store.list()
-        return QueueCounts(waiting=sum(r.status == QUEUED for r in runs),
-                           free=self.max_jobs - sum(r.status == RUNNING for r in runs),
-                           owner_waiting=sum(r.status == QUEUED and r.owner == owner for r in runs))
+        return QueueCounts(
+            waiting=sum(r.status == QUEUED for r in runs),
+            free=self.max_jobs - sum(r.status == RUNNING for r in runs),
+            owner_waiting=sum(r.status == QUEUED and r.owner == owner for r in runs),
+        )
 
     def stop(self, run_id: str) -> Run:
         """Cancel a queued run at once, or stop a running one: gracefully at its next batch (the
@@ -236,7 +258,7 @@ class JobQueue:
                 started.append(run.id)
             return started
 
-    def start(self) -> "JobQueue":
+    def start(self) -> JobQueue:
         """Dispatch every ``interval`` seconds in a daemon thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
             self._halt.clear()
@@ -250,8 +272,9 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def wait(self, run_id: str, on_poll: Callable[[Run], None] | None = None, poll: float = 0.2,
-             timeout: float | None = None) -> Run:
+    def wait(
+        self, run_id: str, on_poll: Callable[[Run], None] | None = None, poll: float = 0.2, timeout: float | None = None
+    ) -> Run:
         """Dispatch in the foreground until ``run_id`` ends; ``on_poll(run)`` after each look."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -313,9 +336,12 @@ class JobQueue:
                 self._flights[run_id] = _Flight(held[run_id][0])
                 log.info("adopted run %s from ended dispatcher %s", run_id, gone)
             else:
-                self.store.fail(run_id, f"Ray lost it: the server or CLI that dispatched it ({dispatcher_label(gone)}) "
-                                        "ended and its Ray with it (make run keeps Ray apart so runs outlive the "
-                                        "server); queue it again")
+                self.store.fail(
+                    run_id,
+                    f"Ray lost it: the server or CLI that dispatched it ({dispatcher_label(gone)}) "
+                    "ended and its Ray with it (make run keeps Ray apart so runs outlive the "
+                    "server); queue it again",
+                )
 
     def _collect(self) -> None:
         """Write reported progress and epochs, then close the runs whose task has ended.

@@ -10,12 +10,14 @@ use (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read on every platform) keeps 127.
 IP, and every server then binds to 127.0.0.1. Clients of a loopback Ray need the same switch, or
 Ray rewrites their 127.0.0.1 address to the network one (see :func:`use_loopback`).
 """
+
 from __future__ import annotations
 
 import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.execution import ray_token
 from core.settings import Settings
@@ -44,7 +46,7 @@ def use_loopback(on: bool) -> None:
     """Make this process's Ray keep (``on``) or leave loopback node addresses, before it starts or
     joins a Ray. Also updates an already imported Ray (it reads the switch once, on import)."""
     os.environ[LOOPBACK_SWITCH] = "0" if on else "1"
-    constants = sys.modules.get("ray._private.ray_constants")
+    constants: Any = sys.modules.get("ray._private.ray_constants")
     if constants is not None:
         constants.ENABLE_RAY_CLUSTER = not on
 

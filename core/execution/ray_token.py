@@ -7,6 +7,7 @@ Ray's own ``RAY_AUTH_TOKEN``), else a file made once per lab beside the sign-in 
 cache folder (``ray-token``, readable by the server's user only). It is never printed or logged:
 Ray is pointed at the file (``RAY_AUTH_TOKEN_PATH``) rather than given the value where possible.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,11 @@ def operator_token() -> str | None:
         value = os.environ.get(name, "").strip()
         if value:
             if len(value) < _MIN_LENGTH:
-                raise DigitLabError(f"{name} is too short for a Ray token (at least {_MIN_LENGTH} "
-                                    "characters; make one with: python -c \"import secrets;"
-                                    "print(secrets.token_hex(32))\")")
+                raise DigitLabError(
+                    f"{name} is too short for a Ray token (at least {_MIN_LENGTH} "
+                    'characters; make one with: python -c "import secrets;'
+                    'print(secrets.token_hex(32))")'
+                )
             return value
     return None
 
@@ -91,7 +94,10 @@ def apply(env: MutableMapping[str, str] | None = None, config: Settings | None =
 def _refresh_ray() -> None:
     """Make an already loaded Ray re-read the auth mode and the token from the environment."""
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import (  # type: ignore[attr-defined]  # a compiled module its stubs leave out
+            AuthenticationTokenLoader,
+            Config,
+        )
     except ImportError:  # Ray not importable here: nothing cached
         return
     Config.initialize("")

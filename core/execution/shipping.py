@@ -7,6 +7,7 @@ zip of its files (bounded like any archive the loaders accept). The worker write
 into its own cache, once per content, and loads it from there exactly as the server would.
 Ready datasets (generated or cached on each node) travel as their spec alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +18,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.datasets import DatasetSpec
 from core.datasets.archive import MAX_TOTAL_BYTES
@@ -107,7 +109,7 @@ def local_spec(spec: str, payload: Shipment | None) -> str:
     return str(DatasetSpec(name="", size="", path=path))
 
 
-def shipped_model(data: bytes) -> object:
+def shipped_model(data: bytes) -> Any:
     """A Keras model from the bytes of its ``model.keras`` file (sent through Ray to a worker)."""
     from core.training.fit import load_model  # TensorFlow: only in the worker that needs it
 

@@ -5,6 +5,7 @@ a task that reads datasets or runs must see the folders of the server that submi
 test's temporary folders). :func:`current` captures them; :func:`applied` sets them in the worker
 for the duration of one task (a worker runs one task at a time).
 """
+
 from __future__ import annotations
 
 import os

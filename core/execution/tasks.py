@@ -20,6 +20,7 @@ cluster's CPUs over ``DIGITLAB_CPUS_PER_RUN``). A fault fails the task with its 
 retried. Progress travels through one named actor (:class:`TaskBoard`), so a task on another node
 reports without any shared filesystem.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -57,7 +58,7 @@ PUMP_INTERVAL_S = 0.2
 #: How long a page waits for the task board to answer before it shows the task as waiting on it.
 BOARD_TIMEOUT_S = 10.0
 #: Every kind this process knows, by name: a task adopted from another replica finds its kind here.
-_KINDS: dict[str, "TaskKind"] = {}
+_KINDS: dict[str, TaskKind] = {}
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class _Flight:
     """A task this process's dispatcher holds: its result's ref and what collecting it needs."""
 
     db: Database
-    kind: "TaskKind"
+    kind: TaskKind
     payload: Any
     ref: Any
     generation: int  # cluster.generation() when taken: a ref of a Ray this process left is dead
@@ -196,9 +197,14 @@ def unserve(db: Database | None = None) -> None:
             _databases[db.url] = (db, False)
 
 
-def submit(kind: TaskKind, payload: Any = None, owner: str | None = None,
-           resources: Mapping[str, float] | None = None, running_per_owner: int | None = None,
-           task_id: str | None = None) -> str:
+def submit(
+    kind: TaskKind,
+    payload: Any = None,
+    owner: str | None = None,
+    resources: Mapping[str, float] | None = None,
+    running_per_owner: int | None = None,
+    task_id: str | None = None,
+) -> str:
     """Queue ``kind.work(payload, progress)`` for ``owner``; it starts as soon as the policy (see the
     module docstring) allows. ``resources``: custom Ray resources that place it on nodes having
     them; ``running_per_owner``: how many of this owner's tasks may run at once (None: no cap);
@@ -215,10 +221,20 @@ def submit(kind: TaskKind, payload: Any = None, owner: str | None = None,
     with db.write() as conn:
         if conn.execute(select(jobs.c.id).where(jobs.c.id == task_id)).first() is not None:
             raise DigitLabError(f"task {task_id!r} exists already")
-        conn.execute(insert(jobs).values(
-            id=task_id, kind=kind.name, pool=TASKS, owner=owner, state=QUEUED, created=time.time(),
-            cap=running_per_owner, resources=json.dumps(dict(resources or {})), payload=kept,
-            progress=json.dumps({"phase": QUEUED})))
+        conn.execute(
+            insert(jobs).values(
+                id=task_id,
+                kind=kind.name,
+                pool=TASKS,
+                owner=owner,
+                state=QUEUED,
+                created=time.time(),
+                cap=running_per_owner,
+                resources=json.dumps(dict(resources or {})),
+                payload=kept,
+                progress=json.dumps({"phase": QUEUED}),
+            )
+        )
     with _lock:
         _own_kinds[task_id] = kind
     _watch(db)
@@ -285,20 +301,31 @@ def run_task(run: Any) -> Task:
         batch = progress.get("batch", 0) / progress["batches"] if progress.get("batches") else 0.0
         fraction = min(1.0, (max(int(progress.get("epoch", 1)) - 1, 0) + batch) / int(progress["epochs"]))
     text = str(progress.get("phase") or run.status)
-    return Task(id=run.id, kind="grid-run" if run.grid else "training", owner=run.owner, state=run.status,
-                fraction=fraction, text=text, error=run.error, result=run.metrics if run.status == FINISHED else None,
-                submitted=float(run.created or 0.0))
+    return Task(
+        id=run.id,
+        kind="grid-run" if run.grid else "training",
+        owner=run.owner,
+        state=run.status,
+        fraction=fraction,
+        text=text,
+        error=run.error,
+        result=run.metrics if run.status == FINISHED else None,
+        submitted=float(run.created or 0.0),
+    )
 
 
 # ---- rows as Tasks -------------------------------------------------------------------------------
+
 
 def _row(db: Database, task_id: str) -> Any:
     row = None
     if isinstance(task_id, str) and 0 < len(task_id) <= 32:
         with db.read() as conn:
-            row = conn.execute(select(jobs.c.id, jobs.c.kind, jobs.c.owner, jobs.c.state, jobs.c.created,
-                                      jobs.c.error, jobs.c.result).where(
-                jobs.c.id == task_id, jobs.c.pool == TASKS)).first()
+            row = conn.execute(
+                select(
+                    jobs.c.id, jobs.c.kind, jobs.c.owner, jobs.c.state, jobs.c.created, jobs.c.error, jobs.c.result
+                ).where(jobs.c.id == task_id, jobs.c.pool == TASKS)
+            ).first()
     if row is None:
         raise DigitLabError(f"no task {str(task_id)[:40]!r} (unknown here)")
     return row
@@ -319,11 +346,17 @@ def _final(row: Any) -> Task:
             result = codec.decode(row.result)
         except (DigitLabError, ValueError, AttributeError, ImportError, TypeError) as err:
             return _task(row, state=FAILED, error=f"its result cannot be read here: {err}")
-    return _task(row, fraction=1.0 if row.state == FINISHED else 0.0, text="done" if row.state == FINISHED else "",
-                 error=row.error, result=result)
+    return _task(
+        row,
+        fraction=1.0 if row.state == FINISHED else 0.0,
+        text="done" if row.state == FINISHED else "",
+        error=row.error,
+        result=result,
+    )
 
 
 # ---- the dispatcher: claim, start, renew, adopt, collect -----------------------------------------
+
 
 def _watch(db: Database, served: bool = False) -> None:
     with _lock:
@@ -358,14 +391,17 @@ def _pump() -> None:
 
 def _has_active(db: Database) -> bool:
     with db.read() as conn:
-        return conn.execute(select(jobs.c.id).where(jobs.c.pool == TASKS, jobs.c.state.in_(list(ACTIVE)))
-                            .limit(1)).first() is not None
+        return (
+            conn.execute(select(jobs.c.id).where(jobs.c.pool == TASKS, jobs.c.state.in_(list(ACTIVE))).limit(1)).first()
+            is not None
+        )
 
 
 def _start_queued(db: Database) -> None:
     while (task_id := job_table.claim_next(db, TASKS, slots())) is not None:
         with db.read() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == task_id)).first()
+        assert row is not None, task_id  # just claimed: tasks are never deleted
         kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
         try:
             if kind is None:
@@ -402,17 +438,24 @@ def _adopt(db: Database) -> None:
             continue  # another dispatcher adopted it first
         with db.read() as conn:
             row = conn.execute(select(jobs.c.kind, jobs.c.payload).where(jobs.c.id == task_id)).first()
+        assert row is not None, task_id  # just taken over: tasks are never deleted
         kind = _own_kinds.get(task_id) or _KINDS.get(row.kind)
         if task_id in held and kind is not None:
             with _lock:
-                _flights[task_id] = _Flight(db, kind, codec.decode(row.payload)["payload"], held[task_id][0],
-                                            cluster.generation())
+                _flights[task_id] = _Flight(
+                    db, kind, codec.decode(row.payload)["payload"], held[task_id][0], cluster.generation()
+                )
             log.info("adopted task %s from ended dispatcher %s", task_id, gone)
         else:
             with db.write() as conn:
-                job_table.close(conn, task_id, FAILED, states=(RUNNING,),
-                                error=f"the lab lost it: its dispatcher ({job_table.dispatcher_label(gone)}) "
-                                      "ended and Ray no longer holds it; start it again")
+                job_table.close(
+                    conn,
+                    task_id,
+                    FAILED,
+                    states=(RUNNING,),
+                    error=f"the lab lost it: its dispatcher ({job_table.dispatcher_label(gone)}) "
+                    "ended and Ray no longer holds it; start it again",
+                )
 
 
 def _renew() -> None:
@@ -432,8 +475,8 @@ def _renew() -> None:
             continue
         with _lock:
             for task_id in set(ids) - held:
-                flight = _flights.get(task_id)
-                if flight is not None and not flight.closing:
+                stale = _flights.get(task_id)
+                if stale is not None and not stale.closing:
                     del _flights[task_id]
 
 
@@ -460,7 +503,8 @@ def _collect() -> None:
 
 def _close(task_id: str, flight: _Flight) -> None:
     """Bring an ended task's outcome home, collecting its result on the server (once)."""
-    state, values = FINISHED, {}
+    state = FINISHED
+    values: dict[str, Any] = {}
     try:
         result = ray.get(flight.ref, timeout=30)
         if flight.kind.collect is not None:
@@ -522,5 +566,22 @@ def _pump_loop() -> None:
             log.exception("background tasks: a round failed")
 
 
-__all__ = ["ACTIVE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "Progress", "Task", "TaskKind",
-           "cancel", "follow", "run_task", "serve", "slots", "submit", "unserve", "wait"]
+__all__ = [
+    "ACTIVE",
+    "FAILED",
+    "FINISHED",
+    "QUEUED",
+    "RUNNING",
+    "STOPPED",
+    "Progress",
+    "Task",
+    "TaskKind",
+    "cancel",
+    "follow",
+    "run_task",
+    "serve",
+    "slots",
+    "submit",
+    "unserve",
+    "wait",
+]

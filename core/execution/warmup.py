@@ -11,6 +11,7 @@ idle worker for the next task of the same shape: the first run, whose launch wai
 still under way (:func:`wait_for_warm_up`) rather than start a second worker importing TensorFlow
 beside it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,7 +78,7 @@ def _warm(queue: Any, done: threading.Event) -> None:
 
         from core.settings import settings
 
-        queue.events  # joins Ray and creates the RunEvents actor, before the warm task takes a worker
+        _ = queue.events  # joins Ray and creates the RunEvents actor, before the warm task takes a worker
         cpus = settings().cpus_per_run
         task = ray.remote(max_retries=0)(warm_worker).options(num_cpus=cpus, name="warm-up")
         seconds = ray.get(task.remote(cpus), timeout=WARM_TIMEOUT_S)

@@ -7,6 +7,7 @@ Ray keeps worker processes between tasks, so TensorFlow is imported once per wor
 state is cleared at each run (core.training.fit.train does it), and TensorFlow's thread pools are
 sized to the CPUs Ray gives the task.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,6 @@ from typing import Any
 
 import ray
 
-from core.datasets import DatasetSpec
 from core.errors import DigitLabError
 from core.execution.shipping import Shipment, local_spec
 from core.states import FAILED
@@ -28,7 +28,7 @@ from core.training.config import RunConfig
 EVENTS_NAME = "digitlab-run-events"
 
 
-@ray.remote(num_cpus=0, max_concurrency=4)
+@ray.remote(num_cpus=0, max_concurrency=4)  # type: ignore[call-overload]  # Ray's stubs lack actor options
 class RunEvents:
     """Where running tasks push progress and epochs and read their stop flag; the dispatchers
     drain it (each only its own runs). One per cluster, named; threaded so that draining never
@@ -67,8 +67,9 @@ class RunEvents:
 def run_events(detached: bool = False) -> Any:
     """The cluster's RunEvents actor (created on first use; ``detached`` on a shared cluster, so it
     outlives a server restart)."""
-    return RunEvents.options(name=EVENTS_NAME, get_if_exists=True,
-                             lifetime="detached" if detached else None).remote()
+    return RunEvents.options(  # type: ignore[attr-defined]  # an actor class: Ray adds .options
+        name=EVENTS_NAME, get_if_exists=True, lifetime="detached" if detached else None
+    ).remote()
 
 
 class ActorReporter:
@@ -77,8 +78,11 @@ class ActorReporter:
     def __init__(self, events: Any, run_id: str) -> None:
         self.events, self.run_id, self._stop = events, run_id, False
         # Where it runs, shown with the progress (and what a test kills to simulate a crash).
-        self.where = {"worker_pid": os.getpid(), "node": socket.gethostname(),
-                      "node_id": ray.get_runtime_context().get_node_id()}
+        self.where = {
+            "worker_pid": os.getpid(),
+            "node": socket.gethostname(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
 
     def progress(self, state: dict[str, Any]) -> None:
         self._stop = ray.get(self.events.progress.remote(self.run_id, {**state, **self.where})) or self._stop
@@ -144,8 +148,9 @@ def _yield_to_pages() -> None:
         pass
 
 
-def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: Shipment | None = None,
-              cpus: int = 1) -> dict[str, Any]:
+def train_run(
+    run_id: str, config_json: dict[str, Any], events: Any, upload: Shipment | None = None, cpus: int = 1
+) -> dict[str, Any]:
     """Train one run here; return {status, metrics, model (bytes), predictions, epoch_predictions}
     or {status: "failed", error}. Errors never escape (the run must end with a reason)."""
     try:
@@ -164,9 +169,13 @@ def train_run(run_id: str, config_json: dict[str, Any], events: Any, upload: Shi
                 outcome.model.save(path)
                 model_bytes = path.read_bytes()
         metrics = {**outcome.metrics, **reporter.where}  # where it trained
-        return {"status": outcome.status, "metrics": metrics, "model": model_bytes,
-                "predictions": outcome.test_probabilities,
-                "epoch_predictions": outcome.test_probabilities_by_epoch}
+        return {
+            "status": outcome.status,
+            "metrics": metrics,
+            "model": model_bytes,
+            "predictions": outcome.test_probabilities,
+            "epoch_predictions": outcome.test_probabilities_by_epoch,
+        }
     except DigitLabError as err:
         return {"status": FAILED, "error": str(err)}
     except Exception as err:  # the run must end as failed, whatever went wrong

@@ -11,6 +11,7 @@ a standard deviation and n per cell, which is what tells a 0.2-point difference 
     result = read_grid(RunStore(), grid_id)    # again later, until not result.active
     print(fit_result_text(result.summary, "D"))
 """
+
 from __future__ import annotations
 
 import math
@@ -23,18 +24,24 @@ import pandas as pd
 
 from core.datasets.specs import display_spec
 from core.errors import DigitLabError
-from core.exports import csv_text, markdown_cell
-from core.runs.eta import start_text
 from core.execution.queue import Admission, JobQueue
-from core.training.models import PRESETS, get_preset
-from core.preprocess import (LABEL_FREE_BEST, NAMED_PIPELINES, PIPELINE_TITLES, REPORT_PIPELINES, REPORT_TITLES,
-                             name_of_pipeline)
+from core.experiments.report_results import report_figure
+from core.exports import csv_text, markdown_cell
+from core.preprocess import (
+    LABEL_FREE_BEST,
+    NAMED_PIPELINES,
+    PIPELINE_TITLES,
+    REPORT_PIPELINES,
+    REPORT_TITLES,
+    name_of_pipeline,
+)
+from core.runs.describe import fit_result_entry, fit_result_report
+from core.runs.eta import start_text
+from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.training.augment import Augmentation, parse_augment
 from core.training.config import RunConfig, parse_seed
+from core.training.models import PRESETS, get_preset
 from core.training.recipes import Recipe, recipe_suffix
-from core.runs.describe import fit_result_entry, fit_result_report
-from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
-from core.experiments.report_results import report_figure
 
 #: What an augmented pipeline's row is called after the pipeline (a grid's augmentation dimension).
 AUGMENTED = " + augmentation"
@@ -42,13 +49,38 @@ AUGMENTED = " + augmentation"
 REPORT_PRESETS: tuple[str, ...] = ("G", "D", "H")
 #: More runs than this in one grid is almost certainly a typo (and would hold the queue for hours).
 MAX_GRID_RUNS = 500
-SUMMARY_COLUMNS = ["pipeline", "title", "preset", "n", "runs", "status",
-                   *(f"{m}_{s}" for m in METRIC_NAMES for s in ("mean", "std")),
-                   "test_accuracy_mean", "seconds_mean", "training_only", "leaky_val_accuracy_mean"]
+SUMMARY_COLUMNS = [
+    "pipeline",
+    "title",
+    "preset",
+    "n",
+    "runs",
+    "status",
+    *(f"{m}_{s}" for m in METRIC_NAMES for s in ("mean", "std")),
+    "test_accuracy_mean",
+    "seconds_mean",
+    "training_only",
+    "leaky_val_accuracy_mean",
+]
 #: What ``--pipelines`` accepts for the report's six pipelines ("seed" is the name it had first).
 REPORT_GROUP = ("report", "seed")
-RUN_COLUMNS = ["run", "status", "pipeline", "title", "preset", "seed", "dataset", "epochs", *METRIC_NAMES,
-               "test_accuracy", "seconds", "progress", "error", "training_only", "leaky_val_accuracy"]
+RUN_COLUMNS = [
+    "run",
+    "status",
+    "pipeline",
+    "title",
+    "preset",
+    "seed",
+    "dataset",
+    "epochs",
+    *METRIC_NAMES,
+    "test_accuracy",
+    "seconds",
+    "progress",
+    "error",
+    "training_only",
+    "leaky_val_accuracy",
+]
 
 
 @dataclass(frozen=True)
@@ -75,10 +107,11 @@ class GridSpec:
     recipes: tuple[Recipe | None, ...] = (None,)
 
     @classmethod
-    def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> "GridSpec":
+    def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> GridSpec:
         """The report's table: its six pipelines on G, D and H."""
-        return cls(dataset=dataset, pipelines=REPORT_PIPELINES, presets=REPORT_PRESETS, seeds=tuple(seeds),
-                   epochs=epochs)
+        return cls(
+            dataset=dataset, pipelines=REPORT_PIPELINES, presets=REPORT_PRESETS, seeds=tuple(seeds), epochs=epochs
+        )
 
     @property
     def size(self) -> int:
@@ -88,8 +121,13 @@ class GridSpec:
     def configs(self) -> list[RunConfig]:
         """Every run's config, checked, in queue order: seed by seed, so that each cell has a
         first figure early and later seeds refine it; within a seed, preset by preset."""
-        for what, items in (("pipeline", self.pipelines), ("preset", self.presets), ("seed", self.seeds),
-                            ("augmentation setting", self.augments), ("recipe", self.recipes)):
+        for what, items in (
+            ("pipeline", self.pipelines),
+            ("preset", self.presets),
+            ("seed", self.seeds),
+            ("augmentation setting", self.augments),
+            ("recipe", self.recipes),
+        ):
             if not items:
                 raise DigitLabError(f"a grid needs at least one {what}")
             if len(set(items)) != len(items):
@@ -97,27 +135,41 @@ class GridSpec:
         if self.size > MAX_GRID_RUNS:
             raise DigitLabError(f"a grid of {self.size} runs is too big (at most {MAX_GRID_RUNS})")
         overrides = {} if self.epochs is None else {"epochs": self.epochs}
-        return [RunConfig.build(self.dataset, pipeline, preset,
-                                {**overrides, **(recipe.overrides if recipe else {})}, self.validation, seed,
-                                leaky_protocol=self.leaky_protocol, augment=augment)
-                for seed in self.seeds for preset in self.presets for pipeline in self.pipelines
-                for augment in self.augments for recipe in self.recipes]
+        return [
+            RunConfig.build(
+                self.dataset,
+                pipeline,
+                preset,
+                {**overrides, **(recipe.overrides if recipe else {})},
+                self.validation,
+                seed,
+                leaky_protocol=self.leaky_protocol,
+                augment=augment,
+            )
+            for seed in self.seeds
+            for preset in self.presets
+            for pipeline in self.pipelines
+            for augment in self.augments
+            for recipe in self.recipes
+        ]
 
 
 # ---- parsing (CLI and forms) ------------------------------------------------------------------
+
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
     """A comma list of pipeline names, where ``report`` stands for the report's six (``"report"``,
     ``"raw,erosion"``, ``"report,normal-threshold-shrink-blobs-dilate-erosion"``); ``seed``, its
     old name, is accepted too."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    expanded = [name for part in parts
-                for name in (REPORT_PIPELINES if part.lower() in REPORT_GROUP else (part,))]
+    expanded = [name for part in parts for name in (REPORT_PIPELINES if part.lower() in REPORT_GROUP else (part,))]
     names = tuple(dict.fromkeys(expanded))
     unknown = [n for n in names if n not in NAMED_PIPELINES]
     if unknown or not names:
-        raise DigitLabError(f"unknown pipeline(s) {', '.join(map(repr, unknown)) or repr(text)}; "
-                            f"use 'report' or names from: {', '.join(NAMED_PIPELINES)}")
+        raise DigitLabError(
+            f"unknown pipeline(s) {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"use 'report' or names from: {', '.join(NAMED_PIPELINES)}"
+        )
     return names
 
 
@@ -148,6 +200,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 # ---- submitting and stopping ------------------------------------------------------------------
 
+
 def new_grid_id() -> str:
     """A fresh grid id: 8 hex digits."""
     return secrets.token_hex(4)
@@ -177,8 +230,10 @@ def check_queue_room(max_queue: int | None, jobs: JobQueue, n_runs: int) -> None
     would_wait = waiting + n_runs - (min(free, n_runs) if waiting == 0 else 0)
     if would_wait > max_queue:
         runs_text = f"{n_runs} run{'s' if n_runs != 1 else ''}"
-        raise DigitLabError(f"a grid of {runs_text} would leave {would_wait} waiting in the queue; this instance "
-                            f"allows {max_queue}: choose fewer pipelines, presets or seeds")
+        raise DigitLabError(
+            f"a grid of {runs_text} would leave {would_wait} waiting in the queue; this instance "
+            f"allows {max_queue}: choose fewer pipelines, presets or seeds"
+        )
 
 
 def stop_grid(store: RunStore | Any, grid_id: str) -> int:
@@ -198,6 +253,7 @@ def grid_runs(store: RunStore | Any, grid_id: str) -> list[Run]:
 
 
 # ---- tables -----------------------------------------------------------------------------------
+
 
 def pipeline_name(pipeline_json: str, label: str = "") -> str:
     """The name of a named pipeline given its JSON, else the pipeline's label (or the JSON)."""
@@ -228,16 +284,25 @@ def runs_frame(runs: Iterable[Run], history: dict[str, pd.DataFrame] | None = No
         if run.status == RUNNING and history is not None and len(history.get(run.id, ())):
             hist = history[run.id]
             m = {**hist.iloc[-1].to_dict(), "epochs": len(hist)}
-        rows.append({
-            "run": run.id, "status": run.status, "pipeline": name, "title": pipeline_title(name),
-            "preset": run.preset, "seed": cfg.seed if cfg else None,
-            "dataset": display_spec(run.dataset),  # its name, never a server path (file:<cache>/uploads/...)
-            "epochs": m.get("epochs"), **{k: m.get(k) for k in METRIC_NAMES},
-            "test_accuracy": m.get("test_accuracy"),
-            "seconds": m.get("seconds"), "progress": _progress_text(run), "error": run.error or run.problem,
-            "training_only": cfg.pipeline.has_training_only if cfg else False,
-            "leaky_val_accuracy": m.get("leaky_val_accuracy"),
-        })
+        rows.append(
+            {
+                "run": run.id,
+                "status": run.status,
+                "pipeline": name,
+                "title": pipeline_title(name),
+                "preset": run.preset,
+                "seed": cfg.seed if cfg else None,
+                "dataset": display_spec(run.dataset),  # its name, never a server path (file:<cache>/uploads/...)
+                "epochs": m.get("epochs"),
+                **{k: m.get(k) for k in METRIC_NAMES},
+                "test_accuracy": m.get("test_accuracy"),
+                "seconds": m.get("seconds"),
+                "progress": _progress_text(run),
+                "error": run.error or run.problem,
+                "training_only": cfg.pipeline.has_training_only if cfg else False,
+                "leaky_val_accuracy": m.get("leaky_val_accuracy"),
+            }
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -250,8 +315,14 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (pipeline, preset), cell in frame.groupby(["pipeline", "preset"], sort=False):
         done = cell[cell["status"] == FINISHED]
-        row: dict[str, Any] = {"pipeline": pipeline, "title": cell["title"].iloc[0], "preset": preset,
-                               "n": len(done), "runs": len(cell), "status": _cell_status(cell["status"])}
+        row: dict[str, Any] = {
+            "pipeline": pipeline,
+            "title": cell["title"].iloc[0],
+            "preset": preset,
+            "n": len(done),
+            "runs": len(cell),
+            "status": _cell_status(cell["status"]),
+        }
         for metric in METRIC_NAMES:
             values = pd.to_numeric(done[metric], errors="coerce")
             row[f"{metric}_mean"] = values.mean() if len(values) else math.nan
@@ -339,6 +410,7 @@ def read_grid(store: RunStore | Any, grid_id: str) -> GridResult:
 
 # ---- text and exports -------------------------------------------------------------------------
 
+
 def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
     """The report's text block for one preset: ``## FIT RESULT ##``, then per pipeline its title and
     a ``#### loss: ... - val_accuracy: ...`` line of means (with n and the spread when n > 1)."""
@@ -357,11 +429,16 @@ def fit_result_text(summary: pd.DataFrame, preset: str) -> str:
 
 def accuracy_pivot(summary: pd.DataFrame) -> pd.DataFrame:
     """Pipelines by presets, each cell ``val_accuracy mean ± std`` (empty while none finished)."""
-    cells = summary.assign(cell=[mean_pm_std(m, s, n) for m, s, n in
-                                 zip(summary["val_accuracy_mean"], summary["val_accuracy_std"], summary["n"])])
+    cells = summary.assign(
+        cell=[
+            mean_pm_std(m, s, n)
+            for m, s, n in zip(summary["val_accuracy_mean"], summary["val_accuracy_std"], summary["n"])
+        ]
+    )
     pivot = cells.pivot(index="title", columns="preset", values="cell")
-    return pivot.reindex(index=list(dict.fromkeys(summary["title"])),
-                         columns=list(dict.fromkeys(summary["preset"]))).fillna("")
+    return pivot.reindex(
+        index=list(dict.fromkeys(summary["title"])), columns=list(dict.fromkeys(summary["preset"]))
+    ).fillna("")
 
 
 def to_csv(summary: pd.DataFrame) -> str:
@@ -372,15 +449,28 @@ def to_csv(summary: pd.DataFrame) -> str:
 def to_markdown(result: GridResult) -> str:
     """A report of the grid: what ran, val_accuracy by pipeline and preset, the report's blocks."""
     summary = result.summary
-    lines = [f"# Grid {result.grid_id}", "",
-             f"Dataset: {', '.join(result.datasets)}. Seeds: {', '.join(map(str, result.seeds))}. "
-             f"Runs: {result.counts[FINISHED]} of {result.total} finished.", "",
-             "## val_accuracy (mean ± std over seeds)", "", _markdown_table(accuracy_pivot(summary)), ""]
+    lines = [
+        f"# Grid {result.grid_id}",
+        "",
+        f"Dataset: {', '.join(result.datasets)}. Seeds: {', '.join(map(str, result.seeds))}. "
+        f"Runs: {result.counts[FINISHED]} of {result.total} finished.",
+        "",
+        "## val_accuracy (mean ± std over seeds)",
+        "",
+        _markdown_table(accuracy_pivot(summary)),
+        "",
+    ]
     if summary["training_only"].any():
         lines += [TRAINING_ONLY_NOTE, ""]
     for preset in result.presets:
-        lines += [f"## {preset}: {PRESETS[preset].title if preset in PRESETS else preset}", "", "```",
-                  fit_result_text(summary, preset), "```", ""]
+        lines += [
+            f"## {preset}: {PRESETS[preset].title if preset in PRESETS else preset}",
+            "",
+            "```",
+            fit_result_text(summary, preset),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -389,9 +479,9 @@ class HonestGlance:
     """A grid's honest-evaluation story in three figures for one preset (None: not measured)."""
 
     preset: str
-    title: str                # the best-scoring pipeline with a training-only step
-    run_id: str               # its best finished run (whose confusion matrix shows the gap)
-    honest: float             # the cell's test accuracy: test images preprocessed without their labels
+    title: str  # the best-scoring pipeline with a training-only step
+    run_id: str  # its best finished run (whose confusion matrix shows the gap)
+    honest: float  # the cell's test accuracy: test images preprocessed without their labels
     report_protocol: float | None  # with test images eroded by their test labels, as the report did
     label_free: float | None  # the label-free alternative (LABEL_FREE_BEST) with the same preset
 
@@ -403,9 +493,9 @@ class BestCell:
 
     preset: str
     title: str
-    run_id: str      # the cell's best finished run
-    honest: float    # the cell's mean test accuracy over its seeds
-    measured: int    # how many cells have a test figure so far
+    run_id: str  # the cell's best finished run
+    honest: float  # the cell's mean test accuracy over its seeds
+    measured: int  # how many cells have a test figure so far
 
 
 def best_honest_cell(result: GridResult) -> BestCell | None:
@@ -417,8 +507,9 @@ def best_honest_cell(result: GridResult) -> BestCell | None:
         return None
     best = done.loc[done["test_accuracy_mean"].astype(float).idxmax()]
     runs = result.runs
-    cell = runs[(runs["pipeline"] == best["pipeline"]) & (runs["preset"] == best["preset"])
-                & (runs["status"] == FINISHED)]
+    cell = runs[
+        (runs["pipeline"] == best["pipeline"]) & (runs["preset"] == best["preset"]) & (runs["status"] == FINISHED)
+    ]
     run_id = cell.sort_values("test_accuracy", ascending=False)["run"].iloc[0]
     return BestCell(best["preset"], best["title"], run_id, float(best["test_accuracy_mean"]), len(done))
 
@@ -436,28 +527,41 @@ def honest_glance(result: GridResult) -> HonestGlance | None:
     run_id = cell.sort_values("test_accuracy", ascending=False)["run"].iloc[0]
     free = summary[(summary["pipeline"] == LABEL_FREE_BEST) & (summary["preset"] == preset)]["test_accuracy_mean"]
     leaky = best["leaky_val_accuracy_mean"]
-    return HonestGlance(preset, best["title"], run_id, float(best["test_accuracy_mean"]),
-                        None if pd.isna(leaky) else float(leaky),
-                        float(free.iloc[0]) if len(free) and pd.notna(free.iloc[0]) else None)
+    return HonestGlance(
+        preset,
+        best["title"],
+        run_id,
+        float(best["test_accuracy_mean"]),
+        None if pd.isna(leaky) else float(leaky),
+        float(free.iloc[0]) if len(free) and pd.notna(free.iloc[0]) else None,
+    )
 
 
 #: How tables title the leaky protocol's figure (RunConfig.leaky_protocol): never a bare val_accuracy.
 LEAKY_TITLE = "leaky protocol (uses test labels)"
-TRAINING_ONLY_NOTE = ("Pipelines marked \"training images only\" erode the training images labelled 0 "
-                      "(a step that needs the labels); the test images are not touched by that step, so "
-                      "these figures are honest, and lower than the report's, whose test images were eroded "
-                      "using their test labels.")
+TRAINING_ONLY_NOTE = (
+    'Pipelines marked "training images only" erode the training images labelled 0 '
+    "(a step that needs the labels); the test images are not touched by that step, so "
+    "these figures are honest, and lower than the report's, whose test images were eroded "
+    "using their test labels."
+)
 
 
 def table_text(summary: pd.DataFrame) -> str:
     """The summary as an aligned text table for a terminal."""
     if summary.empty:
         return "(no runs)"
-    shown = pd.DataFrame({
-        "pipeline": summary["pipeline"], "preset": summary["preset"], "n": summary["n"],
-        **{m: [mean_pm_std(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_std"], summary["n"])]
-           for m in METRIC_NAMES},
-    })
+    shown = pd.DataFrame(
+        {
+            "pipeline": summary["pipeline"],
+            "preset": summary["preset"],
+            "n": summary["n"],
+            **{
+                m: [mean_pm_std(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_std"], summary["n"])]
+                for m in METRIC_NAMES
+            },
+        }
+    )
     figures = with_report_figures(summary)["report_val_accuracy"]
     shown["report val_acc"] = [f"{v:.4f}" if not pd.isna(v) else "" for v in figures]
     if summary["leaky_val_accuracy_mean"].notna().any():
@@ -466,6 +570,7 @@ def table_text(summary: pd.DataFrame) -> str:
 
 
 # ---- internals --------------------------------------------------------------------------------
+
 
 def _cell_status(statuses: pd.Series) -> str:
     if len(statuses) == 1:

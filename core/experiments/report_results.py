@@ -11,6 +11,7 @@ it shows closes with a 4x4 block; the named pipeline follows the code.
 
 The figures are data, kept in ``report_results.csv`` beside this module.
 """
+
 from __future__ import annotations
 
 import csv

@@ -11,6 +11,7 @@ it and the search that suggested it), so every replica reads it. The returned ``
 ``core.datasets.load_spec`` like any dataset, so a version is trained, gridded and compared in
 Runs and Grid as any dataset is. The same corrections of the same dataset give the same version.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,11 +55,14 @@ class LabelCorrections:
         t = label_corrections.c
         with self.db.read() as conn:
             rows = conn.execute(select(t.image, t.given, t.label, t.by, t.search, t.accepted).where(*self._mine))
-            return {r.image: {"given": r.given, "label": r.label, "by": r.by, "search": r.search,
-                              "accepted": r.accepted} for r in rows}
+            return {
+                r.image: {"given": r.given, "label": r.label, "by": r.by, "search": r.search, "accepted": r.accepted}
+                for r in rows
+            }
 
-    def accept(self, index: int, label: int, given: int, by: str | None = None,
-               search: str | None = None) -> dict[int, dict[str, Any]]:
+    def accept(
+        self, index: int, label: int, given: int, by: str | None = None, search: str | None = None
+    ) -> dict[int, dict[str, Any]]:
         """Record that image ``index`` (labelled ``given``) is really ``label``; return every correction."""
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise DigitLabError(f"a training image index is a whole number from 0, got {index!r}")
@@ -66,8 +70,16 @@ class LabelCorrections:
             raise DigitLabError(f"labels are 0..9, got {label!r} (given {given!r})")
         if int(label) == int(given):
             raise DigitLabError(f"image {index} is already labelled {given}: nothing to correct")
-        return self._change(int(index), {"given": int(given), "label": int(label), "by": by or self.owner,
-                                         "search": search, "accepted": time.time()})
+        return self._change(
+            int(index),
+            {
+                "given": int(given),
+                "label": int(label),
+                "by": by or self.owner,
+                "search": search,
+                "accepted": time.time(),
+            },
+        )
 
     def withdraw(self, index: int) -> dict[int, dict[str, Any]]:
         """Forget the correction of image ``index`` (if any); return every correction."""
@@ -76,15 +88,18 @@ class LabelCorrections:
     def frame(self) -> pd.DataFrame:
         """The corrections as a table (CORRECTION_COLUMNS), by index."""
         items = self.load()
-        return pd.DataFrame([{"index": i, **{k: items[i].get(k) for k in CORRECTION_COLUMNS[1:]}}
-                             for i in sorted(items)], columns=CORRECTION_COLUMNS)
+        return pd.DataFrame(
+            [{"index": i, **{k: items[i].get(k) for k in CORRECTION_COLUMNS[1:]}} for i in sorted(items)],
+            columns=CORRECTION_COLUMNS,
+        )
 
     def _change(self, index: int, value: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
         with self.db.write(lock=f"corrections:{self.owner}:{self.spec}") as conn:
             conn.execute(delete(label_corrections).where(*self._mine, label_corrections.c.image == index))
             if value is not None:
-                conn.execute(insert(label_corrections).values(owner=self.owner or "", dataset=self.spec,
-                                                              image=index, **value))
+                conn.execute(
+                    insert(label_corrections).values(owner=self.owner or "", dataset=self.spec, image=index, **value)
+                )
         return self.load()
 
 
@@ -94,19 +109,28 @@ def apply_corrections(ds: Dataset, corrections: Mapping[int, Mapping[str, Any]])
     y = ds.y_train.copy()
     for index, c in corrections.items():
         if not 0 <= index < len(y):
-            raise DigitLabError(f"a correction names training image {index}, but the dataset has {len(y):,} "
-                                "(were the corrections made on another dataset?)")
+            raise DigitLabError(
+                f"a correction names training image {index}, but the dataset has {len(y):,} "
+                "(were the corrections made on another dataset?)"
+            )
         if int(c["given"]) != int(y[index]):
-            raise DigitLabError(f"training image {index} is labelled {y[index]}, but its correction was made "
-                                f"on label {c['given']}: the dataset changed since")
+            raise DigitLabError(
+                f"training image {index} is labelled {y[index]}, but its correction was made "
+                f"on label {c['given']}: the dataset changed since"
+            )
         y[index] = int(c["label"])
     name = f"{ds.name} · {len(corrections)} label{'s' if len(corrections) != 1 else ''} corrected"
     return Dataset(name, ds.x_train, y, ds.x_test, ds.y_test, ds.class_names)
 
 
-def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[str] | None = None,
-                 keeper: str | None = None, quota_bytes: int | None = None,
-                 instance_bytes: int | None = None) -> str:
+def make_version(
+    spec: str,
+    owner: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    keeper: str | None = None,
+    quota_bytes: int | None = None,
+    instance_bytes: int | None = None,
+) -> str:
     """The corrected version of dataset ``spec`` (its corrections applied), stored compressed with
     its provenance; returns the version's spec. DigitLabError if there is no correction.
 
@@ -126,18 +150,30 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
     target = (folder / f"{digest}.npz").resolve()
     data = None if target.exists() else dataset_to_npz(version, compressed=True)
     provenance = {
-        "version": digest, "name": version.name, "parent": spec, "parent_hash": content_hash(ds),
-        "made_by": owner, "made": time.time(),
+        "version": digest,
+        "name": version.name,
+        "parent": spec,
+        "parent_hash": content_hash(ds),
+        "made_by": owner,
+        "made": time.time(),
         "corrections": [{"index": i, **corrections[i]} for i in sorted(corrections)],
     }
     body = json.dumps(provenance)
     # Under the uploads' lock: the quota counts uploads and versions together (core.datasets.specs).
     with database().write(lock=UPLOADS) as conn:
-        owned = keeper is not None and conn.execute(select(version_owners.c.owner).where(
-            version_owners.c.hash == digest, version_owners.c.owner == keeper)).first() is not None
+        owned = (
+            keeper is not None
+            and conn.execute(
+                select(version_owners.c.owner).where(version_owners.c.hash == digest, version_owners.c.owner == keeper)
+            ).first()
+            is not None
+        )
         if not owned:
-            size = target.stat().st_size if data is None and target.exists() else len(
-                data if data is not None else dataset_to_npz(version, compressed=True))
+            size = (
+                target.stat().st_size
+                if data is None and target.exists()
+                else len(data if data is not None else dataset_to_npz(version, compressed=True))
+            )
             check_quota(conn, keeper, size, quota_bytes, "this corrected version")
         if data is not None:
             check_instance(conn, len(data), instance_bytes)
@@ -145,8 +181,9 @@ def make_version(spec: str, owner: str | None = None, root: str | os.PathLike[st
             tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
             tmp.write_bytes(data if data is not None else dataset_to_npz(version, compressed=True))
             os.replace(tmp, target)
-        if not conn.execute(update(dataset_versions).where(dataset_versions.c.hash == digest)
-                            .values(provenance=body)).rowcount:
+        if not conn.execute(
+            update(dataset_versions).where(dataset_versions.c.hash == digest).values(provenance=body)
+        ).rowcount:
             conn.execute(insert(dataset_versions).values(hash=digest, provenance=body))
         if keeper is not None and not owned:
             conn.execute(insert(version_owners).values(hash=digest, owner=keeper))

@@ -21,6 +21,7 @@ or "fine" (rows of the lab's store, core.store's ``label_marks``: one per image,
 marking at once on any replicas lose nothing). Training leaves the images marked
 wrong out with ``RunConfig(exclude=LabelMarks(spec).wrong())``.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -29,7 +30,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +42,15 @@ from sqlalchemy import delete, insert, select
 
 from core.datasets import Dataset
 from core.errors import DigitLabError
-from core.exports import csv_text
-from core.training.models import Hyperparams, build_model
 from core.execution import tasks
 from core.execution.shipping import Shipment, dataset_payload, local_spec
+from core.exports import csv_text
 from core.preprocess import Pipeline, get_pipeline
 from core.runs.store import atomic_write_text
 from core.settings import settings
+from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress  # noqa: F401 - re-exported
 from core.store import database
 from core.store.schema import label_marks
-from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress  # noqa: F401 - re-exported
 from core.training.models import Hyperparams, build_model
 
 #: The fast model: a core.training.models preset-style MLP, one hidden layer of 256 ReLU units, a few epochs.
@@ -69,8 +69,10 @@ SEARCH_VERSION = 1
 
 # ---- finding suspects ---------------------------------------------------------------------------
 
-def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 3, seed: int = 0,
-                              on_progress: Progress | None = None) -> np.ndarray:
+
+def out_of_fold_probabilities(
+    x: np.ndarray, y: np.ndarray, folds: int = 3, seed: int = 0, on_progress: Progress | None = None
+) -> np.ndarray:
     """Class probabilities (N, 10) of each image from a fast model trained on the other folds.
 
     ``x`` is float32 (N, 28, 28) scaled to about 0..1; folds are stratified by class and drawn
@@ -88,11 +90,21 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 3, seed
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed * MAX_FOLDS + k)
         model = build_model(FAST_MODEL)
-        callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs, k=k: _report(
-            on_progress, (k + (epoch + 1) / FAST_MODEL.epochs) / folds,
-            f"fold {k + 1} of {folds}: epoch {epoch + 1} of {FAST_MODEL.epochs}"))
-        model.fit(x[train_idx], y[train_idx], epochs=FAST_MODEL.epochs, batch_size=FAST_MODEL.batch_size, verbose=0,
-                  callbacks=[callback])
+        callback = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs, k=k: _report(
+                on_progress,
+                (k + (epoch + 1) / FAST_MODEL.epochs) / folds,
+                f"fold {k + 1} of {folds}: epoch {epoch + 1} of {FAST_MODEL.epochs}",
+            )
+        )
+        model.fit(
+            x[train_idx],
+            y[train_idx],
+            epochs=FAST_MODEL.epochs,
+            batch_size=FAST_MODEL.batch_size,
+            verbose=0,
+            callbacks=[callback],
+        )
         probs[held_idx] = model.predict(x[held_idx], batch_size=1024, verbose=0)
     _report(on_progress, 1.0, "ranking with cleanlab")
     return probs
@@ -126,15 +138,22 @@ def rank_suspects(y: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
     idx = find_label_issues(labels=y, pred_probs=p, return_indices_ranked_by="self_confidence", n_jobs=1)
     idx = np.asarray(idx, dtype=np.int64)
     suggested = p[idx].argmax(axis=1)
-    return pd.DataFrame({
-        "rank": np.arange(1, len(idx) + 1, dtype=np.int64), "index": idx, "given": y[idx],
-        "suggested": suggested.astype(np.int64), "self_confidence": p[idx, y[idx]],
-        "confidence": p[idx, suggested],
-    }, columns=SUSPECT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(idx) + 1, dtype=np.int64),
+            "index": idx,
+            "given": y[idx],
+            "suggested": suggested.astype(np.int64),
+            "self_confidence": p[idx, y[idx]],
+            "confidence": p[idx, suggested],
+        },
+        columns=SUSPECT_COLUMNS,
+    )
 
 
-def find_suspects(ds: Dataset, folds: int = 3, pipeline: Pipeline | None = None, seed: int = 0,
-                  on_progress: Progress | None = None) -> pd.DataFrame:
+def find_suspects(
+    ds: Dataset, folds: int = 3, pipeline: Pipeline | None = None, seed: int = 0, on_progress: Progress | None = None
+) -> pd.DataFrame:
     """Suspected label errors among ``ds``'s training images, most suspect first (see rank_suspects).
 
     ``pipeline`` preprocesses the images first with its label-free steps only (``transform``):
@@ -160,8 +179,10 @@ def check_folds(y: np.ndarray, folds: int) -> None:
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=10)
     short = [c for c in range(10) if counts[c] < folds]
     if short:
-        raise DigitLabError(f"{folds}-fold cross-validation needs at least {folds} training images of every "
-                            f"class; class {short[0]} has {counts[short[0]]}")
+        raise DigitLabError(
+            f"{folds}-fold cross-validation needs at least {folds} training images of every "
+            f"class; class {short[0]} has {counts[short[0]]}"
+        )
 
 
 def check_fold_count(folds: int) -> None:
@@ -234,8 +255,9 @@ def search_work(request: SearchRequest, progress: Progress) -> tuple[pd.DataFram
     from core.datasets import load_spec
 
     ds = load_spec(local_spec(request.spec, request.dataset))
-    frame = find_suspects(ds, folds=request.folds, pipeline=get_pipeline(request.pipeline), seed=request.seed,
-                          on_progress=progress)
+    frame = find_suspects(
+        ds, folds=request.folds, pipeline=get_pipeline(request.pipeline), seed=request.seed, on_progress=progress
+    )
     return frame, int(len(ds.y_train))
 
 
@@ -245,9 +267,17 @@ def save_search(request: SearchRequest, outcome: tuple[pd.DataFrame, int]) -> pd
     frame.attrs["examined"] = examined
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / PROGRESS_FILE, json.dumps({
-        "fraction": 1.0, "text": f"{len(frame):,} suspected of {examined:,}", "examined": examined,
-        "updated": time.time()}))
+    atomic_write_text(
+        folder / PROGRESS_FILE,
+        json.dumps(
+            {
+                "fraction": 1.0,
+                "text": f"{len(frame):,} suspected of {examined:,}",
+                "examined": examined,
+                "updated": time.time(),
+            }
+        ),
+    )
     atomic_write_text(folder / SUSPECTS_FILE, frame.to_csv(index=False))  # last: its presence means done
     return frame
 
@@ -259,8 +289,14 @@ _searches: dict[str, str] = {}  # search key -> id of the task this server submi
 _searches_lock = threading.Lock()
 
 
-def start_search(spec: str, folds: int = 3, pipeline: str = "raw", seed: int = 0,
-                 owner: str | None = None, running_per_owner: int | None = None) -> str:
+def start_search(
+    spec: str,
+    folds: int = 3,
+    pipeline: str = "raw",
+    seed: int = 0,
+    owner: str | None = None,
+    running_per_owner: int | None = None,
+) -> str:
     """Submit this search as a background task for ``owner`` unless it is done or under way
     already; return its key (for :func:`read_search`).
 
@@ -326,6 +362,7 @@ def cancel_search(key: str) -> None:
 
 # ---- marks --------------------------------------------------------------------------------------
 
+
 class LabelMarks:
     """A person's verdicts on training images of one dataset spec: index -> "wrong" or "fine".
 
@@ -356,8 +393,11 @@ class LabelMarks:
         with self.db.write(lock=f"marks:{self.owner}:{self.spec}") as conn:
             conn.execute(delete(label_marks).where(*self._mine, label_marks.c.image == int(index)))
             if mark is not None:
-                conn.execute(insert(label_marks).values(owner=self.owner or "", dataset=self.spec, image=int(index),
-                                                        mark=mark, updated=time.time()))
+                conn.execute(
+                    insert(label_marks).values(
+                        owner=self.owner or "", dataset=self.spec, image=int(index), mark=mark, updated=time.time()
+                    )
+                )
         return self.load()
 
     def wrong(self) -> tuple[int, ...]:
@@ -368,8 +408,9 @@ class LabelMarks:
         """The marks as a table: index, mark, and with ``ds`` the given label and its class name,
         with ``suspects`` the suggested label too."""
         marks = self.load()
-        out = pd.DataFrame({"index": np.array(sorted(marks), dtype=np.int64),
-                            "mark": [MARK_TEXT[marks[i]] for i in sorted(marks)]})
+        out = pd.DataFrame(
+            {"index": np.array(sorted(marks), dtype=np.int64), "mark": [MARK_TEXT[marks[i]] for i in sorted(marks)]}
+        )
         if ds is not None:
             idx = out["index"].to_numpy()
             inside = idx < len(ds.y_train)
@@ -388,6 +429,7 @@ class LabelMarks:
 
 # ---- internals ----------------------------------------------------------------------------------
 
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive advisory lock on ``path`` (created if needed) for the with-block."""
@@ -405,4 +447,4 @@ def _json(path: Path) -> dict[str, Any]:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}

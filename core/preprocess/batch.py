@@ -22,9 +22,10 @@ Erosion and dilation take minima and maxima, which commute with non-decreasing m
 on the codes (4x less memory traffic than float32). Elementwise steps rewrite the table;
 ``materialize`` turns codes into float32 values when a step needs them.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import cv2
 import numpy as np
@@ -54,9 +55,17 @@ class Workspace:
 class Batch:
     """n images in a tall or wide buffer (see the module docstring); steps update it in place."""
 
-    def __init__(self, data: np.ndarray, n: int, pad: int, layout: str = "tall",
-                 lut: np.ndarray | None = None, affine: tuple[np.ndarray, np.ndarray] | None = None,
-                 workspace: Workspace | None = None, slot: str = "main") -> None:
+    def __init__(
+        self,
+        data: np.ndarray,
+        n: int,
+        pad: int,
+        layout: str = "tall",
+        lut: np.ndarray | None = None,
+        affine: tuple[np.ndarray, np.ndarray] | None = None,
+        workspace: Workspace | None = None,
+        slot: str = "main",
+    ) -> None:
         self.data = data
         self.n = n
         self.pad = pad
@@ -71,8 +80,7 @@ class Batch:
         self._spare: np.ndarray | None = None
 
     @classmethod
-    def from_images(cls, x: np.ndarray, pad: int, workspace: Workspace | None = None,
-                    slot: str = "main") -> "Batch":
+    def from_images(cls, x: np.ndarray, pad: int, workspace: Workspace | None = None, slot: str = "main") -> Batch:
         """A tall batch holding x: uint8 images become codes with the identity table, others float32.
 
         Buffers come from ``workspace`` under ``slot``: a batch alive at the same time as another
@@ -92,6 +100,12 @@ class Batch:
     def coded(self) -> bool:
         """True while the buffer holds uint8 codes rather than float32 values."""
         return self.lut is not None
+
+    @property
+    def table(self) -> np.ndarray:
+        """The code table, value per code (a coded batch only)."""
+        assert self.lut is not None, "the batch holds values, not codes"
+        return self.lut
 
     def tall_images(self) -> np.ndarray:
         """(n, 28, 28) view of the images (switches to the tall layout)."""
@@ -137,7 +151,7 @@ class Batch:
         if self.pad == 0:
             return
         if self.layout == "tall":
-            self.data.reshape(self.n, self.cell * SIDE)[:, SIDE * SIDE:] = value
+            self.data.reshape(self.n, self.cell * SIDE)[:, SIDE * SIDE :] = value
         else:
             columns = self.data.reshape(SIDE * self.n, self.cell)
             for j in range(SIDE, self.cell):  # one long strided run per separator column: fast
@@ -193,14 +207,19 @@ class Batch:
 
     def code_values_of(self, images: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The float32 value of ``codes[k]`` in image ``images[k]``."""
-        values = self.lut[codes]
+        values = self.table[codes]
         if self.affine is not None:
             scale, shift = self.affine
             values = fma_values(values, scale[images], shift[images])
         return values
 
-    def binarize(self, passes: Callable[[np.ndarray], np.ndarray], value_pass: float, value_fail: float,
-                 guess: np.ndarray | None = None) -> None:
+    def binarize(
+        self,
+        passes: Callable[[np.ndarray], np.ndarray],
+        value_pass: float | np.floating,
+        value_fail: float | np.floating,
+        guess: np.ndarray | None = None,
+    ) -> None:
         """Coded batch: pixels whose value passes the test get value_pass, the others value_fail.
 
         ``passes`` maps float32 values to booleans and must be monotone (False then True as values
@@ -232,8 +251,7 @@ class Batch:
         self.affine = None
         self.max_code = 1
 
-    def _first_passing_code(self, passes: Callable[[np.ndarray], np.ndarray],
-                            guess: np.ndarray | None) -> np.ndarray:
+    def _first_passing_code(self, passes: Callable[[np.ndarray], np.ndarray], guess: np.ndarray | None) -> np.ndarray:
         n = self.n
 
         def test(codes: np.ndarray) -> np.ndarray:
@@ -266,7 +284,7 @@ class Batch:
         """out (float32, one row per image) = the values of codes (uint8, the same shape)."""
         factor = self._code_factor()
         if factor is None:
-            _into(cv2.LUT(codes, self.lut, dst=out), out)
+            _into(cv2.LUT(codes, self.table, dst=out), out)
         else:
             # value = code * factor exactly: numpy's SIMD cast beats cv2.LUT's gather 3x here
             np.copyto(out, codes)
@@ -276,7 +294,7 @@ class Batch:
             fma_rows_inplace(out, *self.affine)
 
     # ----- sub-batches and output ----------------------------------------------------------------
-    def select(self, idx: np.ndarray) -> "Batch":
+    def select(self, idx: np.ndarray) -> Batch:
         """A new batch with copies of the images ``idx`` as stored (codes or values): for morphology only."""
         self.to_tall()
         slot = self.slot + "/sub"
@@ -284,7 +302,7 @@ class Batch:
         np.take(self.data.reshape(self.n, -1), idx, axis=0, out=rows)  # images with their separators
         return Batch(rows.reshape(-1, SIDE), len(idx), self.pad, "tall", self.lut, None, self.workspace, slot)
 
-    def put(self, idx: np.ndarray, sub: "Batch") -> None:
+    def put(self, idx: np.ndarray, sub: Batch) -> None:
         """Write the images of ``sub`` (made by ``select(idx)``) back in place of images ``idx``."""
         sub.to_tall()
         self.to_tall()
@@ -303,7 +321,7 @@ class Batch:
         """a if the table is exactly float32(code) * a for every code in use, else None."""
         if not self.coded or self.max_code < 1:
             return None
-        used = self.lut[:self.max_code + 1]
+        used = self.table[: self.max_code + 1]
         factor = used[1]
         expected = np.arange(self.max_code + 1, dtype=np.float32) * factor
         return factor if np.array_equal(used.view(np.uint32), expected.view(np.uint32)) else None

@@ -10,6 +10,7 @@ whenever the exact value fits in float64's 53 bits, which holds for every 8-bit-
 was checked against cv2 on thousands of float images (tests/test_preprocess_steps.py).
 A constant image gets scale 0 and shift dmin: it becomes all dmin (0 for [0, 1]).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ import numpy as np
 DBL_EPSILON = float(np.finfo(np.float64).eps)
 
 
-def minmax_coefficients(smin: np.ndarray, smax: np.ndarray, dmax: float = 1.0,
-                        float_result: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def minmax_coefficients(
+    smin: np.ndarray, smax: np.ndarray, dmax: float = 1.0, float_result: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-image (scale, shift) as float32 arrays, exactly as cv2.normalize(..., 0, dmax, NORM_MINMAX)."""
     smin = np.asarray(smin, dtype=np.float64)
     diff = np.asarray(smax, dtype=np.float64) - smin

@@ -12,6 +12,7 @@ is too; ``binary=False`` keeps MNIST-like grey edges.
 Inputs that cannot hold a digit (a blank canvas, a speck of ink, a huge or undecodable photo, a
 photo without contrast) raise DigitLabError saying so.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,11 +48,16 @@ WORKING_SIDE = 600
 PHOTO_TYPES = ("png", "jpg", "jpeg")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_REDUCED = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-            4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_REDUCED = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 
 # ---- canvas -------------------------------------------------------------------------------------
+
 
 def canvas_ink(image: np.ndarray) -> np.ndarray:
     """Ink in 0..1 of a canvas image: its luminance composited over black (light strokes are ink).
@@ -86,6 +92,7 @@ def read_canvas(image: np.ndarray, binary: bool = True) -> np.ndarray:
 
 # ---- photo --------------------------------------------------------------------------------------
 
+
 def photo_size(data: bytes, source: str = "photo") -> tuple[int, int]:
     """(width, height) read from a PNG or JPEG header, before anything is decoded."""
     if data.startswith(_PNG_SIGNATURE):
@@ -104,14 +111,16 @@ def read_photo(data: bytes, source: str = "photo", binary: bool = True) -> np.nd
     smaller part is the ink), specks dropped, then cropped, scaled and centred like the canvas.
     """
     if len(data) > MAX_PHOTO_BYTES:
-        raise DigitLabError(f"the photo is {len(data) / 2**20:.0f} MB; at most {MAX_PHOTO_BYTES // 2**20} MB",
-                            source)
+        raise DigitLabError(f"the photo is {len(data) / 2**20:.0f} MB; at most {MAX_PHOTO_BYTES // 2**20} MB", source)
     width, height = photo_size(data, source)
     if width < 1 or height < 1:
         raise DigitLabError(f"the photo claims {width}x{height} pixels", source)
     if width * height > MAX_PHOTO_PIXELS:
-        raise DigitLabError(f"the photo is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
-                            f"at most {MAX_PHOTO_PIXELS // 1_000_000}", source)
+        raise DigitLabError(
+            f"the photo is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+            f"at most {MAX_PHOTO_PIXELS // 1_000_000}",
+            source,
+        )
     reduce = 1
     while reduce < 8 and max(width, height) // (reduce * 2) >= WORKING_SIDE:
         reduce *= 2
@@ -130,17 +139,24 @@ def photo_ink_mask(gray: np.ndarray, source: str = "photo") -> np.ndarray:
         raise DigitLabError("the photo is one flat colour: no digit to see", source)
     contrast = float(smooth[light].mean()) - float(smooth[~light].mean())
     if contrast < MIN_CONTRAST:
-        raise DigitLabError(f"the photo has too little contrast to find the ink ({contrast:.0f} grey levels "
-                            "between ink and paper): write darker, or light it better", source)
+        raise DigitLabError(
+            f"the photo has too little contrast to find the ink ({contrast:.0f} grey levels "
+            "between ink and paper): write darker, or light it better",
+            source,
+        )
     ink = ~light if light.mean() > 0.5 else light  # the paper is the larger part
     ink = _drop_specks(ink)
     if ink.mean() > MAX_PHOTO_INK_SHARE:
-        raise DigitLabError(f"{ink.mean():.0%} of the photo looks like ink: photograph one digit on plain "
-                            "paper, filling most of the picture", source)
+        raise DigitLabError(
+            f"{ink.mean():.0%} of the photo looks like ink: photograph one digit on plain "
+            "paper, filling most of the picture",
+            source,
+        )
     return ink
 
 
 # ---- shared: mask to model input ---------------------------------------------------------------
+
 
 def stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width of the ink in pixels: across a stroke of width w, the mean distance to
@@ -163,7 +179,7 @@ def digit_from_mask(mask: np.ndarray, binary: bool = True, source: str = "image"
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     if ink < MIN_INK_SHARE * mask.size and max(height, width) < MIN_INK_SIDE * min(mask.shape):
         raise DigitLabError(f"almost no ink ({ink} pixels in {height}x{width}): draw the digit larger", source)
-    crop = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8)
+    crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.uint8)
     crop = _thicken(crop, BOX / max(height, width))
     height, width = crop.shape
     scale = BOX / max(height, width)
@@ -174,7 +190,7 @@ def digit_from_mask(mask: np.ndarray, binary: bool = True, source: str = "image"
         small = np.where(small >= 128, 255, 0).astype(np.uint8)
     out = np.zeros((SIDE, SIDE), np.uint8)
     top, left = (SIDE - size[1]) // 2, (SIDE - size[0]) // 2
-    out[top:top + size[1], left:left + size[0]] = small
+    out[top : top + size[1], left : left + size[0]] = small
     dy, dx = centre_shifts(out[None].astype(np.float32))
     return shift_images(out[None], dy, dx)[0]
 
@@ -211,7 +227,7 @@ def _imdecode(data: bytes, flags: int, source: str) -> np.ndarray:
     if image is None or image.size == 0:
         raise DigitLabError("cannot decode the photo (damaged or truncated file)", source)
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = (np.asarray(image, np.uint16) >> 8).astype(np.uint8)
     return image
 
 
@@ -228,11 +244,11 @@ def _jpeg_size(data: bytes, source: str) -> tuple[int, int]:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             if i + 9 > len(data):
                 break
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             return width, height
         if length < 2:
             raise DigitLabError("damaged JPEG header", source)
@@ -241,6 +257,7 @@ def _jpeg_size(data: bytes, source: str) -> tuple[int, int]:
 
 
 # ---- prediction ---------------------------------------------------------------------------------
+
 
 class Predictor(Protocol):
     """What predict_digit needs: a Keras model, or anything with the same batch call."""
@@ -275,12 +292,14 @@ class Prediction:
     def frame(self) -> pd.DataFrame:
         """Columns class, probability, role ("predicted" or "other"), in class order, for a bar chart."""
         role = ["predicted" if i == self.predicted else "other" for i in range(len(self.probabilities))]
-        return pd.DataFrame({"class": list(self.class_names), "probability": self.probabilities.astype(np.float64),
-                             "role": role})
+        return pd.DataFrame(
+            {"class": list(self.class_names), "probability": self.probabilities.astype(np.float64), "role": role}
+        )
 
 
-def predict_digit(model: Predictor, pipeline: Pipeline, digit: np.ndarray,
-                  class_names: tuple[str, ...] | list[str]) -> Prediction:
+def predict_digit(
+    model: Predictor, pipeline: Pipeline, digit: np.ndarray, class_names: tuple[str, ...] | list[str]
+) -> Prediction:
     """Run ``digit`` (28x28) through the run's inference pipeline, step by step, and its model.
 
     The frames come from ``core.preprocess.preview`` without labels, so training-only steps are
@@ -293,5 +312,10 @@ def predict_digit(model: Predictor, pipeline: Pipeline, digit: np.ndarray,
     probabilities = np.asarray(model.predict_on_batch(frames[-1][1]), dtype=np.float32)
     if probabilities.shape != (1, len(class_names)) or not np.isfinite(probabilities).all():
         raise DigitLabError(f"the model gave {probabilities.shape} outputs for {len(class_names)} classes")
-    return Prediction(digit=digit, frames=frames, probabilities=probabilities[0], class_names=tuple(class_names),
-                      skipped_training_only=pipeline.has_training_only)
+    return Prediction(
+        digit=digit,
+        frames=frames,
+        probabilities=probabilities[0],
+        class_names=tuple(class_names),
+        skipped_training_only=pipeline.has_training_only,
+    )

@@ -5,11 +5,13 @@ steps update in place before it is decoded into the float32 output. Memory stays
 array plus a few chunk buffers, which each thread reuses from chunk to chunk. Chunks run on
 WORKERS threads: OpenCV and most numpy loops release the GIL.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +25,8 @@ WORKERS = 2
 class RunnableStep(Protocol):
     """What the engine needs from a step (core.preprocess.steps.Step provides it)."""
 
-    pad: int
+    @property
+    def pad(self) -> int: ...
 
     def run(self, batch: Batch, labels: np.ndarray | None) -> None: ...
 
@@ -49,8 +52,13 @@ def check_labels(y: object, n: int) -> np.ndarray:
     return y
 
 
-def run_steps(steps: Sequence[RunnableStep], x: np.ndarray, y: np.ndarray | None = None,
-              chunk: int = CHUNK, workers: int = WORKERS) -> np.ndarray:
+def run_steps(
+    steps: Sequence[RunnableStep],
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    chunk: int = CHUNK,
+    workers: int = WORKERS,
+) -> np.ndarray:
     """New float32 (N, 28, 28) images: x (checked by check_images) through ``steps`` in order.
 
     ``y`` goes to the steps that need labels; x itself is never modified.
@@ -81,8 +89,9 @@ def run_steps(steps: Sequence[RunnableStep], x: np.ndarray, y: np.ndarray | None
     return out
 
 
-def run_steps_stepwise(steps: Sequence[RunnableStep], x: np.ndarray,
-                       y: np.ndarray | None = None) -> list[np.ndarray | None]:
+def run_steps_stepwise(
+    steps: Sequence[RunnableStep], x: np.ndarray, y: np.ndarray | None = None
+) -> list[np.ndarray | None]:
     """For a small x: the images after each step (None for a step that needs labels when y is None:
     it is skipped). One batch carries through, so this costs about one run_steps call."""
     pad = max((step.pad for step in steps), default=0)

@@ -3,12 +3,12 @@
 A custom matrix is written as rows of ``0``/``1`` characters (``("010", "111", "010")``): compact in
 JSON, easy to type in a form, and hashable so steps stay frozen values.
 """
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from core.errors import DigitLabError
 from core.params import MAX_KERNEL_SIZE, check_rows  # noqa: F401 - the kernel rows' check lives with the params
 
 #: Shapes a morphology step accepts; "custom" means "use the given 0/1 rows".

@@ -33,6 +33,7 @@ Beyond the report, "normal-threshold-shrink-blobs-dilate-erosion" is its best pi
 class erosion replaced by ShrinkBlobs, which erodes every image with much ink (blobs, as real
 AHDD zeros are) on every split alike: no label involved, so nothing to leak.
 """
+
 from __future__ import annotations
 
 from core.errors import DigitLabError
@@ -46,8 +47,9 @@ NAMED_PIPELINES: dict[str, Pipeline] = {
     "threshold-erosion-closing": Pipeline((Threshold(), ClassErosion(), Closing())),
     "normal-threshold-erosion-closing": Pipeline((Normalize(), Threshold(), ClassErosion(), Closing())),
     "normal-threshold-dilate-erosion": Pipeline((Normalize(), Threshold(), ClassErosion(), Dilation(), Erosion())),
-    "normal-threshold-shrink-blobs-dilate-erosion": Pipeline((Normalize(), Threshold(), ShrinkBlobs(), Dilation(),
-                                                              Erosion())),
+    "normal-threshold-shrink-blobs-dilate-erosion": Pipeline(
+        (Normalize(), Threshold(), ShrinkBlobs(), Dilation(), Erosion())
+    ),
 }
 
 #: The report's six variants, in the order of its result tables.
@@ -76,7 +78,7 @@ PIPELINE_TITLES: dict[str, str] = {
 _NAMES_BY_JSON: dict[str, str] = {pipeline.to_json(): name for name, pipeline in NAMED_PIPELINES.items()}
 
 
-def name_of_pipeline(pipeline: "Pipeline | str") -> str | None:
+def name_of_pipeline(pipeline: Pipeline | str) -> str | None:
     """The name under which ``NAMED_PIPELINES`` holds ``pipeline`` (a ``Pipeline`` or its JSON): the
     same steps with the same parameters; None for any other pipeline."""
     return _NAMES_BY_JSON.get(pipeline.to_json() if isinstance(pipeline, Pipeline) else pipeline)
@@ -89,5 +91,6 @@ def get_pipeline(name_or_json: str, source: str = "pipeline") -> Pipeline:
         return NAMED_PIPELINES[text]
     if text.startswith("["):
         return Pipeline.from_json(text, source)
-    raise DigitLabError(f"unknown pipeline {text!r}; use one of {', '.join(NAMED_PIPELINES)} "
-                        "or a JSON list of steps", source)
+    raise DigitLabError(
+        f"unknown pipeline {text!r}; use one of {', '.join(NAMED_PIPELINES)} or a JSON list of steps", source
+    )

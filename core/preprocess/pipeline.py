@@ -1,4 +1,5 @@
 """Pipeline: an ordered tuple of steps, with JSON, a cache key, labels, transforms and previews."""
+
 from __future__ import annotations
 
 import hashlib
@@ -90,7 +91,7 @@ class Pipeline:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     @classmethod
-    def from_list(cls, items: object, source: str = "pipeline") -> "Pipeline":
+    def from_list(cls, items: object, source: str = "pipeline") -> Pipeline:
         """A pipeline from a list of step dicts; DigitLabError names ``source`` and the bad step."""
         if not isinstance(items, list):
             raise DigitLabError(f"a pipeline must be a JSON list of steps, got {type(items).__name__}", source)
@@ -103,7 +104,7 @@ class Pipeline:
         return cls(tuple(steps))
 
     @classmethod
-    def from_json(cls, text: str, source: str = "pipeline") -> "Pipeline":
+    def from_json(cls, text: str, source: str = "pipeline") -> Pipeline:
         """A pipeline from its JSON text (as written by to_json, defaults may be left out)."""
         try:
             items = json.loads(text)

@@ -6,6 +6,7 @@ a ``run(batch, labels)`` that updates a core.preprocess.batch.Batch in place. ``
 one step on an (n, 28, 28) array and returns float32 images. Each step gives exactly what the
 plain per-image OpenCV call gives (tests/test_preprocess_steps.py checks pixel for pixel).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -16,11 +17,10 @@ import cv2
 import numpy as np
 
 from core.errors import DigitLabError
+from core.params import ParamSpec, param, params_of
 from core.preprocess.batch import SIDE, Batch
 from core.preprocess.cv_exact import fma_rows_inplace, minmax_coefficients, normalize_rows_u8
-from core.preprocess.kernels import (MAX_KERNEL_SIZE, REPORT_KERNEL_UPRIGHT, SHAPES,
-                                     structuring_element)
-from core.params import ParamSpec, param, params_of
+from core.preprocess.kernels import MAX_KERNEL_SIZE, REPORT_KERNEL_UPRIGHT, SHAPES, structuring_element
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Step(ABC):
             object.__setattr__(self, spec.name, spec.coerce(getattr(self, spec.name)))
         self._check()
 
-    def _check(self) -> None:
+    def _check(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Cross-parameter checks and canonicalisation (override where needed)."""
 
     @classmethod
@@ -99,6 +99,7 @@ class Step(ABC):
     def apply(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         """This step alone on images x (n, 28, 28); returns new float32 images (x is untouched)."""
         from core.preprocess.engine import check_images, check_labels, run_steps
+
         x = check_images(x)
         if self.TRAINING_ONLY and y is None:
             raise DigitLabError(f"{self.label} needs the labels of the training images")
@@ -121,7 +122,7 @@ class Normalize(Step):
             # Values grow with codes, so the per-image min/max are at the min/max codes; the
             # per-image map is kept pending (see Batch) and later fused with a threshold.
             rows = batch.image_rows()
-            batch.affine = minmax_coefficients(batch.lut[rows.min(axis=1)], batch.lut[rows.max(axis=1)])
+            batch.affine = minmax_coefficients(batch.table[rows.min(axis=1)], batch.table[rows.max(axis=1)])
             return
         batch.materialize()
         rows = batch.image_rows()
@@ -138,7 +139,7 @@ class Scale(Step):
 
     def run(self, batch: Batch, labels: np.ndarray | None) -> None:
         if batch.coded and batch.affine is None:
-            batch.map_values(batch.lut / np.float32(255))
+            batch.map_values(batch.table / np.float32(255))
             return
         batch.materialize()
         np.divide(batch.data, np.float32(255), out=batch.data)
@@ -191,17 +192,22 @@ class Threshold(Step):
             rows = batch.image_rows()
             rows[...] = otsu_threshold(rows, self.maxval, self.type)
         elif batch.coded and batch.affine is None:
-            batch.map_values(cv2.threshold(batch.lut, self.thresh, self.maxval, kind)[1])
+            batch.map_values(cv2.threshold(batch.table, self.thresh, self.maxval, kind)[1])
         elif batch.coded and self.type in ("binary", "binary-inverse"):
             # Output depends only on "value > thresh": decide it with the same cv2 call on the
             # candidate values, per image, then set 0/1 codes in one pass.
             above = np.float32(self.maxval if self.type == "binary" else 0.0)
             below = np.float32(0.0 if self.type == "binary" else self.maxval)
+            assert batch.affine is not None  # the branch above took the batches without one
             scale, shift = batch.affine
             with np.errstate(divide="ignore", invalid="ignore"):
                 bound = (float(np.float32(self.thresh)) - shift.astype(np.float64)) / scale
-            batch.binarize(lambda v: cv2.threshold(v, self.thresh, 1.0, cv2.THRESH_BINARY)[1].ravel() > 0,
-                           above, below, guess=np.searchsorted(batch.lut, bound, side="right"))
+            batch.binarize(
+                lambda v: cv2.threshold(v, self.thresh, 1.0, cv2.THRESH_BINARY)[1].ravel() > 0,
+                above,
+                below,
+                guess=np.searchsorted(batch.table, bound, side="right"),
+            )
         else:
             batch.materialize()
             batch.filter(lambda src, dst: cv2.threshold(src, self.thresh, self.maxval, kind, dst=dst)[1])
@@ -247,7 +253,7 @@ class _Morphology(Step):
     def _check(self) -> None:
         if self.shape == "custom":
             if not self.kernel:
-                raise DigitLabError("shape 'custom' needs kernel rows such as [\"010\", \"111\", \"010\"]")
+                raise DigitLabError('shape \'custom\' needs kernel rows such as ["010", "111", "010"]')
             object.__setattr__(self, "width", len(self.kernel[0]))
             object.__setattr__(self, "height", len(self.kernel))
         else:
@@ -264,7 +270,9 @@ class _Morphology(Step):
     def _details(self) -> list[str]:
         defaults = {spec.name: spec.default for spec in self.params()}
         notes = []
-        if (self.shape, self.width, self.height, self.kernel) != tuple(defaults[k] for k in ("shape", "width", "height", "kernel")):
+        if (self.shape, self.width, self.height, self.kernel) != tuple(
+            defaults[k] for k in ("shape", "width", "height", "kernel")
+        ):
             notes.append(_kernel_note(self.shape, self.width, self.height))
         if self.iterations != defaults["iterations"]:
             notes.append(f"{self.iterations} iteration{'s' if self.iterations > 1 else ''}")
@@ -375,10 +383,16 @@ class ShrinkBlobs(_Morphology):
     height: int = param(5, "int", "Kernel height (pixels)", minimum=1, maximum=MAX_KERNEL_SIZE)
     iterations: int = param(2, "int", "How many times to apply it", minimum=1, maximum=10)
     kernel: tuple[str, ...] = param(REPORT_KERNEL_UPRIGHT, "kernel", "Custom 0/1 rows, used when shape is 'custom'")
-    min_ink: float = param(0.25, "float", "Erode the images whose ink covers more than this fraction of the "
-                                         "pixels", minimum=0, maximum=1)
-    ink_level: float = param(0.5, "float", "A pixel is ink when brighter than this fraction of the image's "
-                                           "brightest pixel", minimum=0, maximum=1)
+    min_ink: float = param(
+        0.25, "float", "Erode the images whose ink covers more than this fraction of the pixels", minimum=0, maximum=1
+    )
+    ink_level: float = param(
+        0.5,
+        "float",
+        "A pixel is ink when brighter than this fraction of the image's brightest pixel",
+        minimum=0,
+        maximum=1,
+    )
 
     def _details(self) -> list[str]:
         notes = [f"ink > {self.min_ink:.0%}"]
@@ -474,8 +488,9 @@ def shift_images(images: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarr
     order = np.argsort(key, kind="stable")
     for group in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
         sy, sx = int(dy[group[0]]), int(dx[group[0]])
-        out[group, max(sy, 0):SIDE + min(sy, 0), max(sx, 0):SIDE + min(sx, 0)] = \
-            images[group, max(-sy, 0):SIDE - max(sy, 0), max(-sx, 0):SIDE - max(sx, 0)]
+        out[group, max(sy, 0) : SIDE + min(sy, 0), max(sx, 0) : SIDE + min(sx, 0)] = images[
+            group, max(-sy, 0) : SIDE - max(sy, 0), max(-sx, 0) : SIDE - max(sx, 0)
+        ]
     return out
 
 
@@ -507,22 +522,36 @@ def deskew_images(images: np.ndarray) -> np.ndarray:
             out[i] = img
             continue
         skew = m["mu11"] / m["mu02"]
-        matrix = np.float32([[1, skew, -0.5 * SIDE * skew], [0, 1, 0]])
+        matrix = np.array([[1, skew, -0.5 * SIDE * skew], [0, 1, 0]], np.float32)
         out[i] = cv2.warpAffine(img, matrix, (SIDE, SIDE), flags=flags)
     return out
 
 
 # ----- registry ----------------------------------------------------------------------------------
 #: Every step type by its JSON name, in the order a page should offer them.
-STEP_TYPES: dict[str, type[Step]] = {cls.KIND: cls for cls in (
-    Normalize, Scale, Threshold, Erosion, Dilation, Opening, Closing, ClassErosion, ShrinkBlobs,
-    GaussianBlur, CentreOfMass, Deskew)}
+STEP_TYPES: dict[str, type[Step]] = {
+    cls.KIND: cls
+    for cls in (
+        Normalize,
+        Scale,
+        Threshold,
+        Erosion,
+        Dilation,
+        Opening,
+        Closing,
+        ClassErosion,
+        ShrinkBlobs,
+        GaussianBlur,
+        CentreOfMass,
+        Deskew,
+    )
+}
 
 
 def step_from_dict(item: object) -> Step:
     """The step described by ``{"step": KIND, ...params}`` (missing params take their defaults)."""
     if not isinstance(item, dict):
-        raise DigitLabError(f"a step must be an object like {{\"step\": \"threshold\"}}, got {item!r}")
+        raise DigitLabError(f'a step must be an object like {{"step": "threshold"}}, got {item!r}')
     kind = item.get("step")
     if kind not in STEP_TYPES:
         raise DigitLabError(f"unknown step {kind!r}; known steps: {', '.join(STEP_TYPES)}")

@@ -1,6 +1,7 @@
 """Who published a run and who stopped it, kept beside the run's row (``runs.published_by`` and
 ``runs.stopped_by``): the pages say "Amal's run, published by Ms Teacher" and "Stopped by the
 teacher", not just the owner's name. Read and written through core.classroom.run_access."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -32,15 +33,24 @@ def with_credits(db: Database, found: Sequence[Run], name: Callable[[str | None]
         return []
     ids = [r.id for r in found]
     with db.read() as conn:
-        rows = conn.execute(select(runs.c.id, runs.c.published_by, runs.c.stopped_by)
-                            .where(runs.c.id.in_(ids))).all() if len(ids) <= 500 else \
-            conn.execute(select(runs.c.id, runs.c.published_by, runs.c.stopped_by)).all()
+        rows = (
+            conn.execute(select(runs.c.id, runs.c.published_by, runs.c.stopped_by).where(runs.c.id.in_(ids))).all()
+            if len(ids) <= 500
+            else conn.execute(select(runs.c.id, runs.c.published_by, runs.c.stopped_by)).all()
+        )
     by_id = {row.id: (row.published_by, row.stopped_by) for row in rows}
     out = []
     for run in found:
         published_by, stopped_by = by_id.get(run.id, (None, None))
         published_by = published_by if run.published else None
-        out.append(replace(run, published_by=published_by, stopped_by=stopped_by, owner_name=name(run.owner),
-                           published_by_name=name(published_by) if published_by else None,
-                           stopped_by_name=name(stopped_by) if stopped_by else None))
+        out.append(
+            replace(
+                run,
+                published_by=published_by,
+                stopped_by=stopped_by,
+                owner_name=name(run.owner),
+                published_by_name=name(published_by) if published_by else None,
+                stopped_by_name=name(stopped_by) if stopped_by else None,
+            )
+        )
     return out

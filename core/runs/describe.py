@@ -4,6 +4,7 @@ steps and the leaky protocol.
 
 The pages only compose widgets around these; tests call them directly.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import display_spec
-from core.runs.eta import start_text
 from core.preprocess import LABEL_FREE_BEST
+from core.runs.eta import start_text
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, STOPPED, Run, fit_result_line, leaky_line
 from core.training.config import RunConfig
 
@@ -34,8 +35,20 @@ PHASE_TEXT = {
 #: The Runs table's column for the leaky protocol's figure: named so it cannot pass for a result.
 LEAKY_COLUMN = "leaky protocol val_accuracy (uses test labels)"
 #: Columns of the Runs page's table, in order, as the report's FIT RESULT blocks listed them.
-RUN_TABLE_COLUMNS = ["id", "owner", "status", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
-                     "test_accuracy", LEAKY_COLUMN, "time (s)", "created"]
+RUN_TABLE_COLUMNS = [
+    "id",
+    "owner",
+    "status",
+    "dataset",
+    "pipeline",
+    "preset",
+    "epochs",
+    *METRIC_NAMES,
+    "test_accuracy",
+    LEAKY_COLUMN,
+    "time (s)",
+    "created",
+]
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,12 @@ class Histories(Protocol):
 
 def live_view(run: Run, history: pd.DataFrame) -> LiveView:
     """A followed run as the Train page's live fragment shows it, from one read of the run and of its epochs."""
-    return LiveView(run=run, history=history, progress=progress_view(run, history),
-                    summary=None if run.active else fit_result_block(run))
+    return LiveView(
+        run=run,
+        history=history,
+        progress=progress_view(run, history),
+        summary=None if run.active else fit_result_block(run),
+    )
 
 
 def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
@@ -82,8 +99,9 @@ def progress_view(run: Run, history: pd.DataFrame) -> ProgressView:
     """
     p = run.progress
     if run.status == QUEUED:
-        return ProgressView(0.0, f"Queued: position {run.queue_position} in the queue, "
-                                 f"{start_text(run.estimated_start)}")
+        return ProgressView(
+            0.0, f"Queued: position {run.queue_position} in the queue, {start_text(run.estimated_start)}"
+        )
     if not run.active:
         return ProgressView(1.0 if run.status == FINISHED else _done_fraction(run, history), ended_text(run))
     phase = p.get("phase", "starting")
@@ -129,7 +147,7 @@ def ended_text(run: Run) -> str:
 
 
 def stopped_by_text(run: Run) -> str:
-    """"Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
+    """ "Stopped", or who stopped it when that was not its owner: "Stopped by the teacher (Ms Teacher)"."""
     if run.stopped_by is None or run.owner is None or run.stopped_by == run.owner:  # stopped by its own maker
         return "Stopped"
     return f"Stopped by the teacher ({run.stopped_by_name or run.stopped_by})"
@@ -138,21 +156,27 @@ def stopped_by_text(run: Run) -> str:
 def published_label(run: Run, dataset: str | None = None) -> str:
     """How a select box names a run published by someone else: owner, publisher, then the run
     (``dataset``: the name to show for its dataset, see :func:`run_label`)."""
-    return (f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · "
-            f"{run_label(run, dataset)}")
+    return (
+        f"{run.owner_name or 'Someone'}'s run, published by {run.published_by_name or 'a teacher'} · "
+        f"{run_label(run, dataset)}"
+    )
 
 
 def published_note(run: Run) -> str:
     """The line under a picker showing someone else's published run: whose it is and who published it."""
-    return (f"{run.owner_name or 'Someone'}'s run, published for the class by {run.published_by_name or 'a teacher'}: "
-            "you may look at it here, read-only.")
+    return (
+        f"{run.owner_name or 'Someone'}'s run, published for the class by {run.published_by_name or 'a teacher'}: "
+        "you may look at it here, read-only."
+    )
 
 
 def ended_detail(run: Run) -> str | None:
     """The fine print behind :func:`ended_text`, for its tooltip (None when there is none)."""
     if run.status == STOPPED and run.metrics.get("kept_epoch"):
-        return (f"Training stopped in the middle of an epoch. That partial epoch was undone, so the model kept is "
-                f"epoch {run.metrics['kept_epoch']}'s, and its val_ and test figures all come from that one model.")
+        return (
+            f"Training stopped in the middle of an epoch. That partial epoch was undone, so the model kept is "
+            f"epoch {run.metrics['kept_epoch']}'s, and its val_ and test figures all come from that one model."
+        )
     return None
 
 
@@ -212,7 +236,8 @@ def run_label(run: Run, dataset: str | None = None) -> str:
     acc = run.metrics.get("val_accuracy")
     if acc is not None:
         outcome += f", val_accuracy {acc:.4f}"
-    return f"{run.id} · {dataset if dataset is not None else display_spec(run.dataset)} · {run.pipeline_label} · {run.preset} ({outcome})"
+    name = dataset if dataset is not None else display_spec(run.dataset)
+    return f"{run.id} · {name} · {run.pipeline_label} · {run.preset} ({outcome})"
 
 
 def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = None) -> pd.DataFrame:
@@ -221,17 +246,22 @@ def runs_table(runs: Sequence[Run], owner_name: Callable[[Run], str] | None = No
     rows = []
     for run in runs:
         m = run.metrics
-        rows.append({
-            "id": run.id, "owner": owner_name(run) if owner_name else None, "status": status_text(run),
-            "dataset": display_spec(run.dataset),
-            "pipeline": run.pipeline_label, "preset": run.preset,
-            "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
-            **{name: m.get(name) for name in METRIC_NAMES},
-            "test_accuracy": m.get("test_accuracy"),
-            LEAKY_COLUMN: m.get("leaky_val_accuracy"),
-            "time (s)": m.get("seconds", run.seconds),
-            "created": pd.Timestamp(run.created, unit="s").floor("s"),
-        })
+        rows.append(
+            {
+                "id": run.id,
+                "owner": owner_name(run) if owner_name else None,
+                "status": status_text(run),
+                "dataset": display_spec(run.dataset),
+                "pipeline": run.pipeline_label,
+                "preset": run.preset,
+                "epochs": m.get("epochs", run.progress.get("epoch") if run.active else None),
+                **{name: m.get(name) for name in METRIC_NAMES},
+                "test_accuracy": m.get("test_accuracy"),
+                LEAKY_COLUMN: m.get("leaky_val_accuracy"),
+                "time (s)": m.get("seconds", run.seconds),
+                "created": pd.Timestamp(run.created, unit="s").floor("s"),
+            }
+        )
     frame = pd.DataFrame(rows, columns=RUN_TABLE_COLUMNS)
     return frame.astype({"epochs": "Int64"})
 
@@ -250,17 +280,20 @@ def training_only_note(config: RunConfig | None) -> str | None:
     names = [step.short_label for step in config.pipeline.steps if step.TRAINING_ONLY]
     if not names:
         return None
-    what = f"{names[0]} is a training-only step" if len(names) == 1 else \
-        f"{', '.join(names)} are training-only steps"
-    return (f"{what}: it changed this run's training images only, so its test images (and every "
-            f"test figure) were not touched by it; the report applied it to test images by their labels. "
-            f"{LABEL_FREE_HINT}")
+    what = f"{names[0]} is a training-only step" if len(names) == 1 else f"{', '.join(names)} are training-only steps"
+    return (
+        f"{what}: it changed this run's training images only, so its test images (and every "
+        f"test figure) were not touched by it; the report applied it to test images by their labels. "
+        f"{LABEL_FREE_HINT}"
+    )
 
 
 #: Where a page mentions a label-conditional step, the label-free way to do the same.
-LABEL_FREE_HINT = ("A label-free alternative: the Shrink blobs step erodes every image with much ink (as "
-                   "AHDD's zeros are) on training and test images alike; the pipeline "
-                   f"{LABEL_FREE_BEST} is the report's best with it.")
+LABEL_FREE_HINT = (
+    "A label-free alternative: the Shrink blobs step erodes every image with much ink (as "
+    "AHDD's zeros are) on training and test images alike; the pipeline "
+    f"{LABEL_FREE_BEST} is the report's best with it."
+)
 
 
 def leaky_note(run: Run) -> str | None:
@@ -270,8 +303,10 @@ def leaky_note(run: Run) -> str | None:
         return None
     honest = m.get("val_accuracy") if run.config is not None and run.config.validation == "test" else None
     honest = honest if honest is not None else m.get("test_accuracy")
-    text = (f"Leaky protocol: {m['leaky_val_accuracy']:.4f} accuracy on test images preprocessed with their test "
-            f"labels, as the report did. It uses test labels, so it is shown for comparison only")
+    text = (
+        f"Leaky protocol: {m['leaky_val_accuracy']:.4f} accuracy on test images preprocessed with their test "
+        f"labels, as the report did. It uses test labels, so it is shown for comparison only"
+    )
     return text + (f"; the honest figure is {honest:.4f}." if honest is not None else ".")
 
 
@@ -295,11 +330,21 @@ def overlay_history(lab: Histories, runs: Sequence[Run]) -> pd.DataFrame:
 def queue_table(queued: Sequence[Run]) -> pd.DataFrame:
     """Waiting runs in start order: position, id, dataset, pipeline, preset, waiting time, estimated start."""
     now = time.time()
-    return pd.DataFrame([{"position": r.queue_position, "id": r.id, "dataset": display_spec(r.dataset),
-                          "pipeline": r.pipeline_label, "preset": r.preset,
-                          "waiting": duration_text(now - r.created),
-                          "start": start_text(r.estimated_start, now)} for r in queued],
-                        columns=["position", "id", "dataset", "pipeline", "preset", "waiting", "start"])
+    return pd.DataFrame(
+        [
+            {
+                "position": r.queue_position,
+                "id": r.id,
+                "dataset": display_spec(r.dataset),
+                "pipeline": r.pipeline_label,
+                "preset": r.preset,
+                "waiting": duration_text(now - r.created),
+                "start": start_text(r.estimated_start, now),
+            }
+            for r in queued
+        ],
+        columns=["position", "id", "dataset", "pipeline", "preset", "waiting", "start"],
+    )
 
 
 def _done_fraction(run: Run, history: pd.DataFrame) -> float:

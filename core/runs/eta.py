@@ -8,6 +8,7 @@ reported epochs); queued runs then take, in their fair-share start order, the sl
 first, free slots at once. A run with no comparable history (and every run behind it) gets no
 estimate rather than a made-up one.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -66,8 +67,10 @@ def paces(history: Sequence[Past]) -> dict[tuple[str, str], Pace]:
             bucket.append(past)
     # The least overhead, not the median: a cold start (a worker's first TensorFlow import, a dataset
     # drawn the first time) happens once per worker, and the queue's next runs start on warm ones.
-    return {key: Pace(statistics.median(p.seconds_per_epoch for p in runs),
-                      min(max(0.0, p.overhead) for p in runs)) for key, runs in seen.items()}
+    return {
+        key: Pace(statistics.median(p.seconds_per_epoch for p in runs), min(max(0.0, p.overhead) for p in runs))
+        for key, runs in seen.items()
+    }
 
 
 def _frees_at(run: Pending, pace: Pace, now: float) -> float:
@@ -78,8 +81,13 @@ def _frees_at(run: Pending, pace: Pace, now: float) -> float:
     return now + per * max(run.epochs - run.epochs_done, 0) + TAIL_SHARE * pace.overhead
 
 
-def estimated_starts(running: Sequence[Pending], queued: Sequence[Pending], pace: Mapping[tuple[str, str], Pace],
-                     slots: int | None = None, now: float | None = None) -> dict[str, float | None]:
+def estimated_starts(
+    running: Sequence[Pending],
+    queued: Sequence[Pending],
+    pace: Mapping[tuple[str, str], Pace],
+    slots: int | None = None,
+    now: float | None = None,
+) -> dict[str, float | None]:
     """Queued run id -> estimated start (a Unix time), or None where history is missing.
 
     ``queued`` is in start order; ``slots`` is how many runs train at once (default: as many as

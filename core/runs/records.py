@@ -1,6 +1,7 @@
 """What a run is, as everyone may read it: the ``Run`` record, its id, its metrics and the report's
 FIT RESULT line. The run store (core.runs.store) writes and reads runs; pages and ``ui/`` see these
 records through the one door (core.lab) and never open the store themselves."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
 from core.training.config import RunConfig
@@ -93,8 +93,9 @@ def fit_result_line(metrics: dict[str, Any]) -> str:
     then `` · augmentation: rotate ±10°, ...`` for a run trained on augmented images, `` · recipe:
     warmup-cosine, ...`` for one trained with recipe knobs, and `` · best epoch 17 of 25`` when the
     figures (and the model) are its best validation epoch's."""
-    line = " - ".join(f"{name}: {format_metric(float(metrics[name]))}"
-                      for name in METRIC_NAMES if metrics.get(name) is not None)
+    line = " - ".join(
+        f"{name}: {format_metric(float(metrics[name]))}" for name in METRIC_NAMES if metrics.get(name) is not None
+    )
     if metrics.get("augmentation"):
         line += f" · augmentation: {metrics['augmentation']}"
     if metrics.get("recipe"):
@@ -115,8 +116,11 @@ def leaky_line(metrics: dict[str, Any]) -> str | None:
     did not ask for the leaky protocol."""
     if metrics.get("leaky_val_accuracy") is None:
         return None
-    figures = " - ".join(f"{name.removeprefix('leaky_')}: {format_metric(float(metrics[name]))}"
-                         for name in LEAKY_METRIC_NAMES if metrics.get(name) is not None)
+    figures = " - ".join(
+        f"{name.removeprefix('leaky_')}: {format_metric(float(metrics[name]))}"
+        for name in LEAKY_METRIC_NAMES
+        if metrics.get(name) is not None
+    )
     return f"{LEAKY_NOTE}: {figures}"
 
 
@@ -125,5 +129,7 @@ def tta_line(metrics: dict[str, Any]) -> str | None:
     run did not ask for it. Never THE test figure: that is the plain one."""
     if metrics.get("tta_test_accuracy") is None:
         return None
-    return (f"test-time augmentation ({metrics.get('tta_shifts', '?')} shifts), apart: accuracy "
-            f"{metrics['tta_test_accuracy']:.4f} - loss {format_metric(float(metrics.get('tta_test_loss', float('nan'))))}")
+    return (
+        f"test-time augmentation ({metrics.get('tta_shifts', '?')} shifts), apart: accuracy "
+        f"{metrics['tta_test_accuracy']:.4f} - loss {format_metric(float(metrics.get('tta_test_loss', float('nan'))))}"
+    )

@@ -16,8 +16,10 @@ Files are written to a temporary name and renamed into place, and a run becomes 
 after all of them exist, so no replica ever reads half a file and a worker that dies leaves a run
 marked failed, never half-written.
 """
+
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -34,8 +36,17 @@ from sqlalchemy import exc as sa_exc
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.runs import eta
-from core.runs.records import (LEAKY_METRIC_NAMES, LEAKY_NOTE, METRIC_NAMES, RUN_ID, Run,  # noqa: F401 - re-exported
-                               fit_result_line, format_metric, leaky_line, validate_run_id)
+from core.runs.records import (  # noqa: F401 - re-exported
+    LEAKY_METRIC_NAMES,
+    LEAKY_NOTE,
+    METRIC_NAMES,
+    RUN_ID,
+    Run,
+    fit_result_line,
+    format_metric,
+    leaky_line,
+    validate_run_id,
+)
 from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
 from core.store import database
@@ -55,9 +66,18 @@ EPOCH_PREDICTIONS_NAME = "test_probabilities_by_epoch.npy"
 STARTUP_GRACE_S = 60.0
 
 #: A run as one row: what it is (runs) and where it is (jobs).
-_RUN_ROWS = select(runs, jobs.c.owner, jobs.c.state.label("status"), jobs.c.created, jobs.c.started,
-                   jobs.c.finished, jobs.c.error, jobs.c.progress, jobs.c.stop_requested,
-                   jobs.c.dispatcher).select_from(runs.join(jobs, runs.c.id == jobs.c.id))
+_RUN_ROWS = select(
+    runs,
+    jobs.c.owner,
+    jobs.c.state.label("status"),
+    jobs.c.created,
+    jobs.c.started,
+    jobs.c.finished,
+    jobs.c.error,
+    jobs.c.progress,
+    jobs.c.stop_requested,
+    jobs.c.dispatcher,
+).select_from(runs.join(jobs, runs.c.id == jobs.c.id))
 
 
 class RunStore:
@@ -85,6 +105,7 @@ class RunStore:
             raise DigitLabError(f"no run {run_id}", self.root)
         if row["status"] == RUNNING and self._reap_row(row):
             row = self._row(run_id)
+            assert row is not None, run_id  # reaping marks a run failed, it never deletes one
         place = self.queue_positions().get(run_id) if row["status"] == QUEUED else None
         return self._run(row, place)
 
@@ -95,21 +116,26 @@ class RunStore:
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
-    def grid_runs(self, grid: str) -> list[Run]:
+    def grid_runs(self, grid: str) -> builtins.list[Run]:
         """The runs tagged with ``grid``, in the order they were created (the queue's order)."""
         self.reap_dead()
         rows = self._rows(_RUN_ROWS.where(runs.c.grid == grid).order_by(jobs.c.created, runs.c.id))
         places = self.queue_positions()
         return [self._run(r, places.get(r["id"])) for r in rows]
 
-    def grids(self) -> list[tuple[str, float, int]]:
+    def grids(self) -> builtins.list[tuple[str, float, int]]:
         """Every grid id with its first run's creation time and its number of runs, newest first."""
         created = func.min(jobs.c.created).label("created")
-        query = (select(runs.c.grid, created, func.count().label("n")).select_from(runs.join(jobs, runs.c.id == jobs.c.id))
-                 .where(runs.c.grid.is_not(None)).group_by(runs.c.grid).order_by(created.desc()))
+        query = (
+            select(runs.c.grid, created, func.count().label("n"))
+            .select_from(runs.join(jobs, runs.c.id == jobs.c.id))
+            .where(runs.c.grid.is_not(None))
+            .group_by(runs.c.grid)
+            .order_by(created.desc())
+        )
         return [(r["grid"], r["created"], r["n"]) for r in self._rows(query)]
 
-    def queued(self) -> list[Run]:
+    def queued(self) -> builtins.list[Run]:
         """Queued runs in the order they will start."""
         return sorted((r for r in self.list() if r.status == QUEUED), key=lambda r: r.queue_position or 0)
 
@@ -126,26 +152,50 @@ class RunStore:
             if run.status == RUNNING:  # live: the latest completed epoch so far
                 hist = self.history(run.id)
                 m = {**hist.iloc[-1].to_dict(), "epochs": len(hist)} if len(hist) else {}
-            rows.append({
-                "id": run.id, "status": run.status,
-                "created": pd.Timestamp(run.created, unit="s"),
-                "dataset": display_spec(run.dataset), "pipeline": run.pipeline_label, "preset": run.preset,
-                "epochs": m.get("epochs"),
-                **{name: m.get(name) for name in METRIC_NAMES},
-                "test_accuracy": m.get("test_accuracy"),
-                "seconds": m.get("seconds") if run.status != RUNNING else run.seconds,
-                "queue": run.queue_position, "starts": run.estimated_start, "error": run.error,
-                "problem": run.problem,
-            })
-        columns = ["id", "status", "created", "dataset", "pipeline", "preset", "epochs", *METRIC_NAMES,
-                   "test_accuracy", "seconds", "queue", "starts", "error", "problem"]
+            rows.append(
+                {
+                    "id": run.id,
+                    "status": run.status,
+                    "created": pd.Timestamp(run.created, unit="s"),
+                    "dataset": display_spec(run.dataset),
+                    "pipeline": run.pipeline_label,
+                    "preset": run.preset,
+                    "epochs": m.get("epochs"),
+                    **{name: m.get(name) for name in METRIC_NAMES},
+                    "test_accuracy": m.get("test_accuracy"),
+                    "seconds": m.get("seconds") if run.status != RUNNING else run.seconds,
+                    "queue": run.queue_position,
+                    "starts": run.estimated_start,
+                    "error": run.error,
+                    "problem": run.problem,
+                }
+            )
+        columns = [
+            "id",
+            "status",
+            "created",
+            "dataset",
+            "pipeline",
+            "preset",
+            "epochs",
+            *METRIC_NAMES,
+            "test_accuracy",
+            "seconds",
+            "queue",
+            "starts",
+            "error",
+            "problem",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def history(self, run_id: str) -> pd.DataFrame:
         """Per-epoch metrics: epoch (from 1), loss, accuracy, val_loss, val_accuracy, seconds."""
         validate_run_id(run_id)
-        rows = self._rows(select(epochs.c.epoch, *(epochs.c[n] for n in METRIC_NAMES), epochs.c.seconds)
-                          .where(epochs.c.run_id == run_id).order_by(epochs.c.epoch))
+        rows = self._rows(
+            select(epochs.c.epoch, *(epochs.c[n] for n in METRIC_NAMES), epochs.c.seconds)
+            .where(epochs.c.run_id == run_id)
+            .order_by(epochs.c.epoch)
+        )
         return pd.DataFrame(rows, columns=["epoch", *METRIC_NAMES, "seconds"]).astype({"epoch": "int64"})
 
     def predictions(self, run_id: str) -> np.ndarray:
@@ -172,8 +222,7 @@ class RunStore:
 
     # ---- creating, stopping, deleting ------------------------------------------------------
 
-    def create(self, config: RunConfig, status: str = QUEUED, grid: str | None = None,
-               owner: str | None = None) -> Run:
+    def create(self, config: RunConfig, status: str = QUEUED, grid: str | None = None, owner: str | None = None) -> Run:
         """Register a new run with a fresh id and write its folder and config.json.
 
         ``status=RUNNING`` is for training in this very process (a notebook, a benchmark): the
@@ -191,14 +240,30 @@ class RunStore:
             now = time.time()
             try:
                 with self.db.write() as conn:
-                    conn.execute(insert(jobs).values(
-                        id=run_id, kind="training", pool=RUNS, owner=owner, state=status, created=now,
-                        started=now if status == RUNNING else None, progress=json.dumps({"phase": status}),
-                        dispatcher=job_table.dispatcher_name() if status == RUNNING else None,
-                        lease_until=now + job_table.LEASE_S if status == RUNNING else None))
-                    conn.execute(insert(runs).values(id=run_id, config=cfg_json, dataset=config.dataset,
-                                                     pipeline_label=config.pipeline_label, preset=config.preset,
-                                                     grid=grid))
+                    conn.execute(
+                        insert(jobs).values(
+                            id=run_id,
+                            kind="training",
+                            pool=RUNS,
+                            owner=owner,
+                            state=status,
+                            created=now,
+                            started=now if status == RUNNING else None,
+                            progress=json.dumps({"phase": status}),
+                            dispatcher=job_table.dispatcher_name() if status == RUNNING else None,
+                            lease_until=now + job_table.LEASE_S if status == RUNNING else None,
+                        )
+                    )
+                    conn.execute(
+                        insert(runs).values(
+                            id=run_id,
+                            config=cfg_json,
+                            dataset=config.dataset,
+                            pipeline_label=config.pipeline_label,
+                            preset=config.preset,
+                            grid=grid,
+                        )
+                    )
             except sa_exc.IntegrityError:
                 continue
             folder.mkdir(parents=True)
@@ -266,22 +331,38 @@ class RunStore:
             order = job_table.start_order(conn, RUNS, capped=False)
             if not order:
                 return {}
-            queued = _dicts(conn, select(runs.c.id, runs.c.config, runs.c.preset, runs.c.dataset)
-                            .where(runs.c.id.in_(order)))
+            queued = _dicts(
+                conn, select(runs.c.id, runs.c.config, runs.c.preset, runs.c.dataset).where(runs.c.id.in_(order))
+            )
             done_n = func.count(epochs.c.epoch).label("done")
-            busy = _dicts(conn, select(runs.c.id, runs.c.config, runs.c.preset, runs.c.dataset, jobs.c.started,
-                                       done_n, func.avg(epochs.c.seconds).label("per"))
-                          .select_from(runs.join(jobs, runs.c.id == jobs.c.id)
-                                       .outerjoin(epochs, epochs.c.run_id == runs.c.id))
-                          .where(jobs.c.state == RUNNING).group_by(runs.c.id, jobs.c.started))
-            done = _dicts(conn, select(runs.c.preset, runs.c.dataset, jobs.c.started, jobs.c.finished, runs.c.metrics)
-                          .select_from(runs.join(jobs, runs.c.id == jobs.c.id))
-                          .where(jobs.c.state == FINISHED, jobs.c.started.is_not(None))
-                          .order_by(jobs.c.finished.desc()).limit(200))
+            busy = _dicts(
+                conn,
+                select(
+                    runs.c.id,
+                    runs.c.config,
+                    runs.c.preset,
+                    runs.c.dataset,
+                    jobs.c.started,
+                    done_n,
+                    func.avg(epochs.c.seconds).label("per"),
+                )
+                .select_from(runs.join(jobs, runs.c.id == jobs.c.id).outerjoin(epochs, epochs.c.run_id == runs.c.id))
+                .where(jobs.c.state == RUNNING)
+                .group_by(runs.c.id, jobs.c.started),
+            )
+            done = _dicts(
+                conn,
+                select(runs.c.preset, runs.c.dataset, jobs.c.started, jobs.c.finished, runs.c.metrics)
+                .select_from(runs.join(jobs, runs.c.id == jobs.c.id))
+                .where(jobs.c.state == FINISHED, jobs.c.started.is_not(None))
+                .order_by(jobs.c.finished.desc())
+                .limit(200),
+            )
         by_id = {r["id"]: r for r in queued}
         pace = eta.paces([_past(r) for r in done if int(_json_dict(r["metrics"]).get("epochs") or 0) > 0])
-        starts = eta.estimated_starts([_pending(r) for r in busy], [_pending(by_id[i]) for i in order if i in by_id],
-                                      pace, slots=self.slots)
+        starts = eta.estimated_starts(
+            [_pending(r) for r in busy], [_pending(by_id[i]) for i in order if i in by_id], pace, slots=self.slots
+        )
         return {run_id: (i + 1, starts.get(run_id)) for i, run_id in enumerate(order)}
 
     def set_pid(self, run_id: str, pid: int) -> None:
@@ -291,15 +372,18 @@ class RunStore:
     def set_dispatcher(self, run_id: str, dispatcher: str) -> None:
         """Record ``dispatcher`` (core.store.jobs.dispatcher_name) as the holder of a running run."""
         with self.db.write() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == validate_run_id(run_id)).values(
-                dispatcher=dispatcher, lease_until=time.time() + job_table.LEASE_S))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == validate_run_id(run_id))
+                .values(dispatcher=dispatcher, lease_until=time.time() + job_table.LEASE_S)
+            )
 
-    def reap_dead(self) -> list[str]:
+    def reap_dead(self) -> builtins.list[str]:
         """Mark failed every running run that no dispatcher ever took up; return their ids."""
         rows = self._rows(_RUN_ROWS.where(jobs.c.state == RUNNING, jobs.c.dispatcher.is_(None)))
         return [r["id"] for r in rows if self._reap_row(r)]
 
-    def orphans(self) -> list[tuple[str, str]]:
+    def orphans(self) -> builtins.list[tuple[str, str]]:
         """Running runs whose dispatcher is gone: (run id, that dispatcher's name). Their tasks may
         still be training (core.execution.keeper): a dispatcher adopts or fails them."""
         return job_table.orphans(self.db, RUNS)
@@ -309,7 +393,7 @@ class RunStore:
         another did first."""
         return job_table.take_over(self.db, run_id, old, dispatcher)
 
-    def renew(self, run_ids: list[str]) -> set[str]:
+    def renew(self, run_ids: builtins.list[str]) -> set[str]:
         """Extend this process's leases on ``run_ids``; return the ones it still holds."""
         return job_table.renew(self.db, run_ids)
 
@@ -326,8 +410,13 @@ class RunStore:
         """Record one epoch's metrics (again: the later report wins); return whether a stop was requested."""
         with self.db.write() as conn:
             conn.execute(delete(epochs).where(epochs.c.run_id == run_id, epochs.c.epoch == int(event["epoch"])))
-            conn.execute(insert(epochs).values(run_id=run_id, epoch=int(event["epoch"]),
-                                               **{k: _float(event.get(k)) for k in (*METRIC_NAMES, "seconds")}))
+            conn.execute(
+                insert(epochs).values(
+                    run_id=run_id,
+                    epoch=int(event["epoch"]),
+                    **{k: _float(event.get(k)) for k in (*METRIC_NAMES, "seconds")},
+                )
+            )
             return bool(conn.execute(select(jobs.c.stop_requested).where(jobs.c.id == run_id)).scalar())
 
     def save_model(self, run_id: str, model: Any) -> Path:
@@ -351,8 +440,10 @@ class RunStore:
         if status not in (FINISHED, STOPPED):
             raise DigitLabError(f"a run finishes as finished or stopped, not {status!r}")
         history = self.history(run_id).to_dict(orient="records")
-        atomic_write_text(self.folder(run_id) / "result.json",
-                          json.dumps({"status": status, "metrics": metrics, "history": history}, indent=2))
+        atomic_write_text(
+            self.folder(run_id) / "result.json",
+            json.dumps({"status": status, "metrics": metrics, "history": history}, indent=2),
+        )
         with self.db.write() as conn:
             if job_table.close(conn, run_id, status, states=(RUNNING,)):
                 conn.execute(update(runs).where(runs.c.id == run_id).values(metrics=json.dumps(metrics)))
@@ -364,7 +455,7 @@ class RunStore:
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _rows(self, query: Any) -> list[dict[str, Any]]:
+    def _rows(self, query: Any) -> builtins.list[dict[str, Any]]:
         with self.db.read() as conn:
             return _dicts(conn, query)
 
@@ -381,8 +472,9 @@ class RunStore:
         if time.time() - started < STARTUP_GRACE_S:
             return False
         with self.db.write() as conn:
-            return job_table.close(conn, row["id"], FAILED, states=(RUNNING,),
-                                   error="no dispatcher ever took the run up")
+            return job_table.close(
+                conn, row["id"], FAILED, states=(RUNNING,), error="no dispatcher ever took the run up"
+            )
 
     def _run(self, row: dict[str, Any], place: tuple[int, float | None] | None) -> Run:
         problem = None
@@ -398,14 +490,28 @@ class RunStore:
             if missing:
                 problem = f"{', '.join(missing)} missing from the run folder"
         return Run(
-            id=row["id"], status=row["status"], created=row["created"], started=row["started"],
-            finished=row["finished"], error=row["error"], config=config, dataset=row["dataset"],
-            pipeline_label=row["pipeline_label"], preset=row["preset"],
-            metrics=_json_dict(row["metrics"]), progress=_json_dict(row["progress"]),
+            id=row["id"],
+            status=row["status"],
+            created=row["created"],
+            started=row["started"],
+            finished=row["finished"],
+            error=row["error"],
+            config=config,
+            dataset=row["dataset"],
+            pipeline_label=row["pipeline_label"],
+            preset=row["preset"],
+            metrics=_json_dict(row["metrics"]),
+            progress=_json_dict(row["progress"]),
             pid=job_table.dispatcher_pid(row["dispatcher"]),
-            stop_requested=bool(row["stop_requested"]), folder=folder, problem=problem,
-            queue_position=place[0] if place else None, estimated_start=place[1] if place else None,
-            grid=row["grid"], owner=row["owner"], published=bool(row["published"]))
+            stop_requested=bool(row["stop_requested"]),
+            folder=folder,
+            problem=problem,
+            queue_position=place[0] if place else None,
+            estimated_start=place[1] if place else None,
+            grid=row["grid"],
+            owner=row["owner"],
+            published=bool(row["published"]),
+        )
 
     def _load_npy(self, run_id: str, name: str) -> np.ndarray:
         path = self.folder(run_id) / name
@@ -428,8 +534,15 @@ def _pending(row: dict[str, Any]) -> eta.Pending:
         epochs_asked = int(json.loads(row["config"])["hyperparams"]["epochs"])
     except (ValueError, KeyError, TypeError):
         epochs_asked = 1
-    return eta.Pending(row["id"], row["preset"], row["dataset"], epochs_asked, row.get("started"),
-                       int(row.get("done") or 0), _float(row.get("per")))
+    return eta.Pending(
+        row["id"],
+        row["preset"],
+        row["dataset"],
+        epochs_asked,
+        row.get("started"),
+        int(row.get("done") or 0),
+        _float(row.get("per")),
+    )
 
 
 def _past(row: dict[str, Any]) -> eta.Past:

@@ -6,6 +6,7 @@ SQLite under the run root by default (nothing to start); PostgreSQL when
 ``DIGITLAB_DATABASE_URL=postgresql://...`` is set, so any number of dashboard replicas (and the
 CLI) share it. SQLAlchemy Core speaks to both; Alembic keeps the schema (core/store/migrations).
 """
+
 from core.store.db import Database, database, database_url, dispose_all
 from core.store.schema import metadata
 

@@ -6,6 +6,7 @@ plain JSON plus a few tagged types: tuples, bytes, NumPy arrays (``.npy`` withou
 objects), pandas DataFrames (column by column, with their ``attrs``), and dataclasses declared
 under ``core`` (rebuilt only if the named class is one).
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,9 +56,13 @@ def _pack(value: Any) -> Any:
         np.save(out, value, allow_pickle=False)
         return {"__t": "ndarray", "b64": base64.b64encode(out.getvalue()).decode()}
     if isinstance(value, pd.DataFrame):
-        return {"__t": "dataframe", "columns": [_pack(c) for c in value.columns],
-                "data": [_column(value.iloc[:, i]) for i in range(value.shape[1])],
-                "index": _column(value.index.to_series()), "attrs": _pack(dict(value.attrs))}
+        return {
+            "__t": "dataframe",
+            "columns": [_pack(c) for c in value.columns],
+            "data": [_column(value.iloc[:, i]) for i in range(value.shape[1])],
+            "index": _column(value.index.to_series()),
+            "attrs": _pack(dict(value.attrs)),
+        }
     if isinstance(value, PurePath):
         return {"__t": "path", "path": str(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -94,8 +99,9 @@ def _unpack(value: Any) -> Any:
         return np.load(io.BytesIO(base64.b64decode(value["b64"])), allow_pickle=False)
     if tag == "dataframe":
         columns = [_unpack(c) for c in value["columns"]]
-        frame = pd.DataFrame({i: _unpack(data) for i, data in enumerate(value["data"])},
-                             index=pd.Index(_unpack(value["index"])))
+        frame = pd.DataFrame(
+            {i: _unpack(data) for i, data in enumerate(value["data"])}, index=pd.Index(_unpack(value["index"]))
+        )
         frame.columns = pd.Index(columns) if columns else frame.columns
         frame.attrs.update(_unpack(value["attrs"]))
         return frame

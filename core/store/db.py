@@ -16,6 +16,7 @@ revision 0002. A brand-new database is normally created from the current schema 
 runs revisions; so where such files exist, a new database takes the Alembic path from nothing
 instead, and the one importer (in the revision) runs either way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ HEAD = "0006"
 SQLITE_NAME = "index.sqlite3"
 _ENV = "DIGITLAB_DATABASE_URL"
 
-_databases: dict[str, "Database"] = {}
+_databases: dict[str, Database] = {}
 _lock = threading.Lock()
 
 
@@ -49,13 +50,13 @@ def database_url(root: str | os.PathLike[str] | None = None) -> str:
     if configured:
         for plain in ("postgresql://", "postgres://"):
             if configured.startswith(plain):  # psycopg 3, not SQLAlchemy's default psycopg2
-                return "postgresql+psycopg://" + configured[len(plain):]
+                return "postgresql+psycopg://" + configured[len(plain) :]
         return configured
     folder = Path(root if root is not None else settings().run_root)
     return f"sqlite:///{folder.resolve() / SQLITE_NAME}"
 
 
-def database(root: str | os.PathLike[str] | None = None) -> "Database":
+def database(root: str | os.PathLike[str] | None = None) -> Database:
     """The process's handle on the lab's database (see :func:`database_url`), schema up to date."""
     url = database_url(root)
     with _lock:
@@ -154,9 +155,11 @@ LEGACY_CACHE = ("workspaces", "signin-secret", "upload_info", "label_marks", "la
 def legacy_files(run_root: Path, cache_dir: Path) -> bool:
     """Whether files of earlier versions lie under ``run_root`` or ``cache_dir`` (to import)."""
     try:
-        return (any((run_root / name).exists() for name in LEGACY_RUN_ROOT)
-                or any((cache_dir / name).exists() for name in LEGACY_CACHE[:-1])
-                or any((cache_dir / LEGACY_CACHE[-1]).glob("*.json")))
+        return (
+            any((run_root / name).exists() for name in LEGACY_RUN_ROOT)
+            or any((cache_dir / name).exists() for name in LEGACY_CACHE[:-1])
+            or any((cache_dir / LEGACY_CACHE[-1]).glob("*.json"))
+        )
     except OSError:  # an unreadable folder holds nothing to import
         return False
 
@@ -165,8 +168,9 @@ def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         # UTF-8 on the wire whatever the server's encoding (a SQL_ASCII database, from an initdb without
         # a locale, would otherwise hand text back as bytes).
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                             connect_args={"client_encoding": "utf8"})
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"client_encoding": "utf8"}
+        )
     # No pool: a connection per transaction, as cheap as SQLite's open, and never one left open on
     # a file that was replaced meanwhile.
     engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30.0, "check_same_thread": False})

@@ -12,6 +12,7 @@ it holds while it lives; when it is gone, another dispatcher takes the job over
 
 Nothing here knows Ray: core.runs.store and core.execution build on these rows.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,12 @@ def dispatcher_alive(name: str, lease_until: float | None, now: float | None = N
     return lease_until is not None and lease_until > (time.time() if now is None else now)
 
 
-def fair_order(queued: list[tuple[str, str | None]], running: Mapping[str | None, int],
-               max_running_per_owner: Cap = None,
-               last_started: Mapping[str | None, float] | None = None) -> list[str]:
+def fair_order(
+    queued: list[tuple[str, str | None]],
+    running: Mapping[str | None, int],
+    max_running_per_owner: Cap = None,
+    last_started: Mapping[str | None, float] | None = None,
+) -> list[str]:
     """The order in which ``queued`` (job id, owner) pairs, oldest first, will start: round-robin
     across owners, the owner with the fewest jobs in progress first; ties go to the owner served
     longest ago (``last_started``: when their latest job started), then to the longest waiting.
@@ -85,11 +89,14 @@ def fair_order(queued: list[tuple[str, str | None]], running: Mapping[str | None
     counts = {owner: running.get(owner, 0) for owner in heads}
     served = {owner: (last_started or {}).get(owner, float("-inf")) for owner in heads}
     tick = max([t for t in served.values() if t != float("-inf")], default=0.0)
-    caps = (max_running_per_owner if isinstance(max_running_per_owner, Mapping)
-            else dict.fromkeys(heads, max_running_per_owner))
+    caps = (
+        max_running_per_owner
+        if isinstance(max_running_per_owner, Mapping)
+        else dict.fromkeys(heads, max_running_per_owner)
+    )
     order: list[str] = []
     while heads:
-        for owner in [o for o in heads if caps.get(o) is not None and counts[o] >= caps[o]]:
+        for owner in [o for o in heads if (cap := caps.get(o)) is not None and counts[o] >= cap]:
             del heads[owner]
         if not heads:
             break
@@ -105,22 +112,31 @@ def fair_order(queued: list[tuple[str, str | None]], running: Mapping[str | None
 
 def running_counts(conn: Connection, pool: str) -> dict[str | None, int]:
     """Jobs in progress per owner."""
-    rows = conn.execute(select(jobs.c.owner, func.count()).where(jobs.c.pool == pool, jobs.c.state == RUNNING)
-                        .group_by(jobs.c.owner))
+    rows = conn.execute(
+        select(jobs.c.owner, func.count()).where(jobs.c.pool == pool, jobs.c.state == RUNNING).group_by(jobs.c.owner)
+    )
     return {owner: n for owner, n in rows}
 
 
 def last_started(conn: Connection, pool: str) -> dict[str | None, float]:
     """When each owner's latest job started."""
-    rows = conn.execute(select(jobs.c.owner, func.max(jobs.c.started)).where(
-        jobs.c.pool == pool, jobs.c.started.is_not(None)).group_by(jobs.c.owner))
+    rows = conn.execute(
+        select(jobs.c.owner, func.max(jobs.c.started))
+        .where(jobs.c.pool == pool, jobs.c.started.is_not(None))
+        .group_by(jobs.c.owner)
+    )
     return {owner: t for owner, t in rows}
 
 
 def queued_rows(conn: Connection, pool: str) -> list[Any]:
     """The pool's queued jobs (id, owner, cap), oldest first."""
-    return list(conn.execute(select(jobs.c.id, jobs.c.owner, jobs.c.cap).where(
-        jobs.c.pool == pool, jobs.c.state == QUEUED).order_by(jobs.c.created, jobs.c.id)))
+    return list(
+        conn.execute(
+            select(jobs.c.id, jobs.c.owner, jobs.c.cap)
+            .where(jobs.c.pool == pool, jobs.c.state == QUEUED)
+            .order_by(jobs.c.created, jobs.c.id)
+        )
+    )
 
 
 def start_order(conn: Connection, pool: str, cap: int | None = None, capped: bool = True) -> list[str]:
@@ -130,19 +146,26 @@ def start_order(conn: Connection, pool: str, cap: int | None = None, capped: boo
     caps: dict[str | None, int | None] = {}
     for row in queued:
         caps.setdefault(row.owner, row.cap if row.cap is not None else cap)
-    return fair_order([(r.id, r.owner) for r in queued], running_counts(conn, pool),
-                      caps if capped else None, last_started(conn, pool))
+    return fair_order(
+        [(r.id, r.owner) for r in queued],
+        running_counts(conn, pool),
+        caps if capped else None,
+        last_started(conn, pool),
+    )
 
 
 def has_queued(db: Database, pool: str) -> bool:
     """Whether any job of ``pool`` waits (one cheap read)."""
     with db.read() as conn:
-        return conn.execute(select(jobs.c.id).where(jobs.c.pool == pool, jobs.c.state == QUEUED).limit(1)).first() \
+        return (
+            conn.execute(select(jobs.c.id).where(jobs.c.pool == pool, jobs.c.state == QUEUED).limit(1)).first()
             is not None
+        )
 
 
-def claim_next(db: Database, pool: str, slots: int, cap: int | None = None,
-               dispatcher: str | None = None) -> str | None:
+def claim_next(
+    db: Database, pool: str, slots: int, cap: int | None = None, dispatcher: str | None = None
+) -> str | None:
     """Atomically move the next queued job of ``pool`` (fair share) to running, claimed by
     ``dispatcher`` (default: this process) with a lease, if fewer than ``slots`` run and its owner
     is under the cap. The count and the update share one locked transaction, so dispatchers on
@@ -156,9 +179,17 @@ def claim_next(db: Database, pool: str, slots: int, cap: int | None = None,
         if not order:
             return None
         now = time.time()
-        claimed = conn.execute(update(jobs).where(jobs.c.id == order[0], jobs.c.state == QUEUED).values(
-            state=RUNNING, started=now, dispatcher=dispatcher or dispatcher_name(), lease_until=now + LEASE_S,
-            progress=json.dumps({"phase": "starting"})))
+        claimed = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == order[0], jobs.c.state == QUEUED)
+            .values(
+                state=RUNNING,
+                started=now,
+                dispatcher=dispatcher or dispatcher_name(),
+                lease_until=now + LEASE_S,
+                progress=json.dumps({"phase": "starting"}),
+            )
+        )
         return order[0] if claimed.rowcount else None
 
 
@@ -170,17 +201,27 @@ def renew(db: Database, job_ids: Iterable[str], dispatcher: str | None = None) -
         return set()
     me = dispatcher or dispatcher_name()
     with db.write() as conn:
-        conn.execute(update(jobs).where(jobs.c.id.in_(ids), jobs.c.dispatcher == me, jobs.c.state == RUNNING)
-                     .values(lease_until=time.time() + LEASE_S))
-        return {r.id for r in conn.execute(select(jobs.c.id).where(
-            jobs.c.id.in_(ids), jobs.c.dispatcher == me, jobs.c.state == RUNNING))}
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.dispatcher == me, jobs.c.state == RUNNING)
+            .values(lease_until=time.time() + LEASE_S)
+        )
+        return {
+            r.id
+            for r in conn.execute(
+                select(jobs.c.id).where(jobs.c.id.in_(ids), jobs.c.dispatcher == me, jobs.c.state == RUNNING)
+            )
+        }
 
 
 def orphans(db: Database, pool: str) -> list[tuple[str, str]]:
     """Running jobs of ``pool`` whose dispatcher is gone: (job id, that dispatcher's name)."""
     with db.read() as conn:
-        rows = conn.execute(select(jobs.c.id, jobs.c.dispatcher, jobs.c.lease_until).where(
-            jobs.c.pool == pool, jobs.c.state == RUNNING, jobs.c.dispatcher.is_not(None)))
+        rows = conn.execute(
+            select(jobs.c.id, jobs.c.dispatcher, jobs.c.lease_until).where(
+                jobs.c.pool == pool, jobs.c.state == RUNNING, jobs.c.dispatcher.is_not(None)
+            )
+        )
         found = list(rows)
     now = time.time()
     return [(r.id, r.dispatcher) for r in found if not dispatcher_alive(r.dispatcher, r.lease_until, now)]
@@ -190,17 +231,22 @@ def take_over(db: Database, job_id: str, old: str, dispatcher: str | None = None
     """Make ``dispatcher`` (default: this process) the holder of an orphaned job, unless another
     dispatcher took it first."""
     with db.write() as conn:
-        done = conn.execute(update(jobs).where(and_(jobs.c.id == job_id, jobs.c.state == RUNNING,
-                                                    jobs.c.dispatcher == old))
-                            .values(dispatcher=dispatcher or dispatcher_name(), lease_until=time.time() + LEASE_S))
+        done = conn.execute(
+            update(jobs)
+            .where(and_(jobs.c.id == job_id, jobs.c.state == RUNNING, jobs.c.dispatcher == old))
+            .values(dispatcher=dispatcher or dispatcher_name(), lease_until=time.time() + LEASE_S)
+        )
     return done.rowcount > 0
 
 
 def close(conn: Connection, job_id: str, state: str, states: Iterable[str] = ACTIVE, **values: Any) -> bool:
     """Move ``job_id`` from one of ``states`` to ``state`` (finished, stopped, failed) with
     ``values``; False when it was not in one of them (a stop or another dispatcher came first)."""
-    done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(list(states))).values(
-        state=state, finished=time.time(), progress=json.dumps({"phase": state}), **values))
+    done = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.state.in_(list(states)))
+        .values(state=state, finished=time.time(), progress=json.dumps({"phase": state}), **values)
+    )
     return done.rowcount > 0
 
 
@@ -211,7 +257,7 @@ def process_start(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and parentheses
     if not fields or fields[0] in ("Z", "X"):
         return None
     return fields[19]

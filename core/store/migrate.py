@@ -4,6 +4,7 @@ Called by :class:`core.store.db.Database` with its open write transaction (which
 lock), so two replicas starting together upgrade once. The revisions live in ``migrations/``;
 ``HEAD`` in core.store.db names the newest.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

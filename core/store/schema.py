@@ -1,9 +1,22 @@
 """The store's tables (SQLAlchemy Core). Alembic's revisions under core/store/migrations bring an
 older database to this shape; a new one is created from it directly."""
+
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-                        false)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 metadata = MetaData()
 
@@ -11,7 +24,8 @@ metadata = MetaData()
 #: (a lease that a living dispatcher renews), what it reported, and, for tasks, what it needs and
 #: what it returned. Runs and tasks draw on separate slots (``pool``), under one fair-share rule.
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("kind", String(64), nullable=False),
     Column("pool", String(16), nullable=False),
@@ -34,7 +48,8 @@ Index("jobs_pool_state", jobs.c.pool, jobs.c.state, jobs.c.created)
 
 #: What a training run is (its job row says where it is): config, labels for tables, final metrics.
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("config", Text, nullable=False),
     Column("dataset", Text, nullable=False),
@@ -51,7 +66,8 @@ Index("runs_grid", runs.c.grid)
 
 #: One row per epoch a run reported.
 epochs = Table(
-    "epochs", metadata,
+    "epochs",
+    metadata,
     Column("run_id", String(32), primary_key=True),
     Column("epoch", Integer, primary_key=True),
     Column("loss", Float),
@@ -63,7 +79,8 @@ epochs = Table(
 
 #: The lab's secrets (the sign-in key, ...): made once, shared by every replica.
 secrets = Table(
-    "secrets", metadata,
+    "secrets",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
 )
@@ -71,7 +88,8 @@ secrets = Table(
 #: What each person was working on (core.classroom.workspace): their session values as JSON, and
 #: which replica process wrote them last (another one: the lab restarted meanwhile).
 workspaces = Table(
-    "workspaces", metadata,
+    "workspaces",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("process", String(32), nullable=False),
     Column("body", Text, nullable=False),
@@ -80,7 +98,8 @@ workspaces = Table(
 
 #: Class challenges (core.classroom.challenges); their hidden sets stay files under the run root.
 challenges = Table(
-    "challenges", metadata,
+    "challenges",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", Text, nullable=False, unique=True),
     Column("dataset", Text, nullable=False),
@@ -98,7 +117,8 @@ challenges = Table(
 
 #: Runs submitted to a challenge, what they were, and their scores.
 submissions = Table(
-    "submissions", metadata,
+    "submissions",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("challenge_id", String(32), nullable=False),
     Column("owner", Text, nullable=False),
@@ -119,14 +139,16 @@ Index("submissions_by_owner", submissions.c.challenge_id, submissions.c.owner, s
 #: Browser uploads (core.datasets.specs), by content hash (the file's name under the cache's
 #: uploads folder): the name it was first uploaded as.
 uploads = Table(
-    "uploads", metadata,
+    "uploads",
+    metadata,
     Column("hash", String(64), primary_key=True),
     Column("name", Text),
 )
 
 #: Who uploaded what: the same content uploaded by two people has two owners.
 upload_owners = Table(
-    "upload_owners", metadata,
+    "upload_owners",
+    metadata,
     Column("hash", String(64), primary_key=True),
     Column("owner", Text, primary_key=True),
 )
@@ -134,7 +156,8 @@ upload_owners = Table(
 #: A person's verdicts on training images (core.labels.search.LabelMarks); owner "" is the single
 #: local user's and the CLI's set.
 label_marks = Table(
-    "label_marks", metadata,
+    "label_marks",
+    metadata,
     Column("owner", Text, primary_key=True),
     Column("dataset", Text, primary_key=True),
     Column("image", Integer, primary_key=True),
@@ -144,7 +167,8 @@ label_marks = Table(
 
 #: Label corrections a person accepted (core.labels.corrections); owner "" as for marks.
 label_corrections = Table(
-    "label_corrections", metadata,
+    "label_corrections",
+    metadata,
     Column("owner", Text, primary_key=True),
     Column("dataset", Text, primary_key=True),
     Column("image", Integer, primary_key=True),
@@ -158,14 +182,16 @@ label_corrections = Table(
 #: Corrected dataset versions (files under the cache's versions folder), by content hash, with
 #: their provenance as JSON (what they were made from, by whom, which corrections).
 dataset_versions = Table(
-    "dataset_versions", metadata,
+    "dataset_versions",
+    metadata,
     Column("hash", String(64), primary_key=True),
     Column("provenance", Text, nullable=False),
 )
 
 #: Class-code names as typed (core.classroom.access), by case-folded identity key.
 class_names = Table(
-    "class_names", metadata,
+    "class_names",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("name", Text, nullable=False),
 )
@@ -174,7 +200,8 @@ class_names = Table(
 #: "Sign out" (every copy of its cookie refused), or ``person:<identity key>``, every sign-in of that
 #: person made before ``not_before`` (a teacher signed them out). ``expires``: when the row may go.
 signin_revocations = Table(
-    "signin_revocations", metadata,
+    "signin_revocations",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("not_before", Float, nullable=False),
     Column("expires", Float, nullable=False),
@@ -182,7 +209,8 @@ signin_revocations = Table(
 
 #: A failed or stopped run queued again (core.lab.Lab.requeue): once, as ``new_run``.
 requeues = Table(
-    "requeues", metadata,
+    "requeues",
+    metadata,
     Column("run_id", String(32), primary_key=True),
     Column("new_run", String(32), nullable=False),
     Column("by", Text),
@@ -193,7 +221,8 @@ requeues = Table(
 #: upload quota, is theirs to delete and theirs (and staff's) to load; the same content made by two
 #: people has two owners.
 version_owners = Table(
-    "version_owners", metadata,
+    "version_owners",
+    metadata,
     Column("hash", String(64), primary_key=True),
     Column("owner", Text, primary_key=True),
 )
@@ -202,7 +231,8 @@ version_owners = Table(
 #: every replica, so a guesser is slowed whichever one answers. ``key`` is "client:<address>" or
 #: "name:<case-folded name>"; never the code typed.
 signin_attempts = Table(
-    "signin_attempts", metadata,
+    "signin_attempts",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("window_start", Float, nullable=False),
@@ -213,7 +243,8 @@ signin_attempts = Table(
 #: The teacher's class list (the Teacher page): when it holds any name, class-code students sign
 #: in only under a listed name. ``key`` is the case-folded name, ``name`` as the teacher typed it.
 class_list = Table(
-    "class_list", metadata,
+    "class_list",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("name", Text, nullable=False),
 )

@@ -8,6 +8,7 @@ and the saved model, never see it.
 Everything here except :func:`augmenter` and :func:`augment_images` is plain Python (forms, links
 and the CLI read it without importing TensorFlow).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,12 +36,33 @@ class Augmentation:
     side (0.1: up to 2.8 pixels on 28). A field at 0 leaves that transform out.
     """
 
-    rotation: float = param(10.0, "float", "largest rotation either way, in degrees", minimum=0.0, maximum=45.0,
-                            step=1.0, label="Rotation (degrees)")
-    shift: float = param(0.1, "float", "largest shift either way, as a fraction of the side", minimum=0.0,
-                         maximum=0.3, step=0.01, label="Shift (fraction)")
-    zoom: float = param(0.1, "float", "largest zoom in or out, as a fraction of the side", minimum=0.0,
-                        maximum=0.3, step=0.01, label="Zoom (fraction)")
+    rotation: float = param(
+        10.0,
+        "float",
+        "largest rotation either way, in degrees",
+        minimum=0.0,
+        maximum=45.0,
+        step=1.0,
+        label="Rotation (degrees)",
+    )
+    shift: float = param(
+        0.1,
+        "float",
+        "largest shift either way, as a fraction of the side",
+        minimum=0.0,
+        maximum=0.3,
+        step=0.01,
+        label="Shift (fraction)",
+    )
+    zoom: float = param(
+        0.1,
+        "float",
+        "largest zoom in or out, as a fraction of the side",
+        minimum=0.0,
+        maximum=0.3,
+        step=0.01,
+        label="Zoom (fraction)",
+    )
 
     def __post_init__(self) -> None:
         for spec in self.params():
@@ -76,7 +98,7 @@ class Augmentation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Augmentation":
+    def from_dict(cls, d: Mapping[str, Any]) -> Augmentation:
         """Parse and check a dict such as :meth:`to_dict` gives (strings from forms are accepted)."""
         if not isinstance(d, Mapping):
             raise DigitLabError(f"augment must be an object of rotation, shift and zoom, got {d!r}")
@@ -110,8 +132,9 @@ def parse_augment(value: Any) -> Augmentation | None:
     for part in text.split(","):
         name, sep, number = part.partition("=")
         if not sep:
-            raise DigitLabError(f"augment: cannot read {part.strip()!r}; use 'on', 'off' or "
-                                "e.g. 'rotation=10,shift=0.1,zoom=0.1'")
+            raise DigitLabError(
+                f"augment: cannot read {part.strip()!r}; use 'on', 'off' or e.g. 'rotation=10,shift=0.1,zoom=0.1'"
+            )
         fields[name.strip()] = number.strip()
     return Augmentation.from_dict(fields)
 
@@ -133,14 +156,23 @@ def augmenter(augment: Augmentation, seed: int = 0):
 
     steps = []
     if augment.rotation:
-        steps.append(layers.RandomRotation(augment.rotation / 360.0, fill_mode="constant", interpolation=INTERPOLATION,
-                                           seed=seed))
+        steps.append(
+            layers.RandomRotation(
+                augment.rotation / 360.0, fill_mode="constant", interpolation=INTERPOLATION, seed=seed
+            )
+        )
     if augment.shift:
-        steps.append(layers.RandomTranslation(augment.shift, augment.shift, fill_mode="constant",
-                                              interpolation=INTERPOLATION, seed=seed + 1))
+        steps.append(
+            layers.RandomTranslation(
+                augment.shift, augment.shift, fill_mode="constant", interpolation=INTERPOLATION, seed=seed + 1
+            )
+        )
     if augment.zoom:
-        steps.append(layers.RandomZoom(augment.zoom, augment.zoom, fill_mode="constant", interpolation=INTERPOLATION,
-                                       seed=seed + 2))
+        steps.append(
+            layers.RandomZoom(
+                augment.zoom, augment.zoom, fill_mode="constant", interpolation=INTERPOLATION, seed=seed + 2
+            )
+        )
     return keras.Sequential(steps, name="augmentation")
 
 
@@ -162,8 +194,10 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: Aug
     def move(images, labels):
         return layer(images[..., None], training=True)[..., 0], labels
 
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-            .map(move, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(move, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )

@@ -4,6 +4,7 @@ A worker process rebuilds the whole run from it: the dataset spec reloads the da
 (a Pipeline value, written as JSON only by ``to_dict``) rebuilds the preprocessing, and the
 hyperparameters and seed rebuild the model.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -12,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import DigitLabError
 from core.datasets.specs import display_spec
-from core.training.augment import Augmentation, parse_augment
-from core.training.models import Hyperparams, chooses_by_validation, recipe_text, get_preset, hyperparams_for
+from core.errors import DigitLabError
 from core.preprocess import Pipeline, get_pipeline
+from core.training.augment import Augmentation, parse_augment
+from core.training.models import Hyperparams, chooses_by_validation, get_preset, hyperparams_for, recipe_text
 
 MAX_SEED = 2**31 - 1
 
@@ -69,16 +70,34 @@ class RunConfig:
         check_honest_selection(self.hyperparams, self.validation == "test")
 
     @classmethod
-    def build(cls, dataset: str, pipeline: str = "raw", preset: str = "H",
-              overrides: Mapping[str, Any] | None = None, validation: str | float = "test",
-              seed: int = 0, leaky_protocol: bool = False, exclude: Iterable[int] = (),
-              augment: Any = None, tta: bool = False) -> "RunConfig":
+    def build(
+        cls,
+        dataset: str,
+        pipeline: str = "raw",
+        preset: str = "H",
+        overrides: Mapping[str, Any] | None = None,
+        validation: str | float = "test",
+        seed: int = 0,
+        leaky_protocol: bool = False,
+        exclude: Iterable[int] = (),
+        augment: Any = None,
+        tta: bool = False,
+    ) -> RunConfig:
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         pipe = get_pipeline(pipeline)
-        return cls(dataset=dataset, pipeline=pipe, pipeline_label=pipe.label,
-                   preset=preset, hyperparams=hyperparams_for(preset, overrides),
-                   validation=validation, seed=seed, leaky_protocol=leaky_protocol, exclude=tuple(exclude),
-                   augment=augment, tta=tta)
+        return cls(
+            dataset=dataset,
+            pipeline=pipe,
+            pipeline_label=pipe.label,
+            preset=preset,
+            hyperparams=hyperparams_for(preset, overrides),
+            validation=validation,
+            seed=seed,
+            leaky_protocol=leaky_protocol,
+            exclude=tuple(exclude),
+            augment=augment,
+            tta=tta,
+        )
 
     @property
     def title(self) -> str:
@@ -91,10 +110,15 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
-        d: dict[str, Any] = {"dataset": self.dataset, "pipeline": self.pipeline.to_json(),
-                             "pipeline_label": self.pipeline_label, "preset": self.preset,
-                             "hyperparams": self.hyperparams.to_dict(), "validation": self.validation,
-                             "seed": self.seed}
+        d: dict[str, Any] = {
+            "dataset": self.dataset,
+            "pipeline": self.pipeline.to_json(),
+            "pipeline_label": self.pipeline_label,
+            "preset": self.preset,
+            "hyperparams": self.hyperparams.to_dict(),
+            "validation": self.validation,
+            "seed": self.seed,
+        }
         if self.leaky_protocol:
             d["leaky_protocol"] = True
         if self.exclude:
@@ -106,7 +130,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
         """Parse and check a dict written by :meth:`to_dict`."""
         if not isinstance(d, Mapping):
             raise DigitLabError("a run config must be a JSON object")
@@ -115,12 +139,19 @@ class RunConfig:
             raise DigitLabError(f"run config lacks {', '.join(missing)}")
         if not isinstance(d["hyperparams"], Mapping):
             raise DigitLabError("run config: hyperparams must be an object")
-        return cls(dataset=str(d["dataset"]), pipeline=str(d["pipeline"]),
-                   pipeline_label=str(d.get("pipeline_label", "")), preset=str(d["preset"]),
-                   hyperparams=Hyperparams.from_dict(d["hyperparams"]),
-                   validation=d.get("validation", "test"), seed=d.get("seed", 0),
-                   leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
-                   exclude=d.get("exclude", ()), augment=d.get("augment"), tta=d.get("tta", False))
+        return cls(
+            dataset=str(d["dataset"]),
+            pipeline=get_pipeline(str(d["pipeline"])),
+            pipeline_label=str(d.get("pipeline_label", "")),
+            preset=str(d["preset"]),
+            hyperparams=Hyperparams.from_dict(d["hyperparams"]),
+            validation=d.get("validation", "test"),
+            seed=d.get("seed", 0),
+            leaky_protocol=d.get("leaky_protocol", d.get("seed_protocol", False)),  # its first name
+            exclude=d.get("exclude", ()),
+            augment=d.get("augment"),
+            tta=d.get("tta", False),
+        )
 
 
 def check_honest_selection(hp: Hyperparams, val_is_test: bool) -> None:
@@ -128,9 +159,11 @@ def check_honest_selection(hp: Hyperparams, val_is_test: bool) -> None:
     they are test figures: its test accuracy would then be chosen on the test set."""
     what = chooses_by_validation(hp)
     if what is not None and val_is_test:
-        raise DigitLabError(f"{what} chooses by the validation figures, and this run validates on the test set, "
-                            "so its test accuracy would be picked on the test set: validate on a held-out part "
-                            "of the training set (e.g. validation 0.1)")
+        raise DigitLabError(
+            f"{what} chooses by the validation figures, and this run validates on the test set, "
+            "so its test accuracy would be picked on the test set: validate on a held-out part "
+            "of the training set (e.g. validation 0.1)"
+        )
 
 
 def parse_validation(value: Any) -> str | float:

@@ -4,6 +4,7 @@
 (``core.execution.worker``, a Ray task) runs it with a reporter that sends progress and epochs to the server.
 Importing this module imports Keras and TensorFlow (several seconds).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,10 +18,10 @@ import keras
 import numpy as np
 
 from core.errors import DigitLabError
-from core.training.metrics import log_loss
 from core.training.augment import training_batches
-from core.training.models import CLASSES, build_model, recipe_text
 from core.training.config import RunConfig, check_honest_selection
+from core.training.metrics import log_loss
+from core.training.models import CLASSES, build_model, recipe_text
 
 #: Batch size for validation/test predictions: inference only, so bigger is simply faster on CPU.
 PREDICT_BATCH = 1024
@@ -104,8 +105,9 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
         held.append(rng.permutation(idx)[:n_val])
     val = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
     if len(val) == 0:
-        raise DigitLabError(f"a validation fraction of {fraction} of {len(y)} training images leaves no "
-                            "validation images")
+        raise DigitLabError(
+            f"a validation fraction of {fraction} of {len(y)} training images leaves no validation images"
+        )
     train = np.setdiff1d(np.arange(len(y)), val)
     return train, val
 
@@ -138,9 +140,16 @@ def prepare_data(config: RunConfig, on_phase: Reporter | None = None) -> Trainin
         x_test = pipe.transform(ds.x_test)
     leaky = _images(pipe.transform_train(ds.x_test, ds.y_test)) if config.leaky_protocol else None
     return TrainingData(
-        x_train=_images(x_train), y_train=y_train, x_val=_images(x_val), y_val=y_val,
-        x_test=_images(x_test), y_test=ds.y_test, val_is_test=config.validation == "test",
-        class_names=tuple(ds.class_names), x_test_leaky=leaky)
+        x_train=_images(x_train),
+        y_train=y_train,
+        x_val=_images(x_val),
+        y_val=y_val,
+        x_test=_images(x_test),
+        y_test=ds.y_test,
+        val_is_test=config.validation == "test",
+        class_names=tuple(ds.class_names),
+        x_test_leaky=leaky,
+    )
 
 
 def kept_training_images(x: np.ndarray, y: np.ndarray, exclude: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,8 +159,10 @@ def kept_training_images(x: np.ndarray, y: np.ndarray, exclude: tuple[int, ...])
         return x, y
     bad = [i for i in exclude if i >= len(y)]
     if bad:
-        raise DigitLabError(f"exclude names training image {bad[0]}, but the dataset has {len(y)} "
-                            "training images (were the marks made on another dataset?)")
+        raise DigitLabError(
+            f"exclude names training image {bad[0]}, but the dataset has {len(y)} "
+            "training images (were the marks made on another dataset?)"
+        )
     keep = np.ones(len(y), dtype=bool)
     keep[list(exclude)] = False
     if not keep.any():
@@ -262,8 +273,15 @@ class ProgressReport(keras.callbacks.Callback):
             self._report(batch)
 
     def _report(self, batch: int) -> None:
-        self.reporter.progress({"phase": "training", "epoch": self._epoch + 1, "epochs": self.params["epochs"],
-                                "batch": batch, "batches": self.params["steps"]})
+        self.reporter.progress(
+            {
+                "phase": "training",
+                "epoch": self._epoch + 1,
+                "epochs": self.params["epochs"],
+                "batch": batch,
+                "batches": self.params["steps"],
+            }
+        )
         self._next = time.perf_counter() + self.interval
 
 
@@ -340,24 +358,40 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
     # Keras hands each epoch's logs to the callbacks in this order: validate, time, record,
     # then the stops, which read what the first ones wrote.
-    callbacks: list[keras.callbacks.Callback] = [validation, EpochTimer(), recorder, ProgressReport(reporter), stop, keeper]
+    callbacks: list[keras.callbacks.Callback] = [
+        validation,
+        EpochTimer(),
+        recorder,
+        ProgressReport(reporter),
+        stop,
+        keeper,
+    ]
     callbacks += schedule_callbacks(hp)
     threshold = AccuracyThresholdStop(hp.early_stop) if hp.early_stop is not None else None
     if threshold is not None:
         callbacks.append(threshold)
-    best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True) \
-        if hp.patience else None
+    best = (
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True)
+        if hp.patience
+        else None
+    )
     if best is not None:
         callbacks.append(best)
     # Smoothing needs one-hot labels (see build_model); the images are the same either way.
-    y_train = keras.utils.to_categorical(data.y_train, CLASSES) if hp.label_smoothing \
-        else data.y_train
+    y_train = keras.utils.to_categorical(data.y_train, CLASSES) if hp.label_smoothing else data.y_train
     if config.augment:  # training images only, drawn afresh each epoch; validation and test stay as they are
         batches = training_batches(data.x_train, y_train, hp.batch_size, config.augment, config.seed)
         model.fit(batches, epochs=hp.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     else:
-        model.fit(data.x_train, y_train, epochs=hp.epochs, batch_size=hp.batch_size,
-                  callbacks=callbacks, verbose=0, shuffle=True)
+        model.fit(
+            data.x_train,
+            y_train,
+            epochs=hp.epochs,
+            batch_size=hp.batch_size,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=True,
+        )
     # A stop mid-epoch leaves weights that no recorded figure describes: go back to the last
     # complete epoch's, so val_accuracy and test_accuracy are one model's.
     kept_epoch = len(recorder.history) if keeper.restore() else None
@@ -377,15 +411,18 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     # The figures of the epoch whose weights the model has: the best one when it was kept.
     metrics: dict[str, Any] = dict(history[(best_epoch or len(history)) - 1]) if history else {}
     metrics.pop("epoch", None)
-    metrics.update({
-        "epochs": len(history),
-        "seconds": float(sum(e["seconds"] for e in history)),
-        "test_loss": log_loss(data.y_test, test_probs),
-        "test_accuracy": float((test_probs.argmax(axis=1) == data.y_test).mean()),
-        "early_stopped_epoch": threshold.stopped_epoch if threshold else None,
-        "train_images": int(len(data.y_train)), "val_images": int(len(data.y_val)),
-        "test_images": int(len(data.y_test)),
-    })
+    metrics.update(
+        {
+            "epochs": len(history),
+            "seconds": float(sum(e["seconds"] for e in history)),
+            "test_loss": log_loss(data.y_test, test_probs),
+            "test_accuracy": float((test_probs.argmax(axis=1) == data.y_test).mean()),
+            "early_stopped_epoch": threshold.stopped_epoch if threshold else None,
+            "train_images": int(len(data.y_train)),
+            "val_images": int(len(data.y_val)),
+            "test_images": int(len(data.y_test)),
+        }
+    )
     if kept_epoch is not None:
         metrics["kept_epoch"] = kept_epoch
     if best_epoch is not None:
@@ -396,17 +433,28 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         metrics["recipe"] = recipe
     if config.tta:  # apart from test_accuracy, which stays the plain figure
         from core.training.tta import SHIFTS, tta_probabilities
+
         _phase(reporter, "testing with shifted copies")
         tta_probs = tta_probabilities(model, data.x_test)
-        metrics.update({"tta_test_accuracy": float((tta_probs.argmax(axis=1) == data.y_test).mean()),
-                        "tta_test_loss": log_loss(data.y_test, tta_probs), "tta_shifts": len(SHIFTS)})
+        metrics.update(
+            {
+                "tta_test_accuracy": float((tta_probs.argmax(axis=1) == data.y_test).mean()),
+                "tta_test_loss": log_loss(data.y_test, tta_probs),
+                "tta_shifts": len(SHIFTS),
+            }
+        )
     if data.x_test_leaky is not None:
         metrics.update(leaky_metrics(model, data.x_test_leaky, data.y_test, reporter))
     by_epoch = np.stack(validation.probabilities_by_epoch) if validation.probabilities_by_epoch else None
     return TrainOutcome(
-        status="stopped" if stop.user_stopped else "finished", model=model,
-        metrics=metrics, test_probabilities=test_probs, test_probabilities_by_epoch=by_epoch,
-        early_stopped_epoch=metrics["early_stopped_epoch"], learning_rates=list(recorder.learning_rates))
+        status="stopped" if stop.user_stopped else "finished",
+        model=model,
+        metrics=metrics,
+        test_probabilities=test_probs,
+        test_probabilities_by_epoch=by_epoch,
+        early_stopped_epoch=metrics["early_stopped_epoch"],
+        learning_rates=list(recorder.learning_rates),
+    )
 
 
 def schedule_callbacks(hp: Any) -> list[keras.callbacks.Callback]:
@@ -415,8 +463,11 @@ def schedule_callbacks(hp: Any) -> list[keras.callbacks.Callback]:
     if hp.lr_schedule == "cosine":
         return [keras.callbacks.LearningRateScheduler(cosine_rate(hp.learning_rate, hp.epochs))]
     if hp.lr_schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=PLATEAU_FACTOR,
-                                                  patience=PLATEAU_PATIENCE, min_lr=hp.learning_rate / 100)]
+        return [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=hp.learning_rate / 100
+            )
+        ]
     return []
 
 
@@ -428,17 +479,21 @@ def cosine_rate(rate: float, epochs: int):
 
     def schedule(epoch: int, current: float = rate) -> float:
         return float(keras.ops.convert_to_numpy(decay(epoch)))
+
     return schedule
 
 
-def leaky_metrics(model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray,
-                  reporter: Reporter | None = None) -> dict[str, float]:
+def leaky_metrics(
+    model: Any, x_test_leaky: np.ndarray, y_test: np.ndarray, reporter: Reporter | None = None
+) -> dict[str, float]:
     """The leaky protocol's figures of a trained model: loss and accuracy on test images that were
     preprocessed with their test labels. For comparison only; never THE result of a run."""
     _phase(reporter, "testing with test labels")
     probs = np.asarray(model.predict(x_test_leaky, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
-    return {"leaky_val_loss": log_loss(y_test, probs),
-            "leaky_val_accuracy": float((probs.argmax(axis=1) == y_test).mean())}
+    return {
+        "leaky_val_loss": log_loss(y_test, probs),
+        "leaky_val_accuracy": float((probs.argmax(axis=1) == y_test).mean()),
+    }
 
 
 def load_model(path: str | os.PathLike[str]) -> keras.Model:

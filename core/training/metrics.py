@@ -1,4 +1,5 @@
 """The metrics a fit reports and an evaluation reuses: accuracy and log loss from probabilities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def check_inputs(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndar
     if p.ndim != 2 or p.shape[1] < 2:
         raise DigitLabError(f"probabilities must be (N, classes), got shape {p.shape}")
     if y.ndim != 1 or len(y) != len(p):
-        raise DigitLabError(f"{len(p)} predictions but labels of shape {y.shape}: "
-                            "pass the labels of the same (test) images")
+        raise DigitLabError(
+            f"{len(p)} predictions but labels of shape {y.shape}: pass the labels of the same (test) images"
+        )
     if len(y) and not np.issubdtype(y.dtype, np.integer):
         raise DigitLabError("labels must be integers")
     if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):

@@ -3,6 +3,7 @@
 Everything here except :func:`build_model` is plain Python, so listing presets or checking a form
 never imports TensorFlow; ``build_model`` imports Keras when first called.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,43 +38,98 @@ class Hyperparams:
     """
 
     conv_filters: tuple[int, ...] = param(
-        (), "layers", "3x3 convolutions, each followed by 2x2 max pooling; empty for an MLP",
-        minimum=1, maximum=512, max_items=MAX_CONV_BLOCKS, what="blocks fit a 28x28 image",
-        label="Convolution blocks (filters)")
-    batch_norm: bool = param(False, "bool", "batch normalisation after each convolution block",
-                             label="Batch normalisation")
-    conv_dropout: float = param(0.0, "float", "dropout after each convolution block", minimum=0.0, maximum=0.9,
-                                step=0.05, label="Convolution dropout")
+        (),
+        "layers",
+        "3x3 convolutions, each followed by 2x2 max pooling; empty for an MLP",
+        minimum=1,
+        maximum=512,
+        max_items=MAX_CONV_BLOCKS,
+        what="blocks fit a 28x28 image",
+        label="Convolution blocks (filters)",
+    )
+    batch_norm: bool = param(
+        False, "bool", "batch normalisation after each convolution block", label="Batch normalisation"
+    )
+    conv_dropout: float = param(
+        0.0,
+        "float",
+        "dropout after each convolution block",
+        minimum=0.0,
+        maximum=0.9,
+        step=0.05,
+        label="Convolution dropout",
+    )
     hidden: tuple[int, ...] = param(
-        dataclasses.MISSING, "layers", "hidden dense layer sizes, e.g. 512, 64",
-        minimum=1, maximum=4096, max_items=MAX_HIDDEN_LAYERS, what="dense layers", label="Dense layers (units)")
-    activation: str = param("relu", "choice", "activation of the hidden layers", choices=ACTIVATIONS,
-                            label="Activation")
-    dropout: float = param(0.0, "float", "dropout after each hidden dense layer", minimum=0.0, maximum=0.9,
-                           step=0.05, label="Dropout")
+        dataclasses.MISSING,
+        "layers",
+        "hidden dense layer sizes, e.g. 512, 64",
+        minimum=1,
+        maximum=4096,
+        max_items=MAX_HIDDEN_LAYERS,
+        what="dense layers",
+        label="Dense layers (units)",
+    )
+    activation: str = param(
+        "relu", "choice", "activation of the hidden layers", choices=ACTIVATIONS, label="Activation"
+    )
+    dropout: float = param(
+        0.0, "float", "dropout after each hidden dense layer", minimum=0.0, maximum=0.9, step=0.05, label="Dropout"
+    )
     optimizer: str = param("adam", "choice", "gradient descent variant", choices=OPTIMIZERS, label="Optimiser")
-    learning_rate: float = param(0.001, "float", "step size of the optimiser", minimum=1e-6, maximum=10.0,
-                                 step=0.0001, label="Learning rate")
-    lr_schedule: str = param("constant", "choice", "the learning rate over the epochs: constant; cosine decay "
-                             "from it towards 0 at the last epoch; warmup-cosine, which first rises from 0 over a "
-                             "tenth of the training, then decays; or plateau, halved whenever val_loss has not "
-                             "improved for 2 epochs (needs a held-out validation split)", choices=LR_SCHEDULES,
-                             label="Learning-rate schedule")
-    weight_decay: float = param(0.0, "float", "decoupled weight decay: Adam becomes AdamW; SGD and RMSprop "
-                                "decay their weights the same way; 0 is off", minimum=0.0, maximum=0.1,
-                                step=0.0001, label="Weight decay")
-    label_smoothing: float = param(0.0, "float", "train towards 1 - s on the true class and s/10 spread over "
-                                   "all classes instead of 1 and 0: less over-confident models; 0 is off",
-                                   minimum=0.0, maximum=0.5, step=0.05, label="Label smoothing")
+    learning_rate: float = param(
+        0.001, "float", "step size of the optimiser", minimum=1e-6, maximum=10.0, step=0.0001, label="Learning rate"
+    )
+    lr_schedule: str = param(
+        "constant",
+        "choice",
+        "the learning rate over the epochs: constant; cosine decay "
+        "from it towards 0 at the last epoch; warmup-cosine, which first rises from 0 over a "
+        "tenth of the training, then decays; or plateau, halved whenever val_loss has not "
+        "improved for 2 epochs (needs a held-out validation split)",
+        choices=LR_SCHEDULES,
+        label="Learning-rate schedule",
+    )
+    weight_decay: float = param(
+        0.0,
+        "float",
+        "decoupled weight decay: Adam becomes AdamW; SGD and RMSprop decay their weights the same way; 0 is off",
+        minimum=0.0,
+        maximum=0.1,
+        step=0.0001,
+        label="Weight decay",
+    )
+    label_smoothing: float = param(
+        0.0,
+        "float",
+        "train towards 1 - s on the true class and s/10 spread over "
+        "all classes instead of 1 and 0: less over-confident models; 0 is off",
+        minimum=0.0,
+        maximum=0.5,
+        step=0.05,
+        label="Label smoothing",
+    )
     epochs: int = param(10, "int", "passes over the training set", minimum=1, maximum=500, label="Epochs")
     batch_size: int = param(32, "int", "images per gradient step", minimum=1, maximum=8192, label="Batch size")
     early_stop: float | None = param(
-        None, "threshold", "stop once val_accuracy exceeds this (the report's ACCURACY_THRESHOLD); empty to "
-        "train every epoch", minimum=0.0, maximum=1.0, what="a val_accuracy", label="Early stop at val_accuracy")
-    patience: int = param(0, "int", "keep the best epoch: the weights of the epoch with the lowest val_loss are "
-                          "restored at the end, and training stops after this many epochs without a lower one; "
-                          "0 keeps the last epoch (needs a held-out validation split: choosing by the test set "
-                          "would flatter the test figures)", minimum=0, maximum=500, label="Best epoch (patience)")
+        None,
+        "threshold",
+        "stop once val_accuracy exceeds this (the report's ACCURACY_THRESHOLD); empty to train every epoch",
+        minimum=0.0,
+        maximum=1.0,
+        what="a val_accuracy",
+        label="Early stop at val_accuracy",
+    )
+    patience: int = param(
+        0,
+        "int",
+        "keep the best epoch: the weights of the epoch with the lowest val_loss are "
+        "restored at the end, and training stops after this many epochs without a lower one; "
+        "0 keeps the last epoch (needs a held-out validation split: choosing by the test set "
+        "would flatter the test figures)",
+        minimum=0,
+        maximum=500,
+        label="Best epoch (patience)",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -88,7 +144,7 @@ class Hyperparams:
         return params_of(cls)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Hyperparams":
+    def from_dict(cls, d: Mapping[str, Any]) -> Hyperparams:
         """Parse and check a dict such as :meth:`to_dict` gives (strings from forms are accepted)."""
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -110,50 +166,97 @@ class Preset:
     fixed: frozenset[str] = field(default_factory=frozenset)
 
 
-_ARCHITECTURE = frozenset({"hidden", "activation", "dropout", "optimizer", "conv_filters", "batch_norm",
-                           "conv_dropout"})
+_ARCHITECTURE = frozenset(
+    {"hidden", "activation", "dropout", "optimizer", "conv_filters", "batch_norm", "conv_dropout"}
+)
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("G", "Part G: 16-16 MLP, SGD",
-           "The report's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
-           Hyperparams(hidden=(16, 16), optimizer="sgd", learning_rate=0.01, epochs=10, batch_size=16),
-           _ARCHITECTURE),
-    Preset("D", "Part D: 32-32-32 MLP, Adam",
-           "The report's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
-           Hyperparams(hidden=(32, 32, 32), optimizer="adam", learning_rate=0.001, epochs=8, batch_size=32),
-           _ARCHITECTURE),
-    Preset("H", "Part H: 512-64 MLP, Adam, early stop",
-           "The report's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
-           "val_accuracy exceeds 0.988 (its ACCURACY_THRESHOLD).",
-           Hyperparams(hidden=(512, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=256,
-                       early_stop=0.988),
-           _ARCHITECTURE),
-    Preset("CNN", "Small CNN (beyond the report)",
-           "Two convolution blocks (32 and 64 filters of 3x3, each with 2x2 max pooling), Dense 64, "
-           "Adam, batch 128, 8 epochs: what convolution buys over the MLPs.",
-           Hyperparams(hidden=(64,), conv_filters=(32, 64), optimizer="adam", learning_rate=0.001,
-                       epochs=8, batch_size=128),
-           _ARCHITECTURE),
-    Preset("CNN-BN", "Modern CNN: batch norm and dropout",
-           "Two convolution blocks (32 and 64 filters of 3x3, each with batch normalisation, 2x2 max pooling "
-           "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: regularised to learn "
-           "from few images, best with augmentation (see README, What helps on real digits).",
-           Hyperparams(hidden=(128,), conv_filters=(32, 64), batch_norm=True, conv_dropout=0.25, dropout=0.5,
-                       optimizer="adam", learning_rate=0.001, lr_schedule="cosine", epochs=10, batch_size=64),
-           _ARCHITECTURE),
-    Preset("CNN-BN-long", "CNN-BN, long: the recipe chosen on real digits",
-           "CNN-BN's layers and cosine decay, trained for 40 epochs with the best epoch kept (the weights of the "
-           "lowest val_loss, stopping after 10 epochs without a lower one): the recipe a validation split of "
-           "1,500 real AHDD digits chose (README, What each training knob buys). Needs a held-out validation "
-           "part; augment too.",
-           Hyperparams(hidden=(128,), conv_filters=(32, 64), batch_norm=True, conv_dropout=0.25, dropout=0.5,
-                       optimizer="adam", learning_rate=0.001, lr_schedule="cosine", epochs=40, batch_size=64,
-                       patience=10),
-           _ARCHITECTURE),
-    Preset("Custom", "Custom",
-           "Your own layers, activation, dropout, optimiser and training settings.",
-           Hyperparams(hidden=(128, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=64)),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "G",
+            "Part G: 16-16 MLP, SGD",
+            "The report's Part G: two hidden layers of 16 ReLU units, plain SGD, batch 16, 10 epochs.",
+            Hyperparams(hidden=(16, 16), optimizer="sgd", learning_rate=0.01, epochs=10, batch_size=16),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "D",
+            "Part D: 32-32-32 MLP, Adam",
+            "The report's Part D: three hidden layers of 32 ReLU units, Adam, batch 32, 8 epochs.",
+            Hyperparams(hidden=(32, 32, 32), optimizer="adam", learning_rate=0.001, epochs=8, batch_size=32),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "H",
+            "Part H: 512-64 MLP, Adam, early stop",
+            "The report's Part H: 512 and 64 ReLU units, Adam, batch 256, up to 10 epochs, stopping once "
+            "val_accuracy exceeds 0.988 (its ACCURACY_THRESHOLD).",
+            Hyperparams(
+                hidden=(512, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=256, early_stop=0.988
+            ),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "CNN",
+            "Small CNN (beyond the report)",
+            "Two convolution blocks (32 and 64 filters of 3x3, each with 2x2 max pooling), Dense 64, "
+            "Adam, batch 128, 8 epochs: what convolution buys over the MLPs.",
+            Hyperparams(
+                hidden=(64,), conv_filters=(32, 64), optimizer="adam", learning_rate=0.001, epochs=8, batch_size=128
+            ),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "CNN-BN",
+            "Modern CNN: batch norm and dropout",
+            "Two convolution blocks (32 and 64 filters of 3x3, each with batch normalisation, 2x2 max pooling "
+            "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: "
+            "regularised to learn from few images, best with augmentation (see README, What helps on real digits).",
+            Hyperparams(
+                hidden=(128,),
+                conv_filters=(32, 64),
+                batch_norm=True,
+                conv_dropout=0.25,
+                dropout=0.5,
+                optimizer="adam",
+                learning_rate=0.001,
+                lr_schedule="cosine",
+                epochs=10,
+                batch_size=64,
+            ),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "CNN-BN-long",
+            "CNN-BN, long: the recipe chosen on real digits",
+            "CNN-BN's layers and cosine decay, trained for 40 epochs with the best epoch kept (the weights of the "
+            "lowest val_loss, stopping after 10 epochs without a lower one): the recipe a validation split of "
+            "1,500 real AHDD digits chose (README, What each training knob buys). Needs a held-out validation "
+            "part; augment too.",
+            Hyperparams(
+                hidden=(128,),
+                conv_filters=(32, 64),
+                batch_norm=True,
+                conv_dropout=0.25,
+                dropout=0.5,
+                optimizer="adam",
+                learning_rate=0.001,
+                lr_schedule="cosine",
+                epochs=40,
+                batch_size=64,
+                patience=10,
+            ),
+            _ARCHITECTURE,
+        ),
+        Preset(
+            "Custom",
+            "Custom",
+            "Your own layers, activation, dropout, optimiser and training settings.",
+            Hyperparams(hidden=(128, 64), optimizer="adam", learning_rate=0.001, epochs=10, batch_size=64),
+        ),
+    )
+}
 
 
 def get_preset(name: str) -> Preset:
@@ -175,8 +278,9 @@ def hyperparams_for(preset: str, overrides: Mapping[str, Any] | None = None) -> 
     parsed = _parse(overrides or {})
     for name, value in parsed.items():
         if name in p.fixed and value != getattr(p.defaults, name):
-            raise DigitLabError(f"preset {p.name} fixes {name} = {_show(getattr(p.defaults, name))}; "
-                                f"use preset Custom to change it")
+            raise DigitLabError(
+                f"preset {p.name} fixes {name} = {_show(getattr(p.defaults, name))}; use preset Custom to change it"
+            )
     if "optimizer" in parsed and "learning_rate" not in parsed:
         parsed["learning_rate"] = DEFAULT_LEARNING_RATE.get(parsed["optimizer"], p.defaults.learning_rate)
     try:
@@ -197,8 +301,10 @@ def describe_preset(name: str) -> list[ParamSpec]:
     """The preset's hyperparameters, in form order: defaults are the preset's, and the fields it
     fixes (its architecture) are marked ``fixed``."""
     p = get_preset(name)
-    return [dataclasses.replace(spec, default=getattr(p.defaults, spec.name), fixed=spec.name in p.fixed)
-            for spec in Hyperparams.params()]
+    return [
+        dataclasses.replace(spec, default=getattr(p.defaults, spec.name), fixed=spec.name in p.fixed)
+        for spec in Hyperparams.params()
+    ]
 
 
 #: Input side in pixels, and what a 3x3 valid convolution then a 2x2 max pooling leave of a side.
@@ -347,13 +453,15 @@ def make_optimizer(hp: Hyperparams, steps_per_epoch: int | None = None):
             raise DigitLabError("the warmup-cosine schedule needs the number of steps per epoch")
         total = steps_per_epoch * hp.epochs
         warmup = min(max(steps_per_epoch, round(total * WARMUP_FRACTION)), total - 1)
-        rate = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(total - warmup, 1),
-                                                      warmup_target=hp.learning_rate, warmup_steps=warmup)
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(total - warmup, 1), warmup_target=hp.learning_rate, warmup_steps=warmup
+        )
     decay = {"weight_decay": hp.weight_decay} if hp.weight_decay else {}
     if hp.optimizer == "adam" and hp.weight_decay:
         return keras.optimizers.AdamW(learning_rate=rate, weight_decay=hp.weight_decay)
-    return {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
-            "rmsprop": keras.optimizers.RMSprop}[hp.optimizer](learning_rate=rate, **decay)
+    return {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[
+        hp.optimizer
+    ](learning_rate=rate, **decay)
 
 
 def make_loss(hp: Hyperparams):

@@ -6,6 +6,7 @@ A :class:`Recipe` is a few of them set together, applied over a preset's own val
 runs each pipeline once per recipe, and the row says which (``raw + warmup-cosine``). Plain
 Python (forms, links and the CLI read it without TensorFlow).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -64,8 +65,10 @@ def parse_recipe(value: Any) -> Recipe | None:
             for part in text.replace(",", ";").split(";"):
                 name, sep, number = part.partition("=")
                 if not sep:
-                    raise DigitLabError(f"recipe: cannot read {part.strip()!r}; use one of "
-                                        f"{', '.join(NAMED_RECIPES)} or e.g. 'lr_schedule=plateau;weight_decay=0.001'")
+                    raise DigitLabError(
+                        f"recipe: cannot read {part.strip()!r}; use one of "
+                        f"{', '.join(NAMED_RECIPES)} or e.g. 'lr_schedule=plateau;weight_decay=0.001'"
+                    )
                 fields[name.strip()] = number.strip()
     unknown = sorted(set(fields) - set(RECIPE_KNOBS))
     if unknown:

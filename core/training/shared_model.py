@@ -3,6 +3,7 @@
 Keras models are not safe to call from several threads at once; the server keeps one copy per run
 (``ui.models.run_model``) and every page goes through this lock.
 """
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ sensitivity to position. Nothing is learned from the test images: the shifts are
 advance and no label is read. The figure is always shown apart from the plain one (it costs
 ``len(SHIFTS)`` predictions per image).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,9 +33,11 @@ def shift_images(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def tta_probabilities(model: Any, images: np.ndarray, shifts: Sequence[tuple[int, int]] = SHIFTS) -> np.ndarray:
     """The model's probabilities averaged over ``shifts`` of each image, float32 (N, classes)."""
     x = np.asarray(images, dtype=np.float32)
-    total = None
+    total: np.ndarray | None = None
     for rows, cols in shifts:
-        p = np.asarray(model.predict(shift_images(x, rows, cols), batch_size=PREDICT_BATCH, verbose=0),
-                       dtype=np.float64)
+        p = np.asarray(
+            model.predict(shift_images(x, rows, cols), batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64
+        )
         total = p if total is None else total + p
+    assert total is not None, "no shifts"
     return (total / len(shifts)).astype(np.float32)

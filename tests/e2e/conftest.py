@@ -1,4 +1,5 @@
 """A real `streamlit run app.py` server and Debian's headless chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _free_port() -> int:
@@ -51,9 +59,15 @@ def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
 
 def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of a server with its own run, cache and data folders under ``tmp``."""
-    return dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-                DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2",
-                **extra)
+    return dict(
+        os.environ,
+        DIGITLAB_RUN_ROOT=str(tmp / "runs"),
+        DIGITLAB_CACHE_DIR=str(tmp / "cache"),
+        DIGITLAB_DATA_DIR=str(tmp / "data"),
+        DIGITLAB_DEFAULT_SIZE="tiny",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **extra,
+    )
 
 
 @contextmanager
@@ -66,17 +80,36 @@ def folders_of(env: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def streamlit_server(tmp: Path, env: Mapping[str, str], port: int | None = None,
-                     host: str = "127.0.0.1") -> Iterator[str]:
+def streamlit_server(
+    tmp: Path, env: Mapping[str, str], port: int | None = None, host: str = "127.0.0.1"
+) -> Iterator[str]:
     """`streamlit run app.py` on loopback with ``env``, its log in ``tmp``; yields its base URL
     (``host`` names the machine in it), then ends the server."""
     port = _free_port() if port is None else port
     with open(tmp / "streamlit.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", proc)
             yield f"http://{host}:{port}"

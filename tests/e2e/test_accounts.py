@@ -2,6 +2,7 @@
 students and a teacher in through Streamlit's st.login; class-code mode with its form; every page
 asks an unauthenticated visitor to sign in and shows no data. Screenshots: artifacts/screenshots/.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.training.config import RunConfig
 from core.runs.store import RunStore
+from core.training.config import RunConfig
 from tests.e2e.conftest import _free_port, lab_env, lab_folder, screenshot, streamlit_server
 from tests.run_fixtures import fake_finished_run
 
@@ -19,19 +20,25 @@ pytestmark = pytest.mark.e2e
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PAGES = ("", "data", "preprocess", "train", "errors", "try_it", "labels", "runs", "grid", "challenges", "teacher")
-USERS = {"amal": ("amal@school.example", "Amal"), "badr": ("badr@school.example", "Badr"),
-         "tess": ("tess@school.example", "Tess Teacher")}
+USERS = {
+    "amal": ("amal@school.example", "Amal"),
+    "badr": ("badr@school.example", "Badr"),
+    "tess": ("tess@school.example", "Tess Teacher"),
+}
 CODE = "owl-42"
 CONFIG = RunConfig.build("default:tiny", "raw", "G", {"epochs": 2})
-HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "seconds": 1.0},
-           {"epoch": 2, "loss": 0.8, "accuracy": 0.6, "val_loss": 0.9, "val_accuracy": 0.45, "seconds": 1.0}]
+HISTORY = [
+    {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "seconds": 1.0},
+    {"epoch": 2, "loss": 0.8, "accuracy": 0.6, "val_loss": 0.9, "val_accuracy": 0.45, "seconds": 1.0},
+]
 
 
 def _seed_run(tmp: Path, owner: str) -> str:
     """A finished run of ``owner`` in the server's store, written before the server starts."""
     store = RunStore(tmp / "runs")
-    return fake_finished_run(store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=owner,
-                             metrics={"test_accuracy": 0.45})
+    return fake_finished_run(
+        store, CONFIG, np.full((100, 10), 0.1, np.float32), HISTORY, owner=owner, metrics={"test_accuracy": 0.45}
+    )
 
 
 def _streamlit(tmp: Path, port: int, **env: str):

@@ -1,5 +1,6 @@
 """End to end in Debian's headless chromium: every page, a pipeline edit, a short training run,
 its live chart and its error gallery. Screenshots land in artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import re
@@ -48,7 +49,16 @@ def test_deep_link_on_a_fresh_server_uses_app_navigation(page, server):
     links = page.locator("[data-testid='stSidebarNavLink']")
     _at_least(page, "[data-testid='stSidebarNavLink']", 9)
     assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()][:9] == [
-        "Data", "Preprocess", "Train", "Errors", "Try it", "Inside the model", "Label issues", "Runs", "Grid"]
+        "Data",
+        "Preprocess",
+        "Train",
+        "Errors",
+        "Try it",
+        "Inside the model",
+        "Label issues",
+        "Runs",
+        "Grid",
+    ]
     _no_exception(page)
 
 
@@ -64,8 +74,13 @@ def test_whole_workflow(page, server):
     _idle(page)
     # Turn the step off and on again: the label follows.
     # the step's own box: the innermost block holding its title and its "On" toggle
-    step_on = page.locator("[data-testid='stVerticalBlock']", has_text="1. Min-max",
-                           has=page.locator("[data-testid='stCheckbox']")).last.locator("[data-testid='stCheckbox']").first
+    step_on = (
+        page.locator(
+            "[data-testid='stVerticalBlock']", has_text="1. Min-max", has=page.locator("[data-testid='stCheckbox']")
+        )
+        .last.locator("[data-testid='stCheckbox']")
+        .first
+    )
     step_on.click()
     page.wait_for_selector("text=Pipeline: raw dataset")
     step_on.click()

@@ -1,6 +1,7 @@
 """End to end in Debian's headless chromium: draw a digit with the mouse on the Try it page's canvas
 and see the model's prediction. Trains a one-epoch run through a shared Train link when the server
 has no finished run yet (the whole-workflow test leaves one when it ran first)."""
+
 from __future__ import annotations
 
 import re

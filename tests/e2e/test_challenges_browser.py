@@ -1,6 +1,7 @@
 """Challenges in a real browser (Debian's Chromium): a student signed in with the class code sees
 the boards and Submit, and the HTML of the Challenges and Runs pages (and every image they load)
 holds nothing of the hidden set. Screenshots: artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import io

@@ -1,8 +1,8 @@
 """Issue 26 in Chromium: a run on a dataset whose class names are Markdown images and links, raw
 HTML and formulas. The Errors and Try it pages show them as text: the HTML holds no image and no
 link from data, and the browser asks the beacon's address for nothing."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -14,8 +14,7 @@ pytestmark = pytest.mark.e2e
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 HISTORY = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.45, "seconds": 1.0}]
 #: What data may not become: an image or a link to the beacon's host, an onerror image, a script link.
-FROM_DATA = ("img[src*='127.0.0.1:9'], img[src='x'], a[href*='127.0.0.1:9'], a[href^='http://x'], "
-             "a[href^='javascript']")
+FROM_DATA = "img[src*='127.0.0.1:9'], img[src='x'], a[href*='127.0.0.1:9'], a[href^='http://x'], a[href^='javascript']"
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +30,34 @@ def hostile_server(tmp_path_factory):
         from tests.run_fixtures import fake_finished_run
 
         tiny = load_ready("default", "tiny")
-        ds = Dataset("![d](http://127.0.0.1:9/dataset.png)", tiny.x_train, tiny.y_train, tiny.x_test,
-                     tiny.y_test, HOSTILE_CLASS_NAMES)
+        ds = Dataset(
+            "![d](http://127.0.0.1:9/dataset.png)",
+            tiny.x_train,
+            tiny.y_train,
+            tiny.x_test,
+            tiny.y_test,
+            HOSTILE_CLASS_NAMES,
+        )
         spec = save_upload(ds, file_name="[f](http://127.0.0.1:9)x.npz", owner=LOCAL_USER.key)
         probabilities = np.random.default_rng(0).dirichlet(np.ones(10), len(ds.y_test)).astype(np.float32)
-        run_id = fake_finished_run(RunStore(tmp / "runs"), RunConfig.build(spec, "raw", "G", {"epochs": 1}),
-                                   probabilities, HISTORY, owner=LOCAL_USER.key)
+        run_id = fake_finished_run(
+            RunStore(tmp / "runs"),
+            RunConfig.build(spec, "raw", "G", {"epochs": 1}),
+            probabilities,
+            HISTORY,
+            owner=LOCAL_USER.key,
+        )
     with streamlit_server(tmp, env) as url:
         yield url, run_id
 
 
-@pytest.mark.parametrize("path, shown", [
-    ("errors", "misclassified test images"),
-    ("try_it", "This run's classes"),
-])
+@pytest.mark.parametrize(
+    "path, shown",
+    [
+        ("errors", "misclassified test images"),
+        ("try_it", "This run's classes"),
+    ],
+)
 def test_hostile_class_names_are_text_in_chromium(browser, hostile_server, path, shown):
     url, run_id = hostile_server
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -1,5 +1,6 @@
 """The embedding map in a real browser: brushing a rectangle of points on the Altair chart shows
 those test images in the gallery below it (Debian's chromium through Playwright)."""
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,9 @@ def test_brushing_the_map_shows_those_images(browser, map_server):
         chart.wait_for()
         pg.wait_for_timeout(1500)  # let Vega draw
         assert pg.get_by_text(re.compile(r"test images selected")).count() == 0
-        box = pg.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.bounding_box()
+        box = pg.locator(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+        ).first.bounding_box()
         # brush the left half of the plot: every point there, and only those, must come back
         pg.mouse.move(box["x"] + 5, box["y"] + 5)
         pg.mouse.down()

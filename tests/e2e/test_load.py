@@ -8,6 +8,7 @@ sampler watches the run store and the Ray workers training meanwhile. The job qu
 exception, and the server's memory must stay bounded. The figures land in
 ``artifacts/load_test.json`` and in the test's output.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,8 @@ pytestmark = pytest.mark.e2e
 
 SESSIONS = 20
 MAX_JOBS = 2
-DEADLINE_S = 420           # the whole load, generous on two cores shared with other work
-MAX_RENDERS = 400          # per session: a bound on its request loop whatever the clock says
+DEADLINE_S = 420  # the whole load, generous on two cores shared with other work
+MAX_RENDERS = 400  # per session: a bound on its request loop whatever the clock says
 RUN_ID = re.compile(r"\*\*Run ([0-9a-f]{8})\*\*")
 FIT_RESULT = "## FIT RESULT ##"
 #: Memory the server may gain over the whole load (twenty sessions' state, media, caches).
@@ -145,15 +146,41 @@ def lab(tmp_path_factory):
     """A server on loopback with its own folders and ``MAX_JOBS`` training slots."""
     tmp = tmp_path_factory.mktemp("load")
     port = _free_port()
-    env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-               DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny",
-               DIGITLAB_MAX_JOBS=str(MAX_JOBS), DIGITLAB_RAY_CPUS=str(MAX_JOBS), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        DIGITLAB_RUN_ROOT=str(tmp / "runs"),
+        DIGITLAB_CACHE_DIR=str(tmp / "cache"),
+        DIGITLAB_DATA_DIR=str(tmp / "data"),
+        DIGITLAB_DEFAULT_SIZE="tiny",
+        DIGITLAB_MAX_JOBS=str(MAX_JOBS),
+        DIGITLAB_RAY_CPUS=str(MAX_JOBS),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     env.pop("DIGITLAB_RAY_ADDRESS", None)  # the server starts its own local Ray, as `make run` does
     log = open(tmp / "streamlit.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
@@ -194,19 +221,28 @@ def test_twenty_sessions_train_at_once_and_the_server_holds(lab):
 
     runs = RunStore(root).list()
     figures = {
-        "sessions": SESSIONS, "max_jobs": MAX_JOBS, "runs": len(runs),
-        "finished": sum(r.status == FINISHED for r in runs), "wall_s": round(wall, 1),
-        "max_running_sampled": sampler.result.max_running, "max_queued_sampled": sampler.result.max_queued,
-        "max_worker_processes": sampler.result.max_workers, "samples": sampler.result.samples,
-        "rss_idle_mb": round(rss_idle), "rss_warm_mb": round(rss_warm), "rss_peak_mb": round(sampler.result.peak_rss_mb),
-        "rss_after_mb": round(rss_after), "vm_hwm_mb": round(rss_mb(pid, "VmHWM")),
+        "sessions": SESSIONS,
+        "max_jobs": MAX_JOBS,
+        "runs": len(runs),
+        "finished": sum(r.status == FINISHED for r in runs),
+        "wall_s": round(wall, 1),
+        "max_running_sampled": sampler.result.max_running,
+        "max_queued_sampled": sampler.result.max_queued,
+        "max_worker_processes": sampler.result.max_workers,
+        "samples": sampler.result.samples,
+        "rss_idle_mb": round(rss_idle),
+        "rss_warm_mb": round(rss_warm),
+        "rss_peak_mb": round(sampler.result.peak_rss_mb),
+        "rss_after_mb": round(rss_after),
+        "vm_hwm_mb": round(rss_mb(pid, "VmHWM")),
         "renders": sum(r.renders for r in reports),
         "slowest_render_s": round(max(r.slowest_render_s for r in reports), 2),
         "session_s_min_max": [round(min(r.seconds for r in reports), 1), round(max(r.seconds for r in reports), 1)],
     }
     (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / "load_test.json").write_text(json.dumps(
-        {"figures": figures, "sessions": [asdict(r) for r in reports]}, indent=2))
+    (ROOT / "artifacts" / "load_test.json").write_text(
+        json.dumps({"figures": figures, "sessions": [asdict(r) for r in reports]}, indent=2)
+    )
     print("load figures:", json.dumps(figures))
 
     failures = [(r.index, r.failure) for r in reports if r.failure]

@@ -1,6 +1,7 @@
 """Issue 16's rough edges as a browser shows them (1400x1000, Debian's chromium): an upload error
 whose pattern keeps its asterisks, the Data page's image-size metric and the Preprocess page's
 histograms inside their columns, and a Train form that survives a visit to another page."""
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
-    return (inner["x"] >= outer["x"] - slack and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack)
+    return inner["x"] >= outer["x"] - slack and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
 
 
 def test_an_upload_error_shows_its_pattern_literally(page, server):
@@ -22,7 +23,8 @@ def test_an_upload_error_shows_its_pattern_literally(page, server):
     _idle(page)
     page.get_by_text("Upload files").click()
     page.locator("[data-testid='stFileUploaderDropzone'] input[type=file]").set_input_files(
-        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a dataset"}])
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a dataset"}]
+    )
     page.get_by_role("button", name="Load upload").click()
     alert = page.locator("[data-testid='stAlert']", has_text="Could not load the upload")
     alert.wait_for()

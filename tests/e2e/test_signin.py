@@ -1,6 +1,7 @@
 """A class-code sign-in that lasts, in a real browser on a real server: a reload, a new tab opened
 on a shared ``?run=`` link and a server restart each keep the student signed in and on their
 dataset; forged and expired cookies are refused and ask for sign-in again."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ import pytest
 
 from core.classroom import tokens
 from core.settings import Settings
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server, ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
 from tests.e2e.test_accounts import _seed_run
 
 pytestmark = pytest.mark.e2e
@@ -30,16 +31,41 @@ class Lab:
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.port, self.proc = tmp, _free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = dict(os.environ, DIGITLAB_RUN_ROOT=str(tmp / "runs"), DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-                        DIGITLAB_DATA_DIR=str(tmp / "data"), DIGITLAB_DEFAULT_SIZE="tiny", TF_CPP_MIN_LOG_LEVEL="2",
-                        DIGITLAB_CLASS_CODE=CODE)
+        self.env = dict(
+            os.environ,
+            DIGITLAB_RUN_ROOT=str(tmp / "runs"),
+            DIGITLAB_CACHE_DIR=str(tmp / "cache"),
+            DIGITLAB_DATA_DIR=str(tmp / "data"),
+            DIGITLAB_DEFAULT_SIZE="tiny",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            DIGITLAB_CLASS_CODE=CODE,
+        )
 
     def start(self) -> None:
         log = open(self.tmp / "streamlit.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         _wait_healthy(self.url, self.proc)
 
@@ -50,8 +76,16 @@ class Lab:
         """The server's settings: its folders (the sign-in secret is in the lab's database, under the
         run root) and its class code."""
         base = Settings.from_env()
-        return Settings(**{**base.__dict__, "run_root": self.tmp / "runs", "cache_dir": self.tmp / "cache",
-                           "data_dir": self.tmp / "data", "class_code": CODE, "teacher_code": None})
+        return Settings(
+            **{
+                **base.__dict__,
+                "run_root": self.tmp / "runs",
+                "cache_dir": self.tmp / "cache",
+                "data_dir": self.tmp / "data",
+                "class_code": CODE,
+                "teacher_code": None,
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +197,14 @@ def test_forged_and_expired_cookies_are_refused(browser, lab):
     forged = tokens.make_token("Amal", config=lab.config()).split(".")[0]
     cases = {
         # The payload of a teacher's token with the signature of Amal's.
-        f"{tokens.make_token('Tess', teacher=True, config=lab.config()).split('.')[0]}.{signature}":
-            "Your sign-in is not valid here (the class code may have changed): sign in again.",
+        f"{tokens.make_token('Tess', teacher=True, config=lab.config()).split('.')[0]}.{signature}": (
+            "Your sign-in is not valid here (the class code may have changed): sign in again."
+        ),
         f"{forged}.{'A' * len(signature)}": "Your sign-in is not valid here (the class code may have changed): "
-                                            "sign in again.",
-        tokens.make_token("Amal", config=lab.config(), now=time.time() - 13 * 3600):
-            "Your sign-in has expired: sign in again.",
+        "sign in again.",
+        tokens.make_token(
+            "Amal", config=lab.config(), now=time.time() - 13 * 3600
+        ): "Your sign-in has expired: sign in again.",
     }
     for token, message in cases.items():
         ctx = _context(browser)

@@ -2,6 +2,7 @@
 1400x1000 on one class-code server (small store made before it starts: two finished runs of
 Amal's, the second published, a PCA map of the first). AppTest covers the rest in
 tests/test_tour_edges.py. Screenshots land in artifacts/screenshots/tour-*.png."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,13 @@ TEACHER_CODE = "heron-7"
 def tour(tmp_path_factory):
     """(base URL, store, Amal's first run, Amal's second run, published) of a class-code server."""
     tmp = lab_folder(tmp_path_factory, "tour-e2e")
-    env = lab_env(tmp, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_TEACHERS="Ms Teacher", DIGITLAB_TEACHER_CODE=TEACHER_CODE,
-                  DIGITLAB_MAX_JOBS="1")
+    env = lab_env(
+        tmp,
+        DIGITLAB_CLASS_CODE=CODE,
+        DIGITLAB_TEACHERS="Ms Teacher",
+        DIGITLAB_TEACHER_CODE=TEACHER_CODE,
+        DIGITLAB_MAX_JOBS="1",
+    )
     env.pop("DIGITLAB_LIMITS_FILE", None)
     with folders_of(env):
         store = RunStore(tmp / "runs")
@@ -91,6 +97,7 @@ def _no_exception(pg) -> None:
 
 # ---- 4 and 5: a ?run= link, a student, a published run ---------------------------------------------
 
+
 def test_signing_in_through_a_run_link_clears_the_form_and_marks_the_published_run(tab, tour):
     url, _, _, second = tour
     tab.goto(f"{url}/try_it?run={second}")
@@ -116,6 +123,7 @@ def test_signing_in_through_a_run_link_clears_the_form_and_marks_the_published_r
 
 
 # ---- 1: the epoch shown, the slider and the Errors page stay one ----------------------------------
+
 
 def _slider_value(pg) -> int:
     return int(pg.locator("[data-testid='stSliderThumbValue']").first.inner_text())
@@ -150,12 +158,15 @@ def test_the_epoch_stays_one_across_maps_and_pages(tab, tour):
 
 # ---- 3: the first stroke after switching the model counts -----------------------------------------
 
+
 def _draw(pg) -> None:
     canvas = pg.locator(CANVAS).first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in
-              [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
+    points = [
+        (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        for fx, fy in [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]
+    ]
     pg.mouse.move(*points[0])
     pg.mouse.down()
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
@@ -180,6 +191,7 @@ def test_the_first_stroke_after_switching_the_model_is_kept(tab, tour):
 
 # ---- 9, 10, 11, 12, 16: the words a student reads ---------------------------------------------------
 
+
 def _npz(n_train: int = 200, n_test: int = 50) -> bytes:
     import io
 
@@ -187,9 +199,13 @@ def _npz(n_train: int = 200, n_test: int = 50) -> bytes:
 
     rng = np.random.default_rng(0)
     buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-             y_train=np.arange(n_train) % 10, x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-             y_test=np.arange(n_test) % 10)
+    np.savez(
+        buffer,
+        x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        y_train=np.arange(n_train) % 10,
+        x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        y_test=np.arange(n_test) % 10,
+    )
     return buffer.getvalue()
 
 
@@ -208,7 +224,8 @@ def test_a_students_words_toggle_upload_runs_and_statuses(tab, tour):
     _nav(tab, "Data")  # 11: an upload is named once
     tab.get_by_text("Upload files").click()
     tab.locator("[data-testid='stFileUploaderDropzone'] input[type=file]").set_input_files(
-        files=[{"name": "digits.npz", "mimeType": "application/octet-stream", "buffer": _npz()}])
+        files=[{"name": "digits.npz", "mimeType": "application/octet-stream", "buffer": _npz()}]
+    )
     tab.get_by_role("button", name="Load upload").click()
     tab.get_by_text(re.compile("Loaded digits.npz")).wait_for()
     _nav(tab, "Train")
@@ -225,7 +242,9 @@ def test_a_students_words_toggle_upload_runs_and_statuses(tab, tour):
     # 16: a long run and one waiting behind it (one slot): the waiting one's whole status
     _open(tab, url, "train?preset=D&epochs=20", "Badr", "Train")
     tab.get_by_role("button", name="Train", exact=True).click()
-    tab.locator("[data-testid='stProgress']", has_text=re.compile("Epoch|Loading|Starting|Preprocessing|Building")).wait_for()
+    tab.locator(
+        "[data-testid='stProgress']", has_text=re.compile("Epoch|Loading|Starting|Preprocessing|Building")
+    ).wait_for()
     # One click, one run: the same form sent again within seconds is the same click (the page says
     # so and follows the first run), so the second run is another form: a new seed.
     seed = tab.get_by_role("spinbutton", name="Random seed", exact=True)
@@ -242,6 +261,7 @@ def test_a_students_words_toggle_upload_runs_and_statuses(tab, tour):
 
 # ---- 13, 14, 15: the Teacher page ---------------------------------------------------------------------
 
+
 def test_the_teacher_page_reads_as_people_write(tab, tour):
     url = tour[0]
     _open(tab, url, "teacher", "Ms Teacher", "Teacher")
@@ -249,8 +269,9 @@ def test_the_teacher_page_reads_as_people_write(tab, tour):
     tab.get_by_text("This instance's limits (the defaults for a class").wait_for()
     assert tab.get_by_text("none set").count() == 0
     # 13: the student picked first (most runs) and the button under it name them as typed
-    assert re.search(r"Student (Amal|Badr)\b", _shown(
-        tab.locator(".st-key-teacher_student [data-testid='stSelectbox']")))  # not "Sign a student out"'s
+    assert re.search(
+        r"Student (Amal|Badr)\b", _shown(tab.locator(".st-key-teacher_student [data-testid='stSelectbox']"))
+    )  # not "Sign a student out"'s
     tab.get_by_role("button", name=re.compile(r"of (Amal|Badr)…$")).wait_for()
     # 14's headers and blank cells are drawn on the grids' canvas: AppTest reads them
     # (tests/test_tour_edges.py); here the page is looked at once they are drawn.
@@ -260,6 +281,7 @@ def test_the_teacher_page_reads_as_people_write(tab, tour):
 
 
 # ---- 2: after "Work on this version", the suspects are the version's ---------------------------------
+
 
 def test_label_issues_follow_the_version_in_use(tab, tour):
     url = tour[0]
@@ -276,6 +298,8 @@ def test_label_issues_follow_the_version_in_use(tab, tour):
     tab.get_by_text(re.compile(r"This dataset is a corrected version of .*\(1 label corrected\)")).wait_for()
     tab.wait_for_selector(IDLE)
     tab.get_by_text(re.compile("Choose the folds and press Find suspects")).wait_for()
-    assert tab.locator("[data-testid='stMetric']", has_text=re.compile("^Suspected")).count() == 0  # not the original's list
+    assert (
+        tab.locator("[data-testid='stMetric']", has_text=re.compile("^Suspected")).count() == 0
+    )  # not the original's list
     screenshot(tab, "tour-labels-version")
     _no_exception(tab)

@@ -4,6 +4,7 @@ an old address of one's own never overwriting newer saved work (2), a double cli
 one run (3), and a cookie copied before "Sign out" refused afterwards (13), across a reload, a new
 tab and a restart. AppTest covers the rest (tests/test_tour_three.py). Screenshots land in
 artifacts/screenshots/tour3-*.png."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,14 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     tmp = lab_folder(tmp_path_factory, "tour3-e2e")
-    env = lab_env(tmp, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_TEACHERS="Ms Teacher", DIGITLAB_TEACHER_CODE="heron-7",
-                  DIGITLAB_MAX_JOBS="1", DIGITLAB_WARM_UP="0")
+    env = lab_env(
+        tmp,
+        DIGITLAB_CLASS_CODE=CODE,
+        DIGITLAB_TEACHERS="Ms Teacher",
+        DIGITLAB_TEACHER_CODE="heron-7",
+        DIGITLAB_MAX_JOBS="1",
+        DIGITLAB_WARM_UP="0",
+    )
     env.pop("DIGITLAB_LIMITS_FILE", None)
     server = Lab(tmp, env)
     server.start()

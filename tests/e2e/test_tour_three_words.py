@@ -2,6 +2,7 @@
 1400x1000 on ONE class-code server: no page list before sign-in (10), every page name opens its
 page (9), a confusion cell's number filters the gallery (7), and a look at each changed page.
 AppTest covers the rest in tests/test_tour_three_words.py. Screenshots: artifacts/screenshots/words-*.png."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,13 @@ NAV_LINK = "[data-testid='stSidebarNavLink']"
 def lab(tmp_path_factory):
     """(base URL, store, Amal's run with a training-only step, Amal's run the teacher published)."""
     tmp = lab_folder(tmp_path_factory, "words-e2e")
-    env = lab_env(tmp, DIGITLAB_CLASS_CODE=CODE, DIGITLAB_TEACHERS="Ms Teacher", DIGITLAB_TEACHER_CODE=TEACHER_CODE,
-                  DIGITLAB_MAX_JOBS="1")
+    env = lab_env(
+        tmp,
+        DIGITLAB_CLASS_CODE=CODE,
+        DIGITLAB_TEACHERS="Ms Teacher",
+        DIGITLAB_TEACHER_CODE=TEACHER_CODE,
+        DIGITLAB_MAX_JOBS="1",
+    )
     env.pop("DIGITLAB_LIMITS_FILE", None)
     with folders_of(env):
         store = RunStore(tmp / "runs")
@@ -105,6 +111,7 @@ def test_no_page_name_shows_before_sign_in_even_on_the_first_load(tab, lab):
 
 # ---- 9: every page name a person can see or guess opens that page -------------------------------
 
+
 def test_every_page_name_opens_that_page(tab, lab):
     url = lab[0]
     _open(tab, url, "data", "Amal", "Data")
@@ -125,6 +132,7 @@ def test_every_page_name_opens_that_page(tab, lab):
 
 # ---- 7: a confusion cell's number filters the gallery ---------------------------------------------
 
+
 def _cell_centre(pg, row: int, col: int, classes: int = 10) -> tuple[float, float]:
     """Where cell (row, col) of the confusion heatmap is on the screen: the plot is the box of its
     blue pixels (every cell is a shade of blue), found in a screenshot of the chart."""
@@ -135,12 +143,14 @@ def _cell_centre(pg, row: int, col: int, classes: int = 10) -> tuple[float, floa
     chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
     pixels = cv2.imdecode(np.frombuffer(chart.screenshot(), np.uint8), cv2.IMREAD_COLOR).astype(int)
-    blue = (pixels[..., 0] - pixels[..., 2] > 25)
+    blue = pixels[..., 0] - pixels[..., 2] > 25
     ys, xs = np.nonzero(blue)
     scale = pixels.shape[1] / box["width"]
     left, right, top, bottom = xs.min() / scale, (xs.max() + 1) / scale, ys.min() / scale, (ys.max() + 1) / scale
-    return (box["x"] + left + (col + 0.5) * (right - left) / classes,
-            box["y"] + top + (row + 0.5) * (bottom - top) / classes)
+    return (
+        box["x"] + left + (col + 0.5) * (right - left) / classes,
+        box["y"] + top + (row + 0.5) * (bottom - top) / classes,
+    )
 
 
 def test_a_confusion_cells_number_filters_the_gallery(tab, lab):
@@ -157,6 +167,7 @@ def test_a_confusion_cells_number_filters_the_gallery(tab, lab):
 
 
 # ---- 6, 11, 12, 18: a look at the pages changed -------------------------------------------------
+
 
 def test_the_changed_pages_as_a_student_and_the_teacher_see_them(tab, browser, lab, tmp_path):
     import cv2

@@ -1,4 +1,5 @@
 """Alembic's environment: the lab hands over a connection whose transaction it already holds."""
+
 from alembic import context
 
 connection = context.config.attributes["connection"]

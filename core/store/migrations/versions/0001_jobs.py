@@ -7,6 +7,7 @@ the first dispatcher of the upgraded lab adopts it (core.store.jobs) when that p
 Revision ID: 0001
 Revises:
 """
+
 import socket
 
 import sqlalchemy as sa
@@ -17,8 +18,18 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-_OLD_RUN_COLUMNS = ("created", "started", "finished", "status", "error", "progress", "pid", "pid_start",
-                    "stop_requested", "owner")
+_OLD_RUN_COLUMNS = (
+    "created",
+    "started",
+    "finished",
+    "status",
+    "error",
+    "progress",
+    "pid",
+    "pid_start",
+    "stop_requested",
+    "owner",
+)
 
 
 def _create_jobs() -> None:
@@ -50,8 +61,11 @@ def upgrade() -> None:
     inspector = sa.inspect(bind)
     tables = set(inspector.get_table_names())
     _create_jobs()
-    op.create_table("secrets", sa.Column("name", sa.String(64), primary_key=True),
-                    sa.Column("value", sa.LargeBinary, nullable=False))
+    op.create_table(
+        "secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+    )
     if "epochs" not in tables:
         op.create_table(
             "epochs",
@@ -76,13 +90,16 @@ def upgrade() -> None:
     # The run index of earlier versions: columns added over time may be missing from an old one.
     have = {c["name"] for c in inspector.get_columns("runs")}
     owner = "owner" if "owner" in have else "NULL"
-    bind.execute(sa.text(
-        "INSERT INTO jobs (id, kind, pool, owner, state, created, started, finished, error, progress, "
-        "stop_requested, dispatcher) "
-        f"SELECT id, 'training', 'runs', {owner}, status, created, started, finished, error, progress, "
-        "stop_requested, CASE WHEN pid IS NULL THEN NULL "
-        "ELSE :host || '/' || pid || '/' || COALESCE(pid_start, '') || '/legacy' END FROM runs"),
-        {"host": socket.gethostname()})
+    bind.execute(
+        sa.text(
+            "INSERT INTO jobs (id, kind, pool, owner, state, created, started, finished, error, progress, "
+            "stop_requested, dispatcher) "
+            f"SELECT id, 'training', 'runs', {owner}, status, created, started, finished, error, progress, "
+            "stop_requested, CASE WHEN pid IS NULL THEN NULL "
+            "ELSE :host || '/' || pid || '/' || COALESCE(pid_start, '') || '/legacy' END FROM runs"
+        ),
+        {"host": socket.gethostname()},
+    )
     if "runs_status" in {i["name"] for i in inspector.get_indexes("runs")}:
         op.drop_index("runs_status", table_name="runs")
     with op.batch_alter_table("runs") as batch:

@@ -11,6 +11,7 @@ The old files are left in place, untouched: an older lab pointed at the same fol
 Revision ID: 0002
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,48 +32,86 @@ depends_on = None
 # The tables as this revision made them (a later schema change is a later revision's business).
 _meta = sa.MetaData()
 workspaces = sa.Table(
-    "workspaces", _meta,
-    sa.Column("key", sa.Text, primary_key=True), sa.Column("process", sa.String(32), nullable=False),
-    sa.Column("body", sa.Text, nullable=False), sa.Column("updated", sa.Float, nullable=False))
+    "workspaces",
+    _meta,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("process", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
 challenges = sa.Table(
-    "challenges", _meta,
-    sa.Column("id", sa.String(32), primary_key=True), sa.Column("name", sa.Text, nullable=False, unique=True),
-    sa.Column("dataset", sa.Text, nullable=False), sa.Column("public_share", sa.Float, nullable=False),
-    sa.Column("per_day", sa.Integer, nullable=False), sa.Column("deadline", sa.Float),
-    sa.Column("show_private", sa.Boolean, nullable=False), sa.Column("closed", sa.Boolean, nullable=False),
-    sa.Column("seed", sa.BigInteger, nullable=False), sa.Column("images", sa.Integer, nullable=False),
-    sa.Column("public_images", sa.Integer, nullable=False), sa.Column("created", sa.Float, nullable=False),
-    sa.Column("created_by", sa.Text))
+    "challenges",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("dataset", sa.Text, nullable=False),
+    sa.Column("public_share", sa.Float, nullable=False),
+    sa.Column("per_day", sa.Integer, nullable=False),
+    sa.Column("deadline", sa.Float),
+    sa.Column("show_private", sa.Boolean, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("images", sa.Integer, nullable=False),
+    sa.Column("public_images", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+)
 submissions = sa.Table(
-    "submissions", _meta,
-    sa.Column("id", sa.String(32), primary_key=True), sa.Column("challenge_id", sa.String(32), nullable=False),
-    sa.Column("owner", sa.Text, nullable=False), sa.Column("run_id", sa.String(32), nullable=False),
-    sa.Column("preset", sa.Text), sa.Column("pipeline", sa.Text), sa.Column("validation", sa.Text),
-    sa.Column("created", sa.Float, nullable=False), sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("public_score", sa.Float), sa.Column("private_score", sa.Float), sa.Column("all_score", sa.Float),
-    sa.Column("error", sa.Text), sa.Column("scored", sa.Float))
+    "submissions",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("challenge_id", sa.String(32), nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("preset", sa.Text),
+    sa.Column("pipeline", sa.Text),
+    sa.Column("validation", sa.Text),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("public_score", sa.Float),
+    sa.Column("private_score", sa.Float),
+    sa.Column("all_score", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("scored", sa.Float),
+)
 sa.Index("submissions_by_owner", submissions.c.challenge_id, submissions.c.owner, submissions.c.created)
-uploads = sa.Table(
-    "uploads", _meta, sa.Column("hash", sa.String(64), primary_key=True), sa.Column("name", sa.Text))
+uploads = sa.Table("uploads", _meta, sa.Column("hash", sa.String(64), primary_key=True), sa.Column("name", sa.Text))
 upload_owners = sa.Table(
-    "upload_owners", _meta,
-    sa.Column("hash", sa.String(64), primary_key=True), sa.Column("owner", sa.Text, primary_key=True))
+    "upload_owners",
+    _meta,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.Text, primary_key=True),
+)
 label_marks = sa.Table(
-    "label_marks", _meta,
-    sa.Column("owner", sa.Text, primary_key=True), sa.Column("dataset", sa.Text, primary_key=True),
-    sa.Column("image", sa.Integer, primary_key=True), sa.Column("mark", sa.String(16), nullable=False),
-    sa.Column("updated", sa.Float, nullable=False))
+    "label_marks",
+    _meta,
+    sa.Column("owner", sa.Text, primary_key=True),
+    sa.Column("dataset", sa.Text, primary_key=True),
+    sa.Column("image", sa.Integer, primary_key=True),
+    sa.Column("mark", sa.String(16), nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
 label_corrections = sa.Table(
-    "label_corrections", _meta,
-    sa.Column("owner", sa.Text, primary_key=True), sa.Column("dataset", sa.Text, primary_key=True),
-    sa.Column("image", sa.Integer, primary_key=True), sa.Column("given", sa.Integer, nullable=False),
-    sa.Column("label", sa.Integer, nullable=False), sa.Column("by", sa.Text), sa.Column("search", sa.Text),
-    sa.Column("accepted", sa.Float, nullable=False))
+    "label_corrections",
+    _meta,
+    sa.Column("owner", sa.Text, primary_key=True),
+    sa.Column("dataset", sa.Text, primary_key=True),
+    sa.Column("image", sa.Integer, primary_key=True),
+    sa.Column("given", sa.Integer, nullable=False),
+    sa.Column("label", sa.Integer, nullable=False),
+    sa.Column("by", sa.Text),
+    sa.Column("search", sa.Text),
+    sa.Column("accepted", sa.Float, nullable=False),
+)
 dataset_versions = sa.Table(
-    "dataset_versions", _meta,
-    sa.Column("hash", sa.String(64), primary_key=True), sa.Column("provenance", sa.Text, nullable=False))
+    "dataset_versions",
+    _meta,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("provenance", sa.Text, nullable=False),
+)
 class_names = sa.Table(
-    "class_names", _meta, sa.Column("key", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False))
+    "class_names", _meta, sa.Column("key", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False)
+)
 secrets = sa.table("secrets", sa.column("name", sa.String), sa.column("value", sa.LargeBinary))
 
 _MARKS = ("wrong", "fine")
@@ -85,12 +124,18 @@ def upgrade() -> None:
     bind = op.get_bind()
     _meta.create_all(bind)
     run_root, cache = file_roots(bind.engine.url.render_as_string(hide_password=False))
-    for table, rows in ((workspaces, _workspaces(cache)), (secrets, _secret(cache)),
-                        (challenges, _old_index(run_root, "challenges", _CHALLENGE_COLUMNS)),
-                        (submissions, _old_index(run_root, "submissions", _SUBMISSION_COLUMNS)),
-                        (uploads, _uploads(cache)), (upload_owners, _upload_owners(cache)),
-                        (label_marks, _marks(cache)), (label_corrections, _corrections(cache)),
-                        (dataset_versions, _versions(cache)), (class_names, _names(run_root))):
+    for table, rows in (
+        (workspaces, _workspaces(cache)),
+        (secrets, _secret(cache)),
+        (challenges, _old_index(run_root, "challenges", _CHALLENGE_COLUMNS)),
+        (submissions, _old_index(run_root, "submissions", _SUBMISSION_COLUMNS)),
+        (uploads, _uploads(cache)),
+        (upload_owners, _upload_owners(cache)),
+        (label_marks, _marks(cache)),
+        (label_corrections, _corrections(cache)),
+        (dataset_versions, _versions(cache)),
+        (class_names, _names(run_root)),
+    ):
         batch = list(rows)
         if batch:
             bind.execute(sa.insert(table), batch)
@@ -102,6 +147,7 @@ def downgrade() -> None:
 
 
 # ---- the files of earlier versions ------------------------------------------------------------
+
 
 def _json_files(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """(path, object) of each readable JSON object file in ``folder`` (unreadable ones hold nothing)."""
@@ -126,8 +172,12 @@ def _workspaces(cache: Path) -> Iterator[dict[str, Any]]:
     for path, body in _json_files(cache / "workspaces"):
         key, values = body.get("key"), body.get("values")
         if isinstance(key, str) and isinstance(values, dict):
-            yield {"key": key, "process": str(body.get("process") or "")[:32],
-                   "body": json.dumps(values, sort_keys=True), "updated": _mtime(path)}
+            yield {
+                "key": key,
+                "process": str(body.get("process") or "")[:32],
+                "body": json.dumps(values, sort_keys=True),
+                "updated": _mtime(path),
+            }
 
 
 def _secret(cache: Path) -> Iterator[dict[str, Any]]:
@@ -203,15 +253,21 @@ def _corrections(cache: Path) -> Iterator[dict[str, Any]]:
         spec, items = data.get("dataset"), data.get("corrections")
         if not isinstance(spec, str) or not isinstance(items, dict):
             continue
-        people = {c.get("by") for c in items.values() if isinstance(c, dict) and isinstance(c.get("by"), str)}
+        people = {by for c in items.values() if isinstance(c, dict) and isinstance(by := c.get("by"), str)}
         owner = next((o for o in (None, *sorted(people)) if _named(spec, o) == path.stem), None)
         for index, c in items.items():
             if not (str(index).isdigit() and isinstance(c, dict) and _label(c.get("label")) and _label(c.get("given"))):
                 continue
-            yield {"owner": owner or "", "dataset": spec, "image": int(index), "given": int(c["given"]),
-                   "label": int(c["label"]), "by": c.get("by") if isinstance(c.get("by"), str) else None,
-                   "search": c.get("search") if isinstance(c.get("search"), str) else None,
-                   "accepted": float(c["accepted"]) if isinstance(c.get("accepted"), (int, float)) else _mtime(path)}
+            yield {
+                "owner": owner or "",
+                "dataset": spec,
+                "image": int(index),
+                "given": int(c["given"]),
+                "label": int(c["label"]),
+                "by": c.get("by") if isinstance(c.get("by"), str) else None,
+                "search": c.get("search") if isinstance(c.get("search"), str) else None,
+                "accepted": float(c["accepted"]) if isinstance(c.get("accepted"), (int, float)) else _mtime(path),
+            }
 
 
 def _label(value: Any) -> bool:

@@ -4,6 +4,7 @@ counted per client and per name, and the teacher keeps a class list.
 Revision ID: 0006
 Revises: 0005
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -15,14 +16,22 @@ branch_labels = None
 depends_on = None
 
 _meta = sa.MetaData()
-sa.Table("version_owners", _meta,
-         sa.Column("hash", sa.String(64), primary_key=True), sa.Column("owner", sa.Text, primary_key=True))
-sa.Table("signin_attempts", _meta,
-         sa.Column("key", sa.Text, primary_key=True), sa.Column("failures", sa.Integer, nullable=False),
-         sa.Column("window_start", sa.Float, nullable=False), sa.Column("blocked_until", sa.Float, nullable=False),
-         sa.Column("strikes", sa.Integer, nullable=False))
-sa.Table("class_list", _meta,
-         sa.Column("key", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False))
+sa.Table(
+    "version_owners",
+    _meta,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.Text, primary_key=True),
+)
+sa.Table(
+    "signin_attempts",
+    _meta,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("blocked_until", sa.Float, nullable=False),
+    sa.Column("strikes", sa.Integer, nullable=False),
+)
+sa.Table("class_list", _meta, sa.Column("key", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False))
 
 
 def upgrade() -> None:
