@@ -79,7 +79,7 @@ lint: install-dev
 	$(BIN)/mypy
 
 bench: install-dev
-	for b in generate load preprocess train jobs eta restart load_sessions first_page embedding inside first_run preview_load real_data replicas; do \
+	for b in generate load preprocess train jobs eta restart load_sessions load_training fuzz_links first_page embedding inside first_run preview_load real_data replicas; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # podman needs --format docker to keep the HEALTHCHECK (its default OCI format drops it).

@@ -275,10 +275,21 @@ def test_a_warm_up_runs_once_per_key_and_launches_wait_for_it(monkeypatch):
     assert warmup.wait_for_warm_up(30) is True
 
 
-def test_a_warmed_worker_has_built_and_run_a_model():
+def test_a_warmed_worker_has_built_and_run_a_model(monkeypatch):
     from core.execution import warmup
+    from core.training import models
 
-    assert warmup.warm_worker(1) > 0
+    built, original = [], models.build_model
+
+    def recording(hp):
+        built.append(original(hp))
+        return built[-1]
+
+    monkeypatch.setattr(models, "build_model", recording)
+    seconds = warmup.warm_worker(1)
+    (model,) = built  # the training module's own builder, once: preset D
+    assert model.built and int(model.optimizer.iterations.numpy()) == 1  # one batch trained
+    assert model.output_shape == (None, 10) and 0 < seconds < 300
 
 
 def test_training_workers_run_below_the_dashboards_priority():

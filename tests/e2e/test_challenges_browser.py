@@ -37,16 +37,19 @@ def challenge_lab(tmp_path_factory) -> Iterator[tuple[str, str, np.ndarray]]:
 
 
 def _html_and_images(page) -> tuple[str, list[np.ndarray]]:
-    """The page's HTML and every image it loaded, decoded to grayscale."""
-    images = []
+    """The page's HTML (with the text of any SVG it loads) and every raster image it loaded,
+    decoded to grayscale; an image that does not decode fails the test (it could hide anything)."""
+    html, images = page.content(), []
     for src in page.eval_on_selector_all("img", "els => els.map(e => e.src)"):
-        if src.startswith("http"):
-            body = page.request.get(src).body()
-            try:
-                images.append(np.asarray(Image.open(io.BytesIO(body)).convert("L")))
-            except Exception:
-                pass
-    return page.content(), images
+        if not src.startswith("http"):
+            continue  # data: URIs are part of the HTML already
+        response = page.request.get(src)
+        assert response.ok, (src, response.status)
+        if "svg" in response.headers.get("content-type", ""):
+            html += response.text()
+        else:
+            images.append(np.asarray(Image.open(io.BytesIO(response.body())).convert("L")))
+    return html, images
 
 
 def test_a_students_challenges_and_runs_pages_hold_nothing_of_the_hidden_set(browser, challenge_lab):
@@ -61,7 +64,8 @@ def test_a_students_challenges_and_runs_pages_hold_nothing_of_the_hidden_set(bro
     screenshot(page, "challenges-student")
     for marker in (FILE_MARKER, NAME_MARKER, "hidden.npz", "0.5417"):
         assert marker not in html, marker
-    assert not any(_has_stamp(img) for img in images)
+    # These pages show no pictures (an image that appears must be checked for the hidden set's stamp).
+    assert len(images) == 0 and not any(_has_stamp(img) for img in images)
 
     _nav(page, "Runs")  # a class-code sign-in lives in the session: a reload would ask again
     _shows(page, run_id)
@@ -71,5 +75,6 @@ def test_a_students_challenges_and_runs_pages_hold_nothing_of_the_hidden_set(bro
     screenshot(page, "challenges-runs-submit")
     for marker in (FILE_MARKER, NAME_MARKER, "hidden.npz", "0.5417"):
         assert marker not in html, marker
-    assert not any(_has_stamp(img) for img in images)
+    # These pages show no pictures (an image that appears must be checked for the hidden set's stamp).
+    assert len(images) == 0 and not any(_has_stamp(img) for img in images)
     ctx.close()
