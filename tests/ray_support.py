@@ -25,6 +25,21 @@ def sleeper(run_id: str, events, seconds: float) -> dict:
     return {"status": "finished", "metrics": {"epochs": 0}}
 
 
+@ray.remote(num_cpus=0, max_retries=0)
+def slow_saver(run_id: str, events, gate: str) -> dict:
+    """Report "training" until asked to stop, then "saving" (reporting all along, as a worker on a
+    loaded machine testing and saving its model does) until the file ``gate`` exists; return a
+    stopped result with a stand-in model."""
+    from pathlib import Path
+
+    while not ray.get(events.progress.remote(run_id, {"phase": "training", "worker_pid": os.getpid()})):
+        time.sleep(0.05)
+    while not Path(gate).exists():
+        ray.get(events.progress.remote(run_id, {"phase": "saving"}))
+        time.sleep(0.05)
+    return {"status": "stopped", "model": b"the model so far", "metrics": {"epochs": 3}}
+
+
 def wait_for(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_estimates_count_free_slots_overhead_and_the_epochs_already_done():
 
 def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_not_obey(tmp_path, sleepers):
     store = RunStore(tmp_path)
-    jobs = JobQueue(store, max_jobs=1, launcher=sleepers)
+    jobs = JobQueue(store, max_jobs=1, launcher=sleepers, stop_grace=1.0)  # a sleeper is silent once started
     a, b = jobs.submit(CONFIG), jobs.submit(CONFIG)
     assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in store.get(a).progress, timeout=60)
     assert jobs.stop(b).status == STOPPED
@@ -148,6 +149,28 @@ def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_no
     # The stand-in never obeys: its worker is ended after the grace period (bench/jobs.py times it).
     assert wait_for(lambda: jobs.dispatch() is not None and store.get(a).status == STOPPED, timeout=30)
     assert store.get(b).status == STOPPED and jobs.queue() == []
+
+
+def test_a_stopped_run_that_goes_on_reporting_is_waited_for_and_keeps_its_model(tmp_path, ray_session):
+    """However long a loaded worker takes to test and save after a stop, the run ends with what it
+    returned (its model), not cut short: only silence ends a worker."""
+    from tests.ray_support import slow_saver
+
+    store, gate = RunStore(tmp_path / "runs"), tmp_path / "saved"
+    jobs = JobQueue(
+        store, max_jobs=1, stop_grace=3.0, launcher=lambda run, events: slow_saver.remote(run.id, events, str(gate))
+    )
+    run_id = jobs.submit(CONFIG)
+    assert wait_for(lambda: jobs.dispatch() is not None and "worker_pid" in store.get(run_id).progress, timeout=60)
+    jobs.stop(run_id)
+    asked = time.monotonic()
+    # Twice the grace period and more while it saves: still running, not ended.
+    assert wait_for(lambda: jobs.dispatch() is not None and time.monotonic() - asked > 6.5, timeout=60)
+    assert store.get(run_id).status == RUNNING and store.get(run_id).progress["phase"] == "saving"
+    gate.touch()
+    run = jobs.wait(run_id, timeout=60)
+    assert run.status == STOPPED and run.metrics["epochs"] == 3
+    assert store.model_path(run_id).read_bytes() == b"the model so far"
 
 
 def test_a_restarted_dispatcher_fails_runs_that_ray_no_longer_holds(tmp_path, sleepers):

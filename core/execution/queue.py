@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -49,8 +49,11 @@ from core.training.config import RunConfig
 
 log = logging.getLogger(__name__)
 
-#: Seconds a running run has to obey a stop request before its worker is ended.
-STOP_GRACE_S = 1.2
+#: Seconds a run asked to stop may stay silent before its worker is ended. Silent, not slow: a
+#: worker that goes on reporting (finishing its batch, testing, saving the model) is waited for
+#: however loaded the machine, so a stop keeps the model reached; only one that reports nothing
+#: (hung, or deaf to stops) is ended, and its run keeps the epochs already written.
+STOP_GRACE_S = 60.0
 #: How long the dispatcher waits for the keeper to take a run before it fails the launch.
 LAUNCH_TIMEOUT_S = 120.0
 #: Starts the Ray task of a claimed run: (run, the RunEvents actor) -> ObjectRef of its result.
@@ -98,6 +101,9 @@ class _Flight:
 
     ref: Any
     stop_sent: float | None = None
+    #: When a report of the run last arrived (monotonic), and when the last drain answered at all:
+    #: a stopping run is judged silent only on a cluster that answers.
+    heard: float = field(default_factory=time.monotonic)
 
 
 class JobQueue:
@@ -134,6 +140,7 @@ class JobQueue:
         self._generation = -1  # cluster.generation() of the handles above and of every flight
         self._drain: Any = None  # a RunEvents.drain call not answered yet
         self._renewed = float("-inf")  # when this dispatcher last renewed its leases
+        self._answered = float("-inf")  # when RunEvents last answered a drain (monotonic)
 
     @property
     def max_jobs(self) -> int:
@@ -220,8 +227,10 @@ class JobQueue:
         )
 
     def stop(self, run_id: str) -> Run:
-        """Cancel a queued run at once, or stop a running one: gracefully at its next batch (the
-        model so far is kept), its worker ended after ``stop_grace`` seconds (the model is lost)."""
+        """Cancel a queued run at once, or stop a running one at its next batch: it ends "stopped"
+        with the epochs and the model reached, however long the worker takes to test and save it,
+        as long as it goes on reporting; a worker silent for ``stop_grace`` seconds is ended (its
+        epochs kept, no model)."""
         run = self.store.request_stop(run_id)
         if run.status == RUNNING:
             self.dispatch()
@@ -377,6 +386,10 @@ class JobQueue:
             log.warning("could not read run reports: %s", err)
             reports = {}
         self._drain = None
+        self._answered = time.monotonic()
+        for run_id in reports:
+            if run_id in self._flights:
+                self._flights[run_id].heard = self._answered
         for run_id, (latest, epochs) in reports.items():
             if not self._exists(run_id):
                 continue
@@ -415,7 +428,8 @@ class JobQueue:
             self.store.fail(run_id, f"could not save what the run returned: {err}")
 
     def _enforce_stops(self) -> None:
-        """Pass stop requests to running tasks; end the worker of one that has not obeyed in time."""
+        """Pass stop requests to running tasks; end the worker of a deleted run, and of one that has
+        stayed silent for ``stop_grace`` seconds since (a worker that reports is never cut short)."""
         now = time.monotonic()
         for run_id, flight in list(self._flights.items()):
             try:
@@ -427,7 +441,7 @@ class JobQueue:
             if flight.stop_sent is None:
                 flight.stop_sent = now
                 self.events.stop.remote(run_id)
-            elif now - flight.stop_sent > self.stop_grace:
+            elif run is None or self._answered - max(flight.stop_sent, flight.heard) > self.stop_grace:
                 if not ray.get(self.keeper.cancel.remote(run_id), timeout=30):  # a task not the keeper's
                     ray.cancel(flight.ref, force=True)
                 del self._flights[run_id]
