@@ -159,7 +159,7 @@ class Lab:
         """The runs the caller launched, newest first ("My runs"; the one local user: every run)."""
         if self.who == LOCAL_USER:
             return self.runs()
-        return [r for r in self.runs() if r.owner == self.who.key]
+        return [r for r in self.runs() if access.is_theirs(self.who, r.owner)]
 
     def finished_runs(self, published: bool = True) -> list[Run]:
         """Finished runs with a model the caller may open, newest first."""
@@ -385,8 +385,11 @@ class Lab:
         )
 
     def search(self, key: str) -> label_search.SearchState:
-        """A search's state; one the caller did not start (and is not staff) reads as none."""
-        return label_search.read_search(key, viewer=self.who.key, staff=self.staff)
+        """A search's state; one the caller did not start (and is not staff) reads as none, exactly
+        like one never started."""
+        if not access.may_load(self.who, label_search.search_owners(key)):
+            return label_search.SearchState(key, label_search.NONE)
+        return label_search.read_search(key)
 
     def _writer(self) -> str | None:
         """The owner of what the caller writes beside a dataset (marks, corrections): their key;
@@ -439,13 +442,13 @@ class Lab:
     def evaluations(self, run_id: str) -> list[cross_eval.Evaluation]:
         """A visible run's evaluations the caller made (staff: all of them), newest first."""
         self.run(run_id)
-        return [e for e in cross_eval.evaluations(self.jobs.store, run_id) if self.staff or e.owner == self.who.key]
+        return [e for e in cross_eval.evaluations(self.jobs.store, run_id) if access.can_act(self.who, e.owner)]
 
     def evaluation(self, run_id: str, key: str) -> cross_eval.Evaluation:
         """One of the caller's evaluations of a visible run (someone else's reads as missing)."""
         self.run(run_id)
         found = cross_eval.get_evaluation(self.jobs.store, run_id, key)
-        if not (self.staff or found.owner == self.who.key):
+        if not access.can_act(self.who, found.owner):
             raise DigitLabError(f"run {run_id} has no evaluation {key}")
         return found
 
@@ -678,7 +681,7 @@ class Lab:
 
     def challenges_for_run(self, run: Run) -> list[class_challenges.Challenge]:
         """Open challenges a finished run of the caller's could be submitted to (same dataset)."""
-        theirs = run.owner == self.who.key or (run.owner is None and self.staff)
+        theirs = access.may_submit_run(self.who, run.owner, self.who.key)
         if run.config is None or run.status != FINISHED or run.broken or not theirs:
             return []
         return [c for c in self.challenges() if not c.ended() and c.dataset == run.config.dataset]
@@ -687,8 +690,8 @@ class Lab:
         """Submit a finished run of the submitter's to a challenge; it is scored in the background.
         ``as_owner`` (staff only): submit on a student's behalf. Refused with the reason: after the
         deadline, over the daily limit, an unfinished run, someone else's run, another dataset."""
-        if as_owner is not None and as_owner != self.who.key:
-            self._staff_only("submit for someone else")
+        if as_owner is not None and not access.may_act_for(self.who, as_owner):
+            raise DigitLabError("only a teacher can submit for someone else")
         owner = as_owner or self.who.key
         ch = self.challenge(name)
         if ch.ended():
@@ -697,9 +700,10 @@ class Lab:
                 "no more submissions"
             )
         run = self.run(run_id)
-        if run.owner != owner and not (run.owner is None and self.staff):  # a CLI run has no owner
+        if not access.may_submit_run(self.who, run.owner, owner):
             raise DigitLabError(
-                f"run {run.id} is not {'yours' if owner == self.who.key else owner_label(owner) + chr(39) + 's'}: "
+                f"run {run.id} is not "
+                f"{'yours' if access.is_theirs(self.who, owner) else owner_label(owner) + chr(39) + 's'}: "
                 "only your own runs can be submitted"
             )
         if run.status != FINISHED or run.broken or run.config is None:
@@ -763,7 +767,11 @@ class Lab:
 
     def sees_private(self, ch: class_challenges.Challenge) -> bool:
         """Whether the caller sees the private board: staff always, students after the end."""
-        return self.staff or ch.ended()
+        return access.sees_private_board(self.who, ch.ended())
+
+    def sees_own_private(self, ch: class_challenges.Challenge) -> bool:
+        """Whether the caller sees their own submissions' private scores (staff: everyone's)."""
+        return access.sees_own_private_score(self.who, ch.ended(), ch.show_private)
 
     def my_submissions(self, name: str) -> list[class_challenges.Submission]:
         """The caller's submissions to a challenge (staff: everyone's), oldest first. A student
@@ -771,8 +779,8 @@ class Lab:
         ch = self.challenge(name)
         store = self._challenges()
         subs = self._refreshed(store.submissions(ch.id, None if self.staff else self.who.key))
-        if self.sees_private(ch) or ch.show_private:
-            return subs if self.staff or ch.ended() else [replace(s, all_score=None) for s in subs]
+        if self.sees_own_private(ch):
+            return subs if access.sees_whole_score(self.who, ch.ended()) else [replace(s, all_score=None) for s in subs]
         return [replace(s, private_score=None, all_score=None) for s in subs]
 
     def submissions_left(self, name: str) -> int:

@@ -215,7 +215,7 @@ class_now()
 st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
-theirs = [r for r in runs if r.owner == chosen]
+theirs = lab.runs_of(chosen)
 st.dataframe(_for_people(describe.runs_table(theirs, lab.owner_name)), hide_index=True, width="stretch")
 
 

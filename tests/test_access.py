@@ -105,7 +105,11 @@ def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
     run = store.create(CONFIG.__class__.build(spec, "raw", "G", {"epochs": 1}), owner="oidc:a@x")
     assert run.config.title.startswith("my digits.npz (upload) · ") and str(tmp_path) not in run.config.title
     assert save_upload(ds, file_name="again.npz", owner="oidc:b@x") == spec  # same content: two owners
-    assert access.check_dataset(access.oidc_identity({"email": "b@x"}), spec) == spec
+    from core.execution.queue import JobQueue
+    from core.lab import Lab
+
+    b = Lab(access.oidc_identity({"email": "b@x"}), JobQueue(store))
+    assert b.check_dataset(spec) == spec
 
 
 def test_students_table_counts_honest_best_and_runs_validated_on_test(tmp_path):

@@ -20,7 +20,6 @@ from core.labels.search import (
     NONE,
     LabelMarks,
     SearchRequest,
-    read_search,
     save_search,
     search_folder,
     search_key,
@@ -29,6 +28,16 @@ from core.runs.store import FINISHED, QUEUED
 from tests.accounts_support import MODES, a_class, page_as
 from tests.pages_support import no_exceptions
 from tests.run_fixtures import capture_downloads
+
+
+def _lab(who, root):
+    """The door as ``who`` (its queue over ``root``/runs, no dispatcher thread)."""
+    from core.execution.queue import JobQueue
+    from core.lab import Lab
+    from core.runs.store import RunStore
+
+    return Lab(who, JobQueue(RunStore(root / "runs")))
+
 
 MISSING = "0badc0de"
 
@@ -162,16 +171,16 @@ def test_isolation_label_search_reads_as_never_started(c, tmp_path):
     folder = search_folder(key)
     save_search(SearchRequest(str(folder), "default:tiny", 2, "[]", 0, None), (_suspects(), 100))
     (folder / "owners.json").write_text(json.dumps({"owners": [c.a.key]}))
-    assert read_search(key, viewer=c.b.key).status == NONE
-    assert read_search(key, viewer=c.a.key).status == FINISHED
+    assert _lab(c.b, tmp_path).search(key).status == NONE
+    assert _lab(c.a, tmp_path).search(key).status == _lab(c.teacher, tmp_path).search(key).status == FINISHED
 
 
-def test_isolation_upload_of_another_student_reads_as_missing(c):
+def test_isolation_upload_of_another_student_reads_as_missing(c, tmp_path):
     ds = load_files({"mine.npz": dataset_to_npz(_tiny_dataset())}, "mine.npz")
     spec = save_upload(ds, file_name="amal-digits.npz", owner=c.a.key)
     with pytest.raises(DigitLabError, match="no such upload"):
-        access.check_dataset(c.b, spec)
-    assert access.check_dataset(c.a, spec) == spec and access.check_dataset(c.teacher, spec) == spec
+        _lab(c.b, tmp_path).check_dataset(spec)
+    assert _lab(c.a, tmp_path).check_dataset(spec) == spec and _lab(c.teacher, tmp_path).check_dataset(spec) == spec
 
 
 # ---- pages: links, pickers and buttons as B ---------------------------------------------------------

@@ -131,8 +131,16 @@ def test_a_failing_search_reads_as_failed_with_its_cause_and_only_its_owners_see
         FAILED,
         "3-fold cross-validation needs at least 3 training images of every class; class 0 has 2",
     )
-    assert read_search(key, viewer="code:badr").status == NONE  # exactly like a search never started
-    assert read_search(key, viewer="code:amal").status == FAILED
+    from core.classroom.access import Identity
+    from core.execution.queue import JobQueue
+    from core.lab import Lab
+    from core.runs.store import RunStore
+
+    def as_(key):
+        return Lab(Identity(key, key), JobQueue(RunStore(tmp_path / "runs")))
+
+    assert as_("code:badr").search(key).status == NONE  # exactly like a search never started
+    assert as_("code:amal").search(key).status == FAILED
     with pytest.raises(DigitLabError, match="not a search key"):
         search_folder("../../etc", tmp_path)
 

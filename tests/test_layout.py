@@ -121,3 +121,74 @@ def test_no_process_pools_or_subprocesses_under_core():
         if word in path.read_text(encoding="utf-8")
     ]
     assert not found, found
+
+
+# ---- one policy: who may do what is core.classroom.access's alone -------------------------------
+
+POLICY = ROOT / "core" / "classroom" / "access.py"
+
+
+def _names(node: ast.AST) -> set[str]:
+    """The attribute and variable names a value reads (``self.who.key``: self, who, key; in a
+    tuple, list or set, each element's); a call's result is its own value, not read here."""
+    found: set[str] = set()
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return found.union(*(_names(e) for e in node.elts))
+    if not isinstance(node, (ast.Attribute, ast.Name)):
+        return found
+    for part in ast.walk(node):
+        if isinstance(part, ast.Attribute):
+            found.add(part.attr)
+        elif isinstance(part, ast.Name):
+            found.add(part.id)
+    return found
+
+
+def _is_column(node: ast.AST) -> bool:
+    """An SQL column (``table.c.owner``): a storage filter on the owner the policy chose."""
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "c"
+
+
+def _policy_breaches(source: str, widgets: bool) -> list[int]:
+    """Lines of ``source`` that decide who may do what themselves: a comparison with the caller's
+    identity (``who.key``, ``who.role``), any role comparison, and in pages and ui/ (``widgets``)
+    any comparison of owners (those ask the door)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        if any(_is_column(o) for o in operands):
+            continue
+        names = [_names(o) for o in operands]
+        caller = any({"who", "key"} <= n or {"who", "role"} <= n for n in names)
+        role = any(isinstance(o, ast.Attribute) and o.attr == "role" for o in operands)
+        owner = any("owner" in n or "owners" in n for n in names)
+        if caller or role or (widgets and owner):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_who_may_do_what_is_decided_in_access_alone():
+    code = [*ROOT.glob("core/**/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in code
+        if path != POLICY
+        for line in _policy_breaches(path.read_text(encoding="utf-8"), widgets=path.parts[-2] in ("pages", "ui"))
+    ]
+    assert not found, f"owner or role comparisons outside core/classroom/access.py: {found}"
+
+
+def test_the_policy_check_reads_every_form():
+    for form in (
+        "ok = run.owner == self.who.key",
+        "ok = who.key != owner",
+        "ok = e.owner in (who.key,)",
+        "ok = who.role == 'teacher'",
+        "ok = identity.role in ROLES",
+    ):
+        assert _policy_breaches(form, widgets=False), form
+    assert _policy_breaches("mine = [r for r in runs if r.owner == chosen]", widgets=True)
+    for fine in ("q = t.c.owner == owner", "mine = r.owner == chosen", "n = len(who.name) == 3"):
+        assert not _policy_breaches(fine, widgets=False), fine

@@ -111,7 +111,7 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
     if not subs:
         st.caption(ch_core.no_submission_text(challenge, lab.staff))
         return False
-    private_shown = lab.staff or challenge.ended() or challenge.show_private
+    private_shown = lab.sees_own_private(challenge)
     rows = [
         {
             **({"student": owner_label(s.owner)} if lab.staff else {}),

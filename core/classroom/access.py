@@ -354,6 +354,37 @@ def can_act(who: Identity, owner: str | None) -> bool:
     return who.staff or (owner is not None and owner == who.key)
 
 
+def is_theirs(who: Identity, owner: str | None) -> bool:
+    """Whether ``owner`` is ``who`` (work they made themselves; no one owns a CLI run)."""
+    return owner is not None and owner == who.key
+
+
+def may_act_for(who: Identity, owner: str) -> bool:
+    """Whether ``who`` may act in ``owner``'s name (submit for them): themselves, or staff."""
+    return owner == who.key or who.staff
+
+
+def may_submit_run(who: Identity, run_owner: str | None, for_owner: str) -> bool:
+    """Whether a run owned by ``run_owner`` may be submitted in ``for_owner``'s name: it must be
+    theirs (a CLI run has no owner: staff may submit it)."""
+    return run_owner == for_owner or (run_owner is None and who.staff)
+
+
+def sees_private_board(who: Identity, ended: bool) -> bool:
+    """The private board of a challenge: staff always, students once it has ended."""
+    return who.staff or ended
+
+
+def sees_own_private_score(who: Identity, ended: bool, show_private: bool) -> bool:
+    """A submitter's private score: staff always, students after the end or when the teacher allows."""
+    return sees_private_board(who, ended) or show_private
+
+
+def sees_whole_score(who: Identity, ended: bool) -> bool:
+    """The score on the whole hidden set (which would tell the private part): staff, or after the end."""
+    return sees_private_board(who, ended)
+
+
 def can_sign_out(who: Identity, key: str) -> bool:
     """Teachers (and administrators) end a class-code member's sign-ins (a lost laptop); not their own
     from here: their own "Sign out" does that."""
@@ -392,19 +423,6 @@ def private_data_note(run_owner: str | None) -> str:
         f"trained on {owner_label(run_owner)}'s own upload: its images stay private (publishing shares the "
         "run's figures, curves and model, not its owner's data)"
     )
-
-
-def check_dataset(who: Identity, spec: str) -> str:
-    """``spec`` if ``who`` may load it: ready datasets are everyone's, an upload its uploaders'
-    and a corrected version its makers' (and staff's). Someone else's reads as missing."""
-    from core.classroom.challenges import names_hidden_set
-    from core.datasets.specs import dataset_owners, upload_owners
-
-    if names_hidden_set(spec):  # a challenge's hidden set is nobody's dataset, a teacher's neither
-        raise DigitLabError("no such dataset")
-    if not may_load(who, dataset_owners(spec)):
-        raise DigitLabError("no such upload" if upload_owners(spec) is not None else "no such dataset")
-    return spec
 
 
 # ---- the class list ---------------------------------------------------------------------------

@@ -322,16 +322,15 @@ def start_search(
     return key
 
 
-def read_search(key: str, root: Path | None = None, viewer: str | None = None, staff: bool = False) -> SearchState:
-    """The state of search ``key``: finished (with its suspects), or its task's state and progress,
-    or none (never started here, or started by a server that has ended since).
+def search_owners(key: str, root: Path | None = None) -> frozenset[str]:
+    """Who started search ``key`` (identity keys; who may read it is core.classroom.access's)."""
+    return frozenset(_json(search_folder(key, root) / OWNERS_FILE).get("owners", []))
 
-    With a ``viewer`` (an identity key) who is neither ``staff`` nor one of its owners, the
-    search reads as none, exactly like one never started.
-    """
+
+def read_search(key: str, root: Path | None = None) -> SearchState:
+    """The state of search ``key``: finished (with its suspects), or its task's state and progress,
+    or none (never started here, or started by a server that has ended since)."""
     folder = search_folder(key, root)
-    if viewer is not None and not staff and viewer not in _json(folder / OWNERS_FILE).get("owners", []):
-        return SearchState(key, NONE)
     with _searches_lock:
         task_id = _searches.get(key)
     task = None
