@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -120,12 +121,27 @@ def warm_up() -> bool:
 
 
 class Lab:
-    """What ``who`` may see and do. Cheap to make: one per page run or CLI command."""
+    """What ``who`` may see and do. Costs nothing to make (one per page run or CLI command): the
+    process's run queue and its dispatcher are joined on first use of runs or tasks, not to check
+    a dataset or read the limits."""
 
     def __init__(self, who: Identity, jobs: JobQueue | None = None) -> None:
         self.who = who
-        self.jobs = jobs if jobs is not None else engine()
-        self.view = RunView(self.jobs.store, who, self.jobs)
+        self._given = jobs
+
+    @cached_property
+    def jobs(self) -> JobQueue:
+        """The run queue this door uses (the process's engine unless one was given)."""
+        return self._given if self._given is not None else engine()
+
+    @cached_property
+    def view(self) -> RunView:
+        """The caller's view of the runs."""
+        return RunView(self.jobs.store, self.who, self.jobs)
+
+    def _run_root(self) -> Path:
+        """The run root, without starting the engine for it."""
+        return Path(self._given.store.root) if self._given is not None else Path(settings().run_root)
 
     # ---- who ---------------------------------------------------------------------------------
 
@@ -296,7 +312,7 @@ class Lab:
         its uploaders' and a corrected version its makers' (and staff's); someone else's reads as
         missing."""
         text = str(DatasetSpec.parse(spec))
-        if class_challenges.names_hidden_set(text, self.jobs.store.root):
+        if class_challenges.names_hidden_set(text, self._run_root()):
             raise DigitLabError("no such dataset")
         if not access.may_load(self.who, dataset_owners(text)):
             raise DigitLabError("no such upload" if upload_owners(text) is not None else "no such dataset")

@@ -206,3 +206,15 @@ def test_a_teacher_signs_in_with_the_teacher_code(monkeypatch, tmp_path):
     token = at.session_state[SIGNIN_TOKEN]  # what the cookie will hold: no code in it
     assert CODE not in token and TEACHER_CODE not in token
     assert tokens.read_token(token).teacher
+
+
+def test_a_lab_costs_nothing_to_make_checking_a_dataset_starts_no_engine(monkeypatch, tmp_path):
+    import core.lab as door
+
+    isolate_env(monkeypatch, tmp_path)
+    before = dict(door._engines)
+    lab = door.Lab(access.oidc_identity({"email": "a@x"}))
+    assert lab.check_dataset("default:tiny") == "default:tiny" and lab.limits() is not None
+    assert door._engines == before  # no queue, no dispatcher thread
+    assert lab.jobs is door.engine() and len(door._engines) == len(before) + 1  # joined on first use
+    door.close_engine()
