@@ -488,6 +488,19 @@ class Lab:
     def _submit(self, kind: tasks.TaskKind, payload: Any) -> str:
         return tasks.submit(kind, payload, owner=self.who.key, running_per_owner=self._task_cap())
 
+    def typical_seconds(self, kind: str) -> float | None:
+        """How long background work of ``kind`` ("label-search", "embedding-map", ...) took on this
+        lab lately (None: not done here yet): what pages announce before it starts."""
+        return tasks.typical_seconds(kind)
+
+    def expected_search_seconds(self, images: int, folds: int) -> tuple[float, bool]:
+        """(seconds, measured) a label search of ``images`` with ``folds`` folds should take: as
+        searches took on this lab lately (measured), else the formula from a reference machine."""
+        measured = tasks.typical_seconds(label_search.SEARCH_TASK.name)
+        if measured is not None:
+            return measured, True
+        return label_search.estimate_search_seconds(images, folds), False
+
     def task(self, task_id: str) -> tasks.Task:
         """A piece of the caller's background work (staff: anyone's): a task id (a search, a map,
         an evaluation) or a run id (a training or grid run); someone else's reads as missing."""

@@ -11,6 +11,7 @@ from core.analysis import embedding, inspection
 from core.datasets import ready_specs
 from core.errors import DigitLabError
 from core.lab import PrivateData
+from core.runs.describe import duration_text
 from ui import inside_views, models, run_widgets, state
 from ui.gallery import to_display
 
@@ -122,9 +123,16 @@ elif view == MAP:
     if points is None:
         if inside_views.follow_task(lab, task, f"The {embedding.METHODS[method]} map"):
             st.stop()
+        took = lab.typical_seconds(embedding.MAP_TASK.name)
         st.info(
-            f"The {embedding.METHODS[method]} map of this run is not computed yet (PCA takes seconds, t-SNE of "
-            "10,000 test images about half a minute, in the background). It is kept with the run."
+            f"The {embedding.METHODS[method]} map of this run is not computed yet. It is computed in the "
+            + (
+                f"background (maps took about {duration_text(took)} on this lab lately) "
+                if took is not None
+                else "background (on a quiet machine PCA takes seconds, t-SNE of 10,000 test images about "
+                "half a minute) "
+            )
+            + "and kept with the run."
         )
         if not lab.mine(run):  # a published run is read-only: its owner or a teacher computes its maps
             st.caption("This run was published to the class: its owner or a teacher can compute its map.")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import DigitLabError
 from core.exports import csv_text
-from core.labels.search import FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, SearchState, estimate_search_seconds
+from core.labels.search import FAILED, FINE, FINISHED, MARK_TEXT, MAX_FOLDS, WRONG, SearchState
 from core.preprocess import Pipeline
 from core.runs.describe import duration_text
 from ui import label_fixes, run_widgets, state, wording
@@ -135,10 +135,12 @@ def _progress(key: str, polling: bool) -> SearchState:
 key = st.session_state[SEARCH]
 if key is None:
     folds = int(st.session_state["labels_folds"])
+    seconds, measured = lab.expected_search_seconds(len(ds.y_train), folds)
     st.info(
         f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
-        f"it takes about {duration_text(estimate_search_seconds(len(ds.y_train), folds))} (the page shows "
-        "its progress, and you may leave it meanwhile)."
+        f"it takes about {duration_text(seconds)} "
+        f"({'as searches took on this lab lately' if measured else 'on a quiet two-core machine'}; the page "
+        "shows its progress, and you may leave it meanwhile)."
     )
     st.stop()
 search = lab.search(key)

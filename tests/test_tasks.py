@@ -92,7 +92,9 @@ def test_per_owner_cap_holds_a_task_while_a_slot_is_free(monkeypatch):
     a2 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="alice", running_per_owner=1)
     b1 = tasks.submit(COUNT, {"n": 1, "pause": 0.0}, owner="bob", running_per_owner=1)
     assert tasks.wait(b1, timeout=60).state == tasks.FINISHED  # the free slot went to bob
-    assert tasks.follow(a2).state == tasks.QUEUED and tasks.follow(a2).text == "waiting for a free slot"
+    held = tasks.follow(a2)  # what it waits for: alice's other task, not a slot
+    assert held.state == tasks.QUEUED
+    assert held.text == "waiting for its owner's other task to end (at most 1 at once per person)"
     tasks.cancel(a1)
     assert tasks.wait(a2, timeout=60).state == tasks.FINISHED
 
@@ -106,10 +108,34 @@ def test_fair_share_starts_the_owner_with_fewest_running_first(monkeypatch):
     tasks.cancel(a1)  # one slot frees: bob has none running, alice one
     assert wait_for(lambda: tasks.follow(b1).state == tasks.RUNNING, timeout=60)
     # Both slots are taken again (a2, b1), so a3 was never given one.
-    assert tasks.follow(a3).state == tasks.QUEUED and tasks.follow(a3).text == "waiting for a free slot"
+    waiting = tasks.follow(a3)
+    assert waiting.state == tasks.QUEUED and waiting.text == (
+        "waiting for a free slot (2 ahead), start time unknown (no task like it finished here yet)"
+    )
     tasks.cancel(a2)
     assert tasks.wait(a3, timeout=60).state == tasks.FINISHED
     tasks.cancel(b1)
+
+
+def test_waits_are_announced_from_how_long_tasks_of_that_kind_took_here(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "1")
+    quick = {"n": 4, "pause": 0.1}
+    for _ in range(2):  # the lab measures the kind's pace
+        assert tasks.wait(tasks.submit(COUNT, quick, owner="dina"), timeout=60).state == tasks.FINISHED
+    took = tasks.typical_seconds("demo")
+    assert took is not None and 0.3 < took < 60
+    blocker = tasks.submit(COUNT, {"n": 1000}, owner="dina")
+    assert wait_for(lambda: "step" in tasks.follow(blocker).text, timeout=60)
+    first, second = (tasks.submit(COUNT, quick, owner="dina") for _ in range(2))
+    running, one, two = tasks.follow(blocker), tasks.follow(first), tasks.follow(second)
+    assert running.ends is not None and running.text.endswith(" left") and " · about " in running.text
+    assert one.text.startswith("waiting for a free slot (1 ahead), starts in")
+    assert two.text.startswith("waiting for a free slot (2 ahead), starts in")
+    # The same estimate for both: the second starts when the first, at the measured pace, ends.
+    assert one.starts is not None and two.starts is not None and one.ends is not None
+    assert abs(two.starts - one.ends) < 0.01 and abs((one.ends - one.starts) - took) < 0.01
+    for task_id in (first, second, blocker):
+        tasks.cancel(task_id)
 
 
 def test_a_queued_task_cancelled_never_starts(monkeypatch):

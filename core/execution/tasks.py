@@ -40,6 +40,9 @@ from sqlalchemy import insert, select, update
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
 from core.execution.keeper import keeper
+from core.runs import eta
+from core.runs.describe import duration_text
+from core.runs.eta import start_text
 from core.settings import settings
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Progress
 from core.store import Database, codec, database
@@ -94,6 +97,10 @@ class Task:
     error: str | None = None
     result: Any = None
     submitted: float = 0.0
+    #: Estimated start (queued) and end (queued or running), Unix times, from how this instance's
+    #: tasks of the same kind took lately (core.runs.eta, the runs' one estimate); None: no history.
+    starts: float | None = None
+    ends: float | None = None
 
     @property
     def active(self) -> bool:
@@ -251,8 +258,14 @@ def follow(task_id: str) -> Task:
     row = _row(db, task_id)
     if row.state not in ACTIVE:
         return _final(row)
+    starts, ends, ahead, cap = _estimate(db, row)
+    if row.state == QUEUED and cap is not None:
+        held = f"waiting for its owner's other task{'s' if cap > 1 else ''} to end (at most {cap} at once per person)"
+        return _task(row, text=held, starts=starts, ends=ends)
     if row.state == QUEUED:
-        return _task(row, text="waiting for a free slot")
+        when = start_text(starts) if starts is not None else "start time unknown (no task like it finished here yet)"
+        waiting = f"waiting for a free slot ({ahead} ahead), {when}" if ahead else "starting"
+        return _task(row, text=waiting, starts=starts, ends=ends)
     try:  # a busy or restarting cluster may answer late: report the task as waiting, never hang a page
         seen = ray.get(board().read.remote([task_id]), timeout=BOARD_TIMEOUT_S)
     except GetTimeoutError:
@@ -260,8 +273,65 @@ def follow(task_id: str) -> Task:
     if task_id not in seen:
         return _task(row, state=QUEUED, text="waiting for a free CPU")
     fraction, text = seen[task_id]
+    if ends is not None:
+        text += f" · about {duration_text(max(ends - time.time(), 1.0))} left"
     # 100 % only once its result is home: the worker's last report arrives before its result does
-    return _task(row, fraction=min(fraction, 0.99), text=text)
+    return _task(row, fraction=min(fraction, 0.99), text=text, ends=ends)
+
+
+def typical_seconds(kind: str) -> float | None:
+    """How long a task of ``kind`` (its name) took on this instance lately: the median of its latest
+    finished ones (None: none yet), the pace :func:`follow` announces waits with."""
+    db = database()
+    with db.read() as conn:
+        done = conn.execute(
+            select(jobs.c.started, jobs.c.finished)
+            .where(jobs.c.pool == TASKS, jobs.c.kind == kind, jobs.c.state == FINISHED, jobs.c.started.is_not(None))
+            .order_by(jobs.c.finished.desc())
+            .limit(eta.RECENT)
+        ).all()
+    pace = eta.paces([eta.Past(kind, "", max(r.finished - r.started, 0.0)) for r in done if r.finished])
+    return pace[(kind, "")].duration(1) if pace else None
+
+
+#: Finished tasks read for the paces (the latest; eta.paces keeps ``eta.RECENT`` of each kind).
+_HISTORY = 200
+
+
+def _estimate(db: Database, row: Any) -> tuple[float | None, float | None, int, int | None]:
+    """(estimated start, estimated end, tasks ahead, cap holding it) of the active task ``row``: the
+    tasks queue as runs do (core.runs.eta.estimated_starts, a task being a run of one "epoch" of
+    its kind), at the pace this instance's latest finished tasks of each kind took. Ahead: queued
+    before it in start order, plus every slot taken when none is free. The cap: how many tasks its
+    owner may run at once, when that (not a slot) is what it waits for; else None."""
+    with db.read() as conn:
+        active = conn.execute(
+            select(jobs.c.id, jobs.c.kind, jobs.c.state, jobs.c.started, jobs.c.cap).where(
+                jobs.c.pool == TASKS, jobs.c.state.in_(ACTIVE)
+            )
+        ).all()
+        order = job_table.start_order(conn, TASKS, capped=False)
+        startable = job_table.start_order(conn, TASKS)
+        done = conn.execute(
+            select(jobs.c.kind, jobs.c.started, jobs.c.finished)
+            .where(jobs.c.pool == TASKS, jobs.c.state == FINISHED, jobs.c.started.is_not(None))
+            .order_by(jobs.c.finished.desc())
+            .limit(_HISTORY)
+        ).all()
+    pace = eta.paces([eta.Past(r.kind, "", max(r.finished - r.started, 0.0)) for r in done if r.finished])
+    kinds = {r.id: r.kind for r in active}
+    running = [eta.Pending(r.id, r.kind, "", 1, started=r.started) for r in active if r.state == RUNNING]
+    queued = [eta.Pending(i, kinds[i], "", 1) for i in order if i in kinds]
+    own = pace.get((row.kind, ""))
+    if row.state == RUNNING:
+        started = next((r.started for r in running if r.id == row.id), None)
+        return None, (started + own.duration(1)) if own and started else None, 0, None
+    starts = eta.estimated_starts(running, queued, pace, slots=slots()).get(row.id)
+    ids = [q.id for q in queued]
+    position = ids.index(row.id) if row.id in ids else 0
+    ahead = position + (len(running) if len(running) >= slots() else 0)
+    cap = next((r.cap for r in active if r.id == row.id), None) if row.id not in startable else None
+    return starts, (starts + own.duration(1)) if own and starts is not None else None, ahead, cap
 
 
 def cancel(task_id: str) -> Task:
