@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As core.execution does, before anything imports Ray: a Ray call outside a joined Ray fails rather
+# than start a stray local Ray or join another test process's cluster on this machine.
+os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
 # Every Ray the tests start or join (the session's cluster, a page test's local Ray, the CLIs they
 # run) uses Ray's token authentication as the lab's do: one operator-style token for the session.
 os.environ.setdefault("DIGITLAB_RAY_TOKEN", secrets.token_hex(32))
