@@ -130,17 +130,18 @@ class Lab:
         self._given = jobs
 
     @cached_property
-    def jobs(self) -> JobQueue:
+    def _queue(self) -> JobQueue:
         """The run queue this door uses (the process's engine unless one was given)."""
         return self._given if self._given is not None else engine()
 
     @cached_property
-    def view(self) -> RunView:
+    def _view(self) -> RunView:
         """The caller's view of the runs."""
-        return RunView(self.jobs.store, self.who, self.jobs)
+        return RunView(self._queue.store, self.who, self._queue)
 
-    def _run_root(self) -> Path:
-        """The run root, without starting the engine for it."""
+    def run_root(self) -> Path:
+        """Where the lab keeps its runs and database (for the CLI's messages), without starting
+        the engine for it."""
         return Path(self._given.store.root) if self._given is not None else Path(settings().run_root)
 
     # ---- who ---------------------------------------------------------------------------------
@@ -164,12 +165,12 @@ class Lab:
 
     def run(self, run_id: str) -> Run:
         """The run, or "no run <id>" when it is missing or not the caller's to see."""
-        return self.view.get(run_id)
+        return self._view.get(run_id)
 
     def runs(self, published: bool = False) -> list[Run]:
         """The caller's runs (staff: everyone's), newest first; ``published`` adds the class's
         published runs (what the Errors, Try it and Inside pickers offer)."""
-        return self.view.list(published=published)
+        return self._view.list(published=published)
 
     def launched(self) -> list[Run]:
         """The runs the caller launched, newest first ("My runs"; the one local user: every run)."""
@@ -192,40 +193,40 @@ class Lab:
 
     def history(self, run_id: str) -> pd.DataFrame:
         """Per-epoch metrics of a visible run."""
-        return self.view.history(run_id)
+        return self._view.history(run_id)
 
     def predictions(self, run_id: str) -> np.ndarray:
         """Test-set probabilities of a visible run's final model."""
-        return self.view.predictions(run_id)
+        return self._view.predictions(run_id)
 
     def epoch_predictions(self, run_id: str) -> np.ndarray | None:
         """Per-epoch test-set probabilities of a visible run (None if not computed)."""
-        return self.view.epoch_predictions(run_id)
+        return self._view.epoch_predictions(run_id)
 
     def model_path(self, run_id: str) -> Path:
         """The model file of a visible run, for inference on the server (Try it, Inside)."""
-        return self.view.model_path(run_id)
+        return self._view.model_path(run_id)
 
     def model_download(self, run_id: str) -> Path:
         """The model file of one of the caller's own runs, to download (published: view only)."""
-        return self.view.model_download(run_id)
+        return self._view.model_download(run_id)
 
     def queued(self) -> list[Run]:
         """The caller's queued runs in start order (positions count everyone's runs)."""
-        return self.view.queued()
+        return self._view.queued()
 
     def waiting_total(self) -> int:
         """How many runs wait in the whole queue (a count tells nothing about whose)."""
-        return self.view.waiting_total()
+        return self._view.waiting_total()
 
     def slots(self) -> int:
         """How many runs train at once on this instance (the same figure on every page)."""
-        return self.jobs.max_jobs
+        return self._queue.max_jobs
 
     def train(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
         self.check_dataset(config.dataset)  # another person's upload reads as missing
-        return self.jobs.submit(config, owner=self.who.key, admit=admit_within_limits)
+        return self._queue.submit(config, owner=self.who.key, admit=admit_within_limits)
 
     def train_once(self, config: RunConfig, request: str) -> tuple[str, bool]:
         """:meth:`train`, once per ``request`` (the browser session and its click) and form: a
@@ -262,26 +263,26 @@ class Lab:
         return once.claim_requeue(
             run.id,
             self.who.key,
-            lambda: self.jobs.submit(
+            lambda: self._queue.submit(
                 config, owner=run.owner if run.owner is not None else self.who.key, admit=admit_within_limits
             ),
         )
 
     def stop(self, run_id: str) -> Run:
         """Stop one of the caller's runs (staff: any run)."""
-        return self.view.request_stop(run_id)
+        return self._view.request_stop(run_id)
 
     def delete(self, run_id: str) -> None:
         """Delete one of the caller's runs (staff: any run)."""
-        self.view.delete(run_id)
+        self._view.delete(run_id)
 
     def publish(self, run_id: str, published: bool = True) -> Run:
         """Publish a finished run to the class, or withdraw it: teachers only."""
-        return self.view.set_published(run_id, published)
+        return self._view.set_published(run_id, published)
 
     def delete_owner_runs(self, owner: str) -> tuple[list[str], list[str]]:
         """Staff: delete every run of ``owner`` that is not running; (deleted ids, kept ids)."""
-        return self.view.delete_owner_runs(owner)
+        return self._view.delete_owner_runs(owner)
 
     # ---- grids -------------------------------------------------------------------------------
 
@@ -290,20 +291,20 @@ class Lab:
         configs = spec.configs()
         for dataset in {c.dataset for c in configs}:
             self.check_dataset(dataset)
-        grids.check_queue_room(limits().max_queue, self.jobs, len(configs))  # said per grid, before the rest
-        return grids.submit_grid(self.jobs, spec, owner=self.who.key, admit=admit_within_limits)
+        grids.check_queue_room(limits().max_queue, self._queue, len(configs))  # said per grid, before the rest
+        return grids.submit_grid(self._queue, spec, owner=self.who.key, admit=admit_within_limits)
 
     def grids(self) -> list[tuple[str, float, int]]:
         """The grids the caller owns runs of: (grid id, created, runs)."""
-        return self.view.grids()
+        return self._view.grids()
 
     def grid(self, grid_id: str) -> GridResult:
         """One of the caller's grids (an unknown or someone else's reads as having no runs)."""
-        return grids.read_grid(self.view, grid_id)
+        return grids.read_grid(self._view, grid_id)
 
     def stop_grid(self, grid_id: str) -> int:
         """Stop the caller's queued and running runs of a grid; how many were asked to stop."""
-        return grids.stop_grid(self.view, grid_id)
+        return grids.stop_grid(self._view, grid_id)
 
     # ---- datasets and uploads ----------------------------------------------------------------
 
@@ -312,7 +313,7 @@ class Lab:
         its uploaders' and a corrected version its makers' (and staff's); someone else's reads as
         missing."""
         text = str(DatasetSpec.parse(spec))
-        if class_challenges.names_hidden_set(text, self._run_root()):
+        if class_challenges.names_hidden_set(text, self.run_root()):
             raise DigitLabError("no such dataset")
         if not access.may_load(self.who, dataset_owners(text)):
             raise DigitLabError("no such upload" if upload_owners(text) is not None else "no such dataset")
@@ -452,18 +453,18 @@ class Lab:
         The evaluation is the caller's, whoever owns the run. Returns the task id."""
         self._viewable_finished(run_id)
         spec = self.check_dataset(spec)
-        request = cross_eval.evaluation_request(str(self.jobs.store.root), run_id, spec, owner=self.who.key)
+        request = cross_eval.evaluation_request(str(self._queue.store.root), run_id, spec, owner=self.who.key)
         return self._submit(cross_eval.EVALUATION_TASK, request)
 
     def evaluations(self, run_id: str) -> list[cross_eval.Evaluation]:
         """A visible run's evaluations the caller made (staff: all of them), newest first."""
         self.run(run_id)
-        return [e for e in cross_eval.evaluations(self.jobs.store, run_id) if access.can_act(self.who, e.owner)]
+        return [e for e in cross_eval.evaluations(self._queue.store, run_id) if access.can_act(self.who, e.owner)]
 
     def evaluation(self, run_id: str, key: str) -> cross_eval.Evaluation:
         """One of the caller's evaluations of a visible run (someone else's reads as missing)."""
         self.run(run_id)
-        found = cross_eval.get_evaluation(self.jobs.store, run_id, key)
+        found = cross_eval.get_evaluation(self._queue.store, run_id, key)
         if not access.can_act(self.who, found.owner):
             raise DigitLabError(f"run {run_id} has no evaluation {key}")
         return found
@@ -474,12 +475,12 @@ class Lab:
         self._viewable_finished(run_id)
         self.run_data_spec(run_id)
         embedding.check_method(method)
-        return self._submit(embedding.MAP_TASK, embedding.map_request(str(self.jobs.store.root), run_id, method))
+        return self._submit(embedding.MAP_TASK, embedding.map_request(str(self._queue.store.root), run_id, method))
 
     def embedding_map(self, run_id: str, method: str) -> np.ndarray | None:
         """The stored map of a visible run (None if not computed yet)."""
         self.run(run_id)
-        return embedding.load_map(self.jobs.store, run_id, method)
+        return embedding.load_map(self._queue.store, run_id, method)
 
     def _task_cap(self) -> int | None:
         """How many of the caller's background tasks may run at once (the classroom's rule)."""
@@ -530,12 +531,12 @@ class Lab:
     def wait(self, run_id: str, on_poll: Callable[[Run], None] | None = None, timeout: float | None = None) -> Run:
         """Dispatch until the visible run ``run_id`` ends; ``on_poll(run)`` after each look."""
         self.run(run_id)
-        return self.jobs.wait(run_id, on_poll=on_poll, timeout=timeout)
+        return self._queue.wait(run_id, on_poll=on_poll, timeout=timeout)
 
     def grid_runs(self, grid_id: str) -> list[Run]:
         """The caller's runs of a grid in queue order, after one round of dispatching."""
-        self.jobs.dispatch()
-        return grids.grid_runs(self.view, grid_id)
+        self._queue.dispatch()
+        return grids.grid_runs(self._view, grid_id)
 
     def wait_task(
         self,
@@ -568,7 +569,7 @@ class Lab:
     def runs_table(self) -> pd.DataFrame:
         """The caller's runs (staff: everyone's) as the run index's table (queue position and
         estimated start included), newest first."""
-        table = self.jobs.store.table()
+        table = self._queue.store.table()
         return table[table["id"].isin({r.id for r in self.runs()})].reset_index(drop=True)
 
     # ---- the class (staff) -------------------------------------------------------------------
@@ -580,12 +581,12 @@ class Lab:
     def class_students(self) -> pd.DataFrame:
         """Staff: one row per student with their runs' counts and best figures."""
         self._staff_only("see the class")
-        return overview.students(self.jobs.store.list())
+        return overview.students(self._queue.store.list())
 
     def class_runs(self, statuses: Sequence[str] | None = None) -> list[Run]:
         """Staff: everyone's runs (optionally only those in ``statuses``), newest first."""
         self._staff_only("see the class")
-        return [r for r in self.jobs.store.list() if statuses is None or r.status in statuses]
+        return [r for r in self._queue.store.list() if statuses is None or r.status in statuses]
 
     def class_list(self) -> list[str]:
         """Staff: the class list (names as listed; empty: any name signs in with the class code)."""
@@ -608,7 +609,7 @@ class Lab:
         self._staff_only("see the class")
         members = {
             r.owner: owner_label(r.owner)
-            for r in self.jobs.store.list()
+            for r in self._queue.store.list()
             if r.owner is not None and r.owner.startswith("code:")
         }
         members.update(known_names())
@@ -632,7 +633,7 @@ class Lab:
     # ---- challenges --------------------------------------------------------------------------
 
     def _challenges(self) -> class_challenges.ChallengeStore:
-        return class_challenges.ChallengeStore(self.jobs.store.root)
+        return class_challenges.ChallengeStore(self._queue.store.root)
 
     def challenges(self) -> list[class_challenges.Challenge]:
         """Every challenge of the class, newest first (settings only, never hidden images)."""
@@ -760,7 +761,7 @@ class Lab:
         """The one place a submission's scoring becomes a background task."""
         return tasks.submit(
             class_challenges.SCORE_TASK,
-            class_challenges.score_request(str(self.jobs.store.root), sub.id),
+            class_challenges.score_request(str(self._queue.store.root), sub.id),
             owner=sub.owner,
             task_id=_scoring_task_id(sub.id),
         )

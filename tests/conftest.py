@@ -63,12 +63,10 @@ def ray_session():
     """One Ray for the whole test session: a one-node ``ray.cluster_utils.Cluster`` (2 CPUs) that
     this process and the CLIs the tests start join through DIGITLAB_RAY_ADDRESS. Yields the
     Cluster, so a test can add a second node. Started on first use (a few seconds)."""
-    import ray
     from ray.cluster_utils import Cluster
 
-    from core.execution import cluster, ray_local, ray_token
+    from core.execution import ray_local, ray_token
 
-    cluster.shutdown()  # a page test may have started a plain local Ray in this process
     # Its nodes take this environment: the session's token, and loopback addresses only.
     ray_local.use_loopback(True)
     ray_token.apply()
@@ -83,13 +81,30 @@ def ray_session():
         except Exception:
             if attempt == 2:
                 raise
-    os.environ["DIGITLAB_RAY_ADDRESS"] = head.address
-    cluster.connect()
-    assert ray.is_initialized()
+    switch_ray(head.address)
     yield head
-    cluster.shutdown()
-    os.environ.pop("DIGITLAB_RAY_ADDRESS", None)
+    switch_ray(None)
     head.shutdown()
+
+
+def switch_ray(address: str | None) -> None:
+    """Leave this process's Ray and join the cluster at ``address`` (None: none, a later call
+    starts a local one). The address is set before leaving: the dispatcher threads earlier tests
+    left running join Ray again by themselves, and must find the new one, never a stray local Ray
+    started in between (which held the second-node runs of tests/test_ray_cluster.py forever)."""
+    import ray
+
+    from core.execution import cluster
+
+    if address is None:
+        os.environ.pop("DIGITLAB_RAY_ADDRESS", None)
+    else:
+        os.environ["DIGITLAB_RAY_ADDRESS"] = address
+    cluster.shutdown()
+    if address is not None:
+        cluster.connect()
+        joined = ray.get_runtime_context().gcs_address
+        assert joined == address, f"joined {joined}, not {address}"
 
 
 @pytest.fixture

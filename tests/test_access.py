@@ -216,5 +216,5 @@ def test_a_lab_costs_nothing_to_make_checking_a_dataset_starts_no_engine(monkeyp
     lab = door.Lab(access.oidc_identity({"email": "a@x"}))
     assert lab.check_dataset("default:tiny") == "default:tiny" and lab.limits() is not None
     assert door._engines == before  # no queue, no dispatcher thread
-    assert lab.jobs is door.engine() and len(door._engines) == len(before) + 1  # joined on first use
+    assert lab._queue is door.engine() and len(door._engines) == len(before) + 1  # joined on first use
     door.close_engine()

@@ -98,7 +98,7 @@ def test_hostile_grid_markdown_and_frame_show_no_server_path(monkeypatch, tmp_pa
     spec = _secret_upload(c.a.key)
     for _ in range(2):
         c.store.create(RunConfig.build(spec, "raw", "G", {"epochs": 1}), grid="feedbeef", owner=c.a.key)
-    result = grids.read_grid(Lab(c.a, jobs=JobQueue(c.store)).view, "feedbeef")
+    result = grids.read_grid(Lab(c.a, jobs=JobQueue(c.store))._view, "feedbeef")
     text = grids.to_markdown(result) + " ".join(result.datasets) + result.runs.to_csv()
     assert str(settings().cache_dir) not in text and "file:" not in text
     assert "amal-secret.npz (upload)" in text

@@ -124,6 +124,10 @@ ATTEMPTS = {
     ),
     "scoring_task": lambda c, b: assert_true(b.scoring_task("0" * 16) is None),
     "sees_private": lambda c, b: assert_false(b.sees_private(b.challenge(a_challenge(c)))),
+    "sees_own_private": lambda c, b: assert_false(b.sees_own_private(b.challenge(a_challenge(c)))),
+    "typical_seconds": lambda c, b: assert_true(b.typical_seconds("embedding-map") is None),  # a figure, no ids
+    "expected_search_seconds": lambda c, b: assert_true(b.expected_search_seconds(600, 3)[0] > 0),
+    "run_root": lambda c, b: assert_true(b.run_root() == c.store.root),  # a folder of the lab's, no one's work
     "my_submissions": lambda c, b: assert_empty(b.my_submissions(a_challenge(c))),
     "submissions_left": lambda c, b: assert_true(b.submissions_left(a_challenge(c)) == 5),
     "challenge_board": lambda c, b: refuse(lambda: b.challenge_board(a_challenge(c), private=True), "private board"),

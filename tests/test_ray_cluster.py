@@ -15,6 +15,7 @@ from ray.cluster_utils import Cluster
 from core.execution.queue import JobQueue, launch_training
 from core.runs.store import FINISHED, MODEL_NAME, RUNNING, STOPPED, RunStore
 from core.training.config import RunConfig
+from tests.conftest import switch_ray
 from tests.pages_support import ROOT
 from tests.ray_support import cluster_report, wait_for
 
@@ -29,15 +30,11 @@ def two_nodes(ray_session, tmp_path_factory):
     "second_node") whose DIGITLAB_RUN_ROOT, cache and data folders point at an empty scratch folder,
     so tasks there never see the server's run folder. Yields (cluster, second node, scratch); the
     session's cluster is joined again afterwards."""
-    from core.execution import cluster
-
     scratch = tmp_path_factory.mktemp("second-node")
-    cluster.shutdown()
     own = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 2, "object_store_memory": 128 * 2**20, "include_dashboard": False},
     )
-    os.environ["DIGITLAB_RAY_ADDRESS"] = own.address
     try:
         node = own.add_node(
             num_cpus=1,
@@ -49,13 +46,11 @@ def two_nodes(ray_session, tmp_path_factory):
             },
         )
         own.wait_for_nodes()
-        cluster.connect()
+        switch_ray(own.address)
         yield own, node, scratch
     finally:
-        cluster.shutdown()
+        switch_ray(ray_session.address)
         own.shutdown()
-        os.environ["DIGITLAB_RAY_ADDRESS"] = ray_session.address
-        cluster.connect()
 
 
 @pytest.fixture

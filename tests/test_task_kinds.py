@@ -42,7 +42,8 @@ def lab(trained, monkeypatch, ray_session, sleepers):
     for var, sub in (("DIGITLAB_RUN_ROOT", "runs"), ("DIGITLAB_CACHE_DIR", "cache"), ("DIGITLAB_DATA_DIR", "data")):
         monkeypatch.setenv(var, str(trained["root"] / sub))
     monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
-    jobs = JobQueue(trained["store"], max_jobs=1, launcher=sleepers)  # stand-in training: the queue's policy only
+    # Stand-in training (the queue's policy only); a sleeper is silent once started: a stop ends it at once.
+    jobs = JobQueue(trained["store"], max_jobs=1, launcher=sleepers, stop_grace=1.0)
     return {"admin": Lab(ADMINISTRATOR, jobs), "amal": Lab(AMAL, jobs), "badr": Lab(BADR, jobs), **trained}
 
 
@@ -116,4 +117,4 @@ def test_training_and_grid_runs_are_followed_and_cancelled_as_tasks(lab):
     badr.cancel(grid_run.id)
     assert badr.task(grid_run.id).state == tasks.STOPPED
     amal.cancel(run_id)
-    assert wait_for(lambda: amal.jobs.dispatch() is not None and amal.task(run_id).state == tasks.STOPPED, timeout=30)
+    assert wait_for(lambda: amal._queue.dispatch() is not None and amal.task(run_id).state == tasks.STOPPED, timeout=30)

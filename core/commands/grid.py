@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     augments += f" x {len(spec.recipes)} recipes" if len(spec.recipes) > 1 else ""
     print(
         f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
-        f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.jobs.max_jobs}",
+        f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.slots()}",
         flush=True,
     )
     result = follow(lab, grid_id, sys.stdout, sys.stderr)

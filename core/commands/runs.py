@@ -87,7 +87,7 @@ def list_text(lab: Lab, owner: str | None = None) -> str:
     if owner is not None and table.empty:
         return f"no runs of {owner}"
     if table.empty:
-        return f"no runs in {lab.view.root}"
+        return f"no runs in {lab.run_root()}"
     shown = table[LIST_COLUMNS].copy()
     shown["pipeline"] = shown["pipeline"].map(lambda s: s if len(s) <= 40 else s[:39] + "…")
     shown["epochs"] = shown["epochs"].map(lambda v: "" if pd.isna(v) else str(int(v)))
