@@ -102,8 +102,8 @@ REPLICA = textwrap.dedent("""
 @pytest.mark.parametrize("lab_db", ["postgres"], indirect=True)  # SQLite: tests/test_jobs.py adopts the same way
 def test_replicas_a_killed_replica_runs_finish_and_are_collected_by_the_other(lab_db, ray_session):
     store = RunStore(lab_db)
-    # Long enough (about 100 x 13 steps) that neither run can end between its first epoch and the kill.
-    config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 100, "batch_size": 8})
+    # Long enough (30 x 13 steps) that neither run can end between its first epoch and the kill.
+    config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 30, "batch_size": 8})
     run_ids = [store.create(config, owner=f"code:{name}").id for name in ("amal", "badr")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGITLAB_RAY_ADDRESS": ray_session.address}
     first = subprocess.Popen(
@@ -127,5 +127,5 @@ def test_replicas_a_killed_replica_runs_finish_and_are_collected_by_the_other(la
     for run_id in run_ids:
         run = second.wait(run_id, timeout=300)
         assert run.status == FINISHED, run.error
-        assert run.pid == os.getpid() and list(store.history(run_id)["epoch"]) == list(range(1, 101))
+        assert run.pid == os.getpid() and list(store.history(run_id)["epoch"]) == list(range(1, 31))
         assert store.model_path(run_id).is_file() and store.predictions(run_id).shape == (100, 10)
