@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -26,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.server_support import ROOT, end, free_port, healthy, launch
 from core.runs.store import FINISHED, QUEUED, RUNNING, RunStore
-from tests.e2e.conftest import ROOT, _free_port, _wait_healthy, stop_server
 from tests.st_wire import Render, WireSession, fetch
 
 SESSIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -145,7 +144,7 @@ def student(url: str, index: int, start: threading.Barrier, deadline: float) -> 
 @contextmanager
 def lab(tmp: Path):
     """A server on loopback with its own folders under ``tmp`` and ``MAX_JOBS`` training slots."""
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         DIGITLAB_RUN_ROOT=str(tmp / "runs"),
@@ -158,35 +157,14 @@ def lab(tmp: Path):
     )
     env.pop("DIGITLAB_RAY_ADDRESS", None)  # the server starts its own local Ray, as `make run` does
     log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = launch(env, port, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        if not healthy(url, proc):
+            raise SystemExit("the server did not start: " + (tmp / "streamlit.log").read_text(errors="replace")[-2000:])
         yield url, proc.pid, tmp / "runs", tmp / "streamlit.log"
     finally:
-        stop_server(proc, 20)
+        end(proc, 20)
         log.close()
 
 

@@ -26,7 +26,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -36,7 +35,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.server_support import free_port
+from bench.server_support import end, free_port, launch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -342,40 +341,7 @@ def _carries_on(page, url: str, name: str, run_ids: list[str]) -> tuple[bool, st
 
 def start_lab(work: Path, port: int, env: dict[str, str], name: str) -> subprocess.Popen:
     with open(work / f"{name}.log", "wb") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def end(proc: subprocess.Popen | None, grace: float = 15) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
+        return launch(env, port, log)
 
 
 def main() -> None:

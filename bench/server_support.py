@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,36 +36,44 @@ def start_server(
         DIGITLAB_DEFAULT_SIZE=default_size,
         **extra_env,
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = launch(env, port)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    if not healthy(url, proc):
+        proc.kill()
+        raise SystemExit("the server did not start")
+    return proc, url
+
+
+def launch(env: dict[str, str], port: int, log: IO[bytes] | None = None) -> subprocess.Popen:
+    """``streamlit run app.py`` headless on 127.0.0.1:``port`` with ``env`` (no usage stats, no file
+    watcher); its output to ``log`` (default: discarded)."""
+    command = ["streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    command += ["--server.fileWatcherType", "none"]
+    out = log if log is not None else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", *command], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> bool:
+    """Wait until the server at ``url`` answers /_stcore/health with ok; False if it ended or the
+    time ran out first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
+                return True
         except OSError:
             time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
+    return False
+
+
+def end(proc: subprocess.Popen | None, grace: float = 15) -> None:
+    """Stop a server: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)

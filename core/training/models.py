@@ -170,6 +170,19 @@ _ARCHITECTURE = frozenset(
     {"hidden", "activation", "dropout", "optimizer", "conv_filters", "batch_norm", "conv_dropout"}
 )
 
+#: CNN-BN's hyperparameters; CNN-BN-long trains the same model longer, keeping its best epoch.
+_CNN_BN = Hyperparams(
+    hidden=(128,),
+    conv_filters=(32, 64),
+    batch_norm=True,
+    conv_dropout=0.25,
+    dropout=0.5,
+    optimizer="adam",
+    learning_rate=0.001,
+    lr_schedule="cosine",
+    epochs=10,
+    batch_size=64,
+)
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -213,18 +226,7 @@ PRESETS: dict[str, Preset] = {
             "Two convolution blocks (32 and 64 filters of 3x3, each with batch normalisation, 2x2 max pooling "
             "and dropout 0.25), Dense 128 with dropout 0.5, Adam with cosine decay, batch 64, 10 epochs: "
             "regularised to learn from few images, best with augmentation (see README, What helps on real digits).",
-            Hyperparams(
-                hidden=(128,),
-                conv_filters=(32, 64),
-                batch_norm=True,
-                conv_dropout=0.25,
-                dropout=0.5,
-                optimizer="adam",
-                learning_rate=0.001,
-                lr_schedule="cosine",
-                epochs=10,
-                batch_size=64,
-            ),
+            _CNN_BN,
             _ARCHITECTURE,
         ),
         Preset(
@@ -234,19 +236,7 @@ PRESETS: dict[str, Preset] = {
             "lowest val_loss, stopping after 10 epochs without a lower one): the recipe a validation split of "
             "1,500 real AHDD digits chose (README, What each training knob buys). Needs a held-out validation "
             "part; augment too.",
-            Hyperparams(
-                hidden=(128,),
-                conv_filters=(32, 64),
-                batch_norm=True,
-                conv_dropout=0.25,
-                dropout=0.5,
-                optimizer="adam",
-                learning_rate=0.001,
-                lr_schedule="cosine",
-                epochs=40,
-                batch_size=64,
-                patience=10,
-            ),
+            dataclasses.replace(_CNN_BN, epochs=40, patience=10),
             _ARCHITECTURE,
         ),
         Preset(
