@@ -160,7 +160,7 @@ class JobQueue:
         """The cluster's RunEvents actor (joining Ray on first use)."""
         self._check_generation()
         if self._events is None:
-            self._events = run_events(detached=cluster.is_remote())
+            self._events = run_events()
         return self._events
 
     @property

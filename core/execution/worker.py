@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 from core.errors import DigitLabError
+from core.execution import cluster
 from core.execution.shipping import Shipment, local_spec
 from core.states import FAILED
 from core.training.config import RunConfig
@@ -64,12 +65,12 @@ class RunEvents:
         self.stops.discard(run_id)
 
 
-def run_events(detached: bool = False) -> Any:
-    """The cluster's RunEvents actor (created on first use; ``detached`` on a shared cluster, so it
-    outlives a server restart)."""
-    return RunEvents.options(  # type: ignore[attr-defined]  # an actor class: Ray adds .options
-        name=EVENTS_NAME, get_if_exists=True, lifetime="detached" if detached else None
-    ).remote()
+def run_events() -> Any:
+    """The cluster's RunEvents actor (created on first use; detached on a shared cluster, so it
+    outlives a server restart). One handle per process and Ray, kept by ``cluster.named_actor``:
+    a local actor ends with its creator's handle, so a second handle made by a racing thread and
+    dropped would end it under every run reporting to it."""
+    return cluster.named_actor(RunEvents, EVENTS_NAME)
 
 
 class ActorReporter:
