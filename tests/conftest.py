@@ -21,6 +21,29 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+#: Test files that share an expensive session fixture, by group: under xdist each group runs in one
+#: test process, so the fixture is made once (the e2e server, whose first finished run the canvas
+#: test then draws on instead of training one).
+SHARED_PROCESS = {
+    "tests/e2e/test_browser.py": "e2e-server",
+    "tests/e2e/test_canvas.py": "e2e-server",
+    "tests/e2e/test_rough_edges.py": "e2e-server",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's ``loadfile`` (each file's tests in one process), with the files of a
+    ``SHARED_PROCESS`` group as one unit."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_PROCESS.get(path, path)
+
+    return FileGroups(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _lab_folders_default_to_tmp(monkeypatch, tmp_path_factory) -> None:
     """A test that sets no run root still never writes the lab's database into the checkout."""
