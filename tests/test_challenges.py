@@ -18,6 +18,7 @@ from core.classroom.access import ADMINISTRATOR
 from core.datasets import ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES, Dataset
 from core.datasets.npz import dataset_to_npz
 from core.datasets.synthetic import generate
+from core.door.challenges import Challenges
 from core.errors import DigitLabError
 from core.execution.queue import JobQueue
 from core.lab import Lab
@@ -62,7 +63,7 @@ def _lab(who, root: Path) -> Lab:
 def _no_scoring(monkeypatch) -> list:
     """Submissions are recorded but not scored (no Ray): the submissions scored later by hand."""
     made = []
-    monkeypatch.setattr(Lab, "_score_in_background", lambda self, sub: made.append(sub) or "task")
+    monkeypatch.setattr(Challenges, "_score_in_background", lambda self, sub: made.append(sub) or "task")
     return made
 
 

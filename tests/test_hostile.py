@@ -330,7 +330,7 @@ def test_hostile_every_download_goes_through_the_safe_export():
         "marks_store.to_csv(",
         "pipeline.to_json(",
         "model.read_bytes()",
-        "challenge_results_csv(",
+        "challenges.results_csv(",
     )
     offenders = []
     for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("core/**/*.py")]:
