@@ -12,7 +12,7 @@ st.title("Challenges")
 lab = state.lab()
 challenge_views.flash()
 
-found = lab.challenges()
+found = lab.challenges.list()
 if not found:
     st.info("No challenge yet: a teacher creates one on the Teacher page.")
     st.stop()
@@ -21,13 +21,13 @@ if st.session_state.get("challenges_selected") not in names:
     st.session_state.pop("challenges_selected", None)
 name = st.selectbox("Challenge", names, key="challenges_selected")
 try:
-    challenge = lab.challenge(name)
+    challenge = lab.challenges.get(name)
 except DigitLabError as err:  # deleted between the list and now
     st.error(escape(err))
     st.stop()
 st.markdown(challenge_views.settings_line(challenge))
 if not challenge.ended() and not lab.staff:  # the limit is the students'; the line above says it
-    left = lab.submissions_left(challenge.name)
+    left = lab.challenges.left(challenge.name)
     st.caption(
         f"You have {left} submission{'s' if left != 1 else ''} left today (the count starts again at "
         "00:00 UTC). Submit a finished run of this dataset from the Runs page."
@@ -35,7 +35,7 @@ if not challenge.ended() and not lab.staff:  # the limit is the students'; the l
     run_widgets.page_link("pages/runs.py", label="Go to the Runs page", icon=":material/table_chart:")
 
 st.subheader("All submissions" if lab.staff else "Your submissions")
-scoring = lab.my_submissions(challenge.name)
+scoring = lab.challenges.mine(challenge.name)
 polling = any(s.status == "scoring" for s in scoring)
 
 

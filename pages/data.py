@@ -91,7 +91,7 @@ with st.container(border=True):
                 )
                 if names_text.strip():
                     uploaded = with_class_names(uploaded, parse_class_names(names_text))
-                st.session_state[state.DATASET_SPEC] = lab.upload(
+                st.session_state[state.DATASET_SPEC] = lab.datasets.upload(
                     uploaded, file_name=files[0].name if len(files) == 1 else "upload"
                 )
                 st.success(

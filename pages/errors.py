@@ -30,11 +30,11 @@ assert run.config is not None  # a finished run has its config
 
 other = inside_views.evaluation_picker(lab, run)  # None: the run's own test set
 try:
-    ds = state.load_dataset(other.spec if other else lab.run_data_spec(run.id))
-    final_probabilities = other.probabilities() if other else lab.predictions(run.id)
+    ds = state.load_dataset(other.spec if other else lab.runs.data_spec(run.id))
+    final_probabilities = other.probabilities() if other else lab.runs.predictions(run.id)
     all_errors = evaluation.misclassified(ds.y_test, final_probabilities, top_k=3)
     pipeline = run.config.pipeline
-    by_epoch = None if other else lab.epoch_predictions(run.id)
+    by_epoch = None if other else lab.runs.epoch_predictions(run.id)
     if by_epoch is not None:
         evaluation.check_inputs(ds.y_test, by_epoch[0])
 except PrivateData as err:  # a published run on its owner's own upload: its figures, not its images

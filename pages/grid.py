@@ -154,7 +154,9 @@ with st.container(border=True):
         help=f"The report's six pipelines on G, D and H, dataset {report_default}, each "
         f"preset's own epochs, with the seeds per configuration chosen here.",
     )
-    b3.caption(f"Runs go through the job queue: {lab.slots()} train at a time, taking turns with other people's runs.")
+    b3.caption(
+        f"Runs go through the job queue: {lab.runs.slots()} train at a time, taking turns with other people's runs."
+    )
 
 to_launch = None
 if launch:
@@ -173,12 +175,12 @@ elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)
 if to_launch is not None:
     try:
-        st.session_state[GRID_ID] = lab.submit_grid(to_launch)
+        st.session_state[GRID_ID] = lab.grids.submit(to_launch)
     except DigitLabError as err:
         st.error(f"Could not launch the grid: {escape(err)}")
 
 # ---- which grid -------------------------------------------------------------------------------------
-grids = lab.grids()
+grids = lab.grids.list()
 if not grids:
     st.info("No grid yet: launch one above.")
     st.stop()
@@ -227,14 +229,14 @@ def _shown_summary(result: GridResult) -> pd.DataFrame:
     )
 
 
-polling = lab.grid(grid_id).active
+polling = lab.grids.get(grid_id).active
 
 
 @st.fragment(run_every=1.0 if polling else None)
 def live_grid(grid_id: str, polling: bool) -> None:
     """Redraws the grid from the store; reruns the page once its last run has ended."""
     try:
-        result = lab.grid(grid_id)
+        result = lab.grids.get(grid_id)
     except DigitLabError as err:
         st.warning(f"The grid is gone: {escape(err)}")
         return
@@ -246,7 +248,7 @@ def live_grid(grid_id: str, polling: bool) -> None:
         + "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "stopped", "failed") if counts[s])
     )
     if result.active:
-        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.stop_grid, args=(grid_id,))  # type: ignore[arg-type]  # return value ignored
+        stop.button("Stop grid", key="grid_stop", icon=":material/stop:", on_click=lab.grids.stop, args=(grid_id,))  # type: ignore[arg-type]  # return value ignored
         waiting = result.runs.loc[result.runs["status"] == "queued", "progress"]
         upcoming = f" · next {waiting.iloc[0]}" if len(waiting) else ""  # e.g. queued #3, starts in about 40 s
         st.progress(

@@ -24,10 +24,10 @@ run = run_widgets.finished_run_picker(
     lab, "inside", "inside_run", "Finished run (newest first)", "No finished run yet: train one first."
 )
 try:
-    ds = state.load_dataset(lab.run_data_spec(run.id))
-    model = models.run_model(lab, run.id)
-    probabilities = lab.predictions(run.id)
-    by_epoch = lab.epoch_predictions(run.id)
+    ds = state.load_dataset(lab.runs.data_spec(run.id))
+    model = models.run_model(lab.runs, run.id)
+    probabilities = lab.runs.predictions(run.id)
+    by_epoch = lab.runs.epoch_predictions(run.id)
 except PrivateData as err:  # a published run on its owner's own upload: its images stay private
     st.info(inside_views.escape(str(err)), icon=":material/lock:")
     st.stop()
@@ -118,12 +118,12 @@ elif view == MAP:
         key="inside_method",
     )
     method = inside_views.kept("inside_method")
-    points = lab.embedding_map(run.id, method)
+    points = lab.evaluations.embedding_map(run.id, method)
     task = f"map:{run.id}:{method}"
     if points is None:
         if inside_views.follow_task(lab, task, f"The {embedding.METHODS[method]} map"):
             st.stop()
-        took = lab.typical_seconds(embedding.MAP_TASK.name)
+        took = lab.tasks.typical_seconds(embedding.MAP_TASK.name)
         st.info(
             f"The {embedding.METHODS[method]} map of this run is not computed yet. It is computed in the "
             + (
@@ -134,10 +134,10 @@ elif view == MAP:
             )
             + "and kept with the run."
         )
-        if not lab.mine(run):  # a published run is read-only: its owner or a teacher computes its maps
+        if not lab.runs.mine(run):  # a published run is read-only: its owner or a teacher computes its maps
             st.caption("This run was published to the class: its owner or a teacher can compute its map.")
         elif st.button(f"Compute the {embedding.METHODS[method]} map", type="primary", key="inside_compute_map"):
-            problem = inside_views.start_task(lab, task, lab.compute_map, run.id, method)
+            problem = inside_views.start_task(lab, task, lab.evaluations.compute_map, run.id, method)
             if problem is None:
                 st.rerun()
             st.error(problem)
@@ -195,7 +195,7 @@ else:
         help="Any dataset of 28x28 images with the same classes; load your own on the Data page.",
     )
     if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", key="inside_evaluate"):
-        problem = inside_views.start_task(lab, f"evaluate:{run.id}", lab.evaluate, run.id, target)
+        problem = inside_views.start_task(lab, f"evaluate:{run.id}", lab.evaluations.start, run.id, target)
         if problem is not None:
             st.error(problem)
         st.session_state["inside_evaluating"] = labels[target]
@@ -209,7 +209,7 @@ else:
         f"The test images go through the run's pipeline ({run.pipeline_label}) without its training-only "
         "steps, as the run's own test images did."
     )
-    found = lab.evaluations(run.id)
+    found = lab.evaluations.list(run.id)
     if not found:
         st.info("No evaluation of this run on another dataset yet.")
         st.stop()

@@ -42,8 +42,8 @@ if (previous := st.session_state.get(SEARCH_SPEC)) != spec:
             del st.session_state[stale]  # start again from this dataset's marks and corrections
     st.session_state[SEARCH_SPEC] = spec
 lab = state.lab()
-marks_store = lab.marks(spec)  # each identity marks and corrects on its own
-fixes = lab.corrections(spec)
+marks_store = lab.labels.marks(spec)  # each identity marks and corrects on its own
+fixes = lab.labels.corrections(spec)
 label_fixes.version_note(spec)
 
 st.caption(
@@ -64,7 +64,7 @@ def _start() -> None:
     """The Find suspects button: start (or find again) the search the form describes."""
     try:
         pipeline = _search_pipeline(st.session_state["labels_source"])
-        st.session_state[SEARCH] = lab.start_search(
+        st.session_state[SEARCH] = lab.labels.start_search(
             spec, int(st.session_state["labels_folds"]), pipeline.to_json(), int(st.session_state["labels_seed"])
         )
     except (DigitLabError, OSError) as err:
@@ -122,7 +122,7 @@ def _set_mark(index: int, key: str, given: int = 0, suggested: int = 0) -> None:
 
 def _progress(key: str, polling: bool) -> SearchState:
     """The search's state as a progress bar (or its error); reruns the page when it ends."""
-    found = lab.search(key)
+    found = lab.labels.search(key)
     if found.running:
         st.progress(found.fraction, text=f"Searching: {found.text}")
     elif found.status == FAILED:
@@ -135,7 +135,7 @@ def _progress(key: str, polling: bool) -> SearchState:
 key = st.session_state[SEARCH]
 if key is None:
     folds = int(st.session_state["labels_folds"])
-    seconds, measured = lab.expected_search_seconds(len(ds.y_train), folds)
+    seconds, measured = lab.tasks.expected_search_seconds(len(ds.y_train), folds)
     st.info(
         f"Choose the folds and press Find suspects. On these {len(ds.y_train):,} images with {folds} folds "
         f"it takes about {duration_text(seconds)} "
@@ -143,7 +143,7 @@ if key is None:
         "shows its progress, and you may leave it meanwhile)."
     )
     st.stop()
-search = lab.search(key)
+search = lab.labels.search(key)
 if search.running:
 
     @st.fragment(run_every=1)

@@ -21,7 +21,7 @@ st.session_state.setdefault(CONFIRM, None)
 def _delete(run_id: str) -> None:
     if (
         state.flash_outcome(
-            FLASH, lambda: lab.delete(run_id), f"Deleted run {run_id}.", f"Could not delete run {run_id}: "
+            FLASH, lambda: lab.runs.delete(run_id), f"Deleted run {run_id}.", f"Could not delete run {run_id}: "
         )
         and st.session_state[state.ACTIVE_RUN] == run_id
     ):
@@ -33,7 +33,7 @@ def _publish(run_id: str) -> None:
     published = bool(st.session_state[f"runs_publish_{run_id}"])
     state.flash_outcome(
         FLASH,
-        lambda: lab.publish(run_id, published),
+        lambda: lab.runs.publish(run_id, published),
         f"Run {run_id} is {'now' if published else 'no longer'} published to the class.",
         f"Could not publish run {run_id}: ",
     )
@@ -41,7 +41,7 @@ def _publish(run_id: str) -> None:
 
 def _requeue(run_id: str) -> None:
     try:
-        new_id = lab.requeue(run_id)
+        new_id = lab.runs.requeue(run_id)
         st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {new_id}.")
         st.session_state["runs_selected"] = new_id
     except DigitLabError as err:
@@ -58,7 +58,7 @@ if kind == "success":
 elif kind == "error":
     st.error(escape(message))
 
-runs = lab.runs()
+runs = lab.runs.list()
 if not runs:
     st.info("No runs yet: train one first.")
     run_widgets.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
@@ -83,16 +83,16 @@ scope = st.radio(
     "launched, in any tab (in single-user mode, every run).",
 )
 if scope == MY_RUNS:
-    runs = lab.launched()
+    runs = lab.runs.launched()
     if not runs:
         st.info("You have not launched a run yet: train one, or show all runs.")
         st.stop()
 by_id = {r.id: r for r in runs}
 # A teacher sees whose run is whose wherever she acts: the table, the picker and One run.
-labels = {r.id: describe.run_label(r) + (f" · {lab.owner_name(r)}" if lab.shows_owners else "") for r in runs}
+labels = {r.id: describe.run_label(r) + (f" · {lab.runs.owner_name(r)}" if lab.shows_owners else "") for r in runs}
 
 metric_format = st.column_config.NumberColumn(format="%.4f")
-table = describe.runs_table(runs, lab.owner_name if lab.shows_owners else None)
+table = describe.runs_table(runs, lab.runs.owner_name if lab.shows_owners else None)
 # The status and the figures a student compares first, before the long pipeline names push them off the
 # right edge; a teacher sees whose run each is.
 first = [
@@ -155,7 +155,7 @@ if with_epochs:
     chosen = st.multiselect(
         "Runs to overlay", with_epochs, default=default, format_func=labels.__getitem__, key="runs_overlay"
     )
-    history = describe.overlay_history(lab, [by_id[i] for i in chosen])
+    history = describe.overlay_history(lab.runs, [by_id[i] for i in chosen])
     if len(history):
         # Colours follow the runs' order in the store (oldest first), not the choice: a run keeps its colour.
         order = [describe.overlay_name(by_id[i]) for i in reversed(with_epochs)]
@@ -184,7 +184,7 @@ if run.config is not None:
     st.markdown(
         f"**{escape(cfg.title)}**  \n`{architecture_text(cfg.hyperparams)}`  \n"
         f"Validated on {validation}, seed {cfg.seed}. Status: {describe.status_text(run)}."
-        + (f"  \nOwner: {escape(lab.owner_name(run))}." if lab.shows_owners else "")
+        + (f"  \nOwner: {escape(lab.runs.owner_name(run))}." if lab.shows_owners else "")
     )
 if run.broken:
     st.warning(f"This run is broken: {escape(run.problem)}. It can only be deleted.")
@@ -196,7 +196,7 @@ if run.metrics.get("epochs"):
     st.code(describe.fit_result_block(run), language=None)
 if has_training_only_step(run) and run.status == "finished" and not run.broken:
     try:
-        ds = state.load_dataset(lab.run_data_spec(run.id))
+        ds = state.load_dataset(lab.runs.data_spec(run.id))
         honest_view.show(run, lab, ds.class_names, ds.y_test)
     except DigitLabError as err:
         st.caption(f"The run's dataset does not load ({escape(err)}).")
@@ -207,7 +207,7 @@ b1, b2, b3 = st.columns(3)
 if run.active:
     b1.button(
         "Stop this run",
-        on_click=lab.stop,  # type: ignore[arg-type]  # its return value is ignored
+        on_click=lab.runs.stop,  # type: ignore[arg-type]  # its return value is ignored
         args=(run.id,),
         disabled=run.stop_requested,
         key="runs_stop",
@@ -215,7 +215,7 @@ if run.active:
     )
 else:
     try:
-        model = lab.model_download(run.id)
+        model = lab.runs.model_download(run.id)
         b1.download_button(
             "Download the model (.keras)",
             model.read_bytes(),
@@ -227,8 +227,8 @@ else:
         )
     except (DigitLabError, OSError):
         b1.caption("This run has no saved model to download.")
-if run.status in ("failed", "stopped") and lab.mine(run):
-    if again := lab.requeued_as([run.id]).get(run.id):  # a run is queued again once (by its owner or a teacher)
+if run.status in ("failed", "stopped") and lab.runs.mine(run):
+    if again := lab.runs.requeued_as([run.id]).get(run.id):  # a run is queued again once (by its owner or a teacher)
         b3.caption(f"Queued again as run {again}.")
     else:
         b3.button(
@@ -247,7 +247,7 @@ b2.button(
     icon=":material/delete:",
     disabled=st.session_state[CONFIRM] == run.id,
 )
-if lab.may_publish() and run.status == "finished":
+if lab.runs.may_publish() and run.status == "finished":
     b3.toggle(
         "Published to the class",
         value=run.published,

@@ -30,13 +30,13 @@ elif kind == "error":
 
 st.subheader("Challenges")
 challenge_views.flash()
-for challenge in lab.challenges():
+for challenge in lab.challenges.list():
     with st.expander(challenge.name, expanded=not challenge.ended()):
         challenge_views.manage(lab, challenge)
 challenge_views.create_form(lab, st.session_state.get(state.DATASET_SPEC))
 
 with st.expander("Uploads per student (stored, compressed)", icon=":material/cloud_upload:"):
-    usage = lab.upload_usage()
+    usage = lab.datasets.usage()
     if usage.empty:
         st.caption("No one has uploaded a dataset.")
     else:
@@ -53,13 +53,13 @@ with st.expander("Uploads per student (stored, compressed)", icon=":material/clo
 def _sign_out(key: str) -> None:
     state.flash_outcome(
         FLASH,
-        lambda: lab.sign_out(key),
+        lambda: lab.classroom.sign_out(key),
         f"{owner_label(key)} is signed out on every browser; they can sign in again with the class code.",
         "Could not sign them out: ",
     )
 
 
-members = {k: n for k, n in lab.class_members().items() if k != state.me().key}
+members = {k: n for k, n in lab.classroom.members().items() if k != state.me().key}
 if members:
     with st.expander("Sign a student out (a lost or shared laptop)", icon=":material/logout:"):
         who_out = st.selectbox("Student", list(members), format_func=members.__getitem__, key="teacher_sign_out_who")
@@ -73,7 +73,7 @@ if members:
         )
 
 with st.expander("Class list (who may sign in with the class code)", icon=":material/group:"):
-    listed = lab.class_list()
+    listed = lab.classroom.class_list()
     st.caption(
         "One name per line. When the list holds any name, the class code signs in only these names "
         "(matched whatever their case): every quota and limit then holds per listed student, and a name off "
@@ -84,7 +84,7 @@ with st.expander("Class list (who may sign in with the class code)", icon=":mate
         typed = st.text_area("Names", value="\n".join(listed), height=160, key="teacher_class_names")
         if st.form_submit_button("Save the class list"):
             try:
-                kept = lab.set_class_list(typed)
+                kept = lab.classroom.set_class_list(typed)
                 st.success(
                     f"The class list holds {len(kept)} name{'s' if len(kept) != 1 else ''}."
                     if kept
@@ -94,7 +94,7 @@ with st.expander("Class list (who may sign in with the class code)", icon=":mate
                 st.error(f"The class list was not saved: {escape(err)}")
 st.caption(PUBLISH_GRANTS)
 
-runs = lab.class_runs()
+runs = lab.classroom.runs()
 st.subheader("Students")
 if not runs:
     st.info("No student has launched a run yet.")
@@ -149,14 +149,14 @@ except DigitLabError as err:
 
 def _stop(run_id: str) -> None:
     try:
-        lab.stop(run_id)
+        lab.runs.stop(run_id)
     except DigitLabError as err:
         st.session_state[FLASH] = ("error", f"Could not stop run {run_id}: {err}")
 
 
 def _requeue(run_id: str) -> None:
     try:
-        st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {lab.requeue(run_id)}.")
+        st.session_state[FLASH] = ("success", f"Run {run_id} queued again as run {lab.runs.requeue(run_id)}.")
     except AlreadyRequeued as err:  # its student (or a second click) was first: no third copy
         st.session_state[FLASH] = ("success", f"{str(err)[0].upper()}{str(err)[1:]}: nothing more was queued.")
     except DigitLabError as err:
@@ -167,7 +167,7 @@ def _requeue(run_id: str) -> None:
 def class_now() -> None:
     """The class's runs in flight, refreshed every second: a stop shows here within a second."""
     st.subheader("Running and queued now")
-    active = lab.class_runs(statuses=("running", "queued"))
+    active = lab.classroom.runs(statuses=("running", "queued"))
     if not active:
         st.caption("Nothing runs or waits now.")
     widths = [2, 1.2, 1.6, 2.6, 1]
@@ -188,8 +188,8 @@ def class_now() -> None:
             icon=":material/stop:",
             disabled=run.stop_requested,
         )
-    ended = [r for r in lab.class_runs(statuses=("failed", "stopped"))][:5]
-    again = lab.requeued_as([r.id for r in ended])  # queued again already: no button, the new run named
+    ended = [r for r in lab.classroom.runs(statuses=("failed", "stopped"))][:5]
+    again = lab.runs.requeued_as([r.id for r in ended])  # queued again already: no button, the new run named
     if ended:
         st.caption("Ended without finishing, latest first:")
         for run in ended:
@@ -215,13 +215,13 @@ class_now()
 st.subheader("One student's runs")
 owners = list(per_student["owner"])
 chosen = st.selectbox("Student", owners, format_func=owner_label, key="teacher_student")
-theirs = lab.runs_of(chosen)
-st.dataframe(_for_people(describe.runs_table(theirs, lab.owner_name)), hide_index=True, width="stretch")
+theirs = lab.runs.of(chosen)
+st.dataframe(_for_people(describe.runs_table(theirs, lab.runs.owner_name)), hide_index=True, width="stretch")
 
 
 def _delete_all(owner: str) -> None:
     try:
-        deleted, kept = lab.delete_owner_runs(owner)
+        deleted, kept = lab.runs.delete_owner_runs(owner)
         text = f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''} of {escape(owner_label(owner))}."
         if kept:
             text += f" {len(kept)} running run{'s' if len(kept) != 1 else ''} asked to stop: delete them once stopped."

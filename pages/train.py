@@ -251,7 +251,7 @@ with valid_col.container(border=True):
             icon=":material/rule:",
         )
     exclude: tuple[int, ...] = ()
-    if marked := lab.marks(spec).wrong():
+    if marked := lab.labels.marks(spec).wrong():
         st.session_state.setdefault("train_exclude_marked", False)
         if st.checkbox(
             f"Leave out the {wording.plural(len(marked), 'training image')} marked label wrong",
@@ -277,7 +277,7 @@ ready = (
     and not (selector is not None and validation == "test")
 )
 # One click, one run: the click's callback marks the launch, so this run of the page draws the
-# button disabled ("Launching…") before queuing, and lab.train_once recognises the same form sent
+# button disabled ("Launching…") before queuing, and lab.runs.start_once recognises the same form sent
 # again by this session (a second click that got through) and answers with the first one's run.
 LAUNCHING, LAUNCH_FLASH = "train_launching", "train_launch_flash"
 launching = bool(st.session_state.get(LAUNCHING))
@@ -306,7 +306,7 @@ if launching:
                 tta=tta,
             )
             request = st.session_state.setdefault("train_request_session", uuid.uuid4().hex)
-            run_id, launched = lab.train_once(config, request)
+            run_id, launched = lab.runs.start_once(config, request)
             st.session_state[state.ACTIVE_RUN] = run_id
             if not launched:
                 st.session_state[LAUNCH_FLASH] = (
@@ -329,7 +329,7 @@ st.subheader("Live run")
 
 def follow_offer(exclude: str | None) -> bool:
     """A choice of the other queued or running runs and a Follow button; False if there are none."""
-    others = {r.id: describe.run_label(r) for r in lab.runs() if r.active and r.id != exclude}
+    others = {r.id: describe.run_label(r) for r in lab.runs.list() if r.active and r.id != exclude}
     if not others:
         return False
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
@@ -344,7 +344,7 @@ def follow_offer(exclude: str | None) -> bool:
 
 def _requeue(run_id: str) -> None:
     try:
-        st.session_state[state.ACTIVE_RUN] = lab.requeue(run_id)
+        st.session_state[state.ACTIVE_RUN] = lab.runs.requeue(run_id)
     except AlreadyRequeued as err:  # a second click, or the teacher first: follow that run
         if err.new_run:
             st.session_state[state.ACTIVE_RUN] = err.new_run
@@ -359,7 +359,7 @@ if problem := st.session_state.pop("train_requeue_error", None):
 followed = None
 if st.session_state[state.ACTIVE_RUN]:
     try:
-        followed = lab.run(st.session_state[state.ACTIVE_RUN])
+        followed = lab.runs.get(st.session_state[state.ACTIVE_RUN])
     except DigitLabError:
         st.session_state[state.ACTIVE_RUN] = None  # deleted on the Runs page meanwhile
 
@@ -372,7 +372,7 @@ else:
     def live_run(run_id: str, polling: bool) -> None:
         """Redraws the followed run from the store; reruns the page once the run has ended."""
         try:
-            view = describe.live_view(lab.run(run_id), lab.history(run_id))
+            view = describe.live_view(lab.runs.get(run_id), lab.runs.history(run_id))
         except DigitLabError as err:
             st.warning(f"The run is gone: {escape(err)}")
             if polling:
@@ -389,7 +389,7 @@ else:
             stop.button(
                 "Stop" if not run.stop_requested else "Stopping…",
                 disabled=run.stop_requested,
-                on_click=lab.stop,  # type: ignore[arg-type]  # its return value is ignored
+                on_click=lab.runs.stop,  # type: ignore[arg-type]  # its return value is ignored
                 args=(run.id,),
                 key="train_stop",
                 icon=":material/stop:",
@@ -416,8 +416,8 @@ else:
                 st.caption(note)
         if run.status == "failed":
             st.error(escape(describe.ended_text(run)))
-        if run.status in ("failed", "stopped") and lab.mine(run):
-            if again := lab.requeued_as([run.id]).get(run.id):
+        if run.status in ("failed", "stopped") and lab.runs.mine(run):
+            if again := lab.runs.requeued_as([run.id]).get(run.id):
                 st.caption(f"Queued again as run {again}.")
                 if st.button(f"Follow run {again}", key="train_follow_requeued", icon=":material/replay:"):
                     st.session_state[state.ACTIVE_RUN] = again
@@ -433,11 +433,11 @@ else:
                 )
         if run.status == "finished":
             run_widgets.page_link("pages/errors.py", label="See its errors on the Errors page", icon=":material/error:")
-        queued = lab.queued()
-        if waiting := lab.waiting_total():
+        queued = lab.runs.queued()
+        if waiting := lab.runs.waiting_total():
             others = waiting - len(queued)
             st.caption(
-                f"Waiting runs ({lab.slots()} train at a time)"
+                f"Waiting runs ({lab.runs.slots()} train at a time)"
                 + (f", {others} of them someone else's" if others else "")
                 + ":"
             )

@@ -30,7 +30,7 @@ run = run_widgets.finished_run_picker(
 
 dataset: Dataset | None
 try:
-    dataset = state.load_dataset(lab.run_data_spec(run.id))
+    dataset = state.load_dataset(lab.runs.data_spec(run.id))
 except PrivateData as err:  # a published run on its owner's own upload: draw on its model, not its data
     dataset = None
     st.caption(f"{escape(err)} Its classes are numbered here.")
@@ -38,10 +38,10 @@ except DigitLabError as err:
     dataset = None
     st.caption(f"The run's dataset does not load ({escape(err)}); classes are named as in AHDD.")
 class_names, binary = drawings.class_names_and_binary(run, dataset)
-if dataset is None and lab.run_data_hidden(run):
-    class_names = lab.run_class_names(run.id)
+if dataset is None and lab.runs.data_hidden(run):
+    class_names = lab.runs.class_names(run.id)
 try:
-    models.start_loading(lab, run.id)  # in the background while the person draws
+    models.start_loading(lab.runs, run.id)  # in the background while the person draws
 except DigitLabError:
     pass  # said where the prediction goes
 
@@ -78,13 +78,13 @@ with left:
 def _model_loading(run_id: str) -> None:
     """Says the model loads; once it has, reruns the page (which then waits for a digit, or predicts
     the one drawn meanwhile)."""
-    if models.ready(lab, run_id):
+    if models.ready(lab.runs, run_id):
         st.rerun()
     st.info(models.LOADING_TEXT.format(run_id=run_id), icon=":material/hourglass_top:")
 
 
 with right:
-    loaded = models.ready(lab, run.id)
+    loaded = models.ready(lab.runs, run.id)
     if image is None and photo is None:
         if loaded:
             st.info(
@@ -95,10 +95,10 @@ with right:
         st.stop()
     try:
         if loaded:
-            model = models.run_model(lab, run.id)
+            model = models.run_model(lab.runs, run.id)
         else:
             with st.spinner(models.LOADING_TEXT.format(run_id=run.id), show_time=True):
-                model = models.start_loading(lab, run.id).result()
+                model = models.start_loading(lab.runs, run.id).result()
         if image is not None:
             result = drawings.predict_canvas(model, run, image, class_names, binary)
         else:

@@ -109,7 +109,7 @@ def test_uploads_are_named_by_their_file_never_a_path(monkeypatch, tmp_path):
     from core.lab import Lab
 
     b = Lab(access.oidc_identity({"email": "b@x"}), JobQueue(store))
-    assert b.check_dataset(spec) == spec
+    assert b.datasets.check(spec) == spec
 
 
 def test_students_table_counts_honest_best_and_runs_validated_on_test(tmp_path):
@@ -209,12 +209,15 @@ def test_a_teacher_signs_in_with_the_teacher_code(monkeypatch, tmp_path):
 
 
 def test_a_lab_costs_nothing_to_make_checking_a_dataset_starts_no_engine(monkeypatch, tmp_path):
-    import core.lab as door
+    from core.door import engine as engines
+    from core.lab import Lab
 
     isolate_env(monkeypatch, tmp_path)
-    before = dict(door._engines)
-    lab = door.Lab(access.oidc_identity({"email": "a@x"}))
-    assert lab.check_dataset("default:tiny") == "default:tiny" and lab.limits() is not None
-    assert door._engines == before  # no queue, no dispatcher thread
-    assert lab._queue is door.engine() and len(door._engines) == len(before) + 1  # joined on first use
-    door.close_engine()
+    before = dict(engines._engines)
+    lab = Lab(access.oidc_identity({"email": "a@x"}))
+    assert not {"runs", "datasets", "tasks"} & set(vars(lab))  # each resource is made on first use
+    assert lab.datasets.check("default:tiny") == "default:tiny" and lab.limits is not None
+    assert engines._engines == before and "runs" not in vars(lab)  # no queue, no dispatcher thread
+    assert lab.runs.queued() == [] and len(engines._engines) == len(before) + 1  # joined on first use
+    assert lab._context.queue is engines.engine() and lab.runs is lab.runs  # one of each per Lab
+    engines.close_engine()

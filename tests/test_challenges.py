@@ -18,6 +18,7 @@ from core.classroom.access import ADMINISTRATOR
 from core.datasets import ARABIC_CLASS_NAMES, WESTERN_CLASS_NAMES, Dataset
 from core.datasets.npz import dataset_to_npz
 from core.datasets.synthetic import generate
+from core.door.challenges import Challenges
 from core.errors import DigitLabError
 from core.execution.queue import JobQueue
 from core.lab import Lab
@@ -62,7 +63,7 @@ def _lab(who, root: Path) -> Lab:
 def _no_scoring(monkeypatch) -> list:
     """Submissions are recorded but not scored (no Ray): the submissions scored later by hand."""
     made = []
-    monkeypatch.setattr(Lab, "_score_in_background", lambda self, sub: made.append(sub) or "task")
+    monkeypatch.setattr(Challenges, "_score_in_background", lambda self, sub: made.append(sub) or "task")
     return made
 
 
@@ -88,17 +89,17 @@ def test_split_is_stable_across_a_restart_and_has_the_public_share(env):
 def test_create_refuses_bad_settings_and_other_classes(env):
     teacher = _lab(ADMINISTRATOR, env)
     with pytest.raises(DigitLabError, match="public share"):
-        teacher.create_challenge("A", "default:tiny", hidden_set(), public_share=1.0)
+        teacher.challenges.create("A", "default:tiny", hidden_set(), public_share=1.0)
     with pytest.raises(DigitLabError, match="per day"):
-        teacher.create_challenge("A", "default:tiny", hidden_set(), per_day=0)
+        teacher.challenges.create("A", "default:tiny", hidden_set(), per_day=0)
     with pytest.raises(DigitLabError, match="challenge name"):
-        teacher.create_challenge("../etc", "default:tiny", hidden_set())
+        teacher.challenges.create("../etc", "default:tiny", hidden_set())
     clothes = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
     with pytest.raises(DigitLabError, match="classes"):
-        teacher.create_challenge("A", "default:tiny", hidden_set(class_names=clothes))
-    teacher.create_challenge("A", "default:tiny", hidden_set())
+        teacher.challenges.create("A", "default:tiny", hidden_set(class_names=clothes))
+    teacher.challenges.create("A", "default:tiny", hidden_set())
     with pytest.raises(DigitLabError, match="already a challenge"):
-        teacher.create_challenge("a", "default:tiny", hidden_set())
+        teacher.challenges.create("a", "default:tiny", hidden_set())
     with pytest.raises(DigitLabError, match="ISO date"):
         ch.parse_deadline("next friday")
     assert ch.parse_deadline("2026-12-20T17:00") == ch.parse_deadline("2026-12-20T18:00+01:00")
@@ -109,17 +110,17 @@ def test_only_a_teacher_creates_edits_closes_and_downloads(mode, monkeypatch, tm
     c = a_class(mode, monkeypatch, tmp_path)
     student = _lab(c.a, tmp_path)
     for call in (
-        lambda: student.create_challenge("A", "default:tiny", hidden_set()),
-        lambda: student.edit_challenge("A", per_day=9),
-        lambda: student.close_challenge("A"),
-        lambda: student.challenge_results_csv("A"),
+        lambda: student.challenges.create("A", "default:tiny", hidden_set()),
+        lambda: student.challenges.edit("A", per_day=9),
+        lambda: student.challenges.close("A"),
+        lambda: student.challenges.results_csv("A"),
     ):
         with pytest.raises(DigitLabError, match="only a teacher"):
             call()
     teacher = _lab(c.teacher, tmp_path)
-    teacher.create_challenge("A", "default:tiny", hidden_set())
-    assert teacher.edit_challenge("A", per_day=9, show_private=True).per_day == 9
-    assert teacher.close_challenge("A").ended() and not teacher.close_challenge("A", False).ended()
+    teacher.challenges.create("A", "default:tiny", hidden_set())
+    assert teacher.challenges.edit("A", per_day=9, show_private=True).per_day == 9
+    assert teacher.challenges.close("A").ended() and not teacher.challenges.close("A", False).ended()
 
 
 # ---- the hidden set is no dataset ----------------------------------------------------------------
@@ -133,22 +134,22 @@ def _hidden_spec(root: Path) -> str:
 @pytest.mark.parametrize("mode", MODES)
 def test_isolation_links_and_specs_naming_the_hidden_set_are_refused(mode, monkeypatch, tmp_path):
     c = a_class(mode, monkeypatch, tmp_path)
-    _lab(c.teacher, tmp_path).create_challenge("A", "default:tiny", hidden_set())
+    _lab(c.teacher, tmp_path).challenges.create("A", "default:tiny", hidden_set())
     spec = _hidden_spec(tmp_path)
     for who in (c.a, c.teacher):  # a teacher neither: it would show on the projector
         lab = _lab(who, tmp_path)
         for call in (
-            lab.dataset,
-            lab.check_dataset,
-            lab.start_search,
-            lambda s: lab.train(RunConfig.build(s, "raw", "G", {"epochs": 1})),  # noqa: B023 - called at once
+            lab.datasets.load,
+            lab.datasets.check,
+            lab.labels.start_search,
+            lambda s: lab.runs.start(RunConfig.build(s, "raw", "G", {"epochs": 1})),  # noqa: B023 - called at once
         ):
             with pytest.raises(DigitLabError, match="no such dataset"):
                 call(spec)
     # Even with the run root inside the data folder, where a file: spec would otherwise load.
     monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path))
     with pytest.raises(DigitLabError, match="no such dataset"):
-        _lab(c.a, tmp_path).dataset(spec)
+        _lab(c.a, tmp_path).datasets.load(spec)
     # And it is nowhere a student could pick it: not a ready dataset, not an upload.
     from core.datasets import ready_datasets, upload_owners
 
@@ -160,7 +161,7 @@ def test_isolation_links_and_specs_naming_the_hidden_set_are_refused(mode, monke
 
 def test_the_hidden_set_keeps_no_name_and_no_file_name(env):
     teacher = _lab(ADMINISTRATOR, env)
-    teacher.create_challenge("A", "default:tiny", hidden_set())
+    teacher.challenges.create("A", "default:tiny", hidden_set())
     folder = env / "runs" / ch.FOLDER
     assert not any(FILE_MARKER in p.name or NAME_MARKER in p.name for p in folder.rglob("*"))
     with np.load(next(folder.rglob(ch.HIDDEN_NAME))) as f:
@@ -175,27 +176,27 @@ def cls(monkeypatch, tmp_path):
     """Class-code mode: A's finished run on default:tiny, a challenge on it, scoring replaced."""
     c = a_class("class-code", monkeypatch, tmp_path)
     c.made = _no_scoring(monkeypatch)
-    _lab(c.teacher, tmp_path).create_challenge("Week 1", "default:tiny", hidden_set(), per_day=2)
+    _lab(c.teacher, tmp_path).challenges.create("Week 1", "default:tiny", hidden_set(), per_day=2)
     c.root = tmp_path
     return c
 
 
 def test_a_submission_is_recorded_with_what_the_run_was(cls):
-    sub = _lab(cls.a, cls.root).submit_to_challenge("Week 1", cls.finished)
+    sub = _lab(cls.a, cls.root).challenges.submit("Week 1", cls.finished)
     assert (sub.owner, sub.run_id, sub.status, sub.preset) == (cls.a.key, cls.finished, ch.SCORING, "G")
     assert sub.validation == "test set (tuned on the test set)" and cls.made == [sub]
 
 
 def test_the_daily_limit_refuses_the_next_submission_and_failed_ones_do_not_count(cls):
     lab = _lab(cls.a, cls.root)
-    first = lab.submit_to_challenge("Week 1", cls.finished)
-    lab.submit_to_challenge("Week 1", cls.finished)
-    assert lab.submissions_left("Week 1") == 0
+    first = lab.challenges.submit("Week 1", cls.finished)
+    lab.challenges.submit("Week 1", cls.finished)
+    assert lab.challenges.left("Week 1") == 0
     with pytest.raises(DigitLabError, match=r"daily limit .* 2 submissions a day; the next one from 00:00 UTC"):
-        lab.submit_to_challenge("Week 1", cls.finished)
+        lab.challenges.submit("Week 1", cls.finished)
     ch.ChallengeStore(cls.root / "runs").record(first.id, error="the worker died")
-    assert lab.submissions_left("Week 1") == 1
-    lab.submit_to_challenge("Week 1", cls.finished)
+    assert lab.challenges.left("Week 1") == 1
+    lab.challenges.submit("Week 1", cls.finished)
     # Yesterday's submissions do not count today.
     store = ch.ChallengeStore(cls.root / "runs")
     assert store.used_today(store.find("Week 1").id, cls.a.key, now=time.time() + 86400) == 0
@@ -203,19 +204,19 @@ def test_the_daily_limit_refuses_the_next_submission_and_failed_ones_do_not_coun
 
 def test_after_the_deadline_or_closed_no_submission(cls):
     teacher = _lab(cls.teacher, cls.root)
-    teacher.edit_challenge("Week 1", deadline=time.time() - 60)
+    teacher.challenges.edit("Week 1", deadline=time.time() - 60)
     with pytest.raises(DigitLabError, match="is over .*deadline was .* no more submissions"):
-        _lab(cls.a, cls.root).submit_to_challenge("Week 1", cls.finished)
-    teacher.edit_challenge("Week 1", deadline=None)
-    teacher.close_challenge("Week 1")
+        _lab(cls.a, cls.root).challenges.submit("Week 1", cls.finished)
+    teacher.challenges.edit("Week 1", deadline=None)
+    teacher.challenges.close("Week 1")
     with pytest.raises(DigitLabError, match=r"is over \(closed\)"):
-        _lab(cls.a, cls.root).submit_to_challenge("Week 1", cls.finished)
+        _lab(cls.a, cls.root).challenges.submit("Week 1", cls.finished)
 
 
 def test_an_unfinished_run_or_one_on_another_dataset_is_refused(cls):
     lab = _lab(cls.a, cls.root)
     with pytest.raises(DigitLabError, match=f"run {cls.queued} is queued: only a finished run"):
-        lab.submit_to_challenge("Week 1", cls.queued)
+        lab.challenges.submit("Week 1", cls.queued)
     other = fake_finished_run(
         cls.store,
         RunConfig.build("default:small", "raw", "G", {"epochs": 2}),
@@ -226,46 +227,46 @@ def test_an_unfinished_run_or_one_on_another_dataset_is_refused(cls):
     with pytest.raises(
         DigitLabError, match=f"run {other} was trained on default:small; challenge 'Week 1' is on default:tiny"
     ):
-        lab.submit_to_challenge("Week 1", other)
+        lab.challenges.submit("Week 1", other)
     with pytest.raises(DigitLabError, match="no challenge 'Week 9'"):
-        lab.submit_to_challenge("Week 9", cls.finished)
-    assert lab.challenges_for_run(cls.store.get(other)) == []
-    assert [c.name for c in lab.challenges_for_run(cls.store.get(cls.finished))] == ["Week 1"]
+        lab.challenges.submit("Week 9", cls.finished)
+    assert lab.challenges.for_run(cls.store.get(other)) == []
+    assert [c.name for c in lab.challenges.for_run(cls.store.get(cls.finished))] == ["Week 1"]
     # A teacher looking at A's run is offered no Submit: it is not the teacher's to submit.
-    assert _lab(cls.teacher, cls.root).challenges_for_run(cls.store.get(cls.finished)) == []
+    assert _lab(cls.teacher, cls.root).challenges.for_run(cls.store.get(cls.finished)) == []
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_isolation_another_students_run_cannot_be_submitted(mode, monkeypatch, tmp_path):
     c = a_class(mode, monkeypatch, tmp_path)
     _no_scoring(monkeypatch)
-    _lab(c.teacher, tmp_path).create_challenge("Week 1", "default:tiny", hidden_set())
+    _lab(c.teacher, tmp_path).challenges.create("Week 1", "default:tiny", hidden_set())
     badr = _lab(c.b, tmp_path)
     # A's run reads as missing, in the same words as a run that does not exist.
     with pytest.raises(DigitLabError) as theirs:
-        badr.submit_to_challenge("Week 1", c.finished)
+        badr.challenges.submit("Week 1", c.finished)
     with pytest.raises(DigitLabError) as missing:
-        badr.submit_to_challenge("Week 1", "0badc0de")
+        badr.challenges.submit("Week 1", "0badc0de")
     assert str(theirs.value).replace(c.finished, "<id>") == str(missing.value).replace("0badc0de", "<id>")
     # Published, it is visible but still not B's to submit.
     RunStore(tmp_path / "runs").set_published(c.finished, True)
     with pytest.raises(DigitLabError, match=f"run {c.finished} is not yours: only your own runs"):
-        badr.submit_to_challenge("Week 1", c.finished)
+        badr.challenges.submit("Week 1", c.finished)
     # Submitting as someone else is for staff only; staff may not pass another's run off as B's.
     with pytest.raises(DigitLabError, match="only a teacher can submit for someone else"):
-        badr.submit_to_challenge("Week 1", c.finished, as_owner=c.a.key)
+        badr.challenges.submit("Week 1", c.finished, as_owner=c.a.key)
     with pytest.raises(DigitLabError, match="is not .*'s: only your own runs"):
-        _lab(c.teacher, tmp_path).submit_to_challenge("Week 1", c.finished, as_owner=c.b.key)
-    assert _lab(c.teacher, tmp_path).submit_to_challenge("Week 1", c.finished, as_owner=c.a.key).owner == c.a.key
+        _lab(c.teacher, tmp_path).challenges.submit("Week 1", c.finished, as_owner=c.b.key)
+    assert _lab(c.teacher, tmp_path).challenges.submit("Week 1", c.finished, as_owner=c.a.key).owner == c.a.key
     # B's view of submissions holds none of A's; the board shows A's row without the run's figures.
-    assert badr.my_submissions("Week 1") == []
+    assert badr.challenges.mine("Week 1") == []
 
 
 # ---- boards and what a student sees -----------------------------------------------------------------
 
 
 def _scored(c, owner_lab: Lab, public: float, private: float) -> ch.Submission:
-    sub = owner_lab.submit_to_challenge("Week 1", c.finished)
+    sub = owner_lab.challenges.submit("Week 1", c.finished)
     ch.ChallengeStore(c.root / "runs").record(sub.id, public=public, private=private, whole=(public + private) / 2)
     return sub
 
@@ -275,9 +276,9 @@ def test_boards_rank_the_best_public_submission_and_show_the_gap_after_the_deadl
     amal, badr, teacher = _lab(cls.a, cls.root), _lab(cls.b, cls.root), _lab(cls.teacher, cls.root)
     _scored(cls, amal, 0.70, 0.69)
     _scored(cls, amal, 0.90, 0.60)  # tuned on the public part: best public, worse private
-    sub = badr.submit_to_challenge("Week 1", bdr_run)
+    sub = badr.challenges.submit("Week 1", bdr_run)
     ch.ChallengeStore(cls.root / "runs").record(sub.id, public=0.80, private=0.78, whole=0.79)
-    public = amal.challenge_board("Week 1")
+    public = amal.challenges.board("Week 1")
     assert public[["rank", "student", "score", "submissions"]].values.tolist() == [
         [1, "amal", 0.90, 2],
         [2, "badr", 0.80, 1],
@@ -285,22 +286,22 @@ def test_boards_rank_the_best_public_submission_and_show_the_gap_after_the_deadl
     assert public["validation"].tolist() == ["test set (tuned on the test set)"] * 2
     # Before the deadline: a student gets neither the private board nor their private scores.
     with pytest.raises(DigitLabError, match="private board of 'Week 1' opens at its deadline"):
-        amal.challenge_board("Week 1", private=True)
-    assert [(s.public_score, s.private_score, s.all_score) for s in amal.my_submissions("Week 1")] == [
+        amal.challenges.board("Week 1", private=True)
+    assert [(s.public_score, s.private_score, s.all_score) for s in amal.challenges.mine("Week 1")] == [
         (0.70, None, None),
         (0.90, None, None),
     ]
-    private = teacher.challenge_board("Week 1", private=True)  # the teacher always sees it
+    private = teacher.challenges.board("Week 1", private=True)  # the teacher always sees it
     assert private[["rank", "student", "score", "public rank", "gap"]].values.tolist() == [
         [1, "badr", 0.78, 2, 1],
         [2, "amal", 0.60, 1, -1],
     ]
-    teacher.edit_challenge("Week 1", show_private=True)  # own private score allowed before the end
-    assert [s.private_score for s in amal.my_submissions("Week 1")] == [0.69, 0.60]
-    assert [s.all_score for s in amal.my_submissions("Week 1")] == [None, None]
-    teacher.close_challenge("Week 1")
-    assert amal.challenge_board("Week 1", private=True).equals(private)
-    csv_text = teacher.challenge_results_csv("Week 1")
+    teacher.challenges.edit("Week 1", show_private=True)  # own private score allowed before the end
+    assert [s.private_score for s in amal.challenges.mine("Week 1")] == [0.69, 0.60]
+    assert [s.all_score for s in amal.challenges.mine("Week 1")] == [None, None]
+    teacher.challenges.close("Week 1")
+    assert amal.challenges.board("Week 1", private=True).equals(private)
+    csv_text = teacher.challenges.results_csv("Week 1")
     lines = csv_text.strip().splitlines()
     assert lines[0] == ",".join(ch.RESULT_COLUMNS) and len(lines) == 4
     assert "0.900000,0.600000,0.750000" in csv_text and "badr" in csv_text
@@ -308,12 +309,12 @@ def test_boards_rank_the_best_public_submission_and_show_the_gap_after_the_deadl
 
 def test_a_submission_whose_task_is_gone_is_marked_failed(cls, monkeypatch):
     lab = _lab(cls.a, cls.root)
-    sub = lab.submit_to_challenge("Week 1", cls.finished)
+    sub = lab.challenges.submit("Week 1", cls.finished)
     monkeypatch.setattr(ch, "STALE_AFTER_S", -1.0)  # no task of this process scores it: a restart
-    assert [(s.status, s.error) for s in lab.my_submissions("Week 1")] == [
+    assert [(s.status, s.error) for s in lab.challenges.mine("Week 1")] == [
         (ch.FAILED, "scoring was interrupted (the server restarted)")
     ]
-    assert sub.id and lab.submissions_left("Week 1") == 2
+    assert sub.id and lab.challenges.left("Week 1") == 2
 
 
 # ---- scoring: a real run, a real task, equal to `python -m core evaluate` ------------------------------
@@ -384,9 +385,9 @@ def test_scoring_equals_cli_evaluate_on_the_same_images_and_the_cli_board(monkey
 
 def test_looking_for_challenges_leaves_the_run_root_untouched(env):
     lab = _lab(ADMINISTRATOR, env)
-    assert lab.challenges() == [] and not (env / "runs" / ch.FOLDER).exists()
+    assert lab.challenges.list() == [] and not (env / "runs" / ch.FOLDER).exists()
     with pytest.raises(DigitLabError, match="no challenge 'x'"):
-        lab.challenge("x")
+        lab.challenges.get("x")
     assert not (env / "runs" / ch.FOLDER).exists()
 
 

@@ -42,12 +42,12 @@ def test_queue_again_makes_a_new_run_with_the_same_config(c):
     failed = c.store.create(CONFIG, status="running", owner=c.a.key)
     c.store.fail(failed.id, "its worker process was killed")
     lab_a = Lab(c.a, JobQueue(c.store))
-    new_id = lab_a.requeue(failed.id)
+    new_id = lab_a.runs.requeue(failed.id)
     new = c.store.get(new_id)
     assert new.status == "queued" and new.owner == c.a.key and new.config == c.store.get(failed.id).config
     assert c.store.get(failed.id).status == "failed"  # the old run stays as it was
     with pytest.raises(DigitLabError, match="only a failed or stopped run"):
-        lab_a.requeue(c.finished)
+        lab_a.runs.requeue(c.finished)
 
 
 def test_queue_again_on_the_teacher_and_runs_pages(c):

@@ -1,5 +1,6 @@
-"""Ensembles (core.analysis.ensemble, Lab.ensemble, ``python -m core ensemble``): the mean of the members'
-probabilities, evaluated like a run, with what it rescues per member; only runs the caller may see."""
+"""Ensembles (core.analysis.ensemble, ``lab.ensembles.evaluate``, ``python -m core ensemble``): the
+mean of the members' probabilities, evaluated like a run, with what it rescues per member; only runs
+the caller may see."""
 
 from __future__ import annotations
 
@@ -75,22 +76,24 @@ def test_isolation_ensemble_takes_only_runs_the_caller_may_see(mode, monkeypatch
     y = load_spec("default:tiny").y_test
     a_runs, b_runs = _two_runs_of(c, c.a.key, y), _two_runs_of(c, c.b.key, y)
     a_lab, b_lab = Lab(c.a, JobQueue(c.store)), Lab(c.b, JobQueue(c.store))
-    result = b_lab.ensemble(b_runs)
-    probs = [b_lab.predictions(r) for r in b_runs]
+    result = b_lab.ensembles.evaluate(b_runs)
+    probs = [b_lab.runs.predictions(r) for r in b_runs]
     np.testing.assert_allclose(result.probabilities, (probs[0] + probs[1]) / 2, rtol=1e-6)
     assert [m.run_id for m in result.members] == b_runs
     with pytest.raises(DigitLabError, match=f"no run {a_runs[0]}"):
-        b_lab.ensemble([b_runs[0], a_runs[0]])
-    assert a_runs[0] not in {r.id for r in b_lab.ensemble_partners(b_runs[0])}
-    assert set(b_runs) - {b_runs[0]} == {r.id for r in b_lab.ensemble_partners(b_runs[0])}
-    assert a_lab.ensemble(a_runs).accuracy == pytest.approx(a_lab.ensemble(list(reversed(a_runs))).accuracy)
+        b_lab.ensembles.evaluate([b_runs[0], a_runs[0]])
+    assert a_runs[0] not in {r.id for r in b_lab.ensembles.partners(b_runs[0])}
+    assert set(b_runs) - {b_runs[0]} == {r.id for r in b_lab.ensembles.partners(b_runs[0])}
+    assert a_lab.ensembles.evaluate(a_runs).accuracy == pytest.approx(
+        a_lab.ensembles.evaluate(list(reversed(a_runs))).accuracy
+    )
 
 
 def test_isolation_ensemble_of_an_unfinished_run_is_refused(monkeypatch, tmp_path):
     c = a_class(MODES[0], monkeypatch, tmp_path)
     a_lab = Lab(c.a, JobQueue(c.store))
     with pytest.raises(DigitLabError, match="has no model yet"):
-        a_lab.ensemble([c.finished, c.queued])
+        a_lab.ensembles.evaluate([c.finished, c.queued])
 
 
 def test_cli_ensemble_prints_the_members_and_ends_with_the_accuracy(monkeypatch, tmp_path, capsys):

@@ -226,17 +226,17 @@ def test_grids_respect_the_instances_limits(store, monkeypatch, sleepers):
     lab = Lab(LOCAL_USER, jobs)  # the classroom's limits are the door's to apply
     monkeypatch.setenv("DIGITLAB_MAX_EPOCHS", "5")
     with pytest.raises(DigitLabError, match="10 epochs asked; this instance trains at most 5"):
-        lab.submit_grid(GridSpec.report_table("default:tiny"))
+        lab.grids.submit(GridSpec.report_table("default:tiny"))
     monkeypatch.setenv("DIGITLAB_MAX_QUEUE", "3")
     with pytest.raises(
         DigitLabError, match="a grid of 6 runs would leave 5 waiting in the queue; this instance allows 3"
     ):
-        lab.submit_grid(GridSpec("default:tiny", presets=("D",), epochs=1))
+        lab.grids.submit(GridSpec("default:tiny", presets=("D",), epochs=1))
     assert store.list() == []
-    grid_id = lab.submit_grid(GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:4], presets=("D",), epochs=1))
+    grid_id = lab.grids.submit(GridSpec("default:tiny", pipelines=REPORT_PIPELINES[:4], presets=("D",), epochs=1))
     assert [r.status for r in store.grid_runs(grid_id)] == [RUNNING] + [QUEUED] * 3
     with pytest.raises(DigitLabError, match="a grid of 1 run would leave 4 waiting"):
-        lab.submit_grid(GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
+        lab.grids.submit(GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
 
 
 def test_an_index_from_before_grids_opens_and_gains_the_column(tmp_path):

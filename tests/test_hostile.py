@@ -244,17 +244,17 @@ def test_hostile_lab_applies_the_quota_and_shows_the_teacher_usage(monkeypatch, 
         Lab(class_code_identity(n, "c0de", teacher_code=t), engine(dispatching=False))
         for n, t in (("amal", ""), ("tess", "t3ach"))
     )
-    amal.upload(_noise(600, 100, 1), "one.npz")
+    amal.datasets.upload(_noise(600, 100, 1), "one.npz")
     with pytest.raises(DigitLabError, match="over your quota"):
-        amal.upload(_noise(600, 100, 2), "two.npz")
-    assert [u.name for u in amal.my_uploads()] == ["one.npz"]
-    usage = tess.upload_usage()
+        amal.datasets.upload(_noise(600, 100, 2), "two.npz")
+    assert [u.name for u in amal.datasets.uploads()] == ["one.npz"]
+    usage = tess.datasets.usage()
     assert usage.to_dict("records") == [{"student": "amal", "uploads": 1, "MB": 0.5}]
     with pytest.raises(DigitLabError, match="only a teacher"):
-        amal.upload_usage()
-    assert tess.my_uploads() == []
+        amal.datasets.usage()
+    assert tess.datasets.uploads() == []
     with pytest.raises(DigitLabError, match="no such upload"):
-        tess.delete_upload(amal.my_uploads()[0].spec)
+        tess.datasets.delete_upload(amal.datasets.uploads()[0].spec)
 
 
 # ---- default limits in a class --------------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_hostile_every_download_goes_through_the_safe_export():
         "marks_store.to_csv(",
         "pipeline.to_json(",
         "model.read_bytes()",
-        "challenge_results_csv(",
+        "challenges.results_csv(",
     )
     offenders = []
     for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("core/**/*.py")]:

@@ -61,19 +61,19 @@ def test_hostile_published_run_never_opens_its_owners_upload_in_core(published):
     c, spec, run_id = published
     jobs = JobQueue(c.store)
     badr, amal, teacher = Lab(c.b, jobs=jobs), Lab(c.a, jobs=jobs), Lab(c.teacher, jobs=jobs)
-    assert badr.run(run_id).id == run_id  # published: the run itself is visible
+    assert badr.runs.get(run_id).id == run_id  # published: the run itself is visible
     with pytest.raises(PrivateData, match="(?i)amal's own upload: its images stay private"):
-        badr.run_data_spec(run_id)
+        badr.runs.data_spec(run_id)
     with pytest.raises(DigitLabError, match="no such upload"):
-        badr.dataset(spec)
+        badr.datasets.load(spec)
     with pytest.raises(PrivateData):
-        badr.compute_map(run_id)
-    assert badr.run_class_names(run_id) == tuple(f"class {i}" for i in range(10))
-    label = badr.run_label(badr.run(run_id))
+        badr.evaluations.compute_map(run_id)
+    assert badr.runs.class_names(run_id) == tuple(f"class {i}" for i in range(10))
+    label = badr.runs.label(badr.runs.get(run_id))
     assert "amal-secret" not in label and "amal's own upload" in label.lower()
     # Its owner and the teacher still see everything.
-    assert amal.run_data_spec(run_id) == spec and teacher.run_data_spec(run_id) == spec
-    assert amal.run_class_names(run_id) == SECRET_CLASSES
+    assert amal.runs.data_spec(run_id) == spec and teacher.runs.data_spec(run_id) == spec
+    assert amal.runs.class_names(run_id) == SECRET_CLASSES
 
 
 @pytest.mark.parametrize("page", ["errors", "inside", "try_it"])
@@ -98,7 +98,7 @@ def test_hostile_grid_markdown_and_frame_show_no_server_path(monkeypatch, tmp_pa
     spec = _secret_upload(c.a.key)
     for _ in range(2):
         c.store.create(RunConfig.build(spec, "raw", "G", {"epochs": 1}), grid="feedbeef", owner=c.a.key)
-    result = grids.read_grid(Lab(c.a, jobs=JobQueue(c.store))._view, "feedbeef")
+    result = Lab(c.a, jobs=JobQueue(c.store)).grids.get("feedbeef")
     text = grids.to_markdown(result) + " ".join(result.datasets) + result.runs.to_csv()
     assert str(settings().cache_dir) not in text and "file:" not in text
     assert "amal-secret.npz (upload)" in text
@@ -108,8 +108,10 @@ def test_hostile_version_names_its_parent_without_a_server_path(monkeypatch, tmp
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     spec = _secret_upload(c.a.key)
     amal = Lab(c.a, jobs=JobQueue(c.store))
-    amal.corrections(spec).accept(0, (int(amal.dataset(spec).y_train[0]) + 1) % 10, int(amal.dataset(spec).y_train[0]))
-    version = amal.make_version(spec)
+    amal.labels.corrections(spec).accept(
+        0, (int(amal.datasets.load(spec).y_train[0]) + 1) % 10, int(amal.datasets.load(spec).y_train[0])
+    )
+    version = amal.labels.make_version(spec)
     from core.datasets import display_spec
 
     shown = display_spec(version)
@@ -156,9 +158,9 @@ def test_hostile_name_off_the_class_list_gets_nothing(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     teacher = Lab(c.teacher, jobs=JobQueue(c.store))
     with pytest.raises(DigitLabError, match="only a teacher"):
-        Lab(c.a, jobs=JobQueue(c.store)).set_class_list("Amal")
-    assert teacher.set_class_list("Amal\n  badr \n\nAMAL\n") == ["Amal", "badr"]
-    assert teacher.class_list() == ["Amal", "badr"]
+        Lab(c.a, jobs=JobQueue(c.store)).classroom.set_class_list("Amal")
+    assert teacher.classroom.set_class_list("Amal\n  badr \n\nAMAL\n") == ["Amal", "badr"]
+    assert teacher.classroom.class_list() == ["Amal", "badr"]
     assert class_code_identity("amal", CODE).key == "code:amal"
     with pytest.raises(DigitLabError, match="not on this class's list"):
         class_code_identity("Amal2", CODE)  # a second name for the same student: refused at sign-in
@@ -166,8 +168,8 @@ def test_hostile_name_off_the_class_list_gets_nothing(monkeypatch, tmp_path):
         access.class_code_member("Amal2", False)  # and a token made before the list was set
     assert class_code_identity("Ms Teacher", CODE, teacher_code=TEACHER_CODE).teacher  # teachers need no listing
     with pytest.raises(DigitLabError, match="line 2"):
-        teacher.set_class_list("Amal\n<script>")
-    teacher.set_class_list("")
+        teacher.classroom.set_class_list("Amal\n<script>")
+    teacher.classroom.set_class_list("")
     assert class_code_identity("Amal2", CODE).name == "Amal2"  # no list: any name
 
 
@@ -175,29 +177,31 @@ def test_hostile_versions_count_in_the_quota_and_are_deletable(monkeypatch, tmp_
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     spec = _secret_upload(c.a.key)
     amal, badr = Lab(c.a, jobs=JobQueue(c.store)), Lab(c.b, jobs=JobQueue(c.store))
-    upload = amal.my_uploads()[0].size
-    y = amal.dataset(spec).y_train
-    amal.corrections(spec).accept(0, (int(y[0]) + 1) % 10, int(y[0]))
-    version = amal.make_version(spec)
-    made = amal.my_versions()
+    upload = amal.datasets.uploads()[0].size
+    y = amal.datasets.load(spec).y_train
+    amal.labels.corrections(spec).accept(0, (int(y[0]) + 1) % 10, int(y[0]))
+    version = amal.labels.make_version(spec)
+    made = amal.labels.versions()
     assert [v.spec for v in made] == [version] and made[0].size < 2 * upload  # compressed
-    assert amal.make_version(spec) == version and len(amal.my_versions()) == 1  # deduplicated
+    assert amal.labels.make_version(spec) == version and len(amal.labels.versions()) == 1  # deduplicated
     with pytest.raises(DigitLabError, match="no such"):
-        badr.dataset(version)  # owned: not another student's to load
+        badr.datasets.load(version)  # owned: not another student's to load
     # The quota counts it: a quota between the upload alone and upload + version refuses a new version.
     monkeypatch.setenv("DIGITLAB_UPLOAD_QUOTA_MB", "1")
     monkeypatch.setattr(Limits, "upload_quota_bytes", property(lambda self: upload + made[0].size // 2))
-    amal.corrections(spec).accept(1, (int(y[1]) + 1) % 10, int(y[1]))
+    amal.labels.corrections(spec).accept(1, (int(y[1]) + 1) % 10, int(y[1]))
     with pytest.raises(DigitLabError, match="this corrected version takes .* over your quota"):
-        amal.make_version(spec)
-    usage = amal.upload_usage() if amal.staff else Lab(c.teacher, jobs=JobQueue(c.store)).upload_usage()
+        amal.labels.make_version(spec)
+    usage = amal.datasets.usage() if amal.staff else Lab(c.teacher, jobs=JobQueue(c.store)).datasets.usage()
     assert usage.iloc[0]["uploads"] == 2  # the upload and the version
     with pytest.raises(DigitLabError, match="no such version"):
-        badr.delete_version(version)
-    amal.delete_version(version)
-    assert amal.my_versions() == [] and not (settings().cache_dir / "versions" / version.rsplit("/", 1)[-1]).exists()
+        badr.labels.delete_version(version)
+    amal.labels.delete_version(version)
+    assert (
+        amal.labels.versions() == [] and not (settings().cache_dir / "versions" / version.rsplit("/", 1)[-1]).exists()
+    )
     monkeypatch.setattr(Limits, "upload_quota_bytes", property(lambda self: upload + 2 * made[0].size))
-    amal.make_version(spec)  # room again
+    amal.labels.make_version(spec)  # room again
 
 
 def test_hostile_instance_budget_refuses_past_the_whole_labs_storage(monkeypatch, tmp_path):
@@ -207,7 +211,7 @@ def test_hostile_instance_budget_refuses_past_the_whole_labs_storage(monkeypatch
     tiny = load_ready("default", "tiny")
     other = Dataset("b", tiny.x_train[:100], tiny.y_train[:100], tiny.x_test[:20], tiny.y_test[:20], SECRET_CLASSES)
     with pytest.raises(DigitLabError, match="lab's storage for uploads and corrected versions is full"):
-        Lab(c.b, jobs=JobQueue(c.store)).upload(other, "b.npz")
+        Lab(c.b, jobs=JobQueue(c.store)).datasets.upload(other, "b.npz")
 
 
 def test_hostile_class_defaults_bound_model_size_and_run_time(monkeypatch):

@@ -171,16 +171,18 @@ def test_isolation_label_search_reads_as_never_started(c, tmp_path):
     folder = search_folder(key)
     save_search(SearchRequest(str(folder), "default:tiny", 2, "[]", 0, None), (_suspects(), 100))
     (folder / "owners.json").write_text(json.dumps({"owners": [c.a.key]}))
-    assert _lab(c.b, tmp_path).search(key).status == NONE
-    assert _lab(c.a, tmp_path).search(key).status == _lab(c.teacher, tmp_path).search(key).status == FINISHED
+    assert _lab(c.b, tmp_path).labels.search(key).status == NONE
+    assert (
+        _lab(c.a, tmp_path).labels.search(key).status == _lab(c.teacher, tmp_path).labels.search(key).status == FINISHED
+    )
 
 
 def test_isolation_upload_of_another_student_reads_as_missing(c, tmp_path):
     ds = load_files({"mine.npz": dataset_to_npz(_tiny_dataset())}, "mine.npz")
     spec = save_upload(ds, file_name="amal-digits.npz", owner=c.a.key)
     with pytest.raises(DigitLabError, match="no such upload"):
-        _lab(c.b, tmp_path).check_dataset(spec)
-    assert _lab(c.a, tmp_path).check_dataset(spec) == spec and _lab(c.teacher, tmp_path).check_dataset(spec) == spec
+        _lab(c.b, tmp_path).datasets.check(spec)
+    assert _lab(c.a, tmp_path).datasets.check(spec) == spec and _lab(c.teacher, tmp_path).datasets.check(spec) == spec
 
 
 # ---- pages: links, pickers and buttons as B ---------------------------------------------------------

@@ -139,8 +139,8 @@ def test_a_failing_search_reads_as_failed_with_its_cause_and_only_its_owners_see
     def as_(key):
         return Lab(Identity(key, key), JobQueue(RunStore(tmp_path / "runs")))
 
-    assert as_("code:badr").search(key).status == NONE  # exactly like a search never started
-    assert as_("code:amal").search(key).status == FAILED
+    assert as_("code:badr").labels.search(key).status == NONE  # exactly like a search never started
+    assert as_("code:amal").labels.search(key).status == FAILED
     with pytest.raises(DigitLabError, match="not a search key"):
         search_folder("../../etc", tmp_path)
 

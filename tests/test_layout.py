@@ -27,13 +27,16 @@ STAGES = [
     "experiments",
     "classroom",
     "links",
+    "door",
     "lab",
     "commands",
     "__main__",
     "__init__",
 ]
-#: What pages and ui/ must not import: the door (core.lab) is their way to these.
+#: What pages and ui/ must not import: the door (core.lab) is their way to these, and to its
+#: resources (core.door), which they reach as attributes of a Lab, never on their own.
 BEHIND_THE_DOOR = (
+    "core.door",
     "core.store",
     "core.runs.store",
     "core.execution.queue",
@@ -103,6 +106,8 @@ def test_the_door_check_reads_every_import_form(tmp_path):
         "from core.store.db import database",
         "import ray",
         "from ray import get",
+        "from core.door.runs import Runs",
+        "from core import door",
     ]
     for form in forms:
         page = tmp_path / "page.py"
@@ -192,3 +197,60 @@ def test_the_policy_check_reads_every_form():
     assert _policy_breaches("mine = [r for r in runs if r.owner == chosen]", widgets=True)
     for fine in ("q = t.c.owner == owner", "mine = r.owner == chosen", "n = len(who.name) == 3"):
         assert not _policy_breaches(fine, widgets=False), fine
+
+
+# ---- the door: Lab and one small object per resource ---------------------------------------------
+
+#: Lab's resources (core/door/<name>.py each) and its plain properties of who is asking.
+RESOURCES = {"runs", "grids", "datasets", "labels", "evaluations", "tasks", "classroom", "challenges", "ensembles"}
+PROPERTIES = {"who", "staff", "shows_owners", "limits"}
+#: What never leaves the door: the queue, the store, the caller's run view, the shared context, Ray.
+HIDDEN = ("JobQueue", "RunStore", "RunView", "Context", "ActorHandle", "ray", "Database", "Engine")
+
+
+def _door():
+    from core.classroom.access import ADMINISTRATOR
+    from core.lab import Lab
+
+    return Lab, Lab(ADMINISTRATOR)  # costs nothing: no queue until a resource is used
+
+
+def test_lab_is_its_resources_and_a_few_properties():
+    import inspect
+    from functools import cached_property
+
+    lab_type, lab = _door()
+    public, expected = {name for name in dir(lab) if not name.startswith("_")}, RESOURCES | PROPERTIES
+    assert public == expected, f"new on Lab: {public - expected}; gone: {expected - public}"
+    for name in RESOURCES:
+        assert isinstance(inspect.getattr_static(lab_type, name), cached_property), f"{name}: made on first use"
+        assert type(getattr(lab, name)).__module__ == f"core.door.{name}", name
+    for name in PROPERTIES - {"who"}:
+        assert isinstance(inspect.getattr_static(lab_type, name), property), name
+
+
+def test_resources_hand_out_no_queue_store_or_ray_and_say_what_they_do():
+    import inspect
+    import re
+
+    _, lab = _door()
+    hidden = re.compile(rf"\b({'|'.join(HIDDEN)})\b")
+    found = []
+    for name in sorted(RESOURCES):
+        resource = getattr(lab, name)
+        found += [f"{name}.{attr}: public state" for attr in vars(resource) if not attr.startswith("_")]
+        for attr, member in inspect.getmembers(type(resource)):
+            if attr.startswith("_"):
+                continue
+            if not inspect.isfunction(member):
+                found.append(f"{name}.{attr}: not a method")
+                continue
+            annotations = member.__annotations__
+            params = [p for p in inspect.signature(member).parameters if p != "self"]
+            if "return" not in annotations or any(p not in annotations for p in params):
+                found.append(f"{name}.{attr}: type hints missing")
+            if not (member.__doc__ or "").strip():
+                found.append(f"{name}.{attr}: no docstring")
+            if any(hidden.search(str(a)) for a in annotations.values()):
+                found.append(f"{name}.{attr}: hands out {annotations}")
+    assert not found, found

@@ -49,8 +49,8 @@ def chal(request, monkeypatch, tmp_path):
     c.made = _no_scoring(monkeypatch)
     c.root = tmp_path
     c.hidden = hidden_set(40)
-    _lab(c.teacher, tmp_path).create_challenge("Week 1", "default:tiny", c.hidden, per_day=3)
-    sub = _lab(c.a, tmp_path).submit_to_challenge("Week 1", c.finished)
+    _lab(c.teacher, tmp_path).challenges.create("Week 1", "default:tiny", c.hidden, per_day=3)
+    sub = _lab(c.a, tmp_path).challenges.submit("Week 1", c.finished)
     ch.ChallengeStore(tmp_path / "runs").record(sub.id, public=0.8125, private=0.5417, whole=0.625)
     return c
 
@@ -158,7 +158,7 @@ def test_a_student_sees_the_public_board_and_their_own_public_scores_only(chal):
 
 
 def test_after_the_deadline_the_private_board_and_the_gap_are_shown(chal):
-    _lab(chal.teacher, chal.root).edit_challenge("Week 1", deadline=time.time() - 1)
+    _lab(chal.teacher, chal.root).challenges.edit("Week 1", deadline=time.time() - 1)
     at = page_as("challenges", chal, chal.a)
     no_exceptions(at)
     private = at.dataframe[2].value
@@ -196,18 +196,18 @@ def test_teacher_creates_edits_closes_and_downloads_results(chal, monkeypatch):
     at.file_uploader(key="challenge_hidden").set_value((path.name, path.read_bytes(), "application/octet-stream"))
     _button(at, "Create the challenge").click().run()
     assert any("Created Week 2: 40 hidden images, 12 of them public." in s.value for s in at.success)
-    assert [c.name for c in _lab(chal.teacher, chal.root).challenges()] == ["Week 2", "Week 1"]
+    assert [c.name for c in _lab(chal.teacher, chal.root).challenges.list()] == ["Week 2", "Week 1"]
     # Close Week 1: students can no longer submit, and see the private board.
     at = page_as("teacher", chal, chal.teacher)
     week1 = next(i for i, e in enumerate(at.expander) if e.label == "Week 1")
     _button(at.expander[week1], "Close now").click().run()
-    assert _lab(chal.a, chal.root).challenge("Week 1").closed
-    assert _lab(chal.a, chal.root).challenge_board("Week 1", private=True)["score"].tolist() == [0.5417]
+    assert _lab(chal.a, chal.root).challenges.get("Week 1").closed
+    assert _lab(chal.a, chal.root).challenges.board("Week 1", private=True)["score"].tolist() == [0.5417]
     # The daily limit edited in the form.
     week1 = next(i for i, e in enumerate(at.expander) if e.label == "Week 1")
     at.expander[week1].number_input[0].set_value(7)
     _button(at.expander[week1], "Save").click().run()
-    assert _lab(chal.a, chal.root).challenge("Week 1").per_day == 7
+    assert _lab(chal.a, chal.root).challenges.get("Week 1").per_day == 7
 
 
 def test_a_bad_hidden_file_gets_a_message(chal):
@@ -217,7 +217,7 @@ def test_a_bad_hidden_file_gets_a_message(chal):
     _button(at, "Create the challenge").click().run()
     no_exceptions(at)
     assert any(e.value.startswith("Could not create the challenge:") for e in at.error)
-    assert [c.name for c in _lab(chal.teacher, chal.root).challenges()] == ["Week 1"]
+    assert [c.name for c in _lab(chal.teacher, chal.root).challenges.list()] == ["Week 1"]
 
 
 def test_the_search_finds_the_hidden_set_where_it_is_shown(chal, monkeypatch):

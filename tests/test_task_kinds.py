@@ -1,7 +1,7 @@
 """Every kind of background work through the one API, as the pages and the CLI reach it
-(``Lab.task`` / ``Lab.cancel``, core.execution.tasks underneath): an embedding map, a cross-dataset
-evaluation, a label search, drawing the default dataset, a training run and a grid run; each
-submitted, followed to its end and cancelled, on the session's real Ray. The workers return what
+(``lab.tasks.follow`` / ``lab.tasks.cancel``, core.execution.tasks underneath): an embedding map,
+a cross-dataset evaluation, a label search, drawing the default dataset, a training run and a grid
+run; each submitted, followed to its end and cancelled, on the session's real Ray. The workers return what
 they computed; the server writes it into the run folder."""
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def test_an_embedding_map_is_computed_on_a_worker_and_written_by_the_server(lab)
     amal, run_id = lab["amal"], lab["run"]
     request = embedding.map_request(str(lab["store"].root), run_id, "pca")
     assert request.model[:2] == b"PK" and request.dataset is None  # a ready dataset: its spec is enough
-    task_id = amal.compute_map(run_id, "pca")
-    task = amal.wait_task(task_id, timeout=300)
+    task_id = amal.evaluations.compute_map(run_id, "pca")
+    task = amal.tasks.wait(task_id, timeout=300)
     assert (task.state, task.kind, task.owner) == (tasks.FINISHED, "embedding-map", AMAL.key), task.error
     assert task.result == str(lab["store"].folder(run_id) / "embedding-pca.npy")
-    assert amal.embedding_map(run_id, "pca").shape == (100, 2)
+    assert amal.evaluations.embedding_map(run_id, "pca").shape == (100, 2)
     with pytest.raises(DigitLabError, match="no task"):
-        lab["badr"].task(task_id)  # someone else's reads as missing
+        lab["badr"].tasks.follow(task_id)  # someone else's reads as missing
 
 
 def test_the_map_worker_needs_no_run_folder(lab):
@@ -70,23 +70,23 @@ def test_the_map_worker_needs_no_run_folder(lab):
 
 def test_an_evaluation_is_stored_by_the_server_for_whoever_asked(lab):
     amal, run_id = lab["amal"], lab["run"]
-    task = amal.wait_task(amal.evaluate(run_id, "default:small"), timeout=300)
+    task = amal.tasks.wait(amal.evaluations.start(run_id, "default:small"), timeout=300)
     assert (task.state, task.kind) == (tasks.FINISHED, "evaluation"), task.error
     assert task.result["images"] == 1000 and task.result["owner"] == AMAL.key
-    assert [e.spec for e in amal.evaluations(run_id)] == ["default:small"]
-    assert lab["badr"].evaluations(run_id) == []
+    assert [e.spec for e in amal.evaluations.list(run_id)] == ["default:small"]
+    assert lab["badr"].evaluations.list(run_id) == []
 
 
 def test_a_label_search_is_followed_and_cancelled_through_the_lab(lab):
     amal = lab["amal"]
-    key = amal.start_search("default:tiny", folds=4, seed=5)
-    search = amal.search(key)
+    key = amal.labels.start_search("default:tiny", folds=4, seed=5)
+    search = amal.labels.search(key)
     assert search.running and search.task is not None
-    assert amal.task(search.task).kind == "label-search"
-    amal.cancel(search.task)
-    assert amal.search(key).status == tasks.STOPPED
+    assert amal.tasks.follow(search.task).kind == "label-search"
+    amal.tasks.cancel(search.task)
+    assert amal.labels.search(key).status == tasks.STOPPED
     with pytest.raises(DigitLabError, match="no task"):
-        lab["badr"].cancel(search.task)
+        lab["badr"].tasks.cancel(search.task)
     # (a search followed to its end, through the CLI's Lab: tests/test_label_issues.py)
 
 
@@ -105,16 +105,19 @@ def test_drawing_the_default_dataset_is_a_task_and_the_server_caches_it(lab, tmp
 def test_training_and_grid_runs_are_followed_and_cancelled_as_tasks(lab):
     amal, badr = lab["amal"], lab["badr"]
     config = RunConfig.build("default:tiny", "raw", "D", {"epochs": 1})
-    run_id = amal.train(config)
-    assert wait_for(lambda: amal.task(run_id).state == tasks.RUNNING, timeout=60)
-    task = amal.task(run_id)
+    run_id = amal.runs.start(config)
+    assert wait_for(lambda: amal.tasks.follow(run_id).state == tasks.RUNNING, timeout=60)
+    task = amal.tasks.follow(run_id)
     assert (task.kind, task.owner) == ("training", AMAL.key)
     with pytest.raises(DigitLabError, match="no task"):
-        badr.task(run_id)
-    grid_id = badr.submit_grid(GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
-    grid_run = badr.grid_runs(grid_id)[0]
-    assert badr.task(grid_run.id).kind == "grid-run" and badr.task(grid_run.id).state == tasks.QUEUED
-    badr.cancel(grid_run.id)
-    assert badr.task(grid_run.id).state == tasks.STOPPED
-    amal.cancel(run_id)
-    assert wait_for(lambda: amal._queue.dispatch() is not None and amal.task(run_id).state == tasks.STOPPED, timeout=30)
+        badr.tasks.follow(run_id)
+    grid_id = badr.grids.submit(GridSpec("default:tiny", pipelines=("raw",), presets=("D",), epochs=1))
+    grid_run = badr.grids.runs(grid_id)[0]
+    assert badr.tasks.follow(grid_run.id).kind == "grid-run" and badr.tasks.follow(grid_run.id).state == tasks.QUEUED
+    badr.tasks.cancel(grid_run.id)
+    assert badr.tasks.follow(grid_run.id).state == tasks.STOPPED
+    amal.tasks.cancel(run_id)
+    assert wait_for(
+        lambda: amal._context.queue.dispatch() is not None and amal.tasks.follow(run_id).state == tasks.STOPPED,
+        timeout=30,
+    )

@@ -109,10 +109,10 @@ def test_a_link_carries_off_steps_never_overwrites_newer_work_and_without_pipeli
 def test_the_same_form_sent_twice_makes_one_run(monkeypatch, tmp_path):
     c = a_class(CLASS_CODE, monkeypatch, tmp_path)
     lab = Lab(c.a, JobQueue(RunStore(tmp_path / "runs")))
-    first, made = lab.train_once(CONFIG, "session-1")
-    again, made_again = lab.train_once(CONFIG, "session-1")
+    first, made = lab.runs.start_once(CONFIG, "session-1")
+    again, made_again = lab.runs.start_once(CONFIG, "session-1")
     assert made and not made_again and again == first
-    other, made_other = lab.train_once(CONFIG, "session-2")  # another tab is another request
+    other, made_other = lab.runs.start_once(CONFIG, "session-2")  # another tab is another request
     assert made_other and other != first
     clock = [0.0]
     recent = once.RecentLaunches(window=30)
@@ -137,13 +137,13 @@ def test_the_train_button_launches_once_and_a_run_is_queued_again_once(monkeypat
     store = c.store
     student, teacher = Lab(c.a, JobQueue(store)), Lab(c.teacher, JobQueue(store))
     stopped = store.create(CONFIG, owner=c.a.key).id
-    student.stop(stopped)
-    if student.run(stopped).status != "stopped":
+    student.runs.stop(stopped)
+    if student.runs.get(stopped).status != "stopped":
         pytest.skip("a queued run asked to stop is not stopped at once here")
-    new = student.requeue(stopped)
+    new = student.runs.requeue(stopped)
     with pytest.raises(AlreadyRequeued, match=f"as run {new}"):
-        teacher.requeue(stopped)
-    assert teacher.requeued_as([stopped]) == {stopped: new}
+        teacher.runs.requeue(stopped)
+    assert teacher.runs.requeued_as([stopped]) == {stopped: new}
     page = page_as("teacher", c, c.teacher)
     no_exceptions(page)
     assert not [b for b in page.button if b.key == f"teacher_requeue_{stopped}"]
@@ -162,8 +162,8 @@ def test_a_signed_out_cookie_is_refused_and_a_teacher_signs_a_student_out(monkey
     laptop = tokens.make_token("Amal", False)
     assert tokens.read_token(laptop).name == "Amal"  # signing in again works
     with pytest.raises(DigitLabError, match="only a teacher"):
-        Lab(c.b, JobQueue(c.store)).sign_out(c.a.key)
-    Lab(c.teacher, JobQueue(c.store)).sign_out(c.a.key)
+        Lab(c.b, JobQueue(c.store)).classroom.sign_out(c.a.key)
+    Lab(c.teacher, JobQueue(c.store)).classroom.sign_out(c.a.key)
     with pytest.raises(tokens.TokenError, match="teacher signed you out"):
         tokens.read_token(laptop)
     assert tokens.read_token(tokens.make_token("Amal", False)).name == "Amal"

@@ -34,7 +34,7 @@ def test_a_published_run_names_its_owner_and_its_publisher(monkeypatch, tmp_path
 
     access.remember_name(c.a)
     access.remember_name(c.teacher)
-    _lab(c.teacher, tmp_path).publish(c.finished)  # through the door: the publisher is recorded
+    _lab(c.teacher, tmp_path).runs.publish(c.finished)  # through the door: the publisher is recorded
     for page in ("errors", "try_it", "inside"):
         at = page_as(page, c, c.b)
         no_exceptions(at)
@@ -44,7 +44,7 @@ def test_a_published_run_names_its_owner_and_its_publisher(monkeypatch, tmp_path
             f"{c.a.name}'s run, published for the class by {c.teacher.name}" in x.value and "read-only" in x.value
             for x in at.caption
         ), page
-    withdrawn = _lab(c.teacher, tmp_path).publish(c.finished, False)
+    withdrawn = _lab(c.teacher, tmp_path).runs.publish(c.finished, False)
     assert withdrawn.published_by is None
 
 
@@ -53,8 +53,8 @@ def test_a_run_the_teacher_stopped_says_so_to_its_student(monkeypatch, tmp_path)
     from core.classroom import access
 
     access.remember_name(c.teacher)
-    _lab(c.teacher, tmp_path).stop(c.queued)  # a queued run stops at once
-    run = _lab(c.a, tmp_path).run(c.queued)
+    _lab(c.teacher, tmp_path).runs.stop(c.queued)  # a queued run stops at once
+    run = _lab(c.a, tmp_path).runs.get(c.queued)
     assert run.stopped_by == c.teacher.key
     assert describe.ended_text(run) == f"Stopped by the teacher ({c.teacher.name}) after 0 epochs"
     at = page_as("runs", c, c.a, {"run": c.queued})
@@ -62,7 +62,7 @@ def test_a_run_the_teacher_stopped_says_so_to_its_student(monkeypatch, tmp_path)
     assert any(f"Stopped by the teacher ({c.teacher.name})" in x.value for x in [*at.caption, *at.warning])
     # A student who stops their own run reads the plain words.
     record_stopper(c.store.db, c.finished, c.a.key)
-    assert describe.stopped_by_text(_lab(c.a, tmp_path).run(c.finished)) == "Stopped"
+    assert describe.stopped_by_text(_lab(c.a, tmp_path).runs.get(c.finished)) == "Stopped"
 
 
 def test_the_teacher_reads_no_submissions_left_line(chal):  # noqa: F811
@@ -91,7 +91,7 @@ def test_a_students_private_column_waits_for_the_deadline(chal):  # noqa: F811
     mine = at.dataframe[0].value
     assert "private" not in mine.columns and mine["public"].tolist() == [0.8125]
     assert any(c.value == ch.PRIVATE_HIDDEN_TEXT for c in at.caption)
-    _lab(chal.teacher, chal.root).edit_challenge("Week 1", deadline=time.time() - 1)
+    _lab(chal.teacher, chal.root).challenges.edit("Week 1", deadline=time.time() - 1)
     assert page_as("challenges", chal, chal.a).dataframe[0].value["private"].tolist() == [0.5417]
     # Badr never submitted: after the deadline he is not told to submit.
     at = page_as("challenges", chal, chal.b)

@@ -62,7 +62,7 @@ def _deadline_words(challenge: ch_core.Challenge) -> str:
 
 def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
     """The public board and, where the caller may see it, the private one with the rank gap."""
-    public = lab.challenge_board(challenge.name)
+    public = lab.challenges.board(challenge.name)
     st.markdown("**Public board** (scored live on the public part of the hidden set)")
     if public.empty:
         st.caption("No scored submission yet.")
@@ -74,8 +74,8 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
             column_config={"score": SCORE, "pipeline": PIPELINE},
             key=f"{key}_public",
         )
-    if lab.sees_private(challenge):
-        private = lab.challenge_board(challenge.name, private=True)
+    if lab.challenges.sees_private(challenge):
+        private = lab.challenges.board(challenge.name, private=True)
         ended = challenge.ended()
         st.markdown(
             "**Private board** (the rest of the hidden set"
@@ -107,11 +107,11 @@ def boards(lab: Lab, challenge: ch_core.Challenge, key: str) -> None:
 
 def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
     """The caller's submissions (staff: everyone's) as a table; True while one is being scored."""
-    subs = lab.my_submissions(challenge.name)
+    subs = lab.challenges.mine(challenge.name)
     if not subs:
         st.caption(ch_core.no_submission_text(challenge, lab.staff))
         return False
-    private_shown = lab.sees_own_private(challenge)
+    private_shown = lab.challenges.sees_own_private(challenge)
     rows = [
         {
             **({"student": owner_label(s.owner)} if lab.staff else {}),
@@ -145,7 +145,7 @@ def my_submissions(lab: Lab, challenge: ch_core.Challenge, key: str) -> bool:
 def _submit(lab: Lab, name: str, run_id: str) -> None:
     state.flash_outcome(
         FLASH,
-        lambda: lab.submit_to_challenge(name, run_id),
+        lambda: lab.challenges.submit(name, run_id),
         f"Run {run_id} submitted to {name}: it is being scored; see the Challenges page.",
         "Not submitted: ",
     )
@@ -154,14 +154,14 @@ def _submit(lab: Lab, name: str, run_id: str) -> None:
 def submit_box(lab: Lab, run: Run) -> None:
     """Submit a finished run of the caller's to an open challenge on its dataset (nothing if none)."""
     flash()
-    open_ones = lab.challenges_for_run(run)
+    open_ones = lab.challenges.for_run(run)
     if not open_ones:
         return
     with st.container(border=True):
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         names = [c.name for c in open_ones]
         name = c1.selectbox("Submit this run to a challenge", names, key="runs_challenge")
-        left = lab.submissions_left(name)
+        left = lab.challenges.left(name)
         c2.button(
             "Submit",
             on_click=_submit,
@@ -189,7 +189,7 @@ def _training_specs(lab: Lab, current: str | None) -> list[str]:
     specs = [f"{name}:{size}" for name in ready_datasets() for size in SIZES]
     if current and current not in specs:
         try:
-            specs.append(lab.check_dataset(current))  # the session's upload or corrected version
+            specs.append(lab.datasets.check(current))  # the session's upload or corrected version
         except DigitLabError:
             pass
     return specs
@@ -228,7 +228,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                 if not files:
                     raise DigitLabError("upload the hidden test set")
                 hidden = load_upload({f.name: f.getvalue() for f in files}, name="hidden set")
-                made = lab.create_challenge(
+                made = lab.challenges.create(
                     name,
                     dataset,
                     hidden,
@@ -252,7 +252,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
 
 def _close(lab: Lab, name: str, closed: bool) -> None:
     state.flash_outcome(
-        FLASH, lambda: lab.close_challenge(name, closed), f"{name} is {'closed' if closed else 'open again'}.", ""
+        FLASH, lambda: lab.challenges.close(name, closed), f"{name} is {'closed' if closed else 'open again'}.", ""
     )
 
 
@@ -269,7 +269,7 @@ def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
         show_private = c4.checkbox("Own private score visible before", value=challenge.show_private)
         if st.form_submit_button("Save"):
             try:
-                lab.edit_challenge(
+                lab.challenges.edit(
                     challenge.name, per_day=int(per_day), deadline=_deadline(day, at), show_private=show_private
                 )
                 st.session_state[FLASH] = ("success", f"Saved {challenge.name}.")
@@ -286,7 +286,7 @@ def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
     )
     b2.download_button(
         "Results (CSV)",
-        lab.challenge_results_csv(challenge.name),
+        lab.challenges.results_csv(challenge.name),
         on_click="ignore",
         file_name=f"challenge-{challenge.id}.csv",
         mime="text/csv",

@@ -20,7 +20,7 @@ RESCUED_SHOWN = 10
 
 def show(lab: Lab) -> None:
     """The box: a first run, its partners of the same dataset, and the ensemble's figures."""
-    finished = lab.finished_runs()
+    finished = lab.runs.finished()
     if len(finished) < 2:
         st.caption(
             "An ensemble averages the test probabilities of two finished runs or more of one dataset: "
@@ -29,7 +29,7 @@ def show(lab: Lab) -> None:
         return
     labels = {r.id: describe.run_label(r) for r in finished}
     first = st.selectbox("First run", list(labels), format_func=labels.__getitem__, key="ensemble_first")
-    partners = {r.id: labels[r.id] for r in lab.ensemble_partners(first)}
+    partners = {r.id: labels[r.id] for r in lab.ensembles.partners(first)}
     if not partners:
         st.caption("No other finished run of this run's dataset: an ensemble's runs share their test images.")
         return
@@ -45,7 +45,7 @@ def show(lab: Lab) -> None:
         st.caption("Choose one run or more to average with the first.")
         return
     try:
-        result = lab.ensemble([first, *others])
+        result = lab.ensembles.evaluate([first, *others])
     except DigitLabError as err:
         st.error(f"No ensemble: {escape(err)}")
         return

@@ -107,10 +107,10 @@ def grid_glance(result: GridResult) -> None:
 def show(run: Run, lab: Lab, class_names: Sequence[str], y_test: np.ndarray | None) -> None:
     """The three figures as metrics, one line of explanation and a link to the Errors page's cell."""
     try:
-        probabilities = lab.predictions(run.id)
+        probabilities = lab.runs.predictions(run.id)
     except DigitLabError:
         probabilities = None
-    f = honest_figures(run, lab.runs(), y_test, probabilities)
+    f = honest_figures(run, lab.runs.list(), y_test, probabilities)
     three_figures(f.honest, f.report_protocol, f.label_free, f"run {f.label_free_run}" if f.label_free_run else None)
     if f.worst_cell is not None:
         true, pred, count, of = f.worst_cell

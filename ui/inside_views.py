@@ -58,7 +58,7 @@ def saliency_row(
         return
     with st.expander("Saliency: which pixels speak for the true and for the predicted class"):
         try:
-            pair = models.run_model(lab, run.id).run(saliency_pair, processed, int(true), int(predicted))
+            pair = models.run_model(lab.runs, run.id).run(saliency_pair, processed, int(true), int(predicted))
         except DigitLabError as err:
             st.warning(f"No saliency map: {escape(str(err))}")
             return
@@ -74,20 +74,21 @@ def saliency_row(
         )
 
 
-# ---- background tasks (through the Lab: core.lab.Lab.task / cancel) -----------------------------
+# ---- background tasks (through the door: lab.tasks.follow / cancel) -------------------------------
 
 #: {what the task computes: task id}; only ids live in the session (see the Streamlit notes).
 TASKS = "inside_tasks"
 
 
 def start_task(lab: Lab, name: str, submit: Callable[..., str], *args: Any) -> str | None:
-    """Start a background task through the door (``submit(*args)``, a Lab method returning a task
-    id), unless the task ``name`` (e.g. ``map:<run>:tsne``) is already running for this session.
-    Returns why it could not start (a message for the page), else None."""
+    """Start a background task through the door (``submit(*args)``, a resource's method returning a
+    task id, e.g. ``lab.evaluations.start``), unless the task ``name`` (e.g. ``map:<run>:tsne``) is
+    already running for this session. Returns why it could not start (a message for the page), else
+    None."""
     running = st.session_state.setdefault(TASKS, {})
     if name in running:
         try:
-            if lab.task(running[name]).active:
+            if lab.tasks.follow(running[name]).active:
                 return None
         except DigitLabError:
             pass
@@ -107,7 +108,7 @@ def follow_task(lab: Lab, name: str, what: str) -> bool:
     if task_id is None:
         return False
     try:
-        task = lab.task(task_id)
+        task = lab.tasks.follow(task_id)
     except DigitLabError:  # from before a server restart
         st.session_state[TASKS].pop(name, None)
         return False
@@ -115,7 +116,7 @@ def follow_task(lab: Lab, name: str, what: str) -> bool:
 
         @st.fragment(run_every=1)
         def poll() -> None:
-            now = lab.task(task_id)
+            now = lab.tasks.follow(task_id)
             if now.active:
                 st.progress(now.fraction, text=f"{what}: {now.text}")
             else:
@@ -183,7 +184,7 @@ def kept(key: str) -> Any:
 def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
     """On the Errors page: which test images to analyse, the run's own or those of a dataset it was
     evaluated on (Inside the model page). None: its own. Shown only when the run has evaluations."""
-    found = lab.evaluations(run.id)
+    found = lab.evaluations.list(run.id)
     if not found:
         return None
     key = "errors_evaluation"
@@ -193,7 +194,7 @@ def evaluation_picker(lab: Lab, run: Run) -> Evaluation | None:
         st.session_state[key] = wanted[1]
     if st.session_state.get(key) not in options:
         st.session_state[key] = OWN_TEST_SET
-    labels = {OWN_TEST_SET: f"its own test set ({lab.run_dataset_name(run)})", **{e.key: e.label for e in found}}
+    labels = {OWN_TEST_SET: f"its own test set ({lab.runs.dataset_name(run)})", **{e.key: e.label for e in found}}
     picked = st.selectbox(
         "Test images",
         options,

@@ -70,7 +70,7 @@ def version_panel(lab: Lab, spec: str, fixes: LabelCorrections) -> None:
     )
     if st.button("Make the corrected version", icon=":material/new_label:", key="labels_make_version"):
         try:
-            st.session_state[VERSION_KEY] = lab.make_version(spec)
+            st.session_state[VERSION_KEY] = lab.labels.make_version(spec)
         except (DigitLabError, OSError) as err:
             st.error(f"The version could not be made: {escape(str(err))}")
     version = st.session_state.get(VERSION_KEY)

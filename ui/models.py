@@ -28,7 +28,7 @@ _loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digitlab-model-l
 
 
 class ModelSource(Protocol):
-    """What gives a run's model file after checking the caller may see the run (``Lab``, a run view)."""
+    """What gives a run's model file after checking the caller may see the run (``lab.runs``, a run view)."""
 
     def model_path(self, run_id: str) -> Path: ...
 

@@ -59,13 +59,14 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
 
     With no finished run it says ``empty_text``, links to the Train page and stops the page.
     """
-    runs = lab.finished_runs(published=True)
+    runs = lab.runs.finished(published=True)
     if not runs:
         st.info(empty_text)
         page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         st.stop()
     labels = {
-        r.id: lab.run_label(r) if lab.mine(r) else describe.published_label(r, lab.run_dataset_name(r)) for r in runs
+        r.id: lab.runs.label(r) if lab.runs.mine(r) else describe.published_label(r, lab.runs.dataset_name(r))
+        for r in runs
     }
     if (link_params := query_state.incoming(page)) is not None:
         wanted, link_warning = query_state.parse_run_id(link_params.get("run"))
@@ -89,6 +90,6 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
     )
     query_state.publish(page, {"run": run_id})
     run = next(r for r in runs if r.id == run_id)
-    if not lab.mine(run):
+    if not lab.runs.mine(run):
         st.caption(":material/visibility: " + escape(describe.published_note(run)))
     return run

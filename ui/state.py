@@ -170,7 +170,7 @@ def _restore_work(who: Identity) -> None:
 
 def _still_loads(who: Identity, spec: object) -> bool:
     try:
-        Lab(who).check_dataset(str(spec))
+        Lab(who).datasets.check(str(spec))
         parsed = DatasetSpec.parse(str(spec))
     except DigitLabError:
         return False
@@ -258,7 +258,7 @@ def load_dataset(spec: str) -> Dataset:
 def current_dataset() -> Dataset:
     """The session's dataset; an upload someone else made reads as missing (DigitLabError)."""
     init_session()
-    return load_dataset(lab().check_dataset(st.session_state[DATASET_SPEC]))
+    return load_dataset(lab().datasets.check(st.session_state[DATASET_SPEC]))
 
 
 def me() -> Identity:

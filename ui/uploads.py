@@ -18,8 +18,8 @@ MIB = 1 << 20
 def uploads_panel(lab: Lab, allowed: Limits) -> None:
     """The caller's uploads (name, stored size, date) with "Use" and "Delete", their total against
     the quota, and the instance's limits when any are set."""
-    mine = lab.my_uploads()
-    made = lab.my_versions()
+    mine = lab.datasets.uploads()
+    made = lab.labels.versions()
     used = sum(u.size for u in mine) + sum(v.size for v in made)
     quota = allowed.upload_quota_bytes
     st.caption(
@@ -43,7 +43,7 @@ def uploads_panel(lab: Lab, allowed: Limits) -> None:
                 st.rerun()
             if c4.button("Delete", key=f"upload_delete_{key}", icon=":material/delete:"):
                 try:
-                    lab.delete_upload(upload.spec)
+                    lab.datasets.delete_upload(upload.spec)
                 except DigitLabError as err:
                     st.error(escape(err))
                 else:
@@ -62,7 +62,7 @@ def _versions_panel(lab: Lab, made: list) -> None:
             key = version.spec.rsplit("/", 1)[-1].removesuffix(".npz")[:16]
             if c3.button("Delete", key=f"version_delete_{key}", icon=":material/delete:"):
                 try:
-                    lab.delete_version(version.spec)
+                    lab.labels.delete_version(version.spec)
                 except DigitLabError as err:
                     st.error(escape(err))
                 else:

@@ -20,7 +20,8 @@ evaluation path on the hidden images: the run's pipeline without its training-on
 ``PREDICT_BATCH``, :func:`core.analysis.evaluation.accuracy`; so a score equals what
 ``python -m core evaluate`` says on the same images.
 
-Who may do what is decided in :mod:`core.lab` (``Lab``), never here.
+Who may do what is :mod:`core.classroom.access`'s, asked by ``lab.challenges`` (:mod:`core.door.challenges`),
+never here.
 """
 
 from __future__ import annotations

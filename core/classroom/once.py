@@ -69,7 +69,7 @@ class RecentLaunches:
             return run_id, True
 
 
-#: This process's launches (core.lab.Lab.train with a request key).
+#: This process's launches (``lab.runs.start_once``, core.door.runs, with a request key).
 RECENT = RecentLaunches()
 
 

@@ -86,7 +86,7 @@ def run_create(args: argparse.Namespace) -> int:
     """Create the challenge and print its settings."""
     spec = str(DatasetSpec.from_cli(args.dataset, args.size))
     hidden = load_path(args.hidden[0] if len(args.hidden) == 1 else args.hidden)
-    ch = _lab().create_challenge(
+    ch = _lab().challenges.create(
         args.name,
         spec,
         hidden,
@@ -110,18 +110,18 @@ def run_submit(args: argparse.Namespace) -> int:
     owner = args.as_owner
     if owner is None or ":" not in owner:
         # An e-mail or class-code name as the Teacher page shows it: the run's owner if it matches.
-        run = lab.run(args.run_id)
+        run = lab.runs.get(args.run_id)
         matches = run.owner is not None and (
             owner is None or owner.casefold() in (run.owner.casefold(), owner_label(run.owner).casefold())
         )
         owner = run.owner if matches else owner
         if owner is None:  # a run trained from the CLI has no owner: the administrator submits it
             owner = ADMINISTRATOR.key
-    sub = lab.submit_to_challenge(args.name, args.run_id, as_owner=owner)
+    sub = lab.challenges.submit(args.name, args.run_id, as_owner=owner)
     print(f"submitted run {sub.run_id} for {owner_label(sub.owner)} (submission {sub.id}); scoring...", flush=True)
-    task_id = lab.scoring_task(sub.id)
+    task_id = lab.challenges.scoring_task(sub.id)
     task = tasks.wait(task_id, timeout=SCORE_TIMEOUT_S) if task_id else None
-    done = next((s for s in lab.my_submissions(args.name) if s.id == sub.id), sub)
+    done = next((s for s in lab.challenges.mine(args.name) if s.id == sub.id), sub)
     if done.status != challenges.SCORED:
         raise DigitLabError(f"scoring failed: {done.error or (task.error if task else 'unknown')}")
     print(f"public {done.public_score:.4f}, private {done.private_score:.4f}, all {done.all_score:.4f}")
@@ -131,8 +131,8 @@ def run_submit(args: argparse.Namespace) -> int:
 def run_board(args: argparse.Namespace) -> int:
     """Print the board; the last line sums it up."""
     lab = _lab()
-    ch = lab.challenge(args.name)
-    public, private = lab.challenge_board(ch.name), lab.challenge_board(ch.name, private=True)
+    ch = lab.challenges.get(args.name)
+    public, private = lab.challenges.board(ch.name), lab.challenges.board(ch.name, private=True)
     shown = private if args.private else public
     print(
         f"challenge {ch.name!r} ({'private' if args.private else 'public'} board, "

@@ -8,5 +8,5 @@ from core.lab import Lab, engine
 
 def admin_lab() -> Lab:
     """The administrator's Lab over the settings' run root. The queue dispatches in the command's
-    own loop (``Lab.wait``), not in a thread: a command that returns leaves nothing running here."""
+    own loop (``lab.runs.wait``), not in a thread: a command that returns leaves nothing running here."""
     return Lab(ADMINISTRATOR, jobs=engine(dispatching=False))

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the ensemble's figures; bad input raises DigitLabError (exit status 2)."""
-    result = admin_lab().ensemble(args.run_ids)
+    result = admin_lab().ensembles.evaluate(args.run_ids)
     print(f"dataset: {result.dataset}")
     for line in result.member_lines():
         print(line)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate as a background task, follow it, and print the figures; bad input raises
     DigitLabError (exit status 2)."""
     lab = admin_lab()
-    lab.run(args.run_id)  # an unknown run is refused before any dataset is read
+    lab.runs.get(args.run_id)  # an unknown run is refused before any dataset is read
     # A --path outside the data and cache folders is copied into the cache (content-addressed),
     # so the evaluation's spec keeps loading for the Errors page wherever the files were.
     spec = str(dataset_from_args(args))
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             said.append((task.fraction, task.text))
             print(f"[{task.fraction:4.0%}] {task.text}", flush=True)
 
-    task = lab.wait_task(lab.evaluate(args.run_id, spec), on_progress=progress)
+    task = lab.tasks.wait(lab.evaluations.start(args.run_id, spec), on_progress=progress)
     if task.state != FINISHED:
         raise DigitLabError(task.error or f"the evaluation was {task.state}")
     meta = task.result

@@ -104,19 +104,19 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
 def run(args: argparse.Namespace) -> int:
     lab = admin_lab()
     if args.show:
-        result = lab.grid(args.show)
+        result = lab.grids.get(args.show)
         print(report_text(result))
         print(f"grid: {result.counts[FINISHED]} runs finished")
         return 0
     spec = spec_from_args(args)
     spec.configs()  # check everything before anything is queued or printed
     started = time.monotonic()
-    grid_id = lab.submit_grid(spec)
+    grid_id = lab.grids.submit(spec)
     augments = f" x {len(spec.augments)} augmentations" if len(spec.augments) > 1 else ""
     augments += f" x {len(spec.recipes)} recipes" if len(spec.recipes) > 1 else ""
     print(
         f"grid {grid_id}: {spec.size} runs ({len(spec.pipelines)} pipelines x {len(spec.presets)} presets x "
-        f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.slots()}",
+        f"{len(spec.seeds)} seeds{augments}) on {spec.dataset}, max_jobs {lab.runs.slots()}",
         flush=True,
     )
     result = follow(lab, grid_id, sys.stdout, sys.stderr)
@@ -136,17 +136,17 @@ def follow(lab: Lab, grid_id: str, out: TextIO, err: TextIO, poll: float = 0.25)
         _follow(lab, grid_id, printer, poll)
     except KeyboardInterrupt:
         print(f"stopping grid {grid_id} (Ctrl-C again to leave it to the queue)", file=err, flush=True)
-        lab.stop_grid(grid_id)
+        lab.grids.stop(grid_id)
         try:
             _follow(lab, grid_id, printer, poll)
         except KeyboardInterrupt:
             print(f"left grid {grid_id} in the queue", file=err, flush=True)
-    return lab.grid(grid_id)
+    return lab.grids.get(grid_id)
 
 
 def _follow(lab: Lab, grid_id: str, printer: _EndPrinter, poll: float) -> None:
     while True:
-        runs = lab.grid_runs(grid_id)
+        runs = lab.grids.runs(grid_id)
         printer.update(runs)
         if not any(r.active for r in runs):
             return

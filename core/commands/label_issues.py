@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     """Find the suspects, print the top ones, and ``label-issues: <n> suspected of <m>`` last."""
     spec = str(dataset_from_args(args))
     lab = admin_lab()
-    ds = lab.dataset(spec)
-    key = lab.start_search(spec, folds=args.folds, pipeline=args.pipeline, seed=args.seed)
+    ds = lab.datasets.load(spec)
+    key = lab.labels.start_search(spec, folds=args.folds, pipeline=args.pipeline, seed=args.seed)
     search = _follow(lab, key)
     if search.status != FINISHED:
         raise DigitLabError(search.error or f"the search was {search.status}")
@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> int:
 def _follow(lab: Lab, key: str, poll: float = 0.2) -> SearchState:
     """Print the search's progress to stderr until it ends (Ctrl-C stops it); its last state."""
     said = None
-    search = lab.search(key)
+    search = lab.labels.search(key)
     try:
         while True:
-            search = lab.search(key)
+            search = lab.labels.search(key)
             line = (search.fraction, search.text)
             if search.text and line != said:
                 said = line
@@ -95,5 +95,5 @@ def _follow(lab: Lab, key: str, poll: float = 0.2) -> SearchState:
             time.sleep(poll)
     except KeyboardInterrupt:
         if search.task is not None:
-            lab.cancel(search.task)
+            lab.tasks.cancel(search.task)
         raise

@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.show:
         print(show_text(lab, args.show))
     elif args.stop:
-        r = lab.stop(args.stop)
+        r = lab.runs.stop(args.stop)
         print(f"run {r.id}: {'stop requested' if r.stop_requested and r.active else r.status}")
     elif args.delete:
-        lab.delete(args.delete)
+        lab.runs.delete(args.delete)
         print(f"deleted run {args.delete}")
     elif args.requeue:
-        print(f"run {args.requeue} queued again as run {lab.requeue(args.requeue)}")
+        print(f"run {args.requeue} queued again as run {lab.runs.requeue(args.requeue)}")
     else:
         print(list_text(lab, args.owner))
     return 0
@@ -80,14 +80,14 @@ def run(args: argparse.Namespace) -> int:
 
 def list_text(lab: Lab, owner: str | None = None) -> str:
     """The runs as an aligned table (or a note that there are none), only ``owner``'s if given."""
-    table = lab.runs_table()
-    owners = {r.id: r.owner for r in lab.runs_of(owner)}
+    table = lab.runs.table()
+    owners = {r.id: r.owner for r in lab.runs.of(owner)}
     table = table[table["id"].isin(owners)].reset_index(drop=True)
     table["owner"] = [owner_label(owners.get(i)) for i in table["id"]]
     if owner is not None and table.empty:
         return f"no runs of {owner}"
     if table.empty:
-        return f"no runs in {lab.run_root()}"
+        return f"no runs in {lab.runs.root()}"
     shown = table[LIST_COLUMNS].copy()
     shown["pipeline"] = shown["pipeline"].map(lambda s: s if len(s) <= 40 else s[:39] + "…")
     shown["epochs"] = shown["epochs"].map(lambda v: "" if pd.isna(v) else str(int(v)))
@@ -109,7 +109,7 @@ def _status(row: dict) -> str:
 
 def show_text(lab: Lab, run_id: str) -> str:
     """One run in full: config, architecture, per-epoch lines and the FIT RESULT line."""
-    r = lab.run(run_id)
+    r = lab.runs.get(run_id)
     lines = [
         f"run {r.id}: {r.status}",
         f"owner: {owner_label(r.owner)}",
@@ -123,7 +123,7 @@ def show_text(lab: Lab, run_id: str) -> str:
         epochs: int | str = r.config.hyperparams.epochs
     else:
         epochs = "?"
-    lines += [epoch_line(row, epochs) for row in lab.history(run_id).to_dict("records")]
+    lines += [epoch_line(row, epochs) for row in lab.runs.history(run_id).to_dict("records")]
     if r.metrics.get("epochs"):
         lines += ["## FIT RESULT ##", f"#### {fit_result_line(r.metrics)}"]
     if "test_accuracy" in r.metrics:

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     """Submit the run, follow it to its end, and print ``run: <id>`` last."""
     config = config_from_args(args)
     lab = admin_lab()
-    run_id = lab.train(config)
+    run_id = lab.runs.start(config)
     print(config.title)
     print(architecture_text(config.hyperparams))
     print(augment_text(config.augment))
@@ -148,15 +148,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _wait(lab: Lab, run_id: str, follower: Follower) -> Run:
     try:
-        return lab.wait(run_id, on_poll=follower.update)
+        return lab.runs.wait(run_id, on_poll=follower.update)
     except KeyboardInterrupt:
         follower.note(f"stopping run {run_id} (Ctrl-C again to leave it running)")
-        lab.stop(run_id)
+        lab.runs.stop(run_id)
     try:
-        return lab.wait(run_id, on_poll=follower.update)
+        return lab.runs.wait(run_id, on_poll=follower.update)
     except KeyboardInterrupt:
         follower.note(f"left run {run_id} stopping in the background")
-        return lab.run(run_id)
+        return lab.runs.get(run_id)
 
 
 class Follower:
@@ -172,7 +172,7 @@ class Follower:
         if run.status == QUEUED and not self.said_queued:
             self.note(f"queued at position {run.queue_position}, {start_text(run.estimated_start)}")
             self.said_queued = True
-        history = self.lab.history(self.run_id)
+        history = self.lab.runs.history(self.run_id)
         epochs = run.config.hyperparams.epochs if run.config else "?"
         for row in history.iloc[self.printed :].to_dict("records"):
             self._clear()

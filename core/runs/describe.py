@@ -75,7 +75,7 @@ class LiveView:
 
 
 class Histories(Protocol):
-    """Where runs' epochs are read from: ``core.lab.Lab`` (the door, which applies the access rules)."""
+    """Where runs' epochs are read from: ``lab.runs`` (the door's runs, which apply the access rules)."""
 
     def history(self, run_id: str) -> pd.DataFrame: ...
 
@@ -315,11 +315,11 @@ def overlay_name(run: Run) -> str:
     return f"{run.id} · {run.pipeline_label} · {run.preset}"
 
 
-def overlay_history(lab: Histories, runs: Sequence[Run]) -> pd.DataFrame:
+def overlay_history(source: Histories, runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch metrics of several runs in one frame with a ``run`` column (id · pipeline · preset)."""
     frames = []
     for run in runs:
-        hist = lab.history(run.id)
+        hist = source.history(run.id)
         if len(hist):
             frames.append(hist.assign(run=overlay_name(run)))
     if not frames:

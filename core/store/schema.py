@@ -207,7 +207,7 @@ signin_revocations = Table(
     Column("expires", Float, nullable=False),
 )
 
-#: A failed or stopped run queued again (core.lab.Lab.requeue): once, as ``new_run``.
+#: A failed or stopped run queued again (``lab.runs.requeue``, core.door.runs): once, as ``new_run``.
 requeues = Table(
     "requeues",
     metadata,
