@@ -138,6 +138,26 @@ def test_estimates_count_free_slots_overhead_and_the_epochs_already_done():
     assert starts == {"q1": 100.0, "q2": pytest.approx(103.2), "q3": 124.0}
 
 
+def test_estimates_weigh_the_load_past_runs_ran_under_and_the_load_now():
+    """Runs and tasks share the cores: a run measured among 4 jobs on a machine for 2 took twice
+    as long as it would alone; a burst that will keep 3 jobs running slows the next ones by 1.5."""
+    # Intervals: the job itself over [0, 10], one more job over [0, 10], another over [5, 10].
+    assert eta.mean_load(0.0, 10.0, [(0.0, 10.0), (0.0, 10.0), (5.0, 20.0)]) == 2.5
+    assert eta.mean_load(0.0, 10.0, []) == 1.0 and eta.mean_load(5.0, 5.0, [(0.0, 9.0)]) == 1.0
+    assert eta.slowdown(4.0, 2) == 2.0 and eta.slowdown(1.5, 2) == 1.0  # room for 2: no slower
+    assert eta.expected_load({"runs": 5, "tasks": 1}, 2) == 3.0 and eta.expected_load({}, 2) == 1.0
+    pace = eta.paces(
+        [eta.Past("D", "default:tiny", 4.0, overhead=8.0, load=4.0), eta.Past("D", "default:tiny", 2.0, load=1.0)],
+        capacity=2,
+    )
+    assert pace[("D", "default:tiny")] == eta.Pace(2.0, 0.0)  # 4 s among 4 jobs is 2 s alone
+    queued = [eta.Pending(q, "D", "default:tiny", 10) for q in ("q1", "q2")]
+    running = [eta.Pending("r1", "D", "default:tiny", 10, started=100.0)]
+    alone = eta.estimated_starts(running, queued, pace, slots=1, now=100.0)
+    loaded = eta.estimated_starts(running, queued, pace, slots=1, now=100.0, factor=1.5)
+    assert alone == {"q1": 120.0, "q2": 140.0} and loaded == {"q1": 130.0, "q2": 160.0}
+
+
 def test_stop_cancels_a_queued_run_at_once_and_forces_a_running_one_that_does_not_obey(tmp_path, sleepers):
     store = RunStore(tmp_path)
     jobs = JobQueue(store, max_jobs=1, launcher=sleepers, stop_grace=1.0)  # a sleeper is silent once started

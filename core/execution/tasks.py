@@ -35,7 +35,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
@@ -282,16 +282,30 @@ def follow(task_id: str) -> Task:
 def typical_seconds(kind: str) -> float | None:
     """How long a task of ``kind`` (its name) took on this instance lately: the median of its latest
     finished ones (None: none yet), the pace :func:`follow` announces waits with."""
-    db = database()
-    with db.read() as conn:
-        done = conn.execute(
-            select(jobs.c.started, jobs.c.finished)
-            .where(jobs.c.pool == TASKS, jobs.c.kind == kind, jobs.c.state == FINISHED, jobs.c.started.is_not(None))
-            .order_by(jobs.c.finished.desc())
-            .limit(eta.RECENT)
-        ).all()
-    pace = eta.paces([eta.Past(kind, "", max(r.finished - r.started, 0.0)) for r in done if r.finished])
-    return pace[(kind, "")].duration(1) if pace else None
+    with database().read() as conn:
+        pace, factor = _paces(conn, jobs.c.kind == kind, limit=eta.RECENT)
+    return pace[(kind, "")].times(factor).duration(1) if pace else None
+
+
+def _paces(conn: Connection, *which: Any, limit: int) -> tuple[dict[tuple[str, str], eta.Pace], float]:
+    """The unloaded paces of the latest ``limit`` finished tasks (``which``: more conditions), by
+    kind, and the slowdown expected now (core.runs.eta: runs and tasks share the cores)."""
+    done = conn.execute(
+        select(jobs.c.kind, jobs.c.started, jobs.c.finished)
+        .where(jobs.c.pool == TASKS, jobs.c.state == FINISHED, jobs.c.started.is_not(None), *which)
+        .order_by(jobs.c.finished.desc())
+        .limit(limit)
+    ).all()
+    now = time.time()
+    intervals = job_table.busy_intervals(conn, min((r.started for r in done), default=now), now)
+    capacity = slots()
+    past = [
+        eta.Past(r.kind, "", max(r.finished - r.started, 0.0), load=eta.mean_load(r.started, r.finished, intervals))
+        for r in done
+        if r.finished
+    ]
+    factor = eta.slowdown(eta.expected_load(job_table.active_counts(conn), capacity), capacity)
+    return eta.paces(past, capacity), factor
 
 
 #: Finished tasks read for the paces (the latest; eta.paces keeps ``eta.RECENT`` of each kind).
@@ -312,21 +326,15 @@ def _estimate(db: Database, row: Any) -> tuple[float | None, float | None, int, 
         ).all()
         order = job_table.start_order(conn, TASKS, capped=False)
         startable = job_table.start_order(conn, TASKS)
-        done = conn.execute(
-            select(jobs.c.kind, jobs.c.started, jobs.c.finished)
-            .where(jobs.c.pool == TASKS, jobs.c.state == FINISHED, jobs.c.started.is_not(None))
-            .order_by(jobs.c.finished.desc())
-            .limit(_HISTORY)
-        ).all()
-    pace = eta.paces([eta.Past(r.kind, "", max(r.finished - r.started, 0.0)) for r in done if r.finished])
+        pace, factor = _paces(conn, limit=_HISTORY)
     kinds = {r.id: r.kind for r in active}
     running = [eta.Pending(r.id, r.kind, "", 1, started=r.started) for r in active if r.state == RUNNING]
     queued = [eta.Pending(i, kinds[i], "", 1) for i in order if i in kinds]
-    own = pace.get((row.kind, ""))
+    own = pace[(row.kind, "")].times(factor) if (row.kind, "") in pace else None
     if row.state == RUNNING:
         started = next((r.started for r in running if r.id == row.id), None)
         return None, (started + own.duration(1)) if own and started else None, 0, None
-    starts = eta.estimated_starts(running, queued, pace, slots=slots()).get(row.id)
+    starts = eta.estimated_starts(running, queued, pace, slots=slots(), factor=factor).get(row.id)
     ids = [q.id for q in queued]
     position = ids.index(row.id) if row.id in ids else 0
     ahead = position + (len(running) if len(running) >= slots() else 0)

@@ -358,10 +358,19 @@ class RunStore:
                 .order_by(jobs.c.finished.desc())
                 .limit(200),
             )
+            now = time.time()
+            intervals = job_table.busy_intervals(conn, min((r["started"] for r in done), default=now), now)
+            active = job_table.active_counts(conn)
         by_id = {r["id"]: r for r in queued}
-        pace = eta.paces([_past(r) for r in done if int(_json_dict(r["metrics"]).get("epochs") or 0) > 0])
+        capacity = self.slots or max(1, len(busy))  # no queue has set the slots: as many as run now
+        past = [_past(r, intervals) for r in done if int(_json_dict(r["metrics"]).get("epochs") or 0) > 0]
         starts = eta.estimated_starts(
-            [_pending(r) for r in busy], [_pending(by_id[i]) for i in order if i in by_id], pace, slots=self.slots
+            [_pending(r) for r in busy],
+            [_pending(by_id[i]) for i in order if i in by_id],
+            eta.paces(past, capacity),
+            slots=self.slots,
+            now=now,
+            factor=eta.slowdown(eta.expected_load(active, capacity), capacity),
         )
         return {run_id: (i + 1, starts.get(run_id)) for i, run_id in enumerate(order)}
 
@@ -545,13 +554,15 @@ def _pending(row: dict[str, Any]) -> eta.Pending:
     )
 
 
-def _past(row: dict[str, Any]) -> eta.Past:
-    """A finished row's pace: its training seconds per epoch and its wall time outside epochs."""
+def _past(row: dict[str, Any], intervals: list[tuple[float, float]]) -> eta.Past:
+    """A finished row's pace: its training seconds per epoch, its wall time outside epochs, and the
+    load it ran under (from every job's ``intervals``)."""
     metrics = _json_dict(row["metrics"])
     epochs_done = int(metrics.get("epochs") or 1)
     wall = row["finished"] - row["started"]
     trained = _float(metrics.get("seconds")) or wall
-    return eta.Past(row["preset"], row["dataset"], trained / epochs_done, max(wall - trained, 0.0))
+    load = eta.mean_load(row["started"], row["finished"], intervals)
+    return eta.Past(row["preset"], row["dataset"], trained / epochs_done, max(wall - trained, 0.0), load)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

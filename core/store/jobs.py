@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from core.states import ACTIVE, QUEUED, RUNNING
 from core.store.db import Database
@@ -126,6 +126,23 @@ def last_started(conn: Connection, pool: str) -> dict[str | None, float]:
         .group_by(jobs.c.owner)
     )
     return {owner: t for owner, t in rows}
+
+
+def busy_intervals(conn: Connection, since: float, now: float) -> list[tuple[float, float]]:
+    """(started, ended or ``now``) of every job of either pool that ran after ``since``: what the
+    estimates read the load of past jobs from (core.runs.eta.mean_load)."""
+    rows = conn.execute(
+        select(jobs.c.started, jobs.c.finished).where(
+            jobs.c.started.is_not(None), or_(jobs.c.finished.is_(None), jobs.c.finished >= since)
+        )
+    ).all()
+    return [(r.started, r.finished if r.finished is not None else now) for r in rows]
+
+
+def active_counts(conn: Connection) -> dict[str, int]:
+    """Running and queued jobs, by pool."""
+    rows = conn.execute(select(jobs.c.pool, func.count()).where(jobs.c.state.in_(ACTIVE)).group_by(jobs.c.pool))
+    return {pool: count for pool, count in rows}
 
 
 def queued_rows(conn: Connection, pool: str) -> list[Any]:
