@@ -422,3 +422,14 @@ def test_cli_a_hidden_set_named_0_to_9_matches_the_default_by_digit(monkeypatch,
     (tmp_path / "h3.npz").write_bytes(dataset_to_npz(hidden_set(40, seed=3, class_names=clothes)))
     assert main(["challenge", "create", "c3", "--dataset", "default:tiny", "--hidden", str(tmp_path / "h3.npz")]) == 2
     assert "classes" in capsys.readouterr().err
+
+
+def test_a_deadline_picked_as_a_day_ends_that_day_and_a_time_is_kept():
+    from datetime import date
+    from datetime import time as clock
+
+    from core.classroom.challenges import deadline_of, parse_deadline
+
+    assert deadline_of(date(2026, 12, 20)) == parse_deadline("2026-12-20T23:59")
+    assert deadline_of(date(2026, 12, 20), clock(17, 0)) == parse_deadline("2026-12-20T17:00Z")
+    assert deadline_of(None, clock(17, 0)) is None

@@ -104,6 +104,10 @@ ATTEMPTS = {
         assert_true(all(r.status == "queued" for r in c.store.grid_runs(c.grid))),
     ),
     "datasets.check": lambda c, b: refuse(lambda: b.datasets.check(a_upload(c)), "no such upload"),
+    "datasets.choices": lambda c, b: (
+        assert_true(a_upload(c) not in b.datasets.choices(a_upload(c))),
+        assert_true(a_upload(c) in lab_of(c, c.a).datasets.choices(a_upload(c))),
+    ),
     "datasets.load": lambda c, b: refuse(lambda: b.datasets.load(a_upload(c)), "no such upload"),
     "datasets.upload": lambda c, b: refuse(
         lambda: lab_of(c, c.a).datasets.check(b.datasets.upload(b_dataset(), file_name="b.npz")), "no such upload"

@@ -210,3 +210,24 @@ def test_marks_are_kept_per_dataset_and_lose_nothing_between_writers(tmp_path):
     assert 6 not in marks.load()
     marks.set(6, "wrong")
     assert marks.load()[6] == "wrong"
+
+
+def test_one_verdict_per_image_accepting_withdraws_the_mark_and_a_mark_the_correction(tmp_path):
+    from core.labels import verdicts
+    from core.labels.corrections import LabelCorrections
+    from core.labels.search import LabelMarks
+
+    marks = LabelMarks("default:tiny", root=tmp_path, owner="code:amal")
+    fixes = LabelCorrections("default:tiny", root=tmp_path, owner="code:amal")
+    verdicts.record(marks, fixes, 4, "wrong", given=2, suggested=7, search="s1")
+    assert marks.load() == {4: "wrong"} and fixes.load() == {}
+    verdicts.record(marks, fixes, 4, verdicts.ACCEPT, given=2, suggested=7, search="s1", by="code:amal")
+    assert marks.load() == {} and fixes.load()[4]["label"] == 7
+    assert verdicts.verdict_of(4, marks.load(), fixes.load()) == verdicts.ACCEPT
+    verdicts.record(marks, fixes, 4, "fine", given=2, suggested=7, search="s1")
+    assert marks.load() == {4: "fine"} and fixes.load() == {}
+    assert verdicts.verdict_of(4, marks.load(), fixes.load()) == "fine"
+    verdicts.record(marks, fixes, 4, None, given=2, suggested=7, search="s1")
+    assert verdicts.verdict_of(4, marks.load(), fixes.load()) is None
+    with pytest.raises(DigitLabError):  # the suggestion is the label it has
+        verdicts.record(marks, fixes, 5, verdicts.ACCEPT, given=3, suggested=3, search="s1")

@@ -13,8 +13,6 @@ import streamlit as st
 from core.classroom import challenges as ch_core
 from core.classroom.access import owner_label
 from core.classroom.limits import load_upload
-from core.datasets import ready_datasets
-from core.datasets.synthetic import SIZES
 from core.errors import DigitLabError
 from core.lab import Lab
 from core.runs.records import Run
@@ -179,22 +177,6 @@ def submit_box(lab: Lab, run: Run) -> None:
 # ---- the Teacher page -----------------------------------------------------------------------------
 
 
-def _deadline(day, at) -> float | None:
-    if day is None:
-        return None
-    return datetime.combine(day, at or clock(23, 59), tzinfo=UTC).timestamp()
-
-
-def _training_specs(lab: Lab, current: str | None) -> list[str]:
-    specs = [f"{name}:{size}" for name in ready_datasets() for size in SIZES]
-    if current and current not in specs:
-        try:
-            specs.append(lab.datasets.check(current))  # the session's upload or corrected version
-        except DigitLabError:
-            pass
-    return specs
-
-
 def create_form(lab: Lab, current_spec: str | None) -> None:
     """The teacher's form to create a challenge (the hidden set is uploaded here)."""
     made_here = st.session_state.get(CREATED, 0)
@@ -203,7 +185,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
         st.markdown("**New challenge**")
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", max_chars=60, placeholder="Digits week 1")
-        specs = _training_specs(lab, current_spec)
+        specs = lab.datasets.choices(current_spec)
         dataset = c2.selectbox(
             "Training dataset",
             specs,
@@ -234,7 +216,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
                     hidden,
                     public_share=share,
                     per_day=int(per_day),
-                    deadline=_deadline(day, at),
+                    deadline=ch_core.deadline_of(day, at),
                     show_private=show_private,
                 )
             except DigitLabError as err:
@@ -270,7 +252,10 @@ def manage(lab: Lab, challenge: ch_core.Challenge) -> None:
         if st.form_submit_button("Save"):
             try:
                 lab.challenges.edit(
-                    challenge.name, per_day=int(per_day), deadline=_deadline(day, at), show_private=show_private
+                    challenge.name,
+                    per_day=int(per_day),
+                    deadline=ch_core.deadline_of(day, at),
+                    show_private=show_private,
                 )
                 st.session_state[FLASH] = ("success", f"Saved {challenge.name}.")
                 st.rerun()

@@ -11,6 +11,7 @@ import streamlit as st
 from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.lab import Lab
+from core.labels import verdicts
 from core.labels.corrections import LabelCorrections, provenance
 from core.labels.search import MARK_TEXT, LabelMarks
 from ui import run_widgets, state
@@ -21,11 +22,14 @@ ACCEPT_TEXT = "accept suggested"
 VERSION_KEY = "labels_version"
 
 
+#: A verdict (core.labels.verdicts) as its widget option reads.
+CHOICE_TEXT = {verdicts.ACCEPT: ACCEPT_TEXT, **MARK_TEXT}
+
+
 def initial_choice(index: int, marks: Mapping[int, str], corrections: Mapping[int, Any]) -> str | None:
     """What a suspect's mark widget starts at: an accepted correction, its mark, or nothing."""
-    if index in corrections:
-        return ACCEPT_TEXT
-    return MARK_TEXT[marks[index]] if index in marks else None
+    verdict = verdicts.verdict_of(index, marks, corrections)
+    return CHOICE_TEXT.get(verdict) if verdict else None
 
 
 def record_choice(
@@ -38,17 +42,11 @@ def record_choice(
     search: str | None,
     by: str | None = None,
 ) -> str | None:
-    """Store what a person chose for a suspect: accepting the suggested label records a correction
-    (and clears a mark); "label wrong" or "fine" records a mark (and withdraws a correction).
-    Returns why a choice could not be stored (e.g. the suggestion is the given label), else None."""
-    by_text = {v: k for k, v in MARK_TEXT.items()}
+    """Record the widget's choice ``text`` as a verdict (core.labels.verdicts); returns why it could
+    not be stored (e.g. the suggestion is the given label), else None."""
+    verdict = next((v for v, shown in CHOICE_TEXT.items() if shown == text), None)
     try:
-        if text == ACCEPT_TEXT:
-            fixes.accept(index, suggested, given, by=by, search=search)
-            marks.set(index, None)
-        else:
-            fixes.withdraw(index)
-            marks.set(index, by_text.get(text) if text else None)
+        verdicts.record(marks, fixes, index, verdict, given, suggested, search, by=by)
     except (DigitLabError, OSError) as err:
         return f"Image {index}: {escape(str(err))}"
     return None

@@ -33,7 +33,8 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -143,6 +144,14 @@ def parse_deadline(text: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
+
+
+def deadline_of(day: date | None, at: clock | None = None) -> float | None:
+    """A deadline picked as a date and an optional time (UTC) as epoch seconds: without a time, the
+    end of that day (23:59); without a date, no deadline."""
+    if day is None:
+        return None
+    return datetime.combine(day, at or clock(23, 59), tzinfo=UTC).timestamp()
 
 
 def day_start(now: float) -> float:

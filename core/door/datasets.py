@@ -15,6 +15,7 @@ from core.datasets import (
     dataset_owners,
     delete_upload,
     load_spec,
+    ready_specs,
     save_upload,
     upload_owners,
     uploads,
@@ -56,6 +57,17 @@ class Datasets:
             quota_bytes=allowed.upload_quota_bytes,
             instance_bytes=allowed.instance_upload_bytes,
         )
+
+    def choices(self, current: str | None = None) -> list[str]:
+        """Specs to pick from: every ready dataset at every size, then ``current`` (e.g. the
+        session's upload or corrected version) if the caller may load it."""
+        specs = [str(spec) for spec in ready_specs()]
+        if current and current not in specs:
+            try:
+                specs.append(self.check(current))
+            except DigitLabError:
+                pass  # not theirs, or gone: not offered
+        return specs
 
     def uploads(self) -> list[Upload]:
         """The caller's stored uploads, newest first."""
