@@ -39,7 +39,7 @@ from core.door.runs import Runs
 from core.door.tasks import Tasks
 
 # The default dataset drawn in the background (a task of the one API), as the pages ask for it.
-from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state
+from core.execution.dataset_fill import FIRST_SIZE, fill_in_background, fill_state, opening_spec, settle_opening
 from core.execution.queue import JobQueue
 
 __all__ = [
@@ -52,6 +52,8 @@ __all__ = [
     "engine",
     "fill_in_background",
     "fill_state",
+    "opening_spec",
+    "settle_opening",
     "warm_up",
 ]
 

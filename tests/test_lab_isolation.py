@@ -108,6 +108,10 @@ ATTEMPTS = {
         assert_true(a_upload(c) not in b.datasets.choices(a_upload(c))),
         assert_true(a_upload(c) in lab_of(c, c.a).datasets.choices(a_upload(c))),
     ),
+    "datasets.still_loads": lambda c, b: (
+        assert_true(not b.datasets.still_loads(a_upload(c))),
+        assert_true(lab_of(c, c.a).datasets.still_loads(a_upload(c))),
+    ),
     "datasets.load": lambda c, b: refuse(lambda: b.datasets.load(a_upload(c)), "no such upload"),
     "datasets.upload": lambda c, b: refuse(
         lambda: lab_of(c, c.a).datasets.check(b.datasets.upload(b_dataset(), file_name="b.npz")), "no such upload"

@@ -12,7 +12,7 @@ from core.classroom import access, workspace
 from core.classroom.access import Identity
 from core.datasets import Dataset, DatasetSpec, load_spec
 from core.errors import DigitLabError
-from core.lab import FIRST_SIZE, Lab, fill_in_background, fill_state
+from core.lab import FIRST_SIZE, Lab, fill_state, opening_spec, settle_opening
 from core.preprocess import Pipeline
 from core.settings import settings
 from ui import identity, query_state
@@ -158,7 +158,7 @@ def _restore_work(who: Identity) -> None:
     if not _keeps_work() or (saved := workspace.load(who.key)) is None:
         return
     values = dict(saved.values)
-    if (spec := values.get(DATASET_SPEC)) is not None and not _still_loads(who, spec):
+    if (spec := values.get(DATASET_SPEC)) is not None and not Lab(who).datasets.still_loads(str(spec)):
         del values[DATASET_SPEC]
     for key, value in values.items():
         if key in WORK_KEYS or key.startswith(WORK_PREFIXES):
@@ -166,15 +166,6 @@ def _restore_work(who: Identity) -> None:
     if not saved.this_process and identity.SIGNIN_TOKEN not in st.session_state:
         st.toast(RESTARTED, icon=":material/restart_alt:", duration="long")
     save_work(force=True)  # now this process's: a second tab does not say "restarted" again
-
-
-def _still_loads(who: Identity, spec: object) -> bool:
-    try:
-        Lab(who).datasets.check(str(spec))
-        parsed = DatasetSpec.parse(str(spec))
-    except DigitLabError:
-        return False
-    return parsed.path is not None and parsed.path.exists() if parsed.is_file else True
 
 
 def save_work(force: bool = False) -> None:
@@ -196,25 +187,21 @@ def save_work(force: bool = False) -> None:
 
 
 def _first_dataset_spec() -> str:
-    """The default dataset at its configured size, or, on a fresh machine where that size is not
-    cached yet, the tiny size at once while the configured one is drawn in the background."""
-    size = settings().default_size
-    if size != FIRST_SIZE and fill_in_background(size) == "filling":
-        st.session_state[DEFAULT_PENDING] = str(DatasetSpec("default", size))
-        return str(DatasetSpec("default", FIRST_SIZE))
-    return str(DatasetSpec("default", size))
+    """The default dataset spec a new session opens on (core.execution.dataset_fill.opening_spec),
+    noting the size it switches to once drawn."""
+    spec, pending = opening_spec(settings().default_size)
+    if pending is not None:
+        st.session_state[DEFAULT_PENDING] = pending
+    return spec
 
 
 def _take_pending_default() -> None:
-    """Switch to the default size drawn in the background once it is there (a failed drawing is
-    then loaded in this process, as without the background; a student who chose another dataset
-    meanwhile keeps it)."""
+    """Switch to the default size drawn in the background once it is there, unless the person
+    chose another dataset meanwhile (core.execution.dataset_fill.settle_opening)."""
     if (pending := st.session_state.get(DEFAULT_PENDING)) is None:
         return
-    if st.session_state[DATASET_SPEC] != str(DatasetSpec("default", FIRST_SIZE)):
-        del st.session_state[DEFAULT_PENDING]
-    elif fill_state(DatasetSpec.parse(pending).size) != "filling":
-        st.session_state[DATASET_SPEC] = pending
+    st.session_state[DATASET_SPEC], waiting = settle_opening(st.session_state[DATASET_SPEC], pending)
+    if not waiting:
         del st.session_state[DEFAULT_PENDING]
 
 

@@ -69,6 +69,16 @@ class Datasets:
                 pass  # not theirs, or gone: not offered
         return specs
 
+    def still_loads(self, spec: str) -> bool:
+        """Whether ``spec`` (e.g. kept in a workspace) is still one the caller may load, its file
+        (an upload, a folder, a version) still there."""
+        try:
+            text = self.check(spec)
+        except DigitLabError:
+            return False
+        parsed = DatasetSpec.parse(text)
+        return parsed.path is not None and parsed.path.exists() if parsed.is_file else True
+
     def uploads(self) -> list[Upload]:
         """The caller's stored uploads, newest first."""
         return uploads(self._ctx.who.key)

@@ -77,6 +77,31 @@ def fill_in_background(size: str, cache_dir: Path | None = None) -> FillState:
     return fill_state(size, cache_dir)
 
 
+def opening_spec(size: str) -> tuple[str, str | None]:
+    """(the default dataset spec a new session opens on, the spec it switches to once drawn): the
+    default at ``size``, or, on a fresh machine where that size is not cached yet, the default at
+    ``FIRST_SIZE`` at once while ``size`` is drawn in the background."""
+    from core.datasets.specs import DatasetSpec
+
+    if size != FIRST_SIZE and fill_in_background(size) == "filling":
+        return str(DatasetSpec("default", FIRST_SIZE)), str(DatasetSpec("default", size))
+    return str(DatasetSpec("default", size)), None
+
+
+def settle_opening(current: str, pending: str) -> tuple[str, bool]:
+    """(the spec to show now, whether ``pending`` is still awaited) for a session that opened on the
+    first size while ``pending`` is drawn: someone who chose another dataset meanwhile keeps it; the
+    drawn size replaces the first once it is there (a failed drawing too: it is then loaded in the
+    session's process, which gives the error its place)."""
+    from core.datasets.specs import DatasetSpec
+
+    if current != str(DatasetSpec("default", FIRST_SIZE)):
+        return current, False
+    if fill_state(DatasetSpec.parse(pending).size) != "filling":
+        return pending, False
+    return current, True
+
+
 def wait_for_fill(size: str, cache_dir: Path | None = None, timeout: float | None = None) -> FillState:
     """Wait until the background drawing of ``size`` ends (for scripts and tests)."""
     path = cache_path(size, cache_dir)
