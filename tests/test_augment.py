@@ -212,3 +212,61 @@ def test_train_links_carry_augmentation():
     params = query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0, Augmentation(zoom=0.0))
     assert params["augment"] == "rotation=10,shift=0.1,zoom=0"
     assert "augment" not in query_state.train_params("CNN-BN", None, "raw", "default:tiny", "test", 0)
+
+
+# ---- stroke width: strokes redrawn a pixel thicker or thinner ------------------------------------
+
+
+def bars(n: int = 32) -> np.ndarray:
+    x = np.zeros((n, 28, 28), np.float32)
+    x[:, 8:20, 12:16] = 255.0  # 12 x 4 = 48 ink pixels: 13 x 5 = 65 thicker, 11 x 3 = 33 thinner
+    return x
+
+
+def test_stroke_is_off_by_default_and_written_only_when_on():
+    assert Augmentation().stroke == 0.0 and parse_augment("on") == Augmentation()
+    assert "stroke" not in Augmentation().to_dict()  # configs without it are written as before
+    augment = parse_augment("stroke=0.6")
+    assert augment == Augmentation(stroke=0.6) and parse_augment(augment.compact) == augment
+    assert augment.compact == "rotation=10,shift=0.1,zoom=0.1,stroke=0.6"
+    assert augment.text == "rotate ±10°, shift ±10%, zoom ±10%, stroke ±1 px 60%"
+    config = RunConfig.build("default:tiny", "raw", "CNN-BN", augment=augment)
+    assert config.to_dict()["augment"]["stroke"] == 0.6 and RunConfig.from_dict(config.to_dict()) == config
+    assert parse_augment("rotation=0,shift=0,zoom=0,stroke=1") == Augmentation(rotation=0, shift=0, zoom=0, stroke=1)
+    with pytest.raises(DigitLabError, match="stroke must be between 0 and 1, got 2"):
+        parse_augment("stroke=2")
+
+
+def test_stroke_draws_each_image_a_pixel_thicker_or_thinner_and_keeps_it_binary():
+    only_stroke = Augmentation(rotation=0, shift=0, zoom=0, stroke=1.0)
+    moved = augment_images(only_stroke, bars(), seed=1)
+    ink = (moved > 0).sum(axis=(1, 2))
+    assert set(np.unique(moved)) == {0.0, 255.0} and set(ink) == {33, 65}  # every image, both ways drawn
+    half = augment_images(Augmentation(rotation=0, shift=0, zoom=0, stroke=0.5), bars(64), seed=1)
+    assert {33, 48, 65} == set((half > 0).sum(axis=(1, 2)))  # about half keep their strokes
+    from core.training.augment import augmenter
+
+    assert [layer.name for layer in augmenter(only_stroke).layers] == ["random_stroke"]
+    assert "random_stroke" not in [layer.name for layer in augmenter(Augmentation()).layers]
+    layer = augmenter(only_stroke).layers[0]
+    np.testing.assert_array_equal(np.asarray(layer(bars()[..., None], training=False))[..., 0], bars())
+
+
+def test_stroke_reaches_training_batches_and_the_run():
+    from core.training.fit import TrainingData, train
+
+    y = np.arange(32) % 10
+    plain = np.concatenate([np.asarray(a) for a, _ in training_batches(bars(), y, 16, Augmentation(), seed=3)])
+    stroked = training_batches(bars(), y, 16, Augmentation(stroke=1.0), seed=3)
+    stroked_images = np.concatenate([np.asarray(a) for a, _ in stroked])
+    # The same moves, then strokes drawn thicker or thinner: the ink differs from the plain draw.
+    assert (stroked_images > 0).sum() != (plain > 0).sum()
+    rng = np.random.default_rng(2)
+    x = (rng.random((120, 28, 28)) > 0.8).astype(np.float32) * 255
+    data = TrainingData(x[:80], np.arange(80) % 10, x[80:], np.arange(40) % 10, x[80:], np.arange(40) % 10, False)
+    off = train(RunConfig.build("default:tiny", "raw", "CNN", {"epochs": 1}, validation=0.2, augment="on"), data=data)
+    on = train(
+        RunConfig.build("default:tiny", "raw", "CNN", {"epochs": 1}, validation=0.2, augment="stroke=1"), data=data
+    )
+    assert on.metrics["augmentation"].endswith("stroke ±1 px 100%") and "stroke" not in off.metrics["augmentation"]
+    assert on.metrics["loss"] != off.metrics["loss"]  # the model was trained on other images

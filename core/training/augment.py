@@ -1,4 +1,5 @@
-"""Data augmentation of training images: small random rotations, shifts and zooms.
+"""Data augmentation of training images: small random rotations, shifts and zooms, and strokes
+drawn a pixel thicker or thinner.
 
 An :class:`Augmentation` is part of a run's config (``RunConfig.augment``; None means off, the
 default). It is applied to training images only, and only while training: each batch is drawn
@@ -33,7 +34,10 @@ class Augmentation:
     """How far each training image may be moved at random, anew at every epoch.
 
     ``rotation`` is in degrees either way; ``shift`` and ``zoom`` are fractions of the image's
-    side (0.1: up to 2.8 pixels on 28). A field at 0 leaves that transform out.
+    side (0.1: up to 2.8 pixels on 28). ``stroke`` is the chance that an image's strokes are
+    redrawn one pixel thicker or thinner (half each), as another writer's pen would draw them
+    (:class:`RandomStroke`). A field at 0 leaves that transform out; ``stroke`` is 0 unless asked
+    for, so "on" and configs stored before it still mean rotation, shift and zoom.
     """
 
     rotation: float = param(
@@ -63,12 +67,23 @@ class Augmentation:
         step=0.01,
         label="Zoom (fraction)",
     )
+    stroke: float = param(
+        0.0,
+        "float",
+        "chance that an image's strokes are drawn one pixel thicker or thinner (half each); 0 is off",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+        label="Stroke width (chance)",
+    )
 
     def __post_init__(self) -> None:
         for spec in self.params():
             object.__setattr__(self, spec.name, spec.coerce(getattr(self, spec.name)))
-        if not (self.rotation or self.shift or self.zoom):
-            raise DigitLabError("augmentation with rotation, shift and zoom all 0 does nothing; turn it off instead")
+        if not (self.rotation or self.shift or self.zoom or self.stroke):
+            raise DigitLabError(
+                "augmentation with rotation, shift, zoom and stroke all 0 does nothing; turn it off instead"
+            )
 
     @classmethod
     def params(cls) -> tuple[ParamSpec, ...]:
@@ -77,7 +92,7 @@ class Augmentation:
 
     @property
     def text(self) -> str:
-        """``rotate ±10°, shift ±10%, zoom ±10%`` (only the transforms that are on)."""
+        """``rotate ±10°, shift ±10%, zoom ±10%, stroke ±1 px 60%`` (only the transforms that are on)."""
         parts = []
         if self.rotation:
             parts.append(f"rotate ±{self.rotation:g}°")
@@ -85,6 +100,8 @@ class Augmentation:
             parts.append(f"shift ±{self.shift * 100:g}%")
         if self.zoom:
             parts.append(f"zoom ±{self.zoom * 100:g}%")
+        if self.stroke:
+            parts.append(f"stroke ±1 px {self.stroke * 100:g}%")
         return ", ".join(parts)
 
     @property
@@ -92,20 +109,24 @@ class Augmentation:
         """``rotation=10,shift=0.1,zoom=0.1``: what :func:`parse_augment` reads back (CLI, links)."""
         if self == Augmentation():
             return "on"
-        return ",".join(f"{f.name}={getattr(self, f.name):g}" for f in dataclasses.fields(self))
+        return ",".join(f"{name}={value:g}" for name, value in self.to_dict().items())
 
     def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+        """The fields; ``stroke`` only when on, so a config without it is written as before it existed."""
+        d = dataclasses.asdict(self)
+        if not self.stroke:
+            d.pop("stroke")
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Augmentation:
         """Parse and check a dict such as :meth:`to_dict` gives (strings from forms are accepted)."""
         if not isinstance(d, Mapping):
-            raise DigitLabError(f"augment must be an object of rotation, shift and zoom, got {d!r}")
+            raise DigitLabError(f"augment must be an object of rotation, shift, zoom and stroke, got {d!r}")
         specs = {spec.name: spec for spec in cls.params()}
         unknown = sorted(set(d) - set(specs))
         if unknown:
-            raise DigitLabError(f"unknown augmentation setting(s): {', '.join(unknown)}; use rotation, shift, zoom")
+            raise DigitLabError(f"unknown augmentation setting(s): {', '.join(unknown)}; use {', '.join(specs)}")
         return cls(**{name: specs[name].parse(value) for name, value in d.items()})
 
 
@@ -145,8 +166,9 @@ def augment_text(augment: Augmentation | None) -> str:
 
 
 def augmenter(augment: Augmentation, seed: int = 0):
-    """A ``keras.Sequential`` of RandomRotation, RandomTranslation and RandomZoom (those that are
-    on) taking float32 (N, 28, 28, 1) batches; random only when called with ``training=True``.
+    """A ``keras.Sequential`` of :class:`RandomStroke`, RandomRotation, RandomTranslation and
+    RandomZoom (those that are on) taking float32 (N, 28, 28, 1) batches; random only when
+    called with ``training=True``.
     Empty pixels brought in by a move are filled with 0 (the background of every pipeline), and
     pixels take their nearest source pixel's value: bilinear interpolation would give binary
     digits (AHDD's are 0/255) soft grey edges that test images never have, and on real digits
@@ -154,7 +176,7 @@ def augmenter(augment: Augmentation, seed: int = 0):
     import keras
     from keras import layers
 
-    steps = []
+    steps: list = [RandomStroke(augment.stroke, seed=seed + 3)] if augment.stroke else []
     if augment.rotation:
         steps.append(
             layers.RandomRotation(
@@ -174,6 +196,38 @@ def augmenter(augment: Augmentation, seed: int = 0):
             )
         )
     return keras.Sequential(steps, name="augmentation")
+
+
+def RandomStroke(rate: float, seed: int = 0):
+    """A Keras layer redrawing a ``rate`` share of the images' strokes one pixel thicker or thinner
+    (half each, drawn per image), when called with ``training=True``; otherwise it passes images on.
+
+    Thicker is Keras' MaxPooling2D over 2x2 with stride 1 (a grey-level dilation, the digit's
+    strokes being the bright pixels), thinner the same on the negated image (an erosion): a
+    binary image stays binary. Takes float32 (N, 28, 28, 1) batches, in a tf.data pipeline too.
+    """
+    import keras
+
+    class _RandomStroke(keras.layers.Layer):
+        def __init__(self, rate: float, seed: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.rate = float(rate)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+            self.pool = keras.layers.MaxPooling2D(pool_size=2, strides=1, padding="same")
+
+        def call(self, images, training=None):
+            if not training or not self.rate:
+                return images
+            thicker = self.pool(images)
+            thinner = -self.pool(-images)
+            draw = keras.random.uniform((keras.ops.shape(images)[0], 1, 1, 1), seed=self.seed_generator)
+            moved = keras.ops.where(draw < self.rate / 2, thicker, thinner)
+            return keras.ops.where(draw < self.rate, moved, images)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return _RandomStroke(rate, seed, name="random_stroke")
 
 
 def augment_images(augment: Augmentation, images: np.ndarray, seed: int = 0) -> np.ndarray:
