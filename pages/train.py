@@ -90,7 +90,7 @@ def augmentation_form(ds, pipeline) -> Augmentation | None:
             "training only: validation and test images are never moved.",
         ):
             return None
-        cols = st.columns(3)
+        cols = st.columns(len(Augmentation.params()))  # one per transform, stroke width included
         values = {
             s.name: param_widget(s, s.default, f"train_aug_{s.name}", col, persist=True)
             for s, col in zip(Augmentation.params(), cols)

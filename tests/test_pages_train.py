@@ -205,11 +205,13 @@ def test_augmentation_on_previews_links_and_trains_augmented(store):
     assert at.query_params["augment"] == "on"
     at.number_input(key="train_aug_zoom").set_value(0.0).run()
     assert at.query_params["augment"] == "rotation=10,shift=0.1,zoom=0"
+    at.number_input(key="train_aug_stroke").set_value(0.5).run()  # every field has its input
+    assert at.query_params["augment"] == "rotation=10,shift=0.1,zoom=0,stroke=0.5"
     button(at, "Train").click().run()
     no_exceptions(at)
     run_id = at.session_state[state.ACTIVE_RUN]
-    assert store.get(run_id).config.augment == Augmentation(zoom=0.0)
+    assert store.get(run_id).config.augment == Augmentation(zoom=0.0, stroke=0.5)
     assert store.get(run_id).config.title.endswith(" · D · augmented")
     assert wait_until_ended(store, run_id) == "finished"
     at.run()
-    assert at.code[0].value.endswith(" · augmentation: rotate ±10°, shift ±10%")
+    assert at.code[0].value.endswith(" · augmentation: rotate ±10°, shift ±10%, stroke ±1 px 50%")
