@@ -85,7 +85,8 @@ def augmentation_form(ds, pipeline) -> Augmentation | None:
             "Augment the training images",
             key="train_augment",
             persist_state="session",
-            help="Each epoch, every training image is rotated, shifted and zoomed a little at random, "
+            help="Each epoch, every training image is rotated, shifted and zoomed a little at random "
+            "(and, with a stroke width chance above 0, that share drawn a pixel thicker or thinner), "
             "so the model sees more ways of writing a digit. Training images only, while "
             "training only: validation and test images are never moved.",
         ):
