@@ -57,13 +57,6 @@ def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _servers_join_the_session_ray(ray_session) -> None:
-    """Every server these tests start joins the test process's Ray cluster (DIGITLAB_RAY_ADDRESS,
-    copied by ``lab_env``), as ``make run``'s server joins the lab's Ray: no server starts a Ray
-    of its own, whose workers would import TensorFlow anew."""
-
-
 def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of a server with its own run, cache and data folders under ``tmp``."""
     return dict(
