@@ -31,18 +31,12 @@ SHARED_PROCESS = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end files first (a stable sort): they are the longest units of work, and handed
-    out last they left one test process working alone for minutes at the end."""
-    items.sort(key=lambda item: "e2e" not in item.path.parts)
-
-
 def pytest_xdist_make_scheduler(config, log):
     """xdist's ``loadfile`` (each file's tests in one process), with the files of a
-    ``SHARED_PROCESS`` group as one unit, handed out in collection order (not most tests first)."""
+    ``SHARED_PROCESS`` group as one unit, handed out most tests first as xdist does (so the e2e
+    files come last: handed out first, both processes started servers and browsers at once, and
+    tests/e2e/test_tour_three_words.py timed out in three runs of four)."""
     from xdist.scheduler import LoadScopeScheduling
-
-    config.option.loadscopereorder = False
 
     class FileGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
