@@ -10,6 +10,7 @@ import re
 import sqlite3
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.runs.credits import record_publisher
 from core.runs.store import RunStore
@@ -158,9 +159,17 @@ def test_a_confusion_cells_number_filters_the_gallery(tab, lab):
     _open(tab, url, f"errors?run={eroded}", "Amal", "Errors")
     tab.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.wait_for()
     screenshot(tab, "words-errors-before")
+    tab.wait_for_selector(IDLE)
     x, y = _cell_centre(tab, 1, 1)  # the centre of a diagonal cell: exactly where its number is
-    tab.mouse.click(x, y)
-    tab.get_by_text(re.compile(r"with true class \S+ \(1\) and prediction \S+ \(1\)")).wait_for()
+    caption = tab.get_by_text(re.compile(r"with true class \S+ \(1\) and prediction \S+ \(1\)"))
+    for _ in range(6):  # a loaded machine may draw the chart before it listens: click again, as a person would
+        tab.mouse.click(x, y)
+        try:
+            caption.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            tab.wait_for_selector(IDLE)
+    caption.wait_for(timeout=1_000)  # never reacted: fails here
     tab.wait_for_selector(IDLE)
     _no_exception(tab)
     screenshot(tab, "words-errors-number-clicked")
