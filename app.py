@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import identity, navigation, state
+from ui import identity, navigation, rerun_order, state
+
+rerun_order.apply()  # a chart's timed rerun never undoes a click on another page's link
 
 # .streamlit/config.toml hides the page list Streamlit itself makes from the pages/ folder (on the
 # first load after a start it showed every page name, Teacher included, before sign-in); our own

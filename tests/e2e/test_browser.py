@@ -95,6 +95,7 @@ def test_whole_workflow(page, server):
     # The live fragment shows curves while the run goes, then the report-style summary line.
     page.wait_for_selector("text=/val_accuracy: \\d\\.\\d{4}/", timeout=180_000)
     page.wait_for_selector("[data-testid='stVegaLiteChart']")
+    _idle(page)  # the ended run's page has rerun and stopped polling
     _no_exception(page)
     screenshot(page, "train")
 

@@ -55,6 +55,7 @@ def test_metric_and_histograms_fit_and_the_train_form_is_kept(page, server):
     _idle(page)
     page.locator("[data-testid='stSelectbox']", has_text="Preset").click()
     page.get_by_role("option", name=re.compile("^Small CNN")).click()
+    page.wait_for_url(re.compile("preset=CNN"))  # the page ran with it (a person sees it change)
     _idle(page)
     _nav(page, "Data")
     _idle(page)
