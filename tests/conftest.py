@@ -31,17 +31,57 @@ SHARED_PROCESS = {
 }
 
 
+#: Browser tests: each starts servers, Ray and Chromium, a machine's worth of work. They all run in the
+#: first test process, one at a time, while the other process takes the rest: two at once on these
+#: two cores made their pages miss deadlines (tests/e2e/test_tour_three_words.py timed out in three
+#: runs of four, tests/e2e/test_browser.py once in CI).
+BROWSER_FILES = "tests/e2e/"
+
+
+def _in_a_browser(scope: str) -> bool:
+    """Whether a unit of work (a file, or a SHARED_PROCESS group) holds browser tests."""
+    paths = [path for path, group in SHARED_PROCESS.items() if group == scope] or [scope]
+    return any(path.startswith(BROWSER_FILES) for path in paths)
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's ``loadfile`` (each file's tests in one process), with the files of a
-    ``SHARED_PROCESS`` group as one unit, handed out most tests first as xdist does (so the e2e
-    files come last: handed out first, both processes started servers and browsers at once, and
-    tests/e2e/test_tour_three_words.py timed out in three runs of four)."""
+    """xdist's ``loadfile`` (each file's tests in one process, most tests first), with the files
+    of a ``SHARED_PROCESS`` group as one unit and the browser files only in the first process,
+    which takes the rest once they are done."""
     from xdist.scheduler import LoadScopeScheduling
 
     class FileGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return SHARED_PROCESS.get(path, path)
+
+        def _next_scope(self, node) -> str | None:
+            """The unit ``node`` takes next: the first process a browser file while any is left,
+            then anything; the others anything but a browser file."""
+            first = bool(self.nodes) and node is self.nodes[0]
+            browser = [s for s in self.workqueue if _in_a_browser(s)]
+            if first and browser:
+                return browser[0]
+            return next((s for s in self.workqueue if s not in browser), None)
+
+        def _assign_work_unit(self, node) -> None:
+            scope = self._next_scope(node)
+            if scope is None:
+                return
+            work_unit = self.workqueue.pop(scope)
+            self.assigned_work.setdefault(node, {})[scope] = work_unit
+            collection = self.registered_collections[node]
+            node.send_runtest_some([collection.index(i) for i, done in work_unit.items() if not done])
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if self._next_scope(node) is None:
+                node.shutdown()  # nothing left it may take: it ends once its own tests are done
+                return
+            if self._pending_of(self.assigned_work[node]) > 2:
+                return
+            self._assign_work_unit(node)
 
     return FileGroups(config, log)
 

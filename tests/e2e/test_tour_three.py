@@ -118,6 +118,9 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
     runs = [r for r in RunStore(lab.tmp / "runs").list() if r.owner == "code:amal"]
     assert len(runs) == 1, [r.id for r in runs]
     stop.click()  # the machine is shared: it need not train
+    # Once stopped, the page stops polling it: a click elsewhere is not raced by the live chart.
+    pg.get_by_text(re.compile(r"Stopped after \d+ epoch")).first.wait_for()
+    pg.wait_for_selector(IDLE)
 
     # 2. A shared link with its 4th step off keeps it off; the tab's address carries it.
     tab2 = ctx.new_page()
