@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui import identity, navigation, rerun_order, state
+from ui import identity, navigation, state, streamlit_patches
 
-rerun_order.apply()  # a chart's timed rerun never undoes a click on another page's link
+streamlit_patches.apply()  # a chart's tick never undoes a page switch; no Keras reset after each run
 
 # .streamlit/config.toml hides the page list Streamlit itself makes from the pages/ folder (on the
 # first load after a start it showed every page name, Teacher included, before sign-in); our own
