@@ -5,7 +5,8 @@ put in its cache first, as on a machine that ran the lab before), opens the Trai
 chromium (Playwright) on ``?preset=H&epochs=2``, waits ``--think`` seconds (someone reading the
 page before the click), clicks Train and times, in the browser, until the run card shows and until
 the first epoch is charted (the loss and accuracy charts drawn and the progress line past the
-first epoch). Then a second click on the same server times a warm run the same way.
+first epoch). Then a second click on the same server (the same experiment with another seed) times a warm
+run the same way.
 
     .venv/bin/python bench/first_run.py [--think 5]
 
@@ -106,6 +107,10 @@ def main() -> None:
                     polling=200,
                     timeout=300_000,
                 )
+                page.wait_for_selector(IDLE)
+                # Another seed: the same form clicked again within a few seconds is the same click
+                # (one click, one run), and would start nothing.
+                page.goto(f"{url}/train?preset=H&epochs=2&seed=1")
                 page.wait_for_selector(IDLE)
                 warm_card, warm = timed_run(page)
                 print(f"warm server: run card {warm_card:.1f} s, first epoch charted {warm:.1f} s after the click")
