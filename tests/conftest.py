@@ -75,13 +75,16 @@ def pytest_xdist_make_scheduler(config, log):
             """The unit ``node`` takes next: the first process a browser file while any is left,
             then anything; the others anything but a browser file."""
             first = bool(self.nodes) and node is self.nodes[0]
-            browser = [s for s in self.workqueue if _in_a_browser(s)]
-            if first and browser:
-                return browser[0]
-            return next((s for s in self.workqueue if s not in browser), None)
+            other = None
+            for scope in self.workqueue:
+                if not _in_a_browser(scope):
+                    other = other or scope
+                elif first:
+                    return scope
+            return other
 
-        def _assign_work_unit(self, node) -> None:
-            scope = self._next_scope(node)
+        def _assign_work_unit(self, node, scope: str | None = None) -> None:
+            scope = scope or self._next_scope(node)
             if scope is None:
                 return
             work_unit = self.workqueue.pop(scope)
@@ -92,12 +95,13 @@ def pytest_xdist_make_scheduler(config, log):
         def _reschedule(self, node) -> None:
             if node.shutting_down:
                 return
-            if self._next_scope(node) is None:
+            scope = self._next_scope(node)
+            if scope is None:
                 node.shutdown()  # nothing left it may take: it ends once its own tests are done
                 return
             if self._pending_of(self.assigned_work[node]) > 2:
                 return
-            self._assign_work_unit(node)
+            self._assign_work_unit(node, scope)
 
     return FileGroups(config, log)
 

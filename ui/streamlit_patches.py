@@ -27,10 +27,6 @@ from streamlit.runtime.scriptrunner_utils import script_requests as _requests
 _MARK = "_digit_lab_patched"
 
 
-def _is_full_rerun(data: _requests.RerunData) -> bool:
-    return not data.fragment_id and not data.fragment_id_queue and not data.is_fragment_scoped_rerun
-
-
 def _keep_page_switches() -> None:
     cls = _requests.ScriptRequests
     fold = cls._request_rerun_locked
@@ -44,7 +40,7 @@ def _keep_page_switches() -> None:
             self._state == _requests.ScriptRequestType.RERUN
             and new_data.is_auto_rerun
             and not pending.is_auto_rerun
-            and _is_full_rerun(pending)
+            and _requests._is_full_app_rerun(pending)  # Streamlit's own test
         ):
             return True  # the pending full rerun (another page, or fresh widget values) wins whole
         return fold(self, new_data)
