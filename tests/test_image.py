@@ -364,16 +364,29 @@ def _signed_in_after_reload(page, name: str, timeout: float = 300) -> None:
     """Reload until the page shows ``name`` signed in. While the proxy has no replica up yet it
     answers with an error page of its own, and the page is reloaded; the sign-in form showing
     instead fails at once. (Slow: a replica's first page, on a busy machine.)"""
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + timeout
     signed_in = page.locator(f"[data-testid='stSidebar'] >> text=Signed in as {name} >> visible=true").first
     form = page.get_by_label("Your name")
-    page.reload()
+
+    def reload() -> bool:
+        # A reload sent to the stopped replica in the instant the proxy's health check cuts it
+        # gets no answer (Chromium's ERR_EMPTY_RESPONSE page): a student reloads again.
+        try:
+            page.reload()
+        except Error as error:
+            assert "net::ERR_" in str(error), error
+            return False
+        return True
+
+    answered = reload()
     while not signed_in.is_visible():
         assert not form.is_visible(), f"{name} was signed out"
         assert time.monotonic() < deadline, f"{name} not shown signed in within {timeout:.0f} s"
         page.wait_for_timeout(500)
-        if page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
-            page.reload()  # the proxy's own error page
+        if not answered or page.locator("h1", has_text=re.compile(r"^50[234] ")).count():
+            answered = reload()  # the browser's error page, or the proxy's
 
 
 def test_school_replicas_behind_the_proxy_keep_a_class_code_student_signed_in_when_one_stops(school: ComposeProject):
