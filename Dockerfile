@@ -50,7 +50,7 @@ COPY --from=build /opt/venv /opt/venv
 # Code stays owned by root: the server runs as "lab" and cannot rewrite it. PYTHONPATH=/app lets
 # Ray's worker processes (started from the Ray node, not from /app) import core too.
 WORKDIR /app
-COPY app.py ./
+COPY app.py serve.py ./
 COPY .streamlit ./.streamlit
 COPY core ./core
 COPY pages ./pages
@@ -72,6 +72,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 ENTRYPOINT ["tini", "--"]
 # Shell form so the upload limit comes from the environment at start (exec: Streamlit gets the signals).
-CMD exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 \
+CMD exec streamlit run serve.py --server.port 8501 --server.address 0.0.0.0 \
     --server.headless true --server.fileWatcherType none --browser.gatherUsageStats false \
     --server.maxUploadSize "${DIGITLAB_MAX_UPLOAD_MB:-200}"

@@ -44,7 +44,7 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 run: install ray
-	DIGITLAB_RAY_ADDRESS=$(RAY_ADDRESS) $(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	DIGITLAB_RAY_ADDRESS=$(RAY_ADDRESS) $(BIN)/streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Start the lab's Ray unless it answers already (then it is reused, with whatever it is training).
 ray: install
@@ -75,7 +75,7 @@ test: install-dev browser postgres
 # Style and type gates (settings in pyproject.toml); the whole tree passes them.
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check core ui pages app.py tools bench tests
+	$(BIN)/ruff format --check core ui pages app.py serve.py tools bench tests
 	$(BIN)/mypy
 
 bench: install-dev

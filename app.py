@@ -14,7 +14,7 @@ if list_hidden_here:
     st.set_option("client.showSidebarNavigation", True)
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
-state.warm_up()  # once per server process: a training worker warms while the first page loads
+state.warm_up()  # serve.py warms a training worker as the server starts; `streamlit run app.py` here
 
 who = identity.current()
 if who is None:

@@ -1,6 +1,6 @@
 """How soon the first page is usable on a fresh machine (no cached default dataset).
 
-Starts ``streamlit run app.py`` on loopback with an empty cache folder and the default size
+Starts ``streamlit run serve.py`` on loopback with an empty cache folder and the default size
 "full" (the dashboard's default), waits for its health endpoint, then times the Data page's first
 render over Streamlit's websocket protocol (tests/st_wire.py): the page is usable when its run has
 drawn the dataset's metrics. The baseline, measured in the same run on the same machine, is what

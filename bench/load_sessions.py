@@ -1,6 +1,6 @@
 """How page renders slow down when many sessions use one server (no training, so it runs in ~1 min).
 
-Starts ``streamlit run app.py`` on loopback (tiny default dataset, private folders), then renders
+Starts ``streamlit run serve.py`` on loopback (tiny default dataset, private folders), then renders
 the Data and Train pages over Streamlit's websocket protocol (tests/st_wire.py): ``ROUNDS`` times
 with one session (the baseline), then ``ROUNDS`` times in each of ``SESSIONS`` concurrent
 sessions. Prints median render times, their ratio, and the server's memory per session.

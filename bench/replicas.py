@@ -3,7 +3,7 @@
 On this machine, loopback only, everything in throwaway folders: a PostgreSQL from Debian's
 package (``initdb``/``pg_ctl``, as the ``postgres`` user when run as root, a password), the lab's
 own Ray (``ray start --head`` as ``make ray`` starts it, on a free port), two replicas
-(``streamlit run app.py``) sharing that database, one run root and one cache folder, in class-code
+(``streamlit run serve.py``) sharing that database, one run root and one cache folder, in class-code
 mode on the tiny default, and HAProxy (Debian's package, installed when missing) in front with
 cookie-sticky sessions, as compose.school.yaml sets it up with containers.
 

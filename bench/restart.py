@@ -2,7 +2,7 @@
 
 As ``make run`` sets it up: the lab's own Ray started apart (``tools/lab_ray.py``: loopback,
 the lab's token), the
-dashboard (``streamlit run app.py``) joined to it through DIGITLAB_RAY_ADDRESS. Three runs of
+dashboard (``streamlit run serve.py``) joined to it through DIGITLAB_RAY_ADDRESS. Three runs of
 several epochs are queued; once each has charted two epochs the server is killed (SIGKILL: a crash,
 the harshest restart) and started again on the same address. A page is opened in Chromium after
 each start (a server dispatches once a session runs). Then the runs are waited for; a run counts as

@@ -1,4 +1,4 @@
-"""A ``streamlit run app.py`` server for the benchmarks that talk to one over the wire."""
+"""A ``streamlit run serve.py`` server for the benchmarks that talk to one over the wire."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def start_server(
 
 
 def launch(env: dict[str, str], port: int, log: IO[bytes] | None = None) -> subprocess.Popen:
-    """``streamlit run app.py`` headless on 127.0.0.1:``port`` with ``env`` (no usage stats, no file
+    """``streamlit run serve.py`` headless on 127.0.0.1:``port`` with ``env`` (no usage stats, no file
     watcher); its output to ``log`` (default: discarded)."""
-    command = ["streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)]
+    command = ["streamlit", "run", "serve.py", "--server.headless", "true", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     command += ["--server.fileWatcherType", "none"]
     out = log if log is not None else subprocess.DEVNULL

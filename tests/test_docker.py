@@ -192,7 +192,7 @@ def test_image_stages_base_user_port_volume_and_settings():
     assert int(env["DIGITLAB_MAX_JOBS"]) >= 0 and int(env["DIGITLAB_MAX_UPLOAD_MB"]) >= 1  # 0: as many as the CPUs hold
 
     cmd = only(instructions, "CMD").args
-    assert cmd.startswith("exec streamlit run app.py"), "exec: Streamlit must get docker stop's SIGTERM"
+    assert cmd.startswith("exec streamlit run serve.py"), "exec: Streamlit must get docker stop's SIGTERM"
     assert "--server.headless true" in cmd and f"--server.port {IMAGE_PORT}" in cmd
     assert f"--server.address {IMAGE_ADDRESS}" in cmd
     assert re.search(r"--server\.maxUploadSize \"\$\{DIGITLAB_MAX_UPLOAD_MB", cmd)
@@ -233,6 +233,7 @@ def test_dockerignore_keeps_repository_clutter_and_secrets_out():
         assert ignored(path, rules), path
     for path in (
         "app.py",
+        "serve.py",
         "core/runs/store.py",
         "core/datasets/npz.py",
         "pages/data.py",

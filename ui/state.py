@@ -106,9 +106,10 @@ def _main_script_is_a_page(pages: Any) -> bool:
 
 
 def warm_up() -> None:
-    """Once per server process, from app.py while the first page loads: warm a training worker
-    (core.lab.warm_up) so the first run is charted as soon as a later one. Not under AppTest,
-    whose test process must not gain Ray workers behind the tests' backs."""
+    """Once per server process, as serve.py starts the server (or, run as `streamlit run app.py`,
+    as the first page loads): warm a training worker (core.lab.warm_up) so the first run is charted
+    as soon as a later one. Not under AppTest, whose test process must not gain Ray workers behind
+    the tests' backs; not with DIGITLAB_WARM_UP=0."""
     import os
 
     from streamlit import config

@@ -1,4 +1,4 @@
-"""A real `streamlit run app.py` server and Debian's headless chromium driven by Playwright."""
+"""A real `streamlit run serve.py` server and Debian's headless chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def folders_of(env: Mapping[str, str]) -> Iterator[None]:
 def streamlit_server(
     tmp: Path, env: Mapping[str, str], port: int | None = None, host: str = "127.0.0.1"
 ) -> Iterator[str]:
-    """`streamlit run app.py` on loopback with ``env``, its log in ``tmp``; yields its base URL
+    """`streamlit run serve.py` on loopback with ``env``, its log in ``tmp``; yields its base URL
     (``host`` names the machine in it), then ends the server."""
     port = _free_port() if port is None else port
     with open(tmp / "streamlit.log", "wb") as log:
@@ -93,7 +93,7 @@ def streamlit_server(
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "serve.py",
                 "--server.headless",
                 "true",
                 "--server.port",

@@ -42,7 +42,7 @@ def _seed_run(tmp: Path, owner: str) -> str:
 
 
 def _streamlit(tmp: Path, port: int, **env: str):
-    """`streamlit run app.py` on loopback with its own folders and ``env``; yields its base URL."""
+    """`streamlit run serve.py` on loopback with its own folders and ``env``; yields its base URL."""
     # the host of the redirect URI, so the cookie matches
     return streamlit_server(tmp, lab_env(tmp, **env), port, host="localhost")
 

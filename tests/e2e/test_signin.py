@@ -26,7 +26,7 @@ SIGNED_IN = "[data-testid='stSidebar'] >> text=Signed in as Amal >> visible=true
 
 
 class Lab:
-    """`streamlit run app.py` in class-code mode that a test can restart on the same port and folders."""
+    """`streamlit run serve.py` in class-code mode that a test can restart on the same port and folders."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.port, self.proc = tmp, _free_port(), None
@@ -49,7 +49,7 @@ class Lab:
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "serve.py",
                 "--server.headless",
                 "true",
                 "--server.port",
