@@ -148,7 +148,7 @@ def test_grid_has_augmentation_as_a_dimension():
     class FakeRun:
         def __init__(self, config):
             self.id, self.status, self.config, self.metrics = "0000000a", "queued", config, {}
-            self.preset, self.dataset, self.error, self.problem = config.preset, config.dataset, None, None
+            self.preset, self.dataset, self.error, self.problem = config.preset, str(config.dataset), None, None
             self.pipeline_label, self.progress, self.queue_position = config.pipeline_label, {}, 1
             self.estimated_start, self.stop_requested = None, False
 

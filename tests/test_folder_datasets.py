@@ -5,13 +5,12 @@ the Ray worker zipped (core.execution.shipping), exactly like a single file."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.datasets import load_spec
+from core.datasets import DatasetSpec, load_spec
 from core.errors import DigitLabError
 from core.execution.shipping import dataset_payload, local_spec
 from core.runs.store import FINISHED, RunStore
@@ -39,7 +38,7 @@ def test_a_folder_ships_as_a_zip_that_loads_the_same_on_another_node(env, monkey
         assert shipment.name == f"{folder.name}.zip" and shipment.data[:2] == b"PK"
         monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(env["root"] / f"other-node-{folder.name}"))
         spec = local_spec(f"file:{folder}", shipment)  # what the worker loads: its own copy
-        assert Path(spec.removeprefix("file:")).is_relative_to(env["root"] / f"other-node-{folder.name}")
+        assert spec.path is not None and spec.path.is_relative_to(env["root"] / f"other-node-{folder.name}")
         assert_same_arrays(load_spec(spec), ARRAYS)
         monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(env["root"] / "cache"))
 
@@ -58,14 +57,14 @@ def test_train_grid_and_evaluate_a_folder_through_the_cli(env, capsys):
     store = RunStore(env["root"] / "runs")
     run = store.get(run_id)
     assert run.status == FINISHED, run.error
-    assert run.config.dataset == f"file:{csv_dir.resolve()}"  # the folder itself, not a copy
+    assert run.config.dataset == DatasetSpec.of_file(csv_dir.resolve())  # the folder itself, not a copy
     assert run.metrics["test_images"] == 20 and len(store.history(run_id)) == 2
 
     assert main(["grid", "--path", str(idx_dir), "--presets", "D", "--pipelines", "raw", "--epochs", "1"]) == 0
     grid_out = capsys.readouterr().out.splitlines()
     assert grid_out[-1] == "grid: 1 runs finished"
     grid_run = store.grid_runs(grid_out[0].split()[1].rstrip(":"))[0]
-    assert grid_run.config.dataset == f"file:{idx_dir.resolve()}" and grid_run.status == FINISHED
+    assert grid_run.config.dataset == DatasetSpec.of_file(idx_dir.resolve()) and grid_run.status == FINISHED
 
     for evaluated, folder in ((run_id, csv_dir), (grid_run.id, idx_dir)):  # each on its own kind of folder
         assert main(["evaluate", evaluated, "--path", str(folder)]) == 0
@@ -104,7 +103,7 @@ def test_the_train_page_trains_on_a_folder(env):
     no_exceptions(at)
     run_id = at.session_state[state.ACTIVE_RUN]
     store = RunStore(env["root"] / "runs")
-    assert store.get(run_id).config.dataset == f"file:{env['csv']}"
+    assert store.get(run_id).config.dataset == DatasetSpec.of_file(env["csv"])
     assert wait_until_ended(store, run_id, timeout=180) == FINISHED, store.get(run_id).error
     assert store.get(run_id).metrics["test_images"] == 20
     from core.lab import close_engine

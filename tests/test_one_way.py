@@ -44,11 +44,12 @@ def test_a_worker_ships_a_file_spec_as_bytes_and_saves_it_in_its_own_cache(tmp_p
     source = tmp_path / "server" / "abc.npz"
     source.parent.mkdir()
     source.write_bytes(b"dataset bytes")
-    assert dataset_payload("default:tiny") is None and local_spec("default:tiny", None) == "default:tiny"
+    assert dataset_payload("default:tiny") is None
+    assert local_spec("default:tiny", None) == DatasetSpec("default", "tiny")
     payload = dataset_payload(str(DatasetSpec.of_file(source)))
     assert payload.data == b"dataset bytes" and payload.name == "abc.npz"
     monkeypatch.setenv("DIGITLAB_CACHE_DIR", str(tmp_path / "node"))  # the worker's machine
-    here = DatasetSpec.parse(local_spec(str(DatasetSpec.of_file(source)), payload))
+    here = local_spec(DatasetSpec.of_file(source), payload)
     assert (
         here.path == tmp_path / "node" / SHIPPED / payload.digest / "abc.npz" and here.path.read_bytes() == payload.data
     )

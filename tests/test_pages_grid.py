@@ -43,7 +43,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
 
     grid_id = at.session_state["grid_id"]
     runs = store.grid_runs(grid_id)
-    assert [(r.config.dataset, r.preset, r.config.hyperparams.epochs, r.config.seed) for r in runs] == [
+    assert [(str(r.config.dataset), r.preset, r.config.hyperparams.epochs, r.config.seed) for r in runs] == [
         ("default:tiny", "D", 1, 0)
     ] * 2
     assert any(b.label == "Stop grid" for b in at.button) and len(at.get("progress")) == 1

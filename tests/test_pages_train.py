@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.datasets import DatasetSpec
 from core.runs import describe
 from core.runs.store import RunStore, fit_result_line
 from core.training.config import RunConfig
@@ -34,7 +35,7 @@ def test_launch_follow_finish_and_come_back(store):
     run_id = at.session_state[state.ACTIVE_RUN]
     launched = store.get(run_id)
     assert launched.config.preset == "D" and launched.config.hyperparams.epochs == 1
-    assert launched.config.dataset == "default:tiny" and launched.pipeline_label == "raw dataset"
+    assert launched.config.dataset == DatasetSpec("default", "tiny") and launched.pipeline_label == "raw dataset"
     assert launched.config.validation == "test"
     assert launched.active and any(b.label == "Stop" for b in at.button)
     assert len(at.get("progress")) == 1

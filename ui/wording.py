@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.datasets import display_spec
+from core.datasets import DatasetSpec, display_spec
 from ui.markdown import code_span, escape
 
 
@@ -11,7 +11,7 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
-def dataset_markdown(name: str, spec: str) -> str:
+def dataset_markdown(name: str, spec: str | DatasetSpec) -> str:
     """A dataset in bold, with its spec beside it only when the spec says more than the name:
     ``**digits.npz (upload)**``, not ``digits.npz (digits.npz (upload))``; ``**synthetic AHDD
     (tiny)** (`default:tiny`)``."""

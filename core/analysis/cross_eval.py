@@ -27,6 +27,7 @@ import numpy as np
 
 from core.analysis.class_match import ClassMatch, match_classes
 from core.analysis.evaluation import accuracy, log_loss
+from core.datasets import DatasetSpec
 from core.errors import DigitLabError
 from core.execution.shipping import Shipment, dataset_payload, local_spec, shipped_model
 from core.execution.tasks import TaskKind
@@ -176,7 +177,7 @@ def evaluate_run(
     return save_evaluation(request, predict_on(request, progress))
 
 
-def check_classes(run_spec: str, class_names: tuple[str, ...]) -> ClassMatch:
+def check_classes(run_spec: str | DatasetSpec, class_names: tuple[str, ...]) -> ClassMatch:
     """How the run's classes pair with ``class_names`` (core.analysis.class_match): by name, or by
     the digit they stand for when the names differ only in script (``٣ (3)`` and ``3``), with a
     note saying so; DigitLabError when they are other classes (a digit model on clothes).

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import RowMapping, func, insert, select, update
 
-from core.datasets import Dataset
+from core.datasets import Dataset, DatasetSpec
 from core.errors import DigitLabError
 from core.execution.tasks import TaskKind
 from core.exports import csv_text
@@ -120,7 +120,7 @@ def validation_text(validation: str | float) -> str:
     return f"{float(validation):.0%} of training held out"
 
 
-def display_dataset(spec: str) -> str:
+def display_dataset(spec: str | DatasetSpec) -> str:
     """A training dataset spec as a page shows it (never a server path)."""
     from core.datasets import display_spec
 

@@ -133,12 +133,12 @@ def load_spec(spec: str | DatasetSpec) -> Dataset:
     return DatasetSpec.parse(spec).load()
 
 
-def display_spec(spec: str) -> str:
+def display_spec(spec: str | DatasetSpec) -> str:
     """The display form of a written spec (never a server path); the text itself if it does not parse."""
     try:
         return DatasetSpec.parse(spec).display
     except DigitLabError:
-        return spec
+        return str(spec)
 
 
 def content_hash(ds: Dataset) -> str:

@@ -109,7 +109,7 @@ class Challenges:
         theirs = access.may_submit_run(self._ctx.who, run.owner, self._ctx.who.key)
         if run.config is None or run.status != FINISHED or run.broken or not theirs:
             return []
-        return [c for c in self.list() if not c.ended() and c.dataset == run.config.dataset]
+        return [c for c in self.list() if not c.ended() and c.dataset == str(run.config.dataset)]
 
     def submit(self, name: str, run_id: str, as_owner: str | None = None) -> class_challenges.Submission:
         """Submit a finished run of the submitter's to a challenge; it is scored in the background.
@@ -133,7 +133,7 @@ class Challenges:
             )
         if run.status != FINISHED or run.broken or run.config is None:
             raise DigitLabError(f"run {run.id} is {run.status}: only a finished run can be submitted")
-        if run.config.dataset != ch.dataset:
+        if str(run.config.dataset) != ch.dataset:
             raise DigitLabError(
                 f"run {run.id} was trained on {class_challenges.display_dataset(run.config.dataset)}; "
                 f"challenge {ch.name!r} is on {class_challenges.display_dataset(ch.dataset)}"

@@ -46,7 +46,7 @@ _zipped: dict[tuple, bytes] = {}  # the last folder zipped, by its files' names,
 _zip_lock = threading.Lock()
 
 
-def dataset_payload(spec: str) -> Shipment | None:
+def dataset_payload(spec: str | DatasetSpec) -> Shipment | None:
     """The shipment a task needs to load ``spec`` on any node, or None for a ready dataset.
 
     DigitLabError (naming the path) for a file or folder that cannot be read, lies outside the
@@ -95,10 +95,10 @@ def _zip_folder(folder: Path, within: Path) -> bytes:
     return data
 
 
-def local_spec(spec: str, payload: Shipment | None) -> str:
+def local_spec(spec: str | DatasetSpec, payload: Shipment | None) -> DatasetSpec:
     """``spec`` readable on this node: a shipment is saved into this node's cache (once per content)."""
     if payload is None:
-        return spec
+        return DatasetSpec.parse(spec)
     folder = settings().cache_dir / SHIPPED / payload.digest
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(payload.name).name
@@ -106,7 +106,7 @@ def local_spec(spec: str, payload: Shipment | None) -> str:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".shipped-", delete=False) as tmp:
             tmp.write(payload.data)
         os.replace(tmp.name, path)
-    return str(DatasetSpec(name="", size="", path=path))
+    return DatasetSpec.of_file(path)
 
 
 def shipped_model(data: bytes) -> Any:

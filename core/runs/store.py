@@ -258,7 +258,7 @@ class RunStore:
                         insert(runs).values(
                             id=run_id,
                             config=cfg_json,
-                            dataset=config.dataset,
+                            dataset=str(config.dataset),
                             pipeline_label=config.pipeline_label,
                             preset=config.preset,
                             grid=grid,

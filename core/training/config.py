@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets.specs import display_spec
+from core.datasets.specs import DatasetSpec
 from core.errors import DigitLabError
 from core.preprocess import Pipeline, get_pipeline
 from core.training.augment import Augmentation, parse_augment
@@ -41,7 +41,7 @@ class RunConfig:
     stored before they existed read the same.
     """
 
-    dataset: str
+    dataset: DatasetSpec
     pipeline: Pipeline
     pipeline_label: str
     preset: str
@@ -54,8 +54,10 @@ class RunConfig:
     tta: bool = False
 
     def __post_init__(self) -> None:
-        if not self.dataset or not isinstance(self.dataset, str):
-            raise DigitLabError("a run needs a dataset spec such as 'default:small'")
+        if not isinstance(self.dataset, DatasetSpec):  # written text, as forms and stored configs give it
+            if not self.dataset or not isinstance(self.dataset, str):
+                raise DigitLabError("a run needs a dataset spec such as 'default:small'")
+            object.__setattr__(self, "dataset", DatasetSpec.parse(self.dataset))
         if not isinstance(self.pipeline, Pipeline):  # a name or JSON, as forms and stored configs give it
             object.__setattr__(self, "pipeline", get_pipeline(str(self.pipeline)))
         object.__setattr__(self, "preset", get_preset(self.preset).name)
@@ -72,7 +74,7 @@ class RunConfig:
     @classmethod
     def build(
         cls,
-        dataset: str,
+        dataset: str | DatasetSpec,
         pipeline: str = "raw",
         preset: str = "H",
         overrides: Mapping[str, Any] | None = None,
@@ -86,7 +88,7 @@ class RunConfig:
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         pipe = get_pipeline(pipeline)
         return cls(
-            dataset=dataset,
+            dataset=DatasetSpec.parse(dataset),
             pipeline=pipe,
             pipeline_label=pipe.label,
             preset=preset,
@@ -104,14 +106,14 @@ class RunConfig:
         """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path),
         then ``· augmented`` when training images are augmented and the recipe's knobs that are on
         (``· warmup-cosine, weight decay 0.0005, ...``)."""
-        title = f"{display_spec(self.dataset)} · {self.pipeline_label} · {self.preset}"
+        title = f"{self.dataset.display} · {self.pipeline_label} · {self.preset}"
         title = f"{title} · augmented" if self.augment else title
         return f"{title} · {recipe}" if (recipe := recipe_text(self.hyperparams)) else title
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; :meth:`from_dict` reads it back."""
         d: dict[str, Any] = {
-            "dataset": self.dataset,
+            "dataset": str(self.dataset),
             "pipeline": self.pipeline.to_json(),
             "pipeline_label": self.pipeline_label,
             "preset": self.preset,
@@ -140,7 +142,7 @@ class RunConfig:
         if not isinstance(d["hyperparams"], Mapping):
             raise DigitLabError("run config: hyperparams must be an object")
         return cls(
-            dataset=str(d["dataset"]),
+            dataset=DatasetSpec.parse(str(d["dataset"])),
             pipeline=get_pipeline(str(d["pipeline"])),
             pipeline_label=str(d.get("pipeline_label", "")),
             preset=str(d["preset"]),
