@@ -255,7 +255,7 @@ def test_an_index_from_before_grids_opens_and_gains_the_column(tmp_path):
     db.execute(
         "INSERT INTO runs (id, created, status, config, dataset, pipeline_label, preset) "
         "VALUES ('0badc0de', ?, 'queued', ?, ?, ?, ?)",
-        (time.time(), json.dumps(cfg.to_dict()), cfg.dataset, cfg.pipeline_label, cfg.preset),
+        (time.time(), json.dumps(cfg.to_dict()), str(cfg.dataset), cfg.pipeline_label, cfg.preset),
     )
     db.commit()
     db.close()
