@@ -161,7 +161,7 @@ with st.container(border=True):
 to_launch = None
 if launch:
     to_launch = GridSpec(
-        dataset=spec,
+        dataset=DatasetSpec.parse(spec),
         pipelines=tuple(pipelines),
         presets=tuple(presets),
         seeds=seeds,

@@ -87,9 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> GridSpec:
     """The GridSpec the arguments describe (DigitLabError if they do not make one)."""
-    dataset = str(dataset_from_args(args))
     return GridSpec(
-        dataset=dataset,
+        dataset=dataset_from_args(args),
         pipelines=parse_pipelines(args.pipelines),
         presets=parse_presets(args.presets),
         seeds=parse_seeds(args.seeds),

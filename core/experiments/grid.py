@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.datasets.specs import display_spec
+from core.datasets.specs import DatasetSpec, display_spec
 from core.errors import DigitLabError
 from core.execution.queue import Admission, JobQueue
 from core.experiments.report_results import report_figure
@@ -96,7 +96,7 @@ class GridSpec:
     the preset's, and its rows are named by them (``raw + warmup-cosine, weight decay 0.0005``).
     """
 
-    dataset: str
+    dataset: DatasetSpec
     pipelines: tuple[str, ...] = REPORT_PIPELINES
     presets: tuple[str, ...] = REPORT_PRESETS
     seeds: tuple[int, ...] = (0,)
@@ -106,11 +106,20 @@ class GridSpec:
     augments: tuple[Augmentation | None, ...] = (None,)
     recipes: tuple[Recipe | None, ...] = (None,)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset", DatasetSpec.parse(self.dataset))  # written text, as forms give it
+
     @classmethod
-    def report_table(cls, dataset: str, epochs: int | None = None, seeds: Sequence[int] = (0,)) -> GridSpec:
+    def report_table(
+        cls, dataset: str | DatasetSpec, epochs: int | None = None, seeds: Sequence[int] = (0,)
+    ) -> GridSpec:
         """The report's table: its six pipelines on G, D and H."""
         return cls(
-            dataset=dataset, pipelines=REPORT_PIPELINES, presets=REPORT_PRESETS, seeds=tuple(seeds), epochs=epochs
+            dataset=DatasetSpec.parse(dataset),
+            pipelines=REPORT_PIPELINES,
+            presets=REPORT_PRESETS,
+            seeds=tuple(seeds),
+            epochs=epochs,
         )
 
     @property

@@ -58,16 +58,21 @@ def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
 
 
 def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server with its own run, cache and data folders under ``tmp``."""
-    return dict(
-        os.environ,
-        DIGITLAB_RUN_ROOT=str(tmp / "runs"),
-        DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-        DIGITLAB_DATA_DIR=str(tmp / "data"),
-        DIGITLAB_DEFAULT_SIZE="tiny",
-        TF_CPP_MIN_LOG_LEVEL="2",
+    """The environment of a server with its own run, cache and data folders under ``tmp``.
+
+    No training worker is warmed at start (``DIGITLAB_WARM_UP=0``, unless ``extra`` says
+    otherwise): most of these servers never train, and one that does starts its worker at its
+    first run instead (tests/e2e/test_warm_start.py checks the warm-up itself)."""
+    return {
+        **os.environ,
+        "DIGITLAB_RUN_ROOT": str(tmp / "runs"),
+        "DIGITLAB_CACHE_DIR": str(tmp / "cache"),
+        "DIGITLAB_DATA_DIR": str(tmp / "data"),
+        "DIGITLAB_DEFAULT_SIZE": "tiny",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "DIGITLAB_WARM_UP": "0",
         **extra,
-    )
+    }
 
 
 @contextmanager

@@ -14,7 +14,16 @@ import pytest
 
 from core.classroom import tokens
 from core.settings import Settings
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ROOT, _free_port, _wait_healthy, screenshot, stop_server
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    ROOT,
+    _free_port,
+    _wait_healthy,
+    lab_env,
+    screenshot,
+    stop_server,
+)
 from tests.e2e.test_accounts import _seed_run
 
 pytestmark = pytest.mark.e2e
@@ -31,15 +40,7 @@ class Lab:
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.port, self.proc = tmp, _free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = dict(
-            os.environ,
-            DIGITLAB_RUN_ROOT=str(tmp / "runs"),
-            DIGITLAB_CACHE_DIR=str(tmp / "cache"),
-            DIGITLAB_DATA_DIR=str(tmp / "data"),
-            DIGITLAB_DEFAULT_SIZE="tiny",
-            TF_CPP_MIN_LOG_LEVEL="2",
-            DIGITLAB_CLASS_CODE=CODE,
-        )
+        self.env = lab_env(tmp, DIGITLAB_CLASS_CODE=CODE)
 
     def start(self) -> None:
         log = open(self.tmp / "streamlit.log", "ab")
