@@ -60,11 +60,13 @@ def stop_server(proc: subprocess.Popen, grace: float = 15) -> None:
 def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of a server with its own run, cache and data folders under ``tmp``.
 
-    No training worker is warmed at start (``DIGITLAB_WARM_UP=0``, unless ``extra`` says
-    otherwise): most of these servers never train, and one that does starts its worker at its
-    first run instead (tests/e2e/test_warm_start.py checks the warm-up itself)."""
+    The server starts a Ray of its own, as the image does (never the test process's, whose
+    address ``ray_session`` puts in this process's environment). No training worker is warmed at
+    start (``DIGITLAB_WARM_UP=0``, unless ``extra`` says otherwise): most of these servers never
+    train, and one that does starts its worker at its first run instead (tests/test_serve.py
+    checks the warm-up itself)."""
     return {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "DIGITLAB_RAY_ADDRESS"},
         "DIGITLAB_RUN_ROOT": str(tmp / "runs"),
         "DIGITLAB_CACHE_DIR": str(tmp / "cache"),
         "DIGITLAB_DATA_DIR": str(tmp / "data"),
