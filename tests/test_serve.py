@@ -1,6 +1,6 @@
 """serve.py, the server `make run` and the image start: it warms a training worker as it starts,
 before anyone opens a page (app.py alone warms on the first page), on a worker of its Ray and not
-in the server's own process."""
+in the server's own process; SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import lab_env, streamlit_server
+from tools.image_check import STOPPED
 
 
 def _descendants(pid: int) -> list[int]:
@@ -50,3 +51,5 @@ def test_the_server_warms_a_training_worker_before_any_page_opens(tmp_path):
             assert time.monotonic() < deadline, "no worker under the server imported TensorFlow"
             time.sleep(0.5)
         assert not _has_tensorflow(server), "TensorFlow belongs on the worker, not in the server"
+    # streamlit_server ended it with SIGTERM, as `docker stop` does: its shutdown ran to the end.
+    assert STOPPED in (tmp_path / "streamlit.log").read_text()
