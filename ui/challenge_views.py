@@ -13,6 +13,7 @@ import streamlit as st
 from core.classroom import challenges as ch_core
 from core.classroom.access import owner_label
 from core.classroom.limits import load_upload
+from core.datasets import display_spec
 from core.errors import DigitLabError
 from core.lab import Lab
 from core.runs.records import Run
@@ -45,7 +46,7 @@ def settings_line(challenge: ch_core.Challenge) -> str:
     """One line on a challenge: dataset, share, limit, deadline, state."""
     state = "ended" if challenge.ended() else "open"
     return (
-        f"Training dataset **{escape(ch_core.display_dataset(challenge.dataset))}** · "
+        f"Training dataset **{escape(display_spec(challenge.dataset))}** · "
         f"{challenge.images:,} hidden images, {challenge.public_share:.0%} scored on the public board · "
         f"{challenge.per_day} submission{'s' if challenge.per_day != 1 else ''} a day · "
         f"{_deadline_words(challenge)} · **{state}**"
@@ -189,7 +190,7 @@ def create_form(lab: Lab, current_spec: str | None) -> None:
         dataset = c2.selectbox(
             "Training dataset",
             specs,
-            format_func=ch_core.display_dataset,
+            format_func=display_spec,
             index=specs.index(current_spec) if current_spec in specs else 0,
             help="What students train on; an upload or corrected version is offered when "
             "it is this session's dataset (Data page).",

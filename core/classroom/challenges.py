@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import RowMapping, func, insert, select, update
 
-from core.datasets import Dataset, DatasetSpec
+from core.datasets import Dataset
 from core.errors import DigitLabError
 from core.execution.tasks import TaskKind
 from core.exports import csv_text
@@ -118,13 +118,6 @@ def validation_text(validation: str | float) -> str:
     if validation == "test":
         return "test set (tuned on the test set)"
     return f"{float(validation):.0%} of training held out"
-
-
-def display_dataset(spec: str | DatasetSpec) -> str:
-    """A training dataset spec as a page shows it (never a server path)."""
-    from core.datasets import display_spec
-
-    return display_spec(spec)
 
 
 def format_time(seconds: float) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.classroom import challenges
 from core.classroom.access import ADMINISTRATOR, owner_label
-from core.datasets import SIZE_NAMES, DatasetSpec, load_path
+from core.datasets import SIZE_NAMES, DatasetSpec, display_spec, load_path
 from core.errors import DigitLabError
 from core.execution import tasks
 from core.lab import Lab, engine
@@ -96,7 +96,7 @@ def run_create(args: argparse.Namespace) -> int:
         show_private=args.show_private,
     )
     print(
-        f"challenge {ch.name!r} on {challenges.display_dataset(ch.dataset)}: {ch.images} hidden images, "
+        f"challenge {ch.name!r} on {display_spec(ch.dataset)}: {ch.images} hidden images, "
         f"{ch.public_images} public; {ch.per_day} submissions a day; {ch.deadline_text}"
     )
     if ch.class_match:

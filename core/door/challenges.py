@@ -14,7 +14,7 @@ from core.analysis.class_match import match_classes
 from core.classroom import access
 from core.classroom import challenges as class_challenges
 from core.classroom.access import can_act, owner_label
-from core.datasets import Dataset, load_spec
+from core.datasets import Dataset, display_spec, load_spec
 from core.door.context import Context
 from core.door.datasets import Datasets
 from core.door.runs import Runs
@@ -135,8 +135,8 @@ class Challenges:
             raise DigitLabError(f"run {run.id} is {run.status}: only a finished run can be submitted")
         if str(run.config.dataset) != ch.dataset:
             raise DigitLabError(
-                f"run {run.id} was trained on {class_challenges.display_dataset(run.config.dataset)}; "
-                f"challenge {ch.name!r} is on {class_challenges.display_dataset(ch.dataset)}"
+                f"run {run.id} was trained on {display_spec(run.config.dataset)}; "
+                f"challenge {ch.name!r} is on {display_spec(ch.dataset)}"
             )
         store = self._challenges()
         if store.used_today(ch.id, owner) >= ch.per_day:
