@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     stop_server,
 )
 from tests.e2e.test_accounts import _seed_run
+from ui.state import RESTARTED
 
 pytestmark = pytest.mark.e2e
 
@@ -171,6 +172,14 @@ def test_sign_in_survives_a_reload_and_a_new_tab_on_a_run_link(browser, lab):
 def test_sign_in_survives_a_server_restart_with_the_dataset(browser, lab):
     ctx = _context(browser)
     page = _sign_in_on_small(ctx, lab)
+    # The notice is a toast shown for a few seconds by the first run after the restart: that may
+    # be the page's own rerun as it reconnects, before the click below, so the page records it.
+    page.evaluate(
+        """text => { window.sawRestarted = false;
+        new MutationObserver(() => { if (document.body.innerText.includes(text)) window.sawRestarted = true; })
+          .observe(document.body, {childList: true, subtree: true, characterData: true}); }""",
+        RESTARTED,
+    )
     lab.stop()
     page.wait_for_selector(f"{APP}:not([data-test-connection-state='CONNECTED'])")
     lab.start()
@@ -178,7 +187,7 @@ def test_sign_in_survives_a_server_restart_with_the_dataset(browser, lab):
     # The page reconnected; the student's next click reruns it: signed in, on the same dataset,
     # and told why the page blinked.
     page.locator("[data-testid='stSidebarNavLink']", has_text="Train").first.click()
-    page.locator("text=The lab restarted; your work is kept.").first.wait_for()
+    page.wait_for_function("() => window.sawRestarted")
     try:
         page.locator(SIGNED_IN).first.wait_for()
     except Exception:
