@@ -4,6 +4,8 @@ come back in a new session of theirs, and only theirs; the local user's lab open
 from __future__ import annotations
 
 import pytest
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
 from core.classroom import workspace
 from tests.accounts_support import CLASS_CODE, a_class, page_as
@@ -43,6 +45,32 @@ def test_after_a_restart_the_page_says_the_work_is_kept(monkeypatch, tmp_path):
     assert [t.value for t in after.toast] == [state.RESTARTED]
     assert after.number_input(key="train_seed").value == 5
     assert not page_as("train", c, c.a).toast  # said once: the next session is this process's
+
+
+def test_the_restart_notice_outlives_a_click_that_stops_its_run(monkeypatch, tmp_path):
+    """A click arriving as the first run after a restart reaches the toast stops that run before
+    the toast is sent (Streamlit checks for a pending rerun ahead of each message): the rerun it
+    starts still says so (it no longer restores, the work being in the session already)."""
+    import streamlit
+
+    c = a_class(CLASS_CODE, monkeypatch, tmp_path)
+    page_as("train", c, c.a).number_input(key="train_seed").set_value(5).run()
+    monkeypatch.setattr(workspace, "PROCESS", "the-restarted-server")
+    shown, real_toast = [], streamlit.toast
+
+    def toast_after_a_click(body, *args, **kwargs):
+        if not shown:
+            shown.append("stopped")
+            raise RerunException(RerunData())
+        shown.append(body)
+        return real_toast(body, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "toast", toast_after_a_click)
+    after = page_as("train", c, c.a)
+    no_exceptions(after)
+    assert shown == ["stopped", state.RESTARTED]
+    assert [t.value for t in after.toast] == [state.RESTARTED]
+    assert after.number_input(key="train_seed").value == 5
 
 
 def test_an_upload_whose_file_is_gone_falls_back_to_the_default(monkeypatch, tmp_path):

@@ -69,6 +69,8 @@ WORK_PREFIXES = ("hp_", "train_aug_", query_state.WRITTEN_PREFIX)
 #: The workspace as last written by this session (written again only when it changes).
 _SAVED_WORK = "_saved_work"
 RESTARTED = "The lab restarted; your work is kept."
+#: Session key: the RESTARTED notice is still to be shown.
+_RESTART_NOTICE = "restart_notice_pending"
 
 
 def _leave_legacy_page_mode() -> None:
@@ -133,6 +135,12 @@ def init_session() -> None:
     if DATASET_SPEC not in st.session_state:
         st.session_state[DATASET_SPEC] = _first_dataset_spec()
     _take_pending_default()
+    # Shown from a flag, dropped only once the toast went out: a click landing as the run that
+    # restored the work reached the toast stops that run before its message is sent (Streamlit
+    # checks for a pending rerun ahead of each message), and the rerun no longer restores.
+    if st.session_state.get(_RESTART_NOTICE):
+        st.toast(RESTARTED, icon=":material/restart_alt:", duration="long")
+        del st.session_state[_RESTART_NOTICE]
     st.session_state.setdefault(PIPELINE_STEPS, [])
     st.session_state.setdefault(ACTIVE_RUN, None)
     save_work()
@@ -165,7 +173,7 @@ def _restore_work(who: Identity) -> None:
         if key in WORK_KEYS or key.startswith(WORK_PREFIXES):
             st.session_state[key] = value
     if not saved.this_process and identity.SIGNIN_TOKEN not in st.session_state:
-        st.toast(RESTARTED, icon=":material/restart_alt:", duration="long")
+        st.session_state[_RESTART_NOTICE] = True
     save_work(force=True)  # now this process's: a second tab does not say "restarted" again
 
 

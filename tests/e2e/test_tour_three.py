@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 CODE = "owl-42"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 AUGMENT = "Augment the training images"
+ON_BUT_4TH = ["On", "On", "On", "Off", "On"]
 
 
 class Lab:
@@ -80,12 +81,22 @@ def _augment_on(pg) -> bool:
     return pg.locator("[data-testid='stCheckbox']", has_text=AUGMENT).locator("input").is_checked()
 
 
-def _step_states(pg) -> list[str]:
-    """The Preprocess editor's step toggles as they read, in order (On or Off)."""
+def _step_states(pg, expected: list[str]) -> list[str]:
+    """The Preprocess editor's step toggles as they read, in order (On or Off), once they read
+    ``expected`` or 30 s passed. A new tab's page draws its steps over more than one run (the
+    sign-in, then the saved work or the link): reading at an idle moment between them caught a
+    half-drawn editor once (3 of 5 toggles)."""
     toggles = pg.locator("[data-testid='stCheckbox']", has_text=re.compile(r"^(On|Off)$"))
-    # A new tab's page can be idle for a moment between its first run and the rerun that draws the
-    # saved pipeline: wait for the editor's steps, then for the run that drew them to end.
     toggles.first.wait_for()
+    try:
+        pg.wait_for_function(
+            """expected => JSON.stringify([...document.querySelectorAll("[data-testid='stCheckbox']")]
+                .map(e => e.innerText.trim()).filter(t => t === 'On' || t === 'Off')) === JSON.stringify(expected)""",
+            arg=expected,
+            timeout=30_000,
+        )
+    except Exception:
+        pass  # the assertion below shows what the editor reads instead
     pg.wait_for_selector(IDLE)
     return [t.inner_text().strip() for t in toggles.all()]
 
@@ -125,14 +136,14 @@ def test_kept_choices_one_run_per_click_and_sign_out_across_reload_tab_and_resta
     # 2. A shared link with its 4th step off keeps it off; the tab's address carries it.
     tab2 = ctx.new_page()
     _open(tab2, url, "preprocess?pipeline=normal-threshold-dilate-erosion&off=4&dataset=default:tiny", "Preprocess")
-    assert _step_states(tab2) == ["On", "On", "On", "Off", "On"]
+    assert _step_states(tab2, ON_BUT_4TH) == ON_BUT_4TH
     tab2.wait_for_function("() => location.search.includes('off=4')")
     own_old_address = tab2.url
     screenshot(tab2, "tour3-preprocess-off-step")
     # Newer work in another tab: a raw pipeline.
     tab3 = ctx.new_page()
     _open(tab3, url, "preprocess", "Preprocess")
-    assert _step_states(tab3) == ["On", "On", "On", "Off", "On"]  # a new tab: the saved work, still off
+    assert _step_states(tab3, ON_BUT_4TH) == ON_BUT_4TH  # a new tab: the saved work, still off
     tab3.get_by_role("button", name="Load", exact=True).click()
     tab3.get_by_text("No steps: the model sees the raw pixels").wait_for()
     tab3.wait_for_selector(IDLE)
