@@ -30,7 +30,7 @@ from core.errors import DigitLabError
 from core.preprocess import NAMED_PIPELINES, Pipeline, get_pipeline, name_of_pipeline, step_from_dict
 from core.runs.store import validate_run_id
 from core.training.augment import Augmentation, parse_augment
-from core.training.config import parse_seed, parse_validation
+from core.training.config import parse_seed, parse_start_from, parse_validation
 from core.training.models import Hyperparams, describe_preset, get_preset, hyperparams_for
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ MAX_PIPELINE_STEPS = 30
 #: ``json.loads``, which recurses once per bracket (2,000 of them raise RecursionError).
 MAX_JSON_DEPTH = 6
 #: Query parameters of the Train page besides the hyperparameters' own names.
-TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed", "augment", "tta")
+TRAIN_KEYS = ("preset", "pipeline", "dataset", "validation", "seed", "augment", "tta", "start")
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class TrainLink:
     seed: int = 0
     augment: Augmentation | None = None  # training images moved at random (core.training.augment)
     tta: bool = False  # also measured with test-time augmentation (core.training.tta), apart
+    #: The run whose model the run starts from (its id; who may open it is checked on launching).
+    start_from: str | None = None
 
     @property
     def named_pipeline(self) -> bool:
@@ -358,11 +360,12 @@ def parse_train(params: Mapping[str, str], limits: Limits | None = None) -> tupl
     seed = _lenient(params, "seed", 40, parse_seed, 0, "the seed is 0", warnings)
     augment = _lenient(params, "augment", 80, parse_augment, None, "augmentation is off", warnings)
     tta = _lenient(params, "tta", 10, _parse_on_off, False, "test-time augmentation is off", warnings)
+    start_from = _lenient(params, "start", 40, parse_start_from, None, "the run starts from fresh weights", warnings)
     pipeline_arg = None
     if pipeline is not None:
         raw = params["pipeline"].strip()
         pipeline_arg = raw if raw in NAMED_PIPELINES else pipeline.to_json()
-    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed, augment, tta), warnings
+    return TrainLink(preset, form, pipeline_arg, dataset, validation, seed, augment, tta, start_from), warnings
 
 
 def _parse_on_off(raw: str) -> bool:
@@ -384,10 +387,12 @@ def train_params(
     seed: int,
     augment: Augmentation | None = None,
     tta: bool = False,
+    start_from: str | None = None,
 ) -> dict[str, str]:
     """The Train page's URL: the preset, every hyperparameter that differs from the preset's own,
     the pipeline (a name or its compact form; ``raw`` when empty), a ready dataset, validation, seed and
-    augmentation (``augment=on``, or its settings; left out when off) and ``tta=on``. The recipe knobs
+    augmentation (``augment=on``, or its settings; left out when off), ``tta=on`` and the run it
+    starts from (``start=<run id>``). The recipe knobs
     are hyperparameters, written like the others when they differ from the preset's."""
     params = {"preset": get_preset(preset).name}
     if hyperparams is not None:
@@ -408,6 +413,8 @@ def train_params(
         params["augment"] = augment.compact
     if tta:
         params["tta"] = "on"
+    if start_from:
+        params["start"] = start_from
     return params
 
 

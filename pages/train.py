@@ -72,6 +72,7 @@ def _apply_link(link: query_state.TrainLink, has_pipeline: bool) -> None:
     st.session_state["train_seed"] = link.seed
     st.session_state["train_augment"] = link.augment is not None
     st.session_state["train_tta"] = link.tta
+    st.session_state["train_start_from"] = link.start_from
     for spec in Augmentation.params():
         st.session_state[f"train_aug_{spec.name}"] = getattr(link.augment or Augmentation(), spec.name)
 
@@ -141,6 +142,7 @@ with st.container(border=True):
     except DigitLabError as err:
         hyperparams = None
         st.error(f"Check the hyperparameters: {escape(err)}")
+    start_from = run_widgets.start_from_picker(lab, hyperparams)
 
 data_col, valid_col = st.columns(2)
 with data_col.container(border=True):
@@ -264,11 +266,12 @@ with valid_col.container(border=True):
 
 augment = augmentation_form(ds, pipeline)
 query_state.publish(
-    "train", query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed), augment, tta)
+    "train",
+    query_state.train_params(preset, hyperparams, pipeline_arg, spec, validation, int(seed), augment, tta, start_from),
 )
 st.caption(
     "To share this experiment, copy the page's address: it holds the preset, hyperparameters, "
-    "pipeline, dataset, validation, seed, augmentation and test-time augmentation."
+    "pipeline, dataset, validation, seed, augmentation, test-time augmentation and the run it starts from."
 )
 
 ready = (
@@ -305,6 +308,7 @@ if launching:
                 exclude=exclude,
                 augment=augment,
                 tta=tta,
+                start_from=start_from,
             )
             request = st.session_state.setdefault("train_request_session", uuid.uuid4().hex)
             run_id, launched = lab.runs.start_once(config, request)

@@ -42,6 +42,7 @@ WORK_KEYS = (
     "train_seed",
     "train_exclude_marked",
     "train_augment",
+    "train_start_from",
     "prep_named",
     "prep_add_kind",
     "prep_as_test",

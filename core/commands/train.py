@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the test image and copies shifted by one pixel); printed apart from the plain test figure",
     )
     p.add_argument(
+        "--start-from",
+        metavar="RUN_ID",
+        help="start from this finished run's model instead of fresh weights (fine-tuning: e.g. a model "
+        "trained on the synthetic default, continued on real digits); its layers must match the preset's",
+    )
+    p.add_argument(
         "--exclude-marked",
         action="store_true",
         help="leave out the training images marked 'label wrong' for this dataset (Label issues page)",
@@ -128,6 +134,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         exclude=exclude,
         augment=getattr(args, "augment", None),
         tta=getattr(args, "tta", False),
+        start_from=getattr(args, "start_from", None),
     )
 
 

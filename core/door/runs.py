@@ -18,6 +18,7 @@ from core.errors import DigitLabError
 from core.runs import describe
 from core.runs.store import FAILED, FINISHED, STOPPED, Run
 from core.training.config import RunConfig
+from core.training.models import Hyperparams, architecture_text, same_weights
 
 
 class Runs:
@@ -116,7 +117,29 @@ class Runs:
     def start(self, config: RunConfig) -> str:
         """Queue a training run owned by the caller (limits checked first); return its id."""
         self._datasets.check(config.dataset)  # another person's upload reads as missing
+        self.check_start_from(config)
         return self._ctx.queue.submit(config, owner=self._ctx.who.key, admit=admit_within_limits)
+
+    def starting_points(self, hyperparams: Hyperparams) -> list[Run]:
+        """The finished runs the caller may open whose model a run of ``hyperparams`` could start
+        from (the same layers), newest first."""
+        return [r for r in self.finished() if r.config is not None and same_weights(r.config.hyperparams, hyperparams)]
+
+    def check_start_from(self, config: RunConfig) -> None:
+        """DigitLabError unless the run ``config`` starts from (if any) is one the caller may open
+        ("no run <id>" otherwise, like a missing one), finished with a model of the same layers."""
+        if not config.start_from:
+            return
+        source = self.get(config.start_from)
+        if source.status != FINISHED or source.broken or source.config is None:
+            raise DigitLabError(f"cannot start from run {source.id}: it is {source.status}, not finished with a model")
+        self.model_path(source.id)  # "the run has no saved model"
+        if not same_weights(source.config.hyperparams, config.hyperparams):
+            raise DigitLabError(
+                f"cannot start from run {source.id}: its model ({source.config.preset}: "
+                f"{architecture_text(source.config.hyperparams)}) has other layers than this run's "
+                f"({config.preset}: {architecture_text(config.hyperparams)})"
+            )
 
     def start_once(self, config: RunConfig, request: str) -> tuple[str, bool]:
         """:meth:`start`, once per ``request`` (the browser session and its click) and form: a

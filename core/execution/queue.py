@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 60.0
 #: How long the dispatcher waits for the keeper to take a run before it fails the launch.
 LAUNCH_TIMEOUT_S = 120.0
-#: Starts the Ray task of a claimed run: (run, the RunEvents actor) -> ObjectRef of its result.
-Launcher = Callable[[Run, Any], Any]
+#: Starts the Ray task of a claimed run: (run, the RunEvents actor[, start_model=bytes]) -> ObjectRef
+#: of its result (start_model only for a run that starts from another run's model).
+Launcher = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,13 @@ class QueueCounts:
 Admission = Callable[[Sequence[RunConfig], Callable[[], QueueCounts]], None]
 
 
-def launch_training(run: Run, events: Any, resources: dict[str, float] | None = None) -> Any:
+def launch_training(
+    run: Run, events: Any, resources: dict[str, float] | None = None, start_model: bytes | None = None
+) -> Any:
     """Submit ``run`` as a Ray task with ``DIGITLAB_CPUS_PER_RUN`` CPUs (and custom ``resources``,
     which place it on nodes that have them). The task gets the config, not the run folder; an
-    uploaded dataset's file goes along as bytes (the node may be another machine)."""
+    uploaded dataset's file and the model it starts from (``start_model``) go along as bytes (the
+    node may be another machine)."""
     if run.config is None:
         raise DigitLabError(run.problem or "the run has no readable config")
     cpus = settings().cpus_per_run
@@ -88,7 +92,9 @@ def launch_training(run: Run, events: Any, resources: dict[str, float] | None = 
     # The keeper submits the task, so it outlives this process (a server restart); its result's
     # reference comes back borrowed. The payload travels by value: the keeper owns its copy.
     options = {"num_cpus": cpus, "resources": resources or {}, "name": f"train:{run.id}"}
-    launched = keeper().launch.remote(run.id, options, (run.id, run.config.to_dict(), events, payload, cpus))
+    launched = keeper().launch.remote(
+        run.id, options, (run.id, run.config.to_dict(), events, payload, cpus, start_model)
+    )
     try:
         return ray.get(launched, timeout=LAUNCH_TIMEOUT_S)[0]
     except GetTimeoutError:
@@ -236,6 +242,17 @@ class JobQueue:
             self.dispatch()
         return self.store.get(run_id)
 
+    def _start_model(self, run: Run) -> dict[str, bytes]:
+        """The launcher's ``start_model`` for a run that starts from another's model (its
+        ``model.keras`` bytes; DigitLabError once that run has none), else nothing."""
+        if run.config is None or not run.config.start_from:
+            return {}
+        try:
+            path = self.store.model_path(run.config.start_from)
+        except DigitLabError:
+            raise DigitLabError(f"run {run.config.start_from}, which it starts from, has no saved model") from None
+        return {"start_model": path.read_bytes()}
+
     def queue(self) -> list[Run]:
         """Queued runs in start order; each has ``queue_position`` from 1."""
         return self.store.queued()
@@ -259,7 +276,7 @@ class JobQueue:
             cap = self.running_per_owner() if self.running_per_owner is not None else None
             while (run := self.store.claim_next(self.max_jobs, cap)) is not None:  # held by this process
                 try:
-                    ref = self.launcher(run, self.events)
+                    ref = self.launcher(run, self.events, **self._start_model(run))
                 except (DigitLabError, RayError, OSError) as err:
                     self.store.fail(run.id, f"could not start the run: {err}")
                     continue

@@ -22,7 +22,7 @@ import ray
 
 from core.errors import DigitLabError
 from core.execution import cluster
-from core.execution.shipping import Shipment, local_spec
+from core.execution.shipping import Shipment, local_spec, shipped_model
 from core.states import FAILED
 from core.training.config import RunConfig
 
@@ -150,10 +150,17 @@ def _yield_to_pages() -> None:
 
 
 def train_run(
-    run_id: str, config_json: dict[str, Any], events: Any, upload: Shipment | None = None, cpus: int = 1
+    run_id: str,
+    config_json: dict[str, Any],
+    events: Any,
+    upload: Shipment | None = None,
+    cpus: int = 1,
+    start_model: bytes | None = None,
 ) -> dict[str, Any]:
     """Train one run here; return {status, metrics, model (bytes), predictions, epoch_predictions}
-    or {status: "failed", error}. Errors never escape (the run must end with a reason)."""
+    or {status: "failed", error}. Errors never escape (the run must end with a reason).
+    ``start_model``: the bytes of the ``model.keras`` its config starts from (shipped, as the node
+    may be another machine)."""
     try:
         _size_thread_pools(cpus)
         from core.training.fit import train  # TensorFlow: imported once per warm worker
@@ -161,7 +168,8 @@ def train_run(
         config = RunConfig.from_dict(config_json)
         config = dataclasses.replace(config, dataset=local_spec(config.dataset, upload))
         reporter = ActorReporter(events, run_id)
-        outcome = train(config, reporter)
+        start = shipped_model(start_model).get_weights() if start_model is not None else None
+        outcome = train(config, reporter, start_weights=start)
         reporter.progress({"phase": "saving"})
         model_bytes = None
         if outcome.model is not None:

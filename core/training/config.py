@@ -7,6 +7,7 @@ hyperparameters and seed rebuild the model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,10 @@ class RunConfig:
     left out of training, e.g. the ones marked "label wrong" (core.labels.search). ``augment``
     (core.training.augment; None is off) moves training images at random while training only.
     ``tta`` also measures the final model with test-time augmentation (core.training.tta), a figure
-    kept apart (``tta_test_accuracy``). These four are written to JSON only when set, so configs
-    stored before they existed read the same.
+    kept apart (``tta_test_accuracy``). ``start_from`` names a finished run whose final model gives
+    the starting weights (fine-tuning, e.g. a model trained on the synthetic default continued on
+    real digits); its layers must match this run's. These five are written to JSON only when set,
+    so configs stored before they existed read the same.
     """
 
     dataset: DatasetSpec
@@ -52,6 +55,7 @@ class RunConfig:
     exclude: tuple[int, ...] = ()
     augment: Augmentation | None = None
     tta: bool = False
+    start_from: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, DatasetSpec):  # written text, as forms and stored configs give it
@@ -69,6 +73,7 @@ class RunConfig:
             raise DigitLabError(f"tta must be true or false, got {self.tta!r}")
         object.__setattr__(self, "exclude", parse_exclude(self.exclude))
         object.__setattr__(self, "augment", parse_augment(self.augment))
+        object.__setattr__(self, "start_from", parse_start_from(self.start_from))
         check_honest_selection(self.hyperparams, self.validation == "test")
 
     @classmethod
@@ -84,6 +89,7 @@ class RunConfig:
         exclude: Iterable[int] = (),
         augment: Any = None,
         tta: bool = False,
+        start_from: str | None = None,
     ) -> RunConfig:
         """Resolve a pipeline name or JSON and a preset plus overrides into a checked config."""
         pipe = get_pipeline(pipeline)
@@ -99,15 +105,18 @@ class RunConfig:
             exclude=tuple(exclude),
             augment=augment,
             tta=tta,
+            start_from=start_from,
         )
 
     @property
     def title(self) -> str:
         """Short human name: ``default:small · Normal ==> Thresholding · H`` (never a server path),
         then ``· augmented`` when training images are augmented and the recipe's knobs that are on
-        (``· warmup-cosine, weight decay 0.0005, ...``)."""
+        (``· warmup-cosine, weight decay 0.0005, ...``), and ``· from <run>`` for a run started from
+        another run's model."""
         title = f"{self.dataset.display} · {self.pipeline_label} · {self.preset}"
         title = f"{title} · augmented" if self.augment else title
+        title = f"{title} · from {self.start_from}" if self.start_from else title
         return f"{title} · {recipe}" if (recipe := recipe_text(self.hyperparams)) else title
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +138,8 @@ class RunConfig:
             d["augment"] = self.augment.to_dict()
         if self.tta:
             d["tta"] = True
+        if self.start_from:
+            d["start_from"] = self.start_from
         return d
 
     @classmethod
@@ -153,6 +164,7 @@ class RunConfig:
             exclude=d.get("exclude", ()),
             augment=d.get("augment"),
             tta=d.get("tta", False),
+            start_from=d.get("start_from"),
         )
 
 
@@ -191,6 +203,19 @@ def parse_exclude(value: Any) -> tuple[int, ...]:
             raise DigitLabError(f"exclude: training image indices are whole numbers from 0, got {item!r}")
         out.add(int(item))
     return tuple(sorted(out))
+
+
+#: A run id as core.runs.records writes them (checked here too: a config is read before any store).
+_RUN_ID = re.compile(r"[0-9a-f]{8}")
+
+
+def parse_start_from(value: Any) -> str | None:
+    """The id of the run to start from (8 hex digits), or None (fresh weights) for None or ""."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value.strip()):
+        raise DigitLabError(f"start from: not a run id: {str(value)[:40]!r} (expected 8 hex digits)")
+    return value.strip()
 
 
 def parse_seed(value: Any) -> int:

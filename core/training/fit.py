@@ -336,10 +336,17 @@ class KeepLastCompleteEpoch(keras.callbacks.Callback):
         return False
 
 
-def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingData | None = None) -> TrainOutcome:
+def train(
+    config: RunConfig,
+    reporter: Reporter | None = None,
+    data: TrainingData | None = None,
+    start_weights: list[np.ndarray] | None = None,
+) -> TrainOutcome:
     """Train ``config`` and return the model, metrics and test-set probabilities.
 
-    ``data`` skips loading and preprocessing (benchmarks, tests). Same config and seed on the
+    ``data`` skips loading and preprocessing (benchmarks, tests). ``start_weights`` (the weights
+    of the model of the run ``config.start_from`` names) replace the fresh ones; a config that
+    names a run needs them. Same config and seed on the
     same machine give the same metrics: the seed fixes the weights, the shuffling and dropout.
     """
     reporter = reporter or NullReporter()
@@ -353,6 +360,10 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp, steps_per_epoch=math.ceil(len(data.y_train) / hp.batch_size))
+    if config.start_from:
+        if start_weights is None:
+            raise DigitLabError(f"this run starts from run {config.start_from}, whose model did not reach the worker")
+        set_start_weights(model, start_weights, config.start_from)
     validation = ValidationMetrics(data.x_val, data.y_val, keep_probabilities=data.val_is_test)
     keeper = KeepLastCompleteEpoch(validation)
     recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
@@ -455,6 +466,24 @@ def train(config: RunConfig, reporter: Reporter | None = None, data: TrainingDat
         early_stopped_epoch=metrics["early_stopped_epoch"],
         learning_rates=list(recorder.learning_rates),
     )
+
+
+def set_start_weights(model: keras.Model, weights: list[np.ndarray], source: str) -> None:
+    """Give ``model`` the weights of run ``source``'s model: the same layers, or DigitLabError
+    naming the first that differs (another preset, other layer sizes)."""
+    ours = model.get_weights()
+    if len(ours) != len(weights):
+        raise DigitLabError(
+            f"cannot start from run {source}: its model has {len(weights)} weight arrays, this run's "
+            f"{len(ours)} (another preset or other layers)"
+        )
+    for i, (mine, theirs) in enumerate(zip(ours, weights, strict=True)):
+        if mine.shape != np.shape(theirs):
+            raise DigitLabError(
+                f"cannot start from run {source}: its weight array {i + 1} is {tuple(np.shape(theirs))}, "
+                f"this run's {mine.shape} (another preset or other layer sizes)"
+            )
+    model.set_weights(weights)
 
 
 def schedule_callbacks(hp: Any) -> list[keras.callbacks.Callback]:

@@ -323,6 +323,12 @@ def layer_plan(hp: Hyperparams) -> list[tuple[str, Any]]:
     return plan
 
 
+def same_weights(a: Hyperparams, b: Hyperparams) -> bool:
+    """Whether models built from ``a`` and ``b`` hold weights of the same shapes (dropout rates,
+    activations and the optimiser may differ), so one can start from the other's."""
+    return [p for p in layer_plan(a) if p[0] != "dropout"] == [p for p in layer_plan(b) if p[0] != "dropout"]
+
+
 def count_params(hp: Hyperparams) -> int:
     """Trainable parameters of ``build_model(hp)``, counted from :func:`layer_plan` (no Keras)."""
     side, channels, total, features = INPUT_SIDE, 1, 0, 0
