@@ -10,15 +10,19 @@ the choice of the best recipe all read validation figures only. For each seed it
 raw images:
 
 - the CNN preset (a) and CNN-BN with augmentation (c), for --epochs each;
-- the recipes, all CNN-BN with augmentation for --long-epochs: by default longer alone, longer
-  with the best epoch kept (the CNN-BN-long preset), and each of those two with stroke-width
-  augmentation added (strokes redrawn a pixel thicker or thinner, core.training.augment);
-  --recipes also offers the earlier ones (warm-up cosine, weight decay, label smoothing, all
-  four). The recipe with the best mean val_accuracy (ties broken by val_loss) is "best
-  recipe" (r);
+- the recipes, all CNN-BN with augmentation for --long-epochs: by default longer with the best
+  epoch kept (the CNN-BN-long preset), the same with stroke-width augmentation added (strokes
+  redrawn a pixel thicker or thinner, core.training.augment), and the same started from a model
+  pretrained on the synthetic default (below); --recipes also offers the earlier ones (longer
+  alone, warm-up cosine, weight decay, label smoothing, all four, stroke width alone, pretrained
+  with stroke width). The recipe with the best mean val_accuracy (ties broken by val_loss) is
+  "best recipe" (r);
 - the ensemble of the best recipe's models, one per seed (k members, e), and apart, test-time
   augmentation (core.training.tta) of the best recipe and of the ensemble, and the average of
   every recipe's models (all of them, so nothing is chosen);
+- "pretrained" recipes start from a model of the same preset trained PRETRAIN_EPOCHS epochs on the
+  synthetic default (--default-size) with augmentation, as a run started from another run's model
+  (RunConfig.start_from) does, then train as their name says on the real images;
 - the default-trained CNN (its preset settings on the synthetic default at --default-size)
   evaluated on the same 500 real test images (d).
 
@@ -27,7 +31,7 @@ The last line is (means over seeds, the ensemble's a single figure)
     real: 500 real test images, CNN <a>, CNN-BN with augmentation <c>, best recipe <r>, ensemble of <k> <e>, default-trained CNN <d>
 
     .venv/bin/python bench/real_data.py [--seeds 0,1,2] [--epochs 20] [--long-epochs 40] [--default-size small]
-        [--recipes "long,long + best epoch,long + stroke,long + best epoch + stroke"]
+        [--recipes "long + best epoch,long + best epoch + stroke,pretrained + long + best epoch"]
 
 It skips with a message where ../shared is absent. Nothing of the data is written anywhere.
 """  # noqa: E501 - the docstring quotes the exact last line
@@ -50,6 +54,9 @@ VALIDATION = 0.1  # what the configs say (the split itself is made here, by id)
 #: The augmentation of every run but the CNN's ("on": rotation, shift, zoom), and the same with
 #: stroke width (a share of the images drawn a pixel thicker or thinner, half each).
 AUGMENT, STROKE = "on", "rotation=10,shift=0.1,zoom=0.1,stroke=0.6"
+#: Pretraining of the "pretrained" recipes: epochs of the same preset and augmentation on the
+#: synthetic default (--default-size), whose model the run then starts from (RunConfig.start_from).
+PRETRAIN_EPOCHS = 10
 #: The recipes compared (CNN-BN, --long-epochs): name -> (preset, overrides, augmentation).
 RECIPES: dict[str, tuple[str, dict, str]] = {
     "long": ("CNN-BN", {}, AUGMENT),
@@ -64,9 +71,11 @@ RECIPES: dict[str, tuple[str, dict, str]] = {
     ),
     "long + stroke": ("CNN-BN", {}, STROKE),
     "long + best epoch + stroke": ("CNN-BN", {"patience": 10}, STROKE),
+    "pretrained + long + best epoch": ("CNN-BN", {"patience": 10}, AUGMENT),
+    "pretrained + long + best epoch + stroke": ("CNN-BN", {"patience": 10}, STROKE),
 }
 #: What a plain run compares (the other four were measured in an earlier run, README).
-DEFAULT_RECIPES = ("long", "long + best epoch", "long + stroke", "long + best epoch + stroke")
+DEFAULT_RECIPES = ("long + best epoch", "long + best epoch + stroke", "pretrained + long + best epoch")
 
 
 def load_real(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,12 +147,27 @@ def main() -> int:
             y_test=y_test,
             val_is_test=False,
         )
+        pretrained: dict[tuple[str, str], list] = {}  # (preset, augmentation) -> weights, this seed
         for name, (preset, overrides, augment) in variants.items():
             config = RunConfig.build(
                 "default:tiny", "raw", preset, overrides, validation=VALIDATION, seed=seed, augment=augment
             )
             started = time.perf_counter()
-            out = train(config, data=data)
+            start = None
+            if name.startswith("pretrained"):
+                if (preset, AUGMENT) not in pretrained:
+                    first = RunConfig.build(
+                        f"default:{args.default_size}",
+                        "raw",
+                        preset,
+                        {"epochs": PRETRAIN_EPOCHS},
+                        validation=VALIDATION,
+                        seed=seed,
+                        augment=AUGMENT,
+                    )
+                    pretrained[(preset, AUGMENT)] = train(first).model.get_weights()
+                start = pretrained[(preset, AUGMENT)]
+            out = train(config, data=data, start_weights=start)
             m = out.metrics
             test_acc[name].append(m["test_accuracy"])
             val_acc[name].append(m["val_accuracy"])

@@ -173,6 +173,7 @@ class Runs:
         if run.config is None:
             raise DigitLabError(f"run {run_id} cannot be queued again: {run.problem or 'its config is unreadable'}")
         config, who = run.config, self._ctx.who
+        self.check_start_from(config)  # the run it started from may have gone, or stopped being shared
         return once.claim_requeue(
             run.id,
             who.key,

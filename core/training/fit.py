@@ -345,8 +345,8 @@ def train(
     """Train ``config`` and return the model, metrics and test-set probabilities.
 
     ``data`` skips loading and preprocessing (benchmarks, tests). ``start_weights`` (the weights
-    of the model of the run ``config.start_from`` names) replace the fresh ones; a config that
-    names a run needs them. Same config and seed on the
+    of the model of the run ``config.start_from`` names, or a benchmark's) replace the fresh ones;
+    a config that names a run needs them. Same config and seed on the
     same machine give the same metrics: the seed fixes the weights, the shuffling and dropout.
     """
     reporter = reporter or NullReporter()
@@ -360,10 +360,10 @@ def train(
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(hp, steps_per_epoch=math.ceil(len(data.y_train) / hp.batch_size))
-    if config.start_from:
-        if start_weights is None:
-            raise DigitLabError(f"this run starts from run {config.start_from}, whose model did not reach the worker")
-        set_start_weights(model, start_weights, config.start_from)
+    if start_weights is not None:
+        set_start_weights(model, start_weights, config.start_from or "given")
+    elif config.start_from:
+        raise DigitLabError(f"this run starts from run {config.start_from}, whose model did not reach the worker")
     validation = ValidationMetrics(data.x_val, data.y_val, keep_probabilities=data.val_is_test)
     keeper = KeepLastCompleteEpoch(validation)
     recorder, stop = EpochRecorder(reporter), StopOnRequest(reporter)
