@@ -34,7 +34,14 @@ def crash(payload, progress) -> None:
     raise ZeroDivisionError("division by zero")
 
 
+def own_priority(payload, progress) -> int:
+    import os
+
+    return os.nice(0)
+
+
 COUNT = tasks.TaskKind("demo", count_to)
+PRIORITY = tasks.TaskKind("demo-priority", own_priority)
 DOUBLED = tasks.TaskKind("demo-collected", count_to, collect=lambda payload, result: {**result, "kept": True})
 
 
@@ -43,6 +50,22 @@ def _ray(ray_session, monkeypatch, tmp_path):
     monkeypatch.setenv("DIGITLAB_MAX_JOBS", "2")
     monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path / "runs"))  # where the job table is
     yield
+
+
+def test_a_task_runs_below_the_dashboards_priority_as_a_training_run_does():
+    """Runs and tasks run at one priority, below the pages (core.execution.priority): a task
+    above a run once took more than twice its share of the cores."""
+    import os
+
+    from core.execution.priority import TRAINING_NICE
+
+    seen = set()
+    for _ in range(2):  # the same worker again: the same level, not lowered further
+        task = tasks.wait(tasks.submit(PRIORITY, {}, owner="alice"), timeout=60)
+        assert task.state == tasks.FINISHED, task.error
+        seen.add(task.result)
+    (level,) = seen
+    assert level >= max(os.nice(0), TRAINING_NICE)
 
 
 def test_a_task_reports_progress_then_its_result():

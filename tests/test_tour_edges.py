@@ -293,23 +293,26 @@ def test_a_warmed_worker_has_built_and_run_a_model(monkeypatch):
 
 
 def test_training_workers_run_below_the_dashboards_priority():
+    """A level, not a step: from the server's priority up to DIGITLAB_TRAINING_NICE (10); a worker
+    Ray already started lower (its raylet's niceness 15) stays there, as tasks do."""
     import subprocess
     import sys
 
-    code = "import os; from core.execution.worker import _yield_to_pages; _yield_to_pages(); print(os.nice(0))"
-    base = int(
-        subprocess.run(
-            [sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True, text=True, check=True
-        ).stdout
+    code = (
+        "import os; from core.execution.priority import yield_to_pages; "
+        "yield_to_pages(); yield_to_pages(); print(os.nice(0))"  # however often asked
     )
-    lowered = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]),
-    ).stdout
-    assert int(lowered) == min(base + 10, 19)
+
+    def niceness(*prefix: str) -> int:
+        return int(
+            subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        )
+
+    base = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True, text=True).stdout
+    )
+    assert niceness() == max(base, 10)
+    assert niceness("nice", "-n", "15") == min(base + 15, 19)
 
 
 # ---- 3: a rerun carrying this session's earlier address is not a link ------------------------------

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, insert, select, update
 from core.errors import DigitLabError
 from core.execution import cluster, task_env
 from core.execution.keeper import keeper
+from core.execution.priority import yield_to_pages
 from core.runs import eta
 from core.runs.describe import duration_text
 from core.runs.eta import start_text
@@ -147,6 +148,7 @@ class _Progress:
 def run_on_worker(task_id: str, board_handle: Any, packed: bytes) -> Any:
     """A task on a worker: ``packed`` is (work, payload, env) pickled by the dispatcher, so the run
     keeper that starts it never has to import the kind's module."""
+    yield_to_pages()  # as a training run does: pages first, runs and tasks share the rest evenly
     work, payload, env = cloudpickle.loads(packed)
     progress = _Progress(task_id, board_handle)
     ray.get(board_handle.report.remote(task_id, 0.0, "started"))  # marks it running

@@ -22,6 +22,7 @@ import ray
 
 from core.errors import DigitLabError
 from core.execution import cluster
+from core.execution.priority import yield_to_pages
 from core.execution.shipping import Shipment, local_spec, shipped_model
 from core.states import FAILED
 from core.training.config import RunConfig
@@ -122,7 +123,7 @@ def _size_thread_pools(cpus: int) -> None:
     global _threads_set
     if _threads_set:
         return
-    _yield_to_pages()
+    yield_to_pages()
     import tensorflow as tf
 
     try:
@@ -131,22 +132,6 @@ def _size_thread_pools(cpus: int) -> None:
     except RuntimeError:  # already initialised by an earlier task: keep what it has
         pass
     _threads_set = True
-
-
-#: How much lower than the server training runs on the same cores (DIGITLAB_TRAINING_NICE; 0: same).
-TRAINING_NICE = 10
-
-
-def _yield_to_pages() -> None:
-    """Lower this worker's CPU priority, so that on the cores the dashboard shares with training a
-    page's work (the Preprocess preview) comes first and training takes what is left. Linux sets
-    it per thread: called before TensorFlow makes its thread pools, which inherit it."""
-    try:
-        nice = int(os.environ.get("DIGITLAB_TRAINING_NICE", TRAINING_NICE))
-        if nice > 0:
-            os.nice(nice)
-    except (ValueError, OSError):  # an odd setting or a system that forbids it: train as before
-        pass
 
 
 def train_run(
