@@ -14,7 +14,7 @@ IMAGE  ?= digit-lab
 # `make ray-stop` ends it (and its runs). RAY_PORT + 1 is its (unused, loopback) ray:// port.
 RAY_PORT ?= 6390
 RAY_ADDRESS := 127.0.0.1:$(RAY_PORT)
-RAY_ENV := RAY_USAGE_STATS_ENABLED=0 PYTHONPATH=$(CURDIR)
+RAY_ENV := RAY_USAGE_STATS_ENABLED=0
 
 # The container engine: docker where it has an engine, else podman (same arguments), else none.
 # Decided once, on first use (`make DOCKER=podman ...` skips the probe).

@@ -31,7 +31,6 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-eta-"))
     os.environ.update(
         {
-            "PYTHONPATH": str(ROOT),
             "DIGITLAB_CACHE_DIR": str(work / "cache"),
             "DIGITLAB_DATA_DIR": str(work / "data"),
             "DIGITLAB_RUN_ROOT": str(work / "runs"),

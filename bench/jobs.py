@@ -55,9 +55,7 @@ def ray_processes(session_name: str) -> dict[int, str]:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-jobs-"))
-    os.environ.update(
-        {"PYTHONPATH": str(ROOT), "DIGITLAB_CACHE_DIR": str(work / "cache"), "DIGITLAB_CPUS_PER_RUN": "1"}
-    )
+    os.environ.update({"DIGITLAB_CACHE_DIR": str(work / "cache"), "DIGITLAB_CPUS_PER_RUN": "1"})
     from ray.cluster_utils import Cluster
 
     from core.execution import ray_local, ray_token

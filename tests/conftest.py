@@ -155,7 +155,6 @@ def ray_session():
     # Its nodes take this environment: the session's token, and loopback addresses only.
     ray_local.use_loopback(True)
     ray_token.apply()
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     for attempt in (1, 2):  # Ray gives a node a fixed 30 s to start: a loaded machine may miss it once
         try:
             head = Cluster(

@@ -22,6 +22,9 @@ starter = threading.Thread(target=cluster.connect)
 starter.start(); starter.join()    # the thread that started Ray is gone, like a finished rerun
 time.sleep(2)
 print("answer", ray.get(ray.remote(lambda: 41 + 1).options(num_cpus=0).remote(), timeout=30))
+# A worker imports the project through the editable install: no PYTHONPATH, started elsewhere.
+where = ray.get(ray.remote(lambda: __import__("core.settings").__file__).options(num_cpus=0).remote(), timeout=30)
+print("core", where)
 import gc
 from core.execution.worker import run_events
 first = run_events()
@@ -32,11 +35,28 @@ cluster.shutdown()
 """
 
 
-def test_a_local_ray_started_on_a_short_lived_thread_keeps_serving():
-    env = {k: v for k, v in os.environ.items() if k != "DIGITLAB_RAY_ADDRESS" and not k.startswith("RAY_")}
-    env.update(DIGITLAB_RAY_CPUS="1", PYTHONPATH=str(ROOT))
+def test_a_local_ray_started_on_a_short_lived_thread_keeps_serving(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DIGITLAB_RAY_ADDRESS", "PYTHONPATH") and not k.startswith("RAY_")
+    }
+    env.update(DIGITLAB_RAY_CPUS="1")
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-2:] == ["answer 42", "reports {}"]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-3] == "answer 42" and lines[-1] == "reports {}"
+    assert lines[-2] == f"core {ROOT / 'core' / '__init__.py'}"
+
+
+def test_a_cluster_that_asks_for_the_code_gets_the_whole_checkout(monkeypatch):
+    from core.execution import cluster
+
+    monkeypatch.setenv("DIGITLAB_RAY_SHIP_CODE", "1")
+    shipped = cluster._runtime_env(remote=True)
+    assert shipped["working_dir"] == str(ROOT) and (ROOT / "core" / "execution" / "cluster.py").is_file()
+    assert "working_dir" not in cluster._runtime_env(remote=False)
+    monkeypatch.delenv("DIGITLAB_RAY_SHIP_CODE")
+    assert "working_dir" not in cluster._runtime_env(remote=True)

@@ -68,7 +68,7 @@ def test_hostile_npz_bomb_is_refused_quickly_with_bounded_memory(tmp_path):
     bomb = tmp_path / "zeros.npz"
     bomb.write_bytes(npz_bomb(1_360_000))
     assert bomb.stat().st_size < 7 * MIB
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     env.pop("DIGITLAB_MAX_DATASET_IMAGES", None)
     env.pop("DIGITLAB_MAX_DATASET_MB", None)
     out = subprocess.run(
@@ -148,7 +148,6 @@ def test_hostile_bounds_hold_on_the_command_line(tmp_path):
     write_files(tmp_path / "set", csv_files(sample_arrays(20, 10)))
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
         "DIGITLAB_MAX_DATASET_IMAGES": "25",
         "DIGITLAB_CACHE_DIR": str(tmp_path / "cache"),
     }

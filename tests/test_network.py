@@ -76,7 +76,7 @@ def _base_env(cache: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("RAY_") and k not in ("DIGITLAB_RAY_TOKEN", "DIGITLAB_RAY_ADDRESS")
     }
-    env.update(DIGITLAB_CACHE_DIR=str(cache), DIGITLAB_RAY_CPUS="1", PYTHONPATH=str(ROOT))
+    env.update(DIGITLAB_CACHE_DIR=str(cache), DIGITLAB_RAY_CPUS="1")
     return env
 
 

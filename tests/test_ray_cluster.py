@@ -112,7 +112,7 @@ def test_a_server_killed_mid_run_leaves_it_training_and_the_restarted_one_adopts
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     try:
         run_id = server.stdout.readline().strip()

@@ -43,7 +43,6 @@ print("seen", seen, flush=True)
 def test_tasks_and_runs_work_in_a_second_ray_of_the_same_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITLAB_")}
     env.update(
-        PYTHONPATH=str(ROOT),
         DIGITLAB_CACHE_DIR=str(tmp_path / "cache"),
         DIGITLAB_DATA_DIR=str(tmp_path / "data"),
         DIGITLAB_RAY_CPUS="2",

@@ -72,7 +72,7 @@ def test_replicas_claim_each_of_500_jobs_exactly_once(lab_db, request):
                 for i in range(n)
             ],
         )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     replicas = [
         subprocess.Popen(
             [sys.executable, "-c", CLAIMER, str(lab_db)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -105,7 +105,7 @@ def test_replicas_a_killed_replica_runs_finish_and_are_collected_by_the_other(la
     # Long enough (30 x 13 steps) that neither run can end between its first epoch and the kill.
     config = RunConfig.build("default:tiny", "raw", "Custom", {"hidden": [16], "epochs": 30, "batch_size": 8})
     run_ids = [store.create(config, owner=f"code:{name}").id for name in ("amal", "badr")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGITLAB_RAY_ADDRESS": ray_session.address}
+    env = {**os.environ, "DIGITLAB_RAY_ADDRESS": ray_session.address}
     first = subprocess.Popen(
         [sys.executable, "-c", REPLICA, str(lab_db)],
         cwd=ROOT,

@@ -3,8 +3,9 @@
 Every background job (training runs, grid runs, label searches, other long tasks) runs on Ray.
 :func:`connect` starts or joins it once per process: with no setting a local Ray over this
 machine's CPUs (no Ray dashboard, a bounded object store); with ``DIGITLAB_RAY_ADDRESS`` the
-cluster started by ``ray start --head`` (workers there need ``core`` importable: PYTHONPATH, or
-``DIGITLAB_RAY_SHIP_CODE=1`` to send this checkout as the job's working_dir).
+cluster started by ``ray start --head`` (workers there need ``core`` importable: the project
+installed, as ``make install`` does and the image has, or ``DIGITLAB_RAY_SHIP_CODE=1`` to send
+this checkout as the job's working_dir).
 Either way with the lab's Ray token (:mod:`core.execution.ray_token`), and a Ray on this machine
 stays on 127.0.0.1 (:mod:`core.execution.ray_local`).
 """
@@ -23,7 +24,8 @@ from core.settings import settings
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: The checkout (core/execution/cluster.py lies two folders down), shipped whole when asked.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Ray namespace of the lab's named actors (so a restarted server finds them again on a cluster).
 NAMESPACE = "digitlab"
 _lock = threading.Lock()
@@ -34,13 +36,12 @@ _generation = 0
 
 
 def _runtime_env(remote: bool) -> dict[str, Any]:
-    """Environment of Ray's worker processes: ``core`` importable, TensorFlow quiet."""
+    """Environment of Ray's worker processes: TensorFlow quiet; for a remote cluster that asks for
+    it, this checkout as the job's working_dir. Local workers run the virtualenv's Python, where
+    the project's editable install makes ``core`` importable (the image: PYTHONPATH=/app)."""
     env_vars = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
-    if not remote:
-        # Local workers are this machine's: point them at this checkout.
-        env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    elif settings().ray_ship_code:
+    if remote and settings().ray_ship_code:
         runtime_env["working_dir"] = str(PROJECT_ROOT)
         runtime_env["excludes"] = [".venv", ".git", "runs", "data", "*.zip", "__pycache__", "node_modules"]
     return runtime_env

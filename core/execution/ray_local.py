@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from core.execution import ray_token
@@ -25,7 +24,6 @@ from core.settings import Settings
 LOOPBACK = "127.0.0.1"
 #: Ray's switch: 0 = the node IP stays loopback (Ray's behaviour on macOS and Windows).
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_loopback(address: str) -> bool:
@@ -52,11 +50,10 @@ def use_loopback(on: bool) -> None:
 
 
 def node_env(config: Settings | None = None) -> dict[str, str]:
-    """The environment of the lab's Ray node processes: token, loopback, no usage stats, and
-    ``core`` importable by its workers."""
+    """The environment of the lab's Ray node processes: token, loopback, no usage stats (``core``
+    is importable by its workers through the project's editable install)."""
     env = dict(os.environ)
     ray_token.apply(env, config)
     env[LOOPBACK_SWITCH] = "0"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     return env
