@@ -78,6 +78,13 @@ ATTEMPTS = {
     "shows_owners": lambda c, b: assert_false(b.shows_owners),
     "runs.requeue": lambda c, b: same_as_missing(b.runs.requeue, c.finished),
     "runs.requeued_as": lambda c, b: assert_true(b.runs.requeued_as([c.finished]) == {}),
+    "runs.starting_points": lambda c, b: assert_empty(
+        b.runs.starting_points(c.store.get(c.finished).config.hyperparams)
+    ),
+    "runs.check_start_from": lambda c, b: same_as_missing(
+        lambda run_id: b.runs.check_start_from(RunConfig.build("default:tiny", "raw", "G", start_from=run_id)),
+        c.finished,
+    ),
     "runs.start_once": lambda c, b: refuse(
         lambda: b.runs.start_once(RunConfig.build(dataset=a_upload(c), preset="D"), "tab"), "no such upload"
     ),
