@@ -23,7 +23,7 @@ from core.settings import settings
 from core.training.augment import Augmentation, parse_augment
 from core.training.models import PRESETS
 from core.training.recipes import NAMED_RECIPES, parse_recipe
-from ui import charts, honest_view, state, wording
+from ui import charts, honest_view, run_widgets, state, wording
 from ui.markdown import code_span, escape
 
 state.init_session()
@@ -141,6 +141,18 @@ with st.container(border=True):
         help="Validate on a tenth of the training set, drawn per class with each run's seed, "
         "instead of the test set (the report's way)",
     )
+    starts = {run_widgets.FRESH: "Fresh weights (new models)"} | {r.id: lab.runs.label(r) for r in lab.runs.finished()}
+    if st.session_state.get("grid_start_from") not in starts:
+        st.session_state["grid_start_from"] = run_widgets.FRESH  # its run went since
+    start_from = st.selectbox(
+        "Start from",
+        list(starts),
+        format_func=starts.__getitem__,
+        key="grid_start_from",
+        persist_state="session",
+        help="Fine-tuning: every run starts from this finished run's model instead of fresh weights, so "
+        "every preset chosen must have its layers (the same preset and layer sizes).",
+    )
     seeds = tuple(range(int(n_seeds)))
     n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices) * len(recipe_choices)
     b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="center")
@@ -170,6 +182,7 @@ if launch:
         augments=tuple(parse_augment(a) for a in augment_choices) or (None,),
         recipes=tuple(parse_recipe(r) for r in recipe_choices) or (None,),
         validation=0.1 if held_out else "test",
+        start_from=start_from or None,
     )
 elif report_table:
     to_launch = GridSpec.report_table(report_default, seeds=seeds)

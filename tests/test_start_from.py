@@ -131,3 +131,41 @@ def test_the_train_page_starts_a_run_from_a_finished_one_and_links_it(store):
     assert any(f"Run {other_preset} is not a finished run with these layers" in w.value for w in linked.warning)
     assert linked.selectbox(key="train_start_from").value == ""
     store.fail(busy.id, "test over")
+
+
+@pytest.mark.usefixtures("page_env")
+def test_a_grid_starts_every_run_from_the_chosen_model_and_refuses_presets_of_other_layers(store):
+    """The Grid page's Start from box: each run of the grid starts from the run; a preset whose
+    layers differ refuses the whole grid before anything is queued, naming the run."""
+    from tests.pages_support import button, no_exceptions
+    from tests.run_fixtures import fake_finished_run, open_app_page
+
+    history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "seconds": 1.0}]
+    source = fake_finished_run(store, RunConfig.build("default:tiny", "raw", "D"), np.zeros((100, 10)), history)
+    busy = store.create(RunConfig.build("default:tiny", "raw", "D"), status="running")  # the slot is held
+    at = open_app_page("grid")
+    at.multiselect(key="grid_pipelines").set_value(["raw", "erosion"]).run()
+    at.multiselect(key="grid_presets").set_value(["D", "H"]).run()
+    at.selectbox(key="grid_start_from").set_value(source).run()
+    button(at, "Launch 4 runs").click().run()
+    no_exceptions(at)
+    assert any(f"cannot start from run {source}" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(store.list()) == 2  # nothing queued
+    at.multiselect(key="grid_presets").set_value(["D"]).run()
+    button(at, "Launch 2 runs").click().run()
+    no_exceptions(at)
+    queued = [r for r in store.list() if r.grid]
+    assert len(queued) == 2 and {r.config.start_from for r in queued} == {source}
+    button(at, "Stop grid").click().run()
+    store.fail(busy.id, "test over")
+
+
+def test_cli_grid_takes_start_from(monkeypatch, tmp_path, capsys):
+    from core.__main__ import main
+
+    monkeypatch.setenv("DIGITLAB_RUN_ROOT", str(tmp_path / "runs"))
+    argv = ["grid", "--dataset", "default", "--size", "tiny", "--presets", "D", "--pipelines", "raw"]
+    assert main([*argv, "--start-from", "0a1b2c3d"]) == 2  # checked through the door before queuing
+    assert "no run 0a1b2c3d" in capsys.readouterr().err
+    assert main([*argv, "--start-from", "nothex!!"]) == 2
+    assert "start from: not a run id" in capsys.readouterr().err

@@ -81,6 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'lr_schedule=plateau;weight_decay=0.001' (best-epoch, plateau and all need "
         "--validation 0.1 or so) (default: off)",
     )
+    p.add_argument(
+        "--start-from",
+        metavar="RUN_ID",
+        help="start every run from this finished run's model (fine-tuning); every preset must have its layers",
+    )
     p.add_argument("--show", metavar="GRID", help="print the table of an existing grid instead")
     p.set_defaults(handler=run)
 
@@ -97,6 +102,7 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
         leaky_protocol=getattr(args, "leaky_protocol", False),
         augments=parse_augments(getattr(args, "augment", "off")),
         recipes=parse_recipes(getattr(args, "recipes", "off")),
+        start_from=getattr(args, "start_from", None),
     )
 
 

@@ -6,6 +6,7 @@ from core.classroom.limits import limits
 from core.door.context import Context
 from core.door.datasets import Datasets
 from core.door.engine import admit_within_limits
+from core.door.runs import Runs
 from core.experiments import grid
 from core.experiments.grid import GridResult, GridSpec
 from core.runs.store import Run
@@ -23,6 +24,8 @@ class Grids:
         configs = spec.configs()
         for dataset in {c.dataset for c in configs}:
             self._datasets.check(dataset)
+        for preset in dict.fromkeys(c.preset for c in configs):  # each preset's layers, once
+            Runs(self._ctx).check_start_from(next(c for c in configs if c.preset == preset))
         queue = self._ctx.queue
         grid.check_queue_room(limits().max_queue, queue, len(configs))  # said per grid, before the rest
         return grid.submit_grid(queue, spec, owner=self._ctx.who.key, admit=admit_within_limits)

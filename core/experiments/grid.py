@@ -39,7 +39,7 @@ from core.runs.describe import fit_result_entry, fit_result_report
 from core.runs.eta import start_text
 from core.runs.store import FAILED, FINISHED, METRIC_NAMES, QUEUED, RUNNING, STOPPED, Run, RunStore, fit_result_line
 from core.training.augment import Augmentation, parse_augment
-from core.training.config import RunConfig, parse_seed
+from core.training.config import RunConfig, parse_seed, parse_start_from
 from core.training.models import PRESETS, get_preset
 from core.training.recipes import Recipe, recipe_suffix
 
@@ -94,6 +94,8 @@ class GridSpec:
     an augmented pipeline is its own row of the table (``raw + augmentation``). ``recipes``
     (core.training.recipes; None: each preset's own knobs) is another: a recipe's knobs are set over
     the preset's, and its rows are named by them (``raw + warmup-cosine, weight decay 0.0005``).
+    ``start_from`` (a run id; None: fresh weights) starts every run from that run's model, so every
+    preset must have its layers (RunConfig.start_from; the door checks it before queuing any).
     """
 
     dataset: DatasetSpec
@@ -105,9 +107,11 @@ class GridSpec:
     leaky_protocol: bool = False
     augments: tuple[Augmentation | None, ...] = (None,)
     recipes: tuple[Recipe | None, ...] = (None,)
+    start_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", DatasetSpec.parse(self.dataset))  # written text, as forms give it
+        object.__setattr__(self, "start_from", parse_start_from(self.start_from))
 
     @classmethod
     def report_table(
@@ -154,6 +158,7 @@ class GridSpec:
                 seed,
                 leaky_protocol=self.leaky_protocol,
                 augment=augment,
+                start_from=self.start_from,
             )
             for seed in self.seeds
             for preset in self.presets
