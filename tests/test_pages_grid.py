@@ -17,6 +17,11 @@ from tests.run_fixtures import capture_downloads, chart_data, chart_specs, open_
 pytestmark = pytest.mark.usefixtures("page_env")
 
 
+def grid_box(at):
+    """The select box of the grid shown (the page's form has select boxes of its own)."""
+    return next(box for box in at.selectbox if box.label == "Grid")
+
+
 def poll_until_ended(at, timeout: float = 120.0):
     """Rerun the page (as the fragment's timer would) until its grid has no active run."""
     deadline = time.monotonic() + timeout
@@ -90,7 +95,7 @@ def test_launch_a_tiny_grid_watch_it_fill_in_and_export(store, monkeypatch):
     at.switch_page("pages/runs.py").run()
     at.switch_page("pages/grid.py").run()  # the session's grid is read again from the store
     no_exceptions(at)
-    assert at.selectbox[0].value == grid_id and at.code[0].value == fit_result_text(result.summary, "D")
+    assert grid_box(at).value == grid_id and at.code[0].value == fit_result_text(result.summary, "D")
 
 
 def test_report_table_in_one_click_then_stopped(store):
@@ -108,7 +113,7 @@ def test_report_table_in_one_click_then_stopped(store):
     button(at, "Stop grid").click().run()
     poll_until_ended(at)
     assert read_grid(store, grid_id).counts["stopped"] == 18
-    assert at.selectbox[0].value == grid_id
+    assert grid_box(at).value == grid_id
     assert set(chart_data(at, 0)["label"]) == {"stopped"}
     assert at.code[0].value.splitlines()[:3] == ["## FIT RESULT ##", "## raw dataset", "#### (stopped)"]
 
