@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DigitLabError
-from core.execution import ray_local, ray_token
+from core.execution import priority, ray_local, ray_token
 from core.settings import settings
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ def _init(conf: Any) -> None:
             log_to_driver=False,
             logging_level=logging.WARNING,
             configure_logging=False,
+            _system_config={"worker_niceness": priority.worker_level()},  # pages first (priority.py)
         )
 
 

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from core.execution import ray_token
+from core.execution import priority, ray_token
 from core.settings import Settings
 
 LOOPBACK = "127.0.0.1"
@@ -56,4 +56,5 @@ def node_env(config: Settings | None = None) -> dict[str, str]:
     ray_token.apply(env, config)
     env[LOOPBACK_SWITCH] = "0"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env["RAY_worker_niceness"] = str(priority.worker_level())  # its workers below the pages
     return env
