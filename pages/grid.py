@@ -141,17 +141,14 @@ with st.container(border=True):
         help="Validate on a tenth of the training set, drawn per class with each run's seed, "
         "instead of the test set (the report's way)",
     )
-    starts = {run_widgets.FRESH: "Fresh weights (new models)"} | {r.id: lab.runs.label(r) for r in lab.runs.finished()}
-    if st.session_state.get("grid_start_from") not in starts:
-        st.session_state["grid_start_from"] = run_widgets.FRESH  # its run went since
-    start_from = st.selectbox(
-        "Start from",
-        list(starts),
-        format_func=starts.__getitem__,
-        key="grid_start_from",
-        persist_state="session",
+    start_from = run_widgets.start_from_picker(
+        lab,
+        lab.runs.finished(),
+        "grid_start_from",
+        "Fresh weights (new models)",
         help="Fine-tuning: every run starts from this finished run's model instead of fresh weights, so "
         "every preset chosen must have its layers (the same preset and layer sizes).",
+        say_gone=False,  # its run went since: the box just reads fresh weights again
     )
     seeds = tuple(range(int(n_seeds)))
     n_runs = len(pipelines) * len(presets) * len(seeds) * len(augment_choices) * len(recipe_choices)

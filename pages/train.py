@@ -142,7 +142,15 @@ with st.container(border=True):
     except DigitLabError as err:
         hyperparams = None
         st.error(f"Check the hyperparameters: {escape(err)}")
-    start_from = run_widgets.start_from_picker(lab, hyperparams)
+    start_from = run_widgets.start_from_picker(
+        lab,
+        lab.runs.starting_points(hyperparams) if hyperparams is not None else [],
+        "train_start_from",
+        "Fresh weights (a new model)",
+        help="Fine-tuning: start from a finished run's model (the same preset and layer sizes) instead "
+        "of fresh weights, e.g. a model trained on the synthetic default, continued on real digits. "
+        "The run's title says which run it started from.",
+    )
 
 data_col, valid_col = st.columns(2)
 with data_col.container(border=True):

@@ -99,30 +99,22 @@ def finished_run_picker(lab: Lab, page: str, key: str, label: str, empty_text: s
 FRESH = ""
 
 
-def start_from_picker(lab: Lab, hyperparams: Any) -> str | None:
-    """The Train page's "Start from" box: fresh weights, or a finished run the person may open
-    whose model has the chosen preset's layers (its weights are then the starting point:
-    fine-tuning). The chosen run's id, or None for fresh weights."""
-    key = "train_start_from"
-    runs = lab.runs.starting_points(hyperparams) if hyperparams is not None else []
-    labels = {FRESH: "Fresh weights (a new model)"} | {r.id: lab.runs.label(r) for r in runs}
-    wanted = st.session_state.get(key) or FRESH
-    if wanted not in labels:
-        # A link's, or a saved choice whose run went: said once, then the box reads fresh weights.
-        st.warning(
-            f"Run {escape(wanted)} is not a finished run with these layers that you may open: "
-            "the run starts from fresh weights.",
-            icon=":material/link_off:",
-        )
-        wanted = FRESH
-    st.session_state[key] = wanted
+def start_from_picker(lab: Lab, runs: list[Run], key: str, fresh: str, help: str, say_gone: bool = True) -> str | None:
+    """A "Start from" box (Train, Grid): fresh weights, or one of ``runs`` (finished runs the
+    person may open), whose model is then the starting point (fine-tuning). The chosen run's id,
+    or None for fresh weights. A choice that is no longer offered (a link's, or a kept one whose run
+    went) falls back to fresh weights, said once when ``say_gone``."""
+    labels = {FRESH: fresh} | {r.id: lab.runs.label(r) for r in runs}
+    wanted = st.session_state.get(key)
+    if wanted is not None and wanted not in labels:
+        if say_gone:
+            st.warning(
+                f"Run {escape(wanted)} is not a finished run with these layers that you may open: "
+                "the run starts from fresh weights.",
+                icon=":material/link_off:",
+            )
+        st.session_state[key] = FRESH
     choice = st.selectbox(
-        "Start from",
-        list(labels),
-        format_func=labels.__getitem__,
-        key=key,
-        help="Fine-tuning: start from a finished run's model (the same preset and layer sizes) instead "
-        "of fresh weights, e.g. a model trained on the synthetic default, continued on real digits. "
-        "The run's title says which run it started from.",
+        "Start from", list(labels), format_func=labels.__getitem__, key=key, persist_state="session", help=help
     )
     return choice or None

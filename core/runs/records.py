@@ -4,7 +4,6 @@ records through the one door (core.lab) and never open the store themselves."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Any
 
 from core.errors import DigitLabError
 from core.states import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STATES, STOPPED  # noqa: F401 - re-exported
-from core.training.config import RunConfig
+from core.training.config import RUN_ID, RunConfig
 
-RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 

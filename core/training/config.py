@@ -205,15 +205,16 @@ def parse_exclude(value: Any) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-#: A run id as core.runs.records writes them (checked here too: a config is read before any store).
-_RUN_ID = re.compile(r"[0-9a-f]{8}")
+#: A run id's form (8 hex digits): core.runs.records checks ids by it too (a config, which names
+#: the run it starts from, sits below the run records).
+RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 
 
 def parse_start_from(value: Any) -> str | None:
     """The id of the run to start from (8 hex digits), or None (fresh weights) for None or ""."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _RUN_ID.fullmatch(value.strip()):
+    if not isinstance(value, str) or not RUN_ID.fullmatch(value.strip()):
         raise DigitLabError(f"start from: not a run id: {str(value)[:40]!r} (expected 8 hex digits)")
     return value.strip()
 
